@@ -1,0 +1,3 @@
+from barecloud.cli.main import app
+
+app()

@@ -1,0 +1,1 @@
+"""HTTP: one package per OpenStack service, with thin handlers."""

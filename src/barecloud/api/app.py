@@ -1,0 +1,89 @@
+"""The ASGI application: every API on one port, devstack-style paths."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from barecloud.api.baremetal import agent, allocations, drivers, nodes, ports, root
+from barecloud.api.baremetal.errors import error_response as ironic_error
+from barecloud.api.baremetal.microversion import IronicVersions
+from barecloud.api.common import JSONResponse, new_request_id
+from barecloud.errors import BarecloudError
+from barecloud.services.context import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def _error(request: Request, status: int, message: str) -> JSONResponse:
+    """The error body of whichever OpenStack service the path belongs to."""
+    return ironic_error(status, message)
+
+
+class RequestIds:
+    """ASGI middleware: a request id on every request and response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = new_request_id()
+        scope.setdefault("state", {})["request_id"] = rid
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [
+                    *message["headers"],
+                    (b"openstack-request-id", rid.encode()),
+                    (b"x-openstack-request-id", rid.encode()),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def create_app(rt: Runtime) -> FastAPI:
+    app = FastAPI(title="barecloud", version="0.1.0", docs_url="/docs", redoc_url=None)
+    app.state.runtime = rt
+    for module in (root, nodes, ports, drivers, allocations, agent):
+        app.include_router(module.router)
+
+    @app.exception_handler(BarecloudError)
+    async def _known(request: Request, exc: BarecloudError) -> JSONResponse:
+        if exc.code >= 500:
+            log.error("request %s failed: %s", request.url.path, exc.message)
+        return _error(request, exc.code, exc.message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = "The resource could not be found." if exc.status_code == 404 else str(
+            exc.detail)
+        return _error(request, exc.status_code, message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _error(request, 400, f"Invalid request: {exc.errors()}")
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _error(request, 500, "Internal Server Error: the error was logged.")
+
+    @app.get("/", include_in_schema=False)
+    async def index(request: Request) -> JSONResponse:
+        base = str(request.base_url).rstrip("/")
+        return JSONResponse({"name": "barecloud", "services": {
+            "baremetal": f"{base}/baremetal",
+        }})
+
+    app.add_middleware(IronicVersions, error_response=ironic_error)
+    app.add_middleware(RequestIds)
+    return app

@@ -1,0 +1,1 @@
+"""Bare Metal API v1, compatible with OpenStack Ironic."""

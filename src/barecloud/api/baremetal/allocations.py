@@ -1,0 +1,81 @@
+"""/v1/allocations (API 1.52+)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from barecloud.api.baremetal import params, render
+from barecloud.api.common import JSONResponse, base_url, context, json_body, runtime
+from barecloud.services import allocations
+
+router = APIRouter(prefix="/baremetal/v1")
+
+
+@router.get("/allocations")
+async def list_allocations(request: Request) -> JSONResponse:
+    params.require(request, (1, 52))
+    fields = params.fields(request)
+    rows, more = await allocations.list_allocations(
+        runtime(request),
+        node=request.query_params.get("node"),
+        resource_class=request.query_params.get("resource_class"),
+        state=request.query_params.get("state"),
+        owner=request.query_params.get("owner"),
+        limit=params.integer(request, "limit"),
+        marker=request.query_params.get("marker"),
+    )
+    base = base_url(request)
+    body: dict[str, object] = {
+        "allocations": [render.allocation(a, nu, base, fields) for a, nu in rows]
+    }
+    if more and rows:
+        body["next"] = params.next_link(request, "allocations", rows[-1][0].uuid)
+    return JSONResponse(body)
+
+
+@router.post("/allocations", status_code=201)
+async def create_allocation(request: Request) -> JSONResponse:
+    params.require(request, (1, 52))
+    body = await json_body(request)
+    a, node_uuid = await allocations.create(runtime(request), context(request), body)
+    base = base_url(request)
+    return JSONResponse(render.allocation(a, node_uuid, base), status_code=201,
+                        headers={"Location": f"{base}/baremetal/v1/allocations/{a.uuid}"})
+
+
+@router.get("/allocations/{ident}")
+async def show_allocation(ident: str, request: Request) -> JSONResponse:
+    params.require(request, (1, 52))
+    a, node_uuid = await allocations.get(runtime(request), ident)
+    return JSONResponse(render.allocation(a, node_uuid, base_url(request),
+                                          params.fields(request)))
+
+
+@router.patch("/allocations/{ident}")
+async def update_allocation(ident: str, request: Request) -> JSONResponse:
+    params.require(request, (1, 57))
+    ops = await json_body(request)
+    a, node_uuid = await allocations.update_allocation(runtime(request), context(request),
+                                                       ident, ops)
+    return JSONResponse(render.allocation(a, node_uuid, base_url(request)))
+
+
+@router.delete("/allocations/{ident}", status_code=204)
+async def delete_allocation(ident: str, request: Request) -> Response:
+    params.require(request, (1, 52))
+    await allocations.remove(runtime(request), context(request), ident)
+    return Response(status_code=204)
+
+
+@router.get("/nodes/{ident}/allocation")
+async def node_allocation(ident: str, request: Request) -> JSONResponse:
+    params.require(request, (1, 52))
+    from barecloud.errors import NotFound
+    from barecloud.services import nodes
+
+    n = await nodes.get(runtime(request), ident)
+    if not n.allocation_uuid:
+        raise NotFound(f"Node {ident} has no allocation.")
+    a, node_uuid = await allocations.get(runtime(request), n.allocation_uuid)
+    return JSONResponse(render.allocation(a, node_uuid, base_url(request),
+                                          params.fields(request)))

@@ -1,0 +1,56 @@
+"""/v1/drivers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from barecloud.api.baremetal import params
+from barecloud.api.common import JSONResponse, base_url, runtime
+from barecloud.errors import InvalidParameter
+from barecloud.services import drivers
+
+router = APIRouter(prefix="/baremetal/v1/drivers")
+
+
+def _render(d: dict[str, Any], base: str, detail: bool) -> dict[str, Any]:
+    keys = list(d) if detail else ["name", "hosts", "type"]
+    out = {k: d[k] for k in keys}
+    out["links"] = [
+        {"href": f"{base}/baremetal/v1/drivers/{d['name']}", "rel": "self"},
+        {"href": f"{base}/baremetal/drivers/{d['name']}", "rel": "bookmark"},
+    ]
+    out["properties"] = [
+        {"href": f"{base}/baremetal/v1/drivers/{d['name']}/properties", "rel": "self"},
+        {"href": f"{base}/baremetal/drivers/{d['name']}/properties", "rel": "bookmark"},
+    ]
+    return out
+
+
+@router.get("")
+async def list_drivers(request: Request) -> JSONResponse:
+    kind = request.query_params.get("type")
+    if kind not in (None, "classic", "dynamic"):
+        raise InvalidParameter(f"Invalid driver type {kind!r}: classic or dynamic.")
+    detail = bool(params.boolean(request, "detail"))
+    found = [] if kind == "classic" else await drivers.list_drivers(runtime(request))
+    base = base_url(request)
+    return JSONResponse({"drivers": [_render(d, base, detail) for d in found]})
+
+
+@router.get("/{name}")
+async def show_driver(name: str, request: Request) -> JSONResponse:
+    d = await drivers.get_driver(runtime(request), name)
+    return JSONResponse(_render(d, base_url(request), True))
+
+
+@router.get("/{name}/properties")
+async def driver_properties(name: str, request: Request) -> JSONResponse:
+    return JSONResponse(drivers.properties(name))
+
+
+@router.get("/{name}/schema")
+async def driver_schema(name: str, request: Request) -> JSONResponse:
+    """barecloud's extension: the driver's settings as data, for forms."""
+    return JSONResponse({"settings": drivers.schema(name)})

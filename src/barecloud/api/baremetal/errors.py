@@ -1,0 +1,16 @@
+"""Ironic's error body: a JSON string inside ``error_message``, as its clients parse it."""
+
+from __future__ import annotations
+
+import json
+
+from barecloud.api.common import JSONResponse
+
+
+def error_response(status: int, message: str) -> JSONResponse:
+    fault = {
+        "faultstring": message,
+        "faultcode": "Client" if status < 500 else "Server",
+        "debuginfo": None,
+    }
+    return JSONResponse({"error_message": json.dumps(fault)}, status_code=status)

@@ -1,0 +1,61 @@
+"""Query-string and version helpers shared by the Bare Metal handlers."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from barecloud.errors import InvalidParameter, NotAcceptable, NotFound
+
+V = tuple[int, int]
+
+
+def version(request: Request) -> V:
+    v: V = getattr(request.state, "bm_version", (1, 1))
+    return v
+
+
+def require(request: Request, minimum: V) -> V:
+    """Endpoints newer than the requested version do not exist for that client."""
+    v = version(request)
+    if v < minimum:
+        raise NotFound("The resource could not be found.")
+    return v
+
+
+def fields(request: Request) -> list[str] | None:
+    raw = request.query_params.get("fields")
+    if raw is None:
+        return None
+    if version(request) < (1, 8):
+        raise NotAcceptable("The 'fields' parameter needs API version 1.8 or later.")
+    return [f.strip() for f in raw.split(",") if f.strip()]
+
+
+def integer(request: Request, name: str) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidParameter(f"Invalid value for {name}: {raw!r} is not an integer") from None
+
+
+def boolean(request: Request, name: str) -> bool | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    value = raw.strip().lower()
+    if value in ("true", "1", "yes", "on", "t", "y"):
+        return True
+    if value in ("false", "0", "no", "off", "f", "n"):
+        return False
+    raise InvalidParameter(f"Invalid value for {name}: {raw!r} is not a boolean")
+
+
+def next_link(request: Request, kind: str, marker: str) -> str:
+    params = dict(request.query_params)
+    params["marker"] = marker
+    query = "&".join(f"{k}={v}" for k, v in params.items())
+    host = request.headers.get("host") or request.url.netloc
+    return f"{request.url.scheme}://{host}/baremetal/v1/{kind}?{query}"

@@ -1,0 +1,212 @@
+"""Resources as Ironic shows them at a given microversion.
+
+Each field carries the version that introduced it: a client asking for an
+older version sees exactly the fields that version had, as Ironic's own
+clients expect.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from barecloud import states
+from barecloud.db.models import Allocation, Node, NodeHistory, Port
+from barecloud.drivers import hardware
+from barecloud.errors import InvalidParameter
+
+V = tuple[int, int]
+
+NODE_FIELDS: dict[str, V] = {
+    "uuid": (1, 1), "name": (1, 5), "driver": (1, 1), "driver_info": (1, 1),
+    "driver_internal_info": (1, 3), "properties": (1, 1), "instance_info": (1, 1),
+    "instance_uuid": (1, 1), "chassis_uuid": (1, 1), "extra": (1, 1),
+    "console_enabled": (1, 1), "last_error": (1, 1), "maintenance": (1, 1),
+    "maintenance_reason": (1, 1), "power_state": (1, 1), "target_power_state": (1, 1),
+    "provision_state": (1, 1), "target_provision_state": (1, 1),
+    "provision_updated_at": (1, 1), "reservation": (1, 1), "created_at": (1, 1),
+    "updated_at": (1, 1), "inspection_started_at": (1, 6), "inspection_finished_at": (1, 6),
+    "clean_step": (1, 7), "raid_config": (1, 12), "target_raid_config": (1, 12),
+    "network_interface": (1, 20), "resource_class": (1, 21),
+    "boot_interface": (1, 31), "console_interface": (1, 31), "deploy_interface": (1, 31),
+    "inspect_interface": (1, 31), "management_interface": (1, 31), "power_interface": (1, 31),
+    "raid_interface": (1, 31), "vendor_interface": (1, 31), "storage_interface": (1, 33),
+    "traits": (1, 37), "rescue_interface": (1, 38), "bios_interface": (1, 40),
+    "fault": (1, 42), "deploy_step": (1, 44), "conductor_group": (1, 46),
+    "automated_clean": (1, 47), "protected": (1, 48), "protected_reason": (1, 48),
+    "conductor": (1, 49), "owner": (1, 50), "description": (1, 51),
+    "allocation_uuid": (1, 52), "retired": (1, 61), "retired_reason": (1, 61),
+    "lessee": (1, 65), "network_data": (1, 66), "boot_mode": (1, 75), "secure_boot": (1, 75),
+}
+NODE_LIST_FIELDS = ("uuid", "instance_uuid", "maintenance", "power_state",
+                    "provision_state", "name")
+# Interfaces Ironic has and barecloud fixes to a no-op implementation.
+FIXED_INTERFACES = {"raid_interface": "no-raid", "vendor_interface": "no-vendor",
+                    "storage_interface": "noop", "bios_interface": "no-bios"}
+
+PORT_FIELDS: dict[str, V] = {
+    "uuid": (1, 1), "address": (1, 1), "node_uuid": (1, 1), "extra": (1, 1),
+    "created_at": (1, 1), "updated_at": (1, 1), "internal_info": (1, 18),
+    "local_link_connection": (1, 19), "pxe_enabled": (1, 19), "portgroup_uuid": (1, 24),
+    "physical_network": (1, 34), "is_smartnic": (1, 53),
+}
+
+
+def ts(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=dt.UTC).isoformat()
+
+
+def links(base: str, kind: str, ident: str) -> list[dict[str, str]]:
+    return [
+        {"href": f"{base}/baremetal/v1/{kind}/{ident}", "rel": "self"},
+        {"href": f"{base}/baremetal/{kind}/{ident}", "rel": "bookmark"},
+    ]
+
+
+def check_fields(fields: Iterable[str] | None, allowed: dict[str, V], version: V) -> None:
+    if fields is None:
+        return
+    bad = [f for f in fields if f not in allowed or allowed[f] > version]
+    if bad:
+        raise InvalidParameter(f"Field(s) \"{', '.join(bad)}\" are not valid")
+
+
+def _node_value(node: Node, field: str, conductor: str | None) -> Any:
+    if field in FIXED_INTERFACES:
+        return FIXED_INTERFACES[field]
+    if field.endswith("_interface"):
+        impl = getattr(node, field)
+        if impl is None:
+            try:
+                return hardware.hardware_type(node.driver).default(field[: -len("_interface")])
+            except InvalidParameter:
+                return None
+        return impl
+    match field:
+        case "driver_info":
+            return hardware.mask(node.driver, node.driver_info or {})
+        case "instance_info":
+            info = dict(node.instance_info or {})
+            for key in ("configdrive", "image_url"):
+                if key in info:
+                    info[key] = "******"
+            return info
+        case "driver_internal_info":
+            return {k: v for k, v in (node.driver_internal_info or {}).items()
+                    if not k.startswith("agent_token")}
+        case "traits":
+            return [t.trait for t in node.traits]
+        case "created_at" | "updated_at" | "provision_updated_at" | "inspection_started_at" \
+                | "inspection_finished_at":
+            return ts(getattr(node, field))
+        case "raid_config" | "target_raid_config":
+            return {}
+        case "conductor":
+            return conductor
+        case "boot_mode" | "secure_boot":
+            return None
+        case _:
+            return getattr(node, field)
+
+
+def node(
+    n: Node, version: V, base: str, *, fields: Iterable[str] | None = None,
+    detail: bool = True, conductor: str | None = None,
+) -> dict[str, Any]:
+    if fields is not None:
+        wanted = [f for f in fields]
+    elif detail:
+        wanted = [f for f, v in NODE_FIELDS.items() if v <= version]
+    else:
+        wanted = [f for f in NODE_LIST_FIELDS if NODE_FIELDS[f] <= version]
+    out = {f: _node_value(n, f, conductor) for f in wanted}
+    if version < (1, 2) and out.get("provision_state") == states.AVAILABLE:
+        out["provision_state"] = None
+    out["links"] = links(base, "nodes", n.uuid)
+    if detail and fields is None:
+        out["ports"] = links(base, f"nodes/{n.uuid}", "ports")
+        if version >= (1, 14):
+            out["states"] = links(base, f"nodes/{n.uuid}", "states")
+        if version >= (1, 24):
+            out["portgroups"] = links(base, f"nodes/{n.uuid}", "portgroups")
+        if version >= (1, 32):
+            out["volume"] = links(base, f"nodes/{n.uuid}", "volume")
+    return out
+
+
+def node_states(n: Node, version: V) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "power_state": n.power_state,
+        "target_power_state": n.target_power_state,
+        "provision_state": n.provision_state,
+        "target_provision_state": n.target_provision_state,
+        "provision_updated_at": ts(n.provision_updated_at),
+        "last_error": n.last_error,
+        "console_enabled": n.console_enabled,
+    }
+    if version >= (1, 12):
+        out["raid_config"] = {}
+        out["target_raid_config"] = {}
+    if version >= (1, 75):
+        out["boot_mode"] = None
+        out["secure_boot"] = None
+    return out
+
+
+def port(
+    p: Port, node_uuid: str, version: V, base: str, *, fields: Iterable[str] | None = None,
+    detail: bool = True,
+) -> dict[str, Any]:
+    if fields is not None:
+        wanted = list(fields)
+    elif detail:
+        wanted = [f for f, v in PORT_FIELDS.items() if v <= version]
+    else:
+        wanted = ["uuid", "address"]
+    values = {
+        "uuid": p.uuid, "address": p.address, "node_uuid": node_uuid, "extra": p.extra,
+        "created_at": ts(p.created_at), "updated_at": ts(p.updated_at),
+        "internal_info": p.internal_info, "local_link_connection": p.local_link_connection,
+        "pxe_enabled": p.pxe_enabled, "portgroup_uuid": None,
+        "physical_network": p.physical_network, "is_smartnic": p.is_smartnic,
+    }
+    out = {f: values[f] for f in wanted}
+    out["links"] = links(base, "ports", p.uuid)
+    return out
+
+
+def allocation(a: Allocation, node_uuid: str | None, base: str,
+               fields: Iterable[str] | None = None) -> dict[str, Any]:
+    values = {
+        "uuid": a.uuid, "name": a.name, "node_uuid": node_uuid,
+        "resource_class": a.resource_class, "traits": a.traits,
+        "candidate_nodes": a.candidate_nodes, "state": a.state, "last_error": a.last_error,
+        "extra": a.extra, "owner": a.owner, "created_at": ts(a.created_at),
+        "updated_at": ts(a.updated_at),
+    }
+    if fields is not None:
+        bad = [f for f in fields if f not in values]
+        if bad:
+            raise InvalidParameter(f"Field(s) \"{', '.join(bad)}\" are not valid")
+        values = {f: values[f] for f in fields}
+    values["links"] = links(base, "allocations", a.uuid)
+    return values
+
+
+def history(h: NodeHistory, base: str, node_uuid: str, detail: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "uuid": h.uuid, "created_at": ts(h.created_at), "severity": h.severity,
+        "event": h.event,
+        "links": [{"href": f"{base}/baremetal/v1/nodes/{node_uuid}/history/{h.uuid}",
+                   "rel": "self"}],
+    }
+    if detail:
+        out.update({
+            "event_type": h.event_type, "conductor": h.conductor, "user": h.user,
+            "from_state": h.from_state, "to_state": h.to_state,
+            "request_id": h.request_id, "duration": h.duration,
+        })
+    return out

@@ -1,0 +1,52 @@
+"""What every API module shares: JSON bodies, request ids, fast JSON responses."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import orjson
+from fastapi import Request
+from fastapi.responses import Response
+
+from barecloud.errors import InvalidParameter
+from barecloud.services.context import RequestContext, Runtime
+
+
+class JSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def new_request_id() -> str:
+    return f"req-{uuid.uuid4()}"
+
+
+async def json_body(request: Request) -> Any:
+    raw = await request.body()
+    if not raw:
+        raise InvalidParameter("The request body is empty; a JSON document was expected.")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidParameter(f"Malformed JSON in the request body: {exc}") from None
+
+
+def runtime(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+def context(request: Request) -> RequestContext:
+    rid = getattr(request.state, "request_id", None) or new_request_id()
+    return RequestContext(request_id=rid)
+
+
+def base_url(request: Request) -> str:
+    """The URL the client used to reach us, so links work behind any address."""
+    host = request.headers.get("host")
+    if host:
+        return f"{request.url.scheme}://{host}"
+    return str(request.base_url).rstrip("/")

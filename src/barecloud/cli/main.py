@@ -1,0 +1,268 @@
+"""``barecloud``: run the service, migrate the database, and operator tools.
+
+The ``openstack`` CLI covers day-to-day resource work; these commands cover
+what it does not: running the processes, a fleet overview, bulk enrollment
+and bulk actions with progress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+import yaml
+
+from barecloud import states
+from barecloud.config import load_settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="barecloud: lease and provision physical machines.")
+db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+app.add_typer(db_app, name="db")
+
+HostOpt = Annotated[str | None, typer.Option(help="Address to listen on.")]
+PortOpt = Annotated[int | None, typer.Option(help="Port to listen on.")]
+DataOpt = Annotated[Path | None, typer.Option("--data-dir", help="Where state is kept.")]
+UrlOpt = Annotated[str, typer.Option("--url", envvar="BARECLOUD_URL",
+                                     help="The barecloud service.")]
+BM_HEADERS = {"X-OpenStack-Ironic-API-Version": "latest"}
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
+                        "%(message)s")
+    logging.getLogger("sqlalchemy").setLevel(logging.WARNING)
+
+
+@app.command()
+def serve(
+    host: HostOpt = None,
+    port: PortOpt = None,
+    data_dir: DataOpt = None,
+    lab: Annotated[int, typer.Option(help="Enroll N demo machines and make them available.")]
+    = 0,
+) -> None:
+    """The all-in-one service: every API, the conductor and the boot server on one port."""
+    from barecloud.cli import demo, serve as runner
+
+    settings = load_settings(host=host, port=port, data_dir=data_dir)
+    _logging()
+
+    async def ready(rt: Any) -> None:
+        clouds = runner.write_clouds_yaml(settings)
+        if lab:
+            await demo.enroll_demo(rt, lab)
+        typer.echo(
+            f"barecloud is serving at {settings.base_url}\n"
+            f"  Bare Metal API: {settings.base_url}/baremetal\n"
+            f"  database:       {_safe_url(settings.effective_database_url)}\n"
+            f"  clouds.yaml:    {clouds}\n"
+            f"Try:\n"
+            f"  export OS_CLIENT_CONFIG_FILE={clouds} OS_CLOUD=barecloud\n"
+            f"  openstack baremetal node list\n"
+            f"Stop with Ctrl-C."
+        )
+
+    asyncio.run(runner.run_all_in_one(settings, ready))
+
+
+@app.command("api")
+def api_cmd(host: HostOpt = None, port: PortOpt = None, data_dir: DataOpt = None) -> None:
+    """Only the HTTP APIs (scale-out: run conductors separately over PostgreSQL)."""
+    from barecloud.cli import serve as runner
+
+    _logging()
+    asyncio.run(runner.run_api(load_settings(host=host, port=port, data_dir=data_dir)))
+
+
+@app.command("conductor")
+def conductor_cmd(
+    data_dir: DataOpt = None,
+    name: Annotated[str | None, typer.Option(help="This conductor's name.")] = None,
+) -> None:
+    """Only the conductor: runs workflows and reconcilers for its share of the nodes."""
+    from barecloud.cli import serve as runner
+
+    _logging()
+    asyncio.run(runner.run_conductor(load_settings(data_dir=data_dir, conductor_name=name)))
+
+
+@db_app.command("upgrade")
+def db_upgrade(data_dir: DataOpt = None,
+               revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Bring the database schema up to date."""
+    from barecloud.db import migrate
+
+    settings = load_settings(data_dir=data_dir)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(settings.effective_database_url, revision)
+    typer.echo(f"database at {_safe_url(settings.effective_database_url)} is at {revision}")
+
+
+def _safe_url(url: str) -> str:
+    """A database URL without its password, for printing."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:******@{host}" if ":" in creds else url
+
+
+# --- operator tools over the API -------------------------------------------
+def _client(url: str) -> httpx.Client:
+    return httpx.Client(base_url=url.rstrip("/") + "/baremetal/v1", headers=BM_HEADERS,
+                        timeout=60)
+
+
+def _all_nodes(client: httpx.Client) -> list[dict[str, Any]]:
+    nodes: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"limit": 1000}
+    while True:
+        page = _ok(client.get("/nodes/detail", params=params))
+        nodes.extend(page["nodes"])
+        if "next" not in page or not page["nodes"]:
+            return nodes
+        params["marker"] = page["nodes"][-1]["uuid"]
+
+
+def _ok(response: httpx.Response) -> Any:
+    if response.status_code >= 400:
+        try:
+            message = json.loads(response.json()["error_message"])["faultstring"]
+        except Exception:
+            message = response.text
+        typer.echo(f"error {response.status_code}: {message}", err=True)
+        raise typer.Exit(1)
+    return response.json() if response.content else None
+
+
+@app.command()
+def status(url: UrlOpt = "http://127.0.0.1:6385") -> None:
+    """The fleet at a glance: nodes per state, in maintenance, locked, with errors."""
+    with _client(url) as client:
+        nodes = _all_nodes(client)
+        conductors = _ok(client.get("/conductors"))["conductors"]
+    by_state: dict[str, int] = {}
+    for n in nodes:
+        by_state[n["provision_state"]] = by_state.get(n["provision_state"], 0) + 1
+    typer.echo(f"{len(nodes)} nodes, {len(conductors)} conductor(s): "
+               + ", ".join(c["hostname"] for c in conductors))
+    for state in sorted(by_state, key=lambda s: -by_state[s]):
+        typer.echo(f"  {state:<16} {by_state[state]:>6}")
+    maint = [n for n in nodes if n["maintenance"]]
+    locked = [n for n in nodes if n["reservation"]]
+    failed = [n for n in nodes if n["last_error"]]
+    typer.echo(f"  in maintenance   {len(maint):>6}")
+    typer.echo(f"  busy (locked)    {len(locked):>6}")
+    typer.echo(f"  with last_error  {len(failed):>6}")
+    for n in failed[:10]:
+        typer.echo(f"    {n['name'] or n['uuid']}: {n['last_error']}")
+
+
+@app.command()
+def enroll(
+    file: Annotated[Path, typer.Argument(help="YAML or JSON: a list of nodes, each with "
+                                         "optional 'ports' (MACs) and 'traits'.")],
+    url: UrlOpt = "http://127.0.0.1:6385",
+    manage: Annotated[bool, typer.Option(help="Verify each node (enroll -> manageable).")]
+    = False,
+) -> None:
+    """Enroll many machines at once, with a progress bar."""
+    specs = yaml.safe_load(file.read_text())
+    if isinstance(specs, dict):
+        specs = specs.get("nodes", [])
+    if not isinstance(specs, list):
+        typer.echo("expected a list of nodes", err=True)
+        raise typer.Exit(2)
+    with _client(url) as client, typer.progressbar(specs, label="enrolling") as bar:
+        for spec in bar:
+            spec = dict(spec)
+            macs = spec.pop("ports", [])
+            traits = spec.pop("traits", [])
+            node = _ok(client.post("/nodes", json=spec))
+            for mac in macs:
+                port = mac if isinstance(mac, dict) else {"address": mac}
+                _ok(client.post("/ports", json={**port, "node_uuid": node["uuid"]}))
+            if traits:
+                _ok(client.put(f"/nodes/{node['uuid']}/traits", json={"traits": traits}))
+            if manage:
+                _ok(client.put(f"/nodes/{node['uuid']}/states/provision",
+                               json={"target": "manage"}))
+    typer.echo(f"enrolled {len(specs)} node(s)")
+
+
+@app.command()
+def bulk(
+    verb: Annotated[str, typer.Argument(help="A provision verb: manage, provide, active, "
+                                        "deleted, clean, inspect, ...")],
+    nodes: Annotated[list[str], typer.Argument(help="Node names or UUIDs; 'all' for every "
+                                               "node in a state the verb accepts.")],
+    url: UrlOpt = "http://127.0.0.1:6385",
+    wait: Annotated[bool, typer.Option(help="Wait and show progress until all settle.")]
+    = True,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait.")] = 3600,
+) -> None:
+    """Start one provision action on many nodes and follow them to the end."""
+    if verb not in states.VERB_EVENTS:
+        typer.echo(f"unknown verb {verb}", err=True)
+        raise typer.Exit(2)
+    event = states.VERB_EVENTS[verb]
+    with _client(url) as client:
+        if nodes == ["all"]:
+            nodes = [n["uuid"] for n in _all_nodes(client)
+                     if states.next_state(n["provision_state"], event)
+                     or (event == "deploy" and n["provision_state"] == states.ACTIVE)]
+        started: list[str] = []
+        for ident in nodes:
+            r = client.put(f"/nodes/{ident}/states/provision", json={"target": verb})
+            if r.status_code == 202:
+                started.append(ident)
+            else:
+                _ok(r)
+        typer.echo(f"{verb}: started on {len(started)} node(s)")
+        if wait and started:
+            _follow(client, started, timeout)
+
+
+def _follow(client: httpx.Client, idents: list[str], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    pending = set(idents)
+    failed: dict[str, str] = {}
+    with typer.progressbar(length=len(idents), label="working") as bar:
+        while pending and time.monotonic() < deadline:
+            for ident in list(pending):
+                n = _ok(client.get(f"/nodes/{ident}/states"))
+                if n["target_provision_state"] is None:
+                    pending.discard(ident)
+                    bar.update(1)
+                    if n["provision_state"] in (states.DEPLOYFAIL, states.CLEANFAIL,
+                                                states.INSPECTFAIL, states.ERROR,
+                                                states.RESCUEFAIL, states.ENROLL) and \
+                            n["last_error"]:
+                        failed[ident] = f"{n['provision_state']}: {n['last_error']}"
+            if pending:
+                time.sleep(0.5)
+    for ident, why in failed.items():
+        typer.echo(f"  FAILED {ident}: {why}")
+    if pending:
+        typer.echo(f"  {len(pending)} node(s) still working after {timeout:.0f}s")
+    typer.echo(f"done: {len(idents) - len(failed) - len(pending)} ok, {len(failed)} failed")
+    if failed or pending:
+        raise typer.Exit(1)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())
+

@@ -1,0 +1,1 @@
+"""The engine: locks, workflows, reconcilers."""

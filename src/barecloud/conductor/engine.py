@@ -1,0 +1,287 @@
+"""The conductor: runs workflows of the nodes it holds locks on, and reconciles.
+
+Work is found in the database (nodes reserved by this conductor with a
+workflow set), so an API in another process only has to write the row; an
+in-process API calls :meth:`Conductor.wake` to skip the poll interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import selectinload
+
+from barecloud import states
+from barecloud.conductor import recovery
+from barecloud.conductor.reconcilers import Reconcilers
+from barecloud.conductor.workflows import STEP_FIELDS, WORKFLOWS, StepContext
+from barecloud.config import Settings
+from barecloud.db.models import Node, utcnow
+from barecloud.db.session import Database
+from barecloud.db.transitions import apply_event, note
+from barecloud.drivers import hardware
+from barecloud.drivers.base import WAIT, NodeView, PortView
+from barecloud.errors import BarecloudError
+
+log = logging.getLogger(__name__)
+
+# Workflows that take a place in the deploy window (Kadeploy's "window").
+WINDOWED = frozenset({"deploy"})
+
+
+def node_view(node: Node, *, with_ports: bool = True) -> NodeView:
+    dii = dict(node.driver_internal_info or {})
+    dii["interfaces"] = {
+        name: getattr(node, f"{name}_interface")
+        for name in ("boot", "console", "deploy", "inspect", "management", "network",
+                     "power", "rescue")
+    }
+    return NodeView(
+        uuid=node.uuid,
+        name=node.name,
+        driver=node.driver,
+        driver_info=dict(node.driver_info or {}),
+        driver_internal_info=dii,
+        properties=dict(node.properties or {}),
+        instance_info=dict(node.instance_info or {}),
+        power_state=node.power_state,
+        provision_state=node.provision_state,
+        ports=tuple(
+            PortView(p.address, p.pxe_enabled, dict(p.local_link_connection or {}),
+                     p.physical_network)
+            for p in (node.ports if with_ports else ())
+        ),
+        workflow_args=dict(node.workflow_args or {}),
+    )
+
+
+def _error_text(exc: BaseException) -> str:
+    if isinstance(exc, BarecloudError):
+        return exc.message
+    return f"Unexpected error: {type(exc).__name__}: {exc}"
+
+
+class Conductor:
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.settings = settings
+        self.name = settings.conductor_name
+        self._wake = asyncio.Event()
+        self._running: dict[int, asyncio.Task[None]] = {}
+        self._loops: list[asyncio.Task[None]] = []
+        self.deploy_window = asyncio.Semaphore(settings.max_concurrent_deploys)
+        self.power_window = asyncio.Semaphore(settings.max_concurrent_power_actions)
+        self.workflow_slots = asyncio.Semaphore(settings.max_concurrent_workflows)
+        self.reconcilers = Reconcilers(self)
+        self.stopping = False
+
+    # --- life cycle ------------------------------------------------------
+    async def start(self) -> None:
+        await recovery.register(self.db, self.name, self.settings.conductor_group)
+        recovered = await recovery.recover_own(self.db, self.name)
+        if recovered:
+            log.warning("conductor %s: recovered %d node(s) left mid-work", self.name, recovered)
+        self._loops = [
+            asyncio.create_task(self._work_loop(), name="work"),
+            *self.reconcilers.start(),
+        ]
+
+    async def stop(self) -> None:
+        self.stopping = True
+        for t in self._loops:
+            t.cancel()
+        for t in list(self._running.values()):
+            t.cancel()
+        await asyncio.gather(*self._loops, *self._running.values(), return_exceptions=True)
+        await recovery.unregister(self.db, self.name)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def idle(self) -> None:
+        """Wait until no workflow runs here (for tests and benchmarks)."""
+        while self._running:
+            await asyncio.gather(*self._running.values(), return_exceptions=True)
+
+    # --- finding work ----------------------------------------------------
+    async def _work_loop(self) -> None:
+        while not self.stopping:
+            try:
+                await self._pick_up()
+            except Exception:
+                log.exception("conductor %s: picking up work failed", self.name)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.work_poll_interval)
+            self._wake.clear()
+
+    async def _pick_up(self) -> None:
+        async with self.db.session() as s:
+            ids = (
+                await s.scalars(
+                    select(Node.id).where(
+                        Node.reservation == self.name, Node.workflow.is_not(None)
+                    )
+                )
+            ).all()
+        for node_id in ids:
+            if node_id not in self._running:
+                self._running[node_id] = asyncio.create_task(self._run(node_id))
+
+    # --- running a workflow ----------------------------------------------
+    async def power_action(self, node: NodeView, target: str) -> str:
+        async with self.power_window:
+            iface = hardware.interface(
+                "power",
+                hardware.hardware_type(node.driver).check(
+                    "power", node.driver_internal_info.get("interfaces", {}).get("power")
+                ),
+            )
+            result: str = await iface.set_power_state(node, target, None)
+            return result
+
+    @contextlib.asynccontextmanager
+    async def _window(self, workflow: str) -> AsyncIterator[None]:
+        async with self.workflow_slots:
+            if workflow in WINDOWED:
+                async with self.deploy_window:
+                    yield
+            else:
+                yield
+
+    async def _run(self, node_id: int) -> None:
+        try:
+            async with self.db.session() as s:
+                node = await s.scalar(
+                    select(Node).options(selectinload(Node.ports)).where(Node.id == node_id)
+                )
+                if node is None or node.reservation != self.name or node.workflow is None:
+                    return
+                view = node_view(node)
+                workflow, first = node.workflow, node.workflow_step
+                args = dict(node.workflow_args or {})
+            steps = WORKFLOWS[workflow]
+            async with self._window(workflow):
+                for index in range(first, len(steps)):
+                    step = steps[index]
+                    if step.event is not None:
+                        if not await self._transition(node_id, step.event, index + 1):
+                            return
+                        continue
+                    assert step.run is not None
+                    ctx = StepContext(view, args, self.power_action)
+                    started = time.monotonic()
+                    result = await step.run(ctx)
+                    took = time.monotonic() - started
+                    if not await self._save_step(
+                        node_id, workflow, index, step.name, ctx, took, wait=result == WAIT
+                    ):
+                        return
+                    if result == WAIT:
+                        return
+                    view = ctx.node
+            await self._finish(node_id, workflow, args)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if not isinstance(exc, BarecloudError):
+                log.exception("node %s: workflow failed unexpectedly", node_id)
+            await self._fail(node_id, _error_text(exc))
+        finally:
+            self._running.pop(node_id, None)
+            self.wake()
+
+    async def _owned(self, s: Any, node_id: int) -> Node | None:
+        node: Node | None = await s.scalar(
+            select(Node).where(Node.id == node_id, Node.reservation == self.name)
+        )
+        return node
+
+    async def _transition(self, node_id: int, event: str, next_step: int) -> bool:
+        async with self.db.session() as s:
+            node = await self._owned(s, node_id)
+            if node is None:
+                return False
+            s.add(apply_event(node, event, conductor=self.name))
+            node.workflow_step = next_step
+        return True
+
+    async def _save_step(
+        self, node_id: int, workflow: str, index: int, name: str, ctx: StepContext,
+        took: float, *, wait: bool,
+    ) -> bool:
+        async with self.db.session() as s:
+            node = await self._owned(s, node_id)
+            if node is None:
+                return False
+            for column, value in ctx.updates.items():
+                setattr(node, column, value)
+            field = STEP_FIELDS.get(workflow)
+            if field:
+                setattr(node, field, {"step": name, "index": index, "interface": workflow})
+            node.workflow_step = index + 1
+            s.add(note(node, f"{workflow} step {name}: done", event_type=workflow,
+                       conductor=self.name, duration=round(took, 6)))
+            if wait:
+                s.add(apply_event(node, "wait", conductor=self.name,
+                                  message=f"waiting for the machine after {name}"))
+                deadline = self.settings.wait_timeout(node.provision_state)
+                node.workflow_deadline = utcnow() + dt.timedelta(seconds=deadline)
+                node.reservation = None
+        return True
+
+    async def _finish(self, node_id: int, workflow: str, args: dict[str, Any]) -> None:
+        async with self.db.session() as s:
+            node = await self._owned(s, node_id)
+            if node is None:
+                return
+            if workflow == "power":
+                node.target_power_state = None
+                node.expected_power_state = node.power_state
+                s.add(note(node, f"power state set to {node.power_state}", event_type="power",
+                           conductor=self.name))
+            else:
+                s.add(apply_event(node, str(args.get("end_event", "done")),
+                                  conductor=self.name))
+                if node.provision_state == states.ACTIVE:
+                    node.expected_power_state = node.power_state
+                node.deploy_step = {}
+                node.clean_step = {}
+            _clear_work(node)
+
+    async def _fail(self, node_id: int, message: str) -> None:
+        async with self.db.session() as s:
+            node = await self._owned(s, node_id)
+            if node is None:
+                return
+            node.last_error = message
+            if node.workflow == "power":
+                node.target_power_state = None
+                s.add(note(node, f"power action failed: {message}", event_type="power",
+                           error=True, conductor=self.name))
+            elif states.next_state(node.provision_state, "fail"):
+                s.add(apply_event(node, "fail", conductor=self.name, message=message,
+                                  error=True))
+            _clear_work(node)
+
+
+def _clear_work(node: Node) -> None:
+    node.workflow = None
+    node.workflow_step = 0
+    node.workflow_args = {}
+    node.workflow_deadline = None
+    node.reservation = None
+
+
+async def release_all(db: Database, holder: str) -> None:
+    """Clear every lock ``holder`` has (used by recovery and tests)."""
+    async with db.session() as s:
+        await s.execute(
+            update(Node).where(Node.reservation == holder).values(reservation=None)
+        )

@@ -1,0 +1,238 @@
+"""Periodic loops that make the database converge to what is true.
+
+- deadlines: a node waiting for its machine past the deadline fails, with a
+  ``last_error`` that says so, instead of waiting forever;
+- power sync: what the BMCs report is compared with the database; drift is
+  recorded (or the expected state enforced), and a node whose BMC keeps
+  failing goes to maintenance with the fault ``power failure`` and comes
+  back by itself when the BMC answers again;
+- membership: this conductor's heartbeat, and the take-over of dead ones.
+
+The update path (hardware -> database) is separate from the effect path
+(API -> workflow): a sweep never writes a node someone holds a lock on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+
+from barecloud import states
+from barecloud.conductor import recovery
+from barecloud.db.models import Node, utcnow
+from barecloud.db.transitions import apply_event, note
+from barecloud.drivers import hardware
+from barecloud.drivers.base import NodeView
+from barecloud.errors import BarecloudError
+
+if TYPE_CHECKING:
+    from barecloud.conductor.engine import Conductor
+
+log = logging.getLogger(__name__)
+
+POWER_FAILURE = "power failure"
+WAIT_STATES = tuple(s.name for s in states.STATES.values() if s.waits)
+
+
+@dataclass
+class SyncReport:
+    checked: int = 0
+    changed: int = 0
+    failed: int = 0
+    to_maintenance: int = 0
+    recovered: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class _Probe:
+    node_id: int
+    view: NodeView
+    db_state: str | None
+    expected: str | None
+    maintenance: bool
+    fault: str | None
+    failures: int
+    result: str | None = None
+    error: str | None = None
+
+
+class Reconcilers:
+    def __init__(self, conductor: Conductor) -> None:
+        self.c = conductor
+
+    def start(self) -> list[asyncio.Task[None]]:
+        st = self.c.settings
+        return [
+            asyncio.create_task(self._every(st.deadline_check_interval, self.check_deadlines)),
+            asyncio.create_task(self._every(st.power_sync_interval, self.sync_power)),
+            asyncio.create_task(self._every(st.conductor_heartbeat_interval, self.membership)),
+        ]
+
+    async def _every(self, interval: float, fn: Callable[[], Awaitable[Any]]) -> None:
+        while not self.c.stopping:
+            await asyncio.sleep(interval)
+            try:
+                await fn()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reconciler %s failed", getattr(fn, "__name__", fn))
+
+    # --- membership ----------------------------------------------------------
+    async def membership(self) -> None:
+        await recovery.heartbeat(self.c.db, self.c.name)
+        dead = await recovery.take_over_dead(
+            self.c.db, self.c.name, self.c.settings.conductor_heartbeat_timeout
+        )
+        if dead:
+            log.warning("conductor(s) %s declared dead; their nodes were released", dead)
+
+    # --- wait deadlines ------------------------------------------------------
+    async def check_deadlines(self) -> int:
+        now = utcnow()
+        failed = 0
+        async with self.c.db.session() as s:
+            nodes = (
+                await s.scalars(
+                    select(Node).where(
+                        Node.workflow_deadline < now,
+                        Node.reservation.is_(None),
+                        Node.provision_state.in_(WAIT_STATES),
+                    )
+                )
+            ).all()
+            for node in nodes:
+                claimed = await s.execute(
+                    update(Node)
+                    .where(Node.id == node.id, Node.reservation.is_(None))
+                    .values(reservation=self.c.name)
+                    .execution_options(synchronize_session=False)
+                )
+                if not claimed.rowcount:  # type: ignore[attr-defined]
+                    continue
+                message = (
+                    f"Timeout reached while waiting for callback for node {node.uuid} "
+                    f"(state {node.provision_state})"
+                )
+                node.last_error = message
+                s.add(apply_event(node, "fail", message=message, error=True,
+                                  conductor=self.c.name))
+                node.workflow = None
+                node.workflow_step = 0
+                node.workflow_args = {}
+                node.workflow_deadline = None
+                node.reservation = None
+                failed += 1
+        return failed
+
+    # --- power state sync ----------------------------------------------------
+    async def sync_power(self) -> SyncReport:
+        from barecloud.conductor.engine import node_view
+
+        started = time.monotonic()
+        report = SyncReport()
+        async with self.c.db.session() as s:
+            nodes = (
+                await s.scalars(
+                    select(Node).where(
+                        Node.reservation.is_(None),
+                        Node.provision_state != states.ENROLL,
+                        (Node.maintenance.is_(False)) | (Node.fault == POWER_FAILURE),
+                    )
+                )
+            ).all()
+            probes = [
+                _Probe(n.id, node_view(n, with_ports=False), n.power_state,
+                       n.expected_power_state, n.maintenance, n.fault, n.power_sync_failures)
+                for n in nodes
+            ]
+        workers = asyncio.Semaphore(self.c.settings.power_sync_workers)
+
+        async def probe(p: _Probe) -> None:
+            async with workers:
+                try:
+                    iface = hardware.interface(
+                        "power",
+                        hardware.hardware_type(p.view.driver).check(
+                            "power", p.view.driver_internal_info["interfaces"].get("power")
+                        ),
+                    )
+                    p.result = await iface.get_power_state(p.view)
+                    if (
+                        self.c.settings.power_state_change_policy == "enforce"
+                        and p.expected
+                        and p.result != p.expected
+                        and not p.maintenance
+                    ):
+                        p.result = await self.c.power_action(p.view, p.expected)
+                except BarecloudError as exc:
+                    p.error = exc.message
+                except Exception as exc:
+                    p.error = f"{type(exc).__name__}: {exc}"
+
+        await asyncio.gather(*(probe(p) for p in probes))
+        await self._write_sync(probes, report)
+        report.checked = len(probes)
+        report.seconds = time.monotonic() - started
+        return report
+
+    async def _write_sync(self, probes: list[_Probe], report: SyncReport) -> None:
+        limit = self.c.settings.power_sync_max_failures
+        todo = [p for p in probes if p.error or p.failures or p.result != p.db_state
+                or p.fault == POWER_FAILURE]
+        if not todo:
+            return
+        async with self.c.db.session() as s:
+            rows = {
+                n.id: n
+                for n in (
+                    await s.scalars(
+                        select(Node).where(
+                            Node.id.in_([p.node_id for p in todo]), Node.reservation.is_(None)
+                        )
+                    )
+                ).all()
+            }
+            for p in todo:
+                node = rows.get(p.node_id)
+                if node is None:  # locked meanwhile: the workflow knows better
+                    continue
+                if p.error is not None:
+                    report.failed += 1
+                    node.power_sync_failures = p.failures + 1
+                    if node.power_sync_failures >= limit and not node.maintenance:
+                        report.to_maintenance += 1
+                        reason = (
+                            f"During power state sync, max retries ({limit}) exceeded for node "
+                            f"{node.uuid}: {p.error}. Switching node to maintenance mode."
+                        )
+                        node.maintenance, node.fault = True, POWER_FAILURE
+                        node.maintenance_reason = reason
+                        node.power_state = None
+                        node.last_error = reason
+                        s.add(note(node, reason, event_type="power", error=True,
+                                   conductor=self.c.name))
+                    continue
+                node.power_sync_failures = 0
+                if node.maintenance and node.fault == POWER_FAILURE:
+                    report.recovered += 1
+                    node.maintenance, node.fault, node.maintenance_reason = False, None, None
+                    s.add(note(node, "BMC answers again: leaving maintenance (power failure)",
+                               event_type="power", conductor=self.c.name))
+                if p.result != node.power_state:
+                    report.changed += 1
+                    s.add(note(
+                        node,
+                        f"Power state changed from {node.power_state} to {p.result} "
+                        "outside barecloud",
+                        event_type="power", conductor=self.c.name,
+                    ))
+                    node.power_state = p.result

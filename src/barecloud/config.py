@@ -1,0 +1,105 @@
+"""One settings object for every process: ``BARECLOUD_*`` variables, optional TOML.
+
+Defaults are the embedded, single-process setup (SQLite in the data
+directory); production points ``BARECLOUD_DATABASE_URL`` at PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BARECLOUD_", extra="ignore")
+
+    data_dir: Path = Path("./data")
+    database_url: str = ""  # empty: SQLite at <data_dir>/barecloud.sqlite
+    host: str = "127.0.0.1"
+    port: int = 6385
+    # The URL machines and clients use to reach this service; derived if empty.
+    public_url: str = ""
+    # "noauth" until Identity lands; every request is then the admin.
+    auth_strategy: str = "noauth"
+    conductor_name: str = Field(default_factory=socket.gethostname)
+    conductor_group: str = ""
+
+    # Kadeploy-style windows: work over the limit waits in line.
+    max_concurrent_deploys: int = 250
+    max_concurrent_power_actions: int = 64
+    max_concurrent_workflows: int = 1000
+
+    # Deadlines of wait states (seconds).
+    deploy_callback_timeout: float = 1800.0
+    clean_callback_timeout: float = 1800.0
+    inspect_wait_timeout: float = 1800.0
+    rescue_callback_timeout: float = 1800.0
+
+    # Reconcilers.
+    deadline_check_interval: float = 5.0
+    power_sync_interval: float = 60.0
+    power_sync_max_failures: int = 3
+    power_sync_workers: int = 64
+    # "record": trust the hardware and record drift; "enforce": restore the
+    # power state barecloud last set.
+    power_state_change_policy: str = "record"
+    conductor_heartbeat_interval: float = 10.0
+    conductor_heartbeat_timeout: float = 60.0
+    work_poll_interval: float = 1.0
+
+    # API.
+    api_max_limit: int = 1000
+    sqlite_busy_timeout_ms: int = 30000
+    db_pool_size: int = 20
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_path = os.environ.get("BARECLOUD_CONFIG")
+        if toml_path:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        return tuple(sources)
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'barecloud.sqlite'}"
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
+
+    def wait_timeout(self, state: str) -> float:
+        from barecloud import states
+
+        return {
+            states.DEPLOYWAIT: self.deploy_callback_timeout,
+            states.CLEANWAIT: self.clean_callback_timeout,
+            states.INSPECTWAIT: self.inspect_wait_timeout,
+            states.RESCUEWAIT: self.rescue_callback_timeout,
+        }.get(state, self.deploy_callback_timeout)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,207 @@
+"""SQLAlchemy models.  Times are naive UTC; JSON columns hold free-form dicts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid as uuidlib
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def new_uuid() -> str:
+    return str(uuidlib.uuid4())
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class TimestampMixin:
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, onupdate=utcnow)
+
+
+class Node(TimestampMixin, Base):
+    __tablename__ = "nodes"
+    __table_args__ = (
+        Index("ix_nodes_provision_state", "provision_state"),
+        Index("ix_nodes_reservation", "reservation"),
+        Index("ix_nodes_workflow_deadline", "workflow_deadline"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    name: Mapped[str | None] = mapped_column(String(255), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    driver: Mapped[str] = mapped_column(String(255))
+    driver_info: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    driver_internal_info: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    instance_info: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    network_data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    instance_uuid: Mapped[str | None] = mapped_column(String(36), unique=True)
+    resource_class: Mapped[str | None] = mapped_column(String(80), index=True)
+    owner: Mapped[str | None] = mapped_column(String(255), index=True)
+    lessee: Mapped[str | None] = mapped_column(String(255), index=True)
+    conductor_group: Mapped[str] = mapped_column(String(255), default="")
+    chassis_uuid: Mapped[str | None] = mapped_column(String(36))
+    allocation_uuid: Mapped[str | None] = mapped_column(String(36))
+
+    provision_state: Mapped[str] = mapped_column(String(32))
+    target_provision_state: Mapped[str | None] = mapped_column(String(32))
+    provision_updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    power_state: Mapped[str | None] = mapped_column(String(32))
+    target_power_state: Mapped[str | None] = mapped_column(String(32))
+    # The power state barecloud last set on purpose, for the "enforce" policy.
+    expected_power_state: Mapped[str | None] = mapped_column(String(32))
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    maintenance: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    maintenance_reason: Mapped[str | None] = mapped_column(Text)
+    fault: Mapped[str | None] = mapped_column(String(255))
+    power_sync_failures: Mapped[int] = mapped_column(Integer, default=0)
+    console_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    automated_clean: Mapped[bool | None] = mapped_column(Boolean)
+    protected: Mapped[bool] = mapped_column(Boolean, default=False)
+    protected_reason: Mapped[str | None] = mapped_column(Text)
+    retired: Mapped[bool] = mapped_column(Boolean, default=False)
+    retired_reason: Mapped[str | None] = mapped_column(Text)
+    inspection_started_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    inspection_finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    clean_step: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    deploy_step: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    boot_interface: Mapped[str | None] = mapped_column(String(255))
+    console_interface: Mapped[str | None] = mapped_column(String(255))
+    deploy_interface: Mapped[str | None] = mapped_column(String(255))
+    inspect_interface: Mapped[str | None] = mapped_column(String(255))
+    management_interface: Mapped[str | None] = mapped_column(String(255))
+    network_interface: Mapped[str | None] = mapped_column(String(255))
+    power_interface: Mapped[str | None] = mapped_column(String(255))
+    rescue_interface: Mapped[str | None] = mapped_column(String(255))
+
+    # The exclusive lock: the name of the conductor working on the node.
+    reservation: Mapped[str | None] = mapped_column(String(255))
+    # Workflow progress, saved after every step so a restart resumes or fails
+    # the node cleanly.
+    workflow: Mapped[str | None] = mapped_column(String(64))
+    workflow_step: Mapped[int] = mapped_column(Integer, default=0)
+    workflow_args: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    workflow_deadline: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    workflow_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # A per-deploy secret the agent must present; never rendered.
+    agent_token: Mapped[str | None] = mapped_column(String(64))
+
+    ports: Mapped[list[Port]] = relationship(back_populates="node", passive_deletes=True)
+    traits: Mapped[list[NodeTrait]] = relationship(
+        back_populates="node", cascade="all, delete-orphan", passive_deletes=True,
+        lazy="selectin", order_by="NodeTrait.trait",
+    )
+
+
+class NodeTrait(Base):
+    __tablename__ = "node_traits"
+
+    node_id: Mapped[int] = mapped_column(
+        ForeignKey("nodes.id", ondelete="CASCADE"), primary_key=True
+    )
+    trait: Mapped[str] = mapped_column(String(255), primary_key=True)
+    node: Mapped[Node] = relationship(back_populates="traits")
+
+
+class Port(TimestampMixin, Base):
+    __tablename__ = "ports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    name: Mapped[str | None] = mapped_column(String(255), unique=True)
+    address: Mapped[str] = mapped_column(String(18), unique=True)
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id", ondelete="CASCADE"), index=True)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    internal_info: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    local_link_connection: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    pxe_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    physical_network: Mapped[str | None] = mapped_column(String(64))
+    is_smartnic: Mapped[bool] = mapped_column(Boolean, default=False)
+    description: Mapped[str | None] = mapped_column(Text)
+
+    node: Mapped[Node] = relationship(back_populates="ports")
+
+
+class Chassis(TimestampMixin, Base):
+    __tablename__ = "chassis"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    description: Mapped[str | None] = mapped_column(Text)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class NodeHistory(Base):
+    """One row per state change or notable event: the node's audit trail."""
+
+    __tablename__ = "node_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    event: Mapped[str] = mapped_column(Text)
+    event_type: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(16), default="INFO")
+    from_state: Mapped[str | None] = mapped_column(String(32))
+    to_state: Mapped[str | None] = mapped_column(String(32))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    conductor: Mapped[str | None] = mapped_column(String(255))
+    user: Mapped[str | None] = mapped_column(String(255))
+    duration: Mapped[float | None] = mapped_column(Float)
+
+
+class Allocation(TimestampMixin, Base):
+    __tablename__ = "allocations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    name: Mapped[str | None] = mapped_column(String(255), unique=True)
+    node_id: Mapped[int | None] = mapped_column(
+        ForeignKey("nodes.id", ondelete="SET NULL"), unique=True
+    )
+    resource_class: Mapped[str | None] = mapped_column(String(80))
+    traits: Mapped[list[str]] = mapped_column(JSON, default=list)
+    candidate_nodes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    state: Mapped[str] = mapped_column(String(16))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    owner: Mapped[str | None] = mapped_column(String(255))
+
+
+class Conductor(Base):
+    """A conductor process; its heartbeat keeps its nodes' locks valid."""
+
+    __tablename__ = "conductors"
+    __table_args__ = (UniqueConstraint("hostname"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    hostname: Mapped[str] = mapped_column(String(255))
+    conductor_group: Mapped[str] = mapped_column(String(255), default="")
+    online: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

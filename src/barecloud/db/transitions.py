@@ -1,0 +1,88 @@
+"""The one place that writes provision states, and records every change."""
+
+from __future__ import annotations
+
+from barecloud import states
+from barecloud.db.models import Node, NodeHistory, utcnow
+from barecloud.errors import InvalidState
+
+
+def apply_event(
+    node: Node,
+    event: str,
+    *,
+    message: str | None = None,
+    request_id: str | None = None,
+    conductor: str | None = None,
+    user: str | None = None,
+    error: bool = False,
+) -> NodeHistory:
+    """Move ``node`` along the transition table and return its history row.
+
+    The caller adds the row to its session; both change in the same
+    transaction, so the history never disagrees with the node.
+    """
+    current = node.provision_state
+    new = states.next_state(current, event)
+    if new is None:
+        raise InvalidState(
+            f"The requested action \"{event}\" can not be performed on node "
+            f"\"{node.uuid}\" while it is in state \"{current}\"."
+        )
+    node.provision_state = new
+    info = states.STATES[new]
+    node.target_provision_state = None if info.stable else info.target
+    node.provision_updated_at = utcnow()
+    text = f"{event}: {current} -> {new}"
+    if message:
+        text = f"{text}: {message}"
+    return NodeHistory(
+        node_id=node.id,
+        event=text,
+        event_type="provisioning",
+        severity="ERROR" if error else "INFO",
+        from_state=current,
+        to_state=new,
+        request_id=request_id,
+        conductor=conductor,
+        user=user,
+    )
+
+
+def initial_state(node: Node, state: str, *, request_id: str | None = None) -> NodeHistory:
+    """Set the state of a node being created (its first history row)."""
+    node.provision_state = state
+    node.target_provision_state = None
+    node.provision_updated_at = utcnow()
+    return NodeHistory(
+        node_id=node.id,
+        event=f"create: -> {state}",
+        event_type="provisioning",
+        from_state=None,
+        to_state=state,
+        request_id=request_id,
+    )
+
+
+def note(
+    node: Node,
+    event: str,
+    *,
+    event_type: str,
+    error: bool = False,
+    request_id: str | None = None,
+    conductor: str | None = None,
+    duration: float | None = None,
+) -> NodeHistory:
+    """A history row that is not a provision state change (power, steps, faults)."""
+    return NodeHistory(
+        node_id=node.id,
+        event=event,
+        event_type=event_type,
+        severity="ERROR" if error else "INFO",
+        from_state=node.provision_state,
+        to_state=node.provision_state,
+        request_id=request_id,
+        conductor=conductor,
+        duration=duration,
+    )

@@ -1,0 +1,1 @@
+"""Hardware and network drivers behind small Protocols (see base.py)."""

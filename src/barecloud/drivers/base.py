@@ -1,0 +1,139 @@
+"""Driver interfaces as Protocols, and the settings schema each driver declares.
+
+Drivers see a :class:`NodeView` snapshot, never a database session: the
+conductor decides what to persist from what they return.  That keeps hardware
+I/O outside database transactions and lets the same driver run in any process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+
+INTERFACE_TYPES = (
+    "boot", "console", "deploy", "inspect", "management", "network", "power", "rescue",
+)
+
+BOOT_DEVICES = ("pxe", "disk", "cdrom", "bios", "safe")
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One ``driver_info`` key a driver reads; ``secret`` ones are masked."""
+
+    name: str
+    description: str
+    required: bool = False
+    secret: bool = False
+    type: Literal["string", "integer", "number", "boolean", "list"] = "string"
+    default: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class PortView:
+    address: str
+    pxe_enabled: bool
+    local_link_connection: dict[str, Any]
+    physical_network: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NodeView:
+    uuid: str
+    name: str | None
+    driver: str
+    driver_info: dict[str, Any]
+    driver_internal_info: dict[str, Any]
+    properties: dict[str, Any]
+    instance_info: dict[str, Any]
+    power_state: str | None
+    provision_state: str
+    ports: tuple[PortView, ...] = ()
+    workflow_args: dict[str, Any] = field(default_factory=dict)
+
+
+# What a step that starts work on the machine returns when it must wait for
+# the machine to call back (agent heartbeat) before the workflow goes on.
+WAIT: Literal["wait"] = "wait"
+StepResult = Literal["wait"] | None
+
+
+class Interface(Protocol):
+    settings: ClassVar[tuple[Setting, ...]]
+
+    def validate(self, node: NodeView) -> None:
+        """Raise InvalidParameter if ``node`` lacks what this interface needs."""
+
+
+@runtime_checkable
+class PowerInterface(Interface, Protocol):
+    async def get_power_state(self, node: NodeView) -> str: ...
+
+    async def set_power_state(self, node: NodeView, target: str, timeout: float | None) -> str:
+        """Apply ``target`` (a states.POWER_* value) and return the resulting state."""
+        ...
+
+
+@runtime_checkable
+class ManagementInterface(Interface, Protocol):
+    async def set_boot_device(self, node: NodeView, device: str, persistent: bool) -> None: ...
+
+    async def get_boot_device(self, node: NodeView) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class BootInterface(Interface, Protocol):
+    async def prepare_ramdisk(self, node: NodeView) -> None: ...
+
+    async def clean_up_ramdisk(self, node: NodeView) -> None: ...
+
+    async def prepare_instance(self, node: NodeView) -> None: ...
+
+    async def clean_up_instance(self, node: NodeView) -> None: ...
+
+
+@runtime_checkable
+class DeployInterface(Interface, Protocol):
+    async def write_image(self, node: NodeView) -> StepResult: ...
+
+    async def erase(self, node: NodeView) -> StepResult: ...
+
+    async def tear_down(self, node: NodeView) -> None: ...
+
+
+@runtime_checkable
+class NetworkInterface(Interface, Protocol):
+    async def add_provisioning_network(self, node: NodeView) -> None: ...
+
+    async def remove_provisioning_network(self, node: NodeView) -> None: ...
+
+    async def add_cleaning_network(self, node: NodeView) -> None: ...
+
+    async def remove_cleaning_network(self, node: NodeView) -> None: ...
+
+    async def configure_tenant_networks(self, node: NodeView) -> None: ...
+
+    async def unconfigure_tenant_networks(self, node: NodeView) -> None: ...
+
+
+@runtime_checkable
+class ConsoleInterface(Interface, Protocol):
+    async def start_console(self, node: NodeView) -> None: ...
+
+    async def stop_console(self, node: NodeView) -> None: ...
+
+    async def get_console(self, node: NodeView) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class InspectInterface(Interface, Protocol):
+    async def inspect(self, node: NodeView) -> dict[str, Any] | Literal["wait"]:
+        """Return discovered properties (and ``"macs"``), or WAIT for an agent."""
+        ...
+
+
+@runtime_checkable
+class RescueInterface(Interface, Protocol):
+    async def rescue(self, node: NodeView) -> StepResult: ...
+
+    async def unrescue(self, node: NodeView) -> None: ...

@@ -1,0 +1,126 @@
+"""Hardware types: which implementations of each interface a driver may use.
+
+The first implementation listed for an interface is the default (Ironic's
+``hardware_type.py`` pattern).  Real protocols (ipmi, redfish) register here
+as they land.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from barecloud.drivers import fake, noop
+from barecloud.drivers.base import INTERFACE_TYPES, NodeView, Setting
+from barecloud.errors import InvalidParameter
+
+# interface type -> implementation name -> class
+IMPLEMENTATIONS: dict[str, dict[str, type[Any]]] = {
+    "power": {"fake": fake.FakePower},
+    "management": {"fake": fake.FakeManagement},
+    "boot": {"fake": fake.FakeBoot},
+    "deploy": {"fake": fake.FakeDeploy},
+    "network": {"noop": noop.NoopNetwork, "fake": fake.FakeNetwork},
+    "console": {"no-console": noop.NoConsole, "fake": fake.FakeConsole},
+    "inspect": {"fake": fake.FakeInspect, "no-inspect": noop.NoInspect},
+    "rescue": {"fake": fake.FakeRescue, "no-rescue": noop.NoRescue},
+}
+
+
+@dataclass(frozen=True)
+class HardwareType:
+    name: str
+    # interface type -> supported implementation names, default first
+    supported: dict[str, tuple[str, ...]]
+
+    def default(self, iface: str) -> str:
+        return self.supported[iface][0]
+
+    def check(self, iface: str, impl: str | None) -> str:
+        """The implementation to use for ``iface``: ``impl`` if allowed, else the default."""
+        if impl is None:
+            return self.default(iface)
+        if impl not in self.supported[iface]:
+            raise InvalidParameter(
+                f"Could not find a suitable {iface} interface '{impl}' for hardware type "
+                f"'{self.name}'; supported: {', '.join(self.supported[iface])}."
+            )
+        return impl
+
+
+HARDWARE_TYPES: dict[str, HardwareType] = {
+    "fake-hardware": HardwareType(
+        "fake-hardware",
+        {
+            "power": ("fake",),
+            "management": ("fake",),
+            "boot": ("fake",),
+            "deploy": ("fake",),
+            "network": ("noop", "fake"),
+            "console": ("no-console", "fake"),
+            "inspect": ("fake", "no-inspect"),
+            "rescue": ("fake", "no-rescue"),
+        },
+    ),
+}
+
+
+def hardware_type(name: str) -> HardwareType:
+    try:
+        return HARDWARE_TYPES[name]
+    except KeyError:
+        raise InvalidParameter(
+            f"Could not find a suitable driver '{name}'; enabled: "
+            f"{', '.join(sorted(HARDWARE_TYPES))}."
+        ) from None
+
+
+_INSTANCES: dict[tuple[str, str], Any] = {}
+
+
+def interface(iface: str, impl: str) -> Any:
+    """A shared instance of implementation ``impl`` of interface type ``iface``."""
+    key = (iface, impl)
+    if key not in _INSTANCES:
+        _INSTANCES[key] = IMPLEMENTATIONS[iface][impl]()
+    return _INSTANCES[key]
+
+
+def settings_of(driver: str) -> dict[str, Setting]:
+    """Every driver_info key any default interface of ``driver`` reads."""
+    hw = hardware_type(driver)
+    out: dict[str, Setting] = {}
+    for iface in INTERFACE_TYPES:
+        for impl in hw.supported[iface]:
+            for s in IMPLEMENTATIONS[iface][impl].settings:
+                out.setdefault(s.name, s)
+    return out
+
+
+def secret_keys(driver: str) -> frozenset[str]:
+    try:
+        return frozenset(k for k, s in settings_of(driver).items() if s.secret)
+    except InvalidParameter:
+        return frozenset()
+
+
+# Names that look secret whatever the driver says, so a typo never leaks one.
+_SECRET_WORDS = ("password", "secret", "token")
+
+
+def mask(driver: str, info: dict[str, Any]) -> dict[str, Any]:
+    secrets = secret_keys(driver)
+    return {
+        k: ("******" if (k in secrets or any(w in k.lower() for w in _SECRET_WORDS)) and v
+            else v)
+        for k, v in info.items()
+    }
+
+
+def validate_required(driver: str, info: dict[str, Any], node: NodeView | None = None) -> None:
+    missing = [k for k, s in settings_of(driver).items() if s.required and k not in info]
+    if missing:
+        raise InvalidParameter(
+            f"The following driver_info keys are missing for driver {driver}: "
+            f"{', '.join(sorted(missing))}"
+        )

@@ -1,0 +1,49 @@
+"""No-op implementations for optional interfaces a hardware type may leave out."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from barecloud.drivers.base import NodeView, Setting, StepResult
+from barecloud.errors import InvalidParameter
+
+
+class _NoopBase:
+    settings: ClassVar[tuple[Setting, ...]] = ()
+
+    def validate(self, node: NodeView) -> None:
+        return None
+
+
+class NoopNetwork(_NoopBase):
+    """``noop``: the machines' NICs are cabled flat; nothing to switch."""
+
+    async def add_provisioning_network(self, node: NodeView) -> None: ...
+    async def remove_provisioning_network(self, node: NodeView) -> None: ...
+    async def add_cleaning_network(self, node: NodeView) -> None: ...
+    async def remove_cleaning_network(self, node: NodeView) -> None: ...
+    async def configure_tenant_networks(self, node: NodeView) -> None: ...
+    async def unconfigure_tenant_networks(self, node: NodeView) -> None: ...
+
+
+class NoConsole(_NoopBase):
+    async def start_console(self, node: NodeView) -> None:
+        raise InvalidParameter("This node's console interface is 'no-console'.")
+
+    async def stop_console(self, node: NodeView) -> None: ...
+
+    async def get_console(self, node: NodeView) -> dict[str, Any]:
+        return {"type": "none", "url": None}
+
+
+class NoInspect(_NoopBase):
+    async def inspect(self, node: NodeView) -> dict[str, Any] | Literal["wait"]:
+        raise InvalidParameter("This node's inspect interface is 'no-inspect'.")
+
+
+class NoRescue(_NoopBase):
+    async def rescue(self, node: NodeView) -> StepResult:
+        raise InvalidParameter("This node's rescue interface is 'no-rescue'.")
+
+    async def unrescue(self, node: NodeView) -> None:
+        raise InvalidParameter("This node's rescue interface is 'no-rescue'.")

@@ -1,0 +1,90 @@
+"""Every error barecloud raises on purpose derives from :class:`BarecloudError`.
+
+The API layer turns them into the error body of the OpenStack service that was
+called, with ``code`` as the HTTP status; anything else reaching a handler is a
+bug and answers 500.  Retryable errors carry a delay so the conductor can back
+off instead of failing a node at the first hiccup of a BMC.
+
+    BarecloudError (500)
+    ├── ClientError (400)
+    │   ├── InvalidParameter (400)
+    │   ├── NotFound (404)
+    │   ├── Forbidden (403)
+    │   ├── Conflict (409)
+    │   │   ├── Duplicate (409)
+    │   │   ├── NodeLocked (409)
+    │   │   └── InvalidState (409)
+    │   └── NotAcceptable (406)
+    └── DriverError (500)            hardware said no; recorded as last_error
+        ├── PermanentDriverError     do not retry (bad credentials, refused)
+        └── RetryableDriverError     try again after ``retry_after`` seconds
+            └── HardwareTimeout
+"""
+
+from __future__ import annotations
+
+
+class BarecloudError(Exception):
+    code = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ClientError(BarecloudError):
+    code = 400
+
+
+class InvalidParameter(ClientError):
+    code = 400
+
+
+class NotFound(ClientError):
+    code = 404
+
+
+class Forbidden(ClientError):
+    code = 403
+
+
+class Conflict(ClientError):
+    code = 409
+
+
+class Duplicate(Conflict):
+    pass
+
+
+class NodeLocked(Conflict):
+    def __init__(self, node: str, holder: str) -> None:
+        super().__init__(
+            f"Node {node} is locked by host {holder}, please retry after the current "
+            "operation is completed."
+        )
+
+
+class InvalidState(Conflict):
+    pass
+
+
+class NotAcceptable(ClientError):
+    code = 406
+
+
+class DriverError(BarecloudError):
+    pass
+
+
+class PermanentDriverError(DriverError):
+    pass
+
+
+class RetryableDriverError(DriverError):
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class HardwareTimeout(RetryableDriverError):
+    pass

@@ -1,0 +1,1 @@
+"""Business rules per resource; API handlers call one function here."""

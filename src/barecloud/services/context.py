@@ -1,0 +1,73 @@
+"""Who is asking, and the runtime a request is served with."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from barecloud.conductor.recovery import live_conductors
+from barecloud.conductor.ring import HashRing
+from barecloud.config import Settings
+from barecloud.db.session import Database
+from barecloud.errors import BarecloudError
+
+
+class NoConductor(BarecloudError):
+    code = 503
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    request_id: str
+    user: str | None = None
+    project: str | None = None
+    is_admin: bool = True
+
+
+@dataclass
+class Runtime:
+    """What services need: the database, settings and who does the work."""
+
+    db: Database
+    settings: Settings
+    # The in-process conductor, if this process runs one (all-in-one).
+    local_conductor: object | None = None
+    _ring: HashRing | None = field(default=None, repr=False)
+    _groups: dict[str, HashRing] = field(default_factory=dict, repr=False)
+    _ring_at: float = 0.0
+
+    async def _refresh(self) -> None:
+        if time.monotonic() - self._ring_at < 2.0 and self._ring is not None:
+            return
+        live = await live_conductors(self.db, self.settings.conductor_heartbeat_timeout)
+        self._ring = HashRing(h for h, _ in live)
+        groups: dict[str, list[str]] = {}
+        for host, group in live:
+            groups.setdefault(group, []).append(host)
+        self._groups = {g: HashRing(hs) for g, hs in groups.items()}
+        self._ring_at = time.monotonic()
+
+    async def conductor_for(self, node_uuid: str, group: str = "") -> str:
+        """The live conductor that owns ``node_uuid`` (in its conductor group)."""
+        await self._refresh()
+        ring = self._groups.get(group)
+        host = ring.host_for(node_uuid) if ring else None
+        if host is None:
+            self._ring_at = 0.0
+            raise NoConductor(
+                f"No conductor service in group '{group}' is alive to manage node {node_uuid}."
+            )
+        return host
+
+    def conductor_name_hint(self, node_uuid: str, group: str = "") -> str | None:
+        ring = self._groups.get(group)
+        return ring.host_for(node_uuid) if ring else None
+
+    def wake(self) -> None:
+        wake = getattr(self.local_conductor, "wake", None)
+        if wake is not None:
+            wake()
+
+
+def monotonic_ms() -> float:
+    return time.monotonic() * 1000

@@ -1,0 +1,514 @@
+"""Nodes: enrollment, queries, updates, and the requests that start workflows."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, and_, delete, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from barecloud import states
+from barecloud.conductor import locks
+from barecloud.conductor.engine import node_view
+from barecloud.conductor.workflows import EVENT_WORKFLOWS
+from barecloud.db.models import Node, NodeHistory, NodeTrait, Port, new_uuid
+from barecloud.db.transitions import apply_event, initial_state, note
+from barecloud.drivers import hardware
+from barecloud.drivers.base import INTERFACE_TYPES
+from barecloud.errors import (
+    BarecloudError,
+    Conflict,
+    Duplicate,
+    InvalidParameter,
+    InvalidState,
+    NodeLocked,
+    NotFound,
+)
+from barecloud.services import patch
+from barecloud.services.context import RequestContext, Runtime
+from barecloud.services.schemas import (
+    NODE_INTERNAL,
+    NODE_WRITABLE,
+    UUID_RE,
+    NodeCreate,
+    check_trait,
+    parse,
+)
+
+# States in which a node may be deleted without maintenance (Ironic's list,
+# plus available: deleting a clean, idle machine loses nothing).
+DELETE_ALLOWED = {states.ENROLL, states.MANAGEABLE, states.AVAILABLE, states.ADOPTFAIL,
+                  states.INSPECTFAIL, states.CLEANFAIL}
+SORT_KEYS = {
+    "id", "uuid", "name", "created_at", "updated_at", "provision_state", "power_state",
+    "driver", "resource_class", "owner", "lessee", "conductor_group", "provision_updated_at",
+    "instance_uuid", "maintenance", "target_provision_state", "target_power_state",
+}
+MAX_TRAITS = 50
+
+
+class NodeInMaintenance(BarecloudError):
+    code = 400
+
+
+async def find(s: AsyncSession, ident: str, *, for_update: bool = False) -> Node:
+    column = Node.uuid if UUID_RE.match(ident) else Node.name
+    q = select(Node).where(column == (ident.lower() if column is Node.uuid else ident))
+    node = await s.scalar(q)
+    if node is None:
+        raise NotFound(f"Node {ident} could not be found.")
+    return node
+
+
+async def get(rt: Runtime, ident: str) -> Node:
+    async with rt.db.session() as s:
+        return await find(s, ident)
+
+
+@dataclass
+class ListQuery:
+    limit: int | None = None
+    marker: str | None = None
+    sort_key: str = "id"
+    sort_dir: str = "asc"
+    filters: dict[str, Any] | None = None
+
+
+def _filtered(q: Select[Any], filters: dict[str, Any]) -> Select[Any]:
+    for key, value in filters.items():
+        if value is None:
+            continue
+        if key == "associated":
+            q = q.where(Node.instance_uuid.is_not(None) if value else Node.instance_uuid.is_(None))
+        elif key == "description_contains":
+            q = q.where(Node.description.contains(value))
+        elif key == "provision_state" and isinstance(value, list):
+            q = q.where(Node.provision_state.in_(value))
+        elif key in ("conductor",):
+            continue  # applied after the query: it is derived from the hash ring
+        else:
+            q = q.where(getattr(Node, key) == value)
+    return q
+
+
+async def list_nodes(rt: Runtime, query: ListQuery) -> tuple[list[Node], bool]:
+    """A page of nodes and whether more may follow."""
+    if query.sort_key not in SORT_KEYS:
+        raise InvalidParameter(
+            f"The sort_key value \"{query.sort_key}\" is an invalid field for sorting"
+        )
+    if query.sort_dir not in ("asc", "desc"):
+        raise InvalidParameter(
+            f"Invalid sort direction: {query.sort_dir}. Acceptable values are 'asc' or 'desc'"
+        )
+    limit = min(query.limit or rt.settings.api_max_limit, rt.settings.api_max_limit)
+    if limit <= 0:
+        raise InvalidParameter(f"Limit must be positive: {query.limit}")
+    col = getattr(Node, query.sort_key)
+    order = (col.asc(), Node.id.asc()) if query.sort_dir == "asc" else (col.desc(), Node.id.desc())
+    q = _filtered(select(Node), query.filters or {}).order_by(*order)
+    async with rt.db.session() as s:
+        if query.marker:
+            marker = await s.scalar(select(Node).where(Node.uuid == query.marker))
+            if marker is None:
+                raise InvalidParameter(f"Marker {query.marker} could not be found.")
+            mval = getattr(marker, query.sort_key)
+            if query.sort_dir == "asc":
+                q = q.where(or_(col > mval, and_(col == mval, Node.id > marker.id)))
+            else:
+                q = q.where(or_(col < mval, and_(col == mval, Node.id < marker.id)))
+        nodes = list((await s.scalars(q.limit(limit))).all())
+    return nodes, len(nodes) == limit
+
+
+async def _check_interfaces(driver: str, values: dict[str, Any]) -> dict[str, str | None]:
+    hw = hardware.hardware_type(driver)
+    out: dict[str, str | None] = {}
+    for iface in INTERFACE_TYPES:
+        impl = values.get(f"{iface}_interface")
+        if impl is not None:
+            hw.check(iface, impl)
+        out[f"{iface}_interface"] = impl
+    return out
+
+
+async def create(rt: Runtime, ctx: RequestContext, body: Any, *, initial: str) -> Node:
+    data = parse(NodeCreate, body, "node")
+    hardware.hardware_type(data.driver)
+    await _check_interfaces(data.driver, data.model_dump())
+    values = data.model_dump()
+    values["uuid"] = values["uuid"] or new_uuid()
+    node = Node(**values, maintenance=False, traits=[])
+    async with rt.db.session() as s:
+        await _check_unique(s, node)
+        node.provision_state = initial
+        s.add(node)
+        await s.flush()
+        s.add(initial_state(node, initial, request_id=ctx.request_id))
+    return node
+
+
+async def _check_unique(s: AsyncSession, node: Node) -> None:
+    if await s.scalar(select(Node.id).where(Node.uuid == node.uuid, Node.id != node.id)):
+        raise Duplicate(f"A node with UUID {node.uuid} already exists.")
+    if node.name and await s.scalar(
+        select(Node.id).where(Node.name == node.name, Node.id != node.id)
+    ):
+        raise Duplicate(f"A node with name {node.name} already exists.")
+    if node.instance_uuid and await s.scalar(
+        select(Node.id).where(Node.instance_uuid == node.instance_uuid, Node.id != node.id)
+    ):
+        raise Conflict(
+            f"Instance {node.instance_uuid} is already associated with a node, it cannot be "
+            f"associated with this other node {node.uuid}"
+        )
+
+
+def _patchable(node: Node) -> dict[str, Any]:
+    return {f: getattr(node, f) for f in NODE_WRITABLE}
+
+
+async def update(rt: Runtime, ctx: RequestContext, ident: str, ops: Any) -> Node:
+    async with rt.db.session() as s:
+        node = await find(s, ident)
+        if node.reservation:
+            raise NodeLocked(node.uuid, node.reservation)
+        before = _patchable(node)
+        after = patch.apply(before, ops, writable=NODE_WRITABLE, internal=NODE_INTERNAL)
+        for key in NODE_WRITABLE:
+            if key not in after:
+                after[key] = {} if isinstance(before.get(key), dict) else None
+        maintenance = after.pop("maintenance")
+        reason = after.pop("maintenance_reason")
+        if after.get("conductor_group") is None:
+            after["conductor_group"] = ""
+        if after.get("protected") is None:
+            after["protected"] = False
+        if after.get("retired") is None:
+            after["retired"] = False
+        data = parse(NodeCreate, after, "node")
+        hardware.hardware_type(data.driver)
+        await _check_interfaces(data.driver, data.model_dump())
+        changed = {k: v for k, v in data.model_dump(exclude={"uuid"}).items()
+                   if v != before.get(k)}
+        if "instance_uuid" in changed and node.provision_state in (
+            states.ACTIVE, states.DEPLOYING, states.DEPLOYWAIT
+        ) and changed["instance_uuid"] is None:
+            raise InvalidState(
+                f"Node {node.uuid} can not update instance_uuid while in state "
+                f"\"{node.provision_state}\"."
+            )
+        if "protected" in changed and node.provision_state != states.ACTIVE and data.protected:
+            raise InvalidParameter("Protection can only be set on nodes in the active state")
+        if data.protected_reason and not data.protected:
+            raise InvalidParameter("Cannot set protected_reason while protected is false")
+        for key, value in changed.items():
+            setattr(node, key, value)
+        if maintenance is not None and bool(maintenance) != node.maintenance:
+            node.maintenance = bool(maintenance)
+            node.maintenance_reason = reason if node.maintenance else None
+            if not node.maintenance:
+                node.fault = None
+        await _check_unique(s, node)
+        if changed:
+            s.add(note(node, f"updated {', '.join(sorted(changed))}", event_type="update",
+                       request_id=ctx.request_id))
+    return node
+
+
+async def remove(rt: Runtime, ctx: RequestContext, ident: str) -> None:
+    async with rt.db.session() as s:
+        node = await find(s, ident)
+        if node.reservation:
+            raise NodeLocked(node.uuid, node.reservation)
+        if node.protected:
+            raise InvalidState(f"Node {node.uuid} is protected and cannot be undeployed, "
+                               "rebuilt or deleted")
+        if node.instance_uuid:
+            raise InvalidState(
+                f"Can not delete node {node.uuid} while it is associated with instance "
+                f"{node.instance_uuid}."
+            )
+        if node.provision_state not in DELETE_ALLOWED and not node.maintenance:
+            raise InvalidState(
+                f"Can not delete node {node.uuid} while it is in provision state "
+                f"\"{node.provision_state}\". Valid provision states to perform deletion are: "
+                f"{', '.join(sorted(DELETE_ALLOWED))}, or in maintenance mode"
+            )
+        if not await locks.reserve(s, node.id, rt.settings.conductor_name):
+            raise NodeLocked(node.uuid, "another conductor")
+        await s.execute(delete(Node).where(Node.id == node.id))
+
+
+# --- provision and power requests -----------------------------------------
+NEEDS_ACTIVE_UNPROTECTED = {"rebuild", "delete"}
+# Workflows that boot the agent, which then proves itself with a fresh token.
+AGENT_WORKFLOWS = {"deploy", "clean", "undeploy", "rescue", "inspect"}
+
+
+async def _holder(rt: Runtime, ident: str) -> str:
+    """The conductor that will do the work (looked up before the claiming transaction:
+    on SQLite a nested session would wait for the connection its caller holds)."""
+    node = await get(rt, ident)
+    return await rt.conductor_for(node.uuid, node.conductor_group)
+
+
+async def _claim(s: AsyncSession, node: Node, holder: str) -> str:
+    if node.reservation or not await locks.reserve(s, node.id, holder):
+        raise NodeLocked(node.uuid, node.reservation or "another conductor")
+    node.reservation = holder
+    return holder
+
+
+async def set_provision_state(
+    rt: Runtime, ctx: RequestContext, ident: str, verb: str, args: dict[str, Any]
+) -> None:
+    """Start the work ``verb`` asks for; the conductor carries it out."""
+    event = states.VERB_EVENTS[verb]
+    holder = await _holder(rt, ident)
+    async with rt.db.session() as s:
+        node = await find(s, ident)
+        if event == "deploy" and node.provision_state in (states.ACTIVE, states.ERROR):
+            event = "rebuild"
+        if node.maintenance and event in ("deploy", "rebuild", "provide", "inspect", "clean",
+                                          "rescue", "unrescue", "adopt"):
+            raise NodeInMaintenance(
+                f"Cannot {verb} node {node.uuid}: the node is in maintenance mode."
+            )
+        if event in NEEDS_ACTIVE_UNPROTECTED and node.protected:
+            raise InvalidState(
+                f"Node {node.uuid} is protected and cannot be undeployed, rebuilt or deleted"
+            )
+        new = states.next_state(node.provision_state, event)
+        if new is None:
+            raise InvalidParameter(
+                f"The requested action \"{verb}\" can not be performed on node "
+                f"\"{node.uuid}\" while it is in state \"{node.provision_state}\"."
+            )
+        if event == "abort":
+            _abort(node, s, ctx)
+            return
+        await _claim(s, node, holder)
+        s.add(apply_event(node, event, request_id=ctx.request_id, conductor=holder,
+                          user=ctx.user))
+        node.last_error = None
+        if states.is_stable(new):
+            node.reservation = None
+            return
+        workflow = EVENT_WORKFLOWS[event]
+        if workflow in AGENT_WORKFLOWS:
+            node.agent_token = secrets.token_urlsafe(32)
+            node.driver_internal_info = {**(node.driver_internal_info or {}),
+                                         "agent_token_delivered": False}
+        wf_args: dict[str, Any] = {}
+        if event == "clean":
+            wf_args = {"end_event": "manage", "clean_steps": args.get("clean_steps") or []}
+        elif event == "provide" and node.automated_clean is False:
+            wf_args = {"skip_erase": True}
+        if event in ("deploy", "rebuild"):
+            if args.get("configdrive") is not None:
+                wf_args["configdrive"] = args["configdrive"]
+            if args.get("deploy_steps"):
+                wf_args["deploy_steps"] = args["deploy_steps"]
+        if event == "rescue":
+            password = args.get("rescue_password")
+            if not isinstance(password, str) or not password:
+                raise InvalidParameter("A non-empty 'rescue_password' is required to rescue.")
+            wf_args["rescue_password"] = password
+        node.workflow = workflow
+        node.workflow_step = 0
+        node.workflow_args = wf_args
+        node.workflow_deadline = None
+    rt.wake()
+
+
+def _abort(node: Node, s: AsyncSession, ctx: RequestContext) -> None:
+    if node.reservation:
+        raise NodeLocked(node.uuid, node.reservation)
+    message = f"Aborted by request {ctx.request_id}"
+    s.add(apply_event(node, "abort", request_id=ctx.request_id, message=message,
+                      user=ctx.user))
+    node.last_error = message
+    node.workflow = None
+    node.workflow_step = 0
+    node.workflow_args = {}
+    node.workflow_deadline = None
+
+
+async def set_power_state(
+    rt: Runtime, ctx: RequestContext, ident: str, target: str, timeout: int | None
+) -> None:
+    if target not in states.POWER_TARGETS:
+        raise InvalidParameter(
+            f"Invalid power state target {target!r}; valid: {', '.join(states.POWER_TARGETS)}"
+        )
+    if timeout is not None and (not isinstance(timeout, int) or timeout <= 0):
+        raise InvalidParameter(f"Invalid timeout value {timeout!r}: a positive integer")
+    holder = await _holder(rt, ident)
+    async with rt.db.session() as s:
+        node = await find(s, ident)
+        await _claim(s, node, holder)
+        node.target_power_state = states.POWER_RESULT[target]
+        node.last_error = None
+        node.workflow = "power"
+        node.workflow_step = 0
+        node.workflow_args = {"target": target, "timeout": timeout}
+        s.add(note(node, f"power {target} requested", event_type="power",
+                   request_id=ctx.request_id, conductor=holder))
+    rt.wake()
+
+
+async def set_maintenance(
+    rt: Runtime, ctx: RequestContext, ident: str, on: bool, reason: str | None
+) -> None:
+    async with rt.db.session() as s:
+        node = await find(s, ident)
+        node.maintenance = on
+        node.maintenance_reason = reason if on else None
+        if not on:
+            node.fault = None
+            node.power_sync_failures = 0
+        s.add(note(node, f"maintenance {'on' if on else 'off'}"
+                   + (f": {reason}" if on and reason else ""),
+                   event_type="maintenance", request_id=ctx.request_id))
+
+
+# --- traits -----------------------------------------------------------------
+async def set_traits(rt: Runtime, ident: str, traits: Any) -> None:
+    if not isinstance(traits, list):
+        raise InvalidParameter("Traits must be a list.")
+    for t in traits:
+        check_trait(t)
+    if len(set(traits)) > MAX_TRAITS:
+        raise InvalidParameter(f"A node may have at most {MAX_TRAITS} traits.")
+    async with rt.db.session() as s:
+        node = await find(s, ident)
+        if node.reservation:
+            raise NodeLocked(node.uuid, node.reservation)
+        await s.execute(delete(NodeTrait).where(NodeTrait.node_id == node.id))
+        s.add_all(NodeTrait(node_id=node.id, trait=t) for t in sorted(set(traits)))
+
+
+async def add_trait(rt: Runtime, ident: str, trait: str) -> None:
+    check_trait(trait)
+    async with rt.db.session() as s:
+        node = await find(s, ident)
+        if node.reservation:
+            raise NodeLocked(node.uuid, node.reservation)
+        if trait in {t.trait for t in node.traits}:
+            return
+        if len(node.traits) >= MAX_TRAITS:
+            raise InvalidParameter(f"A node may have at most {MAX_TRAITS} traits.")
+        s.add(NodeTrait(node_id=node.id, trait=trait))
+
+
+async def remove_trait(rt: Runtime, ident: str, trait: str) -> None:
+    async with rt.db.session() as s:
+        node = await find(s, ident)
+        if node.reservation:
+            raise NodeLocked(node.uuid, node.reservation)
+        result = await s.execute(
+            delete(NodeTrait).where(NodeTrait.node_id == node.id, NodeTrait.trait == trait)
+        )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            raise NotFound(f"Node {node.uuid} doesn't have a trait {trait}")
+
+
+async def traits_of(rt: Runtime, ident: str) -> list[str]:
+    node = await get(rt, ident)
+    return [t.trait for t in node.traits]
+
+
+# --- validate, history, states ------------------------------------------------
+async def validate(rt: Runtime, ident: str) -> dict[str, dict[str, Any]]:
+    async with rt.db.session() as s:
+        node = await find(s, ident)
+        ports = (await s.scalars(select(Port).where(Port.node_id == node.id))).all()
+        view = node_view(node, with_ports=False)
+    hw = hardware.hardware_type(node.driver)
+    result: dict[str, dict[str, Any]] = {}
+    for iface in INTERFACE_TYPES:
+        impl = getattr(node, f"{iface}_interface")
+        try:
+            obj = hardware.interface(iface, hw.check(iface, impl))
+            obj.validate(view)
+            if iface == "boot" and not any(p.pxe_enabled for p in ports) and (
+                node.driver != "fake-hardware"
+            ):
+                raise InvalidParameter("No PXE-enabled port is registered for this node.")
+            result[iface] = {"result": True, "reason": None}
+        except BarecloudError as exc:
+            result[iface] = {"result": False, "reason": exc.message}
+    return result
+
+
+async def history(rt: Runtime, ident: str, limit: int | None = None,
+                  marker: str | None = None) -> list[NodeHistory]:
+    async with rt.db.session() as s:
+        node = await find(s, ident)
+        q = select(NodeHistory).where(NodeHistory.node_id == node.id).order_by(NodeHistory.id)
+        if marker:
+            mid = await s.scalar(select(NodeHistory.id).where(NodeHistory.uuid == marker))
+            if mid is None:
+                raise InvalidParameter(f"Marker {marker} could not be found.")
+            q = q.where(NodeHistory.id > mid)
+        q = q.limit(min(limit or rt.settings.api_max_limit, rt.settings.api_max_limit))
+        return list((await s.scalars(q)).all())
+
+
+async def history_event(rt: Runtime, ident: str, event_uuid: str) -> NodeHistory:
+    async with rt.db.session() as s:
+        node = await find(s, ident)
+        row = await s.scalar(
+            select(NodeHistory).where(
+                NodeHistory.node_id == node.id, NodeHistory.uuid == event_uuid
+            )
+        )
+        if row is None:
+            raise NotFound(f"Node history record {event_uuid} could not be found.")
+        return row
+
+
+async def count(rt: Runtime) -> int:
+    async with rt.db.session() as s:
+        return int(await s.scalar(select(func.count(Node.id))) or 0)
+
+
+async def boot_device(rt: Runtime, ident: str) -> dict[str, Any]:
+    node = await get(rt, ident)
+    view = node_view(node, with_ports=False)
+    hw = hardware.hardware_type(node.driver)
+    iface = hardware.interface("management", hw.check("management", node.management_interface))
+    result: dict[str, Any] = await iface.get_boot_device(view)
+    return result
+
+
+async def set_boot_device(rt: Runtime, ctx: RequestContext, ident: str, device: Any,
+                          persistent: Any) -> None:
+    from barecloud.drivers.base import BOOT_DEVICES
+
+    if device not in BOOT_DEVICES:
+        raise InvalidParameter(
+            f"Invalid boot device {device!r}; valid: {', '.join(BOOT_DEVICES)}"
+        )
+    if not isinstance(persistent, bool):
+        raise InvalidParameter("'persistent' must be a boolean")
+    async with rt.db.session() as s:
+        node = await find(s, ident)
+        holder = rt.settings.conductor_name
+        if node.reservation or not await locks.reserve(s, node.id, holder):
+            raise NodeLocked(node.uuid, node.reservation or "another conductor")
+        view = node_view(node, with_ports=False)
+    try:
+        hw = hardware.hardware_type(node.driver)
+        iface = hardware.interface(
+            "management", hw.check("management", node.management_interface)
+        )
+        await iface.set_boot_device(view, device, persistent)
+    finally:
+        async with rt.db.session() as s:
+            await locks.release(s, node.id, holder)
+            s.add(note(node, f"boot device set to {device} (persistent={persistent})",
+                       event_type="management", request_id=ctx.request_id))
