@@ -50,7 +50,8 @@ def serve(
     = 0,
 ) -> None:
     """The all-in-one service: every API, the conductor and the boot server on one port."""
-    from barecloud.cli import demo, serve as runner
+    from barecloud.cli import demo
+    from barecloud.cli import serve as runner
 
     settings = load_settings(host=host, port=port, data_dir=data_dir)
     _logging()

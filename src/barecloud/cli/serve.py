@@ -52,7 +52,10 @@ async def _serve_http(rt: Runtime, settings: Settings, ready: Callable[[], Await
         backlog=4096,
     )
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    # uvicorn catches SIGINT/SIGTERM while it serves and re-raises them once it
+    # has stopped; a handler of ours must exist then, or the default one would
+    # end the process before the conductor releases its locks.
+    _ignore_signals()
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
@@ -62,10 +65,18 @@ async def _serve_http(rt: Runtime, settings: Settings, ready: Callable[[], Await
     if ready is not None:
         await ready()
     try:
-        await _until_signalled()
+        await task
     finally:
         server.should_exit = True
-        await task
+        with contextlib.suppress(BaseException):
+            await task
+
+
+def _ignore_signals() -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, lambda: None)
 
 
 async def _until_signalled() -> None:

@@ -15,7 +15,6 @@ The update path (hardware -> database) is separate from the effect path
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable

@@ -64,7 +64,10 @@ async def abandon_locks(db: Database, holder: str, why: str) -> int:
         nodes = (await s.scalars(select(Node).where(Node.reservation == holder))).all()
         for node in nodes:
             count += 1
-            message = f"{why} while the node was {node.provision_state}; the operation was abandoned."
+            message = (
+                f"{why} while the node was {node.provision_state}; "
+                "the operation was abandoned."
+            )
             if node.workflow == "power":
                 node.target_power_state = None
                 node.last_error = message

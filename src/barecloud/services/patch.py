@@ -51,7 +51,9 @@ def apply(
         if op["op"] == "remove" and op["path"].count("/") == 1 and op["path"][1:] in (
             "driver", "uuid"
         ):
-            raise InvalidParameter(f"'{op['path']}' is a mandatory attribute and can not be removed")
+            raise InvalidParameter(
+                f"'{op['path']}' is a mandatory attribute and can not be removed"
+            )
     try:
         patched: dict[str, Any] = jsonpatch.apply_patch(copy.deepcopy(doc), ops)
     except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:

@@ -166,7 +166,7 @@ def port(
         wanted = [f for f, v in PORT_FIELDS.items() if v <= version]
     else:
         wanted = ["uuid", "address"]
-    values = {
+    values: dict[str, Any] = {
         "uuid": p.uuid, "address": p.address, "node_uuid": node_uuid, "extra": p.extra,
         "created_at": ts(p.created_at), "updated_at": ts(p.updated_at),
         "internal_info": p.internal_info, "local_link_connection": p.local_link_connection,
@@ -180,7 +180,7 @@ def port(
 
 def allocation(a: Allocation, node_uuid: str | None, base: str,
                fields: Iterable[str] | None = None) -> dict[str, Any]:
-    values = {
+    values: dict[str, Any] = {
         "uuid": a.uuid, "name": a.name, "node_uuid": node_uuid,
         "resource_class": a.resource_class, "traits": a.traits,
         "candidate_nodes": a.candidate_nodes, "state": a.state, "last_error": a.last_error,

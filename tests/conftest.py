@@ -1,0 +1,81 @@
+"""Fixtures: databases (SQLite and PostgreSQL) and real barecloud processes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from barecloud.config import Settings
+from barecloud.db import migrate
+from barecloud.db.session import Database
+from tests import support
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> None:
+    why = support.pg_available()
+    if why:
+        if IN_CI:
+            pytest.fail(f"CI needs PostgreSQL: {why}")
+        pytest.skip(why)
+
+
+@pytest.fixture
+def pg_url(pg_server: None) -> Iterator[str]:
+    url, name = support.pg_create_database()
+    try:
+        yield url
+    finally:
+        support.pg_drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each DB-layer and engine test runs on both databases."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'test.sqlite'}"
+    else:
+        yield request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+async def database(db_url: str) -> AsyncIterator[Database]:
+    await migrate.upgrade_async(db_url)
+    db = Database(db_url)
+    try:
+        yield db
+    finally:
+        await db.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path, conductor_name="test-conductor", deadline_check_interval=3600,
+        power_sync_interval=3600, conductor_heartbeat_interval=3600, work_poll_interval=0.05,
+    )
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[support.Service]:
+    """The all-in-one barecloud on SQLite, on a free port."""
+    svc = support.start_service(tmp_path / "svc")
+    try:
+        yield svc
+    finally:
+        svc.stop()
+
+
+@pytest.fixture
+def pg_service(tmp_path: Path, pg_url: str) -> Iterator[support.Service]:
+    """The all-in-one barecloud on PostgreSQL, on a free port."""
+    svc = support.start_service(tmp_path / "svc", database_url=pg_url)
+    try:
+        yield svc
+    finally:
+        svc.stop()

@@ -1,0 +1,150 @@
+"""Helpers for tests: free ports, PostgreSQL databases, a real barecloud process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+PG_ADMIN_DSN = os.environ.get("BARECLOUD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pg_available() -> str | None:
+    """None if PostgreSQL answers, else why not."""
+    import asyncio
+
+    import asyncpg
+
+    async def probe() -> None:
+        conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=3)
+        await conn.close()
+
+    try:
+        asyncio.run(probe())
+        return None
+    except Exception as exc:  # any failure means: no usable server
+        return f"PostgreSQL at {PG_ADMIN_DSN} does not answer: {exc}"
+
+
+def pg_create_database() -> tuple[str, str]:
+    """Create a fresh database; return (SQLAlchemy URL, name)."""
+    import asyncio
+
+    import asyncpg
+
+    name = f"bc_test_{uuid.uuid4().hex[:12]}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(PG_ADMIN_DSN)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    return f"{base}/{name}", name
+
+
+def pg_drop_database(name: str) -> None:
+    import asyncio
+
+    import asyncpg
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(PG_ADMIN_DSN)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())
+
+
+@dataclass
+class Service:
+    """A ``barecloud serve`` process started by a test, stopped by its PID."""
+
+    url: str
+    data_dir: Path
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    env: dict[str, str]
+
+    @property
+    def baremetal(self) -> str:
+        return f"{self.url}/baremetal"
+
+    @property
+    def clouds_yaml(self) -> Path:
+        return self.data_dir / "clouds.yaml"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        self.kill(signal.SIGTERM)
+
+
+def start_service(
+    data_dir: Path, *, database_url: str | None = None, lab: int = 0,
+    extra_env: dict[str, str] | None = None, port: int | None = None,
+) -> Service:
+    port = port or free_port()
+    env = dict(os.environ)
+    env.update({
+        "BARECLOUD_DATA_DIR": str(data_dir),
+        "BARECLOUD_PORT": str(port),
+        "BARECLOUD_HOST": "127.0.0.1",
+        "BARECLOUD_CONDUCTOR_NAME": f"test-conductor-{port}",
+    })
+    if database_url:
+        env["BARECLOUD_DATABASE_URL"] = database_url
+    env.update(extra_env or {})
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir / f"service-{port}.log"
+    cmd = [sys.executable, "-m", "barecloud", "serve"]
+    if lab:
+        cmd += ["--lab", str(lab)]
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                cwd=str(data_dir))
+    svc = Service(f"http://127.0.0.1:{port}", data_dir, proc, log_path, env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"barecloud exited with {proc.returncode}:\n{svc.log()}")
+        try:
+            if httpx.get(f"{svc.url}/baremetal", timeout=1).status_code == 200 and (
+                svc.clouds_yaml.exists()
+            ) and "serving at" in svc.log():
+                return svc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    svc.kill()
+    raise RuntimeError(f"barecloud did not start in 60 s:\n{svc.log()}")
