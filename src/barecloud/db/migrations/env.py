@@ -6,11 +6,13 @@ import asyncio
 from typing import Any
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from barecloud.db.models import Base
 
 target_metadata = Base.metadata
+MIGRATION_LOCK = 0x62617265  # "bare"
 
 
 def _run(connection: Any) -> None:
@@ -21,6 +23,9 @@ def _run(connection: Any) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # API and conductor processes starting together must not race.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         context.run_migrations()
 
 

@@ -1,0 +1,143 @@
+"""One API process and two conductors over PostgreSQL share the work."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support import free_port
+
+BM = {"X-OpenStack-Ironic-API-Version": "1.78"}
+pytestmark = pytest.mark.slow
+
+
+class Procs:
+    def __init__(self, tmp: Path, db_url: str) -> None:
+        self.tmp = tmp
+        self.env = dict(os.environ)
+        self.env.update({
+            "BARECLOUD_DATABASE_URL": db_url,
+            "BARECLOUD_DATA_DIR": str(tmp),
+            "BARECLOUD_CONDUCTOR_HEARTBEAT_INTERVAL": "0.5",
+            "BARECLOUD_CONDUCTOR_HEARTBEAT_TIMEOUT": "3",
+            "BARECLOUD_WORK_POLL_INTERVAL": "0.2",
+        })
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str, *args: str) -> None:
+        log = (self.tmp / f"{name}.log").open("wb")
+        self.procs[name] = subprocess.Popen(
+            [sys.executable, "-m", "barecloud", *args], env=self.env, stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def stop_all(self) -> None:
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs.values():
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, pg_url: str) -> Iterator[tuple[Procs, str]]:
+    procs = Procs(tmp_path, pg_url)
+    port = free_port()
+    procs.env["BARECLOUD_PORT"] = str(port)
+    try:
+        procs.start("conductor-a", "conductor", "--name", "conductor-a")
+        procs.start("conductor-b", "conductor", "--name", "conductor-b")
+        procs.start("api", "api")
+        url = f"http://127.0.0.1:{port}/baremetal/v1"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                conductors = httpx.get(f"{url}/conductors", headers=BM).json()["conductors"]
+                if len(conductors) == 2:
+                    break
+            except (httpx.HTTPError, KeyError, ValueError):
+                pass
+            time.sleep(0.2)
+        else:
+            raise AssertionError("cluster did not come up: " + "\n".join(
+                (tmp_path / f"{n}.log").read_text() for n in procs.procs))
+        yield procs, url
+    finally:
+        procs.stop_all()
+
+
+def wait_states(c: httpx.Client, names: list[str], wanted: set[str], timeout: float = 90) -> \
+        dict[str, dict[str, object]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        nodes = {n: c.get(f"/nodes/{n}").json() for n in names}
+        if all(v["provision_state"] in wanted and v["reservation"] is None
+               for v in nodes.values()):
+            return nodes
+        if time.monotonic() > deadline:
+            raise AssertionError({n: (v["provision_state"], v["last_error"])
+                                  for n, v in nodes.items()})
+        time.sleep(0.3)
+
+
+def test_conductors_share_nodes_and_take_over_a_dead_one(
+    cluster: tuple[Procs, str],
+) -> None:
+    procs, url = cluster
+    names = [f"so-{i}" for i in range(12)]
+    with httpx.Client(base_url=url, headers=BM, timeout=30) as c:
+        for name in names:
+            c.post("/nodes", json={"name": name, "driver": "fake-hardware"}).raise_for_status()
+            c.put(f"/nodes/{name}/states/provision", json={"target": "manage"}
+                  ).raise_for_status()
+        wait_states(c, names, {"manageable"})
+        for name in names:
+            c.put(f"/nodes/{name}/states/provision", json={"target": "provide"}
+                  ).raise_for_status()
+        wait_states(c, names, {"available"})
+
+        owners = {n: c.get(f"/nodes/{n}").json()["conductor"] for n in names}
+        assert set(owners.values()) == {"conductor-a", "conductor-b"}, owners
+        workers = set()
+        for n in names:
+            for h in c.get(f"/nodes/{n}/history", params={"detail": "true"}).json()["history"]:
+                if h["conductor"]:
+                    workers.add(h["conductor"])
+        assert workers == {"conductor-a", "conductor-b"}
+
+        # Slow deploys, then conductor-a dies mid-way: b takes its nodes over.
+        for name in names:
+            c.patch(f"/nodes/{name}", json=[
+                {"op": "add", "path": "/driver_info/fake_delay", "value": 1.0}
+            ]).raise_for_status()
+            c.put(f"/nodes/{name}/states/provision", json={"target": "active"}
+                  ).raise_for_status()
+        time.sleep(1.5)
+        procs.procs["conductor-a"].kill()
+        procs.procs["conductor-a"].wait(timeout=10)
+        final = wait_states(c, names, {"active", "deploy failed"}, timeout=120)
+        failed = {n for n, v in final.items() if v["provision_state"] == "deploy failed"}
+        assert failed == {n for n, o in owners.items() if o == "conductor-a"}
+        for n in failed:
+            assert "conductor-a stopped answering" in str(final[n]["last_error"])
+        assert {n for n, v in final.items() if v["provision_state"] == "active"} == {
+            n for n, o in owners.items() if o == "conductor-b"
+        }
+        # The survivor now owns everything, and a failed node recovers.
+        conductors = c.get("/conductors").json()["conductors"]
+        assert [x["hostname"] for x in conductors] == ["conductor-b"]
+        victim = sorted(failed)[0]
+        c.put(f"/nodes/{victim}/states/provision", json={"target": "active"}
+              ).raise_for_status()
+        wait_states(c, [victim], {"active"})
