@@ -21,6 +21,7 @@ from sqlalchemy.orm import selectinload
 from barecloud import states
 from barecloud.conductor import recovery
 from barecloud.conductor.reconcilers import Reconcilers
+from barecloud.conductor.wakeups import Listener
 from barecloud.conductor.workflows import STEP_FIELDS, WORKFLOWS, StepContext
 from barecloud.config import Settings
 from barecloud.db.models import Node, utcnow
@@ -80,6 +81,7 @@ class Conductor:
         self.power_window = asyncio.Semaphore(settings.max_concurrent_power_actions)
         self.workflow_slots = asyncio.Semaphore(settings.max_concurrent_workflows)
         self.reconcilers = Reconcilers(self)
+        self.listener = Listener(db.url, self.name, self.wake)
         self.stopping = False
 
     # --- life cycle ------------------------------------------------------
@@ -88,6 +90,7 @@ class Conductor:
         recovered = await recovery.recover_own(self.db, self.name)
         if recovered:
             log.warning("conductor %s: recovered %d node(s) left mid-work", self.name, recovered)
+        await self.listener.start()
         self._loops = [
             asyncio.create_task(self._work_loop(), name="work"),
             *self.reconcilers.start(),
@@ -100,6 +103,7 @@ class Conductor:
         for t in list(self._running.values()):
             t.cancel()
         await asyncio.gather(*self._loops, *self._running.values(), return_exceptions=True)
+        await self.listener.stop()
         await recovery.unregister(self.db, self.name)
 
     def wake(self) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 
 from barecloud import states
-from barecloud.conductor import locks
+from barecloud.conductor import locks, wakeups
 from barecloud.db.models import Node, Port, utcnow
 from barecloud.db.transitions import apply_event
 from barecloud.errors import BarecloudError, InvalidParameter, NodeLocked, NotFound
@@ -92,9 +92,9 @@ async def heartbeat(rt: Runtime, ctx: RequestContext, ident: str, body: dict[str
         node.driver_internal_info = dii
         if node.provision_state not in WAIT_STATES or node.workflow is None:
             return
-        if node.reservation or not await locks.reserve(s, node.id, holder):
+        if node.reservation or not await locks.claim(s, node, holder):
             raise NodeLocked(node.uuid, node.reservation or "another conductor")
-        node.reservation = holder
+        await wakeups.notify(s, holder)
         s.add(apply_event(node, "resume", request_id=ctx.request_id, conductor=holder,
                           message="agent called back"))
         node.workflow_deadline = None

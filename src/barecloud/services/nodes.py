@@ -10,7 +10,7 @@ from sqlalchemy import Select, and_, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from barecloud import states
-from barecloud.conductor import locks
+from barecloud.conductor import locks, wakeups
 from barecloud.conductor.engine import node_view
 from barecloud.conductor.workflows import EVENT_WORKFLOWS
 from barecloud.db.models import Node, NodeHistory, NodeTrait, Port, new_uuid
@@ -34,6 +34,7 @@ from barecloud.services.schemas import (
     UUID_RE,
     NodeCreate,
     check_trait,
+    ironic_bool,
     parse,
 )
 
@@ -47,6 +48,8 @@ SORT_KEYS = {
     "instance_uuid", "maintenance", "target_provision_state", "target_power_state",
 }
 MAX_TRAITS = 50
+# Fields whose values may be secrets (masked when shown; never read by a patch).
+SECRET_FIELDS = frozenset({"driver_info"})
 
 
 class NodeInMaintenance(BarecloudError):
@@ -176,12 +179,20 @@ async def update(rt: Runtime, ctx: RequestContext, ident: str, ops: Any) -> Node
         if node.reservation:
             raise NodeLocked(node.uuid, node.reservation)
         before = _patchable(node)
-        after = patch.apply(before, ops, writable=NODE_WRITABLE, internal=NODE_INTERNAL)
+        info = dict(node.driver_info or {})
+        masked = hardware.mask(node.driver, info)
+        after = patch.apply(before, ops, writable=NODE_WRITABLE, internal=NODE_INTERNAL,
+                            sealed=SECRET_FIELDS,
+                            secrets=[v for k, v in info.items() if masked[k] != v])
         for key in NODE_WRITABLE:
             if key not in after:
                 after[key] = {} if isinstance(before.get(key), dict) else None
-        maintenance = after.pop("maintenance")
+        maintenance = ironic_bool(after.pop("maintenance"))
         reason = after.pop("maintenance_reason")
+        if maintenance is not None and not isinstance(maintenance, bool):
+            raise InvalidParameter("Invalid value for maintenance: expected a boolean.")
+        if reason is not None and not isinstance(reason, str):
+            raise InvalidParameter("Invalid value for maintenance_reason: expected a string.")
         if after.get("conductor_group") is None:
             after["conductor_group"] = ""
         if after.get("protected") is None:
@@ -206,11 +217,11 @@ async def update(rt: Runtime, ctx: RequestContext, ident: str, ops: Any) -> Node
             raise InvalidParameter("Cannot set protected_reason while protected is false")
         for key, value in changed.items():
             setattr(node, key, value)
-        if maintenance is not None and bool(maintenance) != node.maintenance:
-            node.maintenance = bool(maintenance)
-            node.maintenance_reason = reason if node.maintenance else None
+        if maintenance is not None and maintenance != node.maintenance:
+            node.maintenance = maintenance
             if not node.maintenance:
                 node.fault = None
+        node.maintenance_reason = reason if node.maintenance else None
         await _check_unique(s, node)
         if changed:
             s.add(note(node, f"updated {', '.join(sorted(changed))}", event_type="update",
@@ -256,9 +267,9 @@ async def _holder(rt: Runtime, ident: str) -> str:
 
 
 async def _claim(s: AsyncSession, node: Node, holder: str) -> str:
-    if node.reservation or not await locks.reserve(s, node.id, holder):
+    if node.reservation or not await locks.claim(s, node, holder):
         raise NodeLocked(node.uuid, node.reservation or "another conductor")
-    node.reservation = holder
+    await wakeups.notify(s, holder)
     return holder
 
 
