@@ -104,12 +104,14 @@ STATES: Final[dict[str, State]] = {
 
 # --- events ------------------------------------------------------------------
 # User-facing events are the verbs of PUT /v1/nodes/{id}/states/provision;
-# internal ones (done, fail, wait, resume, clean, error) come from workflows.
+# internal ones (done, fail, wait, resume) come from workflows, the agent's
+# heartbeat and the reconcilers (``clean`` is also the undeploy workflow's
+# hand-over from deleting to cleaning).
 USER_EVENTS: Final = (
     "manage", "provide", "inspect", "clean", "deploy", "rebuild", "delete",
     "abort", "rescue", "unrescue", "adopt",
 )
-INTERNAL_EVENTS: Final = ("done", "fail", "wait", "resume", "error")
+INTERNAL_EVENTS: Final = ("done", "fail", "wait", "resume")
 
 # (from state, event) -> to state.  Order follows the life of a machine.
 TRANSITIONS: Final[dict[tuple[str, str], str]] = {
@@ -123,8 +125,9 @@ TRANSITIONS: Final[dict[tuple[str, str], str]] = {
     (INSPECTING, "done"): MANAGEABLE,
     (INSPECTING, "wait"): INSPECTWAIT,
     (INSPECTING, "fail"): INSPECTFAIL,
+    # A wait ends by resuming the workflow (the agent's heartbeat); the
+    # workflow's own "done" then ends it, so no wait state goes "done" itself.
     (INSPECTWAIT, "resume"): INSPECTING,
-    (INSPECTWAIT, "done"): MANAGEABLE,
     (INSPECTWAIT, "fail"): INSPECTFAIL,
     (INSPECTWAIT, "abort"): INSPECTFAIL,
     (INSPECTFAIL, "manage"): MANAGEABLE,
@@ -162,7 +165,6 @@ TRANSITIONS: Final[dict[tuple[str, str], str]] = {
     (RESCUEFAIL, "delete"): DELETING,
     (UNRESCUEFAIL, "delete"): DELETING,
     (DELETING, "clean"): CLEANING,
-    (DELETING, "error"): ERROR,
     (DELETING, "fail"): ERROR,
     # adoption of machines deployed by other means
     (MANAGEABLE, "adopt"): ADOPTING,
@@ -178,7 +180,6 @@ TRANSITIONS: Final[dict[tuple[str, str], str]] = {
     (RESCUING, "wait"): RESCUEWAIT,
     (RESCUEWAIT, "resume"): RESCUING,
     (RESCUING, "done"): RESCUE,
-    (RESCUEWAIT, "done"): RESCUE,
     (RESCUING, "fail"): RESCUEFAIL,
     (RESCUEWAIT, "fail"): RESCUEFAIL,
     (RESCUEWAIT, "abort"): RESCUEFAIL,

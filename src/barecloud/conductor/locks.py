@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from barecloud.db.models import Node
 
@@ -21,6 +22,20 @@ async def reserve(session: AsyncSession, node_id: int, holder: str) -> bool:
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def claim(session: AsyncSession, node: Node, holder: str) -> bool:
+    """:func:`reserve` ``node`` and tell the session the row is now locked.
+
+    The conditional UPDATE bypasses the ORM, so ``node`` still says the row is
+    free; were the caller to set ``node.reservation = None`` later in the same
+    transaction (an immediate transition, a deadline failure), the ORM would
+    see no change and the lock would stay in the database for ever.
+    """
+    if not await reserve(session, node.id, holder):
+        return False
+    set_committed_value(node, "reservation", holder)
+    return True
 
 
 async def release(session: AsyncSession, node_id: int, holder: str) -> bool:

@@ -21,10 +21,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from barecloud import states
-from barecloud.conductor import recovery
+from barecloud.conductor import locks, recovery
 from barecloud.db.models import Node, utcnow
 from barecloud.db.transitions import apply_event, note
 from barecloud.drivers import hardware
@@ -61,6 +61,8 @@ class _Probe:
     failures: int
     result: str | None = None
     error: str | None = None
+    # What the BMC said before the "enforce" policy restored ``expected``.
+    enforced_from: str | None = None
 
 
 class Reconcilers:
@@ -109,13 +111,7 @@ class Reconcilers:
                 )
             ).all()
             for node in nodes:
-                claimed = await s.execute(
-                    update(Node)
-                    .where(Node.id == node.id, Node.reservation.is_(None))
-                    .values(reservation=self.c.name)
-                    .execution_options(synchronize_session=False)
-                )
-                if not claimed.rowcount:  # type: ignore[attr-defined]
+                if not await locks.claim(s, node, self.c.name):
                     continue
                 message = (
                     f"Timeout reached while waiting for callback for node {node.uuid} "
@@ -170,8 +166,15 @@ class Reconcilers:
                         and p.expected
                         and p.result != p.expected
                         and not p.maintenance
+                        and await self._hold(p.node_id)
                     ):
-                        p.result = await self.c.power_action(p.view, p.expected)
+                        # Under the node's lock: a workflow that took the node
+                        # since it was read owns the machine, not this sweep.
+                        try:
+                            p.enforced_from = p.result
+                            p.result = await self.c.power_action(p.view, p.expected)
+                        finally:
+                            await self._let_go(p.node_id)
                 except BarecloudError as exc:
                     p.error = exc.message
                 except Exception as exc:
@@ -183,10 +186,18 @@ class Reconcilers:
         report.seconds = time.monotonic() - started
         return report
 
+    async def _hold(self, node_id: int) -> bool:
+        async with self.c.db.session() as s:
+            return await locks.reserve(s, node_id, self.c.name)
+
+    async def _let_go(self, node_id: int) -> None:
+        async with self.c.db.session() as s:
+            await locks.release(s, node_id, self.c.name)
+
     async def _write_sync(self, probes: list[_Probe], report: SyncReport) -> None:
         limit = self.c.settings.power_sync_max_failures
         todo = [p for p in probes if p.error or p.failures or p.result != p.db_state
-                or p.fault == POWER_FAILURE]
+                or p.fault == POWER_FAILURE or p.enforced_from is not None]
         if not todo:
             return
         async with self.c.db.session() as s:
@@ -226,6 +237,13 @@ class Reconcilers:
                     node.maintenance, node.fault, node.maintenance_reason = False, None, None
                     s.add(note(node, "BMC answers again: leaving maintenance (power failure)",
                                event_type="power", conductor=self.c.name))
+                if p.enforced_from is not None:
+                    s.add(note(
+                        node,
+                        f"Power state changed to {p.enforced_from} outside barecloud; "
+                        f"restored to {p.result} (power state change policy: enforce)",
+                        event_type="power", conductor=self.c.name,
+                    ))
                 if p.result != node.power_state:
                     report.changed += 1
                     s.add(note(

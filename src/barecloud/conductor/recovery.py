@@ -74,8 +74,7 @@ async def abandon_locks(db: Database, holder: str, why: str) -> int:
                 s.add(note(node, message, event_type="power", error=True, conductor=holder))
             elif not states.is_stable(node.provision_state):
                 node.last_error = message
-                event = "fail" if states.next_state(node.provision_state, "fail") else "error"
-                s.add(apply_event(node, event, message=message, error=True, conductor=holder))
+                s.add(apply_event(node, "fail", message=message, error=True, conductor=holder))
             node.reservation = None
             node.workflow = None
             node.workflow_step = 0

@@ -7,8 +7,9 @@ of the process running the conductor.  ``driver_info`` steers them:
 - ``fake_delay``: seconds every operation takes (default 0);
 - ``fake_fail``: operations that fail, comma-separated: power, management,
   boot, deploy, clean, inspect, rescue, network, validate;
-- ``fake_callback``: when true, writing the image, erasing and rescuing wait
-  for a heartbeat like a real agent would (``POST /v1/heartbeat/{node}``).
+- ``fake_callback``: when true, writing the image, erasing, inspecting and
+  rescuing wait for a heartbeat like a real agent would
+  (``POST /v1/heartbeat/{node}``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ FAKE_SETTINGS = (
     ),
     Setting(
         "fake_callback",
-        "Wait for an agent heartbeat when writing the image, erasing or rescuing.",
+        "Wait for an agent heartbeat when writing the image, erasing, inspecting or "
+        "rescuing.",
         type="boolean",
         default=False,
     ),
@@ -182,6 +184,8 @@ class FakeConsole(_FakeBase):
 class FakeInspect(_FakeBase):
     async def inspect(self, node: NodeView) -> dict[str, Any] | Literal["wait"]:
         await _act(node, "inspect", "inspect")
+        if _callback(node):
+            return WAIT  # an agent in the ramdisk would post the inventory
         return {"cpus": 4, "cpu_arch": "x86_64", "memory_mb": 8192, "local_gb": 40}
 
 
