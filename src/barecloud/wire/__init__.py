@@ -1,0 +1,11 @@
+"""Hardware-management wire protocols, spoken natively on asyncio.
+
+This package knows bytes and sockets, nothing of barecloud: it imports no
+other barecloud module, so drivers (clients) and the lab (servers) can both
+use it without breaking the layering.
+
+- :mod:`barecloud.wire.ipmi` — IPMI 2.0 / RMCP+ ("lanplus") encoding,
+  decoding and session cryptography, without I/O.
+- :mod:`barecloud.wire.ipmi_client` — an asyncio IPMI client and session pool.
+- :mod:`barecloud.wire.ipmi_server` — many asyncio BMCs in one event loop.
+"""
