@@ -60,7 +60,8 @@ class Settings(BaseSettings):
     # API.
     api_max_limit: int = 1000
     sqlite_busy_timeout_ms: int = 30000
-    db_pool_size: int = 20
+    # PostgreSQL connections per process, opened on demand and kept.
+    db_pool_size: int = 40
 
     @classmethod
     def settings_customise_sources(

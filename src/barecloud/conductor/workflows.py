@@ -10,13 +10,22 @@ cleaning that way).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from barecloud import states
+from barecloud.db.models import Node, Port
+from barecloud.db.transitions import note
 from barecloud.drivers import hardware
 from barecloud.drivers.base import WAIT, NodeView, StepResult
+
+# Rows other than the node's own a step saves in the transaction of its progress.
+RowWriter = Callable[[AsyncSession, Node], Awaitable[None]]
 
 
 @dataclass
@@ -26,6 +35,8 @@ class StepContext:
     power: Callable[[NodeView, str], Awaitable[str]]
     # Columns of the node row the step wants saved with its progress.
     updates: dict[str, Any] = field(default_factory=dict)
+    # Other rows to write in that same transaction (ports found by inspection).
+    writes: list[RowWriter] = field(default_factory=list)
 
     def iface(self, name: str) -> Any:
         impl = self.node.driver_internal_info.get("interfaces", {}).get(name)
@@ -90,7 +101,45 @@ async def _inspect(ctx: StepContext) -> StepResult:
     props = dict(ctx.node.properties)
     props.update({k: v for k, v in found.items() if k != "macs"})
     ctx.updates["properties"] = props
+    macs = [str(m).strip().lower().replace("-", ":") for m in found.get("macs") or ()]
+    if macs:
+        ctx.writes.append(_port_enroller(macs))
     return None
+
+
+_MAC = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
+
+
+def _port_enroller(macs: list[str]) -> RowWriter:
+    """Create a port for each MAC inspection found that no node has yet.
+
+    The first MAC (the NIC the service lists first) gets pxe_enabled.  A MAC
+    already enrolled on another node is left there and noted as an error on
+    this one: two nodes claiming a NIC is a cabling or inventory mistake.
+    """
+
+    async def write(s: AsyncSession, node: Node) -> None:
+        valid = [m for m in dict.fromkeys(macs) if _MAC.match(m)]
+        owners = dict((await s.execute(
+            select(Port.address, Port.node_id).where(Port.address.in_(valid))
+        )).tuples().all())
+        added = []
+        for index, mac in enumerate(valid):
+            if mac not in owners:
+                s.add(Port(address=mac, node_id=node.id, pxe_enabled=index == 0, extra={},
+                           internal_info={}, local_link_connection={}))
+                added.append(mac)
+        skipped = [f"{m} (port of another node)" for m in valid
+                   if owners.get(m, node.id) != node.id]
+        skipped += [f"{m} (not a MAC address)" for m in dict.fromkeys(macs) if m not in valid]
+        if added:
+            s.add(note(node, f"inspection enrolled port(s) {', '.join(added)}",
+                       event_type="inspect", conductor=node.reservation))
+        if skipped:
+            s.add(note(node, f"inspection did not enroll {'; '.join(skipped)}",
+                       event_type="inspect", error=True, conductor=node.reservation))
+
+    return write
 
 
 async def _erase(ctx: StepContext) -> StepResult:

@@ -2,30 +2,72 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
+import aiosqlite
 from sqlalchemy import event
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.util import await_
 
 
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def make_engine(url: str, *, pool_size: int = 20, busy_timeout_ms: int = 30000) -> AsyncEngine:
+class InlineSQLiteConnection(aiosqlite.Connection):
+    """aiosqlite that runs each call at once, on the event loop's thread.
+
+    aiosqlite hands every call to a worker thread and waits for the answer.
+    With one connection shared by a busy process, each hand-off waits for
+    the GIL (up to the 5 ms switch interval) while the loop runs other
+    requests, and the connection stays checked out meanwhile: the embedded
+    database then managed tens of transactions per second.  SQLite on a
+    local file answers in microseconds, so running the call inline costs
+    less than handing it over, and a transaction (which never awaits
+    anything but the database) holds the connection only as long as its
+    statements take.  The worker thread is still started, and still opens
+    and closes the connection, so aiosqlite's life cycle is unchanged.
+    """
+
+    async def _execute(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        if not self._running or not self._connection:
+            raise ValueError("Connection closed")
+        return fn(*args, **kwargs)
+
+
+def _inline_sqlite_creator(url: str) -> Any:
+    database = make_url(url).database or ":memory:"
+
+    async def connect() -> aiosqlite.Connection:
+        # Opened on aiosqlite's thread, used on the loop's: not same-thread.
+        conn = InlineSQLiteConnection(
+            partial(sqlite3.connect, database, check_same_thread=False), 64
+        )
+        conn._thread.daemon = True
+        return await conn
+
+    return connect
+
+
+def make_engine(url: str, *, pool_size: int = 40, busy_timeout_ms: int = 30000) -> AsyncEngine:
     if is_sqlite(url):
         # One connection: SQLite serialises writers anyway, and a single
         # connection avoids SQLITE_BUSY on read-to-write lock upgrades, which
         # the busy handler cannot wait out.  Every transaction is short (no
         # hardware I/O while a session is open), so queueing on it is cheap.
-        engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=30)
+        engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=30,
+                                     async_creator=_inline_sqlite_creator(url))
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -37,15 +79,35 @@ def make_engine(url: str, *, pool_size: int = 20, busy_timeout_ms: int = 30000) 
             cur.close()
 
         return engine
-    return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+    # Connections are opened on demand and kept: a pool that closes what it
+    # opened past its size when it comes back opened hundreds of connections
+    # (a process fork each on the server) during a thousand-node deploy.
+    engine = create_async_engine(
+        url, pool_size=pool_size, max_overflow=0, pool_pre_ping=True
     )
+    engine.sync_engine.dialect.do_ping = _ping_once  # type: ignore[method-assign]
+    return engine
+
+
+def _ping_once(dbapi_connection: Any) -> bool:
+    """The pre-ping in one round trip.
+
+    SQLAlchemy's asyncpg ping wraps ``;`` in BEGIN and ROLLBACK (for
+    pgbouncer's transaction mode), three round trips before every
+    transaction.  A connection that does not answer is reported dead, and the
+    pool replaces it, as when the stock ping finds it closed.
+    """
+    try:
+        await_(dbapi_connection.driver_connection.fetchrow(";"))
+    except Exception:
+        return False
+    return True
 
 
 class Database:
     """The engine and its session factory, shared by a process."""
 
-    def __init__(self, url: str, *, pool_size: int = 20, busy_timeout_ms: int = 30000) -> None:
+    def __init__(self, url: str, *, pool_size: int = 40, busy_timeout_ms: int = 30000) -> None:
         self.url = url
         self.engine = make_engine(url, pool_size=pool_size, busy_timeout_ms=busy_timeout_ms)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
@@ -59,6 +121,12 @@ class Database:
         """A session in a transaction, committed on success, rolled back on error."""
         async with self.sessionmaker() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A Core connection in a transaction, for hot paths that need no ORM."""
+        async with self.engine.begin() as conn:
+            yield conn
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from barecloud import states
 from barecloud.db.models import Node, NodeHistory, utcnow
 from barecloud.errors import InvalidState
@@ -64,8 +66,18 @@ def initial_state(node: Node, state: str, *, request_id: str | None = None) -> N
     )
 
 
+class Stated(Protocol):
+    """What :func:`note` reads of a node: a loaded row or a lighter stand-in."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def provision_state(self) -> str: ...
+
+
 def note(
-    node: Node,
+    node: Stated,
     event: str,
     *,
     event_type: str,

@@ -10,19 +10,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from barecloud.drivers import fake, noop
+from barecloud.drivers import fake, ipmi, noop, redfish
 from barecloud.drivers.base import INTERFACE_TYPES, NodeView, Setting
 from barecloud.errors import InvalidParameter
 
 # interface type -> implementation name -> class
 IMPLEMENTATIONS: dict[str, dict[str, type[Any]]] = {
-    "power": {"fake": fake.FakePower},
-    "management": {"fake": fake.FakeManagement},
+    "power": {"fake": fake.FakePower, "ipmitool": ipmi.IpmitoolPower,
+              "redfish": redfish.RedfishPower},
+    "management": {"fake": fake.FakeManagement, "ipmitool": ipmi.IpmitoolManagement,
+                   "redfish": redfish.RedfishManagement},
     "boot": {"fake": fake.FakeBoot},
     "deploy": {"fake": fake.FakeDeploy},
     "network": {"noop": noop.NoopNetwork, "fake": fake.FakeNetwork},
     "console": {"no-console": noop.NoConsole, "fake": fake.FakeConsole},
-    "inspect": {"fake": fake.FakeInspect, "no-inspect": noop.NoInspect},
+    "inspect": {"fake": fake.FakeInspect, "no-inspect": noop.NoInspect,
+                "redfish": redfish.RedfishInspect},
     "rescue": {"fake": fake.FakeRescue, "no-rescue": noop.NoRescue},
 }
 
@@ -62,6 +65,34 @@ HARDWARE_TYPES: dict[str, HardwareType] = {
             "rescue": ("fake", "no-rescue"),
         },
     ),
+    # Real power and management.  Boot and deploy stay "fake" (they do nothing
+    # to the machine) until PXE/iPXE boot and the agent deploy land (issue 4).
+    "ipmi": HardwareType(
+        "ipmi",
+        {
+            "power": ("ipmitool",),
+            "management": ("ipmitool",),
+            "boot": ("fake",),
+            "deploy": ("fake",),
+            "network": ("noop",),
+            "console": ("no-console",),
+            "inspect": ("no-inspect",),
+            "rescue": ("no-rescue",),
+        },
+    ),
+    "redfish": HardwareType(
+        "redfish",
+        {
+            "power": ("redfish",),
+            "management": ("redfish",),
+            "boot": ("fake",),
+            "deploy": ("fake",),
+            "network": ("noop",),
+            "console": ("no-console",),
+            "inspect": ("redfish", "no-inspect"),
+            "rescue": ("no-rescue",),
+        },
+    ),
 }
 
 
@@ -84,6 +115,12 @@ def interface(iface: str, impl: str) -> Any:
     if key not in _INSTANCES:
         _INSTANCES[key] = IMPLEMENTATIONS[iface][impl]()
     return _INSTANCES[key]
+
+
+async def close_connections() -> None:
+    """Log out of the BMCs the running loop holds sessions with, and close its clients."""
+    await ipmi.close_sessions()
+    await redfish.close_clients()
 
 
 def settings_of(driver: str) -> dict[str, Setting]:

@@ -59,6 +59,11 @@ class Runtime:
             )
         return host
 
+    async def conductor_hint(self, node_uuid: str, group: str = "") -> str | None:
+        """The live conductor that owns ``node_uuid``, or None: for display only."""
+        await self._refresh()
+        return self.conductor_name_hint(node_uuid, group)
+
     def conductor_name_hint(self, node_uuid: str, group: str = "") -> str | None:
         ring = self._groups.get(group)
         return ring.host_for(node_uuid) if ring else None

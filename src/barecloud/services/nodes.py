@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Select, and_, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import lazyload
 
 from barecloud import states
 from barecloud.conductor import locks, wakeups
@@ -56,9 +57,14 @@ class NodeInMaintenance(BarecloudError):
     code = 400
 
 
-async def find(s: AsyncSession, ident: str, *, for_update: bool = False) -> Node:
+async def find(s: AsyncSession, ident: str, *, for_update: bool = False,
+               traits: bool = True) -> Node:
+    """The node named or numbered ``ident``; ``traits=False`` when they go unread
+    (they cost a second query)."""
     column = Node.uuid if UUID_RE.match(ident) else Node.name
     q = select(Node).where(column == (ident.lower() if column is Node.uuid else ident))
+    if not traits:
+        q = q.options(lazyload(Node.traits))
     node = await s.scalar(q)
     if node is None:
         raise NotFound(f"Node {ident} could not be found.")
@@ -154,6 +160,13 @@ async def create(rt: Runtime, ctx: RequestContext, body: Any, *, initial: str) -
 
 
 async def _check_unique(s: AsyncSession, node: Node) -> None:
+    # No autoflush: flushing the changed row first would hit the UNIQUE
+    # constraint (a 500) before the friendly 409 below.
+    with s.no_autoflush:
+        await _check_unique_columns(s, node)
+
+
+async def _check_unique_columns(s: AsyncSession, node: Node) -> None:
     if await s.scalar(select(Node.id).where(Node.uuid == node.uuid, Node.id != node.id)):
         raise Duplicate(f"A node with UUID {node.uuid} already exists.")
     if node.name and await s.scalar(
@@ -262,7 +275,8 @@ AGENT_WORKFLOWS = {"deploy", "clean", "undeploy", "rescue", "inspect"}
 async def _holder(rt: Runtime, ident: str) -> str:
     """The conductor that will do the work (looked up before the claiming transaction:
     on SQLite a nested session would wait for the connection its caller holds)."""
-    node = await get(rt, ident)
+    async with rt.db.session() as s:
+        node = await find(s, ident, traits=False)
     return await rt.conductor_for(node.uuid, node.conductor_group)
 
 
@@ -280,7 +294,11 @@ async def set_provision_state(
     event = states.VERB_EVENTS[verb]
     holder = await _holder(rt, ident)
     async with rt.db.session() as s:
-        node = await find(s, ident)
+        node = await find(s, ident, traits=False)
+        if node.reservation:
+            # Busy first, as Ironic: the state check below would otherwise answer
+            # "not allowed in deploying" to whoever lost a race for the lock.
+            raise NodeLocked(node.uuid, node.reservation)
         if event == "deploy" and node.provision_state in (states.ACTIVE, states.ERROR):
             event = "rebuild"
         if node.maintenance and event in ("deploy", "rebuild", "provide", "inspect", "clean",
@@ -359,7 +377,7 @@ async def set_power_state(
         raise InvalidParameter(f"Invalid timeout value {timeout!r}: a positive integer")
     holder = await _holder(rt, ident)
     async with rt.db.session() as s:
-        node = await find(s, ident)
+        node = await find(s, ident, traits=False)
         await _claim(s, node, holder)
         node.target_power_state = states.POWER_RESULT[target]
         node.last_error = None

@@ -8,6 +8,7 @@ resource as it was.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from typing import Any
 
 import jsonpatch
@@ -25,16 +26,24 @@ def _root(path: str) -> str:
 
 
 def apply(
-    doc: dict[str, Any], ops: Any, *, writable: set[str], internal: set[str]
+    doc: dict[str, Any], ops: Any, *, writable: set[str], internal: set[str],
+    sealed: frozenset[str] = frozenset(), secrets: Iterable[Any] = (),
 ) -> dict[str, Any]:
-    """Return the patched copy of ``doc``, or raise InvalidParameter."""
+    """Return the patched copy of ``doc``, or raise InvalidParameter.
+
+    Fields in ``sealed`` hold secrets: a patch may write or remove them but
+    not read them (``test``, or ``copy``/``move`` out of them), so neither a
+    copy into a plain field nor an error message can reveal their values;
+    ``secrets`` are values masked in any error message.
+    """
     if not isinstance(ops, list) or not ops:
         raise InvalidParameter("A JSON patch must be a non-empty list of operations.")
     for op in ops:
         if not isinstance(op, dict) or op.get("op") not in OPS or "path" not in op:
+            # The operation is not echoed: its value may be a secret.
             raise InvalidParameter(
-                f"Invalid patch operation {op!r}: it needs 'op' (one of {', '.join(OPS)}) "
-                "and 'path'."
+                "Invalid patch operation: each needs 'op' (one of "
+                f"{', '.join(OPS)}) and 'path'."
             )
         if op["op"] in ("add", "replace", "test") and "value" not in op:
             raise InvalidParameter(f"Patch operation {op['op']} on {op['path']} needs a 'value'.")
@@ -48,6 +57,14 @@ def apply(
                 )
             if root not in writable:
                 raise InvalidParameter(f"Unknown attribute '/{root}' can not be updated")
+        reads = [op["path"]] if op["op"] == "test" else []
+        reads += [op["from"]] if "from" in op else []
+        for path in reads:
+            if _root(path) in sealed:
+                raise InvalidParameter(
+                    f"'/{_root(path)}' may hold secrets: a patch may set or remove its "
+                    f"keys but not {op['op']} from them."
+                )
         if op["op"] == "remove" and op["path"].count("/") == 1 and op["path"][1:] in (
             "driver", "uuid"
         ):
@@ -56,8 +73,17 @@ def apply(
             )
     try:
         patched: dict[str, Any] = jsonpatch.apply_patch(copy.deepcopy(doc), ops)
-    except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
-        raise InvalidParameter(f"Invalid JSON patch: {exc}") from None
-    except (TypeError, ValueError, KeyError, IndexError) as exc:
-        raise InvalidParameter(f"Invalid JSON patch: {exc}") from None
+    except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException, TypeError,
+            ValueError, KeyError, IndexError) as exc:
+        raise InvalidParameter(
+            f"Invalid JSON patch: {_redact(str(exc), secrets)}"
+        ) from None
     return patched
+
+
+def _redact(message: str, secrets: Iterable[Any]) -> str:
+    """``message`` with every one of ``secrets`` masked, longest first."""
+    for value in sorted({str(s) for s in secrets if s not in (None, "")}, key=len,
+                        reverse=True):
+        message = message.replace(value, "******")
+    return message

@@ -77,6 +77,13 @@ async def list_ports(
 
 
 async def _unique(s: AsyncSession, port: Port) -> None:
+    # No autoflush: the changed row would hit the UNIQUE constraint (a 500)
+    # before the friendly 409 below.
+    with s.no_autoflush:
+        await _unique_columns(s, port)
+
+
+async def _unique_columns(s: AsyncSession, port: Port) -> None:
     if await s.scalar(select(Port.id).where(Port.address == port.address, Port.id != port.id)):
         raise Duplicate(f"A port with MAC address {port.address} already exists.")
     if await s.scalar(select(Port.id).where(Port.uuid == port.uuid, Port.id != port.id)):

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import re
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from barecloud.errors import InvalidParameter
 
@@ -32,6 +39,26 @@ def parse(model: type[M], data: Any, what: str) -> M:
             else:
                 problems.append(f"Invalid value for {loc}: {err['msg']}")
         raise InvalidParameter("; ".join(problems)) from None
+
+
+# Ironic reads booleans with oslo's ``bool_from_string(strict=True)``, and its
+# clients send them as strings (``baremetal node set --retired`` sends "True").
+TRUE_STRINGS = frozenset({"1", "t", "true", "on", "y", "yes"})
+FALSE_STRINGS = frozenset({"0", "f", "false", "off", "n", "no"})
+
+
+def ironic_bool(value: Any) -> Any:
+    """``value`` as a bool if it is one of Ironic's boolean spellings, else unchanged."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in TRUE_STRINGS:
+            return True
+        if text in FALSE_STRINGS:
+            return False
+    return value
+
+
+Bool = Annotated[bool, BeforeValidator(ironic_bool)]
 
 
 def check_name(name: str | None) -> str | None:
@@ -71,10 +98,10 @@ class NodeCreate(Strict):
     lessee: str | None = Field(default=None, max_length=255)
     conductor_group: str = Field(default="", max_length=255)
     chassis_uuid: str | None = None
-    automated_clean: bool | None = None
-    protected: bool = False
+    automated_clean: Bool | None = None
+    protected: Bool = False
     protected_reason: str | None = None
-    retired: bool = False
+    retired: Bool = False
     retired_reason: str | None = None
     instance_uuid: str | None = None
     boot_interface: str | None = None
@@ -124,9 +151,9 @@ class PortCreate(Strict):
     node_uuid: str
     extra: dict[str, Any] = Field(default_factory=dict)
     local_link_connection: dict[str, Any] = Field(default_factory=dict)
-    pxe_enabled: bool = True
+    pxe_enabled: Bool = True
     physical_network: str | None = Field(default=None, max_length=64)
-    is_smartnic: bool = False
+    is_smartnic: Bool = False
     description: str | None = None
     portgroup_uuid: str | None = None
 

@@ -21,7 +21,7 @@ async def list_allocations(request: Request) -> JSONResponse:
         resource_class=request.query_params.get("resource_class"),
         state=request.query_params.get("state"),
         owner=request.query_params.get("owner"),
-        limit=params.integer(request, "limit"),
+        limit=params.limit(request),
         marker=request.query_params.get("marker"),
     )
     base = base_url(request)

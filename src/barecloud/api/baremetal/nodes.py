@@ -20,8 +20,8 @@ FILTERS = ("provision_state", "driver", "resource_class", "owner", "lessee",
 BOOL_FILTERS = ("maintenance", "associated", "retired")
 
 
-def _conductor(request: Request, n: Any) -> str | None:
-    return runtime(request).conductor_name_hint(n.uuid, n.conductor_group)
+async def _conductor(request: Request, n: Any) -> str | None:
+    return await runtime(request).conductor_hint(n.uuid, n.conductor_group)
 
 
 async def _list(request: Request, detail: bool) -> JSONResponse:
@@ -40,7 +40,7 @@ async def _list(request: Request, detail: bool) -> JSONResponse:
     if filters["provision_state"] and filters["provision_state"] not in states.STATES:
         raise InvalidParameter(f"Invalid provision state {filters['provision_state']!r}")
     query = nodes.ListQuery(
-        limit=params.integer(request, "limit"),
+        limit=params.limit(request),
         marker=request.query_params.get("marker"),
         sort_key=request.query_params.get("sort_key", "id"),
         sort_dir=request.query_params.get("sort_dir", "asc"),
@@ -52,7 +52,7 @@ async def _list(request: Request, detail: bool) -> JSONResponse:
     wanted_conductor = filters.get("conductor")
     items = []
     for n in page:
-        cond = _conductor(request, n)
+        cond = await _conductor(request, n)
         if wanted_conductor and cond != wanted_conductor:
             continue
         items.append(render.node(n, v, base, fields=fields, detail=detail, conductor=cond))
@@ -78,11 +78,12 @@ async def list_nodes_detail(request: Request) -> JSONResponse:
 async def create_node(request: Request) -> JSONResponse:
     v = params.version(request)
     body = await json_body(request)
+    render.reject_newer_input(body, render.NODE_FIELDS, v)
     initial = states.ENROLL if v >= (1, 11) else states.AVAILABLE
     n = await nodes.create(runtime(request), context(request), body, initial=initial)
     base = base_url(request)
     return JSONResponse(
-        render.node(n, v, base, conductor=_conductor(request, n)), status_code=201,
+        render.node(n, v, base, conductor=await _conductor(request, n)), status_code=201,
         headers={"Location": f"{base}/baremetal/v1/nodes/{n.uuid}"},
     )
 
@@ -94,16 +95,18 @@ async def show_node(ident: str, request: Request) -> JSONResponse:
     render.check_fields(fields, render.NODE_FIELDS, v)
     n = await nodes.get(runtime(request), ident)
     return JSONResponse(render.node(n, v, base_url(request), fields=fields,
-                                    conductor=_conductor(request, n)))
+                                    conductor=await _conductor(request, n)))
 
 
 @router.patch("/{ident}")
 async def update_node(ident: str, request: Request) -> JSONResponse:
+    v = params.version(request)
     ops = await json_body(request)
+    render.reject_newer_patch(ops, render.NODE_FIELDS, v)
     n = await nodes.update(runtime(request), context(request), ident, ops)
     n = await nodes.get(runtime(request), n.uuid)
-    return JSONResponse(render.node(n, params.version(request), base_url(request),
-                                    conductor=_conductor(request, n)))
+    return JSONResponse(render.node(n, v, base_url(request),
+                                    conductor=await _conductor(request, n)))
 
 
 @router.delete("/{ident}", status_code=204)
@@ -171,7 +174,11 @@ async def maintenance_on(ident: str, request: Request) -> Response:
     reason = None
     if raw:
         body = await json_body(request)
-        reason = body.get("reason") if isinstance(body, dict) else None
+        if not isinstance(body, dict) or set(body) - {"reason"}:
+            raise InvalidParameter("Expected a body of the form {\"reason\": \"...\"}.")
+        reason = body.get("reason")
+        if reason is not None and not isinstance(reason, str):
+            raise InvalidParameter("Invalid value for reason: expected a string.")
     await nodes.set_maintenance(runtime(request), context(request), ident, True, reason)
     return Response(status_code=202)
 
@@ -234,7 +241,7 @@ async def _node_ports(ident: str, request: Request, detail: bool) -> JSONRespons
     fields = params.fields(request)
     render.check_fields(fields, render.PORT_FIELDS, v)
     rows, _ = await ports.list_ports(runtime(request), node=ident,
-                                     limit=params.integer(request, "limit"),
+                                     limit=params.limit(request),
                                      marker=request.query_params.get("marker"))
     base = base_url(request)
     return JSONResponse({"ports": [render.port(p, nu, v, base, fields=fields, detail=detail)
@@ -244,7 +251,7 @@ async def _node_ports(ident: str, request: Request, detail: bool) -> JSONRespons
 @router.get("/{ident}/history")
 async def node_history(ident: str, request: Request) -> JSONResponse:
     params.require(request, (1, 78))
-    rows = await nodes.history(runtime(request), ident, params.integer(request, "limit"),
+    rows = await nodes.history(runtime(request), ident, params.limit(request),
                                request.query_params.get("marker"))
     n = await nodes.get(runtime(request), ident)
     detail = bool(params.boolean(request, "detail"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from fastapi import Request
 
 from barecloud.errors import InvalidParameter, NotAcceptable, NotFound
@@ -41,6 +43,14 @@ def integer(request: Request, name: str) -> int | None:
         raise InvalidParameter(f"Invalid value for {name}: {raw!r} is not an integer") from None
 
 
+def limit(request: Request) -> int | None:
+    """The ``limit`` of a list request: absent, or a positive integer (as Ironic's)."""
+    value = integer(request, "limit")
+    if value is not None and value <= 0:
+        raise InvalidParameter(f"Limit must be positive: {value}")
+    return value
+
+
 def boolean(request: Request, name: str) -> bool | None:
     raw = request.query_params.get(name)
     if raw is None:
@@ -56,6 +66,6 @@ def boolean(request: Request, name: str) -> bool | None:
 def next_link(request: Request, kind: str, marker: str) -> str:
     params = dict(request.query_params)
     params["marker"] = marker
-    query = "&".join(f"{k}={v}" for k, v in params.items())
+    query = urlencode(params)
     host = request.headers.get("host") or request.url.netloc
     return f"{request.url.scheme}://{host}/baremetal/v1/{kind}?{query}"

@@ -22,7 +22,7 @@ async def _list(request: Request, detail: bool) -> JSONResponse:
         runtime(request),
         node=request.query_params.get("node") or request.query_params.get("node_uuid"),
         address=request.query_params.get("address"),
-        limit=params.integer(request, "limit"),
+        limit=params.limit(request),
         marker=request.query_params.get("marker"),
         sort_key=request.query_params.get("sort_key", "id"),
         sort_dir=request.query_params.get("sort_dir", "asc"),
@@ -48,10 +48,12 @@ async def list_ports_detail(request: Request) -> JSONResponse:
 
 @router.post("", status_code=201)
 async def create_port(request: Request) -> JSONResponse:
+    v = params.version(request)
     body = await json_body(request)
+    render.reject_newer_input(body, render.PORT_FIELDS, v)
     p, node_uuid = await ports.create(runtime(request), context(request), body)
     base = base_url(request)
-    return JSONResponse(render.port(p, node_uuid, params.version(request), base),
+    return JSONResponse(render.port(p, node_uuid, v, base),
                         status_code=201,
                         headers={"Location": f"{base}/baremetal/v1/ports/{p.uuid}"})
 
@@ -67,9 +69,11 @@ async def show_port(ident: str, request: Request) -> JSONResponse:
 
 @router.patch("/{ident}")
 async def update_port(ident: str, request: Request) -> JSONResponse:
+    v = params.version(request)
     ops = await json_body(request)
+    render.reject_newer_patch(ops, render.PORT_FIELDS, v)
     p, node_uuid = await ports.update(runtime(request), context(request), ident, ops)
-    return JSONResponse(render.port(p, node_uuid, params.version(request), base_url(request)))
+    return JSONResponse(render.port(p, node_uuid, v, base_url(request)))
 
 
 @router.delete("/{ident}", status_code=204)

@@ -14,7 +14,7 @@ from typing import Any
 from barecloud import states
 from barecloud.db.models import Allocation, Node, NodeHistory, Port
 from barecloud.drivers import hardware
-from barecloud.errors import InvalidParameter
+from barecloud.errors import InvalidParameter, NotAcceptable
 
 V = tuple[int, int]
 
@@ -67,11 +67,42 @@ def links(base: str, kind: str, ident: str) -> list[dict[str, str]]:
 
 
 def check_fields(fields: Iterable[str] | None, allowed: dict[str, V], version: V) -> None:
+    """``?fields=``: unknown names are a 400, names newer than ``version`` a 406 (Ironic)."""
     if fields is None:
         return
-    bad = [f for f in fields if f not in allowed or allowed[f] > version]
+    bad = [f for f in fields if f not in allowed]
     if bad:
         raise InvalidParameter(f"Field(s) \"{', '.join(bad)}\" are not valid")
+    _reject_newer([f for f in fields if allowed[f] > version], allowed)
+
+
+def _reject_newer(names: list[str], allowed: dict[str, V]) -> None:
+    if names:
+        need = max(allowed[n] for n in names)
+        raise NotAcceptable(
+            f"Field(s) \"{', '.join(names)}\" need API version {need[0]}.{need[1]} or later"
+        )
+
+
+def reject_newer_input(body: Any, allowed: dict[str, V], version: V) -> None:
+    """A create body may not set fields newer than the requested version (406, as Ironic)."""
+    if not isinstance(body, dict):
+        return
+    _reject_newer([k for k, v in body.items() if k in allowed and allowed[k] > version
+                   and v is not None and not (k == "conductor_group" and v == "")], allowed)
+
+
+def reject_newer_patch(ops: Any, allowed: dict[str, V], version: V) -> None:
+    """A JSON patch may not touch fields newer than the requested version (406)."""
+    if not isinstance(ops, list):
+        return
+    roots = []
+    for op in ops:
+        for key in ("path", "from"):
+            path = op.get(key) if isinstance(op, dict) else None
+            if isinstance(path, str) and path.startswith("/"):
+                roots.append(path.split("/")[1])
+    _reject_newer(sorted({r for r in roots if r in allowed and allowed[r] > version}), allowed)
 
 
 def _node_value(node: Node, field: str, conductor: str | None) -> Any:

@@ -1,0 +1,333 @@
+"""Build, start, stop and inspect a lab: the shard processes and ``lab.json``.
+
+``up`` is idempotent: it creates the machines missing up to the number
+asked, hands them to shards (filling shards evenly, new shards only when
+asked or when existing ones would exceed ``MACHINES_PER_SHARD``), starts
+shards that do not run and tells running ones to load their new machines.
+A machine keeps its shard and ports for life, because what was enrolled
+(IPMI port, Redfish URL) must stay true.
+
+Processes are found again by the PIDs in ``lab.json``, checked against
+``/proc/<pid>/cmdline`` so that a recycled PID is never signalled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from barecloud.lab.layout import HOST, LabDir, LabState, Shard
+from barecloud.lab.machine import LabError, Machine, Profile
+
+MACHINES_PER_SHARD = 2500  # epoll copes with more; this spreads load over cores
+IPMI_BASE_PORT = 16000  # machine i listens on IPMI_BASE_PORT + i - 1 (below ephemeral ports)
+REDFISH_BASE_PORT = 15000  # shard k listens on REDFISH_BASE_PORT + k
+START_TIMEOUT = 60.0  # per shard, plus a little per machine
+
+Progress = Callable[[str], None]
+
+
+def _quiet(message: str) -> None:
+    pass
+
+
+def up(
+    lab: LabDir,
+    nodes: int,
+    *,
+    shards: int | None = None,
+    profile: Profile | None = None,
+    username: str | None = None,
+    password: str | None = None,
+    ipmi_base_port: int | None = None,
+    redfish_base_port: int | None = None,
+    mac_prefix: str | None = None,
+    progress: Progress = _quiet,
+) -> LabState:
+    """Make the lab have at least ``nodes`` machines, all served; return its state."""
+    if nodes < 0 or (shards is not None and shards < 1):
+        raise LabError("--nodes must be at least 0 and --shards at least 1")
+    if len((username or "").encode()) > 16 or len((password or "").encode()) > 20:
+        raise LabError("IPMI 2.0 allows user names of 16 bytes and passwords of 20 at most")
+    with lab.lock():
+        state = _open_or_create(lab, username, password, ipmi_base_port, redfish_base_port,
+                                mac_prefix)  # fmt: skip
+        wanted = shards or max(len(state.shards), math.ceil(nodes / MACHINES_PER_SHARD), 1)
+        if wanted < len(state.shards):
+            raise LabError(
+                f"the lab has {len(state.shards)} shards; shards are added, never removed "
+                "(`barecloud lab down --purge` starts over)"
+            )
+        for k in range(len(state.shards), wanted):
+            state.shards.append(Shard(k, state.redfish_base_port + k))
+        grown = _create_machines(lab, state, nodes, profile or Profile(), username, password,
+                                 progress)  # fmt: skip
+        lab.write(state)
+        started: list[tuple[Shard, subprocess.Popen[bytes]]] = []
+        for shard in state.shards:
+            if _running(lab, shard):
+                if shard.id in grown:
+                    _control(state, shard, "POST", "/lab/v1/reload", timeout=START_TIMEOUT)
+                continue
+            proc = _spawn(lab, shard)
+            shard.pid = proc.pid
+            started.append((shard, proc))
+        lab.write(state)
+        for shard, proc in started:
+            _wait_ready(lab, state, shard, proc)
+        if started:
+            progress(f"started {len(started)} shard(s)")
+        return state
+
+
+def _open_or_create(
+    lab: LabDir,
+    username: str | None,
+    password: str | None,
+    ipmi_base_port: int | None,
+    redfish_base_port: int | None,
+    mac_prefix: str | None,
+) -> LabState:
+    if not lab.exists():
+        return LabState(
+            ipmi_base_port=ipmi_base_port or IPMI_BASE_PORT,
+            redfish_base_port=redfish_base_port or REDFISH_BASE_PORT,
+            username=username or "admin",
+            password=password or "password",
+            control_token=secrets.token_urlsafe(24),
+            mac_prefix=mac_prefix or "52:54:00",
+        )
+    state = lab.read()
+    fixed = {
+        "--ipmi-base-port": (ipmi_base_port, state.ipmi_base_port),
+        "--redfish-base-port": (redfish_base_port, state.redfish_base_port),
+        "--mac-prefix": (mac_prefix, state.mac_prefix),
+    }
+    for option, (given, kept) in fixed.items():
+        if given is not None and given != kept:
+            raise LabError(f"{option} is fixed when the lab is built: this lab has {kept}")
+    return state
+
+
+def _create_machines(
+    lab: LabDir,
+    state: LabState,
+    nodes: int,
+    profile: Profile,
+    username: str | None,
+    password: str | None,
+    progress: Progress,
+) -> set[int]:
+    """Create machines ``count+1 .. nodes``, in blocks that even the shards out."""
+    first = state.machine_count + 1
+    if nodes < first:
+        return set()
+    last_port = state.ipmi_base_port + nodes - 1
+    if last_port > 65535:
+        raise LabError(f"{nodes} machines from UDP port {state.ipmi_base_port} pass 65535")
+    per_shard = math.ceil(nodes / len(state.shards))
+    index = first
+    grown: set[int] = set()
+    started = time.monotonic()
+    lab.machines_path.mkdir(mode=0o700, parents=True, exist_ok=True)  # passwords inside
+    for shard in state.shards:  # the targets add up to at least `nodes`: all fit
+        while index <= nodes and len(shard.machines) < per_shard:
+            name = f"{state.name_prefix}-{index:05d}"
+            Machine.create(
+                lab.machines_path,
+                name=name,
+                index=index,
+                shard=shard.id,
+                profile=profile,
+                mac_prefix=state.mac_prefix,
+                ipmi_port=state.ipmi_base_port + index - 1,
+                username=username or state.username,
+                password=password or state.password,
+            )
+            shard.machines.append(name)
+            grown.add(shard.id)
+            index += 1
+    progress(f"created {nodes - first + 1} machines in {time.monotonic() - started:.1f}s")
+    return grown
+
+
+def down(lab: LabDir, *, purge: bool = False, timeout: float = 15.0) -> list[int]:
+    """Stop every shard by its PID (SIGTERM, then SIGKILL); return the PIDs stopped."""
+    if not lab.exists():
+        if purge and lab.path.exists():
+            raise LabError(f"{lab.path} holds no lab.json: not deleting it")
+        return []
+    with lab.lock():
+        state = lab.read()
+        stopped = [s.pid for s in state.shards if s.pid and _running(lab, s)]
+        for pid in stopped:
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for shard in state.shards:
+            while shard.pid and _running(lab, shard):
+                if time.monotonic() > deadline:
+                    os.kill(shard.pid, signal.SIGKILL)
+                time.sleep(0.02)
+            shard.pid = None
+        lab.write(state)
+    if purge:
+        shutil.rmtree(lab.path)
+    return [pid for pid in stopped if pid]
+
+
+def status(lab: LabDir, machines: bool = False) -> dict[str, Any]:
+    """The lab as JSON-ready data: shards (running or not) and, if asked, each machine."""
+    state = lab.read()
+    out: dict[str, Any] = {
+        "lab_dir": str(lab.path),
+        "host": HOST,
+        "machines": state.machine_count,
+        "username": state.username,
+        "shards": [
+            {
+                "id": s.id,
+                "pid": s.pid,
+                "running": _running(lab, s),
+                "redfish_url": s.redfish_url,
+                "machines": len(s.machines),
+                "log": str(lab.log_path(s.id)),
+            }
+            for s in state.shards
+        ],
+    }
+    if machines:
+        urls = {name: s.redfish_url for s in state.shards for name in s.machines}
+        out["machine_list"] = [
+            {
+                "name": m.name,
+                "uuid": m.uuid,
+                "power": "on" if m.power_on else "off",
+                "boot": f"{m.boot.device}/{m.boot.enabled}/{m.boot.mode}",
+                "ipmi": f"{HOST}:{m.ipmi_port}",
+                "redfish": f"{urls[m.name]}/redfish/v1/Systems/{m.name}",
+                "macs": m.macs,
+                "faults": m.faults,
+            }
+            for m in lab.machines()
+        ]
+    return out
+
+
+def fault(lab: LabDir, ident: str, kind: str, *, on: bool = True,
+          seconds: float | None = None) -> list[str]:  # fmt: skip
+    """Set (or clear) a fault, through the running shard or else in the machine's file."""
+    state = lab.read()
+    machine = lab.machine(ident)
+    shard = state.shard_of(machine.name)
+    if _running(lab, shard):
+        body = {"seconds": seconds} if seconds is not None else None
+        path = f"/lab/v1/machines/{machine.name}/faults/{kind}"
+        answer = _control(state, shard, "PUT" if on else "DELETE", path, body)
+        return list(answer["faults"])
+    with lab.lock():
+        machine = lab.machine(machine.name)
+        if on:
+            machine.set_fault(kind, seconds)
+        else:
+            machine.clear_fault(kind)
+    return sorted(machine.faults)
+
+
+def console_path(lab: LabDir, ident: str) -> Path:
+    return lab.machine(ident).console_path
+
+
+# --- processes -------------------------------------------------------------------
+
+
+def _spawn(lab: LabDir, shard: Shard) -> subprocess.Popen[bytes]:
+    log_path = lab.log_path(shard.id)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "barecloud.lab.shard",
+             "--lab-dir", str(lab.path), "--shard", str(shard.id)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,  # a Ctrl-C at the terminal does not reach the lab
+        )  # fmt: skip
+    return proc
+
+
+def _running(lab: LabDir, shard: Shard) -> bool:
+    """True if ``shard.pid`` is alive and is this lab's shard process (not a recycled PID)."""
+    pid = shard.pid
+    if not pid:
+        return False
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reap it if it is our child and exited
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    if stat.rpartition(")")[2].split()[0] in ("Z", "X"):
+        return False
+    expected = [b"barecloud.lab.shard", b"--lab-dir", str(lab.path).encode(),
+                b"--shard", str(shard.id).encode()]  # fmt: skip
+    return all(part in argv for part in expected)
+
+
+def _control(
+    state: LabState,
+    shard: Shard,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    timeout: float = 10.0,
+) -> dict[str, Any]:
+    try:
+        rsp = httpx.request(
+            method, f"{shard.redfish_url}{path}", json=body, timeout=timeout,
+            headers={"X-Lab-Token": state.control_token},
+        )  # fmt: skip
+    except httpx.HTTPError as exc:
+        raise LabError(f"shard {shard.id} at {shard.redfish_url} does not answer: {exc}") from None
+    data: dict[str, Any] = rsp.json()
+    if rsp.status_code != 200:
+        raise LabError(f"shard {shard.id}: {data.get('error', rsp.text)}")
+    return data
+
+
+def _wait_ready(
+    lab: LabDir, state: LabState, shard: Shard, proc: subprocess.Popen[bytes]
+) -> None:
+    """Wait until the shard serves all its machines; say why if it died instead."""
+    deadline = time.monotonic() + START_TIMEOUT + len(shard.machines) / 200
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:  # (its /proc cmdline is ours until it execs)
+            raise LabError(f"shard {shard.id} exited:\n{_tail(lab.log_path(shard.id))}")
+        try:
+            rsp = httpx.get(
+                f"{shard.redfish_url}/lab/v1/health", timeout=2.0,
+                headers={"X-Lab-Token": state.control_token},
+            )  # fmt: skip
+            if rsp.status_code == 200 and rsp.json()["machines"] >= len(shard.machines):
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise LabError(f"shard {shard.id} not ready in time:\n{_tail(lab.log_path(shard.id))}")
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
