@@ -116,8 +116,8 @@ def new_lab(tmp_path: Path) -> Iterator[Lab]:
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """Eight running machines, shared by a module's tests: each test uses its own machines."""
     lab = make_lab(tmp_path_factory.mktemp("lab") / "lab", 8)
-    lab.up(8)
     try:
+        lab.up(8)
         yield lab
     finally:
         lab.cli("down", check=False)

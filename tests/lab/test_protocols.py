@@ -107,7 +107,7 @@ def test_pyghmi_client_reads_power(lab: Lab) -> None:
 
 
 def test_sushy_power_boot_and_inventory(lab: Lab, sushy_root: Any) -> None:
-    import sushy
+    import sushy  # type: ignore[import-untyped]
 
     system = sushy_root.get_system("/redfish/v1/Systems/lab-00003")
     assert system.power_state == sushy.PowerState.OFF
@@ -176,6 +176,8 @@ def test_redfish_sessions(lab: Lab) -> None:
     assert login.status_code == 201
     token = {"X-Auth-Token": login.headers["X-Auth-Token"]}
     assert httpx.get(f"{base}/Systems/lab-00004", headers=token).status_code == 200
+    by_uuid = httpx.get(f"{base}/Systems/{lab.machine('lab-00004')['uuid']}", headers=token)
+    assert by_uuid.json()["Id"] == "lab-00004"  # the UUID is an alias of the name
     members = httpx.get(f"{base}/Systems", headers=token).json()["Members"]
     assert len(members) == 8
     logout = httpx.delete(f"{lab.redfish}{login.headers['Location']}", headers=token)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -112,12 +113,13 @@ def test_down_purge_deletes_only_a_lab(new_lab: Lab, tmp_path: Path) -> None:
     assert "holds no lab.json" in out and (precious / "keep").exists()
 
 
-def test_a_port_in_use_is_reported(new_lab: Lab) -> None:
-    import socket
-
+def test_a_port_in_use_is_reported_and_nothing_is_left_running(new_lab: Lab) -> None:
     lab = new_lab
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as squatter:
-        squatter.bind(("127.0.0.1", lab.ipmi_base + 1))
-        out = lab.cli("up", "--nodes", "2", "--ipmi-base-port", str(lab.ipmi_base),
-                      "--redfish-base-port", str(lab.redfish_base), check=False)  # fmt: skip
-    assert f"lab-00002: cannot listen on UDP 127.0.0.1:{lab.ipmi_base + 1}" in out
+        squatter.bind(("127.0.0.1", lab.ipmi_base + 3))  # lab-00004, in shard 1
+        out = lab.cli("up", "--nodes", "4", "--shards", "2", "--ipmi-base-port",
+                      str(lab.ipmi_base), "--redfish-base-port", str(lab.redfish_base),
+                      check=False)  # fmt: skip
+    assert f"lab-00004: cannot listen on UDP 127.0.0.1:{lab.ipmi_base + 3}" in out
+    assert lab.pids() == []  # shard 0 had started: it was stopped again
+    assert lab.up(4)["machines"] == 4  # the port is free again

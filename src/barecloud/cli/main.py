@@ -20,12 +20,14 @@ import typer
 import yaml
 
 from barecloud import states
+from barecloud.cli.lab import lab_app
 from barecloud.config import load_settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="barecloud: lease and provision physical machines.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 app.add_typer(db_app, name="db")
+app.add_typer(lab_app, name="lab")
 
 HostOpt = Annotated[str | None, typer.Option(help="Address to listen on.")]
 PortOpt = Annotated[int | None, typer.Option(help="Port to listen on.")]

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import hmac
 import logging
 import os
@@ -197,7 +196,6 @@ def _listen(port: int) -> socket.socket:
         sock.close()
         raise LabError(f"cannot listen on TCP {HOST}:{port} for Redfish: {exc}") from None
     sock.listen(1024)
-    sock.set_inheritable(True)
     return sock
 
 
@@ -233,6 +231,10 @@ async def serve(lab: LabDir, shard_id: int) -> None:
         )  # fmt: skip
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        # A BMC going away drops its connections: requests held by the
+        # `unreachable` fault end with no answer rather than a 500.
+        for connection in list(server.server_state.connections):
+            connection.transport.abort()
         server.should_exit = True
         await serving
         stopping.cancel()
@@ -252,13 +254,8 @@ def main(argv: list[str] | None = None) -> None:
         stream=sys.stderr,
     )
     log.setLevel(logging.DEBUG if args.debug else logging.INFO)
-    run: Callable[[Any], Any] = asyncio.run
-    with contextlib.suppress(ImportError):
-        import uvloop
-
-        run = uvloop.run
     try:
-        run(serve(LabDir(args.lab_dir), args.shard))
+        asyncio.run(serve(LabDir(args.lab_dir), args.shard))
     except LabError as exc:
         log.error("%s", exc)
         sys.exit(1)

@@ -64,7 +64,9 @@ def up(
     with lab.lock():
         state = _open_or_create(lab, username, password, ipmi_base_port, redfish_base_port,
                                 mac_prefix)  # fmt: skip
-        wanted = shards or max(len(state.shards), math.ceil(nodes / MACHINES_PER_SHARD), 1)
+        wanted = shards or len(state.shards) or 1
+        if shards is None and nodes > state.machine_count:
+            wanted = max(wanted, math.ceil(nodes / MACHINES_PER_SHARD))
         if wanted < len(state.shards):
             raise LabError(
                 f"the lab has {len(state.shards)} shards; shards are added, never removed "
@@ -85,8 +87,12 @@ def up(
             shard.pid = proc.pid
             started.append((shard, proc))
         lab.write(state)
-        for shard, proc in started:
-            _wait_ready(lab, state, shard, proc)
+        try:
+            for shard, proc in started:
+                _wait_ready(lab, state, shard, proc)
+        except LabError:
+            _stop_started(lab, state, started)  # no half-started lab left behind
+            raise
         if started:
             progress(f"started {len(started)} shard(s)")
         return state
@@ -265,6 +271,21 @@ def _spawn(lab: LabDir, shard: Shard) -> subprocess.Popen[bytes]:
     return proc
 
 
+def _stop_started(
+    lab: LabDir, state: LabState, started: list[tuple[Shard, subprocess.Popen[bytes]]]
+) -> None:
+    for shard, proc in started:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        shard.pid = None
+    lab.write(state)
+
+
 def _running(lab: LabDir, shard: Shard) -> bool:
     """True if ``shard.pid`` is alive and is this lab's shard process (not a recycled PID)."""
     pid = shard.pid
@@ -305,9 +326,7 @@ def _control(
     return data
 
 
-def _wait_ready(
-    lab: LabDir, state: LabState, shard: Shard, proc: subprocess.Popen[bytes]
-) -> None:
+def _wait_ready(lab: LabDir, state: LabState, shard: Shard, proc: subprocess.Popen[bytes]) -> None:
     """Wait until the shard serves all its machines; say why if it died instead."""
     deadline = time.monotonic() + START_TIMEOUT + len(shard.machines) / 200
     while time.monotonic() < deadline:
