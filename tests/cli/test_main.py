@@ -91,8 +91,16 @@ def test_serve_with_lab_enrolls_available_machines_and_writes_clouds_yaml(
         endpoint = clouds["clouds"]["barecloud"]["baremetal_endpoint_override"]
         assert endpoint == svc.baremetal
         nodes = httpx.get(f"{endpoint}/v1/nodes", headers=BM).json()["nodes"]
-        assert sorted(n["name"] for n in nodes) == ["lab-0001", "lab-0002", "lab-0003"]
-        assert {n["provision_state"] for n in nodes} == {"available"}
+        assert sorted(n["name"] for n in nodes) == ["lab-00001", "lab-00002", "lab-00003"]
+        detail = httpx.get(f"{endpoint}/v1/nodes/detail", headers=BM).json()["nodes"]
+        assert {(n["provision_state"], n["driver"], n["power_state"]) for n in detail} == {
+            ("available", "ipmi", "power off")}
+        assert {n["driver_info"]["ipmi_password"] for n in detail} == {"******"}
+        lab_json = yaml.safe_load((tmp_path / "lab" / "lab" / "lab.json").read_text())
+        pids = [shard["pid"] for shard in lab_json["shards"]]
+        assert pids and all(Path(f"/proc/{pid}").exists() for pid in pids)
         assert "openstack baremetal node list" in svc.log()
     finally:
         svc.stop()
+    # Stopping the service stops the lab's processes too (they were started by it).
+    assert not any(Path(f"/proc/{pid}").exists() for pid in pids)

@@ -48,11 +48,12 @@ def serve(
     host: HostOpt = None,
     port: PortOpt = None,
     data_dir: DataOpt = None,
-    lab: Annotated[int, typer.Option(help="Enroll N demo machines and make them available.")]
-    = 0,
+    lab: Annotated[int, typer.Option(
+        help="Start a loopback lab of N machines with IPMI and Redfish BMCs, enroll them "
+        "(driver ipmi) and make them available.")] = 0,
 ) -> None:
     """The all-in-one service: every API, the conductor and the boot server on one port."""
-    from barecloud.cli import demo
+    from barecloud.cli import lab_service
     from barecloud.cli import serve as runner
 
     settings = load_settings(host=host, port=port, data_dir=data_dir)
@@ -61,7 +62,9 @@ def serve(
     async def ready(rt: Any) -> None:
         clouds = runner.write_clouds_yaml(settings)
         if lab:
-            await demo.enroll_demo(rt, lab)
+            info = await lab_service.start(rt, settings, lab)
+            typer.echo(f"lab: {info['machines']} machines with IPMI and Redfish BMCs in "
+                       f"{info['lab_dir']} (barecloud lab status --lab-dir {info['lab_dir']})")
         typer.echo(
             f"barecloud is serving at {settings.base_url}\n"
             f"  Bare Metal API: {settings.base_url}/baremetal\n"
@@ -73,7 +76,11 @@ def serve(
             f"Stop with Ctrl-C."
         )
 
-    asyncio.run(runner.run_all_in_one(settings, ready))
+    try:
+        asyncio.run(runner.run_all_in_one(settings, ready))
+    finally:
+        if lab:
+            lab_service.stop(settings)
 
 
 @app.command("api")

@@ -59,8 +59,12 @@ async def _serve_http(rt: Runtime, settings: Settings, ready: Callable[[], Await
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
-            await task
-            raise SystemExit(f"could not listen on {settings.host}:{settings.port}")
+            with contextlib.suppress(BaseException):
+                await task
+            raise SystemExit(
+                f"barecloud: could not listen on {settings.host}:{settings.port} "
+                "(is another process using that port?)"
+            )
         await asyncio.sleep(0.02)
     if ready is not None:
         await ready()
