@@ -14,6 +14,14 @@ from tests.support import Service
 BM = {"X-OpenStack-Ironic-API-Version": "1.78"}
 
 
+def alive(pid: int) -> bool:
+    """Running, not a zombie left for an init that does not reap."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def run_cli(svc: Service, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
         [sys.executable, "-m", "barecloud", *args, "--url", svc.url],
@@ -98,9 +106,9 @@ def test_serve_with_lab_enrolls_available_machines_and_writes_clouds_yaml(
         assert {n["driver_info"]["ipmi_password"] for n in detail} == {"******"}
         lab_json = yaml.safe_load((tmp_path / "lab" / "lab" / "lab.json").read_text())
         pids = [shard["pid"] for shard in lab_json["shards"]]
-        assert pids and all(Path(f"/proc/{pid}").exists() for pid in pids)
+        assert pids and all(alive(pid) for pid in pids)
         assert "openstack baremetal node list" in svc.log()
     finally:
         svc.stop()
     # Stopping the service stops the lab's processes too (they were started by it).
-    assert not any(Path(f"/proc/{pid}").exists() for pid in pids)
+    assert not any(alive(pid) for pid in pids)
