@@ -15,13 +15,14 @@ The update path (hardware -> database) is separate from the effect path
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from barecloud import states
 from barecloud.conductor import locks, recovery
@@ -63,6 +64,9 @@ class _Probe:
     error: str | None = None
     # What the BMC said before the "enforce" policy restored ``expected``.
     enforced_from: str | None = None
+    # The row's ``updated_at`` when read: a node changed since (a power action
+    # that began and ended during the sweep) makes this probe stale.
+    version: dt.datetime | None = None
 
 
 class Reconcilers:
@@ -146,7 +150,8 @@ class Reconcilers:
             ).all()
             probes = [
                 _Probe(n.id, node_view(n, with_ports=False), n.power_state,
-                       n.expected_power_state, n.maintenance, n.fault, n.power_sync_failures)
+                       n.expected_power_state, n.maintenance, n.fault, n.power_sync_failures,
+                       version=n.updated_at)
                 for n in nodes
             ]
         workers = asyncio.Semaphore(self.c.settings.power_sync_workers)
@@ -166,15 +171,17 @@ class Reconcilers:
                         and p.expected
                         and p.result != p.expected
                         and not p.maintenance
-                        and await self._hold(p.node_id)
+                        and await self._hold(p)
                     ):
-                        # Under the node's lock: a workflow that took the node
-                        # since it was read owns the machine, not this sweep.
+                        # Under the node's lock, and only if nobody changed the
+                        # node since it was read: a workflow that took it since
+                        # owns the machine, and one that has come and gone
+                        # meanwhile set a new expected state, not this sweep.
                         try:
                             p.enforced_from = p.result
                             p.result = await self.c.power_action(p.view, p.expected)
                         finally:
-                            await self._let_go(p.node_id)
+                            await self._let_go(p)
                 except BarecloudError as exc:
                     p.error = exc.message
                 except Exception as exc:
@@ -186,13 +193,24 @@ class Reconcilers:
         report.seconds = time.monotonic() - started
         return report
 
-    async def _hold(self, node_id: int) -> bool:
+    async def _hold(self, p: _Probe) -> bool:
+        """Lock the node if it is free and unchanged since the sweep read it."""
+        unchanged = (Node.updated_at.is_(None) if p.version is None
+                     else Node.updated_at == p.version)
         async with self.c.db.session() as s:
-            return await locks.reserve(s, node_id, self.c.name)
+            result = await s.execute(
+                update(Node)
+                .where(Node.id == p.node_id, Node.reservation.is_(None), unchanged)
+                .values(reservation=self.c.name)
+                .execution_options(synchronize_session=False)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def _let_go(self, node_id: int) -> None:
+    async def _let_go(self, p: _Probe) -> None:
         async with self.c.db.session() as s:
-            await locks.release(s, node_id, self.c.name)
+            if await locks.release(s, p.node_id, self.c.name):
+                # This sweep's own change: the write that follows is still due.
+                p.version = await s.scalar(select(Node.updated_at).where(Node.id == p.node_id))
 
     async def _write_sync(self, probes: list[_Probe], report: SyncReport) -> None:
         limit = self.c.settings.power_sync_max_failures
@@ -213,7 +231,9 @@ class Reconcilers:
             }
             for p in todo:
                 node = rows.get(p.node_id)
-                if node is None:  # locked meanwhile: the workflow knows better
+                if node is None or node.updated_at != p.version:
+                    # Locked, or changed (a power action done) since the sweep
+                    # read it: what the BMC said may predate that; next sweep.
                     continue
                 if p.error is not None:
                     report.failed += 1
@@ -234,6 +254,8 @@ class Reconcilers:
                 node.power_sync_failures = 0
                 if node.maintenance and node.fault == POWER_FAILURE:
                     report.recovered += 1
+                    if node.last_error == node.maintenance_reason:
+                        node.last_error = None  # that error is over (history keeps it)
                     node.maintenance, node.fault, node.maintenance_reason = False, None, None
                     s.add(note(node, "BMC answers again: leaving maintenance (power failure)",
                                event_type="power", conductor=self.c.name))
@@ -246,10 +268,9 @@ class Reconcilers:
                     ))
                 if p.result != node.power_state:
                     report.changed += 1
-                    s.add(note(
-                        node,
-                        f"Power state changed from {node.power_state} to {p.result} "
-                        "outside barecloud",
-                        event_type="power", conductor=self.c.name,
-                    ))
+                    # Unknown before (the BMC did not answer): no change to speak of.
+                    text = (f"Power state is {p.result}" if node.power_state is None else
+                            f"Power state changed from {node.power_state} to {p.result} "
+                            "outside barecloud")
+                    s.add(note(node, text, event_type="power", conductor=self.c.name))
                     node.power_state = p.result

@@ -262,8 +262,8 @@ class IpmitoolPower(_IpmiBase):
 
         await common.wait_until(
             reached, timeout,
-            lambda: (f"IPMI power {target} on {bmc.where}: the BMC did not report power "
-                     f"{'on' if on else 'off'} within {timeout:g} s"),
+            lambda: (f"IPMI power action {target!r} on {bmc.where}: the BMC did not report "
+                     f"power {'on' if on else 'off'} within {timeout:g} s"),
         )
 
 

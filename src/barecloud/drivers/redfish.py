@@ -133,11 +133,24 @@ def _without(node: NodeView, key: str) -> NodeView:
 
 # --- HTTP clients and sessions, per event loop ---------------------------------------------
 
+# Requests in flight per Redfish service, all kept alive.  Callers over the
+# bound wait in a semaphore, not in httpcore's pool queue: that queue is
+# rescanned whenever a connection frees (quadratic when a sweep sends many
+# systems of one service at once), and time spent in it counts against the
+# request's timeout, so a few silent systems would time out healthy ones.
+CONNECTIONS_PER_SERVICE = 16
+
+
 class _Transport:
     """The running loop's clients (one per base URL and TLS policy) and session tokens."""
 
     def __init__(self) -> None:
         self.clients: dict[tuple[str, bool | str], httpx.AsyncClient] = {}
+        self.slots: dict[tuple[str, bool | str], asyncio.Semaphore] = {}
+        # One TLS context per policy: building one loads the CA bundle (~25 ms
+        # of CPU), which a fleet with a Redfish service per machine would pay
+        # once per BMC.
+        self.contexts: dict[bool | str, ssl.SSLContext] = {}
         # user key -> (token, session URL to DELETE on close)
         self.tokens: dict[tuple[str, str, str], tuple[str, str | None]] = {}
         self.logins: dict[tuple[str, str, str], asyncio.Lock] = {}
@@ -146,19 +159,34 @@ class _Transport:
         key = (conf.base, conf.verify)
         client = self.clients.get(key)
         if client is None:
-            verify: bool | ssl.SSLContext = conf.verify if isinstance(conf.verify, bool) else (
-                ssl.create_default_context(
-                    cafile=conf.verify if Path(conf.verify).is_file() else None,
-                    capath=conf.verify if Path(conf.verify).is_dir() else None,
-                )
-            )
             client = httpx.AsyncClient(
-                base_url=conf.base, verify=verify,
+                base_url=conf.base, verify=self._tls(conf.verify),
                 headers={"Accept": "application/json", "OData-Version": "4.0"},
-                limits=httpx.Limits(max_connections=16, max_keepalive_connections=4),
+                limits=httpx.Limits(max_connections=CONNECTIONS_PER_SERVICE,
+                                    max_keepalive_connections=CONNECTIONS_PER_SERVICE),
             )
             self.clients[key] = client
         return client
+
+    def slot(self, conf: _Conf) -> asyncio.Semaphore:
+        """Hold it around a request to the service (see CONNECTIONS_PER_SERVICE)."""
+        key = (conf.base, conf.verify)
+        slot = self.slots.get(key)
+        if slot is None:
+            slot = self.slots[key] = asyncio.Semaphore(CONNECTIONS_PER_SERVICE)
+        return slot
+
+    def _tls(self, verify: bool | str) -> ssl.SSLContext:
+        context = self.contexts.get(verify)
+        if context is None:
+            context = httpx.create_ssl_context(verify=verify) if isinstance(verify, bool) else (
+                ssl.create_default_context(
+                    cafile=verify if Path(verify).is_file() else None,
+                    capath=verify if Path(verify).is_dir() else None,
+                )
+            )
+            self.contexts[verify] = context
+        return context
 
 
 _TRANSPORTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Transport] = (
@@ -222,9 +250,10 @@ async def _request(
         elif conf.username:
             auth = httpx.BasicAuth(conf.username, conf.password)
         try:
-            response = await transport.client(conf).request(
-                method, url, json=body, headers=headers, auth=auth, timeout=conf.timeout
-            )
+            async with transport.slot(conf):
+                response = await transport.client(conf).request(
+                    method, url, json=body, headers=headers, auth=auth, timeout=conf.timeout
+                )
         except httpx.TimeoutException:
             raise HardwareTimeout(
                 f"Redfish {method} {url}: no answer within {conf.timeout:g} s"
@@ -286,10 +315,11 @@ async def _token(conf: _Conf, transport: _Transport) -> tuple[str, str | None]:
         client = transport.client(conf)
         url = conf.base + "/redfish/v1/SessionService/Sessions"
         try:
-            response = await client.post(
-                url, json={"UserName": conf.username, "Password": conf.password},
-                timeout=conf.timeout,
-            )
+            async with transport.slot(conf):
+                response = await client.post(
+                    url, json={"UserName": conf.username, "Password": conf.password},
+                    timeout=conf.timeout,
+                )
         except httpx.TimeoutException:
             raise HardwareTimeout(f"Redfish POST {url}: no answer within {conf.timeout:g} s"
                                   ) from None
@@ -373,8 +403,8 @@ class RedfishPower(_RedfishBase):
 
         await common.wait_until(
             reached, timeout,
-            lambda: (f"Redfish power {target} on {conf.url}: PowerState did not become "
-                     f"{want} within {timeout:g} s"),
+            lambda: (f"Redfish power action {target!r} on {conf.url}: PowerState did not "
+                     f"become {want} within {timeout:g} s"),
         )
 
 

@@ -384,7 +384,7 @@ async def set_power_state(
         node.workflow = "power"
         node.workflow_step = 0
         node.workflow_args = {"target": target, "timeout": timeout}
-        s.add(note(node, f"power {target} requested", event_type="power",
+        s.add(note(node, f"power action {target!r} requested", event_type="power",
                    request_id=ctx.request_id, conductor=holder))
     rt.wake()
 
