@@ -137,7 +137,8 @@ def _without(node: NodeView, key: str) -> NodeView:
 # bound wait in a semaphore, not in httpcore's pool queue: that queue is
 # rescanned whenever a connection frees (quadratic when a sweep sends many
 # systems of one service at once), and time spent in it counts against the
-# request's timeout, so a few silent systems would time out healthy ones.
+# request's timeout, so a healthy system queued behind silent ones could time
+# out.
 CONNECTIONS_PER_SERVICE = 16
 
 
