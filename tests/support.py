@@ -41,39 +41,32 @@ def pg_available() -> str | None:
         return f"PostgreSQL at {PG_ADMIN_DSN} does not answer: {exc}"
 
 
-def pg_create_database() -> tuple[str, str]:
-    """Create a fresh database; return (SQLAlchemy URL, name)."""
+def _pg_admin(sql: str) -> None:
+    """Run one statement on the admin database (CREATE/DROP DATABASE need their own)."""
     import asyncio
 
     import asyncpg
 
-    name = f"bc_test_{uuid.uuid4().hex[:12]}"
-
-    async def create() -> None:
+    async def run() -> None:
         conn = await asyncpg.connect(PG_ADMIN_DSN)
         try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
+            await conn.execute(sql)
         finally:
             await conn.close()
 
-    asyncio.run(create())
+    asyncio.run(run())
+
+
+def pg_create_database() -> tuple[str, str]:
+    """Create a fresh database; return (SQLAlchemy URL, name)."""
+    name = f"bc_test_{uuid.uuid4().hex[:12]}"
+    _pg_admin(f'CREATE DATABASE "{name}"')
     base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
     return f"{base}/{name}", name
 
 
 def pg_drop_database(name: str) -> None:
-    import asyncio
-
-    import asyncpg
-
-    async def drop() -> None:
-        conn = await asyncpg.connect(PG_ADMIN_DSN)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    asyncio.run(drop())
+    _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @dataclass
