@@ -223,10 +223,6 @@ VERB_MIN_VERSION: Final[dict[str, tuple[int, int]]] = {
     "undeploy": (1, 73),
 }
 
-# Events that abort a wait and leave the node in a failed state.
-ABORT_EVENT: Final = "abort"
-
-
 def next_state(current: str, event: str) -> str | None:
     """Where ``event`` takes a node in ``current``, or None if it may not."""
     return TRANSITIONS.get((current, event))
@@ -234,12 +230,3 @@ def next_state(current: str, event: str) -> str | None:
 
 def is_stable(state: str) -> bool:
     return STATES[state].stable
-
-
-def failure_state(state: str) -> str | None:
-    """Where an abandoned transient state lands (restart, dead conductor, deadline)."""
-    return STATES[state].on_failure
-
-
-def allowed_events(state: str) -> list[str]:
-    return sorted(e for (s, e) in TRANSITIONS if s == state)

@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import lazyload, selectinload
 
 from barecloud import states
@@ -311,11 +311,3 @@ def _clear_work(node: Node) -> None:
     node.workflow_args = {}
     node.workflow_deadline = None
     node.reservation = None
-
-
-async def release_all(db: Database, holder: str) -> None:
-    """Clear every lock ``holder`` has (used by recovery and tests)."""
-    async with db.session() as s:
-        await s.execute(
-            update(Node).where(Node.reservation == holder).values(reservation=None)
-        )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from barecloud.drivers import fake, ipmi, noop, redfish
-from barecloud.drivers.base import INTERFACE_TYPES, NodeView, Setting
+from barecloud.drivers.base import INTERFACE_TYPES, Setting
 from barecloud.errors import InvalidParameter
 
 # interface type -> implementation name -> class
@@ -152,12 +152,3 @@ def mask(driver: str, info: dict[str, Any]) -> dict[str, Any]:
             else v)
         for k, v in info.items()
     }
-
-
-def validate_required(driver: str, info: dict[str, Any], node: NodeView | None = None) -> None:
-    missing = [k for k, s in settings_of(driver).items() if s.required and k not in info]
-    if missing:
-        raise InvalidParameter(
-            f"The following driver_info keys are missing for driver {driver}: "
-            f"{', '.join(sorted(missing))}"
-        )

@@ -72,7 +72,3 @@ class Runtime:
         wake = getattr(self.local_conductor, "wake", None)
         if wake is not None:
             wake()
-
-
-def monotonic_ms() -> float:
-    return time.monotonic() * 1000

@@ -57,8 +57,7 @@ class NodeInMaintenance(BarecloudError):
     code = 400
 
 
-async def find(s: AsyncSession, ident: str, *, for_update: bool = False,
-               traits: bool = True) -> Node:
+async def find(s: AsyncSession, ident: str, *, traits: bool = True) -> Node:
     """The node named or numbered ``ident``; ``traits=False`` when they go unread
     (they cost a second query)."""
     column = Node.uuid if UUID_RE.match(ident) else Node.name
