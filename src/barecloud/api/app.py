@@ -12,7 +12,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from barecloud.api.baremetal import agent, allocations, drivers, nodes, ports, root
 from barecloud.api.baremetal.errors import error_response as ironic_error
 from barecloud.api.baremetal.microversion import IronicVersions
+from barecloud.api.boot import images as boot_images
+from barecloud.api.boot import scripts as boot_scripts
 from barecloud.api.common import JSONResponse, new_request_id
+from barecloud.api.image import data as image_data
+from barecloud.api.image import images as image_images
+from barecloud.api.image import members as image_members
+from barecloud.api.image import root as image_root
+from barecloud.api.image import schemas as image_schemas
+from barecloud.api.image.errors import error_response as glance_error
 from barecloud.errors import BarecloudError
 from barecloud.services.context import Runtime
 
@@ -21,6 +29,8 @@ log = logging.getLogger(__name__)
 
 def _error(request: Request, status: int, message: str) -> JSONResponse:
     """The error body of whichever OpenStack service the path belongs to."""
+    if request.url.path == "/image" or request.url.path.startswith("/image/"):
+        return glance_error(status, message)
     return ironic_error(status, message)
 
 
@@ -55,6 +65,11 @@ def create_app(rt: Runtime) -> FastAPI:
     app.state.runtime = rt
     for module in (root, nodes, ports, drivers, allocations, agent):
         app.include_router(module.router)
+    app.include_router(boot_scripts.router)
+    app.include_router(boot_images.router)
+    # The image root last: it answers every /image path no other route takes.
+    for module in (image_images, image_data, image_members, image_schemas, image_root):
+        app.include_router(module.router)
 
     @app.exception_handler(BarecloudError)
     async def _known(request: Request, exc: BarecloudError) -> JSONResponse:
@@ -82,6 +97,7 @@ def create_app(rt: Runtime) -> FastAPI:
         base = str(request.base_url).rstrip("/")
         return JSONResponse({"name": "barecloud", "services": {
             "baremetal": f"{base}/baremetal",
+            "image": f"{base}/image",
         }})
 
     app.add_middleware(IronicVersions, error_response=ironic_error)

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from barecloud.config import Settings
 from barecloud.db import migrate
 from barecloud.db.session import Database
 from barecloud.services.context import Runtime
+from barecloud.services.dhcp import DhcpError, Dnsmasq
 
 log = logging.getLogger("barecloud")
 
@@ -30,6 +31,11 @@ def write_clouds_yaml(settings: Settings) -> Path:
     cloud: dict[str, Any] = {
         "auth_type": "none",
         "baremetal_endpoint_override": f"{base}/baremetal",
+        # Unversioned, as Glance's catalog entry: clients discover v2 there.
+        "image_endpoint_override": f"{base}/image",
+        # No Identity service yet: without this, `openstack image ...` (which
+        # builds an identity client for --project) fails on version discovery.
+        "has_identity": False,
         "region_name": "RegionOne",
     }
     path = settings.data_dir / "clouds.yaml"
@@ -92,18 +98,37 @@ async def _until_signalled() -> None:
     await stop.wait()
 
 
+@contextlib.asynccontextmanager
+async def _dhcp(settings: Settings) -> AsyncIterator[None]:
+    """dnsmasq for network boot, when enabled, for as long as the conductor runs."""
+    if not settings.dhcp_enabled:
+        yield
+        return
+    server = Dnsmasq(settings)
+    try:
+        await server.start()
+    except DhcpError as exc:
+        raise SystemExit(f"barecloud: {exc.message}") from None
+    log.warning("dnsmasq running (pid %s) on %s", server.pid, settings.dhcp_interface)
+    try:
+        yield
+    finally:
+        await server.stop()
+
+
 async def run_all_in_one(
     settings: Settings, ready: Callable[[Runtime], Awaitable[None]] | None = None
 ) -> None:
     db = await prepare(settings)
     conductor = Conductor(db, settings)
-    await conductor.start()
-    rt = Runtime(db=db, settings=settings, local_conductor=conductor)
-    try:
-        await _serve_http(rt, settings, (lambda: ready(rt)) if ready else None)
-    finally:
-        await conductor.stop()
-        await db.dispose()
+    async with _dhcp(settings):
+        await conductor.start()
+        rt = Runtime(db=db, settings=settings, local_conductor=conductor)
+        try:
+            await _serve_http(rt, settings, (lambda: ready(rt)) if ready else None)
+        finally:
+            await conductor.stop()
+            await db.dispose()
 
 
 async def run_api(settings: Settings) -> None:
@@ -118,10 +143,11 @@ async def run_api(settings: Settings) -> None:
 async def run_conductor(settings: Settings) -> None:
     db = await prepare(settings)
     conductor = Conductor(db, settings)
-    await conductor.start()
-    log.warning("conductor %s running (pid %d)", conductor.name, os.getpid())
-    try:
-        await _until_signalled()
-    finally:
-        await conductor.stop()
-        await db.dispose()
+    async with _dhcp(settings):
+        await conductor.start()
+        log.warning("conductor %s running (pid %d)", conductor.name, os.getpid())
+        try:
+            await _until_signalled()
+        finally:
+            await conductor.stop()
+            await db.dispose()

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -205,3 +206,70 @@ class Conductor(Base):
     online: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Image(TimestampMixin, Base):
+    """A Glance v2 image: its metadata, and the hashes of the files in the store.
+
+    ``raw_size``/``raw_sha512`` describe the raw bytes a deploy streams: the
+    upload itself for raw images, its conversion for qcow2 ones.
+    """
+
+    __tablename__ = "images"
+    __table_args__ = (
+        Index("ix_images_status", "status"),
+        Index("ix_images_owner", "owner"),
+        Index("ix_images_name", "name"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    name: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(30), default="queued")
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    visibility: Mapped[str] = mapped_column(String(20), default="shared")
+    owner: Mapped[str | None] = mapped_column(String(255))
+    disk_format: Mapped[str | None] = mapped_column(String(20))
+    container_format: Mapped[str | None] = mapped_column(String(20))
+    min_disk: Mapped[int] = mapped_column(Integer, default=0)
+    min_ram: Mapped[int] = mapped_column(Integer, default=0)
+    protected: Mapped[bool] = mapped_column(Boolean, default=False)
+    os_hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    virtual_size: Mapped[int | None] = mapped_column(BigInteger)
+    checksum: Mapped[str | None] = mapped_column(String(32))
+    os_hash_algo: Mapped[str | None] = mapped_column(String(64))
+    os_hash_value: Mapped[str | None] = mapped_column(String(128))
+    raw_size: Mapped[int | None] = mapped_column(BigInteger)
+    raw_sha512: Mapped[str | None] = mapped_column(String(128))
+    # Glance's "extra properties": free-form string values.
+    properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    tags: Mapped[list[ImageTag]] = relationship(
+        back_populates="image", cascade="all, delete-orphan", passive_deletes=True,
+        lazy="selectin", order_by="ImageTag.tag",
+    )
+
+
+class ImageTag(Base):
+    __tablename__ = "image_tags"
+
+    image_id: Mapped[int] = mapped_column(
+        ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(255), primary_key=True)
+    image: Mapped[Image] = relationship(back_populates="tags")
+
+
+class ImageMember(TimestampMixin, Base):
+    """A project a shared image is offered to, and whether it accepted."""
+
+    __tablename__ = "image_members"
+    __table_args__ = (UniqueConstraint("image_id", "member"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    image_id: Mapped[int] = mapped_column(
+        ForeignKey("images.id", ondelete="CASCADE"), index=True
+    )
+    member: Mapped[str] = mapped_column(String(255), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="pending")

@@ -1,0 +1,1 @@
+"""The Image API under ``/image``, compatible with OpenStack Glance's v2."""

@@ -1,0 +1,47 @@
+"""/image/v2/images/{id}/file: the image data, streamed both ways."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Request, Response
+from starlette.requests import ClientDisconnect
+
+from barecloud.api import files
+from barecloud.api.common import context, runtime
+from barecloud.api.image import params
+from barecloud.api.image.errors import error_response
+from barecloud.services import image_store, images
+
+router = APIRouter(prefix="/image/v2/images")
+
+
+async def _body(request: Request) -> AsyncIterator[bytes]:
+    """The request body as it arrives (uvicorn stops reading while we write)."""
+    try:
+        async for chunk in request.stream():
+            if chunk:
+                yield chunk
+    except ClientDisconnect:
+        raise image_store.UploadInterrupted(
+            "The upload was interrupted: the client disconnected before sending all the data."
+        ) from None
+
+
+@router.put("/{image_id}/file", status_code=204)
+async def upload(image_id: str, request: Request) -> Response:
+    kind = params.media_type(request)
+    if kind != "application/octet-stream":
+        return error_response(415, f"Invalid content type {kind}")
+    await images.upload(runtime(request), context(request), image_id, _body(request))
+    return Response(status_code=204)
+
+
+@router.get("/{image_id}/file")
+async def download(image_id: str, request: Request) -> Response:
+    image, path = await images.data(runtime(request), context(request), image_id)
+    if path is None:
+        return Response(status_code=204)
+    f, size = await files.open_file(path, f"No image data could be found for {image_id}")
+    return files.stream(request, f, size,
+                        {"Content-MD5": image.checksum} if image.checksum else {})

@@ -1,0 +1,73 @@
+"""/image/v2/images and their tags: parse, call one service function, render."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request, Response
+
+from barecloud.api.common import JSONResponse, base_url, context, runtime
+from barecloud.api.image import params, render
+from barecloud.api.image.errors import error_response
+from barecloud.services import image_patch, image_queries, images
+
+router = APIRouter(prefix="/image/v2/images")
+
+
+@router.post("", status_code=201)
+async def create_image(request: Request) -> JSONResponse:
+    body = await params.json_body(request)
+    image = await images.create(runtime(request), context(request), body)
+    return JSONResponse(render.image(image), status_code=201, headers={
+        "Location": f"{base_url(request)}/image/v2/images/{image.uuid}"})
+
+
+@router.get("")
+async def list_images(request: Request) -> JSONResponse:
+    query = list(request.query_params.multi_items())
+    page = await image_queries.list_images(runtime(request), context(request), query)
+    kept = [(k, v) for k, v in query if k != "marker"]
+    body = {"images": [render.image(i) for i in page.images],
+            "first": "/v2/images" + (f"?{urlencode(kept)}" if kept else ""),
+            "schema": "/v2/schemas/images"}
+    if page.more:
+        body["next"] = f"/v2/images?{urlencode([*kept, ('marker', page.images[-1].uuid)])}"
+    return JSONResponse(body)
+
+
+@router.get("/{image_id}")
+async def show_image(image_id: str, request: Request) -> JSONResponse:
+    return JSONResponse(render.image(await images.get(runtime(request), context(request),
+                                                      image_id)))
+
+
+@router.patch("/{image_id}")
+async def update_image(image_id: str, request: Request) -> JSONResponse:
+    kind = params.media_type(request)
+    draft = image_patch.MEDIA_TYPES.get(kind or "")
+    if draft is None:
+        accepted = ", ".join(sorted(image_patch.MEDIA_TYPES))
+        return error_response(
+            415, f"Unsupported media type {kind}: a patch is one of {accepted}.",
+            {"Accept-Patch": accepted})
+    body = await params.json_body(request)
+    image = await images.update(runtime(request), context(request), image_id, body, draft)
+    return JSONResponse(render.image(image))
+
+
+@router.delete("/{image_id}", status_code=204)
+async def delete_image(image_id: str, request: Request) -> Response:
+    await images.remove(runtime(request), context(request), image_id)
+    return Response(status_code=204)
+
+
+@router.put("/{image_id}/tags/{tag}", status_code=204)
+async def add_tag(image_id: str, tag: str, request: Request) -> Response:
+    await images.set_tag(runtime(request), context(request), image_id, tag, present=True)
+    return Response(status_code=204)
+
+
+@router.delete("/{image_id}/tags/{tag}", status_code=204)
+async def delete_tag(image_id: str, tag: str, request: Request) -> Response:
+    await images.set_tag(runtime(request), context(request), image_id, tag, present=False)
+    return Response(status_code=204)

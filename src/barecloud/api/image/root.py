@@ -1,0 +1,54 @@
+"""Version discovery at /image, shaped as Glance's.
+
+``/image`` (and any path whose first segment names no version) answers 300
+with the versions; ``/image/versions`` answers the same with 200.  Paths
+under ``/image/v2`` that name no resource are 404, as Glance's v2 router.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.routing import APIRoute
+
+from barecloud.api.common import JSONResponse, base_url
+from barecloud.api.image import data, images, members, schemas
+from barecloud.api.image.errors import error_response
+from barecloud.errors import NotFound
+
+router = APIRouter(prefix="/image")
+
+# v2.7 brought os_hidden and the os_hash_* fields, the newest things served here;
+# later versions add image import, multiple stores and caching, which are not.
+VERSIONS = [("2.7", "CURRENT"), *((f"2.{n}", "SUPPORTED") for n in range(6, -1, -1))]
+METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+
+
+def versions(request: Request) -> dict[str, Any]:
+    href = f"{base_url(request)}/image/v2/"
+    return {"versions": [{"id": f"v{v}", "status": status,
+                          "links": [{"rel": "self", "href": href}]}
+                         for v, status in VERSIONS]}
+
+
+@router.get("/versions")
+async def explicit(request: Request) -> JSONResponse:
+    return JSONResponse(versions(request))
+
+
+@router.api_route("", methods=METHODS, include_in_schema=False)
+@router.api_route("/{rest:path}", methods=METHODS, include_in_schema=False)
+async def choices(request: Request, rest: str = "") -> JSONResponse:
+    if rest.split("/")[0] != "v2":
+        return JSONResponse(versions(request), status_code=300)
+    allowed = sorted({m for module in (data, images, members, schemas)
+                      for route in module.router.routes
+                      if isinstance(route, APIRoute) and route.path_regex.match(request.url.path)
+                      for m in route.methods or ()})
+    if allowed:
+        return error_response(
+            405, f"The method {request.method} is not allowed for this resource.",
+            {"Allow": ", ".join(allowed)},
+        )
+    raise NotFound("The resource could not be found.")
