@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import (
@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     inspect_wait_timeout: float = 1800.0
     rescue_callback_timeout: float = 1800.0
 
+    # Automated cleaning (provide, undeploy): "quick" wipes partition tables and
+    # file-system signatures at both ends of the disk; "full" every byte.
+    automated_clean_erase: Literal["quick", "full"] = "quick"
+
     # Reconcilers.
     deadline_check_interval: float = 5.0
     power_sync_interval: float = 60.0
@@ -56,6 +60,18 @@ class Settings(BaseSettings):
     conductor_heartbeat_interval: float = 10.0
     conductor_heartbeat_timeout: float = 60.0
     work_poll_interval: float = 1.0
+
+    # Network boot (docs/design/provisioning.md).  Empty agent_kernel and
+    # agent_ramdisk: the lab kernel and the agent zipapp of this installation.
+    agent_kernel: str = ""
+    agent_ramdisk: str = ""
+    # dnsmasq as a child process: DHCP on dhcp_interface over dhcp_range
+    # ("10.0.0.100,10.0.0.200,255.255.255.0"); iPXE is sent dhcp_boot_url
+    # (empty: <base_url>/boot/boot.ipxe).
+    dhcp_enabled: bool = False
+    dhcp_interface: str = ""
+    dhcp_range: str = ""
+    dhcp_boot_url: str = ""
 
     # API.
     api_max_limit: int = 1000
@@ -90,6 +106,11 @@ class Settings(BaseSettings):
             return self.public_url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def boot_url(self) -> str:
+        """The first iPXE script DHCP hands out."""
+        return self.dhcp_boot_url or f"{self.base_url}/boot/boot.ipxe"
 
     def wait_timeout(self, state: str) -> float:
         from barecloud import states

@@ -1,0 +1,43 @@
+"""/boot/: what a network-booting machine fetches over HTTP (no auth: firmware can't).
+
+``boot.ipxe`` is the script DHCP points iPXE at; it chains the per-MAC
+script the ipxe boot interface wrote, which loads the agent kernel and
+ramdisk.  See docs/design/provisioning.md.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, PlainTextResponse, Response
+
+from barecloud.api.common import runtime
+from barecloud.drivers.ipxe import BOOT_SCRIPT
+from barecloud.services import boot
+
+router = APIRouter(prefix="/boot", include_in_schema=False)
+
+BINARY = "application/octet-stream"
+
+
+@router.get("/boot.ipxe")
+async def boot_script() -> PlainTextResponse:
+    return PlainTextResponse(BOOT_SCRIPT)
+
+
+@router.get("/nodes/{name}.ipxe")
+async def node_script(name: str, request: Request) -> FileResponse:
+    return FileResponse(boot.node_script(runtime(request).settings, name),
+                        media_type="text/plain")
+
+
+@router.get("/agent/kernel")
+async def agent_kernel(request: Request) -> Response:
+    kernel = boot.agent_kernel(runtime(request).settings)
+    if isinstance(kernel, bytes):
+        return Response(kernel, media_type=BINARY)
+    return FileResponse(kernel, media_type=BINARY)
+
+
+@router.get("/agent/ramdisk")
+async def agent_ramdisk(request: Request) -> FileResponse:
+    return FileResponse(await boot.agent_ramdisk(runtime(request).settings), media_type=BINARY)
