@@ -15,7 +15,8 @@ def test_driver_properties_masked_secrets_and_validation(service: support.Servic
         assert {"ipmi", "redfish", "fake-hardware"} <= names
         shown = api.get("/drivers/ipmi").json()
         assert shown["default_power_interface"] == "ipmitool"
-        assert shown["enabled_inspect_interfaces"] == ["no-inspect"]
+        assert shown["enabled_inspect_interfaces"] == ["no-inspect", "agent"]
+        assert shown["default_deploy_interface"] == "agent"
 
         props = api.get("/drivers/ipmi/properties").json()
         assert props["ipmi_address"] == "IP address or host name of the BMC. Required."

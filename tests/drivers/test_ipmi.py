@@ -214,7 +214,7 @@ def test_hardware_type_settings_and_masking() -> None:
     hw = hardware.hardware_type("ipmi")
     assert hw.default("power") == "ipmitool" and hw.default("management") == "ipmitool"
     assert (hw.default("boot"), hw.default("deploy"), hw.default("inspect")) == (
-        "fake", "fake", "no-inspect")
+        "ipxe", "agent", "no-inspect")
     props = drivers.properties("ipmi")
     assert props["ipmi_address"].endswith("Required.")
     assert props["ipmi_password"].endswith("Secret.")

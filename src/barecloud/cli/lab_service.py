@@ -36,7 +36,7 @@ async def start(rt: Runtime, settings: Settings, count: int, driver: str = "ipmi
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "barecloud.lab", "up", "--nodes", str(count),
         "--lab-dir", str(lab_dir(settings)), "--enroll", settings.base_url,
-        "--driver", driver, "--json",
+        "--boot-url", f"{settings.base_url}/boot/boot.ipxe", "--driver", driver, "--json",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     out, err = await proc.communicate()
@@ -65,14 +65,15 @@ def stop(settings: Settings) -> None:
         )
 
 
-async def _settle(rt: Runtime, uuids: list[str], state: str, timeout: float = 120) -> None:
+async def _settle(rt: Runtime, uuids: list[str], state: str, timeout: float = 300) -> None:
+    """Wait until every node rests in a stable state (cleaning boots the agent)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while loop.time() < deadline:
         async with rt.db.session() as s:
-            busy = (await s.scalars(
-                select(Node.uuid).where(Node.uuid.in_(uuids), Node.reservation.is_not(None))
+            found = (await s.scalars(
+                select(Node.provision_state).where(Node.uuid.in_(uuids))
             )).all()
-        if not busy:
+        if all(states.is_stable(p) for p in found):
             return
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.2)

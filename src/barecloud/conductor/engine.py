@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -20,6 +21,7 @@ from sqlalchemy.orm import lazyload, selectinload
 
 from barecloud import states
 from barecloud.conductor import recovery
+from barecloud.conductor.mailbox import MAILBOX
 from barecloud.conductor.progress import ProgressWriter
 from barecloud.conductor.reconcilers import Reconcilers
 from barecloud.conductor.wakeups import Listener
@@ -28,8 +30,8 @@ from barecloud.config import Settings
 from barecloud.db.models import Node, utcnow
 from barecloud.db.session import Database
 from barecloud.db.transitions import apply_event, note
-from barecloud.drivers import hardware
-from barecloud.drivers.base import WAIT, NodeView, PortView
+from barecloud.drivers import hardware, ipxe
+from barecloud.drivers.base import AgentCommand, NodeView, PortView, StepResult
 from barecloud.errors import BarecloudError
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,7 @@ def node_view(node: Node, *, with_ports: bool = True) -> NodeView:
             for p in (node.ports if with_ports else ())
         ),
         workflow_args=dict(node.workflow_args or {}),
+        agent_token=node.agent_token,
     )
 
 
@@ -75,6 +78,7 @@ class Conductor:
         self.db = db
         self.settings = settings
         self.name = settings.conductor_name
+        ipxe.configure(settings.data_dir, settings.base_url)  # where boot files go
         self._wake = asyncio.Event()
         self._running: dict[int, asyncio.Task[None]] = {}
         self._loops: list[asyncio.Task[None]] = []
@@ -186,14 +190,17 @@ class Conductor:
                         continue
                     assert step.run is not None
                     ctx = StepContext(view, args, self.power_action)
+                    if step.skip is not None and step.skip(ctx):
+                        continue
                     started = time.monotonic()
                     result = await step.run(ctx)
                     took = time.monotonic() - started
                     if not await self._save_step(
-                        node_id, workflow, index, step.name, ctx, took, wait=result == WAIT
+                        node_id, workflow, index, step.name, ctx, took, result
                     ):
                         return
-                    if result == WAIT:
+                    if result is not None:
+                        MAILBOX.notify(view.uuid)
                         return
                     view = ctx.node
             await self._finish(node_id, workflow, args)
@@ -227,8 +234,9 @@ class Conductor:
 
     async def _save_step(
         self, node_id: int, workflow: str, index: int, name: str, ctx: StepContext,
-        took: float, *, wait: bool,
+        took: float, result: StepResult,
     ) -> bool:
+        wait = result is not None
         if not wait and not ctx.writes:
             return await self._save_progress(node_id, workflow, index, name, ctx, took)
         async with self.db.session() as s:
@@ -243,11 +251,22 @@ class Conductor:
             if field:
                 setattr(node, field, {"step": name, "index": index, "interface": workflow})
             node.workflow_step = index + 1
-            s.add(note(node, f"{workflow} step {name}: done", event_type=workflow,
+            done = "sent to the agent" if isinstance(result, AgentCommand) else "done"
+            s.add(note(node, f"{workflow} step {name}: {done}", event_type=workflow,
                        conductor=self.name, duration=round(took, 6)))
+            if isinstance(result, AgentCommand):
+                node.driver_internal_info = {
+                    **(node.driver_internal_info or {}),
+                    "agent_command": {
+                        "id": str(uuid.uuid4()), "name": result.name, "params": result.params,
+                        "status": "pending", "issued_at": utcnow().isoformat(),
+                    },
+                }
             if wait:
+                what = f"the agent ({result.name})" if isinstance(result, AgentCommand) else (
+                    "the machine")
                 s.add(apply_event(node, "wait", conductor=self.name,
-                                  message=f"waiting for the machine after {name}"))
+                                  message=f"waiting for {what} after {name}"))
                 deadline = self.settings.wait_timeout(node.provision_state)
                 node.workflow_deadline = utcnow() + dt.timedelta(seconds=deadline)
                 node.reservation = None

@@ -2,10 +2,12 @@
 
 After every step the engine saves the index of the next one on the node row,
 so a conductor that dies mid-way leaves a node whose progress is known.  A
-step returning ``WAIT`` hands the node to the machine (an agent) until it
-calls back or the deadline passes; a step with an ``event`` moves the node
-along the transition table and the workflow goes on (undeploy becomes
-cleaning that way).
+step returning ``WAIT`` hands the node to the machine until it calls back
+or the deadline passes; one returning an ``AgentCommand`` does the same with
+work for the agent, whose report resumes (or fails) the workflow.  A step
+with an ``event`` moves the node along the transition table and the workflow
+goes on (undeploy becomes cleaning that way).  A step whose ``skip`` says so
+is passed over (no ramdisk boot when cleaning erases nothing).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from barecloud import states
 from barecloud.db.models import Node, Port
 from barecloud.db.transitions import note
 from barecloud.drivers import hardware
-from barecloud.drivers.base import WAIT, NodeView, StepResult
+from barecloud.drivers.base import WAIT, AgentCommand, NodeView, StepResult
+from barecloud.errors import PermanentDriverError
 
 # Rows other than the node's own a step saves in the transaction of its progress.
 RowWriter = Callable[[AsyncSession, Node], Awaitable[None]]
@@ -57,6 +60,7 @@ class Step:
     run: StepFn | None = None
     # A transition step: apply this event instead of calling hardware.
     event: str | None = None
+    skip: Callable[[StepContext], bool] | None = None
 
 
 def _call(iface: str, method: str) -> StepFn:
@@ -83,10 +87,18 @@ def _boot_device(device: str) -> StepFn:
     return run
 
 
-async def _validate(ctx: StepContext) -> StepResult:
-    for name in ("power", "management", "boot", "deploy"):
-        ctx.iface(name).validate(ctx.node)
-    return None
+def _validate(*names: str) -> StepFn:
+    """Verify checks what reaching the BMC needs; deploy also boot and deploy (ports, image)."""
+
+    async def run(ctx: StepContext) -> StepResult:
+        for name in names:
+            ctx.iface(name).validate(ctx.node)
+        return None
+
+    return run
+
+
+_BMC = ("power", "management")
 
 
 async def _read_power(ctx: StepContext) -> StepResult:
@@ -96,15 +108,48 @@ async def _read_power(ctx: StepContext) -> StepResult:
 
 async def _inspect(ctx: StepContext) -> StepResult:
     found = await ctx.iface("inspect").inspect(ctx.node)
-    if found == WAIT:
-        return WAIT
+    if found == WAIT or isinstance(found, AgentCommand):
+        return found  # type: ignore[no-any-return]
+    _apply_found(ctx, found)
+    return None
+
+
+async def _apply_inventory(ctx: StepContext) -> StepResult:
+    """Turn the inventory the agent reported into properties and ports."""
+    command = ctx.node.driver_internal_info.get("agent_command") or {}
+    if command.get("name") != "get_inventory" or command.get("status") != "succeeded":
+        raise PermanentDriverError("in-band inspection ended without an inventory")
+    _apply_found(ctx, properties_of(command.get("result", {}).get("inventory") or {}))
+    return None
+
+
+def properties_of(inventory: dict[str, Any]) -> dict[str, Any]:
+    """Ironic's node properties (and the MACs) from an agent's inventory."""
+    found: dict[str, Any] = {}
+    cpu = inventory.get("cpu") or {}
+    if cpu.get("count"):
+        found["cpus"] = int(cpu["count"])
+    if cpu.get("architecture"):
+        found["cpu_arch"] = str(cpu["architecture"])
+    memory = inventory.get("memory") or {}
+    if memory.get("physical_mb"):
+        found["memory_mb"] = int(memory["physical_mb"])
+    disks = [d for d in inventory.get("disks") or () if int(d.get("size") or 0) > 0]
+    if disks:
+        # Ironic's local_gb: the root disk less a GiB for partitioning.
+        found["local_gb"] = max(0, int(disks[0]["size"]) // 2**30 - 1)
+    found["macs"] = [i["mac_address"] for i in inventory.get("interfaces") or ()
+                     if i.get("mac_address")]
+    return found
+
+
+def _apply_found(ctx: StepContext, found: dict[str, Any]) -> None:
     props = dict(ctx.node.properties)
     props.update({k: v for k, v in found.items() if k != "macs"})
     ctx.updates["properties"] = props
     macs = [str(m).strip().lower().replace("-", ":") for m in found.get("macs") or ()]
     if macs:
         ctx.writes.append(_port_enroller(macs))
-    return None
 
 
 _MAC = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
@@ -142,11 +187,22 @@ def _port_enroller(macs: list[str]) -> RowWriter:
     return write
 
 
-async def _erase(ctx: StepContext) -> StepResult:
-    if ctx.args.get("skip_erase"):
-        return None
-    result: StepResult = await ctx.iface("deploy").erase(ctx.node)
-    return result
+async def _prepare_ramdisk(ctx: StepContext) -> StepResult:
+    boot = ctx.iface("boot")
+    await boot.prepare_ramdisk(ctx.node)
+    if getattr(boot, "delivers_token", False):
+        # The boot script carries the token: lookup must not hand it out again.
+        dii = {k: v for k, v in ctx.node.driver_internal_info.items() if k != "interfaces"}
+        ctx.updates["driver_internal_info"] = {**dii, "agent_token_delivered": True}
+    return None
+
+
+def _no_erase(ctx: StepContext) -> bool:
+    return bool(ctx.args.get("skip_erase"))
+
+
+def _out_of_band(ctx: StepContext) -> bool:
+    return not getattr(ctx.iface("inspect"), "in_band", False)
 
 
 async def _set_power_target(ctx: StepContext) -> StepResult:
@@ -154,30 +210,64 @@ async def _set_power_target(ctx: StepContext) -> StepResult:
     return None
 
 
+
+def _ramdisk(skip: Callable[[StepContext], bool] | None = None) -> tuple[Step, ...]:
+    """Boot the agent: its script ready, the machine told to network-boot, restarted."""
+    return (
+        Step("prepare ramdisk", _prepare_ramdisk, skip=skip),
+        Step("boot device pxe", _boot_device("pxe"), skip=skip),
+        Step("power reboot", _power(states.REBOOT), skip=skip),
+    )
+
+
+def _shut_down(
+    skip_agent: Callable[[StepContext], bool] | None = None, *, in_band: bool = False,
+) -> tuple[Step, ...]:
+    """The agent syncs and powers off; the BMC makes sure the machine is off.
+
+    Deploy and clean ask the deploy interface (a fake one has no agent); in-band
+    inspection always booted the agent, whatever the deploy interface.
+    """
+    return (
+        Step("agent power off", _agent_power_off if in_band else _call("deploy", "shutdown"),
+             skip=skip_agent),
+        Step("power off", _power(states.POWER_OFF), skip=skip_agent if in_band else None),
+    )
+
+
+async def _agent_power_off(ctx: StepContext) -> StepResult:
+    return AgentCommand("power_off")
+
+
 CLEAN = (
     Step("ports to cleaning network", _call("network", "add_cleaning_network")),
-    Step("prepare ramdisk", _call("boot", "prepare_ramdisk")),
-    Step("boot device pxe", _boot_device("pxe")),
-    Step("power reboot", _power(states.REBOOT)),
-    Step("erase disk", _erase),
-    Step("power off", _power(states.POWER_OFF)),
+    *_ramdisk(_no_erase),
+    Step("erase disk", _call("deploy", "erase"), skip=_no_erase),
+    *_shut_down(_no_erase),
     Step("ports off cleaning network", _call("network", "remove_cleaning_network")),
-    Step("clean up ramdisk", _call("boot", "clean_up_ramdisk")),
+    Step("clean up ramdisk", _call("boot", "clean_up_ramdisk"), skip=_no_erase),
 )
 
 WORKFLOWS: dict[str, tuple[Step, ...]] = {
-    "verify": (Step("validate", _validate), Step("read power state", _read_power)),
-    "adopt": (Step("validate", _validate), Step("read power state", _read_power)),
-    "inspect": (Step("read power state", _read_power), Step("inspect", _inspect)),
+    "verify": (Step("validate", _validate(*_BMC)), Step("read power state", _read_power)),
+    "adopt": (Step("validate", _validate(*_BMC, "boot")),
+              Step("read power state", _read_power)),
+    "inspect": (
+        Step("read power state", _read_power),
+        *_ramdisk(_out_of_band),
+        Step("inspect", _inspect),
+        Step("apply inventory", _apply_inventory, skip=_out_of_band),
+        *_shut_down(_out_of_band, in_band=True),
+        Step("clean up ramdisk", _call("boot", "clean_up_ramdisk"), skip=_out_of_band),
+    ),
     "clean": CLEAN,
     "deploy": (
-        Step("validate", _validate),
+        Step("validate", _validate(*_BMC, "boot", "deploy")),
         Step("ports to provisioning network", _call("network", "add_provisioning_network")),
-        Step("prepare ramdisk", _call("boot", "prepare_ramdisk")),
-        Step("boot device pxe", _boot_device("pxe")),
-        Step("power reboot", _power(states.REBOOT)),
+        *_ramdisk(),
         Step("write image", _call("deploy", "write_image")),
-        Step("power off", _power(states.POWER_OFF)),
+        Step("write config drive", _call("deploy", "write_configdrive")),
+        *_shut_down(),
         Step("ports off provisioning network", _call("network", "remove_provisioning_network")),
         Step("ports to tenant networks", _call("network", "configure_tenant_networks")),
         Step("clean up ramdisk", _call("boot", "clean_up_ramdisk")),
@@ -194,9 +284,7 @@ WORKFLOWS: dict[str, tuple[Step, ...]] = {
         *CLEAN,
     ),
     "rescue": (
-        Step("prepare ramdisk", _call("boot", "prepare_ramdisk")),
-        Step("boot device pxe", _boot_device("pxe")),
-        Step("power reboot", _power(states.REBOOT)),
+        *_ramdisk(),
         Step("rescue", _call("rescue", "rescue")),
     ),
     "unrescue": (

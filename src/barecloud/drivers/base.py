@@ -50,12 +50,28 @@ class NodeView:
     provision_state: str
     ports: tuple[PortView, ...] = ()
     workflow_args: dict[str, Any] = field(default_factory=dict)
+    # The per-deploy secret the agent proves itself with (boot scripts carry it).
+    agent_token: str | None = field(default=None, repr=False)
 
 
 # What a step that starts work on the machine returns when it must wait for
 # the machine to call back (agent heartbeat) before the workflow goes on.
 WAIT: Literal["wait"] = "wait"
-StepResult = Literal["wait"] | None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentCommand:
+    """Work for the agent on the machine: the engine stores it and waits.
+
+    The agent pulls it (the conductor never connects to a machine) and its
+    report resumes or fails the workflow; see docs/design/provisioning.md.
+    """
+
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+StepResult = Literal["wait"] | AgentCommand | None
 
 
 class Interface(Protocol):
@@ -96,7 +112,17 @@ class BootInterface(Interface, Protocol):
 class DeployInterface(Interface, Protocol):
     async def write_image(self, node: NodeView) -> StepResult: ...
 
-    async def erase(self, node: NodeView) -> StepResult: ...
+    async def write_configdrive(self, node: NodeView) -> StepResult:
+        """Write ``node.workflow_args["configdrive"]``, if the request gave one."""
+        ...
+
+    async def shutdown(self, node: NodeView) -> StepResult:
+        """Have the machine stop cleanly (the BMC powers it off right after)."""
+        ...
+
+    async def erase(self, node: NodeView) -> StepResult:
+        """Erase the disks: ``quick`` or ``full`` by ``node.workflow_args``."""
+        ...
 
     async def tear_down(self, node: NodeView) -> None: ...
 
@@ -127,8 +153,12 @@ class ConsoleInterface(Interface, Protocol):
 
 @runtime_checkable
 class InspectInterface(Interface, Protocol):
-    async def inspect(self, node: NodeView) -> dict[str, Any] | Literal["wait"]:
-        """Return discovered properties (and ``"macs"``), or WAIT for an agent."""
+    async def inspect(self, node: NodeView) -> dict[str, Any] | Literal["wait"] | AgentCommand:
+        """Return discovered properties (and ``"macs"``), WAIT, or work for the agent.
+
+        An implementation with ``in_band = True`` has the workflow boot the
+        agent first and returns the command that reads the inventory.
+        """
         ...
 
 

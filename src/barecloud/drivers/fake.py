@@ -6,7 +6,7 @@ of the process running the conductor.  ``driver_info`` steers them:
 
 - ``fake_delay``: seconds every operation takes (default 0);
 - ``fake_fail``: operations that fail, comma-separated: power, management,
-  boot, deploy, clean, inspect, rescue, network, validate;
+  boot, deploy, clean, inspect, rescue, network, validate, shutdown;
 - ``fake_callback``: when true, writing the image, erasing, inspecting and
   rescuing wait for a heartbeat like a real agent would
   (``POST /v1/heartbeat/{node}``).
@@ -27,7 +27,7 @@ FAKE_SETTINGS = (
     Setting(
         "fake_fail",
         "Comma-separated operations that fail: power, management, boot, deploy, clean, "
-        "inspect, rescue, network, validate.",
+        "inspect, rescue, network, validate, shutdown.",
     ),
     Setting(
         "fake_callback",
@@ -140,6 +140,15 @@ class FakeDeploy(_FakeBase):
         m = await _act(node, "deploy", "write image")
         m.image = str(node.instance_info.get("image_source") or "fake-image")
         return WAIT if _callback(node) else None
+
+    async def write_configdrive(self, node: NodeView) -> StepResult:
+        given = node.workflow_args.get("configdrive") is not None
+        await _act(node, "deploy", "write config drive" if given else "no config drive")
+        return None
+
+    async def shutdown(self, node: NodeView) -> StepResult:
+        await _act(node, "shutdown", "shut down")  # the BMC powers the machine off next
+        return None
 
     async def erase(self, node: NodeView) -> StepResult:
         m = await _act(node, "clean", "erase disk")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from barecloud.drivers import fake, ipmi, noop, redfish
+from barecloud.drivers import agent, fake, ipmi, ipxe, noop, redfish
 from barecloud.drivers.base import INTERFACE_TYPES, Setting
 from barecloud.errors import InvalidParameter
 
@@ -20,12 +20,12 @@ IMPLEMENTATIONS: dict[str, dict[str, type[Any]]] = {
               "redfish": redfish.RedfishPower},
     "management": {"fake": fake.FakeManagement, "ipmitool": ipmi.IpmitoolManagement,
                    "redfish": redfish.RedfishManagement},
-    "boot": {"fake": fake.FakeBoot},
-    "deploy": {"fake": fake.FakeDeploy},
+    "boot": {"fake": fake.FakeBoot, "ipxe": ipxe.IpxeBoot},
+    "deploy": {"fake": fake.FakeDeploy, "agent": agent.AgentDeploy},
     "network": {"noop": noop.NoopNetwork, "fake": fake.FakeNetwork},
     "console": {"no-console": noop.NoConsole, "fake": fake.FakeConsole},
     "inspect": {"fake": fake.FakeInspect, "no-inspect": noop.NoInspect,
-                "redfish": redfish.RedfishInspect},
+                "redfish": redfish.RedfishInspect, "agent": agent.AgentInspect},
     "rescue": {"fake": fake.FakeRescue, "no-rescue": noop.NoRescue},
 }
 
@@ -58,25 +58,26 @@ HARDWARE_TYPES: dict[str, HardwareType] = {
             "power": ("fake",),
             "management": ("fake",),
             "boot": ("fake",),
-            "deploy": ("fake",),
+            # "agent": a fake machine whose agent the test plays over HTTP.
+            "deploy": ("fake", "agent"),
             "network": ("noop", "fake"),
             "console": ("no-console", "fake"),
-            "inspect": ("fake", "no-inspect"),
+            "inspect": ("fake", "no-inspect", "agent"),
             "rescue": ("fake", "no-rescue"),
         },
     ),
-    # Real power and management.  Boot and deploy stay "fake" (they do nothing
-    # to the machine) until PXE/iPXE boot and the agent deploy land (issue 4).
+    # Real machines: network boot over iPXE, the agent writes the disk.  The
+    # "fake" boot and deploy remain for power-only tests of many machines.
     "ipmi": HardwareType(
         "ipmi",
         {
             "power": ("ipmitool",),
             "management": ("ipmitool",),
-            "boot": ("fake",),
-            "deploy": ("fake",),
+            "boot": ("ipxe", "fake"),
+            "deploy": ("agent", "fake"),
             "network": ("noop",),
             "console": ("no-console",),
-            "inspect": ("no-inspect",),
+            "inspect": ("no-inspect", "agent"),
             "rescue": ("no-rescue",),
         },
     ),
@@ -85,11 +86,11 @@ HARDWARE_TYPES: dict[str, HardwareType] = {
         {
             "power": ("redfish",),
             "management": ("redfish",),
-            "boot": ("fake",),
-            "deploy": ("fake",),
+            "boot": ("ipxe", "fake"),
+            "deploy": ("agent", "fake"),
             "network": ("noop",),
             "console": ("no-console",),
-            "inspect": ("redfish", "no-inspect"),
+            "inspect": ("redfish", "no-inspect", "agent"),
             "rescue": ("no-rescue",),
         },
     ),

@@ -89,6 +89,11 @@ def up(
     enroll: Annotated[
         str | None, typer.Option("--enroll", help="Then enroll the machines at this barecloud URL.")
     ] = None,
+    boot_url: Annotated[
+        str | None,
+        typer.Option(help="The iPXE script machines network-boot from (the DHCP boot file), "
+                          "e.g. http://127.0.0.1:6385/boot/boot.ipxe."),
+    ] = None,
     driver: DriverOpt = "ipmi",
     token: TokenOpt = None,
     as_json: JsonOpt = False,
@@ -102,7 +107,7 @@ def up(
             profile=Profile(cpus, memory_mb, cpu_arch, disk_gb, nics),
             username=bmc_username, password=bmc_password,
             ipmi_base_port=ipmi_base_port, redfish_base_port=redfish_base_port,
-            progress=_say,
+            boot_url=boot_url, progress=_say,
         )  # fmt: skip
         _say(f"lab at {lab.path}: {state.machine_count} machines in {len(state.shards)} "
              f"shard(s), ready in {time.monotonic() - started:.1f}s")  # fmt: skip

@@ -57,6 +57,9 @@ class LabState:
     control_token: str
     mac_prefix: str = "52:54:00"
     name_prefix: str = "lab"
+    # What the lab network's DHCP would give as the boot file: the first iPXE
+    # script (empty: network boot finds nothing).
+    boot_url: str = ""
     shards: list[Shard] = field(default_factory=list)
 
     @property

@@ -23,7 +23,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 # Power actions, as both protocols can ask for them.
 POWER_ACTIONS = ("on", "off", "soft", "reset", "cycle", "nmi")
@@ -91,6 +91,14 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+class Runner(Protocol):
+    """What runs on the machine while it has power (the lab firmware)."""
+
+    def start(self, device: str) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 @dataclass(slots=True, eq=False)
 class Machine:
     """One machine and its BMC settings; ``dir`` is where it is kept."""
@@ -109,6 +117,8 @@ class Machine:
     faults: dict[str, dict[str, Any]] = field(default_factory=dict)
     boots: int = 0
     dir: Path = Path()
+    # Set by the process serving the machine; a machine without one boots nothing.
+    runner: Runner | None = field(default=None, repr=False)
 
     # --- files
 
@@ -257,6 +267,8 @@ class Machine:
             self.power_on = False
             how = "graceful shutdown" if action == "soft" else "power off"
             self.console(f"{how} (via {via})")
+            if self.runner is not None:
+                self.runner.stop()
         elif action == "cycle":
             self._start("power cycle", via)
         elif action == "reset" and self.power_on:
@@ -295,9 +307,11 @@ class Machine:
             if boot.enabled == "once":
                 self.boot = Boot("none", "disabled", boot.mode)
             self.console(f"{what}, booting from {device} (via {via})")
-            return
-        device = "disk" if self._disk_bootable() else "pxe"
-        self.console(f"{what}, booting from {device} (via {via}, boot order: disk, pxe)")
+        else:
+            device = "disk" if self._disk_bootable() else "pxe"
+            self.console(f"{what}, booting from {device} (via {via}, boot order: disk, pxe)")
+        if self.runner is not None:
+            self.runner.start(device)
 
     def _disk_bootable(self) -> bool:
         """True if the disk carries a boot signature (MBR, also there on GPT disks)."""

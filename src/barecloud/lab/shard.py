@@ -41,6 +41,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from barecloud.lab.firmware import Firmware
 from barecloud.lab.ipmi_bmc import MachineBmc, MachineBmcServer
 from barecloud.lab.layout import HOST, LabDir
 from barecloud.lab.machine import LabError, Machine
@@ -60,6 +61,10 @@ class Fleet:
         self.by_uuid: dict[str, Machine] = {}
         self.bmcs: dict[str, MachineBmc] = {}
         self.server = MachineBmcServer()
+
+    def boot_url(self) -> str:
+        """Read at every boot: ``lab up --boot-url`` may change it while we run."""
+        return self.lab.read().boot_url
 
     def get(self, ident: str) -> Machine | None:
         return self.by_name.get(ident) or self.by_uuid.get(ident)
@@ -82,6 +87,7 @@ class Fleet:
                 raise LabError(
                     f"{machine.name}: cannot listen on UDP {HOST}:{machine.ipmi_port}: {exc}"
                 ) from None
+            machine.runner = Firmware(machine, self.boot_url)
             self.by_name[machine.name] = machine
             self.by_uuid[machine.uuid] = machine
         return len(names)
@@ -99,6 +105,9 @@ class Fleet:
         return machine
 
     async def close(self) -> None:
+        for machine in self:
+            if machine.runner is not None:
+                machine.runner.stop()  # no agent outlives its lab
         await self.server.close()
 
 

@@ -54,6 +54,7 @@ def up(
     ipmi_base_port: int | None = None,
     redfish_base_port: int | None = None,
     mac_prefix: str | None = None,
+    boot_url: str | None = None,
     progress: Progress = _quiet,
 ) -> LabState:
     """Make the lab have at least ``nodes`` machines, all served; return its state."""
@@ -64,6 +65,8 @@ def up(
     with lab.lock():
         state = _open_or_create(lab, username, password, ipmi_base_port, redfish_base_port,
                                 mac_prefix)  # fmt: skip
+        if boot_url is not None:
+            state.boot_url = boot_url  # running shards read it at the next boot
         wanted = shards or len(state.shards) or 1
         if shards is None and nodes > state.machine_count:
             wanted = max(wanted, math.ceil(nodes / MACHINES_PER_SHARD))

@@ -1,17 +1,25 @@
-"""What the ramdisk agent calls: lookup by MAC, and heartbeat with its token."""
+"""What the ramdisk agent calls: lookup by MAC, heartbeat, and its command channel.
+
+The agent pulls its next command by long-poll and reports on it; a report
+of success resumes the node's workflow, a failure fails the node with the
+agent's error as ``last_error``.  See docs/design/provisioning.md.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
+import time
 from typing import Any
 
 from sqlalchemy import select
 
 from barecloud import states
 from barecloud.conductor import locks, wakeups
+from barecloud.conductor.mailbox import MAILBOX
 from barecloud.db.models import Node, Port, utcnow
-from barecloud.db.transitions import apply_event
-from barecloud.errors import BarecloudError, InvalidParameter, NodeLocked, NotFound
+from barecloud.db.transitions import apply_event, note
+from barecloud.errors import BarecloudError, Conflict, InvalidParameter, NodeLocked, NotFound
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.nodes import find as find_node
 from barecloud.services.nodes import get as find_node_outside
@@ -23,6 +31,13 @@ LOOKUP_STATES = {
 }
 WAIT_STATES = {s.name for s in states.STATES.values() if s.waits}
 HEARTBEAT_INTERVAL = 10
+# How often a long-poll re-reads the node when no in-process signal comes
+# (the conductor may run in another process).
+POLL_RECHECK = 1.0
+MAX_POLL_WAIT = 60.0
+# A history row for progress at most every this many percent.
+PROGRESS_NOTE_STEP = 25
+REPORT_STATUSES = ("running", "succeeded", "failed")
 
 
 class Unauthorized(BarecloudError):
@@ -92,6 +107,8 @@ async def heartbeat(rt: Runtime, ctx: RequestContext, ident: str, body: dict[str
         node.driver_internal_info = dii
         if node.provision_state not in WAIT_STATES or node.workflow is None:
             return
+        if dii.get("agent_command", {}).get("status") in ("pending", "running"):
+            return  # the command's report resumes the node, not a heartbeat
         if node.reservation or not await locks.claim(s, node, holder):
             raise NodeLocked(node.uuid, node.reservation or "another conductor")
         await wakeups.notify(s, holder)
@@ -99,3 +116,117 @@ async def heartbeat(rt: Runtime, ctx: RequestContext, ident: str, body: dict[str
                           message="agent called back"))
         node.workflow_deadline = None
     rt.wake()
+
+
+def _check_token(node: Node, token: str | None) -> None:
+    if not node.agent_token or not token or not hmac.compare_digest(node.agent_token, token):
+        raise Unauthorized("Invalid or missing agent token received.")
+
+
+async def next_command(rt: Runtime, ident: str, token: str | None,
+                       wait: float) -> dict[str, Any] | None:
+    """The command the agent should run now, waiting up to ``wait`` seconds for one."""
+    wait = min(max(wait, 0.0), MAX_POLL_WAIT)
+    until = time.monotonic() + wait
+    while True:
+        async with rt.db.session() as s:
+            node = await find_node(s, ident)
+            _check_token(node, token)
+            command = (node.driver_internal_info or {}).get("agent_command") or {}
+            uuid = node.uuid
+            if (command.get("status") in ("pending", "running")
+                    and node.provision_state in WAIT_STATES):
+                return {"id": command["id"], "name": command["name"],
+                        "params": command.get("params") or {}}
+        left = until - time.monotonic()
+        if left <= 0:
+            return None
+        await MAILBOX.wait(uuid, min(left, POLL_RECHECK))
+
+
+async def report(rt: Runtime, ctx: RequestContext, ident: str, command_id: str,
+                 token: str | None, body: dict[str, Any]) -> None:
+    """Record what the agent says of a command; move the node on when it is over."""
+    status = body.get("status")
+    if status not in REPORT_STATUSES:
+        raise InvalidParameter(f"status must be one of {', '.join(REPORT_STATUSES)}, "
+                               f"not {status!r}.")
+    target = await find_node_outside(rt, ident)
+    holder = await rt.conductor_for(target.uuid, target.conductor_group)
+    async with rt.db.session() as s:
+        node = await find_node(s, ident)
+        _check_token(node, token)
+        dii = dict(node.driver_internal_info or {})
+        command = dict(dii.get("agent_command") or {})
+        if command.get("id") != command_id:
+            raise Conflict(f"Command {command_id} is not the current command of node "
+                           f"{node.uuid}.")
+        if command.get("status") not in ("pending", "running") or (
+                node.provision_state not in WAIT_STATES):
+            raise Conflict(f"Node {node.uuid} is no longer waiting for command "
+                           f"{command_id} (state {node.provision_state}).")
+        now = utcnow()
+        dii["agent_last_heartbeat"] = now.isoformat()
+        command.setdefault("started_at", now.isoformat())
+        if status == "running":
+            _progress(s, node, command, body.get("progress"), holder)
+            command["status"] = "running"
+            dii["agent_command"] = command
+            node.driver_internal_info = dii
+            # Bytes are flowing: the machine is alive, the deadline moves on.
+            timeout = rt.settings.wait_timeout(node.provision_state)
+            node.workflow_deadline = now + dt.timedelta(seconds=timeout)
+            return
+        if node.reservation or not await locks.claim(s, node, holder):
+            raise NodeLocked(node.uuid, node.reservation or "another conductor")
+        took = (now - dt.datetime.fromisoformat(command["issued_at"])).total_seconds()
+        command.update(status=status, finished_at=now.isoformat(),
+                       result=body.get("result") or {}, error=body.get("error"))
+        dii["agent_command"] = command
+        node.driver_internal_info = dii
+        node.workflow_deadline = None
+        await wakeups.notify(s, holder)
+        if status == "succeeded":
+            s.add(note(node, f"agent {command['name']}: succeeded{_rate(command, took)}",
+                       event_type=node.workflow or "agent", conductor=holder,
+                       request_id=ctx.request_id, duration=round(took, 6)))
+            s.add(apply_event(node, "resume", request_id=ctx.request_id, conductor=holder,
+                              message=f"agent finished {command['name']}"))
+        else:
+            reason = body.get("error") or "no reason given"
+            message = f"Agent command {command['name']} failed: {reason}"
+            node.last_error = message
+            s.add(apply_event(node, "fail", request_id=ctx.request_id, conductor=holder,
+                              message=message, error=True))
+            node.workflow = None
+            node.workflow_step = 0
+            node.workflow_args = {}
+            node.reservation = None
+    rt.wake()
+
+
+def _progress(s: Any, node: Node, command: dict[str, Any], progress: Any,
+              holder: str) -> None:
+    """Keep the latest progress; note it in the history every PROGRESS_NOTE_STEP %."""
+    if not isinstance(progress, dict):
+        return
+    done, total = progress.get("bytes"), progress.get("total")
+    command["progress"] = {"bytes": done, "total": total}
+    if not isinstance(done, int) or not isinstance(total, int) or total <= 0:
+        return
+    percent = min(100, done * 100 // total)
+    step = percent // PROGRESS_NOTE_STEP * PROGRESS_NOTE_STEP
+    if step > int(command.get("noted", 0)) and step < 100:
+        command["noted"] = step
+        s.add(note(node, f"agent {command['name']}: {percent}% ({done // 2**20} of "
+                         f"{total // 2**20} MiB)", event_type=node.workflow or "agent",
+                   conductor=holder))
+
+
+def _rate(command: dict[str, Any], took: float) -> str:
+    result = command.get("result") or {}
+    size = result.get("bytes")
+    seconds = result.get("seconds") or took
+    if isinstance(size, int) and size > 0 and seconds:
+        return f" ({size // 2**20} MiB in {seconds:.1f} s, {size / 2**20 / seconds:.0f} MiB/s)"
+    return ""

@@ -27,7 +27,7 @@ from barecloud.errors import (
     NodeLocked,
     NotFound,
 )
-from barecloud.services import patch
+from barecloud.services import images, patch
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.schemas import (
     NODE_INTERNAL,
@@ -292,6 +292,9 @@ async def set_provision_state(
     """Start the work ``verb`` asks for; the conductor carries it out."""
     event = states.VERB_EVENTS[verb]
     holder = await _holder(rt, ident)
+    source: dict[str, Any] = {}
+    if event in ("deploy", "rebuild"):
+        source = await _image_source(rt, (await get(rt, ident)).instance_info or {})
     async with rt.db.session() as s:
         node = await find(s, ident, traits=False)
         if node.reservation:
@@ -335,7 +338,11 @@ async def set_provision_state(
             wf_args = {"end_event": "manage", "clean_steps": args.get("clean_steps") or []}
         elif event == "provide" and node.automated_clean is False:
             wf_args = {"skip_erase": True}
+        elif event in ("provide", "delete"):
+            wf_args = {"erase_mode": rt.settings.automated_clean_erase}
         if event in ("deploy", "rebuild"):
+            if source:
+                node.instance_info = {**(node.instance_info or {}), **source}
             if args.get("configdrive") is not None:
                 wf_args["configdrive"] = args["configdrive"]
             if args.get("deploy_steps"):
@@ -350,6 +357,19 @@ async def set_provision_state(
         node.workflow_args = wf_args
         node.workflow_deadline = None
     rt.wake()
+
+
+async def _image_source(rt: Runtime, info: dict[str, Any]) -> dict[str, Any]:
+    """A Glance image named by ``image_source``, as the URL and hash the agent needs.
+
+    An http(s) ``image_source`` is used as it is (its hash comes with it).
+    """
+    ref = info.get("image_source")
+    if not ref or (isinstance(ref, str) and ref.startswith(("http://", "https://"))):
+        return {}
+    if not isinstance(ref, str):
+        raise InvalidParameter("instance_info image_source must be a string.")
+    return await images.deploy_source(rt, ref)
 
 
 def _abort(node: Node, s: AsyncSession, ctx: RequestContext) -> None:

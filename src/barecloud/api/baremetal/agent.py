@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from fastapi import APIRouter, Request, Response
 
 from barecloud.api.baremetal import params
@@ -27,4 +29,34 @@ async def heartbeat(ident: str, request: Request) -> Response:
     if not isinstance(body, dict):
         raise InvalidParameter("Expected a JSON object.")
     await agent.heartbeat(runtime(request), context(request), ident, body)
+    return Response(status_code=202)
+
+
+def _token(request: Request) -> str | None:
+    return request.headers.get("x-agent-token")
+
+
+@router.get("/agent/{ident}/command")
+async def next_command(ident: str, request: Request) -> JSONResponse:
+    """Long-poll: the agent's next command, or null after ``wait`` seconds."""
+    params.require(request, (1, 22))
+    raw = request.query_params.get("wait", "0")
+    try:
+        wait = float(raw)
+    except ValueError:
+        wait = math.nan
+    if not math.isfinite(wait) or wait < 0:
+        raise InvalidParameter(f"wait must be a number of seconds, not {raw!r}.")
+    command = await agent.next_command(runtime(request), ident, _token(request), wait)
+    return JSONResponse({"command": command})
+
+
+@router.post("/agent/{ident}/command/{command_id}", status_code=202)
+async def report(ident: str, command_id: str, request: Request) -> Response:
+    params.require(request, (1, 22))
+    body = await json_body(request)
+    if not isinstance(body, dict):
+        raise InvalidParameter("Expected a JSON object.")
+    await agent.report(runtime(request), context(request), ident, command_id,
+                       _token(request), body)
     return Response(status_code=202)
