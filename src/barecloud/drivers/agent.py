@@ -90,27 +90,43 @@ def configdrive_files(node: NodeView, drive: dict[str, Any]) -> dict[str, bytes]
     return files
 
 
-def configdrive_command(node: NodeView) -> AgentCommand | None:
-    drive = node.workflow_args.get("configdrive")
-    if drive is None:
-        return None
+CONFIGDRIVE_KEYS: dict[str, type | tuple[type, ...]] = {
+    "meta_data": dict, "network_data": dict, "vendor_data": dict,
+    "user_data": (str, dict, list)}
+
+
+def check_configdrive(drive: Any) -> None:
+    """Refuse a config drive the agent could not write, before any work starts."""
     if isinstance(drive, dict):
-        unknown = set(drive) - {"meta_data", "network_data", "user_data", "vendor_data"}
+        unknown = set(drive) - set(CONFIGDRIVE_KEYS)
         if unknown:
             raise InvalidParameter(
                 f"Unknown config drive keys {sorted(unknown)}; expected meta_data, "
                 "network_data, user_data, vendor_data."
             )
-        files = configdrive_files(node, drive)
-        return AgentCommand("write_configdrive", {
-            "files": {path: base64.b64encode(data).decode() for path, data in files.items()},
-        })
+        for key, kind in CONFIGDRIVE_KEYS.items():
+            if drive.get(key) is not None and not isinstance(drive[key], kind):
+                raise InvalidParameter(f"Config drive {key} has the wrong type.")
+        return
     if isinstance(drive, str) and drive:
         if drive.startswith(("http://", "https://")):
             raise InvalidParameter("A config drive URL is not supported; pass the JSON form "
                                    "or a gzipped, base64-encoded ISO image.")
-        return AgentCommand("write_configdrive", {"image": drive})
+        return
     raise InvalidParameter("configdrive must be a JSON object or a base64-encoded gzipped ISO.")
+
+
+def configdrive_command(node: NodeView) -> AgentCommand | None:
+    drive = node.workflow_args.get("configdrive")
+    if drive is None:
+        return None
+    check_configdrive(drive)
+    if isinstance(drive, dict):
+        files = configdrive_files(node, drive)
+        return AgentCommand("write_configdrive", {
+            "files": {path: base64.b64encode(data).decode() for path, data in files.items()},
+        })
+    return AgentCommand("write_configdrive", {"image": drive})
 
 
 def erase_mode(node: NodeView) -> str:

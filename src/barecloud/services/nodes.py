@@ -16,6 +16,7 @@ from barecloud.conductor.engine import node_view
 from barecloud.conductor.workflows import EVENT_WORKFLOWS
 from barecloud.db.models import Node, NodeHistory, NodeTrait, Port, new_uuid
 from barecloud.db.transitions import apply_event, initial_state, note
+from barecloud.drivers import agent as agent_deploy
 from barecloud.drivers import hardware
 from barecloud.drivers.base import INTERFACE_TYPES
 from barecloud.errors import (
@@ -293,6 +294,11 @@ async def set_provision_state(
     event = states.VERB_EVENTS[verb]
     holder = await _holder(rt, ident)
     source: dict[str, Any] = {}
+    if args.get("configdrive") is not None:
+        if event not in ("deploy", "rebuild"):
+            raise InvalidParameter("A config drive can only be given with the target "
+                                   "'active' or 'rebuild'.")
+        agent_deploy.check_configdrive(args["configdrive"])
     if event in ("deploy", "rebuild"):
         source = await _image_source(rt, (await get(rt, ident)).instance_info or {})
     async with rt.db.session() as s:

@@ -225,3 +225,14 @@ def test_in_band_inspection_reads_the_agent_s_inventory(api: Ironic) -> None:
     macs = {p["address"] for p in api.ok("GET", "/ports",
                                          params={"node": node["uuid"]})["ports"]}
     assert macs == {"52:54:00:aa:00:04", "52:54:00:aa:00:05"}
+
+
+def test_a_deploy_of_an_unknown_image_is_refused_and_changes_nothing(api: Ironic) -> None:
+    node = api.create_node(deploy_interface="agent", automated_clean=False, instance_info={
+        "image_source": "8d2a4c07-5b0e-4f3e-9d3c-000000000000"})
+    api.to_state(node["uuid"], "available")
+    before = api.node(node["uuid"])
+    r = api.put(f"/nodes/{node['uuid']}/states/provision", json={"target": "active"})
+    assert "8d2a4c07-5b0e-4f3e-9d3c-000000000000" in fault(r, 404)
+    after = api.node(node["uuid"])
+    assert after == before and after["provision_state"] == "available"
