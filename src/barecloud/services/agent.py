@@ -38,6 +38,7 @@ MAX_POLL_WAIT = 60.0
 # A history row for progress at most every this many percent.
 PROGRESS_NOTE_STEP = 25
 REPORT_STATUSES = ("running", "succeeded", "failed")
+MAX_ERROR = 1000  # characters of an agent's error kept in last_error
 
 
 class Unauthorized(BarecloudError):
@@ -151,6 +152,10 @@ async def report(rt: Runtime, ctx: RequestContext, ident: str, command_id: str,
     if status not in REPORT_STATUSES:
         raise InvalidParameter(f"status must be one of {', '.join(REPORT_STATUSES)}, "
                                f"not {status!r}.")
+    for key, kind in (("result", dict), ("progress", dict), ("error", str)):
+        if body.get(key) is not None and not isinstance(body[key], kind):
+            raise InvalidParameter(f"{key} must be a JSON {kind.__name__}, not "
+                                   f"{type(body[key]).__name__}.")
     target = await find_node_outside(rt, ident)
     holder = await rt.conductor_for(target.uuid, target.conductor_group)
     async with rt.db.session() as s:
@@ -193,7 +198,7 @@ async def report(rt: Runtime, ctx: RequestContext, ident: str, command_id: str,
             s.add(apply_event(node, "resume", request_id=ctx.request_id, conductor=holder,
                               message=f"agent finished {command['name']}"))
         else:
-            reason = body.get("error") or "no reason given"
+            reason = str(body.get("error") or "no reason given")[:MAX_ERROR]
             message = f"Agent command {command['name']} failed: {reason}"
             node.last_error = message
             s.add(apply_event(node, "fail", request_id=ctx.request_id, conductor=holder,

@@ -162,6 +162,10 @@ def test_the_command_channel_refuses_what_it_should(api: Ironic) -> None:
                                       headers=ok), 400)
     assert "JSON object" in fault(api.post(f"{url}/{command['id']}", json=[1],
                                            headers=ok), 400)
+    for key, value in (("result", "done"), ("progress", 5), ("error", {"x": 1})):
+        r = api.post(f"{url}/{command['id']}", json={"status": "failed", key: value},
+                     headers=ok)
+        assert f"{key} must be" in fault(r, 400)
     assert fault(api.get("/agent/no-such-node/command", headers=ok), 404)
     # Unknown MACs find nothing; a second lookup no longer hands out the token.
     assert fault(api.get("/lookup", params={"addresses": "52:54:00:ff:ff:ff"}), 404)
