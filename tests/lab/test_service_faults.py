@@ -419,8 +419,14 @@ def test_enforce_powers_the_machine_back(enforce_cloud: Cloud, lab: Lab) -> None
         node = cloud.wait(name, lambda n: n["power_state"] == "power on"
                           and n["reservation"] is None, "enforced")
         assert node["last_error"] is None and node["maintenance"] is False
-        assert ("Power state changed to power off outside barecloud; restored to power on "
-                "(power state change policy: enforce)") in cloud.events(name, seen[name])
+        # The sweep writes its notes once every probe of it is done (a slow
+        # BMC among them delays them), after it let go of the node.
+        restored = ("Power state changed to power off outside barecloud; restored to power on "
+                    "(power state change policy: enforce)")
+        deadline = time.monotonic() + 15
+        while restored not in (events := cloud.events(name, seen[name])):
+            assert time.monotonic() < deadline, events
+            time.sleep(0.1)
 
     # What the operator asks for becomes the state enforced.
     node, _ = cloud.power(ENFORCED["ipmi"], "power off")
