@@ -79,3 +79,23 @@ def pg_service(tmp_path: Path, pg_url: str) -> Iterator[support.Service]:
         yield svc
     finally:
         svc.stop()
+
+
+@pytest.fixture
+def keystone_service(tmp_path: Path) -> Iterator[support.Service]:
+    """The all-in-one barecloud on SQLite with Identity (tokens required)."""
+    svc = support.start_service(tmp_path / "svc", auth="keystone")
+    try:
+        yield svc
+    finally:
+        svc.stop()
+
+
+@pytest.fixture
+def keystone_pg_service(tmp_path: Path, pg_url: str) -> Iterator[support.Service]:
+    """The all-in-one barecloud on PostgreSQL with Identity (tokens required)."""
+    svc = support.start_service(tmp_path / "svc", database_url=pg_url, auth="keystone")
+    try:
+        yield svc
+    finally:
+        svc.stop()

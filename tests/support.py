@@ -11,8 +11,10 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+import yaml
 
 PG_ADMIN_DSN = os.environ.get("BARECLOUD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REPO = Path(__file__).resolve().parent.parent
@@ -71,21 +73,50 @@ def pg_drop_database(name: str) -> None:
 
 @dataclass
 class Service:
-    """A ``barecloud serve`` process started by a test, stopped by its PID."""
+    """A ``barecloud serve`` process started by a test, stopped by its PID.
+
+    With ``auth="keystone"``, ``token()`` logs in as a cloud of the clouds.yaml
+    the service wrote (``barecloud-admin``: the admin of project admin;
+    ``barecloud``: demo, member of project demo).
+    """
 
     url: str
     data_dir: Path
     proc: subprocess.Popen[bytes]
     log_path: Path
     env: dict[str, str]
+    auth: str = "noauth"
 
     @property
     def baremetal(self) -> str:
         return f"{self.url}/baremetal"
 
     @property
+    def identity(self) -> str:
+        return f"{self.url}/identity/v3"
+
+    @property
     def clouds_yaml(self) -> Path:
         return self.data_dir / "clouds.yaml"
+
+    def credentials(self, cloud: str = "barecloud-admin") -> dict[str, Any]:
+        """The ``auth`` section of ``cloud`` in the written clouds.yaml."""
+        auth: dict[str, Any] = yaml.safe_load(self.clouds_yaml.read_text())["clouds"][cloud]["auth"]
+        return auth
+
+    def token(self, cloud: str = "barecloud-admin", scope: dict[str, Any] | None = None) -> str:
+        """A token for ``cloud``'s user, scoped to its project unless ``scope`` says."""
+        auth = self.credentials(cloud)
+        body: dict[str, Any] = {"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": auth["username"], "domain": {"id": auth["user_domain_id"]},
+                "password": auth["password"]}}},
+            "scope": scope or {"project": {"name": auth["project_name"],
+                                           "domain": {"id": auth["project_domain_id"]}}},
+        }}
+        rsp = httpx.post(f"{self.identity}/auth/tokens", json=body, timeout=30)
+        assert rsp.status_code == 201, rsp.text
+        return rsp.headers["X-Subject-Token"]
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -105,8 +136,10 @@ class Service:
 
 def start_service(
     data_dir: Path, *, database_url: str | None = None, lab: int = 0,
-    extra_env: dict[str, str] | None = None, port: int | None = None,
+    extra_env: dict[str, str] | None = None, port: int | None = None, auth: str = "noauth",
 ) -> Service:
+    """Start ``barecloud serve``; ``auth="keystone"`` for tokens (tests about something
+    else speak without them)."""
     port = port or free_port()
     env = dict(os.environ)
     env.update({
@@ -114,6 +147,7 @@ def start_service(
         "BARECLOUD_PORT": str(port),
         "BARECLOUD_HOST": "127.0.0.1",
         "BARECLOUD_CONDUCTOR_NAME": f"test-conductor-{port}",
+        "BARECLOUD_AUTH_STRATEGY": auth,
     })
     if database_url:
         env["BARECLOUD_DATABASE_URL"] = database_url
@@ -126,7 +160,8 @@ def start_service(
     with log_path.open("ab") as log:
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 cwd=str(data_dir))
-    svc = Service(f"http://127.0.0.1:{port}", data_dir, proc, log_path, env)
+    svc = Service(f"http://127.0.0.1:{port}", data_dir, proc, log_path, env,
+                  env["BARECLOUD_AUTH_STRATEGY"])
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:

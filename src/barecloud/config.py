@@ -29,8 +29,12 @@ class Settings(BaseSettings):
     port: int = 6385
     # The URL machines and clients use to reach this service; derived if empty.
     public_url: str = ""
-    # "noauth" until Identity lands; every request is then the admin.
-    auth_strategy: str = "noauth"
+    # "keystone": every API but version documents, token creation, /boot/ and
+    # the agent needs an X-Auth-Token; "noauth": every request is the admin
+    # (development; see docs/design/tenancy.md).
+    auth_strategy: Literal["keystone", "noauth"] = "keystone"
+    # Lifetime of Identity tokens (seconds).
+    token_expiration: int = Field(default=3600, gt=0)
     conductor_name: str = Field(default_factory=socket.gethostname)
     conductor_group: str = ""
 
@@ -72,6 +76,11 @@ class Settings(BaseSettings):
     dhcp_interface: str = ""
     dhcp_range: str = ""
     dhcp_boot_url: str = ""
+
+    # Compute (docs/design/tenancy.md): deploys tried per server before ERROR,
+    # and how often servers in transient states are brought up to date.
+    scheduler_max_attempts: int = 3
+    compute_sync_interval: float = 1.0
 
     # API.
     api_max_limit: int = 1000

@@ -8,6 +8,7 @@ off instead of failing a node at the first hiccup of a BMC.
     BarecloudError (500)
     ├── ClientError (400)
     │   ├── InvalidParameter (400)
+    │   ├── Unauthorized (401)       no valid credentials (an unknown, expired or revoked token)
     │   ├── NotFound (404)
     │   ├── Forbidden (403)
     │   ├── Conflict (409)
@@ -38,6 +39,10 @@ class ClientError(BarecloudError):
 
 class InvalidParameter(ClientError):
     code = 400
+
+
+class Unauthorized(ClientError):
+    code = 401
 
 
 class NotFound(ClientError):

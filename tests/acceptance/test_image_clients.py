@@ -1,7 +1,7 @@
 """openstacksdk and the ``openstack image`` CLI, unmodified, against barecloud's Image API.
 
-Both are configured only by the clouds.yaml the service writes; nothing here
-knows barecloud is not Glance.
+Both are configured only by the clouds.yaml the service writes (cloud
+``barecloud-admin``, through Identity); nothing here knows barecloud is not Glance.
 """
 
 from __future__ import annotations
@@ -41,13 +41,24 @@ def connect(monkeypatch: pytest.MonkeyPatch) -> Iterator[Connect]:
     def make(svc: support.Service) -> Connection:
         monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(svc.clouds_yaml))
         monkeypatch.delenv("OS_CLOUD", raising=False)
-        conn = openstack.connect(cloud="barecloud")
+        conn = openstack.connect(cloud="barecloud-admin")
         made.append(conn)
         return conn
 
     yield make
     for conn in made:
         conn.close()
+
+
+@pytest.fixture
+def service(keystone_service: support.Service) -> support.Service:
+    """These tests speak as the clients do: with Identity."""
+    return keystone_service
+
+
+@pytest.fixture
+def pg_service(keystone_pg_service: support.Service) -> support.Service:
+    return keystone_pg_service
 
 
 @pytest.mark.parametrize("which", ["service", "pg_service"])
@@ -115,7 +126,8 @@ def test_sdk_members(service: support.Service, connect: Connect) -> None:
 class Cli:
     def __init__(self, svc: support.Service) -> None:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
-        self.env.update({"OS_CLIENT_CONFIG_FILE": str(svc.clouds_yaml), "OS_CLOUD": "barecloud",
+        self.env.update({"OS_CLIENT_CONFIG_FILE": str(svc.clouds_yaml),
+                         "OS_CLOUD": "barecloud-admin",
                          "PYTHONWARNINGS": "ignore"})
 
     def run(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:

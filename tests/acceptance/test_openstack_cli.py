@@ -1,8 +1,9 @@
 """The ``openstack baremetal`` CLI (python-ironicclient), unmodified, against barecloud.
 
 Each call is a subprocess configured only by the clouds.yaml the service
-writes (OS_CLIENT_CONFIG_FILE, OS_CLOUD=barecloud).  A call costs about a
-second and a half of interpreter start-up, so each test covers one area.
+writes (OS_CLIENT_CONFIG_FILE, OS_CLOUD=barecloud-admin: a token from
+Identity).  A call costs about a second and a half of interpreter start-up,
+so each test covers one area.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ pytestmark = [pytest.mark.slow,
 class Cli:
     def __init__(self, svc: support.Service) -> None:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
-        self.env.update({"OS_CLIENT_CONFIG_FILE": str(svc.clouds_yaml), "OS_CLOUD": "barecloud",
+        self.env.update({"OS_CLIENT_CONFIG_FILE": str(svc.clouds_yaml),
+                         "OS_CLOUD": "barecloud-admin",
                          "PYTHONWARNINGS": "ignore"})
         self.outputs: list[str] = []
 
@@ -46,6 +48,12 @@ class Cli:
 
     def json(self, *args: str) -> Any:
         return json.loads(self.run(*args, "-f", "json").stdout)
+
+
+@pytest.fixture
+def service(keystone_service: support.Service) -> support.Service:
+    """These tests speak as the clients do: with Identity."""
+    return keystone_service
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """openstacksdk, unmodified, against a real barecloud: the Bare Metal API as Ironic's.
 
-The connection comes from the clouds.yaml the service writes; nothing here
-knows barecloud is not Ironic.  409 answers are not retried (the sdk retries
+The connection comes from the clouds.yaml the service writes (cloud
+``barecloud-admin``: a password, a token from Identity, the catalog); nothing
+here knows barecloud is not Ironic.  409 answers are not retried (the sdk retries
 them by default, because Ironic answers 409 for a busy node), so that the
 conflicts these tests provoke fail fast.
 """
@@ -29,13 +30,24 @@ def connect(monkeypatch: pytest.MonkeyPatch) -> Iterator[Connect]:
     def make(svc: support.Service) -> Connection:
         monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(svc.clouds_yaml))
         monkeypatch.delenv("OS_CLOUD", raising=False)
-        conn = openstack.connect(cloud="barecloud", baremetal_status_code_retries=0)
+        conn = openstack.connect(cloud="barecloud-admin", baremetal_status_code_retries=0)
         made.append(conn)
         return conn
 
     yield make
     for conn in made:
         conn.close()
+
+
+@pytest.fixture
+def service(keystone_service: support.Service) -> support.Service:
+    """These tests speak as the clients do: with Identity."""
+    return keystone_service
+
+
+@pytest.fixture
+def pg_service(keystone_pg_service: support.Service) -> support.Service:
+    return keystone_pg_service
 
 
 @pytest.fixture
@@ -254,7 +266,8 @@ def test_microversion_negotiation(conn: Connection, service: support.Service) ->
     # Above the maximum: 406, with the range in the headers and the message.
     for header in ({"X-OpenStack-Ironic-API-Version": "1.79"},
                    {"OpenStack-API-Version": "baremetal 1.109"}):
-        raw = httpx.get(f"{service.baremetal}/v1/nodes", headers=header)
+        raw = httpx.get(f"{service.baremetal}/v1/nodes",
+                        headers={**header, "X-Auth-Token": service.token()})
         assert raw.status_code == 406
         assert raw.headers["X-OpenStack-Ironic-API-Minimum-Version"] == "1.1"
         assert raw.headers["X-OpenStack-Ironic-API-Maximum-Version"] == "1.78"

@@ -1,17 +1,32 @@
-"""The barecloud command against a real service."""
+"""The barecloud command against a real service (with Identity: the operator
+commands get their token as a cloud of the clouds.yaml the service wrote)."""
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
+import pytest
 import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from tests.support import Service
+from tests.support import Service, start_service
 
 BM = {"X-OpenStack-Ironic-API-Version": "1.78"}
+
+
+@pytest.fixture
+def service(keystone_service: Service) -> Service:
+    return keystone_service
+
+
+def headers(svc: Service) -> dict[str, str]:
+    return {**BM, "X-Auth-Token": svc.token()}
 
 
 def alive(pid: int) -> bool:
@@ -22,10 +37,14 @@ def alive(pid: int) -> bool:
         return False
 
 
-def run_cli(svc: Service, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def run_cli(svc: Service, *args: str, check: bool = True,
+            cloud: str | None = "barecloud-admin") -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+    if cloud:
+        env.update(OS_CLIENT_CONFIG_FILE=str(svc.clouds_yaml), OS_CLOUD=cloud)
     result = subprocess.run(
         [sys.executable, "-m", "barecloud", *args, "--url", svc.url],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True, text=True, timeout=120, env=env,
     )
     if check:
         assert result.returncode == 0, result.stdout + result.stderr
@@ -43,7 +62,7 @@ def test_enroll_then_bulk_deploy_and_status(service: Service, tmp_path: Path) ->
     out = run_cli(service, "enroll", str(path), "--manage")
     assert "enrolled 4 node(s)" in out.stdout
 
-    with httpx.Client(base_url=f"{service.baremetal}/v1", headers=BM) as c:
+    with httpx.Client(base_url=f"{service.baremetal}/v1", headers=headers(service)) as c:
         node = c.get("/nodes/rack1-2").json()
         assert node["traits"] == ["CUSTOM_GPU"]
         ports = c.get("/ports", params={"node": "rack1-2"}).json()["ports"]
@@ -63,7 +82,7 @@ def test_enroll_then_bulk_deploy_and_status(service: Service, tmp_path: Path) ->
 
 
 def test_bulk_reports_failures_and_exits_non_zero(service: Service) -> None:
-    with httpx.Client(base_url=f"{service.baremetal}/v1", headers=BM) as c:
+    with httpx.Client(base_url=f"{service.baremetal}/v1", headers=headers(service)) as c:
         c.post("/nodes", json={"name": "bad", "driver": "fake-hardware",
                                "driver_info": {"fake_fail": "validate"}}).raise_for_status()
     out = run_cli(service, "bulk", "manage", "bad", check=False)
@@ -76,6 +95,18 @@ def test_unknown_node_is_a_clear_error(service: Service) -> None:
     out = run_cli(service, "bulk", "manage", "nope", check=False)
     assert out.returncode == 1
     assert "error 404: Node nope could not be found." in out.stderr
+
+
+def test_credentials_are_needed_and_checked(service: Service) -> None:
+    out = run_cli(service, "status", check=False, cloud=None)
+    assert out.returncode == 1
+    assert "error 401: The request you have made requires authentication." in out.stderr
+    out = run_cli(service, "status", check=False, cloud="barecloud")  # demo: no conductors
+    assert out.returncode == 1 and "error 403" in out.stderr
+    out = run_cli(service, "status", check=False, cloud="no-such-cloud")
+    assert out.returncode == 1 and "no cloud 'no-such-cloud'" in out.stderr
+    out = run_cli(service, "status", "--token", service.token(), cloud=None)
+    assert "0 nodes, 1 conductor(s)" in out.stdout
 
 
 def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
@@ -91,16 +122,21 @@ def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
 def test_serve_with_lab_enrolls_available_machines_and_writes_clouds_yaml(
     tmp_path: Path,
 ) -> None:
-    from tests.support import start_service
-
-    svc = start_service(tmp_path / "lab", lab=3)
+    svc = start_service(tmp_path / "lab", lab=3, auth="keystone")
     try:
-        clouds = yaml.safe_load(svc.clouds_yaml.read_text())
-        endpoint = clouds["clouds"]["barecloud"]["baremetal_endpoint_override"]
-        assert endpoint == svc.baremetal
-        nodes = httpx.get(f"{endpoint}/v1/nodes", headers=BM).json()["nodes"]
+        clouds = yaml.safe_load(svc.clouds_yaml.read_text())["clouds"]
+        assert stat.S_IMODE(svc.clouds_yaml.stat().st_mode) == 0o600
+        assert sorted(clouds) == ["barecloud", "barecloud-admin"]
+        admin = clouds["barecloud-admin"]
+        assert admin["auth"]["auth_url"] == f"{svc.url}/identity"
+        assert (admin["auth_type"], admin["region_name"], admin["identity_api_version"]) == (
+            "password", "RegionOne", 3)
+        assert "has_identity" not in admin and "baremetal_endpoint_override" not in admin
+        endpoint = svc.baremetal
+        nodes = httpx.get(f"{endpoint}/v1/nodes", headers=headers(svc)).json()["nodes"]
         assert sorted(n["name"] for n in nodes) == ["lab-00001", "lab-00002", "lab-00003"]
-        detail = httpx.get(f"{endpoint}/v1/nodes/detail", headers=BM).json()["nodes"]
+        detail = httpx.get(f"{endpoint}/v1/nodes/detail",
+                           headers=headers(svc)).json()["nodes"]
         assert {(n["provision_state"], n["driver"], n["power_state"]) for n in detail} == {
             ("available", "ipmi", "power off")}
         assert {n["driver_info"]["ipmi_password"] for n in detail} == {"******"}
@@ -108,7 +144,68 @@ def test_serve_with_lab_enrolls_available_machines_and_writes_clouds_yaml(
         pids = [shard["pid"] for shard in lab_json["shards"]]
         assert pids and all(alive(pid) for pid in pids)
         assert "openstack baremetal node list" in svc.log()
+        assert "OS_CLOUD=barecloud-admin" in svc.log()
+        assert "created flavor bm.baremetal, image barecloud-demo" in svc.log()
+        # The demo project's member gets a machine at once, with what the
+        # first start made: the flavor of the lab's class and the demo image.
+        openstack = Path(sys.executable).parent / "openstack"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+        env.update(OS_CLIENT_CONFIG_FILE=str(svc.clouds_yaml), OS_CLOUD="barecloud",
+                   PYTHONWARNINGS="ignore")
+
+        def run(*args: str) -> str:
+            proc = subprocess.run([str(openstack), *args], env=env, capture_output=True,
+                                  text=True, timeout=300)
+            assert proc.returncode == 0, (args, proc.stdout, proc.stderr)
+            return proc.stdout
+
+        run("keypair", "create", "--public-key", str(write_key(tmp_path)), "laptop")
+        server = yaml.safe_load(run("server", "create", "--flavor", "bm.baremetal", "--image",
+                                    "barecloud-demo", "--key-name", "laptop", "--wait",
+                                    "-f", "json", "first-light"))
+        assert server["status"] == "ACTIVE", server
+        console = run("console", "log", "show", "first-light")
+        assert "cloud-init: hostname first-light" in console
+        assert f"cloud-init: ssh key laptop: {PUBLIC_KEY}" in console
     finally:
         svc.stop()
     # Stopping the service stops the lab's processes too (they were started by it).
     assert not any(alive(pid) for pid in pids)
+
+
+PUBLIC_KEY = Ed25519PrivateKey.generate().public_key().public_bytes(
+    serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+
+
+def write_key(tmp_path: Path) -> Path:
+    path = tmp_path / "laptop.pub"
+    path.write_text(PUBLIC_KEY + "\n")
+    return path
+
+
+def test_noauth_writes_the_noauth_clouds_yaml(tmp_path: Path) -> None:
+    svc = start_service(tmp_path / "noauth")
+    try:
+        (cloud,) = yaml.safe_load(svc.clouds_yaml.read_text())["clouds"].values()
+        assert cloud["auth_type"] == "none" and "auth" not in cloud
+        assert cloud["baremetal_endpoint_override"] == svc.baremetal
+        assert httpx.get(f"{svc.baremetal}/v1/nodes", headers=BM).status_code == 200
+    finally:
+        svc.stop()
+
+
+def test_restart_keeps_accounts_and_keys(tmp_path: Path) -> None:
+    svc = start_service(tmp_path / "twice", auth="keystone")
+    try:
+        first = yaml.safe_load(svc.clouds_yaml.read_text())
+        token = svc.token()
+    finally:
+        svc.stop()
+    port = int(svc.url.rsplit(":", 1)[1])  # the same URL: clouds.yaml names it
+    svc = start_service(tmp_path / "twice", auth="keystone", port=port)
+    try:
+        assert yaml.safe_load(svc.clouds_yaml.read_text()) == first
+        rsp = httpx.get(f"{svc.baremetal}/v1/nodes", headers={**BM, "X-Auth-Token": token})
+        assert rsp.status_code == 200  # the same Fernet keys: tokens outlive restarts
+    finally:
+        svc.stop()

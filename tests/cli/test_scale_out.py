@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from tests.support import free_port
 
@@ -32,6 +33,19 @@ class Procs:
         })
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
+    def token(self) -> str | None:
+        """The bootstrap admin's token, once the API process wrote clouds.yaml."""
+        clouds = self.tmp / "clouds.yaml"
+        if not clouds.exists():
+            return None
+        auth = yaml.safe_load(clouds.read_text())["clouds"]["barecloud-admin"]["auth"]
+        rsp = httpx.post(f"{auth['auth_url']}/v3/auth/tokens", json={"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": auth["username"], "domain": {"id": "default"},
+                "password": auth["password"]}}},
+            "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}})
+        return rsp.headers["X-Subject-Token"] if rsp.status_code == 201 else None
+
     def start(self, name: str, *args: str) -> None:
         log = (self.tmp / f"{name}.log").open("wb")
         self.procs[name] = subprocess.Popen(
@@ -51,7 +65,7 @@ class Procs:
 
 
 @pytest.fixture
-def cluster(tmp_path: Path, pg_url: str) -> Iterator[tuple[Procs, str]]:
+def cluster(tmp_path: Path, pg_url: str) -> Iterator[tuple[Procs, str, dict[str, str]]]:
     procs = Procs(tmp_path, pg_url)
     port = free_port()
     procs.env["BARECLOUD_PORT"] = str(port)
@@ -60,10 +74,16 @@ def cluster(tmp_path: Path, pg_url: str) -> Iterator[tuple[Procs, str]]:
         procs.start("conductor-b", "conductor", "--name", "conductor-b")
         procs.start("api", "api")
         url = f"http://127.0.0.1:{port}/baremetal/v1"
+        headers = dict(BM)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                conductors = httpx.get(f"{url}/conductors", headers=BM).json()["conductors"]
+                if "X-Auth-Token" not in headers:
+                    token = procs.token()
+                    if token:
+                        headers["X-Auth-Token"] = token
+                conductors = httpx.get(f"{url}/conductors", headers=headers).json()[
+                    "conductors"]
                 if len(conductors) == 2:
                     break
             except (httpx.HTTPError, KeyError, ValueError):
@@ -72,7 +92,7 @@ def cluster(tmp_path: Path, pg_url: str) -> Iterator[tuple[Procs, str]]:
         else:
             raise AssertionError("cluster did not come up: " + "\n".join(
                 (tmp_path / f"{n}.log").read_text() for n in procs.procs))
-        yield procs, url
+        yield procs, url, headers
     finally:
         procs.stop_all()
 
@@ -92,11 +112,11 @@ def wait_states(c: httpx.Client, names: list[str], wanted: set[str], timeout: fl
 
 
 def test_conductors_share_nodes_and_take_over_a_dead_one(
-    cluster: tuple[Procs, str],
+    cluster: tuple[Procs, str, dict[str, str]],
 ) -> None:
-    procs, url = cluster
+    procs, url, headers = cluster
     names = [f"so-{i}" for i in range(12)]
-    with httpx.Client(base_url=url, headers=BM, timeout=30) as c:
+    with httpx.Client(base_url=url, headers=headers, timeout=30) as c:
         for name in names:
             c.post("/nodes", json={"name": name, "driver": "fake-hardware"}).raise_for_status()
             c.put(f"/nodes/{name}/states/provision", json={"target": "manage"}

@@ -67,7 +67,7 @@ async def test_bad_credentials_and_missing_address_fail_verification(
     assert all("guessed-wrong" not in (r.event or "") for r in rows)
 
     missing = await _enroll(rt, {"ipmi_username": "admin"})
-    result = await nodes.validate(rt, missing)
+    result = await nodes.validate(rt, CTX, missing)
     assert result["power"] == {"result": False, "reason": (
         "Missing the following IPMI settings in node's driver_info: ipmi_address.")}
     assert result["management"]["result"] is False

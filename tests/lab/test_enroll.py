@@ -80,7 +80,9 @@ def test_enroll_payloads_for_ipmi_and_redfish(new_lab: Lab, stub: StubIronic) ->
         "uuid": machine["uuid"],
         "driver": "ipmi",
         "driver_info": {"ipmi_address": "127.0.0.1", "ipmi_port": lab.ipmi_base + 1,
-                        "ipmi_username": "admin", "ipmi_password": PASSWORD},
+                        "ipmi_username": "admin", "ipmi_password": PASSWORD,
+                        "console_log": str((lab.path / "machines" / "lab-00002" /
+                                            "console.log").resolve())},
         "resource_class": "baremetal",
         "properties": {"cpus": 8, "memory_mb": 16384, "local_gb": 40, "cpu_arch": "x86_64",
                        "capabilities": "boot_mode:uefi"},
@@ -98,6 +100,7 @@ def test_enroll_payloads_for_ipmi_and_redfish(new_lab: Lab, stub: StubIronic) ->
         "redfish_system_id": "/redfish/v1/Systems/lab-00003",
         "redfish_username": "admin",
         "redfish_password": PASSWORD,
+        "console_log": str((lab.path / "machines" / "lab-00003" / "console.log").resolve()),
     }
     system = httpx.get(f"{lab.redfish}/redfish/v1/Systems/lab-00003", auth=("admin", PASSWORD))
     assert system.json()["UUID"] == node["uuid"]

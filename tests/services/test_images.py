@@ -279,8 +279,8 @@ async def test_large_blocks_are_hashed_in_order(rt: Runtime) -> None:
 
 async def test_projects_see_and_change_only_what_they_may(rt: Runtime) -> None:
     """The rules Identity will rely on: owner, visibility and membership decide."""
-    alice = RequestContext(request_id="req-a", project="alice", is_admin=False)
-    bob = RequestContext(request_id="req-b", project="bob", is_admin=False)
+    alice = RequestContext(request_id="req-a", project="alice", roles=("member", "reader"))
+    bob = RequestContext(request_id="req-b", project="bob", roles=("member", "reader"))
     ids = {}
     for visibility in ("private", "shared", "community"):
         image = await images.create(rt, alice, {"name": f"a-{visibility}",

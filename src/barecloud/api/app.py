@@ -9,18 +9,21 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from barecloud.api.auth import Authenticate, challenge, error_for
 from barecloud.api.baremetal import agent, allocations, drivers, nodes, ports, root
 from barecloud.api.baremetal.errors import error_response as ironic_error
 from barecloud.api.baremetal.microversion import IronicVersions
 from barecloud.api.boot import images as boot_images
 from barecloud.api.boot import scripts as boot_scripts
-from barecloud.api.common import JSONResponse, new_request_id
+from barecloud.api.common import JSONResponse, new_request_id, runtime
+from barecloud.api.compute import routes as compute_routes
+from barecloud.api.compute.microversion import NovaVersions
+from barecloud.api.identity.routes import ROUTERS as IDENTITY_ROUTERS
 from barecloud.api.image import data as image_data
 from barecloud.api.image import images as image_images
 from barecloud.api.image import members as image_members
 from barecloud.api.image import root as image_root
 from barecloud.api.image import schemas as image_schemas
-from barecloud.api.image.errors import error_response as glance_error
 from barecloud.errors import BarecloudError
 from barecloud.services.context import Runtime
 
@@ -29,9 +32,10 @@ log = logging.getLogger(__name__)
 
 def _error(request: Request, status: int, message: str) -> JSONResponse:
     """The error body of whichever OpenStack service the path belongs to."""
-    if request.url.path == "/image" or request.url.path.startswith("/image/"):
-        return glance_error(status, message)
-    return ironic_error(status, message)
+    response = error_for(request.url.path)(status, message)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = challenge(runtime(request).settings)
+    return response
 
 
 class RequestIds:
@@ -65,6 +69,9 @@ def create_app(rt: Runtime) -> FastAPI:
     app.state.runtime = rt
     for module in (root, nodes, ports, drivers, allocations, agent):
         app.include_router(module.router)
+    for router in IDENTITY_ROUTERS:
+        app.include_router(router)
+    compute_routes.install(app)
     app.include_router(boot_scripts.router)
     app.include_router(boot_images.router)
     # The image root last: it answers every /image path no other route takes.
@@ -97,9 +104,13 @@ def create_app(rt: Runtime) -> FastAPI:
         base = str(request.base_url).rstrip("/")
         return JSONResponse({"name": "barecloud", "services": {
             "baremetal": f"{base}/baremetal",
+            "identity": f"{base}/identity",
+            "compute": f"{base}/compute",
             "image": f"{base}/image",
         }})
 
     app.add_middleware(IronicVersions, error_response=ironic_error)
+    app.add_middleware(NovaVersions)
+    app.add_middleware(Authenticate, rt=rt)  # inside RequestIds: 401s carry request ids
     app.add_middleware(RequestIds)
     return app

@@ -40,8 +40,13 @@ def runtime(request: Request) -> Runtime:
 
 
 def context(request: Request) -> RequestContext:
+    """Who is asking, as the auth middleware (api/auth.py) found; anonymous on the
+    paths served without a token."""
+    ctx: RequestContext | None = getattr(request.state, "context", None)
+    if ctx is not None:
+        return ctx
     rid = getattr(request.state, "request_id", None) or new_request_id()
-    return RequestContext(request_id=rid)
+    return RequestContext.anonymous(rid)
 
 
 def base_url(request: Request) -> str:

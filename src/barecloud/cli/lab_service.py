@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,10 +20,12 @@ from typing import Any
 from sqlalchemy import select
 
 from barecloud import states
+from barecloud.cli import demo_content
 from barecloud.config import Settings
 from barecloud.db.models import Node
 from barecloud.services import nodes
 from barecloud.services.context import RequestContext, Runtime
+from barecloud.services.identity import bootstrap
 
 
 def lab_dir(settings: Settings) -> Path:
@@ -33,11 +36,16 @@ async def start(rt: Runtime, settings: Settings, count: int, driver: str = "ipmi
     str, Any
 ]:
     """Start (or grow) the lab, enroll it, and bring its new nodes to available."""
+    env = dict(os.environ)
+    env.pop("OS_TOKEN", None)
+    if settings.auth_strategy == "keystone":
+        # The lab enrolls over the API as the admin; in the environment, not argv.
+        env["OS_TOKEN"] = await bootstrap.admin_token(rt)
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "barecloud.lab", "up", "--nodes", str(count),
         "--lab-dir", str(lab_dir(settings)), "--enroll", settings.base_url,
         "--boot-url", f"{settings.base_url}/boot/boot.ipxe", "--driver", driver, "--json",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
     )
     out, err = await proc.communicate()
     if proc.returncode:
@@ -53,6 +61,7 @@ async def start(rt: Runtime, settings: Settings, count: int, driver: str = "ipmi
         for uuid in fresh:
             await nodes.set_provision_state(rt, ctx, uuid, verb, {})
         await _settle(rt, fresh, settled)
+    info["created"] = await demo_content.ensure(rt)
     return info
 
 

@@ -34,6 +34,10 @@ PortOpt = Annotated[int | None, typer.Option(help="Port to listen on.")]
 DataOpt = Annotated[Path | None, typer.Option("--data-dir", help="Where state is kept.")]
 UrlOpt = Annotated[str, typer.Option("--url", envvar="BARECLOUD_URL",
                                      help="The barecloud service.")]
+TokenOpt = Annotated[str | None, typer.Option("--token", envvar="OS_TOKEN",
+                                              help="X-Auth-Token (default: from --cloud).")]
+CloudOpt = Annotated[str | None, typer.Option(
+    "--cloud", envvar="OS_CLOUD", help="Get a token as this cloud of clouds.yaml.")]
 BM_HEADERS = {"X-OpenStack-Ironic-API-Version": "latest"}
 
 
@@ -60,20 +64,26 @@ def serve(
     _logging()
 
     async def ready(rt: Any) -> None:
-        clouds = runner.write_clouds_yaml(settings)
+        clouds = runner.clouds_yaml_path(settings)
+        cloud = "barecloud-admin" if settings.auth_strategy == "keystone" else "barecloud"
         if lab:
             info = await lab_service.start(rt, settings, lab)
             typer.echo(f"lab: {info['machines']} machines with IPMI and Redfish BMCs in "
                        f"{info['lab_dir']} (barecloud lab status --lab-dir {info['lab_dir']})")
+            if info.get("created"):
+                typer.echo(f"created {', '.join(info['created'])}")
         typer.echo(
             f"barecloud is serving at {settings.base_url}\n"
+            f"  Identity API:   {settings.base_url}/identity\n"
             f"  Bare Metal API: {settings.base_url}/baremetal\n"
             f"  database:       {_safe_url(settings.effective_database_url)}\n"
             f"  clouds.yaml:    {clouds}\n"
             f"Try:\n"
-            f"  export OS_CLIENT_CONFIG_FILE={clouds} OS_CLOUD=barecloud\n"
+            f"  export OS_CLIENT_CONFIG_FILE={clouds} OS_CLOUD={cloud}\n"
             f"  openstack baremetal node list\n"
-            f"Stop with Ctrl-C."
+            + ("  openstack --os-cloud barecloud server create --flavor bm.baremetal "
+               "--image barecloud-demo --wait demo-1\n" if lab else "")
+            + "Stop with Ctrl-C."
         )
 
     try:
@@ -127,8 +137,19 @@ def _safe_url(url: str) -> str:
 
 
 # --- operator tools over the API -------------------------------------------
-def _client(url: str) -> httpx.Client:
-    return httpx.Client(base_url=url.rstrip("/") + "/baremetal/v1", headers=BM_HEADERS,
+def _client(url: str, token: str | None, cloud: str | None) -> httpx.Client:
+    from barecloud.cli.credentials import CredentialsError, token_for_cloud
+
+    headers = dict(BM_HEADERS)
+    if not token and cloud:
+        try:
+            token = token_for_cloud(cloud)
+        except (CredentialsError, httpx.HTTPError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+    if token:
+        headers["X-Auth-Token"] = token
+    return httpx.Client(base_url=url.rstrip("/") + "/baremetal/v1", headers=headers,
                         timeout=60)
 
 
@@ -155,9 +176,10 @@ def _ok(response: httpx.Response) -> Any:
 
 
 @app.command()
-def status(url: UrlOpt = "http://127.0.0.1:6385") -> None:
+def status(url: UrlOpt = "http://127.0.0.1:6385", token: TokenOpt = None,
+           cloud: CloudOpt = None) -> None:
     """The fleet at a glance: nodes per state, in maintenance, locked, with errors."""
-    with _client(url) as client:
+    with _client(url, token, cloud) as client:
         nodes = _all_nodes(client)
         conductors = _ok(client.get("/conductors"))["conductors"]
     by_state: dict[str, int] = {}
@@ -184,6 +206,8 @@ def enroll(
     url: UrlOpt = "http://127.0.0.1:6385",
     manage: Annotated[bool, typer.Option(help="Verify each node (enroll -> manageable).")]
     = False,
+    token: TokenOpt = None,
+    cloud: CloudOpt = None,
 ) -> None:
     """Enroll many machines at once, with a progress bar."""
     specs = yaml.safe_load(file.read_text())
@@ -192,7 +216,8 @@ def enroll(
     if not isinstance(specs, list):
         typer.echo("expected a list of nodes", err=True)
         raise typer.Exit(2)
-    with _client(url) as client, typer.progressbar(specs, label="enrolling") as bar:
+    with _client(url, token, cloud) as client, \
+            typer.progressbar(specs, label="enrolling") as bar:
         for spec in bar:
             spec = dict(spec)
             macs = spec.pop("ports", [])
@@ -219,13 +244,15 @@ def bulk(
     wait: Annotated[bool, typer.Option(help="Wait and show progress until all settle.")]
     = True,
     timeout: Annotated[float, typer.Option(help="Seconds to wait.")] = 3600,
+    token: TokenOpt = None,
+    cloud: CloudOpt = None,
 ) -> None:
     """Start one provision action on many nodes and follow them to the end."""
     if verb not in states.VERB_EVENTS:
         typer.echo(f"unknown verb {verb}", err=True)
         raise typer.Exit(2)
     event = states.VERB_EVENTS[verb]
-    with _client(url) as client:
+    with _client(url, token, cloud) as client:
         if nodes == ["all"]:
             nodes = [n["uuid"] for n in _all_nodes(client)
                      if states.next_state(n["provision_state"], event)

@@ -1,7 +1,8 @@
 """Enroll the lab's machines in barecloud, over its Bare Metal API only.
 
 Each machine becomes a node (same name and UUID) with the driver asked
-for and the BMC details that driver needs, ``resource_class`` "baremetal",
+for and the BMC details that driver needs (and ``console_log``, the file
+its serial console goes to), ``resource_class`` "baremetal",
 ``properties`` from its hardware profile, and one port per NIC.  Nodes
 that exist (by name) are left alone; missing ports are added, so an
 interrupted enrollment completes when run again.  Existing nodes and
@@ -51,6 +52,8 @@ def node_body(machine: Machine, driver: str, redfish_url: str) -> dict[str, Any]
         info = {}
     else:
         raise LabError(f"unknown driver {driver!r}; one of: {', '.join(DRIVERS)}")
+    # Where the serial console is captured: Compute's console output reads it.
+    info["console_log"] = str(machine.console_path.resolve())
     p = machine.profile
     return {
         "name": machine.name,

@@ -2,6 +2,10 @@
 
 The claim is a conditional UPDATE, so two allocations racing for the same
 node never both get it, whatever the number of API processes.
+
+An allocation is visible to its owner project and to whoever sees its node;
+a project member allocates for its own project only (the owner is then that
+project, and only nodes it owns or leases are candidates), as Ironic allows.
 """
 
 from __future__ import annotations
@@ -9,15 +13,15 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, false, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from barecloud import states
 from barecloud.db.models import Allocation, Node, NodeTrait, new_uuid
 from barecloud.errors import Duplicate, InvalidParameter, InvalidState, NotFound
-from barecloud.services import patch
+from barecloud.services import patch, policy
 from barecloud.services.context import RequestContext, Runtime
-from barecloud.services.nodes import find as find_node
+from barecloud.services.nodes import find_for as find_node_for
 from barecloud.services.schemas import UUID_RE, AllocationCreate, check_name, parse
 
 
@@ -36,22 +40,52 @@ async def node_uuid_of(s: AsyncSession, alloc: Allocation) -> str | None:
     return uuid
 
 
-async def get(rt: Runtime, ident: str) -> tuple[Allocation, str | None]:
+async def _target(s: AsyncSession, alloc: Allocation) -> dict[str, Any]:
+    node = await s.get(Node, alloc.node_id) if alloc.node_id is not None else None
+    return {"allocation.owner": alloc.owner, "node.owner": node.owner if node else None,
+            "node.lessee": node.lessee if node else None}
+
+
+async def find_for(s: AsyncSession, ctx: RequestContext, ident: str,
+                   rule: str = "baremetal:allocation:get") -> Allocation:
+    """The allocation if ``ctx`` may see it (else NotFound) and do ``rule`` (else 403)."""
+    alloc = await find(s, ident)
+    target = await _target(s, alloc)
+    if not policy.can(ctx, "baremetal:allocation:get", target):
+        raise NotFound(f"Allocation {ident} could not be found.")
+    policy.authorize(ctx, rule, target)
+    return alloc
+
+
+async def get(rt: Runtime, ctx: RequestContext, ident: str) -> tuple[Allocation, str | None]:
     async with rt.db.session() as s:
-        a = await find(s, ident)
+        a = await find_for(s, ctx, ident)
         return a, await node_uuid_of(s, a)
 
 
+def _visible(ctx: RequestContext) -> Any:
+    if policy.can(ctx, "baremetal:allocation:list_all"):
+        return None
+    policy.authorize(ctx, "baremetal:allocation:list")
+    if ctx.project is None:
+        return false()
+    return or_(Allocation.owner == ctx.project, Node.owner == ctx.project,
+               Node.lessee == ctx.project)
+
+
 async def list_allocations(
-    rt: Runtime, *, node: str | None = None, resource_class: str | None = None,
+    rt: Runtime, ctx: RequestContext, *, node: str | None = None, resource_class: str | None = None,
     state: str | None = None, owner: str | None = None, limit: int | None = None,
     marker: str | None = None,
 ) -> tuple[list[tuple[Allocation, str | None]], bool]:
     limit = min(limit or rt.settings.api_max_limit, rt.settings.api_max_limit)
     q = select(Allocation, Node.uuid).outerjoin(Node, Node.id == Allocation.node_id)
+    allowed = _visible(ctx)
+    if allowed is not None:
+        q = q.where(allowed)
     async with rt.db.session() as s:
         if node:
-            n = await find_node(s, node)
+            n = await find_node_for(s, ctx, node, traits=False)
             q = q.where(Allocation.node_id == n.id)
         if resource_class:
             q = q.where(Allocation.resource_class == resource_class)
@@ -72,6 +106,10 @@ async def create(rt: Runtime, ctx: RequestContext, body: Any) -> tuple[Allocatio
     data = parse(AllocationCreate, body, "allocation")
     if not data.resource_class and not data.node:
         raise InvalidParameter("Either resource_class or node must be set.")
+    if data.owner is None and not policy.can(ctx, "baremetal:allocation:create",
+                                             {"allocation.owner": None}):
+        data.owner = ctx.project  # a project's allocation, among its own nodes
+    policy.authorize(ctx, "baremetal:allocation:create", {"allocation.owner": data.owner})
     alloc = Allocation(
         uuid=data.uuid or new_uuid(), name=data.name, resource_class=data.resource_class,
         traits=data.traits, candidate_nodes=[], state=states.ALLOCATING,
@@ -86,11 +124,11 @@ async def create(rt: Runtime, ctx: RequestContext, body: Any) -> tuple[Allocatio
             raise Duplicate(f"Allocation with name {alloc.name} already exists.")
         candidates: list[int] = []
         for ident in data.candidate_nodes:
-            n = await find_node(s, ident)
+            n = await find_node_for(s, ctx, ident, traits=False)
             candidates.append(n.id)
             alloc.candidate_nodes.append(n.uuid)
         if data.node:  # backfill: record an allocation for a node already in use
-            n = await find_node(s, data.node)
+            n = await find_node_for(s, ctx, data.node, traits=False)
             if n.allocation_uuid:
                 raise InvalidState(f"Node {n.uuid} already has an allocation.")
             if data.resource_class and n.resource_class != data.resource_class:
@@ -159,7 +197,7 @@ async def update_allocation(
     rt: Runtime, ctx: RequestContext, ident: str, ops: Any
 ) -> tuple[Allocation, str | None]:
     async with rt.db.session() as s:
-        a = await find(s, ident)
+        a = await find_for(s, ctx, ident, "baremetal:allocation:update")
         after = patch.apply({"name": a.name, "extra": a.extra}, ops,
                             writable={"name", "extra"},
                             internal={"uuid", "node_uuid", "state", "resource_class",
@@ -177,7 +215,7 @@ async def update_allocation(
 
 async def remove(rt: Runtime, ctx: RequestContext, ident: str) -> None:
     async with rt.db.session() as s:
-        a = await find(s, ident)
+        a = await find_for(s, ctx, ident, "baremetal:allocation:delete")
         if a.node_id is not None:
             node = await s.get(Node, a.node_id)
             if node is not None:

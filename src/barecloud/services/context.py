@@ -16,12 +16,46 @@ class NoConductor(BarecloudError):
     code = 503
 
 
+# The roles of a cloud admin, implied roles expanded (admin ⊃ member ⊃ reader).
+ADMIN_ROLES: tuple[str, ...] = ("admin", "member", "reader")
+# The project every request acts for while auth is "noauth" (all admin).
+NOAUTH_PROJECT = "6e6f6175746862617265636c6f756400"
+
+
 @dataclass(frozen=True)
 class RequestContext:
+    """Who is asking (docs/design/tenancy.md).
+
+    The auth middleware always sets ``roles`` from the token; the default, the
+    cloud admin's roles, is for the service's own callers (the conductor, the
+    lab, deploys), which act for the operator.
+    """
+
     request_id: str
     user: str | None = None
     project: str | None = None
-    is_admin: bool = True
+    user_name: str | None = None
+    project_name: str | None = None
+    domain: str | None = None
+    system: bool = False
+    roles: tuple[str, ...] = ADMIN_ROLES
+    # The token itself (to revoke one's own); kept out of repr and so of logs.
+    token: str | None = field(default=None, repr=False)
+
+    @property
+    def is_admin(self) -> bool:
+        """A project admin is the cloud admin, as in Nova's and Ironic's legacy defaults."""
+        return "admin" in self.roles
+
+    @classmethod
+    def noauth(cls, request_id: str) -> RequestContext:
+        """auth_strategy "noauth": the admin of NOAUTH_PROJECT."""
+        return cls(request_id=request_id, project=NOAUTH_PROJECT, roles=ADMIN_ROLES)
+
+    @classmethod
+    def anonymous(cls, request_id: str) -> RequestContext:
+        """A request nobody authenticated (version documents, /boot/, the agent)."""
+        return cls(request_id=request_id, roles=())
 
 
 @dataclass

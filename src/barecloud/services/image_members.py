@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from barecloud.db.models import Image, ImageMember, utcnow
 from barecloud.errors import Conflict, Forbidden, InvalidParameter, NotFound
-from barecloud.services import image_schema, images
+from barecloud.services import image_schema, images, policy
 from barecloud.services.context import RequestContext, Runtime
 
 MEMBER_QUOTA = 128
@@ -27,9 +27,14 @@ async def _shared(s: AsyncSession, ctx: RequestContext, image_id: str) -> Image:
     return image
 
 
-def _owner_only(ctx: RequestContext, image: Image) -> None:
-    if not ctx.is_admin and image.owner != images.project(ctx):
+def _owner_only(ctx: RequestContext, image: Image, rule: str) -> None:
+    if not policy.can(ctx, rule, {"owner": image.owner}):
         raise Forbidden("You are not permitted to modify the members of this image.")
+
+
+def _sees_all(ctx: RequestContext, image: Image) -> bool:
+    """Whether ``ctx`` sees every member of ``image`` (else only its own project's)."""
+    return policy.can(ctx, "image:get_members_all", {"owner": image.owner})
 
 
 def _valid(member_id: object) -> bool:
@@ -52,8 +57,8 @@ async def list_members(rt: Runtime, ctx: RequestContext,
     async with rt.db.session() as s:
         image = await _shared(s, ctx, image_id)
         q = select(ImageMember).where(ImageMember.image_id == image.id)
-        if not ctx.is_admin and image.owner != images.project(ctx):
-            q = q.where(ImageMember.member == images.project(ctx))
+        if not _sees_all(ctx, image):
+            q = q.where(images.owned(ctx, ImageMember.member))
         return image, list((await s.scalars(q.order_by(ImageMember.id))).all())
 
 
@@ -61,7 +66,7 @@ async def get(rt: Runtime, ctx: RequestContext, image_id: str,
               member_id: str) -> tuple[Image, ImageMember]:
     async with rt.db.session() as s:
         image = await _shared(s, ctx, image_id)
-        if not ctx.is_admin and images.project(ctx) not in (image.owner, member_id):
+        if not _sees_all(ctx, image) and images.project(ctx) != member_id:
             raise NotFound(f"{member_id} is not a member of image {image.uuid}")
         return image, await _find(s, image, member_id)
 
@@ -76,7 +81,7 @@ async def add(rt: Runtime, ctx: RequestContext, image_id: str,
                                "characters is expected)")
     async with rt.db.session() as s:
         image = await _shared(s, ctx, image_id)
-        _owner_only(ctx, image)
+        _owner_only(ctx, image, "image:add_member")
         count = await s.scalar(select(func.count()).select_from(ImageMember)
                                 .where(ImageMember.image_id == image.id))
         if await s.scalar(select(ImageMember.id).where(ImageMember.image_id == image.id,
@@ -103,7 +108,7 @@ async def set_status(rt: Runtime, ctx: RequestContext, image_id: str, member_id:
     async with rt.db.session() as s:
         image = await _shared(s, ctx, image_id)
         member = await _find(s, image, member_id)
-        if not ctx.is_admin and images.project(ctx) != member_id:
+        if not policy.can(ctx, "image:modify_member", {"member_id": member_id}):
             raise Forbidden("You are not permitted to modify 'status' on this image member.")
         member.status = status
         member.updated_at = utcnow()
@@ -113,5 +118,5 @@ async def set_status(rt: Runtime, ctx: RequestContext, image_id: str, member_id:
 async def remove(rt: Runtime, ctx: RequestContext, image_id: str, member_id: str) -> None:
     async with rt.db.session() as s:
         image = await _shared(s, ctx, image_id)
-        _owner_only(ctx, image)
+        _owner_only(ctx, image, "image:delete_member")
         await s.delete(await _find(s, image, member_id))

@@ -18,7 +18,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from barecloud.db.models import Image, ImageMember, ImageTag
 from barecloud.errors import InvalidParameter
-from barecloud.services import images
+from barecloud.services import images, policy
 from barecloud.services.context import RequestContext, Runtime
 
 Column = InstrumentedAttribute[Any]
@@ -171,19 +171,21 @@ def _visibility(ctx: RequestContext, wanted: str | None,
                 member_status: str) -> ColumnElement[bool]:
     if wanted is not None and wanted not in ("community", "public", "private", "shared", "all"):
         raise InvalidParameter(f"Invalid visibility value: {wanted}")
-    if ctx.is_admin:
+    if policy.can(ctx, "image:get_all"):
         return true() if wanted in (None, "all") else Image.visibility == wanted
-    me = images.project(ctx)
-    shared = and_(Image.visibility == "shared", or_(Image.owner == me, exists(
-        select(ImageMember.id).where(ImageMember.image_id == Image.id, ImageMember.member == me,
+    policy.authorize(ctx, "image:get_image")
+    mine = images.owned(ctx)
+    shared = and_(Image.visibility == "shared", or_(mine, exists(
+        select(ImageMember.id).where(ImageMember.image_id == Image.id,
+                                     images.owned(ctx, ImageMember.member),
                                      (ImageMember.status == member_status)
                                      if member_status != "all" else true()))))
     return {
-        None: or_(Image.owner == me, Image.visibility == "public", shared),
-        "all": or_(Image.owner == me, Image.visibility.in_(("public", "community")), shared),
+        None: or_(mine, Image.visibility == "public", shared),
+        "all": or_(mine, Image.visibility.in_(("public", "community")), shared),
         "public": Image.visibility == "public",
         "community": Image.visibility == "community",
-        "private": and_(Image.visibility == "private", Image.owner == me),
+        "private": and_(Image.visibility == "private", mine),
         "shared": shared,
     }[wanted]
 

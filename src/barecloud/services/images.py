@@ -3,8 +3,10 @@
 Status follows Glance: ``queued`` until data arrives, ``saving`` while it
 streams in (and a qcow2 upload converts), then ``active``; a failed or
 interrupted upload leaves the image ``killed`` with the reason shown as
-``os_glance_failure_reason``.  Who may see or change an image is decided here
-from the request context, so Identity only has to fill in the project.
+``os_glance_failure_reason``.  Who may see an image is decided here from the
+request context's project (``visible``); what it may do, by the ``image:*``
+rules of services/policy.py (writes by the owner's members, publicizing and
+changing owners by admins).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, exists, or_, select
+from sqlalchemy import delete, exists, false, or_, select, true
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,15 +33,13 @@ from barecloud.errors import (
     InvalidParameter,
     NotFound,
 )
-from barecloud.services import image_patch, image_schema, image_store
+from barecloud.services import image_patch, image_schema, image_store, policy
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.image_schema import OverLimit
 from barecloud.services.schemas import UUID_RE
 
 log = logging.getLogger(__name__)
 
-# The project every request acts for while auth is "noauth" (all admin).
-NOAUTH_PROJECT = "6e6f6175746862617265636c6f756400"
 TAG_QUOTA = 128
 PROPERTY_QUOTA = 128
 CREATE_FIELDS = frozenset(image_schema.WRITABLE) | {"id"}
@@ -68,8 +68,15 @@ class RawImage:
     disk_format: str
 
 
-def project(ctx: RequestContext) -> str:
-    return ctx.project or NOAUTH_PROJECT
+def project(ctx: RequestContext) -> str | None:
+    """The requester's project, which owns what it creates (None: system scope)."""
+    return ctx.project
+
+
+def owned(ctx: RequestContext, column: Any = None) -> ColumnElement[bool]:
+    """``column`` (the owner by default) is the requester's project; never without one."""
+    column = Image.owner if column is None else column
+    return (column == ctx.project) if ctx.project else false()
 
 
 def not_found(image_id: str) -> NotFound:
@@ -79,12 +86,12 @@ def not_found(image_id: str) -> NotFound:
 def visible(ctx: RequestContext) -> ColumnElement[bool]:
     """Which images the requester may read: all for an admin; else owned, public,
     community, or shared with its project (whatever it answered the offer)."""
-    if ctx.is_admin:
-        return Image.id.is_not(None)
-    me = project(ctx)
+    if policy.can(ctx, "image:get_all"):
+        return true()
+    policy.authorize(ctx, "image:get_image")
     membership = select(ImageMember.id).where(ImageMember.image_id == Image.id,
-                                              ImageMember.member == me)
-    return or_(Image.owner == me, Image.visibility.in_(("public", "community")),
+                                              owned(ctx, ImageMember.member))
+    return or_(owned(ctx), Image.visibility.in_(("public", "community")),
                (Image.visibility == "shared") & exists(membership))
 
 
@@ -100,10 +107,9 @@ async def find(s: AsyncSession, ctx: RequestContext, image_id: str) -> Image:
 
 
 async def find_own(s: AsyncSession, ctx: RequestContext, image_id: str, action: str) -> Image:
-    """An image the requester may change (its owner, or an admin)."""
+    """An image the requester may ``action`` on (its owner's members, or an admin)."""
     image = await find(s, ctx, image_id)
-    if not ctx.is_admin and image.owner != project(ctx):
-        raise Forbidden(f"You are not authorized to complete {action} action.")
+    policy.authorize(ctx, f"image:{action}", {"owner": image.owner})
     return image
 
 
@@ -113,10 +119,10 @@ async def get(rt: Runtime, ctx: RequestContext, image_id: str) -> Image:
 
 
 def _check_policy(ctx: RequestContext, values: dict[str, Any], before: Image | None) -> None:
-    if ctx.is_admin:
-        return
     if values.get("visibility") == "public" and (before is None or before.visibility != "public"):
-        raise Forbidden("You are not authorized to complete publicize_image action.")
+        policy.authorize(ctx, "image:publicize_image")
+    if policy.can(ctx, "image:set_image_owner"):
+        return
     owner = values.get("owner")
     if before is None and owner not in (None, project(ctx)):
         raise Forbidden(f"You are not permitted to create images owned by '{owner}'.")
@@ -153,6 +159,7 @@ async def create(rt: Runtime, ctx: RequestContext, body: Any) -> Image:
     tags = _unique(base.pop("tags", None) or [])
     _check_quotas(tags, extra)
     _check_policy(ctx, base, None)
+    policy.authorize(ctx, "image:add_image", {"owner": base.get("owner") or project(ctx)})
     image_id = str(base.pop("id", None) or new_uuid()).lower()
     base.setdefault("owner", project(ctx))
     base["visibility"] = base.get("visibility") or "shared"

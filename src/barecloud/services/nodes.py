@@ -1,4 +1,10 @@
-"""Nodes: enrollment, queries, updates, and the requests that start workflows."""
+"""Nodes: enrollment, queries, updates, and the requests that start workflows.
+
+Who may see and do what is policy (services/policy.py): a node is visible to
+admins, system readers and the projects that own or lease it; a node the
+requester may not see is "not found", as Ironic answers; one it sees but may
+not change is 403.  ``find`` and ``get`` are for the service's own callers.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, or_, select
+from sqlalchemy import Select, and_, delete, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import lazyload
 
@@ -28,7 +34,7 @@ from barecloud.errors import (
     NodeLocked,
     NotFound,
 )
-from barecloud.services import images, patch
+from barecloud.services import images, patch, policy
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.schemas import (
     NODE_INTERNAL,
@@ -76,6 +82,36 @@ async def get(rt: Runtime, ident: str) -> Node:
         return await find(s, ident)
 
 
+def target(node: Node) -> dict[str, Any]:
+    return policy.node_target(node.owner, node.lessee)
+
+
+async def find_for(s: AsyncSession, ctx: RequestContext, ident: str,
+                   rule: str = "baremetal:node:get", *, traits: bool = True) -> Node:
+    """The node if ``ctx`` may see it (else NotFound) and do ``rule`` (else 403)."""
+    node = await find(s, ident, traits=traits)
+    if not policy.can(ctx, "baremetal:node:get", target(node)):
+        raise NotFound(f"Node {ident} could not be found.")
+    policy.authorize(ctx, rule, target(node))
+    return node
+
+
+async def show(rt: Runtime, ctx: RequestContext, ident: str,
+               rule: str = "baremetal:node:get") -> Node:
+    async with rt.db.session() as s:
+        return await find_for(s, ctx, ident, rule)
+
+
+def visible(ctx: RequestContext, rule: str = "baremetal:node") -> Any:
+    """The SQL condition on Node of what ``ctx`` may list (None: everything)."""
+    if policy.can(ctx, f"{rule}:list_all"):
+        return None
+    policy.authorize(ctx, f"{rule}:list")
+    if ctx.project is None:
+        return false()
+    return or_(Node.owner == ctx.project, Node.lessee == ctx.project)
+
+
 @dataclass
 class ListQuery:
     limit: int | None = None
@@ -102,8 +138,10 @@ def _filtered(q: Select[Any], filters: dict[str, Any]) -> Select[Any]:
     return q
 
 
-async def list_nodes(rt: Runtime, query: ListQuery) -> tuple[list[Node], bool]:
-    """A page of nodes and whether more may follow."""
+async def list_nodes(rt: Runtime, ctx: RequestContext,
+                     query: ListQuery) -> tuple[list[Node], bool]:
+    """A page of the nodes ``ctx`` may see, and whether more may follow."""
+    allowed = visible(ctx)
     if query.sort_key not in SORT_KEYS:
         raise InvalidParameter(
             f"The sort_key value \"{query.sort_key}\" is an invalid field for sorting"
@@ -118,9 +156,12 @@ async def list_nodes(rt: Runtime, query: ListQuery) -> tuple[list[Node], bool]:
     col = getattr(Node, query.sort_key)
     order = (col.asc(), Node.id.asc()) if query.sort_dir == "asc" else (col.desc(), Node.id.desc())
     q = _filtered(select(Node), query.filters or {}).order_by(*order)
+    if allowed is not None:
+        q = q.where(allowed)
     async with rt.db.session() as s:
         if query.marker:
-            marker = await s.scalar(select(Node).where(Node.uuid == query.marker))
+            marker = await s.scalar(select(Node).where(Node.uuid == query.marker,
+                                                       true() if allowed is None else allowed))
             if marker is None:
                 raise InvalidParameter(f"Marker {query.marker} could not be found.")
             mval = getattr(marker, query.sort_key)
@@ -144,6 +185,7 @@ async def _check_interfaces(driver: str, values: dict[str, Any]) -> dict[str, st
 
 
 async def create(rt: Runtime, ctx: RequestContext, body: Any, *, initial: str) -> Node:
+    policy.authorize(ctx, "baremetal:node:create")
     data = parse(NodeCreate, body, "node")
     hardware.hardware_type(data.driver)
     await _check_interfaces(data.driver, data.model_dump())
@@ -188,7 +230,7 @@ def _patchable(node: Node) -> dict[str, Any]:
 
 async def update(rt: Runtime, ctx: RequestContext, ident: str, ops: Any) -> Node:
     async with rt.db.session() as s:
-        node = await find(s, ident)
+        node = await find_for(s, ctx, ident, "baremetal:node:update")
         if node.reservation:
             raise NodeLocked(node.uuid, node.reservation)
         before = _patchable(node)
@@ -244,7 +286,7 @@ async def update(rt: Runtime, ctx: RequestContext, ident: str, ops: Any) -> Node
 
 async def remove(rt: Runtime, ctx: RequestContext, ident: str) -> None:
     async with rt.db.session() as s:
-        node = await find(s, ident)
+        node = await find_for(s, ctx, ident, "baremetal:node:delete")
         if node.reservation:
             raise NodeLocked(node.uuid, node.reservation)
         if node.protected:
@@ -272,11 +314,12 @@ NEEDS_ACTIVE_UNPROTECTED = {"rebuild", "delete"}
 AGENT_WORKFLOWS = {"deploy", "clean", "undeploy", "rescue", "inspect"}
 
 
-async def _holder(rt: Runtime, ident: str) -> str:
+async def _holder(rt: Runtime, ctx: RequestContext, ident: str, rule: str) -> str:
     """The conductor that will do the work (looked up before the claiming transaction:
-    on SQLite a nested session would wait for the connection its caller holds)."""
+    on SQLite a nested session would wait for the connection its caller holds), once
+    ``ctx`` may do ``rule``."""
     async with rt.db.session() as s:
-        node = await find(s, ident, traits=False)
+        node = await find_for(s, ctx, ident, rule, traits=False)
     return await rt.conductor_for(node.uuid, node.conductor_group)
 
 
@@ -292,7 +335,7 @@ async def set_provision_state(
 ) -> None:
     """Start the work ``verb`` asks for; the conductor carries it out."""
     event = states.VERB_EVENTS[verb]
-    holder = await _holder(rt, ident)
+    holder = await _holder(rt, ctx, ident, "baremetal:node:set_provision_state")
     source: dict[str, Any] = {}
     if args.get("configdrive") is not None:
         if event not in ("deploy", "rebuild"):
@@ -400,7 +443,7 @@ async def set_power_state(
         )
     if timeout is not None and (not isinstance(timeout, int) or timeout <= 0):
         raise InvalidParameter(f"Invalid timeout value {timeout!r}: a positive integer")
-    holder = await _holder(rt, ident)
+    holder = await _holder(rt, ctx, ident, "baremetal:node:set_power_state")
     async with rt.db.session() as s:
         node = await find(s, ident, traits=False)
         await _claim(s, node, holder)
@@ -417,8 +460,9 @@ async def set_power_state(
 async def set_maintenance(
     rt: Runtime, ctx: RequestContext, ident: str, on: bool, reason: str | None
 ) -> None:
+    rule = "baremetal:node:set_maintenance" if on else "baremetal:node:clear_maintenance"
     async with rt.db.session() as s:
-        node = await find(s, ident)
+        node = await find_for(s, ctx, ident, rule)
         node.maintenance = on
         node.maintenance_reason = reason if on else None
         if not on:
@@ -430,7 +474,9 @@ async def set_maintenance(
 
 
 # --- traits -----------------------------------------------------------------
-async def set_traits(rt: Runtime, ident: str, traits: Any) -> None:
+async def set_traits(rt: Runtime, ctx: RequestContext, ident: str, traits: Any) -> None:
+    async with rt.db.session() as s:
+        await find_for(s, ctx, ident, "baremetal:node:traits:set", traits=False)
     if not isinstance(traits, list):
         raise InvalidParameter("Traits must be a list.")
     for t in traits:
@@ -445,7 +491,9 @@ async def set_traits(rt: Runtime, ident: str, traits: Any) -> None:
         s.add_all(NodeTrait(node_id=node.id, trait=t) for t in sorted(set(traits)))
 
 
-async def add_trait(rt: Runtime, ident: str, trait: str) -> None:
+async def add_trait(rt: Runtime, ctx: RequestContext, ident: str, trait: str) -> None:
+    async with rt.db.session() as s:
+        await find_for(s, ctx, ident, "baremetal:node:traits:set", traits=False)
     check_trait(trait)
     async with rt.db.session() as s:
         node = await find(s, ident)
@@ -458,9 +506,9 @@ async def add_trait(rt: Runtime, ident: str, trait: str) -> None:
         s.add(NodeTrait(node_id=node.id, trait=trait))
 
 
-async def remove_trait(rt: Runtime, ident: str, trait: str) -> None:
+async def remove_trait(rt: Runtime, ctx: RequestContext, ident: str, trait: str) -> None:
     async with rt.db.session() as s:
-        node = await find(s, ident)
+        node = await find_for(s, ctx, ident, "baremetal:node:traits:delete")
         if node.reservation:
             raise NodeLocked(node.uuid, node.reservation)
         result = await s.execute(
@@ -470,15 +518,15 @@ async def remove_trait(rt: Runtime, ident: str, trait: str) -> None:
             raise NotFound(f"Node {node.uuid} doesn't have a trait {trait}")
 
 
-async def traits_of(rt: Runtime, ident: str) -> list[str]:
-    node = await get(rt, ident)
+async def traits_of(rt: Runtime, ctx: RequestContext, ident: str) -> list[str]:
+    node = await show(rt, ctx, ident, "baremetal:node:traits:list")
     return [t.trait for t in node.traits]
 
 
 # --- validate, history, states ------------------------------------------------
-async def validate(rt: Runtime, ident: str) -> dict[str, dict[str, Any]]:
+async def validate(rt: Runtime, ctx: RequestContext, ident: str) -> dict[str, dict[str, Any]]:
     async with rt.db.session() as s:
-        node = await find(s, ident)
+        node = await find_for(s, ctx, ident, "baremetal:node:validate")
         ports = (await s.scalars(select(Port).where(Port.node_id == node.id))).all()
         view = node_view(node, with_ports=False)
     hw = hardware.hardware_type(node.driver)
@@ -498,10 +546,10 @@ async def validate(rt: Runtime, ident: str) -> dict[str, dict[str, Any]]:
     return result
 
 
-async def history(rt: Runtime, ident: str, limit: int | None = None,
+async def history(rt: Runtime, ctx: RequestContext, ident: str, limit: int | None = None,
                   marker: str | None = None) -> list[NodeHistory]:
     async with rt.db.session() as s:
-        node = await find(s, ident)
+        node = await find_for(s, ctx, ident, "baremetal:node:history:get")
         q = select(NodeHistory).where(NodeHistory.node_id == node.id).order_by(NodeHistory.id)
         if marker:
             mid = await s.scalar(select(NodeHistory.id).where(NodeHistory.uuid == marker))
@@ -512,9 +560,10 @@ async def history(rt: Runtime, ident: str, limit: int | None = None,
         return list((await s.scalars(q)).all())
 
 
-async def history_event(rt: Runtime, ident: str, event_uuid: str) -> NodeHistory:
+async def history_event(rt: Runtime, ctx: RequestContext, ident: str,
+                        event_uuid: str) -> NodeHistory:
     async with rt.db.session() as s:
-        node = await find(s, ident)
+        node = await find_for(s, ctx, ident, "baremetal:node:history:get")
         row = await s.scalar(
             select(NodeHistory).where(
                 NodeHistory.node_id == node.id, NodeHistory.uuid == event_uuid
@@ -530,8 +579,8 @@ async def count(rt: Runtime) -> int:
         return int(await s.scalar(select(func.count(Node.id))) or 0)
 
 
-async def boot_device(rt: Runtime, ident: str) -> dict[str, Any]:
-    node = await get(rt, ident)
+async def boot_device(rt: Runtime, ctx: RequestContext, ident: str) -> dict[str, Any]:
+    node = await show(rt, ctx, ident, "baremetal:node:get_boot_device")
     view = node_view(node, with_ports=False)
     hw = hardware.hardware_type(node.driver)
     iface = hardware.interface("management", hw.check("management", node.management_interface))
@@ -550,7 +599,7 @@ async def set_boot_device(rt: Runtime, ctx: RequestContext, ident: str, device: 
     if not isinstance(persistent, bool):
         raise InvalidParameter("'persistent' must be a boolean")
     async with rt.db.session() as s:
-        node = await find(s, ident)
+        node = await find_for(s, ctx, ident, "baremetal:node:set_boot_device")
         holder = rt.settings.conductor_name
         if node.reservation or not await locks.reserve(s, node.id, holder):
             raise NodeLocked(node.uuid, node.reservation or "another conductor")

@@ -1,4 +1,8 @@
-"""Ports: the machine's NICs, by MAC, with the switch port each is cabled to."""
+"""Ports: the machine's NICs, by MAC, with the switch port each is cabled to.
+
+A port is visible to whoever sees its node (services/nodes.py); writes are
+the admin's.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from barecloud.db.models import Node, Port
 from barecloud.errors import Duplicate, InvalidParameter, NodeLocked, NotFound
-from barecloud.services import patch
+from barecloud.services import nodes, patch, policy
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.nodes import find as find_node
+from barecloud.services.nodes import find_for as find_node_for
 from barecloud.services.schemas import (
     PORT_INTERNAL,
     PORT_WRITABLE,
@@ -36,13 +41,17 @@ async def find(s: AsyncSession, ident: str) -> tuple[Port, str]:
     return row[0], row[1]
 
 
-async def get(rt: Runtime, ident: str) -> tuple[Port, str]:
+async def get(rt: Runtime, ctx: RequestContext, ident: str) -> tuple[Port, str]:
     async with rt.db.session() as s:
-        return await find(s, ident)
+        port, node_uuid = await find(s, ident)
+        node = await find_node(s, node_uuid, traits=False)
+    if not policy.can(ctx, "baremetal:port:get", nodes.target(node)):
+        raise NotFound(f"Port {ident} could not be found.")
+    return port, node_uuid
 
 
 async def list_ports(
-    rt: Runtime, *, node: str | None = None, address: str | None = None,
+    rt: Runtime, ctx: RequestContext, *, node: str | None = None, address: str | None = None,
     limit: int | None = None, marker: str | None = None, sort_key: str = "id",
     sort_dir: str = "asc",
 ) -> tuple[list[tuple[Port, str]], bool]:
@@ -53,9 +62,12 @@ async def list_ports(
     limit = min(limit or rt.settings.api_max_limit, rt.settings.api_max_limit)
     col = getattr(Port, sort_key)
     q = select(Port, Node.uuid).join(Node, Node.id == Port.node_id)
+    allowed = nodes.visible(ctx, "baremetal:port")
+    if allowed is not None:
+        q = q.where(allowed)
     async with rt.db.session() as s:
         if node:
-            n = await find_node(s, node)
+            n = await find_node_for(s, ctx, node, traits=False)
             q = q.where(Port.node_id == n.id)
         if address:
             try:
@@ -99,7 +111,7 @@ async def create(rt: Runtime, ctx: RequestContext, body: Any) -> tuple[Port, str
     if data.portgroup_uuid:
         raise InvalidParameter("Port groups are not supported by barecloud.")
     async with rt.db.session() as s:
-        node = await find_node(s, data.node_uuid)
+        node = await find_node_for(s, ctx, data.node_uuid, "baremetal:port:create")
         values = data.model_dump(exclude={"node_uuid", "portgroup_uuid"})
         if not values["uuid"]:
             values.pop("uuid")
@@ -113,7 +125,7 @@ async def create(rt: Runtime, ctx: RequestContext, body: Any) -> tuple[Port, str
 async def update(rt: Runtime, ctx: RequestContext, ident: str, ops: Any) -> tuple[Port, str]:
     async with rt.db.session() as s:
         port, node_uuid = await find(s, ident)
-        node = await find_node(s, node_uuid)
+        node = await _port_node(s, ctx, ident, node_uuid, "baremetal:port:update")
         if node.reservation:
             raise NodeLocked(node.uuid, node.reservation)
         before = {f: getattr(port, f) for f in PORT_WRITABLE if f != "node_uuid"}
@@ -128,7 +140,7 @@ async def update(rt: Runtime, ctx: RequestContext, ident: str, ops: Any) -> tupl
             after["is_smartnic"] = False
         data = parse(PortCreate, after, "port")
         if data.node_uuid != node_uuid:
-            node = await find_node(s, data.node_uuid)
+            node = await find_node_for(s, ctx, data.node_uuid, "baremetal:port:update")
             if node.reservation:
                 raise NodeLocked(node.uuid, node.reservation)
             port.node_id = node.id
@@ -141,7 +153,17 @@ async def update(rt: Runtime, ctx: RequestContext, ident: str, ops: Any) -> tupl
 async def remove(rt: Runtime, ctx: RequestContext, ident: str) -> None:
     async with rt.db.session() as s:
         port, node_uuid = await find(s, ident)
-        node = await find_node(s, node_uuid)
+        node = await _port_node(s, ctx, ident, node_uuid, "baremetal:port:delete")
         if node.reservation:
             raise NodeLocked(node.uuid, node.reservation)
         await s.delete(port)
+
+
+async def _port_node(s: AsyncSession, ctx: RequestContext, ident: str, node_uuid: str,
+                     rule: str) -> Node:
+    """The port's node, once ``ctx`` may see the port (else NotFound) and do ``rule``."""
+    node = await find_node(s, node_uuid)
+    if not policy.can(ctx, "baremetal:port:get", nodes.target(node)):
+        raise NotFound(f"Port {ident} could not be found.")
+    policy.authorize(ctx, rule, nodes.target(node))
+    return node

@@ -40,6 +40,8 @@ class Ironic:
 
     def __init__(self, svc: Service, version: str | None = LATEST) -> None:
         headers = {VERSION_HEADER: version} if version else {}
+        if svc.auth == "keystone":
+            headers["X-Auth-Token"] = svc.token()
         self.http = httpx.Client(base_url=f"{svc.baremetal}/v1", headers=headers, timeout=30)
 
     def close(self) -> None:

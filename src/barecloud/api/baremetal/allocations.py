@@ -16,7 +16,7 @@ async def list_allocations(request: Request) -> JSONResponse:
     params.require(request, (1, 52))
     fields = params.fields(request)
     rows, more = await allocations.list_allocations(
-        runtime(request),
+        runtime(request), context(request),
         node=request.query_params.get("node"),
         resource_class=request.query_params.get("resource_class"),
         state=request.query_params.get("state"),
@@ -46,7 +46,7 @@ async def create_allocation(request: Request) -> JSONResponse:
 @router.get("/allocations/{ident}")
 async def show_allocation(ident: str, request: Request) -> JSONResponse:
     params.require(request, (1, 52))
-    a, node_uuid = await allocations.get(runtime(request), ident)
+    a, node_uuid = await allocations.get(runtime(request), context(request), ident)
     return JSONResponse(render.allocation(a, node_uuid, base_url(request),
                                           params.fields(request)))
 
@@ -73,9 +73,9 @@ async def node_allocation(ident: str, request: Request) -> JSONResponse:
     from barecloud.errors import NotFound
     from barecloud.services import nodes
 
-    n = await nodes.get(runtime(request), ident)
+    n = await nodes.show(runtime(request), context(request), ident)
     if not n.allocation_uuid:
         raise NotFound(f"Node {ident} has no allocation.")
-    a, node_uuid = await allocations.get(runtime(request), n.allocation_uuid)
+    a, node_uuid = await allocations.get(runtime(request), context(request), n.allocation_uuid)
     return JSONResponse(render.allocation(a, node_uuid, base_url(request),
                                           params.fields(request)))

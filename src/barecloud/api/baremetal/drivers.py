@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from barecloud.api.baremetal import params
-from barecloud.api.common import JSONResponse, base_url, runtime
+from barecloud.api.common import JSONResponse, base_url, context, runtime
 from barecloud.errors import InvalidParameter
-from barecloud.services import drivers
+from barecloud.services import drivers, policy
 
 router = APIRouter(prefix="/baremetal/v1/drivers")
 
@@ -30,6 +30,7 @@ def _render(d: dict[str, Any], base: str, detail: bool) -> dict[str, Any]:
 
 @router.get("")
 async def list_drivers(request: Request) -> JSONResponse:
+    policy.authorize(context(request), "baremetal:driver:get")
     kind = request.query_params.get("type")
     if kind not in (None, "classic", "dynamic"):
         raise InvalidParameter(f"Invalid driver type {kind!r}: classic or dynamic.")
@@ -41,16 +42,19 @@ async def list_drivers(request: Request) -> JSONResponse:
 
 @router.get("/{name}")
 async def show_driver(name: str, request: Request) -> JSONResponse:
+    policy.authorize(context(request), "baremetal:driver:get")
     d = await drivers.get_driver(runtime(request), name)
     return JSONResponse(_render(d, base_url(request), True))
 
 
 @router.get("/{name}/properties")
 async def driver_properties(name: str, request: Request) -> JSONResponse:
+    policy.authorize(context(request), "baremetal:driver:get")
     return JSONResponse(drivers.properties(name))
 
 
 @router.get("/{name}/schema")
 async def driver_schema(name: str, request: Request) -> JSONResponse:
     """barecloud's extension: the driver's settings as data, for forms."""
+    policy.authorize(context(request), "baremetal:driver:get")
     return JSONResponse({"settings": drivers.schema(name)})

@@ -47,7 +47,7 @@ async def _list(request: Request, detail: bool) -> JSONResponse:
         filters=filters,
     )
     rt = runtime(request)
-    page, more = await nodes.list_nodes(rt, query)
+    page, more = await nodes.list_nodes(rt, context(request), query)
     base = base_url(request)
     wanted_conductor = filters.get("conductor")
     items = []
@@ -93,7 +93,7 @@ async def show_node(ident: str, request: Request) -> JSONResponse:
     v = params.version(request)
     fields = params.fields(request)
     render.check_fields(fields, render.NODE_FIELDS, v)
-    n = await nodes.get(runtime(request), ident)
+    n = await nodes.show(runtime(request), context(request), ident)
     return JSONResponse(render.node(n, v, base_url(request), fields=fields,
                                     conductor=await _conductor(request, n)))
 
@@ -104,7 +104,7 @@ async def update_node(ident: str, request: Request) -> JSONResponse:
     ops = await json_body(request)
     render.reject_newer_patch(ops, render.NODE_FIELDS, v)
     n = await nodes.update(runtime(request), context(request), ident, ops)
-    n = await nodes.get(runtime(request), n.uuid)
+    n = await nodes.show(runtime(request), context(request), n.uuid)
     return JSONResponse(render.node(n, v, base_url(request),
                                     conductor=await _conductor(request, n)))
 
@@ -117,7 +117,7 @@ async def delete_node(ident: str, request: Request) -> Response:
 
 @router.get("/{ident}/states")
 async def node_states(ident: str, request: Request) -> JSONResponse:
-    n = await nodes.get(runtime(request), ident)
+    n = await nodes.show(runtime(request), context(request), ident, "baremetal:node:get_states")
     return JSONResponse(render.node_states(n, params.version(request)))
 
 
@@ -165,7 +165,7 @@ async def set_power_state(ident: str, request: Request) -> Response:
 
 @router.get("/{ident}/validate")
 async def validate(ident: str, request: Request) -> JSONResponse:
-    return JSONResponse(await nodes.validate(runtime(request), ident))
+    return JSONResponse(await nodes.validate(runtime(request), context(request), ident))
 
 
 @router.put("/{ident}/maintenance", status_code=202)
@@ -192,7 +192,8 @@ async def maintenance_off(ident: str, request: Request) -> Response:
 @router.get("/{ident}/traits")
 async def list_traits(ident: str, request: Request) -> JSONResponse:
     params.require(request, (1, 37))
-    return JSONResponse({"traits": await nodes.traits_of(runtime(request), ident)})
+    return JSONResponse({"traits": await nodes.traits_of(runtime(request), context(request),
+                                                         ident)})
 
 
 @router.put("/{ident}/traits", status_code=204)
@@ -201,28 +202,28 @@ async def set_traits(ident: str, request: Request) -> Response:
     body = await json_body(request)
     if not isinstance(body, dict) or set(body) != {"traits"}:
         raise InvalidParameter("Expected a body of the form {\"traits\": [...]}.")
-    await nodes.set_traits(runtime(request), ident, body["traits"])
+    await nodes.set_traits(runtime(request), context(request), ident, body["traits"])
     return Response(status_code=204)
 
 
 @router.delete("/{ident}/traits", status_code=204)
 async def clear_traits(ident: str, request: Request) -> Response:
     params.require(request, (1, 37))
-    await nodes.set_traits(runtime(request), ident, [])
+    await nodes.set_traits(runtime(request), context(request), ident, [])
     return Response(status_code=204)
 
 
 @router.put("/{ident}/traits/{trait}", status_code=204)
 async def add_trait(ident: str, trait: str, request: Request) -> Response:
     params.require(request, (1, 37))
-    await nodes.add_trait(runtime(request), ident, trait)
+    await nodes.add_trait(runtime(request), context(request), ident, trait)
     return Response(status_code=204)
 
 
 @router.delete("/{ident}/traits/{trait}", status_code=204)
 async def remove_trait(ident: str, trait: str, request: Request) -> Response:
     params.require(request, (1, 37))
-    await nodes.remove_trait(runtime(request), ident, trait)
+    await nodes.remove_trait(runtime(request), context(request), ident, trait)
     return Response(status_code=204)
 
 
@@ -240,7 +241,7 @@ async def _node_ports(ident: str, request: Request, detail: bool) -> JSONRespons
     v = params.version(request)
     fields = params.fields(request)
     render.check_fields(fields, render.PORT_FIELDS, v)
-    rows, _ = await ports.list_ports(runtime(request), node=ident,
+    rows, _ = await ports.list_ports(runtime(request), context(request), node=ident,
                                      limit=params.limit(request),
                                      marker=request.query_params.get("marker"))
     base = base_url(request)
@@ -251,9 +252,9 @@ async def _node_ports(ident: str, request: Request, detail: bool) -> JSONRespons
 @router.get("/{ident}/history")
 async def node_history(ident: str, request: Request) -> JSONResponse:
     params.require(request, (1, 78))
-    rows = await nodes.history(runtime(request), ident, params.limit(request),
+    rows = await nodes.history(runtime(request), context(request), ident, params.limit(request),
                                request.query_params.get("marker"))
-    n = await nodes.get(runtime(request), ident)
+    n = await nodes.show(runtime(request), context(request), ident)
     detail = bool(params.boolean(request, "detail"))
     base = base_url(request)
     return JSONResponse({"history": [render.history(h, base, n.uuid, detail) for h in rows]})
@@ -262,21 +263,21 @@ async def node_history(ident: str, request: Request) -> JSONResponse:
 @router.get("/{ident}/history/{event}")
 async def node_history_event(ident: str, event: str, request: Request) -> JSONResponse:
     params.require(request, (1, 78))
-    n = await nodes.get(runtime(request), ident)
-    h = await nodes.history_event(runtime(request), ident, event)
+    n = await nodes.show(runtime(request), context(request), ident)
+    h = await nodes.history_event(runtime(request), context(request), ident, event)
     return JSONResponse(render.history(h, base_url(request), n.uuid, True))
 
 
 @router.get("/{ident}/management/boot_device")
 async def get_boot_device(ident: str, request: Request) -> JSONResponse:
-    return JSONResponse(await nodes.boot_device(runtime(request), ident))
+    return JSONResponse(await nodes.boot_device(runtime(request), context(request), ident))
 
 
 @router.get("/{ident}/management/boot_device/supported")
 async def supported_boot_devices(ident: str, request: Request) -> JSONResponse:
     from barecloud.drivers.base import BOOT_DEVICES
 
-    await nodes.get(runtime(request), ident)
+    await nodes.show(runtime(request), context(request), ident, "baremetal:node:get_boot_device")
     return JSONResponse({"supported_boot_devices": list(BOOT_DEVICES)})
 
 

@@ -19,7 +19,7 @@ async def _list(request: Request, detail: bool) -> JSONResponse:
         params.require(request, (1, 43))
         detail = True
     rows, more = await ports.list_ports(
-        runtime(request),
+        runtime(request), context(request),
         node=request.query_params.get("node") or request.query_params.get("node_uuid"),
         address=request.query_params.get("address"),
         limit=params.limit(request),
@@ -63,7 +63,7 @@ async def show_port(ident: str, request: Request) -> JSONResponse:
     v = params.version(request)
     fields = params.fields(request)
     render.check_fields(fields, render.PORT_FIELDS, v)
-    p, node_uuid = await ports.get(runtime(request), ident)
+    p, node_uuid = await ports.get(runtime(request), context(request), ident)
     return JSONResponse(render.port(p, node_uuid, v, base_url(request), fields=fields))
 
 

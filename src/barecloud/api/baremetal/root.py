@@ -7,8 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from barecloud.api.baremetal import microversion, params
-from barecloud.api.common import JSONResponse, base_url, runtime
+from barecloud.api.common import JSONResponse, base_url, context, runtime
 from barecloud.conductor.recovery import live_conductors
+from barecloud.services import policy
 
 router = APIRouter(prefix="/baremetal")
 
@@ -64,12 +65,14 @@ async def v1(request: Request) -> JSONResponse:
 
 @router.get("/v1/chassis")
 async def chassis(request: Request) -> JSONResponse:
+    policy.authorize(context(request), "baremetal:chassis:get")
     return JSONResponse({"chassis": []})
 
 
 @router.get("/v1/conductors")
 async def conductors(request: Request) -> JSONResponse:
     params.require(request, (1, 49))
+    policy.authorize(context(request), "baremetal:conductor:get")
     rt = runtime(request)
     live = await live_conductors(rt.db, rt.settings.conductor_heartbeat_timeout)
     base = base_url(request)

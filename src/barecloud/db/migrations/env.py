@@ -9,6 +9,8 @@ from alembic import context
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+import barecloud.db.compute_models  # registers the Compute tables
+import barecloud.db.identity_models  # noqa: F401  (its tables join Base.metadata)
 from barecloud.db.models import Base
 
 target_metadata = Base.metadata

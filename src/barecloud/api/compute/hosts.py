@@ -1,0 +1,104 @@
+"""/os-availability-zone and /os-hypervisors: what Compute sees of the nodes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from barecloud.api.common import JSONResponse, context, runtime
+from barecloud.api.compute import params
+from barecloud.db.models import Node
+from barecloud.services import hypervisors, policy
+
+router = APIRouter()
+
+
+@router.get("/os-availability-zone")
+async def zones(request: Request) -> JSONResponse:
+    policy.authorize(context(request), "compute:availability_zones:list")
+    names = await hypervisors.zones(runtime(request))
+    return JSONResponse({"availabilityZoneInfo": [
+        {"zoneName": z, "zoneState": {"available": True}, "hosts": None} for z in names]})
+
+
+@router.get("/os-availability-zone/detail")
+async def zones_detail(request: Request) -> JSONResponse:
+    hosts = await hypervisors.zone_hosts(runtime(request), context(request))
+    by_zone: dict[str, dict[str, Any]] = {}
+    for h in hosts:
+        by_zone.setdefault(h.zone, {})[h.host] = {"nova-compute": {
+            "available": h.available, "active": True, "updated_at": h.updated_at}}
+    return JSONResponse({"availabilityZoneInfo": [
+        {"zoneName": z, "zoneState": {"available": True}, "hosts": found}
+        for z, found in sorted(by_zone.items())]})
+
+
+def _hypervisor(request: Request, n: Node, detail: bool) -> dict[str, Any]:
+    v = params.version(request)
+    body: dict[str, Any] = {
+        "id": n.uuid if v >= (2, 53) else n.id, "hypervisor_hostname": n.uuid,
+        "state": "down" if n.fault else "up",
+        "status": "disabled" if n.maintenance or n.retired else "enabled",
+    }
+    if not detail:
+        return body
+    props = n.properties or {}
+    body.update({
+        "hypervisor_type": "ironic", "hypervisor_version": 1, "host_ip": None,
+        "service": {"host": hypervisors.host_of(n),
+                    "id": n.uuid if v >= (2, 53) else n.id,
+                    "disabled_reason": n.maintenance_reason},
+    })
+    if v < (2, 88):
+        used = n.instance_uuid is not None
+        cpus, mem, disk = (int(props.get(k) or 0) for k in ("cpus", "memory_mb", "local_gb"))
+        body.update({
+            "vcpus": cpus, "memory_mb": mem, "local_gb": disk,
+            "vcpus_used": cpus if used else 0, "memory_mb_used": mem if used else 0,
+            "local_gb_used": disk if used else 0, "free_ram_mb": 0 if used else mem,
+            "free_disk_gb": 0 if used else disk, "current_workload": 0,
+            "running_vms": 1 if used else 0, "disk_available_least": 0 if used else disk,
+            "cpu_info": "",
+        })
+    else:
+        body["uptime"] = None
+    if v >= (2, 53) and n.instance_uuid and params_bool(request, "with_servers"):
+        body["servers"] = [{"uuid": n.instance_uuid, "name": n.instance_uuid}]
+    return body
+
+
+def params_bool(request: Request, name: str) -> bool:
+    return request.query_params.get(name, "").lower() in ("1", "true", "yes", "on")
+
+
+async def _list(request: Request, detail: bool) -> JSONResponse:
+    rt = runtime(request)
+    q = request.query_params
+    limit = params.limit(request)
+    found = await hypervisors.list_nodes(rt, context(request),
+                                         pattern=q.get("hypervisor_hostname_pattern"),
+                                         limit=limit, marker=q.get("marker"))
+    body: dict[str, Any] = {"hypervisors": [_hypervisor(request, n, detail) for n in found]}
+    more = params.next_links(request, "os-hypervisors/detail" if detail else "os-hypervisors",
+                             found, found[-1].uuid if found else "", limit,
+                             rt.settings.api_max_limit)
+    if more:
+        body["hypervisors_links"] = more
+    return JSONResponse(body)
+
+
+@router.get("/os-hypervisors")
+async def list_hypervisors(request: Request) -> JSONResponse:
+    return await _list(request, detail=False)
+
+
+@router.get("/os-hypervisors/detail")
+async def list_hypervisors_detail(request: Request) -> JSONResponse:
+    return await _list(request, detail=True)
+
+
+@router.get("/os-hypervisors/{ident}")
+async def show_hypervisor(ident: str, request: Request) -> JSONResponse:
+    node = await hypervisors.get_node(runtime(request), context(request), ident)
+    return JSONResponse({"hypervisor": _hypervisor(request, node, detail=True)})

@@ -1,0 +1,18 @@
+"""Every Compute router, mounted at /compute/v2.1 and at the legacy /compute/v2."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from barecloud.api.compute import actions, flavors, hosts, keypairs, quotas, root, servers
+
+ROUTERS = (servers.router, actions.router, flavors.router, keypairs.router, quotas.router,
+           hosts.router)
+PREFIXES = ("/compute/v2.1", "/compute/v2")
+
+
+def install(app: FastAPI) -> None:
+    app.include_router(root.router)
+    for prefix in PREFIXES:
+        for router in ROUTERS:
+            app.include_router(router, prefix=prefix)

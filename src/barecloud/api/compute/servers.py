@@ -1,0 +1,88 @@
+"""/servers: create, list, show, update, delete; actions live in actions.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from barecloud.api.common import JSONResponse, context, json_body, runtime
+from barecloud.api.compute import params, render
+from barecloud.services import compute_sync, server_actions, server_queries, servers
+from barecloud.services import nova_input as v
+
+router = APIRouter(prefix="/servers")
+
+# Filters every user may give; Nova ignores the rest.
+FILTERS = ("name", "status", "flavor", "image", "changes-since", "changes-before",
+           "reservation_id", "availability_zone", "user_id", "host", "deleted",
+           "project_id", "tenant_id")
+
+
+async def _list(request: Request, detail: bool) -> JSONResponse:
+    rt, ctx = runtime(request), context(request)
+    q = request.query_params
+    all_tenants = "all_tenants" in q and (q["all_tenants"] == "" or
+                                          v.query_bool("all_tenants", q["all_tenants"]))
+    query = server_queries.ServerQuery(
+        filters={k: q[k] for k in FILTERS if k in q}, all_tenants=all_tenants,
+        limit=params.limit(request), marker=q.get("marker"),
+        sort_key=q.get("sort_key", "created_at"), sort_dir=q.get("sort_dir", "desc"),
+        version=params.version(request))
+    views = await server_queries.list_servers(rt, ctx, query)
+    items = [render.server(request, ctx, view) if detail else
+             render.server_summary(request, view.server) for view in views]
+    body: dict[str, Any] = {"servers": items}
+    more = params.next_links(request, "servers/detail" if detail else "servers", views,
+                             views[-1].server.uuid if views else "", query.limit,
+                             rt.settings.api_max_limit)
+    if more:
+        body["servers_links"] = more
+    return JSONResponse(body)
+
+
+@router.get("")
+async def list_servers(request: Request) -> JSONResponse:
+    return await _list(request, detail=False)
+
+
+@router.get("/detail")
+async def list_servers_detail(request: Request) -> JSONResponse:
+    return await _list(request, detail=True)
+
+
+@router.post("", status_code=202)
+async def create_server(request: Request) -> JSONResponse:
+    body = await json_body(request)
+    created = await servers.create(runtime(request), context(request), body,
+                                   params.version(request))
+    compute_sync.wake()
+    if created.return_reservation_id:
+        return JSONResponse({"reservation_id": created.reservation_id}, status_code=202)
+    first = created.servers[0]
+    return JSONResponse({"server": {
+        "id": first.uuid, "links": params.links(request, "servers", first.uuid),
+        "OS-DCF:diskConfig": "MANUAL", "security_groups": [{"name": "default"}],
+    }}, status_code=202, headers={"Location": f"{params.root(request)}/servers/{first.uuid}"})
+
+
+@router.get("/{server_id}")
+async def show_server(server_id: str, request: Request) -> JSONResponse:
+    ctx = context(request)
+    view = await server_queries.get(runtime(request), ctx, server_id)
+    return JSONResponse({"server": render.server(request, ctx, view)})
+
+
+@router.put("/{server_id}")
+async def update_server(server_id: str, request: Request) -> JSONResponse:
+    rt, ctx = runtime(request), context(request)
+    body = await json_body(request)
+    await server_actions.update_server(rt, ctx, server_id, body, params.version(request))
+    view = await server_queries.get(rt, ctx, server_id)
+    return JSONResponse({"server": render.server(request, ctx, view)})
+
+
+@router.delete("/{server_id}", status_code=204)
+async def delete_server(server_id: str, request: Request) -> Response:
+    await server_actions.delete(runtime(request), context(request), server_id)
+    return Response(status_code=204)

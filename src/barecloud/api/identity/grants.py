@@ -1,0 +1,112 @@
+"""Role assignments: PUT/HEAD/GET/DELETE .../users/{u}/roles/{r} on a project, a
+domain or the system, and GET /v3/role_assignments."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from barecloud.api.common import JSONResponse, context, runtime
+from barecloud.api.identity import params, render
+from barecloud.services.identity import assignments
+from barecloud.services.identity.subjects import SYSTEM_ID, ScopeKind
+
+router = APIRouter(prefix="/identity/v3")
+
+TARGETS: dict[str, ScopeKind] = {"projects": "project", "domains": "domain"}
+
+
+def _kind(request: Request) -> ScopeKind:
+    """project or domain, from /identity/v3/<projects|domains>/..."""
+    return TARGETS[request.url.path.split("/")[3]]
+
+
+@router.put("/projects/{target_id}/users/{user_id}/roles/{role_id}", status_code=204)
+@router.put("/domains/{target_id}/users/{user_id}/roles/{role_id}", status_code=204)
+async def grant(target_id: str, user_id: str, role_id: str, request: Request) -> Response:
+    kind = _kind(request)
+    await assignments.grant(runtime(request), context(request), kind, target_id, user_id,
+                            role_id)
+    return Response(status_code=204)
+
+
+@router.api_route("/projects/{target_id}/users/{user_id}/roles/{role_id}",
+                  methods=["GET", "HEAD"], status_code=204)
+@router.api_route("/domains/{target_id}/users/{user_id}/roles/{role_id}",
+                  methods=["GET", "HEAD"], status_code=204)
+async def check(target_id: str, user_id: str, role_id: str, request: Request) -> Response:
+    kind = _kind(request)
+    await assignments.check(runtime(request), context(request), kind, target_id, user_id,
+                            role_id)
+    return Response(status_code=204)
+
+
+@router.delete("/projects/{target_id}/users/{user_id}/roles/{role_id}", status_code=204)
+@router.delete("/domains/{target_id}/users/{user_id}/roles/{role_id}", status_code=204)
+async def revoke(target_id: str, user_id: str, role_id: str, request: Request) -> Response:
+    kind = _kind(request)
+    await assignments.revoke(runtime(request), context(request), kind, target_id, user_id,
+                             role_id)
+    return Response(status_code=204)
+
+
+@router.get("/projects/{target_id}/users/{user_id}/roles")
+@router.get("/domains/{target_id}/users/{user_id}/roles")
+async def list_grants(target_id: str, user_id: str, request: Request) -> JSONResponse:
+    kind = _kind(request)
+    found = await assignments.roles_of(runtime(request), context(request), kind, target_id,
+                                       user_id)
+    v3 = params.v3(request)
+    return JSONResponse(render.collection("roles", [render.role(r, v3) for r in found],
+                                          params.self_url(request)))
+
+
+@router.put("/system/users/{user_id}/roles/{role_id}", status_code=204)
+async def grant_system(user_id: str, role_id: str, request: Request) -> Response:
+    await assignments.grant(runtime(request), context(request), "system", SYSTEM_ID, user_id,
+                            role_id)
+    return Response(status_code=204)
+
+
+@router.api_route("/system/users/{user_id}/roles/{role_id}", methods=["GET", "HEAD"],
+                  status_code=204)
+async def check_system(user_id: str, role_id: str, request: Request) -> Response:
+    await assignments.check(runtime(request), context(request), "system", SYSTEM_ID, user_id,
+                            role_id)
+    return Response(status_code=204)
+
+
+@router.delete("/system/users/{user_id}/roles/{role_id}", status_code=204)
+async def revoke_system(user_id: str, role_id: str, request: Request) -> Response:
+    await assignments.revoke(runtime(request), context(request), "system", SYSTEM_ID,
+                             user_id, role_id)
+    return Response(status_code=204)
+
+
+@router.get("/system/users/{user_id}/roles")
+async def list_system_grants(user_id: str, request: Request) -> JSONResponse:
+    found = await assignments.roles_of(runtime(request), context(request), "system",
+                                       SYSTEM_ID, user_id)
+    v3 = params.v3(request)
+    return JSONResponse(render.collection("roles", [render.role(r, v3) for r in found],
+                                          params.self_url(request)))
+
+
+@router.get("/role_assignments")
+async def role_assignments(request: Request) -> JSONResponse:
+    rt, ctx = runtime(request), context(request)
+    filters = assignments.Filters(
+        user_id=params.query(request, "user.id"), role_id=params.query(request, "role.id"),
+        project_id=params.query(request, "scope.project.id"),
+        domain_id=params.query(request, "scope.domain.id"),
+        system=params.query(request, "scope.system"),
+        group_id=params.query(request, "group.id"),
+        effective=bool(params.flag(request, "effective")),
+        inherited=params.query(request, "scope.OS-INHERIT:inherited_to") is not None,
+    )
+    found = await assignments.list_assignments(rt, ctx, filters)
+    names = await assignments.names_for(rt, found) if params.flag(
+        request, "include_names") else None
+    v3 = params.v3(request)
+    return JSONResponse(render.collection(
+        "role_assignments", [render.assignment(a, v3, names) for a in found],
+        params.self_url(request)))

@@ -1,0 +1,162 @@
+"""JSON shapes of the Identity API, as Keystone writes them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from barecloud.config import Settings
+from barecloud.db.identity_models import ApplicationCredential, Domain, Project, Role, User
+from barecloud.services.identity import catalog
+from barecloud.services.identity.assignments import Assignment, Names
+from barecloud.services.identity.subjects import Subject
+from barecloud.services.identity.tokens import Token, isotime
+
+
+def collection(key: str, items: list[dict[str, Any]], self_url: str) -> dict[str, Any]:
+    return {key: items, "links": {"self": self_url, "previous": None, "next": None}}
+
+
+def domain(d: Domain, v3: str) -> dict[str, Any]:
+    extra = dict(d.extra or {})
+    tags = extra.pop("tags", [])
+    return {**extra, "id": d.id, "name": d.name, "description": d.description,
+            "enabled": d.enabled, "tags": tags, "options": {},
+            "links": {"self": f"{v3}/domains/{d.id}"}}
+
+
+def project(p: Project, v3: str) -> dict[str, Any]:
+    return {**(p.extra or {}), "id": p.id, "name": p.name, "domain_id": p.domain_id,
+            "description": p.description, "enabled": p.enabled,
+            "parent_id": p.parent_id or p.domain_id, "is_domain": False,
+            "tags": list(p.tags or []), "options": {},
+            "links": {"self": f"{v3}/projects/{p.id}"}}
+
+
+def user(u: User, v3: str) -> dict[str, Any]:
+    out: dict[str, Any] = {**(u.extra or {}), "id": u.id, "name": u.name,
+                           "domain_id": u.domain_id, "enabled": u.enabled,
+                           "password_expires_at": None, "options": {},
+                           "links": {"self": f"{v3}/users/{u.id}"}}
+    if u.default_project_id:
+        out["default_project_id"] = u.default_project_id
+    if u.description:
+        out["description"] = u.description
+    return out
+
+
+def role(r: Role, v3: str) -> dict[str, Any]:
+    return {"id": r.id, "name": r.name, "domain_id": None, "description": r.description,
+            "options": {}, "links": {"self": f"{v3}/roles/{r.id}"}}
+
+
+def role_ref(r: Role, v3: str) -> dict[str, Any]:
+    return {"id": r.id, "name": r.name, "links": {"self": f"{v3}/roles/{r.id}"}}
+
+
+def _time(when: dt.datetime | None) -> str | None:
+    return when.strftime("%Y-%m-%dT%H:%M:%S.%f") if when is not None else None
+
+
+def app_cred(c: ApplicationCredential, roles: list[Role], v3: str,
+             secret: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": c.id, "name": c.name, "description": c.description,
+        "user_id": c.user_id, "project_id": c.project_id, "expires_at": _time(c.expires_at),
+        "unrestricted": c.unrestricted, "access_rules": [],
+        "roles": [{"id": r.id, "name": r.name, "domain_id": None} for r in roles],
+        "links": {"self": f"{v3}/users/{c.user_id}/application_credentials/{c.id}"},
+    }
+    if secret is not None:
+        out["secret"] = secret
+    return out
+
+
+def catalog_entries(settings: Settings) -> list[dict[str, Any]]:
+    by_service: dict[str, dict[str, Any]] = {}
+    for ep in catalog.endpoints(settings):
+        entry = by_service.setdefault(ep.service.type, {
+            "endpoints": [], "id": ep.service.id, "type": ep.service.type,
+            "name": ep.service.name})
+        entry["endpoints"].append({"id": ep.id, "interface": ep.interface,
+                                   "region": catalog.REGION, "region_id": catalog.REGION,
+                                   "url": ep.url})
+    return list(by_service.values())
+
+
+def service(svc: catalog.Service, v3: str) -> dict[str, Any]:
+    return {"id": svc.id, "type": svc.type, "name": svc.name,
+            "description": svc.description, "enabled": True,
+            "links": {"self": f"{v3}/services/{svc.id}"}}
+
+
+def endpoint(ep: catalog.Endpoint, v3: str) -> dict[str, Any]:
+    return {"id": ep.id, "interface": ep.interface, "region": catalog.REGION,
+            "region_id": catalog.REGION, "service_id": ep.service.id, "url": ep.url,
+            "enabled": True, "links": {"self": f"{v3}/endpoints/{ep.id}"}}
+
+
+def region(v3: str) -> dict[str, Any]:
+    return {"id": catalog.REGION, "description": "", "parent_region_id": None,
+            "links": {"self": f"{v3}/regions/{catalog.REGION}"}}
+
+
+def token(t: Token, subject: Subject, settings: Settings, *,
+          with_catalog: bool) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "methods": list(t.methods),
+        "user": {"domain": {"id": subject.user_domain.id, "name": subject.user_domain.name},
+                 "id": subject.user.id, "name": subject.user.name,
+                 "password_expires_at": None},
+        "audit_ids": list(t.audit_ids),
+        "expires_at": isotime(t.expires_at),
+        "issued_at": isotime(t.issued_at),
+    }
+    if subject.system:
+        body["system"] = {"all": True}
+    elif subject.domain is not None:
+        body["domain"] = {"id": subject.domain.id, "name": subject.domain.name}
+    elif subject.project is not None and subject.project_domain is not None:
+        body["project"] = {"domain": {"id": subject.project_domain.id,
+                                      "name": subject.project_domain.name},
+                           "id": subject.project.id, "name": subject.project.name}
+        body["is_domain"] = False
+    if t.scope.kind is not None:
+        body["roles"] = [{"id": r.id, "name": r.name} for r in subject.roles]
+        if with_catalog:
+            body["catalog"] = catalog_entries(settings)
+    if subject.app_cred is not None:
+        body["application_credential"] = {"id": subject.app_cred.id,
+                                          "name": subject.app_cred.name,
+                                          "restricted": subject.app_cred.restricted}
+    return {"token": body}
+
+
+def _assignment_link(a: Assignment, v3: str) -> str:
+    target = {"project": f"projects/{a.target_id}", "domain": f"domains/{a.target_id}",
+              "system": "system"}[a.target_type]
+    return f"{v3}/{target}/users/{a.user_id}/roles/{a.prior_role_id or a.role_id}"
+
+
+def assignment(a: Assignment, v3: str, names: Names | None) -> dict[str, Any]:
+    r: dict[str, Any] = {"id": a.role_id}
+    u: dict[str, Any] = {"id": a.user_id}
+    scope: dict[str, Any]
+    if a.target_type == "system":
+        scope = {"system": {"all": True}}
+    else:
+        scope = {a.target_type: {"id": a.target_id}}
+    if names is not None:
+        r["name"] = names.roles.get(a.role_id, "")
+        if a.user_id in names.users:
+            name, did, dname = names.users[a.user_id]
+            u.update(name=name, domain={"id": did, "name": dname})
+        if a.target_type == "project" and a.target_id in names.projects:
+            name, did, dname = names.projects[a.target_id]
+            scope["project"].update(name=name, domain={"id": did, "name": dname})
+        elif a.target_type == "domain":
+            scope["domain"]["name"] = names.domains.get(a.target_id, "")
+    links = {"assignment": _assignment_link(a, v3)}
+    if a.prior_role_id is not None:
+        links["prior_role"] = f"{v3}/roles/{a.prior_role_id}"
+    return {"role": r, "user": u, "scope": scope, "links": links}

@@ -1,0 +1,69 @@
+"""/v3/roles and the roles they imply."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from barecloud.api.common import JSONResponse, context, json_body, runtime
+from barecloud.api.identity import params, render
+from barecloud.services.identity import roles
+
+router = APIRouter(prefix="/identity/v3")
+
+
+@router.get("/roles")
+async def list_roles(request: Request) -> JSONResponse:
+    found = await roles.list_roles(runtime(request), context(request),
+                                   params.query(request, "name"))
+    v3 = params.v3(request)
+    return JSONResponse(render.collection("roles", [render.role(r, v3) for r in found],
+                                          params.self_url(request)))
+
+
+@router.post("/roles", status_code=201)
+async def create_role(request: Request) -> JSONResponse:
+    r = await roles.create(runtime(request), context(request), await json_body(request))
+    return JSONResponse({"role": render.role(r, params.v3(request))}, status_code=201)
+
+
+@router.get("/roles/{role_id}")
+async def show_role(role_id: str, request: Request) -> JSONResponse:
+    r = await roles.get(runtime(request), context(request), role_id)
+    return JSONResponse({"role": render.role(r, params.v3(request))})
+
+
+@router.patch("/roles/{role_id}")
+async def update_role(role_id: str, request: Request) -> JSONResponse:
+    r = await roles.update(runtime(request), context(request), role_id,
+                           await json_body(request))
+    return JSONResponse({"role": render.role(r, params.v3(request))})
+
+
+@router.delete("/roles/{role_id}", status_code=204)
+async def delete_role(role_id: str, request: Request) -> Response:
+    await roles.remove(runtime(request), context(request), role_id)
+    return Response(status_code=204)
+
+
+@router.get("/role_inferences")
+async def role_inferences(request: Request) -> JSONResponse:
+    v3 = params.v3(request)
+    found = await roles.inferences(runtime(request), context(request))
+    return JSONResponse({
+        "role_inferences": [{"prior_role": render.role_ref(prior, v3),
+                             "implies": [render.role_ref(i, v3) for i in implied]}
+                            for prior, implied in found],
+        "links": {"self": params.self_url(request)},
+    })
+
+
+@router.get("/roles/{role_id}/implies")
+async def implied_by(role_id: str, request: Request) -> JSONResponse:
+    v3 = params.v3(request)
+    found = await roles.inferences(runtime(request), context(request))
+    prior = await roles.get(runtime(request), context(request), role_id)
+    implied = next((i for p, i in found if p.id == prior.id), [])
+    return JSONResponse({"role_inference": {"prior_role": render.role_ref(prior, v3),
+                                            "implies": [render.role_ref(i, v3)
+                                                        for i in implied]},
+                         "links": {"self": params.self_url(request)}})

@@ -1,0 +1,20 @@
+"""Every router of the Identity API, in the order they are matched."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from barecloud.api.identity import (
+    app_credentials,
+    catalog,
+    domains,
+    grants,
+    projects,
+    roles,
+    root,
+    tokens,
+    users,
+)
+
+ROUTERS: tuple[APIRouter, ...] = tuple(m.router for m in (
+    root, tokens, grants, domains, projects, users, app_credentials, roles, catalog))

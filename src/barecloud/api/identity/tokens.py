@@ -1,0 +1,85 @@
+"""/v3/auth: issue, validate and revoke tokens; what a token may be scoped to."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from barecloud.api.common import JSONResponse, context, json_body, runtime
+from barecloud.api.identity import params, render
+from barecloud.errors import Forbidden
+from barecloud.services import policy
+from barecloud.services.identity import assignments, authenticate, projects
+from barecloud.services.identity.tokens import tokens_of
+
+router = APIRouter(prefix="/identity/v3/auth")
+
+
+@router.post("/tokens", status_code=201)
+async def issue(request: Request) -> JSONResponse:
+    rt = runtime(request)
+    issued = await authenticate.issue(rt, await json_body(request))
+    body = render.token(issued.token, issued.subject, rt.settings,
+                        with_catalog="nocatalog" not in request.query_params)
+    return JSONResponse(body, status_code=201, headers={"X-Subject-Token": issued.token_id})
+
+
+@router.api_route("/tokens", methods=["GET", "HEAD"])
+async def validate(request: Request) -> JSONResponse:
+    rt = runtime(request)
+    subject_token = request.headers.get("x-subject-token")
+    token, subject = await tokens_of(rt).validate_subject(subject_token)
+    policy.authorize(context(request), "identity:validate_token",
+                     {"token.user_id": token.user_id})
+    body = render.token(token, subject, rt.settings,
+                        with_catalog="nocatalog" not in request.query_params)
+    return JSONResponse(body, headers={"X-Subject-Token": subject_token or ""})
+
+
+@router.delete("/tokens", status_code=204)
+async def revoke(request: Request) -> Response:
+    tokens = tokens_of(runtime(request))
+    token, _ = await tokens.validate_subject(request.headers.get("x-subject-token"))
+    policy.authorize(context(request), "identity:revoke_token",
+                     {"token.user_id": token.user_id})
+    await tokens.revoke(token, chain=params.flag(request, "cascade") is not False)
+    return Response(status_code=204)
+
+
+@router.get("/catalog")
+async def auth_catalog(request: Request) -> JSONResponse:
+    ctx = context(request)
+    policy.authorize(ctx, "identity:get_auth_catalog")
+    if ctx.project is None:
+        raise Forbidden("A project-scoped token is required to produce a service catalog.")
+    return JSONResponse({"catalog": render.catalog_entries(runtime(request).settings),
+                         "links": {"self": params.self_url(request)}})
+
+
+@router.get("/projects")
+async def auth_projects(request: Request) -> JSONResponse:
+    ctx = context(request)
+    policy.authorize(ctx, "identity:get_auth_projects")
+    found = [] if ctx.user is None else await projects.of_user(
+        runtime(request), ctx, ctx.user, enabled_only=True)
+    v3 = params.v3(request)
+    return JSONResponse(render.collection("projects", [render.project(p, v3) for p in found],
+                                          params.self_url(request)))
+
+
+@router.get("/domains")
+async def auth_domains(request: Request) -> JSONResponse:
+    ctx = context(request)
+    policy.authorize(ctx, "identity:get_auth_domains")
+    found = await assignments.domains_of(runtime(request), ctx.user)
+    v3 = params.v3(request)
+    return JSONResponse(render.collection("domains", [render.domain(d, v3) for d in found],
+                                          params.self_url(request)))
+
+
+@router.get("/system")
+async def auth_system(request: Request) -> JSONResponse:
+    ctx = context(request)
+    policy.authorize(ctx, "identity:get_auth_system")
+    allowed = await assignments.has_system_role(runtime(request), ctx.user)
+    return JSONResponse({"system": [{"all": True}] if allowed else [],
+                         "links": {"self": params.self_url(request)}})

@@ -1,0 +1,70 @@
+"""A token for the operator commands: ``--token``/OS_TOKEN, or a cloud of clouds.yaml.
+
+With ``--cloud``/OS_CLOUD the password of that cloud (in OS_CLIENT_CONFIG_FILE,
+./clouds.yaml, ~/.config/openstack/clouds.yaml or /etc/openstack/clouds.yaml,
+as openstacksdk looks) is exchanged for a token at its ``auth_url``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+
+class CredentialsError(Exception):
+    pass
+
+
+def _clouds_files() -> list[Path]:
+    named = os.environ.get("OS_CLIENT_CONFIG_FILE")
+    if named:
+        return [Path(named)]
+    return [Path("clouds.yaml"), Path.home() / ".config/openstack/clouds.yaml",
+            Path("/etc/openstack/clouds.yaml")]
+
+
+def _cloud(name: str) -> dict[str, Any]:
+    for path in _clouds_files():
+        if path.is_file():
+            clouds = (yaml.safe_load(path.read_text()) or {}).get("clouds") or {}
+            if name in clouds:
+                return dict(clouds[name])
+    raise CredentialsError(f"no cloud {name!r} in {', '.join(map(str, _clouds_files()))}")
+
+
+def _scope(auth: dict[str, Any]) -> dict[str, Any]:
+    project: dict[str, Any] = {}
+    if auth.get("project_id"):
+        project["id"] = auth["project_id"]
+    elif auth.get("project_name"):
+        project = {"name": auth["project_name"], "domain": (
+            {"id": auth["project_domain_id"]} if auth.get("project_domain_id")
+            else {"name": auth.get("project_domain_name", "Default")})}
+    return {"project": project} if project else {}
+
+
+def token_for_cloud(name: str) -> str:
+    """Authenticate as cloud ``name`` (auth_type password) and return the token."""
+    auth = _cloud(name).get("auth") or {}
+    if not auth.get("auth_url") or not auth.get("username") or not auth.get("password"):
+        raise CredentialsError(f"cloud {name!r} has no auth_url, username and password")
+    user: dict[str, Any] = {"name": auth["username"], "password": auth["password"],
+                            "domain": ({"id": auth["user_domain_id"]}
+                                       if auth.get("user_domain_id")
+                                       else {"name": auth.get("user_domain_name", "Default")})}
+    body: dict[str, Any] = {"auth": {"identity": {"methods": ["password"],
+                                                  "password": {"user": user}}}}
+    if scope := _scope(auth):
+        body["auth"]["scope"] = scope
+    url = str(auth["auth_url"]).rstrip("/")
+    if not url.endswith("/v3"):
+        url += "/v3"
+    rsp = httpx.post(f"{url}/auth/tokens", json=body, timeout=30)
+    if rsp.status_code != 201:
+        raise CredentialsError(f"cloud {name!r}: authentication failed (HTTP "
+                               f"{rsp.status_code})")
+    return rsp.headers["X-Subject-Token"]

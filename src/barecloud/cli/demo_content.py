@@ -1,0 +1,89 @@
+"""What `serve --lab` adds so that `openstack server create` works at once.
+
+A bare-metal flavor per resource class the lab's nodes have
+(``bm.<class>``, ``resources:CUSTOM_<CLASS>=1``) and a small public image,
+``barecloud-demo``: an MBR disk with one partition, which the lab firmware
+boots (it has the boot signature) and whose config drive the agent adds.
+Both are created once and left alone afterwards.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import AsyncIterator
+
+from sqlalchemy import select
+
+from barecloud.db.compute_models import Flavor
+from barecloud.db.identity_models import DEFAULT_DOMAIN, Project
+from barecloud.db.models import Image, Node
+from barecloud.services import flavors, images
+from barecloud.services.context import ADMIN_ROLES, RequestContext, Runtime
+
+DEMO_IMAGE = "barecloud-demo"
+MIB = 1 << 20
+IMAGE_SIZE = 16 * MIB
+# The newest microversion the flavor body below is valid for.
+FLAVOR_VERSION = (2, 55)
+
+
+def demo_disk() -> bytes:
+    """An MBR disk image: one Linux partition from 1 MiB to the end."""
+    sectors = IMAGE_SIZE // 512
+    entry = struct.pack("<B3sB3sII", 0x80, b"\xfe\xff\xff", 0x83, b"\xfe\xff\xff",
+                        2048, sectors - 2048)
+    mbr = bytearray(512)
+    mbr[440:444] = b"bcdm"  # disk signature
+    mbr[446:462] = entry
+    mbr[510:512] = b"\x55\xaa"
+    return bytes(mbr) + bytes(IMAGE_SIZE - 512)
+
+
+async def _chunks(data: bytes) -> AsyncIterator[bytes]:
+    for offset in range(0, len(data), MIB):
+        yield data[offset:offset + MIB]
+
+
+async def admin_context(rt: Runtime) -> RequestContext:
+    """The bootstrap admin on project admin (noauth: the one admin project)."""
+    if rt.settings.auth_strategy != "keystone":
+        return RequestContext.noauth("req-demo")
+    async with rt.db.session() as s:
+        project = await s.scalar(select(Project.id).where(Project.name == "admin",
+                                                          Project.domain_id == DEFAULT_DOMAIN))
+    return RequestContext(request_id="req-demo", project=project, project_name="admin",
+                          roles=ADMIN_ROLES)
+
+
+async def ensure(rt: Runtime) -> list[str]:
+    """Create what is missing; return what was created, for the operator."""
+    ctx = await admin_context(rt)
+    created: list[str] = []
+    async with rt.db.session() as s:
+        classes = sorted({rc for rc in (await s.scalars(
+            select(Node.resource_class).where(Node.resource_class.is_not(None)))).all() if rc})
+        names = set((await s.scalars(select(Flavor.name))).all())
+        have_image = await s.scalar(select(Image.id).where(Image.name == DEMO_IMAGE))
+        sample = await s.scalar(select(Node).where(Node.resource_class.is_not(None)))
+    props = (sample.properties if sample is not None else None) or {}
+    for rc in classes:
+        name = f"bm.{rc}"
+        if name in names:
+            continue
+        flavor = await flavors.create(rt, ctx, {"flavor": {
+            "name": name, "vcpus": int(props.get("cpus") or 1),
+            "ram": int(props.get("memory_mb") or 1024),
+            "disk": int(props.get("local_gb") or 1),
+        }}, FLAVOR_VERSION)
+        await flavors.set_specs(rt, ctx, flavor.flavorid, {
+            f"resources:{flavors.normalize_resource_class(rc)}": "1",
+            "resources:VCPU": "0", "resources:MEMORY_MB": "0", "resources:DISK_GB": "0",
+        })
+        created.append(f"flavor {name}")
+    if not have_image:
+        image = await images.create(rt, ctx, {"name": DEMO_IMAGE, "disk_format": "raw",
+                                               "container_format": "bare",
+                                               "visibility": "public"})
+        await images.upload(rt, ctx, image.uuid, _chunks(demo_disk()))
+        created.append(f"image {DEMO_IMAGE}")
+    return created

@@ -1,0 +1,132 @@
+"""Domains: the namespaces of users and projects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from barecloud.db.identity_models import (
+    DEFAULT_DOMAIN,
+    ApplicationCredential,
+    Domain,
+    Project,
+    RoleAssignment,
+    User,
+)
+from barecloud.errors import Conflict, Forbidden, NotFound
+from barecloud.services import policy
+from barecloud.services.context import RequestContext, Runtime
+from barecloud.services.identity import validate
+from barecloud.services.identity.tokens import tokens_of
+
+KNOWN = {"name", "description", "enabled", "tags", "options", "id", "links", "explicit_domain_id"}
+
+
+def not_found(ident: str) -> NotFound:
+    return NotFound(f"Could not find domain: {ident}.")
+
+
+async def find(s: AsyncSession, ident: str) -> Domain:
+    domain = await s.get(Domain, ident)
+    if domain is None:
+        raise not_found(ident)
+    return domain
+
+
+async def find_by_name(s: AsyncSession, name: str) -> Domain:
+    domain = await s.scalar(select(Domain).where(Domain.name == name))
+    if domain is None:
+        raise not_found(name)
+    return domain
+
+
+async def get(rt: Runtime, ctx: RequestContext, ident: str) -> Domain:
+    policy.authorize(ctx, "identity:get_domain", {"domain_id": ident})
+    async with rt.db.session() as s:
+        return await find(s, ident)
+
+
+async def list_domains(rt: Runtime, ctx: RequestContext, name: str | None,
+                       enabled: bool | None) -> list[Domain]:
+    policy.authorize(ctx, "identity:list_domains")
+    q = select(Domain).order_by(Domain.name)
+    if name is not None:
+        q = q.where(Domain.name == name)
+    if enabled is not None:
+        q = q.where(Domain.enabled.is_(enabled))
+    async with rt.db.session() as s:
+        return list((await s.scalars(q)).all())
+
+
+async def _unique(s: AsyncSession, name: str, own_id: str | None) -> None:
+    other = await s.scalar(select(Domain.id).where(Domain.name == name))
+    if other is not None and other != own_id:
+        raise Conflict(f"Conflict occurred attempting to store domain - Duplicate entry found "
+                       f"with name {name}.")
+
+
+async def create(rt: Runtime, ctx: RequestContext, body: Any) -> Domain:
+    policy.authorize(ctx, "identity:create_domain")
+    data = validate.entity(body, "domain")
+    name = validate.name(data, required=True, max_length=64)
+    assert name is not None
+    domain = Domain(name=name, description=validate.string(data, "description", min_length=0,
+                                                           max_length=65535) or "",
+                    enabled=validate.boolean(data, "enabled") is not False,
+                    extra={"tags": validate.tags(data) or [],
+                           **validate.extra(data, KNOWN)})
+    async with rt.db.session() as s:
+        await _unique(s, name, None)
+        s.add(domain)
+    return domain
+
+
+async def update(rt: Runtime, ctx: RequestContext, ident: str, body: Any) -> Domain:
+    policy.authorize(ctx, "identity:update_domain")
+    data = validate.entity(body, "domain")
+    name = validate.name(data, required=False, max_length=64)
+    description = validate.string(data, "description", min_length=0, max_length=65535)
+    enabled = validate.boolean(data, "enabled")
+    tags = validate.tags(data)
+    async with rt.db.session() as s:
+        domain = await find(s, ident)
+        if enabled is False and domain.id == DEFAULT_DOMAIN:
+            raise Forbidden("The default domain holds the cloud's admin: it cannot be "
+                            "disabled.")
+        if name is not None:
+            await _unique(s, name, domain.id)
+            domain.name = name
+        if description is not None:
+            domain.description = description
+        if enabled is not None:
+            domain.enabled = enabled
+        extra = dict(domain.extra or {})
+        extra.update(validate.extra(data, KNOWN))
+        if tags is not None:
+            extra["tags"] = tags
+        domain.extra = extra
+    tokens_of(rt).forget_subjects()
+    return domain
+
+
+async def remove(rt: Runtime, ctx: RequestContext, ident: str) -> None:
+    """Delete a disabled domain with its projects, users and role assignments."""
+    policy.authorize(ctx, "identity:delete_domain")
+    async with rt.db.session() as s:
+        domain = await find(s, ident)
+        if domain.enabled:
+            raise Forbidden("Cannot delete a domain that is enabled, please disable it first.")
+        projects = list((await s.scalars(select(Project.id)
+                                         .where(Project.domain_id == domain.id))).all())
+        await s.execute(delete(RoleAssignment).where(
+            ((RoleAssignment.target_type == "domain") & (RoleAssignment.target_id == domain.id))
+            | ((RoleAssignment.target_type == "project")
+               & RoleAssignment.target_id.in_(projects))))
+        await s.execute(delete(ApplicationCredential).where(
+            ApplicationCredential.project_id.in_(projects)))
+        await s.execute(delete(User).where(User.domain_id == domain.id))
+        await s.execute(delete(Project).where(Project.domain_id == domain.id))
+        await s.delete(domain)
+    tokens_of(rt).forget_subjects()

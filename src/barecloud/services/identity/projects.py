@@ -1,0 +1,187 @@
+"""Projects: where resources live and roles are given."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from barecloud.db.identity_models import (
+    DEFAULT_DOMAIN,
+    ApplicationCredential,
+    Project,
+    RoleAssignment,
+)
+from barecloud.errors import Conflict, Forbidden, InvalidParameter, NotFound
+from barecloud.services import policy
+from barecloud.services.context import RequestContext, Runtime
+from barecloud.services.identity import domains, validate
+from barecloud.services.identity.tokens import tokens_of
+
+KNOWN = {"name", "description", "enabled", "tags", "options", "domain_id", "parent_id",
+         "is_domain", "id", "links"}
+NAME_MAX = 64
+
+
+def not_found(ident: str) -> NotFound:
+    return NotFound(f"Could not find project: {ident}.")
+
+
+async def find(s: AsyncSession, ident: str) -> Project:
+    project = await s.get(Project, ident)
+    if project is None:
+        raise not_found(ident)
+    return project
+
+
+async def find_by_name(s: AsyncSession, name: str, domain_id: str) -> Project:
+    project = await s.scalar(select(Project).where(Project.name == name,
+                                                   Project.domain_id == domain_id))
+    if project is None:
+        raise not_found(name)
+    return project
+
+
+async def get(rt: Runtime, ctx: RequestContext, ident: str) -> Project:
+    policy.authorize(ctx, "identity:get_project", {"project_id": ident})
+    async with rt.db.session() as s:
+        return await find(s, ident)
+
+
+def _assigned(user_id: str) -> Any:
+    return select(RoleAssignment.target_id).where(RoleAssignment.user_id == user_id,
+                                                  RoleAssignment.target_type == "project")
+
+
+async def list_projects(rt: Runtime, ctx: RequestContext, *, name: str | None = None,
+                        domain_id: str | None = None, enabled: bool | None = None,
+                        parent_id: str | None = None, is_domain: bool | None = None,
+                        ) -> list[Project]:
+    """Every project for admins and system readers; for others, theirs."""
+    q = select(Project).order_by(Project.name, Project.id)
+    if not policy.can(ctx, "identity:list_projects"):
+        if ctx.user is None:
+            policy.authorize(ctx, "identity:list_projects")
+        q = q.where(Project.id.in_(_assigned(ctx.user or "")))
+    if is_domain:
+        return []
+    if name is not None:
+        q = q.where(Project.name == name)
+    if domain_id is not None:
+        q = q.where(Project.domain_id == domain_id)
+    if enabled is not None:
+        q = q.where(Project.enabled.is_(enabled))
+    if parent_id is not None:
+        q = q.where((Project.parent_id == parent_id)
+                    | (Project.parent_id.is_(None) & (Project.domain_id == parent_id)))
+    async with rt.db.session() as s:
+        return list((await s.scalars(q)).all())
+
+
+async def of_user(rt: Runtime, ctx: RequestContext, user_id: str, *,
+                  enabled_only: bool = False) -> list[Project]:
+    """The projects ``user_id`` has a role on (``/users/{id}/projects``, ``/auth/projects``)."""
+    policy.authorize(ctx, "identity:list_user_projects", {"user_id": user_id})
+    q = select(Project).where(Project.id.in_(_assigned(user_id))).order_by(Project.name)
+    if enabled_only:
+        q = q.where(Project.enabled.is_(True))
+    async with rt.db.session() as s:
+        return list((await s.scalars(q)).all())
+
+
+async def _caller_domain(s: AsyncSession, ctx: RequestContext) -> str:
+    if ctx.domain:
+        return ctx.domain
+    if ctx.project:
+        own = await s.get(Project, ctx.project)
+        if own is not None:
+            return own.domain_id
+    return DEFAULT_DOMAIN
+
+
+async def _unique(s: AsyncSession, name: str, domain_id: str, own_id: str | None) -> None:
+    other = await s.scalar(select(Project.id).where(Project.name == name,
+                                                    Project.domain_id == domain_id))
+    if other is not None and other != own_id:
+        raise Conflict(f"Conflict occurred attempting to store project - Duplicate entry "
+                       f"found with name {name} at domain ID {domain_id}.")
+
+
+async def create(rt: Runtime, ctx: RequestContext, body: Any) -> Project:
+    policy.authorize(ctx, "identity:create_project")
+    data = validate.entity(body, "project")
+    name = validate.name(data, required=True, max_length=NAME_MAX)
+    assert name is not None
+    description = validate.string(data, "description", min_length=0, max_length=65535,
+                                  nullable=True) or ""
+    enabled = validate.boolean(data, "enabled") is not False
+    if validate.boolean(data, "is_domain"):
+        raise InvalidParameter("barecloud has no projects acting as domains (is_domain).")
+    domain_id = validate.string(data, "domain_id", max_length=64, nullable=True)
+    parent_id = validate.string(data, "parent_id", max_length=64, nullable=True)
+    tags = validate.tags(data) or []
+    extra = validate.extra(data, KNOWN)
+    async with rt.db.session() as s:
+        parent = None
+        if parent_id is not None and parent_id != domain_id:
+            parent = await s.get(Project, parent_id)
+            if parent is None:
+                raise not_found(parent_id)
+            if domain_id is not None and domain_id != parent.domain_id:
+                raise InvalidParameter(f"Cannot create project, the parent ({parent_id}) is "
+                                       f"in a different domain ({parent.domain_id}).")
+            domain_id = parent.domain_id
+        if domain_id is None:
+            domain_id = await _caller_domain(s, ctx)
+        await domains.find(s, domain_id)
+        await _unique(s, name, domain_id, None)
+        project = Project(name=name, domain_id=domain_id, description=description,
+                          enabled=enabled, parent_id=parent.id if parent else None,
+                          tags=tags, extra=extra)
+        s.add(project)
+    return project
+
+
+async def update(rt: Runtime, ctx: RequestContext, ident: str, body: Any) -> Project:
+    policy.authorize(ctx, "identity:update_project")
+    data = validate.entity(body, "project")
+    for key in ("domain_id", "parent_id", "is_domain", "id"):
+        if key in data:
+            raise InvalidParameter(f"Invalid input for field/attribute {key}. Value: "
+                                   f"{data[key]!r}. It cannot be changed.")
+    name = validate.name(data, required=False, max_length=NAME_MAX)
+    description = validate.string(data, "description", min_length=0, max_length=65535,
+                                  nullable=True)
+    enabled = validate.boolean(data, "enabled")
+    tags = validate.tags(data)
+    async with rt.db.session() as s:
+        project = await find(s, ident)
+        if name is not None:
+            await _unique(s, name, project.domain_id, project.id)
+            project.name = name
+        if description is not None:
+            project.description = description
+        if enabled is not None:
+            project.enabled = enabled
+        if tags is not None:
+            project.tags = tags
+        project.extra = {**(project.extra or {}), **validate.extra(data, KNOWN)}
+    tokens_of(rt).forget_subjects()
+    return project
+
+
+async def remove(rt: Runtime, ctx: RequestContext, ident: str) -> None:
+    """Delete a project with its role assignments and application credentials."""
+    policy.authorize(ctx, "identity:delete_project")
+    async with rt.db.session() as s:
+        project = await find(s, ident)
+        if await s.scalar(select(Project.id).where(Project.parent_id == project.id).limit(1)):
+            raise Forbidden(f"Cannot delete project {project.id} since it is not a leaf in "
+                            "the hierarchy.")
+        await s.execute(delete(RoleAssignment).where(RoleAssignment.target_type == "project",
+                                                     RoleAssignment.target_id == project.id))
+        await s.execute(delete(ApplicationCredential)
+                        .where(ApplicationCredential.project_id == project.id))
+        await s.delete(project)
+    tokens_of(rt).forget_subjects()

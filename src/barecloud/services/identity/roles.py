@@ -1,0 +1,113 @@
+"""Roles: global names (admin, member, reader and any an admin adds).
+
+admin implies member, which implies reader; these three are created at
+bootstrap and cannot be deleted or renamed, since the policy rules name them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from barecloud.db.identity_models import Role
+from barecloud.errors import Conflict, Forbidden, NotFound
+from barecloud.services import policy
+from barecloud.services.context import RequestContext, Runtime
+from barecloud.services.identity import validate
+from barecloud.services.identity.subjects import IMPLIES
+from barecloud.services.identity.tokens import tokens_of
+
+BUILT_IN = ("admin", "member", "reader")
+
+
+def not_found(ident: str) -> NotFound:
+    return NotFound(f"Could not find role: {ident}.")
+
+
+async def find(s: AsyncSession, ident: str) -> Role:
+    role = await s.get(Role, ident)
+    if role is None:
+        raise not_found(ident)
+    return role
+
+
+async def by_name(s: AsyncSession) -> dict[str, Role]:
+    return {r.name: r for r in (await s.scalars(select(Role))).all()}
+
+
+async def get(rt: Runtime, ctx: RequestContext, ident: str) -> Role:
+    policy.authorize(ctx, "identity:get_role")
+    async with rt.db.session() as s:
+        return await find(s, ident)
+
+
+async def list_roles(rt: Runtime, ctx: RequestContext, name: str | None) -> list[Role]:
+    policy.authorize(ctx, "identity:list_roles")
+    q = select(Role).order_by(Role.name)
+    if name is not None:
+        q = q.where(Role.name == name)
+    async with rt.db.session() as s:
+        return list((await s.scalars(q)).all())
+
+
+async def _unique(s: AsyncSession, name: str, own_id: str | None) -> None:
+    other = await s.scalar(select(Role.id).where(Role.name == name))
+    if other is not None and other != own_id:
+        raise Conflict(f"Conflict occurred attempting to store role - Duplicate entry found "
+                       f"with name {name}.")
+
+
+async def create(rt: Runtime, ctx: RequestContext, body: Any) -> Role:
+    policy.authorize(ctx, "identity:create_role")
+    data = validate.entity(body, "role")
+    if data.get("domain_id") is not None:
+        raise validate.invalid("domain_id", data["domain_id"],
+                               "barecloud has global roles only (domain_id null).")
+    name = validate.name(data, required=True, max_length=255)
+    assert name is not None
+    role = Role(name=name, description=validate.string(data, "description", min_length=0,
+                                                       max_length=255, nullable=True) or "")
+    async with rt.db.session() as s:
+        await _unique(s, name, None)
+        s.add(role)
+    return role
+
+
+async def update(rt: Runtime, ctx: RequestContext, ident: str, body: Any) -> Role:
+    policy.authorize(ctx, "identity:update_role")
+    data = validate.entity(body, "role")
+    name = validate.name(data, required=False, max_length=255)
+    description = validate.string(data, "description", min_length=0, max_length=255,
+                                  nullable=True)
+    async with rt.db.session() as s:
+        role = await find(s, ident)
+        if name is not None and name != role.name:
+            if role.name in BUILT_IN:
+                raise Forbidden(f"The role {role.name} is built in: policy rules name it.")
+            await _unique(s, name, role.id)
+            role.name = name
+        if description is not None:
+            role.description = description
+    tokens_of(rt).forget_subjects()
+    return role
+
+
+async def remove(rt: Runtime, ctx: RequestContext, ident: str) -> None:
+    policy.authorize(ctx, "identity:delete_role")
+    async with rt.db.session() as s:
+        role = await find(s, ident)
+        if role.name in BUILT_IN:
+            raise Forbidden(f"The role {role.name} is built in: policy rules name it.")
+        await s.delete(role)
+    tokens_of(rt).forget_subjects()
+
+
+async def inferences(rt: Runtime, ctx: RequestContext) -> list[tuple[Role, list[Role]]]:
+    """Each prior role with the roles it implies directly."""
+    policy.authorize(ctx, "identity:list_implied_roles")
+    async with rt.db.session() as s:
+        named = await by_name(s)
+    return [(named[prior], [named[i] for i in implied if i in named])
+            for prior, implied in IMPLIES.items() if prior in named]

@@ -1,0 +1,333 @@
+"""Who may do what: every rule as data, in oslo.policy's syntax, in one place.
+
+A rule is a boolean expression (``and``, ``or``, ``not``, parentheses) of
+checks:
+
+- ``role:NAME``: the token carries that role (implied roles are expanded:
+  admin ⊃ member ⊃ reader);
+- ``system_scope:all``: a system-scoped token;
+- ``rule:NAME``: another rule;
+- ``project_id:%(key)s``, ``user_id:%(key)s``, ``domain_id:%(key)s``: the
+  token's project, user or domain equals ``target[key]`` (never when either
+  is missing, so a node without an owner belongs to nobody);
+- ``@`` always, ``!`` never.
+
+The defaults follow the "secure RBAC" personas of Ironic, Nova, Glance and
+Keystone: admin may do everything (a project admin is the cloud admin); a
+system reader reads everything; a project member reads and writes its
+project's things; a project reader only reads them.  An unknown rule falls
+back to ``default`` (admin only), as oslo.policy does.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from barecloud.errors import Forbidden
+from barecloud.services.context import RequestContext
+
+log = logging.getLogger(__name__)
+
+Target = Mapping[str, Any]
+Check = Callable[[RequestContext, Target], bool]
+
+_ADMIN = "rule:admin"
+_READ_ALL = "rule:admin or rule:system_reader"
+# Ironic: the node's owner's members, the system's members and admins.
+_NODE_OWNER_MEMBER = "rule:admin or rule:system_member or (role:member and rule:node_owner)"
+_NODE_READER = "rule:admin or rule:system_reader or (role:reader and rule:node_owner_or_lessee)"
+_PROJECT_READER = "rule:admin or rule:system_reader or (role:reader and project_id:%(project_id)s)"
+_PROJECT_MEMBER = "rule:admin or (role:member and project_id:%(project_id)s)"
+_OWN_USER = "rule:admin or user_id:%(user_id)s"
+_IMAGE_OWNER_MEMBER = "rule:admin or (role:member and project_id:%(owner)s)"
+
+RULES: dict[str, str] = {
+    # --- building blocks ---------------------------------------------------
+    "default": _ADMIN,
+    "admin": "role:admin",
+    "system_reader": "role:reader and system_scope:all",
+    "system_member": "role:member and system_scope:all",
+    "node_owner": "project_id:%(node.owner)s",
+    "node_owner_or_lessee": "project_id:%(node.owner)s or project_id:%(node.lessee)s",
+
+    # --- Identity (Keystone) -----------------------------------------------
+    "identity:validate_token": "rule:admin or rule:system_reader or user_id:%(token.user_id)s",
+    "identity:revoke_token": "rule:admin or user_id:%(token.user_id)s",
+    "identity:get_auth_catalog": "@",
+    "identity:get_auth_projects": "@",
+    "identity:get_auth_domains": "@",
+    "identity:get_auth_system": "@",
+    "identity:get_domain": f"{_READ_ALL} or domain_id:%(domain_id)s",
+    "identity:list_domains": _READ_ALL,
+    "identity:create_domain": _ADMIN,
+    "identity:update_domain": _ADMIN,
+    "identity:delete_domain": _ADMIN,
+    # Others list the projects they have a role on (Keystone answers 403).
+    "identity:list_projects": _READ_ALL,
+    "identity:get_project": f"{_READ_ALL} or project_id:%(project_id)s",
+    "identity:create_project": _ADMIN,
+    "identity:update_project": _ADMIN,
+    "identity:delete_project": _ADMIN,
+    "identity:list_users": _READ_ALL,
+    "identity:get_user": f"{_READ_ALL} or user_id:%(user_id)s",
+    "identity:create_user": _ADMIN,
+    "identity:update_user": _ADMIN,
+    "identity:delete_user": _ADMIN,
+    "identity:change_password": "user_id:%(user_id)s",
+    "identity:list_user_projects": f"{_READ_ALL} or user_id:%(user_id)s",
+    "identity:list_roles": _READ_ALL,
+    "identity:get_role": _READ_ALL,
+    "identity:create_role": _ADMIN,
+    "identity:update_role": _ADMIN,
+    "identity:delete_role": _ADMIN,
+    "identity:list_implied_roles": _READ_ALL,
+    "identity:list_role_assignments": _READ_ALL,
+    "identity:check_grant": _READ_ALL,
+    "identity:list_grants": _READ_ALL,
+    "identity:create_grant": _ADMIN,
+    "identity:revoke_grant": _ADMIN,
+    "identity:create_application_credential": "user_id:%(user_id)s",
+    "identity:get_application_credential": f"{_READ_ALL} or user_id:%(user_id)s",
+    "identity:list_application_credentials": f"{_READ_ALL} or user_id:%(user_id)s",
+    "identity:delete_application_credential": _OWN_USER,
+    "identity:list_services": "role:reader",
+    "identity:get_service": "role:reader",
+    "identity:list_endpoints": "role:reader",
+    "identity:get_endpoint": "role:reader",
+    "identity:list_regions": "@",
+    "identity:get_region": "@",
+
+    # --- Bare Metal (Ironic) -----------------------------------------------
+    "baremetal:node:list_all": _READ_ALL,
+    # Project readers list only nodes their project owns or leases (in SQL).
+    "baremetal:node:list": "role:reader",
+    "baremetal:node:get": _NODE_READER,
+    "baremetal:node:get_states": _NODE_READER,
+    "baremetal:node:history:get": _NODE_READER,
+    "baremetal:node:traits:list": _NODE_READER,
+    "baremetal:node:create": _ADMIN,
+    "baremetal:node:update": _ADMIN,
+    "baremetal:node:delete": _ADMIN,
+    "baremetal:node:traits:set": _ADMIN,
+    "baremetal:node:traits:delete": _ADMIN,
+    "baremetal:node:set_power_state": _NODE_OWNER_MEMBER,
+    "baremetal:node:set_provision_state": _NODE_OWNER_MEMBER,
+    "baremetal:node:set_maintenance": _NODE_OWNER_MEMBER,
+    "baremetal:node:clear_maintenance": _NODE_OWNER_MEMBER,
+    "baremetal:node:validate": _NODE_OWNER_MEMBER,
+    "baremetal:node:get_boot_device": _NODE_OWNER_MEMBER,
+    "baremetal:node:set_boot_device": _NODE_OWNER_MEMBER,
+    "baremetal:port:list_all": _READ_ALL,
+    "baremetal:port:list": "role:reader",
+    "baremetal:port:get": _NODE_READER,
+    "baremetal:port:create": _ADMIN,
+    "baremetal:port:update": _ADMIN,
+    "baremetal:port:delete": _ADMIN,
+    "baremetal:allocation:list_all": _READ_ALL,
+    "baremetal:allocation:list": "role:reader",
+    "baremetal:allocation:get": f"{_NODE_READER} or (role:reader and rule:allocation_owner)",
+    # A project member allocates among the nodes its project owns or leases.
+    "baremetal:allocation:create": "rule:admin or rule:system_member or "
+                                   "(role:member and rule:allocation_owner)",
+    "baremetal:allocation:update": "rule:admin or rule:system_member or "
+                                   "(role:member and rule:allocation_owner)",
+    "baremetal:allocation:delete": "rule:admin or rule:system_member or "
+                                   "(role:member and rule:allocation_owner)",
+    "allocation_owner": "project_id:%(allocation.owner)s",
+    "baremetal:driver:get": "role:reader",
+    "baremetal:chassis:get": "role:reader",
+    "baremetal:conductor:get": _READ_ALL,
+
+    # --- Image (Glance) ----------------------------------------------------
+    "image:get_all": _READ_ALL,  # every image, whoever owns it
+    "image:get_image": "role:reader",  # those visible() lets through
+    "image:add_image": _IMAGE_OWNER_MEMBER,
+    "image:modify_image": _IMAGE_OWNER_MEMBER,
+    "image:upload_image": _IMAGE_OWNER_MEMBER,
+    "image:delete_image": _IMAGE_OWNER_MEMBER,
+    "image:publicize_image": _ADMIN,
+    "image:set_image_owner": _ADMIN,
+    "image:add_member": _IMAGE_OWNER_MEMBER,
+    "image:delete_member": _IMAGE_OWNER_MEMBER,
+    "image:get_members_all": f"{_READ_ALL} or project_id:%(owner)s",  # else only one's own
+    "image:modify_member": "rule:admin or (role:member and project_id:%(member_id)s)",
+
+    # --- Compute (Nova) ----------------------------------------------------
+    # Targets: servers and quotas {"project_id"}, keypairs {"user_id"}.
+    "compute:servers:list": "role:reader",  # one's own project's, filtered in SQL
+    "compute:servers:list_all": _READ_ALL,  # all_tenants=1
+    "compute:servers:show": _PROJECT_READER,
+    "compute:servers:create": _PROJECT_MEMBER,
+    "compute:servers:update": _PROJECT_MEMBER,
+    "compute:servers:delete": _PROJECT_MEMBER,
+    "compute:servers:action": _PROJECT_MEMBER,  # reboot, start, stop, rebuild...
+    "compute:servers:show:host_details": _ADMIN,  # OS-EXT-SRV-ATTR:*
+    "compute:keypairs:list": f"{_READ_ALL} or (role:reader and user_id:%(user_id)s)",
+    "compute:keypairs:show": f"{_READ_ALL} or (role:reader and user_id:%(user_id)s)",
+    "compute:keypairs:create": "rule:admin or (role:member and user_id:%(user_id)s)",
+    "compute:keypairs:delete": "rule:admin or (role:member and user_id:%(user_id)s)",
+    "compute:quotas:show": _PROJECT_READER,
+    "compute:quotas:update": _ADMIN,
+    "compute:quotas:delete": _ADMIN,
+    "compute:limits:show": "role:reader",
+    "compute:flavors:list": "@",
+    "compute:flavors:show": "@",
+    "compute:flavors:create": _ADMIN,
+    "compute:flavors:update": _ADMIN,
+    "compute:flavors:delete": _ADMIN,
+    "compute:flavors:access": _ADMIN,
+    "compute:flavors:extra_specs:show": "@",
+    "compute:flavors:extra_specs:update": _ADMIN,
+    "compute:hypervisors:list": _READ_ALL,
+    "compute:hypervisors:show": _READ_ALL,
+    "compute:availability_zones:list": "role:reader",
+    "compute:availability_zones:detail": _READ_ALL,
+}
+
+# How each service words a refusal (its clients show the message as it is).
+_MESSAGES = {
+    "identity": "You are not authorized to perform the requested action: {rule}.",
+    "baremetal": "{rule} is disallowed by policy",
+    "image": "You are not authorized to complete {action} action.",
+    "compute": "Policy doesn't allow {rule} to be performed.",
+}
+
+
+# --- the expression language --------------------------------------------
+# Words (whose %(key)s substitutions hold parentheses) and parentheses.
+_TOKEN_RE = re.compile(r"(?:[^\s()%]|%\([^)]*\)s)+|\(|\)")
+_SUBST_RE = re.compile(r"^%\((.+)\)s$")
+_CREDENTIALS: dict[str, Callable[[RequestContext], str | None]] = {
+    "project_id": lambda c: c.project,
+    "user_id": lambda c: c.user,
+    "domain_id": lambda c: c.domain,
+}
+
+
+class PolicySyntaxError(ValueError):
+    pass
+
+
+def _check(word: str) -> Check:
+    if word == "@":
+        return lambda ctx, target: True
+    if word == "!":
+        return lambda ctx, target: False
+    kind, sep, match = word.partition(":")
+    if not sep or not match:
+        raise PolicySyntaxError(f"not a check: {word!r}")
+    if kind == "rule":
+        return lambda ctx, target: _evaluate(match, ctx, target)
+    if kind == "role":
+        role = match.lower()
+        return lambda ctx, target: role in ctx.roles
+    if kind == "system_scope":
+        if match != "all":
+            raise PolicySyntaxError(f"system_scope is 'all' only: {word!r}")
+        return lambda ctx, target: ctx.system
+    credential = _CREDENTIALS.get(kind)
+    subst = _SUBST_RE.match(match)
+    if credential is None or subst is None:
+        raise PolicySyntaxError(f"unknown check: {word!r}")
+    key = subst.group(1)
+
+    def compare(ctx: RequestContext, target: Target) -> bool:
+        mine, theirs = credential(ctx), target.get(key)
+        return mine is not None and theirs is not None and mine == str(theirs)
+
+    return compare
+
+
+class _Parser:
+    """Recursive descent: or > and > not > (expr) | check."""
+
+    def __init__(self, text: str) -> None:
+        self.words = _TOKEN_RE.findall(text)
+        self.at = 0
+
+    def parse(self) -> Check:
+        check = self._or()
+        if self.at != len(self.words):
+            raise PolicySyntaxError(f"unexpected {self.words[self.at]!r}")
+        return check
+
+    def _peek(self) -> str | None:
+        return self.words[self.at] if self.at < len(self.words) else None
+
+    def _take(self) -> str:
+        word = self._peek()
+        if word is None:
+            raise PolicySyntaxError("unexpected end of rule")
+        self.at += 1
+        return word
+
+    def _or(self) -> Check:
+        parts = [self._and()]
+        while self._peek() == "or":
+            self._take()
+            parts.append(self._and())
+        return parts[0] if len(parts) == 1 else (
+            lambda ctx, target: any(p(ctx, target) for p in parts))
+
+    def _and(self) -> Check:
+        parts = [self._not()]
+        while self._peek() == "and":
+            self._take()
+            parts.append(self._not())
+        return parts[0] if len(parts) == 1 else (
+            lambda ctx, target: all(p(ctx, target) for p in parts))
+
+    def _not(self) -> Check:
+        if self._peek() == "not":
+            self._take()
+            inner = self._not()
+            return lambda ctx, target: not inner(ctx, target)
+        word = self._take()
+        if word == "(":
+            inner = self._or()
+            if self._take() != ")":
+                raise PolicySyntaxError("missing ')'")
+            return inner
+        if word in ("and", "or", ")"):
+            raise PolicySyntaxError(f"unexpected {word!r}")
+        return _check(word)
+
+
+def compile_rule(text: str) -> Check:
+    return _Parser(text).parse()
+
+
+_COMPILED: dict[str, Check] = {name: compile_rule(text) for name, text in RULES.items()}
+
+
+def _evaluate(name: str, ctx: RequestContext, target: Target) -> bool:
+    check = _COMPILED.get(name)
+    if check is None:
+        log.warning("no policy rule %r: applying the default rule", name)
+        check = _COMPILED["default"]
+    return check(ctx, target)
+
+
+def can(ctx: RequestContext, rule: str, target: Target | None = None) -> bool:
+    """Whether ``ctx`` may do ``rule`` on ``target`` (a flat dict, e.g. {"node.owner": p})."""
+    return _evaluate(rule, ctx, target or {})
+
+
+def authorize(ctx: RequestContext, rule: str, target: Target | None = None) -> None:
+    """Raise :class:`Forbidden` (403) unless ``ctx`` may do ``rule`` on ``target``."""
+    if not can(ctx, rule, target):
+        raise Forbidden(refusal(rule))
+
+
+def refusal(rule: str) -> str:
+    """The message the service ``rule`` belongs to answers a refusal with."""
+    service, _, action = rule.partition(":")
+    template = _MESSAGES.get(service, "Policy doesn't allow {rule} to be performed.")
+    return template.format(rule=rule, action=action)
+
+
+def node_target(owner: str | None, lessee: str | None) -> dict[str, Any]:
+    return {"node.owner": owner, "node.lessee": lessee}

@@ -1,0 +1,106 @@
+"""Compute with Identity: what a project member may see and do, and what only admins may.
+
+The service runs with ``auth_strategy = "keystone"``; ``admin`` is the
+admin of project admin, ``demo`` a member of project demo.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests import support
+from tests.api.compute.nova import LATEST, Nova, fault
+
+
+class Tokened(Nova):
+    def __init__(self, svc: support.Service, cloud: str) -> None:
+        super().__init__(svc)
+        token = {"X-Auth-Token": svc.token(cloud)}
+        for client in (self.http, self.bm, self.glance):
+            client.headers.update(token)
+
+
+@pytest.fixture(scope="module")
+def keystone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[support.Service]:
+    svc = support.start_service(tmp_path_factory.mktemp("tenancy") / "svc", auth="keystone")
+    try:
+        yield svc
+    finally:
+        svc.stop()
+
+
+@pytest.fixture
+def admin(keystone: support.Service) -> Iterator[Tokened]:
+    client = Tokened(keystone, "barecloud-admin")
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def demo(keystone: support.Service) -> Iterator[Tokened]:
+    client = Tokened(keystone, "barecloud")
+    yield client
+    client.close()
+
+
+def test_no_token_is_401_in_novas_format(keystone: support.Service) -> None:
+    r = httpx.get(f"{keystone.url}/compute/v2.1/servers",
+                  headers={"OpenStack-API-Version": f"compute {LATEST}"})
+    assert fault(r, 401)
+    assert r.headers["WWW-Authenticate"].startswith("Keystone uri=")
+    assert httpx.get(f"{keystone.url}/compute/v2.1").status_code == 200  # versions: public
+
+
+def test_members_see_their_project_only(admin: Tokened, demo: Tokened, rc: str) -> None:
+    admin.node(rc)
+    image, flavor = admin.image(), admin.flavor(rc)
+    mine = demo.create("demo-1", image, flavor)["server"]["id"]
+    theirs = admin.create("admin-1", image, flavor)["server"]["id"]
+    s = demo.wait(mine, lambda s: s["status"] in ("ACTIVE", "ERROR"))
+    assert s["status"] == "ACTIVE", s.get("fault")
+    # A member sees no host details; the admin does.
+    assert "OS-EXT-SRV-ATTR:host" not in s and "OS-EXT-SRV-ATTR:hostname" in s
+    assert "OS-EXT-SRV-ATTR:host" in admin.server(mine)
+    assert {x["id"] for x in demo.ok("GET", "/servers")["servers"]} == {mine}
+    assert fault(demo.request("GET", f"/servers/{theirs}"), 404)
+    assert fault(demo.request("DELETE", f"/servers/{theirs}"), 404)
+    assert fault(demo.request("GET", "/servers", params={"all_tenants": "1"}), 403) == \
+        "Policy doesn't allow compute:servers:list_all to be performed."
+    every = {x["id"] for x in admin.ok("GET", "/servers", params={"all_tenants": "1"})[
+        "servers"]}
+    assert {mine, theirs} <= every
+    assert mine not in {x["id"] for x in admin.ok("GET", "/servers")["servers"]}
+    # Admin-only resources.
+    for method, path, body in [
+        ("POST", "/flavors", {"flavor": {"name": "x", "ram": 1, "vcpus": 1, "disk": 0}}),
+        ("DELETE", f"/flavors/{flavor}", None),
+        ("POST", f"/flavors/{flavor}/os-extra_specs", {"extra_specs": {"a": "b"}}),
+        ("GET", "/os-hypervisors", None),
+        ("GET", "/os-availability-zone/detail", None),
+        ("PUT", "/os-quota-sets/x", {"quota_set": {"instances": 1}}),
+    ]:
+        r = demo.request(method, path, json=body)
+        assert fault(r, 403).startswith("Policy doesn't allow compute:"), (path, r.text)
+    assert demo.ok("GET", "/os-availability-zone")["availabilityZoneInfo"]
+    assert demo.request("DELETE", f"/servers/{mine}").status_code == 204
+    demo.wait_gone(mine)
+
+
+def test_keypairs_are_per_user(admin: Tokened, demo: Tokened) -> None:
+    demo.ok("POST", "/os-keypairs", 201, version="2.10",
+            json={"keypair": {"name": "shared-name"}})
+    admin.ok("POST", "/os-keypairs", 201, version="2.10",
+             json={"keypair": {"name": "shared-name"}})  # the same name, another user
+    assert [k["keypair"]["name"] for k in demo.ok("GET", "/os-keypairs")["keypairs"]] == \
+        ["shared-name"]
+    demo_user = demo.ok("GET", "/os-keypairs/shared-name")["keypair"]["user_id"]
+    admin_user = admin.ok("GET", "/os-keypairs/shared-name")["keypair"]["user_id"]
+    assert demo_user != admin_user
+    # An admin reads another user's key pairs with user_id (2.10).
+    shown = admin.ok("GET", "/os-keypairs/shared-name", params={"user_id": demo_user})
+    assert shown["keypair"]["user_id"] == demo_user
+    r = demo.request("GET", "/os-keypairs", params={"user_id": admin_user})
+    assert fault(r, 403).startswith("Policy doesn't allow compute:keypairs:list")
