@@ -1,4 +1,4 @@
-"""Who sees and does what on the Bare Metal and Image APIs, with real tokens.
+"""Who sees and does what on the Bare Metal, Image and Compute APIs, with real tokens.
 
 The admin; a member of project A, which owns node N1 and leases N3; a reader
 of A; a member of B, which owns N3; no token; an expired token.  Nothing
@@ -21,6 +21,7 @@ from barecloud.services.identity.subjects import Scope
 from barecloud.services.identity.tokens import Token, new_audit_id
 from tests import support
 from tests.api.baremetal.ironic import fault
+from tests.api.compute.nova import fault as nova_fault
 from tests.api.image.glance import error as glance_error
 
 BM = {"X-OpenStack-Ironic-API-Version": "1.78"}
@@ -46,6 +47,13 @@ class World:
         if who is not None:
             headers["X-Auth-Token"] = self.tokens.get(who, who)
         return httpx.request(method, f"{self.svc.url}/image/v2{path}", headers=headers,
+                             timeout=60, **kw)
+
+    def nova(self, who: str | None, method: str, path: str, **kw: Any) -> httpx.Response:
+        headers = {"X-OpenStack-Nova-API-Version": "2.79"}
+        if who is not None:
+            headers["X-Auth-Token"] = self.tokens.get(who, who)
+        return httpx.request(method, f"{self.svc.url}/compute/v2.1{path}", headers=headers,
                              timeout=60, **kw)
 
     def node_names(self, who: str) -> list[str]:
@@ -254,3 +262,66 @@ def test_images(world: World) -> None:
     assert names("reader-a") == ["rbac-b", "rbac-public", "rbac-renamed"]
     glance_error(world.image("member-a", "DELETE", f"/images/{shared_b['id']}"), 403)
     assert world.image("member-a", "DELETE", f"/images/{private_a['id']}").status_code == 204
+
+
+def test_compute(world: World) -> None:
+    """Servers and keypairs stay in their project (or user); readers never write;
+    flavors, quotas of others and hypervisors are the admin's."""
+    image = world.image("admin", "POST", "/images", json={
+        "name": "rbac-boot", "disk_format": "raw", "container_format": "bare",
+        "visibility": "public"}).json()
+    assert world.image("admin", "PUT", f"/images/{image['id']}/file", content=bytes(1024),
+                       headers={"Content-Type": "application/octet-stream"}
+                       ).status_code == 204
+    flavor = {"flavor": {"name": "rbac.small", "ram": 1024, "vcpus": 1, "disk": 1}}
+    nova_fault(world.nova("member-a", "POST", "/flavors", json=flavor), 403)
+    made = world.nova("admin", "POST", "/flavors", json=flavor)
+    assert made.status_code == 200, made.text
+    flavor_id = made.json()["flavor"]["id"]
+    assert any(f["id"] == flavor_id for f in world.nova("reader-a", "GET", "/flavors")
+               .json()["flavors"])
+
+    key = world.nova("member-a", "POST", "/os-keypairs", json={"keypair": {"name": "a-key"}})
+    assert key.status_code == 201, key.text  # 201 since 2.2, as Nova
+    assert world.nova("member-b", "GET", "/os-keypairs").json()["keypairs"] == []
+    nova_fault(world.nova("member-b", "GET", "/os-keypairs/a-key"), 404)
+
+    server = {"server": {"name": "rbac-a", "imageRef": image["id"], "flavorRef": flavor_id,
+                         "networks": "none"}}
+    nova_fault(world.nova("reader-a", "POST", "/servers", json=server), 403)
+    created = world.nova("member-a", "POST", "/servers", json=server)
+    assert created.status_code == 202, created.text
+    sid = created.json()["server"]["id"]
+
+    def names(who: str) -> list[str]:
+        rsp = world.nova(who, "GET", "/servers")
+        assert rsp.status_code == 200, rsp.text
+        return [x["name"] for x in rsp.json()["servers"]]
+
+    assert names("member-a") == ["rbac-a"] and names("reader-a") == ["rbac-a"]
+    assert names("member-b") == []
+    all_tenants = world.nova("member-b", "GET", "/servers?all_tenants=1")
+    assert all_tenants.status_code in (200, 403)
+    if all_tenants.status_code == 200:  # Nova ignores the flag for non-admins
+        assert all_tenants.json()["servers"] == []
+    assert "rbac-a" in [x["name"] for x in world.nova("admin", "GET", "/servers?all_tenants=1")
+                        .json()["servers"]]
+    for method, path, body in (("GET", f"/servers/{sid}", None),
+                               ("PUT", f"/servers/{sid}", {"server": {"name": "mine"}}),
+                               ("POST", f"/servers/{sid}/action", {"os-stop": None}),
+                               ("DELETE", f"/servers/{sid}", None)):
+        nova_fault(world.nova("member-b", method, path, json=body), 404)
+    nova_fault(world.nova("reader-a", "PUT", f"/servers/{sid}",
+                          json={"server": {"name": "renamed"}}), 403)
+    nova_fault(world.nova("reader-a", "DELETE", f"/servers/{sid}"), 403)
+
+    a, b = world.projects["A"], world.projects["B"]
+    assert world.nova("member-a", "GET", f"/os-quota-sets/{a}").status_code == 200
+    nova_fault(world.nova("member-a", "GET", f"/os-quota-sets/{b}"), 403)
+    nova_fault(world.nova("member-a", "PUT", f"/os-quota-sets/{a}",
+                          json={"quota_set": {"instances": 100}}), 403)
+    nova_fault(world.nova("member-a", "GET", "/os-hypervisors"), 403)
+    assert world.nova("admin", "GET", "/os-hypervisors").status_code == 200
+    for who in (None, "expired"):
+        nova_fault(world.nova(who, "GET", "/servers"), 401)
+    assert world.nova("member-a", "DELETE", f"/servers/{sid}").status_code == 204
