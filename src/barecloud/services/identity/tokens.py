@@ -81,6 +81,9 @@ def isotime(epoch: float) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+ISSUED_AT_PRECISION = 0.001  # seconds: tokens encode issued_at in milliseconds
+
+
 @dataclass
 class _Revocations:
     audit_ids: set[str] = field(default_factory=set)
@@ -91,7 +94,10 @@ class _Revocations:
         if any(a in self.audit_ids for a in token.audit_ids):
             return True
         before = self.users.get(token.user_id)
-        return before is not None and token.issued_at <= before
+        # Tokens carry their issue time to the millisecond, rounded: one issued
+        # in the millisecond of the revocation is revoked too (Keystone, in
+        # whole seconds, revokes more).
+        return before is not None and token.issued_at <= before + ISSUED_AT_PRECISION
 
 
 def _epoch(naive_utc: dt.datetime) -> float:
