@@ -99,8 +99,8 @@ async def scenario(svc: support.Service, lab_dir: Path, n: int) -> dict[str, Any
                               timeout=300, limits=limits) as nova, \
             httpx.AsyncClient(base_url=f"{svc.url}/compute/v2.1", headers={**NOVA, **admin},
                               timeout=60) as nova_admin, \
-            httpx.AsyncClient(base_url=f"{svc.url}/image/v2", headers=demo,
-                              timeout=120) as glance:
+            httpx.AsyncClient(base_url=f"{svc.url}/image/v2", headers=admin,
+                              timeout=120) as glance:  # a public image is the admin's
         started = time.monotonic()
         names = [f"lab-{i:05d}" for i in range(1, n + 1)]
         for verb, state in (("manage", "manageable"), ("provide", "available")):
@@ -190,6 +190,9 @@ def main() -> None:
         "BARECLOUD_DEPLOY_CALLBACK_TIMEOUT": "1800",
     })
     try:
+        admin, _ = token_headers(svc, "barecloud-admin")
+        if admin:  # `lab up --enroll` speaks to the API as the admin
+            os.environ["OS_TOKEN"] = admin["X-Auth-Token"]
         lab.up(args.machines, "--disk-gb", "1", "--boot-url", f"{svc.url}/boot/boot.ipxe",
                "--enroll", svc.url)
         fig = asyncio.run(scenario(svc, lab.path, args.machines))
