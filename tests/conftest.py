@@ -16,6 +16,27 @@ from tests import support
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def service_on(base: Path, database: str, **kwargs: object) -> Iterator[support.Service]:
+    """A service on SQLite or on a fresh PostgreSQL database, for module fixtures;
+    stopped (and its database dropped) afterwards."""
+    url, name = None, None
+    if database == "postgresql":
+        why = support.pg_available()
+        if why:
+            if IN_CI:
+                pytest.fail(f"CI needs PostgreSQL: {why}")
+            pytest.skip(why)
+        url, name = support.pg_create_database()
+    svc = support.start_service(base / "svc", database_url=url,
+                                **kwargs)  # type: ignore[arg-type]
+    try:
+        yield svc
+    finally:
+        svc.stop()
+        if name:
+            support.pg_drop_database(name)
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> None:
     why = support.pg_available()

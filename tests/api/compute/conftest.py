@@ -9,14 +9,14 @@ import pytest
 
 from tests import support
 from tests.api.compute.nova import Nova
-from tests.api.image.conftest import start
+from tests.conftest import service_on
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def compute_service(request: pytest.FixtureRequest,
                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[support.Service]:
     """A service shared by a module's tests (each test uses its own resource class)."""
-    yield from start(tmp_path_factory.mktemp("compute"), request.param)
+    yield from service_on(tmp_path_factory.mktemp("compute"), request.param)
 
 
 @pytest.fixture

@@ -11,15 +11,15 @@ import httpx
 import pytest
 
 from tests import support
-from tests.api.identity.conftest import start
+from tests.conftest import service_on
 
 LIFETIME = 2
 
 
 @pytest.fixture(scope="module")
 def short_lived(tmp_path_factory: pytest.TempPathFactory) -> Iterator[support.Service]:
-    yield from start(tmp_path_factory.mktemp("expiry"), "sqlite",
-                     extra_env={"BARECLOUD_TOKEN_EXPIRATION": str(LIFETIME)})
+    yield from service_on(tmp_path_factory.mktemp("expiry"), "sqlite", auth="keystone",
+                          extra_env={"BARECLOUD_TOKEN_EXPIRATION": str(LIFETIME)})
 
 
 def challenge(svc: support.Service, rsp: httpx.Response) -> None:
