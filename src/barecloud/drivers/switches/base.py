@@ -1,0 +1,84 @@
+"""The switch driver contract: bind a switch port to a segment, unbind, list, count.
+
+An access port is on exactly one segment (or none); binding a port that is
+on another segment moves it.  Drivers raise ``PermanentDriverError`` when
+the switch refuses a command and ``RetryableDriverError`` when it cannot be
+reached, with messages that never carry a credential.
+See docs/design/networking.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+NetworkType = Literal["vxlan", "vlan", "flat"]
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """Where a network's frames travel: a VLAN, a VXLAN VNI, or a flat wire."""
+
+    network_type: NetworkType
+    segmentation_id: int | None
+    # The Neutron network's id, for names and descriptions on the switch.
+    network_id: str = ""
+    mtu: int | None = None
+
+    @property
+    def key(self) -> str:
+        """A short, stable name for the segment (at most 15 characters)."""
+        if self.network_type == "flat":
+            return f"fl{self.network_id.replace('-', '')[:10]}"
+        prefix = "vl" if self.network_type == "vlan" else "vx"
+        return f"{prefix}{self.segmentation_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class PortCounters:
+    rx_bytes: int = 0
+    tx_bytes: int = 0
+    rx_packets: int = 0
+    tx_packets: int = 0
+
+
+@runtime_checkable
+class SwitchDriver(Protocol):
+    name: str
+
+    async def bind(self, port: str, segment: Segment) -> None:
+        """Make ``port`` an access port of ``segment`` (idempotent)."""
+        ...
+
+    async def unbind(self, port: str) -> None:
+        """Take ``port`` off every segment (idempotent)."""
+        ...
+
+    async def bindings(self) -> dict[str, Segment | None]:
+        """Every port the switch has and the segment it is on, as the switch says."""
+        ...
+
+    async def counters(self) -> dict[str, PortCounters]:
+        """Byte and packet counters per port, as the switch counts them."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+@runtime_checkable
+class HostPlug(Protocol):
+    """A switch that can cable a port of its own to an interface of this host."""
+
+    async def plug(self, segment: Segment, ifname: str, netns: str | None,
+                   addresses: tuple[str, ...] = (), mac: str | None = None) -> str:
+        """Create ``ifname`` (in ``netns``; None: this host's namespace) on ``segment``.
+
+        Returns the name of the switch-side port.  Idempotent.
+        """
+        ...
+
+    async def unplug(self, ifname: str, netns: str | None) -> None: ...
+
+    def port_of(self, ifname: str, netns: str | None) -> str:
+        """The switch-side port of a plugged interface (for counters' attribution)."""
+        ...

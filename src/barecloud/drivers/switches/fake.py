@@ -1,0 +1,64 @@
+"""The ``fake`` switch: ports and bindings kept in memory, shipped for fake-hardware.
+
+It lets the whole stack (port binding, top talkers) run with no switch at
+all, and tests see what was asked of a switch without a mock: ``calls``
+records every operation, ``set_counters`` feeds the top-talker sampler,
+and ports listed in ``refuse_ports`` are refused as a real switch would.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from barecloud.drivers.base import Setting
+from barecloud.drivers.switches.base import PortCounters, Segment
+from barecloud.errors import PermanentDriverError
+
+
+class FakeSwitch:
+    driver_name: ClassVar[str] = "fake"
+    options: ClassVar[tuple[Setting, ...]] = (
+        Setting("ports", "The switch's ports; empty: any port name is accepted.",
+                type="list", default=[]),
+        Setting("refuse_ports", "Ports whose bind and unbind the switch refuses "
+                "(PermanentDriverError), to try failure paths.", type="list", default=[]),
+    )
+
+    def __init__(self, name: str, options: dict[str, Any]) -> None:
+        self.name = name
+        self.ports: tuple[str, ...] = tuple(options.get("ports") or ())
+        self.refuse_ports = set(options.get("refuse_ports") or ())
+        self.bound: dict[str, Segment | None] = dict.fromkeys(self.ports)
+        self.port_counters: dict[str, PortCounters] = {}
+        self.calls: list[tuple[str, ...]] = []
+        self.closed = False
+
+    def _check(self, port: str, what: str) -> None:
+        if self.ports and port not in self.ports:
+            raise PermanentDriverError(f"Switch {self.name}: no port {port!r} to {what}.")
+        if port in self.refuse_ports:
+            raise PermanentDriverError(f"Switch {self.name} refused to {what} port {port}.")
+
+    async def bind(self, port: str, segment: Segment) -> None:
+        self.calls.append(("bind", port, segment.key))
+        self._check(port, "bind")
+        self.bound[port] = segment
+
+    async def unbind(self, port: str) -> None:
+        self.calls.append(("unbind", port))
+        self._check(port, "unbind")
+        self.bound[port] = None
+
+    async def bindings(self) -> dict[str, Segment | None]:
+        return dict(self.bound)
+
+    async def counters(self) -> dict[str, PortCounters]:
+        return {p: self.port_counters.get(p, PortCounters()) for p in self.bound}
+
+    def set_counters(self, port: str, counters: PortCounters) -> None:
+        """What ``counters()`` reports for ``port`` from now on."""
+        self.bound.setdefault(port, None)
+        self.port_counters[port] = counters
+
+    async def close(self) -> None:
+        self.closed = True

@@ -1,0 +1,288 @@
+"""linux-bridge on real network namespaces: isolation by segment, VXLAN, plug, counters.
+
+Each test makes its own namespaces (a switch, hosts cabled to it by veths)
+with unique names and deletes them afterwards; deleting a namespace deletes
+its interfaces.  Needs root and iproute2, as the netns lab does.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from barecloud.drivers.switches import HostPlug, PortCounters, Segment, SwitchDriver, build
+from barecloud.drivers.switches.linux_bridge import LinuxBridgeSwitch, plug_port_name
+from barecloud.errors import PermanentDriverError, RetryableDriverError
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("ethtool") is None,
+    reason="needs root, iproute2 and ethtool",
+)
+
+VL100 = Segment("vlan", 100, "net-a")
+VL200 = Segment("vlan", 200, "net-b")
+
+
+def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, check=check, timeout=20)
+
+
+@dataclass
+class Netns:
+    """Namespaces made by one test: ``switch(…)``, ``host(…)``; all deleted at the end."""
+
+    tag: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
+    made: list[str] = field(default_factory=list)
+
+    def add(self, name: str) -> str:
+        full = f"bct-{self.tag}-{name}"
+        sh("ip", "netns", "add", full)
+        self.made.append(full)
+        sh("ip", "-n", full, "link", "set", "lo", "up")
+        return full
+
+    def host(self, name: str, switch: str, port: str, cidr: str) -> str:
+        """A host namespace whose eth0 (``cidr``) is cabled to ``port`` of ``switch``."""
+        ns = self.add(name)
+        sh("ip", "-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", port,
+           "netns", switch)
+        sh("ip", "-n", ns, "addr", "add", cidr, "dev", "eth0")
+        sh("ip", "-n", ns, "link", "set", "eth0", "up")
+        return ns
+
+    def cleanup(self) -> None:
+        for ns in reversed(self.made):
+            sh("ip", "netns", "del", ns, check=False)
+
+
+@pytest.fixture
+def netns() -> Iterator[Netns]:
+    n = Netns()
+    try:
+        yield n
+    finally:
+        n.cleanup()
+
+
+# One ICMP echo from inside a namespace (no `ping` binary needed): exit 0 on a reply.
+PING = """
+import os, select, socket, struct, sys, time
+addr, timeout = sys.argv[1], float(sys.argv[2])
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+ident = os.getpid() & 0xFFFF
+def checksum(b):
+    b += b"\\0" * (len(b) % 2)
+    total = sum(struct.unpack(f"!{len(b) // 2}H", b))
+    total = (total >> 16) + (total & 0xFFFF)
+    return ~(total + (total >> 16)) & 0xFFFF
+body = struct.pack("!BBHHH", 8, 0, 0, ident, 1) + b"barecloud-test"
+body = body[:2] + struct.pack("!H", checksum(body)) + body[4:]
+s.sendto(body, (addr, 0))
+deadline = time.monotonic() + timeout
+while (left := deadline - time.monotonic()) > 0:
+    if not select.select([s], [], [], left)[0]:
+        break
+    data, src = s.recvfrom(2048)
+    ihl = (data[0] & 15) * 4
+    kind, _, _, got, _ = struct.unpack("!BBHHH", data[ihl:ihl + 8])
+    if kind == 0 and got == ident and src[0] == addr:
+        sys.exit(0)
+sys.exit(1)
+"""
+
+
+def reaches(ns: str, address: str, timeout: float = 1.0) -> bool:
+    """Whether ``address`` answers an ICMP echo sent from namespace ``ns``."""
+    return sh("ip", "netns", "exec", ns, sys.executable, "-c", PING, address, str(timeout),
+              check=False).returncode == 0
+
+
+def connected(ns: str, address: str) -> bool:
+    """``reaches`` with a few tries: a veth whose peer just came up passes no packet
+    until the kernel's link watcher has run (up to a second later)."""
+    return any(reaches(ns, address) for _ in range(4))
+
+
+def lb(netns_name: str, **extra: object) -> LinuxBridgeSwitch:
+    d = build("sw1", {"driver": "linux-bridge", "netns": netns_name, "timeout": 10, **extra})
+    assert isinstance(d, LinuxBridgeSwitch)
+    return d
+
+
+@dataclass
+class Lab:
+    switch: str
+    driver: LinuxBridgeSwitch
+    hosts: list[str]
+
+
+@pytest.fixture
+def lab(netns: Netns) -> Lab:
+    """A switch with three hosts on ports p1, p2, p3 (10.77.0.1-3/24), none bound."""
+    sw = netns.add("sw")
+    hosts = [netns.host(f"h{i}", sw, f"p{i}", f"10.77.0.{i}/24") for i in (1, 2, 3)]
+    return Lab(sw, lb(sw), hosts)
+
+
+async def test_same_segment_reaches_other_segment_does_not(lab: Lab) -> None:
+    d, (h1, h2, h3) = lab.driver, lab.hosts
+    assert isinstance(d, SwitchDriver) and isinstance(d, HostPlug)
+    assert not reaches(h1, "10.77.0.2")  # nothing bound: no path at all
+    await d.bind("p1", VL100)
+    await d.bind("p2", VL100)
+    await d.bind("p3", VL200)
+    assert connected(h1, "10.77.0.2")
+    assert not reaches(h1, "10.77.0.3")
+    assert await d.bindings() == {"p1": VL100, "p2": VL100, "p3": VL200}
+    # Binding again changes nothing.
+    await d.bind("p1", VL100)
+    assert connected(h2, "10.77.0.1")
+    # h3 was up all along: only its segment kept it apart.
+    await d.bind("p3", VL100)
+    assert connected(h1, "10.77.0.3")
+    assert h3
+
+
+async def test_moving_a_port_between_segments(lab: Lab) -> None:
+    d, (h1, _h2, _h3) = lab.driver, lab.hosts
+    await d.bind("p1", VL100)
+    await d.bind("p2", VL100)
+    await d.bind("p3", VL200)
+    await d.bind("p1", VL200)  # `master` takes it off vl100 first
+    assert connected(h1, "10.77.0.3")
+    assert not reaches(h1, "10.77.0.2")
+    links = sh("ip", "-n", lab.switch, "-o", "link", "show", "master", "vl100").stdout
+    assert "p1" not in links and "p2" in links
+
+
+async def test_unbind_isolates_and_empty_bridges_go(lab: Lab) -> None:
+    d, (h1, _h2, _h3) = lab.driver, lab.hosts
+    await d.bind("p1", VL100)
+    await d.bind("p2", VL100)
+    assert connected(h1, "10.77.0.2")
+    await d.unbind("p2")
+    assert not reaches(h1, "10.77.0.2")
+    assert (await d.bindings())["p2"] is None
+    await d.unbind("p1")
+    await d.unbind("p1")  # idempotent
+    shown = sh("ip", "-n", lab.switch, "link", "show", "vl100", check=False)
+    assert shown.returncode != 0  # no port left: the bridge was removed
+
+
+async def test_counters_grow_with_traffic(lab: Lab) -> None:
+    d, (h1, _h2, _h3) = lab.driver, lab.hosts
+    await d.bind("p1", VL100)
+    await d.bind("p2", VL100)
+    before = await d.counters()
+    assert set(before) == {"p1", "p2", "p3"}
+    assert connected(h1, "10.77.0.2")
+    after = await d.counters()
+    assert all(isinstance(c, PortCounters) for c in after.values())
+    # The switch port receives what the host sends.
+    assert after["p1"].rx_packets > before["p1"].rx_packets
+    assert after["p1"].rx_bytes > before["p1"].rx_bytes
+    assert after["p2"].tx_packets > before["p2"].tx_packets
+    assert after["p3"] == before["p3"] or after["p3"].rx_bytes >= before["p3"].rx_bytes
+
+
+async def test_ports_option_limits_ports(lab: Lab) -> None:
+    d = lb(lab.switch, ports=["p1", "p2"])
+    assert set(await d.bindings()) == {"p1", "p2"}
+    assert set(await d.counters()) == {"p1", "p2"}
+    with pytest.raises(PermanentDriverError, match="not one of its ports"):
+        await d.bind("p3", VL100)
+
+
+async def test_plug_puts_a_namespace_on_a_segment(lab: Lab, netns: Netns) -> None:
+    d, (h1, _h2, _h3) = lab.driver, lab.hosts
+    await d.bind("p1", VL100)
+    svc = netns.add("svc")
+    mac = "02:00:00:aa:bb:01"
+    far = await d.plug(VL100, "dhcp0", svc, ("10.77.0.50/24", "fd00:77::50/64"), mac)
+    assert far == plug_port_name("dhcp0", svc) and len(far) <= 15
+    assert connected(svc, "10.77.0.1")
+    await d.bind("p2", VL200)
+    assert not reaches(svc, "10.77.0.2")  # h2 is on another segment
+    shown = sh("ip", "-n", svc, "addr", "show", "dhcp0").stdout
+    assert mac in shown and "fd00:77::50/64" in shown
+    offload = sh("ip", "netns", "exec", svc, "ethtool", "-k", "dhcp0").stdout
+    assert "tx-checksumming: off" in offload
+    # Idempotent: the same port comes back, still working.
+    assert await d.plug(VL100, "dhcp0", svc, ("10.77.0.50/24",), mac) == far
+    assert connected(h1, "10.77.0.50")
+    assert (await d.bindings())[far] == VL100
+    await d.unplug("dhcp0", svc)
+    await d.unplug("dhcp0", svc)
+    assert far not in await d.bindings()
+    assert sh("ip", "-n", svc, "link", "show", "dhcp0", check=False).returncode != 0
+    assert not reaches(h1, "10.77.0.50")
+
+
+async def test_plug_into_this_namespace(lab: Lab) -> None:
+    d = lab.driver
+    await d.bind("p1", VL100)
+    ifname = f"bc{lab.hosts[0][-9:-3]}"  # unique per test, in the root namespace
+    try:
+        await d.plug(VL100, ifname, None, ("10.77.0.60/24",))
+        assert sh("ip", "link", "show", ifname).returncode == 0
+        assert connected(lab.hosts[0], "10.77.0.60")
+    finally:
+        await d.unplug(ifname, None)
+    assert sh("ip", "link", "show", ifname, check=False).returncode != 0
+
+
+async def test_vxlan_spans_switches(netns: Netns) -> None:
+    """Two switches on an underlay: same VNI reaches across, another VNI does not."""
+    sw1, sw2 = netns.add("sw1"), netns.add("sw2")
+    sh("ip", "-n", sw1, "link", "add", "ul0", "type", "veth", "peer", "name", "ul0",
+       "netns", sw2)
+    for ns, addr in ((sw1, "192.168.77.1/24"), (sw2, "192.168.77.2/24")):
+        sh("ip", "-n", ns, "addr", "add", addr, "dev", "ul0")
+        sh("ip", "-n", ns, "link", "set", "ul0", "up")
+    a1 = netns.host("a1", sw1, "p1", "10.78.0.1/24")
+    a2 = netns.host("a2", sw1, "p2", "10.78.0.2/24")
+    b1 = netns.host("b1", sw2, "p1", "10.78.0.11/24")
+    b2 = netns.host("b2", sw2, "p2", "10.78.0.12/24")
+    d1 = lb(sw1, ports=["p1", "p2"], vxlan_local="192.168.77.1", vxlan_peers=["192.168.77.2"])
+    d2 = lb(sw2, ports=["p1", "p2"], vxlan_local="192.168.77.2", vxlan_peers=["192.168.77.1"])
+    vx1, vx2 = Segment("vxlan", 5001, mtu=1450), Segment("vxlan", 5002, mtu=1450)
+    await d1.bind("p1", vx1)
+    await d1.bind("p2", vx2)
+    await d2.bind("p1", vx1)
+    await d2.bind("p2", vx2)
+    assert connected(a1, "10.78.0.11")
+    assert connected(a2, "10.78.0.12")
+    assert not reaches(a1, "10.78.0.12")
+    assert not reaches(b1, "10.78.0.2")
+    detail = sh("ip", "-d", "-n", sw1, "link", "show", "vxlan5001").stdout
+    assert "id 5001" in detail and "nolearning" in detail and "dstport 4789" in detail
+    fdb = sh("bridge", "-n", sw1, "fdb", "show", "dev", "vxlan5001").stdout
+    assert "00:00:00:00:00:00 dst 192.168.77.2" in fdb
+    assert await d2.bindings() == {"p1": vx1, "p2": vx2}
+    assert b2
+
+
+async def test_missing_namespace_is_retryable() -> None:
+    d = lb(f"bct-{uuid.uuid4().hex[:6]}-gone")
+    with pytest.raises(RetryableDriverError, match=r"network namespace .* does not exist"):
+        await d.bind("p1", VL100)
+    with pytest.raises(RetryableDriverError, match="does not exist"):
+        await d.counters()
+
+
+async def test_failing_command_is_permanent_and_says_what(lab: Lab) -> None:
+    with pytest.raises(PermanentDriverError) as err:
+        await lab.driver.bind("nosuch0", VL100)
+    message = err.value.message
+    assert message.startswith("Switch sw1:")
+    assert f"`ip -n {lab.switch} link set nosuch0 master vl100` failed" in message
+    assert 'Cannot find device "nosuch0"' in message
+    with pytest.raises(PermanentDriverError, match="mtu"):
+        await lab.driver.bind("p1", Segment("vlan", 300, mtu=70000))
