@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
+import time
+import zipapp
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 
 from barecloud.agent import configdrive
 from barecloud.lab.firmware import BootFailed, Firmware, Script, expand
 from barecloud.lab.machine import Machine, Profile
+from tests.lab.conftest import PASSWORD, Lab
 
 MAC = "52:54:00:10:00:07"
 
@@ -147,8 +152,45 @@ async def test_the_agent_s_exit_status_drives_the_power(tmp_path: Path) -> None:
     firmware._agent_ended(101, 2048, generation)  # reboot: still on, booted again
     assert m.power_on and m.boots == 2
     firmware._agent_ended(100, 2048, firmware.generation)  # power off
-    assert not m.power_on
+    assert not firmware.machine.power_on
     m.power("on", "test")
     firmware._agent_ended(100, 2048, generation)  # a stale agent: ignored
     assert m.power_on
     firmware.stop()
+
+
+RAMDISK = '''\
+import json, sys
+args = sys.argv[1:]
+words = dict(w.split("=", 1) for w in args[args.index("--cmdline") + 1].split() if "=" in w)
+with open(words["marker"], "w") as out:
+    json.dump(json.load(open(args[args.index("--hardware") + 1])), out)
+sys.exit(100)
+'''
+
+
+def test_a_loopback_machine_boots_the_ramdisk_from_the_boot_url(
+    server: str, new_lab: Lab, tmp_path: Path
+) -> None:
+    src = tmp_path / "ramdisk"
+    src.mkdir()
+    (src / "__main__.py").write_text(RAMDISK)
+    zipapp.create_archive(src, tmp_path / "ramdisk.pyz")
+    marker = tmp_path / "marker.json"
+    Files.files = {
+        "/boot.ipxe": f"#!ipxe\nkernel /kernel marker={marker}\ninitrd /ramdisk\nboot\n".encode(),
+        "/kernel": b"#!barecloud-lab-kernel\n",
+        "/ramdisk": (tmp_path / "ramdisk.pyz").read_bytes(),
+    }
+    new_lab.up(1, "--boot-url", f"{server}/boot.ipxe")
+    rsp = httpx.post(f"{new_lab.redfish}/redfish/v1/Systems/lab-00001/Actions/"
+                     "ComputerSystem.Reset", json={"ResetType": "On"}, auth=("admin", PASSWORD))
+    assert rsp.status_code < 300, rsp.text
+    deadline = time.monotonic() + 30
+    while new_lab.machine("lab-00001")["power_on"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    console = (new_lab.path / "machines" / "lab-00001" / "console.log").read_text()
+    assert not new_lab.machine("lab-00001")["power_on"], console
+    assert "agent exited with status 100" in console
+    assert json.loads(marker.read_text())["interfaces"][0]["mac_address"] == "52:54:00:10:00:01"
+    new_lab.down()

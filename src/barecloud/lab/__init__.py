@@ -18,11 +18,12 @@ over the Bare Metal API, to enroll machines.
 Use it from a shell or, from the service, through a subprocess only::
 
     python -m barecloud.lab up --nodes N --lab-dir D [--shards K] [--json]
-        [--enroll URL --driver ipmi|redfish|fake-hardware]
+        [--netns [--rate 200mbit]] [--enroll URL --driver ipmi|redfish|fake-hardware]
     python -m barecloud.lab down --lab-dir D [--purge]
     python -m barecloud.lab status --lab-dir D [--machines] [--json]
     python -m barecloud.lab fault MACHINE KIND [--off] [--seconds S] --lab-dir D
     python -m barecloud.lab console MACHINE --lab-dir D [--follow]
+    python -m barecloud.lab exec MACHINE|switch --lab-dir D -- CMD...   (netns lab)
     python -m barecloud.lab enroll URL --driver ipmi|redfish --lab-dir D
 
 (``barecloud lab ...`` is the same.)  ``up`` returns once every BMC
@@ -32,8 +33,14 @@ idempotent and grows a lab to ``--nodes``.  ``up --json`` prints
 "machines"}]}`` on stdout.  ``D/lab.json`` always describes the running
 lab (layout.py); ``down`` stops it by the PIDs there.
 
+``--netns`` (root) gives each machine its own network namespace cabled to
+a lab switch namespace, real DHCP and HTTP boot over it (netns.py,
+nsboot.py; docs/design/lab.md); the BMCs stay on loopback.
+
 Modules: machine.py (a machine and its behaviour), layout.py (the lab
 directory), ipmi_bmc.py and redfish.py (the two BMCs), shard.py (one lab
 process), supervisor.py (up/down/status/fault), enroll.py (into
-barecloud), commands.py (the CLI).
+barecloud), commands.py (the CLI), firmware.py (what a machine boots),
+netns.py (namespaces and cables), nsboot.py (a netns machine's boot),
+netboot.py (DHCP and TFTP on the wire).
 """

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,6 +18,7 @@ import httpx
 import typer
 
 from barecloud.lab import enroll as enrollment
+from barecloud.lab import netns as lab_netns
 from barecloud.lab import supervisor
 from barecloud.lab.layout import LabDir, LabState
 from barecloud.lab.machine import FAULTS, LabError, Profile
@@ -25,7 +27,8 @@ lab_app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    help="Virtual machines with real BMCs (IPMI 2.0 and Redfish) on 127.0.0.1.",
+    help="Virtual machines with real BMCs (IPMI 2.0 and Redfish) on 127.0.0.1; "
+         "with --netns each machine has its own network namespace behind a lab switch.",
 )
 
 LabDirOpt = Annotated[
@@ -51,14 +54,24 @@ def _fail(exc: LabError) -> typer.Exit:
 
 
 def _summary(lab: LabDir, state: LabState) -> dict[str, Any]:
-    return {
+    out: dict[str, Any] = {
         "lab_dir": str(lab.path),
         "machines": state.machine_count,
+        "mode": state.mode,
         "shards": [
             {"id": s.id, "pid": s.pid, "redfish_url": s.redfish_url, "machines": len(s.machines)}
             for s in state.shards
         ],
     }
+    if state.netns is not None:
+        w = state.netns
+        out["switch"] = {"name": w.switch_name, "id": w.switch_id, "netns": w.switch_netns,
+                         "rate": w.rate}  # fmt: skip
+        # What barecloud's `switches` setting needs to drive this lab's switch.
+        out["switches"] = w.switch_definition()
+        out["wiring"] = {name: {"netns": link.netns, "ports": link.ports}
+                         for name, link in w.machines.items()}  # fmt: skip
+    return out
 
 
 @lab_app.command()
@@ -94,6 +107,15 @@ def up(
         typer.Option(help="The iPXE script machines network-boot from (the DHCP boot file), "
                           "e.g. http://127.0.0.1:6385/boot/boot.ipxe."),
     ] = None,
+    netns: Annotated[
+        bool,
+        typer.Option("--netns", help="Each machine in its own network namespace, cabled to a "
+                                     "lab switch (root; fixed when the lab is built)."),
+    ] = False,
+    rate: Annotated[
+        str | None,
+        typer.Option(help="netns lab: shape every cable (tc tbf), e.g. 200mbit; off: unshaped."),
+    ] = None,
     driver: DriverOpt = "ipmi",
     token: TokenOpt = None,
     as_json: JsonOpt = False,
@@ -107,7 +129,7 @@ def up(
             profile=Profile(cpus, memory_mb, cpu_arch, disk_gb, nics),
             username=bmc_username, password=bmc_password,
             ipmi_base_port=ipmi_base_port, redfish_base_port=redfish_base_port,
-            boot_url=boot_url, progress=_say,
+            boot_url=boot_url, netns=netns, rate=rate, progress=_say,
         )  # fmt: skip
         _say(f"lab at {lab.path}: {state.machine_count} machines in {len(state.shards)} "
              f"shard(s), ready in {time.monotonic() - started:.1f}s")  # fmt: skip
@@ -117,10 +139,15 @@ def up(
         raise _fail(exc) from None
     if as_json:
         typer.echo(json.dumps(_summary(lab, state)))
-    else:
-        for s in state.shards:
-            typer.echo(f"shard {s.id}: pid {s.pid}, {len(s.machines)} machines, "
-                       f"Redfish {s.redfish_url}/redfish/v1")  # fmt: skip
+        return
+    for s in state.shards:
+        typer.echo(f"shard {s.id}: pid {s.pid}, {len(s.machines)} machines, "
+                   f"Redfish {s.redfish_url}/redfish/v1")  # fmt: skip
+    if state.netns is not None:
+        w = state.netns
+        typer.echo(f"switch {w.switch_name} (id {w.switch_id}) in namespace {w.switch_netns}, "
+                   f"ports p1-p{len(w.ports)}, rate {w.rate or 'unshaped'}")  # fmt: skip
+        typer.echo(f"barecloud setting: switches = {json.dumps(w.switch_definition())}")
 
 
 @lab_app.command()
@@ -131,7 +158,7 @@ def down(
     """Stop the lab's processes (by their PIDs); --purge deletes the machines too."""
     lab = LabDir(lab_dir)
     try:
-        stopped = supervisor.down(lab, purge=purge)
+        stopped = supervisor.down(lab, purge=purge, progress=_say)
     except LabError as exc:
         raise _fail(exc) from None
     what = f"stopped {len(stopped)} shard process(es)" if stopped else "nothing was running"
@@ -152,15 +179,25 @@ def status(
     if as_json:
         typer.echo(json.dumps(info, indent=1))
         return
-    typer.echo(f"lab {info['lab_dir']}: {info['machines']} machines, BMC user {info['username']}")
+    typer.echo(f"lab {info['lab_dir']}: {info['machines']} machines, BMC user {info['username']}"
+               f", mode {info['mode']}")  # fmt: skip
+    if "switch" in info:
+        sw = info["switch"]
+        wired = "wired" if sw["wired"] else "not wired (lab down)"
+        typer.echo(f"  switch {sw['name']} (id {sw['id']}): namespace {sw['netns']}, {wired}, "
+                   f"ports {' '.join(sw['ports'])}, rate {sw['rate'] or 'unshaped'}")  # fmt: skip
     for s in info["shards"]:
         state = f"running (pid {s['pid']})" if s["running"] else "stopped"
         typer.echo(f"  shard {s['id']}: {state}, {s['machines']} machines, "
                    f"Redfish {s['redfish_url']}/redfish/v1")  # fmt: skip
     for m in info.get("machine_list", []):
         faults = ",".join(m["faults"]) or "-"
+        wiring = ""
+        if "netns" in m:
+            cables = ",".join(f"{nic}={port}" for nic, port in m["ports"].items())
+            wiring = f"  netns {m['netns']}  ports {cables}"
         typer.echo(f"  {m['name']}  {m['uuid']}  power {m['power']:<3}  boot {m['boot']:<22}  "
-                   f"ipmi {m['ipmi']}  faults {faults}")  # fmt: skip
+                   f"ipmi {m['ipmi']}  faults {faults}{wiring}")  # fmt: skip
 
 
 @lab_app.command()
@@ -208,6 +245,22 @@ def console(
         if not follow:
             return
         time.sleep(0.5)
+
+
+@lab_app.command("exec")
+def exec_cmd(
+    machine: Annotated[str, typer.Argument(help="Machine name or UUID, or `switch`.")],
+    command: Annotated[list[str], typer.Argument(help="The command, after `--`.")],
+    lab_dir: LabDirOpt = DEFAULT_LAB_DIR,
+) -> None:
+    """Run a command in a machine's network namespace (netns lab): its output, its status."""
+    try:
+        netns = supervisor.netns_of(LabDir(lab_dir), machine)
+    except LabError as exc:
+        raise _fail(exc) from None
+    # The output is the command's own (inherited stdout and stderr).
+    code = subprocess.run(lab_netns.exec_argv(netns, command), check=False).returncode
+    raise typer.Exit(code)
 
 
 @lab_app.command("enroll")

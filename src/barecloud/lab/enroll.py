@@ -3,7 +3,9 @@
 Each machine becomes a node (same name and UUID) with the driver asked
 for and the BMC details that driver needs (and ``console_log``, the file
 its serial console goes to), ``resource_class`` "baremetal",
-``properties`` from its hardware profile, and one port per NIC.  Nodes
+``properties`` from its hardware profile, and one port per NIC (in a
+netns lab with its ``local_link_connection``: the lab switch's id and name
+and the NIC's switch port, what the network interface binds).  Nodes
 that exist (by name) are left alone; missing ports are added, so an
 interrupted enrollment completes when run again.  Existing nodes and
 ports are listed once, page by page, rather than asked for one by one.
@@ -71,6 +73,19 @@ def node_body(machine: Machine, driver: str, redfish_url: str) -> dict[str, Any]
     }
 
 
+def port_body(state: LabState, machine: Machine, nic: int, node_uuid: str) -> dict[str, Any]:
+    """What ``POST /baremetal/v1/ports`` gets for a NIC: in a netns lab, its switch port.
+
+    No ``physical_network``: the lab switch carries every segment, so no
+    network needs to be told apart by it.
+    """
+    body: dict[str, Any] = {"address": machine.macs[nic], "node_uuid": node_uuid}
+    wiring = state.netns
+    if wiring is not None and machine.name in wiring.machines:
+        body["local_link_connection"] = wiring.local_link(machine.name, nic)
+    return body
+
+
 def _api_root(url: str) -> str:
     """The service's URL, whether given as the root, ``/baremetal`` or ``/baremetal/v1``."""
     url = url.rstrip("/")
@@ -107,13 +122,16 @@ async def enroll(
                 uuid = nodes.get(machine.name)
                 if uuid is None:
                     body = node_body(machine, driver, _redfish_url(state, machine))
+                    if state.netns is not None:
+                        # Cabled to the lab switch: barecloud moves its ports.
+                        body["network_interface"] = "neutron"
                     uuid = (await _post(http, "nodes", body))["uuid"]
                     done.created.append(machine.name)
                 else:
                     done.skipped.append(machine.name)
-                for mac in machine.macs:
+                for nic, mac in enumerate(machine.macs):
                     if mac not in ports:
-                        await _post(http, "ports", {"address": mac, "node_uuid": uuid})
+                        await _post(http, "ports", port_body(state, machine, nic, uuid))
                         done.ports += 1
                 count = len(done.created) + len(done.skipped)
                 if count % 1000 == 0:

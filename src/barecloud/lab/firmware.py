@@ -8,11 +8,16 @@ agent zipapp) with python3 against the machine's own disk file: the real
 agent code, no shortcut.  Disk boot reads the partition table and the
 config drive, as cloud-init would, and prints what it found on the serial
 console.
+
+In a netns lab the machine has its own network: ``NetnsFirmware`` runs the
+whole boot (real DHCP, this iPXE interpreter, the agent or the disk's
+"OS") as one process inside the machine's namespace (nsboot.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -30,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from barecloud.agent import configdrive as agent_configdrive
+from barecloud.lab import netns as lab_netns
 from barecloud.lab.machine import Machine
 
 log = logging.getLogger("barecloud.lab.firmware")
@@ -229,19 +235,11 @@ class Firmware:
 
     def _run_agent(self, loaded: Loaded, generation: int) -> None:
         m = self.machine
-        rundir = m.dir / RAMDISK_DIR
-        rundir.mkdir(exist_ok=True)
-        ramdisk = rundir / "ramdisk.pyz"
-        ramdisk.write_bytes(loaded.initrd)
-        hardware = m.dir / HARDWARE_FILE
-        hardware.write_text(json.dumps(hardware_of(m), indent=1))
-        m.console(f"kernel: {_hide(loaded.cmdline)}")
+        argv = agent_argv(m, loaded)
         with m.console_path.open("ab") as console:
             self.agent = subprocess.Popen(
-                [sys.executable, "-I", "-S", str(ramdisk), "--cmdline", loaded.cmdline,
-                 "--hardware", str(hardware)],
-                stdin=subprocess.DEVNULL, stdout=console, stderr=console,
-                cwd=rundir, start_new_session=True,
+                argv, stdin=subprocess.DEVNULL, stdout=console, stderr=console,
+                cwd=m.dir / RAMDISK_DIR, start_new_session=True,
             )
         loop = asyncio.get_running_loop()
         agent = self.agent
@@ -269,24 +267,109 @@ class Firmware:
             m.power("off", "os")
 
     def _diskboot(self) -> None:
+        meta = read_disk(self.machine)
+        if meta is not None:
+            self.machine.console(f"login: {meta.get('hostname')} is up")
+
+
+class NetnsFirmware:
+    """Boots one machine of the netns lab: the boot runs inside its namespace.
+
+    The whole boot (DHCP, iPXE over HTTP, the agent, or the disk's "OS" and
+    its services) is one process, ``python -m barecloud.lab.nsboot``, started
+    in the machine's namespace by ``ip netns exec`` in a session of its own:
+    it reaches only what the machine's cables reach, and pulling the power
+    is one SIGKILL to its process group.  Its exit status is what the
+    machine does next (nsboot.py): 100 power off, 101 reset, 0 halted.
+    """
+
+    def __init__(self, machine: Machine, netns: str) -> None:
+        self.machine = machine
+        self.netns = netns
+        self.generation = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, device: str) -> None:
+        self.stop()
+        self.generation += 1
         m = self.machine
-        try:
-            found = agent_configdrive.read_config_drive(m.disk_path)
-        except (OSError, ValueError) as exc:
-            m.console(f"disk: {exc}")
-            found = None
-        if found is None:
-            m.console("disk: no operating system found: No bootable device.")
-            return
-        meta = found.get("meta_data", {})
-        m.console(f"disk: config drive found ({found.get('partition')})")
-        m.console(f"cloud-init: instance {meta.get('uuid')}")
-        m.console(f"cloud-init: hostname {meta.get('hostname')}")
-        for name, key in sorted((meta.get("public_keys") or {}).items()):
-            m.console(f"cloud-init: ssh key {name}: {key}")
-        if found.get("user_data") is not None:
-            m.console(f"cloud-init: user data, {len(found['user_data'])} bytes")
-        m.console(f"login: {meta.get('hostname')} is up")
+        argv = lab_netns.exec_argv(self.netns, [
+            sys.executable, "-m", "barecloud.lab.nsboot", "--machine-dir", str(m.dir),
+            "--device", "pxe" if device == "pxe" else "disk"])
+        with m.console_path.open("ab") as console:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=console,
+                                    stderr=console, cwd=m.dir, start_new_session=True)
+        self.proc = proc
+        loop = asyncio.get_running_loop()
+        threading.Thread(target=self._reap, args=(proc, self.generation, loop), daemon=True,
+                         name=f"reap-{m.name}").start()
+
+    def stop(self) -> None:
+        """Power is gone: everything the machine ran dies, its addresses go."""
+        self.generation += 1
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.returncode is None:
+            # The group outlives its leader only while members are left; the
+            # leader is not reaped yet (returncode None), so the id is ours.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        lab_netns.flush(self.netns, [f"eth{i}" for i in range(len(self.machine.macs))])
+
+    def _reap(self, proc: subprocess.Popen[bytes], generation: int,
+              loop: asyncio.AbstractEventLoop) -> None:
+        _, status, _usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        loop.call_soon_threadsafe(self._ended, proc.returncode, generation)
+
+    def _ended(self, code: int, generation: int) -> None:
+        if generation != self.generation:
+            return  # the BMC powered off or reset the machine meanwhile
+        self.proc = None
+        m = self.machine
+        if code == EXIT_REBOOT:
+            m.power("reset", "os")
+        elif code == EXIT_POWER_OFF:
+            m.power("off", "os")
+        elif code != 0:
+            m.console(f"firmware error: nsboot exited with status {code}")
+
+
+def agent_argv(m: Machine, loaded: Loaded) -> list[str]:
+    """Put the ramdisk and hardware.json in place; the command that boots the agent."""
+    rundir = m.dir / RAMDISK_DIR
+    rundir.mkdir(exist_ok=True)
+    ramdisk = rundir / "ramdisk.pyz"
+    ramdisk.write_bytes(loaded.initrd)
+    hardware = m.dir / HARDWARE_FILE
+    hardware.write_text(json.dumps(hardware_of(m), indent=1))
+    m.console(f"kernel: {_hide(loaded.cmdline)}")
+    return [sys.executable, "-I", "-S", str(ramdisk), "--cmdline", loaded.cmdline,
+            "--hardware", str(hardware)]
+
+
+def read_disk(m: Machine) -> dict[str, Any] | None:
+    """Boot the disk as far as cloud-init's config drive: print what it found.
+
+    Returns the config drive's ``meta_data`` (empty if it has none), or None
+    when the disk holds nothing bootable.
+    """
+    try:
+        found = agent_configdrive.read_config_drive(m.disk_path)
+    except (OSError, ValueError) as exc:
+        m.console(f"disk: {exc}")
+        found = None
+    if found is None:
+        m.console("disk: no operating system found: No bootable device.")
+        return None
+    meta: dict[str, Any] = found.get("meta_data") or {}
+    m.console(f"disk: config drive found ({found.get('partition')})")
+    m.console(f"cloud-init: instance {meta.get('uuid')}")
+    m.console(f"cloud-init: hostname {meta.get('hostname')}")
+    for name, key in sorted((meta.get("public_keys") or {}).items()):
+        m.console(f"cloud-init: ssh key {name}: {key}")
+    if found.get("user_data") is not None:
+        m.console(f"cloud-init: user data, {len(found['user_data'])} bytes")
+    return meta
 
 
 def hardware_of(machine: Machine) -> dict[str, Any]:

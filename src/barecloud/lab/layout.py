@@ -3,7 +3,9 @@
 ::
 
     <lab>/lab.json            settings, shards, their PIDs and Redfish ports (mode 0600:
-                              it holds the BMC password and the control token)
+                              it holds the BMC password and the control token); in
+                              netns mode also the wiring (netns.py: switch namespace,
+                              each machine's namespace and switch ports)
     <lab>/lab.lock            serialises the commands that change the lab
     <lab>/machines/<name>/    one machine (see machine.py)
     <lab>/logs/shard-<k>.log  the output of shard process k
@@ -26,8 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from barecloud.lab.machine import MACHINE_FILE, LabError, Machine
+from barecloud.lab.netns import Wiring
 
-HOST = "127.0.0.1"  # loopback mode: every BMC listens here
+HOST = "127.0.0.1"  # every BMC listens here, in both modes: the management network
+MODES = ("loopback", "netns")
 STATE_FILE = "lab.json"
 VERSION = 1
 
@@ -61,6 +65,10 @@ class LabState:
     # script (empty: network boot finds nothing).
     boot_url: str = ""
     shards: list[Shard] = field(default_factory=list)
+    # "loopback": machines share the host's network (boot_url stands in for
+    # DHCP); "netns": each machine has its own namespace cabled to a switch.
+    mode: str = "loopback"
+    netns: Wiring | None = None
 
     @property
     def machine_count(self) -> int:
@@ -79,8 +87,10 @@ class LabState:
     def from_dict(cls, data: dict[str, Any]) -> LabState:
         if data.get("version") != VERSION:
             raise LabError(f"lab.json version {data.get('version')!r}; this code reads {VERSION}")
-        fields = {k: v for k, v in data.items() if k not in ("version", "host", "shards")}
-        return cls(**fields, shards=[Shard(**s) for s in data["shards"]])
+        fields = {k: v for k, v in data.items() if k not in ("version", "host", "shards", "netns")}
+        wiring = data.get("netns")
+        return cls(**fields, shards=[Shard(**s) for s in data["shards"]],
+                   netns=Wiring.from_dict(wiring) if wiring else None)
 
 
 class LabDir:

@@ -41,7 +41,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from barecloud.lab.firmware import Firmware
+from barecloud.lab.firmware import Firmware, NetnsFirmware
 from barecloud.lab.ipmi_bmc import MachineBmc, MachineBmcServer
 from barecloud.lab.layout import HOST, LabDir
 from barecloud.lab.machine import LabError, Machine
@@ -87,7 +87,11 @@ class Fleet:
                 raise LabError(
                     f"{machine.name}: cannot listen on UDP {HOST}:{machine.ipmi_port}: {exc}"
                 ) from None
-            machine.runner = Firmware(machine, self.boot_url)
+            if state.mode == "netns" and state.netns is not None:
+                netns = state.netns.machines[machine.name].netns
+                machine.runner = NetnsFirmware(machine, netns)
+            else:
+                machine.runner = Firmware(machine, self.boot_url)
             self.by_name[machine.name] = machine
             self.by_uuid[machine.uuid] = machine
         return len(names)

@@ -9,6 +9,10 @@ A machine keeps its shard and ports for life, because what was enrolled
 
 Processes are found again by the PIDs in ``lab.json``, checked against
 ``/proc/<pid>/cmdline`` so that a recycled PID is never signalled.
+
+A netns lab (``up(..., netns=True)``) is also wired before its shards
+start, so a machine's namespace exists before it can be powered on, and
+unwired after they stop (netns.py).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any
 
 import httpx
 
+from barecloud.lab import netns as lab_netns
 from barecloud.lab.layout import HOST, LabDir, LabState, Shard
 from barecloud.lab.machine import LabError, Machine, Profile
 
@@ -55,16 +60,33 @@ def up(
     redfish_base_port: int | None = None,
     mac_prefix: str | None = None,
     boot_url: str | None = None,
+    netns: bool = False,
+    rate: str | None = None,
     progress: Progress = _quiet,
 ) -> LabState:
-    """Make the lab have at least ``nodes`` machines, all served; return its state."""
+    """Make the lab have at least ``nodes`` machines, all served; return its state.
+
+    ``netns`` builds a namespace lab (netns.py); the mode is fixed when the
+    lab is built, and a netns lab stays one without the flag.  ``rate``
+    shapes every cable of a netns lab (``"off"``: no more shaping).
+    """
     if nodes < 0 or (shards is not None and shards < 1):
         raise LabError("--nodes must be at least 0 and --shards at least 1")
     if len((username or "").encode()) > 16 or len((password or "").encode()) > 20:
         raise LabError("IPMI 2.0 allows user names of 16 bytes and passwords of 20 at most")
     with lab.lock():
+        existed = lab.exists()
         state = _open_or_create(lab, username, password, ipmi_base_port, redfish_base_port,
                                 mac_prefix)  # fmt: skip
+        if netns and state.mode != "netns":
+            if existed:
+                raise LabError("this lab was built in loopback mode; the mode is fixed when "
+                               "the lab is built (`barecloud lab down --purge` starts over)")
+            state.mode = "netns"
+        if state.mode == "netns":
+            lab_netns.check_host()
+        elif rate is not None:
+            raise LabError("--rate shapes the cables of a netns lab (--netns)")
         if boot_url is not None:
             state.boot_url = boot_url  # running shards read it at the next boot
         wanted = shards or len(state.shards) or 1
@@ -80,6 +102,13 @@ def up(
         grown = _create_machines(lab, state, nodes, profile or Profile(), username, password,
                                  progress)  # fmt: skip
         lab.write(state)
+        if state.mode == "netns":
+            machines = list(lab.machines())
+            state.netns = lab_netns.wire(lab_netns.plan(lab.path, state.netns, machines),
+                                         machines, rate)  # fmt: skip
+            lab.write(state)
+            progress(f"wired {len(machines)} machines to switch namespace "
+                     f"{state.netns.switch_netns}")  # fmt: skip
         started: list[tuple[Shard, subprocess.Popen[bytes]]] = []
         for shard in state.shards:
             if _running(lab, shard):
@@ -172,8 +201,12 @@ def _create_machines(
     return grown
 
 
-def down(lab: LabDir, *, purge: bool = False, timeout: float = 15.0) -> list[int]:
-    """Stop every shard by its PID (SIGTERM, then SIGKILL); return the PIDs stopped."""
+def down(lab: LabDir, *, purge: bool = False, timeout: float = 15.0,
+         progress: Progress = _quiet) -> list[int]:  # fmt: skip
+    """Stop every shard by its PID (SIGTERM, then SIGKILL); return the PIDs stopped.
+
+    A netns lab's namespaces go too (those ``lab.json`` records, nothing else).
+    """
     if not lab.exists():
         if purge and lab.path.exists():
             raise LabError(f"{lab.path} holds no lab.json: not deleting it")
@@ -190,6 +223,10 @@ def down(lab: LabDir, *, purge: bool = False, timeout: float = 15.0) -> list[int
                     os.kill(shard.pid, signal.SIGKILL)
                 time.sleep(0.02)
             shard.pid = None
+        if state.netns is not None:
+            # After the shards: their machines' processes are gone, or killed here.
+            deleted = lab_netns.unwire(state.netns)
+            progress(f"deleted {len(deleted)} network namespace(s)")
         lab.write(state)
     if purge:
         shutil.rmtree(lab.path)
@@ -216,6 +253,14 @@ def status(lab: LabDir, machines: bool = False) -> dict[str, Any]:
             for s in state.shards
         ],
     }
+    wiring = state.netns
+    out["mode"] = state.mode
+    if wiring is not None:
+        present = lab_netns.namespaces()
+        out["switch"] = {"name": wiring.switch_name, "id": wiring.switch_id,
+                         "netns": wiring.switch_netns, "rate": wiring.rate,
+                         "wired": wiring.switch_netns in present, "ports": wiring.ports,
+                         "settings": wiring.switch_definition()}  # fmt: skip
     if machines:
         urls = {name: s.redfish_url for s in state.shards for name in s.machines}
         out["machine_list"] = [
@@ -228,10 +273,25 @@ def status(lab: LabDir, machines: bool = False) -> dict[str, Any]:
                 "redfish": f"{urls[m.name]}/redfish/v1/Systems/{m.name}",
                 "macs": m.macs,
                 "faults": m.faults,
+                **({"netns": wiring.machines[m.name].netns, "ports": wiring.machines[m.name].ports}
+                   if wiring is not None and m.name in wiring.machines else {}),
             }
             for m in lab.machines()
         ]
     return out
+
+
+def netns_of(lab: LabDir, ident: str) -> str:
+    """The namespace of a machine (by name or UUID), or of the switch (``switch``)."""
+    state = lab.read()
+    if state.netns is None:
+        raise LabError("this is a loopback lab: its machines have no namespace (lab up --netns)")
+    if ident == "switch":
+        return state.netns.switch_netns
+    name = lab.machine(ident).name
+    if name not in state.netns.machines:
+        raise LabError(f"{name} is not wired (run `barecloud lab up --netns`)")
+    return state.netns.machines[name].netns
 
 
 def fault(lab: LabDir, ident: str, kind: str, *, on: bool = True,

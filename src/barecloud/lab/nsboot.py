@@ -1,0 +1,181 @@
+"""A netns lab machine from power on: firmware, then the agent or the disk's "OS".
+
+Run by the shard inside the machine's namespace (firmware.NetnsFirmware)::
+
+    ip netns exec bcl-<id>-lab-00001 python -m barecloud.lab.nsboot \\
+        --machine-dir <lab>/machines/lab-00001 --device pxe|disk
+
+Everything here goes over the machine's own NICs, never over loopback:
+
+- **pxe**: a DHCP exchange on eth0 as iPXE (option 175, user class
+  ``iPXE``: netboot.dhcp); the lease's address goes on eth0, option 67 is
+  the iPXE script's URL, which the interpreter of firmware.py follows over
+  HTTP; a lab kernel runs the ramdisk (the agent zipapp) as a child, as in
+  loopback mode.  No DHCP answer, or a script that exits, falls through to
+  the disk, as firmware does.
+- **disk**: the config drive is read and printed (firmware.read_disk), then
+  the "OS" starts: TCP services on port 22 (an SSH banner) and 80 (the
+  hostname), and a plain DHCP client on eth0 that retries until the
+  tenant network answers, then configures the address and the default
+  route (option 3) and prints ``cloud-init: eth0 <ip>/<prefix>``.  The
+  kernel of the namespace answers ping.  It runs until the power goes.
+
+Exit status, read by the shard: 100 power off and 101 reset (the agent's
+own, as on the loopback lab; any other agent status halts the machine:
+100), 0 the machine halted with nothing to run (it stays on, as a PC
+showing "No bootable device" does).  The disk's "OS" never exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import socketserver
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from barecloud.lab import netboot
+from barecloud.lab.firmware import (
+    EXIT_POWER_OFF,
+    EXIT_REBOOT,
+    LAB_KERNEL_MAGIC,
+    RAMDISK_DIR,
+    BootFailed,
+    Script,
+    agent_argv,
+    read_disk,
+)
+from barecloud.lab.machine import Machine
+
+NIC = "eth0"
+PXE_DHCP_TIMEOUT = 5.0  # seconds of DISCOVERs before the ROM gives up on the network
+OS_DHCP_TIMEOUT = 3.0  # one attempt of the OS's client; it retries until it gets a lease
+EXIT_HALTED = 0
+SSH_BANNER = b"SSH-2.0-barecloud-lab\r\n"
+OPT_SUBNET_MASK, OPT_ROUTER = 1, 3
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=30)
+
+
+def prefix_of(lease: netboot.Lease) -> int:
+    """The prefix length from option 1 (a /24 when the server sent no mask)."""
+    mask = lease.options.get(OPT_SUBNET_MASK)
+    if mask is None or len(mask) != 4:
+        return 24
+    return ipaddress.IPv4Network(f"0.0.0.0/{ipaddress.IPv4Address(mask)}").prefixlen
+
+
+def configure(lease: netboot.Lease) -> str:
+    """Put the lease on eth0 (and its router as default route); return ``ip/prefix``."""
+    address = f"{lease.ip}/{prefix_of(lease)}"
+    _ip("addr", "flush", "dev", NIC)
+    _ip("addr", "add", address, "dev", NIC)
+    router = lease.options.get(OPT_ROUTER)
+    if router is not None and len(router) >= 4:
+        _ip("route", "replace", "default", "via", str(ipaddress.IPv4Address(router[:4])),
+            "dev", NIC)
+    return address
+
+
+def netboot_agent(m: Machine) -> int:
+    """iPXE over eth0; return the machine's next move, or raise BootFailed."""
+    mac = m.macs[0]
+    arch = 7 if m.boot.mode == "uefi" else 0
+    try:
+        lease = netboot.dhcp(NIC, mac, ipxe=True, arch=arch, timeout=PXE_DHCP_TIMEOUT)
+    except netboot.NetbootError as exc:
+        raise BootFailed(str(exc)) from None
+    if lease is None:
+        raise BootFailed(f"no DHCP offer on {NIC}")
+    address = configure(lease)
+    m.console(f"PXE: {NIC} {mac}: DHCP {address} from {lease.server}, "
+              f"boot file {lease.filename or '(none)'}")
+    if not lease.filename.startswith(("http://", "https://")):
+        raise BootFailed(f"boot file {lease.filename!r} is not an iPXE script URL")
+    script = Script(mac, m.console)
+    if script.run(lease.filename) == "exit":
+        raise BootFailed("iPXE exited to the next boot device")
+    if not script.loaded.kernel.startswith(LAB_KERNEL_MAGIC):
+        raise BootFailed("the kernel is not one the netns lab can run "
+                         "(a real Linux kernel needs the QEMU lab)")
+    argv = agent_argv(m, script.loaded)
+    sys.stdout.flush()
+    agent = subprocess.Popen(argv, stdin=subprocess.DEVNULL, cwd=m.dir / RAMDISK_DIR)
+    _, status, usage = os.wait4(agent.pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    m.console(f"agent exited with status {code}, peak memory {usage.ru_maxrss / 1024:.1f} MiB")
+    return EXIT_REBOOT if code == EXIT_REBOOT else EXIT_POWER_OFF
+
+
+class _Service(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+
+
+def serve(port: int, answer: bytes) -> None:
+    """Answer every TCP connection on ``port`` with ``answer``, then close it."""
+
+    class Handler(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            self.request.sendall(answer)
+
+    server = _Service(("0.0.0.0", port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True, name=f"tcp-{port}").start()
+
+
+def run_os(m: Machine, meta: dict[str, object]) -> None:
+    """The disk's operating system: services up, then DHCP on eth0 until it answers."""
+    hostname = str(meta.get("hostname") or m.name)
+    serve(22, SSH_BANNER)
+    body = f"{hostname}\n".encode()
+    serve(80, b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: "
+          + str(len(body)).encode() + b"\r\n\r\n" + body)
+    waited = False
+    while True:
+        try:
+            lease = netboot.dhcp(NIC, m.macs[0], arch=None, timeout=OS_DHCP_TIMEOUT)
+        except netboot.NetbootError as exc:
+            m.console(f"cloud-init: {NIC}: {exc}")
+            lease = None
+        if lease is not None:
+            break
+        if not waited:
+            m.console(f"cloud-init: {NIC}: no DHCP answer yet, still asking")
+            waited = True
+    m.console(f"cloud-init: {NIC} {configure(lease)}")
+    m.console(f"login: {hostname} is up")
+    while True:
+        time.sleep(3600)
+
+
+def boot(m: Machine, device: str) -> int:
+    if device == "pxe":
+        try:
+            return netboot_agent(m)
+        except BootFailed as exc:
+            m.console(f"PXE: {exc}; trying the disk")
+            _ip("addr", "flush", "dev", NIC)
+    meta = read_disk(m)
+    if meta is None:
+        return EXIT_HALTED
+    run_os(m, meta)
+    return EXIT_HALTED  # not reached: the OS runs until the power goes
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m barecloud.lab.nsboot")
+    parser.add_argument("--machine-dir", type=Path, required=True)
+    parser.add_argument("--device", choices=("pxe", "disk"), default="disk")
+    args = parser.parse_args(argv)
+    m = Machine.load(args.machine_dir)
+    return boot(m, args.device)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
