@@ -71,6 +71,10 @@ def pg_drop_database(name: str) -> None:
     _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+# Where ``serve --lab N --netns`` listens: its address on the provisioning network.
+NETNS_HOST = "10.97.0.1"
+
+
 @dataclass
 class Service:
     """A ``barecloud serve`` process started by a test, stopped by its PID.
@@ -137,9 +141,11 @@ class Service:
 def start_service(
     data_dir: Path, *, database_url: str | None = None, lab: int = 0,
     extra_env: dict[str, str] | None = None, port: int | None = None, auth: str = "noauth",
+    netns: bool = False, timeout: float = 60,
 ) -> Service:
     """Start ``barecloud serve``; ``auth="keystone"`` for tokens (tests about something
-    else speak without them)."""
+    else speak without them).  ``netns``: the lab in namespaces, served on the
+    provisioning address (root)."""
     port = port or free_port()
     env = dict(os.environ)
     env.update({
@@ -157,12 +163,15 @@ def start_service(
     cmd = [sys.executable, "-m", "barecloud", "serve"]
     if lab:
         cmd += ["--lab", str(lab)]
+    if netns:
+        cmd += ["--netns"]
     with log_path.open("ab") as log:
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 cwd=str(data_dir))
-    svc = Service(f"http://127.0.0.1:{port}", data_dir, proc, log_path, env,
+    host = NETNS_HOST if netns else "127.0.0.1"
+    svc = Service(f"http://{host}:{port}", data_dir, proc, log_path, env,
                   env["BARECLOUD_AUTH_STRATEGY"])
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"barecloud exited with {proc.returncode}:\n{svc.log()}")
@@ -175,4 +184,4 @@ def start_service(
             pass
         time.sleep(0.1)
     svc.kill()
-    raise RuntimeError(f"barecloud did not start in 60 s:\n{svc.log()}")
+    raise RuntimeError(f"barecloud did not start in {timeout:g} s:\n{svc.log()}")

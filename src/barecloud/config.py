@@ -82,6 +82,26 @@ class Settings(BaseSettings):
     scheduler_max_attempts: int = 3
     compute_sync_interval: float = 1.0
 
+    # Networks (docs/design/networking.md).  Segment ids are allocated from
+    # these "first:last" ranges (several separated by commas).
+    network_default_type: Literal["vxlan", "vlan", "flat"] = "vxlan"
+    network_vni_ranges: str = "5000:5999"
+    network_vlan_ranges: str = "100:199"
+    network_default_mtu: int = 1450
+    # Operator networks (name or id): where deploying and cleaning machines'
+    # NICs go; empty: the node's ports are not moved (noop behaviour).
+    provisioning_network: str = ""
+    cleaning_network: str = ""
+    # Switches: {name: {"driver": "linux-bridge" | "generic-ssh" | "fake", ...}};
+    # the per-driver keys are in drivers/switches/.  Credentials are secrets.
+    switches: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # The switch barecloud's own host is cabled to (it must be able to plug
+    # host ports, as linux-bridge does): tenant networks' DHCP servers go
+    # there.  Empty: no DHCP on tenant networks (config drive only).
+    network_host_switch: str = ""
+    # How often switch port counters are sampled for the top-talker report.
+    switch_counter_interval: float = 10.0
+
     # API.
     api_max_limit: int = 1000
     sqlite_busy_timeout_ms: int = 30000

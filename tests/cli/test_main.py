@@ -3,6 +3,7 @@ commands get their token as a cloud of the clouds.yaml the service wrote)."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -190,6 +191,16 @@ def test_noauth_writes_the_noauth_clouds_yaml(tmp_path: Path) -> None:
         assert cloud["auth_type"] == "none" and "auth" not in cloud
         assert cloud["baremetal_endpoint_override"] == svc.baremetal
         assert httpx.get(f"{svc.baremetal}/v1/nodes", headers=BM).status_code == 200
+        # The unmodified CLI reaches every API through the overrides, Network too.
+        env = {**os.environ, "OS_CLIENT_CONFIG_FILE": str(svc.clouds_yaml),
+               "OS_CLOUD": "barecloud"}
+        openstack = str(Path(sys.executable).parent / "openstack")
+        made = subprocess.run([openstack, "network", "create", "flat-net", "-f", "json"],
+                              env=env, capture_output=True, text=True, timeout=120)
+        assert made.returncode == 0, made.stderr
+        listed = subprocess.run([openstack, "network", "list", "-f", "json"], env=env,
+                                capture_output=True, text=True, timeout=120)
+        assert [n["Name"] for n in json.loads(listed.stdout)] == ["flat-net"], listed.stderr
     finally:
         svc.stop()
 

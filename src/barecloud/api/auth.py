@@ -22,6 +22,7 @@ from barecloud.api.common import JSONResponse, new_request_id
 from barecloud.api.compute.errors import error_response as nova_error
 from barecloud.api.identity.errors import error_response as keystone_error
 from barecloud.api.image.errors import error_response as glance_error
+from barecloud.api.network.errors import error_response as neutron_error
 from barecloud.config import Settings
 from barecloud.errors import BarecloudError
 from barecloud.services.context import RequestContext, Runtime
@@ -34,6 +35,7 @@ VERSION_DOCUMENTS = frozenset({
     "/baremetal", "/baremetal/", "/baremetal/v1", "/baremetal/v1/",
     "/image", "/image/", "/image/versions",
     "/compute", "/compute/", "/compute/v2", "/compute/v2/", "/compute/v2.1", "/compute/v2.1/",
+    "/network", "/network/",
 })
 AGENT_PREFIXES = ("/baremetal/v1/heartbeat/", "/baremetal/v1/agent/")
 
@@ -53,8 +55,8 @@ def public(method: str, path: str) -> bool:
 def error_for(path: str) -> Callable[[int, str], JSONResponse]:
     """The error body of the service ``path`` belongs to (Ironic's by default)."""
     service = path.split("/", 2)[1]
-    return {"identity": keystone_error, "image": glance_error, "compute": nova_error}.get(
-        service, ironic_error)
+    return {"identity": keystone_error, "image": glance_error, "compute": nova_error,
+            "network": neutron_error}.get(service, ironic_error)
 
 
 def challenge(settings: Settings) -> str:

@@ -10,6 +10,7 @@ through the same workflows an operator would trigger.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import os
 import subprocess
@@ -22,19 +23,85 @@ from sqlalchemy import select
 from barecloud import states
 from barecloud.cli import demo_content
 from barecloud.config import Settings
+from barecloud.db.identity_models import Project
 from barecloud.db.models import Node
+from barecloud.drivers.switches import registry
+from barecloud.drivers.switches.base import HostPlug
+from barecloud.errors import NotFound
 from barecloud.services import nodes
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.identity import bootstrap
+from barecloud.services.networks import networks as network_service
+from barecloud.services.networks import subnets as subnet_service
+from barecloud.services.networks.segments import segment
+from barecloud.services.tenancy import service_context
 
 
 def lab_dir(settings: Settings) -> Path:
     return settings.data_dir / "lab"
 
 
-async def start(rt: Runtime, settings: Settings, count: int, driver: str = "ipmi") -> dict[
-    str, Any
-]:
+# serve --lab N --netns: the provisioning network the machines boot on, and
+# barecloud's own address there (DHCP, iPXE scripts, the APIs, images).
+PROVISIONING_NETWORK = "provisioning"
+PROVISIONING_CIDR = ipaddress.ip_network("10.97.0.0/24")
+PROVISIONING_IFNAME = "bcprov0"
+
+
+def wire_netns(settings: Settings, count: int, rate: str | None) -> Settings:
+    """Build the lab's switch and machine namespaces; the settings that drive them.
+
+    Runs before the service: barecloud's provisioning address must exist
+    before it listens there.  The lab's BMCs start too; enrollment waits
+    until the APIs answer.
+    """
+    argv = [sys.executable, "-m", "barecloud.lab", "up", "--nodes", str(count), "--netns",
+            "--lab-dir", str(lab_dir(settings)), "--json"]
+    if rate:
+        argv += ["--rate", rate]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
+    if proc.returncode:
+        raise SystemExit(f"the lab did not start: {proc.stderr.strip()}")
+    info: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    switches: dict[str, dict[str, Any]] = info["switches"]
+    host = str(PROVISIONING_CIDR.network_address + 1)
+    first, last = PROVISIONING_CIDR.network_address + 100, PROVISIONING_CIDR.network_address + 250
+    return settings.model_copy(update={
+        "switches": {**settings.switches, **switches},
+        "network_host_switch": next(iter(switches)),
+        "provisioning_network": PROVISIONING_NETWORK,
+        "host": host,
+        "dhcp_enabled": True,
+        "dhcp_interface": PROVISIONING_IFNAME,
+        "dhcp_range": f"{first},{last},{PROVISIONING_CIDR.netmask}",
+    })
+
+
+async def plug_provisioning(rt: Runtime) -> None:
+    """The provisioning network (admin's), and this host's interface on its segment."""
+    settings = rt.settings
+    try:
+        network = await network_service.find_network(rt.db, PROVISIONING_NETWORK)
+    except NotFound:
+        ctx = service_context("req-lab-netns")
+        async with rt.db.session() as s:
+            admin = await s.scalar(select(Project.id).where(Project.name == "admin"))
+        network = await network_service.create(rt, ctx, {
+            "name": PROVISIONING_NETWORK, "project_id": admin,
+            "description": "where barecloud boots, deploys and cleans machines"})
+        await subnet_service.create(rt, ctx, {
+            "network_id": network.id, "project_id": admin, "name": PROVISIONING_NETWORK,
+            "ip_version": 4, "cidr": str(PROVISIONING_CIDR), "enable_dhcp": False,
+            "gateway_ip": None})
+    switch = registry.switch(settings.network_host_switch)
+    assert isinstance(switch, HostPlug)
+    prefix = PROVISIONING_CIDR.prefixlen
+    await switch.plug(segment(network), PROVISIONING_IFNAME, None,
+                      (f"{settings.host}/{prefix}",))
+
+
+async def start(rt: Runtime, settings: Settings, count: int, driver: str = "ipmi",
+                netns: bool = False) -> dict[str, Any]:
     """Start (or grow) the lab, enroll it, and bring its new nodes to available."""
     env = dict(os.environ)
     env.pop("OS_TOKEN", None)
@@ -45,6 +112,7 @@ async def start(rt: Runtime, settings: Settings, count: int, driver: str = "ipmi
         sys.executable, "-m", "barecloud.lab", "up", "--nodes", str(count),
         "--lab-dir", str(lab_dir(settings)), "--enroll", settings.base_url,
         "--boot-url", f"{settings.base_url}/boot/boot.ipxe", "--driver", driver, "--json",
+        *(["--netns"] if netns else []),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
     )
     out, err = await proc.communicate()

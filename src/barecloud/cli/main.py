@@ -55,6 +55,11 @@ def serve(
     lab: Annotated[int, typer.Option(
         help="Start a loopback lab of N machines with IPMI and Redfish BMCs, enroll them "
         "(driver ipmi) and make them available.")] = 0,
+    netns: Annotated[bool, typer.Option(
+        "--netns", help="With --lab: each machine in its own network namespace behind a lab "
+        "switch, booted over real DHCP, with tenant networks (root).")] = False,
+    rate: Annotated[str | None, typer.Option(
+        help="With --netns: shape every lab cable with tc tbf, e.g. 200mbit.")] = None,
 ) -> None:
     """The all-in-one service: every API, the conductor and the boot server on one port."""
     from barecloud.cli import lab_service
@@ -62,12 +67,16 @@ def serve(
 
     settings = load_settings(host=host, port=port, data_dir=data_dir)
     _logging()
+    if netns and not lab:
+        raise typer.BadParameter("--netns goes with --lab N")
+    if netns:
+        settings = lab_service.wire_netns(settings, lab, rate)
 
     async def ready(rt: Any) -> None:
         clouds = runner.clouds_yaml_path(settings)
         cloud = "barecloud-admin" if settings.auth_strategy == "keystone" else "barecloud"
         if lab:
-            info = await lab_service.start(rt, settings, lab)
+            info = await lab_service.start(rt, settings, lab, netns=netns)
             typer.echo(f"lab: {info['machines']} machines with IPMI and Redfish BMCs in "
                        f"{info['lab_dir']} (barecloud lab status --lab-dir {info['lab_dir']})")
             if info.get("created"):
@@ -87,7 +96,8 @@ def serve(
         )
 
     try:
-        asyncio.run(runner.run_all_in_one(settings, ready))
+        asyncio.run(runner.run_all_in_one(
+            settings, ready, lab_service.plug_provisioning if netns else None))
     finally:
         if lab:
             lab_service.stop(settings)
@@ -167,12 +177,53 @@ def _all_nodes(client: httpx.Client) -> list[dict[str, Any]]:
 def _ok(response: httpx.Response) -> Any:
     if response.status_code >= 400:
         try:
-            message = json.loads(response.json()["error_message"])["faultstring"]
+            body = response.json()
+            message = (body["NeutronError"]["message"] if "NeutronError" in body
+                       else json.loads(body["error_message"])["faultstring"])
         except Exception:
             message = response.text
         typer.echo(f"error {response.status_code}: {message}", err=True)
         raise typer.Exit(1)
     return response.json() if response.content else None
+
+
+@app.command("top-talkers")
+def top_talkers(
+    url: UrlOpt = "http://127.0.0.1:6385", token: TokenOpt = None, cloud: CloudOpt = None,
+    switch: Annotated[str | None, typer.Option(help="Only this switch.")] = None,
+    minutes: Annotated[float, typer.Option(help="The window: the last N minutes.")] = 5,
+    limit: Annotated[int, typer.Option(help="How many ports.")] = 10,
+) -> None:
+    """Which tenant's machines move the most bytes through the switches lately."""
+    params: dict[str, Any] = {"minutes": minutes, "limit": limit}
+    if switch:
+        params["switch"] = switch
+    with _client(url, token, cloud) as client:
+        rows = _ok(client.get(f"{url.rstrip('/')}/network/v2.0/barecloud-top-talkers",
+                              params=params))["top_talkers"]
+    if not rows:
+        typer.echo(f"no traffic counted in the last {minutes:g} minutes")
+        return
+    typer.echo(f"{'switch':<12} {'port':<6} {'project':<16} {'server':<18} {'network':<14} "
+               f"{'sent':>10} {'received':>10} {'Mbit/s':>8}")
+    for r in rows:
+        typer.echo(
+            f"{r['switch']:<12} {r['port']:<6} {(r['project_name'] or r['project_id'] or '-'):<16} "
+            f"{(r['server_name'] or r['server_id'] or '-'):<18} "
+            f"{(r['network_name'] or r['network_id'] or '-'):<14} "
+            f"{_size(r['rx_bytes']):>10} {_size(r['tx_bytes']):>10} "
+            f"{r['bits_per_second'] / 1e6:>8.1f}")
+
+
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} B"
+    value, unit = float(n) / 1024, "KiB"
+    for bigger in ("MiB", "GiB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, bigger
+    return f"{value:.1f} {unit}"
 
 
 @app.command()

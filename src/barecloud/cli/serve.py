@@ -26,6 +26,7 @@ from barecloud.services.context import Runtime
 from barecloud.services.dhcp import DhcpError, Dnsmasq
 from barecloud.services.identity import bootstrap, fernet
 from barecloud.services.identity.bootstrap import Account
+from barecloud.services.network_agent import NetworkAgent
 
 log = logging.getLogger("barecloud")
 
@@ -43,6 +44,8 @@ def _noauth_cloud(settings: Settings) -> dict[str, Any]:
         "image_endpoint_override": f"{base}/image",
         # Versioned, so clients need no catalog to find Nova's v2.1.
         "compute_endpoint_override": f"{base}/compute/v2.1",
+        # Unversioned, as Neutron's catalog entry: clients add v2.0 themselves.
+        "network_endpoint_override": f"{base}/network",
         # `openstack image ...` and `flavor create` build an identity client (for
         # --project) and fail without one to discover; Identity's version
         # documents answer without a token.
@@ -203,21 +206,39 @@ async def _compute_sync(rt: Runtime) -> AsyncIterator[None]:
         await sync.stop()
 
 
+@contextlib.asynccontextmanager
+async def _network_agent(rt: Runtime) -> AsyncIterator[None]:
+    """Tenant networks' DHCP servers and switch counters (services/network_agent.py)."""
+    agent = NetworkAgent(rt)
+    await agent.start()
+    try:
+        yield
+    finally:
+        await agent.stop()
+
+
 async def run_all_in_one(
-    settings: Settings, ready: Callable[[Runtime], Awaitable[None]] | None = None
+    settings: Settings, ready: Callable[[Runtime], Awaitable[None]] | None = None,
+    setup: Callable[[Runtime], Awaitable[None]] | None = None,
 ) -> None:
+    """Everything in one process; ``setup`` runs once the database is ready, before
+    DHCP and HTTP start (the netns lab plugs barecloud's address in there)."""
     db = await prepare(settings)
     await bootstrap_identity(settings, db)
     conductor = Conductor(db, settings)
-    async with _dhcp(settings):
-        await conductor.start()
-        rt = Runtime(db=db, settings=settings, local_conductor=conductor)
-        try:
-            async with _compute_sync(rt):
-                await _serve_http(rt, settings, (lambda: ready(rt)) if ready else None)
-        finally:
-            await conductor.stop()
-            await db.dispose()
+    rt = Runtime(db=db, settings=settings, local_conductor=conductor)
+    try:
+        if setup is not None:
+            await setup(rt)
+        async with _dhcp(settings):
+            await conductor.start()
+            try:
+                async with _compute_sync(rt), _network_agent(rt):
+                    await _serve_http(rt, settings, (lambda: ready(rt)) if ready else None)
+            finally:
+                await conductor.stop()
+    finally:
+        await db.dispose()
 
 
 async def run_api(settings: Settings) -> None:
@@ -234,11 +255,13 @@ async def run_api(settings: Settings) -> None:
 async def run_conductor(settings: Settings) -> None:
     db = await prepare(settings)
     conductor = Conductor(db, settings)
+    rt = Runtime(db=db, settings=settings, local_conductor=conductor)
     async with _dhcp(settings):
         await conductor.start()
         log.warning("conductor %s running (pid %d)", conductor.name, os.getpid())
         try:
-            await _until_signalled()
+            async with _network_agent(rt):
+                await _until_signalled()
         finally:
             await conductor.stop()
             await db.dispose()

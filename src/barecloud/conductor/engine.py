@@ -14,6 +14,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import select
@@ -24,6 +25,7 @@ from barecloud.conductor import recovery
 from barecloud.conductor.mailbox import MAILBOX
 from barecloud.conductor.progress import ProgressWriter
 from barecloud.conductor.reconcilers import Reconcilers
+from barecloud.conductor.segments import OperatorSegments
 from barecloud.conductor.wakeups import Listener
 from barecloud.conductor.workflows import STEP_FIELDS, WORKFLOWS, StepContext
 from barecloud.config import Settings
@@ -32,6 +34,7 @@ from barecloud.db.session import Database
 from barecloud.db.transitions import apply_event, note
 from barecloud.drivers import hardware, ipxe
 from barecloud.drivers.base import AgentCommand, NodeView, PortView, StepResult
+from barecloud.drivers.switches import registry as switch_registry
 from barecloud.errors import BarecloudError
 
 log = logging.getLogger(__name__)
@@ -59,12 +62,18 @@ def node_view(node: Node, *, with_ports: bool = True) -> NodeView:
         provision_state=node.provision_state,
         ports=tuple(
             PortView(p.address, p.pxe_enabled, dict(p.local_link_connection or {}),
-                     p.physical_network)
+                     p.physical_network, dict(p.internal_info or {}))
             for p in (node.ports if with_ports else ())
         ),
         workflow_args=dict(node.workflow_args or {}),
         agent_token=node.agent_token,
     )
+
+
+def _moves_ports(view: NodeView) -> bool:
+    """Whether the node's network interface needs the operator's segments."""
+    impl = view.driver_internal_info["interfaces"].get("network")
+    return hardware.hardware_type(view.driver).check("network", impl) == "neutron"
 
 
 def _error_text(exc: BaseException) -> str:
@@ -79,12 +88,14 @@ class Conductor:
         self.settings = settings
         self.name = settings.conductor_name
         ipxe.configure(settings.data_dir, settings.base_url)  # where boot files go
+        switch_registry.configure(settings)  # the switches the network interface drives
         self._wake = asyncio.Event()
         self._running: dict[int, asyncio.Task[None]] = {}
         self._loops: list[asyncio.Task[None]] = []
         self.deploy_window = asyncio.Semaphore(settings.max_concurrent_deploys)
         self.power_window = asyncio.Semaphore(settings.max_concurrent_power_actions)
         self.workflow_slots = asyncio.Semaphore(settings.max_concurrent_workflows)
+        self.segments = OperatorSegments(db, settings)
         self.reconcilers = Reconcilers(self)
         self.progress = ProgressWriter(db, self.name)
         self.listener = Listener(db.url, self.name, self.wake)
@@ -180,6 +191,8 @@ class Conductor:
                 view = node_view(node)
                 workflow, first = node.workflow, node.workflow_step
                 args = dict(node.workflow_args or {})
+            if _moves_ports(view):
+                view = replace(view, networks=await self.segments.get())
             steps = WORKFLOWS[workflow]
             async with self._window(workflow):
                 for index in range(first, len(steps)):

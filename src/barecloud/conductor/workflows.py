@@ -262,7 +262,7 @@ WORKFLOWS: dict[str, tuple[Step, ...]] = {
     ),
     "clean": CLEAN,
     "deploy": (
-        Step("validate", _validate(*_BMC, "boot", "deploy")),
+        Step("validate", _validate(*_BMC, "boot", "deploy", "network")),
         Step("ports to provisioning network", _call("network", "add_provisioning_network")),
         *_ramdisk(),
         Step("write image", _call("deploy", "write_image")),

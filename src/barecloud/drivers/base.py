@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
+from barecloud.drivers.switches.base import Segment
+
 INTERFACE_TYPES = (
     "boot", "console", "deploy", "inspect", "management", "network", "power", "rescue",
 )
@@ -35,6 +37,9 @@ class PortView:
     pxe_enabled: bool
     local_link_connection: dict[str, Any]
     physical_network: str | None = None
+    # tenant_vif_port_id and tenant_segment (a Segment's fields) once a
+    # server's Neutron port is attached to this NIC; see networking.md.
+    internal_info: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +57,9 @@ class NodeView:
     workflow_args: dict[str, Any] = field(default_factory=dict)
     # The per-deploy secret the agent proves itself with (boot scripts carry it).
     agent_token: str | None = field(default=None, repr=False)
+    # The operator's segments by role ("provisioning", "cleaning"), filled in
+    # for nodes whose network interface moves switch ports.
+    networks: dict[str, Segment | None] = field(default_factory=dict)
 
 
 # What a step that starts work on the machine returns when it must wait for

@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from barecloud.drivers import agent, fake, ipmi, ipxe, noop, redfish
+from barecloud.drivers import agent, fake, ipmi, ipxe, network, noop, redfish
 from barecloud.drivers.base import INTERFACE_TYPES, Setting
+from barecloud.drivers.switches import registry as switch_registry
 from barecloud.errors import InvalidParameter
 
 # interface type -> implementation name -> class
@@ -22,7 +23,8 @@ IMPLEMENTATIONS: dict[str, dict[str, type[Any]]] = {
                    "redfish": redfish.RedfishManagement},
     "boot": {"fake": fake.FakeBoot, "ipxe": ipxe.IpxeBoot},
     "deploy": {"fake": fake.FakeDeploy, "agent": agent.AgentDeploy},
-    "network": {"noop": noop.NoopNetwork, "fake": fake.FakeNetwork},
+    "network": {"noop": noop.NoopNetwork, "fake": fake.FakeNetwork,
+                "neutron": network.NeutronNetwork},
     "console": {"no-console": noop.NoConsole, "fake": fake.FakeConsole},
     "inspect": {"fake": fake.FakeInspect, "no-inspect": noop.NoInspect,
                 "redfish": redfish.RedfishInspect, "agent": agent.AgentInspect},
@@ -60,7 +62,7 @@ HARDWARE_TYPES: dict[str, HardwareType] = {
             "boot": ("fake",),
             # "agent": a fake machine whose agent the test plays over HTTP.
             "deploy": ("fake", "agent"),
-            "network": ("noop", "fake"),
+            "network": ("noop", "fake", "neutron"),
             "console": ("no-console", "fake"),
             "inspect": ("fake", "no-inspect", "agent"),
             "rescue": ("fake", "no-rescue"),
@@ -75,7 +77,7 @@ HARDWARE_TYPES: dict[str, HardwareType] = {
             "management": ("ipmitool",),
             "boot": ("ipxe", "fake"),
             "deploy": ("agent", "fake"),
-            "network": ("noop",),
+            "network": ("noop", "neutron"),
             "console": ("no-console",),
             "inspect": ("no-inspect", "agent"),
             "rescue": ("no-rescue",),
@@ -88,7 +90,7 @@ HARDWARE_TYPES: dict[str, HardwareType] = {
             "management": ("redfish",),
             "boot": ("ipxe", "fake"),
             "deploy": ("agent", "fake"),
-            "network": ("noop",),
+            "network": ("noop", "neutron"),
             "console": ("no-console",),
             "inspect": ("redfish", "no-inspect", "agent"),
             "rescue": ("no-rescue",),
@@ -122,6 +124,7 @@ async def close_connections() -> None:
     """Log out of the BMCs the running loop holds sessions with, and close its clients."""
     await ipmi.close_sessions()
     await redfish.close_clients()
+    await switch_registry.close_all()
 
 
 def settings_of(driver: str) -> dict[str, Setting]:

@@ -46,7 +46,7 @@ from barecloud import states
 from barecloud.db.compute_models import Server
 from barecloud.db.models import Node, utcnow
 from barecloud.errors import BarecloudError
-from barecloud.services import nodes, scheduler
+from barecloud.services import nodes, scheduler, vifs
 from barecloud.services import server_status as st
 from barecloud.services.context import Runtime
 from barecloud.services.tenancy import service_context
@@ -237,6 +237,7 @@ async def _delete(rt: Runtime, server: Server, node: Node | None) -> None:
     if node is None or node.instance_uuid != server.uuid or (
         node.provision_state not in (*UNDEPLOYABLE, states.DEPLOYING)
     ):
+        await vifs.detach(rt, server, server.node_uuid)
         now = utcnow()
         await _set(rt, server, deleted=True, deleted_at=now, terminated_at=now,
                    vm_state=st.DELETED, task_state=None, pending=None,

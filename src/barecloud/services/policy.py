@@ -43,6 +43,8 @@ _PROJECT_READER = "rule:admin or rule:system_reader or (role:reader and project_
 _PROJECT_MEMBER = "rule:admin or (role:member and project_id:%(project_id)s)"
 _OWN_USER = "rule:admin or user_id:%(user_id)s"
 _IMAGE_OWNER_MEMBER = "rule:admin or (role:member and project_id:%(owner)s)"
+# Neutron's ADMIN_OR_NET_OWNER_MEMBER: the owner of the network a subnet or port is on.
+_NET_OWNER_MEMBER = "rule:admin or (role:member and project_id:%(network.project_id)s)"
 
 RULES: dict[str, str] = {
     # --- building blocks ---------------------------------------------------
@@ -185,6 +187,62 @@ RULES: dict[str, str] = {
     "compute:hypervisors:show": _READ_ALL,
     "compute:availability_zones:list": "role:reader",
     "compute:availability_zones:detail": _READ_ALL,
+
+    # --- Network (Neutron) -------------------------------------------------
+    # Targets {"project_id"} (the resource's) and {"network.project_id"} (its
+    # network's owner).  Who sees which network, subnet and port is SQL
+    # (services/networks/common.py); "list_all" lets a caller see them all.
+    "network:context_is_admin": _ADMIN,
+    "network:list_all": _READ_ALL,
+    # barecloud's own: switch traffic names every tenant, so operators only.
+    "network:get_top_talkers": _READ_ALL,
+    "network:get_network": "role:reader",
+    "network:create_network": _PROJECT_MEMBER,
+    "network:create_network:shared": _ADMIN,
+    "network:create_network:router:external": _ADMIN,
+    "network:create_network:provider:network_type": _ADMIN,
+    "network:create_network:provider:physical_network": _ADMIN,
+    "network:create_network:provider:segmentation_id": _ADMIN,
+    "network:update_network": _PROJECT_MEMBER,
+    "network:update_network:shared": _ADMIN,
+    "network:update_network:router:external": _ADMIN,
+    "network:update_network:provider:network_type": _ADMIN,
+    "network:update_network:provider:physical_network": _ADMIN,
+    "network:update_network:provider:segmentation_id": _ADMIN,
+    "network:delete_network": _PROJECT_MEMBER,
+    "network:get_network:provider": _ADMIN,  # provider:* are shown to admins only
+    "network:get_subnet": "role:reader",
+    "network:create_subnet": _NET_OWNER_MEMBER,
+    "network:update_subnet": _NET_OWNER_MEMBER,
+    "network:delete_subnet": _NET_OWNER_MEMBER,
+    "network:get_port": "role:reader",
+    "network:get_port:binding": _ADMIN,  # binding:host_id, profile, vif_type, vif_details
+    "network:create_port": f"{_PROJECT_MEMBER} or (role:member and "
+                           "project_id:%(network.project_id)s)",
+    "network:create_port:mac_address": _NET_OWNER_MEMBER,
+    "network:create_port:fixed_ips:ip_address": _NET_OWNER_MEMBER,
+    "network:create_port:port_security_enabled": _NET_OWNER_MEMBER,
+    "network:create_port:binding:host_id": _ADMIN,
+    "network:create_port:binding:profile": _ADMIN,
+    "network:update_port": f"{_PROJECT_MEMBER} or (role:member and "
+                           "project_id:%(network.project_id)s)",
+    "network:update_port:mac_address": _ADMIN,
+    "network:update_port:fixed_ips:ip_address": _NET_OWNER_MEMBER,
+    "network:update_port:port_security_enabled": _NET_OWNER_MEMBER,
+    "network:update_port:binding:host_id": _ADMIN,
+    "network:update_port:binding:profile": _ADMIN,
+    "network:update_port:binding:vnic_type": _PROJECT_MEMBER,
+    "network:delete_port": f"{_PROJECT_MEMBER} or (role:member and "
+                           "project_id:%(network.project_id)s)",
+    "network:get_quota": _PROJECT_READER,
+    "network:get_quotas": _READ_ALL,
+    "network:update_quota": _ADMIN,
+    "network:delete_quota": _ADMIN,
+    "network:get_rbac_policy": "role:reader",  # one's own project's, filtered in SQL
+    "network:create_rbac_policy": _PROJECT_MEMBER,
+    "network:create_rbac_policy:target_tenant": _ADMIN,  # sharing with "*"
+    "network:update_rbac_policy": _PROJECT_MEMBER,
+    "network:delete_rbac_policy": _PROJECT_MEMBER,
 }
 
 # How each service words a refusal (its clients show the message as it is).
@@ -193,6 +251,7 @@ _MESSAGES = {
     "baremetal": "{rule} is disallowed by policy",
     "image": "You are not authorized to complete {action} action.",
     "compute": "Policy doesn't allow {rule} to be performed.",
+    "network": "rule:{action} is disallowed by policy",
 }
 
 

@@ -28,7 +28,7 @@ from barecloud import states
 from barecloud.db.compute_models import Server
 from barecloud.db.models import Node, NodeTrait, Port, utcnow
 from barecloud.errors import BarecloudError, NodeLocked
-from barecloud.services import nodes
+from barecloud.services import nodes, vifs
 from barecloud.services import server_status as st
 from barecloud.services.context import NoConductor, Runtime
 from barecloud.services.flavors import (
@@ -212,6 +212,7 @@ async def release(rt: Runtime, server: Server, node_uuid: str) -> bool:
         return True
     if node.reservation is not None:
         return False
+    await vifs.detach(rt, server, node_uuid)
     values: dict[str, Any] = {"instance_uuid": None}
     if node.provision_state in UNDEPLOYABLE:
         try:
@@ -250,7 +251,8 @@ async def schedule(rt: Runtime, server: Server) -> None:
             if node is None:
                 continue
             try:
-                error = await deploy(rt, server, node.uuid)
+                error = await vifs.attach(rt, server, node) or await deploy(
+                    rt, server, node.uuid)
             except TRANSIENT as exc:
                 log.info("server %s: deploy on %s postponed: %s", server.uuid, node.uuid,
                          exc.message)

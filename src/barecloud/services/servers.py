@@ -21,7 +21,7 @@ from sqlalchemy import delete, select
 from barecloud.db.compute_models import Server
 from barecloud.db.models import Image, new_uuid
 from barecloud.errors import InvalidParameter, NotFound
-from barecloud.services import flavors, images, keypairs, policy, quotas
+from barecloud.services import flavors, images, keypairs, policy, quotas, vifs
 from barecloud.services import nova_input as v
 from barecloud.services import server_status as st
 from barecloud.services.context import RequestContext, Runtime
@@ -261,6 +261,7 @@ async def create(rt: Runtime, ctx: RequestContext, body: Any,
         raise InvalidParameter("Flavor is disabled.")
     image = await check_image(rt, ctx, req.image)
     check_image_fits(image, flavor.root_gb, flavor.memory_mb)
+    await vifs.check_requested(rt, ctx, req.networks)
     key_data = await keypairs.public_key_of(rt, ctx, req.key_name) if req.key_name else None
     if req.az is not None and req.az not in await zones(rt):
         raise InvalidParameter("The requested availability zone is not available")

@@ -10,7 +10,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import barecloud.db.compute_models  # registers the Compute tables
-import barecloud.db.identity_models  # noqa: F401  (its tables join Base.metadata)
+import barecloud.db.identity_models
+import barecloud.db.network_models  # noqa: F401  (the Network tables)
 from barecloud.db.models import Base
 
 target_metadata = Base.metadata

@@ -46,6 +46,7 @@ SERVICES = (
     Service("compute", "nova", "/compute/v2.1", "Compute (Nova v2.1)"),
     Service("baremetal", "ironic", "/baremetal", "Bare Metal (Ironic v1)"),
     Service("image", "glance", "/image", "Image (Glance v2)"),
+    Service("network", "neutron", "/network", "Network (Neutron v2.0)"),
 )
 
 

@@ -1,0 +1,1 @@
+"""Network API v2.0 (Neutron's) under /network."""

@@ -1,0 +1,62 @@
+"""/quotas: Neutron's per-project limits, their defaults and their usage."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from barecloud.api.common import JSONResponse, context, json_body, runtime
+from barecloud.services.networks import quotas
+from barecloud.services.tenancy import project_of
+
+router = APIRouter(prefix="/network/v2.0/quotas")
+
+
+def _strip(project_id: str) -> str:
+    """Neutron accepts a ``.json`` format suffix on any path."""
+    return project_id.removesuffix(".json")
+
+
+@router.get("")
+async def list_quotas(request: Request) -> JSONResponse:
+    found = await quotas.list_all(runtime(request), context(request))
+    return JSONResponse({"quotas": [{**limits, "project_id": p, "tenant_id": p}
+                                    for p, limits in found.items()]})
+
+
+@router.get("/tenant")
+@router.get("/project")
+async def my_project(request: Request) -> JSONResponse:
+    mine = project_of(context(request))
+    return JSONResponse({"tenant": {"tenant_id": mine}, "project": {"project_id": mine}})
+
+
+@router.get("/{project_id}/default")
+@router.get("/{project_id}/default.json")
+async def default_quotas(project_id: str, request: Request) -> JSONResponse:
+    return JSONResponse({"quota": dict(quotas.DEFAULTS)})
+
+
+@router.get("/{project_id}/details")
+@router.get("/{project_id}/details.json")
+async def quota_details(project_id: str, request: Request) -> JSONResponse:
+    values = await quotas.details(runtime(request), context(request), _strip(project_id))
+    return JSONResponse({"quota": values})
+
+
+@router.get("/{project_id}")
+async def show_quota(project_id: str, request: Request) -> JSONResponse:
+    values = await quotas.show(runtime(request), context(request), _strip(project_id))
+    return JSONResponse({"quota": values})
+
+
+@router.put("/{project_id}")
+async def update_quota(project_id: str, request: Request) -> JSONResponse:
+    body = await json_body(request)
+    values = await quotas.update(runtime(request), context(request), _strip(project_id), body)
+    return JSONResponse({"quota": values})
+
+
+@router.delete("/{project_id}", status_code=204)
+async def reset_quota(project_id: str, request: Request) -> Response:
+    await quotas.reset(runtime(request), context(request), _strip(project_id))
+    return Response(status_code=204)

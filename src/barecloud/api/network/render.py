@@ -1,0 +1,79 @@
+"""Networks, subnets, ports and RBAC policies as Neutron shows them to this caller.
+
+``provider:*`` and the port binding's host, profile and VIF are shown to
+admins only (Neutron's get_network:provider:* / get_port:binding:* rules);
+``shared`` is per caller: shared with everyone or with the caller's project.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from barecloud.db.network_models import Network, NetworkPort, NetworkRbac, Subnet
+from barecloud.services import policy
+from barecloud.services.context import RequestContext
+from barecloud.services.networks.common import is_shared_for
+from barecloud.services.networks.networks import ZONES
+
+
+def iso(when: dt.datetime | None) -> str | None:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ") if when else None
+
+
+def _standard(row: Network | Subnet | NetworkPort) -> dict[str, Any]:
+    return {"id": row.id, "name": row.name, "tenant_id": row.project_id,
+            "project_id": row.project_id, "description": row.description,
+            "created_at": iso(row.created_at),
+            "updated_at": iso(row.updated_at or row.created_at),
+            "revision_number": row.revision_number}
+
+
+def network(ctx: RequestContext, n: Network) -> dict[str, Any]:
+    body = {
+        **_standard(n), "admin_state_up": n.admin_state_up, "status": n.status,
+        "mtu": n.mtu, "shared": is_shared_for(ctx, n), "router:external": n.router_external,
+        "subnets": [s.id for s in n.subnets], "port_security_enabled": n.port_security_enabled,
+        "availability_zone_hints": [], "availability_zones": list(ZONES),
+        "ipv4_address_scope": None, "ipv6_address_scope": None, "l2_adjacency": True,
+    }
+    if policy.can(ctx, "network:get_network:provider", {"project_id": n.project_id}):
+        body.update({"provider:network_type": n.network_type,
+                     "provider:physical_network": n.physical_network,
+                     "provider:segmentation_id": n.segmentation_id})
+    return body
+
+
+def subnet(s: Subnet) -> dict[str, Any]:
+    return {
+        **_standard(s), "network_id": s.network_id, "ip_version": s.ip_version,
+        "cidr": s.cidr, "gateway_ip": s.gateway_ip, "enable_dhcp": s.enable_dhcp,
+        "dns_nameservers": list(s.dns_nameservers or []),
+        "allocation_pools": list(s.allocation_pools or []),
+        "host_routes": list(s.host_routes or []), "ipv6_ra_mode": s.ipv6_ra_mode,
+        "ipv6_address_mode": s.ipv6_address_mode, "subnetpool_id": None,
+        "segment_id": None, "service_types": [],
+    }
+
+
+def port(ctx: RequestContext, p: NetworkPort) -> dict[str, Any]:
+    body = {
+        **_standard(p), "network_id": p.network_id, "mac_address": p.mac_address,
+        "admin_state_up": p.admin_state_up, "status": p.status, "device_id": p.device_id,
+        "device_owner": p.device_owner,
+        "fixed_ips": [{"subnet_id": a.subnet_id, "ip_address": a.ip_address}
+                      for a in p.allocations],
+        "security_groups": [], "port_security_enabled": p.port_security_enabled,
+        "binding:vnic_type": p.binding_vnic_type,
+    }
+    if policy.can(ctx, "network:get_port:binding", {"project_id": p.project_id}):
+        body.update({"binding:host_id": p.binding_host_id,
+                     "binding:profile": dict(p.binding_profile or {}),
+                     "binding:vif_type": p.binding_vif_type, "binding:vif_details": {}})
+    return body
+
+
+def rbac_policy(r: NetworkRbac) -> dict[str, Any]:
+    return {"id": r.id, "object_type": r.object_type, "object_id": r.object_id,
+            "action": r.action, "target_tenant": r.target_tenant,
+            "project_id": r.project_id, "tenant_id": r.project_id}

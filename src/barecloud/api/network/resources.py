@@ -1,0 +1,106 @@
+"""/networks, /subnets, /ports and /rbac-policies: the same five verbs for each.
+
+Each handler parses, calls one service function and renders; the table
+``RESOURCES`` says which service functions and which renderer.  POST takes
+one resource (``{"network": {...}}``) or a bulk (``{"networks": [...]}``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from barecloud.api.common import JSONResponse, context, json_body, runtime
+from barecloud.api.network import params, render
+from barecloud.services.context import RequestContext, Runtime
+from barecloud.services.networks import attrs, networks, ports, rbac, subnets
+from barecloud.services.networks.common import ListQuery, Page
+
+Render = Callable[[RequestContext, Any], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Resource:
+    member: str
+    collection: str
+    render: Render
+    list_: Callable[[Runtime, RequestContext, ListQuery], Awaitable[Page]]
+    get: Callable[[Runtime, RequestContext, str], Awaitable[Any]]
+    create: Callable[[Runtime, RequestContext, dict[str, Any]], Awaitable[Any]]
+    create_many: Callable[[Runtime, RequestContext, list[dict[str, Any]]], Awaitable[list[Any]]]
+    update: Callable[[Runtime, RequestContext, str, dict[str, Any]], Awaitable[Any]]
+    remove: Callable[[Runtime, RequestContext, str], Awaitable[None]]
+
+
+async def _rbac_many(rt: Runtime, ctx: RequestContext, items: list[dict[str, Any]]
+                     ) -> list[Any]:
+    return [await rbac.create(rt, ctx, item) for item in items]
+
+
+RESOURCES = (
+    Resource("network", "networks", render.network, networks.list_networks, networks.get,
+             networks.create, networks.create_many, networks.update, networks.remove),
+    Resource("subnet", "subnets", lambda ctx, s: render.subnet(s), subnets.list_subnets,
+             subnets.get, subnets.create, subnets.create_many, subnets.update,
+             subnets.remove),
+    Resource("port", "ports", render.port, ports.list_ports, ports.get, ports.create,
+             ports.create_many, ports.update, ports.remove),
+    Resource("rbac_policy", "rbac-policies", lambda ctx, r: render.rbac_policy(r),
+             rbac.list_policies, rbac.get, rbac.create, _rbac_many, rbac.update, rbac.remove),
+)
+
+
+def _router(res: Resource) -> APIRouter:
+    router = APIRouter(prefix=f"/network/v2.0/{res.collection}")
+
+    @router.get("")
+    async def list_all(request: Request) -> JSONResponse:
+        rt, ctx = runtime(request), context(request)
+        query = params.list_query(request)
+        found = await res.list_(rt, ctx, query)
+        wanted = params.fields(request)
+        body: dict[str, Any] = {res.collection.replace("-", "_"): [
+            params.only(res.render(ctx, row), wanted) for row in found.items]}
+        links = params.links(request, res.collection, found, query)
+        if links:
+            body[f"{res.collection.replace('-', '_')}_links"] = links
+        return JSONResponse(body)
+
+    @router.get("/{item_id}")
+    async def show(item_id: str, request: Request) -> JSONResponse:
+        ctx = context(request)
+        row = await res.get(runtime(request), ctx, item_id)
+        return JSONResponse({res.member: params.only(res.render(ctx, row),
+                                                     params.fields(request))})
+
+    @router.post("", status_code=201)
+    async def create(request: Request) -> JSONResponse:
+        rt, ctx = runtime(request), context(request)
+        body = await json_body(request)
+        items = attrs.bulk_bodies(body, res.member, res.collection.replace("-", "_"))
+        if items is not None:
+            made = await res.create_many(rt, ctx, items)
+            return JSONResponse({res.collection.replace("-", "_"): [
+                res.render(ctx, row) for row in made]}, status_code=201)
+        row = await res.create(rt, ctx, attrs.resource_body(body, res.member))
+        return JSONResponse({res.member: res.render(ctx, row)}, status_code=201)
+
+    @router.put("/{item_id}")
+    async def update(item_id: str, request: Request) -> JSONResponse:
+        rt, ctx = runtime(request), context(request)
+        data = attrs.resource_body(await json_body(request), res.member)
+        row = await res.update(rt, ctx, item_id, data)
+        return JSONResponse({res.member: res.render(ctx, row)})
+
+    @router.delete("/{item_id}", status_code=204)
+    async def delete(item_id: str, request: Request) -> Response:
+        await res.remove(runtime(request), context(request), item_id)
+        return Response(status_code=204)
+
+    return router
+
+
+ROUTERS = tuple(_router(res) for res in RESOURCES)

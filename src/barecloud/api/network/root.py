@@ -1,0 +1,101 @@
+"""Version discovery at /network, the v2.0 resource index, extensions, zones.
+
+Only the extensions barecloud implements are listed: clients switch
+features on by alias (``find_extension``), so listing one it does not
+implement would make them send what it refuses.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from barecloud.api.common import JSONResponse, base_url, context
+from barecloud.api.network import params
+from barecloud.errors import NotFound
+from barecloud.services import policy
+
+router = APIRouter()
+
+UPDATED = "2026-12-20T10:00:00-00:00"
+# alias -> (name, description)
+EXTENSIONS: dict[str, tuple[str, str]] = {
+    "provider": ("Provider Network", "Expose mapping of virtual networks to physical "
+                 "networks"),
+    "external-net": ("Neutron external network", "Adds external network attribute to "
+                     "network resource."),
+    "binding": ("Port Binding", "Expose port bindings of a virtual port to external "
+                "application"),
+    "quotas": ("Quota management support", "Expose functions for quotas management per "
+               "tenant"),
+    "quota_details": ("Quota details management support", "Expose functions for quotas "
+                      "usage statistics per project"),
+    "rbac-policies": ("RBAC Policies", "Allows creation and modification of policies that "
+                      "control tenant access to resources."),
+    "project-id": ("project_id field enabled", "Extension that indicates that project_id "
+                   "field is enabled."),
+    "standard-attr-description": ("standard-attr-description", "Extension to add "
+                                  "descriptions to standard attributes"),
+    "standard-attr-timestamp": ("Resource timestamps", "Adds created_at and updated_at "
+                                "fields to all Neutron resources that have Neutron standard "
+                                "attributes."),
+    "standard-attr-revisions": ("Resource revision numbers", "This extension will display "
+                                "the revision number of neutron resources."),
+    "port-security": ("Port Security", "Provides port security"),
+    "net-mtu": ("Network MTU", "Provides MTU attribute for a network resource."),
+    "net-mtu-writable": ("Network MTU (writable)", "Provides a writable MTU attribute for "
+                         "a network resource."),
+    "availability_zone": ("Availability Zone", "The availability zone extension."),
+    "network_availability_zone": ("Network Availability Zone", "Availability zone support "
+                                  "for network."),
+    "filter-validation": ("Filter parameters validation", "Provides validation on filter "
+                          "parameters."),
+    "pagination": ("Pagination support", "Extension that indicates that pagination is "
+                   "enabled."),
+    "sorting": ("Sorting support", "Extension that indicates that sorting is enabled."),
+}
+COLLECTIONS = (("network", "networks"), ("subnet", "subnets"), ("port", "ports"),
+               ("quota", "quotas"), ("rbac_policy", "rbac-policies"),
+               ("extension", "extensions"), ("availability_zone", "availability_zones"))
+
+
+def _extension(alias: str) -> dict[str, object]:
+    name, description = EXTENSIONS[alias]
+    return {"name": name, "alias": alias, "description": description, "updated": UPDATED,
+            "links": []}
+
+
+@router.get("/network")
+@router.get("/network/")
+async def versions(request: Request) -> JSONResponse:
+    return JSONResponse({"versions": [{
+        "id": "v2.0", "status": "CURRENT",
+        "links": [{"rel": "self", "href": f"{base_url(request)}/network/v2.0/"}]}]})
+
+
+@router.get("/network/v2.0")
+@router.get("/network/v2.0/")
+async def index(request: Request) -> JSONResponse:
+    root = params.root(request)
+    return JSONResponse({"resources": [
+        {"name": name, "collection": collection,
+         "links": [{"rel": "self", "href": f"{root}/{collection}"}]}
+        for name, collection in COLLECTIONS]})
+
+
+@router.get("/network/v2.0/extensions")
+async def extensions(request: Request) -> JSONResponse:
+    return JSONResponse({"extensions": [_extension(a) for a in sorted(EXTENSIONS)]})
+
+
+@router.get("/network/v2.0/extensions/{alias}")
+async def extension(alias: str, request: Request) -> JSONResponse:
+    if alias not in EXTENSIONS:
+        raise NotFound(f"Extension with alias {alias} does not exist")
+    return JSONResponse({"extension": _extension(alias)})
+
+
+@router.get("/network/v2.0/availability_zones")
+async def zones(request: Request) -> JSONResponse:
+    policy.authorize(context(request), "network:get_network")
+    return JSONResponse({"availability_zones": [
+        {"name": "nova", "resource": "network", "state": "available"}]})

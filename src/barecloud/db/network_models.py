@@ -1,0 +1,168 @@
+"""Network (Neutron v2) tables: networks, subnets, ports, IP allocations, RBAC, quotas.
+
+One segment per network (its type and id are columns of the network row),
+as docs/design/networking.md says.  The unique constraints are what keep
+concurrent requests honest: (``network_type``, ``segmentation_id``) for
+segment ids, (``subnet_id``, ``ip_address``) for addresses, (``network_id``,
+``mac_address``) for MACs; a losing insert retries or answers 409.
+``switch_port_samples`` holds switch port counters for the top-talker report.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from barecloud.db.models import Base, TimestampMixin, new_uuid, utcnow
+
+
+class Network(TimestampMixin, Base):
+    __tablename__ = "networks"
+    __table_args__ = (UniqueConstraint("network_type", "segmentation_id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    # True while a wildcard access_as_shared RBAC entry exists.
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    router_external: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
+    mtu: Mapped[int] = mapped_column(Integer)
+    network_type: Mapped[str] = mapped_column(String(16))
+    physical_network: Mapped[str | None] = mapped_column(String(64))
+    segmentation_id: Mapped[int | None] = mapped_column(Integer)
+    port_security_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    revision_number: Mapped[int] = mapped_column(Integer, default=0)
+
+    subnets: Mapped[list[Subnet]] = relationship(
+        lazy="selectin", order_by="Subnet.created_at", viewonly=True)
+    rbac_entries: Mapped[list[NetworkRbac]] = relationship(
+        lazy="selectin", viewonly=True,
+        primaryjoin="and_(Network.id == foreign(NetworkRbac.object_id), "
+                    "NetworkRbac.object_type == 'network')")
+
+
+class Subnet(TimestampMixin, Base):
+    __tablename__ = "subnets"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    network_id: Mapped[str] = mapped_column(
+        ForeignKey("networks.id", ondelete="CASCADE"), index=True)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    ip_version: Mapped[int] = mapped_column(Integer)
+    cidr: Mapped[str] = mapped_column(String(64))
+    gateway_ip: Mapped[str | None] = mapped_column(String(64))
+    enable_dhcp: Mapped[bool] = mapped_column(Boolean, default=True)
+    dns_nameservers: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # [{"start": ip, "end": ip}], in address order.
+    allocation_pools: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    host_routes: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    ipv6_ra_mode: Mapped[str | None] = mapped_column(String(32))
+    ipv6_address_mode: Mapped[str | None] = mapped_column(String(32))
+    description: Mapped[str] = mapped_column(Text, default="")
+    revision_number: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class NetworkPort(TimestampMixin, Base):
+    __tablename__ = "network_ports"
+    __table_args__ = (UniqueConstraint("network_id", "mac_address"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    network_id: Mapped[str] = mapped_column(
+        ForeignKey("networks.id", ondelete="CASCADE"), index=True)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    mac_address: Mapped[str] = mapped_column(String(32))
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(16), default="DOWN")
+    device_owner: Mapped[str] = mapped_column(String(255), default="")
+    device_id: Mapped[str] = mapped_column(String(255), default="", index=True)
+    binding_host_id: Mapped[str] = mapped_column(String(255), default="")
+    binding_vnic_type: Mapped[str] = mapped_column(String(32), default="normal")
+    # {"local_link_information": [{"switch_id", "port_id", "switch_info"}], ...}
+    binding_profile: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    binding_vif_type: Mapped[str] = mapped_column(String(64), default="unbound")
+    port_security_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    revision_number: Mapped[int] = mapped_column(Integer, default=0)
+
+    allocations: Mapped[list[IPAllocation]] = relationship(
+        lazy="selectin", viewonly=True,
+        order_by="(IPAllocation.created_at, IPAllocation.ip_address)")
+
+
+class IPAllocation(Base):
+    """One address of a port; the primary key makes an address taken once per subnet."""
+
+    __tablename__ = "ip_allocations"
+
+    subnet_id: Mapped[str] = mapped_column(ForeignKey("subnets.id"), primary_key=True)
+    ip_address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    port_id: Mapped[str] = mapped_column(
+        ForeignKey("network_ports.id", ondelete="CASCADE"), index=True)
+    network_id: Mapped[str] = mapped_column(String(36), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class NetworkRbac(Base):
+    __tablename__ = "network_rbac"
+    __table_args__ = (
+        UniqueConstraint("object_type", "object_id", "target_tenant", "action"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    object_type: Mapped[str] = mapped_column(String(32), default="network")
+    object_id: Mapped[str] = mapped_column(String(36), index=True)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    target_tenant: Mapped[str] = mapped_column(String(255), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+
+
+class NetworkQuota(Base):
+    """A project's limit on one Network resource (network, subnet, port, ...); -1: none."""
+
+    __tablename__ = "network_quotas"
+    __table_args__ = (UniqueConstraint("project_id", "resource"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    resource: Mapped[str] = mapped_column(String(255))
+    hard_limit: Mapped[int] = mapped_column(Integer)
+
+
+class SwitchPortSample(Base):
+    """Counters of one switch port at one time, with whom the port served then."""
+
+    __tablename__ = "switch_port_samples"
+    __table_args__ = (Index("ix_switch_port_samples_switch_sampled_at", "switch", "sampled_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    switch: Mapped[str] = mapped_column(String(255))
+    port: Mapped[str] = mapped_column(String(255))
+    sampled_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    rx_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    tx_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    rx_packets: Mapped[int] = mapped_column(BigInteger, default=0)
+    tx_packets: Mapped[int] = mapped_column(BigInteger, default=0)
+    network_port_id: Mapped[str | None] = mapped_column(String(36))
+    network_id: Mapped[str | None] = mapped_column(String(36))
+    project_id: Mapped[str | None] = mapped_column(String(255))
+    device_id: Mapped[str | None] = mapped_column(String(255))

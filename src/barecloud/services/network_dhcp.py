@@ -1,0 +1,187 @@
+"""DHCP for tenant networks: one dnsmasq per network, in a namespace of its own.
+
+Neutron's DHCP agent does this on its network node: a ``qdhcp-<network>``
+namespace whose interface is plugged into the network's segment, and a
+dnsmasq there that answers only the ports it knows (static ranges, one host
+entry per Neutron port: MAC → fixed IP).  barecloud plugs the namespace into
+the segment with the switch's :class:`~barecloud.drivers.switches.base.HostPlug`
+(the switch named by ``network_host_switch``), so a machine on a tenant
+segment gets exactly the address its Neutron port holds, and nothing on any
+other segment hears this server.
+
+The reconciler (:class:`NetworkDhcp`) makes the running servers match the
+database every ``INTERVAL`` seconds: new networks get one, changed host lists
+are reloaded (SIGHUP), deleted networks lose theirs.  IPv4 subnets only (the
+lab's DHCP client speaks DHCPv4); IPv6 subnets are left to SLAAC / config
+drive network_data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import os
+import shutil
+import signal
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from barecloud.config import Settings
+from barecloud.errors import BarecloudError
+
+log = logging.getLogger(__name__)
+
+DNSMASQ = "/usr/sbin/dnsmasq"
+IP = "/usr/sbin/ip" if Path("/usr/sbin/ip").exists() else "/sbin/ip"
+
+
+@dataclass(frozen=True)
+class SubnetSpec:
+    id: str
+    cidr: str
+    gateway_ip: str | None
+    dns_nameservers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """What one network's DHCP server must know, as read from the database."""
+
+    network_id: str
+    port_id: str  # the DHCP port (device_owner network:dhcp)
+    mac: str
+    addresses: tuple[str, ...]  # the DHCP port's IPs, as CIDR ("10.0.0.2/24")
+    subnets: tuple[SubnetSpec, ...]
+    # (MAC, IP, hostname) of every other port with an address on this network.
+    hosts: tuple[tuple[str, str, str], ...] = field(default=())
+    mtu: int | None = None
+
+    @property
+    def netns(self) -> str:
+        return dhcp_netns(self.network_id)
+
+    @property
+    def ifname(self) -> str:
+        return dhcp_ifname(self.port_id)
+
+
+def dhcp_netns(network_id: str) -> str:
+    return f"qdhcp-{network_id}"
+
+
+def dhcp_ifname(port_id: str) -> str:
+    """Neutron's name for a DHCP port's interface (15 characters at most)."""
+    return f"ns-{port_id[:11]}"
+
+
+def config(spec: NetworkSpec, directory: Path) -> str:
+    lines = [
+        "# Written by barecloud for one tenant network: edits are lost.",
+        "port=0",
+        f"interface={spec.ifname}",
+        "bind-interfaces",
+        "except-interface=lo",
+        f"dhcp-hostsfile={directory / 'host'}",
+        f"dhcp-leasefile={directory / 'leases'}",
+        f"pid-file={directory / 'pid'}",
+        "no-ping",
+        "log-dhcp",
+        "log-facility=-",
+        "keep-in-foreground",
+        "no-resolv",
+        "no-hosts",
+        "user=root",
+    ]
+    for index, sub in enumerate(spec.subnets):
+        net = ipaddress.ip_network(sub.cidr, strict=False)
+        if net.version != 4:
+            continue
+        tag = f"subnet{index}"
+        lines.append(f"dhcp-range=set:{tag},{net.network_address},static,{net.netmask},86400s")
+        if sub.gateway_ip:
+            lines.append(f"dhcp-option=tag:{tag},option:router,{sub.gateway_ip}")
+        else:
+            lines.append(f"dhcp-option=tag:{tag},option:router")
+        if sub.dns_nameservers:
+            lines.append(f"dhcp-option=tag:{tag},option:dns-server,"
+                         f"{','.join(sub.dns_nameservers)}")
+    if spec.mtu:
+        lines.append(f"dhcp-option-force=option:mtu,{spec.mtu}")
+    return "\n".join(lines) + "\n"
+
+
+def hosts_file(spec: NetworkSpec) -> str:
+    return "".join(f"{mac},{ip},{name}\n" for mac, ip, name in spec.hosts
+                   if ipaddress.ip_address(ip).version == 4)
+
+
+class DhcpServerError(BarecloudError):
+    """A tenant network's dnsmasq could not be started."""
+
+
+class NetworkDhcpServer:
+    """One network's dnsmasq, run in its namespace as our child, ended by PID."""
+
+    def __init__(self, spec: NetworkSpec, root: Path) -> None:
+        self.spec = spec
+        self.dir = root / spec.network_id
+        self.proc: asyncio.subprocess.Process | None = None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None
+
+    async def start(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "conf").write_text(config(self.spec, self.dir))
+        (self.dir / "host").write_text(hosts_file(self.spec))
+        logfile = (self.dir / "log").open("ab")
+        try:
+            self.proc = await asyncio.create_subprocess_exec(
+                IP, "netns", "exec", self.spec.netns, DNSMASQ,
+                f"--conf-file={self.dir / 'conf'}", stdin=subprocess.DEVNULL,
+                stdout=logfile, stderr=subprocess.STDOUT, start_new_session=True)
+        finally:
+            logfile.close()
+        for _ in range(200):
+            if self.proc.returncode is not None:
+                tail = (self.dir / "log").read_text(errors="replace").splitlines()[-5:]
+                raise DhcpServerError(f"dnsmasq for network {self.spec.network_id} exited "
+                                      f"with status {self.proc.returncode}: {' | '.join(tail)}")
+            if (self.dir / "pid").exists():
+                return
+            await asyncio.sleep(0.05)
+
+    async def reload(self, spec: NetworkSpec) -> None:
+        """New host entries: rewrite the file and have dnsmasq read it again."""
+        self.spec = spec
+        (self.dir / "host").write_text(hosts_file(spec))
+        if self.alive():
+            assert self.proc is not None
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, signal.SIGHUP)
+
+    async def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), 5)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+async def run_ip(*args: str) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        IP, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await proc.communicate()
+    return proc.returncode or 0, out.decode(errors="replace").strip()
+
+
+def enabled(settings: Settings) -> bool:
+    return bool(settings.network_host_switch) and os.geteuid() == 0

@@ -1,0 +1,179 @@
+"""Neutron's errors: each carries the ``type`` Neutron names it with (the class name).
+
+The API answers them as ``{"NeutronError": {"type", "message", "detail"}}``;
+clients (openstacksdk, the CLI) show the message and some match the type.
+Messages are neutron-lib's wording.  Errors without a type of their own
+(plain ``InvalidParameter``, ``Forbidden``) get the type of their status.
+"""
+
+from __future__ import annotations
+
+from barecloud.errors import BarecloudError, Conflict, InvalidParameter, NotFound
+
+
+class NetworkError(BarecloudError):
+    """Mixed into every typed error; the API renders it with its class name as ``type``."""
+
+    @property
+    def neutron_type(self) -> str:
+        return type(self).__name__
+
+
+# --- 400 -------------------------------------------------------------------
+class BadRequest(NetworkError, InvalidParameter):
+    def __init__(self, resource: str, msg: str) -> None:
+        super().__init__(f"Bad {resource} request: {msg}.")
+
+
+class InvalidInput(NetworkError, InvalidParameter):
+    def __init__(self, msg: str) -> None:
+        super().__init__(f"Invalid input for operation: {msg}.")
+
+
+class HTTPBadRequest(NetworkError, InvalidParameter):
+    """What Neutron's attribute validation answers (webob's exception, by name)."""
+
+
+def invalid_attr(attr: str, reason: str) -> HTTPBadRequest:
+    return HTTPBadRequest(f"Invalid input for {attr}. Reason: {reason}.")
+
+
+class InvalidAllocationPool(NetworkError, InvalidParameter):
+    def __init__(self, pool: str) -> None:
+        super().__init__(f"The allocation pool {pool} is not valid.")
+
+
+class OutOfBoundsAllocationPool(NetworkError, InvalidParameter):
+    def __init__(self, pool: str, cidr: str) -> None:
+        super().__init__(f"The allocation pool {pool} spans beyond the subnet cidr {cidr}.")
+
+
+class InvalidIpForSubnet(NetworkError, InvalidParameter):
+    def __init__(self, ip: str) -> None:
+        super().__init__(f"IP address {ip} is not a valid IP for the specified subnet.")
+
+
+class InvalidIpForNetwork(NetworkError, InvalidParameter):
+    def __init__(self, ip: str) -> None:
+        super().__init__(f"IP address {ip} is not a valid IP for any of the subnets on the "
+                         "specified network.")
+
+
+class DNSNameServersExhausted(NetworkError, InvalidParameter):
+    def __init__(self, subnet: str, quota: int) -> None:
+        super().__init__(f"Unable to complete operation for {subnet}. The number of DNS "
+                         f"nameservers exceeds the limit {quota}.")
+
+
+class HostRoutesExhausted(NetworkError, InvalidParameter):
+    def __init__(self, subnet: str, quota: int) -> None:
+        super().__init__(f"Unable to complete operation for {subnet}. The number of host "
+                         f"routes exceeds the limit {quota}.")
+
+
+# --- 404 -------------------------------------------------------------------
+class NetworkNotFound(NetworkError, NotFound):
+    def __init__(self, net_id: str) -> None:
+        super().__init__(f"Network {net_id} could not be found.")
+
+
+class SubnetNotFound(NetworkError, NotFound):
+    def __init__(self, subnet_id: str) -> None:
+        super().__init__(f"Subnet {subnet_id} could not be found.")
+
+
+class PortNotFound(NetworkError, NotFound):
+    def __init__(self, port_id: str) -> None:
+        super().__init__(f"Port {port_id} could not be found.")
+
+
+class RbacPolicyNotFound(NetworkError, NotFound):
+    def __init__(self, policy_id: str, object_type: str = "network") -> None:
+        super().__init__(f"RBAC policy of type {object_type} with ID {policy_id} not found")
+
+
+class SecurityGroupNotFound(NetworkError, NotFound):
+    def __init__(self, group_id: str) -> None:
+        super().__init__(f"Security group {group_id} does not exist")
+
+
+# --- 409 -------------------------------------------------------------------
+class NetworkInUse(NetworkError, Conflict):
+    def __init__(self, net_id: str) -> None:
+        super().__init__(f"Unable to complete operation on network {net_id}. There are one "
+                         "or more ports still in use on the network.")
+
+
+class SubnetInUse(NetworkError, Conflict):
+    def __init__(self, subnet_id: str) -> None:
+        super().__init__(f"Unable to complete operation on subnet {subnet_id}: One or more "
+                         "ports have an IP allocation from this subnet.")
+
+
+class MacAddressInUse(NetworkError, Conflict):
+    def __init__(self, net_id: str, mac: str) -> None:
+        super().__init__(f"Unable to complete operation for network {net_id}. The mac "
+                         f"address {mac} is in use.")
+
+
+class IpAddressAlreadyAllocated(NetworkError, Conflict):
+    def __init__(self, ip: str, subnet_id: str) -> None:
+        super().__init__(f"IP address {ip} already allocated in subnet {subnet_id}")
+
+
+class IpAddressGenerationFailure(NetworkError, Conflict):
+    def __init__(self, net_id: str) -> None:
+        super().__init__(f"No more IP addresses available on network {net_id}.")
+
+
+class OverQuota(NetworkError, Conflict):
+    def __init__(self, overs: list[str]) -> None:
+        super().__init__(f"Quota exceeded for resources: {overs}.")
+
+
+class TunnelIdInUse(NetworkError, Conflict):
+    def __init__(self, tunnel_id: int) -> None:
+        super().__init__(f"Unable to create the network. The tunnel ID {tunnel_id} is in use.")
+
+
+class VlanIdInUse(NetworkError, Conflict):
+    def __init__(self, vlan_id: int, physnet: str | None) -> None:
+        super().__init__(f"Unable to create the network. The VLAN {vlan_id} on physical "
+                         f"network {physnet} is in use.")
+
+
+class OverlappingAllocationPools(NetworkError, Conflict):
+    def __init__(self, pool_1: str, pool_2: str, cidr: str) -> None:
+        super().__init__(f"Found overlapping allocation pools: {pool_1} {pool_2} for subnet "
+                         f"{cidr}.")
+
+
+class GatewayConflictWithAllocationPools(NetworkError, Conflict):
+    def __init__(self, ip: str, pool: str) -> None:
+        super().__init__(f"Gateway ip {ip} conflicts with allocation pool {pool}.")
+
+
+class DuplicateRbacPolicy(NetworkError, Conflict):
+    def __init__(self) -> None:
+        super().__init__("An RBAC policy already exists with those values.")
+
+
+class RbacPolicyInUse(NetworkError, Conflict):
+    def __init__(self, object_id: str, details: str) -> None:
+        super().__init__(f"RBAC policy on object {object_id} cannot be removed because other "
+                         f"objects depend on it.\nDetails: {details}")
+
+
+class InvalidSharedSetting(NetworkError, Conflict):
+    def __init__(self, network: str) -> None:
+        super().__init__(f"Unable to reconfigure sharing settings for network {network}. "
+                         "Multiple tenants are using it.")
+
+
+# --- 503 -------------------------------------------------------------------
+class NoNetworkAvailable(NetworkError):
+    code = 503
+
+    def __init__(self) -> None:
+        super().__init__("Unable to create the network. No tenant network is available for "
+                         "allocation.")
