@@ -116,7 +116,8 @@ def test_openstack_cli(keystone_service: support.Service) -> None:
     token = admin.json("token", "issue")
     assert token["id"] and token["project_id"] and token["user_id"]
     catalog = admin.json("catalog", "list")
-    assert sorted(e["Type"] for e in catalog) == ["baremetal", "compute", "identity", "image"]
+    assert sorted(e["Type"] for e in catalog) == [
+        "baremetal", "compute", "identity", "image", "network"]
 
     project = admin.json("project", "create", "--description", "from the CLI", "cli-project")
     assert project["name"] == "cli-project" and project["domain_id"] == "default"

@@ -362,9 +362,11 @@ def test_isolation_redeploy_and_top_talkers(svc: support.Service,
     own = {r["server_name"] for r in rows if not r["project_id"]}
     assert "barecloud (provisioning)" in own, rows
 
+    # The operator's CLI finds the service and logs in through the clouds.yaml.
     cli = subprocess.run(
-        [str(BIN / "barecloud"), "top-talkers", "--url", svc.url, "--token", token,
+        [str(BIN / "barecloud"), "top-talkers", "--cloud", "barecloud-admin",
          "--switch", "lab-switch", "--minutes", "5", "--limit", "20"],
+        env={**os.environ, "OS_CLIENT_CONFIG_FILE": str(svc.clouds_yaml)},
         capture_output=True, text=True, timeout=60, check=False)
     assert cli.returncode == 0, cli.stderr
     first = next(line for line in cli.stdout.splitlines() if "proj-" in line)

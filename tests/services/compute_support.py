@@ -15,10 +15,11 @@ from barecloud import states
 from barecloud.conductor.engine import Conductor
 from barecloud.config import Settings
 from barecloud.db.compute_models import Server
-from barecloud.db.models import Node, NodeTrait
+from barecloud.db.models import Node, NodeTrait, Port
 from barecloud.db.session import Database
 from barecloud.services import compute_sync, flavors, images, quotas, servers
 from barecloud.services.context import RequestContext, Runtime
+from barecloud.services.networks import networks, subnets
 from barecloud.services.tenancy import NOAUTH_PROJECT
 
 ADMIN = RequestContext(request_id="req-test", project=NOAUTH_PROJECT)
@@ -51,6 +52,28 @@ async def add_node(db: Database, name: str, *, resource_class: str | None = "bar
         await s.flush()
         s.add_all(NodeTrait(node_id=node.id, trait=t) for t in traits)
     return node_uuid
+
+
+async def cabled_node(db: Database, name: str, macs: tuple[str, ...]) -> str:
+    """A node whose NICs are cabled to ports ``<name>-<i>`` of switch ``tor``."""
+    node_uuid = await add_node(db, name)
+    async with db.session() as s:
+        node = await s.scalar(select(Node).where(Node.uuid == node_uuid))
+        assert node is not None
+        for i, mac in enumerate(macs):
+            s.add(Port(address=mac, node_id=node.id, pxe_enabled=i == 0, extra={},
+                       internal_info={}, local_link_connection={
+                           "switch_info": "tor", "port_id": f"{name}-{i}",
+                           "switch_id": "00:00:00:00:00:01"}))
+    return node_uuid
+
+
+async def network(rt: Runtime, name: str, cidr: str) -> str:
+    """A network of the admin's, with one IPv4 subnet."""
+    net = await networks.create(rt, ADMIN, {"name": name})
+    await subnets.create(rt, ADMIN, {"network_id": net.id, "cidr": cidr,
+                                        "ip_version": 4})
+    return net.id
 
 
 async def image(rt: Runtime, data: bytes = b"\x00" * 65536) -> str:

@@ -68,3 +68,13 @@ def token_for_cloud(name: str) -> str:
         raise CredentialsError(f"cloud {name!r}: authentication failed (HTTP "
                                f"{rsp.status_code})")
     return rsp.headers["X-Subject-Token"]
+
+
+def service_url_for_cloud(name: str) -> str:
+    """barecloud's root URL, from cloud ``name``'s auth_url (``<root>/identity[/v3]``)."""
+    url = str((_cloud(name).get("auth") or {}).get("auth_url") or "").rstrip("/")
+    for suffix in ("/v3", "/identity"):
+        url = url.removesuffix(suffix)
+    if not url:
+        raise CredentialsError(f"cloud {name!r} has no auth_url")
+    return url

@@ -189,12 +189,23 @@ def _ok(response: httpx.Response) -> Any:
 
 @app.command("top-talkers")
 def top_talkers(
-    url: UrlOpt = "http://127.0.0.1:6385", token: TokenOpt = None, cloud: CloudOpt = None,
+    url: Annotated[str | None, typer.Option(
+        "--url", envvar="BARECLOUD_URL",
+        help="The barecloud service (default: --cloud's, else http://127.0.0.1:6385).")] = None,
+    token: TokenOpt = None, cloud: CloudOpt = None,
     switch: Annotated[str | None, typer.Option(help="Only this switch.")] = None,
     minutes: Annotated[float, typer.Option(help="The window: the last N minutes.")] = 5,
     limit: Annotated[int, typer.Option(help="How many ports.")] = 10,
 ) -> None:
     """Which tenant's machines move the most bytes through the switches lately."""
+    from barecloud.cli.credentials import CredentialsError, service_url_for_cloud
+
+    if url is None:
+        try:
+            url = service_url_for_cloud(cloud) if cloud else "http://127.0.0.1:6385"
+        except CredentialsError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
     params: dict[str, Any] = {"minutes": minutes, "limit": limit}
     if switch:
         params["switch"] = switch

@@ -188,9 +188,12 @@ async def deploy(rt: Runtime, server: Server, node_uuid: str, verb: str = "activ
     caller tries again later.
     """
     ctx = service_context(f"req-compute-{server.uuid}")
+    drive = configdrive(server)
+    network = await vifs.network_data(rt, server)
+    if network is not None:
+        drive["network_data"] = network
     try:
-        await nodes.set_provision_state(rt, ctx, node_uuid, verb,
-                                        {"configdrive": configdrive(server)})
+        await nodes.set_provision_state(rt, ctx, node_uuid, verb, {"configdrive": drive})
     except TRANSIENT:
         raise
     except BarecloudError as exc:

@@ -17,13 +17,14 @@ the server created go, ports it was given are unbound and kept.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 from typing import Any
 
 from sqlalchemy import select
 
 from barecloud.db.compute_models import Server
 from barecloud.db.models import Node, Port
-from barecloud.db.network_models import NetworkPort
+from barecloud.db.network_models import Network, NetworkPort, Subnet
 from barecloud.errors import BarecloudError, Conflict, InvalidParameter, NotFound
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.networks import binding
@@ -150,3 +151,49 @@ async def detach(rt: Runtime, server: Server, node_uuid: str | None) -> None:
             if port is not None:
                 port.device_id, port.device_owner = "", ""
     await binding.delete_ports_of_device(rt.db, server.uuid)
+
+
+async def network_data(rt: Runtime, server: Server) -> dict[str, Any] | None:
+    """Nova's ``network_data.json`` for the server's bound ports (None: it has none).
+
+    Static addresses, so a machine configures its networks from the config
+    drive even where no DHCP server of barecloud's reaches the segment.
+    """
+    async with rt.db.session() as s:
+        vifs = list((await s.scalars(select(NetworkPort).where(
+            NetworkPort.device_id == server.uuid, NetworkPort.binding_host_id != ""))).all())
+        if not vifs:
+            return None
+        nets = {n.id: n for n in (await s.scalars(select(Network).where(
+            Network.id.in_({v.network_id for v in vifs})))).all()}
+        subs = {n.id: n for n in (await s.scalars(select(Subnet).where(
+            Subnet.network_id.in_(nets)))).all()}
+        nics = _nics(list((await s.scalars(select(Port).join(Node).where(
+            Node.uuid == server.node_uuid))).all()))
+    order = {nic.address: i for i, nic in enumerate(nics)}  # as the machine sees its NICs
+    vifs.sort(key=lambda v: order.get(v.mac_address, len(order)))
+    links: list[dict[str, Any]] = []
+    networks: list[dict[str, Any]] = []
+    dns: list[str] = []
+    for vif in vifs:
+        link = f"tap{vif.id[:11]}"
+        links.append({"id": link, "vif_id": vif.id, "type": "phy",
+                      "ethernet_mac_address": vif.mac_address, "mtu": nets[vif.network_id].mtu})
+        for alloc in vif.allocations:
+            sub = subs.get(alloc.subnet_id)
+            if sub is None:
+                continue
+            cidr = ipaddress.ip_network(sub.cidr, strict=False)
+            routes = [{"network": "0.0.0.0" if cidr.version == 4 else "::",
+                       "netmask": "0.0.0.0" if cidr.version == 4 else "::",
+                       "gateway": sub.gateway_ip}] if sub.gateway_ip else []
+            networks.append({
+                "id": f"network{len(networks)}", "link": link, "network_id": vif.network_id,
+                "type": "ipv4" if cidr.version == 4 else "ipv6",
+                "ip_address": alloc.ip_address, "netmask": str(cidr.netmask),
+                "routes": routes,
+                "services": [{"type": "dns", "address": a} for a in sub.dns_nameservers or ()],
+            })
+            dns += [a for a in sub.dns_nameservers or () if a not in dns]
+    return {"links": links, "networks": networks,
+            "services": [{"type": "dns", "address": a} for a in dns]}
