@@ -442,7 +442,7 @@ def main() -> None:
                         help="generic-ssh: lab switch CLIs (default cisco_ios,juniper_junos)")
     parser.add_argument("--drivers", type=names(DRIVERS), default=list(DRIVERS),
                         help="default linux-bridge,generic-ssh")
-    parser.add_argument("--singles", type=int, default=5,
+    parser.add_argument("--singles", type=int, default=20,
                         help="single calls timed alone for the unit cost (median)")
     args = parser.parse_args()
     if not 1 <= args.singles <= MAX_SINGLES:

@@ -31,11 +31,13 @@ def parse_bool(value: Any) -> bool | None:
     return None
 
 
-def _coerce(s: Setting, value: Any) -> Any:
+def coerce(s: Setting, value: Any) -> Any:
+    """``value`` as ``s.type``; ValueError or TypeError if it is not one.
+
+    Lists also come as "a,b,c" (from an environment variable).
+    """
     if s.type == "integer":
-        if isinstance(value, bool):
-            raise ValueError
-        if isinstance(value, float) and not value.is_integer():
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
             raise ValueError
         return int(value)
     if s.type == "number":
@@ -50,6 +52,12 @@ def _coerce(s: Setting, value: Any) -> Any:
         if flag is None:
             raise ValueError
         return flag
+    if s.type == "list":
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        if isinstance(value, list | tuple):
+            return [str(item) for item in value]
+        raise ValueError
     return value if isinstance(value, str) else str(value)
 
 
@@ -76,7 +84,7 @@ def read_settings(node: NodeView, settings: Iterable[Setting], what: str) -> dic
             out[s.name] = s.default
             continue
         try:
-            out[s.name] = _coerce(s, value)
+            out[s.name] = coerce(s, value)
         except (TypeError, ValueError):
             shown = "******" if s.secret else repr(value)
             raise InvalidParameter(

@@ -145,10 +145,18 @@ class LinuxBridgeSwitch:
     async def _ip(self, *args: str, ok: tuple[str, ...] = ()) -> str:
         return await self._run("ip", "-n", self.netns, *args, ok=ok)
 
-    async def _links(self, stats: bool = False) -> list[dict[str, Any]]:
-        out = await self._ip("-d", *(["-s"] if stats else []), "-j", "link", "show")
+    async def _links(self, stats: bool = False, *select: str) -> list[dict[str, Any]]:
+        """Links of the switch: all, or those ``select`` (e.g. ``master BR``) picks."""
+        out = await self._ip("-d", *(["-s"] if stats else []), "-j", "link", "show", *select,
+                             ok=("does not exist",))
         links: list[dict[str, Any]] = json.loads(out or "[]")
         return links
+
+    async def _some(self, *names: str) -> dict[str, dict[str, Any]]:
+        """The named links that exist, by name: one `ip` each, whatever the switch's size
+        (listing every link per bind made a batch of N binds cost N²)."""
+        found = await asyncio.gather(*(self._links(False, "dev", n) for n in names))
+        return {str(ln["ifname"]): ln for links in found for ln in links}
 
     # --- what is there ---------------------------------------------------------------
 
@@ -218,8 +226,7 @@ class LinuxBridgeSwitch:
         """Remove ``bridge`` (and its vxlan device) if no port is on it any more."""
         if not bridge or _SEGMENT_NAME.match(bridge) is None:
             return
-        links = await self._links()
-        members = [ln for ln in links if ln.get("master") == bridge]
+        members = await self._links(False, "master", bridge)
         if any(self._kind(ln) != "vxlan" for ln in members):
             return
         for ln in members:
@@ -244,7 +251,11 @@ class LinuxBridgeSwitch:
 
     async def _bind(self, port: str, segment: Segment) -> None:
         self._check_netns()
-        links = {str(ln["ifname"]): ln for ln in await self._links()}
+        links = await self._some(port, segment.key, *(
+            [_vxlan_device(segment.segmentation_id)]
+            if segment.network_type == "vxlan" and segment.segmentation_id is not None else []))
+        if port not in links:
+            raise PermanentDriverError(f"Switch {self.name}: no port {port!r}")
         bridge = await self._ensure_segment(segment, links)
         old = links.get(port, {}).get("master")
         if old != bridge:
@@ -258,7 +269,7 @@ class LinuxBridgeSwitch:
         self._check_port(port)
         async with self._lock:
             self._check_netns()
-            links = {str(ln["ifname"]): ln for ln in await self._links()}
+            links = await self._some(port)
             if port not in links:
                 raise PermanentDriverError(f"Switch {self.name}: no port {port!r}")
             old = links[port].get("master")

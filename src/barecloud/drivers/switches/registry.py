@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from barecloud.config import Settings
 from barecloud.drivers.base import Setting
-from barecloud.drivers.common import parse_bool
+from barecloud.drivers.common import coerce
 from barecloud.drivers.switches.base import SwitchDriver
 from barecloud.errors import InvalidParameter
 
@@ -70,32 +69,6 @@ def _secret_value(value: Any) -> Any:
     return getter() if callable(getter) else value
 
 
-def _coerce(s: Setting, value: Any) -> Any:
-    if s.type == "integer":
-        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-            raise ValueError
-        return int(value)
-    if s.type == "number":
-        if isinstance(value, bool):
-            raise ValueError
-        number = float(value)
-        if not math.isfinite(number):
-            raise ValueError
-        return number
-    if s.type == "boolean":
-        flag = parse_bool(value)
-        if flag is None:
-            raise ValueError
-        return flag
-    if s.type == "list":
-        if isinstance(value, str):  # "a,b,c" from an environment variable
-            return [item.strip() for item in value.split(",") if item.strip()]
-        if isinstance(value, list | tuple):
-            return [str(item) for item in value]
-        raise ValueError
-    return value if isinstance(value, str) else str(value)
-
-
 def read_options(switch: str, options: Iterable[Setting], config: Mapping[str, Any]
                  ) -> dict[str, Any]:
     """``config``'s values of ``options``, typed, defaults filled in.
@@ -123,7 +96,7 @@ def read_options(switch: str, options: Iterable[Setting], config: Mapping[str, A
             out[s.name] = s.default
             continue
         try:
-            out[s.name] = _coerce(s, value)
+            out[s.name] = coerce(s, value)
         except (TypeError, ValueError):
             shown = MASK if s.secret else repr(value)
             raise InvalidParameter(
