@@ -108,7 +108,7 @@ async def test_more_networks_than_cabled_nics_fails_the_build(rt: Runtime) -> No
                                                                         {"uuid": b}])
     [server] = await cs.settle(rt)
     assert server.vm_state == "error"
-    assert "1 NIC(s) cabled to a switch" in server.fault["message"], server.fault
+    assert "1 free NIC(s) cabled to a switch" in server.fault["message"], server.fault
     assert await _ports_of(rt.db, uuid) == []  # nothing half-made is left
 
 
@@ -136,3 +136,20 @@ async def test_bad_networks_refused_at_create(rt: Runtime) -> None:
     with pytest.raises(Conflict, match="still in use"):
         await cs.create(rt, image_id, flavor_id, "nope", networks=[{"port": busy.id}])
     assert [s.name for s in await cs.all_servers(rt.db)] == ["theirs"]
+
+
+async def test_a_nic_carrying_another_vif_is_not_used(rt: Runtime) -> None:
+    node = await cs.cabled_node(rt.db, "taken", ("52:54:00:00:02:01",))
+    net = await cs.network(rt, "c", "10.6.0.0/24")
+    other = await ports.create(rt, cs.ADMIN, {"network_id": net})
+    async with rt.db.session() as s:  # as Ironic's VIF API leaves it
+        [nic] = (await s.scalars(select(Port).join(Node).where(Node.uuid == node))).all()
+        nic.internal_info = {"tenant_vif_port_id": other.id}
+    image_id, flavor_id = await cs.image(rt), await cs.flavor(rt)
+    [uuid] = await cs.create(rt, image_id, flavor_id, "late", networks=[{"uuid": net}])
+    [server] = await cs.settle(rt)
+    assert server.vm_state == "error"
+    assert "0 free NIC(s)" in server.fault["message"], server.fault
+    [still] = await _nics(rt.db, node)
+    assert still.internal_info == {"tenant_vif_port_id": other.id}
+    assert await _ports_of(rt.db, uuid) == []

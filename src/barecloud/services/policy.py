@@ -122,6 +122,11 @@ RULES: dict[str, str] = {
     "baremetal:node:validate": _NODE_OWNER_MEMBER,
     "baremetal:node:get_boot_device": _NODE_OWNER_MEMBER,
     "baremetal:node:set_boot_device": _NODE_OWNER_MEMBER,
+    # Ironic: readers of the owner or lessee list; the owner's members (and
+    # admins, which covers the lessee's admin) attach and detach.
+    "baremetal:node:vif:list": _NODE_READER,
+    "baremetal:node:vif:attach": _NODE_OWNER_MEMBER,
+    "baremetal:node:vif:detach": _NODE_OWNER_MEMBER,
     "baremetal:port:list_all": _READ_ALL,
     "baremetal:port:list": "role:reader",
     "baremetal:port:get": _NODE_READER,

@@ -12,12 +12,15 @@ port's address.  The NIC's Ironic port records the VIF and its segment
 
 Detach undoes it when the server is deleted or its deploy failed: ports
 the server created go, ports it was given are unbound and kept.
+Ironic's VIF API (``services/node_vifs.py``) binds and releases NICs with
+the same :func:`bind_vif` and :func:`release_nics`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import ipaddress
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from sqlalchemy import select
@@ -61,10 +64,53 @@ async def check_requested(rt: Runtime, ctx: RequestContext, networks: Any) -> No
                     f"Network {entry['uuid']} could not be found.") from None
 
 
-def _nics(ports: list[Port]) -> list[Port]:
-    """The node's NICs a VIF can go on: cabled ones, the PXE NIC first."""
+def nics(ports: Iterable[Port]) -> list[Port]:
+    """The node's NICs a VIF can go on: cabled ones, the PXE NIC first (Ironic's order)."""
     cabled = [p for p in ports if (p.local_link_connection or {}).get("port_id")]
     return sorted(cabled, key=lambda p: (not p.pxe_enabled, p.id))
+
+
+def vif_of(nic: Port) -> str | None:
+    """The tenant VIF recorded on ``nic``, if any."""
+    vif = (nic.internal_info or {}).get("tenant_vif_port_id")
+    return str(vif) if vif else None
+
+
+async def bind_vif(rt: Runtime, vif_id: str, node: Node, nic: Port) -> NetworkPort:
+    """Bind Neutron port ``vif_id`` to ``node`` through ``nic`` and record it on the NIC.
+
+    The one place a VIF meets a NIC, for servers and for Ironic's VIF API
+    alike: the port takes the NIC's MAC (so DHCP answers that machine) and
+    switch port, and the NIC's ``internal_info`` names the VIF and its
+    segment, which the ``neutron`` network interface binds at deploy time.
+    """
+    vif = await binding.bind_port(rt.db, vif_id, node.uuid, "baremetal",
+                                  [dict(nic.local_link_connection)], nic.address)
+    network = await network_service.find_network(rt.db, vif.network_id)
+    async with rt.db.session() as s:
+        row = await s.get(Port, nic.id)
+        assert row is not None
+        row.internal_info = {**(row.internal_info or {}), "tenant_vif_port_id": vif.id,
+                             "tenant_segment": dataclasses.asdict(segment(network))}
+    return vif
+
+
+def release_nics(node_nics: Iterable[Port], vif_ids: Collection[str]) -> list[Port]:
+    """Forget ``vif_ids`` on the NICs carrying them (in the caller's session); those NICs.
+
+    With no VIF recorded, the network interface leaves the NIC's switch port
+    on no tenant segment; unbinding or deleting the Neutron port is the
+    caller's, as servers delete the ports they made.
+    """
+    released = []
+    for nic in node_nics:
+        if vif_of(nic) in vif_ids:
+            info = dict(nic.internal_info or {})
+            info.pop("tenant_vif_port_id", None)
+            info.pop("tenant_segment", None)
+            nic.internal_info = info
+            released.append(nic)
+    return released
 
 
 async def attach(rt: Runtime, server: Server, node: Node) -> str | None:
@@ -73,24 +119,19 @@ async def attach(rt: Runtime, server: Server, node: Node) -> str | None:
     if not wanted:
         return None
     async with rt.db.session() as s:
-        nics = _nics(list((await s.scalars(select(Port).where(Port.node_id == node.id))).all()))
+        cabled = nics((await s.scalars(select(Port).where(Port.node_id == node.id))).all())
         mine = {p.id: p for p in (await s.scalars(
             select(NetworkPort).where(NetworkPort.device_id == server.uuid))).all()}
-    if len(nics) < len(wanted):
+    # A NIC carrying a VIF of someone else's (Ironic's VIF API) is taken.
+    cabled = [n for n in cabled if vif_of(n) is None or vif_of(n) in mine]
+    if len(cabled) < len(wanted):
         return (f"Unable to attach {len(wanted)} VIF(s) to node {node.uuid}: it has "
-                f"{len(nics)} NIC(s) cabled to a switch (local_link_connection).")
+                f"{len(cabled)} free NIC(s) cabled to a switch (local_link_connection).")
     addresses: dict[str, list[dict[str, Any]]] = {}
     try:
-        for entry, nic in zip(wanted, nics, strict=False):
-            vif = await binding.bind_port(
-                rt.db, await _port_for(rt, server, entry, mine), node.uuid, "baremetal",
-                [dict(nic.local_link_connection)], nic.address)
+        for entry, nic in zip(wanted, cabled, strict=False):
+            vif = await bind_vif(rt, await _port_for(rt, server, entry, mine), node, nic)
             network = await network_service.find_network(rt.db, vif.network_id)
-            async with rt.db.session() as s:
-                row = await s.get(Port, nic.id)
-                assert row is not None
-                row.internal_info = {**(row.internal_info or {}), "tenant_vif_port_id": vif.id,
-                                     "tenant_segment": dataclasses.asdict(segment(network))}
             addresses.setdefault(network.name or network.id, []).extend(
                 {"version": 6 if ":" in a.ip_address else 4, "addr": a.ip_address,
                  "OS-EXT-IPS:type": "fixed", "OS-EXT-IPS-MAC:mac_addr": nic.address}
@@ -137,13 +178,8 @@ async def detach(rt: Runtime, server: Server, node_uuid: str | None) -> None:
         ids = set((await s.scalars(
             select(NetworkPort.id).where(NetworkPort.device_id == server.uuid))).all())
         if ids and node_uuid:
-            for nic in (await s.scalars(select(Port).where(
-                    Port.node_id.in_(select(Node.id).where(Node.uuid == node_uuid))))).all():
-                info = dict(nic.internal_info or {})
-                if info.get("tenant_vif_port_id") in ids:
-                    info.pop("tenant_vif_port_id", None)
-                    info.pop("tenant_segment", None)
-                    nic.internal_info = info
+            release_nics((await s.scalars(select(Port).where(
+                Port.node_id.in_(select(Node.id).where(Node.uuid == node_uuid))))).all(), ids)
     for port_id in ids & given:
         await binding.unbind_port(rt.db, port_id)
         async with rt.db.session() as s:
@@ -168,9 +204,9 @@ async def network_data(rt: Runtime, server: Server) -> dict[str, Any] | None:
             Network.id.in_({v.network_id for v in vifs})))).all()}
         subs = {n.id: n for n in (await s.scalars(select(Subnet).where(
             Subnet.network_id.in_(nets)))).all()}
-        nics = _nics(list((await s.scalars(select(Port).join(Node).where(
-            Node.uuid == server.node_uuid))).all()))
-    order = {nic.address: i for i, nic in enumerate(nics)}  # as the machine sees its NICs
+        cabled = nics((await s.scalars(select(Port).join(Node).where(
+            Node.uuid == server.node_uuid))).all())
+    order = {nic.address: i for i, nic in enumerate(cabled)}  # as the machine sees its NICs
     vifs.sort(key=lambda v: order.get(v.mac_address, len(order)))
     links: list[dict[str, Any]] = []
     networks: list[dict[str, Any]] = []

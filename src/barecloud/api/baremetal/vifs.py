@@ -1,0 +1,46 @@
+"""/v1/nodes/{node}/vifs (1.28): Neutron ports attached to a node, as Ironic's."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from barecloud.api.baremetal import params
+from barecloud.api.common import JSONResponse, context, json_body, runtime
+from barecloud.errors import InvalidParameter
+from barecloud.services import node_vifs
+
+router = APIRouter(prefix="/baremetal/v1/nodes")
+
+VIFS = (1, 28)
+ATTACH_PORT = (1, 67)  # port_uuid / portgroup_uuid in the attach body
+
+
+@router.get("/{ident}/vifs")
+async def list_vifs(ident: str, request: Request) -> JSONResponse:
+    params.require(request, VIFS)
+    found = await node_vifs.list_vifs(runtime(request), context(request), ident)
+    return JSONResponse({"vifs": [{"id": vif} for vif in found]})
+
+
+@router.post("/{ident}/vifs", status_code=204)
+async def attach_vif(ident: str, request: Request) -> Response:
+    v = params.require(request, VIFS)
+    body = await json_body(request)
+    if not isinstance(body, dict) or not isinstance(body.get("id"), str) or not body["id"]:
+        raise InvalidParameter("Expected a body of the form {\"id\": \"<VIF id>\"}.")
+    port_uuid = body.get("port_uuid") if v >= ATTACH_PORT else None
+    if v >= ATTACH_PORT and "port_uuid" in body and "portgroup_uuid" in body:
+        raise InvalidParameter("Cannot specify both port_uuid and portgroup_uuid")
+    if v >= ATTACH_PORT and "portgroup_uuid" in body:
+        raise InvalidParameter("barecloud has no port groups: portgroup_uuid cannot be used.")
+    if port_uuid is not None and not isinstance(port_uuid, str):
+        raise InvalidParameter("Invalid value for port_uuid: expected a string.")
+    await node_vifs.attach(runtime(request), context(request), ident, body["id"], port_uuid)
+    return Response(status_code=204)
+
+
+@router.delete("/{ident}/vifs/{vif}", status_code=204)
+async def detach_vif(ident: str, vif: str, request: Request) -> Response:
+    params.require(request, VIFS)
+    await node_vifs.detach(runtime(request), context(request), ident, vif)
+    return Response(status_code=204)
