@@ -182,7 +182,7 @@ def test_drivers(conn: Connection) -> None:
     assert drivers[0].hosts and drivers[0].hosts[0].startswith("test-conductor-")
     detailed = next(d for d in bm.drivers(details=True) if d.name == "fake-hardware")
     assert detailed.default_power_interface == "fake"
-    assert detailed.enabled_network_interfaces == ["noop", "fake"]
+    assert detailed.enabled_network_interfaces == ["noop", "fake", "neutron"]
     driver = bm.get_driver("fake-hardware")
     assert driver.default_network_interface == "noop"
     assert "fake" in driver.enabled_console_interfaces
