@@ -4,15 +4,46 @@ In the manner of networking-generic-switch (NGS): per vendor, the command
 lines that create a VLAN (named after the network id without dashes, as
 NGS does, because many switches cap VLAN names at 32 characters), make a
 port an access port of it, take it off again, and save the configuration,
-plus the output patterns that mean the switch refused a line.  Each call
+plus the output patterns that mean the switch refused a line.  Each session
 logs in (asyncssh, an interactive shell as a person would get), waits for
 the prompt, enters configuration mode, types each line and reads up to the
 next prompt, checks the answer for the error patterns, leaves and saves:
 ``write memory`` (IOS), ``copy running-config startup-config`` (EOS) or
 ``commit`` (Junos, in ``configure private`` so an interrupted session
 leaves nothing half-done; IOS and EOS apply each line at once, as NGS
-accepts).  Calls to one switch are serialized by a lock, one session at a
-time, as NGS's per-switch lock does.
+accepts).  One session at a time per switch, as NGS's per-switch lock.
+
+Batches: ``bind`` and ``unbind`` queue a *move* (its port and its lines,
+checked before anything is queued) and wait for it.  A session takes
+every move queued when it starts (at most ``max_batch``, in arrival
+order): one log-in, configuration mode entered once, the lines of each
+move in turn, left once, one save or commit; then each caller is told its
+own outcome.  Moves queued while it runs wait for the next session.  A
+move alone types exactly what one call always typed.  Outcomes:
+
+- A line the switch refuses fails the move that typed it, with the
+  switch's words; the rest of that move's lines are not typed.
+  IOS / EOS: every other move of the batch goes on (the lines applied
+  before and after stay applied, as NGS accepts: each line takes effect at
+  once) and the batch is saved.  A move's first line is a global command
+  (``vlan N`` or ``interface X``), which the CLI takes from any
+  sub-mode, so the next move starts cleanly after a refusal.
+  Junos: the private candidate then holds a partly typed move, so the
+  driver types ``rollback 0`` and types the batch again without the
+  refused move(s), in the same session, then commits: one bad port never
+  takes the other moves of its batch down.  (The refused move's caller
+  gets its error at once; the others get theirs after the commit.)
+- If every move of a batch was refused, nothing is saved or committed and
+  the session is dropped, as a single refused call always did.
+- A save or commit that fails, a lost session, a timeout, a refused log-in
+  or an unreachable switch fails every move of the batch that had not
+  failed already, each with the same error (retryable ones stay
+  retryable).
+- Two moves of one port in a batch are applied in order (the last wins)
+  and both succeed.
+- A caller cancelled before its session starts drops its move; once typed,
+  a move runs to the end of its batch.  ``close()`` stops the session under
+  way and fails every move not yet saved (retryable).
 
 Segments: ``vlan`` ones.  A ``flat`` segment is the untagged traffic of a
 physical network: on an access switch that is one VLAN the operator picks,
@@ -25,7 +56,8 @@ Unbinding puts the port on ``default_vlan`` if set (NGS's
 so an unbound machine reaches nobody.
 
 ``bindings()`` parses ``show interfaces status`` on IOS and EOS (the Vlan
-column; a shut-down port, a trunk, or the default VLAN is on no segment);
+column; a shut-down port, a trunk, or the default VLAN is on no segment),
+in a session of its own between batches;
 Junos answers with what this driver last configured.  ``counters()`` is
 ``{}``: CLI counter formats differ too much to trust a parser of ours
 (use sFlow or SNMP for top talkers on real switches).
@@ -37,9 +69,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import re
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -200,7 +234,8 @@ class _Session:
                 ))
             buf += chunk.replace("\r\n", "\n").replace("\r", "")
 
-    async def send(self, line: str, secret: bool = False, password_prompt: bool = False) -> str:
+    async def send(self, line: str, secret: bool = False, password_prompt: bool = False,
+                   check: bool = True) -> str:
         """Type ``line``; the switch's answer (echo removed), checked for refusals."""
         shown = "******" if secret else line
         self.stdin.write(line + "\n")
@@ -209,9 +244,28 @@ class _Session:
         if first.strip() == line.strip():
             answer = rest
         answer = answer.strip()
-        if not secret:
+        if check and not secret:
             self.driver.check(line, answer)
         return answer
+
+
+@dataclass(eq=False)
+class _Move:
+    """One queued bind or unbind: its lines, and the awaitable its caller waits on."""
+
+    port: str
+    lines: list[str]
+    segment: Segment | None
+    future: asyncio.Future[None]
+
+    def fail(self, exc: BaseException) -> None:
+        if self.future.done():
+            return
+        # A copy each: one exception object raised in many tasks would share
+        # (and grow) one traceback.
+        with contextlib.suppress(Exception):
+            exc = copy.copy(exc)
+        self.future.set_exception(exc)
 
 
 class GenericSshSwitch:
@@ -237,6 +291,8 @@ class GenericSshSwitch:
                 type="list", default=[]),
         Setting("timeout", "Seconds to log in, and to wait for each prompt.", type="number",
                 default=30.0),
+        Setting("max_batch", "Most port moves one SSH session applies (moves queued "
+                "while a session runs share the next one).", type="integer", default=64),
     )
 
     def __init__(self, name: str, options: dict[str, Any]) -> None:
@@ -269,7 +325,14 @@ class GenericSshSwitch:
         self.timeout: float = options.get("timeout") or 30.0
         if self.timeout <= 0:
             raise InvalidParameter(f"Switch {name!r}: timeout must be a positive number.")
+        max_batch = options.get("max_batch")
+        self.max_batch: int = 64 if max_batch is None else max_batch
+        if self.max_batch < 1:
+            raise InvalidParameter(f"Switch {name!r}: max_batch must be at least 1.")
+        # Held by each session (a batch of moves, or bindings()).
         self._lock = asyncio.Lock()
+        self._queue: list[_Move] = []
+        self._worker: asyncio.Task[None] | None = None
         # What this driver last configured (Junos bindings; network ids of VLANs).
         self._configured: dict[str, Segment | None] = {}
 
@@ -348,40 +411,124 @@ class GenericSshSwitch:
             raise
         return session
 
-    async def _run(self, exec_lines: list[str], config_lines: list[str]) -> list[str]:
-        """Log in, type ``exec_lines``, then ``config_lines`` in config mode and save."""
-        async with self._lock:
-            log.debug("switch %s: %d config lines", self.name, len(config_lines))
-            session = await self._connect()
-            answers: list[str] = []
-            try:
-                for line in exec_lines:
-                    answers.append(await session.send(line))
-                if config_lines:
-                    vendor = self.vendor
-                    await session.send(vendor.enter_config)
-                    for line in config_lines:
-                        answers.append(await session.send(line))
-                    if vendor.commit:
-                        await session.send(vendor.commit)
-                    await session.send(vendor.leave_config)
-                    if vendor.save:
-                        await session.send(vendor.save)
-                session.stdin.write("exit\n")
-                # Let the switch take the log-out before the connection goes.
-                with contextlib.suppress(TimeoutError, asyncssh.Error, OSError):
-                    await asyncio.wait_for(session.stdout.read(), min(self.timeout, 5.0))
-            except (asyncssh.Error, OSError) as exc:
-                reason = getattr(exc, "reason", None) or exc
-                raise RetryableDriverError(self.message(f"session lost: {reason}")) from None
-            except DriverError as exc:
-                log.debug("%s", exc.message)
-                raise
-            finally:
-                session.conn.close()
-                with contextlib.suppress(TimeoutError, asyncssh.Error, OSError):
-                    await asyncio.wait_for(session.conn.wait_closed(), 5)
-            return answers
+    @contextlib.asynccontextmanager
+    async def _session(self) -> AsyncIterator[_Session]:
+        """A logged-in session, closed at the end; a lost connection is retryable."""
+        session = await self._connect()
+        try:
+            yield session
+        except (asyncssh.Error, OSError) as exc:
+            reason = getattr(exc, "reason", None) or exc
+            raise RetryableDriverError(self.message(f"session lost: {reason}")) from None
+        except DriverError as exc:
+            log.debug("%s", exc.message)
+            raise
+        finally:
+            session.conn.close()
+            with contextlib.suppress(TimeoutError, asyncssh.Error, OSError):
+                await asyncio.wait_for(session.conn.wait_closed(), 5)
+
+    async def _log_out(self, session: _Session) -> None:
+        session.stdin.write("exit\n")
+        # Let the switch take the log-out before the connection goes.
+        with contextlib.suppress(TimeoutError, asyncssh.Error, OSError):
+            await asyncio.wait_for(session.stdout.read(), min(self.timeout, 5.0))
+
+    async def _type_moves(self, session: _Session, moves: list[_Move]) -> list[_Move]:
+        """Type each move's lines in config mode; the moves a line of which was refused.
+
+        A refusal fails that move (its caller is told at once) and skips its
+        remaining lines; the session goes on with the next move.
+        """
+        refused: list[_Move] = []
+        for move in moves:
+            for line in move.lines:
+                answer = await session.send(line, check=False)
+                try:
+                    self.check(line, answer)
+                except DriverError as exc:
+                    log.debug("%s", exc.message)
+                    move.fail(exc)
+                    refused.append(move)
+                    break
+        return refused
+
+    async def _run_batch(self, batch: list[_Move]) -> None:
+        """One session for ``batch``: log in, type every move, save, tell each caller."""
+        vendor = self.vendor
+        log.debug("switch %s: one session for %d moves (%d config lines)", self.name,
+                  len(batch), sum(len(m.lines) for m in batch))
+        async with self._session() as session:
+            await session.send(vendor.enter_config)
+            pending = batch
+            while True:
+                refused = await self._type_moves(session, pending)
+                if not refused:
+                    break
+                pending = [m for m in pending if m not in refused]
+                if not pending:
+                    # Nothing to save: drop the session, as one refused call always did.
+                    return
+                if vendor.device_type != "juniper_junos":
+                    break  # IOS/EOS: applied lines stay; save the rest of the batch
+                # Junos: the candidate holds the refused move's first lines.
+                # Start the candidate again and type the batch without it.
+                log.debug("switch %s: %d refused, typing the other %d moves again",
+                          self.name, len(refused), len(pending))
+                await session.send("rollback 0")
+            if vendor.commit:
+                await session.send(vendor.commit)
+            await session.send(vendor.leave_config)
+            if vendor.save:
+                await session.send(vendor.save)
+            for move in pending:
+                self._configured[move.port] = move.segment
+            await self._log_out(session)
+        # Saved, and the session is over: tell the callers.
+        for move in pending:
+            if not move.future.done():
+                move.future.set_result(None)
+
+    async def _drain(self) -> None:
+        """Run sessions until the queue is empty (the queue's one worker task)."""
+        batch: list[_Move] = []
+        try:
+            while self._queue:
+                async with self._lock:
+                    # Moves queued while waiting for the lock join this session;
+                    # moves whose caller gave up before it starts are dropped.
+                    self._queue = [m for m in self._queue if not m.future.done()]
+                    batch = self._queue[: self.max_batch]
+                    del self._queue[: len(batch)]
+                    if not batch:
+                        continue
+                    try:
+                        await self._run_batch(batch)
+                    except DriverError as exc:
+                        for move in batch:
+                            move.fail(exc)
+                    except Exception as exc:  # a bug: tell the callers, keep serving
+                        log.exception("switch %s: batch failed", self.name)
+                        for move in batch:
+                            move.fail(exc)
+                    batch = []
+        except asyncio.CancelledError:
+            closed = RetryableDriverError(self.message("driver closed before the move was saved"))
+            for move in (*batch, *self._queue):
+                move.fail(closed)
+            self._queue.clear()
+            raise
+        finally:
+            self._worker = None
+
+    async def _move(self, port: str, lines: list[str], segment: Segment | None) -> None:
+        """Queue one move and wait until its batch is saved (or it failed)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Move(port, lines, segment, future))
+        if self._worker is None:
+            self._worker = asyncio.create_task(self._drain(),
+                                               name=f"switch {self.name} sessions")
+        await future
 
     # --- SwitchDriver --------------------------------------------------------------------
 
@@ -409,13 +556,11 @@ class GenericSshSwitch:
             ))
 
     async def bind(self, port: str, segment: Segment) -> None:
-        await self._run([], self.commands_for_bind(port, segment))
-        self._configured[port] = segment
+        await self._move(port, self.commands_for_bind(port, segment), segment)
 
     async def unbind(self, port: str) -> None:
         self._check_port(port)
-        await self._run([], self.vendor.unbind(port, self.default_vlan))
-        self._configured[port] = None
+        await self._move(port, self.vendor.unbind(port, self.default_vlan), None)
 
     def commands_for_bind(self, port: str, segment: Segment) -> list[str]:
         """The configuration lines ``bind`` types (between entering config mode and saving)."""
@@ -429,7 +574,9 @@ class GenericSshSwitch:
         if self.vendor.device_type == "juniper_junos":
             known = self._configured
             return {p: known.get(p) for p in self.ports} if self.ports else dict(known)
-        (status,) = await self._run(["show interfaces status"], [])
+        async with self._lock, self._session() as session:
+            status = await session.send("show interfaces status")
+            await self._log_out(session)
         return self.parse_status(status)
 
     def parse_status(self, text: str) -> dict[str, Segment | None]:
@@ -482,6 +629,19 @@ class GenericSshSwitch:
         return {}
 
     async def close(self) -> None:
-        """Nothing stays open: every call has its own session."""
+        """Stop the sessions' worker: a move still queued or running fails (retryable).
+
+        Nothing else stays open: every session ends with its batch.
+        """
+        worker = self._worker
+        if worker is not None:
+            worker.cancel()
+            await asyncio.wait({worker})
+            if self._worker is worker:  # cancelled before it ever ran
+                self._worker = None
+        closed = RetryableDriverError(self.message("driver closed before the move was saved"))
+        for move in self._queue:
+            move.fail(closed)
+        self._queue.clear()
 
 
