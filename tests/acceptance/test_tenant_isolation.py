@@ -361,6 +361,15 @@ def test_isolation_redeploy_and_top_talkers(svc: support.Service,
     assert top["rx_bytes"] > sent, rows  # what the machine sent into the switch
     own = {r["server_name"] for r in rows if not r["project_id"]}
     assert "barecloud (provisioning)" in own, rows
+    # Ranked by what they received, the flood's target comes first.
+    receiver = next(name for sid, name in blue_servers.items() if placed[sid] == blue[1])
+    rsp = httpx.get(f"{svc.url}/network/v2.0/barecloud-top-talkers",
+                    params={"switch": "lab-switch", "minutes": 5, "limit": 20,
+                            "sort": "received"},
+                    headers={"X-Auth-Token": token}, timeout=30)
+    assert rsp.status_code == 200, rsp.text
+    flooded = next(r for r in rsp.json()["top_talkers"] if r["project_id"])
+    assert flooded["server_name"] == receiver and flooded["tx_bytes"] > sent, flooded
 
     # The operator's CLI finds the service and logs in through the clouds.yaml.
     cli = subprocess.run(

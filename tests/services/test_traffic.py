@@ -74,6 +74,10 @@ async def test_ranking_names_who_sent_it(rt: Runtime) -> None:
     assert rows[2]["project_id"] is None and rows[2]["rx_bytes"] == 300
     assert [r["port"] for r in await traffic.top_talkers(
         rt, cs.ADMIN, switch=None, minutes=5, limit=1)] == ["n1-0"]
+    # Ranked by what the ports' machines received: only p1 received anything.
+    received = await traffic.top_talkers(rt, cs.ADMIN, switch="tor", minutes=5, limit=10,
+                                         sort="received")
+    assert (received[0]["port"], received[0]["tx_bytes"]) == ("n1-0", 40)
 
     # The machine is given back: new bytes on p1 belong to nobody, the old ones
     # still to the sender.
@@ -93,6 +97,9 @@ async def test_report_refuses_bad_questions(rt: Runtime) -> None:
         with pytest.raises(error):
             await traffic.top_talkers(rt, cs.ADMIN, switch=switch, minutes=minutes,
                                       limit=limit)
+    with pytest.raises(InvalidParameter, match="sort must be one of sent"):
+        await traffic.top_talkers(rt, cs.ADMIN, switch=None, minutes=5, limit=10,
+                                  sort="loudest")
     with pytest.raises(Forbidden):
         await traffic.top_talkers(rt, READER, switch=None, minutes=5, limit=10)
     assert await traffic.top_talkers(rt, cs.ADMIN, switch="tor", minutes=5, limit=10) == []

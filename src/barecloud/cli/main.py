@@ -196,6 +196,8 @@ def top_talkers(
     switch: Annotated[str | None, typer.Option(help="Only this switch.")] = None,
     minutes: Annotated[float, typer.Option(help="The window: the last N minutes.")] = 5,
     limit: Annotated[int, typer.Option(help="How many ports.")] = 10,
+    sort: Annotated[str, typer.Option(
+        help="Rank by what machines sent, received, or the total.")] = "sent",
 ) -> None:
     """Which tenant's machines move the most bytes through the switches lately."""
     from barecloud.cli.credentials import CredentialsError, service_url_for_cloud
@@ -206,7 +208,7 @@ def top_talkers(
         except CredentialsError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
-    params: dict[str, Any] = {"minutes": minutes, "limit": limit}
+    params: dict[str, Any] = {"minutes": minutes, "limit": limit, "sort": sort}
     if switch:
         params["switch"] = switch
     with _client(url, token, cloud) as client:

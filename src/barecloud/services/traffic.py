@@ -9,7 +9,8 @@ that holds the machine now.
 
 The report sums the increase of each port's counters over the window (a
 counter that went down was reset: its new value is the increase) and ranks
-ports by bytes.  A switch port's ``rx`` is what the machine sent.
+ports by the bytes their machines sent (a switch port's ``rx``), or
+received, or both.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,11 +146,22 @@ def _increase(before: int, after: int) -> int:
     return after - before if after >= before else after
 
 
+# How the report ranks ports: by what the machine sent (the talker: a machine
+# flooded by others ranks by "received"), what it received, or both.
+SORTS: dict[str, Callable[[_Totals], int]] = {
+    "sent": lambda t: t.rx_bytes,
+    "received": lambda t: t.tx_bytes,
+    "total": lambda t: t.rx_bytes + t.tx_bytes,
+}
+
+
 async def top_talkers(rt: Runtime, ctx: RequestContext, *, switch: str | None,
-                      minutes: float, limit: int) -> list[dict[str, Any]]:
+                      minutes: float, limit: int, sort: str = "sent") -> list[dict[str, Any]]:
     policy.authorize(ctx, "network:get_top_talkers")
     if not 0 < minutes <= MAX_MINUTES:
         raise InvalidParameter(f"minutes must be more than 0 and at most {MAX_MINUTES}.")
+    if sort not in SORTS:
+        raise InvalidParameter(f"sort must be one of {', '.join(SORTS)}, not {sort!r}.")
     if limit < 1:
         raise InvalidParameter("limit must be at least 1.")
     if switch is not None and switch not in rt.settings.switches:
@@ -177,7 +190,8 @@ async def top_talkers(rt: Runtime, ctx: RequestContext, *, switch: str | None,
             t.rx_packets += _increase(before.rx_packets, row.rx_packets)
             t.tx_packets += _increase(before.tx_packets, row.tx_packets)
             t.by_owner[(row.project_id, row.device_id, row.network_id)] += rx + tx
-        ranked = sorted(totals.items(), key=lambda kv: -(kv[1].rx_bytes + kv[1].tx_bytes))
+        rank = SORTS[sort]
+        ranked = sorted(totals.items(), key=lambda kv: -rank(kv[1]))
         ranked = ranked[:limit]
         owners = {k: (max(t.by_owner.items(), key=lambda kv: kv[1])[0] if t.by_owner
                        else (None, None, None)) for k, t in ranked}

@@ -34,5 +34,6 @@ async def top_talkers(request: Request) -> JSONResponse:
                                "integer.")
     rows = await traffic.top_talkers(
         runtime(request), context(request), switch=request.query_params.get("switch"),
-        minutes=_number(request, "minutes", 5), limit=int(limit))
+        minutes=_number(request, "minutes", 5), limit=int(limit),
+        sort=request.query_params.get("sort", "sent"))
     return JSONResponse({"top_talkers": rows})
