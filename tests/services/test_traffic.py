@@ -56,11 +56,15 @@ async def test_ranking_names_who_sent_it(rt: Runtime) -> None:
         (PortCounters(901_000, 80, 610, 2), PortCounters(700, 0, 7, 0), PortCounters(100)),
         (PortCounters(1_901_000, 90, 1_210, 3), PortCounters(800, 0, 8, 0), PortCounters(400)),
     ]
-    for p1, p2, p3 in steps:
+    for i, (p1, p2, p3) in enumerate(steps):
         tor.set_counters("n1-0", p1)
         tor.set_counters("p2", p2)
         tor.set_counters("p3", p3)
         assert await traffic.sample_once(rt) == 3
+        if i == 0:  # one sample: no bytes counted yet, but the owner is named
+            first = await traffic.top_talkers(rt, cs.ADMIN, switch="tor", minutes=5, limit=3)
+            [p1_row] = [r for r in first if r["port"] == "n1-0"]
+            assert p1_row["server_name"] == "sender" and p1_row["rx_bytes"] == 0
 
     rows = await traffic.top_talkers(rt, cs.ADMIN, switch="tor", minutes=5, limit=10)
     assert [r["port"] for r in rows] == ["n1-0", "p3", "p2"]

@@ -90,8 +90,12 @@ def serve(
             f"Try:\n"
             f"  export OS_CLIENT_CONFIG_FILE={clouds} OS_CLOUD={cloud}\n"
             f"  openstack baremetal node list\n"
+            + ("  openstack --os-cloud barecloud network create net1\n"
+               "  openstack --os-cloud barecloud subnet create --network net1 "
+               "--subnet-range 10.60.0.0/24 sub1\n" if netns else "")
             + ("  openstack --os-cloud barecloud server create --flavor bm.baremetal "
-               "--image barecloud-demo --wait demo-1\n" if lab else "")
+               "--image barecloud-demo " + ("--network net1 " if netns else "")
+               + "--wait demo-1\n" if lab else "")
             + "Stop with Ctrl-C."
         )
 
@@ -217,15 +221,15 @@ def top_talkers(
     if not rows:
         typer.echo(f"no traffic counted in the last {minutes:g} minutes")
         return
-    typer.echo(f"{'switch':<12} {'port':<6} {'project':<16} {'server':<18} {'network':<14} "
-               f"{'sent':>10} {'received':>10} {'Mbit/s':>8}")
-    for r in rows:
-        typer.echo(
-            f"{r['switch']:<12} {r['port']:<6} {(r['project_name'] or r['project_id'] or '-'):<16} "
-            f"{(r['server_name'] or r['server_id'] or '-'):<18} "
-            f"{(r['network_name'] or r['network_id'] or '-'):<14} "
-            f"{_size(r['rx_bytes']):>10} {_size(r['tx_bytes']):>10} "
-            f"{r['bits_per_second'] / 1e6:>8.1f}")
+    table = [("switch", "port", "project", "server", "network", "sent", "received", "Mbit/s")]
+    table += [(r["switch"], r["port"], r["project_name"] or r["project_id"] or "-",
+               r["server_name"] or r["server_id"] or "-",
+               r["network_name"] or r["network_id"] or "-", _size(r["rx_bytes"]),
+               _size(r["tx_bytes"]), f"{r['bits_per_second'] / 1e6:.1f}") for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        typer.echo("  ".join(cell.ljust(w) if i < 5 else cell.rjust(w)
+                             for i, (cell, w) in enumerate(zip(row, widths, strict=True))))
 
 
 def _size(n: int) -> str:

@@ -181,20 +181,22 @@ async def top_talkers(rt: Runtime, ctx: RequestContext, *, switch: str | None,
             t.last = row.sampled_at
             before = previous.get(key)
             previous[key] = row
-            if before is None:
-                continue
-            rx = _increase(before.rx_bytes, row.rx_bytes)
-            tx = _increase(before.tx_bytes, row.tx_bytes)
-            t.rx_bytes += rx
-            t.tx_bytes += tx
-            t.rx_packets += _increase(before.rx_packets, row.rx_packets)
-            t.tx_packets += _increase(before.tx_packets, row.tx_packets)
+            rx = tx = 0
+            if before is not None:
+                rx = _increase(before.rx_bytes, row.rx_bytes)
+                tx = _increase(before.tx_bytes, row.tx_bytes)
+                t.rx_bytes += rx
+                t.tx_bytes += tx
+                t.rx_packets += _increase(before.rx_packets, row.rx_packets)
+                t.tx_packets += _increase(before.tx_packets, row.tx_packets)
+            # Every sample names its owner, so a port that moved no bytes yet is named too.
             t.by_owner[(row.project_id, row.device_id, row.network_id)] += rx + tx
         rank = SORTS[sort]
         ranked = sorted(totals.items(), key=lambda kv: -rank(kv[1]))
         ranked = ranked[:limit]
-        owners = {k: (max(t.by_owner.items(), key=lambda kv: kv[1])[0] if t.by_owner
-                       else (None, None, None)) for k, t in ranked}
+        # The owner that moved the most; on a tie, the latest (the last one seen).
+        owners = {k: max(reversed(t.by_owner.items()), key=lambda kv: kv[1])[0]
+                  for k, t in ranked}
         names = await _names(s, owners.values())
     out = []
     for (sw, port), t in ranked:
