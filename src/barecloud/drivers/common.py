@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from barecloud.drivers.base import NodeView, Setting
@@ -77,9 +77,19 @@ def read_settings(node: NodeView, settings: Iterable[Setting], what: str) -> dic
             f"Missing the following {what} settings in node's driver_info: "
             f"{', '.join(missing)}."
         )
+    return typed(settings, info, lambda s: f"driver_info/{s.name}")
+
+
+def typed(settings: Iterable[Setting], values: Mapping[str, Any],
+          where: Callable[[Setting], str]) -> dict[str, Any]:
+    """Each setting's value in ``values``, typed, its default where missing.
+
+    A value of the wrong type is an InvalidParameter "<where> must be a <type>"
+    that shows the value, unless the setting is a secret.
+    """
     out: dict[str, Any] = {}
     for s in settings:
-        value = info.get(s.name)
+        value = values.get(s.name)
         if value is None or value == "":
             out[s.name] = s.default
             continue
@@ -88,8 +98,8 @@ def read_settings(node: NodeView, settings: Iterable[Setting], what: str) -> dic
         except (TypeError, ValueError):
             shown = "******" if s.secret else repr(value)
             raise InvalidParameter(
-                f"driver_info/{s.name} must be {'an' if s.type == 'integer' else 'a'} "
-                f"{s.type}, not {shown}."
+                f"{where(s)} must be {'an' if s.type == 'integer' else 'a'} {s.type}, "
+                f"not {shown}."
             ) from None
     return out
 

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from barecloud.config import Settings
 from barecloud.drivers.base import Setting
-from barecloud.drivers.common import coerce
+from barecloud.drivers.common import typed
 from barecloud.drivers.switches.base import SwitchDriver
 from barecloud.errors import InvalidParameter
 
@@ -89,21 +89,7 @@ def read_options(switch: str, options: Iterable[Setting], config: Mapping[str, A
                      if s.required and values.get(s.name) in (None, "", []))
     if missing:
         raise InvalidParameter(f"Switch {switch!r}: missing option(s) {', '.join(missing)}.")
-    out: dict[str, Any] = {}
-    for s in options:
-        value = values.get(s.name)
-        if value is None or value == "":
-            out[s.name] = s.default
-            continue
-        try:
-            out[s.name] = coerce(s, value)
-        except (TypeError, ValueError):
-            shown = MASK if s.secret else repr(value)
-            raise InvalidParameter(
-                f"Switch {switch!r}: option {s.name} must be "
-                f"{'an' if s.type == 'integer' else 'a'} {s.type}, not {shown}."
-            ) from None
-    return out
+    return typed(options, values, lambda s: f"Switch {switch!r}: option {s.name}")
 
 
 def masked(config: Mapping[str, Any]) -> dict[str, Any]:
