@@ -21,6 +21,9 @@ ROLES = ("provisioning", "cleaning")
 
 
 def segment_of(network: Network) -> Segment:
+    """Where a network's frames travel, as the switch drivers take it."""
+    if network.network_type not in ("vxlan", "vlan", "flat"):
+        raise ValueError(f"unknown network type {network.network_type!r}")
     return Segment(network.network_type, network.segmentation_id,  # type: ignore[arg-type]
                    network.id, network.mtu)
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from barecloud.conductor.segments import segment_of
 from barecloud.config import Settings
 from barecloud.db.network_models import Network
-from barecloud.drivers.switches.base import Segment
 from barecloud.services.networks.common import serialize
 from barecloud.services.networks.errors import NoNetworkAvailable
 
@@ -70,9 +70,5 @@ async def allocate(s: AsyncSession, settings: Settings, network_type: str) -> in
     raise NoNetworkAvailable()
 
 
-def segment(network: Network) -> Segment:
-    kind = network.network_type
-    if kind not in TYPES:
-        raise ValueError(f"unknown network type {kind!r}")
-    return Segment(network_type=kind, segmentation_id=network.segmentation_id,  # type: ignore[arg-type]
-                   network_id=network.id, mtu=network.mtu)
+# The conductor reads segments too (the operator's networks); one definition.
+segment = segment_of
