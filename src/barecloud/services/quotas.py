@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from barecloud.db.compute_models import KeyPair, Quota, Server
+from barecloud.db.session import Database
 from barecloud.errors import Conflict, Forbidden, InvalidParameter
 from barecloud.services import nova_input as v
 from barecloud.services import policy
@@ -156,22 +157,31 @@ async def update(rt: Runtime, ctx: RequestContext, project: str, body: Any,
             raise InvalidParameter(f"Quota limit {value} for {name} must be -1 or greater.")
         values[name] = value
     policy.authorize(ctx, "compute:quotas:update", {"project_id": project})
-    for attempt in range(3):  # a concurrent insert of the same row: read it, update it
+    await save_limits(rt.db, Quota, project, values)
+    async with rt.db.session() as s:
+        return view(await limits_of(s, project), version)
+
+
+async def save_limits(db: Database, model: Any, project: str, values: dict[str, int]) -> None:
+    """Set ``project``'s limits in ``model``'s rows (project_id, resource, hard_limit).
+
+    Compute's and Network's quota tables have that shape; a concurrent insert
+    of the same row is read and updated on the next try.
+    """
+    for attempt in range(3):
         try:
-            async with rt.db.session() as s:
+            async with db.session() as s:
                 rows = {q.resource: q for q in await s.scalars(
-                    select(Quota).where(Quota.project_id == project))}
+                    select(model).where(model.project_id == project))}
                 for name, value in values.items():
                     if name in rows:
                         rows[name].hard_limit = value
                     else:
-                        s.add(Quota(project_id=project, resource=name, hard_limit=value))
-            break
+                        s.add(model(project_id=project, resource=name, hard_limit=value))
+            return
         except IntegrityError:
             if attempt == 2:
                 raise Conflict("The quotas changed meanwhile; try again.") from None
-    async with rt.db.session() as s:
-        return view(await limits_of(s, project), version)
 
 
 async def revert(rt: Runtime, ctx: RequestContext, project: str) -> None:

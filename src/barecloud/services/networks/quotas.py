@@ -11,16 +11,15 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from barecloud.db.network_models import Network, NetworkPort, NetworkQuota, NetworkRbac, Subnet
-from barecloud.errors import Conflict
 from barecloud.services import policy
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.networks import attrs
 from barecloud.services.networks.common import serialize
 from barecloud.services.networks.errors import OverQuota
+from barecloud.services.quotas import save_limits
 
 # Neutron's [quotas] defaults for the resources barecloud has.
 DEFAULTS: dict[str, int] = {"network": 100, "subnet": 100, "port": 500, "rbac_policy": 10}
@@ -86,21 +85,7 @@ def _values(data: dict[str, Any]) -> dict[str, int]:
 async def update(rt: Runtime, ctx: RequestContext, project: str, body: Any) -> dict[str, int]:
     values = _values(attrs.resource_body(body, "quota"))
     policy.authorize(ctx, "network:update_quota", {"project_id": project})
-    for attempt in range(3):  # a concurrent insert of the same row: read it, update it
-        try:
-            async with rt.db.session() as s:
-                rows = {q.resource: q for q in await s.scalars(
-                    select(NetworkQuota).where(NetworkQuota.project_id == project))}
-                for name, value in values.items():
-                    if name in rows:
-                        rows[name].hard_limit = value
-                    else:
-                        s.add(NetworkQuota(project_id=project, resource=name,
-                                           hard_limit=value))
-            break
-        except IntegrityError:
-            if attempt == 2:
-                raise Conflict("The quotas changed meanwhile; try again.") from None
+    await save_limits(rt.db, NetworkQuota, project, values)
     async with rt.db.session() as s:
         return await limits_of(s, project)
 
