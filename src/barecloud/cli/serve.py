@@ -10,7 +10,7 @@ import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import uvicorn
 import yaml
@@ -195,26 +195,21 @@ async def _dhcp(settings: Settings) -> AsyncIterator[None]:
         await server.stop()
 
 
-@contextlib.asynccontextmanager
-async def _compute_sync(rt: Runtime) -> AsyncIterator[None]:
-    """Servers follow their nodes while the API serves (services/compute_sync.py)."""
-    sync = ComputeSync(rt)
-    await sync.start()
-    try:
-        yield
-    finally:
-        await sync.stop()
+class _Loop(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 @contextlib.asynccontextmanager
-async def _network_agent(rt: Runtime) -> AsyncIterator[None]:
-    """Tenant networks' DHCP servers and switch counters (services/network_agent.py)."""
-    agent = NetworkAgent(rt)
-    await agent.start()
+async def _running(loop: _Loop) -> AsyncIterator[None]:
+    """A background loop of the service (ComputeSync: servers follow their nodes;
+    NetworkAgent: tenant DHCP and switch counters) for as long as the block runs."""
+    await loop.start()
     try:
         yield
     finally:
-        await agent.stop()
+        await loop.stop()
 
 
 async def run_all_in_one(
@@ -233,7 +228,7 @@ async def run_all_in_one(
         async with _dhcp(settings):
             await conductor.start()
             try:
-                async with _compute_sync(rt), _network_agent(rt):
+                async with _running(ComputeSync(rt)), _running(NetworkAgent(rt)):
                     await _serve_http(rt, settings, (lambda: ready(rt)) if ready else None)
             finally:
                 await conductor.stop()
@@ -246,7 +241,7 @@ async def run_api(settings: Settings) -> None:
     await bootstrap_identity(settings, db)
     rt = Runtime(db=db, settings=settings)
     try:
-        async with _compute_sync(rt):
+        async with _running(ComputeSync(rt)):
             await _serve_http(rt, settings, None)
     finally:
         await db.dispose()
@@ -260,7 +255,7 @@ async def run_conductor(settings: Settings) -> None:
         await conductor.start()
         log.warning("conductor %s running (pid %d)", conductor.name, os.getpid())
         try:
-            async with _network_agent(rt):
+            async with _running(NetworkAgent(rt)):
                 await _until_signalled()
         finally:
             await conductor.stop()
