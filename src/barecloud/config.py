@@ -102,6 +102,21 @@ class Settings(BaseSettings):
     # How often switch port counters are sampled for the top-talker report.
     switch_counter_interval: float = 10.0
 
+    # Leases (docs/design/leasing.md).  Durations are in seconds; 0 = no limit.
+    lease_max_duration: int = 0
+    # An extension (a later end) is accepted only this close to the lease's end.
+    lease_extension_window: int = 0
+    # At most this many machines held by one project at any instant.
+    lease_max_hosts_per_project: int = 0
+    # Kept free between two leases of one machine for its cleaning (Blazar's
+    # cleaning_time), in seconds.
+    lease_cleaning_time: int = 0
+    # How often the lease manager looks for due events and broken machines.
+    lease_interval: float = 5.0
+    # A test- or demo-controlled clock for leases: when set, "now" is the ISO
+    # time written in this file (re-read each time); otherwise the real clock.
+    lease_clock_file: str = ""
+
     # API.
     api_max_limit: int = 1000
     sqlite_busy_timeout_ms: int = 30000

@@ -230,3 +230,39 @@ def next_state(current: str, event: str) -> str | None:
 
 def is_stable(state: str) -> bool:
     return STATES[state].stable
+
+
+# --- lease statuses (Blazar's strings; python-blazarclient shows them) -------
+LEASE_PENDING: Final = "PENDING"
+LEASE_STARTING: Final = "STARTING"
+LEASE_ACTIVE: Final = "ACTIVE"
+LEASE_TERMINATING: Final = "TERMINATING"
+LEASE_TERMINATED: Final = "TERMINATED"
+LEASE_ERROR: Final = "ERROR"
+# A lease in these holds (or will hold) its machines: the calendar counts it.
+LEASE_LIVE: Final = (LEASE_PENDING, LEASE_STARTING, LEASE_ACTIVE, LEASE_TERMINATING)
+# Which lease event moves a lease from which status, and where to.
+LEASE_TRANSITIONS: Final[dict[tuple[str, str], str]] = {
+    (LEASE_PENDING, "start_lease"): LEASE_STARTING,
+    (LEASE_STARTING, "started"): LEASE_ACTIVE,
+    (LEASE_PENDING, "end_lease"): LEASE_TERMINATING,
+    (LEASE_STARTING, "end_lease"): LEASE_TERMINATING,
+    (LEASE_ACTIVE, "end_lease"): LEASE_TERMINATING,
+    (LEASE_TERMINATING, "ended"): LEASE_TERMINATED,
+    (LEASE_STARTING, "failed"): LEASE_ERROR,
+    (LEASE_TERMINATING, "failed"): LEASE_ERROR,
+}
+# Reservation and event statuses.
+RESV_PENDING: Final = "pending"
+RESV_ACTIVE: Final = "active"
+RESV_DELETED: Final = "deleted"
+RESV_ERROR: Final = "error"
+EVENT_UNDONE: Final = "UNDONE"
+EVENT_IN_PROGRESS: Final = "IN_PROGRESS"
+EVENT_DONE: Final = "DONE"
+EVENT_ERROR: Final = "ERROR"
+
+
+def next_lease_status(current: str, event: str) -> str | None:
+    """Where ``event`` takes a lease in ``current``, or None if it may not."""
+    return LEASE_TRANSITIONS.get((current, event))

@@ -26,6 +26,7 @@ from barecloud.services.context import Runtime
 from barecloud.services.dhcp import DhcpError, Dnsmasq
 from barecloud.services.identity import bootstrap, fernet
 from barecloud.services.identity.bootstrap import Account
+from barecloud.services.leases.manager import LeaseManager
 from barecloud.services.network_agent import NetworkAgent
 
 log = logging.getLogger("barecloud")
@@ -46,6 +47,8 @@ def _noauth_cloud(settings: Settings) -> dict[str, Any]:
         "compute_endpoint_override": f"{base}/compute/v2.1",
         # Unversioned, as Neutron's catalog entry: clients add v2.0 themselves.
         "network_endpoint_override": f"{base}/network",
+        # Versioned: python-blazarclient appends /leases to it, no discovery.
+        "reservation_endpoint_override": f"{base}/reservation/v1",
         # `openstack image ...` and `flavor create` build an identity client (for
         # --project) and fail without one to discover; Identity's version
         # documents answer without a token.
@@ -204,7 +207,8 @@ class _Loop(Protocol):
 @contextlib.asynccontextmanager
 async def _running(loop: _Loop) -> AsyncIterator[None]:
     """A background loop of the service (ComputeSync: servers follow their nodes;
-    NetworkAgent: tenant DHCP and switch counters) for as long as the block runs."""
+    NetworkAgent: tenant DHCP and switch counters; LeaseManager: leases start and end
+    on time) for as long as the block runs."""
     await loop.start()
     try:
         yield
@@ -228,7 +232,8 @@ async def run_all_in_one(
         async with _dhcp(settings):
             await conductor.start()
             try:
-                async with _running(ComputeSync(rt)), _running(NetworkAgent(rt)):
+                async with _running(ComputeSync(rt)), _running(NetworkAgent(rt)), \
+                        _running(LeaseManager(rt)):
                     await _serve_http(rt, settings, (lambda: ready(rt)) if ready else None)
             finally:
                 await conductor.stop()
@@ -241,7 +246,7 @@ async def run_api(settings: Settings) -> None:
     await bootstrap_identity(settings, db)
     rt = Runtime(db=db, settings=settings)
     try:
-        async with _running(ComputeSync(rt)):
+        async with _running(ComputeSync(rt)), _running(LeaseManager(rt)):
             await _serve_http(rt, settings, None)
     finally:
         await db.dispose()

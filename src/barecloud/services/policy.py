@@ -197,6 +197,18 @@ RULES: dict[str, str] = {
     # Targets {"project_id"} (the resource's) and {"network.project_id"} (its
     # network's owner).  Who sees which network, subnet and port is SQL
     # (services/networks/common.py); "list_all" lets a caller see them all.
+    # --- Reservation (Blazar) ---------------------------------------------
+    "blazar:leases:get": _PROJECT_READER,
+    "blazar:leases:list_all": _READ_ALL,
+    "blazar:leases:post": _PROJECT_MEMBER,
+    "blazar:leases:put": _PROJECT_MEMBER,
+    "blazar:leases:delete": _PROJECT_MEMBER,
+    "blazar:oshosts:get": _READ_ALL,
+    "blazar:oshosts:post": _ADMIN,
+    "blazar:oshosts:put": _ADMIN,
+    "blazar:oshosts:delete": _ADMIN,
+    "blazar:calendar:get": "role:reader",
+
     "network:context_is_admin": _ADMIN,
     "network:list_all": _READ_ALL,
     # barecloud's own: switch traffic names every tenant, so operators only.
@@ -257,6 +269,7 @@ _MESSAGES = {
     "image": "You are not authorized to complete {action} action.",
     "compute": "Policy doesn't allow {rule} to be performed.",
     "network": "rule:{action} is disallowed by policy",
+    "blazar": "Policy doesn't allow {rule} to be performed.",
 }
 
 

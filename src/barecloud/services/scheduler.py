@@ -3,8 +3,10 @@
 Candidates are nodes ``available``, not in maintenance, not retired, with no
 instance, allocation or lock, whose resource class is the flavor's
 ``resources:CUSTOM_<CLASS>=1``, that have every required trait and no
-forbidden one, are in the requested zone, and whose owner or lessee admit
-the server's project (a node with neither admits everyone).
+forbidden one, are in the requested zone, whose owner or lessee admit the
+server's project (a node with neither admits everyone), and that leases
+allow: outside the reservable pool, or held by the active lease whose
+reservation the server names (:mod:`barecloud.services.leases.enforcement`).
 
 Several API processes schedule at once, so the pick is random among the
 first :data:`WINDOW` candidates (racing schedulers rarely try the same node
@@ -37,6 +39,7 @@ from barecloud.services.flavors import (
     placement_request,
 )
 from barecloud.services.hypervisors import DEFAULT_ZONE, zone_of_column
+from barecloud.services.leases import enforcement
 from barecloud.services.tenancy import service_context
 
 log = logging.getLogger(__name__)
@@ -68,7 +71,8 @@ async def _classes(s: AsyncSession, wanted: str) -> list[str]:
 
 
 def candidates_query(req: PlacementRequest, classes: list[str], zone: str, project: str,
-                     exclude: list[str]) -> Any:
+                     exclude: list[str], leases: Any = None) -> Any:
+    """``leases``: the lease rule for the server (:func:`enforcement.node_filter`)."""
     q = select(Node.id).where(
         Node.provision_state == states.AVAILABLE, Node.maintenance.is_(False),
         Node.retired.is_(False), Node.instance_uuid.is_(None), Node.reservation.is_(None),
@@ -85,6 +89,8 @@ def candidates_query(req: PlacementRequest, classes: list[str], zone: str, proje
             NodeTrait.node_id == Node.id, NodeTrait.trait == trait).exists())
     if exclude:
         q = q.where(Node.uuid.not_in(exclude))
+    if leases is not None:
+        q = q.where(leases)
     return q.order_by(Node.id).limit(WINDOW)
 
 
@@ -99,7 +105,7 @@ async def candidates(rt: Runtime, server: Server) -> list[int]:
         if not classes:
             return []
         q = candidates_query(req, classes, server.requested_az or DEFAULT_ZONE,
-                             server.project_id, tried)
+                             server.project_id, tried, enforcement.node_filter(server))
         ids = list((await s.scalars(q)).all())
     random.shuffle(ids)
     return ids

@@ -27,6 +27,7 @@ from barecloud.services import server_status as st
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.hypervisors import zones
 from barecloud.services.images import ImageNotActive
+from barecloud.services.leases import enforcement
 from barecloud.services.schemas import UUID_RE
 from barecloud.services.tenancy import project_of, user_of
 
@@ -250,6 +251,7 @@ async def create(rt: Runtime, ctx: RequestContext, body: Any,
     if not isinstance(hints, dict):
         raise v.invalid("os:scheduler_hints", hints, f"{hints!r} is not of type 'object'")
     req = _parse(data, version)
+    kept_hints = await enforcement.check_hint(rt, hints, project_of(ctx))
     return_rid = bool(v.boolean(data, "return_reservation_id", default=False))
     project, user = project_of(ctx), user_of(ctx)
     policy.authorize(ctx, "compute:servers:create", {"project_id": project})
@@ -273,7 +275,7 @@ async def create(rt: Runtime, ctx: RequestContext, body: Any,
         used = await quotas.usage(s, project)
         count = quotas.admissible(limits, used, req.min_count, req.max_count,
                                   flavor.vcpus, flavor.memory_mb)
-        servers = [_row(req, i, count, rid, project, user, snapshot, key_data)
+        servers = [_row(req, i, count, rid, project, user, snapshot, key_data, kept_hints)
                    for i in range(count)]
         s.add_all(servers)
     await _recheck(rt, servers, project, limits, used, req, flavor)
@@ -281,7 +283,7 @@ async def create(rt: Runtime, ctx: RequestContext, body: Any,
 
 
 def _row(req: _Request, index: int, count: int, rid: str, project: str, user: str,
-         snapshot: dict[str, Any], key_data: str | None) -> Server:
+         snapshot: dict[str, Any], key_data: str | None, hints: dict[str, Any]) -> Server:
     uuid = new_uuid()
     name = req.name if count == 1 else f"{req.name}-{index + 1}"
     if req.hostname:
@@ -296,7 +298,7 @@ def _row(req: _Request, index: int, count: int, rid: str, project: str, user: st
         vcpus=snapshot["vcpus"], memory_mb=snapshot["ram"], image_ref=req.image,
         key_name=req.key_name, key_data=key_data, user_data=req.user_data,
         meta=req.meta, requested_az=req.az, availability_zone=req.az,
-        networks=req.networks, scheduler_hints={}, config_drive=req.config_drive,
+        networks=req.networks, scheduler_hints=hints, config_drive=req.config_drive,
         reservation_id=rid, launch_index=index, vm_state=st.BUILDING,
         task_state=st.SCHEDULING, power_state=st.NOSTATE, attempts=[], fault=None,
         addresses={}, pending=None, pending_sent=False, deleted=False,

@@ -1,0 +1,1 @@
+"""Leasing physical machines: Blazar's Reservation v1 (docs/design/leasing.md)."""
