@@ -117,7 +117,7 @@ def test_openstack_cli(keystone_service: support.Service) -> None:
     assert token["id"] and token["project_id"] and token["user_id"]
     catalog = admin.json("catalog", "list")
     assert sorted(e["Type"] for e in catalog) == [
-        "baremetal", "compute", "identity", "image", "network"]
+        "baremetal", "compute", "identity", "image", "network", "reservation"]
 
     project = admin.json("project", "create", "--description", "from the CLI", "cli-project")
     assert project["name"] == "cli-project" and project["domain_id"] == "default"

@@ -25,6 +25,7 @@ from barecloud.api.image import members as image_members
 from barecloud.api.image import root as image_root
 from barecloud.api.image import schemas as image_schemas
 from barecloud.api.network import routes as network_routes
+from barecloud.api.reservation import routes as reservation_routes
 from barecloud.errors import BarecloudError
 from barecloud.services.context import Runtime
 
@@ -74,6 +75,7 @@ def create_app(rt: Runtime) -> FastAPI:
         app.include_router(router)
     compute_routes.install(app)
     network_routes.install(app)
+    reservation_routes.install(app)
     app.include_router(boot_scripts.router)
     app.include_router(boot_images.router)
     # The image root last: it answers every /image path no other route takes.
@@ -110,6 +112,7 @@ def create_app(rt: Runtime) -> FastAPI:
             "compute": f"{base}/compute",
             "image": f"{base}/image",
             "network": f"{base}/network",
+            "reservation": f"{base}/reservation",
         }})
 
     app.add_middleware(IronicVersions, error_response=ironic_error)

@@ -23,6 +23,7 @@ from barecloud.api.compute.errors import error_response as nova_error
 from barecloud.api.identity.errors import error_response as keystone_error
 from barecloud.api.image.errors import error_response as glance_error
 from barecloud.api.network.errors import error_response as neutron_error
+from barecloud.api.reservation.errors import error_response as blazar_error
 from barecloud.config import Settings
 from barecloud.errors import BarecloudError
 from barecloud.services.context import RequestContext, Runtime
@@ -36,6 +37,7 @@ VERSION_DOCUMENTS = frozenset({
     "/image", "/image/", "/image/versions",
     "/compute", "/compute/", "/compute/v2", "/compute/v2/", "/compute/v2.1", "/compute/v2.1/",
     "/network", "/network/",
+    "/reservation", "/reservation/", "/reservation/v1", "/reservation/v1/",
 })
 AGENT_PREFIXES = ("/baremetal/v1/heartbeat/", "/baremetal/v1/agent/")
 
@@ -56,7 +58,7 @@ def error_for(path: str) -> Callable[[int, str], JSONResponse]:
     """The error body of the service ``path`` belongs to (Ironic's by default)."""
     service = path.split("/", 2)[1]
     return {"identity": keystone_error, "image": glance_error, "compute": nova_error,
-            "network": neutron_error}.get(service, ironic_error)
+            "network": neutron_error, "reservation": blazar_error}.get(service, ironic_error)
 
 
 def challenge(settings: Settings) -> str:

@@ -161,12 +161,13 @@ def test_grants_and_role_assignments(ks: Keystone, name: str) -> None:
 
 def test_catalog_resources(ks: Keystone) -> None:
     services = {s["type"]: s for s in ks.ok("GET", "/services")["services"]}
-    assert set(services) == {"identity", "compute", "baremetal", "image", "network"}
+    assert set(services) == {"identity", "compute", "baremetal", "image", "network",
+                             "reservation"}
     assert ks.ok("GET", f"/services/{services['image']['id']}")["service"]["name"] == "glance"
     assert [s["type"] for s in ks.ok("GET", "/services?type=baremetal")["services"]] == [
         "baremetal"]
     endpoints = ks.ok("GET", "/endpoints")["endpoints"]
-    assert len(endpoints) == 15  # 5 services x public, internal, admin
+    assert len(endpoints) == 18  # 6 services x public, internal, admin
     public = ks.ok("GET", f"/endpoints?interface=public&service_id="
                           f"{services['compute']['id']}")["endpoints"]
     assert [e["url"] for e in public] == [f"{ks.svc.url}/compute/v2.1"]

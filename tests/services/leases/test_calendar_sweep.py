@@ -14,7 +14,6 @@ import datetime as dt
 import random
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import select
 

@@ -110,7 +110,7 @@ async def test_a_lease_runs_from_start_to_end(rt: Runtime, clock: Clock) -> None
         await servers.create(rt, ALICE, {**body, **hint}, (2, 96))
     clock.set(T0 + H)
     active = await settle(rt, lease["id"], "ACTIVE")
-    assert [e["status"] for e in active["events"]][0] == "DONE"
+    assert {e["event_type"]: e["status"] for e in active["events"]}["start_lease"] == "DONE"
     # Another project cannot use the reservation, nor land on its machines on demand.
     with pytest.raises(InvalidParameter, match=f"Reservation {rid} not found"):
         await servers.create(rt, BOB, {**body, **hint}, (2, 96))

@@ -47,6 +47,7 @@ SERVICES = (
     Service("baremetal", "ironic", "/baremetal", "Bare Metal (Ironic v1)"),
     Service("image", "glance", "/image", "Image (Glance v2)"),
     Service("network", "neutron", "/network", "Network (Neutron v2.0)"),
+    Service("reservation", "blazar", "/reservation/v1", "Reservation (Blazar v1)"),
 )
 
 
