@@ -182,8 +182,12 @@ def _ok(response: httpx.Response) -> Any:
     if response.status_code >= 400:
         try:
             body = response.json()
-            message = (body["NeutronError"]["message"] if "NeutronError" in body
-                       else json.loads(body["error_message"])["faultstring"])
+            if "NeutronError" in body:
+                message = body["NeutronError"]["message"]
+            elif isinstance(body.get("error_code"), int):  # Blazar's: a plain message
+                message = body["error_message"]
+            else:
+                message = json.loads(body["error_message"])["faultstring"]
         except Exception:
             message = response.text
         typer.echo(f"error {response.status_code}: {message}", err=True)
@@ -191,11 +195,27 @@ def _ok(response: httpx.Response) -> Any:
     return response.json() if response.content else None
 
 
+def _service_url(url: str | None, cloud: str | None) -> str:
+    """``--url``, else the service of ``--cloud``, else the local default."""
+    from barecloud.cli.credentials import CredentialsError, service_url_for_cloud
+
+    if url is not None:
+        return url
+    try:
+        return service_url_for_cloud(cloud) if cloud else "http://127.0.0.1:6385"
+    except CredentialsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+ServiceUrlOpt = Annotated[str | None, typer.Option(
+    "--url", envvar="BARECLOUD_URL",
+    help="The barecloud service (default: --cloud's, else http://127.0.0.1:6385).")]
+
+
 @app.command("top-talkers")
 def top_talkers(
-    url: Annotated[str | None, typer.Option(
-        "--url", envvar="BARECLOUD_URL",
-        help="The barecloud service (default: --cloud's, else http://127.0.0.1:6385).")] = None,
+    url: ServiceUrlOpt = None,
     token: TokenOpt = None, cloud: CloudOpt = None,
     switch: Annotated[str | None, typer.Option(help="Only this switch.")] = None,
     minutes: Annotated[float, typer.Option(help="The window: the last N minutes.")] = 5,
@@ -204,14 +224,7 @@ def top_talkers(
         help="Rank by what machines sent, received, or the total.")] = "sent",
 ) -> None:
     """Which tenant's machines move the most bytes through the switches lately."""
-    from barecloud.cli.credentials import CredentialsError, service_url_for_cloud
-
-    if url is None:
-        try:
-            url = service_url_for_cloud(cloud) if cloud else "http://127.0.0.1:6385"
-        except CredentialsError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from None
+    url = _service_url(url, cloud)
     params: dict[str, Any] = {"minutes": minutes, "limit": limit, "sort": sort}
     if switch:
         params["switch"] = switch
@@ -230,6 +243,40 @@ def top_talkers(
     for row in table:
         typer.echo("  ".join(cell.ljust(w) if i < 5 else cell.rjust(w)
                              for i, (cell, w) in enumerate(zip(row, widths, strict=True))))
+
+
+@app.command("calendar")
+def calendar_cmd(
+    url: ServiceUrlOpt = None, token: TokenOpt = None, cloud: CloudOpt = None,
+    days: Annotated[int, typer.Option(min=1, help="How many days to show.")] = 7,
+    start: Annotated[str | None, typer.Option(
+        help='The first instant shown, "YYYY-MM-DD HH:MM" UTC (default: now, as the '
+             "service's lease clock says).")] = None,
+    width: Annotated[int, typer.Option(min=8, help="Columns of time slots.")] = 84,
+) -> None:
+    """Who holds which machine when: the lease calendar as a text Gantt."""
+    import datetime as dt
+
+    from barecloud.cli import gantt
+
+    url = _service_url(url, cloud)
+    path = f"{url.rstrip('/')}/reservation/v1/barecloud-calendar"
+    with _client(url, token, cloud) as client:
+        if start is None:
+            # The window starts at the service's now (its lease clock, not ours).
+            start = _ok(client.get(path, params={"start": "now", "end": "now"}))["now"]
+        try:
+            begin = dt.datetime.fromisoformat(start.strip())
+        except ValueError:
+            typer.echo(f'error: --start {start!r} is not "YYYY-MM-DD HH:MM"', err=True)
+            raise typer.Exit(2) from None
+        if begin.tzinfo is not None:
+            begin = begin.astimezone(dt.UTC).replace(tzinfo=None)
+        finish = begin + dt.timedelta(days=days)
+        body = _ok(client.get(path, params={"start": f"{begin:%Y-%m-%d %H:%M:%S.%f}",
+                                            "end": f"{finish:%Y-%m-%d %H:%M:%S.%f}"}))
+    for line in gantt.render(body, width):
+        typer.echo(line)
 
 
 def _size(n: int) -> str:
