@@ -23,7 +23,7 @@ from barecloud.db.lease_models import HostAllocation, Lease
 from barecloud.db.session import Database
 from barecloud.errors import BarecloudError
 from barecloud.services.context import RequestContext, Runtime
-from barecloud.services.leases import hosts, leases, properties
+from barecloud.services.leases import filters, hosts, leases
 from tests.services.leases.support import T0, Clock, ask, pool, when
 
 REQUESTS = 500
@@ -118,5 +118,5 @@ async def test_random_requests_never_double_book(database: Database, settings: S
         [r] = lease["reservations"]
         held = per_lease[r["id"]]
         assert r["min"] <= len(held) <= r["max"], lease
-        flt = properties.parse(r["resource_properties"])
-        assert all(properties.matches(flt, facts[h]) for h in held), lease
+        flt = filters.parse(r["resource_properties"])
+        assert all(filters.matches(flt, facts[h]) for h in held), lease

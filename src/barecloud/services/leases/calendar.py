@@ -19,10 +19,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from barecloud import states
-from barecloud.db.lease_models import HostAllocation, Lease, ReservableHost
+from barecloud.db.lease_models import HostAllocation, Lease
 from barecloud.services import policy
 from barecloud.services.context import RequestContext, Runtime
-from barecloud.services.leases import clock, hosts, properties
+from barecloud.services.leases import clock, filters, hosts
 from barecloud.services.leases.dates import parse, render
 from barecloud.services.networks.common import serialize
 
@@ -45,7 +45,7 @@ class Request:
 
     min: int
     max: int
-    filters: properties.Filter
+    filters: filters.Filter
     start: dt.datetime
     end: dt.datetime
 
@@ -63,16 +63,6 @@ async def busy(s: AsyncSession, start: dt.datetime, end: dt.datetime, gap: dt.ti
     if exclude_lease is not None:
         q = q.where(HostAllocation.lease_id != exclude_lease)
     return set((await s.scalars(q)).all())
-
-
-async def matching(s: AsyncSession, filters: properties.Filter) -> list[int]:
-    """Hosts in service (reservable, node healthy) whose facts pass ``filters``."""
-    out = []
-    for host, node, traits in await hosts.load(s, ReservableHost.reservable.is_(True)):
-        if hosts.broken(node) is None and properties.matches(filters,
-                                                              hosts.facts(host, node, traits)):
-            out.append(host.id)
-    return out
 
 
 async def _fit(s: AsyncSession, host_ids: Sequence[int], start: dt.datetime,
@@ -101,7 +91,7 @@ async def free_hosts(rt: Runtime, s: AsyncSession, req: Request,
                      exclude_hosts: Sequence[int] = ()) -> list[int]:
     """Matching hosts free over the whole window, best fit first."""
     taken = await busy(s, req.start, req.end, cleaning(rt), exclude_lease)
-    free = [h for h in await matching(s, req.filters)
+    free = [h for h in await hosts.matching(s, req.filters)
             if h not in taken and h not in exclude_hosts]
     if not free:
         return []

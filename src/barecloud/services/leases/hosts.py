@@ -8,12 +8,14 @@ extra capabilities (``host set --extra gpu=true``), kept as strings.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from typing import Any
+from typing import Any, Protocol, cast
 
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import lazyload, load_only
 
 from barecloud import states
 from barecloud.db.compute_models import Server
@@ -22,8 +24,8 @@ from barecloud.db.models import Node, NodeTrait
 from barecloud.errors import Conflict, InvalidParameter, NotFound
 from barecloud.services import nodes, policy
 from barecloud.services.context import RequestContext, Runtime
-from barecloud.services.hypervisors import zone_of
-from barecloud.services.leases import clock
+from barecloud.services.hypervisors import DEFAULT_ZONE
+from barecloud.services.leases import clock, filters
 from barecloud.services.leases.dates import render, stamp
 from barecloud.services.leases.errors import HostNotFound
 
@@ -50,7 +52,22 @@ def broken(node: Node | None) -> str | None:
     return None
 
 
-def facts(host: ReservableHost, node: Node | None, traits: list[str]) -> dict[str, Any]:
+class HostLike(Protocol):
+    id: int
+    hypervisor_hostname: str
+    reservable: bool
+    node_uuid: str
+    extra: dict[str, Any]
+    created_at: dt.datetime
+    updated_at: dt.datetime | None
+
+
+class NodeLike(Protocol):
+    properties: dict[str, Any]
+    resource_class: str | None
+
+
+def facts(host: HostLike, node: NodeLike | None, traits: list[str]) -> dict[str, Any]:
     """The host as Blazar shows it, which is also what filters compare."""
     props = (node.properties if node is not None else None) or {}
     out: dict[str, Any] = {
@@ -61,7 +78,8 @@ def facts(host: ReservableHost, node: Node | None, traits: list[str]) -> dict[st
         "cpu_info": json.dumps({"arch": props.get("cpu_arch")}),
         "cpu_arch": props.get("cpu_arch"), "service_name": "barecloud",
         "status": None, "trust_id": None, "reservable": host.reservable,
-        "availability_zone": zone_of(node) if node is not None else None,
+        "availability_zone": str(props.get("availability_zone") or DEFAULT_ZONE)
+        if node is not None else None,
         "node_uuid": host.node_uuid,
         "resource_class": node.resource_class if node is not None else None,
         "traits": sorted(traits),
@@ -72,6 +90,29 @@ def facts(host: ReservableHost, node: Node | None, traits: list[str]) -> dict[st
     return out
 
 
+async def matching(s: AsyncSession, wanted: filters.Filter) -> list[int]:
+    """Hosts in service (reservable, node healthy) whose facts pass ``wanted``.
+
+    Admission runs this on every request, so it reads columns, not ORM objects,
+    and traits only when a filter names them."""
+    q = (select(ReservableHost.id, ReservableHost.hypervisor_hostname,
+                ReservableHost.reservable, ReservableHost.node_uuid, ReservableHost.extra,
+                ReservableHost.created_at, ReservableHost.updated_at, Node.properties,
+                Node.resource_class, Node.id.label("node_id"))
+         .join(Node, Node.uuid == ReservableHost.node_uuid)
+         .where(ReservableHost.reservable.is_(True), in_service())
+         .order_by(ReservableHost.id))
+    rows = list((await s.execute(q)).all())
+    if not wanted:
+        return [r.id for r in rows]
+    traits: dict[int, list[str]] = {}
+    if any(c.field == "traits" for c in wanted):
+        for node_id, trait in (await s.execute(select(NodeTrait.node_id, NodeTrait.trait))):
+            traits.setdefault(node_id, []).append(trait)
+    return [r.id for r in rows if filters.matches(
+        wanted, facts(cast(HostLike, r), cast(NodeLike, r), traits.get(r.node_id, [])))]
+
+
 def _int(value: Any) -> int | None:
     try:
         return int(value)
@@ -79,12 +120,22 @@ def _int(value: Any) -> int | None:
         return None
 
 
-async def load(s: AsyncSession, where: Any = None) -> list[tuple[ReservableHost, Node | None,
-                                                                 list[str]]]:
-    """Hosts with their nodes and traits, in id order."""
-    q = select(ReservableHost, Node).outerjoin(Node, Node.uuid == ReservableHost.node_uuid)
-    if where is not None:
-        q = q.where(where)
+def in_service() -> ColumnElement[bool]:
+    """:func:`broken` is None, as SQL (the node must exist)."""
+    return and_(Node.id.is_not(None), Node.maintenance.is_(False), Node.retired.is_(False),
+                Node.provision_state.not_in(BROKEN_STATES))
+
+
+async def load(s: AsyncSession, *where: Any) -> list[tuple[ReservableHost, Node | None,
+                                                            list[str]]]:
+    """Hosts with their nodes (only the columns facts read: admission runs this on
+    every request) and traits, in id order."""
+    q = (select(ReservableHost, Node).outerjoin(Node, Node.uuid == ReservableHost.node_uuid)
+         .options(load_only(Node.id, Node.uuid, Node.name, Node.properties,
+                            Node.resource_class, Node.maintenance, Node.retired,
+                            Node.provision_state), lazyload(Node.traits)))
+    if where:
+        q = q.where(*where)
     rows = list((await s.execute(q.order_by(ReservableHost.id))).tuples().all())
     ids = [n.id for _, n in rows if n is not None]
     traits: dict[int, list[str]] = {}

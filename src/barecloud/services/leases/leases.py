@@ -28,7 +28,7 @@ from barecloud.db.lease_models import (
 from barecloud.errors import Conflict, InvalidParameter, InvalidState
 from barecloud.services import policy
 from barecloud.services.context import RequestContext, Runtime
-from barecloud.services.leases import calendar, clock, ending, limits, properties, wakeup
+from barecloud.services.leases import calendar, clock, ending, filters, hosts, limits, wakeup
 from barecloud.services.leases.dates import minute, parse
 from barecloud.services.leases.errors import LeaseNotFound, NotEnoughHosts
 from barecloud.services.leases.views import lease as view
@@ -50,7 +50,7 @@ class _Ask:
     hypervisor_properties: str
     resource_properties: str
     before_end: str
-    filters: properties.Filter
+    filters: filters.Filter
 
 
 # --- reading --------------------------------------------------------------------
@@ -109,8 +109,7 @@ def _ask(data: Any) -> _Ask:
     before_end = data.get("before_end") or "default"
     if before_end not in BEFORE_END:
         raise InvalidParameter("Malformed parameter before_end")
-    filters = properties.parse(hyper) + properties.parse(res)
-    return _Ask(low, high, hyper, res, before_end, filters)
+    return _Ask(low, high, hyper, res, before_end, filters.parse(hyper) + filters.parse(res))
 
 
 def _props(value: Any) -> str:
@@ -118,7 +117,7 @@ def _props(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, list):
-        properties.parse(value)
+        filters.parse(value)
         return json.dumps(value)
     if not isinstance(value, str):
         raise InvalidParameter(f"Malformed requirements {value!r}")
@@ -172,7 +171,7 @@ async def _allocate(rt: Runtime, s: AsyncSession, lease: Lease, ask: _Ask,
 
 async def _shortage(rt: Runtime, s: AsyncSession, ask: _Ask, start: dt.datetime,
                     end: dt.datetime, free: int) -> str:
-    matching = len(await calendar.matching(s, ask.filters))
+    matching = len(await hosts.matching(s, ask.filters))
     return (f"{matching} host(s) match the properties and {free} of them are free from "
             f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}; the reservation needs at "
             f"least {ask.min}")
@@ -325,8 +324,8 @@ async def _reschedule(rt: Runtime, s: AsyncSession, lease: Lease, body: dict[str
 
 def _ask_of(r: LeaseReservation) -> _Ask:
     return _Ask(r.min, r.max, r.hypervisor_properties, r.resource_properties, r.before_end,
-                properties.parse(r.hypervisor_properties)
-                + properties.parse(r.resource_properties))
+                filters.parse(r.hypervisor_properties)
+                + filters.parse(r.resource_properties))
 
 
 def _reservation_changes(lease: Lease, items: Any) -> dict[str, _Ask]:

@@ -38,7 +38,7 @@ from barecloud.db.lease_models import (
 )
 from barecloud.db.models import Node, utcnow
 from barecloud.services.context import Runtime
-from barecloud.services.leases import calendar, clock, ending, hosts, properties, wakeup
+from barecloud.services.leases import calendar, clock, ending, filters, hosts, wakeup
 
 log = logging.getLogger(__name__)
 
@@ -257,8 +257,8 @@ async def _repair(rt: Runtime, reservation_id: str, now: dt.datetime) -> None:
         bad = [a for a in allocs if hosts.broken(rows.get(a.host_id, (None, None))[1])]
         mine = {a.host_id for a in await s.scalars(select(HostAllocation).where(
             HostAllocation.lease_id == lease.id))}
-        req = calendar.Request(r.min, r.max, properties.parse(r.hypervisor_properties)
-                               + properties.parse(r.resource_properties),
+        req = calendar.Request(r.min, r.max, filters.parse(r.hypervisor_properties)
+                               + filters.parse(r.resource_properties),
                                max(lease.start_date, now), lease.end_date)
         free = await calendar.free_hosts(rt, s, req, exclude_hosts=sorted(mine))
         replaced = []

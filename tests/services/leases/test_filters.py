@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from barecloud.services.leases import properties
+from barecloud.services.leases import filters
 from barecloud.services.leases.errors import MalformedRequirements
 
 HOST = {"memory_mb": 65536, "vcpus": 16, "gpu": "True", "rack": "r10", "size": "10"}
@@ -24,7 +24,7 @@ HOST = {"memory_mb": 65536, "vcpus": 16, "gpu": "True", "rack": "r10", "size": "
     ('["=", "$missing", "x"]', False),  # a host without the capability does not match
 ])
 def test_filters(text: str, expected: bool) -> None:
-    assert properties.matches(properties.parse(text), HOST) is expected
+    assert filters.matches(filters.parse(text), HOST) is expected
 
 
 @pytest.mark.parametrize("text", [
@@ -33,6 +33,6 @@ def test_filters(text: str, expected: bool) -> None:
 ])
 def test_malformed(text: str) -> None:
     with pytest.raises(MalformedRequirements) as err:
-        properties.parse(text)
+        filters.parse(text)
     assert err.value.message.startswith("Malformed requirements ")
     assert err.value.code == 400
