@@ -251,7 +251,6 @@ async def create(rt: Runtime, ctx: RequestContext, body: Any,
     if not isinstance(hints, dict):
         raise v.invalid("os:scheduler_hints", hints, f"{hints!r} is not of type 'object'")
     req = _parse(data, version)
-    kept_hints = await enforcement.check_hint(rt, hints, project_of(ctx))
     return_rid = bool(v.boolean(data, "return_reservation_id", default=False))
     project, user = project_of(ctx), user_of(ctx)
     policy.authorize(ctx, "compute:servers:create", {"project_id": project})
@@ -261,6 +260,7 @@ async def create(rt: Runtime, ctx: RequestContext, body: Any,
         raise InvalidParameter(f"Flavor {req.flavor_id} could not be found.") from None
     if flavor.disabled:
         raise InvalidParameter("Flavor is disabled.")
+    kept_hints = await enforcement.check_hint(rt, hints, project, flavors.specs_of(flavor))
     image = await check_image(rt, ctx, req.image)
     check_image_fits(image, flavor.root_gb, flavor.memory_mb)
     await vifs.check_requested(rt, ctx, req.networks)

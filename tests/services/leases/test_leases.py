@@ -16,8 +16,8 @@ from barecloud import states
 from barecloud.config import Settings
 from barecloud.db.models import Node
 from barecloud.db.session import Database
-from barecloud.errors import BarecloudError, InvalidParameter
-from barecloud.services import compute_sync, servers
+from barecloud.errors import BarecloudError, InvalidParameter, NotFound
+from barecloud.services import compute_sync, flavors, servers
 from barecloud.services.context import Runtime
 from barecloud.services.leases import calendar, leases, manager
 from barecloud.services.leases.errors import NotEnoughHosts, PolicyRefusal
@@ -115,20 +115,30 @@ async def test_a_lease_runs_from_start_to_end(rt: Runtime, clock: Clock) -> None
     with pytest.raises(InvalidParameter, match=f"Reservation {rid} not found"):
         await servers.create(rt, BOB, {**body, **hint}, (2, 96))
     [on_demand] = (await servers.create(rt, BOB, body, (2, 96))).servers
-    made = await servers.create(rt, ALICE, {**body, **hint, "server": {
-        **body["server"], "min_count": 2, "max_count": 2}}, (2, 96))
+    by_hint = await servers.create(rt, ALICE, {**body, **hint}, (2, 96))
+    # The reservation's own flavor (Chameleon's way) works without the hint, for alice only.
+    flavor = await flavors.get(rt, ALICE, rid)
+    assert flavor.name == f"reservation:{rid}" and not flavor.is_public
+    assert flavors.specs_of(flavor)["aggregate_instance_extra_specs:reservation"] == rid
+    with pytest.raises(NotFound):
+        await flavors.get(rt, BOB, rid)
+    by_flavor = await servers.create(rt, ALICE, {"server": {
+        **body["server"], "flavorRef": flavor.flavorid}}, (2, 96))
+    made = [*by_hint.servers, *by_flavor.servers]
     rows = await cs.settle(rt)
     by_uuid = {r.uuid: r for r in rows}
     nodes = {n.uuid: n.name for n in (await cs.nodes_by_uuid(rt.db)).values()}
     assert nodes[by_uuid[on_demand.uuid].node_uuid] == "on-demand"
-    assert {nodes[by_uuid[s.uuid].node_uuid] for s in made.servers} == {"m0", "m1"}
-    assert all(by_uuid[s.uuid].vm_state == "active" for s in made.servers)
+    assert {nodes[by_uuid[s.uuid].node_uuid] for s in made} == {"m0", "m1"}
+    assert all(by_uuid[s.uuid].vm_state == "active" for s in made)
 
     clock.set(T0 + 3 * H)
     ended = await settle(rt, lease["id"], "TERMINATED")
     assert [r["status"] for r in ended["reservations"]] == ["deleted"]
     rows = {r.uuid: r for r in await cs.all_servers(rt.db)}
-    assert all(rows[s.uuid].deleted for s in made.servers)
+    assert all(rows[s.uuid].deleted for s in made)
+    with pytest.raises(NotFound):  # the reservation's flavor went with it
+        await flavors.get(rt, ALICE, rid)
     assert not rows[on_demand.uuid].deleted  # not the lease's
     await cs.settle(rt)
     for _ in range(200):

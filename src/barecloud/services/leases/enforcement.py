@@ -1,7 +1,8 @@
 """Who may run servers on reservable machines: only an active lease's project.
 
 The scheduler asks :func:`node_filter` for every server: without a
-``reservation`` hint a server may land only outside the reservable pool;
+``reservation`` hint (or a reservation's flavor) a server may land only
+outside the reservable pool;
 with one, only on the hosts of that reservation, while its lease is ACTIVE
 and belongs to the server's project.  :func:`check_hint` refuses a hint
 that can never be satisfied at ``server create``, with Nova's 400, instead
@@ -23,10 +24,14 @@ from barecloud.services.context import Runtime
 from barecloud.services.leases.dates import render
 
 HINT = "reservation"
+# The extra spec of a reservation's flavor (services/leases/flavors.py).
+FLAVOR_SPEC = "aggregate_instance_extra_specs:reservation"
 
 
 def hint_of(server: Server) -> str | None:
-    value = (server.scheduler_hints or {}).get(HINT)
+    """The reservation the server asked for: by hint, or by its flavor."""
+    value = (server.scheduler_hints or {}).get(HINT) or (
+        (server.flavor or {}).get("extra_specs") or {}).get(FLAVOR_SPEC)
     return value if isinstance(value, str) and value else None
 
 
@@ -43,11 +48,13 @@ def node_filter(server: Server) -> ColumnElement[bool]:
     return Node.uuid.in_(held)
 
 
-async def check_hint(rt: Runtime, hints: dict[str, Any], project: str) -> dict[str, Any]:
-    """The hints to keep on the server; 400 if its reservation is not usable by it now."""
-    if HINT not in hints:
+async def check_hint(rt: Runtime, hints: dict[str, Any], project: str,
+                     specs: dict[str, str]) -> dict[str, Any]:
+    """The hints to keep on the server; 400 if the reservation it asks for (by hint or
+    by flavor) is not usable by it now."""
+    if HINT not in hints and FLAVOR_SPEC not in specs:
         return {}
-    reservation = hints[HINT]
+    reservation = hints.get(HINT, specs.get(FLAVOR_SPEC))
     if isinstance(reservation, list) and len(reservation) == 1:
         reservation = reservation[0]  # the CLI's --hint may send a one-element list
     if not isinstance(reservation, str) or not reservation:

@@ -29,6 +29,7 @@ from barecloud.errors import Conflict, InvalidParameter, InvalidState
 from barecloud.services import policy
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.leases import calendar, clock, ending, filters, hosts, limits, wakeup
+from barecloud.services.leases import flavors as lease_flavors
 from barecloud.services.leases.dates import minute, parse
 from barecloud.services.leases.errors import LeaseNotFound, NotEnoughHosts
 from barecloud.services.leases.views import lease as view
@@ -375,6 +376,7 @@ async def delete(rt: Runtime, ctx: RequestContext, lease_id: str) -> None:
     if lease.status in (states.LEASE_STARTING, states.LEASE_ACTIVE,
                         states.LEASE_TERMINATING):
         await ending.delete_servers(rt, lease)
+        await lease_flavors.remove_for(rt, lease)
     async with calendar.locked(rt) as s:
         for table in (HostAllocation, LeaseEvent, LeaseReservation):
             await s.execute(sql_delete(table).where(table.lease_id == lease_id))

@@ -8,7 +8,7 @@ process dying mid-way leaves work the next pass finishes.
 
 - start_lease due: PENDING → STARTING → ACTIVE once every machine is
   cleaned (``available``, no instance, not locked); until then the lease
-  says which machines it waits for.
+  says which machines it waits for.  Each reservation gets its flavor.
 - end_lease due: → TERMINATING, the servers on its machines are deleted
   (and so undeployed and cleaned); → TERMINATED once they are gone.
 - A machine that breaks (maintenance, error, clean failed, deleted) under a
@@ -39,6 +39,7 @@ from barecloud.db.lease_models import (
 from barecloud.db.models import Node, utcnow
 from barecloud.services.context import Runtime
 from barecloud.services.leases import calendar, clock, ending, filters, hosts, wakeup
+from barecloud.services.leases import flavors as lease_flavors
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +176,7 @@ async def try_start(rt: Runtime, lease: Lease) -> None:
         await s.execute(update(LeaseReservation).where(LeaseReservation.lease_id == lease.id)
                         .values(status=states.RESV_ACTIVE)
                         .execution_options(synchronize_session=False))
+    await lease_flavors.create_for(rt, lease)
     await _set(rt, lease.id, status=states.LEASE_ACTIVE, status_reason="")
     await _event(rt, lease.id, "start_lease", states.EVENT_DONE)
     log.info("lease %s started on %d machine(s)", lease.id, len(nodes))
@@ -215,6 +217,7 @@ async def terminate(rt: Runtime, lease: Lease, now: dt.datetime) -> None:
         await s.execute(update(HostAllocation).where(
             HostAllocation.lease_id == lease.id, HostAllocation.end_date > now)
             .values(end_date=now).execution_options(synchronize_session=False))
+    await lease_flavors.remove_for(rt, lease)
     await _set(rt, lease.id, status=states.LEASE_TERMINATED, status_reason="")
     await _event(rt, lease.id, "end_lease", states.EVENT_DONE)
     log.info("lease %s terminated", lease.id)
