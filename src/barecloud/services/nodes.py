@@ -268,6 +268,10 @@ async def update(rt: Runtime, ctx: RequestContext, ident: str, ops: Any) -> Node
             )
         if "protected" in changed and node.provision_state != states.ACTIVE and data.protected:
             raise InvalidParameter("Protection can only be set on nodes in the active state")
+        if "protected" in changed and not data.protected and \
+                "protected_reason" not in changed and data.protected_reason:
+            # Unprotecting drops the reason with it, as in Ironic.
+            changed["protected_reason"] = data.protected_reason = None
         if data.protected_reason and not data.protected:
             raise InvalidParameter("Cannot set protected_reason while protected is false")
         for key, value in changed.items():
