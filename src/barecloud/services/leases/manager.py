@@ -84,7 +84,7 @@ async def pass_once(rt: Runtime, holder: str) -> None:
         due = select(LeaseEvent.lease_id).where(LeaseEvent.status == states.EVENT_UNDONE,
                                                 LeaseEvent.time <= now)
         ids = list((await s.scalars(select(Lease.id).where(
-            or_(Lease.id.in_(due),
+            or_(Lease.id.in_(due) & Lease.status.in_(states.LEASE_LIVE),
                 Lease.status.in_((states.LEASE_STARTING, states.LEASE_TERMINATING))),
             or_(Lease.holder.is_(None), Lease.hold_until < utcnow()),
         ).order_by(Lease.start_date))).all())
@@ -219,7 +219,11 @@ async def terminate(rt: Runtime, lease: Lease, now: dt.datetime) -> None:
             .values(end_date=now).execution_options(synchronize_session=False))
     await lease_flavors.remove_for(rt, lease)
     await _set(rt, lease.id, status=states.LEASE_TERMINATED, status_reason="")
-    await _event(rt, lease.id, "end_lease", states.EVENT_DONE)
+    async with rt.db.session() as s:
+        # A lease that ended before it could start leaves its start undone for good.
+        await s.execute(update(LeaseEvent).where(
+            LeaseEvent.lease_id == lease.id, LeaseEvent.status != states.EVENT_DONE)
+            .values(status=states.EVENT_DONE).execution_options(synchronize_session=False))
     log.info("lease %s terminated", lease.id)
 
 
