@@ -101,7 +101,9 @@ class LeaseReservation(TimestampMixin, Base):
 class HostAllocation(Base):
     __tablename__ = "host_allocations"
     __table_args__ = (Index("ix_host_allocations_window", "host_id", "start_date",
-                            "end_date"),)
+                            "end_date"),
+                      Index("ix_host_allocations_start", "start_date"),
+                      Index("ix_host_allocations_end", "end_date"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     reservation_id: Mapped[str] = mapped_column(

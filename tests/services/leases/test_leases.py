@@ -267,3 +267,34 @@ async def test_projects_see_their_own_leases(rt: Runtime) -> None:
     assert names == {"theirs", None}  # alice's lease shows as busy, without its name
     await leases.delete(rt, ALICE, mine["id"])
     assert await leases.list_leases(rt, ALICE) == []
+
+
+async def test_an_active_lease_gives_back_idle_hosts_only(rt: Runtime, clock: Clock) -> None:
+    await pool(rt, 2)
+    image_id, flavor_id = await cs.image(rt), await cs.flavor(rt)
+    lease = await leases.create(rt, ALICE, ask(T0, T0 + 4 * H, 2, name="shrink"))
+    await settle(rt, lease["id"], "ACTIVE")
+    rid = lease["reservations"][0]["id"]
+    [made] = (await servers.create(rt, ALICE, {
+        "server": {"name": "s", "imageRef": image_id, "flavorRef": flavor_id,
+                   "networks": "none"}, "os:scheduler_hints": {"reservation": rid}},
+        (2, 96))).servers
+    [row] = await cs.settle(rt)
+    busy_host = next(int(h["id"]) for h in (await calendar.view(rt, ALICE, None, None))["hosts"]
+                     if h["node_uuid"] == row.node_uuid)
+    # One machine back: the idle one goes, the one with the server stays.
+    one = await leases.update(rt, ALICE, lease["id"], {
+        "reservations": [{"id": rid, "min": 1, "max": 1}]})
+    assert one["reservations"][0]["hosts"] == [busy_host]
+    # Moving to the other machine (by its memory) would take this one from the server:
+    # refused, nothing changed.
+    other_memory = 65536 if busy_host == 1 else 32768
+    with pytest.raises(BarecloudError) as err:
+        await leases.update(rt, ALICE, lease["id"], {
+            "reservations": [{"id": rid, "min": 1, "max": 1, "resource_properties":
+                              f'["=", "$memory_mb", "{other_memory}"]'}]})
+    assert err.value.code == 409
+    assert f"would give back host(s) {busy_host} on which server(s) {made.uuid} run" in (
+        err.value.message)
+    assert (await leases.get(rt, ALICE, lease["id"]))["reservations"][0]["hosts"] == [
+        busy_host]

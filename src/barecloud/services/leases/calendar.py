@@ -26,8 +26,10 @@ from barecloud.services.leases import clock, filters, hosts
 from barecloud.services.leases.dates import parse, render
 from barecloud.services.networks.common import serialize
 
-# A side with no neighbouring allocation counts as this much idle time.
+# A side with no neighbouring allocation within HORIZON counts as OPEN idle time
+# (the search stops there, so admission reads only allocations near the window).
 OPEN = dt.timedelta(days=3650)
+HORIZON = dt.timedelta(days=60)
 
 
 @asynccontextmanager
@@ -72,11 +74,13 @@ async def _fit(s: AsyncSession, host_ids: Sequence[int], start: dt.datetime,
     before = (select(HostAllocation.host_id, func.max(HostAllocation.end_date))
               .join(Lease, Lease.id == HostAllocation.lease_id)
               .where(live, HostAllocation.host_id.in_(host_ids),
-                     HostAllocation.end_date <= start).group_by(HostAllocation.host_id))
+                     HostAllocation.end_date <= start,
+                     HostAllocation.end_date > start - HORIZON).group_by(HostAllocation.host_id))
     after = (select(HostAllocation.host_id, func.min(HostAllocation.start_date))
              .join(Lease, Lease.id == HostAllocation.lease_id)
              .where(live, HostAllocation.host_id.in_(host_ids),
-                    HostAllocation.start_date >= end).group_by(HostAllocation.host_id))
+                    HostAllocation.start_date >= end,
+                    HostAllocation.start_date < end + HORIZON).group_by(HostAllocation.host_id))
     if exclude_lease is not None:
         before = before.where(HostAllocation.lease_id != exclude_lease)
         after = after.where(HostAllocation.lease_id != exclude_lease)

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from barecloud import states
+from barecloud.db.compute_models import Server
 from barecloud.db.lease_models import (
     HostAllocation,
     Lease,
@@ -249,9 +250,6 @@ async def create(rt: Runtime, ctx: RequestContext, body: Any) -> dict[str, Any]:
 
 
 # --- update -------------------------------------------------------------------------
-UPDATABLE = ("name", "start_date", "end_date", "before_end_date", "reservations", "events")
-
-
 async def update(rt: Runtime, ctx: RequestContext, lease_id: str, body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidParameter("The request body must be a JSON object.")
@@ -296,15 +294,20 @@ async def _reschedule(rt: Runtime, s: AsyncSession, lease: Lease, body: dict[str
     # Free hosts are judged from now on for a started lease (its past is spent).
     window_start = max(start, now) if started else start
     current = {r.id: [a.host_id for a in r.allocations] for r in lease.reservations}
+    used = await _in_use(s, [h for hs in current.values() for h in hs]) if started else {}
     taken: set[int] = set()
     for r in lease.reservations:
         ask = changes.get(r.id) or _ask_of(r)
         others = {h for rid, hs in current.items() if rid != r.id for h in hs}
-        chosen = await _allocate(rt, s, lease, ask, window_start, end, current[r.id],
-                                 taken | others)
-        dropped = [h for h in current[r.id] if h not in chosen]
-        if started and dropped:
-            await _refuse_drop(rt, lease, r.id, dropped)
+        # Hosts with servers are kept first: an active lease gives back idle ones.
+        keep = sorted(current[r.id], key=lambda h: h not in used)
+        chosen = await _allocate(rt, s, lease, ask, window_start, end, keep, taken | others)
+        busy = {h: used[h] for h in current[r.id] if h not in chosen and h in used}
+        if busy:
+            raise Conflict(f"Reservation {r.id} would give back host(s) "
+                           f"{', '.join(map(str, busy))} on which server(s) "
+                           f"{', '.join(x for xs in busy.values() for x in xs)} run; "
+                           "delete them first.")
         taken.update(chosen)
         r.min, r.max = ask.min, ask.max
         r.hypervisor_properties, r.resource_properties = (ask.hypervisor_properties,
@@ -354,18 +357,16 @@ def _reservation_changes(lease: Lease, items: Any) -> dict[str, _Ask]:
     return out
 
 
-async def _refuse_drop(rt: Runtime, lease: Lease, reservation_id: str,
-                       dropped: list[int]) -> None:
-    """An active lease may give hosts back only if no server runs on them."""
-    servers = await ending.servers_of(rt, lease)
-    async with rt.db.session() as s:
-        nodes = set((await s.scalars(select(ReservableHost.node_uuid).where(
-            ReservableHost.id.in_(dropped)))).all())
-    busy = [x.uuid for x in servers if x.node_uuid in nodes]
-    if busy:
-        raise Conflict(f"Reservation {reservation_id} would give back host(s) "
-                       f"{', '.join(map(str, dropped))} on which server(s) "
-                       f"{', '.join(busy)} run; delete them first.")
+async def _in_use(s: AsyncSession, host_ids: list[int]) -> dict[int, list[str]]:
+    """The servers on each of these hosts.  (In the calendar's transaction: the
+    embedded service has one connection.)"""
+    rows = (await s.execute(select(ReservableHost.id, Server.uuid).join(
+        Server, Server.node_uuid == ReservableHost.node_uuid).where(
+        ReservableHost.id.in_(host_ids), Server.deleted.is_(False)))).tuples().all()
+    out: dict[int, list[str]] = {}
+    for host_id, server in rows:
+        out.setdefault(host_id, []).append(server)
+    return out
 
 
 # --- delete -------------------------------------------------------------------------

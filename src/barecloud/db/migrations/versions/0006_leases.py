@@ -99,6 +99,8 @@ def upgrade() -> None:
     op.create_index("ix_host_allocations_lease_id", "host_allocations", ["lease_id"])
     op.create_index("ix_host_allocations_window", "host_allocations",
                     ["host_id", "start_date", "end_date"])
+    op.create_index("ix_host_allocations_start", "host_allocations", ["start_date"])
+    op.create_index("ix_host_allocations_end", "host_allocations", ["end_date"])
     op.create_table(
         "lease_events",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -118,7 +120,7 @@ def downgrade() -> None:
     op.drop_index("ix_lease_events_due", "lease_events")
     op.drop_index("ix_lease_events_lease_id", "lease_events")
     op.drop_table("lease_events")
-    for name in ("window", "lease_id", "reservation_id"):
+    for name in ("end", "start", "window", "lease_id", "reservation_id"):
         op.drop_index(f"ix_host_allocations_{name}", "host_allocations")
     op.drop_table("host_allocations")
     op.drop_index("ix_lease_reservations_lease_id", "lease_reservations")
