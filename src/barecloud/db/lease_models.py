@@ -2,8 +2,10 @@
 host allocations and lease events.
 
 A host allocation copies its lease's window (``start_date``, ``end_date``)
-so that "is this machine free from A to B" is one indexed query on one
-table; the lease service rewrites the copies whenever a window changes.
+and whether the lease is live (``live``), so that "is this machine free from
+A to B" is one indexed query on one table; the lease service rewrites the
+copies whenever a window changes, and the manager clears ``live`` when the
+lease ends.
 Admission happens under one calendar lock (docs/design/leasing.md), so two
 overlapping allocations of one host never both commit.
 """
@@ -102,8 +104,8 @@ class HostAllocation(Base):
     __tablename__ = "host_allocations"
     __table_args__ = (Index("ix_host_allocations_window", "host_id", "start_date",
                             "end_date"),
-                      Index("ix_host_allocations_start", "start_date"),
-                      Index("ix_host_allocations_end", "end_date"))
+                      Index("ix_host_allocations_live_start", "live", "start_date"),
+                      Index("ix_host_allocations_live_end", "live", "end_date"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     reservation_id: Mapped[str] = mapped_column(
@@ -113,6 +115,9 @@ class HostAllocation(Base):
     host_id: Mapped[int] = mapped_column(ForeignKey("reservable_hosts.id"))
     start_date: Mapped[dt.datetime] = mapped_column(DateTime)
     end_date: Mapped[dt.datetime] = mapped_column(DateTime)
+    # True while its lease is live (states.LEASE_LIVE): the calendar's queries read
+    # this instead of joining leases, so they can walk the date indexes.
+    live: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class LeaseEvent(TimestampMixin, Base):

@@ -104,6 +104,7 @@ async def test_random_requests_never_double_book(database: Database, settings: S
     by_host: dict[int, list[tuple[dt.datetime, dt.datetime, str]]] = defaultdict(list)
     for alloc, lease in rows:
         assert (alloc.start_date, alloc.end_date) == (lease.start_date, lease.end_date)
+        assert alloc.live
         by_host[alloc.host_id].append((alloc.start_date, alloc.end_date, lease.id))
     for host_id, spans in by_host.items():
         for instant in sorted({t for a, b, _ in spans for t in (a, b)}):

@@ -19,7 +19,7 @@ from sqlalchemy.orm import lazyload, load_only
 
 from barecloud import states
 from barecloud.db.compute_models import Server
-from barecloud.db.lease_models import HostAllocation, HostProperty, Lease, ReservableHost
+from barecloud.db.lease_models import HostAllocation, HostProperty, ReservableHost
 from barecloud.db.models import Node, NodeTrait
 from barecloud.errors import Conflict, InvalidParameter, NotFound
 from barecloud.services import nodes, policy
@@ -95,16 +95,18 @@ async def matching(s: AsyncSession, wanted: filters.Filter) -> list[int]:
 
     Admission runs this on every request, so it reads columns, not ORM objects,
     and traits only when a filter names them."""
+    usable = (ReservableHost.reservable.is_(True), in_service())
+    if not wanted:
+        return list((await s.scalars(
+            select(ReservableHost.id).join(Node, Node.uuid == ReservableHost.node_uuid)
+            .where(*usable).order_by(ReservableHost.id))).all())
     q = (select(ReservableHost.id, ReservableHost.hypervisor_hostname,
                 ReservableHost.reservable, ReservableHost.node_uuid, ReservableHost.extra,
                 ReservableHost.created_at, ReservableHost.updated_at, Node.properties,
                 Node.resource_class, Node.id.label("node_id"))
          .join(Node, Node.uuid == ReservableHost.node_uuid)
-         .where(ReservableHost.reservable.is_(True), in_service())
-         .order_by(ReservableHost.id))
+         .where(*usable).order_by(ReservableHost.id))
     rows = list((await s.execute(q)).all())
-    if not wanted:
-        return [r.id for r in rows]
     traits: dict[int, list[str]] = {}
     if any(c.field == "traits" for c in wanted):
         for node_id, trait in (await s.execute(select(NodeTrait.node_id, NodeTrait.trait))):
@@ -236,9 +238,8 @@ async def delete(rt: Runtime, ctx: RequestContext, host_id: str) -> None:
     policy.authorize(ctx, "blazar:oshosts:delete")
     async with rt.db.session() as s:
         host, _, _ = await _one(s, host_id)
-        held = await s.scalar(select(HostAllocation.id).join(
-            Lease, Lease.id == HostAllocation.lease_id).where(
-            HostAllocation.host_id == host.id, Lease.status.in_(states.LEASE_LIVE)).limit(1))
+        held = await s.scalar(select(HostAllocation.id).where(
+            HostAllocation.host_id == host.id, HostAllocation.live.is_(True)).limit(1))
         if held is not None:
             raise Conflict(f"Can't delete host {host_id}. The host is reserved.")
         await s.execute(sql_delete(HostAllocation).where(HostAllocation.host_id == host.id))
@@ -301,8 +302,8 @@ async def allocations(rt: Runtime, ctx: RequestContext, lease_id: str | None,
         if host_id is not None:
             hq = hq.where(ReservableHost.id == int(host_id))
         host_ids = list((await s.scalars(hq)).all())
-        q = select(HostAllocation).join(Lease, Lease.id == HostAllocation.lease_id).where(
-            HostAllocation.end_date >= now, Lease.status.in_(states.LEASE_LIVE))
+        q = select(HostAllocation).where(HostAllocation.end_date >= now,
+                                         HostAllocation.live.is_(True))
         if lease_id:
             q = q.where(HostAllocation.lease_id == lease_id)
         if reservation_id:

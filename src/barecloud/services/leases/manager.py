@@ -217,6 +217,8 @@ async def terminate(rt: Runtime, lease: Lease, now: dt.datetime) -> None:
         await s.execute(update(HostAllocation).where(
             HostAllocation.lease_id == lease.id, HostAllocation.end_date > now)
             .values(end_date=now).execution_options(synchronize_session=False))
+        await s.execute(update(HostAllocation).where(HostAllocation.lease_id == lease.id)
+                        .values(live=False).execution_options(synchronize_session=False))
     await lease_flavors.remove_for(rt, lease)
     await _set(rt, lease.id, status=states.LEASE_TERMINATED, status_reason="")
     async with rt.db.session() as s:

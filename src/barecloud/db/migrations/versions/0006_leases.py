@@ -88,6 +88,7 @@ def upgrade() -> None:
         sa.Column("host_id", sa.Integer(), nullable=False),
         sa.Column("start_date", sa.DateTime(), nullable=False),
         sa.Column("end_date", sa.DateTime(), nullable=False),
+        sa.Column("live", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(["reservation_id"], ["lease_reservations.id"],
                                 ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["lease_id"], ["leases.id"], ondelete="CASCADE"),
@@ -99,8 +100,9 @@ def upgrade() -> None:
     op.create_index("ix_host_allocations_lease_id", "host_allocations", ["lease_id"])
     op.create_index("ix_host_allocations_window", "host_allocations",
                     ["host_id", "start_date", "end_date"])
-    op.create_index("ix_host_allocations_start", "host_allocations", ["start_date"])
-    op.create_index("ix_host_allocations_end", "host_allocations", ["end_date"])
+    op.create_index("ix_host_allocations_live_start", "host_allocations",
+                    ["live", "start_date"])
+    op.create_index("ix_host_allocations_live_end", "host_allocations", ["live", "end_date"])
     op.create_table(
         "lease_events",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -120,7 +122,7 @@ def downgrade() -> None:
     op.drop_index("ix_lease_events_due", "lease_events")
     op.drop_index("ix_lease_events_lease_id", "lease_events")
     op.drop_table("lease_events")
-    for name in ("end", "start", "window", "lease_id", "reservation_id"):
+    for name in ("live_end", "live_start", "window", "lease_id", "reservation_id"):
         op.drop_index(f"ix_host_allocations_{name}", "host_allocations")
     op.drop_table("host_allocations")
     op.drop_index("ix_lease_reservations_lease_id", "lease_reservations")
