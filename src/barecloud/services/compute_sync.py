@@ -33,11 +33,8 @@ call-back`` (a process died between two steps) is undeployed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
-import os
-import secrets
 from typing import Any
 
 from sqlalchemy import or_, select, update
@@ -48,6 +45,7 @@ from barecloud.db.models import Node, utcnow
 from barecloud.errors import BarecloudError
 from barecloud.services import nodes, scheduler, vifs
 from barecloud.services import server_status as st
+from barecloud.services.background import Reconciler
 from barecloud.services.context import Runtime
 from barecloud.services.tenancy import service_context
 
@@ -73,38 +71,18 @@ def wake() -> None:
         event.set()
 
 
-class ComputeSync:
+class ComputeSync(Reconciler):
+    name = "compute-sync"
+
     def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
-        self.holder = f"{rt.settings.conductor_name}:{os.getpid()}:{secrets.token_hex(3)}"
-        self._event = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        super().__init__(rt, _wakers)
 
-    async def start(self) -> None:
-        _wakers.add(self._event)
-        self._task = asyncio.create_task(self._run(), name="compute-sync")
+    @property
+    def interval(self) -> float:
+        return self.rt.settings.compute_sync_interval
 
-    async def stop(self) -> None:
-        _wakers.discard(self._event)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            self._event.clear()
-            try:
-                busy = await sync_once(self.rt, self.holder)
-            except Exception:
-                log.exception("compute sync pass failed")
-                busy = False
-            if busy:
-                await asyncio.sleep(0.05)
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._event.wait(),
-                                       self.rt.settings.compute_sync_interval)
+    async def once(self) -> bool:
+        return await sync_once(self.rt, self.holder)
 
 
 async def sync_once(rt: Runtime, holder: str) -> bool:

@@ -19,12 +19,8 @@ process dying mid-way leaves work the next pass finishes.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import logging
-import os
-import secrets
 
 from sqlalchemy import or_, select, update
 
@@ -37,6 +33,7 @@ from barecloud.db.lease_models import (
     ReservableHost,
 )
 from barecloud.db.models import Node, utcnow
+from barecloud.services.background import Reconciler
 from barecloud.services.context import Runtime
 from barecloud.services.leases import calendar, clock, ending, filters, hosts, wakeup
 from barecloud.services.leases import flavors as lease_flavors
@@ -48,33 +45,19 @@ CLAIM_SECONDS = 60.0
 SERVING = (states.LEASE_PENDING, states.LEASE_STARTING, states.LEASE_ACTIVE)
 
 
-class LeaseManager:
+class LeaseManager(Reconciler):
+    name = "lease-manager"
+
     def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
-        self.holder = f"{rt.settings.conductor_name}:{os.getpid()}:{secrets.token_hex(3)}"
-        self._event = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        super().__init__(rt, wakeup.wakers)
 
-    async def start(self) -> None:
-        wakeup.register(self._event)
-        self._task = asyncio.create_task(self._run(), name="lease-manager")
+    @property
+    def interval(self) -> float:
+        return self.rt.settings.lease_interval
 
-    async def stop(self) -> None:
-        wakeup.unregister(self._event)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            self._event.clear()
-            try:
-                await pass_once(self.rt, self.holder)
-            except Exception:
-                log.exception("lease manager pass failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._event.wait(), self.rt.settings.lease_interval)
+    async def once(self) -> bool:
+        await pass_once(self.rt, self.holder)
+        return False
 
 
 async def pass_once(rt: Runtime, holder: str) -> None:

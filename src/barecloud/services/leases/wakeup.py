@@ -4,17 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-_wakers: set[asyncio.Event] = set()
+# The events of this process's lease managers (services/background.Reconciler).
+wakers: set[asyncio.Event] = set()
 
 
 def wake() -> None:
-    for event in list(_wakers):
+    for event in list(wakers):
         event.set()
-
-
-def register(event: asyncio.Event) -> None:
-    _wakers.add(event)
-
-
-def unregister(event: asyncio.Event) -> None:
-    _wakers.discard(event)
