@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-from sqlalchemy import MetaData
 
 from barecloud.db import network_models  # noqa: F401  (its tables join Base.metadata)
-from barecloud.db.models import Base
 from barecloud.db.session import Database
 from barecloud.services.networks import ipam, segments
 from barecloud.services.networks.errors import (
@@ -20,6 +15,7 @@ from barecloud.services.networks.errors import (
     OutOfBoundsAllocationPool,
     OverlappingAllocationPools,
 )
+from tests.db.schema import differences
 
 TABLES = {"networks", "subnets", "network_ports", "ip_allocations", "network_rbac",
           "network_quotas", "switch_port_samples"}
@@ -64,18 +60,5 @@ def test_segment_ranges() -> None:
                                                                        (7000, 7000)]
 
 
-def _diff(connection: Any) -> list[Any]:
-    wanted = MetaData()
-    for table in Base.metadata.sorted_tables:
-        if table.name in TABLES:
-            table.to_metadata(wanted)
-    context = MigrationContext.configure(connection, opts={
-        "compare_type": True,
-        "include_name": lambda name, kind, parent: kind != "table" or name in TABLES,
-    })
-    return list(compare_metadata(context, wanted))
-
-
 async def test_migration_matches_models(database: Database) -> None:
-    async with database.engine.connect() as conn:
-        assert await conn.run_sync(_diff) == []
+    assert await differences(database, TABLES) == []

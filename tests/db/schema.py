@@ -1,0 +1,31 @@
+"""Does a migration create some tables exactly as the models declare them?"""
+
+from __future__ import annotations
+
+from collections.abc import Set
+from typing import Any
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import MetaData
+
+from barecloud.db.models import Base
+from barecloud.db.session import Database
+
+
+def _diff(connection: Any, tables: Set[str]) -> list[Any]:
+    wanted = MetaData()
+    for table in Base.metadata.sorted_tables:
+        if table.name in tables:
+            table.to_metadata(wanted)
+    context = MigrationContext.configure(connection, opts={
+        "compare_type": True,
+        "include_name": lambda name, kind, parent: kind != "table" or name in tables,
+    })
+    return list(compare_metadata(context, wanted))
+
+
+async def differences(database: Database, tables: Set[str]) -> list[Any]:
+    """What autogenerate would change in ``tables`` of the migrated ``database``."""
+    async with database.engine.connect() as conn:
+        return await conn.run_sync(_diff, tables)
