@@ -51,10 +51,11 @@ def test_password_scoped_to_a_project_by_name(ks: Keystone) -> None:
     lifetime = _time(token["expires_at"]) - _time(token["issued_at"])
     assert abs(lifetime.total_seconds() - 3600) < 2
     catalog = {entry["type"]: entry for entry in token["catalog"]}
-    assert set(catalog) == {"identity", "compute", "baremetal", "image", "network"}
+    assert set(catalog) == {"identity", "compute", "baremetal", "image", "network",
+                            "reservation"}
     base = ks.svc.url
     paths = {"identity": "/identity", "compute": "/compute/v2.1", "baremetal": "/baremetal",
-             "image": "/image", "network": "/network"}
+             "image": "/image", "network": "/network", "reservation": "/reservation/v1"}
     for kind, entry in catalog.items():
         assert sorted(e["interface"] for e in entry["endpoints"]) == [
             "admin", "internal", "public"]
@@ -233,7 +234,7 @@ def test_disabled_user_and_removed_role_end_tokens(ks: Keystone, name: str) -> N
 def test_auth_listings(ks: Keystone) -> None:
     catalog = ks.ok("GET", "/auth/catalog")
     assert {e["type"] for e in catalog["catalog"]} == {"identity", "compute", "baremetal",
-                                                       "image", "network"}
+                                                       "image", "network", "reservation"}
     assert catalog["links"]["self"] == f"{ks.svc.identity}/auth/catalog"
     assert [p["name"] for p in ks.ok("GET", "/auth/projects")["projects"]] == ["admin"]
     assert ks.ok("GET", "/auth/system")["system"] == [{"all": True}]
