@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,7 +10,7 @@ from functools import partial
 from typing import Any
 
 import aiosqlite
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -133,3 +134,17 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+async def serialize(s: AsyncSession, key: str) -> None:
+    """Hold a PostgreSQL advisory lock on ``key`` until the transaction ends.
+
+    For writers that must not interleave (segment ids, quota checks, lease
+    admission).  SQLite needs none: the embedded service has one connection,
+    so its transactions never interleave.
+    """
+    if s.get_bind().dialect.name != "postgresql":
+        return
+    number = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big",
+                            signed=True)
+    await s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": number})

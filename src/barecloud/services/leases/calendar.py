@@ -20,11 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from barecloud import states
 from barecloud.db.lease_models import HostAllocation, Lease
+from barecloud.db.session import serialize
 from barecloud.services import policy
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.leases import clock, filters, hosts
 from barecloud.services.leases.dates import parse, render
-from barecloud.services.networks.common import serialize
 
 # A side with no neighbouring allocation within HORIZON counts as OPEN idle time
 # (the search stops there, so admission reads only allocations near the window).

@@ -1,4 +1,4 @@
-"""What the Network services share: who sees what, serialising writers, list pages.
+"""What the Network services share: who sees what, list pages.
 
 Visibility is SQL (as Neutron's model queries): a project sees its own
 networks, networks shared with everyone (``shared``), shared with it by an
@@ -7,20 +7,17 @@ A caller the ``network:list_all`` rule lets through (admins, system readers)
 sees everything.
 
 Writers that must not interleave (two segment allocations, two quota
-checks of one project) take a PostgreSQL transaction-scoped advisory lock;
-SQLite has one connection per process, so its transactions never
-interleave and the lock is a no-op.
+checks of one project) hold :func:`barecloud.db.session.serialize`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, exists, false, func, or_, select, text
+from sqlalchemy import Select, and_, exists, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -68,16 +65,6 @@ def is_shared_for(ctx: RequestContext, network: Network) -> bool:
     return network.shared or any(
         e.action == "access_as_shared" and e.target_tenant in (WILDCARD, mine)
         for e in network.rbac_entries)
-
-
-# --- serialising writers -----------------------------------------------------
-async def serialize(s: AsyncSession, key: str) -> None:
-    """Hold a PostgreSQL advisory lock on ``key`` until the transaction ends."""
-    if s.get_bind().dialect.name != "postgresql":
-        return
-    number = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big",
-                            signed=True)
-    await s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": number})
 
 
 # --- list pages ---------------------------------------------------------------

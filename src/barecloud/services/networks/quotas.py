@@ -14,10 +14,10 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from barecloud.db.network_models import Network, NetworkPort, NetworkQuota, NetworkRbac, Subnet
+from barecloud.db.session import serialize
 from barecloud.services import policy
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.networks import attrs
-from barecloud.services.networks.common import serialize
 from barecloud.services.networks.errors import OverQuota
 from barecloud.services.quotas import save_limits
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from barecloud.conductor.segments import segment_of
 from barecloud.config import Settings
 from barecloud.db.network_models import Network
-from barecloud.services.networks.common import serialize
+from barecloud.db.session import serialize
 from barecloud.services.networks.errors import NoNetworkAvailable
 
 TYPES = ("vxlan", "vlan", "flat")
