@@ -144,7 +144,7 @@ async def view(rt: Runtime, ctx: RequestContext, start: str | None,
     finish = parse(end, now) if end else begin + dt.timedelta(days=7)
     see_all = policy.can(ctx, "blazar:leases:list_all")
     async with rt.db.session() as s:
-        rows = await hosts.load(s)
+        rows = await hosts.load(s, traits=False)
         q = (select(HostAllocation, Lease).join(Lease, Lease.id == HostAllocation.lease_id)
              .where(Lease.status.in_((*states.LEASE_LIVE, states.LEASE_TERMINATED)),
                     HostAllocation.start_date < finish, HostAllocation.end_date > begin)

@@ -82,6 +82,11 @@ def _comparison(item: Any, whole: Any) -> Comparison:
     return Comparison(op, field[1:], value)
 
 
+def of(hypervisor_properties: Any, resource_properties: Any) -> Filter:
+    """A reservation's two filters as one (a host must pass both)."""
+    return parse(hypervisor_properties) + parse(resource_properties)
+
+
 def matches(flt: Filter, facts: Mapping[str, Any]) -> bool:
     return all(c.matches(facts) for c in flt)
 

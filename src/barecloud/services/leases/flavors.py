@@ -21,11 +21,11 @@ from barecloud.db.models import Node
 from barecloud.errors import Conflict, NotFound
 from barecloud.services import flavors
 from barecloud.services.context import Runtime
+from barecloud.services.leases.enforcement import FLAVOR_SPEC
 from barecloud.services.tenancy import service_context
 
 log = logging.getLogger(__name__)
 
-SPEC = "aggregate_instance_extra_specs:reservation"
 VERSION = (2, 96)
 
 
@@ -57,7 +57,7 @@ async def create_for(rt: Runtime, lease: Lease) -> None:
         await flavors.set_specs(rt, ctx, r.id, {
             f"resources:{flavors.normalize_resource_class(node.resource_class)}": "1",
             "resources:VCPU": "0", "resources:MEMORY_MB": "0", "resources:DISK_GB": "0",
-            SPEC: r.id})
+            FLAVOR_SPEC: r.id})
         with contextlib.suppress(Conflict):
             await flavors.add_access(rt, ctx, r.id, lease.project_id)
         log.info("lease %s: flavor %s", lease.id, name_of(r.id))

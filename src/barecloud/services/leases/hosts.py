@@ -128,10 +128,10 @@ def in_service() -> ColumnElement[bool]:
                 Node.provision_state.not_in(BROKEN_STATES))
 
 
-async def load(s: AsyncSession, *where: Any) -> list[tuple[ReservableHost, Node | None,
-                                                            list[str]]]:
-    """Hosts with their nodes (only the columns facts read: admission runs this on
-    every request) and traits, in id order."""
+async def load(s: AsyncSession, *where: Any, traits: bool = True
+               ) -> list[tuple[ReservableHost, Node | None, list[str]]]:
+    """Hosts with their nodes (only the columns :func:`facts` and :func:`broken`
+    read) and, unless ``traits`` is False, their traits, in id order."""
     q = (select(ReservableHost, Node).outerjoin(Node, Node.uuid == ReservableHost.node_uuid)
          .options(load_only(Node.id, Node.uuid, Node.name, Node.properties,
                             Node.resource_class, Node.maintenance, Node.retired,
@@ -139,14 +139,14 @@ async def load(s: AsyncSession, *where: Any) -> list[tuple[ReservableHost, Node 
     if where:
         q = q.where(*where)
     rows = list((await s.execute(q.order_by(ReservableHost.id))).tuples().all())
-    ids = [n.id for _, n in rows if n is not None]
-    traits: dict[int, list[str]] = {}
+    ids = [n.id for _, n in rows if n is not None] if traits else []
+    found: dict[int, list[str]] = {}
     if ids:
         for node_id, trait in (await s.execute(
                 select(NodeTrait.node_id, NodeTrait.trait)
                 .where(NodeTrait.node_id.in_(ids)))).tuples():
-            traits.setdefault(node_id, []).append(trait)
-    return [(h, n, traits.get(n.id, []) if n is not None else []) for h, n in rows]
+            found.setdefault(node_id, []).append(trait)
+    return [(h, n, found.get(n.id, []) if n is not None else []) for h, n in rows]
 
 
 async def _one(s: AsyncSession, host_id: str) -> tuple[ReservableHost, Node | None, list[str]]:

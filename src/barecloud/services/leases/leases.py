@@ -111,7 +111,7 @@ def _ask(data: Any) -> _Ask:
     before_end = data.get("before_end") or "default"
     if before_end not in BEFORE_END:
         raise InvalidParameter("Malformed parameter before_end")
-    return _Ask(low, high, hyper, res, before_end, filters.parse(hyper) + filters.parse(res))
+    return _Ask(low, high, hyper, res, before_end, filters.of(hyper, res))
 
 
 def _props(value: Any) -> str:
@@ -328,8 +328,7 @@ async def _reschedule(rt: Runtime, s: AsyncSession, lease: Lease, body: dict[str
 
 def _ask_of(r: LeaseReservation) -> _Ask:
     return _Ask(r.min, r.max, r.hypervisor_properties, r.resource_properties, r.before_end,
-                filters.parse(r.hypervisor_properties)
-                + filters.parse(r.resource_properties))
+                filters.of(r.hypervisor_properties, r.resource_properties))
 
 
 def _reservation_changes(lease: Lease, items: Any) -> dict[str, _Ask]:

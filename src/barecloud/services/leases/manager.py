@@ -215,15 +215,14 @@ async def terminate(rt: Runtime, lease: Lease, now: dt.datetime) -> None:
 # --- the monitor ------------------------------------------------------------------------
 async def monitor(rt: Runtime, now: dt.datetime) -> None:
     """Replace the broken machines of leases that have not ended."""
-    broken_node = or_(Node.id.is_(None), Node.maintenance.is_(True), Node.retired.is_(True),
-                      Node.provision_state.in_(hosts.BROKEN_STATES))
     async with rt.db.session() as s:
         reservations = set((await s.scalars(
             select(HostAllocation.reservation_id)
             .join(Lease, Lease.id == HostAllocation.lease_id)
             .join(ReservableHost, ReservableHost.id == HostAllocation.host_id)
             .outerjoin(Node, Node.uuid == ReservableHost.node_uuid)
-            .where(Lease.status.in_(SERVING), HostAllocation.end_date > now, broken_node)
+            .where(Lease.status.in_(SERVING), HostAllocation.end_date > now,
+                   ~hosts.in_service())
         )).all())
         missing = set((await s.scalars(
             select(LeaseReservation.id).join(Lease, Lease.id == LeaseReservation.lease_id)
@@ -245,12 +244,12 @@ async def _repair(rt: Runtime, reservation_id: str, now: dt.datetime) -> None:
         allocs = list((await s.scalars(select(HostAllocation).where(
             HostAllocation.reservation_id == r.id))).all())
         rows = {h.id: (h, n) for h, n, _ in await hosts.load(
-            s, ReservableHost.id.in_([a.host_id for a in allocs]))}
+            s, ReservableHost.id.in_([a.host_id for a in allocs]), traits=False)}
         bad = [a for a in allocs if hosts.broken(rows.get(a.host_id, (None, None))[1])]
         mine = {a.host_id for a in await s.scalars(select(HostAllocation).where(
             HostAllocation.lease_id == lease.id))}
-        req = calendar.Request(r.min, r.max, filters.parse(r.hypervisor_properties)
-                               + filters.parse(r.resource_properties),
+        req = calendar.Request(r.min, r.max,
+                               filters.of(r.hypervisor_properties, r.resource_properties),
                                max(lease.start_date, now), lease.end_date)
         free = await calendar.free_hosts(rt, s, req, exclude_hosts=sorted(mine))
         replaced = []
