@@ -242,6 +242,12 @@ async def test_policy_limits(database: Database, settings: Settings, clock: Cloc
         ok = await leases.create(rt, ALICE, ask(T0, T0 + 10 * H, 2, name="ok"))
         with pytest.raises(PolicyRefusal, match="holds 2 during the window"):
             await leases.create(rt, ALICE, ask(T0 + 5 * H, T0 + 6 * H, 1, name="more"))
+        # The reservations of one lease count together: 2 + 1 would be 3 at once.
+        two = ask(T0 + 13 * H, T0 + 14 * H, 2, name="two")
+        two["reservations"].append({**two["reservations"][0], "min": 1, "max": 1})
+        with pytest.raises(PolicyRefusal, match="holds 2 during the window"):
+            await leases.create(rt, ALICE, two)
+        assert [x["name"] for x in await leases.list_leases(rt, ALICE)] == ["ok"]
         # Too early to extend; two hours before the end it is allowed.
         with pytest.raises(PolicyRefusal, match="only within 2 hour\\(s\\) of its end"):
             await leases.update(rt, ALICE, ok["id"], {"end_date": when(T0 + 12 * H)})

@@ -121,14 +121,15 @@ def peak(intervals: Sequence[tuple[dt.datetime, dt.datetime, int]], start: dt.da
 
 
 async def project_peak(s: AsyncSession, project: str, start: dt.datetime, end: dt.datetime,
-                       exclude_lease: str | None = None) -> int:
-    """The most hosts ``project`` holds at one instant of [start, end)."""
+                       exclude_reservation: str | None = None) -> int:
+    """The most hosts ``project`` holds at one instant of [start, end), but for the
+    reservation being (re)allocated: its sibling reservations in the lease count."""
     q = (select(HostAllocation.start_date, HostAllocation.end_date)
          .join(Lease, Lease.id == HostAllocation.lease_id)
          .where(Lease.project_id == project, HostAllocation.live.is_(True),
                 HostAllocation.start_date < end, HostAllocation.end_date > start))
-    if exclude_lease is not None:
-        q = q.where(HostAllocation.lease_id != exclude_lease)
+    if exclude_reservation is not None:
+        q = q.where(HostAllocation.reservation_id != exclude_reservation)
     return peak([(a, b, 1) for a, b in (await s.execute(q)).tuples()], start, end)
 
 

@@ -154,8 +154,8 @@ def _before_end(value: Any, start: dt.datetime, end: dt.datetime,
 
 
 # --- allocating ---------------------------------------------------------------------
-async def _allocate(rt: Runtime, s: AsyncSession, lease: Lease, ask: _Ask,
-                    start: dt.datetime, end: dt.datetime, keep: list[int],
+async def _allocate(rt: Runtime, s: AsyncSession, lease: Lease, reservation_id: str,
+                    ask: _Ask, start: dt.datetime, end: dt.datetime, keep: list[int],
                     avoid: set[int]) -> list[int]:
     """The hosts one reservation gets over [start, end): those of ``keep`` still free
     first, then the best-fitting free ones, up to its max (and the project's limit)."""
@@ -167,7 +167,8 @@ async def _allocate(rt: Runtime, s: AsyncSession, lease: Lease, ask: _Ask,
     if len(chosen) < ask.min:
         raise NotEnoughHosts(await _shortage(rt, s, ask, start, end, len(chosen)))
     allowed = await limits.hosts_allowed(s, rt.settings, lease.project_id, start, end,
-                                         ask.min, len(chosen), exclude_lease=lease.id)
+                                         ask.min, len(chosen),
+                                         exclude_reservation=reservation_id)
     return chosen[:allowed]
 
 
@@ -233,7 +234,7 @@ async def create(rt: Runtime, ctx: RequestContext, body: Any) -> dict[str, Any]:
                 missing_resources=False, resources_changed=False)
             s.add(row)
             await s.flush()
-            chosen = await _allocate(rt, s, lease, ask, start, end, [], taken)
+            chosen = await _allocate(rt, s, lease, row.id, ask, start, end, [], taken)
             taken.update(chosen)
             await _write_allocations(s, lease, row.id, chosen)
         s.add_all([
@@ -301,7 +302,8 @@ async def _reschedule(rt: Runtime, s: AsyncSession, lease: Lease, body: dict[str
         others = {h for rid, hs in current.items() if rid != r.id for h in hs}
         # Hosts with servers are kept first: an active lease gives back idle ones.
         keep = sorted(current[r.id], key=lambda h: h not in used)
-        chosen = await _allocate(rt, s, lease, ask, window_start, end, keep, taken | others)
+        chosen = await _allocate(rt, s, lease, r.id, ask, window_start, end, keep,
+                                 taken | others)
         busy = {h: used[h] for h in current[r.id] if h not in chosen and h in used}
         if busy:
             raise Conflict(f"Reservation {r.id} would give back host(s) "

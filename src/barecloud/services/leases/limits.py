@@ -39,12 +39,12 @@ def check_extension(settings: Settings, now: dt.datetime, old_end: dt.datetime,
 
 async def hosts_allowed(s: AsyncSession, settings: Settings, project: str,
                         start: dt.datetime, end: dt.datetime, wanted_min: int,
-                        wanted_max: int, exclude_lease: str | None = None) -> int:
+                        wanted_max: int, exclude_reservation: str | None = None) -> int:
     """How many hosts (at most ``wanted_max``) the project may add over the window."""
     limit = settings.lease_max_hosts_per_project
     if limit <= 0:
         return wanted_max
-    held = await project_peak(s, project, start, end, exclude_lease)
+    held = await project_peak(s, project, start, end, exclude_reservation)
     room = limit - held
     if room < wanted_min:
         raise PolicyRefusal(
