@@ -23,7 +23,7 @@ import logging
 import random
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from barecloud import states
@@ -71,7 +71,7 @@ async def _classes(s: AsyncSession, wanted: str) -> list[str]:
 
 
 def candidates_query(req: PlacementRequest, classes: list[str], zone: str, project: str,
-                     exclude: list[str], leases: Any = None) -> Any:
+                     exclude: list[str], leases: ColumnElement[bool]) -> Any:
     """``leases``: the lease rule for the server (:func:`enforcement.node_filter`)."""
     q = select(Node.id).where(
         Node.provision_state == states.AVAILABLE, Node.maintenance.is_(False),
@@ -89,9 +89,7 @@ def candidates_query(req: PlacementRequest, classes: list[str], zone: str, proje
             NodeTrait.node_id == Node.id, NodeTrait.trait == trait).exists())
     if exclude:
         q = q.where(Node.uuid.not_in(exclude))
-    if leases is not None:
-        q = q.where(leases)
-    return q.order_by(Node.id).limit(WINDOW)
+    return q.where(leases).order_by(Node.id).limit(WINDOW)
 
 
 async def candidates(rt: Runtime, server: Server) -> list[int]:
