@@ -8,6 +8,8 @@ from typing import Any
 import orjson
 from fastapi import Request
 from fastapi.responses import Response
+from starlette.datastructures import MutableHeaders
+from starlette.types import Message, Send
 
 from barecloud.errors import InvalidParameter
 from barecloud.services.context import RequestContext, Runtime
@@ -55,3 +57,16 @@ def base_url(request: Request) -> str:
     if host:
         return f"{request.url.scheme}://{host}"
     return str(request.base_url).rstrip("/")
+
+
+def with_headers(send: Send, extra: dict[str, str]) -> Send:
+    """``send`` that adds ``extra`` to the response's headers (version middlewares)."""
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = MutableHeaders(scope=message)
+            for key, value in extra.items():
+                headers[key] = value
+        await send(message)
+
+    return sending

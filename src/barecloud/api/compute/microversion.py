@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import re
 
-from starlette.datastructures import Headers, MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from barecloud.api.common import with_headers
 from barecloud.api.compute.errors import error_response
 from barecloud.errors import InvalidParameter, NotAcceptable
 
@@ -89,11 +90,4 @@ class NovaVersions:
         scope.setdefault("state", {})["compute_version"] = version
         extra = response_headers(version)
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for k, val in extra.items():
-                    headers[k] = val
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+        await self.app(scope, receive, with_headers(send, extra))

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import re
 
-from starlette.datastructures import Headers, MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from barecloud.api.common import with_headers
 from barecloud.api.reservation.errors import error_response
 
 PREFIX = "/reservation/v1"
@@ -65,11 +66,4 @@ class BlazarVersions:
             await error_response(status, message, HEADERS, name)(scope, receive, send)
             return
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for key, value in HEADERS.items():
-                    headers[key] = value
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+        await self.app(scope, receive, with_headers(send, HEADERS))
