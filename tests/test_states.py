@@ -43,3 +43,19 @@ def test_verbs_map_to_events_in_the_table() -> None:
     events = {e for (_, e) in states.TRANSITIONS}
     for verb, event in states.VERB_EVENTS.items():
         assert event in events, verb
+
+
+def test_leases_go_from_pending_to_terminated_only_by_the_table() -> None:
+    path = [("start_lease", states.LEASE_STARTING), ("started", states.LEASE_ACTIVE),
+            ("end_lease", states.LEASE_TERMINATING), ("ended", states.LEASE_TERMINATED)]
+    status = states.LEASE_PENDING
+    for event, expected in path:
+        status = states.next_lease_status(status, event) or "refused"
+        assert status == expected, event
+    # A lease may end before it starts, never start after it ended.
+    assert states.next_lease_status(states.LEASE_PENDING, "end_lease") == \
+        states.LEASE_TERMINATING
+    assert states.next_lease_status(states.LEASE_TERMINATED, "start_lease") is None
+    assert states.next_lease_status(states.LEASE_ACTIVE, "start_lease") is None
+    targets = set(states.LEASE_TRANSITIONS.values())
+    assert targets <= {*states.LEASE_LIVE, states.LEASE_TERMINATED}

@@ -103,6 +103,18 @@ async def _load(rt: Runtime, lease_id: str) -> Lease | None:
         return await s.get(Lease, lease_id)
 
 
+async def _move(rt: Runtime, lease: Lease, event: str, **values: object) -> None:
+    """Move the lease along states.LEASE_TRANSITIONS (and set ``values`` with it)."""
+    target = states.next_lease_status(lease.status, event)
+    if target is None:
+        raise ValueError(f"lease {lease.id}: no {event!r} from {lease.status}")
+    async with rt.db.session() as s:
+        await s.execute(update(Lease).where(Lease.id == lease.id, Lease.status == lease.status)
+                        .values(status=target, **values)
+                        .execution_options(synchronize_session=False))
+    lease.status = target
+
+
 async def _set(rt: Runtime, lease_id: str, **values: object) -> None:
     async with rt.db.session() as s:
         await s.execute(update(Lease).where(Lease.id == lease_id).values(**values)
@@ -132,9 +144,8 @@ async def advance(rt: Runtime, lease_id: str, now: dt.datetime) -> None:
         await terminate(rt, lease, now)
         return
     if lease.status == states.LEASE_PENDING and events["start_lease"].time <= now:
-        await _set(rt, lease.id, status=states.LEASE_STARTING)
+        await _move(rt, lease, "start_lease")
         await _event(rt, lease.id, "start_lease", states.EVENT_IN_PROGRESS)
-        lease.status = states.LEASE_STARTING
     if lease.status == states.LEASE_STARTING:
         await try_start(rt, lease)
 
@@ -160,7 +171,7 @@ async def try_start(rt: Runtime, lease: Lease) -> None:
                         .values(status=states.RESV_ACTIVE)
                         .execution_options(synchronize_session=False))
     await lease_flavors.create_for(rt, lease)
-    await _set(rt, lease.id, status=states.LEASE_ACTIVE, status_reason="")
+    await _move(rt, lease, "started", status_reason="")
     await _event(rt, lease.id, "start_lease", states.EVENT_DONE)
     log.info("lease %s started on %d machine(s)", lease.id, len(nodes))
 
@@ -184,7 +195,7 @@ def _not_ready(node: Node | None) -> str | None:
 async def terminate(rt: Runtime, lease: Lease, now: dt.datetime) -> None:
     """Delete the lease's servers; TERMINATED once they are gone."""
     if lease.status != states.LEASE_TERMINATING:
-        await _set(rt, lease.id, status=states.LEASE_TERMINATING)
+        await _move(rt, lease, "end_lease")
         await _event(rt, lease.id, "end_lease", states.EVENT_IN_PROGRESS)
         log.info("lease %s is ending", lease.id)
     remaining = await ending.delete_servers(rt, lease)
@@ -203,7 +214,7 @@ async def terminate(rt: Runtime, lease: Lease, now: dt.datetime) -> None:
         await s.execute(update(HostAllocation).where(HostAllocation.lease_id == lease.id)
                         .values(live=False).execution_options(synchronize_session=False))
     await lease_flavors.remove_for(rt, lease)
-    await _set(rt, lease.id, status=states.LEASE_TERMINATED, status_reason="")
+    await _move(rt, lease, "ended", status_reason="")
     async with rt.db.session() as s:
         # A lease that ended before it could start leaves its start undone for good.
         await s.execute(update(LeaseEvent).where(
