@@ -35,6 +35,7 @@ class FileServer:
     connection closes (a download that breaks off).  ``rate``: bytes a
     second, to make a download last.  ``ranges``: whether Range is honoured.
     ``length``: whether to send Content-Length (else the end is the close).
+    ``sent``: the bytes of files sent so far, over all requests.
     """
 
     def __init__(self, root: Path, *, break_after: int | None = None,
@@ -45,6 +46,8 @@ class FileServer:
         self.rate = rate
         self.ranges = ranges
         self.requests: list[dict[str, str]] = []  # headers, lower-case names
+        self.sent = 0
+        self._sent_lock = threading.Lock()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -75,10 +78,13 @@ class FileServer:
                 if outer.break_after is not None and len(outer.requests) == 1:
                     count = min(count, outer.break_after)
                 with open(path, "rb") as f:
-                    if outer.rate:
-                        self._throttled(f, start, count)
-                    else:
-                        self.connection.sendfile(f, start, count)
+                    try:
+                        if outer.rate:
+                            self._throttled(f, start, count)
+                        else:
+                            outer.count(self.connection.sendfile(f, start, count))
+                    except OSError:
+                        pass  # the client went away
                 self.close_connection = True
 
             def _throttled(self, f: Any, start: int, count: int) -> None:
@@ -86,11 +92,16 @@ class FileServer:
                 sent = 0
                 while sent < count:
                     n = self.connection.sendfile(f, start + sent, min(chunk, count - sent))
+                    outer.count(n)
                     sent += n
                     time.sleep(0.05)
 
         self._server = _Server(("127.0.0.1", 0), Handler)
         self._thread = _start(self._server)
+
+    def count(self, n: int) -> None:
+        with self._sent_lock:
+            self.sent += n
 
     def url(self, name: str) -> str:
         host, port = self._server.server_address[:2]

@@ -12,7 +12,13 @@ def test_reads_the_agent_arguments_among_the_kernels() -> None:
 
 def test_missing_arguments_are_none() -> None:
     args = cmdline.parse("console=ttyS0 quiet")
-    assert (args.api, args.token, args.bootif) == (None, None, None)
+    assert (args.api, args.token, args.bootif, args.chain_port) == (None, None, None, None)
+
+
+def test_the_chain_port() -> None:
+    assert cmdline.parse("barecloud.chain_port=7070").chain_port == 7070
+    for wrong in ("0", "65536", "http", ""):
+        assert cmdline.parse(f"barecloud.chain_port={wrong}").chain_port is None
 
 
 def test_quoted_values_and_an_unbalanced_quote() -> None:

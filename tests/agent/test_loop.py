@@ -6,8 +6,11 @@ import base64
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
+import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -82,6 +85,7 @@ def test_deploy_through_the_agent_process(
     assert len(api.lookups) == 2 and api.lookups[0].split(",")[0] == MAC
     assert api.heartbeats and api.heartbeats[0]["agent_token"] == api.token
     assert api.heartbeats[0]["agent_version"]
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+", api.heartbeats[0]["callback_url"])
     result = finals(api)
     assert list(result) == ["c1", "c2", "c3", "c4", "c5"]
     inventory = result["c1"]["result"]["inventory"]
@@ -89,7 +93,8 @@ def test_deploy_through_the_agent_process(
     assert inventory["boot"]["pxe_interface"] == MAC
     assert result["c2"] == {"status": "succeeded", "result": {
         "bytes": image.stat().st_size, "os_hash_value": sha512,
-        "seconds": result["c2"]["result"]["seconds"]}}
+        "seconds": result["c2"]["result"]["seconds"], "failovers": [],
+        "sources": [{"url": images.url("disk.raw"), "from": 0, "to": image.stat().st_size}]}}
     progress = [r.body["progress"] for r in api.reports
                 if r.command_id == "c2" and r.body["status"] == "running" and "progress" in
                 r.body]
@@ -111,6 +116,36 @@ def test_deploy_through_the_agent_process(
     found = configdrive.read_config_drive(disk)
     assert found is not None and found["meta_data"]["hostname"] == "web-1"
     assert "command write_image" in done.stderr and "powering off" in done.stderr
+
+
+def test_the_agent_serves_its_image_to_the_next_machine_before_powering_off(
+        tmp_path: Path, fake_api: Callable[..., tuple[FakeApi, str]],
+        serve: Callable[..., FileServer]) -> None:
+    """The chain server at the heartbeat's callback_url; power_off waits for the successor."""
+    hw, _ = machine(tmp_path)
+    image, sha512 = gpt_image(tmp_path)
+    images = serve(image.parent)
+    api, url = fake_api(commands=[
+        {"id": "w", "name": "write_image", "params": {
+            "url": images.url("disk.raw"), "os_hash_value": sha512,
+            "size": image.stat().st_size, "upstreams": [], "serve": {"token": "chain-tok"}}},
+        {"id": "p", "name": "power_off", "params": {}},
+    ])
+    with subprocess.Popen(agent_argv(
+            "--cmdline", f"barecloud.api={url} barecloud.token={api.token} {BOOTIF}",
+            "--hardware", str(hw), "--heartbeat-interval", "0.2", "--poll-wait", "1"),
+            stderr=subprocess.PIPE, text=True) as agent:
+        assert api.wait_for("w")["status"] == "succeeded"
+        started = time.monotonic()
+        agent_url = api.heartbeats[-1]["callback_url"]
+        with urllib.request.urlopen(f"{agent_url}/chain/chain-tok", timeout=10) as response:
+            assert response.read() == image.read_bytes()
+        _, stderr = agent.communicate(timeout=30)
+    assert agent.returncode == 100, stderr
+    assert time.monotonic() - started < 10  # not the 20 s grace: the successor was served
+    assert finals(api)["p"]["status"] == "succeeded"
+    assert "stream(s) served to the end" in stderr
+    assert "'serve': {'token': '******'}" in stderr and "chain-tok" not in stderr
 
 
 def test_the_zipapp_runs_under_a_bare_python(

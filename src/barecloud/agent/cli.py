@@ -1,6 +1,8 @@
 """``python3 -m barecloud.agent``: arguments, logging, and the agent's run.
 
-Log lines go to stderr, which the machine's serial console shows.
+Log lines go to stderr, which the machine's serial console shows.  The
+chain server (agent/chain.py) starts with the agent, so its address can go
+out with the first heartbeat.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import sys
 
 from barecloud import __version__
 from barecloud.agent import cmdline, hardware
+from barecloud.agent.chain import ChainServer
 from barecloud.agent.client import ApiError, Client
 from barecloud.agent.loop import POLL_WAIT, Agent
 
@@ -67,8 +70,14 @@ def main(argv: list[str] | None = None) -> int:
         log.error("no MAC address to look the node up by (no BOOTIF= and no NIC found)")
         return 2
     client = Client(api, args.token or kernel.token)
+    try:
+        chain: ChainServer | None = ChainServer(port=kernel.chain_port or 0)
+    except OSError as exc:  # the machine still deploys, from the image server
+        log.warning("cannot start the chain server on port %s: %s", kernel.chain_port, exc)
+        chain = None
     agent = Agent(client, machine, macs, boot_mac=kernel.bootif or macs[0],
-                  heartbeat_interval=args.heartbeat_interval, poll_wait=args.poll_wait)
+                  heartbeat_interval=args.heartbeat_interval, poll_wait=args.poll_wait,
+                  chain=chain)
     try:
         return agent.run()
     except ApiError as exc:
@@ -76,3 +85,6 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    finally:
+        if chain is not None:
+            chain.close()

@@ -90,9 +90,11 @@ class Client:
     def lookup_path(macs: Iterable[str]) -> str:
         return "/lookup?" + urllib.parse.urlencode({"addresses": ",".join(macs)})
 
-    def heartbeat(self, node_uuid: str) -> None:
+    def heartbeat(self, node_uuid: str, callback_url: str = "") -> None:
+        """``callback_url``: where this agent's chain server answers (agent/chain.py)."""
         self.call("POST", f"/heartbeat/{node_uuid}", {
-            "agent_token": self.token, "agent_version": __version__, "callback_url": "",
+            "agent_token": self.token, "agent_version": __version__,
+            "callback_url": callback_url,
         }, retry=False)
 
     def next_command(self, node_uuid: str, wait: float) -> dict[str, Any] | None:

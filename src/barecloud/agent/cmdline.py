@@ -1,7 +1,9 @@
 """The kernel command line: where the API is, the agent token, the boot MAC.
 
 iPXE passes ``barecloud.api=<base URL> barecloud.token=<token>
-BOOTIF=01-aa-bb-cc-dd-ee-ff``; everything else on the line is the kernel's.
+BOOTIF=01-aa-bb-cc-dd-ee-ff``, maybe ``barecloud.chain_port=<port>`` (the
+chain server's; an ephemeral one without it); everything else on the line is
+the kernel's.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ class KernelArgs:
     api: str | None = None
     token: str | None = None
     bootif: str | None = None  # aa:bb:cc:dd:ee:ff
+    chain_port: int | None = None
 
 
 def parse(line: str) -> KernelArgs:
@@ -31,9 +34,12 @@ def parse(line: str) -> KernelArgs:
         key, sep, value = word.partition("=")
         if sep:
             values[key] = value
+    port = values.get("barecloud.chain_port", "")
     return KernelArgs(api=values.get("barecloud.api") or None,
                       token=values.get("barecloud.token") or None,
-                      bootif=bootif_mac(values.get("BOOTIF", "")))
+                      bootif=bootif_mac(values.get("BOOTIF", "")),
+                      chain_port=int(port) if port.isdigit() and 0 < int(port) < 65536
+                      else None)
 
 
 def bootif_mac(value: str) -> str | None:

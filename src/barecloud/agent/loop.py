@@ -1,6 +1,8 @@
 """The agent's life: find its node, heartbeat, pull commands, run them, report.
 
-One command at a time, in the order the conductor gives them.  While one
+One command at a time, in the order the conductor gives them.  The
+heartbeats carry the chain server's URL (``callback_url``), where the next
+machines of an image chain pull the image this one writes.  While one
 runs, a reporter thread posts its progress every second (``running``), which
 keeps the node's wait deadline moving while bytes flow; the final report
 (``succeeded``/``failed``) is posted only after the reporter has stopped, so
@@ -12,11 +14,13 @@ again.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from typing import Any
 
 from barecloud.agent import commands
+from barecloud.agent.chain import ChainServer
 from barecloud.agent.client import ApiError, Client, Conflict, Unauthorized
 from barecloud.agent.hardware import Hardware
 
@@ -31,13 +35,15 @@ log = logging.getLogger(__name__)
 class Agent:
     def __init__(self, client: Client, hardware: Hardware, macs: list[str], *,
                  boot_mac: str | None = None, heartbeat_interval: float | None = None,
-                 poll_wait: float = POLL_WAIT) -> None:
+                 poll_wait: float = POLL_WAIT, chain: ChainServer | None = None) -> None:
         self.client = client
         self.hardware = hardware
         self.macs = macs
         self.boot_mac = boot_mac
         self.heartbeat_interval = heartbeat_interval
         self.poll_wait = poll_wait
+        self.chain = chain
+        self.callback_url = ""
         self.node_uuid = ""
         self._finished: dict[str, tuple[str, dict[str, Any]]] = {}
         self._stopping = threading.Event()
@@ -55,6 +61,10 @@ class Agent:
                       "and the lookup gave none")
             return 1
         log.info("this is node %s", self.node_uuid)
+        if self.chain is not None:
+            self.callback_url = self.chain.url_for(self.client.base_url) or ""
+            log.info("chain server at %s", self.callback_url or f"port {self.chain.port} "
+                     "(no address towards the service)")
         interval = self.heartbeat_interval or max(
             1.0, float(config.get("heartbeat_timeout") or 30) / 3)
         beats = threading.Thread(target=self._heartbeats, args=(interval,), name="heartbeat",
@@ -101,7 +111,7 @@ class Agent:
     def _heartbeats(self, interval: float) -> None:
         while not self._stopping.is_set():
             try:
-                self.client.heartbeat(self.node_uuid)
+                self.client.heartbeat(self.node_uuid, self.callback_url)
             except (ApiError, OSError) as exc:
                 log.warning("heartbeat: %s", exc)
             if self._stopping.wait(interval):
@@ -126,7 +136,7 @@ class Agent:
         started = time.monotonic()
         try:
             outcome = commands.run(name, params, commands.Context(
-                self.hardware, self.boot_mac, reporter.update))
+                self.hardware, self.boot_mac, reporter.update, self.chain))
             final: tuple[str, dict[str, Any]] = ("succeeded", {"result": outcome.result})
             log.info("command %s succeeded in %.1f s", name, time.monotonic() - started)
         except commands.CommandError as exc:
@@ -200,7 +210,11 @@ def _summary(params: Any) -> str:
         return repr(params)
     shown: dict[str, Any] = {}
     for key, value in params.items():
-        if key == "files" and isinstance(value, dict):
+        if key == "serve" and isinstance(value, dict):
+            shown[key] = {**value, "token": HIDDEN}
+        elif key == "upstreams" and isinstance(value, list):
+            shown[key] = [re.sub(r"/chain/[^/?#]+", f"/chain/{HIDDEN}", str(u)) for u in value]
+        elif key == "files" and isinstance(value, dict):
             shown[key] = sorted(value)
         elif key == "image" and isinstance(value, str):
             shown[key] = f"<{len(value)} base64 characters>"
