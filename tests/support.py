@@ -141,11 +141,11 @@ class Service:
 def start_service(
     data_dir: Path, *, database_url: str | None = None, lab: int = 0,
     extra_env: dict[str, str] | None = None, port: int | None = None, auth: str = "noauth",
-    netns: bool = False, timeout: float = 60,
+    netns: bool = False, rate: str | None = None, timeout: float = 60,
 ) -> Service:
     """Start ``barecloud serve``; ``auth="keystone"`` for tokens (tests about something
     else speak without them).  ``netns``: the lab in namespaces, served on the
-    provisioning address (root)."""
+    provisioning address (root); ``rate``: every lab cable shaped (``--rate``)."""
     port = port or free_port()
     env = dict(os.environ)
     env.update({
@@ -165,6 +165,8 @@ def start_service(
         cmd += ["--lab", str(lab)]
     if netns:
         cmd += ["--netns"]
+    if rate:
+        cmd += ["--rate", rate]
     with log_path.open("ab") as log:
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 cwd=str(data_dir))

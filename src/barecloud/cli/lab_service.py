@@ -28,6 +28,8 @@ from barecloud.db.models import Node
 from barecloud.drivers.switches import registry
 from barecloud.drivers.switches.base import HostPlug
 from barecloud.errors import NotFound
+from barecloud.lab import netns as lab_netns
+from barecloud.lab.layout import LabDir
 from barecloud.services import nodes
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.identity import bootstrap
@@ -96,8 +98,20 @@ async def plug_provisioning(rt: Runtime) -> None:
     switch = registry.switch(settings.network_host_switch)
     assert isinstance(switch, HostPlug)
     prefix = PROVISIONING_CIDR.prefixlen
-    await switch.plug(segment(network), PROVISIONING_IFNAME, None,
-                      (f"{settings.host}/{prefix}",))
+    port = await switch.plug(segment(network), PROVISIONING_IFNAME, None,
+                             (f"{settings.host}/{prefix}",))
+    await asyncio.to_thread(shape_plug, settings, port)
+
+
+def shape_plug(settings: Settings, port: str) -> None:
+    """Shape barecloud's own cable (both ends) like the lab's: the image server's link
+    is a cable of the lab switch too, and a rate that left it out would let the
+    server send as fast as all its clients' cables together."""
+    wiring = LabDir(lab_dir(settings)).read().netns
+    assert wiring is not None, "a netns lab records its wiring"
+    rate = wiring.rate or "off"  # a plug kept from a shaped run loses its shaping
+    lab_netns.shape(None, PROVISIONING_IFNAME, rate)
+    lab_netns.shape(wiring.switch_netns, port, rate)
 
 
 async def start(rt: Runtime, settings: Settings, count: int, driver: str = "ipmi",
