@@ -11,7 +11,7 @@ import socket
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -42,6 +42,19 @@ class Settings(BaseSettings):
     max_concurrent_deploys: int = 250
     max_concurrent_power_actions: int = 64
     max_concurrent_workflows: int = 1000
+
+    # Deploy batches (docs/design/deploy-batches.md): the delivery a batch gets
+    # when its request does not say; how long the chain waits for its members'
+    # agents before it starts with those that are up; how many predecessors an
+    # agent can fall back to before the image server; the agent's wait for a
+    # silent upstream; how long a member may write without progress before it
+    # is retried alone (once per retry).
+    deploy_batch_delivery: Literal["chain", "http"] = "chain"
+    deploy_batch_gate_timeout: float = Field(default=600.0, gt=0)
+    deploy_chain_fallbacks: int = Field(default=4, ge=0)
+    deploy_chain_stall_timeout: float = Field(default=10.0, gt=0)
+    deploy_batch_progress_timeout: float = Field(default=30.0, gt=0)
+    deploy_batch_retries: int = Field(default=1, ge=0)
 
     # Deadlines of wait states (seconds).
     deploy_callback_timeout: float = 1800.0
@@ -143,6 +156,17 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'barecloud.sqlite'}"
+
+    @model_validator(mode="after")
+    def _chain_timeouts(self) -> Settings:
+        # A member waiting out a silent upstream (a stall, then a second try) shows no
+        # progress meanwhile: it must not be taken for dead and rebooted for that.
+        if self.deploy_batch_progress_timeout <= 2 * self.deploy_chain_stall_timeout:
+            raise ValueError(
+                f"deploy_batch_progress_timeout ({self.deploy_batch_progress_timeout:g} s) "
+                "must be more than twice deploy_chain_stall_timeout "
+                f"({self.deploy_chain_stall_timeout:g} s)")
+        return self
 
     @property
     def base_url(self) -> str:

@@ -220,3 +220,43 @@ def test_restart_keeps_accounts_and_keys(tmp_path: Path) -> None:
         assert rsp.status_code == 200  # the same Fernet keys: tokens outlive restarts
     finally:
         svc.stop()
+
+
+def test_deploy_a_batch_and_read_its_report(service: Service) -> None:
+    spec = [{"name": f"batch-{i}", "driver": "fake-hardware",
+             "ports": [f"52:54:00:bb:00:{i:02x}"]} for i in range(3)]
+    with httpx.Client(base_url=service.url, headers=headers(service), timeout=30) as c:
+        for node in spec:
+            c.post("/baremetal/v1/nodes", json={k: v for k, v in node.items()
+                                                if k != "ports"}).raise_for_status()
+        image = c.post("/image/v2/images", json={"name": "batch-img", "disk_format": "raw",
+                                                 "container_format": "bare"}).json()
+        c.put(f"/image/v2/images/{image['id']}/file", content=b"\x01" * 4096,
+              headers={"Content-Type": "application/octet-stream"}).raise_for_status()
+    names = [n["name"] for n in spec]
+    run_cli(service, "bulk", "manage", *names)
+    run_cli(service, "bulk", "provide", *names)
+    out = run_cli(service, "deploy", "batch-img", *names, "--delivery", "http").stdout
+    assert "3 OK, 0 KO of 3" in out, out
+    rows = [line.split() for line in out.splitlines() if line.startswith("-  batch-")]
+    assert sorted(r[1] for r in rows) == names and {r[2] for r in rows} == {"OK"}, out
+    ref = out.split()[1].rstrip(":")
+    again = run_cli(service, "deploy-report", ref).stdout
+    assert f"batch {ref}: http, done: 3 OK, 0 KO of 3" in again
+    busy = run_cli(service, "deploy", "batch-img", names[0], check=False)
+    assert busy.returncode == 1
+    assert "error 409: Cannot deploy node(s) batch-0 (active, not available)." in busy.stderr
+    missing = run_cli(service, "deploy", "no-such-image", names[0], check=False)
+    assert (missing.returncode, missing.stderr) == (
+        1, "error: 0 images are named 'no-such-image'\n")
+
+
+def test_a_bad_setting_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    env = {**os.environ, "BARECLOUD_DATA_DIR": str(tmp_path),
+           "BARECLOUD_DEPLOY_BATCH_PROGRESS_TIMEOUT": "5"}
+    result = subprocess.run([sys.executable, "-m", "barecloud", "serve"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr == (
+        "error: settings: Value error, deploy_batch_progress_timeout (5 s) must be more "
+        "than twice deploy_chain_stall_timeout (10 s)\n")

@@ -106,12 +106,13 @@ async def set_driver_info(db: Database, node_uuid: str, **changes: Any) -> None:
         await s.execute(update(Node).where(Node.id == node.id).values(driver_info=info))
 
 
-async def heartbeat(rt: Runtime, node_uuid: str, token: str | None = None) -> None:
-    """What the agent does: call back with the token the node row holds."""
+async def heartbeat(rt: Runtime, node_uuid: str, token: str | None = None,
+                    url: str = "http://192.0.2.1:9999") -> None:
+    """What the agent does: call back with the token the node row holds, and where it
+    serves a chain (``url``)."""
     if token is None:
         token = (await load(rt.db, node_uuid)).agent_token
-    await agent.heartbeat(rt, CTX, node_uuid, {"agent_token": token,
-                                               "callback_url": "http://192.0.2.1:9999"})
+    await agent.heartbeat(rt, CTX, node_uuid, {"agent_token": token, "callback_url": url})
 
 
 async def expire_wait(db: Database, node_uuid: str) -> None:

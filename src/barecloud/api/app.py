@@ -10,7 +10,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from barecloud.api.auth import Authenticate, challenge, error_for
-from barecloud.api.baremetal import agent, allocations, drivers, nodes, ports, root, vifs
+from barecloud.api.baremetal import (
+    agent,
+    allocations,
+    batches,
+    drivers,
+    nodes,
+    ports,
+    root,
+    vifs,
+)
 from barecloud.api.baremetal.errors import error_response as ironic_error
 from barecloud.api.baremetal.microversion import IronicVersions
 from barecloud.api.boot import images as boot_images
@@ -69,7 +78,7 @@ class RequestIds:
 def create_app(rt: Runtime) -> FastAPI:
     app = FastAPI(title="barecloud", version="0.1.0", docs_url="/docs", redoc_url=None)
     app.state.runtime = rt
-    for module in (root, nodes, vifs, ports, drivers, allocations, agent):
+    for module in (root, nodes, vifs, ports, drivers, allocations, batches, agent):
         app.include_router(module.router)
     for router in IDENTITY_ROUTERS:
         app.include_router(router)

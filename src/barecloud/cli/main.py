@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import sys
 import time
 from pathlib import Path
@@ -21,7 +22,8 @@ import yaml
 
 from barecloud import states
 from barecloud.cli.lab import lab_app
-from barecloud.config import load_settings
+from barecloud.config import Settings
+from barecloud.config import load_settings as _load_settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="barecloud: lease and provision physical machines.")
@@ -39,6 +41,19 @@ TokenOpt = Annotated[str | None, typer.Option("--token", envvar="OS_TOKEN",
 CloudOpt = Annotated[str | None, typer.Option(
     "--cloud", envvar="OS_CLOUD", help="Get a token as this cloud of clouds.yaml.")]
 BM_HEADERS = {"X-OpenStack-Ironic-API-Version": "latest"}
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """The settings, or a one-line error per bad one (not a traceback)."""
+    from pydantic import ValidationError
+
+    try:
+        return _load_settings(**overrides)
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"]) or "settings"
+            typer.echo(f"error: {where}: {error['msg']}", err=True)
+        raise typer.Exit(2) from None
 
 
 def _logging() -> None:
@@ -277,6 +292,65 @@ def calendar_cmd(
                                             "end": f"{finish:%Y-%m-%d %H:%M:%S.%f}"}))
     for line in gantt.render(body, width):
         typer.echo(line)
+
+
+@app.command("deploy")
+def deploy_cmd(
+    image: Annotated[str, typer.Argument(help="Image name or id (Image API), or an http(s) "
+                                              "URL.")],
+    nodes: Annotated[list[str], typer.Argument(help="The nodes (names or UUIDs).")],
+    url: ServiceUrlOpt = None, token: TokenOpt = None, cloud: CloudOpt = None,
+    delivery: Annotated[str | None, typer.Option(
+        help="chain (agents pass the image on) or http (each from the image server); "
+             "default: the service's deploy_batch_delivery.")] = None,
+    wait: Annotated[bool, typer.Option(help="Wait for the batch to end and report.")] = True,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait.")] = 3600,
+) -> None:
+    """Deploy one image to many nodes as one batch; report OK and KO per machine."""
+    from barecloud.cli import batch_report
+
+    url = _service_url(url, cloud)
+    with _client(url, token, cloud) as client:
+        body: dict[str, Any] = {"nodes": nodes, "image_source": _image_ref(client, url, image)}
+        if delivery:
+            body["delivery"] = delivery
+        batch = _ok(client.post("/barecloud-deploy-batches", json=body))
+        typer.echo(f"batch {batch['uuid']}: {batch['delivery']} to {len(nodes)} node(s)")
+        deadline = time.monotonic() + timeout
+        while wait and batch["state"] != "done" and time.monotonic() < deadline:
+            time.sleep(2)
+            batch = _ok(client.get(f"/barecloud-deploy-batches/{batch['uuid']}"))
+    for line in batch_report.render(batch):
+        typer.echo(line)
+    if wait and (batch["ko"] or batch["state"] != "done"):
+        raise typer.Exit(1)
+
+
+@app.command("deploy-report")
+def deploy_report_cmd(
+    batch: Annotated[str, typer.Argument(help="The batch's id (a multi-create's "
+                                              "reservation_id, r-...).")],
+    url: ServiceUrlOpt = None, token: TokenOpt = None, cloud: CloudOpt = None,
+) -> None:
+    """A deploy batch's report: per machine, its place in the chain, OK or KO and why."""
+    from barecloud.cli import batch_report
+
+    with _client(_service_url(url, cloud), token, cloud) as client:
+        body = _ok(client.get(f"/barecloud-deploy-batches/{batch}"))
+    for line in batch_report.render(body):
+        typer.echo(line)
+
+
+def _image_ref(client: httpx.Client, url: str, image: str) -> str:
+    """An image name becomes its id; ids and URLs are passed as they are."""
+    if image.startswith(("http://", "https://")) or re.fullmatch(r"[0-9a-f-]{36}", image):
+        return image
+    found = _ok(client.get(f"{url.rstrip('/')}/image/v2/images", params={"name": image}))
+    ids = [i["id"] for i in found.get("images", [])]
+    if len(ids) != 1:
+        typer.echo(f"error: {len(ids)} images are named {image!r}", err=True)
+        raise typer.Exit(1)
+    return str(ids[0])
 
 
 def _size(n: int) -> str:

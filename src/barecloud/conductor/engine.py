@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import lazyload, selectinload
 
 from barecloud import states
-from barecloud.conductor import recovery
+from barecloud.conductor import batches, recovery
 from barecloud.conductor.mailbox import MAILBOX
 from barecloud.conductor.progress import ProgressWriter
 from barecloud.conductor.reconcilers import Reconcilers
@@ -169,6 +169,9 @@ class Conductor:
             result: str = await iface.set_power_state(node, target, None)
             return result
 
+    async def _join(self, view: NodeView, alone: batches.HttpWrite) -> StepResult:
+        return await batches.join(self.db, self.settings, view, alone)
+
     @contextlib.asynccontextmanager
     async def _window(self, workflow: str) -> AsyncIterator[None]:
         async with self.workflow_slots:
@@ -202,7 +205,7 @@ class Conductor:
                             return
                         continue
                     assert step.run is not None
-                    ctx = StepContext(view, args, self.power_action)
+                    ctx = StepContext(view, args, self.power_action, join=self._join)
                     if step.skip is not None and step.skip(ctx):
                         continue
                     started = time.monotonic()

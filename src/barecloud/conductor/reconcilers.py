@@ -1,7 +1,10 @@
 """Periodic loops that make the database converge to what is true.
 
 - deadlines: a node waiting for its machine past the deadline fails, with a
-  ``last_error`` that says so, instead of waiting forever;
+  ``last_error`` that says so, instead of waiting forever (a deploy batch
+  member is retried alone first, conductor/batches.py);
+- deploy batches: gates whose deadline passed open, members whose node left
+  the deploy are KO, finished batches close;
 - power sync: what the BMCs report is compared with the database; drift is
   recorded (or the expected state enforced), and a node whose BMC keeps
   failing goes to maintenance with the fault ``power failure`` and comes
@@ -25,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 
 from barecloud import states
-from barecloud.conductor import locks, recovery
+from barecloud.conductor import batches, locks, recovery
 from barecloud.db.models import Node, utcnow
 from barecloud.db.transitions import apply_event, note
 from barecloud.drivers import hardware
@@ -77,6 +80,7 @@ class Reconcilers:
         st = self.c.settings
         return [
             asyncio.create_task(self._every(st.deadline_check_interval, self.check_deadlines)),
+            asyncio.create_task(self._every(st.deadline_check_interval, self.check_batches)),
             asyncio.create_task(self._every(st.power_sync_interval, self.sync_power)),
             asyncio.create_task(self._every(st.conductor_heartbeat_interval, self.membership)),
         ]
@@ -103,7 +107,7 @@ class Reconcilers:
     # --- wait deadlines ------------------------------------------------------
     async def check_deadlines(self) -> int:
         now = utcnow()
-        failed = 0
+        failed = retried = 0
         async with self.c.db.session() as s:
             nodes = (
                 await s.scalars(
@@ -121,6 +125,12 @@ class Reconcilers:
                     f"Timeout reached while waiting for callback for node {node.uuid} "
                     f"(state {node.provision_state})"
                 )
+                if await batches.retry_alone(s, self.c.settings, node, message, alive=False):
+                    s.add(apply_event(node, "resume", conductor=self.c.name,
+                                      message="retrying the image write alone"))
+                    node.workflow_deadline = None
+                    retried += 1
+                    continue
                 node.last_error = message
                 s.add(apply_event(node, "fail", message=message, error=True,
                                   conductor=self.c.name))
@@ -130,7 +140,12 @@ class Reconcilers:
                 node.workflow_deadline = None
                 node.reservation = None
                 failed += 1
+        if retried:
+            self.c.wake()
         return failed
+
+    async def check_batches(self) -> int:
+        return await batches.check_gates(self.c.db, self.c.settings)
 
     # --- power state sync ----------------------------------------------------
     async def sync_power(self) -> SyncReport:

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from barecloud import states
+from barecloud.conductor import batches
 from barecloud.db.models import Node, Port
 from barecloud.db.transitions import note
 from barecloud.drivers import hardware
@@ -40,6 +41,8 @@ class StepContext:
     updates: dict[str, Any] = field(default_factory=dict)
     # Other rows to write in that same transaction (ports found by inspection).
     writes: list[RowWriter] = field(default_factory=list)
+    # A deploy batch member's write: the conductor's gate (conductor/batches.py).
+    join: Callable[[NodeView, batches.HttpWrite], Awaitable[StepResult]] | None = None
 
     def iface(self, name: str) -> Any:
         impl = self.node.driver_internal_info.get("interfaces", {}).get(name)
@@ -210,6 +213,24 @@ async def _set_power_target(ctx: StepContext) -> StepResult:
     return None
 
 
+async def _write_image(ctx: StepContext) -> StepResult:
+    async def alone() -> StepResult:
+        result: StepResult = await ctx.iface("deploy").write_image(ctx.node)
+        return result
+
+    if batches.batch_of(ctx.args) and ctx.join is not None:
+        return await ctx.join(ctx.node, alone)
+    return await alone()
+
+
+async def _agent_up(ctx: StepContext) -> StepResult:
+    return WAIT  # the agent's first heartbeat (with its callback URL) resumes
+
+
+def _not_chained(ctx: StepContext) -> bool:
+    """Only a chain member's agent must be up (and say where it serves) before the write."""
+    return not batches.chained(ctx.args) or not getattr(ctx.iface("deploy"), "chains", False)
+
 
 def _ramdisk(skip: Callable[[StepContext], bool] | None = None) -> tuple[Step, ...]:
     """Boot the agent: its script ready, the machine told to network-boot, restarted."""
@@ -265,7 +286,8 @@ WORKFLOWS: dict[str, tuple[Step, ...]] = {
         Step("validate", _validate(*_BMC, "boot", "deploy", "network")),
         Step("ports to provisioning network", _call("network", "add_provisioning_network")),
         *_ramdisk(),
-        Step("write image", _call("deploy", "write_image")),
+        Step("agent up", _agent_up, skip=_not_chained),
+        Step("write image", _write_image),
         Step("write config drive", _call("deploy", "write_configdrive")),
         *_shut_down(),
         Step("ports off provisioning network", _call("network", "remove_provisioning_network")),

@@ -140,6 +140,7 @@ def erase_mode(node: NodeView) -> str:
 
 class AgentDeploy:
     settings: ClassVar[tuple[Setting, ...]] = ()
+    chains = True  # its agents can pass an image down a chain (conductor/batches.py)
 
     def validate(self, node: NodeView) -> None:
         if node.provision_state in (states.DEPLOYING, states.DEPLOYWAIT):

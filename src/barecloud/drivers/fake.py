@@ -74,10 +74,28 @@ def _callback(node: NodeView) -> bool:
     return value is True or str(value).lower() in ("1", "true", "yes")
 
 
+class _InFlight:
+    """How many fake power actions run at once, and the most seen (the power window)."""
+
+    def __init__(self) -> None:
+        self.now = self.peak = 0
+
+
+POWER_ACTIONS = _InFlight()
+
+
 async def _act(node: NodeView, op: str, what: str) -> FakeMachine:
     delay = _delay(node)
     if delay > 0:
-        await asyncio.sleep(delay)
+        counting = what.startswith("set power")
+        if counting:
+            POWER_ACTIONS.now += 1
+            POWER_ACTIONS.peak = max(POWER_ACTIONS.peak, POWER_ACTIONS.now)
+        try:
+            await asyncio.sleep(delay)
+        finally:
+            if counting:
+                POWER_ACTIONS.now -= 1
     if _fails(node, op):
         raise PermanentDriverError(f"fake-hardware: {what} failed as requested (fake_fail={op})")
     m = machine(node)

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 
 from barecloud import states
-from barecloud.conductor import locks, wakeups
+from barecloud.conductor import batches, locks, wakeups
 from barecloud.conductor.mailbox import MAILBOX
 from barecloud.db.models import Node, Port, utcnow
 from barecloud.db.transitions import apply_event, note
@@ -110,6 +110,8 @@ async def heartbeat(rt: Runtime, ctx: RequestContext, ident: str, body: dict[str
             return
         if dii.get("agent_command", {}).get("status") in ("pending", "running"):
             return  # the command's report resumes the node, not a heartbeat
+        if dii.get(batches.GATE_FLAG):
+            return  # at a deploy batch's gate: the chain's start resumes it
         if node.reservation or not await locks.claim(s, node, holder):
             raise NodeLocked(node.uuid, node.reservation or "another conductor")
         await wakeups.notify(s, holder)
@@ -179,8 +181,10 @@ async def report(rt: Runtime, ctx: RequestContext, ident: str, command_id: str,
             dii["agent_command"] = command
             node.driver_internal_info = dii
             # Bytes are flowing: the machine is alive, the deadline moves on.
-            timeout = rt.settings.wait_timeout(node.provision_state)
+            timeout = batches.progress_timeout(rt.settings, node) or rt.settings.wait_timeout(
+                node.provision_state)
             node.workflow_deadline = now + dt.timedelta(seconds=timeout)
+            await batches.record(s, rt.settings, node, command, status)
             return
         if node.reservation or not await locks.claim(s, node, holder):
             raise NodeLocked(node.uuid, node.reservation or "another conductor")
@@ -191,12 +195,16 @@ async def report(rt: Runtime, ctx: RequestContext, ident: str, command_id: str,
         node.driver_internal_info = dii
         node.workflow_deadline = None
         await wakeups.notify(s, holder)
+        retry = await batches.record(s, rt.settings, node, command, status)
         if status == "succeeded":
             s.add(note(node, f"agent {command['name']}: succeeded{_rate(command, took)}",
                        event_type=node.workflow or "agent", conductor=holder,
                        request_id=ctx.request_id, duration=round(took, 6)))
             s.add(apply_event(node, "resume", request_id=ctx.request_id, conductor=holder,
                               message=f"agent finished {command['name']}"))
+        elif retry:
+            s.add(apply_event(node, "resume", request_id=ctx.request_id, conductor=holder,
+                              message=f"agent {command['name']} failed; retrying alone"))
         else:
             reason = str(body.get("error") or "no reason given")[:MAX_ERROR]
             message = f"Agent command {command['name']} failed: {reason}"

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import lazyload
 
 from barecloud import states
-from barecloud.conductor import locks, wakeups
+from barecloud.conductor import batches, locks, wakeups
 from barecloud.conductor.engine import node_view
 from barecloud.conductor.workflows import EVENT_WORKFLOWS
 from barecloud.db.models import Node, NodeHistory, NodeTrait, Port, new_uuid
@@ -335,9 +335,11 @@ async def _claim(s: AsyncSession, node: Node, holder: str) -> str:
 
 
 async def set_provision_state(
-    rt: Runtime, ctx: RequestContext, ident: str, verb: str, args: dict[str, Any]
+    rt: Runtime, ctx: RequestContext, ident: str, verb: str, args: dict[str, Any],
+    *, batch: str | None = None,
 ) -> None:
-    """Start the work ``verb`` asks for; the conductor carries it out."""
+    """Start the work ``verb`` asks for; the conductor carries it out.  A deploy with
+    ``batch`` is a member of that deploy batch (conductor/batches.py)."""
     event = states.VERB_EVENTS[verb]
     holder = await _holder(rt, ctx, ident, "baremetal:node:set_provision_state")
     source: dict[str, Any] = {}
@@ -347,7 +349,7 @@ async def set_provision_state(
                                    "'active' or 'rebuild'.")
         agent_deploy.check_configdrive(args["configdrive"])
     if event in ("deploy", "rebuild"):
-        source = await _image_source(rt, (await get(rt, ident)).instance_info or {})
+        source = await image_source(rt, (await get(rt, ident)).instance_info or {})
     async with rt.db.session() as s:
         node = await find(s, ident, traits=False)
         if node.reservation:
@@ -400,6 +402,8 @@ async def set_provision_state(
                 wf_args["configdrive"] = args["configdrive"]
             if args.get("deploy_steps"):
                 wf_args["deploy_steps"] = args["deploy_steps"]
+            if batch is not None:
+                wf_args.update(await batches.enlist(s, batch, node))
         if event == "rescue":
             password = args.get("rescue_password")
             if not isinstance(password, str) or not password:
@@ -412,7 +416,7 @@ async def set_provision_state(
     rt.wake()
 
 
-async def _image_source(rt: Runtime, info: dict[str, Any]) -> dict[str, Any]:
+async def image_source(rt: Runtime, info: dict[str, Any]) -> dict[str, Any]:
     """A Glance image named by ``image_source``, as the URL and hash the agent needs.
 
     An http(s) ``image_source`` is used as it is (its hash comes with it).

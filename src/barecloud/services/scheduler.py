@@ -27,6 +27,7 @@ from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from barecloud import states
+from barecloud.conductor import batches
 from barecloud.db.compute_models import Server
 from barecloud.db.models import Node, NodeTrait, Port, utcnow
 from barecloud.errors import BarecloudError, NodeLocked
@@ -197,7 +198,10 @@ async def deploy(rt: Runtime, server: Server, node_uuid: str, verb: str = "activ
     if network is not None:
         drive["network_data"] = network
     try:
-        await nodes.set_provision_state(rt, ctx, node_uuid, verb, {"configdrive": drive})
+        # A server of a multi-create joins its request's deploy batch (if it has one).
+        await nodes.set_provision_state(rt, ctx, node_uuid, verb, {"configdrive": drive},
+                                        batch=server.reservation_id if verb == "active"
+                                        else None)
     except TRANSIENT:
         raise
     except BarecloudError as exc:
@@ -322,8 +326,11 @@ async def no_valid_host(rt: Runtime, server: Server) -> None:
         values = {"vm_state": st.ERROR, "task_state": None, "power_state": st.NOSTATE,
                   "fault": fault(NO_VALID_HOST, why)}
     async with rt.db.session() as s:
-        await s.execute(
+        result = await s.execute(
             update(Server).where(Server.id == server.id, Server.node_uuid.is_(None),
                                  Server.deleted.is_(False), Server.vm_state == st.BUILDING)
             .values(**values).execution_options(synchronize_session=False)
         )
+        if result.rowcount and not server.attempts:  # type: ignore[attr-defined]
+            # It will never join its multi-create's deploy batch: no gate waits for it.
+            await batches.expect_fewer(s, server.reservation_id)

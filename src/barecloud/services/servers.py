@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 
 from sqlalchemy import delete, select
 
+from barecloud.conductor import batches
 from barecloud.db.compute_models import Server
 from barecloud.db.models import Image, new_uuid
 from barecloud.errors import InvalidParameter, NotFound
@@ -33,6 +34,8 @@ from barecloud.services.tenancy import project_of, user_of
 
 HOSTNAME_RE = re.compile(r"^[a-zA-Z0-9-._]*$")
 MAX_USER_DATA = 65535
+# The scheduler hint that picks how a multi-create's image reaches the machines.
+DELIVERY_HINT = "image_delivery"
 BASE_KEYS = ("name", "imageRef", "flavorRef", "key_name", "user_data", "metadata",
              "networks", "availability_zone", "min_count", "max_count",
              "return_reservation_id", "security_groups", "adminPass", "config_drive",
@@ -261,6 +264,7 @@ async def create(rt: Runtime, ctx: RequestContext, body: Any,
     if flavor.disabled:
         raise InvalidParameter("Flavor is disabled.")
     kept_hints = await enforcement.check_hint(rt, hints, project, flavors.specs_of(flavor))
+    delivery = _delivery(rt, hints)
     image = await check_image(rt, ctx, req.image)
     check_image_fits(image, flavor.root_gb, flavor.memory_mb)
     await vifs.check_requested(rt, ctx, req.networks)
@@ -278,8 +282,22 @@ async def create(rt: Runtime, ctx: RequestContext, body: Any,
         servers = [_row(req, i, count, rid, project, user, snapshot, key_data, kept_hints)
                    for i in range(count)]
         s.add_all(servers)
+        if count > 1:  # one image to many machines: one deploy batch (conductor/batches.py)
+            await batches.create(s, rt.settings, uuid_=rid, delivery=delivery,
+                                 expected=count, project_id=project)
     await _recheck(rt, servers, project, limits, used, req, flavor)
     return Created(servers, rid, return_rid)
+
+
+def _delivery(rt: Runtime, hints: dict[str, Any]) -> str:
+    """The ``image_delivery`` scheduler hint (barecloud's): chain or http."""
+    value = hints.get(DELIVERY_HINT, rt.settings.deploy_batch_delivery)
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]  # the CLI's --hint may send a one-element list
+    if value not in batches.DELIVERIES:
+        raise InvalidParameter(f"Invalid input for field/attribute {DELIVERY_HINT}: "
+                               f"{value!r} is not one of {', '.join(batches.DELIVERIES)}.")
+    return str(value)
 
 
 def _row(req: _Request, index: int, count: int, rid: str, project: str, user: str,

@@ -87,6 +87,9 @@ def test_deploy_runs_the_agent_s_commands_in_order(api: Ironic) -> None:
     files = drive["params"]["files"]
     assert {"openstack/latest/meta_data.json", "openstack/latest/user_data",
             "openstack/latest/network_data.json"} <= set(files)
+    # The node's API view shows the command, but not the user data it carries.
+    shown = api.node(agent.uuid)["driver_internal_info"]["agent_command"]
+    assert (shown["name"], shown["params"]["files"]) == ("write_configdrive", "******")
     agent.report(drive, "succeeded", result={"partition": 2})
     off = agent.poll()
     assert off is not None and off["name"] == "power_off"

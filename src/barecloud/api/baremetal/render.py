@@ -126,8 +126,7 @@ def _node_value(node: Node, field: str, conductor: str | None) -> Any:
                     info[key] = "******"
             return info
         case "driver_internal_info":
-            return {k: v for k, v in (node.driver_internal_info or {}).items()
-                    if not k.startswith("agent_token")}
+            return internal_info(node.driver_internal_info or {})
         case "traits":
             return [t.trait for t in node.traits]
         case "created_at" | "updated_at" | "provision_updated_at" | "inspection_started_at" \
@@ -240,4 +239,26 @@ def history(h: NodeHistory, base: str, node_uuid: str, detail: bool) -> dict[str
             "from_state": h.from_state, "to_state": h.to_state,
             "request_id": h.request_id, "duration": h.duration,
         })
+    return out
+
+
+# Agent command parameters that carry secrets: a chain's stream tokens, and the
+# config drive (user data), masked as instance_info's configdrive is.
+_MASKED_PARAMS = ("files", "image")
+
+
+def internal_info(dii: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in dii.items() if not k.startswith("agent_token")}
+    command = out.get("agent_command")
+    if isinstance(command, dict) and isinstance(command.get("params"), dict):
+        params = dict(command["params"])
+        for key in _MASKED_PARAMS:
+            if key in params:
+                params[key] = "******"
+        if isinstance(params.get("serve"), dict):
+            params["serve"] = {"token": "******"}
+        if isinstance(params.get("upstreams"), list):
+            params["upstreams"] = [str(u).split("/chain/")[0] + "/chain/******"
+                                   for u in params["upstreams"]]
+        out["agent_command"] = {**command, "params": params}
     return out

@@ -9,6 +9,7 @@ from alembic import context
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+import barecloud.db.batch_models  # deploy batches
 import barecloud.db.compute_models  # registers the Compute tables
 import barecloud.db.identity_models
 import barecloud.db.lease_models  # the Reservation tables

@@ -1,0 +1,32 @@
+"""/v1/barecloud-deploy-batches: one image to many nodes, and its per-machine report.
+
+barecloud's own resource (Ironic has none): the name says so, as the
+Reservation API's ``barecloud-calendar`` does.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from barecloud.api.common import JSONResponse, context, json_body, runtime
+from barecloud.services import deploy_batches
+
+router = APIRouter(prefix="/baremetal/v1")
+
+
+@router.post("/barecloud-deploy-batches", status_code=202)
+async def create_batch(request: Request) -> JSONResponse:
+    batch = await deploy_batches.create(runtime(request), context(request),
+                                        await json_body(request))
+    return JSONResponse(batch, status_code=202)
+
+
+@router.get("/barecloud-deploy-batches")
+async def list_batches(request: Request) -> JSONResponse:
+    rows = await deploy_batches.list_batches(runtime(request), context(request))
+    return JSONResponse({"deploy_batches": rows})
+
+
+@router.get("/barecloud-deploy-batches/{ref}")
+async def show_batch(ref: str, request: Request) -> JSONResponse:
+    return JSONResponse(await deploy_batches.get(runtime(request), context(request), ref))

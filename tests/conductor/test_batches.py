@@ -1,0 +1,315 @@
+"""Deploy batches in the conductor: the chain's order, its gate, retries, windows.
+
+The machines are fake-hardware with the ``agent`` deploy interface: the test
+plays each agent through the same service calls the real one makes over
+HTTP (heartbeat with its callback URL, next command, report).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import update
+
+from barecloud import states
+from barecloud.conductor.batches import chain_order
+from barecloud.db.batch_models import DeployBatch, DeployBatchMember
+from barecloud.db.models import Node, Port, utcnow
+from barecloud.drivers import fake
+from barecloud.services import agent, deploy_batches, nodes
+from barecloud.services.context import Runtime
+from tests.conductor.conftest import RuntimeFactory
+from tests.conductor.helpers import (
+    CTX,
+    describe,
+    drive,
+    expire_wait,
+    heartbeat,
+    load,
+    make_available,
+    rt_conductor,
+    set_driver_info,
+    wait_state,
+)
+
+
+def _node(name: str, *links: dict[str, Any], pxe: int = 0) -> tuple[DeployBatchMember, Node]:
+    node = Node(uuid=f"uuid-{name}", name=name)
+    node.ports = [Port(id=i, address=f"52:54:00:00:00:{i:02x}", pxe_enabled=i == pxe,
+                       local_link_connection=link) for i, link in enumerate(links)]
+    return DeployBatchMember(node_uuid=node.uuid), node
+
+
+def test_hops_stay_inside_a_switch_and_ports_sort_naturally() -> None:
+    members = [
+        _node("a", {"switch_id": "sw-2", "port_id": "p1"}),
+        _node("b", {"switch_id": "sw-1", "port_id": "p10"}),
+        _node("c", {"switch_id": "sw-1", "port_id": "p9"}),
+        _node("d", {"switch_id": "sw-2", "port_id": "p2"}),
+        _node("e", {"switch_id": "sw-1", "port_id": "p2"}),
+    ]
+    assert [n.name for _, n in chain_order(members)] == ["e", "c", "b", "a", "d"]
+
+
+def test_the_pxe_port_places_a_machine_and_no_link_sorts_by_name() -> None:
+    members = [
+        # Its PXE NIC (the second) is on sw-1; the first NIC's link does not count.
+        _node("x", {"switch_id": "sw-9", "port_id": "p1"},
+              {"switch_id": "sw-1", "port_id": "p3"}, pxe=1),
+        _node("y", {"switch_id": "sw-1", "port_id": "p4"}),
+        _node("m2"),
+        _node("m1"),
+    ]
+    # No switch sorts first (""), by name; then sw-1 by port.
+    assert [n.name for _, n in chain_order(members)] == ["m1", "m2", "x", "y"]
+
+
+# --- the gate, the chain and retries, with the test playing every agent ----------------
+
+IMAGE = {"image_source": "http://192.0.2.10/images/one.raw",
+         "image_os_hash_value": "ab" * 64, "image_size": 4096}
+
+
+async def _agent_nodes(rt: Runtime, count: int, **driver_info: Any) -> list[str]:
+    """Available fake machines whose agent (deploy interface ``agent``) the test plays."""
+    uuids = []
+    for _ in range(count):
+        node = await nodes.create(rt, CTX, {
+            "driver": "fake-hardware", "name": f"n-{uuid.uuid4().hex[:8]}",
+            "deploy_interface": "agent", "driver_info": driver_info}, initial=states.ENROLL)
+        await drive(rt, node.uuid, "manage", states.MANAGEABLE)
+        await set_driver_info(rt.db, node.uuid, fake_callback=True)
+        uuids.append(node.uuid)
+    return uuids
+
+
+async def _available(rt: Runtime, uuids: list[str]) -> None:
+    """Provide: cleaning's ramdisk is skipped (automated_clean off), so no agent here."""
+    async with rt.db.session() as s:
+        await s.execute(update(Node).where(Node.uuid.in_(uuids)).values(automated_clean=False))
+    for n in uuids:
+        await drive(rt, n, "provide", states.AVAILABLE)
+
+
+async def _wait_for(rt: Runtime, n: str, check: Callable[[Node], bool], what: str,
+                    timeout: float = 10) -> Node:
+    deadline = time.monotonic() + timeout
+    while True:
+        node = await load(rt.db, n)
+        if check(node):
+            return node
+        assert time.monotonic() < deadline, f"{what}: {await describe(rt.db, n)}"
+        await asyncio.sleep(0.02)
+
+
+def _at(step: str) -> Callable[[Node], bool]:
+    """Waiting after ``step`` (the deploy_step the engine saved)."""
+    return lambda node: (node.provision_state == states.DEPLOYWAIT
+                         and (node.deploy_step or {}).get("step") == step
+                         and node.reservation is None)
+
+
+async def _command(rt: Runtime, n: str) -> dict[str, Any]:
+    token = (await load(rt.db, n)).agent_token
+    command = await agent.next_command(rt, n, token, 0)
+    assert command is not None, await describe(rt.db, n)
+    return command
+
+
+async def _report(rt: Runtime, n: str, command: dict[str, Any], status: str,
+                  **fields: Any) -> None:
+    token = (await load(rt.db, n)).agent_token
+    await agent.report(rt, CTX, n, command["id"], token, {"status": status, **fields})
+
+
+async def _finish(rt: Runtime, n: str) -> None:
+    """Play the agent to the end: succeed whatever comes (config drive, power off)."""
+    node = await load(rt.db, n)
+    while node.provision_state != states.ACTIVE:
+        assert node.provision_state in (states.DEPLOYING, states.DEPLOYWAIT), (
+            await describe(rt.db, n))
+        if node.provision_state == states.DEPLOYWAIT and node.reservation is None:
+            command = (node.driver_internal_info or {}).get("agent_command") or {}
+            if command.get("status") == "pending":
+                await _report(rt, n, command, "succeeded", result={})
+        await asyncio.sleep(0.02)
+        node = await load(rt.db, n)
+
+
+async def _batch(rt: Runtime, uuids: list[str], **body: Any) -> str:
+    created = await deploy_batches.create(rt, CTX, {"nodes": uuids, "instance_info": IMAGE,
+                                                    **body})
+    return str(created["uuid"])
+
+
+def _written(command: dict[str, Any], size: int = 4096) -> dict[str, Any]:
+    ups = command["params"].get("upstreams")
+    url = ups[0].split("/chain/")[0] if ups else IMAGE["image_source"]
+    return {"bytes": size, "seconds": 0.5, "sources": [{"url": url, "from": 0, "to": size}]}
+
+
+async def test_the_gate_waits_for_every_member_then_chains_them(rt: Runtime) -> None:
+    uuids = await _agent_nodes(rt, 3)
+    await _available(rt, uuids)
+    ref = await _batch(rt, uuids, delivery="chain")
+    for n in uuids:  # every machine boots its agent, which must call back first
+        await _wait_for(rt, n, _at("agent up"), "agent up")
+    for i, n in enumerate(uuids[:2]):
+        await heartbeat(rt, n, url=f"http://192.0.2.{i + 1}:9999")
+        await _wait_for(rt, n, _at("write image"), "at the gate")
+    # At the gate, heartbeats do not move a member on, and nothing is sent yet.
+    await heartbeat(rt, uuids[0], url="http://192.0.2.1:9999")
+    await asyncio.sleep(0.2)
+    first = await load(rt.db, uuids[0])
+    assert first.provision_state == states.DEPLOYWAIT
+    assert "agent_command" not in (first.driver_internal_info or {}) or (
+        first.driver_internal_info["agent_command"]["name"] != "write_image")
+    report = await deploy_batches.get(rt, CTX, ref)
+    assert (report["state"], [m["state"] for m in report["members"]]) == (
+        "gathering", ["ready", "ready", "waiting"])
+    # The last one opens the gate: three write_image commands, each from the one before.
+    await heartbeat(rt, uuids[2], url="http://192.0.2.3:9999")
+    commands = {}
+    for n in uuids:
+        await _wait_for(rt, n, lambda node: (node.driver_internal_info or {}).get(
+            "agent_command", {}).get("name") == "write_image", "write_image sent")
+        commands[n] = await _command(rt, n)
+    report = await deploy_batches.get(rt, CTX, ref)
+    order = [m["node_uuid"] for m in report["members"]]
+    assert sorted(order) == sorted(uuids) and report["state"] == "broadcasting"
+    params = [commands[n]["params"] for n in order]
+    assert [len(p["upstreams"]) for p in params] == [0, 1, 2]
+    tokens = [p["serve"]["token"] for p in params[:2]]
+    assert len(set(tokens)) == 2 and "serve" not in params[2]  # the tail serves nobody
+    hosts = {n: f"http://192.0.2.{uuids.index(n) + 1}:9999" for n in uuids}
+    assert params[2]["upstreams"] == [f"{hosts[order[1]]}/chain/{tokens[1]}",
+                                      f"{hosts[order[0]]}/chain/{tokens[0]}"]
+    assert all(p["url"] == IMAGE["image_source"] and p["size"] == 4096 for p in params)
+    for n in order:
+        await _report(rt, n, commands[n], "running", progress={"bytes": 1, "total": 4096})
+        await _report(rt, n, commands[n], "succeeded", result=_written(commands[n]))
+    for n in uuids:
+        await _finish(rt, n)
+    report = await deploy_batches.get(rt, CTX, ref)
+    assert (report["state"], report["ok"], report["ko"]) == ("done", 3, 0)
+    assert [m["position"] for m in report["members"]] == [0, 1, 2]
+    assert report["members"][1]["sources"][0]["url"] == hosts[order[0]]
+    assert report["image_phase_seconds"] is not None
+    assert "chain_token" not in str(report) and tokens[0] not in str(report)
+
+
+async def test_a_failed_member_is_retried_alone_and_a_dead_one_after_a_reboot(
+        rt: Runtime) -> None:
+    uuids = await _agent_nodes(rt, 3)
+    await _available(rt, uuids)
+    ref = await _batch(rt, uuids, delivery="chain")
+    for i, n in enumerate(uuids):
+        await _wait_for(rt, n, _at("agent up"), "agent up")
+        await heartbeat(rt, n, url=f"http://192.0.2.{i + 1}:9999")
+    commands = {}
+    for n in uuids:
+        await _wait_for(rt, n, lambda node: (node.driver_internal_info or {}).get(
+            "agent_command", {}).get("name") == "write_image", "write_image sent")
+        commands[n] = await _command(rt, n)
+    failing, dead, fine = uuids
+    await _report(rt, fine, commands[fine], "succeeded", result=_written(commands[fine]))
+    # One reports a failure: it writes again at once, alone, from the image server.
+    await _report(rt, failing, commands[failing], "failed", error="checksum mismatch")
+    await _wait_for(rt, failing, lambda node: (node.driver_internal_info or {}).get(
+        "agent_command", {}).get("id") not in (None, commands[failing]["id"]), "retry sent")
+    again = await _command(rt, failing)
+    assert again["name"] == "write_image" and "upstreams" not in again["params"]
+    await _report(rt, failing, again, "succeeded", result=_written(again))
+    # One goes silent: past its deadline it is rebooted and writes alone too.
+    await _report(rt, dead, commands[dead], "running", progress={"bytes": 1, "total": 4096})
+    await expire_wait(rt.db, dead)
+    await rt_conductor(rt).reconcilers.check_deadlines()
+    await _wait_for(rt, dead, lambda node: (node.driver_internal_info or {}).get(
+        "agent_command", {}).get("id") not in (None, commands[dead]["id"]), "reboot, retry")
+    history = await describe(rt.db, dead)
+    assert "retrying alone over http after a reboot" in history
+    assert "power reboot" in history
+    retry = await _command(rt, dead)
+    assert "upstreams" not in retry["params"]
+    await _report(rt, dead, retry, "succeeded", result=_written(retry))
+    for n in uuids:
+        await _finish(rt, n)
+    report = await deploy_batches.get(rt, CTX, ref)
+    rows = {m["node_uuid"]: m for m in report["members"]}
+    assert (report["state"], report["ok"], report["ko"]) == ("done", 3, 0)
+    assert rows[failing]["retried"] and rows[failing]["delivery"] == "http"
+    assert rows[failing]["failures"][0]["error"] == "checksum mismatch"
+    assert "Timeout reached" in rows[dead]["failures"][0]["error"]
+    assert not rows[fine]["retried"] and rows[fine]["failures"] == []
+
+
+async def test_out_of_retries_is_ko_and_the_batch_still_ends(make_runtime: RuntimeFactory
+                                                             ) -> None:
+    async with make_runtime(deploy_batch_retries=0) as rt:
+        uuids = await _agent_nodes(rt, 2)
+        await _available(rt, uuids)
+        ref = await _batch(rt, uuids, delivery="chain")
+        for i, n in enumerate(uuids):
+            await _wait_for(rt, n, _at("agent up"), "agent up")
+            await heartbeat(rt, n, url=f"http://192.0.2.{i + 1}:9999")
+        bad, good = uuids
+        for n in uuids:
+            await _wait_for(rt, n, lambda node: (node.driver_internal_info or {}).get(
+                "agent_command", {}).get("name") == "write_image", "write_image sent")
+        await _report(rt, bad, await _command(rt, bad), "failed", error="disk on fire")
+        command = await _command(rt, good)
+        await _report(rt, good, command, "succeeded", result=_written(command))
+        await _finish(rt, good)
+        await _wait_for(rt, bad, lambda node: node.provision_state == states.DEPLOYFAIL,
+                        "deploy failed")
+        report = await deploy_batches.get(rt, CTX, ref)
+        rows = {m["node_uuid"]: m for m in report["members"]}
+        assert (report["state"], report["ok"], report["ko"]) == ("done", 1, 1)
+        assert rows[bad]["state"] == "ko" and "disk on fire" in rows[bad]["error"]
+
+
+async def test_the_gate_deadline_starts_the_chain_without_the_missing(rt: Runtime) -> None:
+    uuids = await _agent_nodes(rt, 3)
+    await _available(rt, uuids)
+    ref = await _batch(rt, uuids, delivery="chain")
+    late = uuids[2]
+    for i, n in enumerate(uuids[:2]):
+        await _wait_for(rt, n, _at("agent up"), "agent up")
+        await heartbeat(rt, n, url=f"http://192.0.2.{i + 1}:9999")
+        await _wait_for(rt, n, _at("write image"), "at the gate")
+    async with rt.db.session() as s:
+        await s.execute(update(DeployBatch).where(DeployBatch.uuid == ref).values(
+            gate_deadline=utcnow() - dt.timedelta(seconds=1)))
+    await rt_conductor(rt).reconcilers.check_batches()
+    for n in uuids[:2]:
+        assert (await _command(rt, n))["name"] == "write_image"
+    # The late machine does not join the running chain: it writes alone.
+    await _wait_for(rt, late, _at("agent up"), "agent up")
+    await heartbeat(rt, late, url="http://192.0.2.3:9999")
+    await _wait_for(rt, late, lambda node: (node.driver_internal_info or {}).get(
+        "agent_command", {}).get("name") == "write_image", "write_image sent")
+    assert "upstreams" not in (await _command(rt, late))["params"]
+    report = await deploy_batches.get(rt, CTX, ref)
+    rows = {m["node_uuid"]: m for m in report["members"]}
+    assert rows[late]["delivery"] == "http" and rows[late]["position"] is None
+    assert {rows[n]["position"] for n in uuids[:2]} == {0, 1}
+
+
+async def test_power_actions_of_a_batch_go_in_windows(make_runtime: RuntimeFactory) -> None:
+    """At most W machines in a power action at once; the rest queue, none is refused."""
+    async with make_runtime(max_concurrent_power_actions=2) as rt:
+        uuids = list(await asyncio.gather(*(make_available(rt) for _ in range(6))))
+        for n in uuids:
+            await set_driver_info(rt.db, n, fake_delay=0.05)
+        fake.POWER_ACTIONS.peak = 0
+        ref = await _batch(rt, uuids, delivery="http")
+        for n in uuids:
+            await wait_state(rt, n, states.ACTIVE, timeout=30)
+        assert fake.POWER_ACTIONS.peak == 2
+        report = await deploy_batches.get(rt, CTX, ref)
+        assert (report["state"], report["ok"]) == ("done", 6)
