@@ -62,7 +62,6 @@ import datetime as dt
 import hashlib
 import json
 import os
-import platform
 import re
 import shutil
 import signal
@@ -79,6 +78,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.deploy_image import make_image, upload
+from bench.host import load, machine_info
 from tests import support
 
 HEADERS = {"X-OpenStack-Ironic-API-Version": "1.78"}
@@ -153,19 +153,6 @@ class Cpu:
         t0, i0, s0 = self.start
         self.start = (total, idle, service)
         return (1 - (idle - i0) / max(total - t0, 1)), service - s0
-
-
-def machine_info() -> str:
-    model = next((line.split(":", 1)[1].strip() for line in
-                  Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), "?")  # fmt: skip
-    return (f"nproc {os.cpu_count()}, CPU {model!r}, Python {platform.python_version()}, "
-            f"{platform.system()} {platform.release()}, "
-            f"{time.strftime('%a %b %d %H:%M:%S %Z %Y')}")  # fmt: skip
-
-
-def load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 # --- the cloud ----------------------------------------------------------------------------

@@ -48,7 +48,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -56,13 +55,13 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TypeVar
 
 from barecloud.drivers.switches import Segment, SwitchDriver, build
 from barecloud.drivers.switches.generic_ssh import GenericSshSwitch
 from barecloud.drivers.switches.linux_bridge import LinuxBridgeSwitch
 from barecloud.lab.ssh_switch import DEVICE_TYPES, SshSwitch
+from host import load, machine_info  # bench/host.py, next to this file
 
 T = TypeVar("T")
 
@@ -340,19 +339,6 @@ async def ssh_size(vendor: str, password: str, n: int) -> Row:
 
 
 # --- report ------------------------------------------------------------------------------
-
-
-def machine_info() -> str:
-    model = next((line.split(":", 1)[1].strip() for line in
-                  Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), "?")  # fmt: skip
-    return (f"nproc {os.cpu_count()}, CPU {model!r}, Python {platform.python_version()}, "
-            f"{platform.system()} {platform.release()}, "
-            f"{time.strftime('%a %b %d %H:%M:%S %Z %Y')}")  # fmt: skip
-
-
-def load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def summary(rows: list[Row], units: list[Unit]) -> None:
