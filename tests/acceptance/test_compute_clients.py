@@ -10,10 +10,7 @@ lab machines and reads what they printed on their serial consoles.
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,10 +24,10 @@ from openstack import exceptions
 from openstack.connection import Connection
 
 from tests import support
+from tests.acceptance.openstack_cli import OPENSTACK, Cli
 from tests.api.compute.nova import Nova, console_file
 from tests.lab.conftest import make_lab
 
-OPENSTACK = Path(sys.executable).parent / "openstack"
 MIB = 1 << 20
 
 Connect = Callable[..., Connection]
@@ -114,24 +111,6 @@ def test_openstacksdk(which: str, request: pytest.FixtureRequest, connect: Conne
 
 
 # --- the openstack CLI -------------------------------------------------------
-class Cli:
-    def __init__(self, svc: support.Service, cloud: str = "barecloud") -> None:
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
-        self.env.update({"OS_CLIENT_CONFIG_FILE": str(svc.clouds_yaml), "OS_CLOUD": cloud,
-                         "PYTHONWARNINGS": "ignore"})
-
-    def run(self, *args: str, ok: bool = True, cloud: str | None = None
-            ) -> subprocess.CompletedProcess[str]:
-        env = {**self.env, "OS_CLOUD": cloud} if cloud else self.env
-        proc = subprocess.run([str(OPENSTACK), *args], env=env, capture_output=True,
-                              text=True, timeout=300)
-        assert (proc.returncode == 0) == ok, (args, proc.stdout, proc.stderr)
-        return proc
-
-    def json(self, *args: str, cloud: str | None = None) -> Any:
-        return json.loads(self.run(*args, "-f", "json", cloud=cloud).stdout)
-
-
 cli_only = pytest.mark.skipif(not OPENSTACK.exists(), reason="openstack CLI not installed")
 
 

@@ -10,65 +10,35 @@ came from.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests import support
-from tests.lab.conftest import Lab, make_lab
+from tests.acceptance.lab_cloud import HEADERS, Cloud
+from tests.acceptance.openstack_cli import Cli
+from tests.lab.conftest import make_lab
 
 pytestmark = pytest.mark.slow
 
 MACHINES = 5
 MIB = 1 << 20
-HEADERS = {"X-OpenStack-Ironic-API-Version": "1.78"}
 NAMES = [f"lab-{i:05d}" for i in range(1, MACHINES + 1)]
-OPENSTACK = Path(sys.executable).parent / "openstack"
 
 
-@dataclass
-class Cloud:
-    svc: support.Service
-    bm: httpx.Client
-    lab: Lab
+def settle(cloud: Cloud, names: list[str], state: str) -> None:
+    for name in names:
+        cloud.settle(name, state, timeout=180)
 
-    def node(self, name: str) -> dict[str, Any]:
-        rsp = self.bm.get(f"/nodes/{name}")
-        assert rsp.status_code == 200, rsp.text
-        return dict(rsp.json())
 
-    def provision(self, name: str, target: str) -> None:
-        rsp = self.bm.put(f"/nodes/{name}/states/provision", json={"target": target})
-        assert rsp.status_code == 202, rsp.text
-
-    def settle(self, names: list[str], state: str, timeout: float = 180) -> None:
-        deadline = time.monotonic() + timeout
-        for name in names:
-            while True:
-                node = self.node(name)
-                if node["target_provision_state"] is None and node["reservation"] is None:
-                    break
-                assert time.monotonic() < deadline, (name, node["provision_state"])
-                time.sleep(0.2)
-            assert node["provision_state"] == state, (name, node["provision_state"],
-                                                      node["last_error"])
-
-    def batch(self, ref: str) -> dict[str, Any]:
-        rsp = self.bm.get(f"/barecloud-deploy-batches/{ref}")
-        assert rsp.status_code == 200, rsp.text
-        return dict(rsp.json())
-
-    def disk(self, name: str) -> Path:
-        return self.lab.path / "machines" / name / "disk.img"
+def batch_of(cloud: Cloud, ref: str) -> dict[str, Any]:
+    rsp = cloud.bm.get(f"/barecloud-deploy-batches/{ref}")
+    assert rsp.status_code == 200, rsp.text
+    return dict(rsp.json())
 
 
 @pytest.fixture(scope="module")
@@ -86,10 +56,10 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
         c = Cloud(svc, bm, lab)
         for name in NAMES:
             c.provision(name, "manage")
-        c.settle(NAMES, "manageable")
+        settle(c, NAMES, "manageable")
         for name in NAMES:
             c.provision(name, "provide")
-        c.settle(NAMES, "available")
+        settle(c, NAMES, "available")
         yield c
     finally:
         bm.close()
@@ -151,8 +121,8 @@ def test_chain_batch_writes_every_disk_from_its_predecessor(
     assert rsp.status_code == 202, rsp.text
     ref = rsp.json()["uuid"]
     assert rsp.json()["delivery"] == "chain" and rsp.json()["expected"] == 4
-    cloud.settle(members, "active")
-    batch = cloud.batch(ref)
+    settle(cloud, members, "active")
+    batch = batch_of(cloud, ref)
     assert batch["state"] == "done", batch
     assert (batch["ok"], batch["ko"]) == (4, 0), batch
     rows = batch["members"]
@@ -179,7 +149,7 @@ def test_chain_batch_writes_every_disk_from_its_predecessor(
     assert "chain_token" not in str(listed) and "/chain/" not in str(listed)
     for name in members:
         cloud.provision(name, "deleted")
-    cloud.settle(members, "available")
+    settle(cloud, members, "available")
 
 
 def test_min_count_servers_deploy_as_one_chain(cloud: Cloud, image: tuple[str, bytes]) -> None:
@@ -205,27 +175,9 @@ def test_min_count_servers_deploy_as_one_chain(cloud: Cloud, image: tuple[str, b
         assert time.monotonic() < deadline, servers
         time.sleep(0.5)
     shown = cli.json("server", "show", servers[0]["ID"])
-    batch = cloud.batch(shown["OS-EXT-SRV-ATTR:reservation_id"])
+    batch = batch_of(cloud, shown["OS-EXT-SRV-ATTR:reservation_id"])
     assert (batch["delivery"], batch["expected"], batch["ok"]) == ("chain", 3, 3), batch
     assert sorted(m["position"] for m in batch["members"]) == [0, 1, 2]
     assert all(m["bytes"] == len(data) for m in batch["members"]), batch
     cli.run("server", "delete", "--wait", *[s["ID"] for s in servers])
-    cloud.settle(NAMES, "available")
-
-
-class Cli:
-    """The unmodified ``openstack`` CLI on the clouds.yaml the service wrote."""
-
-    def __init__(self, svc: support.Service) -> None:
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
-        self.env.update({"OS_CLIENT_CONFIG_FILE": str(svc.clouds_yaml),
-                         "OS_CLOUD": "barecloud", "PYTHONWARNINGS": "ignore"})
-
-    def run(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([str(OPENSTACK), *args], env=self.env, capture_output=True,
-                              text=True, timeout=300)
-        assert (proc.returncode == 0) == ok, (args, proc.stdout, proc.stderr)
-        return proc
-
-    def json(self, *args: str) -> Any:
-        return json.loads(self.run(*args, "-f", "json").stdout)
+    settle(cloud, NAMES, "available")

@@ -153,6 +153,25 @@ def _written(command: dict[str, Any], size: int = 4096) -> dict[str, Any]:
     return {"bytes": size, "seconds": 0.5, "sources": [{"url": url, "from": 0, "to": size}]}
 
 
+def _sent(name: str) -> Callable[[Node], bool]:
+    return lambda node: (node.driver_internal_info or {}).get(
+        "agent_command", {}).get("name") == name
+
+
+async def _chain_started(rt: Runtime, count: int) -> tuple[list[str], str]:
+    """A chain batch of ``count`` machines whose agents all called back: every one has
+    its write_image.  The machines, and the batch."""
+    uuids = await _agent_nodes(rt, count)
+    await _available(rt, uuids)
+    ref = await _batch(rt, uuids, delivery="chain")
+    for i, n in enumerate(uuids):
+        await _wait_for(rt, n, _at("agent up"), "agent up")
+        await heartbeat(rt, n, url=f"http://192.0.2.{i + 1}:9999")
+    for n in uuids:
+        await _wait_for(rt, n, _sent("write_image"), "write_image sent")
+    return uuids, ref
+
+
 async def test_the_gate_waits_for_every_member_then_chains_them(rt: Runtime) -> None:
     uuids = await _agent_nodes(rt, 3)
     await _available(rt, uuids)
@@ -176,8 +195,7 @@ async def test_the_gate_waits_for_every_member_then_chains_them(rt: Runtime) -> 
     await heartbeat(rt, uuids[2], url="http://192.0.2.3:9999")
     commands = {}
     for n in uuids:
-        await _wait_for(rt, n, lambda node: (node.driver_internal_info or {}).get(
-            "agent_command", {}).get("name") == "write_image", "write_image sent")
+        await _wait_for(rt, n, _sent("write_image"), "write_image sent")
         commands[n] = await _command(rt, n)
     report = await deploy_batches.get(rt, CTX, ref)
     order = [m["node_uuid"] for m in report["members"]]
@@ -205,17 +223,8 @@ async def test_the_gate_waits_for_every_member_then_chains_them(rt: Runtime) -> 
 
 async def test_a_failed_member_is_retried_alone_and_a_dead_one_after_a_reboot(
         rt: Runtime) -> None:
-    uuids = await _agent_nodes(rt, 3)
-    await _available(rt, uuids)
-    ref = await _batch(rt, uuids, delivery="chain")
-    for i, n in enumerate(uuids):
-        await _wait_for(rt, n, _at("agent up"), "agent up")
-        await heartbeat(rt, n, url=f"http://192.0.2.{i + 1}:9999")
-    commands = {}
-    for n in uuids:
-        await _wait_for(rt, n, lambda node: (node.driver_internal_info or {}).get(
-            "agent_command", {}).get("name") == "write_image", "write_image sent")
-        commands[n] = await _command(rt, n)
+    uuids, ref = await _chain_started(rt, 3)
+    commands = {n: await _command(rt, n) for n in uuids}
     failing, dead, fine = uuids
     await _report(rt, fine, commands[fine], "succeeded", result=_written(commands[fine]))
     # One reports a failure: it writes again at once, alone, from the image server.
@@ -251,16 +260,8 @@ async def test_a_failed_member_is_retried_alone_and_a_dead_one_after_a_reboot(
 async def test_out_of_retries_is_ko_and_the_batch_still_ends(make_runtime: RuntimeFactory
                                                              ) -> None:
     async with make_runtime(deploy_batch_retries=0) as rt:
-        uuids = await _agent_nodes(rt, 2)
-        await _available(rt, uuids)
-        ref = await _batch(rt, uuids, delivery="chain")
-        for i, n in enumerate(uuids):
-            await _wait_for(rt, n, _at("agent up"), "agent up")
-            await heartbeat(rt, n, url=f"http://192.0.2.{i + 1}:9999")
+        uuids, ref = await _chain_started(rt, 2)
         bad, good = uuids
-        for n in uuids:
-            await _wait_for(rt, n, lambda node: (node.driver_internal_info or {}).get(
-                "agent_command", {}).get("name") == "write_image", "write_image sent")
         await _report(rt, bad, await _command(rt, bad), "failed", error="disk on fire")
         command = await _command(rt, good)
         await _report(rt, good, command, "succeeded", result=_written(command))
@@ -291,8 +292,7 @@ async def test_the_gate_deadline_starts_the_chain_without_the_missing(rt: Runtim
     # The late machine does not join the running chain: it writes alone.
     await _wait_for(rt, late, _at("agent up"), "agent up")
     await heartbeat(rt, late, url="http://192.0.2.3:9999")
-    await _wait_for(rt, late, lambda node: (node.driver_internal_info or {}).get(
-        "agent_command", {}).get("name") == "write_image", "write_image sent")
+    await _wait_for(rt, late, _sent("write_image"), "write_image sent")
     assert "upstreams" not in (await _command(rt, late))["params"]
     report = await deploy_batches.get(rt, CTX, ref)
     rows = {m["node_uuid"]: m for m in report["members"]}
