@@ -104,41 +104,51 @@ async def enlist(s: AsyncSession, batch_uuid: str, node: Node) -> dict[str, Any]
 
 async def join(db: Database, settings: Settings, view: NodeView,
                http_write: HttpWrite) -> StepResult:
-    """The "write image" step of a batch member: wait at the gate, or write."""
+    """The "write image" step of a batch member: wait at the gate, or write alone."""
     ref = batch_of(view.workflow_args)
     assert ref is not None
     sent: list[str] = []
+    mine: AgentCommand | None = None
     async with db.session() as s:
         await serialize(s, f"deploy-batch:{ref}")
         batch = await s.get(DeployBatch, ref)
         member = await _member(s, ref, view.uuid)
-        if batch is None or member is None:
-            return await http_write()
         agent_url = view.driver_internal_info.get("agent_url")
-        if (batch.delivery != "chain" or batch.state != GATHERING
-                or view.workflow_args.get("image_delivery") == "http" or not agent_url):
-            why = _http_reason(batch, view, agent_url)
+        alone = batch is None or member is None or (
+            batch.delivery != "chain" or batch.state != GATHERING
+            or view.workflow_args.get("image_delivery") == "http" or not agent_url)
+        if batch is not None and member is not None and alone:
             member.delivery = "http"
             member.state = WRITING
             member.write_started_at = None
-            log.info("batch %s: node %s writes alone over http (%s)", ref, view.uuid, why)
-            result = await http_write()
-            if result is None:  # no agent (fake deploy): written already
-                member.state = OK
-                await s.flush()
-                await _close_if_finished(s, ref)
-            return result
-        member.state = READY
-        member.agent_url = str(agent_url)
-        member.chain_token = secrets.token_urlsafe(24)
-        node = await _node(s, view.uuid)
-        node.driver_internal_info = {**(node.driver_internal_info or {}), GATE_FLAG: True}
-        if not await _gate_open(s, batch):
-            return WAIT
-        mine, sent = await _dispatch(s, settings, batch, view.uuid)
+            log.info("batch %s: node %s writes alone over http (%s)", ref, view.uuid,
+                     _http_reason(batch, view, agent_url))
+        elif batch is not None and member is not None:
+            member.state = READY
+            member.agent_url = str(agent_url)
+            member.chain_token = secrets.token_urlsafe(24)
+            node = await _node(s, view.uuid)
+            node.driver_internal_info = {**(node.driver_internal_info or {}), GATE_FLAG: True}
+            if not await _gate_open(s, batch):
+                return WAIT
+            mine, sent = await _dispatch(s, settings, batch, view.uuid)
+    if alone:  # the deploy interface's own write, outside the transaction
+        result = await http_write()
+        if result is None:  # no agent (fake deploy): written already
+            await _written_alone(db, ref, view.uuid)
+        return result
     for other in sent:
         MAILBOX.notify(other)
     return mine if mine is not None else WAIT
+
+
+async def _written_alone(db: Database, ref: str, node_uuid: str) -> None:
+    async with db.session() as s:
+        member = await _member(s, ref, node_uuid)
+        if member is not None:
+            member.state = OK
+            await s.flush()
+            await _close_if_finished(s, ref)
 
 
 def _http_reason(batch: DeployBatch, view: NodeView, agent_url: Any) -> str:
