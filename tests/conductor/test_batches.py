@@ -313,3 +313,20 @@ async def test_power_actions_of_a_batch_go_in_windows(make_runtime: RuntimeFacto
         assert fake.POWER_ACTIONS.peak == 2
         report = await deploy_batches.get(rt, CTX, ref)
         assert (report["state"], report["ok"]) == ("done", 6)
+
+
+async def test_only_a_chain_member_is_held_to_the_progress_deadline(rt: Runtime) -> None:
+    """Silence in a chain means a dead machine; a shared download may just be starved."""
+    chain, _ = await _chain_started(rt, 2)
+    plain = await _agent_nodes(rt, 1)
+    await _available(rt, plain)
+    await _batch(rt, plain, delivery="http")
+    await _wait_for(rt, plain[0], _sent("write_image"), "write_image sent")
+    for n, timeout in ((chain[0], rt.settings.deploy_batch_progress_timeout),
+                       (plain[0], rt.settings.deploy_callback_timeout)):
+        await _report(rt, n, await _command(rt, n), "running",
+                      progress={"bytes": 1, "total": 4096})
+        deadline = (await load(rt.db, n)).workflow_deadline
+        assert deadline is not None
+        left = (deadline - utcnow()).total_seconds()
+        assert timeout - 5 < left <= timeout, (n, left, timeout)

@@ -403,8 +403,14 @@ async def _close_if_finished(s: AsyncSession, ref: str) -> None:
 
 
 def progress_timeout(settings: Settings, node: Node) -> float | None:
-    """The no-progress deadline of a batch member's write, else None (the usual one)."""
+    """The no-progress deadline of a chain member's write, else None (the usual one).
+
+    Only in a chain does silence mean a dead machine: a download from the image
+    server shared N ways can starve for tens of seconds (TCP backs off on a
+    full link) and still finish."""
     command = (node.driver_internal_info or {}).get("agent_command") or {}
-    if batch_of(node.workflow_args or {}) and command.get("name") == "write_image":
+    params = command.get("params") or {}
+    if (batch_of(node.workflow_args or {}) and command.get("name") == "write_image"
+            and ("upstreams" in params or "serve" in params)):
         return settings.deploy_batch_progress_timeout
     return None
