@@ -23,7 +23,6 @@ import datetime as dt
 import logging
 import re
 import secrets
-import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -248,9 +247,7 @@ async def _dispatch(s: AsyncSession, settings: Settings, batch: DeployBatch,
             mine = command
             node.driver_internal_info = dii
             continue
-        dii["agent_command"] = {
-            "id": str(uuid.uuid4()), "name": command.name, "params": command.params,
-            "status": "pending", "issued_at": now.isoformat()}
+        dii["agent_command"] = command.issued(now.isoformat())
         node.driver_internal_info = dii
         node.workflow_deadline = now + dt.timedelta(
             seconds=settings.deploy_batch_progress_timeout)

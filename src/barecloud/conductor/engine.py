@@ -12,7 +12,6 @@ import contextlib
 import datetime as dt
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
@@ -273,10 +272,7 @@ class Conductor:
             if isinstance(result, AgentCommand):
                 node.driver_internal_info = {
                     **(node.driver_internal_info or {}),
-                    "agent_command": {
-                        "id": str(uuid.uuid4()), "name": result.name, "params": result.params,
-                        "status": "pending", "issued_at": utcnow().isoformat(),
-                    },
+                    "agent_command": result.issued(utcnow().isoformat()),
                 }
             if wait:
                 what = f"the agent ({result.name})" if isinstance(result, AgentCommand) else (

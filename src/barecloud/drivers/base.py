@@ -7,6 +7,7 @@ I/O outside database transactions and lets the same driver run in any process.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
@@ -77,6 +78,11 @@ class AgentCommand:
 
     name: str
     params: dict[str, Any] = field(default_factory=dict)
+
+    def issued(self, at: str) -> dict[str, Any]:
+        """The ``agent_command`` record a node keeps for it: pending, with a fresh id."""
+        return {"id": str(uuid.uuid4()), "name": self.name, "params": self.params,
+                "status": "pending", "issued_at": at}
 
 
 StepResult = Literal["wait"] | AgentCommand | None
