@@ -128,7 +128,7 @@ async def join(db: Database, settings: Settings, view: NodeView,
             member.chain_token = secrets.token_urlsafe(24)
             node = await _node(s, view.uuid)
             node.driver_internal_info = {**(node.driver_internal_info or {}), GATE_FLAG: True}
-            if not await _gate_open(s, batch):
+            if not _gate_open(batch, await _members(s, batch)):
                 return WAIT
             mine, sent = await _dispatch(s, settings, batch, view.uuid)
     if alone:  # the deploy interface's own write, outside the transaction
@@ -167,8 +167,7 @@ async def _member(s: AsyncSession, batch_uuid: str, node_uuid: str) -> DeployBat
 
 
 async def _node(s: AsyncSession, node_uuid: str) -> Node:
-    node = await s.scalar(select(Node).options(selectinload(Node.ports))
-                          .where(Node.uuid == node_uuid))
+    node = await s.scalar(select(Node).where(Node.uuid == node_uuid))
     assert node is not None
     return node
 
@@ -176,12 +175,14 @@ async def _node(s: AsyncSession, node_uuid: str) -> Node:
 Membership = list[tuple[DeployBatchMember, Node | None]]
 
 
-async def _members(s: AsyncSession, batch: DeployBatch) -> Membership:
+async def _members(s: AsyncSession, batch: DeployBatch, *, ports: bool = False) -> Membership:
+    """The members and their nodes (with their ports only for the chain's order)."""
     members = list((await s.scalars(select(DeployBatchMember).where(
         DeployBatchMember.batch_uuid == batch.uuid).order_by(DeployBatchMember.id))).all())
-    nodes = {n.uuid: n for n in (await s.scalars(
-        select(Node).options(selectinload(Node.ports))
-        .where(Node.uuid.in_([m.node_uuid for m in members])))).all()}
+    query = select(Node).where(Node.uuid.in_([m.node_uuid for m in members]))
+    if ports:
+        query = query.options(selectinload(Node.ports))
+    nodes = {n.uuid: n for n in (await s.scalars(query)).all()}
     return [(m, nodes.get(m.node_uuid)) for m in members]
 
 
@@ -191,10 +192,9 @@ def _dropped(member: DeployBatchMember, node: Node | None, batch_uuid: str) -> b
         (node.workflow_args or {}).get("deploy_batch") != batch_uuid)
 
 
-async def _gate_open(s: AsyncSession, batch: DeployBatch) -> bool:
+def _gate_open(batch: DeployBatch, members: Membership) -> bool:
     if utcnow() >= batch.gate_deadline:
         return True
-    members = await _members(s, batch)
     if len(members) < batch.expected:
         return False
     return all(m.state != WAITING or _dropped(m, n, batch.uuid) for m, n in members)
@@ -223,7 +223,7 @@ async def _dispatch(s: AsyncSession, settings: Settings, batch: DeployBatch,
     """Start the chain with the ready members; my command, and the nodes told."""
     now = utcnow()
     ready: list[tuple[DeployBatchMember, Node]] = []
-    for member, node in await _members(s, batch):
+    for member, node in await _members(s, batch, ports=True):
         if member.state == READY and node is not None and not _dropped(member, node,
                                                                         batch.uuid):
             ready.append((member, node))
@@ -293,7 +293,7 @@ async def check_gates(db: Database, settings: Settings) -> int:
                     _settle(member, KO, node.last_error if node is not None else None,
                             node)
             if (batch.state == GATHERING and any(m.state == READY for m, _ in members)
-                    and await _gate_open(s, batch)):
+                    and _gate_open(batch, members)):
                 _, sent = await _dispatch(s, settings, batch, None)
                 touched += 1
             if _finished(batch, [m for m, _ in members]):
