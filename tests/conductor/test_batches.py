@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import update
 
 from barecloud import states
+from barecloud.api.baremetal.render import deploy_batch
 from barecloud.conductor.batches import chain_order
 from barecloud.db.batch_models import DeployBatch, DeployBatchMember
 from barecloud.db.models import Node, Port, utcnow
@@ -144,7 +145,12 @@ async def _finish(rt: Runtime, n: str) -> None:
 async def _batch(rt: Runtime, uuids: list[str], **body: Any) -> str:
     created = await deploy_batches.create(rt, CTX, {"nodes": uuids, "instance_info": IMAGE,
                                                     **body})
-    return str(created["uuid"])
+    return created.batch.uuid
+
+
+async def _report_of(rt: Runtime, ref: str) -> dict[str, Any]:
+    """The batch as the API shows it."""
+    return deploy_batch(await deploy_batches.get(rt, CTX, ref))
 
 
 def _written(command: dict[str, Any], size: int = 4096) -> dict[str, Any]:
@@ -188,7 +194,7 @@ async def test_the_gate_waits_for_every_member_then_chains_them(rt: Runtime) -> 
     assert first.provision_state == states.DEPLOYWAIT
     assert "agent_command" not in (first.driver_internal_info or {}) or (
         first.driver_internal_info["agent_command"]["name"] != "write_image")
-    report = await deploy_batches.get(rt, CTX, ref)
+    report = await _report_of(rt, ref)
     assert (report["state"], [m["state"] for m in report["members"]]) == (
         "gathering", ["ready", "ready", "waiting"])
     # The last one opens the gate: three write_image commands, each from the one before.
@@ -197,7 +203,7 @@ async def test_the_gate_waits_for_every_member_then_chains_them(rt: Runtime) -> 
     for n in uuids:
         await _wait_for(rt, n, _sent("write_image"), "write_image sent")
         commands[n] = await _command(rt, n)
-    report = await deploy_batches.get(rt, CTX, ref)
+    report = await _report_of(rt, ref)
     order = [m["node_uuid"] for m in report["members"]]
     assert sorted(order) == sorted(uuids) and report["state"] == "broadcasting"
     params = [commands[n]["params"] for n in order]
@@ -213,7 +219,7 @@ async def test_the_gate_waits_for_every_member_then_chains_them(rt: Runtime) -> 
         await _report(rt, n, commands[n], "succeeded", result=_written(commands[n]))
     for n in uuids:
         await _finish(rt, n)
-    report = await deploy_batches.get(rt, CTX, ref)
+    report = await _report_of(rt, ref)
     assert (report["state"], report["ok"], report["ko"]) == ("done", 3, 0)
     assert [m["position"] for m in report["members"]] == [0, 1, 2]
     assert report["members"][1]["sources"][0]["url"] == hosts[order[0]]
@@ -248,7 +254,7 @@ async def test_a_failed_member_is_retried_alone_and_a_dead_one_after_a_reboot(
     await _report(rt, dead, retry, "succeeded", result=_written(retry))
     for n in uuids:
         await _finish(rt, n)
-    report = await deploy_batches.get(rt, CTX, ref)
+    report = await _report_of(rt, ref)
     rows = {m["node_uuid"]: m for m in report["members"]}
     assert (report["state"], report["ok"], report["ko"]) == ("done", 3, 0)
     assert rows[failing]["retried"] and rows[failing]["delivery"] == "http"
@@ -268,7 +274,7 @@ async def test_out_of_retries_is_ko_and_the_batch_still_ends(make_runtime: Runti
         await _finish(rt, good)
         await _wait_for(rt, bad, lambda node: node.provision_state == states.DEPLOYFAIL,
                         "deploy failed")
-        report = await deploy_batches.get(rt, CTX, ref)
+        report = await _report_of(rt, ref)
         rows = {m["node_uuid"]: m for m in report["members"]}
         assert (report["state"], report["ok"], report["ko"]) == ("done", 1, 1)
         assert rows[bad]["state"] == "ko" and "disk on fire" in rows[bad]["error"]
@@ -294,7 +300,7 @@ async def test_the_gate_deadline_starts_the_chain_without_the_missing(rt: Runtim
     await heartbeat(rt, late, url="http://192.0.2.3:9999")
     await _wait_for(rt, late, _sent("write_image"), "write_image sent")
     assert "upstreams" not in (await _command(rt, late))["params"]
-    report = await deploy_batches.get(rt, CTX, ref)
+    report = await _report_of(rt, ref)
     rows = {m["node_uuid"]: m for m in report["members"]}
     assert rows[late]["delivery"] == "http" and rows[late]["position"] is None
     assert {rows[n]["position"] for n in uuids[:2]} == {0, 1}
@@ -311,7 +317,7 @@ async def test_power_actions_of_a_batch_go_in_windows(make_runtime: RuntimeFacto
         for n in uuids:
             await wait_state(rt, n, states.ACTIVE, timeout=30)
         assert fake.POWER_ACTIONS.peak == 2
-        report = await deploy_batches.get(rt, CTX, ref)
+        report = await _report_of(rt, ref)
         assert (report["state"], report["ok"]) == ("done", 6)
 
 

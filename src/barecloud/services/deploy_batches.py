@@ -4,13 +4,14 @@
 reimage many machines at once (Kadeploy's ``kadeploy3 -f nodes -e env``);
 ``server create --min-count N`` makes a batch of its servers too
 (services/servers.py).  The conductor runs the batch (conductor/batches.py);
-this module checks the request, starts the deploys and renders the report.
+this module checks the request, starts the deploys and reads the report
+(api/baremetal/render.py renders it).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid as uuidlib
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
@@ -29,7 +30,7 @@ MAX_NODES = 5000
 LIST_LIMIT = 100
 
 
-async def create(rt: Runtime, ctx: RequestContext, body: Any) -> dict[str, Any]:
+async def create(rt: Runtime, ctx: RequestContext, body: Any) -> Report:
     policy.authorize(ctx, RULE)
     if not isinstance(body, dict):
         raise InvalidParameter("The request body must be a JSON object.")
@@ -121,7 +122,7 @@ async def _refused(rt: Runtime, ref: str, node_uuid: str, message: str) -> None:
                                 retried=False, sources=[], failures=[], error=message))
 
 
-async def get(rt: Runtime, ctx: RequestContext, ref: str) -> dict[str, Any]:
+async def get(rt: Runtime, ctx: RequestContext, ref: str) -> Report:
     policy.authorize(ctx, "baremetal:node:get")
     async with rt.db.session() as s:
         batch = await s.get(DeployBatch, ref)
@@ -130,7 +131,7 @@ async def get(rt: Runtime, ctx: RequestContext, ref: str) -> dict[str, Any]:
         return await _view(s, batch)
 
 
-async def list_batches(rt: Runtime, ctx: RequestContext) -> list[dict[str, Any]]:
+async def list_batches(rt: Runtime, ctx: RequestContext) -> list[Report]:
     policy.authorize(ctx, "baremetal:node:get")
     async with rt.db.session() as s:
         rows = (await s.scalars(select(DeployBatch).order_by(DeployBatch.created_at.desc())
@@ -138,38 +139,29 @@ async def list_batches(rt: Runtime, ctx: RequestContext) -> list[dict[str, Any]]
         return [await _view(s, b) for b in rows]
 
 
-async def _view(s: Any, batch: DeployBatch) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Report:
+    """A batch, its members in chain order, and each member's node's provision state."""
+
+    batch: DeployBatch
+    members: list[DeployBatchMember]
+    provision_states: dict[str, str]
+
+    def count(self, state: str) -> int:
+        return sum(m.state == state for m in self.members)
+
+    def image_phase(self) -> float | None:
+        """Seconds from the first write's start to the last successful write's end."""
+        starts = [m.write_started_at for m in self.members if m.write_started_at]
+        ends = [m.write_finished_at for m in self.members
+                if m.write_finished_at and m.state == batches.OK]
+        return (max(ends) - min(starts)).total_seconds() if starts and ends else None
+
+
+async def _view(s: Any, batch: DeployBatch) -> Report:
     members = (await s.scalars(select(DeployBatchMember).where(
         DeployBatchMember.batch_uuid == batch.uuid).order_by(DeployBatchMember.id))).all()
     states_of = dict((await s.execute(select(Node.uuid, Node.provision_state).where(
         Node.uuid.in_([m.node_uuid for m in members])))).tuples().all())
-    starts = [m.write_started_at for m in members if m.write_started_at]
-    ends = [m.write_finished_at for m in members if m.write_finished_at and m.state == "ok"]
-    phase = (max(ends) - min(starts)).total_seconds() if starts and ends else None
     rows = sorted(members, key=lambda m: (m.position is None, m.position or 0, m.id))
-    return {
-        "uuid": batch.uuid,
-        "delivery": batch.delivery,
-        "state": batch.state,
-        "expected": batch.expected,
-        "ok": sum(m.state == batches.OK for m in members),
-        "ko": sum(m.state == batches.KO for m in members),
-        "image_phase_seconds": round(phase, 3) if phase is not None else None,
-        "created_at": _time(batch.created_at),
-        "started_at": _time(batch.started_at),
-        "finished_at": _time(batch.finished_at),
-        "gate_deadline": _time(batch.gate_deadline),
-        "members": [{
-            "node_uuid": m.node_uuid, "node_name": m.node_name, "position": m.position,
-            "state": m.state, "delivery": m.delivery, "retried": m.retried,
-            "agent_url": m.agent_url,
-            "provision_state": states_of.get(m.node_uuid), "bytes": m.bytes,
-            "seconds": m.seconds, "write_started_at": _time(m.write_started_at),
-            "write_finished_at": _time(m.write_finished_at), "sources": m.sources,
-            "failures": m.failures, "error": m.error,
-        } for m in rows],
-    }
-
-
-def _time(value: dt.datetime | None) -> str | None:
-    return value.replace(tzinfo=dt.UTC).isoformat() if value is not None else None
+    return Report(batch, rows, states_of)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
+from barecloud.api.baremetal.render import deploy_batch
 from barecloud.api.common import JSONResponse, context, json_body, runtime
 from barecloud.services import deploy_batches
 
@@ -18,15 +19,16 @@ router = APIRouter(prefix="/baremetal/v1")
 async def create_batch(request: Request) -> JSONResponse:
     batch = await deploy_batches.create(runtime(request), context(request),
                                         await json_body(request))
-    return JSONResponse(batch, status_code=202)
+    return JSONResponse(deploy_batch(batch), status_code=202)
 
 
 @router.get("/barecloud-deploy-batches")
 async def list_batches(request: Request) -> JSONResponse:
     rows = await deploy_batches.list_batches(runtime(request), context(request))
-    return JSONResponse({"deploy_batches": rows})
+    return JSONResponse({"deploy_batches": [deploy_batch(r) for r in rows]})
 
 
 @router.get("/barecloud-deploy-batches/{ref}")
 async def show_batch(ref: str, request: Request) -> JSONResponse:
-    return JSONResponse(await deploy_batches.get(runtime(request), context(request), ref))
+    report = await deploy_batches.get(runtime(request), context(request), ref)
+    return JSONResponse(deploy_batch(report))

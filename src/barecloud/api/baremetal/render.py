@@ -12,9 +12,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from barecloud import states
+from barecloud.conductor.batches import KO, OK
 from barecloud.db.models import Allocation, Node, NodeHistory, Port
 from barecloud.drivers import hardware
 from barecloud.errors import InvalidParameter, NotAcceptable
+from barecloud.services.deploy_batches import Report
 
 V = tuple[int, int]
 
@@ -262,3 +264,30 @@ def internal_info(dii: dict[str, Any]) -> dict[str, Any]:
                                    for u in params["upstreams"]]
         out["agent_command"] = {**command, "params": params}
     return out
+
+
+def deploy_batch(report: Report) -> dict[str, Any]:
+    """A deploy batch and, per machine, how its image write went (chain tokens never)."""
+    batch, phase = report.batch, report.image_phase()
+    return {
+        "uuid": batch.uuid,
+        "delivery": batch.delivery,
+        "state": batch.state,
+        "expected": batch.expected,
+        "ok": report.count(OK),
+        "ko": report.count(KO),
+        "image_phase_seconds": round(phase, 3) if phase is not None else None,
+        "created_at": ts(batch.created_at),
+        "started_at": ts(batch.started_at),
+        "finished_at": ts(batch.finished_at),
+        "gate_deadline": ts(batch.gate_deadline),
+        "members": [{
+            "node_uuid": m.node_uuid, "node_name": m.node_name, "position": m.position,
+            "state": m.state, "delivery": m.delivery, "retried": m.retried,
+            "agent_url": m.agent_url,
+            "provision_state": report.provision_states.get(m.node_uuid), "bytes": m.bytes,
+            "seconds": m.seconds, "write_started_at": ts(m.write_started_at),
+            "write_finished_at": ts(m.write_finished_at), "sources": m.sources,
+            "failures": m.failures, "error": m.error,
+        } for m in report.members],
+    }
