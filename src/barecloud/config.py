@@ -136,6 +136,12 @@ class Settings(BaseSettings):
     # PostgreSQL connections per process, opened on demand and kept.
     db_pool_size: int = 40
 
+    # Operability (docs/design/operability.md).  /metrics is served without a
+    # token, as Prometheus exporters are (keep the port internal), unless this
+    # asks for an admin's; /readyz fails when the database takes longer.
+    metrics_require_auth: bool = False
+    readiness_timeout: float = Field(default=2.0, gt=0)
+
     @classmethod
     def settings_customise_sources(
         cls,

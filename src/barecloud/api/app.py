@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from barecloud.api import ops
 from barecloud.api.auth import Authenticate, challenge, error_for
 from barecloud.api.baremetal import (
     agent,
@@ -34,6 +35,7 @@ from barecloud.api.image import members as image_members
 from barecloud.api.image import root as image_root
 from barecloud.api.image import schemas as image_schemas
 from barecloud.api.network import routes as network_routes
+from barecloud.api.request_metrics import RequestMetrics
 from barecloud.api.reservation import routes as reservation_routes
 from barecloud.errors import BarecloudError
 from barecloud.services.context import Runtime
@@ -78,6 +80,7 @@ class RequestIds:
 def create_app(rt: Runtime) -> FastAPI:
     app = FastAPI(title="barecloud", version="0.1.0", docs_url="/docs", redoc_url=None)
     app.state.runtime = rt
+    app.include_router(ops.router)
     for module in (root, nodes, vifs, ports, drivers, allocations, batches, agent):
         app.include_router(module.router)
     for router in IDENTITY_ROUTERS:
@@ -128,4 +131,5 @@ def create_app(rt: Runtime) -> FastAPI:
     app.add_middleware(NovaVersions)
     app.add_middleware(Authenticate, rt=rt)  # inside RequestIds: 401s carry request ids
     app.add_middleware(RequestIds)
+    app.add_middleware(RequestMetrics)  # outermost: the latency a client sees
     return app

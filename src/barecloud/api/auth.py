@@ -7,8 +7,9 @@ token's context goes to ``request.state.context`` (``api.common.context``).
 With ``"noauth"`` every request is the admin of ``NOAUTH_PROJECT``.
 
 Public: version documents, ``POST /identity/v3/auth/tokens``, ``/boot/``
-(firmware cannot log in) and the agent's endpoints (it proves itself with
-the per-deploy agent token).
+(firmware cannot log in), the agent's endpoints (it proves itself with
+the per-deploy agent token), and the operator's probes and metrics
+(api/ops.py; /metrics needs a token with ``metrics_require_auth``).
 """
 
 from __future__ import annotations
@@ -40,12 +41,17 @@ VERSION_DOCUMENTS = frozenset({
     "/reservation", "/reservation/", "/reservation/v1", "/reservation/v1/",
 })
 AGENT_PREFIXES = ("/baremetal/v1/heartbeat/", "/baremetal/v1/agent/")
+OPS_PATHS = frozenset({"/healthz", "/readyz"})
 
 
-def public(method: str, path: str) -> bool:
-    """Whether ``path`` is served without a token."""
+def public(method: str, path: str, *, metrics: bool = True) -> bool:
+    """Whether ``path`` is served without a token (``metrics``: /metrics is)."""
     if path in VERSION_DOCUMENTS or path.startswith("/boot/"):
         return True
+    if path in OPS_PATHS:
+        return True
+    if path == "/metrics":
+        return metrics
     if path == "/identity/v3/auth/tokens":
         return method == "POST"
     if path == "/baremetal/v1/lookup" or path.startswith(AGENT_PREFIXES):
@@ -72,6 +78,7 @@ class Authenticate:
         self.rt = rt
         self.keystone = rt.settings.auth_strategy == "keystone"
         self.challenge = challenge(rt.settings)
+        self.public_metrics = not rt.settings.metrics_require_auth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -81,7 +88,7 @@ class Authenticate:
         rid = state.get("request_id") or new_request_id()
         if not self.keystone:
             state["context"] = RequestContext.noauth(rid)
-        elif not public(scope["method"], scope["path"]):
+        elif not public(scope["method"], scope["path"], metrics=self.public_metrics):
             token = _header(scope, b"x-auth-token")
             if not token:
                 await self._refuse(scope, receive, send, 401, AUTH_FAILED)

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import lazyload, selectinload
 
 from barecloud import states
-from barecloud.conductor import batches, recovery
+from barecloud.conductor import batches, metrics, recovery
 from barecloud.conductor.mailbox import MAILBOX
 from barecloud.conductor.progress import ProgressWriter
 from barecloud.conductor.reconcilers import Reconcilers
@@ -181,6 +181,7 @@ class Conductor:
                 yield
 
     async def _run(self, node_id: int) -> None:
+        running: tuple[str, str] | None = None  # (workflow, step) for the failure metric
         try:
             async with self.db.session() as s:
                 node = await s.scalar(
@@ -208,8 +209,11 @@ class Conductor:
                     if step.skip is not None and step.skip(ctx):
                         continue
                     started = time.monotonic()
+                    running = (workflow, step.name)
                     result = await step.run(ctx)
                     took = time.monotonic() - started
+                    metrics.step_done(workflow, step.name, took)
+                    running = None
                     if not await self._save_step(
                         node_id, workflow, index, step.name, ctx, took, result
                     ):
@@ -224,6 +228,8 @@ class Conductor:
         except Exception as exc:
             if not isinstance(exc, BarecloudError):
                 log.exception("node %s: workflow failed unexpectedly", node_id)
+            if running is not None:
+                metrics.step_failed(*running)
             await self._fail(node_id, _error_text(exc))
         finally:
             self._running.pop(node_id, None)

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 
 from barecloud import states
-from barecloud.conductor import batches, locks, recovery
+from barecloud.conductor import batches, locks, metrics, recovery
 from barecloud.db.models import Node, utcnow
 from barecloud.db.transitions import apply_event, note
 from barecloud.drivers import hardware
@@ -148,6 +148,7 @@ class Reconcilers:
         return await batches.check_gates(self.c.db, self.c.settings)
 
     # --- power state sync ----------------------------------------------------
+    @metrics.timed_sweep
     async def sync_power(self) -> SyncReport:
         from barecloud.conductor.engine import node_view
 
