@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from barecloud.api import ops
+from barecloud.api import docs, ops
 from barecloud.api.auth import Authenticate, challenge, error_for
 from barecloud.api.baremetal import (
     agent,
@@ -78,9 +78,12 @@ class RequestIds:
 
 
 def create_app(rt: Runtime) -> FastAPI:
-    app = FastAPI(title="barecloud", version="0.1.0", docs_url="/docs", redoc_url=None)
+    # /docs is ours (api/docs.py): FastAPI's loads Swagger UI from a CDN.
+    app = FastAPI(title="barecloud", version="0.1.0", docs_url=None, redoc_url=None,
+                  swagger_ui_oauth2_redirect_url=None)
     app.state.runtime = rt
     app.include_router(ops.router)
+    app.include_router(docs.router)
     for module in (root, nodes, vifs, ports, drivers, allocations, batches, agent):
         app.include_router(module.router)
     for router in IDENTITY_ROUTERS:

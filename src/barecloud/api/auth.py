@@ -8,8 +8,9 @@ With ``"noauth"`` every request is the admin of ``NOAUTH_PROJECT``.
 
 Public: version documents, ``POST /identity/v3/auth/tokens``, ``/boot/``
 (firmware cannot log in), the agent's endpoints (it proves itself with
-the per-deploy agent token), and the operator's probes and metrics
-(api/ops.py; /metrics needs a token with ``metrics_require_auth``).
+the per-deploy agent token), and the operator's probes, metrics and API
+documentation (api/ops.py, api/docs.py; /metrics needs a token with
+``metrics_require_auth``).
 """
 
 from __future__ import annotations
@@ -41,14 +42,14 @@ VERSION_DOCUMENTS = frozenset({
     "/reservation", "/reservation/", "/reservation/v1", "/reservation/v1/",
 })
 AGENT_PREFIXES = ("/baremetal/v1/heartbeat/", "/baremetal/v1/agent/")
-OPS_PATHS = frozenset({"/healthz", "/readyz"})
+OPS_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/openapi.json"})
 
 
 def public(method: str, path: str, *, metrics: bool = True) -> bool:
     """Whether ``path`` is served without a token (``metrics``: /metrics is)."""
     if path in VERSION_DOCUMENTS or path.startswith("/boot/"):
         return True
-    if path in OPS_PATHS:
+    if path in OPS_PATHS or path.startswith("/docs/static/"):
         return True
     if path == "/metrics":
         return metrics
