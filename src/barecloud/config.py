@@ -141,6 +141,9 @@ class Settings(BaseSettings):
     # asks for an admin's; /readyz fails when the database takes longer.
     metrics_require_auth: bool = False
     readiness_timeout: float = Field(default=2.0, gt=0)
+    # `barecloud conductor` serves no API: its step and power-sync metrics are
+    # served on this port (on `host`) when set; 0: not served.
+    conductor_metrics_port: int = Field(default=0, ge=0, le=65535)
 
     @classmethod
     def settings_customise_sources(

@@ -277,3 +277,31 @@ def test_metrics_count_the_fleet_and_time_the_work(svc: support.Service) -> None
     assert route and route[0] >= 6
     labels = " ".join(str(lab) for name, lab, _ in samples if name.startswith("barecloud_api"))
     assert all(m not in labels for m in members)
+
+
+def test_a_conductor_alone_serves_its_own_metrics(tmp_path: Path, pg_url: str) -> None:
+    """``barecloud conductor`` has no API: its sweeps and steps get their own port."""
+    port = support.free_port()
+    env = {**os.environ, "BARECLOUD_DATA_DIR": str(tmp_path), "BARECLOUD_DATABASE_URL": pg_url,
+           "BARECLOUD_HOST": "127.0.0.1", "BARECLOUD_CONDUCTOR_METRICS_PORT": str(port),
+           "BARECLOUD_POWER_SYNC_INTERVAL": "0.2"}
+    log = (tmp_path / "conductor.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "barecloud", "conductor", "--name", "c1"],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, (tmp_path / "conductor.log").read_text()
+            try:
+                samples = scrape(f"http://127.0.0.1:{port}")
+                if values(samples, "barecloud_power_sync_duration_seconds_count")[0] >= 1:
+                    break
+            except (httpx.HTTPError, AssertionError, IndexError):
+                pass
+            assert time.monotonic() < deadline, (tmp_path / "conductor.log").read_text()
+            time.sleep(0.2)
+        # Process-local only: the fleet is counted by the API processes.
+        assert not values(samples, "barecloud_nodes")
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=20) == 0, (tmp_path / "conductor.log").read_text()

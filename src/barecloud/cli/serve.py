@@ -8,12 +8,13 @@ import fcntl
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
 import uvicorn
 import yaml
+from prometheus_client import start_http_server
 
 from barecloud.api.app import create_app
 from barecloud.conductor.engine import Conductor
@@ -252,10 +253,37 @@ async def run_api(settings: Settings) -> None:
         await db.dispose()
 
 
+@contextlib.contextmanager
+def _metrics_port(settings: Settings) -> Iterator[None]:
+    """A conductor-only process serves no API: its own metrics (steps, power-sync
+    sweeps) get a port of their own, if ``conductor_metrics_port`` says."""
+    if not settings.conductor_metrics_port:
+        yield
+        return
+    try:
+        server, thread = start_http_server(settings.conductor_metrics_port, addr=settings.host)
+    except OSError as exc:
+        raise SystemExit(f"barecloud: could not serve metrics on {settings.host}:"
+                         f"{settings.conductor_metrics_port}: {exc.strerror}") from None
+    log.warning("conductor metrics at http://%s:%d/metrics", settings.host,
+                settings.conductor_metrics_port)
+    try:
+        yield
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+
+
 async def run_conductor(settings: Settings) -> None:
     db = await prepare(settings)
     conductor = Conductor(db, settings)
     rt = Runtime(db=db, settings=settings, local_conductor=conductor)
+    with _metrics_port(settings):
+        await _run_conductor(settings, db, conductor, rt)
+
+
+async def _run_conductor(settings: Settings, db: Database, conductor: Conductor,
+                         rt: Runtime) -> None:
     async with _dhcp(settings):
         await conductor.start()
         log.warning("conductor %s running (pid %d)", conductor.name, os.getpid())
