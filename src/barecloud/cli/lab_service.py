@@ -58,7 +58,7 @@ def wire_netns(settings: Settings, count: int, rate: str | None) -> Settings:
     until the APIs answer.
     """
     argv = [sys.executable, "-m", "barecloud.lab", "up", "--nodes", str(count), "--netns",
-            "--lab-dir", str(lab_dir(settings)), "--json"]
+            "--lab-dir", str(lab_dir(settings)), "--owner-pid", str(os.getpid()), "--json"]
     if rate:
         argv += ["--rate", rate]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
@@ -124,7 +124,8 @@ async def start(rt: Runtime, settings: Settings, count: int, driver: str = "ipmi
         env["OS_TOKEN"] = await bootstrap.admin_token(rt)
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "barecloud.lab", "up", "--nodes", str(count),
-        "--lab-dir", str(lab_dir(settings)), "--enroll", settings.base_url,
+        "--lab-dir", str(lab_dir(settings)), "--owner-pid", str(os.getpid()),
+        "--enroll", settings.base_url,
         "--boot-url", f"{settings.base_url}/boot/boot.ipxe", "--driver", driver, "--json",
         *(["--netns"] if netns else []),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
