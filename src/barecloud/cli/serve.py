@@ -18,9 +18,10 @@ import yaml
 from barecloud.api.app import create_app
 from barecloud.conductor.engine import Conductor
 from barecloud.config import Settings
-from barecloud.db import migrate
+from barecloud.db import migrate, sealed
 from barecloud.db.identity_models import DEFAULT_DOMAIN
 from barecloud.db.session import Database
+from barecloud.services import private_files
 from barecloud.services.compute_sync import ComputeSync
 from barecloud.services.context import Runtime
 from barecloud.services.dhcp import DhcpError, Dnsmasq
@@ -126,10 +127,21 @@ async def bootstrap_identity(settings: Settings, db: Database) -> Path:
 
 
 async def prepare(settings: Settings) -> Database:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    fixed = private_files.restrict(settings.data_dir)
+    if fixed:
+        log.warning("made %d entries of %s private (group and others had access)", fixed,
+                    settings.data_dir)
+    url = settings.effective_database_url
+    if url.startswith("sqlite") and ":///" in url:
+        private_files.create_private(Path(url.split(":///", 1)[1]))
     await migrate.upgrade_async(settings.effective_database_url)
-    return Database(settings.effective_database_url, pool_size=settings.db_pool_size,
-                    busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    db = Database(settings.effective_database_url, pool_size=settings.db_pool_size,
+                  busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    # Rows of a barecloud that stored BMC passwords in plaintext: sealed now.
+    resealed = await sealed.seal_plaintext(db, sealed.keyring(settings.data_dir))
+    if resealed:
+        log.warning("sealed the plaintext BMC secrets of %d node(s)", resealed)
+    return db
 
 
 async def _serve_http(rt: Runtime, settings: Settings, ready: Callable[[], Awaitable[None]]
