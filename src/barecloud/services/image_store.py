@@ -17,6 +17,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import IO, Any
 
 from barecloud.config import Settings
 from barecloud.errors import BarecloudError, ClientError, InvalidParameter
-from barecloud.services import private_files
+from barecloud.services import children, private_files
 
 # Writes and hashes go to a thread in blocks this large: few hand-offs, and a
 # bounded amount of the upload in memory whatever its size.
@@ -168,7 +169,7 @@ def _qemu_img() -> str:
 async def _run(argv: list[str], timeout: float | None) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
         *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, preexec_fn=children.die_with_parent(signal.SIGKILL),
     )
     try:
         out, err = await asyncio.wait_for(proc.communicate(), timeout)
