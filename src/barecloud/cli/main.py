@@ -150,9 +150,11 @@ def db_upgrade(data_dir: DataOpt = None,
                revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Bring the database schema up to date."""
     from barecloud.db import migrate
+    from barecloud.services import private_files
 
     settings = load_settings(data_dir=data_dir)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_files.restrict(settings.data_dir)
+    private_files.private_sqlite(settings.effective_database_url)
     migrate.upgrade(settings.effective_database_url, revision)
     typer.echo(f"database at {_safe_url(settings.effective_database_url)} is at {revision}")
 

@@ -131,9 +131,7 @@ async def prepare(settings: Settings) -> Database:
     if fixed:
         log.warning("made %d entries of %s private (group and others had access)", fixed,
                     settings.data_dir)
-    url = settings.effective_database_url
-    if url.startswith("sqlite") and ":///" in url:
-        private_files.create_private(Path(url.split(":///", 1)[1]))
+    private_files.private_sqlite(settings.effective_database_url)
     await migrate.upgrade_async(settings.effective_database_url)
     db = Database(settings.effective_database_url, pool_size=settings.db_pool_size,
                   busy_timeout_ms=settings.sqlite_busy_timeout_ms)

@@ -55,3 +55,9 @@ def create_private(path: Path) -> None:
 def open_private(path: Path) -> int:
     """A new file, exclusive, mode 0600 whatever the umask: its descriptor."""
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+
+
+def private_sqlite(url: str) -> None:
+    """The SQLite database of ``url`` (if it is one) exists, mode 0600."""
+    if url.startswith("sqlite") and ":///" in url:
+        create_private(Path(url.split(":///", 1)[1].split("?", 1)[0]))
