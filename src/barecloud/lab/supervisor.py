@@ -87,7 +87,7 @@ def up(
     with lab.lock(), _host_ports():
         existed = lab.exists()
         state = _open_or_create(lab, username, password, ipmi_base_port, redfish_base_port,
-                                mac_prefix, nodes)  # fmt: skip
+                                mac_prefix, nodes, shards)  # fmt: skip
         if netns and state.mode != "netns":
             if existed:
                 raise LabError("this lab was built in loopback mode; the mode is fixed when "
@@ -182,15 +182,19 @@ def _open_or_create(
     redfish_base_port: int | None,
     mac_prefix: str | None,
     nodes: int = 1,
+    shards: int | None = None,
 ) -> LabState:
     if not lab.exists():
-        # Chosen free once, then kept: what was enrolled must stay true.
+        # Chosen free once, then kept: what was enrolled must stay true.  A stopped
+        # lab's ports are not reserved: a lab made meanwhile may take them, and the
+        # stopped one then says "cannot listen" when it starts again.
         if ipmi_base_port is None:
             ipmi_base_port = free_base(IPMI_BASE_PORT, max(nodes, 1), IPMI_PORT_STEP,
                                        socket.SOCK_DGRAM, EPHEMERAL_PORTS)
         if redfish_base_port is None:
-            redfish_base_port = free_base(REDFISH_BASE_PORT, 1 + (nodes - 1) // MACHINES_PER_SHARD,
-                                          REDFISH_PORT_STEP, socket.SOCK_STREAM, IPMI_BASE_PORT)
+            count = max(shards or 1, math.ceil(max(nodes, 1) / MACHINES_PER_SHARD))
+            redfish_base_port = free_base(REDFISH_BASE_PORT, count, REDFISH_PORT_STEP,
+                                          socket.SOCK_STREAM, IPMI_BASE_PORT)
         return LabState(
             ipmi_base_port=ipmi_base_port,
             redfish_base_port=redfish_base_port,
