@@ -123,3 +123,29 @@ def test_a_port_in_use_is_reported_and_nothing_is_left_running(new_lab: Lab) -> 
     assert f"lab-00004: cannot listen on UDP 127.0.0.1:{lab.ipmi_base + 3}" in out
     assert lab.pids() == []  # shard 0 had started: it was stopped again
     assert lab.up(4)["machines"] == 4  # the port is free again
+
+
+async def test_labs_made_without_ports_take_free_ones(tmp_path: Path) -> None:
+    """Two labs on one host, neither told its ports: each picks free ones at creation,
+    keeps them, and `lab status` says which."""
+    first, second = Lab(tmp_path / "a", 0, 0), Lab(tmp_path / "b", 0, 0)
+    try:
+        for lab in (first, second):
+            lab.cli("up", "--nodes", "2")
+            state = lab.state()
+            lab.ipmi_base, lab.redfish_base = state["ipmi_base_port"], state["redfish_base_port"]
+        assert {first.ipmi_base, first.ipmi_base + 1}.isdisjoint(
+            {second.ipmi_base, second.ipmi_base + 1})
+        assert first.redfish_base != second.redfish_base
+        for lab in (first, second):
+            assert await power(lab, "lab-00002", "on") is True
+            out = lab.cli("status")
+            assert f"UDP ports {lab.ipmi_base}-{lab.ipmi_base + 1}" in out, out
+        first.down()
+        first.cli("up", "--nodes", "2")  # its ports are kept, not picked again
+        assert first.state()["ipmi_base_port"] == first.ipmi_base
+        assert await power(first, "lab-00002") is True
+    finally:
+        for lab in (first, second):
+            lab.cli("down", check=False)
+            lab.kill()

@@ -30,7 +30,7 @@ from barecloud.drivers.switches.base import HostPlug
 from barecloud.errors import NotFound
 from barecloud.lab import netns as lab_netns
 from barecloud.lab.layout import LabDir
-from barecloud.services import nodes
+from barecloud.services import children, nodes
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.identity import bootstrap
 from barecloud.services.networks import networks as network_service
@@ -58,10 +58,11 @@ def wire_netns(settings: Settings, count: int, rate: str | None) -> Settings:
     until the APIs answer.
     """
     argv = [sys.executable, "-m", "barecloud.lab", "up", "--nodes", str(count), "--netns",
-            "--lab-dir", str(lab_dir(settings)), "--json"]
+            "--lab-dir", str(lab_dir(settings)), "--owner-pid", str(os.getpid()), "--json"]
     if rate:
         argv += ["--rate", rate]
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False,
+                          preexec_fn=children.die_with_parent())
     if proc.returncode:
         raise SystemExit(f"the lab did not start: {proc.stderr.strip()}")
     info: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -124,10 +125,12 @@ async def start(rt: Runtime, settings: Settings, count: int, driver: str = "ipmi
         env["OS_TOKEN"] = await bootstrap.admin_token(rt)
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "barecloud.lab", "up", "--nodes", str(count),
-        "--lab-dir", str(lab_dir(settings)), "--enroll", settings.base_url,
+        "--lab-dir", str(lab_dir(settings)), "--owner-pid", str(os.getpid()),
+        "--enroll", settings.base_url,
         "--boot-url", f"{settings.base_url}/boot/boot.ipxe", "--driver", driver, "--json",
         *(["--netns"] if netns else []),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+        preexec_fn=children.die_with_parent(),
     )
     out, err = await proc.communicate()
     if proc.returncode:

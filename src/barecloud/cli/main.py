@@ -29,6 +29,8 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
                   help="barecloud: lease and provision physical machines.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 app.add_typer(db_app, name="db")
+secrets_app = typer.Typer(no_args_is_help=True, help="The keys BMC passwords are sealed with.")
+app.add_typer(secrets_app, name="secrets")
 app.add_typer(lab_app, name="lab")
 
 HostOpt = Annotated[str | None, typer.Option(help="Address to listen on.")]
@@ -148,11 +150,33 @@ def db_upgrade(data_dir: DataOpt = None,
                revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Bring the database schema up to date."""
     from barecloud.db import migrate
+    from barecloud.services import private_files
 
     settings = load_settings(data_dir=data_dir)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_files.restrict(settings.data_dir)
+    private_files.private_sqlite(settings.effective_database_url)
     migrate.upgrade(settings.effective_database_url, revision)
     typer.echo(f"database at {_safe_url(settings.effective_database_url)} is at {revision}")
+
+
+@secrets_app.command("rotate")
+def secrets_rotate(data_dir: DataOpt = None) -> None:
+    """Seal every secret of the database with a new key and retire the old ones."""
+    from barecloud.cli import serve as runner
+    from barecloud.db import sealed
+
+    settings = load_settings(data_dir=data_dir)
+
+    async def rotate() -> tuple[int, list[int], int]:
+        db = await runner.prepare(settings)
+        try:
+            return await sealed.rotate(db, settings.data_dir)
+        finally:
+            await db.dispose()
+
+    new, retired, count = asyncio.run(rotate())
+    typer.echo(f"key {new} seals now ({count} node(s) resealed); retired key(s) "
+               f"{', '.join(map(str, retired)) or '-'} from {sealed.key_dir(settings.data_dir)}")
 
 
 def _safe_url(url: str) -> str:

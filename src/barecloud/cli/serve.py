@@ -19,9 +19,10 @@ from prometheus_client import start_http_server
 from barecloud.api.app import create_app
 from barecloud.conductor.engine import Conductor
 from barecloud.config import Settings
-from barecloud.db import migrate
+from barecloud.db import migrate, sealed
 from barecloud.db.identity_models import DEFAULT_DOMAIN
 from barecloud.db.session import Database
+from barecloud.services import private_files
 from barecloud.services.compute_sync import ComputeSync
 from barecloud.services.context import Runtime
 from barecloud.services.dhcp import DhcpError, Dnsmasq
@@ -127,10 +128,19 @@ async def bootstrap_identity(settings: Settings, db: Database) -> Path:
 
 
 async def prepare(settings: Settings) -> Database:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    fixed = private_files.restrict(settings.data_dir)
+    if fixed:
+        log.warning("made %d entries of %s private (group and others had access)", fixed,
+                    settings.data_dir)
+    private_files.private_sqlite(settings.effective_database_url)
     await migrate.upgrade_async(settings.effective_database_url)
-    return Database(settings.effective_database_url, pool_size=settings.db_pool_size,
-                    busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    db = Database(settings.effective_database_url, pool_size=settings.db_pool_size,
+                  busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    # Rows of a barecloud that stored BMC passwords in plaintext: sealed now.
+    resealed = await sealed.seal_plaintext(db, sealed.keyring(settings.data_dir))
+    if resealed:
+        log.warning("sealed the plaintext BMC secrets of %d node(s)", resealed)
+    return db
 
 
 async def _serve_http(rt: Runtime, settings: Settings, ready: Callable[[], Awaitable[None]]

@@ -28,7 +28,9 @@ from barecloud.conductor.segments import OperatorSegments
 from barecloud.conductor.wakeups import Listener
 from barecloud.conductor.workflows import STEP_FIELDS, WORKFLOWS, StepContext
 from barecloud.config import Settings
+from barecloud.db import sealed
 from barecloud.db.models import Node, utcnow
+from barecloud.db.sealed import Keyring
 from barecloud.db.session import Database
 from barecloud.db.transitions import apply_event, note
 from barecloud.drivers import hardware, ipxe
@@ -42,7 +44,9 @@ log = logging.getLogger(__name__)
 WINDOWED = frozenset({"deploy"})
 
 
-def node_view(node: Node, *, with_ports: bool = True) -> NodeView:
+def node_view(node: Node, keys: Keyring, *, with_ports: bool = True) -> NodeView:
+    """What drivers see of a node: its secrets opened (they are sealed in the
+    database; ``keys`` is ``sealed.keyring(settings.data_dir)``)."""
     dii = dict(node.driver_internal_info or {})
     dii["interfaces"] = {
         name: getattr(node, f"{name}_interface")
@@ -53,7 +57,7 @@ def node_view(node: Node, *, with_ports: bool = True) -> NodeView:
         uuid=node.uuid,
         name=node.name,
         driver=node.driver,
-        driver_info=dict(node.driver_info or {}),
+        driver_info=keys.open_info(node.driver_info or {}),
         driver_internal_info=dii,
         properties=dict(node.properties or {}),
         instance_info=dict(node.instance_info or {}),
@@ -191,7 +195,7 @@ class Conductor:
                 )
                 if node is None or node.reservation != self.name or node.workflow is None:
                     return
-                view = node_view(node)
+                view = node_view(node, sealed.keyring(self.settings.data_dir))
                 workflow, first = node.workflow, node.workflow_step
                 args = dict(node.workflow_args or {})
             if _moves_ports(view):

@@ -29,6 +29,7 @@ from sqlalchemy import select, update
 
 from barecloud import states
 from barecloud.conductor import batches, locks, metrics, recovery
+from barecloud.db import sealed
 from barecloud.db.models import Node, utcnow
 from barecloud.db.transitions import apply_event, note
 from barecloud.drivers import hardware
@@ -154,6 +155,7 @@ class Reconcilers:
 
         started = time.monotonic()
         report = SyncReport()
+        keys = sealed.keyring(self.c.settings.data_dir)
         async with self.c.db.session() as s:
             nodes = (
                 await s.scalars(
@@ -165,7 +167,7 @@ class Reconcilers:
                 )
             ).all()
             probes = [
-                _Probe(n.id, node_view(n, with_ports=False), n.power_state,
+                _Probe(n.id, node_view(n, keys, with_ports=False), n.power_state,
                        n.expected_power_state, n.maintenance, n.fault, n.power_sync_failures,
                        version=n.updated_at)
                 for n in nodes

@@ -48,7 +48,8 @@ class NodeView:
     uuid: str
     name: str | None
     driver: str
-    driver_info: dict[str, Any]
+    # Secrets opened (drivers/..., db/sealed.py): never in a repr, so never in a log.
+    driver_info: dict[str, Any] = field(repr=False)
     driver_internal_info: dict[str, Any]
     properties: dict[str, Any]
     instance_info: dict[str, Any]

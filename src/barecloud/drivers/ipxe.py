@@ -112,7 +112,7 @@ def boot_macs(node: NodeView) -> list[str]:
 
 def write_atomic(path: Path, text: str, mode: int) -> None:
     """Readers (dnsmasq, the boot API) see the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     # A dot name: dnsmasq's inotify skips dotfiles, so it never reads a half file.
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -142,7 +142,7 @@ def write_host_entry(bf: BootFiles, node_uuid: str, answer: list[str]) -> list[s
     path = bf.host_path(node_uuid)
     released = [m for m in _listed_macs(path) if m not in answer]
     lines = [f"{m},set:{HOST_TAG}" for m in answer] + [f"{m},ignore" for m in released]
-    write_atomic(path, "".join(f"{line}\n" for line in lines), 0o644)
+    write_atomic(path, "".join(f"{line}\n" for line in lines), 0o600)
     return released
 
 
@@ -160,7 +160,7 @@ def compact_hosts(hosts_dir: Path) -> None:
         if not kept:
             path.unlink()
         elif kept != lines:
-            write_atomic(path, "".join(f"{line}\n" for line in kept), 0o644)
+            write_atomic(path, "".join(f"{line}\n" for line in kept), 0o600)
 
 
 class IpxeBoot:

@@ -93,11 +93,13 @@ def up(
     ] = None,
     ipmi_base_port: Annotated[
         int | None,
-        typer.Option(help=f"UDP port of machine 1 (default {supervisor.IPMI_BASE_PORT})."),
+        typer.Option(help="UDP port of machine 1 (default: the first free block from "
+                          f"{supervisor.IPMI_BASE_PORT})."),
     ] = None,
     redfish_base_port: Annotated[
         int | None,
-        typer.Option(help=f"TCP port of shard 0 (default {supervisor.REDFISH_BASE_PORT})."),
+        typer.Option(help="TCP port of shard 0 (default: the first free block from "
+                          f"{supervisor.REDFISH_BASE_PORT})."),
     ] = None,
     enroll: Annotated[
         str | None, typer.Option("--enroll", help="Then enroll the machines at this barecloud URL.")
@@ -116,6 +118,10 @@ def up(
         str | None,
         typer.Option(help="netns lab: shape every cable (tc tbf), e.g. 200mbit; off: unshaped."),
     ] = None,
+    owner_pid: Annotated[
+        int | None,
+        typer.Option(help="Shards started now stop when this process ends (serve --lab)."),
+    ] = None,
     driver: DriverOpt = "ipmi",
     token: TokenOpt = None,
     as_json: JsonOpt = False,
@@ -129,7 +135,7 @@ def up(
             profile=Profile(cpus, memory_mb, cpu_arch, disk_gb, nics),
             username=bmc_username, password=bmc_password,
             ipmi_base_port=ipmi_base_port, redfish_base_port=redfish_base_port,
-            boot_url=boot_url, netns=netns, rate=rate, progress=_say,
+            boot_url=boot_url, netns=netns, rate=rate, owner_pid=owner_pid, progress=_say,
         )  # fmt: skip
         _say(f"lab at {lab.path}: {state.machine_count} machines in {len(state.shards)} "
              f"shard(s), ready in {time.monotonic() - started:.1f}s")  # fmt: skip
@@ -181,6 +187,7 @@ def status(
         return
     typer.echo(f"lab {info['lab_dir']}: {info['machines']} machines, BMC user {info['username']}"
                f", mode {info['mode']}")  # fmt: skip
+    typer.echo(f"  IPMI on {info['host']} UDP ports {info['ipmi_ports']}")
     if "switch" in info:
         sw = info["switch"]
         wired = "wired" if sw["wired"] else "not wired (lab down)"

@@ -216,8 +216,11 @@ def _listen(port: int) -> socket.socket:
     return sock
 
 
-async def serve(lab: LabDir, shard_id: int) -> None:
-    """Serve shard ``shard_id`` of the lab until SIGTERM or SIGINT."""
+async def serve(lab: LabDir, shard_id: int, owner_pid: int | None = None) -> None:
+    """Serve shard ``shard_id`` of the lab until SIGTERM or SIGINT, or until the
+    process ``owner_pid`` ends (``serve --lab``: the lab dies with the service,
+    even a SIGKILLed one; ``lab up``, which started us, has exited by then, so
+    PR_SET_PDEATHSIG cannot say it)."""
     state = lab.read()
     shard = state.shards[shard_id]
     fleet = Fleet(lab, shard_id)
@@ -225,6 +228,12 @@ async def serve(lab: LabDir, shard_id: int) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if owner_pid is not None:
+        try:
+            owner = os.pidfd_open(owner_pid)  # readable once that process has ended
+        except ProcessLookupError:
+            raise LabError(f"the lab's owner (pid {owner_pid}) has ended") from None
+        loop.add_reader(owner, stop.set)
     try:
         await fleet.load()
         sock = _listen(shard.redfish_port)
@@ -263,6 +272,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Serve one shard of a barecloud lab.")
     parser.add_argument("--lab-dir", required=True)
     parser.add_argument("--shard", type=int, required=True)
+    parser.add_argument("--owner-pid", type=int, default=None,
+                        help="Stop when this process ends.")
     parser.add_argument("--debug", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -272,7 +283,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     log.setLevel(logging.DEBUG if args.debug else logging.INFO)
     try:
-        asyncio.run(serve(LabDir(args.lab_dir), args.shard))
+        asyncio.run(serve(LabDir(args.lab_dir), args.shard, args.owner_pid))
     except LabError as exc:
         log.error("%s", exc)
         sys.exit(1)

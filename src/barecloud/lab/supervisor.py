@@ -18,15 +18,18 @@ unwired after they stop (netns.py).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import math
 import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +40,14 @@ from barecloud.lab.layout import HOST, LabDir, LabState, Shard
 from barecloud.lab.machine import LabError, Machine, Profile
 
 MACHINES_PER_SHARD = 2500  # epoll copes with more; this spreads load over cores
-IPMI_BASE_PORT = 16000  # machine i listens on IPMI_BASE_PORT + i - 1 (below ephemeral ports)
-REDFISH_BASE_PORT = 15000  # shard k listens on REDFISH_BASE_PORT + k
+# Where a new lab starts looking for free ports (below the ephemeral ones): machine i
+# listens on ipmi_base_port + i - 1 (UDP), shard k on redfish_base_port + k (TCP).
+IPMI_BASE_PORT = 16000
+REDFISH_BASE_PORT = 15000
+IPMI_PORT_STEP, REDFISH_PORT_STEP = 100, 10
+EPHEMERAL_PORTS = 32768
 START_TIMEOUT = 60.0  # per shard, plus a little per machine
+PORTS_LOCK = Path(tempfile.gettempdir()) / "barecloud-lab-ports.lock"
 
 Progress = Callable[[str], None]
 
@@ -62,22 +70,24 @@ def up(
     boot_url: str | None = None,
     netns: bool = False,
     rate: str | None = None,
+    owner_pid: int | None = None,
     progress: Progress = _quiet,
 ) -> LabState:
     """Make the lab have at least ``nodes`` machines, all served; return its state.
 
     ``netns`` builds a namespace lab (netns.py); the mode is fixed when the
     lab is built, and a netns lab stays one without the flag.  ``rate``
-    shapes every cable of a netns lab (``"off"``: no more shaping).
+    shapes every cable of a netns lab (``"off"``: no more shaping).  Shards
+    started here with ``owner_pid`` stop when that process ends.
     """
     if nodes < 0 or (shards is not None and shards < 1):
         raise LabError("--nodes must be at least 0 and --shards at least 1")
     if len((username or "").encode()) > 16 or len((password or "").encode()) > 20:
         raise LabError("IPMI 2.0 allows user names of 16 bytes and passwords of 20 at most")
-    with lab.lock():
+    with lab.lock(), _host_ports():
         existed = lab.exists()
         state = _open_or_create(lab, username, password, ipmi_base_port, redfish_base_port,
-                                mac_prefix)  # fmt: skip
+                                mac_prefix, nodes, shards)  # fmt: skip
         if netns and state.mode != "netns":
             if existed:
                 raise LabError("this lab was built in loopback mode; the mode is fixed when "
@@ -115,7 +125,7 @@ def up(
                 if shard.id in grown:
                     _control(state, shard, "POST", "/lab/v1/reload", timeout=START_TIMEOUT)
                 continue
-            proc = _spawn(lab, shard)
+            proc = _spawn(lab, shard, owner_pid)
             shard.pid = proc.pid
             started.append((shard, proc))
         lab.write(state)
@@ -130,6 +140,40 @@ def up(
         return state
 
 
+def port_free(port: int, kind: int) -> bool:
+    """Nothing on this host listens on ``port`` (``socket.SOCK_DGRAM``: UDP)."""
+    with socket.socket(socket.AF_INET, kind) as sock:
+        if kind == socket.SOCK_STREAM:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the shard binds
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_base(start: int, count: int, step: int, kind: int, limit: int) -> int:
+    """The first base from ``start``, by ``step``, whose ``count`` ports are all free."""
+    step = max(step, math.ceil(count / step) * step)
+    for base in range(start, limit - count + 1, step):
+        if all(port_free(p, kind) for p in range(base, base + count)):
+            return base
+    raise LabError(f"no {count} free ports from {start} to {limit}: "
+                   "pass --ipmi-base-port / --redfish-base-port")
+
+
+@contextlib.contextmanager
+def _host_ports() -> Iterator[None]:
+    """One lab of this host at a time picks ports and binds them (two labs made at
+    once would both find the same ports free)."""
+    with PORTS_LOCK.open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def _open_or_create(
     lab: LabDir,
     username: str | None,
@@ -137,11 +181,23 @@ def _open_or_create(
     ipmi_base_port: int | None,
     redfish_base_port: int | None,
     mac_prefix: str | None,
+    nodes: int = 1,
+    shards: int | None = None,
 ) -> LabState:
     if not lab.exists():
+        # Chosen free once, then kept: what was enrolled must stay true.  A stopped
+        # lab's ports are not reserved: a lab made meanwhile may take them, and the
+        # stopped one then says "cannot listen" when it starts again.
+        if ipmi_base_port is None:
+            ipmi_base_port = free_base(IPMI_BASE_PORT, max(nodes, 1), IPMI_PORT_STEP,
+                                       socket.SOCK_DGRAM, EPHEMERAL_PORTS)
+        if redfish_base_port is None:
+            count = max(shards or 1, math.ceil(max(nodes, 1) / MACHINES_PER_SHARD))
+            redfish_base_port = free_base(REDFISH_BASE_PORT, count, REDFISH_PORT_STEP,
+                                          socket.SOCK_STREAM, IPMI_BASE_PORT)
         return LabState(
-            ipmi_base_port=ipmi_base_port or IPMI_BASE_PORT,
-            redfish_base_port=redfish_base_port or REDFISH_BASE_PORT,
+            ipmi_base_port=ipmi_base_port,
+            redfish_base_port=redfish_base_port,
             username=username or "admin",
             password=password or "password",
             control_token=secrets.token_urlsafe(24),
@@ -241,6 +297,7 @@ def status(lab: LabDir, machines: bool = False) -> dict[str, Any]:
         "host": HOST,
         "machines": state.machine_count,
         "username": state.username,
+        "ipmi_ports": _ipmi_ports(state),
         "shards": [
             {
                 "id": s.id,
@@ -279,6 +336,15 @@ def status(lab: LabDir, machines: bool = False) -> dict[str, Any]:
             for m in lab.machines()
         ]
     return out
+
+
+def _ipmi_ports(state: LabState) -> str:
+    """``first-last`` (or one port, or "-"): the UDP ports the lab's BMCs listen on
+    (machine i on ipmi_base_port + i - 1)."""
+    first, count = state.ipmi_base_port, state.machine_count
+    if not count:
+        return "-"
+    return f"{first}-{first + count - 1}" if count > 1 else str(first)
 
 
 def netns_of(lab: LabDir, ident: str) -> str:
@@ -321,13 +387,14 @@ def console_path(lab: LabDir, ident: str) -> Path:
 # --- processes -------------------------------------------------------------------
 
 
-def _spawn(lab: LabDir, shard: Shard) -> subprocess.Popen[bytes]:
+def _spawn(lab: LabDir, shard: Shard, owner_pid: int | None = None) -> subprocess.Popen[bytes]:
     log_path = lab.log_path(shard.id)
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    owner = ["--owner-pid", str(owner_pid)] if owner_pid is not None else []
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "barecloud.lab.shard",
-             "--lab-dir", str(lab.path), "--shard", str(shard.id)],
+             "--lab-dir", str(lab.path), "--shard", str(shard.id), *owner],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,  # a Ctrl-C at the terminal does not reach the lab
         )  # fmt: skip

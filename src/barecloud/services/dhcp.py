@@ -8,8 +8,9 @@ by TFTP: ``undionly.kpxe`` for BIOS, ``ipxe.efi`` for x86-64 UEFI.
 
 Everything lives under ``<data_dir>/dnsmasq/`` (configuration, log, leases,
 PID file) and ``<data_dir>/tftp/``; the configuration is rewritten at each
-start from the settings.  dnsmasq runs in the foreground as our child and
-is stopped by its PID.
+start from the settings.  dnsmasq runs in the foreground as our child, is
+stopped by its PID, dies with the service, and a start ends the one a killed
+service left (children.py).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import grp
 import os
 import pwd
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -29,6 +29,7 @@ from typing import BinaryIO
 from barecloud.config import Settings
 from barecloud.drivers import ipxe
 from barecloud.errors import BarecloudError
+from barecloud.services import children
 
 DNSMASQ = "/usr/sbin/dnsmasq"
 IPXE_DIR = Path("/usr/lib/ipxe")  # Debian's ipxe package
@@ -113,17 +114,7 @@ class Dnsmasq:
 
     def _end_leftover(self) -> None:
         """End the dnsmasq a killed service left running on our configuration."""
-        try:
-            pid = int(self.pid_path.read_text().strip())
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except (FileNotFoundError, ValueError, ProcessLookupError):
-            return
-        if f"--conf-file={self.conf_path}".encode() in cmdline:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + 5
-            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-                time.sleep(0.05)
+        children.end_stale(self.pid_path, f"--conf-file={self.conf_path}".encode())
 
     def log_tail(self, lines: int = 20) -> str:
         try:
@@ -155,6 +146,7 @@ class Dnsmasq:
             self.proc = await asyncio.create_subprocess_exec(
                 self.binary, f"--conf-file={self.conf_path}", stdin=subprocess.DEVNULL,
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                preexec_fn=children.die_with_parent(),
             )
         finally:
             log.close()

@@ -17,6 +17,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import IO, Any
 
 from barecloud.config import Settings
 from barecloud.errors import BarecloudError, ClientError, InvalidParameter
+from barecloud.services import children, private_files
 
 # Writes and hashes go to a thread in blocks this large: few hand-offs, and a
 # bounded amount of the upload in memory whatever its size.
@@ -86,7 +88,7 @@ async def receive(settings: Settings, image_id: str, disk_format: str,
                   chunks: AsyncIterator[bytes]) -> Stored:
     """Store an upload under ``image_id``; on any failure leave no file behind."""
     folder = directory(settings)
-    await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+    await asyncio.to_thread(folder.mkdir, mode=0o700, parents=True, exist_ok=True)
     tmp = folder / f".{image_id}.{secrets.token_hex(4)}.part"
     tmp_raw = tmp.with_suffix(".raw")
     try:
@@ -94,6 +96,7 @@ async def receive(settings: Settings, image_id: str, disk_format: str,
         if disk_format == "qcow2":
             virtual_size = await _check_qcow2(tmp)
             await _convert(tmp, tmp_raw)
+            await asyncio.to_thread(os.chmod, tmp_raw, 0o600)  # qemu-img made it
             raw_size, raw_sha512 = await asyncio.to_thread(_hash_file, tmp_raw)
             await asyncio.to_thread(os.replace, tmp_raw, raw_path(settings, image_id, "qcow2"))
         else:
@@ -121,7 +124,8 @@ async def _write(path: Path, chunks: AsyncIterator[bytes]) -> tuple[int, str, st
         os.fsync(f.fileno())
 
     try:
-        f = await asyncio.to_thread(open, path, "xb")
+        # 0600 whatever the umask: a private image's bytes are its project's alone.
+        f = await asyncio.to_thread(os.fdopen, private_files.open_private(path), "wb")
         try:
             block = bytearray()
             async for chunk in chunks:
@@ -165,7 +169,7 @@ def _qemu_img() -> str:
 async def _run(argv: list[str], timeout: float | None) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
         *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, preexec_fn=children.die_with_parent(signal.SIGKILL),
     )
     try:
         out, err = await asyncio.wait_for(proc.communicate(), timeout)

@@ -50,6 +50,9 @@ class NetworkAgent:
 
     async def start(self) -> None:
         if network_dhcp.enabled(self.rt.settings):
+            ended = await asyncio.to_thread(network_dhcp.end_all_stale, self.root)
+            if ended:
+                log.warning("ended the dnsmasq a killed service left (pids %s)", ended)
             self._tasks.append(asyncio.create_task(
                 self._every(DHCP_INTERVAL, self.sync_dhcp), name="network-dhcp"))
         if self.rt.settings.switches:

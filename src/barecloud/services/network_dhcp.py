@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import grp
 import ipaddress
 import logging
 import os
@@ -31,6 +32,7 @@ from pathlib import Path
 
 from barecloud.config import Settings
 from barecloud.errors import BarecloudError
+from barecloud.services import children
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +95,10 @@ def config(spec: NetworkSpec, directory: Path) -> str:
         "keep-in-foreground",
         "no-resolv",
         "no-hosts",
+        # Stay who we are: dnsmasq's default group (dip) would change our
+        # credentials, which clears the parent-death signal (children.py).
         "user=root",
+        f"group={grp.getgrgid(os.getgid()).gr_name}",
     ]
     for index, sub in enumerate(spec.subnets):
         net = ipaddress.ip_network(sub.cidr, strict=False)
@@ -134,7 +139,8 @@ class NetworkDhcpServer:
         return self.proc is not None and self.proc.returncode is None
 
     async def start(self) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        end_stale(self.dir)
         (self.dir / "conf").write_text(config(self.spec, self.dir))
         (self.dir / "host").write_text(hosts_file(self.spec))
         logfile = (self.dir / "log").open("ab")
@@ -142,7 +148,8 @@ class NetworkDhcpServer:
             self.proc = await asyncio.create_subprocess_exec(
                 IP, "netns", "exec", self.spec.netns, DNSMASQ,
                 f"--conf-file={self.dir / 'conf'}", stdin=subprocess.DEVNULL,
-                stdout=logfile, stderr=subprocess.STDOUT, start_new_session=True)
+                stdout=logfile, stderr=subprocess.STDOUT, start_new_session=True,
+                preexec_fn=children.die_with_parent())
         finally:
             logfile.close()
         for _ in range(200):
@@ -174,6 +181,19 @@ class NetworkDhcpServer:
                 proc.kill()
                 await proc.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def end_stale(directory: Path) -> int | None:
+    """End the dnsmasq a killed service left serving this network's directory."""
+    return children.end_stale(directory / "pid", f"--conf-file={directory / 'conf'}".encode())
+
+
+def end_all_stale(root: Path) -> list[int]:
+    """At start: end every network's dnsmasq a killed service left (their
+    namespaces are then recreated or removed by the next sync)."""
+    if not root.is_dir():
+        return []
+    return [pid for d in sorted(root.iterdir()) if d.is_dir() and (pid := end_stale(d))]
 
 
 async def run_ip(*args: str) -> tuple[int, str]:

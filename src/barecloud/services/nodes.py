@@ -20,6 +20,7 @@ from barecloud import states
 from barecloud.conductor import batches, locks, wakeups
 from barecloud.conductor.engine import node_view
 from barecloud.conductor.workflows import EVENT_WORKFLOWS
+from barecloud.db import sealed
 from barecloud.db.models import Node, NodeHistory, NodeTrait, Port, new_uuid
 from barecloud.db.transitions import apply_event, initial_state, note
 from barecloud.drivers import agent as agent_deploy
@@ -191,6 +192,7 @@ async def create(rt: Runtime, ctx: RequestContext, body: Any, *, initial: str) -
     await _check_interfaces(data.driver, data.model_dump())
     values = data.model_dump()
     values["uuid"] = values["uuid"] or new_uuid()
+    values["driver_info"] = sealed.keyring(rt.settings.data_dir).seal_info(values["driver_info"])
     node = Node(**values, maintenance=False, traits=[])
     async with rt.db.session() as s:
         await _check_unique(s, node)
@@ -234,7 +236,8 @@ async def update(rt: Runtime, ctx: RequestContext, ident: str, ops: Any) -> Node
         if node.reservation:
             raise NodeLocked(node.uuid, node.reservation)
         before = _patchable(node)
-        info = dict(node.driver_info or {})
+        # Opened only to be masked in a refused patch's error message.
+        info = sealed.keyring(rt.settings.data_dir).open_info(node.driver_info or {})
         masked = hardware.mask(node.driver, info)
         after = patch.apply(before, ops, writable=NODE_WRITABLE, internal=NODE_INTERNAL,
                             sealed=SECRET_FIELDS,
@@ -257,6 +260,8 @@ async def update(rt: Runtime, ctx: RequestContext, ident: str, ops: Any) -> Node
         data = parse(NodeCreate, after, "node")
         hardware.hardware_type(data.driver)
         await _check_interfaces(data.driver, data.model_dump())
+        # The secrets the patch wrote are sealed; those it kept are sealed already.
+        data.driver_info = sealed.keyring(rt.settings.data_dir).seal_info(data.driver_info)
         changed = {k: v for k, v in data.model_dump(exclude={"uuid"}).items()
                    if v != before.get(k)}
         if "instance_uuid" in changed and node.provision_state in (
@@ -536,7 +541,7 @@ async def validate(rt: Runtime, ctx: RequestContext, ident: str) -> dict[str, di
     async with rt.db.session() as s:
         node = await find_for(s, ctx, ident, "baremetal:node:validate")
         ports = (await s.scalars(select(Port).where(Port.node_id == node.id))).all()
-        view = node_view(node, with_ports=False)
+        view = node_view(node, sealed.keyring(rt.settings.data_dir), with_ports=False)
     hw = hardware.hardware_type(node.driver)
     result: dict[str, dict[str, Any]] = {}
     for iface in INTERFACE_TYPES:
@@ -589,7 +594,7 @@ async def count(rt: Runtime) -> int:
 
 async def boot_device(rt: Runtime, ctx: RequestContext, ident: str) -> dict[str, Any]:
     node = await show(rt, ctx, ident, "baremetal:node:get_boot_device")
-    view = node_view(node, with_ports=False)
+    view = node_view(node, sealed.keyring(rt.settings.data_dir), with_ports=False)
     hw = hardware.hardware_type(node.driver)
     iface = hardware.interface("management", hw.check("management", node.management_interface))
     result: dict[str, Any] = await iface.get_boot_device(view)
@@ -611,7 +616,7 @@ async def set_boot_device(rt: Runtime, ctx: RequestContext, ident: str, device: 
         holder = rt.settings.conductor_name
         if node.reservation or not await locks.reserve(s, node.id, holder):
             raise NodeLocked(node.uuid, node.reservation or "another conductor")
-        view = node_view(node, with_ports=False)
+        view = node_view(node, sealed.keyring(rt.settings.data_dir), with_ports=False)
     try:
         hw = hardware.hardware_type(node.driver)
         iface = hardware.interface(
