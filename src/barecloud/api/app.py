@@ -33,6 +33,7 @@ from barecloud.api.image import images as image_images
 from barecloud.api.image import members as image_members
 from barecloud.api.image import root as image_root
 from barecloud.api.image import schemas as image_schemas
+from barecloud.api.limits import BodyLimits
 from barecloud.api.network import routes as network_routes
 from barecloud.api.reservation import routes as reservation_routes
 from barecloud.errors import BarecloudError
@@ -127,5 +128,6 @@ def create_app(rt: Runtime) -> FastAPI:
     app.add_middleware(IronicVersions, error_response=ironic_error)
     app.add_middleware(NovaVersions)
     app.add_middleware(Authenticate, rt=rt)  # inside RequestIds: 401s carry request ids
+    app.add_middleware(BodyLimits, settings=rt.settings)  # before a token is looked at
     app.add_middleware(RequestIds)
     return app

@@ -12,7 +12,7 @@ from barecloud.api.common import JSONResponse
 
 TYPES = {400: "HTTPBadRequest", 401: "HTTPUnauthorized", 403: "PolicyNotAuthorized",
          404: "HTTPNotFound", 405: "HTTPMethodNotAllowed", 406: "HTTPNotAcceptable",
-         409: "HTTPConflict", 413: "HTTPRequestEntityTooLarge",
+         408: "HTTPRequestTimeout", 409: "HTTPConflict", 413: "HTTPRequestEntityTooLarge",
          415: "HTTPUnsupportedMediaType", 503: "HTTPServiceUnavailable"}
 
 
