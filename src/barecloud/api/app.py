@@ -106,7 +106,10 @@ def create_app(rt: Runtime) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return _error(request, 400, f"Invalid request: {exc.errors()}")
+        # Each problem's place and reason, not pydantic's copy of the input.
+        problems = "; ".join(f"{'.'.join(str(p) for p in err.get('loc', ()))}: "
+                             f"{err.get('msg', 'invalid')}" for err in exc.errors())
+        return _error(request, 400, f"Invalid request: {problems}")
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:
