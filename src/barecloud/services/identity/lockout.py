@@ -3,23 +3,26 @@
 As Keystone's ``lockout_failure_attempts`` and ``lockout_duration``: after that
 many failed logins in a row a user is refused, even with the right password,
 for ``lockout_duration`` seconds, with Keystone's 401 "The account is locked
-for user: ...", and a success resets the count.  A name no user has counts
-and locks the same, and the message quotes the user as the request named
-it, never an id, so a lock tells no one which users exist.  A source address
-is locked after ``lockout_source_attempts`` failures within
-``lockout_duration`` (guesses spread over many names), with the 401 of a
-wrong password.  The counts are rows of ``login_failures``, so every API
-process sees the same; a key is a hash, so the table holds no names.
+for user: ...".  A success resets the count, and so does the passing of
+``lockout_duration`` since the first failure (the table keeps only recent
+ones).  A name no user has counts and locks the same, and the message quotes
+the user as the request named it, never an id, so a lock tells no one which
+users exist.  A source address is locked after ``lockout_source_attempts``
+failures within ``lockout_duration`` (guesses spread over many names), with
+the 401 of a wrong password.  The counts are rows of ``login_failures``, so
+every API process sees the same; a key is a hash, so the table holds no
+names.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
 
-from sqlalchemy import delete, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from barecloud.db.identity_models import LoginFailure
 from barecloud.db.models import utcnow
@@ -74,10 +77,9 @@ async def failed(rt: Runtime, login: Attempt) -> None:
     """Count a failed login against its user and its source."""
     s = rt.settings
     if login.user_key and s.lockout_failure_attempts:
-        await _count(rt, login.user_key, s.lockout_failure_attempts, window=None)
+        await _count(rt, login.user_key, s.lockout_failure_attempts)
     if login.source_key and s.lockout_source_attempts:
-        await _count(rt, login.source_key, s.lockout_source_attempts,
-                     window=dt.timedelta(seconds=s.lockout_duration))
+        await _count(rt, login.source_key, s.lockout_source_attempts)
 
 
 async def succeeded(rt: Runtime, login: Attempt) -> None:
@@ -89,16 +91,16 @@ async def succeeded(rt: Runtime, login: Attempt) -> None:
                 LoginFailure.key == login.user_key))
 
 
-async def _count(rt: Runtime, key: str, limit: int, window: dt.timedelta | None) -> None:
+async def _count(rt: Runtime, key: str, limit: int) -> None:
     """One more failure for ``key``; locked for lockout_duration at ``limit``.  A
-    lock that has ended, or a window that has passed, starts the count again.
-    The increment is one UPDATE, so concurrent processes do not lose counts."""
+    lock that has ended, or a first failure lockout_duration ago, starts the
+    count again; such rows of any key go when a new count starts.  The
+    increment is one UPDATE, so concurrent processes do not lose counts."""
     duration = dt.timedelta(seconds=rt.settings.lockout_duration)
     for _ in range(3):
         now = utcnow()
-        stale = LoginFailure.locked_until <= now
-        if window is not None:
-            stale = or_(stale, LoginFailure.first_failure_at <= now - window)
+        stale = or_(LoginFailure.locked_until <= now, and_(
+            LoginFailure.locked_until.is_(None), LoginFailure.first_failure_at <= now - duration))
         try:
             async with rt.db.session() as session:
                 await session.execute(delete(LoginFailure).where(LoginFailure.key == key, stale))
@@ -115,6 +117,10 @@ async def _count(rt: Runtime, key: str, limit: int, window: dt.timedelta | None)
                         update(LoginFailure)
                         .where(LoginFailure.key == key, LoginFailure.locked_until.is_(None))
                         .values(locked_until=now + duration))
-            return
         except IntegrityError:
             continue  # another process started the count at the same moment: add to it
+        if count == 1:  # a new count: forget every key's stale one
+            with contextlib.suppress(DBAPIError):  # a clash with another process's purge
+                async with rt.db.session() as session:
+                    await session.execute(delete(LoginFailure).where(stale))
+        return
