@@ -145,6 +145,25 @@ class Settings(BaseSettings):
     # served on this port (on `host`) when set; 0: not served.
     conductor_metrics_port: int = Field(default=0, ge=0, le=65535)
 
+    # Limits (docs/design/limits.md).  Request bodies: JSON on every API (Nova's
+    # and Keystone's max_request_body_size), the agent's reports (an inventory of
+    # hundreds of disks and NICs fits many times over), an image upload (Glance's
+    # image_size_cap), in bytes; over the limit is a 413.  Seconds a client may
+    # take to send its request's headers, and to send the next piece of its
+    # body (a JSON body must also arrive whole within it).
+    api_max_body_size: int = Field(default=114688, gt=0)
+    agent_max_body_size: int = Field(default=1048576, gt=0)
+    image_size_cap: int = Field(default=1099511627776, gt=0)
+    api_header_timeout: float = Field(default=20.0, gt=0)
+    api_body_timeout: float = Field(default=30.0, gt=0)
+    # Failed logins (Keystone's lockout_failure_attempts, lockout_duration): a
+    # user name, known or not, is locked for lockout_duration seconds after
+    # that many failures in a row; a source address after
+    # lockout_source_attempts failures within lockout_duration.  0 disables.
+    lockout_failure_attempts: int = Field(default=6, ge=0)
+    lockout_duration: int = Field(default=1800, gt=0)
+    lockout_source_attempts: int = Field(default=30, ge=0)
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -24,6 +24,35 @@ off instead of failing a node at the first hiccup of a BMC.
 
 from __future__ import annotations
 
+import re
+
+# Errors quote what the client sent, which can be megabytes: at most this much
+# of any value is quoted (then "..."), and no message grows past MAX_MESSAGE.
+QUOTE_LIMIT = 64
+MAX_MESSAGE = 1024
+_LONG_RUN = re.compile(rf"\S{{{QUOTE_LIMIT + 1},}}")
+
+
+def prefix(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """``str(value)`` cut to its first ``limit`` characters and "..." if it was longer."""
+    text = value if isinstance(value, str) else str(value)
+    return text if len(text) <= limit else f"{text[:limit]}..."
+
+
+def quote(value: object) -> str:
+    """``repr(value)`` as an error message quotes it: a prefix of it."""
+    return prefix(repr(value))
+
+
+def clip(message: str) -> str:
+    """``message`` with any run of more than QUOTE_LIMIT non-blank characters cut to
+    a prefix, and then cut to MAX_MESSAGE: the last guard, in every error body,
+    against a message that quotes its input whole."""
+    if len(message) <= QUOTE_LIMIT:
+        return message
+    message = _LONG_RUN.sub(lambda m: prefix(m.group()), message)
+    return prefix(message, MAX_MESSAGE - 3)
+
 
 class BarecloudError(Exception):
     code = 500

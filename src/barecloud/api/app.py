@@ -34,6 +34,7 @@ from barecloud.api.image import images as image_images
 from barecloud.api.image import members as image_members
 from barecloud.api.image import root as image_root
 from barecloud.api.image import schemas as image_schemas
+from barecloud.api.limits import BodyLimits
 from barecloud.api.network import routes as network_routes
 from barecloud.api.request_metrics import RequestMetrics
 from barecloud.api.reservation import routes as reservation_routes
@@ -111,7 +112,10 @@ def create_app(rt: Runtime) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return _error(request, 400, f"Invalid request: {exc.errors()}")
+        # Each problem's place and reason, not pydantic's copy of the input.
+        problems = "; ".join(f"{'.'.join(str(p) for p in err.get('loc', ()))}: "
+                             f"{err.get('msg', 'invalid')}" for err in exc.errors())
+        return _error(request, 400, f"Invalid request: {problems}")
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:
@@ -133,6 +137,7 @@ def create_app(rt: Runtime) -> FastAPI:
     app.add_middleware(IronicVersions, error_response=ironic_error)
     app.add_middleware(NovaVersions)
     app.add_middleware(Authenticate, rt=rt)  # inside RequestIds: 401s carry request ids
+    app.add_middleware(BodyLimits, settings=rt.settings)  # before a token is looked at
     app.add_middleware(RequestIds)
     app.add_middleware(RequestMetrics)  # outermost: the latency a client sees
     return app

@@ -17,6 +17,7 @@ import yaml
 from prometheus_client import start_http_server
 
 from barecloud.api.app import create_app
+from barecloud.api.connections import with_header_timeout
 from barecloud.conductor.engine import Conductor
 from barecloud.config import Settings
 from barecloud.db import migrate, sealed
@@ -148,7 +149,7 @@ async def _serve_http(rt: Runtime, settings: Settings, ready: Callable[[], Await
     config = uvicorn.Config(
         create_app(rt), host=settings.host, port=settings.port, log_level="warning",
         access_log=False, lifespan="off", loop="asyncio", timeout_keep_alive=30,
-        backlog=4096,
+        backlog=4096, http=with_header_timeout(settings.api_header_timeout),
     )
     server = uvicorn.Server(config)
     # uvicorn catches SIGINT/SIGTERM while it serves and re-raises them once it

@@ -135,3 +135,17 @@ class TokenRevocation(Base):
     issued_before: Mapped[dt.datetime | None] = mapped_column(DateTime)
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class LoginFailure(Base):
+    """Failed password logins counted for the lockout (services/identity/lockout.py):
+    one row per user name (known or not) and per source address, by a hash of
+    which, so that the counts hold across API processes.  A row is useless once
+    its window and lock have passed."""
+
+    __tablename__ = "login_failures"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    first_failure_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime)

@@ -13,7 +13,7 @@ from typing import Any
 from barecloud.drivers import agent, fake, ipmi, ipxe, network, noop, redfish
 from barecloud.drivers.base import INTERFACE_TYPES, Setting
 from barecloud.drivers.switches import registry as switch_registry
-from barecloud.errors import InvalidParameter
+from barecloud.errors import InvalidParameter, prefix
 
 # interface type -> implementation name -> class
 IMPLEMENTATIONS: dict[str, dict[str, type[Any]]] = {
@@ -104,7 +104,7 @@ def hardware_type(name: str) -> HardwareType:
         return HARDWARE_TYPES[name]
     except KeyError:
         raise InvalidParameter(
-            f"Could not find a suitable driver '{name}'; enabled: "
+            f"Could not find a suitable driver '{prefix(name)}'; enabled: "
             f"{', '.join(sorted(HARDWARE_TYPES))}."
         ) from None
 

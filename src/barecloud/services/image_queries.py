@@ -17,7 +17,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
 from barecloud.db.models import Image, ImageMember, ImageTag
-from barecloud.errors import InvalidParameter
+from barecloud.errors import InvalidParameter, quote
 from barecloud.services import images, policy
 from barecloud.services.context import RequestContext, Runtime
 
@@ -113,7 +113,7 @@ def _time(name: str, raw: str) -> ColumnElement[bool]:
     try:
         when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise InvalidParameter(f"Invalid value for {name}: {value!r} is not an ISO 8601 "
+        raise InvalidParameter(f"Invalid value for {name}: {quote(value)} is not an ISO 8601 "
                                "time.") from None
     if when.tzinfo is not None:
         when = when.astimezone(dt.UTC).replace(tzinfo=None)
@@ -151,7 +151,7 @@ def _filter(name: str, raw: str, sqlite: bool) -> ColumnElement[bool]:
     if name in TEXT_COLUMNS:
         return _column(name) == raw
     if name in INTEGER_COLUMNS:
-        return _column(name) == _integer(raw, f"Invalid value for {name}: {raw!r} is not "
+        return _column(name) == _integer(raw, f"Invalid value for {name}: {quote(raw)} is not "
                                               "an integer of 64 bits")
     return _property(name, raw, sqlite)
 
@@ -218,7 +218,7 @@ async def list_images(rt: Runtime, ctx: RequestContext, params: list[tuple[str, 
     """A page of the images ``params`` (a query string's pairs) select."""
     for key, value in params:
         if "\x00" in key or "\x00" in value:  # PostgreSQL text cannot hold it
-            raise InvalidParameter(f"Invalid query parameter {key!r}: NUL character.")
+            raise InvalidParameter(f"Invalid query parameter {quote(key)}: NUL character.")
     member_status = _one(params, "member_status") or "accepted"
     if member_status not in ("pending", "accepted", "rejected", "all"):
         raise InvalidParameter(f"Invalid status: {member_status}")

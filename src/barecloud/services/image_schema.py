@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from barecloud.errors import ClientError, Forbidden, InvalidParameter
+from barecloud.errors import ClientError, Forbidden, InvalidParameter, quote
 
 DISK_FORMATS = ("raw", "qcow2")
 CONTAINER_FORMATS = ("bare",)
@@ -150,16 +150,16 @@ def _violation(spec: dict[str, Any], value: Any) -> str | None:
     types = spec.get("type", [])
     types = [types] if isinstance(types, str) else types
     if types and not any(_type_ok(value, t) for t in types):
-        return f"{value!r} is not of type {', '.join(repr(t) for t in types)}"
+        return f"{quote(value)} is not of type {', '.join(repr(t) for t in types)}"
     if "enum" in spec and value not in spec["enum"]:
-        return f"{value!r} is not one of {spec['enum']!r}"
+        return f"{quote(value)} is not one of {spec['enum']!r}"
     if isinstance(value, str):
         if "\x00" in value:  # PostgreSQL text cannot hold it
-            return f"{value!r} contains a NUL character"
+            return f"{quote(value)} contains a NUL character"
         if len(value) > spec.get("maxLength", len(value)):
-            return f"{value!r} is too long"
+            return f"{quote(value)} is too long"
         if "pattern" in spec and not re.match(spec["pattern"], value):
-            return f"{value!r} does not match {spec['pattern']!r}"
+            return f"{quote(value)} does not match {spec['pattern']!r}"
     if isinstance(value, list) and "items" in spec:
         for item in value:
             if why := _violation(spec["items"], item):
@@ -172,7 +172,7 @@ def check_value(key: str, value: Any) -> None:
     spec = IMAGE_PROPERTIES.get(key, {"type": "string"})
     why = _violation(spec, value)
     if why is None and key in ("min_disk", "min_ram") and not 0 <= value <= MAX_INT:
-        why = f"{value!r} is out of range: {key} must be between 0 and {MAX_INT}"
+        why = f"{quote(value)} is out of range: {key} must be between 0 and {MAX_INT}"
     if why is not None:
         raise InvalidParameter(f"Provided object does not match schema 'image': {why}")
 
@@ -186,4 +186,4 @@ def check_name(key: str) -> None:
     if len(key) > 255:
         raise InvalidParameter("Custom property should not be greater than 255 characters.")
     if "\x00" in key:
-        raise InvalidParameter(f"Property name {key!r} contains a NUL character.")
+        raise InvalidParameter(f"Property name {quote(key)} contains a NUL character.")

@@ -11,25 +11,25 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from barecloud.errors import InvalidParameter
+from barecloud.errors import InvalidParameter, prefix, quote
 
 MAX_INT = 2**31 - 1
 _INT_RE = re.compile(r"^-?[0-9]+$")
 
 
 def invalid(field: str, value: Any, reason: str) -> InvalidParameter:
-    return InvalidParameter(f"Invalid input for field/attribute {field}. Value: {value}. "
-                            f"{reason}")
+    return InvalidParameter(f"Invalid input for field/attribute {field}. "
+                            f"Value: {prefix(value)}. {reason}")
 
 
 def body_object(body: Any, key: str) -> dict[str, Any]:
     """``body[key]``, which must be an object (``{"server": {...}}``)."""
     if not isinstance(body, dict) or key not in body:
-        raise InvalidParameter(f"Invalid input for field/attribute {key}. Value: {body}. "
-                               f"'{key}' is a required property")
+        raise InvalidParameter(f"Invalid input for field/attribute {key}. "
+                               f"Value: {prefix(body)}. '{key}' is a required property")
     inner = body[key]
     if not isinstance(inner, dict):
-        raise invalid(key, inner, f"{inner!r} is not of type 'object'")
+        raise invalid(key, inner, f"{quote(inner)} is not of type 'object'")
     return inner
 
 
@@ -38,9 +38,9 @@ def only(data: dict[str, Any], allowed: Iterable[str], where: str) -> None:
     if extra:
         listed = ", ".join(repr(k) for k in extra)
         verb = "was" if len(extra) == 1 else "were"
-        raise InvalidParameter(f"Invalid input for field/attribute {where}. Value: {data}. "
-                               f"Additional properties are not allowed ({listed} {verb} "
-                               "unexpected)")
+        raise InvalidParameter(f"Invalid input for field/attribute {where}. "
+                               f"Value: {prefix(data)}. Additional properties are not "
+                               f"allowed ({listed} {verb} unexpected)")
 
 
 def string(data: dict[str, Any], key: str, *, required: bool = False, min_len: int = 0,
@@ -55,13 +55,13 @@ def string(data: dict[str, Any], key: str, *, required: bool = False, min_len: i
     if value is None and nullable:
         return None
     if not isinstance(value, str):
-        raise invalid(key, value, f"{value!r} is not of type 'string'")
+        raise invalid(key, value, f"{quote(value)} is not of type 'string'")
     if len(value) < min_len:
-        raise invalid(key, value, f"{value!r} is too short")
+        raise invalid(key, value, f"{quote(value)} is too short")
     if len(value) > max_len:
-        raise invalid(key, value, f"{value!r} is too long")
+        raise invalid(key, value, f"{quote(value)} is too long")
     if pattern is not None and not pattern.match(value):
-        raise invalid(key, value, f"{value!r} does not match '{pattern.pattern}'")
+        raise invalid(key, value, f"{quote(value)} does not match '{pattern.pattern}'")
     return value
 
 
@@ -74,12 +74,12 @@ def integer(data: dict[str, Any], key: str, *, minimum: int = 0, maximum: int = 
     if isinstance(value, bool) or not isinstance(value, (int, str)) or (
         isinstance(value, str) and not _INT_RE.match(value)
     ):
-        raise invalid(key, value, f"{value!r} is not of type 'integer', 'string'")
+        raise invalid(key, value, f"{quote(value)} is not of type 'integer', 'string'")
     number = int(value)
     if number < minimum:
-        raise invalid(key, value, f"{value!r} is less than the minimum of {minimum}")
+        raise invalid(key, value, f"{quote(value)} is less than the minimum of {minimum}")
     if number > maximum:
-        raise invalid(key, value, f"{value!r} is greater than the maximum of {maximum}")
+        raise invalid(key, value, f"{quote(value)} is greater than the maximum of {maximum}")
     return number
 
 
@@ -96,7 +96,7 @@ def boolean(data: dict[str, Any], key: str, default: bool | None = None) -> bool
         return value
     if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
         return value.strip().lower() in _TRUE
-    raise invalid(key, value, f"{value!r} is not one of [True, 'True', 'TRUE', 'true', '1', "
+    raise invalid(key, value, f"{quote(value)} is not one of [True, 'True', 'TRUE', 'true', '1', "
                   "'ON', 'On', 'on', 'YES', 'Yes', 'yes', False, 'False', 'FALSE', 'false', "
                   "'0', 'OFF', 'Off', 'off', 'NO', 'No', 'no']")
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 
 from barecloud.api.common import JSONResponse
+from barecloud.errors import clip
 
 
 def error_response(status: int, message: str) -> JSONResponse:
+    message = clip(message)  # it may quote the request
     fault = {
         "faultstring": message,
         "faultcode": "Client" if status < 500 else "Server",

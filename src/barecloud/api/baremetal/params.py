@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 from fastapi import Request
 
-from barecloud.errors import InvalidParameter, NotAcceptable, NotFound
+from barecloud.errors import InvalidParameter, NotAcceptable, NotFound, quote
 
 V = tuple[int, int]
 
@@ -40,7 +40,8 @@ def integer(request: Request, name: str) -> int | None:
     try:
         return int(raw)
     except ValueError:
-        raise InvalidParameter(f"Invalid value for {name}: {raw!r} is not an integer") from None
+        raise InvalidParameter(
+            f"Invalid value for {name}: {quote(raw)} is not an integer") from None
 
 
 def limit(request: Request) -> int | None:
@@ -60,7 +61,7 @@ def boolean(request: Request, name: str) -> bool | None:
         return True
     if value in ("false", "0", "no", "off", "f", "n"):
         return False
-    raise InvalidParameter(f"Invalid value for {name}: {raw!r} is not a boolean")
+    raise InvalidParameter(f"Invalid value for {name}: {quote(raw)} is not a boolean")
 
 
 def next_link(request: Request, kind: str, marker: str) -> str:

@@ -17,7 +17,8 @@ router = APIRouter(prefix="/identity/v3/auth")
 @router.post("/tokens", status_code=201)
 async def issue(request: Request) -> JSONResponse:
     rt = runtime(request)
-    issued = await authenticate.issue(rt, await json_body(request))
+    source = request.client.host if request.client else None
+    issued = await authenticate.issue(rt, await json_body(request), source)
     body = render.token(issued.token, issued.subject, rt.settings,
                         with_catalog="nocatalog" not in request.query_params)
     return JSONResponse(body, status_code=201, headers={"X-Subject-Token": issued.token_id})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request, Response
@@ -13,16 +14,23 @@ from barecloud.api.image import params
 from barecloud.api.image.errors import error_response
 from barecloud.services import image_store, images
 
+log = logging.getLogger(__name__)
+
 router = APIRouter(prefix="/image/v2/images")
 
 
 async def _body(request: Request) -> AsyncIterator[bytes]:
     """The request body as it arrives (uvicorn stops reading while we write)."""
+    received = 0
     try:
         async for chunk in request.stream():
             if chunk:
+                received += len(chunk)
                 yield chunk
     except ClientDisconnect:
+        # One line, as any body cut short (api/limits.py); the image is killed.
+        log.warning("%s %s: the client hung up after %d bytes of the request body",
+                    request.method, request.url.path, received)
         raise image_store.UploadInterrupted(
             "The upload was interrupted: the client disconnected before sending all the data."
         ) from None

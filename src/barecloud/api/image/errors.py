@@ -11,10 +11,12 @@ from collections.abc import Mapping
 from http import HTTPStatus
 
 from barecloud.api.common import JSONResponse
+from barecloud.errors import clip
 
 
 def error_response(status: int, message: str,
                    headers: Mapping[str, str] | None = None) -> JSONResponse:
+    message = clip(message)  # it may quote the request
     try:
         title = HTTPStatus(status).phrase
     except ValueError:

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from barecloud.db.identity_models import ApplicationCredential, Domain, Project, User
 from barecloud.errors import InvalidParameter, Unauthorized
 from barecloud.services.context import Runtime
-from barecloud.services.identity import passwords
+from barecloud.services.identity import lockout, passwords
 from barecloud.services.identity.subjects import (
     AUTH_FAILED,
     SYSTEM_ID,
@@ -99,16 +99,32 @@ async def _user_id(s: AsyncSession, ref: dict[str, Any], path: str) -> str | Non
     return user.id if user is not None else None
 
 
-async def _password(rt: Runtime, identity: dict[str, Any]) -> str:
+def _named_as(ref: dict[str, Any]) -> str:
+    """The user as the request names it: its id, or its domain and name."""
+    if ref.get("id") is not None:
+        return str(ref["id"])
+    domain = ref.get("domain")
+    where = domain.get("id") or domain.get("name") if isinstance(domain, dict) else None
+    return f"{where}/{ref.get('name')}"
+
+
+async def _password(rt: Runtime, identity: dict[str, Any], source: str | None) -> str:
     payload = _object(identity, "password", "identity", required=True)
     ref = _object(payload, "user", "identity/password", required=True)
     secret = _str(ref, "password", "identity/password/user")
     async with rt.db.session() as s:
-        user_id = await _user_id(s, ref, "identity/password/user")
+        try:
+            user_id = await _user_id(s, ref, "identity/password/user")
+        except Unauthorized:  # no such domain: a failure like any other
+            user_id = None
         user = await s.get(User, user_id) if user_id else None
         stored = user.password_hash if user is not None else None
+    login = lockout.attempt(user_id, _named_as(ref), source)
+    await lockout.check(rt, login)
     if secret is None or not await passwords.verify_async(secret, stored) or user_id is None:
+        await lockout.failed(rt, login)
         raise Unauthorized(AUTH_FAILED)
+    await lockout.succeeded(rt, login)
     return user_id
 
 
@@ -189,8 +205,9 @@ async def _default_scope(rt: Runtime, user_id: str) -> Scope:
     return Scope("project", project_id)
 
 
-async def issue(rt: Runtime, body: Any) -> Issued:
-    """Authenticate ``body`` (``{"auth": ...}``) and issue its token."""
+async def issue(rt: Runtime, body: Any, source: str | None = None) -> Issued:
+    """Authenticate ``body`` (``{"auth": ...}``) from address ``source`` and issue
+    its token."""
     if not isinstance(body, dict) or not isinstance(body.get("auth"), dict):
         raise InvalidParameter("Invalid input for field auth: 'auth' is a required property "
                                "of type 'object'")
@@ -208,7 +225,7 @@ async def issue(rt: Runtime, body: Any) -> Issued:
     cred: ApplicationCredential | None = None
     for method in dict.fromkeys(methods):
         if method == "password":
-            users.add(await _password(rt, identity))
+            users.add(await _password(rt, identity, source))
         elif method == "token":
             ref = _object(identity, "token", "identity", required=True)
             token_id = _str(ref, "id", "identity/token")

@@ -13,7 +13,7 @@ from barecloud.db.identity_models import (
     Project,
     RoleAssignment,
 )
-from barecloud.errors import Conflict, Forbidden, InvalidParameter, NotFound
+from barecloud.errors import Conflict, Forbidden, InvalidParameter, NotFound, quote
 from barecloud.services import policy
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.identity import domains, validate
@@ -149,7 +149,7 @@ async def update(rt: Runtime, ctx: RequestContext, ident: str, body: Any) -> Pro
     for key in ("domain_id", "parent_id", "is_domain", "id"):
         if key in data:
             raise InvalidParameter(f"Invalid input for field/attribute {key}. Value: "
-                                   f"{data[key]!r}. It cannot be changed.")
+                                   f"{quote(data[key])}. It cannot be changed.")
     name = validate.name(data, required=False, max_length=NAME_MAX)
     description = validate.string(data, "description", min_length=0, max_length=65535,
                                   nullable=True)

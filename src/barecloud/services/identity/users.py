@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from barecloud.db.identity_models import DEFAULT_DOMAIN, User
-from barecloud.errors import Conflict, InvalidParameter, NotFound, Unauthorized
+from barecloud.errors import Conflict, InvalidParameter, NotFound, Unauthorized, quote
 from barecloud.services import policy
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.identity import domains, passwords, projects, validate
@@ -104,7 +104,7 @@ async def update(rt: Runtime, ctx: RequestContext, ident: str, body: Any) -> Use
     for key in ("domain_id", "id"):
         if key in data:
             raise InvalidParameter(f"Invalid input for field/attribute {key}. Value: "
-                                   f"{data[key]!r}. It cannot be changed.")
+                                   f"{quote(data[key])}. It cannot be changed.")
     name = validate.name(data, required=False, max_length=NAME_MAX)
     enabled = validate.boolean(data, "enabled")
     description = validate.string(data, "description", min_length=0, max_length=65535,

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from barecloud.errors import InvalidParameter
+from barecloud.errors import InvalidParameter, quote
 
 SECRET_FIELDS = frozenset({"password", "original_password", "secret"})
 
 
 def invalid(field: str, value: Any, problem: str) -> InvalidParameter:
-    shown = "******" if field in SECRET_FIELDS else repr(value)
+    shown = "******" if field in SECRET_FIELDS else quote(value)
     return InvalidParameter(f"Invalid input for field/attribute {field}. Value: {shown}. "
                             f"{problem}")
 
@@ -25,7 +25,7 @@ def entity(body: Any, key: str) -> dict[str, Any]:
         raise InvalidParameter(f"'{key}' is a required property")
     value = body[key]
     if not isinstance(value, dict):
-        raise invalid(key, value, f"{value!r} is not of type 'object'")
+        raise invalid(key, value, f"{quote(value)} is not of type 'object'")
     return value
 
 
@@ -39,10 +39,10 @@ def string(data: dict[str, Any], field: str, *, required: bool = False, max_leng
     if value is None and nullable:
         return None
     if not isinstance(value, str):
-        raise invalid(field, value, f"{'******' if field in SECRET_FIELDS else repr(value)} "
+        raise invalid(field, value, f"{'******' if field in SECRET_FIELDS else quote(value)} "
                       "is not of type 'string'")
     if len(value) < min_length:
-        raise invalid(field, value, f"{value!r} is too short")
+        raise invalid(field, value, f"{quote(value)} is too short")
     if len(value) > max_length:
         raise invalid(field, value, "The value is too long")
     if "\x00" in value:
@@ -62,7 +62,7 @@ def boolean(data: dict[str, Any], field: str) -> bool | None:
         return None
     value = data[field]
     if not isinstance(value, bool):
-        raise invalid(field, value, f"{value!r} is not of type 'boolean'")
+        raise invalid(field, value, f"{quote(value)} is not of type 'boolean'")
     return value
 
 
@@ -99,6 +99,6 @@ def query_bool(raw: str | None, field: str) -> bool | None:
 
 def query_string(raw: str | None, field: str) -> str | None:
     if raw is not None and "\x00" in raw:
-        raise InvalidParameter(f"Invalid input for query parameters {field}. Value: {raw!r}. "
+        raise InvalidParameter(f"Invalid input for query parameters {field}. Value: {quote(raw)}. "
                                "NUL character")
     return raw

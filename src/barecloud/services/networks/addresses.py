@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from barecloud.db.network_models import IPAllocation, Network, Subnet
+from barecloud.errors import prefix
 from barecloud.services.networks import attrs, ipam
 from barecloud.services.networks.errors import (
     InvalidInput,
@@ -43,12 +44,12 @@ class Request:
 def parse(value: Any) -> list[Request]:
     """A ``fixed_ips`` list as given in a body, checked for form only."""
     if not isinstance(value, list):
-        raise invalid_attr("fixed_ips", f"Invalid data format for fixed IP: '{value}'")
+        raise invalid_attr("fixed_ips", f"Invalid data format for fixed IP: '{prefix(value)}'")
     requests: list[Request] = []
     for item in value:
         if not isinstance(item, dict) or not item or \
                 set(item) - {"subnet_id", "ip_address"}:
-            raise invalid_attr("fixed_ips", f"Invalid data format for fixed IP: '{item}'")
+            raise invalid_attr("fixed_ips", f"Invalid data format for fixed IP: '{prefix(item)}'")
         subnet_id = item.get("subnet_id")
         if subnet_id is not None:
             subnet_id = attrs.uuid_str(subnet_id, "fixed_ips")
@@ -58,7 +59,7 @@ def parse(value: Any) -> list[Request]:
             if any(r.ip_address == ip for r in requests):
                 raise InvalidInput(f"Duplicate IP address '{ip}'")
         if subnet_id is None and ip is None:
-            raise invalid_attr("fixed_ips", f"Invalid data format for fixed IP: '{item}'")
+            raise invalid_attr("fixed_ips", f"Invalid data format for fixed IP: '{prefix(item)}'")
         requests.append(Request(subnet_id, ip))
     if len(requests) > MAX_FIXED_IPS:
         raise InvalidInput("Exceeded maximum amount of fixed ips per port.")

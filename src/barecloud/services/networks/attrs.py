@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from barecloud.errors import prefix
 from barecloud.services import policy
 from barecloud.services.context import RequestContext
 from barecloud.services.networks.errors import HTTPBadRequest, InvalidInput, invalid_attr
@@ -43,7 +44,7 @@ def bulk_bodies(body: Any, resource: str, collection: str) -> list[dict[str, Any
             raise HTTPBadRequest("Resources required")
         for item in items:
             if not isinstance(item, dict):
-                raise HTTPBadRequest(f"Invalid input for {collection}. Reason: '{item}' is "
+                raise HTTPBadRequest(f"Invalid input for {collection}. Reason: '{prefix(item)}' is "
                                      "not an object.")
         return items
     return None
@@ -82,7 +83,7 @@ def to_bool(value: Any, attr: str = "") -> bool:
         return bool(value)
     if isinstance(value, str) and value.strip().lower() in TRUE + FALSE:
         return value.strip().lower() in TRUE
-    raise InvalidInput(f"'{value}' cannot be converted to boolean")
+    raise InvalidInput(f"'{prefix(value)}' cannot be converted to boolean")
 
 
 def boolean(data: dict[str, Any], key: str, default: bool) -> bool:
@@ -97,56 +98,56 @@ def string(data: dict[str, Any], key: str, default: str = "", max_len: int = 255
     if value is None and nullable:
         return default
     if not isinstance(value, str):
-        raise invalid_attr(key, f"'{value}' is not a valid string")
+        raise invalid_attr(key, f"'{prefix(value)}' is not a valid string")
     if len(value) > max_len:
-        raise invalid_attr(key, f"'{value}' exceeds maximum length of {max_len}")
+        raise invalid_attr(key, f"'{prefix(value)}' exceeds maximum length of {max_len}")
     return value
 
 
 def integer(value: Any, attr: str, minimum: int | None = None,
             maximum: int | None = None) -> int:
     if isinstance(value, bool):
-        raise invalid_attr(attr, f"'{value}' is not an integer")
+        raise invalid_attr(attr, f"'{prefix(value)}' is not an integer")
     try:
         number = int(value)
     except (TypeError, ValueError):
-        raise invalid_attr(attr, f"'{value}' is not an integer") from None
+        raise invalid_attr(attr, f"'{prefix(value)}' is not an integer") from None
     if isinstance(value, float) and number != value:
-        raise invalid_attr(attr, f"'{value}' is not an integer")
+        raise invalid_attr(attr, f"'{prefix(value)}' is not an integer")
     if minimum is not None and number < minimum:
-        raise invalid_attr(attr, f"'{value}' is too small - must be at least '{minimum}'")
+        raise invalid_attr(attr, f"'{prefix(value)}' is too small - must be at least '{minimum}'")
     if maximum is not None and number > maximum:
-        raise invalid_attr(attr, f"'{value}' is too large - must be no larger than "
+        raise invalid_attr(attr, f"'{prefix(value)}' is too large - must be no larger than "
                                  f"'{maximum}'")
     return number
 
 
 def uuid_str(value: Any, attr: str) -> str:
     if not isinstance(value, str):
-        raise invalid_attr(attr, f"'{value}' is not a valid UUID")
+        raise invalid_attr(attr, f"'{prefix(value)}' is not a valid UUID")
     try:
         uuid.UUID(value)
     except ValueError:
-        raise invalid_attr(attr, f"'{value}' is not a valid UUID") from None
+        raise invalid_attr(attr, f"'{prefix(value)}' is not a valid UUID") from None
     return value
 
 
 def ip_address(value: Any, attr: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     if not isinstance(value, str):
-        raise invalid_attr(attr, f"'{value}' is not a valid IP address")
+        raise invalid_attr(attr, f"'{prefix(value)}' is not a valid IP address")
     try:
         return ipaddress.ip_address(value.strip())
     except ValueError:
-        raise invalid_attr(attr, f"'{value}' is not a valid IP address") from None
+        raise invalid_attr(attr, f"'{prefix(value)}' is not a valid IP address") from None
 
 
 def mac_address(value: Any, attr: str = "mac_address") -> str:
     """A unicast MAC address, normalised as Neutron stores it (lower case, colons)."""
     if not isinstance(value, str) or not MAC_RE.match(value):
-        raise invalid_attr(attr, f"'{value}' is not a valid MAC address")
+        raise invalid_attr(attr, f"'{prefix(value)}' is not a valid MAC address")
     mac = value.lower().replace("-", ":")
     if mac in ("00:00:00:00:00:00", "ff:ff:ff:ff:ff:ff") or int(mac[:2], 16) & 1:
-        raise invalid_attr(attr, f"'{value}' is not a valid MAC address")
+        raise invalid_attr(attr, f"'{prefix(value)}' is not a valid MAC address")
     return mac
 
 
@@ -155,7 +156,7 @@ def owner(ctx: RequestContext, data: dict[str, Any]) -> str:
     project, tenant = data.get("project_id"), data.get("tenant_id")
     for key, value in (("project_id", project), ("tenant_id", tenant)):
         if value is not None and (not isinstance(value, str) or not value or len(value) > 255):
-            raise invalid_attr(key, f"'{value}' is not a valid string")
+            raise invalid_attr(key, f"'{prefix(value)}' is not a valid string")
     if project is not None and tenant is not None and project != tenant:
         raise HTTPBadRequest("'project_id' and 'tenant_id' do not match")
     given = project or tenant

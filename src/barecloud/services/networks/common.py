@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from barecloud.db.network_models import Network, NetworkRbac
-from barecloud.errors import BarecloudError
+from barecloud.errors import BarecloudError, prefix
 from barecloud.services import policy
 from barecloud.services.context import RequestContext
 from barecloud.services.networks.attrs import to_bool
@@ -130,7 +130,7 @@ def int_filter(column: Any, attr: str) -> Filter:
         try:
             return int(value)
         except ValueError:
-            raise HTTPBadRequest(f"Invalid input for {attr}. Reason: '{value}' is not an "
+            raise HTTPBadRequest(f"Invalid input for {attr}. Reason: '{prefix(value)}' is not an "
                                  "integer.") from None
     return column_filter(column, convert)
 

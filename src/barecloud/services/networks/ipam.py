@@ -13,6 +13,7 @@ import itertools
 from collections.abc import Iterable
 from typing import Any
 
+from barecloud.errors import prefix
 from barecloud.services.networks.errors import (
     GatewayConflictWithAllocationPools,
     InvalidAllocationPool,
@@ -30,11 +31,11 @@ AUTO_ADDRESS = ("slaac", "dhcpv6-stateless")
 
 def parse_cidr(value: Any) -> IPNetwork:
     if not isinstance(value, str):
-        raise invalid_attr("cidr", f"'{value}' is not a valid IP subnet")
+        raise invalid_attr("cidr", f"'{prefix(value)}' is not a valid IP subnet")
     try:
         net = ipaddress.ip_network(value.strip(), strict=False)
     except ValueError:
-        raise invalid_attr("cidr", f"'{value}' is not a valid IP subnet") from None
+        raise invalid_attr("cidr", f"'{prefix(value)}' is not a valid IP subnet") from None
     text = value.strip()
     try:
         ipaddress.ip_network(text)
@@ -42,7 +43,7 @@ def parse_cidr(value: Any) -> IPNetwork:
     except ValueError:
         exact = False
     if not exact:
-        raise invalid_attr("cidr", f"'{value}' isn't a recognized IP subnet cidr, "
+        raise invalid_attr("cidr", f"'{prefix(value)}' isn't a recognized IP subnet cidr, "
                                    f"'{net}' is recommended")
     return net
 
@@ -99,7 +100,8 @@ def check_pools(net: IPNetwork, value: Any, gateway: IPAddress | None
                 ) -> list[dict[str, str]]:
     """Given pools, validated and sorted; Neutron's 400/409 for each kind of mistake."""
     if not isinstance(value, list):
-        raise invalid_attr("allocation_pools", f"Invalid data format for IP pool: '{value}'")
+        raise invalid_attr("allocation_pools",
+                           f"Invalid data format for IP pool: '{prefix(value)}'")
     parsed: list[tuple[int, int, str]] = []
     for pool in value:
         if not isinstance(pool, dict) or set(pool) != {"start", "end"}:
