@@ -40,6 +40,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 
 from barecloud import states
+from barecloud.conductor import batches
 from barecloud.db.compute_models import Server
 from barecloud.db.models import Node, utcnow
 from barecloud.errors import BarecloudError
@@ -217,9 +218,21 @@ async def _delete(rt: Runtime, server: Server, node: Node | None) -> None:
     ):
         await vifs.detach(rt, server, server.node_uuid)
         now = utcnow()
-        await _set(rt, server, deleted=True, deleted_at=now, terminated_at=now,
-                   vm_state=st.DELETED, task_state=None, pending=None,
-                   power_state=st.NOSTATE)
+        batched = False
+        async with rt.db.session() as s:
+            gone = await s.execute(update(Server).where(
+                Server.id == server.id, Server.deleted.is_(False),
+                Server.pending.is_not_distinct_from(server.pending),
+            ).values(deleted=True, deleted_at=now, terminated_at=now, vm_state=st.DELETED,
+                     task_state=None, pending=None, power_state=st.NOSTATE)
+                .execution_options(synchronize_session=False))
+            if gone.rowcount and server.vm_state == st.BUILDING:  # type: ignore[attr-defined]
+                # Deleted before its node joined its deploy batch: nobody waits for it.
+                batched = await batches.gave_up(s, server.reservation_id, [
+                    *scheduler.tried(server.attempts),
+                    *([server.node_uuid] if server.node_uuid else [])])
+        if batched:
+            await scheduler.open_gate(rt, server.reservation_id)
         return
     if server.pending_sent and node.provision_state == states.ERROR and _settled(node):
         # The undeploy itself failed: as Nova, the instance goes to ERROR; deleting

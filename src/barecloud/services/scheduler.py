@@ -288,8 +288,10 @@ async def record_failure(rt: Runtime, server: Server, node_uuid: str,
     attempts = [*(server.attempts or []), {"node": node_uuid, "error": error}]
     values: dict[str, Any] = {"node_uuid": None, "attempts": attempts,
                               "task_state": st.SCHEDULING, "addresses": {}}
-    if len(attempts) >= rt.settings.scheduler_max_attempts:
+    exhausted = len(attempts) >= rt.settings.scheduler_max_attempts
+    if exhausted:
         values.update(_error_values(server, attempts, exhausted=True))
+    batched = False
     async with rt.db.session() as s:
         result = await s.execute(
             update(Server).where(Server.id == server.id, Server.node_uuid == node_uuid,
@@ -298,7 +300,24 @@ async def record_failure(rt: Runtime, server: Server, node_uuid: str,
         )
         if not result.rowcount:  # type: ignore[attr-defined]
             return None
-        return await s.get(Server, server.id, populate_existing=True)
+        if exhausted:  # out of reschedules: its deploy batch must not wait for it
+            batched = await batches.gave_up(s, server.reservation_id, tried(attempts))
+        now = await s.get(Server, server.id, populate_existing=True)
+    if batched:
+        await open_gate(rt, server.reservation_id)
+    return now
+
+
+def tried(attempts: list[dict[str, Any]] | None) -> list[str]:
+    """The nodes a server's deploy was tried on."""
+    return [str(a["node"]) for a in attempts or [] if a.get("node")]
+
+
+async def open_gate(rt: Runtime, batch_uuid: str | None) -> None:
+    """Check the deploy batch's gate now (a server of it failed for good), not at the
+    conductor's next periodic check: the others go on within seconds."""
+    if batch_uuid:
+        await batches.check_gate(rt.db, rt.settings, batch_uuid)
 
 
 def _error_values(server: Server, attempts: list[dict[str, Any]],
@@ -325,12 +344,15 @@ async def no_valid_host(rt: Runtime, server: Server) -> None:
                " for this project.")
         values = {"vm_state": st.ERROR, "task_state": None, "power_state": st.NOSTATE,
                   "fault": fault(NO_VALID_HOST, why)}
+    batched = False
     async with rt.db.session() as s:
         result = await s.execute(
             update(Server).where(Server.id == server.id, Server.node_uuid.is_(None),
                                  Server.deleted.is_(False), Server.vm_state == st.BUILDING)
             .values(**values).execution_options(synchronize_session=False)
         )
-        if result.rowcount and not server.attempts:  # type: ignore[attr-defined]
+        if result.rowcount:  # type: ignore[attr-defined]
             # It will never join its multi-create's deploy batch: no gate waits for it.
-            await batches.expect_fewer(s, server.reservation_id)
+            batched = await batches.gave_up(s, server.reservation_id, tried(server.attempts))
+    if batched:
+        await open_gate(rt, server.reservation_id)
