@@ -44,7 +44,7 @@ from barecloud.conductor import batches
 from barecloud.db.compute_models import Server
 from barecloud.db.models import Node, utcnow
 from barecloud.errors import BarecloudError
-from barecloud.services import nodes, scheduler, vifs
+from barecloud.services import multi_create, nodes, scheduler, vifs
 from barecloud.services import server_status as st
 from barecloud.services.background import Reconciler
 from barecloud.services.context import Runtime
@@ -160,7 +160,7 @@ async def reconcile(rt: Runtime, server: Server) -> None:
         await _delete(rt, server, node)
     elif server.vm_state == st.BUILDING:
         if server.node_uuid is None:
-            await scheduler.schedule(rt, server)
+            await multi_create.schedule(rt, server)
         else:
             await _follow_deploy(rt, server, node)
     elif server.pending in POWER_TARGETS:
@@ -196,9 +196,11 @@ async def _follow_deploy(rt: Runtime, server: Server, node: Node | None) -> None
         await _failed(rt, server, node.uuid, node.last_error or
                       f"Deploy ended in state {node.provision_state}")
     elif node.provision_state == states.AVAILABLE and _settled(node):
-        # Claimed, but the deploy request never got through: ask again.
+        # Claimed (with the rest of its multi-create, services/multi_create.py), or the
+        # deploy request never got through: attach (again) and ask again.
         try:
-            error = await scheduler.deploy(rt, server, node.uuid)
+            error = await vifs.attach(rt, server, node) or await scheduler.deploy(
+                rt, server, node.uuid)
         except scheduler.TRANSIENT:
             return
         if error is not None:

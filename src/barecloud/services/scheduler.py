@@ -64,7 +64,7 @@ def fault(message: str, details: str = "", code: int = 500) -> dict[str, Any]:
             "created": utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
-async def _classes(s: AsyncSession, wanted: str) -> list[str]:
+async def resource_classes(s: AsyncSession, wanted: str) -> list[str]:
     """The raw ``resource_class`` values that normalise to ``wanted``."""
     raw = await s.scalars(select(Node.resource_class).distinct()
                           .where(Node.resource_class.is_not(None)))
@@ -72,7 +72,8 @@ async def _classes(s: AsyncSession, wanted: str) -> list[str]:
 
 
 def candidates_query(req: PlacementRequest, classes: list[str], zone: str, project: str,
-                     exclude: list[str], leases: ColumnElement[bool]) -> Any:
+                     exclude: list[str], leases: ColumnElement[bool],
+                     limit: int = WINDOW) -> Any:
     """``leases``: the lease rule for the server (:func:`enforcement.node_filter`)."""
     q = select(Node.id).where(
         Node.provision_state == states.AVAILABLE, Node.maintenance.is_(False),
@@ -90,7 +91,7 @@ def candidates_query(req: PlacementRequest, classes: list[str], zone: str, proje
             NodeTrait.node_id == Node.id, NodeTrait.trait == trait).exists())
     if exclude:
         q = q.where(Node.uuid.not_in(exclude))
-    return q.where(leases).order_by(Node.id).limit(WINDOW)
+    return q.where(leases).order_by(Node.id).limit(limit)
 
 
 async def candidates(rt: Runtime, server: Server) -> list[int]:
@@ -100,7 +101,7 @@ async def candidates(rt: Runtime, server: Server) -> list[int]:
         return []
     tried = [a["node"] for a in server.attempts or []]
     async with rt.db.session() as s:
-        classes = await _classes(s, req.resource_class)
+        classes = await resource_classes(s, req.resource_class)
         if not classes:
             return []
         q = candidates_query(req, classes, server.requested_az or DEFAULT_ZONE,
@@ -124,12 +125,15 @@ def instance_info(server: Server, node: Node) -> dict[str, Any]:
 
 
 def addresses(ports: list[Port]) -> dict[str, Any]:
-    """The node's NICs as Nova's ``addresses``: the MACs are real; an address only if
-    the operator recorded one in the port's ``extra.ip_address`` (no IPAM yet)."""
+    """The node's NICs as Nova's ``addresses``: an entry only for a NIC whose address
+    the operator recorded in the port's ``extra.ip_address`` (no IPAM on this
+    network).  A NIC with none is no entry, as Nova lists a port with no fixed IP:
+    the network's label with an empty list (``addr`` must be an IP address)."""
     return {"provisioning": [
-        {"version": 4, "addr": str((p.extra or {}).get("ip_address") or ""),
+        {"version": 6 if ":" in addr else 4, "addr": addr,
          "OS-EXT-IPS-MAC:mac_addr": p.address, "OS-EXT-IPS:type": "fixed"}
         for p in sorted(ports, key=lambda p: p.id)
+        if (addr := str((p.extra or {}).get("ip_address") or ""))
     ]} if ports else {}
 
 
@@ -261,21 +265,37 @@ async def schedule(rt: Runtime, server: Server) -> None:
             node = await _claim(rt, server, node_id)
             if node is None:
                 continue
-            try:
-                error = await vifs.attach(rt, server, node) or await deploy(
-                    rt, server, node.uuid)
-            except TRANSIENT as exc:
-                log.info("server %s: deploy on %s postponed: %s", server.uuid, node.uuid,
-                         exc.message)
-                return
-            if error is None:
-                return
-            now = await fail_attempt(rt, server, node.uuid, error)
-            if now is None or now.vm_state != st.BUILDING:
+            now = await _start(rt, server, node)
+            if now is None:
                 return
             server = now
             break  # the candidates changed: ask again
     await no_valid_host(rt, server)
+
+
+async def start(rt: Runtime, server: Server, node: Node) -> None:
+    """Attach and deploy ``server`` on the ``node`` it claimed; rescheduled alone if
+    that fails (a multi-create's server placed with the others)."""
+    now = await _start(rt, server, node)
+    if now is not None:
+        await schedule(rt, now)
+
+
+async def _start(rt: Runtime, server: Server, node: Node) -> Server | None:
+    """None when the deploy started (or postponed, or the server moved on); else the
+    server, free to be scheduled again."""
+    try:
+        error = await vifs.attach(rt, server, node) or await deploy(rt, server, node.uuid)
+    except TRANSIENT as exc:
+        log.info("server %s: deploy on %s postponed: %s", server.uuid, node.uuid,
+                 exc.message)
+        return None
+    if error is None:
+        return None
+    now = await fail_attempt(rt, server, node.uuid, error)
+    if now is None or now.vm_state != st.BUILDING:
+        return None
+    return now
 
 
 async def record_failure(rt: Runtime, server: Server, node_uuid: str,
