@@ -22,7 +22,7 @@ from barecloud.conductor.batches import chain_order
 from barecloud.db.batch_models import DeployBatch, DeployBatchMember
 from barecloud.db.models import Node, Port, utcnow
 from barecloud.drivers import fake
-from barecloud.services import agent, compute_sync, deploy_batches, nodes
+from barecloud.services import agent, compute_sync, deploy_batches, nodes, server_actions
 from barecloud.services.context import Runtime
 from tests.conductor.conftest import RuntimeFactory
 from tests.conductor.helpers import (
@@ -380,3 +380,31 @@ async def test_a_server_that_fails_for_good_releases_the_gate_at_once(rt: Runtim
     assert len(failed) == 1 and failed[0].attempts[0]["node"] == bare
     assert "cabled" in failed[0].attempts[0]["error"]
     assert (await _command(rt, cabled))["name"] == "write_image"
+
+
+async def test_a_server_deleted_before_it_was_placed_releases_the_gate(rt: Runtime) -> None:
+    """``--min 2``, and one of the two deleted at once: the other writes without
+    waiting for the gate's deadline."""
+    [machine] = await _agent_nodes(rt, 1)
+    async with rt.db.session() as s:
+        await s.execute(update(Node).where(Node.uuid == machine)
+                        .values(resource_class="baremetal"))
+    await _available(rt, [machine])
+    image_id, flavor_id = await cs.image(rt), await cs.flavor(rt)
+    await cs.unlimited(rt)
+    first, second = await cs.create(rt, image_id, flavor_id, "pair", min_count=2)
+    await server_actions.delete(rt, cs.ADMIN, second)
+    started = time.monotonic()
+    heard = False
+    while True:
+        await compute_sync.sync_once(rt, "test")
+        node = await load(rt.db, machine)
+        if not heard and _at("agent up")(node):
+            await heartbeat(rt, machine, url="http://192.0.2.1:9999")
+            heard = True
+        if _sent("write_image")(node):
+            break
+        assert time.monotonic() - started < 15, (
+            f"the gate waits for a deleted server: {await describe(rt.db, machine)}")
+        await asyncio.sleep(0.05)
+    assert (await cs.server(rt.db, first)).node_uuid == machine
