@@ -180,3 +180,16 @@ def test_calendar_command(tmp_path: Path) -> None:
     legend = [line.split() for line in lines if line.startswith("A  ")]
     assert legend == [["A", "l1", lease["id"], lease["status"], "2027-03-01", "10:00", "->",
                        "2027-03-02", "10:00"]]
+
+
+def test_a_members_calendar_has_anonymous_rows() -> None:
+    """A member's calendar names no machine (services/leases/calendar.py): rows are
+    numbered, its own leases lettered, others' busy time ``#``."""
+    anonymous = [{**h, "id": None, "hypervisor_hostname": None, "node_uuid": None}
+                 for h in (host("a", alloc("01T00:00", "02T00:00", "L1", "mine")),
+                           host("b", alloc("01T12:00", "02T12:00")),
+                           host("c", broken="out of service"))]
+    lines = render(calendar(*anonymous), 8)
+    assert lines[3:6] == ["host 1 AAAA....", "host 2 ..####..",
+                          "host 3 xxxxxxxx  out of service"]
+    assert "None" not in "\n".join(lines)

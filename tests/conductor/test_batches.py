@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from barecloud import states
 from barecloud.api.baremetal.render import deploy_batch
@@ -22,7 +22,7 @@ from barecloud.conductor.batches import chain_order
 from barecloud.db.batch_models import DeployBatch, DeployBatchMember
 from barecloud.db.models import Node, Port, utcnow
 from barecloud.drivers import fake
-from barecloud.services import agent, deploy_batches, nodes
+from barecloud.services import agent, compute_sync, deploy_batches, nodes, server_actions
 from barecloud.services.context import Runtime
 from tests.conductor.conftest import RuntimeFactory
 from tests.conductor.helpers import (
@@ -37,6 +37,7 @@ from tests.conductor.helpers import (
     set_driver_info,
     wait_state,
 )
+from tests.services import compute_support as cs
 
 
 def _node(name: str, *links: dict[str, Any], pxe: int = 0) -> tuple[DeployBatchMember, Node]:
@@ -336,3 +337,74 @@ async def test_only_a_chain_member_is_held_to_the_progress_deadline(rt: Runtime)
         assert deadline is not None
         left = (deadline - utcnow()).total_seconds()
         assert timeout - 5 < left <= timeout, (n, left, timeout)
+
+
+# --- a member that fails for good (issue 15, item 6) -----------------------------------
+
+
+async def test_a_server_that_fails_for_good_releases_the_gate_at_once(rt: Runtime) -> None:
+    """``server create --network net1 --min 2``: one server's machine has no cabled NIC,
+    so that server runs out of reschedules; the other, at the gate, must not wait
+    for the 600 s deadline."""
+    cabled, bare = await _agent_nodes(rt, 2)
+    async with rt.db.session() as s:
+        await s.execute(update(Node).where(Node.uuid.in_([cabled, bare]))
+                        .values(resource_class="baremetal"))
+        node = await s.scalar(select(Node).where(Node.uuid == cabled))
+        assert node is not None
+        s.add(Port(address="52:54:00:15:06:01", node_id=node.id, pxe_enabled=True, extra={},
+                   internal_info={}, local_link_connection={
+                       "switch_info": "tor", "port_id": "p1", "switch_id": "00:00:00:00:00:01"}))
+    await _available(rt, [cabled, bare])
+    net = await cs.network(rt, "net1", "10.15.6.0/24")
+    image_id, flavor_id = await cs.image(rt), await cs.flavor(rt)
+    await cs.unlimited(rt)
+    await cs.create(rt, image_id, flavor_id, "pair", min_count=2, networks=[{"uuid": net}])
+    started = time.monotonic()
+    heard = False
+    while True:
+        await compute_sync.sync_once(rt, "test")
+        node = await load(rt.db, cabled)
+        if not heard and _at("agent up")(node):
+            await heartbeat(rt, cabled, url="http://192.0.2.1:9999")
+            heard = True
+        if _sent("write_image")(node):
+            break
+        assert time.monotonic() - started < 15, (
+            "the gate still waits for a server that failed for good: "
+            f"{[(r.name, r.vm_state, r.fault) for r in await cs.all_servers(rt.db)]}; "
+            f"{await describe(rt.db, cabled)}")
+        await asyncio.sleep(0.05)
+    rows = {r.node_uuid: r for r in await cs.all_servers(rt.db)}
+    failed = [r for r in rows.values() if r.vm_state == "error"]
+    assert len(failed) == 1 and failed[0].attempts[0]["node"] == bare
+    assert "cabled" in failed[0].attempts[0]["error"]
+    assert (await _command(rt, cabled))["name"] == "write_image"
+
+
+async def test_a_server_deleted_before_it_was_placed_releases_the_gate(rt: Runtime) -> None:
+    """``--min 2``, and one of the two deleted at once: the other writes without
+    waiting for the gate's deadline."""
+    [machine] = await _agent_nodes(rt, 1)
+    async with rt.db.session() as s:
+        await s.execute(update(Node).where(Node.uuid == machine)
+                        .values(resource_class="baremetal"))
+    await _available(rt, [machine])
+    image_id, flavor_id = await cs.image(rt), await cs.flavor(rt)
+    await cs.unlimited(rt)
+    first, second = await cs.create(rt, image_id, flavor_id, "pair", min_count=2)
+    await server_actions.delete(rt, cs.ADMIN, second)
+    started = time.monotonic()
+    heard = False
+    while True:
+        await compute_sync.sync_once(rt, "test")
+        node = await load(rt.db, machine)
+        if not heard and _at("agent up")(node):
+            await heartbeat(rt, machine, url="http://192.0.2.1:9999")
+            heard = True
+        if _sent("write_image")(node):
+            break
+        assert time.monotonic() - started < 15, (
+            f"the gate waits for a deleted server: {await describe(rt.db, machine)}")
+        await asyncio.sleep(0.05)
+    assert (await cs.server(rt.db, first)).node_uuid == machine

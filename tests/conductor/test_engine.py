@@ -315,3 +315,22 @@ async def test_invalid_verb_is_refused_and_leaves_no_lock(rt: Runtime) -> None:
         await act(rt, n, "unrescue")
     node = await load(rt.db, n)
     assert (node.provision_state, node.reservation) == (states.AVAILABLE, None)
+
+
+async def test_undeploy_forgets_the_instance_once_torn_down(rt: Runtime) -> None:
+    """Ironic's tear-down sets ``instance_info = {}`` before cleaning starts: what was
+    deployed (image, sizes, the tenant's display name) is not left on a node that
+    has none, even one whose cleaning then fails."""
+    info = {"image_source": "http://192.0.2.10/one.raw", "display_name": "tenant-web",
+            "root_gb": "10"}
+    for fail, end in ((None, states.AVAILABLE), ("clean", states.CLEANFAIL)):
+        n = await make_available(rt)
+        async with rt.db.session() as s:
+            node = await s.scalar(select(Node).where(Node.uuid == n))
+            assert node is not None
+            node.instance_info = dict(info)
+        await drive(rt, n, "active", states.ACTIVE)
+        assert (await load(rt.db, n)).instance_info["display_name"] == "tenant-web"
+        await set_driver_info(rt.db, n, fake_fail=fail)
+        node = await drive(rt, n, "deleted", end)
+        assert node.instance_info == {}, (fail, node.instance_info)

@@ -262,3 +262,50 @@ async def test_delete_cleans_the_node_before_anyone_gets_it(rt: Runtime) -> None
                                        .order_by(NodeHistory.id))).all())
     assert states.CLEANING in events[events.index(states.DELETING):]
 
+
+
+async def test_racing_multi_creates_are_placed_whole_or_not_at_all(
+        database: Database, db_url: str, settings: Settings) -> None:
+    """Five ``--min 4 --max 4`` requests and six single servers race for ten nodes
+    (two reconcilers, on PostgreSQL on two engines): each request is four ACTIVE or
+    four ERROR with Nova's NoValidHost, no node is given twice, and a request failed
+    only while fewer than four nodes were free."""
+    second = Database(db_url) if db_url.startswith("postgresql") else None
+    try:
+        async with cs.running(database, settings) as rt:
+            for i in range(10):
+                await cs.add_node(database, f"node-{i:02d}")
+            image_id, flavor_id = await cs.image(rt), await cs.flavor(rt)
+            await cs.unlimited(rt)
+            await asyncio.gather(
+                *(cs.create(rt, image_id, flavor_id, f"g{i}", min_count=4, max_count=4)
+                  for i in range(5)),
+                *(cs.create(rt, image_id, flavor_id, f"s{i}") for i in range(6)))
+            syncs = [compute_sync.ComputeSync(rt),
+                     compute_sync.ComputeSync(Runtime(second or database, settings))]
+            for sync in syncs:
+                await sync.start()
+            try:
+                rows = await cs.settle(rt, timeout=120, until=lambda rows: all(
+                    r.vm_state in ("active", "error") and r.task_state is None
+                    for r in rows))
+            finally:
+                for sync in syncs:
+                    await sync.stop()
+    finally:
+        if second is not None:
+            await second.dispose()
+    requests: dict[str, set[str]] = {}
+    for r in rows:
+        if r.name.startswith("g"):
+            requests.setdefault(r.reservation_id, set()).add(r.vm_state)
+    assert len(requests) == 5 and all(len(v) == 1 for v in requests.values()), requests
+    active = [r for r in rows if r.vm_state == "active"]
+    assert len({r.node_uuid for r in active}) == len(active) <= 10
+    failed = [r for r in rows if r.vm_state == "error" and r.name.startswith("g")]
+    assert all(r.fault and r.fault["message"] == scheduler.NO_VALID_HOST for r in failed)
+    if failed:
+        assert 10 - len(active) < 4
+    nodes = await cs.nodes_by_uuid(database)
+    held = Counter(n.instance_uuid for n in nodes.values() if n.instance_uuid)
+    assert sorted(held) == sorted(r.uuid for r in active) and set(held.values()) == {1}

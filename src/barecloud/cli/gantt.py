@@ -61,7 +61,9 @@ def render(calendar: dict[str, Any], width: int) -> list[str]:
         return offset * width // span if 0 <= offset < span else None
 
     hosts: list[dict[str, Any]] = calendar["hosts"]
-    names = [str(h.get("hypervisor_hostname") or h.get("node_uuid") or h["id"]) for h in hosts]
+    # A member's calendar has anonymous rows (the machines are the admin's to know).
+    names = [str(h.get("hypervisor_hostname") or h.get("node_uuid") or h.get("id")
+                 or f"host {row + 1}") for row, h in enumerate(hosts)]
     pad = max([4, *map(len, names)]) + 1
 
     # Letters: the caller's leases by first start date (then by row).

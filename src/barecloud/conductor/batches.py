@@ -84,6 +84,25 @@ async def expect_fewer(s: AsyncSession, batch_uuid: str | None) -> None:
             expected=DeployBatch.expected - 1).execution_options(synchronize_session=False))
 
 
+async def gave_up(s: AsyncSession, batch_uuid: str | None, tried: Iterable[str]) -> bool:
+    """A server of the batch's request failed for good (ERROR, deleted while building).
+
+    If none of the nodes it ``tried`` ever joined the batch (a VIF that could not be
+    attached, no node left), the gate would wait for it until its deadline: it
+    expects one member fewer.  A node that joined is a member row already, and
+    counts as dropped once it leaves the deploy.  True if there is such a batch (its
+    gate is then to be checked, :func:`check_gate`)."""
+    if not batch_uuid or await s.get(DeployBatch, batch_uuid) is None:
+        return False
+    nodes = list(tried)
+    joined = nodes and await s.scalar(select(DeployBatchMember.id).where(
+        DeployBatchMember.batch_uuid == batch_uuid,
+        DeployBatchMember.node_uuid.in_(nodes)).limit(1))
+    if not joined:
+        await expect_fewer(s, batch_uuid)
+    return True
+
+
 async def enlist(s: AsyncSession, batch_uuid: str, node: Node) -> dict[str, Any]:
     """Make ``node`` a member (again, for a redeploy); the workflow args saying so."""
     batch = await s.get(DeployBatch, batch_uuid)
@@ -281,25 +300,32 @@ async def check_gates(db: Database, settings: Settings) -> int:
             DeployBatch.state.in_((GATHERING, BROADCASTING))))).all())
     touched = 0
     for ref in refs:
-        sent: list[str] = []
-        async with db.session() as s:
-            await serialize(s, f"deploy-batch:{ref}")
-            batch = await s.get(DeployBatch, ref)
-            if batch is None or batch.state == DONE:
-                continue
-            members = await _members(s, batch)
-            for member, node in members:
-                if member.state in UNSETTLED and _dropped(member, node, batch.uuid):
-                    _settle(member, KO, node.last_error if node is not None else None,
-                            node)
-            if (batch.state == GATHERING and any(m.state == READY for m, _ in members)
-                    and _gate_open(batch, members)):
-                _, sent = await _dispatch(s, settings, batch, None)
-                touched += 1
-            if _finished(batch, [m for m, _ in members]):
-                touched += 1
-        for other in sent:
-            MAILBOX.notify(other)
+        touched += await check_gate(db, settings, ref)
+    return touched
+
+
+async def check_gate(db: Database, settings: Settings, ref: str) -> int:
+    """:func:`check_gates` for one batch, at once: a server of the batch that failed
+    for good must not leave the others waiting for the next periodic check."""
+    touched = 0
+    sent: list[str] = []
+    async with db.session() as s:
+        await serialize(s, f"deploy-batch:{ref}")
+        batch = await s.get(DeployBatch, ref)
+        if batch is None or batch.state == DONE:
+            return 0
+        members = await _members(s, batch)
+        for member, node in members:
+            if member.state in UNSETTLED and _dropped(member, node, batch.uuid):
+                _settle(member, KO, node.last_error if node is not None else None, node)
+        if (batch.state == GATHERING and any(m.state == READY for m, _ in members)
+                and _gate_open(batch, members)):
+            _, sent = await _dispatch(s, settings, batch, None)
+            touched += 1
+        if _finished(batch, [m for m, _ in members]):
+            touched += 1
+    for other in sent:
+        MAILBOX.notify(other)
     return touched
 
 

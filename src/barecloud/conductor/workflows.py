@@ -74,6 +74,14 @@ def _call(iface: str, method: str) -> StepFn:
     return run
 
 
+async def _tear_down(ctx: StepContext) -> StepResult:
+    """The instance is gone once torn down: Ironic's tear-down sets ``instance_info``
+    to ``{}`` before cleaning starts (cleaning reads none of it)."""
+    await ctx.iface("deploy").tear_down(ctx.node)
+    ctx.updates["instance_info"] = {}
+    return None
+
+
 def _power(target: str) -> StepFn:
     async def run(ctx: StepContext) -> StepResult:
         ctx.set_power(await ctx.power(ctx.node, target))
@@ -301,7 +309,7 @@ WORKFLOWS: dict[str, tuple[Step, ...]] = {
         Step("power off", _power(states.POWER_OFF)),
         Step("ports off tenant networks", _call("network", "unconfigure_tenant_networks")),
         Step("clean up instance", _call("boot", "clean_up_instance")),
-        Step("tear down", _call("deploy", "tear_down")),
+        Step("tear down", _tear_down),
         Step("start cleaning", event="clean"),
         *CLEAN,
     ),

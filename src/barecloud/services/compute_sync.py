@@ -40,10 +40,11 @@ from typing import Any
 from sqlalchemy import or_, select, update
 
 from barecloud import states
+from barecloud.conductor import batches
 from barecloud.db.compute_models import Server
 from barecloud.db.models import Node, utcnow
 from barecloud.errors import BarecloudError
-from barecloud.services import nodes, scheduler, vifs
+from barecloud.services import multi_create, nodes, scheduler, vifs
 from barecloud.services import server_status as st
 from barecloud.services.background import Reconciler
 from barecloud.services.context import Runtime
@@ -159,7 +160,7 @@ async def reconcile(rt: Runtime, server: Server) -> None:
         await _delete(rt, server, node)
     elif server.vm_state == st.BUILDING:
         if server.node_uuid is None:
-            await scheduler.schedule(rt, server)
+            await multi_create.schedule(rt, server)
         else:
             await _follow_deploy(rt, server, node)
     elif server.pending in POWER_TARGETS:
@@ -195,9 +196,11 @@ async def _follow_deploy(rt: Runtime, server: Server, node: Node | None) -> None
         await _failed(rt, server, node.uuid, node.last_error or
                       f"Deploy ended in state {node.provision_state}")
     elif node.provision_state == states.AVAILABLE and _settled(node):
-        # Claimed, but the deploy request never got through: ask again.
+        # Claimed (with the rest of its multi-create, services/multi_create.py), or the
+        # deploy request never got through: attach (again) and ask again.
         try:
-            error = await scheduler.deploy(rt, server, node.uuid)
+            error = await vifs.attach(rt, server, node) or await scheduler.deploy(
+                rt, server, node.uuid)
         except scheduler.TRANSIENT:
             return
         if error is not None:
@@ -217,9 +220,21 @@ async def _delete(rt: Runtime, server: Server, node: Node | None) -> None:
     ):
         await vifs.detach(rt, server, server.node_uuid)
         now = utcnow()
-        await _set(rt, server, deleted=True, deleted_at=now, terminated_at=now,
-                   vm_state=st.DELETED, task_state=None, pending=None,
-                   power_state=st.NOSTATE)
+        batched = False
+        async with rt.db.session() as s:
+            gone = await s.execute(update(Server).where(
+                Server.id == server.id, Server.deleted.is_(False),
+                Server.pending.is_not_distinct_from(server.pending),
+            ).values(deleted=True, deleted_at=now, terminated_at=now, vm_state=st.DELETED,
+                     task_state=None, pending=None, power_state=st.NOSTATE)
+                .execution_options(synchronize_session=False))
+            if gone.rowcount and server.vm_state == st.BUILDING:  # type: ignore[attr-defined]
+                # Deleted before its node joined its deploy batch: nobody waits for it.
+                batched = await batches.gave_up(s, server.reservation_id, [
+                    *scheduler.tried(server.attempts),
+                    *([server.node_uuid] if server.node_uuid else [])])
+        if batched:
+            await scheduler.open_gate(rt, server.reservation_id)
         return
     if server.pending_sent and node.provision_state == states.ERROR and _settled(node):
         # The undeploy itself failed: as Nova, the instance goes to ERROR; deleting

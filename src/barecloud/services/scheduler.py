@@ -64,7 +64,7 @@ def fault(message: str, details: str = "", code: int = 500) -> dict[str, Any]:
             "created": utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
-async def _classes(s: AsyncSession, wanted: str) -> list[str]:
+async def resource_classes(s: AsyncSession, wanted: str) -> list[str]:
     """The raw ``resource_class`` values that normalise to ``wanted``."""
     raw = await s.scalars(select(Node.resource_class).distinct()
                           .where(Node.resource_class.is_not(None)))
@@ -72,7 +72,8 @@ async def _classes(s: AsyncSession, wanted: str) -> list[str]:
 
 
 def candidates_query(req: PlacementRequest, classes: list[str], zone: str, project: str,
-                     exclude: list[str], leases: ColumnElement[bool]) -> Any:
+                     exclude: list[str], leases: ColumnElement[bool],
+                     limit: int = WINDOW) -> Any:
     """``leases``: the lease rule for the server (:func:`enforcement.node_filter`)."""
     q = select(Node.id).where(
         Node.provision_state == states.AVAILABLE, Node.maintenance.is_(False),
@@ -90,7 +91,7 @@ def candidates_query(req: PlacementRequest, classes: list[str], zone: str, proje
             NodeTrait.node_id == Node.id, NodeTrait.trait == trait).exists())
     if exclude:
         q = q.where(Node.uuid.not_in(exclude))
-    return q.where(leases).order_by(Node.id).limit(WINDOW)
+    return q.where(leases).order_by(Node.id).limit(limit)
 
 
 async def candidates(rt: Runtime, server: Server) -> list[int]:
@@ -100,7 +101,7 @@ async def candidates(rt: Runtime, server: Server) -> list[int]:
         return []
     tried = [a["node"] for a in server.attempts or []]
     async with rt.db.session() as s:
-        classes = await _classes(s, req.resource_class)
+        classes = await resource_classes(s, req.resource_class)
         if not classes:
             return []
         q = candidates_query(req, classes, server.requested_az or DEFAULT_ZONE,
@@ -124,12 +125,15 @@ def instance_info(server: Server, node: Node) -> dict[str, Any]:
 
 
 def addresses(ports: list[Port]) -> dict[str, Any]:
-    """The node's NICs as Nova's ``addresses``: the MACs are real; an address only if
-    the operator recorded one in the port's ``extra.ip_address`` (no IPAM yet)."""
+    """The node's NICs as Nova's ``addresses``: an entry only for a NIC whose address
+    the operator recorded in the port's ``extra.ip_address`` (no IPAM on this
+    network).  A NIC with none is no entry, as Nova lists a port with no fixed IP:
+    the network's label with an empty list (``addr`` must be an IP address)."""
     return {"provisioning": [
-        {"version": 4, "addr": str((p.extra or {}).get("ip_address") or ""),
+        {"version": 6 if ":" in addr else 4, "addr": addr,
          "OS-EXT-IPS-MAC:mac_addr": p.address, "OS-EXT-IPS:type": "fixed"}
         for p in sorted(ports, key=lambda p: p.id)
+        if (addr := str((p.extra or {}).get("ip_address") or ""))
     ]} if ports else {}
 
 
@@ -261,21 +265,37 @@ async def schedule(rt: Runtime, server: Server) -> None:
             node = await _claim(rt, server, node_id)
             if node is None:
                 continue
-            try:
-                error = await vifs.attach(rt, server, node) or await deploy(
-                    rt, server, node.uuid)
-            except TRANSIENT as exc:
-                log.info("server %s: deploy on %s postponed: %s", server.uuid, node.uuid,
-                         exc.message)
-                return
-            if error is None:
-                return
-            now = await fail_attempt(rt, server, node.uuid, error)
-            if now is None or now.vm_state != st.BUILDING:
+            now = await _start(rt, server, node)
+            if now is None:
                 return
             server = now
             break  # the candidates changed: ask again
     await no_valid_host(rt, server)
+
+
+async def start(rt: Runtime, server: Server, node: Node) -> None:
+    """Attach and deploy ``server`` on the ``node`` it claimed; rescheduled alone if
+    that fails (a multi-create's server placed with the others)."""
+    now = await _start(rt, server, node)
+    if now is not None:
+        await schedule(rt, now)
+
+
+async def _start(rt: Runtime, server: Server, node: Node) -> Server | None:
+    """None when the deploy started (or postponed, or the server moved on); else the
+    server, free to be scheduled again."""
+    try:
+        error = await vifs.attach(rt, server, node) or await deploy(rt, server, node.uuid)
+    except TRANSIENT as exc:
+        log.info("server %s: deploy on %s postponed: %s", server.uuid, node.uuid,
+                 exc.message)
+        return None
+    if error is None:
+        return None
+    now = await fail_attempt(rt, server, node.uuid, error)
+    if now is None or now.vm_state != st.BUILDING:
+        return None
+    return now
 
 
 async def record_failure(rt: Runtime, server: Server, node_uuid: str,
@@ -288,8 +308,10 @@ async def record_failure(rt: Runtime, server: Server, node_uuid: str,
     attempts = [*(server.attempts or []), {"node": node_uuid, "error": error}]
     values: dict[str, Any] = {"node_uuid": None, "attempts": attempts,
                               "task_state": st.SCHEDULING, "addresses": {}}
-    if len(attempts) >= rt.settings.scheduler_max_attempts:
+    exhausted = len(attempts) >= rt.settings.scheduler_max_attempts
+    if exhausted:
         values.update(_error_values(server, attempts, exhausted=True))
+    batched = False
     async with rt.db.session() as s:
         result = await s.execute(
             update(Server).where(Server.id == server.id, Server.node_uuid == node_uuid,
@@ -298,7 +320,24 @@ async def record_failure(rt: Runtime, server: Server, node_uuid: str,
         )
         if not result.rowcount:  # type: ignore[attr-defined]
             return None
-        return await s.get(Server, server.id, populate_existing=True)
+        if exhausted:  # out of reschedules: its deploy batch must not wait for it
+            batched = await batches.gave_up(s, server.reservation_id, tried(attempts))
+        now = await s.get(Server, server.id, populate_existing=True)
+    if batched:
+        await open_gate(rt, server.reservation_id)
+    return now
+
+
+def tried(attempts: list[dict[str, Any]] | None) -> list[str]:
+    """The nodes a server's deploy was tried on."""
+    return [str(a["node"]) for a in attempts or [] if a.get("node")]
+
+
+async def open_gate(rt: Runtime, batch_uuid: str | None) -> None:
+    """Check the deploy batch's gate now (a server of it failed for good), not at the
+    conductor's next periodic check: the others go on within seconds."""
+    if batch_uuid:
+        await batches.check_gate(rt.db, rt.settings, batch_uuid)
 
 
 def _error_values(server: Server, attempts: list[dict[str, Any]],
@@ -325,12 +364,15 @@ async def no_valid_host(rt: Runtime, server: Server) -> None:
                " for this project.")
         values = {"vm_state": st.ERROR, "task_state": None, "power_state": st.NOSTATE,
                   "fault": fault(NO_VALID_HOST, why)}
+    batched = False
     async with rt.db.session() as s:
         result = await s.execute(
             update(Server).where(Server.id == server.id, Server.node_uuid.is_(None),
                                  Server.deleted.is_(False), Server.vm_state == st.BUILDING)
             .values(**values).execution_options(synchronize_session=False)
         )
-        if result.rowcount and not server.attempts:  # type: ignore[attr-defined]
+        if result.rowcount:  # type: ignore[attr-defined]
             # It will never join its multi-create's deploy batch: no gate waits for it.
-            await batches.expect_fewer(s, server.reservation_id)
+            batched = await batches.gave_up(s, server.reservation_id, tried(server.attempts))
+    if batched:
+        await open_gate(rt, server.reservation_id)

@@ -12,10 +12,11 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from barecloud.conductor import batches
 from barecloud.db.compute_models import Server
 from barecloud.db.models import utcnow
 from barecloud.errors import Conflict, InvalidParameter
-from barecloud.services import compute_sync, keypairs, policy, servers
+from barecloud.services import compute_sync, keypairs, policy, scheduler, servers
 from barecloud.services import nova_input as v
 from barecloud.services import server_status as st
 from barecloud.services.context import RequestContext, Runtime
@@ -75,6 +76,7 @@ async def delete(rt: Runtime, ctx: RequestContext, server_id: str) -> None:
     """A server without a node goes at once; one with a node once the node is undeployed."""
     server = await authorized(rt, ctx, server_id, "compute:servers:delete")
     now = utcnow()
+    batched = False
     async with rt.db.session() as s:
         gone = await s.execute(
             update(Server).where(Server.id == server.id, Server.deleted.is_(False),
@@ -88,6 +90,11 @@ async def delete(rt: Runtime, ctx: RequestContext, server_id: str) -> None:
                                      Server.pending.is_distinct_from("delete"))
                 .values(task_state=st.DELETING, pending="delete", pending_sent=False)
             )
+        elif server.vm_state == st.BUILDING:  # its multi-create's batch must not wait for it
+            batched = await batches.gave_up(s, server.reservation_id,
+                                            scheduler.tried(server.attempts))
+    if batched:
+        await scheduler.open_gate(rt, server.reservation_id)
     compute_sync.wake()
 
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from barecloud import states
+from barecloud.cli import gantt
 from barecloud.config import Settings
 from barecloud.db.models import Node
 from barecloud.db.session import Database
@@ -183,7 +185,7 @@ async def test_a_broken_machine_is_replaced_or_the_lease_degraded(rt: Runtime,
     assert held[0] not in r["hosts"] and len(r["hosts"]) == 2
     assert r["resources_changed"] and not r["missing_resources"] and not got["degraded"]
     # The replacement is held from now on only: the calendar shows what was used.
-    view = await calendar.view(rt, ALICE, when(T0), when(T0 + 5 * H))
+    view = await calendar.view(rt, cs.ADMIN, when(T0), when(T0 + 5 * H))
     spare = next(h for h in view["hosts"] if int(h["id"]) == r["hosts"][-1])
     assert spare["allocations"][0]["start_date"].startswith(
         (T0 + H).strftime("%Y-%m-%dT%H:%M"))
@@ -286,8 +288,8 @@ async def test_an_active_lease_gives_back_idle_hosts_only(rt: Runtime, clock: Cl
                    "networks": "none"}, "os:scheduler_hints": {"reservation": rid}},
         (2, 96))).servers
     [row] = await cs.settle(rt)
-    busy_host = next(int(h["id"]) for h in (await calendar.view(rt, ALICE, None, None))["hosts"]
-                     if h["node_uuid"] == row.node_uuid)
+    busy_host = next(int(h["id"]) for h in (await calendar.view(rt, cs.ADMIN, None, None))[
+        "hosts"] if h["node_uuid"] == row.node_uuid)
     # One machine back: the idle one goes, the one with the server stays.
     one = await leases.update(rt, ALICE, lease["id"], {
         "reservations": [{"id": rid, "min": 1, "max": 1}]})
@@ -304,3 +306,38 @@ async def test_an_active_lease_gives_back_idle_hosts_only(rt: Runtime, clock: Cl
         err.value.message)
     assert (await leases.get(rt, ALICE, lease["id"]))["reservations"][0]["hosts"] == [
         busy_host]
+
+
+async def test_the_calendar_shows_a_member_capacity_not_machines(rt: Runtime) -> None:
+    """Blazar shows ``os-hosts`` to admins only: a member's calendar has its own
+    leases and anonymous busy time, never a machine's name, UUID or host id (nor a
+    maintenance reason that names it); the admin's has them all."""
+    ids = await pool(rt, 3, prefix="secret-rack7-")
+    async with rt.db.session() as s:
+        machines = list((await s.execute(select(Node.name, Node.uuid))).tuples().all())
+        await s.execute(update(Node).where(Node.name == "secret-rack7-2")
+                        .values(maintenance=True))
+    mine = await leases.create(rt, ALICE, ask(T0 + H, T0 + 2 * H, 1, name="mine"))
+    await leases.create(rt, BOB, ask(T0 + H, T0 + 2 * H, 1, name="theirs"))
+    seen = await calendar.view(rt, ALICE, when(T0), when(T0 + 3 * H))
+    text = json.dumps(seen)
+    for name, uuid in machines:
+        assert name not in text and uuid not in text, (name, text)
+    assert [h["id"] for h in seen["hosts"]] == [None] * 3
+    assert {h["hypervisor_hostname"] for h in seen["hosts"]} == {None}
+    assert {h["node_uuid"] for h in seen["hosts"]} == {None}
+    held = [a for h in seen["hosts"] for a in h["allocations"]]
+    assert sorted((a["lease_id"], a["lease_name"]) for a in held if a["lease_id"]) == [
+        (mine["id"], "mine")]
+    assert [a["lease_name"] for a in held if not a["lease_id"]] == [None]
+    assert [bool(h["out_of_service"]) for h in seen["hosts"]] == [False, False, True]
+    # The member's Gantt still draws: a row per machine, no names.
+    lines = gantt.render(seen, 12)
+    assert [line.split()[0:2] for line in lines[3:6]] == [["host", "1"], ["host", "2"],
+                                                          ["host", "3"]]
+    admin = await calendar.view(rt, cs.ADMIN, when(T0), when(T0 + 3 * H))
+    assert [h["id"] for h in admin["hosts"]] == [str(i) for i in ids]
+    assert {h["hypervisor_hostname"] for h in admin["hosts"]} == {n for n, _ in machines}
+    assert "secret-rack7-2" in admin["hosts"][2]["out_of_service"]
+    assert {a["lease_name"] for h in admin["hosts"] for a in h["allocations"]} == {
+        "mine", "theirs"}

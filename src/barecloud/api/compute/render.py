@@ -53,6 +53,13 @@ def _host_status(view: ServerView) -> str:
     return "UNKNOWN" if view.node.fault else "UP"
 
 
+def _addresses(stored: dict[str, Any] | None) -> dict[str, Any]:
+    """Nova's ``addresses``: a network whose ports have no fixed IP is an empty list
+    (rows written before that rule may hold ``"addr": ""``, which clients reject)."""
+    return {label: [a for a in entries if isinstance(a, dict) and a.get("addr")]
+            for label, entries in (stored or {}).items()}
+
+
 def server(request: Request, ctx: RequestContext, view: ServerView) -> dict[str, Any]:
     v = params.version(request)
     s, node = view.server, view.node
@@ -66,7 +73,7 @@ def server(request: Request, ctx: RequestContext, view: ServerView) -> dict[str,
             {"rel": "bookmark", "href": f"{params.bookmark(request)}/images/{s.image_ref}"}]},
         "flavor": _flavor(request, s, v),
         "created": iso_z(s.created_at), "updated": iso_z(s.updated_at or s.created_at),
-        "addresses": dict(s.addresses or {}), "accessIPv4": "", "accessIPv6": "",
+        "addresses": _addresses(s.addresses), "accessIPv4": "", "accessIPv6": "",
         "OS-DCF:diskConfig": "MANUAL",
         "OS-EXT-AZ:availability_zone": s.availability_zone or "",
         "config_drive": "True" if s.config_drive else "", "key_name": s.key_name,

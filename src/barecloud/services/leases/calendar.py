@@ -30,6 +30,8 @@ from barecloud.services.leases.dates import parse, render
 # (the search stops there, so admission reads only allocations near the window).
 OPEN = dt.timedelta(days=3650)
 HORIZON = dt.timedelta(days=7)
+# Why a machine cannot serve, as a member sees it (the reason names the node).
+OUT_OF_SERVICE = "out of service"
 
 
 @asynccontextmanager
@@ -137,13 +139,17 @@ async def view(rt: Runtime, ctx: RequestContext, start: str | None,
                end: str | None) -> dict[str, Any]:
     """Per host, who holds it over [start, end) (default: the next 7 days).
 
-    Other projects' leases show as busy only, without their names or ids.
+    Other projects' leases show as busy only, without their names or ids.  The
+    machines themselves (host id, name, node UUID, why one is out of service)
+    only to those who may read Blazar's ``os-hosts`` (admins): a member sees
+    anonymous rows, capacity and its own leases.
     """
     policy.authorize(ctx, "blazar:calendar:get")
     now = clock.now(rt.settings)
     begin = parse(start, now) if start else now
     finish = parse(end, now) if end else begin + dt.timedelta(days=7)
     see_all = policy.can(ctx, "blazar:leases:list_all")
+    see_hosts = policy.can(ctx, "blazar:oshosts:get")
     async with rt.db.session() as s:
         rows = await hosts.load(s, traits=False)
         q = (select(HostAllocation, Lease).join(Lease, Lease.id == HostAllocation.lease_id)
@@ -165,5 +171,10 @@ async def view(rt: Runtime, ctx: RequestContext, start: str | None,
         "hosts": [{"id": str(h.id), "hypervisor_hostname": h.hypervisor_hostname,
                    "node_uuid": h.node_uuid, "reservable": h.reservable,
                    "out_of_service": hosts.broken(n), "allocations": by_host[h.id]}
+                  if see_hosts else
+                  {"id": None, "hypervisor_hostname": None, "node_uuid": None,
+                   "reservable": h.reservable,
+                   "out_of_service": OUT_OF_SERVICE if hosts.broken(n) else None,
+                   "allocations": by_host[h.id]}
                   for h, n, _ in rows],
     }
