@@ -19,6 +19,10 @@ class CredentialsError(Exception):
     pass
 
 
+class Unreachable(CredentialsError):
+    """The cloud's Identity API did not answer (down, wrong address)."""
+
+
 def _clouds_files() -> list[Path]:
     named = os.environ.get("OS_CLIENT_CONFIG_FILE")
     if named:
@@ -63,7 +67,11 @@ def token_for_cloud(name: str) -> str:
     url = str(auth["auth_url"]).rstrip("/")
     if not url.endswith("/v3"):
         url += "/v3"
-    rsp = httpx.post(f"{url}/auth/tokens", json=body, timeout=30)
+    try:
+        rsp = httpx.post(f"{url}/auth/tokens", json=body, timeout=30)
+    except httpx.TransportError as exc:
+        raise Unreachable(f"cloud {name!r}: cannot reach {url}: "
+                               f"{exc or type(exc).__name__}") from None
     if rsp.status_code != 201:
         raise CredentialsError(f"cloud {name!r}: authentication failed (HTTP "
                                f"{rsp.status_code})")
