@@ -328,3 +328,17 @@ def test_serve_netns_on_a_loopback_labs_data_gives_a_hint_that_works(tmp_path: P
         f"data directory; a netns lab needs one of its own: barecloud serve --lab 6 --netns "
         f"--data-dir {tmp_path / 'data-netns'}\n")
     assert "lab down --purge" not in result.stderr
+
+
+def test_a_noauth_cloud_needs_no_url_and_no_token(tmp_path: Path) -> None:
+    """The noauth clouds.yaml names its service by its endpoints: no auth_url, no token."""
+    svc = start_service(tmp_path / "noauth")
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "BARECLOUD_"))}
+        env.update(OS_CLIENT_CONFIG_FILE=str(svc.clouds_yaml), OS_CLOUD="barecloud")
+        result = subprocess.run([sys.executable, "-m", "barecloud", "status"], env=env,
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert "0 nodes, 1 conductor(s)" in result.stdout
+    finally:
+        svc.stop()
