@@ -30,8 +30,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tests.support import free_port
 
-pytestmark = pytest.mark.slow
-
 ROOT = Path(__file__).resolve().parents[2]
 CLONE = ("barecloud", "scripts", ".venv", "pyproject.toml", "src")
 SERVE = "./barecloud serve"
@@ -161,6 +159,7 @@ def services(clone: Path, user_env: dict[str, str]) -> Iterator[Services]:
         running.stop()
 
 
+@pytest.mark.slow
 def test_the_readme_blocks_run_in_order(clone: Path, user_env: dict[str, str],
                                         services: Services, tmp_path: Path) -> None:
     shell = Shell(clone, user_env, tmp_path / "blocks.log")
