@@ -16,7 +16,7 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from tests.support import Service, start_service
+from tests.support import Service, free_port, start_service
 
 BM = {"X-OpenStack-Ironic-API-Version": "1.78"}
 
@@ -260,3 +260,85 @@ def test_a_bad_setting_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     assert result.stderr == (
         "error: settings: Value error, deploy_batch_progress_timeout (5 s) must be more "
         "than twice deploy_chain_stall_timeout (10 s)\n")
+
+
+def test_operator_commands_go_to_the_clouds_service(service: Service, tmp_path: Path) -> None:
+    """status, enroll and bulk with --cloud and no --url reach the cloud's own URL (the
+    service is not on 127.0.0.1:6385), not the default one."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "BARECLOUD_"))}
+    env.update(OS_CLIENT_CONFIG_FILE=str(service.clouds_yaml))
+    path = tmp_path / "nodes.yaml"
+    path.write_text(yaml.safe_dump([{"name": "far-1", "driver": "fake-hardware"}]))
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "barecloud", *args,
+                               "--cloud", "barecloud-admin"],
+                              capture_output=True, text=True, timeout=120, env=env)
+
+    enrolled = cli("enroll", str(path))
+    assert enrolled.returncode == 0 and "enrolled 1 node(s)" in enrolled.stdout, enrolled
+    managed = cli("bulk", "manage", "far-1")
+    assert managed.returncode == 0 and "done: 1 ok, 0 failed" in managed.stdout, managed
+    status = cli("status")
+    assert status.returncode == 0 and "1 nodes, 1 conductor(s)" in status.stdout, status
+
+
+@pytest.mark.parametrize("args", [["status"], ["bulk", "manage", "n1"], ["enroll", "x.yaml"],
+                                  ["top-talkers"], ["deploy-report", "r-1"]])
+def test_a_service_that_is_down_is_one_line_and_exit_2(
+        tmp_path: Path, args: list[str]) -> None:
+    port = free_port()  # nothing listens there
+    clouds = tmp_path / "clouds.yaml"
+    clouds.write_text(yaml.safe_dump({"clouds": {"gone": {"auth_type": "password", "auth": {
+        "auth_url": f"http://127.0.0.1:{port}/identity", "username": "admin",
+        "password": "secret", "project_name": "admin", "user_domain_id": "default",
+        "project_domain_id": "default"}}}}))
+    (tmp_path / "x.yaml").write_text("- {name: n1, driver: fake-hardware}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "BARECLOUD_"))}
+    env.update(OS_CLIENT_CONFIG_FILE=str(clouds))
+    for auth in (["--cloud", "gone"], ["--token", "t", "--url", f"http://127.0.0.1:{port}"]):
+        result = subprocess.run([sys.executable, "-m", "barecloud", *args, *auth],
+                                capture_output=True, text=True, timeout=60, env=env,
+                                cwd=tmp_path)
+        assert result.returncode == 2, (auth, result.stderr)
+        assert result.stderr.count("\n") == 1, (auth, result.stderr)
+        assert result.stderr.startswith("error: ") and f"127.0.0.1:{port}" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_serve_netns_on_a_loopback_labs_data_gives_a_hint_that_works(tmp_path: Path) -> None:
+    """The loopback lab's machines are the data directory's nodes: serve refuses to swap
+    a netns lab under them, and names the command that works (its own data directory),
+    not `lab down --purge`, which left the old nodes and servers in the database."""
+    data = tmp_path / "data"
+    built = subprocess.run(
+        [sys.executable, "-m", "barecloud.lab", "up", "--nodes", "1", "--lab-dir",
+         str(data / "lab"), "--ipmi-base-port", str(free_port()), "--redfish-base-port",
+         str(free_port())], capture_output=True, text=True, timeout=120)
+    assert built.returncode == 0, built.stderr
+    subprocess.run([sys.executable, "-m", "barecloud.lab", "down", "--lab-dir",
+                    str(data / "lab")], capture_output=True, timeout=60, check=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BARECLOUD_")}
+    result = subprocess.run([sys.executable, "-m", "barecloud", "serve", "--lab", "6",
+                             "--netns", "--data-dir", str(data)], capture_output=True,
+                            text=True, timeout=60, env=env)
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"error: {data / 'lab'} holds a loopback lab, whose machines are the nodes of this "
+        f"data directory; a netns lab needs one of its own: barecloud serve --lab 6 --netns "
+        f"--data-dir {tmp_path / 'data-netns'}\n")
+    assert "lab down --purge" not in result.stderr
+
+
+def test_a_noauth_cloud_needs_no_url_and_no_token(tmp_path: Path) -> None:
+    """The noauth clouds.yaml names its service by its endpoints: no auth_url, no token."""
+    svc = start_service(tmp_path / "noauth")
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "BARECLOUD_"))}
+        env.update(OS_CLIENT_CONFIG_FILE=str(svc.clouds_yaml), OS_CLOUD="barecloud")
+        result = subprocess.run([sys.executable, "-m", "barecloud", "status"], env=env,
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert "0 nodes, 1 conductor(s)" in result.stdout
+    finally:
+        svc.stop()

@@ -95,6 +95,8 @@ async def test_up_grows_a_running_lab_and_restarts_dead_shards(new_lab: Lab) -> 
 def test_up_refuses_to_move_what_was_enrolled(new_lab: Lab) -> None:
     lab = new_lab
     lab.up(2, "--shards", "2")
+    # What an operator types into ipmitool (the README says status prints it).
+    assert f"BMC user admin password {PASSWORD}," in lab.cli("status")
     out = lab.cli("up", "--nodes", "2", "--ipmi-base-port", str(lab.ipmi_base + 1), check=False)
     assert "--ipmi-base-port is fixed when the lab is built" in out
     out = lab.cli("up", "--nodes", "2", "--shards", "1", check=False)

@@ -19,6 +19,10 @@ class CredentialsError(Exception):
     pass
 
 
+class Unreachable(CredentialsError):
+    """The cloud's Identity API did not answer (down, wrong address)."""
+
+
 def _clouds_files() -> list[Path]:
     named = os.environ.get("OS_CLIENT_CONFIG_FILE")
     if named:
@@ -47,9 +51,13 @@ def _scope(auth: dict[str, Any]) -> dict[str, Any]:
     return {"project": project} if project else {}
 
 
-def token_for_cloud(name: str) -> str:
-    """Authenticate as cloud ``name`` (auth_type password) and return the token."""
-    auth = _cloud(name).get("auth") or {}
+def token_for_cloud(name: str) -> str | None:
+    """Authenticate as cloud ``name`` (auth_type password) and return the token; None
+    for a cloud without authentication (auth_type none, barecloud's noauth)."""
+    cloud = _cloud(name)
+    if cloud.get("auth_type") == "none":
+        return None
+    auth = cloud.get("auth") or {}
     if not auth.get("auth_url") or not auth.get("username") or not auth.get("password"):
         raise CredentialsError(f"cloud {name!r} has no auth_url, username and password")
     user: dict[str, Any] = {"name": auth["username"], "password": auth["password"],
@@ -63,7 +71,11 @@ def token_for_cloud(name: str) -> str:
     url = str(auth["auth_url"]).rstrip("/")
     if not url.endswith("/v3"):
         url += "/v3"
-    rsp = httpx.post(f"{url}/auth/tokens", json=body, timeout=30)
+    try:
+        rsp = httpx.post(f"{url}/auth/tokens", json=body, timeout=30)
+    except httpx.TransportError as exc:
+        raise Unreachable(f"cloud {name!r}: cannot reach {url}: "
+                               f"{exc or type(exc).__name__}") from None
     if rsp.status_code != 201:
         raise CredentialsError(f"cloud {name!r}: authentication failed (HTTP "
                                f"{rsp.status_code})")
@@ -71,10 +83,15 @@ def token_for_cloud(name: str) -> str:
 
 
 def service_url_for_cloud(name: str) -> str:
-    """barecloud's root URL, from cloud ``name``'s auth_url (``<root>/identity[/v3]``)."""
-    url = str((_cloud(name).get("auth") or {}).get("auth_url") or "").rstrip("/")
+    """barecloud's root URL, from cloud ``name``'s auth_url (``<root>/identity[/v3]``),
+    or without one (noauth) from its Bare Metal endpoint (``<root>/baremetal``)."""
+    cloud = _cloud(name)
+    url = str((cloud.get("auth") or {}).get("auth_url") or "").rstrip("/")
     for suffix in ("/v3", "/identity"):
         url = url.removesuffix(suffix)
+    if not url:
+        url = str(cloud.get("baremetal_endpoint_override") or "").rstrip("/")
+        url = url.removesuffix("/v1").removesuffix("/baremetal")
     if not url:
         raise CredentialsError(f"cloud {name!r} has no auth_url")
     return url

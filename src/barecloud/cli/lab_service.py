@@ -43,6 +43,28 @@ def lab_dir(settings: Settings) -> Path:
     return settings.data_dir / "lab"
 
 
+def mode_conflict(settings: Settings, count: int, netns: bool) -> str | None:
+    """Why ``serve --lab`` cannot use the data directory's lab, with the command that works.
+
+    A lab's mode is fixed when it is built, and its machines are this database's
+    nodes (servers, leases and history on them): the other mode gets a data
+    directory of its own rather than a lab swapped under live records.
+    """
+    lab = LabDir(lab_dir(settings))
+    if not lab.exists():
+        return None
+    built = lab.read().mode
+    wanted = "netns" if netns else "loopback"
+    if built == wanted:
+        return None
+    data = settings.data_dir if settings.data_dir.name else settings.data_dir.resolve()
+    other = data.with_name(f"{data.name}-{wanted}")
+    flags = f"--lab {count}" + (" --netns" if netns else "")
+    return (f"{lab.path} holds a {built} lab, whose machines are the nodes of this data "
+            f"directory; a {wanted} lab needs one of its own: "
+            f"barecloud serve {flags} --data-dir {other}")
+
+
 # serve --lab N --netns: the provisioning network the machines boot on, and
 # barecloud's own address there (DHCP, iPXE scripts, the APIs, images).
 PROVISIONING_NETWORK = "provisioning"

@@ -36,8 +36,6 @@ app.add_typer(lab_app, name="lab")
 HostOpt = Annotated[str | None, typer.Option(help="Address to listen on.")]
 PortOpt = Annotated[int | None, typer.Option(help="Port to listen on.")]
 DataOpt = Annotated[Path | None, typer.Option("--data-dir", help="Where state is kept.")]
-UrlOpt = Annotated[str, typer.Option("--url", envvar="BARECLOUD_URL",
-                                     help="The barecloud service.")]
 TokenOpt = Annotated[str | None, typer.Option("--token", envvar="OS_TOKEN",
                                               help="X-Auth-Token (default: from --cloud).")]
 CloudOpt = Annotated[str | None, typer.Option(
@@ -86,11 +84,14 @@ def serve(
     _logging()
     if netns and not lab:
         raise typer.BadParameter("--netns goes with --lab N")
+    if lab and (conflict := lab_service.mode_conflict(settings, lab, netns)):
+        typer.echo(f"error: {conflict}", err=True)
+        raise typer.Exit(2)
     if netns:
         settings = lab_service.wire_netns(settings, lab, rate)
 
     async def ready(rt: Any) -> None:
-        clouds = runner.clouds_yaml_path(settings)
+        clouds = runner.clouds_yaml_path(settings).absolute()  # to paste in any directory
         cloud = "barecloud-admin" if settings.auth_strategy == "keystone" else "barecloud"
         if lab:
             info = await lab_service.start(rt, settings, lab, netns=netns)
@@ -190,20 +191,33 @@ def _safe_url(url: str) -> str:
 
 
 # --- operator tools over the API -------------------------------------------
+class _Reaching(httpx.HTTPTransport):
+    """A service that cannot be reached is one line and exit status 2, not a traceback."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return super().handle_request(request)
+        except httpx.TransportError as exc:
+            where = f"{request.url.scheme}://{request.url.netloc.decode()}"
+            typer.echo(f"error: cannot reach barecloud at {where}: {exc or type(exc).__name__}",
+                       err=True)
+            raise typer.Exit(2) from None
+
+
 def _client(url: str, token: str | None, cloud: str | None) -> httpx.Client:
-    from barecloud.cli.credentials import CredentialsError, token_for_cloud
+    from barecloud.cli.credentials import CredentialsError, Unreachable, token_for_cloud
 
     headers = dict(BM_HEADERS)
     if not token and cloud:
         try:
             token = token_for_cloud(cloud)
-        except (CredentialsError, httpx.HTTPError) as exc:
+        except CredentialsError as exc:
             typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from None
+            raise typer.Exit(2 if isinstance(exc, Unreachable) else 1) from None
     if token:
         headers["X-Auth-Token"] = token
     return httpx.Client(base_url=url.rstrip("/") + "/baremetal/v1", headers=headers,
-                        timeout=60)
+                        timeout=60, transport=_Reaching())
 
 
 def _all_nodes(client: httpx.Client) -> list[dict[str, Any]]:
@@ -389,10 +403,10 @@ def _size(n: int) -> str:
 
 
 @app.command()
-def status(url: UrlOpt = "http://127.0.0.1:6385", token: TokenOpt = None,
+def status(url: ServiceUrlOpt = None, token: TokenOpt = None,
            cloud: CloudOpt = None) -> None:
     """The fleet at a glance: nodes per state, in maintenance, locked, with errors."""
-    with _client(url, token, cloud) as client:
+    with _client(_service_url(url, cloud), token, cloud) as client:
         nodes = _all_nodes(client)
         conductors = _ok(client.get("/conductors"))["conductors"]
     by_state: dict[str, int] = {}
@@ -416,7 +430,7 @@ def status(url: UrlOpt = "http://127.0.0.1:6385", token: TokenOpt = None,
 def enroll(
     file: Annotated[Path, typer.Argument(help="YAML or JSON: a list of nodes, each with "
                                          "optional 'ports' (MACs) and 'traits'.")],
-    url: UrlOpt = "http://127.0.0.1:6385",
+    url: ServiceUrlOpt = None,
     manage: Annotated[bool, typer.Option(help="Verify each node (enroll -> manageable).")]
     = False,
     token: TokenOpt = None,
@@ -429,7 +443,7 @@ def enroll(
     if not isinstance(specs, list):
         typer.echo("expected a list of nodes", err=True)
         raise typer.Exit(2)
-    with _client(url, token, cloud) as client, \
+    with _client(_service_url(url, cloud), token, cloud) as client, \
             typer.progressbar(specs, label="enrolling") as bar:
         for spec in bar:
             spec = dict(spec)
@@ -453,7 +467,7 @@ def bulk(
                                         "deleted, clean, inspect, ...")],
     nodes: Annotated[list[str], typer.Argument(help="Node names or UUIDs; 'all' for every "
                                                "node in a state the verb accepts.")],
-    url: UrlOpt = "http://127.0.0.1:6385",
+    url: ServiceUrlOpt = None,
     wait: Annotated[bool, typer.Option(help="Wait and show progress until all settle.")]
     = True,
     timeout: Annotated[float, typer.Option(help="Seconds to wait.")] = 3600,
@@ -465,7 +479,7 @@ def bulk(
         typer.echo(f"unknown verb {verb}", err=True)
         raise typer.Exit(2)
     event = states.VERB_EVENTS[verb]
-    with _client(url, token, cloud) as client:
+    with _client(_service_url(url, cloud), token, cloud) as client:
         if nodes == ["all"]:
             nodes = [n["uuid"] for n in _all_nodes(client)
                      if states.next_state(n["provision_state"], event)

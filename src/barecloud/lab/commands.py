@@ -186,7 +186,7 @@ def status(
         typer.echo(json.dumps(info, indent=1))
         return
     typer.echo(f"lab {info['lab_dir']}: {info['machines']} machines, BMC user {info['username']}"
-               f", mode {info['mode']}")  # fmt: skip
+               f" password {info['password']}, mode {info['mode']}")  # fmt: skip
     typer.echo(f"  IPMI on {info['host']} UDP ports {info['ipmi_ports']}")
     if "switch" in info:
         sw = info["switch"]

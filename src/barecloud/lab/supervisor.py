@@ -91,7 +91,8 @@ def up(
         if netns and state.mode != "netns":
             if existed:
                 raise LabError("this lab was built in loopback mode; the mode is fixed when "
-                               "the lab is built (`barecloud lab down --purge` starts over)")
+                               "the lab is built (`barecloud lab down --purge` starts over; "
+                               "nodes enrolled from it stay in barecloud until deleted there)")
             state.mode = "netns"
         if state.mode == "netns":
             lab_netns.check_host()
@@ -298,6 +299,10 @@ def status(lab: LabDir, machines: bool = False) -> dict[str, Any]:
         "machines": state.machine_count,
         "username": state.username,
         "ipmi_ports": _ipmi_ports(state),
+
+        # The lab's own test credentials (lab.json, 0600), which an operator types
+        # into ipmitool; machines made with --bmc-password have their own.
+        "password": state.password,
         "shards": [
             {
                 "id": s.id,
