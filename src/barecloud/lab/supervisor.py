@@ -299,7 +299,6 @@ def status(lab: LabDir, machines: bool = False) -> dict[str, Any]:
         "machines": state.machine_count,
         "username": state.username,
         "ipmi_ports": _ipmi_ports(state),
-
         # The lab's own test credentials (lab.json, 0600), which an operator types
         # into ipmitool; machines made with --bmc-password have their own.
         "password": state.password,
