@@ -136,6 +136,11 @@ class Settings(BaseSettings):
     # PostgreSQL connections per process, opened on demand and kept.
     db_pool_size: int = 40
 
+    # Secrets: how long a signed image URL (/boot/images/<id>?node&expires&signature,
+    # conductor/image_urls.py) outlives the deploy wait it is issued for, so that a
+    # slow write's late Range resumes still work.
+    image_url_margin: float = Field(default=1800.0, ge=0)
+
     @classmethod
     def settings_customise_sources(
         cls,
