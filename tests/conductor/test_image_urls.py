@@ -6,13 +6,21 @@ import os
 import threading
 import time
 import urllib.parse
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
+from barecloud import states
 from barecloud.conductor import image_urls
 from barecloud.config import Settings
+from barecloud.db.models import Node
 from barecloud.drivers.base import AgentCommand
+from barecloud.errors import NotFound
+from barecloud.services import images, nodes
+from barecloud.services.context import RequestContext, Runtime
+from tests.conductor.helpers import load, make_available, wait_state
 
 IMAGE = "5b0c1e4e-7f3a-4c2b-9d1e-2a3b4c5d6e7f"
 NODE = "0d1e2f3a-0000-4000-8000-000000000001"
@@ -99,3 +107,44 @@ def test_processes_starting_together_share_one_key(tmp_path: Path) -> None:
     assert len(set(got)) == 1 and len(got[0]) == image_urls.KEY_BYTES
     assert os.listdir(tmp_path / "keys") == ["boot-url.key"]
     assert image_urls.load_key(tmp_path) == got[0]
+
+
+async def test_a_node_owner_cannot_deploy_another_project_s_private_image(
+        rt: Runtime) -> None:
+    """Its machine would get a URL signed for that image: the deploy is refused first,
+    as if the image did not exist, and the node does not move."""
+    owner_a = RequestContext(request_id="req-a", user="ua", project="project-a",
+                             roles=("reader", "member"))
+    owner_b = RequestContext(request_id="req-b", user="ub", project="project-b",
+                             roles=("reader", "member"))
+
+    async def image(ctx: RequestContext, visibility: str) -> str:
+        created = await images.create(rt, ctx, {"name": "img", "disk_format": "raw",
+                                                "container_format": "bare",
+                                                "visibility": visibility})
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield b"x" * 4096
+
+        await images.upload(rt, ctx, created.uuid, chunks())
+        return created.uuid
+
+    private_a = await image(owner_a, "private")
+    node = await make_available(rt)
+    async with rt.db.session() as s:
+        await s.execute(update(Node).where(Node.uuid == node).values(
+            owner="project-b", instance_info={"image_source": private_a}))
+    with pytest.raises(NotFound, match="No image found"):
+        await nodes.set_provision_state(rt, owner_b, node, "active", {})
+    assert (await load(rt.db, node)).provision_state == states.AVAILABLE
+    # Its own image (named in capitals: ids are case-blind) deploys, signed for the node.
+    private_b = await image(owner_b, "private")
+    async with rt.db.session() as s:
+        await s.execute(update(Node).where(Node.uuid == node).values(
+            instance_info={"image_source": private_b.upper()}))
+    await nodes.set_provision_state(rt, owner_b, node, "active", {})
+    await wait_state(rt, node, states.ACTIVE)
+    info = (await load(rt.db, node)).instance_info
+    assert info["image_url"].endswith(f"/boot/images/{private_b}")
+    command = image_urls.sign_command(rt.settings, node, info, write(info["image_url"]))
+    assert "signature=" in command.params["url"]

@@ -96,7 +96,7 @@ def sign_command(settings: Settings, node_uuid: str, instance_info: dict[str, An
     if command.name != "write_image" or not isinstance(url, str):
         return command
     image_id = served_image(settings.base_url, url)
-    if image_id is None or image_id != instance_info.get("image_source"):
+    if image_id is None or image_id.lower() != str(instance_info.get("image_source")).lower():
         return command
     expires = int(time.time() + settings.deploy_callback_timeout + settings.image_url_margin)
     key = load_key(settings.data_dir)
