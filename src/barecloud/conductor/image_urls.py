@@ -133,8 +133,8 @@ def check(key: bytes, image_id: str, node: str | None, expires: str | None,
           sig: str | None, now: float | None = None) -> Grant:
     """The grant of a request's query, or :class:`Refused`."""
     if not node or not expires or not sig:
-        raise Refused("This URL needs node, expires and signature: ask the conductor's "
-                      "write_image command for it.")
+        raise Refused("This image URL needs node, expires and signature: only the URL "
+                      "of a node's write_image command serves the image.")
     if not _EXPIRES.fullmatch(expires) or not _SIGNATURE.fullmatch(sig):
         raise Refused("The image URL's signature is not valid.")
     if not hmac.compare_digest(signature(key, image_id, node, int(expires)), sig):

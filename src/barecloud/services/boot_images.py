@@ -36,6 +36,6 @@ async def machine_image(rt: Runtime, image_id: str, node: str | None, expires: s
     info = dict(row.instance_info or {}) if row is not None else {}
     if row is None or row.provision_state not in WRITING or (
             str(info.get("image_source")).lower() != image_id.lower()):
-        raise Unauthorized(f"Node {grant.node_uuid} is not deploying this image now: the "
-                           "URL is no longer valid.")
+        raise Unauthorized("The image URL is no longer valid: its node is not deploying "
+                           "this image.")
     return await images.raw_image(rt, image_id)
