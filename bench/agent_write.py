@@ -10,10 +10,11 @@ removed at the end.  A benchmark, not a test: it prints.
 
     .venv/bin/python bench/agent_write.py                    # 1 GiB, 3 runs each
     .venv/bin/python bench/agent_write.py --size-mib 256 --runs 5
-    .venv/bin/python bench/agent_write.py --url http://HOST/boot/images/ID --sha512 HEX
+    .venv/bin/python bench/agent_write.py --url 'http://HOST/boot/images/ID?node=…' --sha512 HEX
 
 With ``--url`` nothing is served here: both sides download that URL (an
-image served by the real service).
+image served by the real service: a deploying node's signed URL, from its
+write_image command, or Glance's ``/image/v2/images/ID/file``).
 """
 
 from __future__ import annotations

@@ -7,8 +7,10 @@ the machine network-boots, runs the real agent, streams the image from
 
 - request → ``active``: the whole deploy (boot, write, config drive, power);
 - the agent's write throughput (bytes / seconds of its ``write_image``);
-- the baseline: ``curl -s <same URL> | dd of=<file> bs=4M conv=fsync`` on the
-  same machine, run alternately with the deploys so both see the same noise;
+- the baseline: ``curl -s <the image's bytes> | dd of=<file> bs=4M conv=fsync`` on
+  the same machine, from the same service (Glance's download: ``/boot/images``
+  serves only a deploying node's signed URL), run alternately with the deploys
+  so both see the same noise;
 - the ratio of the two (target ≥ 0.80) and the agent's peak memory (the
   lab firmware reads the agent process's ru_maxrss when it exits; target
   < 64 MiB).
@@ -118,7 +120,9 @@ def main() -> None:
         image.unlink()
         bm.patch(f"/nodes/{NAME}", json=[{"op": "add", "path": "/instance_info/image_source",
                                           "value": image_id}]).raise_for_status()
-        url = f"{svc.url}/boot/images/{image_id}"
+        # The baseline reads the same bytes from the same service through Glance's
+        # download (/boot/images serves only a deploying node's signed URL).
+        url = f"{svc.url}/image/v2/images/{image_id}/file"
         console = lab.path / "machines" / NAME / "console.log"
         base, agent, total, peaks = [], [], [], []
         for run in range(1, args.runs + 1):

@@ -164,6 +164,11 @@ class Settings(BaseSettings):
     lockout_duration: int = Field(default=1800, gt=0)
     lockout_source_attempts: int = Field(default=30, ge=0)
 
+    # Secrets: how long a signed image URL (/boot/images/<id>?node&expires&signature,
+    # conductor/image_urls.py) outlives the deploy wait it is issued for, so that a
+    # slow write's late Range resumes still work.
+    image_url_margin: float = Field(default=1800.0, ge=0)
+
     @classmethod
     def settings_customise_sources(
         cls,

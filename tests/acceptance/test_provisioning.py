@@ -183,6 +183,10 @@ def test_a_raw_image_deploys_byte_for_byte_with_its_config_drive(
     assert "barecloud.token=******" in console
     token_free = json.dumps(node)
     assert "agent_token" not in token_free
+    # It fetched the image with the URL signed for it, which shows nowhere; unsigned,
+    # the image server gives nothing.
+    assert "signature=" not in console and "signature=" not in token_free
+    assert httpx.get(f"{cloud.svc.url}/boot/images/{image_id}").status_code == 401
 
     events = cloud.events(name)
     for expected in ("deploy step prepare ramdisk: done", "deploy step boot device pxe: done",
@@ -260,6 +264,7 @@ def test_a_corrupted_image_fails_the_deploy_then_the_node_recovers(
     cloud.deploy(name, image_id)
     node = cloud.settle(name, "deploy failed")
     assert "checksum" in node["last_error"] and "write_image" in node["last_error"], node
+    assert "signature=" not in json.dumps(node) + cloud.console(name)
     cloud.provision(name, "deleted")
     cloud.settle(name, "available")
 

@@ -45,7 +45,7 @@ class FileServer:
         self.break_after = break_after
         self.rate = rate
         self.ranges = ranges
-        self.requests: list[dict[str, str]] = []  # headers, lower-case names
+        self.requests: list[dict[str, str]] = []  # path, headers (lower-case names)
         self.sent = 0
         self._sent_lock = threading.Lock()
         outer = self
@@ -55,8 +55,10 @@ class FileServer:
                 pass
 
             def do_GET(self) -> None:
-                outer.requests.append({k.lower(): v for k, v in self.headers.items()})
-                path = outer.root / urllib.parse.unquote(self.path.lstrip("/"))
+                outer.requests.append({"path": self.path,
+                                       **{k.lower(): v for k, v in self.headers.items()}})
+                name = urllib.parse.urlsplit(self.path).path.lstrip("/")
+                path = outer.root / urllib.parse.unquote(name)
                 if not path.is_file():
                     self.send_error(404)
                     return

@@ -353,6 +353,29 @@ def test_tokens_and_ranges(served: tuple[chain.ChainServer, bytes, Path]) -> Non
     assert source.state == "failed"
 
 
+def test_only_the_current_write_s_token_is_served(
+        served: tuple[chain.ChainServer, bytes, Path]) -> None:
+    """The token is the chain's credential: one per write, given only in the
+    authenticated command; a guess, a near miss or an earlier write's gets nothing."""
+    server, data, disk = served
+    base = f"http://127.0.0.1:{server.port}"
+    token = "Zm9vYmFyYmF6cXV4cXV1eHh5end2"
+    source = server.serve(token, str(disk), len(data))
+    source.publish(len(data))
+    source.finish()
+    for wrong in (token[:-1], token + "x", token.lower(), token[1:], "%2e%2e", "",
+                  f"{token}/x", f"{token}?x=1"):
+        status, _, body = http_get(f"{base}/chain/{wrong}")
+        assert status == 404 and body == b"", wrong
+    assert http_get(f"{base}/chain/{token}")[0] == 200
+    # The next write (another batch, or a retry) serves under its own token only.
+    server.serve("next-write-token", str(disk), len(data)).finish()
+    status, _, body = http_get(f"{base}/chain/{token}")
+    assert status == 410 and body == b""
+    server.seal(limit=1)
+    assert http_get(f"{base}/chain/next-write-token")[0] == 410
+
+
 def test_bytes_flow_as_written_and_the_last_waits_for_the_hash(
         served: tuple[chain.ChainServer, bytes, Path]) -> None:
     server, data, disk = served

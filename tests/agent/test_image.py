@@ -78,6 +78,24 @@ def test_a_broken_download_resumes_with_a_range_request(
     assert server.requests[1]["range"] == f"bytes={3 * MiB + 7}-"
 
 
+def test_a_signed_url_keeps_its_query_on_resumes_and_never_shows_it(
+        tmp_path: Path, serve: Callable[..., FileServer],
+        caplog: pytest.LogCaptureFixture) -> None:
+    src = random_file(tmp_path / "image.raw", 10 * MiB)
+    disk = sparse_file(tmp_path / "disk.img", 16 * MiB)
+    server = serve(break_after=3 * MiB + 7)
+    query = "?node=n1&expires=99&signature=s3cret"
+    result = image.write_image(server.url("image.raw") + query, str(disk),
+                               os_hash_value=digest(src))
+    assert disk.read_bytes()[:10 * MiB] == src.read_bytes()
+    assert [r["path"] for r in server.requests] == [f"/image.raw{query}"] * 2
+    assert server.requests[1]["range"] == f"bytes={3 * MiB + 7}-"
+    with pytest.raises(image.ImageError, match="HTTP 404") as failure:
+        image.write_image(server.url("nope.raw") + query, str(disk))
+    assert "s3cret" not in str(failure.value) and "s3cret" not in json.dumps(result)
+    assert "s3cret" not in caplog.text and "broke off" in caplog.text
+
+
 def test_a_broken_download_without_ranges_fails(
         tmp_path: Path, serve: Callable[..., FileServer]) -> None:
     random_file(tmp_path / "image.raw", 10 * MiB)

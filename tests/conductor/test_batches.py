@@ -10,23 +10,26 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
+import urllib.parse
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from sqlalchemy import select, update
 
 from barecloud import states
-from barecloud.api.baremetal.render import deploy_batch
+from barecloud.api.baremetal.render import deploy_batch, internal_info
+from barecloud.conductor import image_urls
 from barecloud.conductor.batches import chain_order
 from barecloud.db.batch_models import DeployBatch, DeployBatchMember
 from barecloud.db.models import Node, Port, utcnow
 from barecloud.drivers import fake
-from barecloud.services import agent, compute_sync, deploy_batches, nodes, server_actions
+from barecloud.services import agent, compute_sync, deploy_batches, images, nodes, server_actions
 from barecloud.services.context import Runtime
 from tests.conductor.conftest import RuntimeFactory
 from tests.conductor.helpers import (
     CTX,
+    act,
     describe,
     drive,
     expire_wait,
@@ -226,6 +229,75 @@ async def test_the_gate_waits_for_every_member_then_chains_them(rt: Runtime) -> 
     assert report["members"][1]["sources"][0]["url"] == hosts[order[0]]
     assert report["image_phase_seconds"] is not None
     assert "chain_token" not in str(report) and tokens[0] not in str(report)
+
+
+async def _glance_image(rt: Runtime, data: bytes) -> str:
+    image = await images.create(rt, CTX, {"name": "batch-image", "disk_format": "raw",
+                                          "container_format": "bare"})
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield data
+
+    await images.upload(rt, CTX, image.uuid, chunks())
+    return image.uuid
+
+
+async def _undeploy(rt: Runtime, n: str) -> None:
+    """Undeploy, playing the agent of the cleaning (erase, power off)."""
+    await act(rt, n, "deleted")
+    node = await load(rt.db, n)
+    while node.provision_state != states.AVAILABLE:
+        command = (node.driver_internal_info or {}).get("agent_command") or {}
+        if (node.provision_state == states.CLEANWAIT and node.reservation is None
+                and command.get("status") == "pending"):
+            await _report(rt, n, command, "succeeded", result={})
+        await asyncio.sleep(0.02)
+        node = await load(rt.db, n)
+
+
+def _grant(rt: Runtime, url: str) -> image_urls.Grant:
+    """What a signed image URL allows, as /boot/images checks it."""
+    parts = urllib.parse.urlsplit(url)
+    query = dict(urllib.parse.parse_qsl(parts.query))
+    return image_urls.check(image_urls.load_key(rt.settings.data_dir),
+                            parts.path.rsplit("/", 1)[1], query.get("node"),
+                            query.get("expires"), query.get("signature"))
+
+
+async def test_image_urls_are_signed_per_node_and_chain_tokens_are_per_write(
+        rt: Runtime) -> None:
+    """Each member's image server URL is signed for it alone; each write serves under a
+    token of its own, never one of an earlier batch."""
+    image_id = await _glance_image(rt, b"i" * 4096)
+    uuids = await _agent_nodes(rt, 2)
+    await _available(rt, uuids)
+    tokens: list[str] = []
+    for round_ in range(2):
+        await _batch(rt, uuids, delivery="chain", instance_info={"image_source": image_id})
+        for i, n in enumerate(uuids):
+            await _wait_for(rt, n, _at("agent up"), "agent up")
+            await heartbeat(rt, n, url=f"http://192.0.2.{i + 1}:9999")
+        commands = {}
+        for n in uuids:
+            await _wait_for(rt, n, _sent("write_image"), "write_image sent")
+            commands[n] = await _command(rt, n)
+        for n, command in commands.items():
+            grant = _grant(rt, command["params"]["url"])
+            assert (grant.image_id, grant.node_uuid) == (image_id, n)
+            assert grant.expires >= time.time() + rt.settings.deploy_callback_timeout
+            tokens += [command["params"]["serve"]["token"]] if "serve" in command["params"] \
+                else [u.rsplit("/chain/", 1)[1] for u in command["params"]["upstreams"]]
+            # Stored on the node for the agent, masked in the node's API view.
+            shown = internal_info((await load(rt.db, n)).driver_internal_info or {})
+            assert shown["agent_command"]["params"]["url"].endswith(f"{image_id}?******")
+        for n, command in commands.items():
+            await _report(rt, n, command, "succeeded", result=_written(command))
+            await _finish(rt, n)
+        if round_ == 0:
+            for n in uuids:
+                await _undeploy(rt, n)
+    # A serving token, then the same one as its successor's upstream: per batch, new.
+    assert tokens[0] == tokens[1] and tokens[2] == tokens[3] and tokens[0] != tokens[2]
 
 
 async def test_a_failed_member_is_retried_alone_and_a_dead_one_after_a_reboot(

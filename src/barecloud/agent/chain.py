@@ -40,6 +40,7 @@ The agent's address is its heartbeat's ``callback_url``,
 from __future__ import annotations
 
 import contextlib
+import hmac
 import logging
 import os
 import re
@@ -191,9 +192,13 @@ class ChainServer:
         return source
 
     def find(self, token: str) -> Source | None:
+        """The source served under ``token``: only the current write's (compared in
+        constant time: the token is the successors' only credential)."""
         with self._lock:
             source = self._source
-        return source if source is not None and source.token == token else None
+        if source is None or not hmac.compare_digest(source.token.encode(), token.encode()):
+            return None
+        return source
 
     def gone(self, token: str) -> bool:
         """Whether ``token``'s write failed or is no longer served (410, not 404)."""
@@ -201,7 +206,8 @@ class ChainServer:
             if token in self._gone:
                 return True
             source = self._source
-        return source is not None and source.token == token and source.state == "failed"
+        return (source is not None and source.state == "failed"
+                and hmac.compare_digest(source.token.encode(), token.encode()))
 
     def seal(self, limit: float = DRAIN_LIMIT) -> None:
         """Before another command changes the disk: let the open streams end (at most

@@ -23,6 +23,7 @@ from barecloud.agent import commands
 from barecloud.agent.chain import ChainServer
 from barecloud.agent.client import ApiError, Client, Conflict, Unauthorized
 from barecloud.agent.hardware import Hardware
+from barecloud.agent.sources import public_url
 
 POLL_WAIT = 25.0
 PROGRESS_EVERY = 1.0
@@ -212,6 +213,8 @@ def _summary(params: Any) -> str:
     for key, value in params.items():
         if key == "serve" and isinstance(value, dict):
             shown[key] = {**value, "token": HIDDEN}
+        elif key == "url" and isinstance(value, str):
+            shown[key] = public_url(value)  # a signed URL's signature is a credential
         elif key == "upstreams" and isinstance(value, list):
             shown[key] = [re.sub(r"/chain/[^/?#]+", f"/chain/{HIDDEN}", str(u)) for u in value]
         elif key == "files" and isinstance(value, dict):

@@ -42,11 +42,12 @@ class SourceError(Exception):
 
 
 def public_url(url: str) -> str:
-    """A source's URL for results and logs: a chain URL without its token."""
+    """A source's URL for results, errors and logs: a chain URL without its token, any
+    URL without its query (a signed image URL's signature, a temporary URL's)."""
     parts = urllib.parse.urlsplit(url)
     if parts.path.startswith("/chain/"):
         return f"{parts.scheme}://{parts.netloc}"
-    return url
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
 def content_range(value: str | None) -> tuple[int, int | None] | None:
@@ -63,6 +64,7 @@ class Download:
     def __init__(self, url: str, timeout: float, offset: int = 0,
                  on_resume: Callable[[BaseException], None] | None = None) -> None:
         self.url = url
+        self.shown = public_url(url)  # without a signature, for errors and logs
         self.timeout = timeout
         self.offset = offset
         self.resumes_left = RESUMES
@@ -91,12 +93,12 @@ class Download:
             except urllib.error.HTTPError as exc:
                 exc.close()
                 if exc.code < 500 or attempt == CONNECT_ATTEMPTS:
-                    raise ImageError(f"cannot download {self.url}: HTTP {exc.code} "
+                    raise ImageError(f"cannot download {self.shown}: HTTP {exc.code} "
                                      f"{exc.reason}") from None
                 problem = f"HTTP {exc.code}"
             except (OSError, http.client.HTTPException) as exc:
                 if attempt == CONNECT_ATTEMPTS:
-                    raise ImageError(f"cannot download {self.url}: {exc}") from None
+                    raise ImageError(f"cannot download {self.shown}: {exc}") from None
                 problem = str(exc)
             else:
                 if self.offset:
@@ -104,12 +106,12 @@ class Download:
                     if response.status != 206 or found is None or found[0] != self.offset:
                         response.close()
                         raise ImageError(
-                            f"cannot resume {self.url} at byte {self.offset}: the server "
+                            f"cannot resume {self.shown} at byte {self.offset}: the server "
                             f"answered {response.status} "
                             f"{response.headers.get('Content-Range') or ''}".rstrip()
                             + (", not 206" if response.status != 206 else ""))
                 return response
-            log.warning("download of %s: %s; retrying in %.0f s", self.url, problem, delay)
+            log.warning("download of %s: %s; retrying in %.0f s", self.shown, problem, delay)
             time.sleep(delay)
             delay = min(delay * 2, 15.0)
         raise AssertionError("unreachable")
@@ -130,9 +132,9 @@ class Download:
     def _resume(self, exc: BaseException) -> None:
         where = f"at byte {self.offset}" + (f" of {self.total}" if self.total else "")
         if not self.ranges or self.resumes_left <= 0:
-            raise ImageError(f"download of {self.url} broke off {where}: {exc!r}") from None
+            raise ImageError(f"download of {self.shown} broke off {where}: {exc!r}") from None
         self.resumes_left -= 1
-        log.warning("download of %s broke off %s (%r); resuming", self.url, where, exc)
+        log.warning("download of %s broke off %s (%r); resuming", self.shown, where, exc)
         self._response.close()
         if self.on_resume is not None:
             self.on_resume(exc)
@@ -156,7 +158,7 @@ class Upstream:
     def _open(self, *, first: bool) -> http.client.HTTPResponse:
         parts = urllib.parse.urlsplit(self.url)
         if parts.scheme != "http" or not parts.hostname:
-            raise SourceError(f"not an http URL: {self.url}")
+            raise SourceError(f"not an http URL: {public_url(self.url)}")
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         until = time.monotonic() + self.stall_timeout
         while True:

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from barecloud import states
+from barecloud.conductor import image_urls
 from barecloud.conductor.mailbox import MAILBOX
 from barecloud.config import Settings
 from barecloud.db.batch_models import DeployBatch, DeployBatchMember
@@ -289,7 +290,8 @@ def _chain_command(node: Node, serving: DeployBatchMember | None, upstreams: lis
     params.update(upstreams=upstreams, stall_timeout=settings.deploy_chain_stall_timeout)
     if serving is not None:
         params["serve"] = {"token": serving.chain_token}
-    return AgentCommand("write_image", params)
+    return image_urls.sign_command(settings, node.uuid, view.instance_info,
+                                   AgentCommand("write_image", params))
 
 
 async def check_gates(db: Database, settings: Settings) -> int:

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import lazyload, selectinload
 
 from barecloud import states
-from barecloud.conductor import batches, metrics, recovery
+from barecloud.conductor import batches, image_urls, metrics, recovery
 from barecloud.conductor.mailbox import MAILBOX
 from barecloud.conductor.progress import ProgressWriter
 from barecloud.conductor.reconcilers import Reconcilers
@@ -280,6 +280,8 @@ class Conductor:
             s.add(note(node, f"{workflow} step {name}: {done}", event_type=workflow,
                        conductor=self.name, duration=round(took, 6)))
             if isinstance(result, AgentCommand):
+                result = image_urls.sign_command(self.settings, node.uuid,
+                                                 node.instance_info or {}, result)
                 node.driver_internal_info = {
                     **(node.driver_internal_info or {}),
                     "agent_command": result.issued(utcnow().isoformat()),

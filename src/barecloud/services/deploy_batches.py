@@ -61,7 +61,7 @@ async def create(rt: Runtime, ctx: RequestContext, body: Any) -> Report:
         raise InvalidParameter("An http(s) image_source needs instance_info "
                                "image_os_hash_value (or image_checksum), so every agent can "
                                "verify what it writes.")
-    await nodes.image_source(rt, info)  # 400 now for an image that cannot be deployed
+    await nodes.image_source(rt, info, ctx)  # 400 now for an image that cannot be deployed
     uuids = await _deployable(rt, idents)
     args: dict[str, Any] = {}
     if body.get("configdrive") is not None:

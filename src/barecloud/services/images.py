@@ -300,10 +300,13 @@ async def raw_image(rt: Runtime, image_id: str) -> RawImage:
     return RawImage(path, image.raw_size, image.raw_sha512, image.disk_format)
 
 
-async def deploy_source(rt: Runtime, image_ref: str) -> dict[str, Any]:
-    """The ``instance_info`` additions that point a deploy at Glance image ``image_ref``."""
-    raw = await raw_image(rt, image_ref)
-    image = await get(rt, RequestContext(request_id="deploy-source"), image_ref)
+async def deploy_source(rt: Runtime, image_ref: str,
+                        ctx: RequestContext | None = None) -> dict[str, Any]:
+    """The ``instance_info`` additions that point a deploy at Glance image ``image_ref``;
+    ``ctx``: who deploys, who must be able to see the image (its machine will get a
+    URL signed for it: docs/design/provisioning.md)."""
+    image = await get(rt, ctx or RequestContext(request_id="deploy-source"), image_ref)
+    raw = await raw_image(rt, image.uuid)
     return {
         "image_url": f"{rt.settings.base_url}/boot/images/{image.uuid}",
         "image_os_hash_algo": "sha512",

@@ -354,7 +354,7 @@ async def set_provision_state(
                                    "'active' or 'rebuild'.")
         agent_deploy.check_configdrive(args["configdrive"])
     if event in ("deploy", "rebuild"):
-        source = await image_source(rt, (await get(rt, ident)).instance_info or {})
+        source = await image_source(rt, (await get(rt, ident)).instance_info or {}, ctx)
     async with rt.db.session() as s:
         node = await find(s, ident, traits=False)
         if node.reservation:
@@ -421,8 +421,10 @@ async def set_provision_state(
     rt.wake()
 
 
-async def image_source(rt: Runtime, info: dict[str, Any]) -> dict[str, Any]:
-    """A Glance image named by ``image_source``, as the URL and hash the agent needs.
+async def image_source(rt: Runtime, info: dict[str, Any],
+                       ctx: RequestContext | None = None) -> dict[str, Any]:
+    """A Glance image named by ``image_source``, as the URL and hash the agent needs;
+    one ``ctx`` can see (another project's private image is not found).
 
     An http(s) ``image_source`` is used as it is (its hash comes with it).
     """
@@ -431,7 +433,7 @@ async def image_source(rt: Runtime, info: dict[str, Any]) -> dict[str, Any]:
         return {}
     if not isinstance(ref, str):
         raise InvalidParameter("instance_info image_source must be a string.")
-    return await images.deploy_source(rt, ref)
+    return await images.deploy_source(rt, ref, ctx)
 
 
 def _abort(node: Node, s: AsyncSession, ctx: RequestContext) -> None:

@@ -20,6 +20,9 @@ def test_chain_tokens_and_config_drives_are_masked() -> None:
     assert params["url"] == "http://10.97.0.1/boot/images/x" and params["stall_timeout"] == 10
     assert "s3cret" not in str(shown) and "up1" not in str(shown)
     assert dii["agent_command"]["params"]["serve"] == {"token": "s3cret"}  # not changed
+    signed = internal_info({"agent_command": {"name": "write_image", "params": {
+        "url": "http://10.97.0.1/boot/images/x?node=n&expires=1&signature=ab12"}}})
+    assert signed["agent_command"]["params"]["url"] == "http://10.97.0.1/boot/images/x?******"
     drive = internal_info({"agent_command": {"name": "write_configdrive",
                                          "params": {"image": "H4sI..."}}})
     assert drive["agent_command"]["params"] == {"image": "******"}

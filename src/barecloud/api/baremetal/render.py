@@ -244,8 +244,9 @@ def history(h: NodeHistory, base: str, node_uuid: str, detail: bool) -> dict[str
     return out
 
 
-# Agent command parameters that carry secrets: a chain's stream tokens, and the
-# config drive (user data), masked as instance_info's configdrive is.
+# Agent command parameters that carry secrets: a chain's stream tokens, a signed
+# image URL's query, and the config drive (user data), masked as instance_info's
+# configdrive is.
 _MASKED_PARAMS = ("files", "image")
 
 
@@ -259,6 +260,8 @@ def internal_info(dii: dict[str, Any]) -> dict[str, Any]:
                 params[key] = "******"
         if isinstance(params.get("serve"), dict):
             params["serve"] = {"token": "******"}
+        if isinstance(params.get("url"), str) and "?" in params["url"]:
+            params["url"] = params["url"].split("?")[0] + "?******"  # a signed URL
         if isinstance(params.get("upstreams"), list):
             params["upstreams"] = [str(u).split("/chain/")[0] + "/chain/******"
                                    for u in params["upstreams"]]

@@ -1,8 +1,9 @@
 """/boot/images/{id}: an image's raw bytes for the machine being deployed.
 
-No authentication (a machine in its ramdisk has no credentials; what it
-writes is checked against the sha512 the conductor gave it).  Errors are a
-plain ``{"error": ...}``: the agent only reads the status.
+Only against the signed URL of the node's write_image command
+(``?node=&expires=&signature=``, services/boot_images.py): a machine in its
+ramdisk has no other credential.  Errors are a plain ``{"error": ...}``: the
+agent only reads the status; refusals are 401, as Swift's temporary URLs.
 """
 
 from __future__ import annotations
@@ -12,15 +13,17 @@ from fastapi import APIRouter, Request, Response
 from barecloud.api import files
 from barecloud.api.common import JSONResponse, runtime
 from barecloud.errors import BarecloudError
-from barecloud.services import images
+from barecloud.services import boot_images
 
 router = APIRouter(prefix="/boot/images")
 
 
 @router.api_route("/{image_id}", methods=["GET", "HEAD"], include_in_schema=False)
 async def raw_image(image_id: str, request: Request) -> Response:
+    query = request.query_params
     try:
-        raw = await images.raw_image(runtime(request), image_id)
+        raw = await boot_images.machine_image(runtime(request), image_id, query.get("node"),
+                                              query.get("expires"), query.get("signature"))
         f, size = await files.open_file(raw.path, f"Image {image_id} has no raw data.")
     except BarecloudError as exc:
         return JSONResponse({"error": exc.message}, status_code=exc.code)
