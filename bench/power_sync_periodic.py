@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import shutil
 import socket
@@ -38,6 +37,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from barecloud.config import Settings
 from barecloud.drivers import hardware, ipmi
@@ -101,7 +101,7 @@ async def arm(args: argparse.Namespace) -> None:
         await fleet.db.dispose()
 
 
-def emit(record: dict[str, object]) -> None:
+def emit(record: dict[str, Any]) -> None:
     print(json.dumps(record), flush=True)
 
 
@@ -182,8 +182,8 @@ def main() -> None:
     report(records, args)
 
 
-def collect(arms: list[subprocess.Popen[str]]) -> list[dict[str, object]]:
-    records: list[dict[str, object]] = []
+def collect(arms: list[subprocess.Popen[str]]) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = []
     streams = {proc.stdout: proc for proc in arms}
     import selectors
 
@@ -204,34 +204,44 @@ def collect(arms: list[subprocess.Popen[str]]) -> list[dict[str, object]]:
             print(f"  {json.dumps(record)}", flush=True)
     for proc in arms:
         if proc.wait() != 0:
-            raise SystemExit(f"arm {proc.args[3]} failed with {proc.returncode}")  # type: ignore[index]
+            raise SystemExit(f"an arm failed with {proc.returncode}")
     return records
 
 
-def report(records: list[dict[str, object]], args: argparse.Namespace) -> None:
+def report(records: list[dict[str, Any]], args: argparse.Namespace) -> None:
     sweeps = {a: [r for r in records if r.get("arm") == a and "sweep" in r] for a in ("on", "off")}
     done = {r["arm"]: r for r in records if r.get("done")}
-    n = args.nodes
-    print(f"\n{n} BMCs, a sweep every {args.interval:g} s (end to start), "
+    print(f"\n{args.nodes} BMCs, a sweep every {args.interval:g} s (end to start), "
           f"keep-alive interval {KEEPALIVE:g} s vs none")
-    print(f"{'sweep':11} {'on: s':>7} {'log-ins':>8} {'off: s':>7} {'log-ins':>8} "
-          f"{'off/on':>7}  {'on: CPU s between':>17} {'off':>5}")
+    print("(CPU: the arm's own process, in the sweep and in the gap before it; "
+          "keep-alives/s: sent in that gap)")
+    print(f"{'sweep':11} {'on: s':>7} {'log-ins':>8} {'CPU':>5} {'off: s':>7} {'log-ins':>8} "
+          f"{'CPU':>5} {'off/on':>7} {'CPU off/on':>10}  {'gap CPU on':>10} {'off':>5} "
+          f"{'keep-alives/s':>13}")
+    last: dict[str, Any] | None = None
     for on, off in zip(sweeps["on"], sweeps["off"], strict=True):
-        ratio = float(off["seconds"]) / float(on["seconds"])  # type: ignore[arg-type]
-        print(f"{on['sweep']!s:11} {on['seconds']:7.2f} {on['logins']:>8} {off['seconds']:7.2f} "
-              f"{off['logins']:>8} {ratio:6.2f}x  {on['idle_cpu']:17.2f} {off['idle_cpu']:5.2f}")
-    periodic = {a: [float(r["seconds"]) for r in rows[1:]]  # type: ignore[arg-type]
-                for a, rows in sweeps.items()}
-    if periodic["on"] and periodic["off"]:
-        on_m, off_m = statistics.median(periodic["on"]), statistics.median(periodic["off"])
-        cold_on, cold_off = sweeps["on"][0]["seconds"], sweeps["off"][0]["seconds"]
-        print(f"periodic, median: on {on_m:.2f} s, off {off_m:.2f} s, off/on "
-              f"{off_m / on_m:.2f}x; cold: on {cold_on:.2f} s, off {cold_off:.2f} s")
+        ratio = off["seconds"] / on["seconds"]
+        cpu = off["sweep_cpu"] / on["sweep_cpu"]
+        rate = ""
+        if last is not None:
+            sent = on["keepalives_before"] - last["keepalives_before"]
+            rate = f"{sent / (on['at'] - last['at']):.0f}"
+        last = on
+        print(f"{on['sweep']:11} {on['seconds']:7.2f} {on['logins']:>8} {on['sweep_cpu']:5.2f} "
+              f"{off['seconds']:7.2f} {off['logins']:>8} {off['sweep_cpu']:5.2f} {ratio:6.2f}x "
+              f"{cpu:9.2f}x  {on['idle_cpu']:10.2f} {off['idle_cpu']:5.2f} {rate:>13}")
+    for what in ("seconds", "sweep_cpu"):
+        periodic = {a: [r[what] for r in rows[1:]] for a, rows in sweeps.items()}
+        if periodic["on"] and periodic["off"]:
+            on_m, off_m = statistics.median(periodic["on"]), statistics.median(periodic["off"])
+            cold_on, cold_off = sweeps["on"][0][what], sweeps["off"][0][what]
+            print(f"{what}: periodic median on {on_m:.2f}, off {off_m:.2f}, off/on "
+                  f"{off_m / on_m:.2f}x; cold: on {cold_on:.2f}, off {cold_off:.2f}")
     for a in ("on", "off"):
         d = done.get(a, {})
         print(f"arm {a}: keep-alives sent {d.get('keepalives')}, sessions dropped "
               f"{d.get('dropped')}, expired {d.get('expired')}")
-    print(f"load average at the end: {load()}; pid {os.getpid()}")
+    print(f"load average at the end: {load()}")
 
 
 if __name__ == "__main__":
