@@ -17,7 +17,7 @@ conductor really pays, over N lab machines and both settings at once:
    run all the time, during the ``off`` arm's sweeps too;
 4. every sweep is checked as in ``bench/power_sync.py`` (checked = N, failed
    = 0, the database matches the lab) and its log-ins counted; the arm also
-   counts keep-alives sent and its own CPU time between sweeps.
+   counts keep-alives answered and its own CPU time between sweeps.
 
     .venv/bin/python bench/power_sync_periodic.py                    # N=10,000
     .venv/bin/python bench/power_sync_periodic.py --nodes 1000 --sweeps 3
@@ -239,7 +239,7 @@ def report(records: list[dict[str, Any]], args: argparse.Namespace) -> None:
                   f"{off_m / on_m:.2f}x; cold: on {cold_on:.2f}, off {cold_off:.2f}")
     for a in ("on", "off"):
         d = done.get(a, {})
-        print(f"arm {a}: keep-alives sent {d.get('keepalives')}, sessions dropped "
+        print(f"arm {a}: keep-alives answered {d.get('keepalives')}, sessions dropped "
               f"{d.get('dropped')}, expired {d.get('expired')}")
     print(f"load average at the end: {load()}")
 

@@ -139,7 +139,8 @@ class Settings(BaseSettings):
     # IPMI sessions (docs/design/drivers-ipmi-redfish.md): an open session is
     # sent a keep-alive once per interval (0: never), so that BMCs (idle
     # timeout 60 s, some 30 s) keep it between power syncs; one no call used
-    # for ipmi_session_max_idle (a node deleted or moved) is logged out.
+    # for ipmi_session_max_idle (a node deleted or moved) is logged out: keep
+    # that above power_sync_interval, or every sweep logs in again.
     ipmi_keepalive_interval: float = Field(default=20.0, ge=0)
     ipmi_session_max_idle: float = Field(default=300.0, gt=0)
 

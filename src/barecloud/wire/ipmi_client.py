@@ -680,7 +680,7 @@ class IpmiPool:
         self._ringed: set[tuple[str, int, str]] = set()
         self._keeper: asyncio.Task[None] | None = None
         self._pings: set[asyncio.Task[None]] = set()
-        self.keepalives = 0  # keep-alive requests sent
+        self.keepalives = 0  # keep-alives the BMCs answered
         self.dropped = 0  # sessions given up because the BMC stopped answering them
         self.expired = 0  # sessions logged out because no call used them for max_idle
 
@@ -809,9 +809,11 @@ class IpmiPool:
             task.add_done_callback(self._pings.discard)
 
     async def _ping(self, key: tuple[str, int, str], entry: _Entry) -> None:
+        session = entry.session
         async with self._limit:
-            self.keepalives += 1
-            alive = await entry.session.keepalive()
+            answered = session.keepalives
+            alive = await session.keepalive()
+            self.keepalives += session.keepalives - answered
         if not alive and self._sessions.get(key) is entry:
             del self._sessions[key]  # its next call makes a new session and logs in
             self.dropped += 1
