@@ -169,6 +169,14 @@ class Settings(BaseSettings):
     # slow write's late Range resumes still work.
     image_url_margin: float = Field(default=1800.0, ge=0)
 
+    # IPMI sessions (docs/design/drivers-ipmi-redfish.md): an open session is
+    # sent a keep-alive once per interval (0: never), so that BMCs (idle
+    # timeout 60 s, some 30 s) keep it between power syncs; one no call used
+    # for ipmi_session_max_idle (a node deleted or moved) is logged out: keep
+    # that above power_sync_interval, or every sweep logs in again.
+    ipmi_keepalive_interval: float = Field(default=20.0, ge=0)
+    ipmi_session_max_idle: float = Field(default=300.0, gt=0)
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -12,11 +12,16 @@ from sqlalchemy import select
 
 from barecloud import states
 from barecloud.conductor.engine import Conductor
+from barecloud.config import Settings
 from barecloud.db.models import Node
+from barecloud.db.session import Database
 from barecloud.drivers import ipmi
+from barecloud.errors import NodeLocked
 from barecloud.services import nodes
 from barecloud.services.context import Runtime
+from barecloud.wire.ipmi import DeviceId
 from barecloud.wire.ipmi_server import BmcServer, raise_open_files_limit
+from tests.conductor.conftest import running
 from tests.conductor.helpers import CTX, act, drive, history, load, wait_state
 from tests.drivers.conftest import USERS, Machine, ipmi_info, view
 
@@ -144,3 +149,56 @@ async def _uuid(rt: Runtime, name: str) -> str:
         found = await s.scalar(select(Node.uuid).where(Node.name == name))
         assert found is not None
         return found
+
+
+class CountingMachine(Machine):
+    """Notes when Get Device ID, the keep-alive's command, is asked."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[float] = []
+
+    def device_id(self) -> DeviceId:
+        self.asked.append(time.monotonic())
+        return super().device_id()
+
+
+async def test_periodic_power_sync_stays_warm_and_forgets_deleted_nodes(
+    database: Database, settings: Settings
+) -> None:
+    """The conductor's own power sync every 1 s, BMCs that end sessions idle for
+    0.6 s: keep-alives keep every sweep on the first log-in.  A deleted node's
+    session is logged out after ipmi_session_max_idle; its BMC hears no more."""
+    server = BmcServer(idle_timeout=0.6)
+    kept_machine, gone_machine = CountingMachine(), CountingMachine()
+    kept = await server.add(kept_machine, USERS)
+    gone = await server.add(gone_machine, USERS)
+    fast = settings.model_copy(update={"power_sync_interval": 1.0,
+                                       "ipmi_keepalive_interval": 0.2,
+                                       "ipmi_session_max_idle": 2.0})
+    kept_view = view("ipmi", ipmi_info(kept.port))
+    try:
+        async with running(database, fast) as rt:
+            await _enroll(rt, ipmi_info(kept.port), initial=states.MANAGEABLE)
+            gone_uuid = await _enroll(rt, ipmi_info(gone.port), initial=states.MANAGEABLE)
+            await asyncio.sleep(4.5)  # four sweeps, 1 s apart: the BMCs' timeout passes
+            assert (await load(rt.db, gone_uuid)).power_state == states.POWER_OFF
+            assert ipmi.session_of(kept_view).logins == 1
+            assert ipmi.session_of(kept_view).keepalives >= 5
+            for _ in range(50):  # a sweep may hold the node a moment
+                try:
+                    await nodes.remove(rt, CTX, gone_uuid)
+                    break
+                except NodeLocked:
+                    await asyncio.sleep(0.05)
+            await asyncio.sleep(3.0)  # past ipmi_session_max_idle
+            assert ipmi.open_sessions() == 1 and gone.sessions == {}
+            heard = len(gone_machine.asked)
+            await asyncio.sleep(1.0)
+            assert len(gone_machine.asked) == heard
+            assert ipmi.session_of(kept_view).logins == 1 and len(kept.sessions) == 1
+    finally:
+        await ipmi.close_sessions()
+        await server.close()
+        defaults = Settings()
+        ipmi.configure(defaults.ipmi_keepalive_interval, defaults.ipmi_session_max_idle)

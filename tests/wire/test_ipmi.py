@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import os
 import shutil
@@ -174,6 +175,113 @@ async def test_bmc_forgets_idle_session_and_client_logs_in_again() -> None:
             assert s.logins == 2
             assert time.monotonic() - started < 1.5
     finally:
+        await server.close()
+
+
+class CountingHandler(BmcHandler):
+    """Notes when Get Device ID, the keep-alive's command, is asked."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[float] = []
+
+    def device_id(self) -> ipmi.DeviceId:
+        self.asked.append(time.monotonic())
+        return super().device_id()
+
+
+def target(bmc: Bmc) -> BmcTarget:
+    return BmcTarget("127.0.0.1", bmc.port, "admin", "secret")
+
+
+async def test_keepalives_hold_a_session_past_the_bmc_idle_timeout() -> None:
+    """Idle for five of the BMC's idle timeouts, a kept session is still open
+    at the BMC and answers at once; without keep-alives it had to log in again."""
+    server = BmcServer(idle_timeout=0.6)
+    handler = CountingHandler()
+    bmc = await server.add(handler, USERS)
+    kept = IpmiPool(timeout=2, keepalive_interval=0.2)
+    cold = IpmiPool(timeout=2)
+    try:
+        assert await kept.get_power(target(bmc)) is False
+        assert await cold.get_power(target(bmc)) is False
+        assert len(bmc.sessions) == 2
+        await asyncio.sleep(3.0)
+        assert len(bmc.sessions) == 1  # the BMC ended the session nobody kept
+        assert await kept.get_power(target(bmc)) is False
+        assert await cold.get_power(target(bmc)) is False
+        assert kept.session(target(bmc)).logins == 1
+        assert cold.session(target(bmc)).logins == 2
+        assert 8 <= kept.session(target(bmc)).keepalives == len(handler.asked) <= 20
+        assert kept.dropped == kept.expired == 0
+    finally:
+        await kept.close()
+        await cold.close()
+        await server.close()
+
+
+async def test_keepalives_are_spread_over_the_interval_not_sent_in_bursts() -> None:
+    """40 sessions logged in at once, one keep-alive interval of 1 s: about 4 a
+    tenth of a second, not 40 at once when they all come due."""
+    server = BmcServer()
+    handler = CountingHandler()
+    bmcs = [await server.add(handler, USERS) for _ in range(40)]
+    pool = IpmiPool(timeout=2, keepalive_interval=1.0)
+    try:
+        await asyncio.gather(*(pool.get_power(target(b)) for b in bmcs))
+        started = time.monotonic()
+        await asyncio.sleep(3.05)
+        asked = [t - started for t in handler.asked]
+        assert 70 <= len(asked) <= 125  # every session about once a second
+        per_tenth = collections.Counter(int(t * 10) for t in asked)
+        assert max(per_tenth.values()) <= 8, sorted(per_tenth.items())
+        assert len({s for s in bmcs if s.sessions}) == 40
+    finally:
+        await pool.close()
+        await server.close()
+
+
+async def test_a_bmc_that_stops_answering_keepalives_loses_its_session() -> None:
+    server = BmcServer()
+    bmc = await server.add(BmcHandler(), USERS)
+    pool = IpmiPool(timeout=1, keepalive_interval=0.2)
+    try:
+        assert await pool.get_power(target(bmc)) is False
+        session = pool.session(target(bmc))
+        bmc._send = lambda data, addr: None  # type: ignore[method-assign]  # hung: hears, says nothing
+        for _ in range(60):  # within 3 s: a visit, then two silent attempts
+            if not len(pool):
+                break
+            await asyncio.sleep(0.05)
+        assert len(pool) == 0 and pool.dropped == 1
+        assert not session.logged_in and session._transport is None  # its socket is closed
+        assert pool.session(target(bmc)) is not session  # the next call logs in afresh
+    finally:
+        await pool.close()
+        await server.close()
+
+
+async def test_no_keepalives_for_a_session_no_call_uses_any_more() -> None:
+    """A node that is no longer swept (deleted, moved to another conductor):
+    its session is logged out after max_idle, and its BMC hears no more."""
+    server = BmcServer()
+    gone_handler, kept_handler = CountingHandler(), CountingHandler()
+    gone = await server.add(gone_handler, USERS)
+    kept = await server.add(kept_handler, USERS)
+    pool = IpmiPool(timeout=2, keepalive_interval=0.2, max_idle=1.0)
+    try:
+        assert await pool.get_power(target(gone)) is False
+        for _ in range(6):  # a sweep every half second reads the node still managed
+            assert await pool.get_power(target(kept)) is False
+            await asyncio.sleep(0.5)
+        assert gone.sessions == {}  # logged out (Close Session), not left to idle out
+        assert len(pool) == 1 and pool.expired == 1 and len(kept.sessions) == 1
+        heard = len(gone_handler.asked)
+        assert heard >= 2  # kept alive while it might still be used
+        await asyncio.sleep(1.0)
+        assert len(gone_handler.asked) == heard
+    finally:
+        await pool.close()
         await server.close()
 
 
@@ -389,6 +497,8 @@ async def test_client_against_pyghmi(pyghmi_bmc: tuple[int, object]) -> None:
         assert (await s.get_boot_device()).device is BootDevice.DISK
         await s.set_power("off")
         assert await s.get_power() is False
+        assert await s.keepalive() is True  # a BMC we did not write takes the keep-alive
+        assert s.keepalives == 1
 
 
 async def test_client_against_pyghmi_refusals(pyghmi_bmc: tuple[int, object]) -> None:

@@ -33,7 +33,7 @@ from barecloud.db.models import Node, utcnow
 from barecloud.db.sealed import Keyring
 from barecloud.db.session import Database
 from barecloud.db.transitions import apply_event, note
-from barecloud.drivers import hardware, ipxe
+from barecloud.drivers import hardware, ipmi, ipxe
 from barecloud.drivers.base import AgentCommand, NodeView, PortView, StepResult
 from barecloud.drivers.switches import registry as switch_registry
 from barecloud.errors import BarecloudError
@@ -92,6 +92,7 @@ class Conductor:
         self.name = settings.conductor_name
         ipxe.configure(settings.data_dir, settings.base_url)  # where boot files go
         switch_registry.configure(settings)  # the switches the network interface drives
+        ipmi.configure(settings.ipmi_keepalive_interval, settings.ipmi_session_max_idle)
         self._wake = asyncio.Event()
         self._running: dict[int, asyncio.Task[None]] = {}
         self._loops: list[asyncio.Task[None]] = []

@@ -119,14 +119,29 @@ _POOLS: weakref.WeakKeyDictionary[
     asyncio.AbstractEventLoop, dict[tuple[float, int], IpmiPool]
 ] = weakref.WeakKeyDictionary()
 
+# Keep-alives of pools made from now on (settings ipmi_keepalive_interval and
+# ipmi_session_max_idle; the conductor sets them).
+_KEEPALIVE = {"keepalive_interval": 20.0, "max_idle": 300.0}
+
+
+def configure(keepalive_interval: float, session_max_idle: float) -> None:
+    """How pools made from now on keep their sessions alive (0: they do not)."""
+    _KEEPALIVE.update(keepalive_interval=keepalive_interval, max_idle=session_max_idle)
+
 
 def pool(timeout: float = 5.0, retries: int = 3) -> IpmiPool:
     """The running loop's pool for calls with this timeout and retry count."""
     pools = _POOLS.setdefault(asyncio.get_running_loop(), {})
     key = (timeout, retries)
     if key not in pools:
-        pools[key] = IpmiPool(concurrency=POOL_CONCURRENCY, timeout=timeout, retries=retries)
+        pools[key] = IpmiPool(concurrency=POOL_CONCURRENCY, timeout=timeout, retries=retries,
+                              **_KEEPALIVE)
     return pools[key]
+
+
+def pools() -> list[IpmiPool]:
+    """The running loop's pools (for tests, benchmarks and metrics)."""
+    return list(_POOLS.get(asyncio.get_running_loop(), {}).values())
 
 
 def open_sessions() -> int:

@@ -17,6 +17,15 @@ command that goes unanswered twice on an established session, or a session
 idle longer than ``idle_relogin``, is given up and a new one logged in,
 within the same deadline.  A command repeated after such a re-login may
 have run once already: on/off are idempotent, cycle/reset are not.
+
+BMCs end sessions idle for 60 s (the spec's inactivity timeout; some 30 s),
+so a pool can keep its sessions alive (``keepalive_interval``): each open
+session is visited once per interval, in a fixed order spread evenly over
+it, and sent Get Device ID (User privilege, read-only; what pyghmi and
+ipmitool send) unless it answered in the last quarter interval.  A session
+then idles at most 1.25 intervals; one the BMC no longer answers is dropped,
+and one no call used for ``max_idle`` (its node deleted, moved to another
+conductor, its address changed) is logged out instead of kept.
 """
 
 from __future__ import annotations
@@ -139,6 +148,7 @@ class IpmiSession:
         self._session_privilege = Privilege.USER
         self._last_rx = 0.0
         self.logins = 0  # how many times this session logged in: re-logins show here
+        self.keepalives = 0  # keep-alive requests the BMC answered
 
     def __repr__(self) -> str:
         return f"<IpmiSession {self.username.decode()}@{self.host}:{self.port}>"
@@ -152,6 +162,11 @@ class IpmiSession:
     @property
     def logged_in(self) -> bool:
         return self._keys is not None
+
+    @property
+    def last_answer(self) -> float:
+        """Loop time of the BMC's last answer in this session (0: none yet)."""
+        return self._last_rx
 
     # --- public calls ------------------------------------------------------
 
@@ -224,6 +239,31 @@ class IpmiSession:
         if rsp.code != ipmi.CC_OK:
             raise IpmiCommandError(netfn, command, rsp.code)
         return rsp.data
+
+    async def keepalive(self) -> bool:
+        """Get Device ID on the open session, so that the BMC does not end it as idle.
+
+        Never logs in: a session not logged in, or in use, has nothing to keep.
+        Any answer, even an error code, proves the session alive.  False: the
+        BMC did not answer two attempts (or the session was already past
+        ``idle_relogin``), and the session was forgotten.
+        """
+        if self._keys is None or self._lock.locked():
+            return True
+        async with self._lock:  # free: taken at once, no other call slips in
+            loop = asyncio.get_running_loop()
+            if loop.time() - self._last_rx > self.idle_relogin:
+                self._forget(close_socket=True)
+                return False
+            try:
+                await self._request(
+                    ipmi.NETFN_APP, ipmi.CMD_GET_DEVICE_ID, b"", self._deadline(), attempts=2
+                )
+            except (_Silence, IpmiError, OSError):
+                self._forget(close_socket=True)
+                return False
+            self.keepalives += 1
+            return True
 
     async def close(self) -> None:
         """Close the session at the BMC (best effort, briefly) and the socket."""
@@ -597,12 +637,22 @@ class BmcTarget:
         return self.host, self.port, self.username
 
 
+@dataclass(slots=True)
+class _Entry:
+    target: BmcTarget
+    session: IpmiSession
+    used: float  # loop time of the last call on it (keep-alives do not count)
+
+
 class IpmiPool:
     """Sessions kept open per (host, port, user), and a bound on calls in flight.
 
     A power-state sweep over N BMCs is then N status round trips on open
     sessions, ``concurrency`` at a time.  Each open session holds one socket:
-    N BMCs need ``RLIMIT_NOFILE`` above N.
+    N BMCs need ``RLIMIT_NOFILE`` above N.  With ``keepalive_interval`` > 0 a
+    background task keeps idle sessions open (see the module's docstring):
+    N / ``keepalive_interval`` requests per second at most, evenly spread,
+    sharing the ``concurrency`` bound with calls.
     """
 
     def __init__(
@@ -612,24 +662,41 @@ class IpmiPool:
         timeout: float = 5.0,
         retries: int = 3,
         idle_relogin: float = 45.0,
+        keepalive_interval: float = 0.0,
+        max_idle: float = 300.0,
     ) -> None:
+        if keepalive_interval < 0 or max_idle <= 0:
+            raise ValueError("keepalive_interval must not be negative, max_idle must be positive")
         self.timeout = timeout
         self.retries = retries
         self.idle_relogin = idle_relogin
+        self.keepalive_interval = keepalive_interval
+        self.max_idle = max_idle
         self._limit = _Limiter(concurrency)
-        self._sessions: dict[tuple[str, int, str], tuple[BmcTarget, IpmiSession]] = {}
+        self._sessions: dict[tuple[str, int, str], _Entry] = {}
         self._closing: set[asyncio.Task[None]] = set()
+        # The keep-alive hand: every session's key once, visited in this order.
+        self._ring: collections.deque[tuple[str, int, str]] = collections.deque()
+        self._ringed: set[tuple[str, int, str]] = set()
+        self._keeper: asyncio.Task[None] | None = None
+        self._pings: set[asyncio.Task[None]] = set()
+        self.keepalives = 0  # keep-alives the BMCs answered
+        self.dropped = 0  # sessions given up because the BMC stopped answering them
+        self.expired = 0  # sessions logged out because no call used them for max_idle
 
     def __len__(self) -> int:
         return len(self._sessions)
 
     def session(self, target: BmcTarget) -> IpmiSession:
         """The open (or to-be-opened) session for ``target``."""
+        return self._entry(target).session
+
+    def _entry(self, target: BmcTarget) -> _Entry:
         entry = self._sessions.get(target.key)
-        if entry is not None and entry[0] == target:
-            return entry[1]
+        if entry is not None and entry.target == target:
+            return entry
         if entry is not None:  # password or cipher suite changed
-            self._close_later(entry[1])
+            self._close_later(entry.session)
         session = IpmiSession(
             target.host,
             target.port,
@@ -640,13 +707,21 @@ class IpmiPool:
             retries=self.retries,
             idle_relogin=self.idle_relogin,
         )
-        self._sessions[target.key] = (target, session)
-        return session
+        loop = asyncio.get_running_loop()
+        entry = self._sessions[target.key] = _Entry(target, session, loop.time())
+        if target.key not in self._ringed:
+            self._ringed.add(target.key)
+            self._ring.append(target.key)
+        if self.keepalive_interval > 0 and self._keeper is None:
+            self._keeper = loop.create_task(self._keep_alive(), name="ipmi-keepalive")
+        return entry
 
     async def run(self, target: BmcTarget, call: Callable[[IpmiSession], Awaitable[T]]) -> T:
         """Run ``call`` on the target's session, within the concurrency bound."""
         async with self._limit:
-            return await call(self.session(target))
+            entry = self._entry(target)
+            entry.used = asyncio.get_running_loop().time()
+            return await call(entry.session)
 
     async def get_power(self, target: BmcTarget) -> bool:
         return await self.run(target, lambda s: s.get_power())
@@ -670,12 +745,18 @@ class IpmiPool:
         """Close and forget the session (e.g. the node was deleted)."""
         entry = self._sessions.pop(target.key, None)
         if entry is not None:
-            await entry[1].close()
+            await entry.session.close()
 
     async def close(self) -> None:
-        """Close every session, ``concurrency`` at a time."""
-        sessions = [s for _, s in self._sessions.values()]
+        """Stop the keep-alives; close every session, ``concurrency`` at a time."""
+        if self._keeper is not None:
+            self._keeper.cancel()
+            await asyncio.gather(self._keeper, *self._pings, return_exceptions=True)
+            self._keeper = None
+        sessions = [e.session for e in self._sessions.values()]
         self._sessions.clear()
+        self._ring.clear()
+        self._ringed.clear()
 
         async def close_one(s: IpmiSession) -> None:
             async with self._limit:
@@ -689,3 +770,50 @@ class IpmiPool:
         task = asyncio.get_running_loop().create_task(session.close())
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
+
+    # --- keep-alives ----------------------------------------------------------
+
+    async def _keep_alive(self) -> None:
+        """Turn the hand: each session once per interval, a slice every tick."""
+        loop = asyncio.get_running_loop()
+        interval = self.keepalive_interval
+        tick = min(1.0, interval / 10)
+        owed = 0.0
+        last = loop.time()
+        while True:
+            await asyncio.sleep(tick)
+            now = loop.time()
+            owed += len(self._ring) * (now - last) / interval
+            last = now
+            for _ in range(min(int(owed), len(self._ring))):
+                owed -= 1
+                self._visit(self._ring.popleft(), now)
+            owed = min(owed, 1.0)  # a ring that shrank owes no burst later
+
+    def _visit(self, key: tuple[str, int, str], now: float) -> None:
+        entry = self._sessions.get(key)
+        if entry is None:  # discarded or dropped: it leaves the ring
+            self._ringed.discard(key)
+            return
+        if now - entry.used > self.max_idle:
+            del self._sessions[key]
+            self._ringed.discard(key)
+            self.expired += 1
+            self._close_later(entry.session)  # log out: the BMC has few sessions
+            return
+        self._ring.append(key)
+        session = entry.session
+        if session.logged_in and now - session.last_answer >= self.keepalive_interval / 4:
+            task = asyncio.get_running_loop().create_task(self._ping(key, entry))
+            self._pings.add(task)
+            task.add_done_callback(self._pings.discard)
+
+    async def _ping(self, key: tuple[str, int, str], entry: _Entry) -> None:
+        session = entry.session
+        async with self._limit:
+            answered = session.keepalives
+            alive = await session.keepalive()
+            self.keepalives += session.keepalives - answered
+        if not alive and self._sessions.get(key) is entry:
+            del self._sessions[key]  # its next call makes a new session and logs in
+            self.dropped += 1
