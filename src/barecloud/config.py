@@ -136,6 +136,14 @@ class Settings(BaseSettings):
     # PostgreSQL connections per process, opened on demand and kept.
     db_pool_size: int = 40
 
+    # Provisioning channel secrets (docs/design/provisioning.md, "Token"): a
+    # node's boot script, which carries its agent token, is served once and
+    # only this many seconds after it is written (the machine's reboot and POST
+    # must fit in it).  A non-empty provisioning_listen_address is the only
+    # local address /boot/ and the agent's endpoints answer on (404 elsewhere).
+    boot_script_ttl: float = 900.0
+    provisioning_listen_address: str = ""
+
     @classmethod
     def settings_customise_sources(
         cls,
