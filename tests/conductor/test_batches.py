@@ -27,6 +27,7 @@ from barecloud.services.context import Runtime
 from tests.conductor.conftest import RuntimeFactory
 from tests.conductor.helpers import (
     CTX,
+    agent_token,
     describe,
     drive,
     expire_wait,
@@ -116,7 +117,7 @@ def _at(step: str) -> Callable[[Node], bool]:
 
 
 async def _command(rt: Runtime, n: str) -> dict[str, Any]:
-    token = (await load(rt.db, n)).agent_token
+    token = await agent_token(rt, n)
     command = await agent.next_command(rt, n, token, 0)
     assert command is not None, await describe(rt.db, n)
     return command
@@ -124,7 +125,7 @@ async def _command(rt: Runtime, n: str) -> dict[str, Any]:
 
 async def _report(rt: Runtime, n: str, command: dict[str, Any], status: str,
                   **fields: Any) -> None:
-    token = (await load(rt.db, n)).agent_token
+    token = await agent_token(rt, n)
     await agent.report(rt, CTX, n, command["id"], token, {"status": status, **fields})
 
 
