@@ -79,6 +79,23 @@ class Agent:
 
 def test_an_outsider_with_a_mac_gets_nothing_usable(api: Ironic,
                                                     service: support.Service) -> None:
+    token = _outsider_then_agent(api, service)
+    with sqlite3.connect(service.data_dir / "barecloud.sqlite") as db:
+        dump = "\n".join(db.iterdump())
+        assert db.execute("SELECT agent_token FROM nodes").fetchall() == [(None,)]
+    assert token not in dump
+
+
+def test_an_outsider_gets_nothing_on_postgresql(pg_service: support.Service) -> None:
+    api = Ironic(pg_service)
+    try:
+        _outsider_then_agent(api, pg_service)
+    finally:
+        api.close()
+
+
+def _outsider_then_agent(api: Ironic, service: support.Service) -> str:
+    """The attack, then the real deploy; the token, for the caller to look for."""
     node = _deploying(api)
     uuid = node["uuid"]
     boot = httpx.Client(base_url=service.url, timeout=10)
@@ -132,17 +149,15 @@ def test_an_outsider_with_a_mac_gets_nothing_usable(api: Ironic,
     done = api.wait(uuid, "active")
     assert done["last_error"] is None
 
-    # The token and its digest are nowhere to be read, and the database keeps only
-    # the digest (while the run lasts; clean-up forgets it).
+    # The token and its digest are nowhere to be read (the database kept only the
+    # digest while the run lasted; clean-up forgot it).
     digest = hashlib.sha256(token.encode()).hexdigest()
     seen = (api.get(f"/nodes/{uuid}").text + api.get(f"/nodes/{uuid}/history",
                                                      params={"detail": "true"}).text
             + api.get("/nodes/detail").text + service.log())
     assert token not in seen and digest not in seen
     assert USER_DATA not in service.log()
-    with sqlite3.connect(service.data_dir / "barecloud.sqlite") as db:
-        dump = "\n".join(db.iterdump())
-    assert token not in dump
+    return token
 
 
 def test_the_database_holds_a_digest_not_the_token(api: Ironic,
