@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from sqlalchemy import update
 
 from barecloud import states
@@ -243,6 +244,7 @@ async def test_a_failed_member_is_retried_alone_and_a_dead_one_after_a_reboot(
     await _report(rt, failing, again, "succeeded", result=_written(again))
     # One goes silent: past its deadline it is rebooted and writes alone too.
     await _report(rt, dead, commands[dead], "running", progress={"bytes": 1, "total": 4096})
+    dead_token = await agent_token(rt, dead)
     await expire_wait(rt.db, dead)
     await rt_conductor(rt).reconcilers.check_deadlines()
     await _wait_for(rt, dead, lambda node: (node.driver_internal_info or {}).get(
@@ -250,6 +252,10 @@ async def test_a_failed_member_is_retried_alone_and_a_dead_one_after_a_reboot(
     history = await describe(rt.db, dead)
     assert "retrying alone over http after a reboot" in history
     assert "power reboot" in history
+    # The reboot prepared the ramdisk again: a new token, and the last boot's is dead.
+    with pytest.raises(agent.Unauthorized):
+        await agent.next_command(rt, dead, dead_token, 0)
+    assert await agent_token(rt, dead) != dead_token
     retry = await _command(rt, dead)
     assert "upstreams" not in retry["params"]
     await _report(rt, dead, retry, "succeeded", result=_written(retry))
