@@ -18,8 +18,9 @@ import os
 import secrets
 import time
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 import barecloud.agent
 from barecloud.config import Settings
@@ -73,11 +74,14 @@ async def node_script(rt: Runtime, name: str, source: str) -> str:
     return text
 
 
+def _by_mac(name: str) -> Select[Any]:
+    return select(Node).join(Port, Port.node_id == Node.id).where(
+        Port.address == name.replace("-", ":"))
+
+
 async def _node_of(rt: Runtime, name: str) -> Node | None:
     async with rt.db.session() as s:
-        node: Node | None = await s.scalar(
-            select(Node).join(Port, Port.node_id == Node.id)
-            .where(Port.address == name.replace("-", ":")))
+        node: Node | None = await s.scalar(_by_mac(name))
         return node
 
 
@@ -93,8 +97,7 @@ async def _refuse(rt: Runtime, name: str, source: str, why: str) -> None:
 async def _served(rt: Runtime, bf: ipxe.BootFiles, name: str, source: str) -> None:
     """The token went out: the node's other NICs' scripts go too; the history says where."""
     async with rt.db.session() as s:
-        node = await s.scalar(select(Node).join(Port, Port.node_id == Node.id)
-                              .where(Port.address == name.replace("-", ":")))
+        node: Node | None = await s.scalar(_by_mac(name))
         if node is None:
             return
         macs = (await s.scalars(select(Port.address).where(Port.node_id == node.id))).all()
