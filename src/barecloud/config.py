@@ -177,6 +177,14 @@ class Settings(BaseSettings):
     ipmi_keepalive_interval: float = Field(default=20.0, ge=0)
     ipmi_session_max_idle: float = Field(default=300.0, gt=0)
 
+    # Provisioning channel secrets (docs/design/provisioning.md, "Token"): a
+    # node's boot script, which carries its agent token, is served once and
+    # only this many seconds after it is written (the machine's reboot and POST
+    # must fit in it).  A non-empty provisioning_listen_address is the only
+    # local address /boot/ and the agent's endpoints answer on (404 elsewhere).
+    boot_script_ttl: float = 900.0
+    provisioning_listen_address: str = ""
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -106,12 +106,24 @@ async def set_driver_info(db: Database, node_uuid: str, **changes: Any) -> None:
         await s.execute(update(Node).where(Node.id == node.id).values(driver_info=info))
 
 
+_TOKENS: dict[str, str] = {}
+
+
+async def agent_token(rt: Runtime, node_uuid: str) -> str:
+    """The token of the agent of the node's current ramdisk boot: a fake boot hands
+    it out at the first lookup after the ramdisk was prepared, then says ******."""
+    token = (await agent.lookup(rt, None, node_uuid))["config"]["agent_token"]
+    if token != "******":
+        _TOKENS[node_uuid] = token
+    return _TOKENS.get(node_uuid, "")
+
+
 async def heartbeat(rt: Runtime, node_uuid: str, token: str | None = None,
                     url: str = "http://192.0.2.1:9999") -> None:
-    """What the agent does: call back with the token the node row holds, and where it
-    serves a chain (``url``)."""
+    """What the agent does: call back with its token, and where it serves a chain
+    (``url``)."""
     if token is None:
-        token = (await load(rt.db, node_uuid)).agent_token
+        token = await agent_token(rt, node_uuid)
     await agent.heartbeat(rt, CTX, node_uuid, {"agent_token": token, "callback_url": url})
 
 

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import pytest
 from sqlalchemy import select, update
 
 from barecloud import states
@@ -30,6 +31,7 @@ from tests.conductor.conftest import RuntimeFactory
 from tests.conductor.helpers import (
     CTX,
     act,
+    agent_token,
     describe,
     drive,
     expire_wait,
@@ -120,7 +122,7 @@ def _at(step: str) -> Callable[[Node], bool]:
 
 
 async def _command(rt: Runtime, n: str) -> dict[str, Any]:
-    token = (await load(rt.db, n)).agent_token
+    token = await agent_token(rt, n)
     command = await agent.next_command(rt, n, token, 0)
     assert command is not None, await describe(rt.db, n)
     return command
@@ -128,7 +130,7 @@ async def _command(rt: Runtime, n: str) -> dict[str, Any]:
 
 async def _report(rt: Runtime, n: str, command: dict[str, Any], status: str,
                   **fields: Any) -> None:
-    token = (await load(rt.db, n)).agent_token
+    token = await agent_token(rt, n)
     await agent.report(rt, CTX, n, command["id"], token, {"status": status, **fields})
 
 
@@ -315,6 +317,7 @@ async def test_a_failed_member_is_retried_alone_and_a_dead_one_after_a_reboot(
     await _report(rt, failing, again, "succeeded", result=_written(again))
     # One goes silent: past its deadline it is rebooted and writes alone too.
     await _report(rt, dead, commands[dead], "running", progress={"bytes": 1, "total": 4096})
+    dead_token = await agent_token(rt, dead)
     await expire_wait(rt.db, dead)
     await rt_conductor(rt).reconcilers.check_deadlines()
     await _wait_for(rt, dead, lambda node: (node.driver_internal_info or {}).get(
@@ -322,6 +325,10 @@ async def test_a_failed_member_is_retried_alone_and_a_dead_one_after_a_reboot(
     history = await describe(rt.db, dead)
     assert "retrying alone over http after a reboot" in history
     assert "power reboot" in history
+    # The reboot prepared the ramdisk again: a new token, and the last boot's is dead.
+    with pytest.raises(agent.Unauthorized):
+        await agent.next_command(rt, dead, dead_token, 0)
+    assert await agent_token(rt, dead) != dead_token
     retry = await _command(rt, dead)
     assert "upstreams" not in retry["params"]
     await _report(rt, dead, retry, "succeeded", result=_written(retry))

@@ -21,6 +21,7 @@ from tests.conductor.conftest import RuntimeFactory
 from tests.conductor.helpers import (
     CTX,
     act,
+    agent_token,
     drive,
     heartbeat,
     history,
@@ -201,6 +202,7 @@ async def test_deadline_fails_a_node_that_never_calls_back(
         n = await make_available(rt)
         await set_driver_info(rt.db, n, fake_callback=True)
         await drive(rt, n, "active", states.DEPLOYWAIT)
+        token = await agent_token(rt, n)
         assert await conductor.reconcilers.check_deadlines() == 0
         assert (await load(rt.db, n)).provision_state == states.DEPLOYWAIT
         await asyncio.sleep(1.1)
@@ -218,7 +220,7 @@ async def test_deadline_fails_a_node_that_never_calls_back(
         assert "Timeout" in last.event
         # Nothing left to fail; a late heartbeat resumes nothing.
         assert await conductor.reconcilers.check_deadlines() == 0
-        await heartbeat(rt, n)
+        await heartbeat(rt, n, token=token)
         await asyncio.sleep(0.2)
         assert (await load(rt.db, n)).provision_state == states.DEPLOYFAIL
 
@@ -250,7 +252,7 @@ async def test_heartbeat_with_a_wrong_token_is_refused(rt: Runtime) -> None:
     n = await make_available(rt)
     await set_driver_info(rt.db, n, fake_callback=True)
     await drive(rt, n, "active", states.DEPLOYWAIT)
-    token = (await load(rt.db, n)).agent_token
+    token = await agent_token(rt, n)
     assert token
     for bad in ("not-the-token", token[:-1], token + "x", "", None, 42):
         with pytest.raises(agent.Unauthorized, match="agent token"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -25,7 +25,7 @@ from barecloud.api.baremetal.errors import error_response as ironic_error
 from barecloud.api.baremetal.microversion import IronicVersions
 from barecloud.api.boot import images as boot_images
 from barecloud.api.boot import scripts as boot_scripts
-from barecloud.api.common import JSONResponse, new_request_id, runtime
+from barecloud.api.common import JSONResponse, new_request_id, provisioning_only, runtime
 from barecloud.api.compute import routes as compute_routes
 from barecloud.api.compute.microversion import NovaVersions
 from barecloud.api.identity.routes import ROUTERS as IDENTITY_ROUTERS
@@ -85,15 +85,18 @@ def create_app(rt: Runtime) -> FastAPI:
     app.state.runtime = rt
     app.include_router(ops.router)
     app.include_router(docs.router)
-    for module in (root, nodes, vifs, ports, drivers, allocations, batches, agent):
+    for module in (root, nodes, vifs, ports, drivers, allocations, batches):
         app.include_router(module.router)
+    # What machines call: on the provisioning address only, when one is set.
+    provisioning = [Depends(provisioning_only)]
+    app.include_router(agent.router, dependencies=provisioning)
     for router in IDENTITY_ROUTERS:
         app.include_router(router)
     compute_routes.install(app)
     network_routes.install(app)
     reservation_routes.install(app)
-    app.include_router(boot_scripts.router)
-    app.include_router(boot_images.router)
+    app.include_router(boot_scripts.router, dependencies=provisioning)
+    app.include_router(boot_images.router, dependencies=provisioning)
     # The image root last: it answers every /image path no other route takes.
     for module in (image_images, image_data, image_members, image_schemas, image_root):
         app.include_router(module.router)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
 from typing import Any
 
@@ -11,7 +12,7 @@ from fastapi.responses import Response
 from starlette.datastructures import MutableHeaders
 from starlette.types import Message, Send
 
-from barecloud.errors import InvalidParameter
+from barecloud.errors import InvalidParameter, NotFound
 from barecloud.services.context import RequestContext, Runtime
 
 
@@ -39,6 +40,29 @@ async def json_body(request: Request) -> Any:
 def runtime(request: Request) -> Runtime:
     rt: Runtime = request.app.state.runtime
     return rt
+
+
+def provisioning_only(request: Request) -> None:
+    """404 unless the request came in on ``provisioning_listen_address`` (when set):
+    /boot/ and the agent's endpoints are for the provisioning network only."""
+    allowed = runtime(request).settings.provisioning_listen_address
+    if not allowed:
+        return
+    server = request.scope.get("server") or ("",)
+    if not _same_address(str(server[0]), allowed):
+        raise NotFound("The resource could not be found.")
+
+
+def _same_address(a: str, b: str) -> bool:
+    try:
+        return ipaddress.ip_address(a) == ipaddress.ip_address(b)
+    except ValueError:
+        return a == b
+
+
+def source(request: Request) -> str:
+    """The client's address, for the records of refused requests."""
+    return request.client.host if request.client else "an unknown address"
 
 
 def context(request: Request) -> RequestContext:

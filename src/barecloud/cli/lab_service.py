@@ -96,6 +96,8 @@ def wire_netns(settings: Settings, count: int, rate: str | None) -> Settings:
         "network_host_switch": next(iter(switches)),
         "provisioning_network": PROVISIONING_NETWORK,
         "host": host,
+        # /boot/ and the agent's endpoints: for the machines' network only.
+        "provisioning_listen_address": host,
         "dhcp_enabled": True,
         "dhcp_interface": PROVISIONING_IFNAME,
         "dhcp_range": f"{first},{last},{PROVISIONING_CIDR.netmask}",

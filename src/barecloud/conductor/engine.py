@@ -69,7 +69,6 @@ def node_view(node: Node, keys: Keyring, *, with_ports: bool = True) -> NodeView
             for p in (node.ports if with_ports else ())
         ),
         workflow_args=dict(node.workflow_args or {}),
-        agent_token=node.agent_token,
     )
 
 

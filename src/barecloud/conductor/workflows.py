@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from barecloud import states
-from barecloud.conductor import batches
+from barecloud.conductor import agent_tokens, batches
 from barecloud.db.models import Node, Port
 from barecloud.db.transitions import note
 from barecloud.drivers import hardware
@@ -199,12 +199,29 @@ def _port_enroller(macs: list[str]) -> RowWriter:
 
 
 async def _prepare_ramdisk(ctx: StepContext) -> StepResult:
+    """A new agent token for each boot of the ramdisk: the last boot's agent is done.
+
+    A boot interface that ``delivers_token`` writes it into its one-time boot
+    script and lookup gives none; with another, the agent's first lookup gets one.
+    """
     boot = ctx.iface("boot")
-    await boot.prepare_ramdisk(ctx.node)
+    dii = {k: v for k, v in ctx.node.driver_internal_info.items() if k != "interfaces"}
     if getattr(boot, "delivers_token", False):
-        # The boot script carries the token: lookup must not hand it out again.
-        dii = {k: v for k, v in ctx.node.driver_internal_info.items() if k != "interfaces"}
-        ctx.updates["driver_internal_info"] = {**dii, "agent_token_delivered": True}
+        token = agent_tokens.new()
+        await boot.prepare_ramdisk(replace(ctx.node, agent_token=token))
+        ctx.updates["agent_token"] = agent_tokens.digest(token)
+        ctx.updates["driver_internal_info"] = {**dii, agent_tokens.DELIVERED: True}
+    else:
+        await boot.prepare_ramdisk(ctx.node)
+        ctx.updates["agent_token"] = None
+        ctx.updates["driver_internal_info"] = {**dii, agent_tokens.DELIVERED: False}
+    return None
+
+
+async def _clean_up_ramdisk(ctx: StepContext) -> StepResult:
+    """The machine is off: its agent's token is of no more use to anyone."""
+    await ctx.iface("boot").clean_up_ramdisk(ctx.node)
+    ctx.updates["agent_token"] = None
     return None
 
 
@@ -274,7 +291,7 @@ CLEAN = (
     Step("erase disk", _call("deploy", "erase"), skip=_no_erase),
     *_shut_down(_no_erase),
     Step("ports off cleaning network", _call("network", "remove_cleaning_network")),
-    Step("clean up ramdisk", _call("boot", "clean_up_ramdisk"), skip=_no_erase),
+    Step("clean up ramdisk", _clean_up_ramdisk, skip=_no_erase),
 )
 
 WORKFLOWS: dict[str, tuple[Step, ...]] = {
@@ -287,7 +304,7 @@ WORKFLOWS: dict[str, tuple[Step, ...]] = {
         Step("inspect", _inspect),
         Step("apply inventory", _apply_inventory, skip=_out_of_band),
         *_shut_down(_out_of_band, in_band=True),
-        Step("clean up ramdisk", _call("boot", "clean_up_ramdisk"), skip=_out_of_band),
+        Step("clean up ramdisk", _clean_up_ramdisk, skip=_out_of_band),
     ),
     "clean": CLEAN,
     "deploy": (
@@ -300,7 +317,7 @@ WORKFLOWS: dict[str, tuple[Step, ...]] = {
         *_shut_down(),
         Step("ports off provisioning network", _call("network", "remove_provisioning_network")),
         Step("ports to tenant networks", _call("network", "configure_tenant_networks")),
-        Step("clean up ramdisk", _call("boot", "clean_up_ramdisk")),
+        Step("clean up ramdisk", _clean_up_ramdisk),
         Step("prepare instance", _call("boot", "prepare_instance")),
         Step("boot device disk", _boot_device("disk")),
         Step("power on", _power(states.POWER_ON)),
@@ -320,7 +337,7 @@ WORKFLOWS: dict[str, tuple[Step, ...]] = {
     "unrescue": (
         Step("power off", _power(states.POWER_OFF)),
         Step("unrescue", _call("rescue", "unrescue")),
-        Step("clean up ramdisk", _call("boot", "clean_up_ramdisk")),
+        Step("clean up ramdisk", _clean_up_ramdisk),
         Step("boot device disk", _boot_device("disk")),
         Step("power on", _power(states.POWER_ON)),
     ),

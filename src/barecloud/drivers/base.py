@@ -57,7 +57,8 @@ class NodeView:
     provision_state: str
     ports: tuple[PortView, ...] = ()
     workflow_args: dict[str, Any] = field(default_factory=dict)
-    # The per-deploy secret the agent proves itself with (boot scripts carry it).
+    # The secret the agent of this ramdisk boot proves itself with: set only for
+    # prepare_ramdisk, which puts it in the boot script (the node row keeps a digest).
     agent_token: str | None = field(default=None, repr=False)
     # The operator's segments by role ("provisioning", "cleaning"), filled in
     # for nodes whose network interface moves switch ports.

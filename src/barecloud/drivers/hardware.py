@@ -59,7 +59,8 @@ HARDWARE_TYPES: dict[str, HardwareType] = {
         {
             "power": ("fake",),
             "management": ("fake",),
-            "boot": ("fake",),
+            # "ipxe": the boot script is written for a machine the test plays.
+            "boot": ("fake", "ipxe"),
             # "agent": a fake machine whose agent the test plays over HTTP.
             "deploy": ("fake", "agent"),
             "network": ("noop", "fake", "neutron"),

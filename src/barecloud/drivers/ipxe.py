@@ -3,7 +3,8 @@
 Files only, under the data directory (docs/design/provisioning.md):
 
 - ``boot/nodes/<aa-bb-cc-dd-ee-ff>.ipxe``: what ``/boot/boot.ipxe`` chains
-  to; it carries the agent token, so it is written 0600 and atomically;
+  to; it carries the agent token, so it is written 0600 and atomically, and
+  the boot API serves it once, within ``boot_script_ttl`` (services/boot.py);
 - ``dnsmasq/hosts/<node uuid>``: ``dhcp-host`` lines dnsmasq reads through
   ``dhcp-hostsdir``, so that only machines being provisioned get an answer.
 
@@ -167,6 +168,8 @@ class IpxeBoot:
     """Network boot into the agent ramdisk through iPXE; local boot for instances."""
 
     settings: ClassVar[tuple[Setting, ...]] = ()
+    # The script hands the machine its agent token: lookup must not.
+    delivers_token: ClassVar[bool] = True
 
     def validate(self, node: NodeView) -> None:
         boot_macs(node)

@@ -8,18 +8,18 @@ agent's error as ``last_error``.  See docs/design/provisioning.md.
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 import time
 from typing import Any
 
 from sqlalchemy import select
 
 from barecloud import states
-from barecloud.conductor import batches, locks, wakeups
+from barecloud.conductor import agent_tokens, batches, locks, wakeups
 from barecloud.conductor.mailbox import MAILBOX
 from barecloud.db.models import Node, Port, utcnow
 from barecloud.db.transitions import apply_event, note
 from barecloud.errors import BarecloudError, Conflict, InvalidParameter, NodeLocked, NotFound
+from barecloud.services import agent_refusals
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.nodes import find as find_node
 from barecloud.services.nodes import get as find_node_outside
@@ -45,7 +45,17 @@ class Unauthorized(BarecloudError):
     code = 401
 
 
+class Replayed(Conflict):
+    """A report of a command that is not the current one, or is over."""
+
+
 async def lookup(rt: Runtime, addresses: str | None, node_uuid: str | None) -> dict[str, Any]:
+    """The node these MACs belong to, for its agent: its uuid and the agent's config.
+
+    Nothing else (no instance_info, properties or commands: those are read with
+    the token).  The token itself only at the first lookup of a ramdisk boot
+    whose boot interface does not deliver it (conductor/agent_tokens.py).
+    """
     if not addresses and not node_uuid:
         raise InvalidParameter("Lookup needs addresses or node_uuid.")
     async with rt.db.session() as s:
@@ -68,19 +78,14 @@ async def lookup(rt: Runtime, addresses: str | None, node_uuid: str | None) -> d
             raise NotFound("Node with the given addresses could not be found.")
         token = "******"
         dii = dict(node.driver_internal_info or {})
-        if node.agent_token and not dii.get("agent_token_delivered"):
-            token = node.agent_token
-            dii["agent_token_delivered"] = True
+        if not dii.get(agent_tokens.DELIVERED) and not agent_tokens.boot_delivers(
+                node.driver, node.boot_interface):
+            token = agent_tokens.new()
+            node.agent_token = agent_tokens.digest(token)
+            dii[agent_tokens.DELIVERED] = True
             node.driver_internal_info = dii
         return {
-            "node": {
-                "uuid": node.uuid,
-                "properties": node.properties,
-                "instance_info": node.instance_info,
-                "driver_internal_info": {
-                    k: v for k, v in dii.items() if not k.startswith("agent_token")
-                },
-            },
+            "node": {"uuid": node.uuid},
             "config": {
                 "heartbeat_timeout": HEARTBEAT_INTERVAL * 3,
                 "agent_token": token,
@@ -89,16 +94,35 @@ async def lookup(rt: Runtime, addresses: str | None, node_uuid: str | None) -> d
         }
 
 
-async def heartbeat(rt: Runtime, ctx: RequestContext, ident: str, body: dict[str, Any]) -> None:
+async def _refused(rt: Runtime, ident: str, what: str, source: str,
+                   exc: BarecloudError) -> None:
+    async with rt.db.session() as s:
+        try:
+            node: Node | None = await find_node(s, ident)
+        except NotFound:
+            node = None
+        node_id = node.id if node is not None else None
+    await agent_refusals.record(rt, node_id, f"agent {what} from {source} refused: "
+                                             f"{exc.message}")
+
+
+async def heartbeat(rt: Runtime, ctx: RequestContext, ident: str, body: dict[str, Any],
+                    source: str = "") -> None:
+    try:
+        await _heartbeat(rt, ctx, ident, body)
+    except Unauthorized as exc:
+        await _refused(rt, ident, "heartbeat", source, exc)
+        raise
+
+
+async def _heartbeat(rt: Runtime, ctx: RequestContext, ident: str,
+                     body: dict[str, Any]) -> None:
     token = body.get("agent_token")
     target = await find_node_outside(rt, ident)
     holder = await rt.conductor_for(target.uuid, target.conductor_group)
     async with rt.db.session() as s:
         node = await find_node(s, ident)
-        if not node.agent_token or not isinstance(token, str) or not hmac.compare_digest(
-            node.agent_token, token
-        ):
-            raise Unauthorized("Invalid or missing agent token received.")
+        _check_token(node, token)
         dii = dict(node.driver_internal_info or {})
         dii["agent_last_heartbeat"] = utcnow().isoformat()
         if body.get("callback_url"):
@@ -121,14 +145,23 @@ async def heartbeat(rt: Runtime, ctx: RequestContext, ident: str, body: dict[str
     rt.wake()
 
 
-def _check_token(node: Node, token: str | None) -> None:
-    if not node.agent_token or not token or not hmac.compare_digest(node.agent_token, token):
+def _check_token(node: Node, token: Any) -> None:
+    if not agent_tokens.matches(node.agent_token, token):
         raise Unauthorized("Invalid or missing agent token received.")
 
 
 async def next_command(rt: Runtime, ident: str, token: str | None,
-                       wait: float) -> dict[str, Any] | None:
+                       wait: float, source: str = "") -> dict[str, Any] | None:
     """The command the agent should run now, waiting up to ``wait`` seconds for one."""
+    try:
+        return await _next_command(rt, ident, token, wait)
+    except Unauthorized as exc:
+        await _refused(rt, ident, "command read", source, exc)
+        raise
+
+
+async def _next_command(rt: Runtime, ident: str, token: str | None,
+                        wait: float) -> dict[str, Any] | None:
     wait = min(max(wait, 0.0), MAX_POLL_WAIT)
     until = time.monotonic() + wait
     while True:
@@ -148,8 +181,21 @@ async def next_command(rt: Runtime, ident: str, token: str | None,
 
 
 async def report(rt: Runtime, ctx: RequestContext, ident: str, command_id: str,
-                 token: str | None, body: dict[str, Any]) -> None:
-    """Record what the agent says of a command; move the node on when it is over."""
+                 token: str | None, body: dict[str, Any], source: str = "") -> None:
+    """Record what the agent says of a command; move the node on when it is over.
+
+    A report without the token is refused (401), one of a command that is not
+    current or is over too (409): both are recorded (services/agent_refusals.py).
+    """
+    try:
+        await _report(rt, ctx, ident, command_id, token, body)
+    except (Unauthorized, Replayed) as exc:
+        await _refused(rt, ident, f"report of command {command_id[:64]}", source, exc)
+        raise
+
+
+async def _report(rt: Runtime, ctx: RequestContext, ident: str, command_id: str,
+                  token: str | None, body: dict[str, Any]) -> None:
     status = body.get("status")
     if status not in REPORT_STATUSES:
         raise InvalidParameter(f"status must be one of {', '.join(REPORT_STATUSES)}, "
@@ -166,12 +212,12 @@ async def report(rt: Runtime, ctx: RequestContext, ident: str, command_id: str,
         dii = dict(node.driver_internal_info or {})
         command = dict(dii.get("agent_command") or {})
         if command.get("id") != command_id:
-            raise Conflict(f"Command {command_id} is not the current command of node "
+            raise Replayed(f"Command {command_id[:64]} is not the current command of node "
                            f"{node.uuid}.")
         if command.get("status") not in ("pending", "running") or (
                 node.provision_state not in WAIT_STATES):
-            raise Conflict(f"Node {node.uuid} is no longer waiting for command "
-                           f"{command_id} (state {node.provision_state}).")
+            raise Replayed(f"Node {node.uuid} is no longer waiting for command "
+                           f"{command_id[:64]} (state {node.provision_state}).")
         now = utcnow()
         dii["agent_last_heartbeat"] = now.isoformat()
         command.setdefault("started_at", now.isoformat())

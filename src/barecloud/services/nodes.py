@@ -8,7 +8,6 @@ not change is 403.  ``find`` and ``get`` are for the service's own callers.
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import lazyload
 
 from barecloud import states
-from barecloud.conductor import batches, locks, wakeups
+from barecloud.conductor import agent_tokens, batches, locks, wakeups
 from barecloud.conductor.engine import node_view
 from barecloud.conductor.workflows import EVENT_WORKFLOWS
 from barecloud.db import sealed
@@ -390,9 +389,11 @@ async def set_provision_state(
             return
         workflow = EVENT_WORKFLOWS[event]
         if workflow in AGENT_WORKFLOWS:
-            node.agent_token = secrets.token_urlsafe(32)
+            # The last run's agent is done; the run's ramdisk boot gets a new token
+            # (conductor/agent_tokens.py).
+            node.agent_token = None
             node.driver_internal_info = {**(node.driver_internal_info or {}),
-                                         "agent_token_delivered": False}
+                                         agent_tokens.DELIVERED: False}
         wf_args: dict[str, Any] = {}
         if event == "clean":
             wf_args = {"end_event": "manage", "clean_steps": args.get("clean_steps") or []}

@@ -126,9 +126,10 @@ def test_a_long_poll_returns_as_soon_as_a_command_is_issued(api: Ironic) -> None
                                          "node_uuid": node["uuid"]})
     api.to_state(node["uuid"], "available")
     api.provision(node["uuid"], "active")
-    # The lookup works as soon as the node deploys, before any command exists.
+    # The lookup works as soon as the ramdisk is prepared, before any command exists
+    # (each preparation makes a new token: the one of an earlier lookup is dead).
     deadline = time.monotonic() + 10
-    while api.node(node["uuid"])["provision_state"] != "deploying":
+    while (api.node(node["uuid"])["deploy_step"] or {}).get("step") != "prepare ramdisk":
         assert time.monotonic() < deadline
     agent = AgentPlayer(api, node, "52:54:00:aa:00:02")
     got: list[Any] = []

@@ -66,7 +66,12 @@ async def test_node_script_is_served_once_written(svc: support.Service) -> None:
             assert r.headers["content-type"].startswith("text/plain")
             assert r.text.startswith("#!ipxe\n")
             assert f"barecloud.api={svc.url} barecloud.token=the-token" in r.text
+            assert r.headers["cache-control"] == "no-store"
+            # Once: it carries the token of one boot (tests/api/baremetal/test_agent_token.py).
+            assert (await client.get(url)).status_code == 404
+            await ipxe.IpxeBoot().prepare_ramdisk(view)
             assert (await client.get(url.replace("ab-cd", "AB-CD"))).status_code == 200
+            await ipxe.IpxeBoot().prepare_ramdisk(view)
         finally:
             await ipxe.IpxeBoot().clean_up_ramdisk(view)
         assert (await client.get(url)).status_code == 404

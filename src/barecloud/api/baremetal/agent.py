@@ -7,7 +7,7 @@ import math
 from fastapi import APIRouter, Request, Response
 
 from barecloud.api.baremetal import params
-from barecloud.api.common import JSONResponse, context, json_body, runtime
+from barecloud.api.common import JSONResponse, context, json_body, runtime, source
 from barecloud.errors import InvalidParameter
 from barecloud.services import agent
 
@@ -28,7 +28,7 @@ async def heartbeat(ident: str, request: Request) -> Response:
     body = await json_body(request)
     if not isinstance(body, dict):
         raise InvalidParameter("Expected a JSON object.")
-    await agent.heartbeat(runtime(request), context(request), ident, body)
+    await agent.heartbeat(runtime(request), context(request), ident, body, source(request))
     return Response(status_code=202)
 
 
@@ -47,7 +47,8 @@ async def next_command(ident: str, request: Request) -> JSONResponse:
         wait = math.nan
     if not math.isfinite(wait) or wait < 0:
         raise InvalidParameter(f"wait must be a number of seconds, not {raw!r}.")
-    command = await agent.next_command(runtime(request), ident, _token(request), wait)
+    command = await agent.next_command(runtime(request), ident, _token(request), wait,
+                                       source(request))
     return JSONResponse({"command": command})
 
 
@@ -58,5 +59,5 @@ async def report(ident: str, command_id: str, request: Request) -> Response:
     if not isinstance(body, dict):
         raise InvalidParameter("Expected a JSON object.")
     await agent.report(runtime(request), context(request), ident, command_id,
-                       _token(request), body)
+                       _token(request), body, source(request))
     return Response(status_code=202)

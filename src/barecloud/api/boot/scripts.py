@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, PlainTextResponse, Response
 
-from barecloud.api.common import runtime
+from barecloud.api.common import runtime, source
 from barecloud.drivers.ipxe import BOOT_SCRIPT
 from barecloud.services import boot
 
@@ -25,9 +25,10 @@ async def boot_script() -> PlainTextResponse:
 
 
 @router.get("/nodes/{name}.ipxe")
-async def node_script(name: str, request: Request) -> FileResponse:
-    return FileResponse(boot.node_script(runtime(request).settings, name),
-                        media_type="text/plain")
+async def node_script(name: str, request: Request) -> PlainTextResponse:
+    """Once per preparation: it carries the agent token (services/boot.py)."""
+    return PlainTextResponse(await boot.node_script(runtime(request), name, source(request)),
+                             headers={"Cache-Control": "no-store"})
 
 
 @router.get("/agent/kernel")
