@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import threading
 import time
 import urllib.parse
 from collections.abc import AsyncIterator
@@ -89,24 +87,6 @@ def test_check_refuses_what_was_not_signed_or_has_expired(tmp_path: Path) -> Non
     image_urls.check(key, IMAGE, NODE, str(expires), sig)
     with pytest.raises(image_urls.Refused, match="expired"):
         image_urls.check(key, IMAGE, NODE, str(expires), sig, now=expires + 1)
-
-
-def test_processes_starting_together_share_one_key(tmp_path: Path) -> None:
-    image_urls._keys.clear()
-    got: list[bytes] = []
-
-    def make() -> None:
-        image_urls._create_key(image_urls.key_path(tmp_path))
-        got.append(image_urls.key_path(tmp_path).read_bytes())
-
-    threads = [threading.Thread(target=make) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(set(got)) == 1 and len(got[0]) == image_urls.KEY_BYTES
-    assert os.listdir(tmp_path / "keys") == ["boot-url.key"]
-    assert image_urls.load_key(tmp_path) == got[0]
 
 
 async def test_a_node_owner_cannot_deploy_another_project_s_private_image(

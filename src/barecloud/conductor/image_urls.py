@@ -13,10 +13,8 @@ the command, which only the machine's agent reads.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
-import os
 import re
 import secrets
 import time
@@ -25,6 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from barecloud import keyfiles
 from barecloud.config import Settings
 from barecloud.drivers.base import AgentCommand
 
@@ -39,33 +38,13 @@ def key_path(data_dir: Path) -> Path:
     return data_dir / "keys" / "boot-url.key"
 
 
-def _create_key(path: Path) -> None:
-    """Write a new key unless one exists; processes starting together agree on one."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)  # exist_ok leaves an older directory's mode alone
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, secrets.token_bytes(KEY_BYTES))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.link(tmp, path)  # atomic, and fails if another process won
-    except FileExistsError:
-        pass
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-
-
 def load_key(data_dir: Path) -> bytes:
     """The deployment's key, made on first use (and cached per process)."""
     path = key_path(data_dir.resolve())
     key = _keys.get(path)
     if key is None:
         if not path.exists():
-            _create_key(path)
+            keyfiles.create_once(path, secrets.token_bytes(KEY_BYTES))
         key = path.read_bytes()
         if len(key) != KEY_BYTES:
             raise RuntimeError(f"{path} must hold {KEY_BYTES} bytes, not {len(key)}")

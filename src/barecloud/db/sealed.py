@@ -12,8 +12,6 @@ with it and retires the others.  See docs/design/secrets.md.
 
 from __future__ import annotations
 
-import contextlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import select
 
+from barecloud import keyfiles
 from barecloud.db.models import Node
 from barecloud.db.session import Database
 
@@ -49,21 +48,7 @@ def _key_numbers(directory: Path) -> list[int]:
 
 def _write_key(directory: Path, number: int) -> None:
     """Key ``number`` unless it exists (two processes starting together agree on one)."""
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = directory / f".{number}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, Fernet.generate_key())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.link(tmp, directory / str(number))  # atomic, and fails if another process won
-    except FileExistsError:
-        pass
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+    keyfiles.create_once(directory / str(number), Fernet.generate_key())
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,11 @@ process of a deployment needs the same keys (a shared data directory).
 
 from __future__ import annotations
 
-import contextlib
-import os
 from pathlib import Path
 
 from cryptography.fernet import Fernet, MultiFernet
+
+from barecloud import keyfiles
 
 
 def key_dir(data_dir: Path) -> Path:
@@ -21,21 +21,7 @@ def key_dir(data_dir: Path) -> Path:
 
 def _create_first_key(directory: Path) -> None:
     """Write key 0 unless it exists; two processes starting together agree on one."""
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = directory / f".0.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, Fernet.generate_key())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.link(tmp, directory / "0")  # atomic, and fails if another process won
-    except FileExistsError:
-        pass
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+    keyfiles.create_once(directory / "0", Fernet.generate_key())
 
 
 def load(data_dir: Path) -> MultiFernet:
