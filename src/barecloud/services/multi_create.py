@@ -26,10 +26,9 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from barecloud import states
 from barecloud.conductor import batches
 from barecloud.db.compute_models import Server
-from barecloud.db.models import Node, Port
+from barecloud.db.models import Node
 from barecloud.db.session import serialize
 from barecloud.services import scheduler
 from barecloud.services import server_status as st
@@ -133,28 +132,11 @@ async def _candidates(s: AsyncSession, first: Server, count: int) -> list[Node]:
 async def _claim(s: AsyncSession, server: Server, free: Iterator[Node]) -> None:
     """The next free node of ``free`` for ``server``; _Lost if none is left."""
     for node in free:
-        won = await s.execute(
-            update(Node).where(
-                Node.id == node.id, Node.instance_uuid.is_(None),
-                Node.provision_state == states.AVAILABLE, Node.reservation.is_(None),
-                Node.maintenance.is_(False),
-            ).values(instance_uuid=server.uuid,
-                     instance_info=scheduler.instance_info(server, node))
-            .execution_options(synchronize_session=False))
-        if not won.rowcount:  # type: ignore[attr-defined]
-            continue
-        ports = list((await s.scalars(select(Port).where(Port.node_id == node.id))).all())
-        mine = await s.execute(
-            update(Server).where(Server.id == server.id, Server.deleted.is_(False),
-                                 Server.node_uuid.is_(None), Server.pending.is_(None),
-                                 Server.vm_state == st.BUILDING)
-            .values(node_uuid=node.uuid, task_state=st.SPAWNING,
-                    availability_zone=(node.properties or {}).get("availability_zone")
-                    or DEFAULT_ZONE, addresses=scheduler.addresses(ports))
-            .execution_options(synchronize_session=False))
-        if not mine.rowcount:  # type: ignore[attr-defined]
-            raise _Lost
-        return
+        try:
+            if await scheduler.take(s, server, node):
+                return
+        except scheduler.ServerGone:
+            raise _Lost from None
     raise _Lost
 
 

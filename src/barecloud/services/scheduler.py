@@ -55,8 +55,8 @@ UNDEPLOYABLE = (states.ACTIVE, states.DEPLOYFAIL, states.ERROR, states.DEPLOYWAI
 TRANSIENT = (NodeLocked, NoConductor)
 
 
-class _Lost(Exception):
-    """The server was claimed or deleted by someone else meanwhile."""
+class ServerGone(Exception):
+    """The server was placed or deleted by someone else meanwhile: roll back."""
 
 
 def fault(message: str, details: str = "", code: int = 500) -> dict[str, Any]:
@@ -137,38 +137,43 @@ def addresses(ports: list[Port]) -> dict[str, Any]:
     ]} if ports else {}
 
 
+async def take(s: AsyncSession, server: Server, node: Node) -> bool:
+    """Give ``node`` to ``server`` in ``s``: False when the node was taken meanwhile;
+    ServerGone when the server no longer waits for one (the caller rolls back)."""
+    won = await s.execute(
+        update(Node).where(
+            Node.id == node.id, Node.instance_uuid.is_(None),
+            Node.provision_state == states.AVAILABLE, Node.reservation.is_(None),
+            Node.maintenance.is_(False),
+        ).values(instance_uuid=server.uuid, instance_info=instance_info(server, node))
+        .execution_options(synchronize_session=False)
+    )
+    if not won.rowcount:  # type: ignore[attr-defined]
+        log.debug("server %s lost the race for node %s", server.uuid, node.uuid)
+        return False
+    ports = list((await s.scalars(select(Port).where(Port.node_id == node.id))).all())
+    mine = await s.execute(
+        update(Server).where(Server.id == server.id, Server.deleted.is_(False),
+                             Server.node_uuid.is_(None), Server.pending.is_(None),
+                             Server.vm_state == st.BUILDING)
+        .values(node_uuid=node.uuid, task_state=st.SPAWNING,
+                availability_zone=(node.properties or {}).get("availability_zone")
+                or DEFAULT_ZONE, addresses=addresses(ports))
+        .execution_options(synchronize_session=False)
+    )
+    if not mine.rowcount:  # type: ignore[attr-defined]
+        raise ServerGone
+    return True
+
+
 async def _claim(rt: Runtime, server: Server, node_id: int) -> Node | None:
     try:
         async with rt.db.session() as s:
             node = await s.get(Node, node_id)
-            if node is None:
+            if node is None or not await take(s, server, node):
                 return None
-            info = instance_info(server, node)
-            won = await s.execute(
-                update(Node).where(
-                    Node.id == node_id, Node.instance_uuid.is_(None),
-                    Node.provision_state == states.AVAILABLE, Node.reservation.is_(None),
-                    Node.maintenance.is_(False),
-                ).values(instance_uuid=server.uuid, instance_info=info)
-                .execution_options(synchronize_session=False)
-            )
-            if not won.rowcount:  # type: ignore[attr-defined]
-                log.debug("server %s lost the race for node %s", server.uuid, node.uuid)
-                return None
-            ports = list((await s.scalars(select(Port).where(Port.node_id == node_id))).all())
-            mine = await s.execute(
-                update(Server).where(Server.id == server.id, Server.deleted.is_(False),
-                                     Server.node_uuid.is_(None), Server.pending.is_(None),
-                                     Server.vm_state == st.BUILDING)
-                .values(node_uuid=node.uuid, task_state=st.SPAWNING,
-                        availability_zone=(node.properties or {}).get("availability_zone")
-                        or DEFAULT_ZONE, addresses=addresses(ports))
-                .execution_options(synchronize_session=False)
-            )
-            if not mine.rowcount:  # type: ignore[attr-defined]
-                raise _Lost
             return node
-    except _Lost:
+    except ServerGone:
         return None
 
 
