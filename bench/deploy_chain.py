@@ -65,6 +65,7 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -87,6 +88,7 @@ METHODS = ("http", "chain", "plain")
 MAX_MACHINES = 64
 ACTIVE, FAILED, AVAILABLE = "active", "deploy failed", "available"
 WROTE = re.compile(r"agent write_image: succeeded \((\d+) MiB in ([\d.]+) s")
+STEP_DONE = re.compile(r"^deploy step (.+): done$")
 _RATE = re.compile(r"^(\d+(?:\.\d+)?)([kmg]?)bit$", re.IGNORECASE)
 
 # The batch API: what to adapt if it changes.  Its report is read in
@@ -271,6 +273,9 @@ class Run:
     outcomes: list[Outcome] = field(default_factory=list)
     batch: dict[str, Any] = field(default_factory=dict)
     killed: str = ""
+    # Per deploy step, over the machines: (median seconds, max seconds, seconds from
+    # the request to the last machine's end of it): where T goes outside the image.
+    steps: dict[str, tuple[float, float, float]] = field(default_factory=dict)
 
 
 def image_span_plain(cloud: Cloud, names: list[str]) -> tuple[float, float] | None:
@@ -289,6 +294,26 @@ def image_span_plain(cloud: Cloud, names: list[str]) -> tuple[float, float] | No
     if len(spans) != len(names):
         return None
     return min(s for s, _ in spans), max(e for _, e in spans)
+
+
+def step_times(cloud: Cloud, names: list[str], wall: float) -> dict[str, tuple[
+        float, float, float]]:
+    """Each deploy step's duration (median, max over the machines) and when the last
+    machine finished it, from the node histories of this run (rows after ``wall``)."""
+    took: dict[str, list[float]] = {}
+    ends: dict[str, float] = {}
+    for name in names:
+        rsp = cloud.bm.get(f"/nodes/{name}/history", params={"detail": "true"})
+        rsp.raise_for_status()
+        for h in rsp.json()["history"]:
+            found, at = STEP_DONE.match(h["event"]), iso(h["created_at"])
+            if found is None or at is None or at < wall or h.get("duration") is None:
+                continue
+            step = found.group(1)
+            took.setdefault(step, []).append(float(h["duration"]))
+            ends[step] = max(ends.get(step, 0.0), at - wall)
+    return {step: (statistics.median(d), max(d), ends[step]) for step, d in
+            sorted(took.items(), key=lambda kv: ends[kv[0]])}
 
 
 def image_span_batch(batch: dict[str, Any]) -> tuple[float, float] | None:
@@ -359,7 +384,8 @@ def deploy(cloud: Cloud, cpu: Cpu, method: str, names: list[str], image_id: str,
         phase, before, after = span[1] - span[0], span[0] - wall, wall + seconds - span[1]
         phase_busy = cpu.busy_between(*span)
     return Run(method, len(names), size, seconds, phase, before, after, busy, phase_busy,
-               service_cpu, outcomes=outcomes, batch=batch, killed=killed)
+               service_cpu, outcomes=outcomes, batch=batch, killed=killed,
+               steps=step_times(cloud, names, wall))
 
 
 def verify(cloud: Cloud, run: Run, digest: str) -> None:
@@ -410,6 +436,12 @@ def per_run(run: Run, limit: float) -> str:
             f"cores busy {run.busy:.0%} ({pct(run.phase_busy)} in the image phase), "
             f"service CPU {run.service_cpu:.1f} s, "
             f"undeploy {run.undeploy:.1f} s")
+
+
+def per_step(run: Run) -> str:
+    return "  steps (median / max s, last done at +s): " + "; ".join(
+        f"{step} {med:.1f} / {top:.1f} (+{end:.1f})"
+        for step, (med, top, end) in run.steps.items())
 
 
 def table(runs: list[Run], limits: dict[int, float]) -> None:
@@ -497,6 +529,7 @@ def run_all(args: argparse.Namespace, cloud: Cloud, names: list[str], tmp: Path,
             run.undeploy = undeploy(cloud, names[:n], 600 + 30 * n)
             runs.append(run)
             say(per_run(run, limit) + f"; load {load()}")
+            say(per_step(run))
     return runs, limits
 
 
