@@ -111,6 +111,10 @@ class Dnsmasq:
                     "(scripts/system-packages)."
                 )
             shutil.copyfile(source, self.tftp_dir / name)  # follows Debian's symlinks
+            # dnsmasq running as root serves by TFTP only world-readable files
+            # (dnsmasq(8), --tftp-secure): these are Debian's public binaries, the
+            # only files of the private data directory that others may read.
+            os.chmod(self.tftp_dir / name, 0o644)
 
     def _end_leftover(self) -> None:
         """End the dnsmasq a killed service left running on our configuration."""
