@@ -35,6 +35,7 @@ from typing import Any
 
 import httpx
 
+from barecloud import procs
 from barecloud.lab import netns as lab_netns
 from barecloud.lab.layout import HOST, LabDir, LabState, Shard
 from barecloud.lab.machine import LabError, Machine, Profile
@@ -427,12 +428,8 @@ def _running(lab: LabDir, shard: Shard) -> bool:
         return False
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)  # reap it if it is our child and exited
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    if stat.rpartition(")")[2].split()[0] in ("Z", "X"):
+    argv = procs.command_line(pid)
+    if argv is None:
         return False
     expected = [b"barecloud.lab.shard", b"--lab-dir", str(lab.path).encode(),
                 b"--shard", str(shard.id).encode()]  # fmt: skip

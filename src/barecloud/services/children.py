@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from barecloud import procs
+
 PR_SET_PDEATHSIG = 1
 # Resolved before any fork: the child only calls it.
 _prctl = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True).prctl
@@ -42,14 +44,7 @@ def die_with_parent(sig: int = signal.SIGTERM) -> Callable[[], None]:
 
 def is_ours(pid: int, marker: bytes) -> bool:
     """``pid`` runs and its command line holds ``marker`` (an argument of ours)."""
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    if stat.rpartition(")")[2].split()[0] in ("Z", "X"):
-        return False
-    return marker in argv
+    return marker in (procs.command_line(pid) or [])
 
 
 def end_stale(pid_path: Path, marker: bytes, timeout: float = 5.0) -> int | None:
