@@ -11,17 +11,14 @@ import textwrap
 import time
 from pathlib import Path
 
+from barecloud import procs
 from barecloud.services import children, network_dhcp
 
 SLEEPER = "import time; time.sleep(120)"
 
 
 def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except OSError:
-        return False
-    return state not in ("Z", "X")
+    return procs.command_line(pid) is not None
 
 
 def wait_dead(pid: int, timeout: float = 10) -> bool:
