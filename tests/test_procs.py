@@ -11,18 +11,17 @@ from barecloud import procs
 
 
 def test_live_zombie_and_dead() -> None:
-    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()", "marker"],
-                             stdin=subprocess.PIPE)
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "marker"])
     try:
         argv = procs.command_line(child.pid)
         assert argv is not None and b"marker" in argv
-        assert child.stdin is not None
-        child.stdin.close()  # it exits; unreaped, it is a zombie
+        child.kill()  # unreaped, it is a zombie
         deadline = time.monotonic() + 10
         while procs.command_line(child.pid) is not None and time.monotonic() < deadline:
             time.sleep(0.02)
         assert procs.command_line(child.pid) is None
     finally:
+        child.kill()
         child.wait(timeout=10)
     assert procs.command_line(child.pid) is None
     assert procs.command_line(os.getpid()) is not None
