@@ -13,8 +13,11 @@ from barecloud import procs
 def test_live_zombie_and_dead() -> None:
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "marker"])
     try:
-        argv = procs.command_line(child.pid)
-        assert argv is not None and b"marker" in argv
+        deadline = time.monotonic() + 10  # until the exec is done (vfork shows no arguments)
+        while b"marker" not in (procs.command_line(child.pid) or []) and (
+                time.monotonic() < deadline):
+            time.sleep(0.02)
+        assert b"marker" in (procs.command_line(child.pid) or [])
         child.kill()  # unreaped, it is a zombie
         deadline = time.monotonic() + 10
         while procs.command_line(child.pid) is not None and time.monotonic() < deadline:
