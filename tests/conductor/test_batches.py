@@ -12,7 +12,7 @@ import datetime as dt
 import time
 import urllib.parse
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -421,6 +421,24 @@ async def test_only_a_chain_member_is_held_to_the_progress_deadline(rt: Runtime)
 # --- a member that fails for good (issue 15, item 6) -----------------------------------
 
 
+async def _written_within_15_s(rt: Runtime, node_uuid: str,
+                               why: Callable[[], Awaitable[str]]) -> None:
+    """Run the compute reconciler, playing the node's agent (its call-back), until the
+    node is sent ``write_image``; fail with ``await why()`` after 15 s."""
+    started = time.monotonic()
+    heard = False
+    while True:
+        await compute_sync.sync_once(rt, "test")
+        node = await load(rt.db, node_uuid)
+        if not heard and _at("agent up")(node):
+            await heartbeat(rt, node_uuid, url="http://192.0.2.1:9999")
+            heard = True
+        if _sent("write_image")(node):
+            return
+        assert time.monotonic() - started < 15, await why()
+        await asyncio.sleep(0.05)
+
+
 async def test_a_server_that_fails_for_good_releases_the_gate_at_once(rt: Runtime) -> None:
     """``server create --network net1 --min 2``: one server's machine has no cabled NIC,
     so that server runs out of reschedules; the other, at the gate, must not wait
@@ -439,21 +457,12 @@ async def test_a_server_that_fails_for_good_releases_the_gate_at_once(rt: Runtim
     image_id, flavor_id = await cs.image(rt), await cs.flavor(rt)
     await cs.unlimited(rt)
     await cs.create(rt, image_id, flavor_id, "pair", min_count=2, networks=[{"uuid": net}])
-    started = time.monotonic()
-    heard = False
-    while True:
-        await compute_sync.sync_once(rt, "test")
-        node = await load(rt.db, cabled)
-        if not heard and _at("agent up")(node):
-            await heartbeat(rt, cabled, url="http://192.0.2.1:9999")
-            heard = True
-        if _sent("write_image")(node):
-            break
-        assert time.monotonic() - started < 15, (
-            "the gate still waits for a server that failed for good: "
-            f"{[(r.name, r.vm_state, r.fault) for r in await cs.all_servers(rt.db)]}; "
-            f"{await describe(rt.db, cabled)}")
-        await asyncio.sleep(0.05)
+    async def why() -> str:
+        return ("the gate still waits for a server that failed for good: "
+                f"{[(r.name, r.vm_state, r.fault) for r in await cs.all_servers(rt.db)]}; "
+                f"{await describe(rt.db, cabled)}")
+
+    await _written_within_15_s(rt, cabled, why)
     rows = {r.node_uuid: r for r in await cs.all_servers(rt.db)}
     failed = [r for r in rows.values() if r.vm_state == "error"]
     assert len(failed) == 1 and failed[0].attempts[0]["node"] == bare
@@ -473,17 +482,8 @@ async def test_a_server_deleted_before_it_was_placed_releases_the_gate(rt: Runti
     await cs.unlimited(rt)
     first, second = await cs.create(rt, image_id, flavor_id, "pair", min_count=2)
     await server_actions.delete(rt, cs.ADMIN, second)
-    started = time.monotonic()
-    heard = False
-    while True:
-        await compute_sync.sync_once(rt, "test")
-        node = await load(rt.db, machine)
-        if not heard and _at("agent up")(node):
-            await heartbeat(rt, machine, url="http://192.0.2.1:9999")
-            heard = True
-        if _sent("write_image")(node):
-            break
-        assert time.monotonic() - started < 15, (
-            f"the gate waits for a deleted server: {await describe(rt.db, machine)}")
-        await asyncio.sleep(0.05)
+    async def why() -> str:
+        return f"the gate waits for a deleted server: {await describe(rt.db, machine)}"
+
+    await _written_within_15_s(rt, machine, why)
     assert (await cs.server(rt.db, first)).node_uuid == machine
