@@ -12,6 +12,7 @@ with it and retires the others.  See docs/design/secrets.md.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,7 +115,7 @@ async def seal_plaintext(db: Database, keys: Keyring) -> int:
     return await _reseal(db, keys, lambda v: not v.startswith(PREFIX))
 
 
-async def _reseal(db: Database, keys: Keyring, stale: Any) -> int:
+async def _reseal(db: Database, keys: Keyring, stale: Callable[[str], bool]) -> int:
     changed = 0
     async with db.session() as s:
         for node in (await s.scalars(select(Node))).all():
@@ -139,11 +140,13 @@ async def rotate(db: Database, data_dir: Path) -> tuple[int, list[int], int]:
     _write_key(directory, new)
     keys = keyring(data_dir)
     assert max(keys.numbers) == new
-    count = await _reseal(db, keys, lambda v: not keys.sealed_by_primary(v)
-                          if v.startswith(PREFIX) else True)
+
+    def stale(value: str) -> bool:
+        return not value.startswith(PREFIX) or not keys.sealed_by_primary(value)
+
+    count = await _reseal(db, keys, stale)
     # A second pass: a service that sealed with the old key meanwhile.
-    count += await _reseal(db, keys, lambda v: not keys.sealed_by_primary(v)
-                           if v.startswith(PREFIX) else True)
+    count += await _reseal(db, keys, stale)
     retired = [n for n in keys.numbers if n != new]
     for number in retired:
         (directory / str(number)).unlink(missing_ok=True)
