@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from barecloud.cli.serve import prepare
 from barecloud.conductor.engine import node_view
 from barecloud.config import Settings
-from barecloud.db import sealed
+from barecloud.db import sealed, sqlite_lock
 from barecloud.db.models import Node
 from barecloud.db.session import Database
 from barecloud.services import nodes
@@ -105,7 +105,8 @@ def test_rotate_reseals_every_row_and_retires_the_old_key(tmp_path: Path) -> Non
         finally:
             await db.dispose()
 
-    uuid = asyncio.run(setup())
+    with sqlite_lock.exclusive(settings.effective_database_url, "test"):
+        uuid = asyncio.run(setup())
     old_key = (sealed.key_dir(data) / "0").read_bytes()
     out = subprocess.run([sys.executable, "-m", "barecloud", "secrets", "rotate"], env=env,
                          capture_output=True, text=True, timeout=120, check=True).stdout

@@ -8,11 +8,13 @@ and bulk actions with progress.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -77,13 +79,20 @@ def serve(
         help="With --netns: shape every lab cable with tc tbf, e.g. 200mbit.")] = None,
 ) -> None:
     """The all-in-one service: every API, the conductor and the boot server on one port."""
-    from barecloud.cli import lab_service
-    from barecloud.cli import serve as runner
-
     settings = load_settings(host=host, port=port, data_dir=data_dir)
     _logging()
     if netns and not lab:
         raise typer.BadParameter("--netns goes with --lab N")
+    # Before the lab, the migrations, anything: a second service on the file is
+    # refused untouched (and its exit must not stop the first one's lab).
+    with _alone_on(settings, "barecloud serve"):
+        _serve(settings, lab, netns, rate)
+
+
+def _serve(settings: Settings, lab: int, netns: bool, rate: str | None) -> None:
+    from barecloud.cli import lab_service
+    from barecloud.cli import serve as runner
+
     if lab and (conflict := lab_service.mode_conflict(settings, lab, netns)):
         typer.echo(f"error: {conflict}", err=True)
         raise typer.Exit(2)
@@ -130,8 +139,10 @@ def api_cmd(host: HostOpt = None, port: PortOpt = None, data_dir: DataOpt = None
     """Only the HTTP APIs (scale-out: run conductors separately over PostgreSQL)."""
     from barecloud.cli import serve as runner
 
+    settings = load_settings(host=host, port=port, data_dir=data_dir)
+    _scale_out_only(settings, "api")
     _logging()
-    asyncio.run(runner.run_api(load_settings(host=host, port=port, data_dir=data_dir)))
+    asyncio.run(runner.run_api(settings))
 
 
 @app.command("conductor")
@@ -142,8 +153,47 @@ def conductor_cmd(
     """Only the conductor: runs workflows and reconcilers for its share of the nodes."""
     from barecloud.cli import serve as runner
 
+    settings = load_settings(data_dir=data_dir, conductor_name=name)
+    _scale_out_only(settings, "conductor")
     _logging()
-    asyncio.run(runner.run_conductor(load_settings(data_dir=data_dir, conductor_name=name)))
+    asyncio.run(runner.run_conductor(settings))
+
+
+def _scale_out_only(settings: Settings, command: str) -> None:
+    """``api`` and ``conductor`` share their database with other processes: not SQLite.
+
+    SQLite is one process's (the embedded engine runs on the event loop and would
+    wait there for another process's writes; see db/sqlite_lock.py).
+    """
+    from barecloud.db.session import is_sqlite
+
+    url = settings.effective_database_url
+    if is_sqlite(url):
+        typer.echo(
+            f"error: barecloud {command} does not run on SQLite ({_safe_url(url)}): "
+            f"the api and conductor processes scale out over PostgreSQL, and a SQLite "
+            f"database is one process's. Run `barecloud serve` (the all-in-one service) "
+            f"on SQLite, or set BARECLOUD_DATABASE_URL to PostgreSQL, e.g. "
+            f"postgresql+asyncpg://barecloud@db/barecloud", err=True)
+        raise typer.Exit(2)
+
+
+@contextlib.contextmanager
+def _alone_on(settings: Settings, command: str) -> Iterator[None]:
+    """Hold the SQLite database's lock for the block, or exit 2 naming its holder
+    (nothing to hold on PostgreSQL: its writers wait on row locks, not on the loop)."""
+    from barecloud.db import sqlite_lock
+
+    try:
+        lock = sqlite_lock.acquire(settings.effective_database_url, command)
+    except sqlite_lock.InUse as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        yield
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 @db_app.command("upgrade")
@@ -154,9 +204,10 @@ def db_upgrade(data_dir: DataOpt = None,
     from barecloud.services import private_files
 
     settings = load_settings(data_dir=data_dir)
-    private_files.restrict(settings.data_dir)
-    private_files.private_sqlite(settings.effective_database_url)
-    migrate.upgrade(settings.effective_database_url, revision)
+    with _alone_on(settings, "barecloud db upgrade"):  # not under a running service
+        private_files.restrict(settings.data_dir)
+        private_files.private_sqlite(settings.effective_database_url)
+        migrate.upgrade(settings.effective_database_url, revision)
     typer.echo(f"database at {_safe_url(settings.effective_database_url)} is at {revision}")
 
 
@@ -175,7 +226,9 @@ def secrets_rotate(data_dir: DataOpt = None) -> None:
         finally:
             await db.dispose()
 
-    new, retired, count = asyncio.run(rotate())
+    # SQLite: not while the service runs (its loop would wait on our writes).
+    with _alone_on(settings, "barecloud secrets rotate"):
+        new, retired, count = asyncio.run(rotate())
     typer.echo(f"key {new} seals now ({count} node(s) resealed); retired key(s) "
                f"{', '.join(map(str, retired)) or '-'} from {sealed.key_dir(settings.data_dir)}")
 

@@ -20,7 +20,7 @@ from barecloud.api.app import create_app
 from barecloud.api.connections import with_header_timeout
 from barecloud.conductor.engine import Conductor
 from barecloud.config import Settings
-from barecloud.db import migrate, sealed
+from barecloud.db import migrate, sealed, sqlite_lock
 from barecloud.db.identity_models import DEFAULT_DOMAIN
 from barecloud.db.session import Database
 from barecloud.services import private_files
@@ -129,6 +129,10 @@ async def bootstrap_identity(settings: Settings, db: Database) -> Path:
 
 
 async def prepare(settings: Settings) -> Database:
+    """The database migrated and ready; a SQLite one only under its lock (taken by
+    the command before anything else: ``sqlite_lock``), so that no other process
+    migrates or writes it meanwhile."""
+    _require_sqlite_lock(settings.effective_database_url)
     fixed = private_files.restrict(settings.data_dir)
     if fixed:
         log.warning("made %d entries of %s private (group and others had access)", fixed,
@@ -142,6 +146,14 @@ async def prepare(settings: Settings) -> Database:
     if resealed:
         log.warning("sealed the plaintext BMC secrets of %d node(s)", resealed)
     return db
+
+
+def _require_sqlite_lock(url: str) -> None:
+    if sqlite_lock.database_path(url) is not None and not sqlite_lock.held(url):
+        raise RuntimeError(
+            f"{sqlite_lock.database_path(url)} is opened without its lock: SQLite is one "
+            "process's database (barecloud serve, or a command under sqlite_lock.exclusive); "
+            "api and conductor processes need PostgreSQL")
 
 
 async def _serve_http(rt: Runtime, settings: Settings, ready: Callable[[], Awaitable[None]]

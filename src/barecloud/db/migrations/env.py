@@ -28,9 +28,6 @@ def _run(connection: Any) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
-        if connection.dialect.name == "postgresql":
-            # API and conductor processes starting together must not race.
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         context.run_migrations()
 
 
@@ -38,10 +35,28 @@ async def _online() -> None:
     url = context.config.get_main_option("sqlalchemy.url")
     assert url
     engine = create_async_engine(url)
-    async with engine.connect() as conn:
-        await conn.run_sync(_run)
-        await conn.commit()
-    await engine.dispose()
+    try:
+        async with engine.connect() as conn:
+            postgres = conn.dialect.name == "postgresql"
+            if postgres:
+                # API and conductor processes starting together on a fresh database:
+                # the first migrates, the others wait here, then find the version
+                # at head.  Session level, not transaction level: a migration that
+                # commits midway (an autocommit_block, for CREATE INDEX
+                # CONCURRENTLY) must not let the next process in.  SQLite needs
+                # none: its one process holds the file's lock (db/sqlite_lock.py).
+                await conn.execute(text("SELECT pg_advisory_lock(:key)"),
+                                   {"key": MIGRATION_LOCK})
+                await conn.commit()
+            await conn.run_sync(_run)
+            await conn.commit()
+            if postgres:
+                await conn.execute(text("SELECT pg_advisory_unlock(:key)"),
+                                   {"key": MIGRATION_LOCK})
+                await conn.commit()
+    finally:
+        # Closing the connection also ends the lock, when a migration failed.
+        await engine.dispose()
 
 
 if context.is_offline_mode():
