@@ -9,6 +9,8 @@ from alembic import command
 from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# PostgreSQL advisory lock key held by the process migrating (migrations/env.py).
+MIGRATION_LOCK = 0x62617265  # "bare"
 
 
 def alembic_config(url: str) -> Config:

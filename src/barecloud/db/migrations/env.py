@@ -14,10 +14,10 @@ import barecloud.db.compute_models  # registers the Compute tables
 import barecloud.db.identity_models
 import barecloud.db.lease_models  # the Reservation tables
 import barecloud.db.network_models  # noqa: F401  (the Network tables)
+from barecloud.db.migrate import MIGRATION_LOCK
 from barecloud.db.models import Base
 
 target_metadata = Base.metadata
-MIGRATION_LOCK = 0x62617265  # "bare"
 
 
 def _run(connection: Any) -> None:
