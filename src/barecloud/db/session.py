@@ -41,7 +41,7 @@ class InlineSQLiteConnection(aiosqlite.Connection):
     opens and closes the connection, so aiosqlite's life cycle is unchanged.
     A second process writing the same file would make the loop wait on the
     busy timeout: the embedded setup is one process (scale-out is
-    PostgreSQL).
+    PostgreSQL), and ``sqlite_lock`` keeps it so.
     """
 
     async def _execute(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
