@@ -79,6 +79,10 @@ def serve(
         help="With --netns: shape every lab cable with tc tbf, e.g. 200mbit.")] = None,
 ) -> None:
     """The all-in-one service: every API, the conductor and the boot server on one port."""
+    # Imported before logging is set up: alembic logs its plugins at import.
+    from barecloud.cli import lab_service  # noqa: F401
+    from barecloud.cli import serve as runner  # noqa: F401
+
     settings = load_settings(host=host, port=port, data_dir=data_dir)
     _logging()
     if netns and not lab:
