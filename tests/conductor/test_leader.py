@@ -11,9 +11,11 @@ from sqlalchemy.engine import make_url
 
 from barecloud.conductor.leader import Leader
 from barecloud.config import Settings
+from barecloud.db import migrate
 from barecloud.db.session import Database
 from barecloud.services.context import Runtime
 from barecloud.services.network_agent import LEADER_ROLE, NetworkAgent
+from barecloud.services.network_dhcp import NetworkDhcpServer, NetworkSpec
 
 
 async def _until(check: object, timeout: float = 5.0) -> None:
@@ -69,3 +71,30 @@ async def test_the_embedded_service_always_leads(settings: Settings, tmp_path: o
     assert leader.leading and await leader.check()
     await leader.stop()
     assert leader.leading
+
+
+async def test_an_agent_that_does_not_lead_stops_the_dhcp_servers_it_runs(
+        pg_url: str, settings: Settings) -> None:
+    await migrate.upgrade_async(pg_url)
+    db = Database(pg_url)
+    a, b = NetworkAgent(Runtime(db, settings)), NetworkAgent(Runtime(db, settings))
+    spec = NetworkSpec(network_id="net-1", port_id="port-1", mac="fa:16:3e:00:00:01",
+                       addresses=(), subnets=())
+    server = NetworkDhcpServer(spec, b.root)  # b ran it while it led, say
+    proc = server.proc = await asyncio.create_subprocess_exec("sleep", "60")
+    b.servers[spec.network_id] = server
+    try:
+        await a.leader.start()
+        await b.leader.start()
+        await a.sync_dhcp()
+        await b.sync_dhcp()
+        assert b.servers == {} and not server.alive()
+        assert proc.returncode is not None  # the dnsmasq (here: a sleep) was ended
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        await a.leader.stop()
+        await b.leader.stop()
+        await db.dispose()
+
