@@ -46,6 +46,10 @@ POWER_FAILURE = "power failure"
 WAIT_STATES = tuple(s.name for s in states.STATES.values() if s.waits)
 # Nodes claimed (power sync) or failed (deadlines) per short transaction.
 SWEEP_BATCH = 500
+# The nodes a power sync looks at: free, enrolled, and not in maintenance unless
+# it is for a power failure (which the sweep ends when the BMC answers again).
+_SWEPT = (Node.reservation.is_(None), Node.provision_state != states.ENROLL,
+          Node.maintenance.is_(False) | (Node.fault == POWER_FAILURE))
 
 
 @dataclass
@@ -201,11 +205,8 @@ class Reconcilers:
         async with self.c.db.session() as s:
             candidates = (
                 await s.execute(
-                    select(Node.id, Node.uuid, Node.conductor_group).where(
-                        Node.reservation.is_(None),
-                        Node.provision_state != states.ENROLL,
-                        (Node.maintenance.is_(False)) | (Node.fault == POWER_FAILURE),
-                    ).order_by(Node.id)
+                    select(Node.id, Node.uuid, Node.conductor_group)
+                    .where(*_SWEPT).order_by(Node.id)
                 )
             ).all()
         ids = [i for i, uuid, group in candidates if share.mine(uuid, group)]
@@ -366,7 +367,7 @@ async def _claim_polls(s: AsyncSession, ids: list[int], min_age: float) -> list[
     now = await shares.db_now(s)
     result = await s.execute(
         update(Node)
-        .where(Node.id.in_(ids), Node.reservation.is_(None),
+        .where(Node.id.in_(ids), *_SWEPT,
                or_(Node.power_synced_at.is_(None),
                    Node.power_synced_at <= now - dt.timedelta(seconds=min_age)))
         .values(power_synced_at=now, updated_at=Node.updated_at)
