@@ -140,7 +140,7 @@ class Settings(BaseSettings):
     # raises a retryable driver error (a BMC with no free session) is run again
     # after the error's delay for at most this many seconds, then fails.  How
     # often a conductor that is not the network leader tries to become it.
-    step_retry_timeout: float = Field(default=120.0, ge=0)
+    step_retry_timeout: float = Field(default=60.0, ge=0)
     leader_retry_interval: float = Field(default=5.0, gt=0)
 
     # Operability (docs/design/operability.md).  /metrics is served without a
