@@ -19,6 +19,7 @@ from sqlalchemy import func, select, update
 
 from barecloud import states
 from barecloud.conductor.engine import Conductor
+from barecloud.conductor.shares import Shares
 from barecloud.config import Settings
 from barecloud.db import migrate
 from barecloud.db.models import Node, NodeHistory
@@ -132,3 +133,16 @@ async def test_two_conductors_fail_each_expired_node_once(pg: Database,
                 NodeHistory.event.like("%Timeout reached%")).group_by(NodeHistory.node_id)
         )).all()
     assert len(timeouts) == NODES and {c for _, c in timeouts} == {1}
+
+
+def test_a_group_with_no_live_conductor_is_nobodys_but_its_deadlines_are_checked() -> None:
+    mine = Shares("c1", "", [("c1", ""), ("c2", ""), ("c3", "rack-9")])
+    keys = [str(uuid.uuid4()) for _ in range(200)]
+    theirs = Shares("c2", "", [("c1", ""), ("c2", ""), ("c3", "rack-9")])
+    # Each key of a group is exactly one live conductor's of that group.
+    assert all(mine.mine(k, "") != theirs.mine(k, "") for k in keys)
+    assert not any(mine.mine(k, "rack-9") or theirs.mine(k, "rack-9") for k in keys)
+    # Nobody is alive in "rack-7": its BMCs are not polled from elsewhere, but its
+    # deadlines (database writes) are still checked by someone.
+    assert not any(mine.mine(k, "rack-7") for k in keys)
+    assert any(mine.mine(k, "rack-7", anyone=True) for k in keys)

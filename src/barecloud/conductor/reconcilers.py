@@ -135,7 +135,7 @@ class Reconcilers:
             if not due:
                 break
             after = due[-1][0]
-            ids = [i for i, uuid, group in due if share.mine(uuid, group)]
+            ids = [i for i, uuid, group in due if share.mine(uuid, group, anyone=True)]
             if ids:
                 f, r = await self._expire(ids)
                 failed, retried = failed + f, retried + r
