@@ -136,6 +136,13 @@ class Settings(BaseSettings):
     # PostgreSQL connections per process, opened on demand and kept.
     db_pool_size: int = 40
 
+    # Divided periodic work (docs/design/engine.md, "Power sync").  A step that
+    # raises a retryable driver error (a BMC with no free session) is run again
+    # after the error's delay for at most this many seconds, then fails.  How
+    # often a conductor that is not the network leader tries to become it.
+    step_retry_timeout: float = Field(default=60.0, ge=0)
+    leader_retry_interval: float = Field(default=5.0, gt=0)
+
     # Operability (docs/design/operability.md).  /metrics is served without a
     # token, as Prometheus exporters are (keep the port internal), unless this
     # asks for an admin's; /readyz fails when the database takes longer.

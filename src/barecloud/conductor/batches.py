@@ -54,6 +54,8 @@ IN_DEPLOY = (states.DEPLOYING, states.DEPLOYWAIT)
 GATE_FLAG = "deploy_batch_gate"
 
 HttpWrite = Callable[[], Awaitable[StepResult]]
+# Member rows by (batch UUID, node UUID).
+Members = dict[tuple[str, str], DeployBatchMember]
 
 
 def batch_of(args: dict[str, Any]) -> str | None:
@@ -294,12 +296,19 @@ def _chain_command(node: Node, serving: DeployBatchMember | None, upstreams: lis
                                    AgentCommand("write_image", params))
 
 
-async def check_gates(db: Database, settings: Settings) -> int:
+async def check_gates(db: Database, settings: Settings,
+                      mine: Callable[[str], bool] = lambda _ref: True) -> int:
     """Open gates whose deadline passed or whose missing members dropped out; settle
-    members whose node left the deploy; close finished batches.  Batches touched."""
+    members whose node left the deploy; close finished batches.  Batches touched.
+
+    ``mine``: whether a batch (by UUID) is this conductor's to check; each open
+    batch is one conductor's (the hash ring of the live ones), so N conductors
+    do not read every batch N times.  Two that overlap while the ring changes
+    are still serialized per batch (:func:`check_gate`)."""
     async with db.session() as s:
-        refs = list((await s.scalars(select(DeployBatch.uuid).where(
-            DeployBatch.state.in_((GATHERING, BROADCASTING))))).all())
+        refs = [ref for ref in (await s.scalars(select(DeployBatch.uuid).where(
+            DeployBatch.state.in_((GATHERING, BROADCASTING))).order_by(DeployBatch.uuid)
+        )).all() if mine(ref)]
     touched = 0
     for ref in refs:
         touched += await check_gate(db, settings, ref)
@@ -382,17 +391,31 @@ async def record(s: AsyncSession, settings: Settings, node: Node, command: dict[
                              alive=True)
 
 
+async def members_of(s: AsyncSession, nodes: Iterable[Node]) -> Members:
+    """The member rows of the batch members among ``nodes``, in one query (for
+    :func:`retry_alone` on many nodes at once)."""
+    pairs = {(ref, n.uuid) for n in nodes if (ref := batch_of(n.workflow_args or {}))}
+    if not pairs:
+        return {}
+    rows = (await s.scalars(select(DeployBatchMember).where(
+        DeployBatchMember.node_uuid.in_([uuid for _, uuid in pairs]),
+        DeployBatchMember.batch_uuid.in_({ref for ref, _ in pairs})))).all()
+    return {(m.batch_uuid, m.node_uuid): m for m in rows}
+
+
 async def retry_alone(s: AsyncSession, settings: Settings, node: Node, reason: str, *,
-                      alive: bool) -> bool:
+                      alive: bool, members: Members | None = None) -> bool:
     """Send a batch member that failed its write back to write alone over http, if it
-    has retries left; else it is KO.  ``alive``: the agent reported (no reboot)."""
+    has retries left; else it is KO.  ``alive``: the agent reported (no reboot).
+    ``members``: :func:`members_of` the nodes at hand, read already."""
     from barecloud.conductor.workflows import WORKFLOWS
 
     args = dict(node.workflow_args or {})
     ref = batch_of(args)
     if ref is None or node.workflow != "deploy":
         return False
-    member = await _member(s, ref, node.uuid)
+    member = (members.get((ref, node.uuid)) if members is not None
+              else await _member(s, ref, node.uuid))
     if member is None:
         return False
     retries = int(args.get("batch_retries") or 0)

@@ -24,6 +24,7 @@ from barecloud.conductor import batches, image_urls, metrics, recovery
 from barecloud.conductor.mailbox import MAILBOX
 from barecloud.conductor.progress import ProgressWriter
 from barecloud.conductor.reconcilers import Reconcilers
+from barecloud.conductor.retries import run_step
 from barecloud.conductor.segments import OperatorSegments
 from barecloud.conductor.wakeups import Listener
 from barecloud.conductor.workflows import STEP_FIELDS, WORKFLOWS, StepContext
@@ -214,7 +215,7 @@ class Conductor:
                         continue
                     started = time.monotonic()
                     running = (workflow, step.name)
-                    result = await step.run(ctx)
+                    result = await run_step(step.run, ctx, self.settings.step_retry_timeout)
                     took = time.monotonic() - started
                     metrics.step_done(workflow, step.name, took)
                     running = None

@@ -25,12 +25,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from barecloud import states
-from barecloud.conductor import batches, locks, metrics, recovery
+from barecloud.conductor import batches, locks, metrics, recovery, shares
 from barecloud.db import sealed
-from barecloud.db.models import Node, utcnow
+from barecloud.db.models import Node
 from barecloud.db.transitions import apply_event, note
 from barecloud.drivers import hardware
 from barecloud.drivers.base import NodeView
@@ -43,6 +44,12 @@ log = logging.getLogger(__name__)
 
 POWER_FAILURE = "power failure"
 WAIT_STATES = tuple(s.name for s in states.STATES.values() if s.waits)
+# Nodes claimed (power sync) or failed (deadlines) per short transaction.
+SWEEP_BATCH = 500
+# The nodes a power sync looks at: free, enrolled, and not in maintenance unless
+# it is for a power failure (which the sweep ends when the BMC answers again).
+_SWEPT = (Node.reservation.is_(None), Node.provision_state != states.ENROLL,
+          Node.maintenance.is_(False) | (Node.fault == POWER_FAILURE))
 
 
 @dataclass
@@ -82,7 +89,7 @@ class Reconcilers:
         return [
             asyncio.create_task(self._every(st.deadline_check_interval, self.check_deadlines)),
             asyncio.create_task(self._every(st.deadline_check_interval, self.check_batches)),
-            asyncio.create_task(self._every(st.power_sync_interval, self.sync_power)),
+            asyncio.create_task(self._every(st.power_sync_interval, self.periodic_power_sync)),
             asyncio.create_task(self._every(st.conductor_heartbeat_interval, self.membership)),
         ]
 
@@ -107,18 +114,49 @@ class Reconcilers:
 
     # --- wait deadlines ------------------------------------------------------
     async def check_deadlines(self) -> int:
-        now = utcnow()
+        """Fail (or retry alone) this conductor's share of the nodes whose wait
+        deadline passed: in id order, ``SWEEP_BATCH`` at a time, one short
+        transaction each, so peers that overlap while the ring changes lock
+        rows in one order (no deadlock) and skip what the other holds."""
+        share = await self._shares()
         failed = retried = 0
-        async with self.c.db.session() as s:
-            nodes = (
-                await s.scalars(
-                    select(Node).where(
+        after = 0
+        while True:
+            async with self.c.db.session() as s:
+                now = await shares.db_now(s)
+                due = (await s.execute(
+                    select(Node.id, Node.uuid, Node.conductor_group).where(
                         Node.workflow_deadline < now,
                         Node.reservation.is_(None),
                         Node.provision_state.in_(WAIT_STATES),
-                    )
-                )
-            ).all()
+                        Node.id > after,
+                    ).order_by(Node.id).limit(SWEEP_BATCH)
+                )).all()
+            if not due:
+                break
+            after = due[-1][0]
+            ids = [i for i, uuid, group in due if share.mine(uuid, group, anyone=True)]
+            if ids:
+                f, r = await self._expire(ids)
+                failed, retried = failed + f, retried + r
+            if len(due) < SWEEP_BATCH:
+                break
+        if retried:
+            self.c.wake()
+        return failed
+
+    async def _expire(self, ids: list[int]) -> tuple[int, int]:
+        """One batch of :meth:`check_deadlines`: (failed, retried)."""
+        failed = retried = 0
+        async with self.c.db.session() as s:
+            now = await shares.db_now(s)
+            nodes = (await s.scalars(
+                select(Node).where(
+                    Node.id.in_(ids), Node.workflow_deadline < now,
+                    Node.reservation.is_(None), Node.provision_state.in_(WAIT_STATES),
+                ).order_by(Node.id).with_for_update(skip_locked=True)
+            )).all()
+            members = await batches.members_of(s, nodes)
             for node in nodes:
                 if not await locks.claim(s, node, self.c.name):
                     continue
@@ -126,7 +164,8 @@ class Reconcilers:
                     f"Timeout reached while waiting for callback for node {node.uuid} "
                     f"(state {node.provision_state})"
                 )
-                if await batches.retry_alone(s, self.c.settings, node, message, alive=False):
+                if await batches.retry_alone(s, self.c.settings, node, message, alive=False,
+                                             members=members):
                     s.add(apply_event(node, "resume", conductor=self.c.name,
                                       message="retrying the image write alone"))
                     node.workflow_deadline = None
@@ -141,37 +180,50 @@ class Reconcilers:
                 node.workflow_deadline = None
                 node.reservation = None
                 failed += 1
-        if retried:
-            self.c.wake()
-        return failed
+        return failed, retried
 
     async def check_batches(self) -> int:
-        return await batches.check_gates(self.c.db, self.c.settings)
+        share = await self._shares()
+        return await batches.check_gates(self.c.db, self.c.settings, share.mine)
 
     # --- power state sync ----------------------------------------------------
+    async def periodic_power_sync(self) -> SyncReport:
+        """The periodic sweep: a node polled by any conductor within (most of) the
+        interval is left alone, so a ring change never polls a BMC twice in one."""
+        return await self.sync_power(min_age=self.c.settings.power_sync_interval * 0.9)
+
     @metrics.timed_sweep
-    async def sync_power(self) -> SyncReport:
+    async def sync_power(self, min_age: float = 0.0) -> SyncReport:
+        """Sweep this conductor's share of the nodes (``shares``) not polled by
+        anyone in the last ``min_age`` seconds (0: a sweep asked for by hand)."""
         from barecloud.conductor.engine import node_view
 
         started = time.monotonic()
         report = SyncReport()
         keys = sealed.keyring(self.c.settings.data_dir)
+        share = await self._shares()
         async with self.c.db.session() as s:
-            nodes = (
-                await s.scalars(
-                    select(Node).where(
-                        Node.reservation.is_(None),
-                        Node.provision_state != states.ENROLL,
-                        (Node.maintenance.is_(False)) | (Node.fault == POWER_FAILURE),
-                    )
+            candidates = (
+                await s.execute(
+                    select(Node.id, Node.uuid, Node.conductor_group)
+                    .where(*_SWEPT).order_by(Node.id)
                 )
             ).all()
-            probes = [
-                _Probe(n.id, node_view(n, keys, with_ports=False), n.power_state,
-                       n.expected_power_state, n.maintenance, n.fault, n.power_sync_failures,
-                       version=n.updated_at)
-                for n in nodes
-            ]
+        ids = [i for i, uuid, group in candidates if share.mine(uuid, group)]
+        probes: list[_Probe] = []
+        for chunk in _chunks(ids, SWEEP_BATCH):
+            async with self.c.db.session() as s:
+                claimed = await _claim_polls(s, chunk, min_age)
+                if not claimed:
+                    continue
+                nodes = (await s.scalars(
+                    select(Node).where(Node.id.in_(claimed)).order_by(Node.id))).all()
+                probes += [
+                    _Probe(n.id, node_view(n, keys, with_ports=False), n.power_state,
+                           n.expected_power_state, n.maintenance, n.fault,
+                           n.power_sync_failures, version=n.updated_at)
+                    for n in nodes
+                ]
         workers = asyncio.Semaphore(self.c.settings.power_sync_workers)
 
         async def probe(p: _Probe) -> None:
@@ -210,6 +262,11 @@ class Reconcilers:
         report.checked = len(probes)
         report.seconds = time.monotonic() - started
         return report
+
+    async def _shares(self) -> shares.Shares:
+        st = self.c.settings
+        return await shares.current(self.c.db, self.c.name, st.conductor_group,
+                                    st.conductor_heartbeat_timeout)
 
     async def _hold(self, p: _Probe) -> bool:
         """Lock the node if it is free and unchanged since the sweep read it."""
@@ -292,3 +349,29 @@ class Reconcilers:
                             "outside barecloud")
                     s.add(note(node, text, event_type="power", conductor=self.c.name))
                     node.power_state = p.result
+
+
+def _chunks(ids: list[int], size: int) -> list[list[int]]:
+    return [ids[i:i + size] for i in range(0, len(ids), size)]
+
+
+async def _claim_polls(s: AsyncSession, ids: list[int], min_age: float) -> list[int]:
+    """Stamp ``power_synced_at`` on those of ``ids`` that are free and that no
+    conductor polled in the last ``min_age`` seconds; their ids (to poll now).
+
+    One conditional UPDATE: of two conductors that both think a node theirs
+    (the ring changed between their sweeps), only one stamps it.  It keeps
+    ``updated_at`` as it was: the stamp is no change of the node, and the
+    sweep's own check for changes (``_Probe.version``) must not see one.
+    """
+    now = await shares.db_now(s)
+    result = await s.execute(
+        update(Node)
+        .where(Node.id.in_(ids), *_SWEPT,
+               or_(Node.power_synced_at.is_(None),
+                   Node.power_synced_at <= now - dt.timedelta(seconds=min_age)))
+        .values(power_synced_at=now, updated_at=Node.updated_at)
+        .returning(Node.id)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(result.scalars().all())

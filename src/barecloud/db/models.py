@@ -79,6 +79,9 @@ class Node(TimestampMixin, Base):
     maintenance_reason: Mapped[str | None] = mapped_column(Text)
     fault: Mapped[str | None] = mapped_column(String(255))
     power_sync_failures: Mapped[int] = mapped_column(Integer, default=0)
+    # When a conductor last claimed the node's power poll: at most one poll per
+    # interval in the whole cluster, even while the hash ring changes.
+    power_synced_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     console_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     automated_clean: Mapped[bool | None] = mapped_column(Boolean)
     protected: Mapped[bool] = mapped_column(Boolean, default=False)

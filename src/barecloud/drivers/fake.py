@@ -7,6 +7,9 @@ of the process running the conductor.  ``driver_info`` steers them:
 - ``fake_delay``: seconds every operation takes (default 0);
 - ``fake_fail``: operations that fail, comma-separated: power, management,
   boot, deploy, clean, inspect, rescue, network, validate, shutdown;
+- ``fake_busy``: how many power operations answer "no free session" (a
+  retryable error, after ``fake_busy_after`` seconds, default 0.2) before
+  the machine answers again, as a BMC whose sessions are all taken;
 - ``fake_callback``: when true, writing the image, erasing, inspecting and
   rescuing wait for a heartbeat like a real agent would
   (``POST /v1/heartbeat/{node}``).
@@ -20,7 +23,7 @@ from typing import Any, ClassVar, Literal
 
 from barecloud import states
 from barecloud.drivers.base import WAIT, NodeView, Setting, StepResult
-from barecloud.errors import InvalidParameter, PermanentDriverError
+from barecloud.errors import InvalidParameter, PermanentDriverError, RetryableDriverError
 
 FAKE_SETTINGS = (
     Setting("fake_delay", "Seconds every fake operation takes.", type="number", default=0),
@@ -36,6 +39,10 @@ FAKE_SETTINGS = (
         type="boolean",
         default=False,
     ),
+    Setting("fake_busy", "How many power operations are refused as retryable (no free "
+            "session) first.", type="number", default=0),
+    Setting("fake_busy_after", "Seconds a refused power operation asks to wait.",
+            type="number", default=0.2),
     Setting("fake_password", "A secret, to show that secrets are masked.", secret=True),
 )
 
@@ -47,6 +54,7 @@ class FakeMachine:
     persistent: bool = True
     image: str | None = None
     log: list[str] = field(default_factory=list)
+    refused: int = 0  # power operations refused so far (``fake_busy``)
 
 
 MACHINES: dict[str, FakeMachine] = {}
@@ -61,6 +69,13 @@ def _delay(node: NodeView) -> float:
         return float(node.driver_info.get("fake_delay") or 0)
     except (TypeError, ValueError):
         return 0.0
+
+
+def _number(node: NodeView, key: str, default: float) -> float:
+    try:
+        return float(node.driver_info.get(key) or default)
+    except (TypeError, ValueError):
+        return default
 
 
 def _fails(node: NodeView, op: str) -> bool:
@@ -99,6 +114,10 @@ async def _act(node: NodeView, op: str, what: str) -> FakeMachine:
     if _fails(node, op):
         raise PermanentDriverError(f"fake-hardware: {what} failed as requested (fake_fail={op})")
     m = machine(node)
+    if op == "power" and m.refused < _number(node, "fake_busy", 0):
+        m.refused += 1
+        raise RetryableDriverError(f"fake-hardware: {what}: no free session (fake_busy)",
+                                   _number(node, "fake_busy_after", 0.2))
     m.log.append(what)
     return m
 

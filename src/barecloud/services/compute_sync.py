@@ -7,7 +7,10 @@ It runs in every API process (``serve`` and ``api``), every
 claimed for a short while with a conditional UPDATE (``sync_holder``), so
 several API processes never work on the same server; everything a pass does
 is idempotent, so a process dying mid-way leaves work the next pass
-finishes.
+finishes.  Passes go round the servers in flight in id order, ``BATCH`` at a
+time, from where the last one stopped (:class:`Cursor`): with more servers in
+flight than a pass takes, each one is still looked at once per round (a
+pass that started from the first id each time never reached the 501st).
 
 As built (node → server):
 
@@ -35,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import or_, select, update
@@ -72,22 +76,32 @@ def wake() -> None:
         event.set()
 
 
+@dataclass
+class Cursor:
+    """The last server id a pass looked at; 0: the next pass starts a new round."""
+
+    after: int = 0
+
+
 class ComputeSync(Reconciler):
     name = "compute-sync"
 
     def __init__(self, rt: Runtime) -> None:
         super().__init__(rt, _wakers)
+        self.cursor = Cursor()
 
     @property
     def interval(self) -> float:
         return self.rt.settings.compute_sync_interval
 
     async def once(self) -> bool:
-        return await sync_once(self.rt, self.holder)
+        return await sync_once(self.rt, self.holder, self.cursor)
 
 
-async def sync_once(rt: Runtime, holder: str) -> bool:
-    """One pass; True if there was enough work that another should follow at once."""
+async def sync_once(rt: Runtime, holder: str, cursor: Cursor | None = None) -> bool:
+    """One pass, from ``cursor`` on (none: from the first server); True if the
+    round is not over, and the next pass should follow at once."""
+    cursor = cursor if cursor is not None else Cursor()
     now = utcnow()
     async with rt.db.session() as s:
         ids = list((await s.scalars(
@@ -96,8 +110,11 @@ async def sync_once(rt: Runtime, holder: str) -> bool:
                 or_(Server.vm_state == st.BUILDING, Server.task_state.is_not(None),
                     Server.pending.is_not(None)),
                 or_(Server.sync_holder.is_(None), Server.sync_until < now),
+                Server.id > cursor.after,
             ).order_by(Server.id).limit(BATCH)
         )).all())
+    more = len(ids) == BATCH
+    cursor.after = ids[-1] if more else 0
     limit = asyncio.Semaphore(PARALLEL)
 
     async def one(server_id: int) -> None:
@@ -107,7 +124,7 @@ async def sync_once(rt: Runtime, holder: str) -> bool:
     await asyncio.gather(*(one(i) for i in ids))
     await _release_nodes(rt)
     await _undeploy_orphans(rt)
-    return len(ids) == BATCH
+    return more
 
 
 async def _with_claim(rt: Runtime, holder: str, server_id: int) -> None:

@@ -67,8 +67,9 @@ async def schedule(rt: Runtime, server: Server) -> None:
         if outcome.short > outcome.found:
             await _no_valid_host(rt, server.reservation_id, outcome)
             return
-    else:
-        await _no_valid_host(rt, server.reservation_id, _Outcome(False))
+    else:  # lost every race (nodes taken meanwhile): not "no host", the next pass
+        log.info("multi-create %s: nodes taken meanwhile %d times; next pass",
+                 server.reservation_id, scheduler.ROUNDS)
         return
     async with rt.db.session() as s:
         me = await s.get(Server, server.id, populate_existing=True)
@@ -113,8 +114,9 @@ async def _place(rt: Runtime, server: Server) -> _Outcome | None:
 
 
 async def _candidates(s: AsyncSession, first: Server, count: int) -> list[Node]:
-    """Nodes for the request's servers (the same flavor, project, zone and hints), in
-    id order: concurrent group claims take node locks in one order."""
+    """Nodes for the request's servers (the same flavor, project, zone and hints),
+    picked at random and claimed in id order: concurrent group claims take node
+    locks in one order."""
     req = placement_request(first.flavor.get("extra_specs") or {})
     if req.resource_class is None:
         return []

@@ -10,6 +10,13 @@ Two loops, run by the all-in-one service and by ``barecloud conductor``:
   cleaning networks are left alone: the provisioning dnsmasq serves them.
 - **Counters** (when switches are configured): :func:`traffic.sample_once`
   every ``switch_counter_interval`` seconds.
+
+Every conductor (and the all-in-one service) runs this agent, but only one
+process acts: the leader (:mod:`barecloud.conductor.leader`, an advisory lock
+on PostgreSQL; SQLite's one process always leads), so one dnsmasq serves a
+network and one sampler reads the counters.  A process that is not (or no
+longer) leader stops the DHCP servers it runs; one that becomes leader
+starts them at its next pass.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from typing import Any
 
 from sqlalchemy import or_, select
 
+from barecloud.conductor.leader import Leader
 from barecloud.db.network_models import IPAllocation, Network, NetworkPort, Subnet
 from barecloud.drivers.switches import registry
 from barecloud.drivers.switches.base import HostPlug
@@ -38,6 +46,7 @@ log = logging.getLogger(__name__)
 
 DHCP_OWNER = "network:dhcp"
 DHCP_INTERVAL = 2.0
+LEADER_ROLE = "network-agent"
 
 
 class NetworkAgent:
@@ -47,8 +56,11 @@ class NetworkAgent:
         self.root = rt.settings.data_dir.resolve() / "network-dhcp"
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
+        self.leader = Leader(rt.db.url, LEADER_ROLE, rt.settings.leader_retry_interval)
 
     async def start(self) -> None:
+        if network_dhcp.enabled(self.rt.settings) or self.rt.settings.switches:
+            await self.leader.start()
         if network_dhcp.enabled(self.rt.settings):
             ended = await asyncio.to_thread(network_dhcp.end_all_stale, self.root)
             if ended:
@@ -66,6 +78,7 @@ class NetworkAgent:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for network_id in list(self.servers):
             await self._remove(network_id)
+        await self.leader.stop()
 
     def wake(self) -> None:
         self._wake.set()
@@ -81,7 +94,8 @@ class NetworkAgent:
                 await asyncio.wait_for(self._wake.wait(), interval)
 
     async def sample(self) -> None:
-        await traffic.sample_once(self.rt)
+        if self.leader.leading:  # one sampler in the cluster: no sample counted twice
+            await traffic.sample_once(self.rt)
 
     # --- DHCP -------------------------------------------------------------
     def _operator_networks(self) -> set[str]:
@@ -102,6 +116,10 @@ class NetworkAgent:
         return {n.id: n for n in rows if n.id not in operator and n.name not in operator}
 
     async def sync_dhcp(self) -> None:
+        if not self.leader.leading:  # another process serves the networks
+            for network_id in list(self.servers):
+                await self._remove(network_id)
+            return
         wanted = await self._wanted()
         for network_id in [n for n in self.servers if n not in wanted]:
             await self._remove(network_id)

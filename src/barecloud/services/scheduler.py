@@ -8,22 +8,27 @@ server's project (a node with neither admits everyone), and that leases
 allow: outside the reservable pool, or held by the active lease whose
 reservation the server names (:mod:`barecloud.services.leases.enforcement`).
 
-Several API processes schedule at once, so the pick is random among the
-first :data:`WINDOW` candidates (racing schedulers rarely try the same node
-first) and the claim is one conditional UPDATE of the node and one of the
-server, in one transaction: the node only if it is still free, the server
-only if it still has no node and is not deleted.  A claim that loses moves
-on to the next candidate; no node is ever given to two servers.
+Several API processes schedule at once, and every matching node is as good
+as another, so the candidates are :data:`WINDOW` nodes picked at random among
+all that match (racing schedulers rarely try the same node; the first
+sixteen by id made every scheduler fight over the same few), and the claim
+is one conditional UPDATE of the node and one of the server, in one
+transaction: the node only if it is still free, the server only if it
+still has no node and is not deleted.  A claim that loses moves on to the
+next candidate; no node is ever given to two servers.  "No valid host" is
+the answer only when no node matches at all: a scheduler that keeps losing
+races leaves the server to the next pass instead.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import random
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from barecloud import states
@@ -91,7 +96,8 @@ def candidates_query(req: PlacementRequest, classes: list[str], zone: str, proje
             NodeTrait.node_id == Node.id, NodeTrait.trait == trait).exists())
     if exclude:
         q = q.where(Node.uuid.not_in(exclude))
-    return q.where(leases).order_by(Node.id).limit(limit)
+    # At random: see the module's docstring (callers that lock several sort them).
+    return q.where(leases).order_by(func.random()).limit(limit)
 
 
 async def candidates(rt: Runtime, server: Server) -> list[int]:
@@ -167,14 +173,13 @@ async def take(s: AsyncSession, server: Server, node: Node) -> bool:
 
 
 async def _claim(rt: Runtime, server: Server, node_id: int) -> Node | None:
-    try:
-        async with rt.db.session() as s:
-            node = await s.get(Node, node_id)
-            if node is None or not await take(s, server, node):
-                return None
-            return node
-    except ServerGone:
-        return None
+    """The node, claimed for ``server``; None if it was taken meanwhile (ServerGone
+    if the server no longer waits for one)."""
+    async with rt.db.session() as s:
+        node = await s.get(Node, node_id)
+        if node is None or not await take(s, server, node):
+            return None
+        return node
 
 
 def configdrive(server: Server) -> dict[str, Any]:
@@ -261,13 +266,19 @@ async def fail_attempt(rt: Runtime, server: Server, node_uuid: str,
 
 
 async def schedule(rt: Runtime, server: Server) -> None:
-    """Find and claim a node for ``server`` and start its deploy, or put it in ERROR."""
+    """Find and claim a node for ``server`` and start its deploy, or put it in ERROR
+    when no node matches.  After ``ROUNDS`` rounds of lost races (or failed
+    deploys) it stays ``building``: the reconciler's next pass tries again."""
     for _ in range(ROUNDS):
         ids = await candidates(rt, server)
         if not ids:
-            break
+            await no_valid_host(rt, server)
+            return
         for node_id in ids:
-            node = await _claim(rt, server, node_id)
+            try:
+                node = await _claim(rt, server, node_id)
+            except ServerGone:
+                return
             if node is None:
                 continue
             now = await _start(rt, server, node)
@@ -275,7 +286,10 @@ async def schedule(rt: Runtime, server: Server) -> None:
                 return
             server = now
             break  # the candidates changed: ask again
-    await no_valid_host(rt, server)
+        else:  # every candidate went to a racing scheduler: let them go first
+            await asyncio.sleep(random.uniform(0.0, 0.05))
+    log.info("server %s: no node claimed in %d rounds of races; next pass", server.uuid,
+             ROUNDS)
 
 
 async def start(rt: Runtime, server: Server, node: Node) -> None:

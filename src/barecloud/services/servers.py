@@ -2,13 +2,18 @@
 
 Nothing here touches a node: the rows start ``building``/``scheduling`` and
 the reconciler (:mod:`barecloud.services.compute_sync`) schedules them, so a
-create answers at once and a crash between the two loses nothing.
+create answers at once and a crash between the two loses nothing.  The rows
+are inserted claimed by the create itself (``sync_holder``) until the quota
+is counted again: a recheck that finds the project over its quota deletes
+rows no reconciler has touched, where it once deleted servers a reconciler
+had already given a node (which then kept their ``instance_uuid`` for good).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import re
 import secrets
 import string as _string
@@ -16,11 +21,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
+from barecloud import states
 from barecloud.conductor import batches
 from barecloud.db.compute_models import Server
-from barecloud.db.models import Image, new_uuid
+from barecloud.db.models import Image, Node, new_uuid, utcnow
 from barecloud.errors import InvalidParameter, NotFound
 from barecloud.services import flavors, images, keypairs, policy, quotas, vifs
 from barecloud.services import nova_input as v
@@ -41,6 +47,9 @@ BASE_KEYS = ("name", "imageRef", "flavorRef", "key_name", "user_data", "metadata
              "return_reservation_id", "security_groups", "adminPass", "config_drive",
              "OS-DCF:diskConfig", "accessIPv4", "accessIPv6", "block_device_mapping",
              "block_device_mapping_v2")
+# How long a create holds its rows from the reconcilers (a create that dies
+# before its recheck leaves them to the reconcilers after this).
+CREATE_HOLD_SECONDS = 60.0
 VERSIONED_KEYS = {"description": (2, 19), "tags": (2, 52), "trusted_image_certificates": (2, 63),
                   "host": (2, 74), "hypervisor_hostname": (2, 74), "hostname": (2, 90)}
 
@@ -281,6 +290,9 @@ async def create(rt: Runtime, ctx: RequestContext, body: Any,
                                   flavor.vcpus, flavor.memory_mb)
         servers = [_row(req, i, count, rid, project, user, snapshot, key_data, kept_hints)
                    for i in range(count)]
+        hold = utcnow() + dt.timedelta(seconds=CREATE_HOLD_SECONDS)
+        for server in servers:
+            server.sync_holder, server.sync_until = _holder(rid), hold
         s.add_all(servers)
         if count > 1:  # one image to many machines: one deploy batch (conductor/batches.py)
             await batches.create(s, rt.settings, uuid_=rid, delivery=delivery,
@@ -323,16 +335,36 @@ def _row(req: _Request, index: int, count: int, rid: str, project: str, user: st
     )
 
 
+def _holder(rid: str) -> str:
+    """The ``sync_holder`` of a create's rows until its recheck."""
+    return f"create:{rid}"
+
+
 async def _recheck(rt: Runtime, servers: list[Server], project: str,
                    limits: dict[str, int], used_before: dict[str, int], req: _Request,
                    flavor: Any) -> None:
-    """Count again now that the rows exist: a concurrent create may have passed too."""
+    """Count again now that the rows exist: a concurrent create may have passed too.
+    Then hand the rows to the reconcilers, or delete them."""
+    ids = [x.id for x in servers]
     async with rt.db.session() as s:
         used = await quotas.usage(s, project)
         over = any(limits[r] >= 0 and used[r] > limits[r] for r in ("instances", "cores", "ram"))
         if not over:
+            await s.execute(update(Server).where(
+                Server.id.in_(ids), Server.sync_holder == _holder(servers[0].reservation_id))
+                .values(sync_holder=None, sync_until=None)
+                .execution_options(synchronize_session=False))
+            for server in servers:
+                server.sync_holder = server.sync_until = None
             return
-        await s.execute(delete(Server).where(Server.id.in_([x.id for x in servers])))
+        # A node claimed for one of them all the same (the create stalled past its
+        # hold) goes back with it, in this transaction.
+        await s.execute(update(Node).where(
+            Node.instance_uuid.in_([x.uuid for x in servers]),
+            Node.provision_state == states.AVAILABLE, Node.reservation.is_(None))
+            .values(instance_uuid=None, instance_info={})
+            .execution_options(synchronize_session=False))
+        await s.execute(delete(Server).where(Server.id.in_(ids)))
     mine = len(servers)
     others = {"instances": used["instances"] - mine,
               "cores": used["cores"] - mine * flavor.vcpus,

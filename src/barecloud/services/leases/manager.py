@@ -62,7 +62,7 @@ class LeaseManager(Reconciler):
 
 async def pass_once(rt: Runtime, holder: str) -> None:
     now = clock.now(rt.settings)
-    await monitor(rt, now)
+    await monitor(rt, now, holder)
     async with rt.db.session() as s:
         due = select(LeaseEvent.lease_id).where(LeaseEvent.status == states.EVENT_UNDONE,
                                                 LeaseEvent.time <= now)
@@ -224,26 +224,36 @@ async def terminate(rt: Runtime, lease: Lease, now: dt.datetime) -> None:
 
 
 # --- the monitor ------------------------------------------------------------------------
-async def monitor(rt: Runtime, now: dt.datetime) -> None:
-    """Replace the broken machines of leases that have not ended."""
+async def monitor(rt: Runtime, now: dt.datetime, holder: str | None = None) -> None:
+    """Replace the broken machines of leases that have not ended.
+
+    With a ``holder``, a lease's machines are looked at under the claim on the
+    lease (as its events are), so API processes do not all repair the same
+    reservations each pass: one does, the others skip it."""
     async with rt.db.session() as s:
-        reservations = set((await s.scalars(
-            select(HostAllocation.reservation_id)
+        broken = set((await s.execute(
+            select(HostAllocation.reservation_id, HostAllocation.lease_id)
             .join(Lease, Lease.id == HostAllocation.lease_id)
             .join(ReservableHost, ReservableHost.id == HostAllocation.host_id)
             .outerjoin(Node, Node.uuid == ReservableHost.node_uuid)
             .where(Lease.status.in_(SERVING), HostAllocation.end_date > now,
                    ~hosts.in_service())
-        )).all())
-        missing = set((await s.scalars(
-            select(LeaseReservation.id).join(Lease, Lease.id == LeaseReservation.lease_id)
+        )).tuples().all())
+        missing = set((await s.execute(
+            select(LeaseReservation.id, LeaseReservation.lease_id)
+            .join(Lease, Lease.id == LeaseReservation.lease_id)
             .where(Lease.status.in_(SERVING),
-                   LeaseReservation.missing_resources.is_(True)))).all())
-    for reservation_id in sorted(reservations | missing):
+                   LeaseReservation.missing_resources.is_(True)))).tuples().all())
+    for reservation_id, lease_id in sorted(broken | missing):
+        if holder is not None and not await _claim(rt, lease_id, holder):
+            continue  # another process works on this lease now
         try:
             await _repair(rt, reservation_id, now)
         except Exception:
             log.exception("reservation %s: replacing broken machines failed", reservation_id)
+        finally:
+            if holder is not None:
+                await _release(rt, lease_id, holder)
 
 
 async def _repair(rt: Runtime, reservation_id: str, now: dt.datetime) -> None:
