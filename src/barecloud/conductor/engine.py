@@ -129,11 +129,13 @@ class Conductor:
 
     async def _halt(self) -> None:
         """Cancel and await the loops and every workflow; drop unsaved progress."""
-        tasks = [*self._loops, *self._running.values()]
+        pending = {*self._loops, *self._running.values()}
         self._loops = []
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        while pending:
+            # Again and again: asyncio.wait_for (3.11) may swallow a cancellation.
+            for t in pending:
+                t.cancel()
+            _, pending = await asyncio.wait(pending, timeout=0.1)
         await self.progress.stop()
 
     async def stop(self) -> None:
