@@ -273,3 +273,46 @@ def test_a_second_conductor_under_a_live_name_is_refused(
     assert dup.returncode == 2, dup.stdout + dup.stderr
     assert "conductor-b" in dup.stderr and "last heartbeat" in dup.stderr, dup.stderr
     assert "Traceback" not in dup.stderr
+
+
+def test_an_api_process_is_a_member_and_a_peer_releases_its_locks(
+    cluster: tuple[Procs, str, dict[str, str]],
+) -> None:
+    """`barecloud api` registers as a member of role "api" (not a conductor); a lock
+    it held around BMC I/O when it was killed is released by a conductor."""
+    import asyncio
+
+    from sqlalchemy import select, update
+
+    from barecloud.db.models import Conductor, Node
+    from barecloud.db.session import Database
+
+    procs, url, headers = cluster
+    with httpx.Client(base_url=url, headers=headers, timeout=30) as c:
+        _available(c, ["api-held"], 0.0)
+        hosts = [x["hostname"] for x in c.get("/conductors").json()["conductors"]]
+        assert sorted(hosts) == ["conductor-a", "conductor-b"]
+    api = f"api-{os.uname().nodename}-{procs.procs['api'].pid}"
+
+    async def run() -> tuple[str | None, str | None]:
+        db = Database(procs.env["BARECLOUD_DATABASE_URL"])
+        try:
+            async with db.session() as s:
+                role = await s.scalar(select(Conductor.role).where(Conductor.hostname == api))
+                assert role == "api"
+                await s.execute(update(Node).where(Node.name == "api-held").values(
+                    reservation=api))
+            procs.procs["api"].kill()
+            procs.procs["api"].wait(timeout=10)
+            deadline = time.monotonic() + 30
+            while True:
+                async with db.session() as s:
+                    node = await s.scalar(select(Node).where(Node.name == "api-held"))
+                    assert node is not None
+                if node.reservation is None or time.monotonic() > deadline:
+                    return node.reservation, node.provision_state
+                await asyncio.sleep(0.3)
+        finally:
+            await db.dispose()
+
+    assert asyncio.run(run()) == (None, "available")

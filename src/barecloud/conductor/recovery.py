@@ -17,7 +17,7 @@ import os
 import secrets
 import socket
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -219,6 +219,11 @@ async def take_over_dead(db: Database, me: str, timeout: float) -> list[str]:
             await _release(db, gone)
     if db.is_sqlite:
         await _release(db, gone)
+    async with db.session() as s:
+        # API members are named after their pid: rows of ended ones would pile up.
+        await s.execute(delete(Conductor).where(
+            Conductor.role == API, Conductor.online.is_(False), Conductor.updated_at < cutoff,
+            Conductor.hostname.not_in(holders)))
     return dead
 
 
