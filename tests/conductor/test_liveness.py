@@ -89,6 +89,14 @@ async def test_liveness_is_judged_on_the_database_clock(database: Database) -> N
     assert await recovery.take_over_dead(database, "me", 60) == []
 
 
+def test_the_lease_margin_must_leave_a_lease() -> None:
+    assert Settings().lease_margin == 20.0  # twice the 10 s heartbeat interval
+    assert Settings(conductor_heartbeat_interval=3600,
+                    conductor_heartbeat_timeout=2).lease_margin == 1.0  # half the timeout
+    with pytest.raises(ValueError, match="conductor_lease_margin"):
+        Settings(conductor_heartbeat_timeout=10, conductor_lease_margin=10)
+
+
 # --- unique names ----------------------------------------------------------------------
 async def test_register_refuses_a_name_a_live_process_holds(database: Database) -> None:
     first = await recovery.register(database, "c1", "", timeout=60)
@@ -112,7 +120,8 @@ async def test_a_crashed_process_on_this_host_frees_its_name_at_once(
     """Restarted right after a crash, a conductor need not wait for its old heartbeat."""
     child = subprocess.Popen(["sleep", "0"])  # noqa: ASYNC220 (it ends at once)
     child.wait()
-    incarnation = recovery.new_incarnation().rsplit(":", 1)[0] + f":{child.pid}.1"
+    token, space, _, host = recovery.new_incarnation().split(" ")
+    incarnation = f"{token} {space} {child.pid}.1 {host}"
     async with database.session() as s:
         s.add(Member(hostname="crashed", conductor_group="", online=True,
                      incarnation=incarnation, updated_at=utcnow()))
@@ -267,7 +276,10 @@ async def test_every_lock_of_a_holder_that_is_not_live_is_released(
         assert (node.reservation, node.provision_state) == (None, states.ENROLL), holder
     assert (await load(database, held["c-live"])).reservation == "c-live"
     assert (await load(database, recent)).reservation == "c-stopping"
-    assert not (await _member(database, "api-dead")).online
+    assert not (await _member(database, "c-off")).online
+    # The dead API process's row is gone too: API members are named after their pid.
+    async with database.session() as s:
+        assert await s.scalar(select(Member).where(Member.hostname == "api-dead")) is None
 
 
 # --- graceful stop -------------------------------------------------------------------------

@@ -11,11 +11,14 @@ their machine keep their deadline.  docs/design/engine.md, "Recovery".
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import hashlib
 import logging
 import os
 import secrets
 import socket
+from pathlib import Path
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -49,32 +52,43 @@ def _process_id(pid: int) -> str:
         return str(pid)
 
 
+def _pid_space() -> str:
+    """Where a pid means the same process as here: this kernel boot and pid
+    namespace (two containers on one host share the boot, not the namespace)."""
+    parts = [socket.gethostname()]
+    with contextlib.suppress(OSError):
+        parts.append(Path("/proc/sys/kernel/random/boot_id").read_text().strip())
+    with contextlib.suppress(OSError):
+        parts.append(os.readlink("/proc/self/ns/pid"))
+    return hashlib.blake2b("/".join(parts).encode(), digest_size=6).hexdigest()
+
+
 def new_incarnation() -> str:
-    """A fresh token that also says where the process runs: ``<random>@<host>:<pid>``."""
-    return f"{secrets.token_hex(8)}@{socket.gethostname()}:{_process_id(os.getpid())}"
+    """A fresh token that also says which process it is:
+    ``<random> <pid space> <pid>.<start time> <host name>``."""
+    return (f"{secrets.token_hex(8)} {_pid_space()} {_process_id(os.getpid())} "
+            f"{socket.gethostname()[:120]}")
 
 
 def _gone(incarnation: str | None) -> bool:
-    """Whether the process of ``incarnation`` is known to have ended: it ran on this
-    host, in another process, and that process is no more.  A conductor restarted
-    at once after a crash need not wait for its old heartbeat to age."""
-    if not incarnation or "@" not in incarnation:
+    """Whether the process of ``incarnation`` is known to have ended: it ran where
+    our pids mean the same processes, it is not this one, and it is no more.  A
+    conductor restarted at once after a crash need not wait for its old
+    heartbeat to age."""
+    parts = (incarnation or "").split(" ")
+    if len(parts) != 4 or parts[1] != _pid_space():
         return False
-    host, _, process = incarnation.rpartition("@")[2].rpartition(":")
-    pid_text = process.split(".")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False
-    pid = int(pid_text)
-    if pid == os.getpid():
+    pid = parts[2].split(".")[0]
+    if not pid.isdigit() or int(pid) == os.getpid():
         return False  # this very process: live, as far as it can tell
-    return _process_id(pid) != process
+    return _process_id(int(pid)) != parts[2]
 
 
 def _where(incarnation: str | None) -> str:
-    if not incarnation or "@" not in incarnation:
+    parts = (incarnation or "").split(" ")
+    if len(parts) != 4:
         return "an unknown process"
-    host, _, process = incarnation.rpartition("@")[2].rpartition(":")
-    return f"process {process.split('.')[0]} on host {host}"
+    return f"process {parts[2].split('.')[0]} on host {parts[3]}"
 
 
 async def register(db: Database, name: str, group: str, *, role: str = CONDUCTOR,

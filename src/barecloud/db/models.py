@@ -212,7 +212,7 @@ class Conductor(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     # A token drawn at each process start: the heartbeat of an older process
     # under the same name (paused, then resumed) matches no row.
-    incarnation: Mapped[str | None] = mapped_column(String(64))
+    incarnation: Mapped[str | None] = mapped_column(String(255))
     # "conductor" (in the hash ring) or "api" (holds locks, runs no workflow).
     role: Mapped[str] = mapped_column(String(16), default="conductor",
                                       server_default="conductor")

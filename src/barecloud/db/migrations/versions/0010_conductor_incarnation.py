@@ -18,7 +18,7 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("conductors") as batch:
-        batch.add_column(sa.Column("incarnation", sa.String(length=64), nullable=True))
+        batch.add_column(sa.Column("incarnation", sa.String(length=255), nullable=True))
         batch.add_column(sa.Column("role", sa.String(length=16), nullable=False,
                                    server_default="conductor"))
 
