@@ -74,8 +74,15 @@ class Settings(BaseSettings):
     # "record": trust the hardware and record drift; "enforce": restore the
     # power state barecloud last set.
     power_state_change_policy: str = "record"
-    conductor_heartbeat_interval: float = 10.0
-    conductor_heartbeat_timeout: float = 60.0
+    conductor_heartbeat_interval: float = Field(default=10.0, gt=0)
+    conductor_heartbeat_timeout: float = Field(default=60.0, gt=0)
+    # Liveness (docs/design/engine.md, "Recovery"): a conductor drives machines
+    # only until (start of its last successful heartbeat) + timeout - margin;
+    # peers take its nodes over only once its heartbeat is older than the
+    # timeout, so the margin must cover a hardware call in flight and the
+    # clock offset's error.  0: twice the heartbeat interval, at most half the
+    # timeout.  API processes heartbeat as members too, every this many seconds.
+    conductor_lease_margin: float = Field(default=0.0, ge=0)
     work_poll_interval: float = 1.0
 
     # Network boot (docs/design/provisioning.md).  Empty agent_kernel and
@@ -222,6 +229,22 @@ class Settings(BaseSettings):
                 f"deploy_batch_progress_timeout ({self.deploy_batch_progress_timeout:g} s) "
                 "must be more than twice deploy_chain_stall_timeout "
                 f"({self.deploy_chain_stall_timeout:g} s)")
+        return self
+
+    @property
+    def lease_margin(self) -> float:
+        """The liveness margin in effect (``conductor_lease_margin``, or its default)."""
+        if self.conductor_lease_margin:
+            return self.conductor_lease_margin
+        return min(2 * self.conductor_heartbeat_interval, self.conductor_heartbeat_timeout / 2)
+
+    @model_validator(mode="after")
+    def _lease(self) -> Settings:
+        # A lease of zero seconds: the conductor could never act.
+        if self.lease_margin >= self.conductor_heartbeat_timeout:
+            raise ValueError(
+                f"conductor_lease_margin ({self.lease_margin:g} s) must be less than "
+                f"conductor_heartbeat_timeout ({self.conductor_heartbeat_timeout:g} s)")
         return self
 
     @property

@@ -164,3 +164,155 @@ def test_conductors_share_nodes_and_take_over_a_dead_one(
         c.put(f"/nodes/{victim}/states/provision", json={"target": "active"}
               ).raise_for_status()
         wait_states(c, [victim], {"active"})
+
+
+def _available(c: httpx.Client, names: list[str], delay: float) -> dict[str, str]:
+    """Fake nodes, ``available``, each fake operation taking ``delay`` s; their owners."""
+    for name in names:
+        c.post("/nodes", json={"name": name, "driver": "fake-hardware"}).raise_for_status()
+        c.put(f"/nodes/{name}/states/provision", json={"target": "manage"}).raise_for_status()
+    wait_states(c, names, {"manageable"})
+    for name in names:
+        c.put(f"/nodes/{name}/states/provision", json={"target": "provide"}).raise_for_status()
+    wait_states(c, names, {"available"})
+    for name in names:
+        c.patch(f"/nodes/{name}", json=[
+            {"op": "add", "path": "/driver_info/fake_delay", "value": delay}
+        ]).raise_for_status()
+    return {n: c.get(f"/nodes/{n}").json()["conductor"] for n in names}
+
+
+def _written_by(c: httpx.Client, names: list[str], conductor: str) -> int:
+    return sum(
+        1 for n in names
+        for h in c.get(f"/nodes/{n}/history", params={"detail": "true"}).json()["history"]
+        if h["conductor"] == conductor)
+
+
+def test_a_conductor_stopped_mid_deploy_hands_its_nodes_over(
+    cluster: tuple[Procs, str, dict[str, str]],
+) -> None:
+    procs, url, headers = cluster
+    names = [f"term-{i}" for i in range(10)]
+    with httpx.Client(base_url=url, headers=headers, timeout=30) as c:
+        owners = _available(c, names, 0.5)
+        mine = [n for n, o in owners.items() if o == "conductor-a"]
+        assert mine and len(mine) < len(names), owners
+        for name in names:
+            c.put(f"/nodes/{name}/states/provision", json={"target": "active"}
+                  ).raise_for_status()
+        time.sleep(1.5)
+        procs.procs["conductor-a"].send_signal(signal.SIGTERM)
+        assert procs.procs["conductor-a"].wait(timeout=20) == 0
+        # Nothing is left locked by the stopped conductor: conductor-b resumed its work.
+        held = [n for n in names if c.get(f"/nodes/{n}").json()["reservation"] == "conductor-a"]
+        assert held == []
+        final = wait_states(c, names, {"active"}, timeout=120)
+        assert all(v["last_error"] is None for v in final.values()), final
+        events = [h["event"] for n in mine for h in c.get(f"/nodes/{n}/history").json()[
+            "history"]]
+        assert any("Conductor conductor-a was stopped: conductor-b resumes" in e
+                   for e in events), events
+        # New actions are accepted at once, and done by the survivor.
+        rsp = c.put(f"/nodes/{mine[0]}/states/provision", json={"target": "deleted"})
+        assert rsp.status_code == 202, rsp.text
+        wait_states(c, [mine[0]], {"available"}, timeout=60)
+
+
+def test_a_paused_conductor_steps_down_and_touches_nothing(
+    cluster: tuple[Procs, str, dict[str, str]],
+) -> None:
+    """SIGSTOP past the heartbeat timeout: conductor-b fails the paused conductor's
+    nodes, the operator undeploys them; after SIGCONT the old workflows do not
+    resume and the paused conductor writes nothing to those nodes, then comes back."""
+    procs, url, headers = cluster
+    names = [f"stop-{i}" for i in range(10)]
+    with httpx.Client(base_url=url, headers=headers, timeout=30) as c:
+        owners = _available(c, names, 1.0)
+        mine = [n for n, o in owners.items() if o == "conductor-a"]
+        assert mine, owners
+        for name in names:
+            c.put(f"/nodes/{name}/states/provision", json={"target": "active"}
+                  ).raise_for_status()
+        time.sleep(2.5)  # a step or two in
+        paused = procs.procs["conductor-a"]
+        paused.send_signal(signal.SIGSTOP)
+        try:
+            failed = wait_states(c, mine, {"deploy failed"}, timeout=60)
+            assert all("conductor-a stopped answering" in str(v["last_error"])
+                       for v in failed.values()), failed
+            for n in mine:
+                rsp = c.put(f"/nodes/{n}/states/provision", json={"target": "deleted"})
+                assert rsp.status_code == 202, rsp.text
+            before = _written_by(c, mine, "conductor-a")
+        finally:
+            paused.send_signal(signal.SIGCONT)
+        final = wait_states(c, names, {"active", "available"}, timeout=120)
+        assert {n for n, v in final.items() if v["provision_state"] == "available"} == set(
+            mine), final
+        time.sleep(3)  # the old workflows' next steps would be done by now
+        assert _written_by(c, mine, "conductor-a") == before
+        for n in mine:
+            assert c.get(f"/nodes/{n}").json()["provision_state"] == "available"
+        # It stepped down and registered again: it is a conductor once more.
+        deadline = time.monotonic() + 30
+        while sorted(x["hostname"] for x in c.get("/conductors").json()["conductors"]) != [
+                "conductor-a", "conductor-b"]:
+            assert time.monotonic() < deadline, (procs.tmp / "conductor-a.log").read_text()
+            time.sleep(0.3)
+        assert "stepping down" in (procs.tmp / "conductor-a.log").read_text()
+
+
+def test_a_second_conductor_under_a_live_name_is_refused(
+    cluster: tuple[Procs, str, dict[str, str]],
+) -> None:
+    procs, _, _ = cluster
+    dup = subprocess.run(
+        [sys.executable, "-m", "barecloud", "conductor", "--name", "conductor-b"],
+        env=procs.env, capture_output=True, text=True, timeout=60)
+    assert dup.returncode == 2, dup.stdout + dup.stderr
+    assert "conductor-b" in dup.stderr and "last heartbeat" in dup.stderr, dup.stderr
+    assert "Traceback" not in dup.stderr
+
+
+def test_an_api_process_is_a_member_and_a_peer_releases_its_locks(
+    cluster: tuple[Procs, str, dict[str, str]],
+) -> None:
+    """`barecloud api` registers as a member of role "api" (not a conductor); a lock
+    it held around BMC I/O when it was killed is released by a conductor."""
+    import asyncio
+
+    from sqlalchemy import select, update
+
+    from barecloud.db.models import Conductor, Node
+    from barecloud.db.session import Database
+
+    procs, url, headers = cluster
+    with httpx.Client(base_url=url, headers=headers, timeout=30) as c:
+        _available(c, ["api-held"], 0.0)
+        hosts = [x["hostname"] for x in c.get("/conductors").json()["conductors"]]
+        assert sorted(hosts) == ["conductor-a", "conductor-b"]
+    api = f"api-{os.uname().nodename}-{procs.procs['api'].pid}"
+
+    async def run() -> tuple[str | None, str | None]:
+        db = Database(procs.env["BARECLOUD_DATABASE_URL"])
+        try:
+            async with db.session() as s:
+                role = await s.scalar(select(Conductor.role).where(Conductor.hostname == api))
+                assert role == "api"
+                await s.execute(update(Node).where(Node.name == "api-held").values(
+                    reservation=api))
+            procs.procs["api"].kill()
+            procs.procs["api"].wait(timeout=10)
+            deadline = time.monotonic() + 30
+            while True:
+                async with db.session() as s:
+                    node = await s.scalar(select(Node).where(Node.name == "api-held"))
+                    assert node is not None
+                if node.reservation is None or time.monotonic() > deadline:
+                    return node.reservation, node.provision_state
+                await asyncio.sleep(0.3)
+        finally:
+            await db.dispose()
+
+    assert asyncio.run(run()) == (None, "available")

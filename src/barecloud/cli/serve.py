@@ -8,6 +8,8 @@ import fcntl
 import logging
 import os
 import signal
+import socket
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,7 +20,9 @@ from prometheus_client import start_http_server
 
 from barecloud.api.app import create_app
 from barecloud.api.connections import with_header_timeout
+from barecloud.conductor import recovery
 from barecloud.conductor.engine import Conductor
+from barecloud.conductor.liveness import Member
 from barecloud.config import Settings
 from barecloud.db import migrate, sealed, sqlite_lock
 from barecloud.db.identity_models import DEFAULT_DOMAIN
@@ -254,7 +258,7 @@ async def run_all_in_one(
         if setup is not None:
             await setup(rt)
         async with _dhcp(settings):
-            await conductor.start()
+            await _registered(conductor.start())
             try:
                 async with _running(ComputeSync(rt)), _running(NetworkAgent(rt)), \
                         _running(LeaseManager(rt)):
@@ -265,14 +269,34 @@ async def run_all_in_one(
         await db.dispose()
 
 
+async def _registered(start: Awaitable[None]) -> None:
+    """``start`` a member; a name a live process holds ends the process (status 2)."""
+    try:
+        await start
+    except recovery.NameTaken as exc:
+        print(f"barecloud: {exc.message}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 async def run_api(settings: Settings) -> None:
+    """The APIs alone.  The process is a member (role "api", never in the hash
+    ring) under a name of its own: the locks it takes around BMC and switch I/O
+    are held under that name, so a peer releases them if it dies."""
     db = await prepare(settings)
     await bootstrap_identity(settings, db)
+    name = f"api-{socket.gethostname()}-{os.getpid()}"
+    settings = settings.model_copy(update={"conductor_name": name})
+    member = Member(db, settings, name, role=recovery.API)
+    await _registered(member.register())
+    await member.start()
     rt = Runtime(db=db, settings=settings)
     try:
         async with _running(ComputeSync(rt)), _running(LeaseManager(rt)):
             await _serve_http(rt, settings, None)
     finally:
+        await member.close()
+        await recovery.unregister(db, name, member.incarnation)
+        await recovery.abandon_locks(db, name, f"API process {name} was stopped")
         await db.dispose()
 
 
@@ -308,7 +332,7 @@ async def run_conductor(settings: Settings) -> None:
 async def _run_conductor(settings: Settings, db: Database, conductor: Conductor,
                          rt: Runtime) -> None:
     async with _dhcp(settings):
-        await conductor.start()
+        await _registered(conductor.start())
         log.warning("conductor %s running (pid %d)", conductor.name, os.getpid())
         try:
             async with _running(NetworkAgent(rt)):

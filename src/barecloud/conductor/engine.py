@@ -21,6 +21,7 @@ from sqlalchemy.orm import lazyload, selectinload
 
 from barecloud import states
 from barecloud.conductor import batches, image_urls, metrics, recovery
+from barecloud.conductor.liveness import Member
 from barecloud.conductor.mailbox import MAILBOX
 from barecloud.conductor.progress import ProgressWriter
 from barecloud.conductor.reconcilers import Reconcilers
@@ -103,31 +104,87 @@ class Conductor:
         self.reconcilers = Reconcilers(self)
         self.progress = ProgressWriter(db, self.name)
         self.listener = Listener(db.url, self.name, self.wake)
+        # Heartbeat and lease (conductor/liveness.py): losing them is stepping down.
+        self.member = Member(db, settings, self.name, group=settings.conductor_group,
+                             on_lost=self._lost)
+        self._stepping_down: asyncio.Task[None] | None = None
         self.stopping = False
 
     # --- life cycle ------------------------------------------------------
     async def start(self) -> None:
-        await recovery.register(self.db, self.name, self.settings.conductor_group)
+        """Register (recovery.NameTaken if a live process has this name), then work."""
+        await self.member.register()
+        await self.member.start()
+        await self._begin()
+        await self.listener.start()
+
+    async def _begin(self) -> None:
+        """What a registered incarnation does first: fail what an earlier one left."""
         recovered = await recovery.recover_own(self.db, self.name)
         if recovered:
             log.warning("conductor %s: recovered %d node(s) left mid-work", self.name, recovered)
-        await self.listener.start()
         self._loops = [
             asyncio.create_task(self._work_loop(), name="work"),
             *self.reconcilers.start(),
         ]
 
-    async def stop(self) -> None:
-        self.stopping = True
-        for t in self._loops:
-            t.cancel()
-        for t in list(self._running.values()):
-            t.cancel()
-        await asyncio.gather(*self._loops, *self._running.values(), return_exceptions=True)
+    async def _halt(self) -> None:
+        """Cancel and await the loops and every workflow; drop unsaved progress."""
+        pending = {*self._loops, *self._running.values()}
+        self._loops = []
+        while pending:
+            # Again and again: asyncio.wait_for (3.11) may swallow a cancellation.
+            for t in pending:
+                t.cancel()
+            _, pending = await asyncio.wait(pending, timeout=0.1)
         await self.progress.stop()
+
+    async def stop(self) -> None:
+        """Graceful stop: offline first (the API stops handing work here), workflows
+        cancelled, then each node held with a workflow handed to the conductor the
+        ring names without this one, resuming at its saved step (failed if there is
+        none); no lock of this conductor remains."""
+        self.stopping = True
+        if self._stepping_down is not None:
+            self._stepping_down.cancel()
+            await asyncio.gather(self._stepping_down, return_exceptions=True)
+        await self.member.stop()
+        await recovery.unregister(self.db, self.name, self.member.incarnation)
+        await self._halt()
         await self.listener.stop()
         await hardware.close_connections()  # log out of BMCs: they allow few sessions
-        await recovery.unregister(self.db, self.name)
+        if not self.member.lost:  # lost: the peers have taken the nodes over already
+            handed, abandoned = await recovery.hand_over(
+                self.db, self.name, self.settings.conductor_heartbeat_timeout)
+            if handed or abandoned:
+                log.warning("conductor %s: handed %d node(s) over, abandoned %d", self.name,
+                            handed, abandoned)
+        await self.member.close()
+
+    def _lost(self) -> None:
+        if not self.stopping and self._stepping_down is None:
+            self._stepping_down = asyncio.create_task(self._step_down(), name="step-down")
+
+    async def _step_down(self) -> None:
+        """The peers declared this conductor dead and may be running its nodes: stop
+        every workflow and loop without touching a node, then start again as a new
+        incarnation (which finds nothing of its own: the peers released it)."""
+        log.error("conductor %s: stepping down", self.name)
+        try:
+            await self._halt()
+            while not self.stopping:
+                try:
+                    await self.member.register()
+                    break
+                except Exception as exc:
+                    log.error("conductor %s: cannot register again: %s", self.name, exc)
+                    await asyncio.sleep(self.settings.conductor_heartbeat_interval)
+            if not self.stopping:
+                await self._begin()
+                log.warning("conductor %s: back as incarnation %s", self.name,
+                            self.member.incarnation)
+        finally:
+            self._stepping_down = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -164,6 +221,7 @@ class Conductor:
     # --- running a workflow ----------------------------------------------
     async def power_action(self, node: NodeView, target: str) -> str:
         async with self.power_window:
+            await self.member.ensure()  # never drive a BMC past the lease
             iface = hardware.interface(
                 "power",
                 hardware.hardware_type(node.driver).check(
@@ -204,6 +262,7 @@ class Conductor:
             steps = WORKFLOWS[workflow]
             async with self._window(workflow):
                 for index in range(first, len(steps)):
+                    await self.member.ensure()  # NotLive: the node is the peers' now
                     step = steps[index]
                     if step.event is not None:
                         if not await self._transition(node_id, step.event, index + 1):
@@ -215,7 +274,9 @@ class Conductor:
                         continue
                     started = time.monotonic()
                     running = (workflow, step.name)
-                    result = await run_step(step.run, ctx, self.settings.step_retry_timeout)
+                    result = await run_step(step.run, ctx, self.settings.step_retry_timeout,
+                                            before_retry=self.member.ensure)
+                    await self.member.ensure()
                     took = time.monotonic() - started
                     metrics.step_done(workflow, step.name, took)
                     running = None
@@ -227,6 +288,7 @@ class Conductor:
                         MAILBOX.notify(view.uuid)
                         return
                     view = ctx.node
+            await self.member.ensure()
             await self._finish(node_id, workflow, args)
         except asyncio.CancelledError:
             raise

@@ -3,15 +3,29 @@
 The UPDATE is atomic on SQLite and PostgreSQL alike: of two claims racing for
 the same node exactly one sees a row count of 1.  The lock is released by the
 same transaction that finishes the work, or rolled back with it.
+
+A claim made *for* another process (the API hands a node to the conductor
+the hash ring names) goes through :func:`claim_for`, which first checks, in
+the same transaction, that the holder is a live conductor.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import update
+import datetime as dt
+
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from barecloud.db.models import Node
+from barecloud.db.models import Conductor, Node, utcnow
+from barecloud.errors import BarecloudError
+
+
+class ConductorGone(BarecloudError):
+    """The conductor a node was to be handed to is not live (the caller's view of
+    the hash ring is stale): look again, or answer 503."""
+
+    code = 503
 
 
 async def reserve(session: AsyncSession, node_id: int, holder: str) -> bool:
@@ -46,3 +60,29 @@ async def release(session: AsyncSession, node_id: int, holder: str) -> bool:
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def holder_is_live(session: AsyncSession, holder: str, timeout: float) -> bool:
+    """Whether ``holder`` is a live conductor: online, heartbeat within ``timeout``.
+
+    ``FOR SHARE`` keeps its row as it is until ``session`` ends: a peer taking
+    ``holder`` over (an UPDATE of that row) waits for this transaction, and so
+    sees the node it claimed when it releases ``holder``'s locks.
+    """
+    cutoff = utcnow() - dt.timedelta(seconds=timeout)
+    found = await session.scalar(
+        select(Conductor.id).where(
+            Conductor.hostname == holder, Conductor.online.is_(True),
+            Conductor.updated_at >= cutoff, Conductor.role == "conductor",
+        ).with_for_update(read=True)
+    )
+    return found is not None
+
+
+async def claim_for(session: AsyncSession, node: Node, holder: str, timeout: float) -> bool:
+    """:func:`claim` ``node`` for conductor ``holder``, which must be live
+    (:class:`ConductorGone` otherwise); False if the node is locked."""
+    if not await holder_is_live(session, holder, timeout):
+        raise ConductorGone(
+            f"Conductor {holder}, which node {node.uuid} was to be handed to, is not alive.")
+    return await claim(session, node, holder)

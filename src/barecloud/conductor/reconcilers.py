@@ -9,7 +9,8 @@
   recorded (or the expected state enforced), and a node whose BMC keeps
   failing goes to maintenance with the fault ``power failure`` and comes
   back by itself when the BMC answers again;
-- membership: this conductor's heartbeat, and the take-over of dead ones.
+- membership: the take-over of dead members (this conductor's own heartbeat
+  runs apart, on a connection of its own: conductor/liveness.py).
 
 The update path (hardware -> database) is separate from the effect path
 (API -> workflow): a sweep never writes a node someone holds a lock on.
@@ -105,7 +106,7 @@ class Reconcilers:
 
     # --- membership ----------------------------------------------------------
     async def membership(self) -> None:
-        await recovery.heartbeat(self.c.db, self.c.name)
+        await self.c.member.ensure()  # a conductor that may be dead takes nobody over
         dead = await recovery.take_over_dead(
             self.c.db, self.c.name, self.c.settings.conductor_heartbeat_timeout
         )
@@ -229,6 +230,7 @@ class Reconcilers:
         async def probe(p: _Probe) -> None:
             async with workers:
                 try:
+                    await self.c.member.ensure()  # NotLive: the sweep stops here
                     iface = hardware.interface(
                         "power",
                         hardware.hardware_type(p.view.driver).check(

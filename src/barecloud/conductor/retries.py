@@ -26,8 +26,12 @@ MIN_DELAY = 0.05
 
 
 async def run_step(run: Callable[[StepContext], Awaitable[StepResult]], ctx: StepContext,
-                   bound: float) -> StepResult:
-    """``run(ctx)``, again after each retryable error's delay while within ``bound``."""
+                   bound: float, *,
+                   before_retry: Callable[[], Awaitable[None]] | None = None) -> StepResult:
+    """``run(ctx)``, again after each retryable error's delay while within ``bound``.
+
+    ``before_retry`` runs before each new try: the conductor's lease check, since
+    the delays may outlast the lease the first try was started under."""
     give_up = time.monotonic() + bound
     tries = 0
     while True:
@@ -46,3 +50,5 @@ async def run_step(run: Callable[[StepContext], Awaitable[StepResult]], ctx: Ste
                      delay)
             ctx.node, ctx.updates, ctx.writes = node, updates, writes
             await asyncio.sleep(delay)
+            if before_retry is not None:
+                await before_retry()

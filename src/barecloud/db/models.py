@@ -21,9 +21,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from barecloud.db import clock
+
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    """Now on the database's clock (db/clock.py): every host compares the same times."""
+    return clock.now()
 
 
 def new_uuid() -> str:
@@ -198,7 +201,8 @@ class Allocation(TimestampMixin, Base):
 
 
 class Conductor(Base):
-    """A conductor process; its heartbeat keeps its nodes' locks valid."""
+    """A member process (a conductor, or an API process that takes node locks);
+    its heartbeat keeps its locks valid (docs/design/engine.md, "Recovery")."""
 
     __tablename__ = "conductors"
     __table_args__ = (UniqueConstraint("hostname"),)
@@ -209,6 +213,12 @@ class Conductor(Base):
     online: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # A token drawn at each process start: the heartbeat of an older process
+    # under the same name (paused, then resumed) matches no row.
+    incarnation: Mapped[str | None] = mapped_column(String(255))
+    # "conductor" (in the hash ring) or "api" (holds locks, runs no workflow).
+    role: Mapped[str] = mapped_column(String(16), default="conductor",
+                                      server_default="conductor")
 
 
 class Image(TimestampMixin, Base):

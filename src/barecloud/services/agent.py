@@ -109,7 +109,7 @@ async def _refused(rt: Runtime, ident: str, what: str, source: str,
 async def heartbeat(rt: Runtime, ctx: RequestContext, ident: str, body: dict[str, Any],
                     source: str = "") -> None:
     try:
-        await _heartbeat(rt, ctx, ident, body)
+        await rt.with_live_conductor(lambda: _heartbeat(rt, ctx, ident, body))
     except Unauthorized as exc:
         await _refused(rt, ident, "heartbeat", source, exc)
         raise
@@ -136,7 +136,8 @@ async def _heartbeat(rt: Runtime, ctx: RequestContext, ident: str,
             return  # the command's report resumes the node, not a heartbeat
         if dii.get(batches.GATE_FLAG):
             return  # at a deploy batch's gate: the chain's start resumes it
-        if node.reservation or not await locks.claim(s, node, holder):
+        if node.reservation or not await locks.claim_for(
+                s, node, holder, rt.settings.conductor_heartbeat_timeout):
             raise NodeLocked(node.uuid, node.reservation or "another conductor")
         await wakeups.notify(s, holder)
         s.add(apply_event(node, "resume", request_id=ctx.request_id, conductor=holder,
@@ -188,7 +189,7 @@ async def report(rt: Runtime, ctx: RequestContext, ident: str, command_id: str,
     current or is over too (409): both are recorded (services/agent_refusals.py).
     """
     try:
-        await _report(rt, ctx, ident, command_id, token, body)
+        await rt.with_live_conductor(lambda: _report(rt, ctx, ident, command_id, token, body))
     except (Unauthorized, Replayed) as exc:
         await _refused(rt, ident, f"report of command {command_id[:64]}", source, exc)
         raise
@@ -232,7 +233,8 @@ async def _report(rt: Runtime, ctx: RequestContext, ident: str, command_id: str,
             node.workflow_deadline = now + dt.timedelta(seconds=timeout)
             await batches.record(s, rt.settings, node, command, status)
             return
-        if node.reservation or not await locks.claim(s, node, holder):
+        if node.reservation or not await locks.claim_for(
+                s, node, holder, rt.settings.conductor_heartbeat_timeout):
             raise NodeLocked(node.uuid, node.reservation or "another conductor")
         took = (now - dt.datetime.fromisoformat(command["issued_at"])).total_seconds()
         command.update(status=status, finished_at=now.isoformat(),

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
+from barecloud.conductor.locks import ConductorGone
 from barecloud.conductor.recovery import live_conductors
 from barecloud.conductor.ring import HashRing
 from barecloud.config import Settings
@@ -14,6 +17,9 @@ from barecloud.errors import BarecloudError
 
 class NoConductor(BarecloudError):
     code = 503
+
+
+T = TypeVar("T")
 
 
 # The roles of a cloud admin, implied roles expanded (admin ⊃ member ⊃ reader).
@@ -101,6 +107,24 @@ class Runtime:
     def conductor_name_hint(self, node_uuid: str, group: str = "") -> str | None:
         ring = self._groups.get(group)
         return ring.host_for(node_uuid) if ring else None
+
+    def forget_ring(self) -> None:
+        """Read the live conductors again at the next lookup."""
+        self._ring_at = 0.0
+
+    async def with_live_conductor(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        """Run ``attempt`` (a transaction that claims a node for the conductor the
+        ring names); if that conductor turned out not live (locks.ConductorGone, the
+        transaction rolled back), once more with a fresh ring, else 503."""
+        try:
+            return await attempt()
+        except ConductorGone:
+            self.forget_ring()
+        try:
+            return await attempt()
+        except ConductorGone as exc:
+            self.forget_ring()
+            raise NoConductor(exc.message) from None
 
     def wake(self) -> None:
         wake = getattr(self.local_conductor, "wake", None)

@@ -331,8 +331,11 @@ async def _holder(rt: Runtime, ctx: RequestContext, ident: str, rule: str) -> st
     return await rt.conductor_for(node.uuid, node.conductor_group)
 
 
-async def _claim(s: AsyncSession, node: Node, holder: str) -> str:
-    if node.reservation or not await locks.claim(s, node, holder):
+async def _claim(rt: Runtime, s: AsyncSession, node: Node, holder: str) -> str:
+    """Lock ``node`` for ``holder``, a live conductor (locks.ConductorGone if it is not:
+    callers run under ``rt.with_live_conductor``, which asks the ring again)."""
+    if node.reservation or not await locks.claim_for(
+            s, node, holder, rt.settings.conductor_heartbeat_timeout):
         raise NodeLocked(node.uuid, node.reservation or "another conductor")
     await wakeups.notify(s, holder)
     return holder
@@ -344,6 +347,14 @@ async def set_provision_state(
 ) -> None:
     """Start the work ``verb`` asks for; the conductor carries it out.  A deploy with
     ``batch`` is a member of that deploy batch (conductor/batches.py)."""
+    await rt.with_live_conductor(
+        lambda: _set_provision_state(rt, ctx, ident, verb, args, batch=batch))
+
+
+async def _set_provision_state(
+    rt: Runtime, ctx: RequestContext, ident: str, verb: str, args: dict[str, Any],
+    *, batch: str | None,
+) -> None:
     event = states.VERB_EVENTS[verb]
     holder = await _holder(rt, ctx, ident, "baremetal:node:set_provision_state")
     source: dict[str, Any] = {}
@@ -380,7 +391,7 @@ async def set_provision_state(
         if event == "abort":
             _abort(node, s, ctx)
             return
-        await _claim(s, node, holder)
+        await _claim(rt, s, node, holder)
         s.add(apply_event(node, event, request_id=ctx.request_id, conductor=holder,
                           user=ctx.user))
         node.last_error = None
@@ -459,10 +470,16 @@ async def set_power_state(
         )
     if timeout is not None and (not isinstance(timeout, int) or timeout <= 0):
         raise InvalidParameter(f"Invalid timeout value {timeout!r}: a positive integer")
+    await rt.with_live_conductor(lambda: _set_power_state(rt, ctx, ident, target, timeout))
+
+
+async def _set_power_state(
+    rt: Runtime, ctx: RequestContext, ident: str, target: str, timeout: int | None
+) -> None:
     holder = await _holder(rt, ctx, ident, "baremetal:node:set_power_state")
     async with rt.db.session() as s:
         node = await find(s, ident, traits=False)
-        await _claim(s, node, holder)
+        await _claim(rt, s, node, holder)
         node.target_power_state = states.POWER_RESULT[target]
         node.last_error = None
         node.workflow = "power"
