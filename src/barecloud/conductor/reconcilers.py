@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from barecloud import states
 from barecloud.conductor import batches, locks, metrics, recovery, shares
 from barecloud.db import sealed
-from barecloud.db.models import Node
+from barecloud.db.models import Node, utcnow
 from barecloud.db.transitions import apply_event, note
 from barecloud.drivers import hardware
 from barecloud.drivers.base import NodeView
@@ -124,7 +124,7 @@ class Reconcilers:
         after = 0
         while True:
             async with self.c.db.session() as s:
-                now = await shares.db_now(s)
+                now = utcnow()  # the database's clock (db/clock.py)
                 due = (await s.execute(
                     select(Node.id, Node.uuid, Node.conductor_group).where(
                         Node.workflow_deadline < now,
@@ -150,7 +150,7 @@ class Reconcilers:
         """One batch of :meth:`check_deadlines`: (failed, retried)."""
         failed = retried = 0
         async with self.c.db.session() as s:
-            now = await shares.db_now(s)
+            now = utcnow()  # the database's clock (db/clock.py)
             nodes = (await s.scalars(
                 select(Node).where(
                     Node.id.in_(ids), Node.workflow_deadline < now,
@@ -366,7 +366,7 @@ async def _claim_polls(s: AsyncSession, ids: list[int], min_age: float) -> list[
     ``updated_at`` as it was: the stamp is no change of the node, and the
     sweep's own check for changes (``_Probe.version``) must not see one.
     """
-    now = await shares.db_now(s)
+    now = utcnow()  # the database's clock (db/clock.py)
     result = await s.execute(
         update(Node)
         .where(Node.id.in_(ids), *_SWEPT,

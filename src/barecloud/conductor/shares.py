@@ -11,14 +11,8 @@ still claimed in the database (``power_synced_at``, the node's lock).
 
 from __future__ import annotations
 
-import datetime as dt
-
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from barecloud.conductor import recovery
 from barecloud.conductor.ring import HashRing
-from barecloud.db.models import utcnow
 from barecloud.db.session import Database
 
 ALL = "*"  # the ring of every live conductor, whatever its group
@@ -52,12 +46,3 @@ async def current(db: Database, me: str, my_group: str, timeout: float) -> Share
     # sweeps meanwhile is still claimed row by row.
     return Shares(me, my_group, await recovery.live_conductors(db, timeout))
 
-
-async def db_now(s: AsyncSession) -> dt.datetime:
-    """The database's clock (naive UTC) on PostgreSQL, so that conductors on hosts
-    whose clocks differ agree on intervals; this host's on SQLite (one process)."""
-    if s.get_bind().dialect.name != "postgresql":
-        return utcnow()
-    now = await s.scalar(text("SELECT now() AT TIME ZONE 'utc'"))
-    assert isinstance(now, dt.datetime)
-    return now
