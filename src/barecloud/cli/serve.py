@@ -19,6 +19,7 @@ from prometheus_client import start_http_server
 from barecloud.api.app import create_app
 from barecloud.api.connections import with_header_timeout
 from barecloud.conductor.engine import Conductor
+from barecloud.conductor.wakeups import CommandListener
 from barecloud.config import Settings
 from barecloud.db import migrate, sealed
 from barecloud.db.identity_models import DEFAULT_DOMAIN
@@ -237,7 +238,8 @@ async def run_all_in_one(
     db = await prepare(settings)
     await bootstrap_identity(settings, db)
     conductor = Conductor(db, settings)
-    rt = Runtime(db=db, settings=settings, local_conductor=conductor)
+    commands = CommandListener(db.url)
+    rt = Runtime(db=db, settings=settings, local_conductor=conductor, commands=commands)
     try:
         if setup is not None:
             await setup(rt)
@@ -245,7 +247,7 @@ async def run_all_in_one(
             await conductor.start()
             try:
                 async with _running(ComputeSync(rt)), _running(NetworkAgent(rt)), \
-                        _running(LeaseManager(rt)):
+                        _running(LeaseManager(rt)), _running(commands):
                     await _serve_http(rt, settings, (lambda: ready(rt)) if ready else None)
             finally:
                 await conductor.stop()
@@ -256,9 +258,11 @@ async def run_all_in_one(
 async def run_api(settings: Settings) -> None:
     db = await prepare(settings)
     await bootstrap_identity(settings, db)
-    rt = Runtime(db=db, settings=settings)
+    commands = CommandListener(db.url)
+    rt = Runtime(db=db, settings=settings, commands=commands)
     try:
-        async with _running(ComputeSync(rt)), _running(LeaseManager(rt)):
+        async with _running(ComputeSync(rt)), _running(LeaseManager(rt)), \
+                _running(commands):
             await _serve_http(rt, settings, None)
     finally:
         await db.dispose()

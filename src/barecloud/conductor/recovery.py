@@ -12,10 +12,9 @@ import datetime as dt
 
 from sqlalchemy import select, update
 
-from barecloud import states
 from barecloud.db.models import Conductor, Node, utcnow
 from barecloud.db.session import Database
-from barecloud.db.transitions import apply_event, note
+from barecloud.db.transitions import fail_and_clear
 
 
 async def register(db: Database, name: str, group: str) -> None:
@@ -61,25 +60,15 @@ async def abandon_locks(db: Database, holder: str, why: str) -> int:
     """Fail the transient nodes ``holder`` locked and clear its locks."""
     count = 0
     async with db.session() as s:
-        nodes = (await s.scalars(select(Node).where(Node.reservation == holder))).all()
+        nodes = (await s.scalars(select(Node).where(Node.reservation == holder)
+                                 .order_by(Node.id).with_for_update(of=Node))).all()
         for node in nodes:
             count += 1
             message = (
                 f"{why} while the node was {node.provision_state}; "
                 "the operation was abandoned."
             )
-            if node.workflow == "power":
-                node.target_power_state = None
-                node.last_error = message
-                s.add(note(node, message, event_type="power", error=True, conductor=holder))
-            elif not states.is_stable(node.provision_state):
-                node.last_error = message
-                s.add(apply_event(node, "fail", message=message, error=True, conductor=holder))
-            node.reservation = None
-            node.workflow = None
-            node.workflow_step = 0
-            node.workflow_args = {}
-            node.workflow_deadline = None
+            s.add(fail_and_clear(node, message, conductor=holder))
     return count
 
 

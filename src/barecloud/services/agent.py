@@ -16,8 +16,9 @@ from sqlalchemy import select
 from barecloud import states
 from barecloud.conductor import agent_tokens, batches, locks, wakeups
 from barecloud.conductor.mailbox import MAILBOX
-from barecloud.db.models import Node, Port, utcnow
-from barecloud.db.transitions import apply_event, note
+from barecloud.db import node_agents
+from barecloud.db.models import LIVE_COMMAND, Node, Port, utcnow
+from barecloud.db.transitions import apply_event, fail_and_clear, note
 from barecloud.errors import BarecloudError, Conflict, InvalidParameter, NodeLocked, NotFound
 from barecloud.services import agent_refusals
 from barecloud.services.context import RequestContext, Runtime
@@ -31,9 +32,14 @@ LOOKUP_STATES = {
 }
 WAIT_STATES = {s.name for s in states.STATES.values() if s.waits}
 HEARTBEAT_INTERVAL = 10
-# How often a long-poll re-reads the node when no in-process signal comes
-# (the conductor may run in another process).
+# How often a long-poll re-reads the node when no signal comes: the conductor
+# may run in another process.  On PostgreSQL its NOTIFY (conductor/wakeups.py)
+# is the signal and the re-read only a safety net; SQLite has one process.
 POLL_RECHECK = 1.0
+POLL_RECHECK_NOTIFIED = 8.0
+# A running report is written at most this often (seconds), unless it is one
+# the history notes: each write moves the deadline on.
+PROGRESS_WRITE_EVERY = 5.0
 MAX_POLL_WAIT = 60.0
 # A history row for progress at most every this many percent.
 PROGRESS_NOTE_STEP = 25
@@ -77,13 +83,11 @@ async def lookup(rt: Runtime, addresses: str | None, node_uuid: str | None) -> d
         if node is None or node.provision_state not in LOOKUP_STATES:
             raise NotFound("Node with the given addresses could not be found.")
         token = "******"
-        dii = dict(node.driver_internal_info or {})
-        if not dii.get(agent_tokens.DELIVERED) and not agent_tokens.boot_delivers(
-                node.driver, node.boot_interface):
+        delivered = node.agent is not None and node.agent.token_delivered
+        if not delivered and not agent_tokens.boot_delivers(node.driver, node.boot_interface) \
+                and await node_agents.deliver_token(s, node.id):
             token = agent_tokens.new()
             node.agent_token = agent_tokens.digest(token)
-            dii[agent_tokens.DELIVERED] = True
-            node.driver_internal_info = dii
         return {
             "node": {"uuid": node.uuid},
             "config": {
@@ -123,18 +127,18 @@ async def _heartbeat(rt: Runtime, ctx: RequestContext, ident: str,
     async with rt.db.session() as s:
         node = await find_node(s, ident)
         _check_token(node, token)
-        dii = dict(node.driver_internal_info or {})
-        dii["agent_last_heartbeat"] = utcnow().isoformat()
+        values: dict[str, Any] = {"last_heartbeat": utcnow()}
         if body.get("callback_url"):
-            dii["agent_url"] = body["callback_url"]
+            values["url"] = str(body["callback_url"])
         if body.get("agent_version"):
-            dii["agent_version"] = body["agent_version"]
-        node.driver_internal_info = dii
+            values["agent_version"] = str(body["agent_version"])
+        # The agent's own row: the node row is not written unless the workflow resumes.
+        agent = await node_agents.write(s, node.id, **values)
         if node.provision_state not in WAIT_STATES or node.workflow is None:
             return
-        if dii.get("agent_command", {}).get("status") in ("pending", "running"):
+        if agent.command_status in LIVE_COMMAND:
             return  # the command's report resumes the node, not a heartbeat
-        if dii.get(batches.GATE_FLAG):
+        if agent.at_gate:
             return  # at a deploy batch's gate: the chain's start resumes it
         if node.reservation or not await locks.claim(s, node, holder):
             raise NodeLocked(node.uuid, node.reservation or "another conductor")
@@ -148,6 +152,11 @@ async def _heartbeat(rt: Runtime, ctx: RequestContext, ident: str,
 def _check_token(node: Node, token: Any) -> None:
     if not agent_tokens.matches(node.agent_token, token):
         raise Unauthorized("Invalid or missing agent token received.")
+
+
+def poll_recheck(rt: Runtime) -> float:
+    """The long-poll's re-read interval: rare where a NOTIFY wakes it."""
+    return POLL_RECHECK_NOTIFIED if rt.commands_notified() else POLL_RECHECK
 
 
 async def next_command(rt: Runtime, ident: str, token: str | None,
@@ -166,9 +175,9 @@ async def _next_command(rt: Runtime, ident: str, token: str | None,
     until = time.monotonic() + wait
     while True:
         async with rt.db.session() as s:
-            node = await find_node(s, ident)
+            node = await find_node(s, ident, traits=False)
             _check_token(node, token)
-            command = (node.driver_internal_info or {}).get("agent_command") or {}
+            command = node.agent.command_record() if node.agent is not None else {}
             uuid = node.uuid
             if (command.get("status") in ("pending", "running")
                     and node.provision_state in WAIT_STATES):
@@ -177,7 +186,7 @@ async def _next_command(rt: Runtime, ident: str, token: str | None,
         left = until - time.monotonic()
         if left <= 0:
             return None
-        await MAILBOX.wait(uuid, min(left, POLL_RECHECK))
+        await MAILBOX.wait(uuid, min(left, poll_recheck(rt)))
 
 
 async def report(rt: Runtime, ctx: RequestContext, ident: str, command_id: str,
@@ -207,28 +216,28 @@ async def _report(rt: Runtime, ctx: RequestContext, ident: str, command_id: str,
     target = await find_node_outside(rt, ident)
     holder = await rt.conductor_for(target.uuid, target.conductor_group)
     async with rt.db.session() as s:
-        node = await find_node(s, ident)
+        node = await find_node(s, ident, traits=False)
         _check_token(node, token)
-        dii = dict(node.driver_internal_info or {})
-        command = dict(dii.get("agent_command") or {})
+        command = node.agent.command_record() if node.agent is not None else {}
         if command.get("id") != command_id:
             raise Replayed(f"Command {command_id[:64]} is not the current command of node "
                            f"{node.uuid}.")
-        if command.get("status") not in ("pending", "running") or (
+        if command.get("status") not in LIVE_COMMAND or (
                 node.provision_state not in WAIT_STATES):
             raise Replayed(f"Node {node.uuid} is no longer waiting for command "
                            f"{command_id[:64]} (state {node.provision_state}).")
         now = utcnow()
-        dii["agent_last_heartbeat"] = now.isoformat()
         command.setdefault("started_at", now.isoformat())
         if status == "running":
-            _progress(s, node, command, body.get("progress"), holder)
-            command["status"] = "running"
-            dii["agent_command"] = command
-            node.driver_internal_info = dii
+            noted = _progress(s, node, command, body.get("progress"), holder)
+            timeout = batches.progress_timeout(rt.settings, node, command) or (
+                rt.settings.wait_timeout(node.provision_state))
+            if not noted and command["status"] == "running" and not _due(command, now, timeout):
+                return  # bytes flow, and the row was written a moment ago
+            command.update(status="running", written_at=now.isoformat())
+            if not await node_agents.settle(s, node.id, command, last_heartbeat=now):
+                raise Replayed(f"Command {command_id[:64]} of node {node.uuid} is over.")
             # Bytes are flowing: the machine is alive, the deadline moves on.
-            timeout = batches.progress_timeout(rt.settings, node) or rt.settings.wait_timeout(
-                node.provision_state)
             node.workflow_deadline = now + dt.timedelta(seconds=timeout)
             await batches.record(s, rt.settings, node, command, status)
             return
@@ -237,8 +246,9 @@ async def _report(rt: Runtime, ctx: RequestContext, ident: str, command_id: str,
         took = (now - dt.datetime.fromisoformat(command["issued_at"])).total_seconds()
         command.update(status=status, finished_at=now.isoformat(),
                        result=body.get("result") or {}, error=body.get("error"))
-        dii["agent_command"] = command
-        node.driver_internal_info = dii
+        if not await node_agents.settle(s, node.id, command, last_heartbeat=now):
+            # A report of the same command that won the race: this one is late.
+            raise Replayed(f"Command {command_id[:64]} of node {node.uuid} is over.")
         node.workflow_deadline = None
         await wakeups.notify(s, holder)
         retry = await batches.record(s, rt.settings, node, command, status)
@@ -253,26 +263,32 @@ async def _report(rt: Runtime, ctx: RequestContext, ident: str, command_id: str,
                               message=f"agent {command['name']} failed; retrying alone"))
         else:
             reason = str(body.get("error") or "no reason given")[:MAX_ERROR]
-            message = f"Agent command {command['name']} failed: {reason}"
-            node.last_error = message
-            s.add(apply_event(node, "fail", request_id=ctx.request_id, conductor=holder,
-                              message=message, error=True))
-            node.workflow = None
-            node.workflow_step = 0
-            node.workflow_args = {}
-            node.reservation = None
+            s.add(fail_and_clear(node, f"Agent command {command['name']} failed: {reason}",
+                                 conductor=holder, request_id=ctx.request_id))
     rt.wake()
 
 
+def _due(command: dict[str, Any], now: dt.datetime, timeout: float) -> bool:
+    """Whether a running report must be written: the first, or the last write is
+    old enough that the deadline it set would soon pass (every PROGRESS_WRITE_EVERY
+    seconds at most, and four times per ``timeout``)."""
+    last = command.get("written_at")
+    if not isinstance(last, str):
+        return True
+    age = (now - dt.datetime.fromisoformat(last)).total_seconds()
+    return age >= min(PROGRESS_WRITE_EVERY, timeout / 4)
+
+
 def _progress(s: Any, node: Node, command: dict[str, Any], progress: Any,
-              holder: str) -> None:
-    """Keep the latest progress; note it in the history every PROGRESS_NOTE_STEP %."""
+              holder: str) -> bool:
+    """Keep the latest progress; note it in the history every PROGRESS_NOTE_STEP %
+    (True when this report is one to note)."""
     if not isinstance(progress, dict):
-        return
+        return False
     done, total = progress.get("bytes"), progress.get("total")
     command["progress"] = {"bytes": done, "total": total}
     if not isinstance(done, int) or not isinstance(total, int) or total <= 0:
-        return
+        return False
     percent = min(100, done * 100 // total)
     step = percent // PROGRESS_NOTE_STEP * PROGRESS_NOTE_STEP
     if step > int(command.get("noted", 0)) and step < 100:
@@ -280,6 +296,8 @@ def _progress(s: Any, node: Node, command: dict[str, Any], progress: Any,
         s.add(note(node, f"agent {command['name']}: {percent}% ({done // 2**20} of "
                          f"{total // 2**20} MiB)", event_type=node.workflow or "agent",
                    conductor=holder))
+        return True
+    return False
 
 
 def _rate(command: dict[str, Any], took: float) -> str:
