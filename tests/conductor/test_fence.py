@@ -370,3 +370,26 @@ async def test_a_command_notify_wakes_a_long_poll_in_another_process(pg_url: str
         await db.dispose()
     assert Runtime(db, Settings(), commands=listener).commands_notified() is False
     assert agent.poll_recheck(Runtime(db, Settings())) == agent.POLL_RECHECK
+
+
+async def test_a_report_whose_node_changed_meanwhile_is_tried_again_not_refused(
+        rt: Runtime) -> None:
+    """A 409 makes the agent drop its report for good: a node written between the
+    report's read and its claim (here: another writer holding the row) is read again
+    and the report goes through."""
+    if rt.db.is_sqlite:
+        pytest.skip("one connection: transactions cannot interleave")
+    n, current = await _waiting(rt)
+    assert current is not None
+    async with rt.db.session() as s:
+        await s.execute(update(Node).where(Node.uuid == n).values(
+            description="written meanwhile", version=Node.version + 1))
+        final = asyncio.create_task(agent.report(rt, CTX, n, current, TOKEN,
+                                                 {"status": "succeeded", "result": {}}))
+        await asyncio.sleep(0.5)
+        assert not final.done()  # its claim waits for the row
+    await asyncio.wait_for(final, 10)
+    node = await load(rt.db, n)
+    assert (node.provision_state, node.reservation) == (states.DEPLOYING, HOLDER)
+    assert node.description == "written meanwhile"
+    assert (await _command(rt.db, n))["status"] == "succeeded"

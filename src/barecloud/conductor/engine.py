@@ -36,7 +36,7 @@ from barecloud.db.transitions import apply_event, clear_work, fail_and_clear, no
 from barecloud.drivers import hardware, ipmi, ipxe
 from barecloud.drivers.base import AgentCommand, NodeView, PortView, StepResult
 from barecloud.drivers.switches import registry as switch_registry
-from barecloud.errors import BarecloudError
+from barecloud.errors import BarecloudError, NodeChanged
 
 log = logging.getLogger(__name__)
 
@@ -340,8 +340,14 @@ class Conductor:
             clear_work(node)
 
     async def _fail(self, node_id: int, message: str) -> None:
-        async with self.db.session() as s:
-            node = await self._owned(s, node_id)
-            if node is None:
-                return
-            s.add(fail_and_clear(node, message, conductor=self.name))
+        try:
+            async with self.db.session() as s:
+                node = await self._owned(s, node_id)
+                if node is None:
+                    return
+                s.add(fail_and_clear(node, message, conductor=self.name))
+        except NodeChanged:
+            # Changed under the lock this conductor believed it held: it is not
+            # ours any more (only a lock taken from us can do that).
+            log.warning("node %s changed under %s's lock: left to its new writer",
+                        node_id, self.name)

@@ -7,8 +7,10 @@ agent's error as ``last_error``.  See docs/design/provisioning.md.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -19,7 +21,14 @@ from barecloud.conductor.mailbox import MAILBOX
 from barecloud.db import node_agents
 from barecloud.db.models import LIVE_COMMAND, Node, Port, utcnow
 from barecloud.db.transitions import apply_event, fail_and_clear, note
-from barecloud.errors import BarecloudError, Conflict, InvalidParameter, NodeLocked, NotFound
+from barecloud.errors import (
+    BarecloudError,
+    Conflict,
+    InvalidParameter,
+    NodeChanged,
+    NodeLocked,
+    NotFound,
+)
 from barecloud.services import agent_refusals
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.nodes import find as find_node
@@ -45,6 +54,8 @@ MAX_POLL_WAIT = 60.0
 PROGRESS_NOTE_STEP = 25
 REPORT_STATUSES = ("running", "succeeded", "failed")
 MAX_ERROR = 1000  # characters of an agent's error kept in last_error
+# Times a heartbeat or report is tried when the node changed under it.
+CHANGED_RETRIES = 3
 
 
 class Unauthorized(BarecloudError):
@@ -113,7 +124,7 @@ async def _refused(rt: Runtime, ident: str, what: str, source: str,
 async def heartbeat(rt: Runtime, ctx: RequestContext, ident: str, body: dict[str, Any],
                     source: str = "") -> None:
     try:
-        await _heartbeat(rt, ctx, ident, body)
+        await _retried(lambda: _heartbeat(rt, ctx, ident, body))
     except Unauthorized as exc:
         await _refused(rt, ident, "heartbeat", source, exc)
         raise
@@ -140,13 +151,38 @@ async def _heartbeat(rt: Runtime, ctx: RequestContext, ident: str,
             return  # the command's report resumes the node, not a heartbeat
         if agent.at_gate:
             return  # at a deploy batch's gate: the chain's start resumes it
-        if node.reservation or not await locks.claim(s, node, holder):
-            raise NodeLocked(node.uuid, node.reservation or "another conductor")
+        await _claim(s, node, holder)
         await wakeups.notify(s, holder)
         s.add(apply_event(node, "resume", request_id=ctx.request_id, conductor=holder,
                           message="agent called back"))
         node.workflow_deadline = None
     rt.wake()
+
+
+async def _retried(call: Callable[[], Awaitable[None]]) -> None:
+    """``call`` again when the node changed between its read and its write.
+
+    Each call is one short transaction, rolled back whole by the conflict, so
+    running it again on a fresh read is safe; an agent whose report got a 409
+    would take it as "not current" and never send it again.
+    """
+    for attempt in range(CHANGED_RETRIES):
+        try:
+            await call()
+            return
+        except NodeChanged:
+            if attempt == CHANGED_RETRIES - 1:
+                raise
+            await asyncio.sleep(0.02 * (attempt + 1))
+
+
+async def _claim(s: Any, node: Node, holder: str) -> None:
+    """Lock the node for ``holder``, as it was read: a node changed since is
+    read again (NodeChanged, retried); a node someone holds is 409."""
+    if node.reservation:
+        raise NodeLocked(node.uuid, node.reservation)
+    if not await locks.claim(s, node, holder):
+        raise NodeChanged(node.uuid)
 
 
 def _check_token(node: Node, token: Any) -> None:
@@ -197,7 +233,7 @@ async def report(rt: Runtime, ctx: RequestContext, ident: str, command_id: str,
     current or is over too (409): both are recorded (services/agent_refusals.py).
     """
     try:
-        await _report(rt, ctx, ident, command_id, token, body)
+        await _retried(lambda: _report(rt, ctx, ident, command_id, token, body))
     except (Unauthorized, Replayed) as exc:
         await _refused(rt, ident, f"report of command {command_id[:64]}", source, exc)
         raise
@@ -241,8 +277,7 @@ async def _report(rt: Runtime, ctx: RequestContext, ident: str, command_id: str,
             node.workflow_deadline = now + dt.timedelta(seconds=timeout)
             await batches.record(s, rt.settings, node, command, status)
             return
-        if node.reservation or not await locks.claim(s, node, holder):
-            raise NodeLocked(node.uuid, node.reservation or "another conductor")
+        await _claim(s, node, holder)
         took = (now - dt.datetime.fromisoformat(command["issued_at"])).total_seconds()
         command.update(status=status, finished_at=now.isoformat(),
                        result=body.get("result") or {}, error=body.get("error"))
