@@ -26,9 +26,11 @@ async def ensure(s: AsyncSession, node_id: int) -> None:
 
 async def write(s: AsyncSession, node_id: int, **values: Any) -> NodeAgent:
     """Set ``values`` on the row; the row as it is now (loaded afresh)."""
-    await ensure(s, node_id)
-    await s.execute(update(NodeAgent).where(NodeAgent.node_id == node_id).values(**values)
-                    .execution_options(synchronize_session=False))
+    change = (update(NodeAgent).where(NodeAgent.node_id == node_id).values(**values)
+              .execution_options(synchronize_session=False))
+    if not (await s.execute(change)).rowcount:  # type: ignore[attr-defined]
+        await ensure(s, node_id)  # the first write of this node's agent
+        await s.execute(change)
     return await read(s, node_id)
 
 
