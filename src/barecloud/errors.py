@@ -14,6 +14,7 @@ off instead of failing a node at the first hiccup of a BMC.
     │   ├── Conflict (409)
     │   │   ├── Duplicate (409)
     │   │   ├── NodeLocked (409)
+    │   │   ├── NodeChanged (409)
     │   │   └── InvalidState (409)
     │   └── NotAcceptable (406)
     └── DriverError (500)            hardware said no; recorded as last_error
@@ -100,6 +101,14 @@ class NodeLocked(Conflict):
 
 class InvalidState(Conflict):
     pass
+
+
+class NodeChanged(Conflict):
+    """A write of a node that someone else changed after it was read (its
+    version moved): nothing was written; reading it again and retrying is safe."""
+
+    def __init__(self, node: str) -> None:
+        super().__init__(f"Node {node} was changed by another request; retry.")
 
 
 class NotAcceptable(ClientError):

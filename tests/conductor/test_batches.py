@@ -141,7 +141,7 @@ async def _finish(rt: Runtime, n: str) -> None:
         assert node.provision_state in (states.DEPLOYING, states.DEPLOYWAIT), (
             await describe(rt.db, n))
         if node.provision_state == states.DEPLOYWAIT and node.reservation is None:
-            command = (node.driver_internal_info or {}).get("agent_command") or {}
+            command = node.agent_info().get("agent_command") or {}
             if command.get("status") == "pending":
                 await _report(rt, n, command, "succeeded", result={})
         await asyncio.sleep(0.02)
@@ -166,7 +166,7 @@ def _written(command: dict[str, Any], size: int = 4096) -> dict[str, Any]:
 
 
 def _sent(name: str) -> Callable[[Node], bool]:
-    return lambda node: (node.driver_internal_info or {}).get(
+    return lambda node: node.agent_info().get(
         "agent_command", {}).get("name") == name
 
 
@@ -198,8 +198,8 @@ async def test_the_gate_waits_for_every_member_then_chains_them(rt: Runtime) -> 
     await asyncio.sleep(0.2)
     first = await load(rt.db, uuids[0])
     assert first.provision_state == states.DEPLOYWAIT
-    assert "agent_command" not in (first.driver_internal_info or {}) or (
-        first.driver_internal_info["agent_command"]["name"] != "write_image")
+    assert "agent_command" not in first.agent_info() or (
+        first.agent_info()["agent_command"]["name"] != "write_image")
     report = await _report_of(rt, ref)
     assert (report["state"], [m["state"] for m in report["members"]]) == (
         "gathering", ["ready", "ready", "waiting"])
@@ -249,7 +249,7 @@ async def _undeploy(rt: Runtime, n: str) -> None:
     await act(rt, n, "deleted")
     node = await load(rt.db, n)
     while node.provision_state != states.AVAILABLE:
-        command = (node.driver_internal_info or {}).get("agent_command") or {}
+        command = node.agent_info().get("agent_command") or {}
         if (node.provision_state == states.CLEANWAIT and node.reservation is None
                 and command.get("status") == "pending"):
             await _report(rt, n, command, "succeeded", result={})
@@ -290,7 +290,7 @@ async def test_image_urls_are_signed_per_node_and_chain_tokens_are_per_write(
             tokens += [command["params"]["serve"]["token"]] if "serve" in command["params"] \
                 else [u.rsplit("/chain/", 1)[1] for u in command["params"]["upstreams"]]
             # Stored on the node for the agent, masked in the node's API view.
-            shown = internal_info((await load(rt.db, n)).driver_internal_info or {})
+            shown = internal_info((await load(rt.db, n)).agent_info())
             assert shown["agent_command"]["params"]["url"].endswith(f"{image_id}?******")
         for n, command in commands.items():
             await _report(rt, n, command, "succeeded", result=_written(command))
@@ -310,7 +310,7 @@ async def test_a_failed_member_is_retried_alone_and_a_dead_one_after_a_reboot(
     await _report(rt, fine, commands[fine], "succeeded", result=_written(commands[fine]))
     # One reports a failure: it writes again at once, alone, from the image server.
     await _report(rt, failing, commands[failing], "failed", error="checksum mismatch")
-    await _wait_for(rt, failing, lambda node: (node.driver_internal_info or {}).get(
+    await _wait_for(rt, failing, lambda node: node.agent_info().get(
         "agent_command", {}).get("id") not in (None, commands[failing]["id"]), "retry sent")
     again = await _command(rt, failing)
     assert again["name"] == "write_image" and "upstreams" not in again["params"]
@@ -320,7 +320,7 @@ async def test_a_failed_member_is_retried_alone_and_a_dead_one_after_a_reboot(
     dead_token = await agent_token(rt, dead)
     await expire_wait(rt.db, dead)
     await rt_conductor(rt).reconcilers.check_deadlines()
-    await _wait_for(rt, dead, lambda node: (node.driver_internal_info or {}).get(
+    await _wait_for(rt, dead, lambda node: node.agent_info().get(
         "agent_command", {}).get("id") not in (None, commands[dead]["id"]), "reboot, retry")
     history = await describe(rt.db, dead)
     assert "retrying alone over http after a reboot" in history

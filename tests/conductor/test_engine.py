@@ -262,10 +262,10 @@ async def test_heartbeat_with_a_wrong_token_is_refused(rt: Runtime) -> None:
     node = await load(rt.db, n)
     assert node.provision_state == states.DEPLOYWAIT
     assert node.reservation is None
-    assert "agent_last_heartbeat" not in (node.driver_internal_info or {})
+    assert "agent_last_heartbeat" not in node.agent_info()
     await heartbeat(rt, n, token=token)
     node = await wait_state(rt, n, states.ACTIVE)
-    assert "agent_last_heartbeat" in node.driver_internal_info
+    assert "agent_last_heartbeat" in node.agent_info()
     # A new deploy gets a new token; the old one no longer works.
     await set_driver_info(rt.db, n, fake_callback=True)
     await drive(rt, n, "rebuild", states.DEPLOYWAIT)

@@ -23,6 +23,7 @@ from barecloud.api.connections import with_header_timeout
 from barecloud.conductor import recovery
 from barecloud.conductor.engine import Conductor
 from barecloud.conductor.liveness import Member
+from barecloud.conductor.wakeups import CommandListener
 from barecloud.config import Settings
 from barecloud.db import migrate, sealed, sqlite_lock
 from barecloud.db.identity_models import DEFAULT_DOMAIN
@@ -253,7 +254,8 @@ async def run_all_in_one(
     db = await prepare(settings)
     await bootstrap_identity(settings, db)
     conductor = Conductor(db, settings)
-    rt = Runtime(db=db, settings=settings, local_conductor=conductor)
+    commands = CommandListener(db.url)
+    rt = Runtime(db=db, settings=settings, local_conductor=conductor, commands=commands)
     try:
         if setup is not None:
             await setup(rt)
@@ -261,7 +263,7 @@ async def run_all_in_one(
             await _registered(conductor.start())
             try:
                 async with _running(ComputeSync(rt)), _running(NetworkAgent(rt)), \
-                        _running(LeaseManager(rt)):
+                        _running(LeaseManager(rt)), _running(commands):
                     await _serve_http(rt, settings, (lambda: ready(rt)) if ready else None)
             finally:
                 await conductor.stop()
@@ -289,9 +291,11 @@ async def run_api(settings: Settings) -> None:
     member = Member(db, settings, name, role=recovery.API)
     await _registered(member.register())
     await member.start()
-    rt = Runtime(db=db, settings=settings)
+    commands = CommandListener(db.url)
+    rt = Runtime(db=db, settings=settings, commands=commands)
     try:
-        async with _running(ComputeSync(rt)), _running(LeaseManager(rt)):
+        async with _running(ComputeSync(rt)), _running(LeaseManager(rt)), \
+                _running(commands):
             await _serve_http(rt, settings, None)
     finally:
         await member.close()

@@ -17,9 +17,8 @@ from typing import Any
 from barecloud.drivers import hardware
 from barecloud.errors import InvalidParameter
 
-# driver_internal_info: True once the token went out (script written or lookup
-# answered); lookup hands out none after that.
-DELIVERED = "agent_token_delivered"
+# Whether the token went out (script written or lookup answered) is the agent
+# row's ``token_delivered`` (db/models.NodeAgent): lookup hands out none after.
 
 
 def new() -> str:

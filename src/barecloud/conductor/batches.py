@@ -31,9 +31,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from barecloud import states
-from barecloud.conductor import image_urls
+from barecloud.conductor import image_urls, wakeups
 from barecloud.conductor.mailbox import MAILBOX
 from barecloud.config import Settings
+from barecloud.db import node_agents
 from barecloud.db.batch_models import DeployBatch, DeployBatchMember
 from barecloud.db.models import Node, utcnow
 from barecloud.db.session import Database, serialize
@@ -50,8 +51,6 @@ WAITING, READY, WRITING, RETRYING, OK, KO = (
     "waiting", "ready", "writing", "retrying", "ok", "ko")
 UNSETTLED = (WAITING, READY, WRITING, RETRYING)
 IN_DEPLOY = (states.DEPLOYING, states.DEPLOYWAIT)
-# driver_internal_info flag of a member at the gate: heartbeats must not resume it.
-GATE_FLAG = "deploy_batch_gate"
 
 HttpWrite = Callable[[], Awaitable[StepResult]]
 # Member rows by (batch UUID, node UUID).
@@ -149,7 +148,7 @@ async def join(db: Database, settings: Settings, view: NodeView,
             member.agent_url = str(agent_url)
             member.chain_token = secrets.token_urlsafe(24)
             node = await _node(s, view.uuid)
-            node.driver_internal_info = {**(node.driver_internal_info or {}), GATE_FLAG: True}
+            await node_agents.write(s, node.id, at_gate=True)
             if not _gate_open(batch, await _members(s, batch)):
                 return WAIT
             mine, sent = await _dispatch(s, settings, batch, view.uuid)
@@ -264,13 +263,12 @@ async def _dispatch(s: AsyncSession, settings: Settings, batch: DeployBatch,
         member.position = position
         member.delivery = "chain"
         member.state = WRITING
-        dii = {k: v for k, v in (node.driver_internal_info or {}).items() if k != GATE_FLAG}
         if node.uuid == me:
             mine = command
-            node.driver_internal_info = dii
+            await node_agents.write(s, node.id, at_gate=False)
             continue
-        dii["agent_command"] = command.issued(now.isoformat())
-        node.driver_internal_info = dii
+        await node_agents.issue(s, node.id, command.issued(now.isoformat()))
+        await wakeups.notify_command(s, node.uuid)
         node.workflow_deadline = now + dt.timedelta(
             seconds=settings.deploy_batch_progress_timeout)
         s.add(note(node, f"deploy batch {batch.uuid}: chain position {position + 1} of "
@@ -429,8 +427,7 @@ async def retry_alone(s: AsyncSession, settings: Settings, node: Node, reason: s
     names = [step.name for step in WORKFLOWS["deploy"]]
     node.workflow_step = names.index("write image" if alive else "prepare ramdisk")
     node.workflow_args = {**args, "image_delivery": "http", "batch_retries": retries + 1}
-    node.driver_internal_info = {k: v for k, v in (node.driver_internal_info or {}).items()
-                                 if k != GATE_FLAG}
+    await node_agents.write(s, node.id, at_gate=False)
     member.state = RETRYING
     member.retried = True
     member.write_started_at = None
@@ -450,13 +447,13 @@ async def _close_if_finished(s: AsyncSession, ref: str) -> None:
     _finished(batch, members)
 
 
-def progress_timeout(settings: Settings, node: Node) -> float | None:
+def progress_timeout(settings: Settings, node: Node,
+                     command: dict[str, Any]) -> float | None:
     """The no-progress deadline of a chain member's write, else None (the usual one).
 
     Only in a chain does silence mean a dead machine: a download from the image
     server shared N ways can starve for tens of seconds (TCP backs off on a
     full link) and still finish."""
-    command = (node.driver_internal_info or {}).get("agent_command") or {}
     params = command.get("params") or {}
     if (batch_of(node.workflow_args or {}) and command.get("name") == "write_image"
             and ("upstreams" in params or "serve" in params)):

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import lazyload, selectinload
 
 from barecloud import states
-from barecloud.conductor import batches, image_urls, metrics, recovery
+from barecloud.conductor import batches, image_urls, metrics, recovery, wakeups
 from barecloud.conductor.liveness import Member
 from barecloud.conductor.mailbox import MAILBOX
 from barecloud.conductor.progress import ProgressWriter
@@ -30,15 +30,15 @@ from barecloud.conductor.segments import OperatorSegments
 from barecloud.conductor.wakeups import Listener
 from barecloud.conductor.workflows import STEP_FIELDS, WORKFLOWS, StepContext
 from barecloud.config import Settings
-from barecloud.db import sealed
+from barecloud.db import node_agents, sealed
 from barecloud.db.models import Node, utcnow
 from barecloud.db.sealed import Keyring
 from barecloud.db.session import Database
-from barecloud.db.transitions import apply_event, note
+from barecloud.db.transitions import apply_event, clear_work, fail_and_clear, note
 from barecloud.drivers import hardware, ipmi, ipxe
 from barecloud.drivers.base import AgentCommand, NodeView, PortView, StepResult
 from barecloud.drivers.switches import registry as switch_registry
-from barecloud.errors import BarecloudError
+from barecloud.errors import BarecloudError, NodeChanged
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ def node_view(node: Node, keys: Keyring, *, with_ports: bool = True) -> NodeView
     """What drivers see of a node: its secrets opened (they are sealed in the
     database; ``keys`` is ``sealed.keyring(settings.data_dir)``)."""
     dii = dict(node.driver_internal_info or {})
+    dii.update(node.agent_info())  # the agent's row, under the keys drivers read
     dii["interfaces"] = {
         name: getattr(node, f"{name}_interface")
         for name in ("boot", "console", "deploy", "inspect", "management", "network",
@@ -303,11 +304,19 @@ class Conductor:
             self.wake()
 
     async def _owned(self, s: Any, node_id: int) -> Node | None:
-        # Traits are not a workflow's business: not loading them saves a query.
+        """The node, locked in the database until the commit, if it is still ours.
+
+        ``FOR UPDATE`` under ``reservation = me`` makes each write here fenced
+        twice: a conductor whose lock was taken from it (declared dead) finds
+        nothing, and the ORM's UPDATE repeats the version it read.  Traits and
+        the agent row are not a workflow's business: not loading them saves
+        queries.
+        """
         node: Node | None = await s.scalar(
             select(Node)
-            .options(lazyload(Node.traits))
+            .options(lazyload(Node.traits), lazyload(Node.agent))
             .where(Node.id == node_id, Node.reservation == self.name)
+            .with_for_update(of=Node)
         )
         return node
 
@@ -345,10 +354,8 @@ class Conductor:
             if isinstance(result, AgentCommand):
                 result = image_urls.sign_command(self.settings, node.uuid,
                                                  node.instance_info or {}, result)
-                node.driver_internal_info = {
-                    **(node.driver_internal_info or {}),
-                    "agent_command": result.issued(utcnow().isoformat()),
-                }
+                await node_agents.issue(s, node.id, result.issued(utcnow().isoformat()))
+                await wakeups.notify_command(s, node.uuid)
             if wait:
                 what = f"the agent ({result.name})" if isinstance(result, AgentCommand) else (
                     "the machine")
@@ -393,27 +400,17 @@ class Conductor:
                     node.expected_power_state = node.power_state
                 node.deploy_step = {}
                 node.clean_step = {}
-            _clear_work(node)
+            clear_work(node)
 
     async def _fail(self, node_id: int, message: str) -> None:
-        async with self.db.session() as s:
-            node = await self._owned(s, node_id)
-            if node is None:
-                return
-            node.last_error = message
-            if node.workflow == "power":
-                node.target_power_state = None
-                s.add(note(node, f"power action failed: {message}", event_type="power",
-                           error=True, conductor=self.name))
-            elif states.next_state(node.provision_state, "fail"):
-                s.add(apply_event(node, "fail", conductor=self.name, message=message,
-                                  error=True))
-            _clear_work(node)
-
-
-def _clear_work(node: Node) -> None:
-    node.workflow = None
-    node.workflow_step = 0
-    node.workflow_args = {}
-    node.workflow_deadline = None
-    node.reservation = None
+        try:
+            async with self.db.session() as s:
+                node = await self._owned(s, node_id)
+                if node is None:
+                    return
+                s.add(fail_and_clear(node, message, conductor=self.name))
+        except NodeChanged:
+            # Changed under the lock this conductor believed it held: it is not
+            # ours any more (only a lock taken from us can do that).
+            log.warning("node %s changed under %s's lock: left to its new writer",
+                        node_id, self.name)

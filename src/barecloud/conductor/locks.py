@@ -2,7 +2,9 @@
 
 The UPDATE is atomic on SQLite and PostgreSQL alike: of two claims racing for
 the same node exactly one sees a row count of 1.  The lock is released by the
-same transaction that finishes the work, or rolled back with it.
+same transaction that finishes the work, or rolled back with it.  Each of
+these UPDATEs bumps the row's version (models.Node.version), so an ORM writer
+that read the node before the lock changed hands cannot write over it.
 
 A claim made *for* another process (the API hands a node to the conductor
 the hash ring names) goes through :func:`claim_for`, which first checks, in
@@ -17,7 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from barecloud.db.models import Conductor, Node, utcnow
+from barecloud.db.models import Conductor, Node, bump, utcnow
 from barecloud.errors import BarecloudError
 
 
@@ -32,23 +34,38 @@ async def reserve(session: AsyncSession, node_id: int, holder: str) -> bool:
     result = await session.execute(
         update(Node)
         .where(Node.id == node_id, Node.reservation.is_(None))
-        .values(reservation=holder)
+        .values(reservation=holder, **bump())
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def claim(session: AsyncSession, node: Node, holder: str) -> bool:
-    """:func:`reserve` ``node`` and tell the session the row is now locked.
+    """:func:`reserve` ``node`` as the caller read it, and tell the session.
 
-    The conditional UPDATE bypasses the ORM, so ``node`` still says the row is
-    free; were the caller to set ``node.reservation = None`` later in the same
-    transaction (an immediate transition, a deadline failure), the ORM would
-    see no change and the lock would stay in the database for ever.
+    The claim succeeds only if the row is free *and* still at the version the
+    caller read: a caller deciding from a stale read (a deadline extended,
+    a workflow resumed meanwhile) loses, as if the node were locked.  The
+    conditional UPDATE bypasses the ORM, so ``node`` is then told the lock
+    and the new version; else a later ``node.reservation = None`` in the same
+    transaction would look like no change (the lock kept for ever), and the
+    next flush would fail its version check.
     """
-    if not await reserve(session, node.id, holder):
+    await session.flush()  # the caller's own changes first: they move the version
+    version = (
+        await session.execute(
+            update(Node)
+            .where(Node.id == node.id, Node.reservation.is_(None),
+                   Node.version == node.version)
+            .values(reservation=holder, **bump())
+            .returning(Node.version)
+            .execution_options(synchronize_session=False)
+        )
+    ).scalar()
+    if version is None:
         return False
     set_committed_value(node, "reservation", holder)
+    set_committed_value(node, "version", version)
     return True
 
 
@@ -56,7 +73,7 @@ async def release(session: AsyncSession, node_id: int, holder: str) -> bool:
     result = await session.execute(
         update(Node)
         .where(Node.id == node_id, Node.reservation == holder)
-        .values(reservation=None)
+        .values(reservation=None, **bump())
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]

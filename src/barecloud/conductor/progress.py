@@ -33,15 +33,17 @@ from barecloud.db.transitions import note
 NODES: Table = Node.__table__  # type: ignore[assignment]
 HISTORY: Table = NodeHistory.__table__  # type: ignore[assignment]
 
-# The SET clause is made of the keys of the parameters (all but b_id, b_holder).
+# The SET clause is made of the keys of the parameters (all but b_id, b_holder),
+# and the version bump that fences ORM writers who read the row before.
 _SAVE_ONE = (
     update(NODES)
     .where(NODES.c.id == bindparam("b_id"), NODES.c.reservation == bindparam("b_holder"))
+    .values(version=NODES.c.version + 1)
     .returning(NODES.c.provision_state)
 )
 _SAVE_MANY = update(NODES).where(
     NODES.c.id == bindparam("b_id"), NODES.c.reservation == bindparam("b_holder")
-)
+).values(version=NODES.c.version + 1)
 # Rows per transaction: bounds the IN list and the time a batch holds its rows.
 MAX_BATCH = 500
 

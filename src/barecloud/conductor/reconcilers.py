@@ -32,8 +32,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from barecloud import states
 from barecloud.conductor import batches, locks, metrics, recovery, shares
 from barecloud.db import sealed
-from barecloud.db.models import Node, utcnow
-from barecloud.db.transitions import apply_event, note
+from barecloud.db.models import Node, bump, utcnow
+from barecloud.db.transitions import apply_event, fail_and_clear, note
 from barecloud.drivers import hardware
 from barecloud.drivers.base import NodeView
 from barecloud.errors import BarecloudError
@@ -172,14 +172,7 @@ class Reconcilers:
                     node.workflow_deadline = None
                     retried += 1
                     continue
-                node.last_error = message
-                s.add(apply_event(node, "fail", message=message, error=True,
-                                  conductor=self.c.name))
-                node.workflow = None
-                node.workflow_step = 0
-                node.workflow_args = {}
-                node.workflow_deadline = None
-                node.reservation = None
+                s.add(fail_and_clear(node, message, conductor=self.c.name))
                 failed += 1
         return failed, retried
 
@@ -278,7 +271,7 @@ class Reconcilers:
             result = await s.execute(
                 update(Node)
                 .where(Node.id == p.node_id, Node.reservation.is_(None), unchanged)
-                .values(reservation=self.c.name)
+                .values(reservation=self.c.name, **bump())
                 .execution_options(synchronize_session=False)
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -24,12 +24,11 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from barecloud import states
 from barecloud.conductor import locks, wakeups
 from barecloud.conductor.ring import HashRing
 from barecloud.db.models import Conductor, Node, utcnow
 from barecloud.db.session import Database
-from barecloud.db.transitions import apply_event, note
+from barecloud.db.transitions import fail_and_clear, note
 from barecloud.errors import BarecloudError
 
 log = logging.getLogger(__name__)
@@ -166,25 +165,15 @@ async def abandon_locks(db: Database, holder: str, why: str) -> int:
     """Fail the transient nodes ``holder`` locked and clear its locks."""
     count = 0
     async with db.session() as s:
-        nodes = (await s.scalars(select(Node).where(Node.reservation == holder))).all()
+        nodes = (await s.scalars(select(Node).where(Node.reservation == holder)
+                                 .order_by(Node.id).with_for_update(of=Node))).all()
         for node in nodes:
             count += 1
             message = (
                 f"{why} while the node was {node.provision_state}; "
                 "the operation was abandoned."
             )
-            if node.workflow == "power":
-                node.target_power_state = None
-                node.last_error = message
-                s.add(note(node, message, event_type="power", error=True, conductor=holder))
-            elif not states.is_stable(node.provision_state):
-                node.last_error = message
-                s.add(apply_event(node, "fail", message=message, error=True, conductor=holder))
-            node.reservation = None
-            node.workflow = None
-            node.workflow_step = 0
-            node.workflow_args = {}
-            node.workflow_deadline = None
+            s.add(fail_and_clear(node, message, conductor=holder))
     return count
 
 

@@ -16,6 +16,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from barecloud.conductor.mailbox import MAILBOX
+
 log = logging.getLogger(__name__)
 
 CHANNEL = "barecloud_work"
@@ -52,6 +54,54 @@ class Listener:
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         if payload == self.name:
             self.wake()
+
+    async def stop(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+
+# "A command was issued for node <uuid>": agents long-polling an API process
+# hear of it when the conductor's transaction commits.
+COMMANDS = "barecloud_agent_command"
+
+
+async def notify_command(session: AsyncSession, node_uuid: str) -> None:
+    """Tell API processes that ``node_uuid``'s agent has a new command (PostgreSQL only)."""
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_notify(:c, :p)"),
+                              {"c": COMMANDS, "p": node_uuid})
+
+
+class CommandListener:
+    """Wakes this process's long-polls (the mailbox) on a NOTIFY from any conductor."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._conn: Any = None
+
+    async def start(self) -> None:
+        if not self.url.startswith("postgresql"):
+            return
+        import asyncpg
+
+        dsn = make_url(self.url).set(drivername="postgresql").render_as_string(
+            hide_password=False
+        )
+        try:
+            self._conn = await asyncpg.connect(dsn)
+            await self._conn.add_listener(COMMANDS, self._on_notify)
+        except Exception as exc:  # the long-poll's recheck still finds the command
+            log.warning("LISTEN %s unavailable, relying on rechecks: %s", COMMANDS, exc)
+            self._conn = None
+
+    @property
+    def listening(self) -> bool:
+        return self._conn is not None and not self._conn.is_closed()
+
+    @staticmethod
+    def _on_notify(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        MAILBOX.notify(payload)
 
     async def stop(self) -> None:
         if self._conn is not None:

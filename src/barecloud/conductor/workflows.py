@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from barecloud import states
 from barecloud.conductor import agent_tokens, batches
+from barecloud.db import node_agents
 from barecloud.db.models import Node, Port
 from barecloud.db.transitions import note
 from barecloud.drivers import hardware
@@ -205,17 +206,26 @@ async def _prepare_ramdisk(ctx: StepContext) -> StepResult:
     script and lookup gives none; with another, the agent's first lookup gets one.
     """
     boot = ctx.iface("boot")
-    dii = {k: v for k, v in ctx.node.driver_internal_info.items() if k != "interfaces"}
     if getattr(boot, "delivers_token", False):
         token = agent_tokens.new()
         await boot.prepare_ramdisk(replace(ctx.node, agent_token=token))
         ctx.updates["agent_token"] = agent_tokens.digest(token)
-        ctx.updates["driver_internal_info"] = {**dii, agent_tokens.DELIVERED: True}
+        ctx.writes.append(_token_delivered(True))
     else:
         await boot.prepare_ramdisk(ctx.node)
         ctx.updates["agent_token"] = None
-        ctx.updates["driver_internal_info"] = {**dii, agent_tokens.DELIVERED: False}
+        ctx.writes.append(_token_delivered(False))
     return None
+
+
+def _token_delivered(delivered: bool) -> RowWriter:
+    """The agent row's flag, saved with the step (the node row's JSON is not
+    rewritten from the snapshot the workflow started with)."""
+
+    async def write(s: AsyncSession, node: Node) -> None:
+        await node_agents.write(s, node.id, token_delivered=delivered)
+
+    return write
 
 
 async def _clean_up_ramdisk(ctx: StepContext) -> StepResult:

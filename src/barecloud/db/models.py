@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    inspect,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -116,12 +117,86 @@ class Node(TimestampMixin, Base):
     workflow_attempts: Mapped[int] = mapped_column(Integer, default=0)
     # A per-deploy secret the agent must present; never rendered.
     agent_token: Mapped[str | None] = mapped_column(String(64))
+    # The fence: every write of the row is ``WHERE id = ? AND version = ?`` (the
+    # ORM's version counter; Core writers bump it by hand), so a writer that read
+    # the row before someone else changed it fails instead of writing over them.
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=0,
+                                         server_default="0")
 
     ports: Mapped[list[Port]] = relationship(back_populates="node", passive_deletes=True)
+    # What the ramdisk agent said and was told: written by the agent's calls
+    # without touching (or fencing) the node row.  Read-only from here.
+    agent: Mapped[NodeAgent | None] = relationship(viewonly=True, lazy="selectin")
     traits: Mapped[list[NodeTrait]] = relationship(
         back_populates="node", cascade="all, delete-orphan", passive_deletes=True,
         lazy="selectin", order_by="NodeTrait.trait",
     )
+
+    __mapper_args__ = {"version_id_col": version}
+
+    def agent_info(self) -> dict[str, Any]:
+        """The agent row's ``driver_internal_info`` keys, if it was loaded with the
+        node ({} otherwise: never a lazy load, which async sessions cannot do)."""
+        agent = inspect(self).attrs.agent.loaded_value
+        return agent.internal_info() if isinstance(agent, NodeAgent) else {}
+
+
+def bump() -> dict[str, Any]:
+    """The SET item a Core UPDATE of ``nodes`` adds, so ORM writers that read the
+    row before it see a new version and fail (the ORM bumps it by itself)."""
+    return {"version": Node.version + 1}
+
+
+# States of an agent command that is still the agent's to report on.
+LIVE_COMMAND = ("pending", "running")
+
+
+class NodeAgent(Base):
+    """The ramdisk agent of a node: its heartbeat, its callback URL and its command.
+
+    A row of its own, so that a heartbeat, a report and the conductor issuing
+    the next command each write their own columns instead of one JSON blob
+    (a heartbeat that read the blob before a new command was saved wrote the
+    old, finished command back).  A report is a conditional UPDATE on
+    ``command_id`` and a live ``command_status``: a late or replayed report
+    matches no row.
+    """
+
+    __tablename__ = "node_agents"
+
+    node_id: Mapped[int] = mapped_column(
+        ForeignKey("nodes.id", ondelete="CASCADE"), primary_key=True
+    )
+    last_heartbeat: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    url: Mapped[str | None] = mapped_column(String(255))
+    agent_version: Mapped[str | None] = mapped_column(String(255))
+    # The token went out for this ramdisk boot (script written or lookup answered).
+    token_delivered: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # A deploy batch member waiting at the gate: heartbeats must not resume it.
+    at_gate: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    command_id: Mapped[str | None] = mapped_column(String(36))
+    command_status: Mapped[str | None] = mapped_column(String(16))
+    # The rest of the command's record: name, params, issued_at, progress, result...
+    command: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    def command_record(self) -> dict[str, Any]:
+        """The command as nodes used to keep it in ``agent_command``; {} if none."""
+        if self.command_id is None:
+            return {}
+        return {**(self.command or {}), "id": self.command_id, "status": self.command_status}
+
+    def internal_info(self) -> dict[str, Any]:
+        """This row as the ``driver_internal_info`` keys Ironic users read."""
+        out: dict[str, Any] = {}
+        if self.last_heartbeat is not None:
+            out["agent_last_heartbeat"] = self.last_heartbeat.isoformat()
+        if self.url:
+            out["agent_url"] = self.url
+        if self.agent_version:
+            out["agent_version"] = self.agent_version
+        if self.command_id is not None:
+            out["agent_command"] = self.command_record()
+        return out
 
 
 class NodeTrait(Base):

@@ -10,7 +10,7 @@ from functools import partial
 from typing import Any
 
 import aiosqlite
-from sqlalchemy import event, text
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -19,7 +19,12 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.util import await_
+
+from barecloud.db.models import Node
+from barecloud.errors import NodeChanged
 
 
 def is_sqlite(url: str) -> bool:
@@ -108,13 +113,30 @@ def _ping_once(dbapi_connection: Any) -> bool:
     return True
 
 
+# Session.info key: uuids of the nodes the last flush wrote, to name one that
+# failed its version check (StaleDataError says only "0 rows matched").
+_WRITING = "barecloud_writing_nodes"
+
+
+class FencedSession(Session):
+    """A session that remembers which nodes each flush writes."""
+
+
+@event.listens_for(FencedSession, "before_flush")
+def _writing(session: Session, _context: Any, _instances: Any) -> None:
+    session.info[_WRITING] = [str(inspect(o).dict.get("uuid"))
+                              for o in (*session.dirty, *session.deleted)
+                              if isinstance(o, Node)]
+
+
 class Database:
     """The engine and its session factory, shared by a process."""
 
     def __init__(self, url: str, *, pool_size: int = 40, busy_timeout_ms: int = 30000) -> None:
         self.url = url
         self.engine = make_engine(url, pool_size=pool_size, busy_timeout_ms=busy_timeout_ms)
-        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False,
+                                               sync_session_class=FencedSession)
 
     @property
     def is_sqlite(self) -> bool:
@@ -122,9 +144,19 @@ class Database:
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        """A session in a transaction, committed on success, rolled back on error."""
-        async with self.sessionmaker() as session, session.begin():
-            yield session
+        """A session in a transaction, committed on success, rolled back on error.
+
+        A node written by someone else since this session read it (its version
+        moved: models.Node.version) is a :class:`NodeChanged` conflict, which
+        the API answers with 409 and the conductor treats as a lost race.
+        """
+        async with self.sessionmaker() as session:
+            try:
+                async with session.begin():
+                    yield session
+            except StaleDataError as exc:
+                nodes = session.sync_session.info.get(_WRITING) or ["?"]
+                raise NodeChanged(", ".join(sorted(nodes))) from exc
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:

@@ -98,3 +98,45 @@ def note(
         conductor=conductor,
         duration=duration,
     )
+
+
+def clear_work(node: Node) -> None:
+    """No workflow, no deadline, no lock: the node is nobody's work any more."""
+    node.workflow = None
+    node.workflow_step = 0
+    node.workflow_args = {}
+    node.workflow_deadline = None
+    node.reservation = None
+
+
+def fail_and_clear(
+    node: Node,
+    message: str,
+    *,
+    event: str = "fail",
+    conductor: str | None = None,
+    request_id: str | None = None,
+    user: str | None = None,
+) -> NodeHistory:
+    """End the node's work with ``message`` as its ``last_error``: the one way to.
+
+    A power action changes no provision state: its target is dropped and the
+    failure noted.  Otherwise the node takes ``event`` (``fail``, or ``abort``
+    from a wait state) if the table has it from where it is; a stable node (a
+    lock held around I/O, abandoned) only gets the note.  Then the workflow,
+    its step, arguments and deadline and the lock are cleared.  The caller adds
+    the returned history row to its session, as with :func:`apply_event`.
+    """
+    node.last_error = message
+    if node.workflow == "power":
+        node.target_power_state = None
+        row = note(node, f"power action failed: {message}", event_type="power", error=True,
+                   conductor=conductor, request_id=request_id)
+    elif states.next_state(node.provision_state, event):
+        row = apply_event(node, event, message=message, error=True, conductor=conductor,
+                          request_id=request_id, user=user)
+    else:
+        row = note(node, message, event_type="provisioning", error=True, conductor=conductor,
+                   request_id=request_id)
+    clear_work(node)
+    return row

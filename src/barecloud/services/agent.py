@@ -7,8 +7,10 @@ agent's error as ``last_error``.  See docs/design/provisioning.md.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -16,9 +18,17 @@ from sqlalchemy import select
 from barecloud import states
 from barecloud.conductor import agent_tokens, batches, locks, wakeups
 from barecloud.conductor.mailbox import MAILBOX
-from barecloud.db.models import Node, Port, utcnow
-from barecloud.db.transitions import apply_event, note
-from barecloud.errors import BarecloudError, Conflict, InvalidParameter, NodeLocked, NotFound
+from barecloud.db import node_agents
+from barecloud.db.models import LIVE_COMMAND, Node, Port, utcnow
+from barecloud.db.transitions import apply_event, fail_and_clear, note
+from barecloud.errors import (
+    BarecloudError,
+    Conflict,
+    InvalidParameter,
+    NodeChanged,
+    NodeLocked,
+    NotFound,
+)
 from barecloud.services import agent_refusals
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.nodes import find as find_node
@@ -31,14 +41,21 @@ LOOKUP_STATES = {
 }
 WAIT_STATES = {s.name for s in states.STATES.values() if s.waits}
 HEARTBEAT_INTERVAL = 10
-# How often a long-poll re-reads the node when no in-process signal comes
-# (the conductor may run in another process).
+# How often a long-poll re-reads the node when no signal comes: the conductor
+# may run in another process.  On PostgreSQL its NOTIFY (conductor/wakeups.py)
+# is the signal and the re-read only a safety net; SQLite has one process.
 POLL_RECHECK = 1.0
+POLL_RECHECK_NOTIFIED = 8.0
+# A running report is written at most this often (seconds), unless it is one
+# the history notes: each write moves the deadline on.
+PROGRESS_WRITE_EVERY = 5.0
 MAX_POLL_WAIT = 60.0
 # A history row for progress at most every this many percent.
 PROGRESS_NOTE_STEP = 25
 REPORT_STATUSES = ("running", "succeeded", "failed")
 MAX_ERROR = 1000  # characters of an agent's error kept in last_error
+# Times a heartbeat or report is tried when the node changed under it.
+CHANGED_RETRIES = 3
 
 
 class Unauthorized(BarecloudError):
@@ -77,13 +94,11 @@ async def lookup(rt: Runtime, addresses: str | None, node_uuid: str | None) -> d
         if node is None or node.provision_state not in LOOKUP_STATES:
             raise NotFound("Node with the given addresses could not be found.")
         token = "******"
-        dii = dict(node.driver_internal_info or {})
-        if not dii.get(agent_tokens.DELIVERED) and not agent_tokens.boot_delivers(
-                node.driver, node.boot_interface):
+        delivered = node.agent is not None and node.agent.token_delivered
+        if not delivered and not agent_tokens.boot_delivers(node.driver, node.boot_interface) \
+                and await node_agents.deliver_token(s, node.id):
             token = agent_tokens.new()
             node.agent_token = agent_tokens.digest(token)
-            dii[agent_tokens.DELIVERED] = True
-            node.driver_internal_info = dii
         return {
             "node": {"uuid": node.uuid},
             "config": {
@@ -109,7 +124,7 @@ async def _refused(rt: Runtime, ident: str, what: str, source: str,
 async def heartbeat(rt: Runtime, ctx: RequestContext, ident: str, body: dict[str, Any],
                     source: str = "") -> None:
     try:
-        await rt.with_live_conductor(lambda: _heartbeat(rt, ctx, ident, body))
+        await _retried(lambda: rt.with_live_conductor(lambda: _heartbeat(rt, ctx, ident, body)))
     except Unauthorized as exc:
         await _refused(rt, ident, "heartbeat", source, exc)
         raise
@@ -123,22 +138,20 @@ async def _heartbeat(rt: Runtime, ctx: RequestContext, ident: str,
     async with rt.db.session() as s:
         node = await find_node(s, ident)
         _check_token(node, token)
-        dii = dict(node.driver_internal_info or {})
-        dii["agent_last_heartbeat"] = utcnow().isoformat()
+        values: dict[str, Any] = {"last_heartbeat": utcnow()}
         if body.get("callback_url"):
-            dii["agent_url"] = body["callback_url"]
+            values["url"] = str(body["callback_url"])
         if body.get("agent_version"):
-            dii["agent_version"] = body["agent_version"]
-        node.driver_internal_info = dii
+            values["agent_version"] = str(body["agent_version"])
+        # The agent's own row: the node row is not written unless the workflow resumes.
+        agent = await node_agents.write(s, node.id, **values)
         if node.provision_state not in WAIT_STATES or node.workflow is None:
             return
-        if dii.get("agent_command", {}).get("status") in ("pending", "running"):
+        if agent.command_status in LIVE_COMMAND:
             return  # the command's report resumes the node, not a heartbeat
-        if dii.get(batches.GATE_FLAG):
+        if agent.at_gate:
             return  # at a deploy batch's gate: the chain's start resumes it
-        if node.reservation or not await locks.claim_for(
-                s, node, holder, rt.settings.conductor_heartbeat_timeout):
-            raise NodeLocked(node.uuid, node.reservation or "another conductor")
+        await _claim(rt, s, node, holder)
         await wakeups.notify(s, holder)
         s.add(apply_event(node, "resume", request_id=ctx.request_id, conductor=holder,
                           message="agent called back"))
@@ -146,9 +159,41 @@ async def _heartbeat(rt: Runtime, ctx: RequestContext, ident: str,
     rt.wake()
 
 
+async def _retried(call: Callable[[], Awaitable[None]]) -> None:
+    """``call`` again when the node changed between its read and its write.
+
+    Each call is one short transaction, rolled back whole by the conflict, so
+    running it again on a fresh read is safe; an agent whose report got a 409
+    would take it as "not current" and never send it again.
+    """
+    for attempt in range(CHANGED_RETRIES):
+        try:
+            await call()
+            return
+        except NodeChanged:
+            if attempt == CHANGED_RETRIES - 1:
+                raise
+            await asyncio.sleep(0.02 * (attempt + 1))
+
+
+async def _claim(rt: Runtime, s: Any, node: Node, holder: str) -> None:
+    """Lock the node for ``holder``, as it was read: a node changed since is
+    read again (NodeChanged, retried); a node someone holds is 409; a holder
+    that is not live is looked up again (locks.ConductorGone)."""
+    if node.reservation:
+        raise NodeLocked(node.uuid, node.reservation)
+    if not await locks.claim_for(s, node, holder, rt.settings.conductor_heartbeat_timeout):
+        raise NodeChanged(node.uuid)
+
+
 def _check_token(node: Node, token: Any) -> None:
     if not agent_tokens.matches(node.agent_token, token):
         raise Unauthorized("Invalid or missing agent token received.")
+
+
+def poll_recheck(rt: Runtime) -> float:
+    """The long-poll's re-read interval: rare where a NOTIFY wakes it."""
+    return POLL_RECHECK_NOTIFIED if rt.commands_notified() else POLL_RECHECK
 
 
 async def next_command(rt: Runtime, ident: str, token: str | None,
@@ -167,9 +212,9 @@ async def _next_command(rt: Runtime, ident: str, token: str | None,
     until = time.monotonic() + wait
     while True:
         async with rt.db.session() as s:
-            node = await find_node(s, ident)
+            node = await find_node(s, ident, traits=False)
             _check_token(node, token)
-            command = (node.driver_internal_info or {}).get("agent_command") or {}
+            command = node.agent.command_record() if node.agent is not None else {}
             uuid = node.uuid
             if (command.get("status") in ("pending", "running")
                     and node.provision_state in WAIT_STATES):
@@ -178,7 +223,7 @@ async def _next_command(rt: Runtime, ident: str, token: str | None,
         left = until - time.monotonic()
         if left <= 0:
             return None
-        await MAILBOX.wait(uuid, min(left, POLL_RECHECK))
+        await MAILBOX.wait(uuid, min(left, poll_recheck(rt)))
 
 
 async def report(rt: Runtime, ctx: RequestContext, ident: str, command_id: str,
@@ -189,7 +234,8 @@ async def report(rt: Runtime, ctx: RequestContext, ident: str, command_id: str,
     current or is over too (409): both are recorded (services/agent_refusals.py).
     """
     try:
-        await rt.with_live_conductor(lambda: _report(rt, ctx, ident, command_id, token, body))
+        await _retried(lambda: rt.with_live_conductor(
+            lambda: _report(rt, ctx, ident, command_id, token, body)))
     except (Unauthorized, Replayed) as exc:
         await _refused(rt, ident, f"report of command {command_id[:64]}", source, exc)
         raise
@@ -208,39 +254,38 @@ async def _report(rt: Runtime, ctx: RequestContext, ident: str, command_id: str,
     target = await find_node_outside(rt, ident)
     holder = await rt.conductor_for(target.uuid, target.conductor_group)
     async with rt.db.session() as s:
-        node = await find_node(s, ident)
+        node = await find_node(s, ident, traits=False)
         _check_token(node, token)
-        dii = dict(node.driver_internal_info or {})
-        command = dict(dii.get("agent_command") or {})
+        command = node.agent.command_record() if node.agent is not None else {}
         if command.get("id") != command_id:
             raise Replayed(f"Command {command_id[:64]} is not the current command of node "
                            f"{node.uuid}.")
-        if command.get("status") not in ("pending", "running") or (
+        if command.get("status") not in LIVE_COMMAND or (
                 node.provision_state not in WAIT_STATES):
             raise Replayed(f"Node {node.uuid} is no longer waiting for command "
                            f"{command_id[:64]} (state {node.provision_state}).")
         now = utcnow()
-        dii["agent_last_heartbeat"] = now.isoformat()
         command.setdefault("started_at", now.isoformat())
         if status == "running":
-            _progress(s, node, command, body.get("progress"), holder)
-            command["status"] = "running"
-            dii["agent_command"] = command
-            node.driver_internal_info = dii
+            noted = _progress(s, node, command, body.get("progress"), holder)
+            timeout = batches.progress_timeout(rt.settings, node, command) or (
+                rt.settings.wait_timeout(node.provision_state))
+            if not noted and command["status"] == "running" and not _due(command, now, timeout):
+                return  # bytes flow, and the row was written a moment ago
+            command.update(status="running", written_at=now.isoformat())
+            if not await node_agents.settle(s, node.id, command, last_heartbeat=now):
+                raise Replayed(f"Command {command_id[:64]} of node {node.uuid} is over.")
             # Bytes are flowing: the machine is alive, the deadline moves on.
-            timeout = batches.progress_timeout(rt.settings, node) or rt.settings.wait_timeout(
-                node.provision_state)
             node.workflow_deadline = now + dt.timedelta(seconds=timeout)
             await batches.record(s, rt.settings, node, command, status)
             return
-        if node.reservation or not await locks.claim_for(
-                s, node, holder, rt.settings.conductor_heartbeat_timeout):
-            raise NodeLocked(node.uuid, node.reservation or "another conductor")
+        await _claim(rt, s, node, holder)
         took = (now - dt.datetime.fromisoformat(command["issued_at"])).total_seconds()
         command.update(status=status, finished_at=now.isoformat(),
                        result=body.get("result") or {}, error=body.get("error"))
-        dii["agent_command"] = command
-        node.driver_internal_info = dii
+        if not await node_agents.settle(s, node.id, command, last_heartbeat=now):
+            # A report of the same command that won the race: this one is late.
+            raise Replayed(f"Command {command_id[:64]} of node {node.uuid} is over.")
         node.workflow_deadline = None
         await wakeups.notify(s, holder)
         retry = await batches.record(s, rt.settings, node, command, status)
@@ -255,26 +300,32 @@ async def _report(rt: Runtime, ctx: RequestContext, ident: str, command_id: str,
                               message=f"agent {command['name']} failed; retrying alone"))
         else:
             reason = str(body.get("error") or "no reason given")[:MAX_ERROR]
-            message = f"Agent command {command['name']} failed: {reason}"
-            node.last_error = message
-            s.add(apply_event(node, "fail", request_id=ctx.request_id, conductor=holder,
-                              message=message, error=True))
-            node.workflow = None
-            node.workflow_step = 0
-            node.workflow_args = {}
-            node.reservation = None
+            s.add(fail_and_clear(node, f"Agent command {command['name']} failed: {reason}",
+                                 conductor=holder, request_id=ctx.request_id))
     rt.wake()
 
 
+def _due(command: dict[str, Any], now: dt.datetime, timeout: float) -> bool:
+    """Whether a running report must be written: the first, or the last write is
+    old enough that the deadline it set would soon pass (every PROGRESS_WRITE_EVERY
+    seconds at most, and four times per ``timeout``)."""
+    last = command.get("written_at")
+    if not isinstance(last, str):
+        return True
+    age = (now - dt.datetime.fromisoformat(last)).total_seconds()
+    return age >= min(PROGRESS_WRITE_EVERY, timeout / 4)
+
+
 def _progress(s: Any, node: Node, command: dict[str, Any], progress: Any,
-              holder: str) -> None:
-    """Keep the latest progress; note it in the history every PROGRESS_NOTE_STEP %."""
+              holder: str) -> bool:
+    """Keep the latest progress; note it in the history every PROGRESS_NOTE_STEP %
+    (True when this report is one to note)."""
     if not isinstance(progress, dict):
-        return
+        return False
     done, total = progress.get("bytes"), progress.get("total")
     command["progress"] = {"bytes": done, "total": total}
     if not isinstance(done, int) or not isinstance(total, int) or total <= 0:
-        return
+        return False
     percent = min(100, done * 100 // total)
     step = percent // PROGRESS_NOTE_STEP * PROGRESS_NOTE_STEP
     if step > int(command.get("noted", 0)) and step < 100:
@@ -282,6 +333,8 @@ def _progress(s: Any, node: Node, command: dict[str, Any], progress: Any,
         s.add(note(node, f"agent {command['name']}: {percent}% ({done // 2**20} of "
                          f"{total // 2**20} MiB)", event_type=node.workflow or "agent",
                    conductor=holder))
+        return True
+    return False
 
 
 def _rate(command: dict[str, Any], took: float) -> str:

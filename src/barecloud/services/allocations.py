@@ -17,7 +17,7 @@ from sqlalchemy import and_, false, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from barecloud import states
-from barecloud.db.models import Allocation, Node, NodeTrait, new_uuid
+from barecloud.db.models import Allocation, Node, NodeTrait, bump, new_uuid
 from barecloud.errors import Duplicate, InvalidParameter, InvalidState, NotFound
 from barecloud.services import patch, policy
 from barecloud.services.context import RequestContext, Runtime
@@ -184,7 +184,7 @@ async def _claim(
             values["instance_uuid"] = alloc.uuid
             cond += [Node.instance_uuid.is_(None), Node.reservation.is_(None)]
         result = await s.execute(
-            update(Node).where(*cond).values(**values)
+            update(Node).where(*cond).values(**values, **bump())
             .execution_options(synchronize_session=False)
         )
         if result.rowcount:  # type: ignore[attr-defined]

@@ -46,7 +46,7 @@ from sqlalchemy import or_, select, update
 from barecloud import states
 from barecloud.conductor import batches
 from barecloud.db.compute_models import Server
-from barecloud.db.models import Node, utcnow
+from barecloud.db.models import Node, bump, utcnow
 from barecloud.errors import BarecloudError
 from barecloud.services import multi_create, nodes, scheduler, vifs
 from barecloud.services import server_status as st
@@ -363,7 +363,7 @@ async def _release_nodes(rt: Runtime) -> None:
             update(Node).where(Node.provision_state == states.AVAILABLE,
                                Node.instance_uuid.is_not(None), Node.reservation.is_(None),
                                _unwanted())
-            .values(instance_uuid=None, instance_info={})
+            .values(instance_uuid=None, instance_info={}, **bump())
             .execution_options(synchronize_session=False)
         )
 

@@ -10,6 +10,7 @@ from typing import TypeVar
 from barecloud.conductor.locks import ConductorGone
 from barecloud.conductor.recovery import live_conductors
 from barecloud.conductor.ring import HashRing
+from barecloud.conductor.wakeups import CommandListener
 from barecloud.config import Settings
 from barecloud.db.session import Database
 from barecloud.errors import BarecloudError
@@ -75,6 +76,9 @@ class Runtime:
     _ring: HashRing | None = field(default=None, repr=False)
     _groups: dict[str, HashRing] = field(default_factory=dict, repr=False)
     _ring_at: float = 0.0
+    # LISTENs for "a command was issued" from conductors in other processes, so
+    # agents' long-polls need not re-read their node every second (API processes).
+    commands: CommandListener | None = field(default=None, repr=False)
 
     async def _refresh(self) -> None:
         if time.monotonic() - self._ring_at < 2.0 and self._ring is not None:
@@ -125,6 +129,10 @@ class Runtime:
         except ConductorGone as exc:
             self.forget_ring()
             raise NoConductor(exc.message) from None
+
+    def commands_notified(self) -> bool:
+        """Whether a NOTIFY wakes this process's long-polls when a command is issued."""
+        return self.commands is not None and self.commands.listening
 
     def wake(self) -> None:
         wake = getattr(self.local_conductor, "wake", None)

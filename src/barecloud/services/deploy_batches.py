@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from barecloud import states
 from barecloud.conductor import batches
 from barecloud.db.batch_models import DeployBatch, DeployBatchMember
-from barecloud.db.models import Node
+from barecloud.db.models import Node, bump
 from barecloud.errors import BarecloudError, Conflict, InvalidParameter, NotFound
 from barecloud.services import nodes, policy
 from barecloud.services.context import RequestContext, Runtime
@@ -70,7 +70,8 @@ async def create(rt: Runtime, ctx: RequestContext, body: Any) -> Report:
     async with rt.db.session() as s:
         await batches.create(s, rt.settings, uuid_=ref, delivery=delivery,
                              expected=len(uuids), project_id=ctx.project)
-        await s.execute(update(Node).where(Node.uuid.in_(uuids)).values(instance_info=info)
+        await s.execute(update(Node).where(Node.uuid.in_(uuids))
+                        .values(instance_info=info, **bump())
                         .execution_options(synchronize_session=False))
     for node_uuid in uuids:
         try:

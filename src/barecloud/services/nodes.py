@@ -16,12 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import lazyload
 
 from barecloud import states
-from barecloud.conductor import agent_tokens, batches, locks, wakeups
+from barecloud.conductor import batches, locks, wakeups
 from barecloud.conductor.engine import node_view
 from barecloud.conductor.workflows import EVENT_WORKFLOWS
-from barecloud.db import sealed
+from barecloud.db import node_agents, sealed
 from barecloud.db.models import Node, NodeHistory, NodeTrait, Port, new_uuid
-from barecloud.db.transitions import apply_event, initial_state, note
+from barecloud.db.transitions import apply_event, fail_and_clear, initial_state, note
 from barecloud.drivers import agent as agent_deploy
 from barecloud.drivers import hardware
 from barecloud.drivers.base import INTERFACE_TYPES
@@ -388,10 +388,11 @@ async def _set_provision_state(
                 f"The requested action \"{verb}\" can not be performed on node "
                 f"\"{node.uuid}\" while it is in state \"{node.provision_state}\"."
             )
-        if event == "abort":
-            _abort(node, s, ctx)
-            return
         await _claim(rt, s, node, holder)
+        if event == "abort":
+            s.add(fail_and_clear(node, f"Aborted by request {ctx.request_id}", event="abort",
+                                 conductor=holder, request_id=ctx.request_id, user=ctx.user))
+            return
         s.add(apply_event(node, event, request_id=ctx.request_id, conductor=holder,
                           user=ctx.user))
         node.last_error = None
@@ -403,8 +404,7 @@ async def _set_provision_state(
             # The last run's agent is done; the run's ramdisk boot gets a new token
             # (conductor/agent_tokens.py).
             node.agent_token = None
-            node.driver_internal_info = {**(node.driver_internal_info or {}),
-                                         agent_tokens.DELIVERED: False}
+            await node_agents.write(s, node.id, token_delivered=False)
         wf_args: dict[str, Any] = {}
         if event == "clean":
             wf_args = {"end_event": "manage", "clean_steps": args.get("clean_steps") or []}
@@ -446,19 +446,6 @@ async def image_source(rt: Runtime, info: dict[str, Any],
     if not isinstance(ref, str):
         raise InvalidParameter("instance_info image_source must be a string.")
     return await images.deploy_source(rt, ref, ctx)
-
-
-def _abort(node: Node, s: AsyncSession, ctx: RequestContext) -> None:
-    if node.reservation:
-        raise NodeLocked(node.uuid, node.reservation)
-    message = f"Aborted by request {ctx.request_id}"
-    s.add(apply_event(node, "abort", request_id=ctx.request_id, message=message,
-                      user=ctx.user))
-    node.last_error = message
-    node.workflow = None
-    node.workflow_step = 0
-    node.workflow_args = {}
-    node.workflow_deadline = None
 
 
 async def set_power_state(

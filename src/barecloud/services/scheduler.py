@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from barecloud import states
 from barecloud.conductor import batches
 from barecloud.db.compute_models import Server
-from barecloud.db.models import Node, NodeTrait, Port, utcnow
+from barecloud.db.models import Node, NodeTrait, Port, bump, utcnow
 from barecloud.errors import BarecloudError, NodeLocked
 from barecloud.services import nodes, vifs
 from barecloud.services import server_status as st
@@ -151,7 +151,8 @@ async def take(s: AsyncSession, server: Server, node: Node) -> bool:
             Node.id == node.id, Node.instance_uuid.is_(None),
             Node.provision_state == states.AVAILABLE, Node.reservation.is_(None),
             Node.maintenance.is_(False),
-        ).values(instance_uuid=server.uuid, instance_info=instance_info(server, node))
+        ).values(instance_uuid=server.uuid, instance_info=instance_info(server, node),
+                 **bump())
         .execution_options(synchronize_session=False)
     )
     if not won.rowcount:  # type: ignore[attr-defined]
@@ -252,7 +253,8 @@ async def release(rt: Runtime, server: Server, node_uuid: str) -> bool:
     async with rt.db.session() as s:
         await s.execute(update(Node).where(Node.uuid == node_uuid,
                                            Node.instance_uuid == server.uuid)
-                        .values(**values).execution_options(synchronize_session=False))
+                        .values(**values, **bump())
+                        .execution_options(synchronize_session=False))
     return True
 
 

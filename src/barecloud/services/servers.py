@@ -26,7 +26,7 @@ from sqlalchemy import delete, select, update
 from barecloud import states
 from barecloud.conductor import batches
 from barecloud.db.compute_models import Server
-from barecloud.db.models import Image, Node, new_uuid, utcnow
+from barecloud.db.models import Image, Node, bump, new_uuid, utcnow
 from barecloud.errors import InvalidParameter, NotFound
 from barecloud.services import flavors, images, keypairs, policy, quotas, vifs
 from barecloud.services import nova_input as v
@@ -362,7 +362,7 @@ async def _recheck(rt: Runtime, servers: list[Server], project: str,
         await s.execute(update(Node).where(
             Node.instance_uuid.in_([x.uuid for x in servers]),
             Node.provision_state == states.AVAILABLE, Node.reservation.is_(None))
-            .values(instance_uuid=None, instance_info={})
+            .values(instance_uuid=None, instance_info={}, **bump())
             .execution_options(synchronize_session=False))
         await s.execute(delete(Server).where(Server.id.in_(ids)))
     mine = len(servers)

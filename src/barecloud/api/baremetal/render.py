@@ -128,7 +128,8 @@ def _node_value(node: Node, field: str, conductor: str | None) -> Any:
                     info[key] = "******"
             return info
         case "driver_internal_info":
-            return internal_info(node.driver_internal_info or {})
+            # The agent's keys live in a row of their own; Ironic users read them here.
+            return internal_info({**(node.driver_internal_info or {}), **node.agent_info()})
         case "traits":
             return [t.trait for t in node.traits]
         case "created_at" | "updated_at" | "provision_updated_at" | "inspection_started_at" \
