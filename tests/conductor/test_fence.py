@@ -38,7 +38,7 @@ async def rt(database: Database, settings: Settings) -> AsyncIterator[Runtime]:
     """A Runtime with a live conductor row and no conductor running: the tests play it."""
     from barecloud.conductor import recovery
 
-    await recovery.register(database, HOLDER, "")
+    await recovery.register(database, HOLDER, "", timeout=60)
     yield Runtime(database, settings)
 
 
