@@ -11,9 +11,17 @@ import pytest
 from barecloud.config import Settings
 from barecloud.db import migrate
 from barecloud.db.session import Database
-from tests import support
+from tests import scheduling, support
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """Modules and groups as work units, the heaviest first (tests/scheduling.py)."""
+    if config.getoption("dist") != "load":  # -n N alone; other --dist modes as asked
+        return None
+    return scheduling.make_scheduler(config, log)
 
 
 def service_on(base: Path, database: str, **kwargs: object) -> Iterator[support.Service]:

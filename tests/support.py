@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -20,10 +21,54 @@ PG_ADMIN_DSN = os.environ.get("BARECLOUD_TEST_PG", "postgresql://postgres@127.0.
 REPO = Path(__file__).resolve().parent.parent
 
 
+# Ports the tests give out: below the lab's (15000 up) and far below the kernel's
+# ephemeral range, so no outgoing connection takes one between the pick and the
+# bind.  Each pytest-xdist worker owns its own slice of each range.
+SERVICE_PORTS = range(10000, 15000)
+LAB_PORTS = range(20000, 32000)
+
+
+def worker_slot() -> tuple[int, int]:
+    """(this pytest-xdist worker's index, the number of workers); (0, 1) without xdist."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    index = int(name[2:]) if name.startswith("gw") and name[2:].isdigit() else 0
+    return index % max(count, 1), max(count, 1)
+
+
+def worker_ports(ports: range) -> range:
+    """This worker's slice of ``ports``: two workers never pick the same port."""
+    index, count = worker_slot()
+    size = len(ports) // count
+    return range(ports.start + index * size, ports.start + (index + 1) * size)
+
+
+def port_free(port: int) -> bool:
+    """Nothing holds ``port`` on loopback, TCP or UDP (BMCs take UDP ones)."""
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+
+
+_cursor: list[int] = []
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free port of this worker's slice, a new one each call until the slice wraps
+    (so a port a stopped test used is not handed out again at once).  The start is
+    random: two test runs on one host (two worktrees) seldom meet."""
+    ports = worker_ports(SERVICE_PORTS)
+    if not _cursor:
+        _cursor.append(random.randrange(len(ports)))
+    for _ in range(len(ports)):
+        _cursor[0] = (_cursor[0] + 1) % len(ports)
+        if port_free(ports[_cursor[0]]):
+            return ports[_cursor[0]]
+    raise RuntimeError(f"no free port in {ports}")
 
 
 def pg_available() -> str | None:
@@ -145,8 +190,29 @@ def start_service(
 ) -> Service:
     """Start ``barecloud serve``; ``auth="keystone"`` for tokens (tests about something
     else speak without them).  ``netns``: the lab in namespaces, served on the
-    provisioning address (root); ``rate``: every lab cable shaped (``--rate``)."""
-    port = port or free_port()
+    provisioning address (root); ``rate``: every lab cable shaped (``--rate``).
+    A port this function picked that another process took meanwhile (a test run
+    in another worktree) is picked again."""
+    tries = 1 if port else 3
+    for tried in range(1, tries + 1):
+        try:
+            return _start(data_dir, port or free_port(), database_url, lab, extra_env, auth,
+                          netns, rate, timeout)
+        except PortTaken:
+            if tried == tries:
+                raise
+    raise AssertionError("unreachable")
+
+
+class PortTaken(RuntimeError):
+    """``barecloud serve`` could not listen: something else has its port."""
+
+
+def _start(
+    data_dir: Path, port: int, database_url: str | None, lab: int,
+    extra_env: dict[str, str] | None, auth: str, netns: bool, rate: str | None,
+    timeout: float,
+) -> Service:
     env = dict(os.environ)
     env.update({
         "BARECLOUD_DATA_DIR": str(data_dir),
@@ -176,7 +242,9 @@ def start_service(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"barecloud exited with {proc.returncode}:\n{svc.log()}")
+            log = svc.log()
+            why = PortTaken if "could not listen on" in log else RuntimeError
+            raise why(f"barecloud exited with {proc.returncode}:\n{log}")
         try:
             if httpx.get(f"{svc.url}/baremetal", timeout=1).status_code == 200 and (
                 svc.clouds_yaml.exists()

@@ -22,13 +22,17 @@ from typing import Any
 
 import pytest
 
+from tests import support
+
 PASSWORD = "password"
 
 
 def free_range(count: int, kind: int) -> int:
-    """A base port with ``count`` consecutive free ports below the ephemeral range."""
+    """A base port with ``count`` consecutive free ports below the ephemeral range,
+    in this pytest-xdist worker's slice (two workers never pick the same ports)."""
+    ports = support.worker_ports(support.LAB_PORTS)
     for _ in range(50):
-        base = random.randrange(20000, 32000 - count)
+        base = random.randrange(ports.start, ports.stop - count)
         held: list[socket.socket] = []
         try:
             for port in range(base, base + count):

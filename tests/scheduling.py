@@ -1,0 +1,75 @@
+"""How ``pytest -n N`` (pytest-xdist) shares the suite between workers.
+
+A work unit is a test module, so a module's shared service (module-scoped
+fixtures) starts once, on one worker.  The tests of ``HOST_NETWORK`` form one
+unit whatever their module: they use what a host has only once (``serve
+--netns`` plugs ``bcprov0`` with 10.97.0.1 and runs DHCP on port 67 in the
+root namespace), so they run one after the other on one worker while the
+other workers run the rest.  A new test that starts ``serve --netns`` (or
+its own DHCP server in the root namespace) goes in that list.  The heaviest
+units go first (that group, then the acceptance, lab and CLI modules, then
+the rest by size), so that no long test is left to run alone at the end.
+
+The list is here, not an ``xdist_group`` mark: pytest-xdist tells the
+scheduler a test's group by appending it to the node id, which pytest 9.2
+no longer lets a plugin change.
+
+Everything else two workers could share is kept apart by the fixtures:
+ports (``support.free_port`` and the labs' ``free_range`` take from the
+worker's own slice), databases (a new PostgreSQL database per test or
+module, named at random), directories (``tmp_path`` is per worker), and
+namespaces and interfaces (named after the lab's path, the PID or a random
+tag).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+HOST_NETWORK = "host-network"
+HOST_NETWORK_TESTS = (  # modules, or single tests by node id
+    "tests/acceptance/test_readme.py",  # the README's serve --lab 4 --netns
+    "tests/acceptance/test_tenant_isolation.py",
+    "tests/acceptance/test_chain_failures.py",
+    "tests/lab/test_service_rate.py",
+    "tests/services/test_dhcp.py",  # dnsmasq on port 67 in the root namespace
+    "tests/cli/test_serve_processes.py::test_sigkill_of_a_netns_lab_service_leaves_no_process",
+)
+
+# Modules that hold the suite's long tests (real labs, clients, deploys): started first.
+HEAVY = ("tests/acceptance/", "tests/lab/", "tests/cli/", "tests/drivers/test_lab.py")
+
+
+def unit(nodeid: str) -> str:
+    """The work unit of a test: ``HOST_NETWORK`` for the tests listed there, else its
+    module."""
+    for listed in HOST_NETWORK_TESTS:
+        if nodeid == listed or nodeid.startswith((f"{listed}::", f"{listed}[")):
+            return HOST_NETWORK
+    return nodeid.split("::", 1)[0]
+
+
+def weight(scope: str, tests: int) -> tuple[int, int]:
+    """Which unit goes first: the host group, then the heavy modules, larger first."""
+    if scope == HOST_NETWORK:
+        return (2, tests)
+    return (1 if scope.startswith(HEAVY) else 0, tests)
+
+
+def make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """pytest-xdist's scope scheduling, with our units, heaviest first."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class UnitScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return unit(nodeid)
+
+        def _assign_work_unit(self, node: Any) -> None:
+            heaviest = max(self.workqueue,
+                           key=lambda scope: weight(scope, len(self.workqueue[scope])))
+            self.workqueue.move_to_end(heaviest, last=False)
+            super()._assign_work_unit(node)
+
+    return UnitScheduling(config, log)
