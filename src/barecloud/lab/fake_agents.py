@@ -20,10 +20,11 @@ remembered).  Each agent then does what the real one does, over HTTP only:
 ``write_image`` writes the first sector of the machine's disk file: a boot
 signature and what was written (image URL and command id), so a machine
 then boots from disk and the disk says which image it holds; ``erase``
-clears it.  Every command is appended to the **ledger** (JSONL): node,
-boot, command id and name, image, start and end times, outcome, and the
-answer the final report got; a fault-injection checker compares it with the
-nodes' history.  ``--fail-rate``: that share of writes fails (chosen by
+clears it.  Every command is appended to the **ledger** (JSONL) when its
+work is done: node, boot, command id and name, image, start and end times,
+outcome; then a ``report`` line with the answer the final report got.  A
+fault-injection checker (tests/invariants.py) compares it with the nodes'
+history.  ``--fail-rate``: that share of writes fails (chosen by
 the command id, so a re-report gives the same answer).
 
 Answers are counted per status; a 5xx (or an answer that is not JSON) is a
@@ -315,11 +316,15 @@ class Agent:
         elif name not in ("write_configdrive", "power_off"):
             outcome, fields = "failed", {"error": f"fake agent: unknown command {name}"}
         self.finished[command_id] = (outcome, fields)
+        # Written when the work is done, before the report: the disk holds it
+        # whatever the service answers (or whether the answer arrives at all).
+        record = {"node": self.node, "machine": self.machine["name"], "boot": self.boot,
+                  "command": command_id, "name": name, "image": image, "outcome": outcome,
+                  "started": started, "ended": time.time()}
+        self.ledger.write(record)
         code = await self._report(command_id, outcome, **fields)
-        self.ledger.write({
-            "node": self.node, "machine": self.machine["name"], "boot": self.boot,
-            "command": command_id, "name": name, "image": image, "outcome": outcome,
-            "started": started, "ended": time.time(), "report": code})
+        self.ledger.write({"node": self.node, "command": command_id, "name": "report",
+                           "status": outcome, "answer": code, "at": time.time()})
         if name == "power_off" and outcome == "succeeded":
             await self.shard.power(self.machine["name"], "off")
             return True
