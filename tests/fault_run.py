@@ -229,10 +229,18 @@ async def _run(cluster: Cluster) -> Report:
     for action in cluster.heal():
         nemesis.log.append(Fault(time.time(), "heal", action.split()[-1], None, action))
     await asyncio.to_thread(cluster.wait_ready, 90)
+    healed = time.time()
     print(f"  faults over ({len(nemesis.log)} events); settling", flush=True)
     conn = await checker.connect()
     try:
         left = await checker.settle(conn, cfg.settle_timeout)
+        # A calm window: every process up, the ring still, no workload: each BMC
+        # must be read once per interval, with no tolerance at all.
+        calm_from = healed + cfg.power_sync_interval + cfg.heartbeat_timeout
+        calm_to = max(time.time(), calm_from) + 2.5 * cfg.power_sync_interval
+        print(f"  settled; calm window for the power polls until "
+              f"{calm_to - checker.t0:.0f} s", flush=True)
+        await asyncio.sleep(max(0.0, calm_to - time.time()))
         stop_checks.set()
         await checking
         await checker.pull_reads()
@@ -244,6 +252,10 @@ async def _run(cluster: Cluster) -> Report:
         final = await conn.fetch("SELECT uuid, name, provision_state FROM nodes")
         checker.check_disks(list(final), rows, workload.ops)
         report.figures.update(checker.check_polls(started + cfg.power_sync_interval, ended))
+        calm = checker.check_polls(calm_from, calm_to, calm=True)
+        report.figures["calm: reads per quiet BMC per interval"] = calm[
+            "reads per quiet BMC per interval"]
+        report.figures["calm: close pairs"] = calm["close pairs"]
         states = collections.Counter(r["provision_state"] for r in final)
         report.figures["final states"] = dict(states)
         report.figures["moves to active"] = sum(

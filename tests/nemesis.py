@@ -1,10 +1,11 @@
 """The nemesis: kills, pauses and restarts a cluster's processes at random.
 
 Faults (each its own task, so they overlap): a conductor SIGKILLed and
-restarted a few seconds later; a conductor SIGSTOPped for longer than the
+restarted a few seconds later (a third of the time only after the takeover
+deadline); a conductor SIGSTOPped for longer than the
 dead-conductor timeout, then SIGCONTed (it must step down, not resume); a
-conductor stopped gracefully (SIGTERM) and restarted (it must release or be
-taken over); an API process SIGKILLed and restarted, or paused briefly.  At
+conductor stopped gracefully (SIGTERM) and restarted likewise (it must
+release its nodes or be taken over); an API process SIGKILLed and restarted, or paused briefly.  At
 least one conductor and one API process are left alone at any time, so the
 service stays reachable.  The fake agents (the machines) are not touched.
 """
@@ -80,6 +81,15 @@ class Nemesis:
         self.busy.add(p.name)
         return asyncio.create_task(self._fault(action, p))
 
+    def _down(self, p: Proc) -> float:
+        """How long a stopped process stays down: mostly a few seconds (back before
+        anyone declares it dead), a third of the time past the takeover deadline
+        (its peers must take its nodes over)."""
+        cfg = self.cluster.cfg
+        if p.kind == "conductor" and self.rng.random() < 1 / 3:
+            return self.rng.uniform(cfg.takeover_deadline, cfg.takeover_deadline + 15)
+        return self.rng.uniform(*cfg.down)
+
     async def _fault(self, action: str, p: Proc) -> None:
         cfg = self.cluster.cfg
         try:
@@ -87,7 +97,7 @@ class Nemesis:
                 self.record("SIGKILL", p)
                 p.signal(signal.SIGKILL)
                 await asyncio.to_thread(p.wait_exit, 10)
-                await asyncio.sleep(self.rng.uniform(*cfg.down))
+                await asyncio.sleep(self._down(p))
                 p.start()
                 self.record("restart", p)
             elif action == "pause":
@@ -110,7 +120,7 @@ class Nemesis:
                     await asyncio.to_thread(p.wait_exit, 10)
                 else:
                     self.record("exited", p, f"{time.monotonic() - started:.1f} s after SIGTERM")
-                await asyncio.sleep(self.rng.uniform(*cfg.down))
+                await asyncio.sleep(self._down(p))
                 p.start()
                 self.record("restart", p)
         finally:
