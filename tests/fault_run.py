@@ -243,6 +243,7 @@ async def _run(cluster: Cluster) -> Report:
         await asyncio.sleep(max(0.0, calm_to - time.time()))
         stop_checks.set()
         await checking
+        checker.close_lock_episodes()
         await checker.pull_reads()
         rows = await checker.history(conn)
         ledger = load_ledger(cluster.ledger_path)

@@ -99,6 +99,8 @@ class Checker:
     reads_from: float = 0.0
     names: dict[str, str] = field(default_factory=dict)  # uuid -> name
     _held: dict[tuple[str, str], float] = field(default_factory=dict)
+    _lock_violations: dict[tuple[str, str], tuple[Violation, float]] = field(
+        default_factory=dict)
     _reported: set[Any] = field(default_factory=set)
     _since: dict[str, float] = field(default_factory=dict)
 
@@ -163,16 +165,17 @@ class Checker:
                     held.add(key)
                     first = self._held.setdefault(key, now)
                     grace = cfg.takeover_deadline - cfg.heartbeat_timeout
-                    if now - first > grace:
+                    if now - first > grace and key not in self._lock_violations:
                         row = next((c for c in conductors if c["hostname"] == holder), None)
                         state = ("no such conductor" if row is None else
                                  f"online={row['online']}, heartbeat {row['age']:.1f} s old")
                         self.violate(
                             "lock", r["uuid"],
-                            f"locked by {holder} ({state}) for {now - first:.1f} s after it "
-                            f"stopped being live (allowed {grace:.1f} s)",
+                            f"locked by {holder} ({state}) for over {grace:.1f} s (the "
+                            "takeover deadline) after it stopped being live",
                             [f"node {r['name']} {r['provision_state']} workflow {r['workflow']}",
-                             *self.faults_of(holder, first - 60, now)], key=(key, first))
+                             *self.faults_of(holder, first - 60, now)])
+                        self._lock_violations[key] = (self.violations[-1], first)
             if r["provision_state"] in TRANSIENT:
                 self.checks["transient"] += 1
                 if r["age"] > cfg.transient_limit:
@@ -184,6 +187,24 @@ class Checker:
                         key=(r["uuid"], r["provision_state"], round(now - r["age"])))
         for key in set(self._held) - held:
             del self._held[key]
+            self._episode_over(key, f"released {now - self._held_first(key, now):.1f} s "
+                                    "after its holder stopped being live")
+
+    def _held_first(self, key: tuple[str, str], now: float) -> float:
+        found = self._lock_violations.get(key)
+        return found[1] if found else now
+
+    def _episode_over(self, key: tuple[str, str], how: str) -> None:
+        found = self._lock_violations.pop(key, None)
+        if found is not None:
+            found[0].evidence.insert(0, how)
+
+    def close_lock_episodes(self) -> None:
+        """At the end: the lock violations still open say how long they lasted."""
+        now = time.time()
+        for key in list(self._lock_violations):
+            self._episode_over(key, f"still held {now - self._held_first(key, now):.1f} s "
+                                    "after its holder stopped being live, at the end")
 
     def faults_of(self, target: str, since: float, until: float) -> list[str]:
         return [f"nemesis: {f.line(self.t0)}" for f in self.nemesis.log
