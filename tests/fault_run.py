@@ -29,6 +29,7 @@ from typing import Any
 import asyncpg
 import httpx
 
+from barecloud import states
 from barecloud.lab.enroll import node_body
 from barecloud.lab.layout import LabDir
 from barecloud.lab.machine import Machine
@@ -36,6 +37,8 @@ from tests.cluster import BM, Cluster, Config
 from tests.invariants import Checker, Violation, load_ledger
 from tests.nemesis import Fault, Nemesis
 from tests.workload import FINE, Workload
+
+STABLE = frozenset(s.name for s in states.STATES.values() if s.stable)
 
 
 @dataclass
@@ -157,7 +160,10 @@ async def wait_states(http: httpx.AsyncClient, nodes: list[dict[str, str]], want
             if len(page) < 1000:
                 break
             marker = page[-1]["uuid"]
-        if all(s == want for s in found.values()) or time.monotonic() > deadline:
+        # Done when all are there, or when none can move any more (each stable
+        # and unlocked: a failed deploy stays failed).
+        if all(s == want or s in STABLE for s in found.values()) or (
+                time.monotonic() > deadline):
             return found
         await asyncio.sleep(1.0)
 
@@ -257,8 +263,8 @@ async def _run(cluster: Cluster) -> Report:
         report.figures["calm: reads per quiet BMC per interval"] = calm[
             "reads per quiet BMC per interval"]
         report.figures["calm: close pairs"] = calm["close pairs"]
-        states = collections.Counter(r["provision_state"] for r in final)
-        report.figures["final states"] = dict(states)
+        final_states = collections.Counter(r["provision_state"] for r in final)
+        report.figures["final states"] = dict(final_states)
         report.figures["moves to active"] = sum(
             1 for r in rows if r.kind == "provisioning" and r.to_state == "active"
             and r.at >= started)
