@@ -27,6 +27,7 @@ import argparse
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -50,6 +51,7 @@ def main() -> None:
     p.add_argument("--throughput", action="store_true",
                    help="deploy throughput with 1, 2, 3 conductors and takeover time")
     p.add_argument("--keep", action="store_true", help="keep the run directory and database")
+    p.add_argument("--report", help="where to write the full report (default: /tmp/...)")
     args = p.parse_args()
     interval = args.power_sync_interval or max(15.0, args.nodes / 10)
     root = Path(tempfile.mkdtemp(prefix="barecloud-faults-"))
@@ -81,6 +83,9 @@ def main() -> None:
         report = run(cfg, root)
         print()
         print(report.text(examples=10))
+        full = Path(args.report or f"/tmp/barecloud-faults-report-{int(time.time())}.txt")
+        full.write_text(report.text(examples=len(report.violations) + 1) + "\n")
+        print(f"\nthe full report (every violation with its evidence): {full}")
         if report.violations:
             raise SystemExit(1)
     finally:
