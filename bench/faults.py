@@ -74,7 +74,8 @@ def main() -> None:
                 print(f"| {n} | {r['deploy seconds']:.1f} | {r['active']:.0f} | "
                       f"{r['deploys per minute']:.0f} | {r['deploys per minute'] / base:.2f} | "
                       f"{r.get('held by the killed conductor', '-')} | "
-                      f"{r.get('takeover seconds', '-')} |")
+                      + (f"{r['takeover seconds']:.1f} |" if "takeover seconds" in r
+                         else "- |"))
             return
         cfg = Config(nodes=args.nodes, minutes=args.minutes, conductors=args.conductors,
                      apis=args.apis, seed=args.seed, power_sync_interval=interval,
