@@ -148,6 +148,7 @@ class Cluster:
     machines: list[dict[str, Any]] = field(default_factory=list)
     shard_urls: list[str] = field(default_factory=list)
     lab_token: str = ""
+    refused: list[str] = field(default_factory=list)
 
     # --- set-up -------------------------------------------------------------
 
@@ -249,13 +250,21 @@ class Cluster:
             found += rsp.json()["machines"]
         return found
 
-    def wait_ready(self, timeout: float) -> None:
+    def wait_ready(self, timeout: float, restart: bool = False) -> None:
+        """Until every API answers and every conductor is listed.  ``restart``: a
+        process that exits is started again (a conductor may refuse a name that
+        still looks live after its predecessor was killed) instead of failing."""
         deadline = time.monotonic() + timeout
         want = {p.name for p in self.conductors}
         while time.monotonic() < deadline:
             for p in self.procs.values():
                 if not p.alive():
-                    raise RuntimeError(f"{p.name} exited:\n{self.tail(p)}")
+                    if not restart:
+                        raise RuntimeError(f"{p.name} exited:\n{self.tail(p)}")
+                    self.refused.append(f"{p.name} exited with {p.popen and p.popen.returncode}"
+                                        f" after its restart; started again")
+                    time.sleep(1.0)
+                    p.start()
             try:
                 up = all(httpx.get(f"{a.url}/baremetal/v1", timeout=2).status_code == 200
                          for a in self.apis)

@@ -234,7 +234,7 @@ async def _run(cluster: Cluster) -> Report:
     ended = time.time()
     for action in cluster.heal():
         nemesis.log.append(Fault(time.time(), "heal", action.split()[-1], None, action))
-    await asyncio.to_thread(cluster.wait_ready, 90)
+    await asyncio.to_thread(cluster.wait_ready, 120, True)
     healed = time.time()
     print(f"  faults over ({len(nemesis.log)} events); settling", flush=True)
     conn = await checker.connect()
@@ -292,6 +292,9 @@ async def _run(cluster: Cluster) -> Report:
     report.figures["unknown outcome (connection lost)"] = sum(
         1 for o in workload.ops if o.status is None)
     report.log_errors = log_errors(cluster)
+    report.figures["process starts"] = {p.name: p.starts for p in cluster.procs.values()}
+    if cluster.refused:
+        report.figures["exits after a heal"] = cluster.refused
     return report
 
 
