@@ -151,6 +151,7 @@ class Checker:
                 if r["online"] and r["age"] < cfg.heartbeat_timeout}
         rows = await conn.fetch(
             "SELECT uuid, name, provision_state, reservation, workflow, "
+            "coalesce(provision_updated_at, updated_at, created_at) AS since, "
             "extract(epoch FROM (now() AT TIME ZONE 'utc') - "
             "coalesce(provision_updated_at, updated_at, created_at)) AS age FROM nodes")
         now = time.time()
@@ -184,7 +185,7 @@ class Checker:
                         f"{r['provision_state']} for {r['age']:.0f} s (limit "
                         f"{cfg.transient_limit:.0f} s)",
                         [f"node {r['name']} reservation {holder} workflow {r['workflow']}"],
-                        key=(r["uuid"], r["provision_state"], round(now - r["age"])))
+                        key=(r["uuid"], r["provision_state"], r["since"]))
         for key in set(self._held) - held:
             del self._held[key]
             self._episode_over(key, f"released {now - self._held_first(key, now):.1f} s "
