@@ -254,6 +254,7 @@ async def _run(cluster: Cluster) -> Report:
         rows = await checker.history(conn)
         ledger = load_ledger(cluster.ledger_path)
         checker.check_transitions(rows)
+        checker.check_deposed(rows)
         checker.check_active(rows, workload.ops, ledger)
         checker.check_settled(left, rows, workload.ops)
         final = await conn.fetch("SELECT uuid, name, provision_state FROM nodes")

@@ -13,6 +13,9 @@ workload's history of requests; it never writes.  Checks:
   (its event, from and to states), and each node's transitions chain: a row
   that starts from another state than the last one ended in was written
   from a stale view (a lost update, or a deposed conductor);
+- ``deposed``: no history row from a conductor on a node after the
+  takeover declared it dead ("Conductor X stopped answering") and before it
+  restarted or a new request moved the node (it must step down);
 - ``active-image``: each move to ``active`` follows a successful write by
   the node's agent, within that deploy, of the image that deploy asked for
   (ledger); at the end each active node's lab disk holds that image;
@@ -261,6 +264,39 @@ class Checker:
                         f"{r.from_state} (written from a stale view of the node)",
                         [prev.text(self.t0), r.text(self.t0)], key=r.id)
                 prev = r
+
+    def check_deposed(self, rows: list[Row]) -> None:
+        """No conductor works on a node after its peers declared it dead (the
+        takeover's "Conductor X stopped answering") until it starts again or a
+        new request moves the node: it must have stepped down."""
+        restarts: dict[str, list[float]] = collections.defaultdict(list)
+        for f in self.nemesis.log:
+            if f.action in ("restart", "heal"):
+                restarts[f.target].append(f.at)
+        by_node: dict[str, list[Row]] = collections.defaultdict(list)
+        for r in rows:
+            by_node[r.node].append(r)
+        for node, history in by_node.items():
+            deposed: dict[str, Row] = {}
+            for r in history:
+                self.checks["deposed"] += 1
+                event = r.event.split(":", 1)[0]
+                if r.kind == "provisioning" and event in states.USER_EVENTS:
+                    deposed.clear()  # a new request: whoever runs it now is new work
+                    continue
+                for holder in list(deposed):
+                    if any(deposed[holder].at < t <= r.at for t in restarts[holder]):
+                        del deposed[holder]
+                if "stopped answering" in r.event and r.conductor:
+                    deposed[r.conductor] = r
+                    continue
+                if r.conductor in deposed:
+                    self.violate(
+                        "deposed", node,
+                        f"{r.conductor} worked on the node after it was declared dead",
+                        [deposed[r.conductor].text(self.t0), r.text(self.t0),
+                         *self.faults_of(str(r.conductor), deposed[r.conductor].at - 30,
+                                         r.at)], key=(node, deposed[r.conductor].id))
 
     def check_active(self, rows: list[Row], ops: list[Op],
                      ledger: list[dict[str, Any]]) -> None:

@@ -37,7 +37,7 @@ def test_no_invariant_breaks_under_kills_pauses_and_restarts(
     assert {"SIGKILL", "SIGSTOP", "restart", "SIGCONT"} <= actions, actions
     assert report.figures["accepted requests"] > 0
     assert report.figures["moves to active"] > 0
-    for check in ("lock", "transient", "transition", "active-image", "power-poll",
+    for check in ("lock", "transient", "transition", "deposed", "active-image", "power-poll",
                   "power-poll (calm)", "settled"):
         assert report.checks[check] > 0, (check, report.checks)
     assert not report.violations, report.text(examples=3)
