@@ -281,14 +281,18 @@ class Checker:
             for r in history:
                 self.checks["deposed"] += 1
                 event = r.event.split(":", 1)[0]
-                if r.kind == "provisioning" and event in states.USER_EVENTS:
+                if (r.kind == "provisioning" and event in states.USER_EVENTS) or (
+                        r.event.startswith("power action")):
                     deposed.clear()  # a new request: whoever runs it now is new work
                     continue
                 for holder in list(deposed):
                     if any(deposed[holder].at < t <= r.at for t in restarts[holder]):
                         del deposed[holder]
                 if "stopped answering" in r.event and r.conductor:
-                    deposed[r.conductor] = r
+                    # A takeover just after a restart is the old incarnation's.
+                    timeout = self.cluster.cfg.heartbeat_timeout
+                    if not any(r.at - timeout <= t <= r.at for t in restarts[r.conductor]):
+                        deposed[r.conductor] = r
                     continue
                 if r.conductor in deposed:
                     self.violate(
