@@ -284,6 +284,30 @@ def enroll_cmd(
         raise _fail(exc) from None
 
 
+@lab_app.command("agents")
+def agents_cmd(
+    api: Annotated[list[str], typer.Option(
+        "--api", help="Base URL of an API process, e.g. http://127.0.0.1:6385 (repeat).")],
+    ledger: Annotated[Path, typer.Option(help="Where to append what the agents did (JSONL).")],
+    lab_dir: LabDirOpt = DEFAULT_LAB_DIR,
+    stats: Annotated[Path | None, typer.Option(help="Where to keep answer counts (JSON).")]
+    = None,
+    write_seconds: Annotated[float, typer.Option(help="Seconds a fake image write takes.")]
+    = 2.0,
+    fail_rate: Annotated[float, typer.Option(help="Share of image writes that fail.")] = 0.0,
+) -> None:
+    """Play fake ramdisk agents for the machines that network-boot (lab/fake_agents.py)."""
+    from barecloud.lab import fake_agents
+
+    argv = ["--lab-dir", str(lab_dir), "--ledger", str(ledger),
+            "--write-seconds", str(write_seconds), "--fail-rate", str(fail_rate)]
+    for url in api:
+        argv += ["--api", url]
+    if stats is not None:
+        argv += ["--stats", str(stats)]
+    fake_agents.main(argv)
+
+
 def _enroll(lab: LabDir, url: str, driver: str, token: str | None) -> None:
     started = time.monotonic()
     try:

@@ -65,7 +65,7 @@ class MachineHandler(BmcHandler):
         self.machine = machine
 
     def power_state(self) -> bool:
-        return self.machine.power_on
+        return self.machine.power_read()
 
     def chassis_control(self, action: PowerAction) -> None:
         self.machine.power(_ACTIONS[action], "ipmi")

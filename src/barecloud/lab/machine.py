@@ -16,9 +16,11 @@ modules translate to and from IPMI codes and Redfish names.
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import secrets
+import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -32,6 +34,9 @@ BOOT_ENABLED = ("disabled", "once", "continuous")
 BOOT_MODES = ("uefi", "bios")
 FAULTS = ("unreachable", "bad-credentials", "slow", "ignore-power")
 DEFAULT_SLOW_SECONDS = 3.0
+
+# Seconds of power reads a machine remembers.
+POWER_READS_KEPT = 3600.0
 
 MACHINE_FILE = "machine.json"
 DISK_FILE = "disk.img"
@@ -116,7 +121,13 @@ class Machine:
     boot: Boot = field(default_factory=Boot)
     faults: dict[str, dict[str, Any]] = field(default_factory=dict)
     boots: int = 0
+    # The device the last start booted from; "" while off.  Fake agents
+    # (fake_agents.py) run only on a machine that booted from the network.
+    booted: str = ""
     dir: Path = Path()
+    # When a BMC was asked for the power state (Unix times, not kept on disk):
+    # how often the cluster polls each BMC (fake_agents.py's checker reads it).
+    power_reads: list[float] = field(default_factory=list, repr=False)
     # Set by the process serving the machine; a machine without one boots nothing.
     runner: Runner | None = field(default=None, repr=False)
 
@@ -181,6 +192,7 @@ class Machine:
             boot=Boot(**data["boot"]),
             faults=dict(data.get("faults", {})),
             boots=data.get("boots", 0),
+            booted=data.get("booted", ""),
             dir=path,
         )
 
@@ -199,6 +211,7 @@ class Machine:
             "boot": asdict(self.boot),
             "faults": self.faults,
             "boots": self.boots,
+            "booted": self.booted,
         }
 
     def save(self) -> None:
@@ -265,6 +278,7 @@ class Machine:
             self._start("power on", via)
         elif action in ("off", "soft") and self.power_on:
             self.power_on = False
+            self.booted = ""
             how = "graceful shutdown" if action == "soft" else "power off"
             self.console(f"{how} (via {via})")
             if self.runner is not None:
@@ -310,8 +324,17 @@ class Machine:
         else:
             device = "disk" if self._disk_bootable() else "pxe"
             self.console(f"{what}, booting from {device} (via {via}, boot order: disk, pxe)")
+        self.booted = device
         if self.runner is not None:
             self.runner.start(device)
+
+    def power_read(self) -> bool:
+        """The power state, as a BMC is asked for it: each read is logged."""
+        now = time.time()
+        self.power_reads.append(now)
+        if self.power_reads[0] < now - POWER_READS_KEPT:
+            del self.power_reads[: bisect.bisect_left(self.power_reads, now - POWER_READS_KEPT)]
+        return self.power_on
 
     def _disk_bootable(self) -> bool:
         """True if the disk carries a boot signature (MBR, also there on GPT disks)."""

@@ -485,7 +485,7 @@ def system(m: Machine) -> dict[str, Any]:
         "Model": "Lab Machine",
         "SerialNumber": f"LAB{m.index:06d}",
         "BiosVersion": "barecloud-lab-1",
-        "PowerState": "On" if m.power_on else "Off",
+        "PowerState": "On" if m.power_read() else "Off",
         "Status": _OK,
         "Boot": {
             "BootSourceOverrideTarget": _name_of(BOOT_TARGETS, m.boot.device),

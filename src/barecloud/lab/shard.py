@@ -13,7 +13,13 @@ port, and on its HTTP port both ``/redfish/v1`` and the lab's control API
   every BMC listens, so it doubles as the readiness probe;
 - ``POST /lab/v1/reload``: serve the machines ``lab.json`` added since;
 - ``PUT|DELETE /lab/v1/machines/{name}/faults/{kind}`` (``{"seconds": s}``
-  for ``slow``): set or clear a fault while the machine runs.
+  for ``slow``): set or clear a fault while the machine runs;
+- ``GET /lab/v1/machines``: each machine's power, boot count and the device
+  it last booted from (what fake agents watch: lab/fake_agents.py);
+- ``GET /lab/v1/power-reads?since=T``: when each BMC was asked for the power
+  state after Unix time T (how often a cluster polls each BMC);
+- ``POST /lab/v1/machines/{name}/power`` (``{"action": "off"}``): what the
+  machine's own OS does (a fake agent's ``power_off``).
 
 Machine state is written through on every change, so SIGTERM or SIGKILL
 loses nothing; SIGTERM closes the sockets and exits 0.
@@ -23,12 +29,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import hmac
 import logging
 import os
 import signal
 import socket
 import sys
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -135,6 +143,9 @@ class Control:
         return [
             Route("/lab/v1/health", guard(self.health)),
             Route("/lab/v1/reload", guard(self.reload), methods=["POST"]),
+            Route("/lab/v1/machines", guard(self.machines)),
+            Route("/lab/v1/power-reads", guard(self.power_reads)),
+            Route("/lab/v1/machines/{ident}/power", guard(self.power), methods=["POST"]),
             Route(
                 "/lab/v1/machines/{ident}/faults/{kind}",
                 guard(self.fault),
@@ -160,6 +171,31 @@ class Control:
         return JSONResponse(
             {"shard": self.fleet.shard, "pid": os.getpid(), "machines": len(self.fleet)}
         )
+
+    async def machines(self, request: Request) -> Response:
+        return JSONResponse({"machines": [
+            {"name": m.name, "uuid": m.uuid, "macs": m.macs, "power_on": m.power_on,
+             "boots": m.boots, "booted": m.booted, "disk": str(m.disk_path)}
+            for m in self.fleet]})
+
+    async def power_reads(self, request: Request) -> Response:
+        try:
+            since = float(request.query_params.get("since", "0"))
+        except ValueError:
+            raise LabError("since must be a Unix time") from None
+        now = time.time()
+        return JSONResponse({"now": now, "reads": {
+            m.name: m.power_reads[bisect.bisect_right(m.power_reads, since):]
+            for m in self.fleet}})
+
+    async def power(self, request: Request) -> Response:
+        machine = self.fleet.get(request.path_params["ident"])
+        if machine is None:
+            raise LabError(f"no machine {request.path_params['ident']!r} in shard "
+                           f"{self.fleet.shard}")
+        action = str((await request.json()).get("action", ""))
+        machine.power(action, "os")
+        return JSONResponse({"name": machine.name, "power_on": machine.power_on})
 
     async def reload(self, request: Request) -> Response:
         added = await self.fleet.load()
