@@ -6,6 +6,11 @@ seconds to wait.  Failing the whole deploy on that would turn a moment of
 contention into an operator's problem, so the step runs again after the
 delay, for at most ``bound`` seconds (``step_retry_timeout``); past it the
 error goes on as before and the workflow fails with it.
+
+A :class:`HardwareTimeout` is not retried here: the driver has already waited
+out its own timeout (and retried within it), so a BMC that does not answer
+fails the step now, as in Ironic, rather than a minute later with the node
+locked all along.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from collections.abc import Awaitable, Callable
 
 from barecloud.conductor.workflows import StepContext
 from barecloud.drivers.base import StepResult
-from barecloud.errors import RetryableDriverError
+from barecloud.errors import HardwareTimeout, RetryableDriverError
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +44,8 @@ async def run_step(run: Callable[[StepContext], Awaitable[StepResult]], ctx: Ste
         node, updates, writes = ctx.node, dict(ctx.updates), list(ctx.writes)
         try:
             return await run(ctx)
+        except HardwareTimeout:
+            raise
         except RetryableDriverError as exc:
             delay = max(MIN_DELAY, float(exc.retry_after or 0.0))
             tries += 1
