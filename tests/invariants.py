@@ -106,6 +106,10 @@ class Checker:
         default_factory=dict)
     _reported: set[Any] = field(default_factory=set)
     _since: dict[str, float] = field(default_factory=dict)
+    # When each member's incarnations registered (conductors.created_at): a
+    # conductor that stepped down and registered again is new, like a restart.
+    registered: dict[str, set[float]] = field(
+        default_factory=lambda: collections.defaultdict(set))
 
     def violate(self, check: str, node: str | None, detail: str, evidence: list[str],
                 key: Any = None) -> None:
@@ -149,7 +153,10 @@ class Checker:
         cfg = self.cluster.cfg
         conductors = await conn.fetch(
             "SELECT hostname, online, extract(epoch FROM (now() AT TIME ZONE 'utc') - "
-            "updated_at) AS age FROM conductors")
+            "updated_at) AS age, extract(epoch FROM created_at) AS registered "
+            "FROM conductors")
+        for r in conductors:
+            self.registered[r["hostname"]].add(float(r["registered"]))
         live = {r["hostname"] for r in conductors
                 if r["online"] and r["age"] < cfg.heartbeat_timeout}
         rows = await conn.fetch(
@@ -267,12 +274,15 @@ class Checker:
 
     def check_deposed(self, rows: list[Row]) -> None:
         """No conductor works on a node after its peers declared it dead (the
-        takeover's "Conductor X stopped answering") until it starts again or a
-        new request moves the node: it must have stepped down."""
+        takeover's "Conductor X stopped answering") until it starts again (a
+        restart, or a new incarnation after stepping down) or a new request
+        moves the node: it must have stepped down."""
         restarts: dict[str, list[float]] = collections.defaultdict(list)
         for f in self.nemesis.log:
             if f.action in ("restart", "heal"):
                 restarts[f.target].append(f.at)
+        for name, times in self.registered.items():
+            restarts[name].extend(times)
         by_node: dict[str, list[Row]] = collections.defaultdict(list)
         for r in rows:
             by_node[r.node].append(r)

@@ -119,6 +119,7 @@ async def register(db: Database, name: str, group: str, *, role: str = CONDUCTOR
             else:
                 row.online, row.conductor_group, row.updated_at = True, group, now
                 row.incarnation, row.role = incarnation, role
+                row.created_at = now  # when this incarnation began (a step-down's too)
     except IntegrityError:  # another process inserted the name meanwhile
         raise NameTaken(f"Another process registered as {name!r} at the same time.") from None
     return incarnation

@@ -286,6 +286,7 @@ class Conductor(Base):
     hostname: Mapped[str] = mapped_column(String(255))
     conductor_group: Mapped[str] = mapped_column(String(255), default="")
     online: Mapped[bool] = mapped_column(Boolean, default=True)
+    # When the current incarnation registered (a restart or a step-down sets it again).
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     # A token drawn at each process start: the heartbeat of an older process

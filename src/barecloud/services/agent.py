@@ -95,10 +95,11 @@ async def lookup(rt: Runtime, addresses: str | None, node_uuid: str | None) -> d
             raise NotFound("Node with the given addresses could not be found.")
         token = "******"
         delivered = node.agent is not None and node.agent.token_delivered
-        if not delivered and not agent_tokens.boot_delivers(node.driver, node.boot_interface) \
-                and await node_agents.deliver_token(s, node.id):
-            token = agent_tokens.new()
-            node.agent_token = agent_tokens.digest(token)
+        if not delivered and not agent_tokens.boot_delivers(node.driver, node.boot_interface):
+            await _lock(s, node)  # the token goes on the node row: that row first
+            if await node_agents.deliver_token(s, node.id):
+                token = agent_tokens.new()
+                node.agent_token = agent_tokens.digest(token)
         return {
             "node": {"uuid": node.uuid},
             "config": {
@@ -137,6 +138,8 @@ async def _heartbeat(rt: Runtime, ctx: RequestContext, ident: str,
     holder = await rt.conductor_for(target.uuid, target.conductor_group)
     async with rt.db.session() as s:
         node = await find_node(s, ident)
+        if node.provision_state in WAIT_STATES:
+            await _lock(s, node)  # the heartbeat may resume it: the node row first
         _check_token(node, token)
         values: dict[str, Any] = {"last_heartbeat": utcnow()}
         if body.get("callback_url"):
@@ -174,6 +177,17 @@ async def _retried(call: Callable[[], Awaitable[None]]) -> None:
             if attempt == CHANGED_RETRIES - 1:
                 raise
             await asyncio.sleep(0.02 * (attempt + 1))
+
+
+async def _lock(s: Any, node: Node) -> None:
+    """Lock the node's row (and read it again) before the agent's row.
+
+    The engine saves a step with the node row locked, then writes the agent's
+    row; a transaction here that took the agent's row first and then wrote
+    the node would deadlock with it.  So every transaction that may write both
+    takes them in that one order: node, then agent.
+    """
+    await s.refresh(node, with_for_update=True)
 
 
 async def _claim(rt: Runtime, s: Any, node: Node, holder: str) -> None:
@@ -255,6 +269,7 @@ async def _report(rt: Runtime, ctx: RequestContext, ident: str, command_id: str,
     holder = await rt.conductor_for(target.uuid, target.conductor_group)
     async with rt.db.session() as s:
         node = await find_node(s, ident, traits=False)
+        await _lock(s, node)  # both outcomes write the node: its row first
         _check_token(node, token)
         command = node.agent.command_record() if node.agent is not None else {}
         if command.get("id") != command_id:
