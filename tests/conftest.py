@@ -72,14 +72,26 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield request.getfixturevalue("pg_url")
 
 
-@pytest.fixture
-async def database(db_url: str) -> AsyncIterator[Database]:
-    await migrate.upgrade_async(db_url)
-    db = Database(db_url)
+async def _migrated(url: str) -> AsyncIterator[Database]:
+    await migrate.upgrade_async(url)
+    db = Database(url)
     try:
         yield db
     finally:
         await db.dispose()
+
+
+@pytest.fixture
+async def database(db_url: str) -> AsyncIterator[Database]:
+    async for db in _migrated(db_url):
+        yield db
+
+
+@pytest.fixture
+async def pg(pg_url: str) -> AsyncIterator[Database]:
+    """A migrated fresh PostgreSQL database: for races only PostgreSQL has."""
+    async for db in _migrated(pg_url):
+        yield db
 
 
 @pytest.fixture

@@ -14,14 +14,12 @@ import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
 
-import pytest
 from sqlalchemy import func, select, update
 
 from barecloud import states
 from barecloud.conductor.engine import Conductor
 from barecloud.conductor.shares import Shares
 from barecloud.config import Settings
-from barecloud.db import migrate
 from barecloud.db.models import Node, NodeHistory
 from barecloud.db.session import Database
 from barecloud.drivers import fake
@@ -30,16 +28,6 @@ from barecloud.services.context import Runtime
 from tests.conductor.helpers import CTX
 
 NODES = 40
-
-
-@pytest.fixture
-async def pg(pg_url: str) -> AsyncIterator[Database]:
-    await migrate.upgrade_async(pg_url)
-    db = Database(pg_url)
-    try:
-        yield db
-    finally:
-        await db.dispose()
 
 
 @contextlib.asynccontextmanager

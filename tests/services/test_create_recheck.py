@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 
-import pytest
 from sqlalchemy import select
 
 from barecloud.config import Settings
-from barecloud.db import migrate
 from barecloud.db.compute_models import Server
 from barecloud.db.models import Node
 from barecloud.db.session import Database
@@ -25,16 +22,6 @@ from barecloud.services import server_status as st
 from barecloud.services.context import Runtime
 from barecloud.services.tenancy import NOAUTH_PROJECT
 from tests.services import compute_support as cs
-
-
-@pytest.fixture
-async def pg(pg_url: str) -> AsyncIterator[Database]:
-    await migrate.upgrade_async(pg_url)
-    db = Database(pg_url)
-    try:
-        yield db
-    finally:
-        await db.dispose()
 
 
 async def test_a_create_refused_at_its_recheck_leaves_no_node_claimed(

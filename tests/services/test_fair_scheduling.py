@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from sqlalchemy import func, select, text, update
 
 from barecloud import states
 from barecloud.config import Settings
-from barecloud.db import migrate
 from barecloud.db.compute_models import Server
 from barecloud.db.models import Node
 from barecloud.db.session import Database
@@ -23,16 +20,6 @@ from barecloud.services.context import Runtime
 
 BAREMETAL = {"extra_specs": {"resources:CUSTOM_BAREMETAL": "1"}, "vcpus": 1, "ram": 1,
              "disk": 0, "id": "bm"}
-
-
-@pytest.fixture
-async def pg(pg_url: str) -> AsyncIterator[Database]:
-    await migrate.upgrade_async(pg_url)
-    db = Database(pg_url)
-    try:
-        yield db
-    finally:
-        await db.dispose()
 
 
 def _node(**values: Any) -> Node:

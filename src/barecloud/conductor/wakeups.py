@@ -23,42 +23,15 @@ log = logging.getLogger(__name__)
 CHANNEL = "barecloud_work"
 
 
-async def notify(session: AsyncSession, conductor: str) -> None:
-    """Tell ``conductor`` there is work, when ``session`` commits (PostgreSQL only)."""
+async def _notify(session: AsyncSession, channel: str, payload: str) -> None:
+    """NOTIFY ``channel`` when ``session`` commits (PostgreSQL only)."""
     if session.bind is not None and session.bind.dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": conductor})
+        await session.execute(text("SELECT pg_notify(:c, :p)"), {"c": channel, "p": payload})
 
 
-class Listener:
-    """Calls ``wake`` whenever a NOTIFY names this conductor."""
-
-    def __init__(self, url: str, name: str, wake: Callable[[], None]) -> None:
-        self.url, self.name, self.wake = url, name, wake
-        self._conn: Any = None
-
-    async def start(self) -> None:
-        if not self.url.startswith("postgresql"):
-            return
-        import asyncpg
-
-        dsn = make_url(self.url).set(drivername="postgresql").render_as_string(
-            hide_password=False
-        )
-        try:
-            self._conn = await asyncpg.connect(dsn)
-            await self._conn.add_listener(CHANNEL, self._on_notify)
-        except Exception as exc:  # polling still finds the work
-            log.warning("LISTEN unavailable, relying on polling: %s", exc)
-            self._conn = None
-
-    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
-        if payload == self.name:
-            self.wake()
-
-    async def stop(self) -> None:
-        if self._conn is not None:
-            await self._conn.close()
-            self._conn = None
+async def notify(session: AsyncSession, conductor: str) -> None:
+    """Tell ``conductor`` there is work, when ``session`` commits."""
+    await _notify(session, CHANNEL, conductor)
 
 
 # "A command was issued for node <uuid>": agents long-polling an API process
@@ -67,14 +40,16 @@ COMMANDS = "barecloud_agent_command"
 
 
 async def notify_command(session: AsyncSession, node_uuid: str) -> None:
-    """Tell API processes that ``node_uuid``'s agent has a new command (PostgreSQL only)."""
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_notify(:c, :p)"),
-                              {"c": COMMANDS, "p": node_uuid})
+    """Tell API processes that ``node_uuid``'s agent has a new command."""
+    await _notify(session, COMMANDS, node_uuid)
 
 
-class CommandListener:
-    """Wakes this process's long-polls (the mailbox) on a NOTIFY from any conductor."""
+class _Listening:
+    """One connection of its own that LISTENs on ``channel``; every payload goes to
+    :meth:`heard`.  Without PostgreSQL (or if it cannot connect) nothing is heard
+    and the caller's polling is the safety net."""
+
+    channel = ""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -90,20 +65,45 @@ class CommandListener:
         )
         try:
             self._conn = await asyncpg.connect(dsn)
-            await self._conn.add_listener(COMMANDS, self._on_notify)
-        except Exception as exc:  # the long-poll's recheck still finds the command
-            log.warning("LISTEN %s unavailable, relying on rechecks: %s", COMMANDS, exc)
+            await self._conn.add_listener(self.channel, self._on_notify)
+        except Exception as exc:  # polling still finds the work
+            log.warning("LISTEN %s unavailable, relying on polling: %s", self.channel, exc)
             self._conn = None
 
     @property
     def listening(self) -> bool:
         return self._conn is not None and not self._conn.is_closed()
 
-    @staticmethod
-    def _on_notify(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
-        MAILBOX.notify(payload)
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        self.heard(payload)
+
+    def heard(self, payload: str) -> None:
+        raise NotImplementedError
 
     async def stop(self) -> None:
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
+
+
+class Listener(_Listening):
+    """Calls ``wake`` whenever a NOTIFY names this conductor."""
+
+    channel = CHANNEL
+
+    def __init__(self, url: str, name: str, wake: Callable[[], None]) -> None:
+        super().__init__(url)
+        self.name, self.wake = name, wake
+
+    def heard(self, payload: str) -> None:
+        if payload == self.name:
+            self.wake()
+
+
+class CommandListener(_Listening):
+    """Wakes this process's long-polls (the mailbox) on a NOTIFY from any conductor."""
+
+    channel = COMMANDS
+
+    def heard(self, payload: str) -> None:
+        MAILBOX.notify(payload)
