@@ -248,11 +248,8 @@ async def hand_over(db: Database, me: str, timeout: float) -> tuple[int, int]:
     conductor of its group the hash ring names without ``me``; it resumes at the
     saved ``workflow_step``.  Nodes nobody can take are failed, and every lock
     ``me`` still holds is cleared.  (handed over, abandoned)."""
-    live = [(h, g) for h, g in await live_conductors(db, timeout) if h != me]
-    groups: dict[str, list[str]] = {}
-    for host, group in live:
-        groups.setdefault(group, []).append(host)
-    rings = {g: HashRing(hs) for g, hs in groups.items()}
+    rings = HashRing.by_group((h, g) for h, g in await live_conductors(db, timeout)
+                              if h != me)
     handed = 0
     async with db.session() as s:
         # Our row locked: a peer's take-over skips us while we hand over.

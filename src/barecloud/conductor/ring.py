@@ -33,3 +33,12 @@ class HashRing:
             return None
         idx = bisect.bisect(self._keys, self._hash(key)) % len(self._keys)
         return self._hosts[idx]
+
+    @classmethod
+    def by_group(cls, members: Iterable[tuple[str, str]]) -> dict[str, HashRing]:
+        """One ring per conductor group of ``members`` ((host, group) pairs): a node
+        goes to a conductor of its own group."""
+        groups: dict[str, list[str]] = {}
+        for host, group in members:
+            groups.setdefault(group, []).append(host)
+        return {g: cls(hosts) for g, hosts in groups.items()}

@@ -23,11 +23,9 @@ class Shares:
 
     def __init__(self, me: str, my_group: str, live: list[tuple[str, str]]) -> None:
         self.me = me
-        groups: dict[str, set[str]] = {ALL: {me}, my_group: {me}}
-        for host, group in live:
-            groups.setdefault(group, set()).add(host)
-            groups[ALL].add(host)
-        self._rings = {g: HashRing(hosts) for g, hosts in groups.items()}
+        members = [*live, (me, my_group)]
+        self._rings = HashRing.by_group(members)
+        self._rings[ALL] = HashRing(h for h, _ in members)
 
     def mine(self, key: str, group: str = ALL, *, anyone: bool = False) -> bool:
         """Whether ``key`` (a node's UUID in ``group``, a batch's UUID) is this

@@ -85,10 +85,7 @@ class Runtime:
             return
         live = await live_conductors(self.db, self.settings.conductor_heartbeat_timeout)
         self._ring = HashRing(h for h, _ in live)
-        groups: dict[str, list[str]] = {}
-        for host, group in live:
-            groups.setdefault(group, []).append(host)
-        self._groups = {g: HashRing(hs) for g, hs in groups.items()}
+        self._groups = HashRing.by_group(live)
         self._ring_at = time.monotonic()
 
     async def conductor_for(self, node_uuid: str, group: str = "") -> str:
