@@ -9,7 +9,8 @@ from tests.scheduling import HOST_NETWORK, unit, weight
 
 
 def test_host_network_tests_are_one_unit_and_other_tests_go_by_module() -> None:
-    assert unit("tests/services/test_dhcp.py::test_a_pxe_rom_gets_ipxe_by_tftp") == HOST_NETWORK
+    assert unit("tests/services/boot/test_dhcp.py::test_a_pxe_rom_gets_ipxe_by_tftp"
+                ) == HOST_NETWORK
     assert unit("tests/acceptance/test_readme.py::test_the_readme_blocks_run_in_order"
                 ) == HOST_NETWORK
     netns = ("tests/cli/test_serve_processes.py::"
@@ -20,7 +21,8 @@ def test_host_network_tests_are_one_unit_and_other_tests_go_by_module() -> None:
     assert unit("tests/api/compute/test_flavors.py::test_x[postgresql]") == (
         "tests/api/compute/test_flavors.py")
     # A module whose name starts like a listed one's is not in the group.
-    assert unit("tests/services/test_dhcp_more.py::test_x") == "tests/services/test_dhcp_more.py"
+    assert (unit("tests/services/boot/test_dhcp_more.py::test_x")
+            == "tests/services/boot/test_dhcp_more.py")
 
 
 def test_the_host_group_goes_first_then_heavy_modules_then_by_size() -> None:

@@ -183,7 +183,7 @@ def test_calendar_command(tmp_path: Path) -> None:
 
 
 def test_a_members_calendar_has_anonymous_rows() -> None:
-    """A member's calendar names no machine (services/leases/calendar.py): rows are
+    """A member's calendar names no machine (services/reservation/calendar.py): rows are
     numbered, its own leases lettered, others' busy time ``#``."""
     anonymous = [{**h, "id": None, "hypervisor_hostname": None, "node_uuid": None}
                  for h in (host("a", alloc("01T00:00", "02T00:00", "L1", "mine")),

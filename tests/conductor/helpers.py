@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from barecloud import states
 from barecloud.db.models import Node, NodeHistory
 from barecloud.db.session import Database
-from barecloud.services import agent, nodes
+from barecloud.services.baremetal import agent, node_states, nodes
 from barecloud.services.context import RequestContext, Runtime
 
 CTX = RequestContext(request_id="req-test", user="tester")
@@ -82,7 +82,7 @@ async def wait_state(
 
 
 async def act(rt: Runtime, node_uuid: str, verb: str, **args: Any) -> None:
-    await nodes.set_provision_state(rt, CTX, node_uuid, verb, args)
+    await node_states.set_provision_state(rt, CTX, node_uuid, verb, args)
 
 
 async def drive(rt: Runtime, node_uuid: str, verb: str, state: str, **args: Any) -> Node:

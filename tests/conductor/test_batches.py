@@ -25,8 +25,11 @@ from barecloud.conductor.batches import chain_order
 from barecloud.db.batch_models import DeployBatch, DeployBatchMember
 from barecloud.db.models import Node, Port, utcnow
 from barecloud.drivers import fake
-from barecloud.services import agent, compute_sync, deploy_batches, images, nodes, server_actions
+from barecloud.services.baremetal import agent, nodes
+from barecloud.services.baremetal import batches as deploy_batches
+from barecloud.services.compute import actions, sync
 from barecloud.services.context import Runtime
+from barecloud.services.image import images
 from tests.conductor.conftest import RuntimeFactory
 from tests.conductor.helpers import (
     CTX,
@@ -42,7 +45,7 @@ from tests.conductor.helpers import (
     set_driver_info,
     wait_state,
 )
-from tests.services import compute_support as cs
+from tests.services.compute import support as cs
 
 
 def _node(name: str, *links: dict[str, Any], pxe: int = 0) -> tuple[DeployBatchMember, Node]:
@@ -428,7 +431,7 @@ async def _written_within_15_s(rt: Runtime, node_uuid: str,
     started = time.monotonic()
     heard = False
     while True:
-        await compute_sync.sync_once(rt, "test")
+        await sync.sync_once(rt, "test")
         node = await load(rt.db, node_uuid)
         if not heard and _at("agent up")(node):
             await heartbeat(rt, node_uuid, url="http://192.0.2.1:9999")
@@ -481,7 +484,7 @@ async def test_a_server_deleted_before_it_was_placed_releases_the_gate(rt: Runti
     image_id, flavor_id = await cs.image(rt), await cs.flavor(rt)
     await cs.unlimited(rt)
     first, second = await cs.create(rt, image_id, flavor_id, "pair", min_count=2)
-    await server_actions.delete(rt, cs.ADMIN, second)
+    await actions.delete(rt, cs.ADMIN, second)
     async def why() -> str:
         return f"the gate waits for a deleted server: {await describe(rt.db, machine)}"
 

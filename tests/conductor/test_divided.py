@@ -23,7 +23,7 @@ from barecloud.config import Settings
 from barecloud.db.models import Node, NodeHistory
 from barecloud.db.session import Database
 from barecloud.drivers import fake
-from barecloud.services import nodes
+from barecloud.services.baremetal import nodes
 from barecloud.services.context import Runtime
 from tests.conductor.helpers import CTX
 

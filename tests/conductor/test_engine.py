@@ -15,7 +15,7 @@ from barecloud.conductor.workflows import WORKFLOWS
 from barecloud.db.models import Node, utcnow
 from barecloud.drivers import fake
 from barecloud.errors import InvalidParameter, NodeLocked
-from barecloud.services import agent, nodes
+from barecloud.services.baremetal import agent, node_states
 from barecloud.services.context import Runtime
 from tests.conductor.conftest import RuntimeFactory
 from tests.conductor.helpers import (
@@ -65,7 +65,7 @@ async def test_any_request_on_a_locked_node_is_refused_with_node_locked(rt: Runt
         with pytest.raises(NodeLocked):
             await act(rt, n, verb)
     with pytest.raises(NodeLocked):
-        await nodes.set_power_state(rt, CTX, n, states.POWER_OFF, None)
+        await node_states.set_power_state(rt, CTX, n, states.POWER_OFF, None)
     await wait_state(rt, n, states.ACTIVE)
 
 
@@ -98,7 +98,7 @@ async def test_lock_released_after_success(rt: Runtime) -> None:
     assert node2.provision_state == states.MANAGEABLE
     assert node2.reservation is None
     # Power actions too.
-    await nodes.set_power_state(rt, CTX, n, states.POWER_OFF, None)
+    await node_states.set_power_state(rt, CTX, n, states.POWER_OFF, None)
     await _until(rt, n, lambda row: row.reservation is None and row.workflow is None)
     node = await load(rt.db, n)
     assert node.power_state == states.POWER_OFF
@@ -114,7 +114,7 @@ async def test_lock_released_after_failure(rt: Runtime) -> None:
     assert node.last_error is not None and "fake_fail=deploy" in node.last_error
     # A failing power action releases it too, and says why.
     await set_driver_info(rt.db, n, fake_fail="power")
-    await nodes.set_power_state(rt, CTX, n, states.POWER_ON, None)
+    await node_states.set_power_state(rt, CTX, n, states.POWER_ON, None)
     node = await _until(rt, n, lambda row: row.reservation is None and row.workflow is None)
     assert node.last_error is not None and "fake_fail=power" in node.last_error
     assert node.target_power_state is None

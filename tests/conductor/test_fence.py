@@ -25,7 +25,7 @@ from barecloud.db.models import Node, NodeAgent, NodeHistory, utcnow
 from barecloud.db.session import Database
 from barecloud.db.transitions import fail_and_clear
 from barecloud.errors import NodeChanged, NodeLocked
-from barecloud.services import agent, nodes
+from barecloud.services.baremetal import agent, node_states, nodes
 from barecloud.services.context import Runtime
 from tests.conductor.helpers import CTX, load
 
@@ -268,7 +268,7 @@ async def test_abort_of_a_locked_node_is_409_and_keeps_the_lock(rt: Runtime) -> 
     async with rt.db.session() as s:
         await s.execute(update(Node).where(Node.uuid == n).values(reservation="other"))
     with pytest.raises(NodeLocked):
-        await nodes.set_provision_state(rt, CTX, n, "abort", {})
+        await node_states.set_provision_state(rt, CTX, n, "abort", {})
     node = await load(rt.db, n)
     assert (node.reservation, node.workflow, node.provision_state) == (
         "other", "deploy", states.DEPLOYWAIT)
@@ -284,7 +284,7 @@ async def test_abort_racing_a_claim_does_not_clear_the_workflow_under_the_lock(
     async with rt.db.session() as s:
         node = await s.scalar(select(Node).where(Node.uuid == n))
         assert node is not None and await locks.claim(s, node, HOLDER)
-        abort = asyncio.create_task(nodes.set_provision_state(rt, CTX, n, "abort", {}))
+        abort = asyncio.create_task(node_states.set_provision_state(rt, CTX, n, "abort", {}))
         await asyncio.sleep(0.5)
         assert not abort.done()  # it read the node free, and waits for the row
     with pytest.raises((NodeLocked, NodeChanged)):
@@ -296,7 +296,7 @@ async def test_abort_racing_a_claim_does_not_clear_the_workflow_under_the_lock(
 
 async def test_abort_claims_then_fails_and_clears(rt: Runtime) -> None:
     n, _ = await _waiting(rt)
-    await nodes.set_provision_state(rt, CTX, n, "abort", {})
+    await node_states.set_provision_state(rt, CTX, n, "abort", {})
     node = await load(rt.db, n)
     assert node.provision_state == states.DEPLOYFAIL
     assert (node.reservation, node.workflow, node.workflow_deadline) == (None, None, None)

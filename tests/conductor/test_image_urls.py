@@ -16,8 +16,9 @@ from barecloud.config import Settings
 from barecloud.db.models import Node
 from barecloud.drivers.base import AgentCommand
 from barecloud.errors import NotFound
-from barecloud.services import images, nodes
+from barecloud.services.baremetal import node_states
 from barecloud.services.context import RequestContext, Runtime
+from barecloud.services.image import images
 from tests.conductor.helpers import load, make_available, wait_state
 
 IMAGE = "5b0c1e4e-7f3a-4c2b-9d1e-2a3b4c5d6e7f"
@@ -115,14 +116,14 @@ async def test_a_node_owner_cannot_deploy_another_project_s_private_image(
         await s.execute(update(Node).where(Node.uuid == node).values(
             owner="project-b", instance_info={"image_source": private_a}))
     with pytest.raises(NotFound, match="No image found"):
-        await nodes.set_provision_state(rt, owner_b, node, "active", {})
+        await node_states.set_provision_state(rt, owner_b, node, "active", {})
     assert (await load(rt.db, node)).provision_state == states.AVAILABLE
     # Its own image (named in capitals: ids are case-blind) deploys, signed for the node.
     private_b = await image(owner_b, "private")
     async with rt.db.session() as s:
         await s.execute(update(Node).where(Node.uuid == node).values(
             instance_info={"image_source": private_b.upper()}))
-    await nodes.set_provision_state(rt, owner_b, node, "active", {})
+    await node_states.set_provision_state(rt, owner_b, node, "active", {})
     await wait_state(rt, node, states.ACTIVE)
     info = (await load(rt.db, node)).instance_info
     assert info["image_url"].endswith(f"/boot/images/{private_b}")

@@ -14,8 +14,8 @@ from barecloud.config import Settings
 from barecloud.db import migrate
 from barecloud.db.session import Database
 from barecloud.services.context import Runtime
-from barecloud.services.network_agent import LEADER_ROLE, NetworkAgent
-from barecloud.services.network_dhcp import NetworkDhcpServer, NetworkSpec
+from barecloud.services.network.agent import LEADER_ROLE, NetworkAgent
+from barecloud.services.network.dhcp import NetworkDhcpServer, NetworkSpec
 
 
 async def _until(check: object, timeout: float = 5.0) -> None:

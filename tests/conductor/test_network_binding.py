@@ -23,7 +23,7 @@ from barecloud.db.models import Node, Port
 from barecloud.db.network_models import Network
 from barecloud.drivers.switches.base import Segment
 from barecloud.lab.ssh_switch import SshSwitch
-from barecloud.services import nodes
+from barecloud.services.baremetal import nodes
 from barecloud.services.context import Runtime
 from tests.conductor.conftest import RuntimeFactory
 from tests.conductor.helpers import CTX, act, drive, load, wait_state

@@ -15,7 +15,7 @@ from barecloud.db.models import Conductor as ConductorRow
 from barecloud.db.models import Node, utcnow
 from barecloud.db.transitions import apply_event
 from barecloud.drivers import fake
-from barecloud.services import nodes
+from barecloud.services.baremetal import node_states
 from barecloud.services.context import Runtime
 from tests.conductor.conftest import RuntimeFactory
 from tests.conductor.helpers import (
@@ -85,7 +85,7 @@ async def test_enforce_restores_the_expected_state(make_runtime: RuntimeFactory)
         assert "outside barecloud" in last.event and "restored to power on" in last.event
 
         # What barecloud last set on purpose is what is enforced.
-        await nodes.set_power_state(rt, CTX, n, states.POWER_OFF, None)
+        await node_states.set_power_state(rt, CTX, n, states.POWER_OFF, None)
         for _ in range(200):
             node = await load(rt.db, n)
             if node.reservation is None and node.workflow is None:
@@ -146,7 +146,7 @@ async def test_repeated_failures_put_the_node_in_maintenance_and_back(rt: Runtim
 
 async def test_operator_maintenance_is_left_alone(rt: Runtime) -> None:
     n = await make_available(rt)
-    await nodes.set_maintenance(rt, CTX, n, True, "replacing a DIMM")
+    await node_states.set_maintenance(rt, CTX, n, True, "replacing a DIMM")
     fake.MACHINES[n].power_state = states.POWER_ON
     await set_driver_info(rt.db, n, fake_fail="power")
     for _ in range(rt.settings.power_sync_max_failures + 1):

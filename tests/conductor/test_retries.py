@@ -8,7 +8,7 @@ import time
 
 from barecloud import states
 from barecloud.drivers import fake
-from barecloud.services import nodes
+from barecloud.services.baremetal import node_states
 from barecloud.services.context import Runtime
 from tests.conductor.conftest import RuntimeFactory
 from tests.conductor.helpers import CTX, load, make_available, set_driver_info
@@ -16,7 +16,7 @@ from tests.conductor.helpers import CTX, load, make_available, set_driver_info
 
 async def _power_on(rt: Runtime, n: str) -> float:
     started = time.monotonic()
-    await nodes.set_power_state(rt, CTX, n, states.POWER_ON, None)
+    await node_states.set_power_state(rt, CTX, n, states.POWER_ON, None)
     for _ in range(500):
         node = await load(rt.db, n)
         if node.reservation is None and node.workflow is None:

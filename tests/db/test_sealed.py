@@ -18,7 +18,7 @@ from barecloud.config import Settings
 from barecloud.db import sealed, sqlite_lock
 from barecloud.db.models import Node
 from barecloud.db.session import Database
-from barecloud.services import nodes
+from barecloud.services.baremetal import nodes
 from barecloud.services.context import RequestContext, Runtime
 
 CTX = RequestContext(request_id="req-test", user="tester")

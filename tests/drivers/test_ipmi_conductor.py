@@ -17,7 +17,7 @@ from barecloud.db.models import Node
 from barecloud.db.session import Database
 from barecloud.drivers import ipmi
 from barecloud.errors import NodeLocked
-from barecloud.services import nodes
+from barecloud.services.baremetal import node_states, nodes
 from barecloud.services.context import Runtime
 from barecloud.wire.ipmi import DeviceId
 from barecloud.wire.ipmi_server import BmcServer, raise_open_files_limit
@@ -50,10 +50,10 @@ async def test_manage_and_power_actions_through_the_conductor(
     node = await drive(rt, n, "manage", states.MANAGEABLE)
     assert node.power_state == states.POWER_ON and node.last_error is None
 
-    await nodes.set_power_state(rt, CTX, n, states.POWER_OFF, None)
+    await node_states.set_power_state(rt, CTX, n, states.POWER_OFF, None)
     node = await _settled_power(rt, n)
     assert node.power_state == states.POWER_OFF and not machine.power_on
-    await nodes.set_power_state(rt, CTX, n, states.REBOOT, 5)
+    await node_states.set_power_state(rt, CTX, n, states.REBOOT, 5)
     node = await _settled_power(rt, n)
     assert node.power_state == states.POWER_ON and machine.boots == 1 and not node.last_error
 

@@ -20,7 +20,7 @@ from barecloud.drivers.base import NodeView
 from barecloud.drivers.ipmi import IpmitoolManagement, IpmitoolPower
 from barecloud.drivers.redfish import RedfishManagement, RedfishPower
 from barecloud.errors import PermanentDriverError
-from barecloud.services import nodes
+from barecloud.services.baremetal import nodes
 from barecloud.services.context import Runtime
 from tests.conductor.helpers import CTX, drive
 from tests.drivers.conftest import view

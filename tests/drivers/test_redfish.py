@@ -23,7 +23,7 @@ from barecloud.errors import (
     PermanentDriverError,
     RetryableDriverError,
 )
-from barecloud.services import drivers, nodes, ports
+from barecloud.services.baremetal import drivers, nodes, ports
 from barecloud.services.context import Runtime
 from tests.conductor.helpers import CTX, drive, history, load
 from tests.drivers.conftest import view

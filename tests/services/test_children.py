@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 from barecloud import procs
-from barecloud.services import children, network_dhcp
+from barecloud.services import children
+from barecloud.services.network import dhcp as network_dhcp
 
 SLEEPER = "import time; time.sleep(120)"
 

@@ -17,8 +17,9 @@ from sqlalchemy import select
 from barecloud.db.compute_models import Flavor
 from barecloud.db.identity_models import DEFAULT_DOMAIN, Project
 from barecloud.db.models import Image, Node
-from barecloud.services import flavors, images
+from barecloud.services.compute import flavors
 from barecloud.services.context import ADMIN_ROLES, RequestContext, Runtime
+from barecloud.services.image import images
 
 DEMO_IMAGE = "barecloud-demo"
 MIB = 1 << 20

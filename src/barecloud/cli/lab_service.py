@@ -30,13 +30,14 @@ from barecloud.drivers.switches.base import HostPlug
 from barecloud.errors import NotFound
 from barecloud.lab import netns as lab_netns
 from barecloud.lab.layout import LabDir
-from barecloud.services import children, nodes
+from barecloud.services import children
+from barecloud.services.baremetal import node_states
+from barecloud.services.compute.tenancy import service_context
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.identity import bootstrap
-from barecloud.services.networks import networks as network_service
-from barecloud.services.networks import subnets as subnet_service
-from barecloud.services.networks.segments import segment
-from barecloud.services.tenancy import service_context
+from barecloud.services.network import networks as network_service
+from barecloud.services.network import subnets as subnet_service
+from barecloud.services.network.segments import segment
 
 
 def lab_dir(settings: Settings) -> Path:
@@ -168,7 +169,7 @@ async def start(rt: Runtime, settings: Settings, count: int, driver: str = "ipmi
     ctx = RequestContext(request_id="req-lab")
     for verb, settled in (("manage", states.MANAGEABLE), ("provide", states.AVAILABLE)):
         for uuid in fresh:
-            await nodes.set_provision_state(rt, ctx, uuid, verb, {})
+            await node_states.set_provision_state(rt, ctx, uuid, verb, {})
         await _settle(rt, fresh, settled)
     info["created"] = await demo_content.ensure(rt)
     return info

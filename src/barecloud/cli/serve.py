@@ -29,13 +29,13 @@ from barecloud.db import migrate, sealed, sqlite_lock
 from barecloud.db.identity_models import DEFAULT_DOMAIN
 from barecloud.db.session import Database
 from barecloud.services import private_files
-from barecloud.services.compute_sync import ComputeSync
+from barecloud.services.boot.dhcp import DhcpError, Dnsmasq
+from barecloud.services.compute.sync import ComputeSync
 from barecloud.services.context import Runtime
-from barecloud.services.dhcp import DhcpError, Dnsmasq
 from barecloud.services.identity import bootstrap, fernet
 from barecloud.services.identity.bootstrap import Account
-from barecloud.services.leases.manager import LeaseManager
-from barecloud.services.network_agent import NetworkAgent
+from barecloud.services.network.agent import NetworkAgent
+from barecloud.services.reservation.manager import LeaseManager
 
 log = logging.getLogger("barecloud")
 

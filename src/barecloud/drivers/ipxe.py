@@ -4,7 +4,7 @@ Files only, under the data directory (docs/design/provisioning.md):
 
 - ``boot/nodes/<aa-bb-cc-dd-ee-ff>.ipxe``: what ``/boot/boot.ipxe`` chains
   to; it carries the agent token, so it is written 0600 and atomically, and
-  the boot API serves it once, within ``boot_script_ttl`` (services/boot.py);
+  the boot API serves it once, within ``boot_script_ttl`` (services/boot/scripts.py);
 - ``dnsmasq/hosts/<node uuid>``: ``dhcp-host`` lines dnsmasq reads through
   ``dhcp-hostsdir``, so that only machines being provisioned get an answer.
 

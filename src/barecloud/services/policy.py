@@ -196,7 +196,7 @@ RULES: dict[str, str] = {
     # --- Network (Neutron) -------------------------------------------------
     # Targets {"project_id"} (the resource's) and {"network.project_id"} (its
     # network's owner).  Who sees which network, subnet and port is SQL
-    # (services/networks/common.py); "list_all" lets a caller see them all.
+    # (services/network/common.py); "list_all" lets a caller see them all.
     # --- Reservation (Blazar) ---------------------------------------------
     "blazar:leases:get": _PROJECT_READER,
     "blazar:leases:list_all": _READ_ALL,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 from barecloud.api.baremetal import params
 from barecloud.api.common import JSONResponse, context, json_body, runtime, source
 from barecloud.errors import InvalidParameter
-from barecloud.services import agent
+from barecloud.services.baremetal import agent
 
 router = APIRouter(prefix="/baremetal/v1")
 

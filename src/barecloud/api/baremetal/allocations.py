@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from barecloud.api.baremetal import params, render
 from barecloud.api.common import JSONResponse, base_url, context, json_body, runtime
-from barecloud.services import allocations
+from barecloud.services.baremetal import allocations
 
 router = APIRouter(prefix="/baremetal/v1")
 
@@ -71,7 +71,7 @@ async def delete_allocation(ident: str, request: Request) -> Response:
 async def node_allocation(ident: str, request: Request) -> JSONResponse:
     params.require(request, (1, 52))
     from barecloud.errors import NotFound
-    from barecloud.services import nodes
+    from barecloud.services.baremetal import nodes
 
     n = await nodes.show(runtime(request), context(request), ident)
     if not n.allocation_uuid:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 
 from barecloud.api.baremetal.render import deploy_batch
 from barecloud.api.common import JSONResponse, context, json_body, runtime
-from barecloud.services import deploy_batches
+from barecloud.services.baremetal import batches as deploy_batches
 
 router = APIRouter(prefix="/baremetal/v1")
 

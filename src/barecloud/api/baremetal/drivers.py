@@ -9,7 +9,8 @@ from fastapi import APIRouter, Request
 from barecloud.api.baremetal import params
 from barecloud.api.common import JSONResponse, base_url, context, runtime
 from barecloud.errors import InvalidParameter
-from barecloud.services import drivers, policy
+from barecloud.services import policy
+from barecloud.services.baremetal import drivers
 
 router = APIRouter(prefix="/baremetal/v1/drivers")
 

@@ -10,7 +10,7 @@ from barecloud import states
 from barecloud.api.baremetal import params, render
 from barecloud.api.common import JSONResponse, base_url, context, json_body, runtime
 from barecloud.errors import InvalidParameter, NotAcceptable
-from barecloud.services import nodes, ports
+from barecloud.services.baremetal import node_states, nodes, ports, traits
 
 router = APIRouter(prefix="/baremetal/v1/nodes")
 
@@ -116,7 +116,7 @@ async def delete_node(ident: str, request: Request) -> Response:
 
 
 @router.get("/{ident}/states")
-async def node_states(ident: str, request: Request) -> JSONResponse:
+async def show_states(ident: str, request: Request) -> JSONResponse:
     n = await nodes.show(runtime(request), context(request), ident, "baremetal:node:get_states")
     return JSONResponse(render.node_states(n, params.version(request)))
 
@@ -139,7 +139,7 @@ async def set_provision_state(ident: str, request: Request) -> Response:
                            "rescue_password", "disable_ramdisk"}
     if unknown:
         raise InvalidParameter(f"Unknown attribute(s): {', '.join(sorted(unknown))}")
-    await nodes.set_provision_state(runtime(request), context(request), ident, target, body)
+    await node_states.set_provision_state(runtime(request), context(request), ident, target, body)
     base = base_url(request)
     return Response(status_code=202,
                     headers={"Location": f"{base}/baremetal/v1/nodes/{ident}/states"})
@@ -159,7 +159,7 @@ async def set_power_state(ident: str, request: Request) -> Response:
         raise NotAcceptable(
             "Soft power actions and timeouts need API version 1.27 or later."
         )
-    await nodes.set_power_state(runtime(request), context(request), ident, target, timeout)
+    await node_states.set_power_state(runtime(request), context(request), ident, target, timeout)
     return Response(status_code=202)
 
 
@@ -179,20 +179,20 @@ async def maintenance_on(ident: str, request: Request) -> Response:
         reason = body.get("reason")
         if reason is not None and not isinstance(reason, str):
             raise InvalidParameter("Invalid value for reason: expected a string.")
-    await nodes.set_maintenance(runtime(request), context(request), ident, True, reason)
+    await node_states.set_maintenance(runtime(request), context(request), ident, True, reason)
     return Response(status_code=202)
 
 
 @router.delete("/{ident}/maintenance", status_code=202)
 async def maintenance_off(ident: str, request: Request) -> Response:
-    await nodes.set_maintenance(runtime(request), context(request), ident, False, None)
+    await node_states.set_maintenance(runtime(request), context(request), ident, False, None)
     return Response(status_code=202)
 
 
 @router.get("/{ident}/traits")
 async def list_traits(ident: str, request: Request) -> JSONResponse:
     params.require(request, (1, 37))
-    return JSONResponse({"traits": await nodes.traits_of(runtime(request), context(request),
+    return JSONResponse({"traits": await traits.traits_of(runtime(request), context(request),
                                                          ident)})
 
 
@@ -202,28 +202,28 @@ async def set_traits(ident: str, request: Request) -> Response:
     body = await json_body(request)
     if not isinstance(body, dict) or set(body) != {"traits"}:
         raise InvalidParameter("Expected a body of the form {\"traits\": [...]}.")
-    await nodes.set_traits(runtime(request), context(request), ident, body["traits"])
+    await traits.set_traits(runtime(request), context(request), ident, body["traits"])
     return Response(status_code=204)
 
 
 @router.delete("/{ident}/traits", status_code=204)
 async def clear_traits(ident: str, request: Request) -> Response:
     params.require(request, (1, 37))
-    await nodes.set_traits(runtime(request), context(request), ident, [])
+    await traits.set_traits(runtime(request), context(request), ident, [])
     return Response(status_code=204)
 
 
 @router.put("/{ident}/traits/{trait}", status_code=204)
 async def add_trait(ident: str, trait: str, request: Request) -> Response:
     params.require(request, (1, 37))
-    await nodes.add_trait(runtime(request), context(request), ident, trait)
+    await traits.add_trait(runtime(request), context(request), ident, trait)
     return Response(status_code=204)
 
 
 @router.delete("/{ident}/traits/{trait}", status_code=204)
 async def remove_trait(ident: str, trait: str, request: Request) -> Response:
     params.require(request, (1, 37))
-    await nodes.remove_trait(runtime(request), context(request), ident, trait)
+    await traits.remove_trait(runtime(request), context(request), ident, trait)
     return Response(status_code=204)
 
 
@@ -270,7 +270,7 @@ async def node_history_event(ident: str, event: str, request: Request) -> JSONRe
 
 @router.get("/{ident}/management/boot_device")
 async def get_boot_device(ident: str, request: Request) -> JSONResponse:
-    return JSONResponse(await nodes.boot_device(runtime(request), context(request), ident))
+    return JSONResponse(await node_states.boot_device(runtime(request), context(request), ident))
 
 
 @router.get("/{ident}/management/boot_device/supported")
@@ -286,6 +286,6 @@ async def set_boot_device(ident: str, request: Request) -> Response:
     body = await json_body(request)
     if not isinstance(body, dict):
         raise InvalidParameter("Expected a JSON object.")
-    await nodes.set_boot_device(runtime(request), context(request), ident,
+    await node_states.set_boot_device(runtime(request), context(request), ident,
                                 body.get("boot_device"), body.get("persistent", False))
     return Response(status_code=204)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from barecloud.api.baremetal import params, render
 from barecloud.api.common import JSONResponse, base_url, context, json_body, runtime
-from barecloud.services import ports
+from barecloud.services.baremetal import ports
 
 router = APIRouter(prefix="/baremetal/v1/ports")
 

@@ -16,7 +16,7 @@ from barecloud.conductor.batches import KO, OK
 from barecloud.db.models import Allocation, Node, NodeHistory, Port
 from barecloud.drivers import hardware
 from barecloud.errors import InvalidParameter, NotAcceptable
-from barecloud.services.deploy_batches import Report
+from barecloud.services.baremetal.batches import Report
 
 V = tuple[int, int]
 

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request, Response
 from barecloud.api.baremetal import params
 from barecloud.api.common import JSONResponse, context, json_body, runtime
 from barecloud.errors import InvalidParameter
-from barecloud.services import node_vifs
+from barecloud.services.baremetal import vifs as node_vifs
 
 router = APIRouter(prefix="/baremetal/v1/nodes")
 

@@ -1,7 +1,7 @@
 """/boot/images/{id}: an image's raw bytes for the machine being deployed.
 
 Only against the signed URL of the node's write_image command
-(``?node=&expires=&signature=``, services/boot_images.py): a machine in its
+(``?node=&expires=&signature=``, services/boot/images.py): a machine in its
 ramdisk has no other credential.  Errors are a plain ``{"error": ...}``: the
 agent only reads the status; refusals are 401, as Swift's temporary URLs.
 """
@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request, Response
 from barecloud.api import files
 from barecloud.api.common import JSONResponse, runtime
 from barecloud.errors import BarecloudError
-from barecloud.services import boot_images
+from barecloud.services.boot import images as boot_images
 
 router = APIRouter(prefix="/boot/images")
 

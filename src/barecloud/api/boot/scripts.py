@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse, PlainTextResponse, Response
 
 from barecloud.api.common import runtime, source
 from barecloud.drivers.ipxe import BOOT_SCRIPT
-from barecloud.services import boot
+from barecloud.services.boot import scripts as boot
 
 router = APIRouter(prefix="/boot", include_in_schema=False)
 
@@ -26,7 +26,7 @@ async def boot_script() -> PlainTextResponse:
 
 @router.get("/nodes/{name}.ipxe")
 async def node_script(name: str, request: Request) -> PlainTextResponse:
-    """Once per preparation: it carries the agent token (services/boot.py)."""
+    """Once per preparation: it carries the agent token (services/boot/scripts.py)."""
     return PlainTextResponse(await boot.node_script(runtime(request), name, source(request)),
                              headers={"Cache-Control": "no-store"})
 

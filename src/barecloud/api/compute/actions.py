@@ -9,8 +9,9 @@ from fastapi import APIRouter, Request, Response
 from barecloud.api.common import JSONResponse, context, json_body, runtime
 from barecloud.api.compute import params, render
 from barecloud.errors import InvalidParameter
-from barecloud.services import console_log, server_actions, server_queries
-from barecloud.services import nova_input as v
+from barecloud.services.compute import actions as server_actions
+from barecloud.services.compute import console_log, queries
+from barecloud.services.compute import input as v
 
 router = APIRouter(prefix="/servers")
 
@@ -61,16 +62,16 @@ async def server_action(server_id: str, request: Request) -> Response:
         await server_actions.stop(rt, ctx, server_id)
     elif name == "rebuild":
         await server_actions.rebuild(rt, ctx, server_id, args, params.version(request))
-        view = await server_queries.get(rt, ctx, server_id)
+        view = await queries.get(rt, ctx, server_id)
         return JSONResponse({"server": render.server(request, ctx, view)}, status_code=202)
     elif name == "os-getConsoleOutput":
         text = await console_log.output(rt, ctx, server_id, _length(args))
         return JSONResponse({"output": text})
     elif name in UNSUPPORTED:
-        await server_queries.get(rt, ctx, server_id)  # an unknown server is still a 404
+        await queries.get(rt, ctx, server_id)  # an unknown server is still a 404
         raise InvalidParameter(UNSUPPORTED[name])
     elif name in OTHER_NOVA_ACTIONS:
-        await server_queries.get(rt, ctx, server_id)
+        await queries.get(rt, ctx, server_id)
         raise InvalidParameter(f"The action {name} is not supported for barecloud's "
                                "bare-metal servers.")
     else:

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Request, Response
 from barecloud.api.common import JSONResponse, context, json_body, runtime
 from barecloud.api.compute import params, render
 from barecloud.errors import InvalidParameter, NotFound
-from barecloud.services import flavors
-from barecloud.services import nova_input as v
+from barecloud.services.compute import flavors
+from barecloud.services.compute import input as v
 
 router = APIRouter(prefix="/flavors")
 

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Request
 from barecloud.api.common import JSONResponse, context, runtime
 from barecloud.api.compute import params
 from barecloud.db.models import Node
-from barecloud.services import hypervisors, policy
+from barecloud.services import policy
+from barecloud.services.compute import hypervisors
 
 router = APIRouter()
 

@@ -10,7 +10,7 @@ from barecloud.api.common import JSONResponse, context, json_body, runtime
 from barecloud.api.compute import params
 from barecloud.api.compute.render import iso
 from barecloud.db.compute_models import KeyPair
-from barecloud.services import keypairs
+from barecloud.services.compute import keypairs
 
 router = APIRouter(prefix="/os-keypairs")
 

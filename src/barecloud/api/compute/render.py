@@ -10,10 +10,11 @@ from fastapi import Request
 
 from barecloud.api.compute import params
 from barecloud.db.compute_models import Flavor, Server
-from barecloud.services import flavors, policy
-from barecloud.services import server_status as st
+from barecloud.services import policy
+from barecloud.services.compute import flavors
+from barecloud.services.compute import status as st
+from barecloud.services.compute.queries import ServerView
 from barecloud.services.context import RequestContext
-from barecloud.services.server_queries import ServerView
 
 PROGRESS_STATUSES = ("ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING")
 

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Request, Response
 
 from barecloud.api.common import JSONResponse, context, json_body, runtime
 from barecloud.api.compute import params, render
-from barecloud.services import compute_sync, server_actions, server_queries, servers
-from barecloud.services import nova_input as v
+from barecloud.services.compute import actions as server_actions
+from barecloud.services.compute import input as v
+from barecloud.services.compute import queries, servers, sync
 
 router = APIRouter(prefix="/servers")
 
@@ -24,12 +25,12 @@ async def _list(request: Request, detail: bool) -> JSONResponse:
     q = request.query_params
     all_tenants = "all_tenants" in q and (q["all_tenants"] == "" or
                                           v.query_bool("all_tenants", q["all_tenants"]))
-    query = server_queries.ServerQuery(
+    query = queries.ServerQuery(
         filters={k: q[k] for k in FILTERS if k in q}, all_tenants=all_tenants,
         limit=params.limit(request), marker=q.get("marker"),
         sort_key=q.get("sort_key", "created_at"), sort_dir=q.get("sort_dir", "desc"),
         version=params.version(request))
-    views = await server_queries.list_servers(rt, ctx, query)
+    views = await queries.list_servers(rt, ctx, query)
     items = [render.server(request, ctx, view) if detail else
              render.server_summary(request, view.server) for view in views]
     body: dict[str, Any] = {"servers": items}
@@ -56,7 +57,7 @@ async def create_server(request: Request) -> JSONResponse:
     body = await json_body(request)
     created = await servers.create(runtime(request), context(request), body,
                                    params.version(request))
-    compute_sync.wake()
+    sync.wake()
     if created.return_reservation_id:
         return JSONResponse({"reservation_id": created.reservation_id}, status_code=202)
     first = created.servers[0]
@@ -71,7 +72,7 @@ async def create_server(request: Request) -> JSONResponse:
 @router.get("/{server_id}")
 async def show_server(server_id: str, request: Request) -> JSONResponse:
     ctx = context(request)
-    view = await server_queries.get(runtime(request), ctx, server_id)
+    view = await queries.get(runtime(request), ctx, server_id)
     return JSONResponse({"server": render.server(request, ctx, view)})
 
 
@@ -80,7 +81,7 @@ async def update_server(server_id: str, request: Request) -> JSONResponse:
     rt, ctx = runtime(request), context(request)
     body = await json_body(request)
     await server_actions.update_server(rt, ctx, server_id, body, params.version(request))
-    view = await server_queries.get(rt, ctx, server_id)
+    view = await queries.get(rt, ctx, server_id)
     return JSONResponse({"server": render.server(request, ctx, view)})
 
 

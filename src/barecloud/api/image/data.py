@@ -12,7 +12,7 @@ from barecloud.api import files
 from barecloud.api.common import context, runtime
 from barecloud.api.image import params
 from barecloud.api.image.errors import error_response
-from barecloud.services import image_store, images
+from barecloud.services.image import images, store
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ async def _body(request: Request) -> AsyncIterator[bytes]:
         # One line, as any body cut short (api/limits.py); the image is killed.
         log.warning("%s %s: the client hung up after %d bytes of the request body",
                     request.method, request.url.path, received)
-        raise image_store.UploadInterrupted(
+        raise store.UploadInterrupted(
             "The upload was interrupted: the client disconnected before sending all the data."
         ) from None
 

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Request, Response
 from barecloud.api.common import JSONResponse, base_url, context, runtime
 from barecloud.api.image import params, render
 from barecloud.api.image.errors import error_response
-from barecloud.services import image_patch, image_queries, images
+from barecloud.services.image import images, queries
+from barecloud.services.image import patch as image_patch
 
 router = APIRouter(prefix="/image/v2/images")
 
@@ -25,7 +26,7 @@ async def create_image(request: Request) -> JSONResponse:
 @router.get("")
 async def list_images(request: Request) -> JSONResponse:
     query = list(request.query_params.multi_items())
-    page = await image_queries.list_images(runtime(request), context(request), query)
+    page = await queries.list_images(runtime(request), context(request), query)
     kept = [(k, v) for k, v in query if k != "marker"]
     body = {"images": [render.image(i) for i in page.images],
             "first": "/v2/images" + (f"?{urlencode(kept)}" if kept else ""),

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from barecloud.api.common import JSONResponse, context, runtime
 from barecloud.api.image import params, render
-from barecloud.services import image_members
+from barecloud.services.image import members as image_members
 
 router = APIRouter(prefix="/image/v2/images/{image_id}/members")
 

@@ -5,26 +5,26 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from barecloud.api.common import JSONResponse
-from barecloud.services import image_schema
+from barecloud.services.image import schema
 
 router = APIRouter(prefix="/image/v2/schemas")
 
 
 @router.get("/image")
 async def image() -> JSONResponse:
-    return JSONResponse(image_schema.image_schema())
+    return JSONResponse(schema.image_schema())
 
 
 @router.get("/images")
 async def images() -> JSONResponse:
-    return JSONResponse(image_schema.images_schema())
+    return JSONResponse(schema.images_schema())
 
 
 @router.get("/member")
 async def member() -> JSONResponse:
-    return JSONResponse(image_schema.member_schema())
+    return JSONResponse(schema.member_schema())
 
 
 @router.get("/members")
 async def members() -> JSONResponse:
-    return JSONResponse(image_schema.members_schema())
+    return JSONResponse(schema.members_schema())

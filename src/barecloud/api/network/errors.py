@@ -1,6 +1,6 @@
 """Neutron's error body: ``{"NeutronError": {"type", "message", "detail"}}``.
 
-A typed error (services/networks/errors.py) gives its own ``type``; any
+A typed error (services/network/errors.py) gives its own ``type``; any
 other refusal gets the name Neutron's web layer gives its status.
 """
 

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 from fastapi import Request
 
 from barecloud.api.common import base_url
-from barecloud.services.networks.common import ListQuery, Page
+from barecloud.services.network.common import ListQuery, Page
 
 
 def root(request: Request) -> str:

@@ -13,8 +13,8 @@ from typing import Any
 from barecloud.db.network_models import Network, NetworkPort, NetworkRbac, Subnet
 from barecloud.services import policy
 from barecloud.services.context import RequestContext
-from barecloud.services.networks.common import is_shared_for
-from barecloud.services.networks.networks import ZONES
+from barecloud.services.network.common import is_shared_for
+from barecloud.services.network.networks import ZONES
 
 
 def iso(when: dt.datetime | None) -> str | None:

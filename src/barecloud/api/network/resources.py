@@ -16,8 +16,8 @@ from fastapi import APIRouter, Request, Response
 from barecloud.api.common import JSONResponse, context, json_body, runtime
 from barecloud.api.network import params, render
 from barecloud.services.context import RequestContext, Runtime
-from barecloud.services.networks import attrs, networks, ports, rbac, subnets
-from barecloud.services.networks.common import ListQuery, Page
+from barecloud.services.network import attrs, networks, ports, rbac, subnets
+from barecloud.services.network.common import ListQuery, Page
 
 Render = Callable[[RequestContext, Any], dict[str, Any]]
 

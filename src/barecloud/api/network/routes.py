@@ -8,7 +8,7 @@ from barecloud.api.auth import error_for
 from barecloud.api.common import JSONResponse
 from barecloud.api.network import quotas, resources, root, traffic
 from barecloud.api.network.errors import error_response
-from barecloud.services.networks.errors import NetworkError
+from barecloud.services.network.errors import NetworkError
 
 
 async def _typed(request: Request, exc: Exception) -> JSONResponse:

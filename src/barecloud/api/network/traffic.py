@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 
 from barecloud.api.common import JSONResponse, context, runtime
 from barecloud.errors import InvalidParameter
-from barecloud.services import traffic
+from barecloud.services.network import traffic
 
 router = APIRouter(prefix="/network/v2.0")
 

@@ -19,7 +19,7 @@ from barecloud.api.reservation import root
 from barecloud.api.reservation.errors import error_response
 from barecloud.api.reservation.microversion import BlazarVersions
 from barecloud.errors import InvalidParameter
-from barecloud.services.leases import calendar, hosts, leases
+from barecloud.services.reservation import calendar, hosts, leases
 
 V1 = "/reservation/v1"
 router = APIRouter(prefix=V1)

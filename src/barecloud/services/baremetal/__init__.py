@@ -1,0 +1,1 @@
+"""Bare Metal (Ironic v1) business rules: nodes, ports, allocations, the agent's channel."""

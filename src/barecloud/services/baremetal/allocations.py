@@ -1,0 +1,231 @@
+"""Allocations: pick an available node matching a resource class and traits.
+
+The claim is a conditional UPDATE, so two allocations racing for the same
+node never both get it, whatever the number of API processes.
+
+An allocation is visible to its owner project and to whoever sees its node;
+a project member allocates for its own project only (the owner is then that
+project, and only nodes it owns or leases are candidates), as Ironic allows.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from sqlalchemy import and_, false, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from barecloud import states
+from barecloud.db.models import Allocation, Node, NodeTrait, bump, new_uuid
+from barecloud.errors import Duplicate, InvalidParameter, InvalidState, NotFound
+from barecloud.services import policy
+from barecloud.services.baremetal import patch
+from barecloud.services.baremetal.nodes import find_for as find_node_for
+from barecloud.services.baremetal.schemas import UUID_RE, AllocationCreate, check_name, parse
+from barecloud.services.context import RequestContext, Runtime
+
+
+async def find(s: AsyncSession, ident: str) -> Allocation:
+    column = Allocation.uuid if UUID_RE.match(ident) else Allocation.name
+    row = await s.scalar(select(Allocation).where(column == ident))
+    if row is None:
+        raise NotFound(f"Allocation {ident} could not be found.")
+    return row
+
+
+async def node_uuid_of(s: AsyncSession, alloc: Allocation) -> str | None:
+    if alloc.node_id is None:
+        return None
+    uuid: str | None = await s.scalar(select(Node.uuid).where(Node.id == alloc.node_id))
+    return uuid
+
+
+async def _target(s: AsyncSession, alloc: Allocation) -> dict[str, Any]:
+    node = await s.get(Node, alloc.node_id) if alloc.node_id is not None else None
+    return {"allocation.owner": alloc.owner, "node.owner": node.owner if node else None,
+            "node.lessee": node.lessee if node else None}
+
+
+async def find_for(s: AsyncSession, ctx: RequestContext, ident: str,
+                   rule: str = "baremetal:allocation:get") -> Allocation:
+    """The allocation if ``ctx`` may see it (else NotFound) and do ``rule`` (else 403)."""
+    alloc = await find(s, ident)
+    target = await _target(s, alloc)
+    if not policy.can(ctx, "baremetal:allocation:get", target):
+        raise NotFound(f"Allocation {ident} could not be found.")
+    policy.authorize(ctx, rule, target)
+    return alloc
+
+
+async def get(rt: Runtime, ctx: RequestContext, ident: str) -> tuple[Allocation, str | None]:
+    async with rt.db.session() as s:
+        a = await find_for(s, ctx, ident)
+        return a, await node_uuid_of(s, a)
+
+
+def _visible(ctx: RequestContext) -> Any:
+    if policy.can(ctx, "baremetal:allocation:list_all"):
+        return None
+    policy.authorize(ctx, "baremetal:allocation:list")
+    if ctx.project is None:
+        return false()
+    return or_(Allocation.owner == ctx.project, Node.owner == ctx.project,
+               Node.lessee == ctx.project)
+
+
+async def list_allocations(
+    rt: Runtime, ctx: RequestContext, *, node: str | None = None, resource_class: str | None = None,
+    state: str | None = None, owner: str | None = None, limit: int | None = None,
+    marker: str | None = None,
+) -> tuple[list[tuple[Allocation, str | None]], bool]:
+    limit = min(limit or rt.settings.api_max_limit, rt.settings.api_max_limit)
+    q = select(Allocation, Node.uuid).outerjoin(Node, Node.id == Allocation.node_id)
+    allowed = _visible(ctx)
+    if allowed is not None:
+        q = q.where(allowed)
+    async with rt.db.session() as s:
+        if node:
+            n = await find_node_for(s, ctx, node, traits=False)
+            q = q.where(Allocation.node_id == n.id)
+        if resource_class:
+            q = q.where(Allocation.resource_class == resource_class)
+        if state:
+            q = q.where(Allocation.state == state)
+        if owner:
+            q = q.where(Allocation.owner == owner)
+        if marker:
+            m = await s.scalar(select(Allocation.id).where(Allocation.uuid == marker))
+            if m is None:
+                raise InvalidParameter(f"Marker {marker} could not be found.")
+            q = q.where(Allocation.id > m)
+        rows = (await s.execute(q.order_by(Allocation.id).limit(limit))).all()
+    return [(r[0], r[1]) for r in rows], len(rows) == limit
+
+
+async def create(rt: Runtime, ctx: RequestContext, body: Any) -> tuple[Allocation, str | None]:
+    data = parse(AllocationCreate, body, "allocation")
+    if not data.resource_class and not data.node:
+        raise InvalidParameter("Either resource_class or node must be set.")
+    if data.owner is None and not policy.can(ctx, "baremetal:allocation:create",
+                                             {"allocation.owner": None}):
+        data.owner = ctx.project  # a project's allocation, among its own nodes
+    policy.authorize(ctx, "baremetal:allocation:create", {"allocation.owner": data.owner})
+    alloc = Allocation(
+        uuid=data.uuid or new_uuid(), name=data.name, resource_class=data.resource_class,
+        traits=data.traits, candidate_nodes=[], state=states.ALLOCATING,
+        extra=data.extra, owner=data.owner,
+    )
+    async with rt.db.session() as s:
+        if await s.scalar(select(Allocation.id).where(Allocation.uuid == alloc.uuid)):
+            raise Duplicate(f"Allocation with UUID {alloc.uuid} already exists.")
+        if alloc.name and await s.scalar(
+            select(Allocation.id).where(Allocation.name == alloc.name)
+        ):
+            raise Duplicate(f"Allocation with name {alloc.name} already exists.")
+        candidates: list[int] = []
+        for ident in data.candidate_nodes:
+            n = await find_node_for(s, ctx, ident, traits=False)
+            candidates.append(n.id)
+            alloc.candidate_nodes.append(n.uuid)
+        if data.node:  # backfill: record an allocation for a node already in use
+            n = await find_node_for(s, ctx, data.node, traits=False)
+            if n.allocation_uuid:
+                raise InvalidState(f"Node {n.uuid} already has an allocation.")
+            if data.resource_class and n.resource_class != data.resource_class:
+                raise InvalidParameter(
+                    f"Node {n.uuid} has resource class {n.resource_class}, "
+                    f"not {data.resource_class}."
+                )
+            alloc.resource_class = n.resource_class
+            candidates = [n.id]
+        s.add(alloc)
+        await s.flush()
+        node = await _claim(s, alloc, candidates, backfill=bool(data.node))
+        if node is None:
+            alloc.state = states.ALLOC_ERROR
+            alloc.last_error = (
+                f"No available nodes match the resource class {alloc.resource_class}"
+                + (f" and traits {', '.join(alloc.traits)}" if alloc.traits else "")
+                + (" among the candidate nodes" if candidates else "")
+            )
+            return alloc, None
+        alloc.state, alloc.node_id = states.ALLOC_ACTIVE, node.id
+        return alloc, node.uuid
+
+
+async def _claim(
+    s: AsyncSession, alloc: Allocation, candidates: list[int], *, backfill: bool
+) -> Node | None:
+    q = select(Node.id).where(Node.allocation_uuid.is_(None))
+    if not backfill:
+        q = q.where(
+            Node.provision_state == states.AVAILABLE,
+            Node.maintenance.is_(False),
+            Node.instance_uuid.is_(None),
+            Node.reservation.is_(None),
+            Node.resource_class == alloc.resource_class,
+        )
+    if alloc.owner:
+        q = q.where(or_(Node.owner == alloc.owner, Node.lessee == alloc.owner))
+    if candidates:
+        q = q.where(Node.id.in_(candidates))
+    for trait in alloc.traits:
+        q = q.where(
+            select(NodeTrait.node_id)
+            .where(and_(NodeTrait.node_id == Node.id, NodeTrait.trait == trait))
+            .exists()
+        )
+    ids = list((await s.scalars(q.limit(200))).all())
+    random.shuffle(ids)  # racing allocations then rarely try the same node first
+    for node_id in ids:
+        values: dict[str, Any] = {"allocation_uuid": alloc.uuid}
+        cond = [Node.id == node_id, Node.allocation_uuid.is_(None)]
+        if not backfill:
+            values["instance_uuid"] = alloc.uuid
+            cond += [Node.instance_uuid.is_(None), Node.reservation.is_(None)]
+        result = await s.execute(
+            update(Node).where(*cond).values(**values, **bump())
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount:  # type: ignore[attr-defined]
+            node: Node | None = await s.get(Node, node_id, populate_existing=True)
+            return node
+    return None
+
+
+async def update_allocation(
+    rt: Runtime, ctx: RequestContext, ident: str, ops: Any
+) -> tuple[Allocation, str | None]:
+    async with rt.db.session() as s:
+        a = await find_for(s, ctx, ident, "baremetal:allocation:update")
+        after = patch.apply({"name": a.name, "extra": a.extra}, ops,
+                            writable={"name", "extra"},
+                            internal={"uuid", "node_uuid", "state", "resource_class",
+                                      "traits", "candidate_nodes", "owner", "last_error"})
+        try:
+            a.name = check_name(after.get("name"))
+        except ValueError as exc:
+            raise InvalidParameter(str(exc)) from None
+        extra = after.get("extra") or {}
+        if not isinstance(extra, dict):
+            raise InvalidParameter("extra must be an object")
+        a.extra = extra
+        return a, await node_uuid_of(s, a)
+
+
+async def remove(rt: Runtime, ctx: RequestContext, ident: str) -> None:
+    async with rt.db.session() as s:
+        a = await find_for(s, ctx, ident, "baremetal:allocation:delete")
+        if a.node_id is not None:
+            node = await s.get(Node, a.node_id)
+            if node is not None:
+                if node.provision_state == states.ACTIVE and not node.maintenance:
+                    raise InvalidState(
+                        f"Cannot remove allocation {a.uuid} of node {node.uuid} in state "
+                        "active; undeploy it first or set maintenance."
+                    )
+                node.allocation_uuid = None
+                if node.instance_uuid == a.uuid:
+                    node.instance_uuid = None
+        await s.delete(a)

@@ -1,0 +1,170 @@
+"""Ports: the machine's NICs, by MAC, with the switch port each is cabled to.
+
+A port is visible to whoever sees its node (services/baremetal/nodes.py); writes are
+the admin's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from barecloud.db.models import Node, Port
+from barecloud.errors import Duplicate, InvalidParameter, NodeLocked, NotFound
+from barecloud.services import policy
+from barecloud.services.baremetal import nodes, patch
+from barecloud.services.baremetal.nodes import find as find_node
+from barecloud.services.baremetal.nodes import find_for as find_node_for
+from barecloud.services.baremetal.schemas import (
+    PORT_INTERNAL,
+    PORT_WRITABLE,
+    UUID_RE,
+    PortCreate,
+    normalize_mac,
+    parse,
+)
+from barecloud.services.context import RequestContext, Runtime
+
+SORT_KEYS = {"id", "uuid", "address", "created_at", "updated_at", "name", "pxe_enabled"}
+
+
+async def find(s: AsyncSession, ident: str) -> tuple[Port, str]:
+    column = Port.uuid if UUID_RE.match(ident) else Port.name
+    row = (
+        await s.execute(
+            select(Port, Node.uuid).join(Node, Node.id == Port.node_id).where(column == ident)
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"Port {ident} could not be found.")
+    return row[0], row[1]
+
+
+async def get(rt: Runtime, ctx: RequestContext, ident: str) -> tuple[Port, str]:
+    async with rt.db.session() as s:
+        port, node_uuid = await find(s, ident)
+        node = await find_node(s, node_uuid, traits=False)
+    if not policy.can(ctx, "baremetal:port:get", nodes.target(node)):
+        raise NotFound(f"Port {ident} could not be found.")
+    return port, node_uuid
+
+
+async def list_ports(
+    rt: Runtime, ctx: RequestContext, *, node: str | None = None, address: str | None = None,
+    limit: int | None = None, marker: str | None = None, sort_key: str = "id",
+    sort_dir: str = "asc",
+) -> tuple[list[tuple[Port, str]], bool]:
+    if sort_key not in SORT_KEYS:
+        raise InvalidParameter(f"The sort_key value \"{sort_key}\" is an invalid field for sorting")
+    if sort_dir not in ("asc", "desc"):
+        raise InvalidParameter(f"Invalid sort direction: {sort_dir}.")
+    limit = min(limit or rt.settings.api_max_limit, rt.settings.api_max_limit)
+    col = getattr(Port, sort_key)
+    q = select(Port, Node.uuid).join(Node, Node.id == Port.node_id)
+    allowed = nodes.visible(ctx, "baremetal:port")
+    if allowed is not None:
+        q = q.where(allowed)
+    async with rt.db.session() as s:
+        if node:
+            n = await find_node_for(s, ctx, node, traits=False)
+            q = q.where(Port.node_id == n.id)
+        if address:
+            try:
+                q = q.where(Port.address == normalize_mac(address))
+            except ValueError as exc:
+                raise InvalidParameter(str(exc)) from None
+        if marker:
+            m = await s.scalar(select(Port).where(Port.uuid == marker))
+            if m is None:
+                raise InvalidParameter(f"Marker {marker} could not be found.")
+            mval = getattr(m, sort_key)
+            if sort_dir == "asc":
+                q = q.where(or_(col > mval, and_(col == mval, Port.id > m.id)))
+            else:
+                q = q.where(or_(col < mval, and_(col == mval, Port.id < m.id)))
+        order = (col.asc(), Port.id.asc()) if sort_dir == "asc" else (col.desc(), Port.id.desc())
+        rows = (await s.execute(q.order_by(*order).limit(limit))).all()
+    return [(r[0], r[1]) for r in rows], len(rows) == limit
+
+
+async def _unique(s: AsyncSession, port: Port) -> None:
+    # No autoflush: the changed row would hit the UNIQUE constraint (a 500)
+    # before the friendly 409 below.
+    with s.no_autoflush:
+        await _unique_columns(s, port)
+
+
+async def _unique_columns(s: AsyncSession, port: Port) -> None:
+    if await s.scalar(select(Port.id).where(Port.address == port.address, Port.id != port.id)):
+        raise Duplicate(f"A port with MAC address {port.address} already exists.")
+    if await s.scalar(select(Port.id).where(Port.uuid == port.uuid, Port.id != port.id)):
+        raise Duplicate(f"A port with UUID {port.uuid} already exists.")
+    if port.name and await s.scalar(
+        select(Port.id).where(Port.name == port.name, Port.id != port.id)
+    ):
+        raise Duplicate(f"A port with name {port.name} already exists.")
+
+
+async def create(rt: Runtime, ctx: RequestContext, body: Any) -> tuple[Port, str]:
+    data = parse(PortCreate, body, "port")
+    if data.portgroup_uuid:
+        raise InvalidParameter("Port groups are not supported by barecloud.")
+    async with rt.db.session() as s:
+        node = await find_node_for(s, ctx, data.node_uuid, "baremetal:port:create")
+        values = data.model_dump(exclude={"node_uuid", "portgroup_uuid"})
+        if not values["uuid"]:
+            values.pop("uuid")
+        port = Port(**values, node_id=node.id)
+        await _unique(s, port)
+        s.add(port)
+        await s.flush()
+    return port, node.uuid
+
+
+async def update(rt: Runtime, ctx: RequestContext, ident: str, ops: Any) -> tuple[Port, str]:
+    async with rt.db.session() as s:
+        port, node_uuid = await find(s, ident)
+        node = await _port_node(s, ctx, ident, node_uuid, "baremetal:port:update")
+        if node.reservation:
+            raise NodeLocked(node.uuid, node.reservation)
+        before = {f: getattr(port, f) for f in PORT_WRITABLE if f != "node_uuid"}
+        before["node_uuid"] = node_uuid
+        after = patch.apply(before, ops, writable=PORT_WRITABLE, internal=PORT_INTERNAL)
+        for key in PORT_WRITABLE:
+            if key not in after:
+                after[key] = {} if isinstance(before.get(key), dict) else None
+        if after.get("pxe_enabled") is None:
+            after["pxe_enabled"] = True
+        if after.get("is_smartnic") is None:
+            after["is_smartnic"] = False
+        data = parse(PortCreate, after, "port")
+        if data.node_uuid != node_uuid:
+            node = await find_node_for(s, ctx, data.node_uuid, "baremetal:port:update")
+            if node.reservation:
+                raise NodeLocked(node.uuid, node.reservation)
+            port.node_id = node.id
+        for key, value in data.model_dump(exclude={"uuid", "node_uuid", "portgroup_uuid"}).items():
+            setattr(port, key, value)
+        await _unique(s, port)
+    return port, node.uuid
+
+
+async def remove(rt: Runtime, ctx: RequestContext, ident: str) -> None:
+    async with rt.db.session() as s:
+        port, node_uuid = await find(s, ident)
+        node = await _port_node(s, ctx, ident, node_uuid, "baremetal:port:delete")
+        if node.reservation:
+            raise NodeLocked(node.uuid, node.reservation)
+        await s.delete(port)
+
+
+async def _port_node(s: AsyncSession, ctx: RequestContext, ident: str, node_uuid: str,
+                     rule: str) -> Node:
+    """The port's node, once ``ctx`` may see the port (else NotFound) and do ``rule``."""
+    node = await find_node(s, node_uuid)
+    if not policy.can(ctx, "baremetal:port:get", nodes.target(node)):
+        raise NotFound(f"Port {ident} could not be found.")
+    policy.authorize(ctx, rule, nodes.target(node))
+    return node

@@ -1,0 +1,1 @@
+"""What the provisioning network serves machines: DHCP, iPXE scripts, images."""

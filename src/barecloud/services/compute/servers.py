@@ -1,0 +1,381 @@
+"""Server create: check the request as Nova does, count quota, insert BUILD rows.
+
+Nothing here touches a node: the rows start ``building``/``scheduling`` and
+the reconciler (:mod:`barecloud.services.compute.sync`) schedules them, so a
+create answers at once and a crash between the two loses nothing.  The rows
+are inserted claimed by the create itself (``sync_holder``) until the quota
+is counted again: a recheck that finds the project over its quota deletes
+rows no reconciler has touched, where it once deleted servers a reconciler
+had already given a node (which then kept their ``instance_uuid`` for good).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import re
+import secrets
+import string as _string
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+from sqlalchemy import delete, select, update
+
+from barecloud import states
+from barecloud.conductor import batches
+from barecloud.db.compute_models import Server
+from barecloud.db.models import Image, Node, bump, new_uuid, utcnow
+from barecloud.errors import InvalidParameter, NotFound
+from barecloud.services import policy
+from barecloud.services.baremetal.schemas import UUID_RE
+from barecloud.services.compute import flavors, keypairs, quotas, vifs
+from barecloud.services.compute import input as v
+from barecloud.services.compute import status as st
+from barecloud.services.compute.hypervisors import zones
+from barecloud.services.compute.tenancy import project_of, user_of
+from barecloud.services.context import RequestContext, Runtime
+from barecloud.services.image import images
+from barecloud.services.image.images import ImageNotActive
+from barecloud.services.reservation import enforcement
+
+HOSTNAME_RE = re.compile(r"^[a-zA-Z0-9-._]*$")
+MAX_USER_DATA = 65535
+# The scheduler hint that picks how a multi-create's image reaches the machines.
+DELIVERY_HINT = "image_delivery"
+BASE_KEYS = ("name", "imageRef", "flavorRef", "key_name", "user_data", "metadata",
+             "networks", "availability_zone", "min_count", "max_count",
+             "return_reservation_id", "security_groups", "adminPass", "config_drive",
+             "OS-DCF:diskConfig", "accessIPv4", "accessIPv6", "block_device_mapping",
+             "block_device_mapping_v2")
+# How long a create holds its rows from the reconcilers (a create that dies
+# before its recheck leaves them to the reconcilers after this).
+CREATE_HOLD_SECONDS = 60.0
+VERSIONED_KEYS = {"description": (2, 19), "tags": (2, 52), "trusted_image_certificates": (2, 63),
+                  "host": (2, 74), "hypervisor_hostname": (2, 74), "hostname": (2, 90)}
+
+
+@dataclass
+class Created:
+    servers: list[Server]
+    reservation_id: str
+    return_reservation_id: bool
+
+
+def sanitize_hostname(name: str, default: str | None = None) -> str:
+    """Nova's ``utils.sanitize_hostname``: RFC 952/1123 characters, 63 at most."""
+    hostname = name.encode("latin-1", "ignore").decode("latin-1")[:63]
+    hostname = re.sub(r"[ _.]", "-", hostname)
+    hostname = re.sub(r"[^\w.-]+", "", hostname)
+    hostname = hostname.lower().strip(".-")
+    if hostname == "" and default is not None:
+        return default[:63]
+    return hostname
+
+
+def reservation_id() -> str:
+    alphabet = _string.ascii_lowercase + _string.digits
+    return "r-" + "".join(secrets.choice(alphabet) for _ in range(8))
+
+
+def ref_id(ref: Any, field: str) -> str:
+    """The id at the end of an href (``http://.../flavors/1`` → ``1``), or the value."""
+    if isinstance(ref, int) and not isinstance(ref, bool):
+        return str(ref)
+    if not isinstance(ref, str) or not ref.strip():
+        raise v.invalid(field, ref, f"{ref!r} is not a valid reference")
+    return urlparse(ref).path.rstrip("/").rsplit("/", 1)[-1] if "/" in ref else ref
+
+
+def decode_user_data(value: Any) -> str | None:
+    """``user_data`` as the text the config drive will carry; 400 if it is not base64."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > MAX_USER_DATA:
+        raise InvalidParameter("User data too large. User data must be no larger than "
+                               f"{MAX_USER_DATA} bytes once base64 encoded.")
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidParameter("User data needs to be valid base 64.") from None
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        raise InvalidParameter(
+            "User data must be UTF-8 text once decoded: barecloud's config drive carries "
+            "it as text (compressed or binary user data is not supported)."
+        ) from None
+
+
+def check_metadata(data: dict[str, Any], key: str = "metadata") -> dict[str, str]:
+    meta = data.get(key, {})
+    if not isinstance(meta, dict):
+        raise v.invalid(key, meta, f"{meta!r} is not of type 'object'")
+    for k, val in meta.items():
+        if not 1 <= len(k) <= 255:
+            raise v.invalid(key, meta, f"metadata key {k!r} must be 1 to 255 characters")
+        if not isinstance(val, str) or len(val) > 255:
+            raise v.invalid(key, meta, f"metadata value of {k!r} must be a string of 255 "
+                            "characters at most")
+    return meta
+
+
+def _networks(data: dict[str, Any], version: tuple[int, int]) -> Any:
+    nets = data.get("networks")
+    if nets is None:
+        if version >= (2, 37):
+            raise InvalidParameter("Invalid input for field/attribute server. Value: "
+                                   f"{data}. 'networks' is a required property")
+        return None
+    if nets in ("auto", "none"):
+        return nets
+    if not isinstance(nets, list):
+        raise v.invalid("networks", nets, f"{nets!r} is not valid under any of the given "
+                        "schemas")
+    for net in nets:
+        if not isinstance(net, dict):
+            raise v.invalid("networks", net, f"{net!r} is not of type 'object'")
+        v.only(net, ("uuid", "port", "fixed_ip", "tag"), "networks")
+        for key in ("uuid", "port"):
+            if key in net and not (isinstance(net[key], str) and UUID_RE.match(net[key])):
+                raise v.invalid(f"networks/{key}", net[key], f"{net[key]!r} is not a 'uuid'")
+    return nets
+
+
+def _check_unsupported(data: dict[str, Any]) -> None:
+    for bdm in data.get("block_device_mapping_v2") or []:
+        if not isinstance(bdm, dict) or bdm.get("source_type") != "image" or (
+            bdm.get("destination_type") not in (None, "local")
+        ):
+            raise InvalidParameter("Block device mapping is not supported: barecloud deploys "
+                                   "an image to the node's own disk (give imageRef).")
+    if data.get("block_device_mapping"):
+        raise InvalidParameter("Block device mapping is not supported: barecloud deploys "
+                               "an image to the node's own disk (give imageRef).")
+    if data.get("tags"):
+        raise InvalidParameter("Server tags are not supported.")
+    if data.get("trusted_image_certificates"):
+        raise InvalidParameter("Image signature certificate validation is not supported.")
+    if data.get("host") or data.get("hypervisor_hostname"):
+        raise InvalidParameter("Requesting a host or node is not supported; use a flavor's "
+                               "resource class and traits, or an availability zone.")
+
+
+@dataclass
+class _Request:
+    name: str
+    image: str
+    flavor_id: str
+    key_name: str | None
+    user_data: str | None  # base64, as sent (checked to decode to text)
+    meta: dict[str, str]
+    networks: Any
+    az: str | None
+    min_count: int
+    max_count: int
+    description: str | None
+    hostname: str | None
+    config_drive: bool
+
+
+def _parse(data: dict[str, Any], version: tuple[int, int]) -> _Request:
+    allowed = [*BASE_KEYS, *(k for k, since in VERSIONED_KEYS.items() if version >= since)]
+    if version < (2, 57):
+        allowed.append("personality")
+    v.only(data, allowed, "server")
+    if data.get("personality"):
+        raise InvalidParameter("Personality files are not supported; use user_data.")
+    _check_unsupported(data)
+    name = v.string(data, "name", required=True, min_len=1, pattern=v.NAME_RE)
+    if "imageRef" not in data or data["imageRef"] in ("", None):
+        raise InvalidParameter("Invalid imageRef provided: barecloud boots an image "
+                               "(booting from a volume is not supported).")
+    image = ref_id(data["imageRef"], "imageRef")
+    if not UUID_RE.match(image):
+        raise InvalidParameter("Invalid imageRef provided.")
+    if "flavorRef" not in data:
+        raise InvalidParameter("Invalid input for field/attribute server. Value: "
+                               f"{data}. 'flavorRef' is a required property")
+    min_count = v.integer(data, "min_count", minimum=1, default=1) or 1
+    max_count = v.integer(data, "max_count", minimum=1, default=min_count) or min_count
+    if min_count > max_count:
+        raise InvalidParameter("min_count must be <= max_count")
+    hostname = v.string(data, "hostname", min_len=1, pattern=HOSTNAME_RE)
+    if hostname is not None and max_count > 1:
+        raise InvalidParameter("Cannot specify hostname with multiple instances "
+                               "(max_count > 1).")
+    az = v.string(data, "availability_zone", nullable=True) or None
+    if az is not None and ":" in az:
+        raise InvalidParameter("Forcing a host or node with availability_zone "
+                               "'zone:host:node' is not supported; give the zone alone.")
+    assert name is not None
+    return _Request(
+        name=name, image=image.lower(), flavor_id=ref_id(data["flavorRef"], "flavorRef"),
+        key_name=v.string(data, "key_name", min_len=1, nullable=True),
+        user_data=data.get("user_data") if decode_user_data(data.get("user_data")) is not None
+        else None, meta=check_metadata(data),
+        networks=_networks(data, version), az=az, min_count=min_count, max_count=max_count,
+        description=v.string(data, "description", nullable=True),
+        hostname=hostname, config_drive=bool(v.boolean(data, "config_drive", default=True)),
+    )
+
+
+async def check_image(rt: Runtime, ctx: RequestContext, image_id: str) -> Image:
+    try:
+        image = await images.get(rt, ctx, image_id)
+    except NotFound:
+        raise InvalidParameter(f"Image {image_id} could not be found.") from None
+    if image.status != "active":
+        raise ImageNotActive(f"Image {image_id} is not active.")
+    return image
+
+
+def check_image_fits(image: Image, root_gb: int, memory_mb: int) -> None:
+    """Nova's checks of an image against the flavor (skipped for a flavor with no disk)."""
+    if root_gb <= 0:
+        return
+    disk = root_gb * 2**30
+    if image.min_disk and image.min_disk * 2**30 > disk:
+        raise InvalidParameter(
+            "Flavor's disk is smaller than the minimum size specified in image metadata. "
+            f"Flavor disk is {disk} bytes, minimum size is {image.min_disk * 2**30} bytes.")
+    size = image.raw_size or image.virtual_size or image.size or 0
+    if size > disk:
+        raise InvalidParameter("Flavor's disk is too small for requested image. Flavor disk "
+                               f"is {disk} bytes, image is {size} bytes.")
+    if image.min_ram and image.min_ram > memory_mb:
+        raise InvalidParameter("Flavor's memory is too small for requested image.")
+
+
+def flavor_snapshot(flavor: Any) -> dict[str, Any]:
+    return {"id": flavor.flavorid, "name": flavor.name, "vcpus": flavor.vcpus,
+            "ram": flavor.memory_mb, "disk": flavor.root_gb,
+            "ephemeral": flavor.ephemeral_gb, "swap": flavor.swap,
+            "rxtx_factor": flavor.rxtx_factor, "extra_specs": flavors.specs_of(flavor)}
+
+
+async def create(rt: Runtime, ctx: RequestContext, body: Any,
+                 version: tuple[int, int]) -> Created:
+    if not isinstance(body, dict):
+        raise InvalidParameter("Malformed request body: expected a JSON object.")
+    v.only(body, ("server", "os:scheduler_hints", "OS-SCH-HNT:scheduler_hints"), "body")
+    data = v.body_object(body, "server")
+    hints = body.get("os:scheduler_hints") or body.get("OS-SCH-HNT:scheduler_hints") or {}
+    if not isinstance(hints, dict):
+        raise v.invalid("os:scheduler_hints", hints, f"{hints!r} is not of type 'object'")
+    req = _parse(data, version)
+    return_rid = bool(v.boolean(data, "return_reservation_id", default=False))
+    project, user = project_of(ctx), user_of(ctx)
+    policy.authorize(ctx, "compute:servers:create", {"project_id": project})
+    try:
+        flavor = await flavors.get(rt, ctx, req.flavor_id)
+    except NotFound:
+        raise InvalidParameter(f"Flavor {req.flavor_id} could not be found.") from None
+    if flavor.disabled:
+        raise InvalidParameter("Flavor is disabled.")
+    kept_hints = await enforcement.check_hint(rt, hints, project, flavors.specs_of(flavor))
+    delivery = _delivery(rt, hints)
+    image = await check_image(rt, ctx, req.image)
+    check_image_fits(image, flavor.root_gb, flavor.memory_mb)
+    await vifs.check_requested(rt, ctx, req.networks)
+    key_data = await keypairs.public_key_of(rt, ctx, req.key_name) if req.key_name else None
+    if req.az is not None and req.az not in await zones(rt):
+        raise InvalidParameter("The requested availability zone is not available")
+    rid = reservation_id()
+    snapshot = flavor_snapshot(flavor)
+    async with rt.db.session() as s:
+        await quotas.check_metadata(s, project, len(req.meta))
+        limits = await quotas.limits_of(s, project)
+        used = await quotas.usage(s, project)
+        count = quotas.admissible(limits, used, req.min_count, req.max_count,
+                                  flavor.vcpus, flavor.memory_mb)
+        servers = [_row(req, i, count, rid, project, user, snapshot, key_data, kept_hints)
+                   for i in range(count)]
+        hold = utcnow() + dt.timedelta(seconds=CREATE_HOLD_SECONDS)
+        for server in servers:
+            server.sync_holder, server.sync_until = _holder(rid), hold
+        s.add_all(servers)
+        if count > 1:  # one image to many machines: one deploy batch (conductor/batches.py)
+            await batches.create(s, rt.settings, uuid_=rid, delivery=delivery,
+                                 expected=count, project_id=project)
+    await _recheck(rt, servers, project, limits, used, req, flavor)
+    return Created(servers, rid, return_rid)
+
+
+def _delivery(rt: Runtime, hints: dict[str, Any]) -> str:
+    """The ``image_delivery`` scheduler hint (barecloud's): chain or http."""
+    value = hints.get(DELIVERY_HINT, rt.settings.deploy_batch_delivery)
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]  # the CLI's --hint may send a one-element list
+    if value not in batches.DELIVERIES:
+        raise InvalidParameter(f"Invalid input for field/attribute {DELIVERY_HINT}: "
+                               f"{value!r} is not one of {', '.join(batches.DELIVERIES)}.")
+    return str(value)
+
+
+def _row(req: _Request, index: int, count: int, rid: str, project: str, user: str,
+         snapshot: dict[str, Any], key_data: str | None, hints: dict[str, Any]) -> Server:
+    uuid = new_uuid()
+    name = req.name if count == 1 else f"{req.name}-{index + 1}"
+    if req.hostname:
+        hostname = req.hostname
+    elif count > 1 and sanitize_hostname(req.name) == "":
+        hostname = f"Server-{uuid}"
+    else:
+        hostname = sanitize_hostname(name, f"Server-{uuid}")
+    return Server(
+        uuid=uuid, name=name, description=req.description, hostname=hostname,
+        project_id=project, user_id=user, flavor=snapshot, flavor_id=snapshot["id"],
+        vcpus=snapshot["vcpus"], memory_mb=snapshot["ram"], image_ref=req.image,
+        key_name=req.key_name, key_data=key_data, user_data=req.user_data,
+        meta=req.meta, requested_az=req.az, availability_zone=req.az,
+        networks=req.networks, scheduler_hints=hints, config_drive=req.config_drive,
+        reservation_id=rid, launch_index=index, vm_state=st.BUILDING,
+        task_state=st.SCHEDULING, power_state=st.NOSTATE, attempts=[], fault=None,
+        addresses={}, pending=None, pending_sent=False, deleted=False,
+    )
+
+
+def _holder(rid: str) -> str:
+    """The ``sync_holder`` of a create's rows until its recheck."""
+    return f"create:{rid}"
+
+
+async def _recheck(rt: Runtime, servers: list[Server], project: str,
+                   limits: dict[str, int], used_before: dict[str, int], req: _Request,
+                   flavor: Any) -> None:
+    """Count again now that the rows exist: a concurrent create may have passed too.
+    Then hand the rows to the reconcilers, or delete them."""
+    ids = [x.id for x in servers]
+    async with rt.db.session() as s:
+        used = await quotas.usage(s, project)
+        over = any(limits[r] >= 0 and used[r] > limits[r] for r in ("instances", "cores", "ram"))
+        if not over:
+            await s.execute(update(Server).where(
+                Server.id.in_(ids), Server.sync_holder == _holder(servers[0].reservation_id))
+                .values(sync_holder=None, sync_until=None)
+                .execution_options(synchronize_session=False))
+            for server in servers:
+                server.sync_holder = server.sync_until = None
+            return
+        # A node claimed for one of them all the same (the create stalled past its
+        # hold) goes back with it, in this transaction.
+        await s.execute(update(Node).where(
+            Node.instance_uuid.in_([x.uuid for x in servers]),
+            Node.provision_state == states.AVAILABLE, Node.reservation.is_(None))
+            .values(instance_uuid=None, instance_info={}, **bump())
+            .execution_options(synchronize_session=False))
+        await s.execute(delete(Server).where(Server.id.in_(ids)))
+    mine = len(servers)
+    others = {"instances": used["instances"] - mine,
+              "cores": used["cores"] - mine * flavor.vcpus,
+              "ram": used["ram"] - mine * flavor.memory_mb}
+    raise quotas.refusal(limits, {**used_before, **others}, req.min_count, mine,
+                         flavor.vcpus, flavor.memory_mb)
+
+
+async def uuids_of(rt: Runtime, reservation: str) -> list[str]:
+    async with rt.db.session() as s:
+        return list((await s.scalars(select(Server.uuid)
+                                     .where(Server.reservation_id == reservation))).all())

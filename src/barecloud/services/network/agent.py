@@ -1,0 +1,215 @@
+"""barecloud's network node: tenant DHCP servers and the switch counter sampler.
+
+Two loops, run by the all-in-one service and by ``barecloud conductor``:
+
+- **DHCP** (when ``network_host_switch`` is set and we are root): every
+  network in use by a machine (a port bound to a host) that has a DHCP-enabled
+  IPv4 subnet gets a DHCP port of its own, a namespace plugged into the
+  network's segment and a dnsmasq (:mod:`barecloud.services.network.dhcp`);
+  networks no longer in use lose theirs.  The operator's provisioning and
+  cleaning networks are left alone: the provisioning dnsmasq serves them.
+- **Counters** (when switches are configured): :func:`traffic.sample_once`
+  every ``switch_counter_interval`` seconds.
+
+Every conductor (and the all-in-one service) runs this agent, but only one
+process acts: the leader (:mod:`barecloud.conductor.leader`, an advisory lock
+on PostgreSQL; SQLite's one process always leads), so one dnsmasq serves a
+network and one sampler reads the counters.  A process that is not (or no
+longer) leader stops the DHCP servers it runs; one that becomes leader
+starts them at its next pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import or_, select
+
+from barecloud.conductor.leader import Leader
+from barecloud.db.network_models import IPAllocation, Network, NetworkPort, Subnet
+from barecloud.drivers.switches import registry
+from barecloud.drivers.switches.base import HostPlug
+from barecloud.errors import BarecloudError
+from barecloud.services.compute.tenancy import service_context
+from barecloud.services.context import Runtime
+from barecloud.services.network import dhcp as network_dhcp
+from barecloud.services.network import ports as network_ports
+from barecloud.services.network import traffic
+from barecloud.services.network.dhcp import NetworkDhcpServer, NetworkSpec, SubnetSpec
+from barecloud.services.network.segments import segment
+
+log = logging.getLogger(__name__)
+
+DHCP_OWNER = "network:dhcp"
+DHCP_INTERVAL = 2.0
+LEADER_ROLE = "network-agent"
+
+
+class NetworkAgent:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.servers: dict[str, NetworkDhcpServer] = {}
+        self.root = rt.settings.data_dir.resolve() / "network-dhcp"
+        self._tasks: list[asyncio.Task[None]] = []
+        self._wake = asyncio.Event()
+        self.leader = Leader(rt.db.url, LEADER_ROLE, rt.settings.leader_retry_interval)
+
+    async def start(self) -> None:
+        if network_dhcp.enabled(self.rt.settings) or self.rt.settings.switches:
+            await self.leader.start()
+        if network_dhcp.enabled(self.rt.settings):
+            ended = await asyncio.to_thread(network_dhcp.end_all_stale, self.root)
+            if ended:
+                log.warning("ended the dnsmasq a killed service left (pids %s)", ended)
+            self._tasks.append(asyncio.create_task(
+                self._every(DHCP_INTERVAL, self.sync_dhcp), name="network-dhcp"))
+        if self.rt.settings.switches:
+            self._tasks.append(asyncio.create_task(
+                self._every(self.rt.settings.switch_counter_interval, self.sample),
+                name="switch-counters"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for network_id in list(self.servers):
+            await self._remove(network_id)
+        await self.leader.stop()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _every(self, interval: float, fn: Callable[[], Awaitable[Any]]) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await fn()
+            except Exception:
+                log.exception("network agent: %s failed", getattr(fn, "__name__", fn))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), interval)
+
+    async def sample(self) -> None:
+        if self.leader.leading:  # one sampler in the cluster: no sample counted twice
+            await traffic.sample_once(self.rt)
+
+    # --- DHCP -------------------------------------------------------------
+    def _operator_networks(self) -> set[str]:
+        s = self.rt.settings
+        return {ref for ref in (s.provisioning_network, s.cleaning_network) if ref}
+
+    async def _wanted(self) -> dict[str, Network]:
+        """Networks in use by a machine with a DHCP-enabled IPv4 subnet."""
+        operator = self._operator_networks()
+        async with self.rt.db.session() as s:
+            used = select(NetworkPort.network_id).where(
+                NetworkPort.binding_host_id != "", NetworkPort.device_owner != DHCP_OWNER)
+            rows = (await s.scalars(
+                select(Network).where(Network.id.in_(used),
+                                      Network.id.in_(select(Subnet.network_id).where(
+                                          Subnet.enable_dhcp.is_(True), Subnet.ip_version == 4)))
+            )).all()
+        return {n.id: n for n in rows if n.id not in operator and n.name not in operator}
+
+    async def sync_dhcp(self) -> None:
+        if not self.leader.leading:  # another process serves the networks
+            for network_id in list(self.servers):
+                await self._remove(network_id)
+            return
+        wanted = await self._wanted()
+        for network_id in [n for n in self.servers if n not in wanted]:
+            await self._remove(network_id)
+        for network_id, network in wanted.items():
+            try:
+                spec = await self._spec(network)
+                server = self.servers.get(network_id)
+                if server is None or not server.alive():
+                    await self._start(spec)
+                elif server.spec != spec:
+                    await server.reload(spec)
+            except BarecloudError as exc:
+                log.warning("network %s: DHCP not ready: %s", network_id, exc.message)
+
+    async def _dhcp_port(self, network: Network) -> NetworkPort:
+        async with self.rt.db.session() as s:
+            port = await s.scalar(select(NetworkPort).where(
+                NetworkPort.network_id == network.id, NetworkPort.device_owner == DHCP_OWNER))
+        if port is not None:
+            return port
+        ctx = service_context(f"req-dhcp-{network.id}")
+        return await network_ports.create_port(
+            self.rt, ctx, project_id=network.project_id, network_id=network.id,
+            device_id=f"dhcp-{network.id}", device_owner=DHCP_OWNER)
+
+    async def _spec(self, network: Network) -> NetworkSpec:
+        dhcp = await self._dhcp_port(network)
+        async with self.rt.db.session() as s:
+            subnets = (await s.scalars(select(Subnet).where(
+                Subnet.network_id == network.id, Subnet.enable_dhcp.is_(True),
+                Subnet.ip_version == 4).order_by(Subnet.created_at, Subnet.id))).all()
+            hosts = (await s.execute(
+                select(NetworkPort.mac_address, IPAllocation.ip_address, NetworkPort.id)
+                .join(IPAllocation, IPAllocation.port_id == NetworkPort.id)
+                .where(NetworkPort.network_id == network.id,
+                       or_(NetworkPort.device_owner != DHCP_OWNER,
+                           NetworkPort.device_owner.is_(None)))
+                .order_by(NetworkPort.mac_address))).all()
+            mine = (await s.scalars(select(IPAllocation).where(
+                IPAllocation.port_id == dhcp.id))).all()
+        prefix = {sub.id: ipaddress.ip_network(sub.cidr, strict=False).prefixlen
+                  for sub in subnets}
+        addresses = tuple(f"{a.ip_address}/{prefix[a.subnet_id]}" for a in mine
+                          if a.subnet_id in prefix)
+        return NetworkSpec(
+            network_id=network.id, port_id=dhcp.id, mac=dhcp.mac_address,
+            addresses=addresses,
+            subnets=tuple(SubnetSpec(sub.id, sub.cidr, sub.gateway_ip,
+                                     tuple(sub.dns_nameservers or ())) for sub in subnets),
+            hosts=tuple((mac, ip, f"host-{ip.replace('.', '-').replace(':', '-')}")
+                        for mac, ip, _ in hosts),
+            mtu=network.mtu)
+
+    def _plug(self) -> HostPlug:
+        switch = registry.switch(self.rt.settings.network_host_switch)
+        if not isinstance(switch, HostPlug):
+            raise BarecloudError(f"switch {self.rt.settings.network_host_switch} cannot plug "
+                                 "host ports (network_host_switch needs linux-bridge)")
+        return switch
+
+    async def _start(self, spec: NetworkSpec) -> None:
+        old = self.servers.pop(spec.network_id, None)
+        if old is not None:
+            await old.stop()
+        code, out = await network_dhcp.run_ip("netns", "add", spec.netns)
+        if code and "exists" not in out:
+            raise BarecloudError(f"could not create namespace {spec.netns}: {out}")
+        await network_dhcp.run_ip("-n", spec.netns, "link", "set", "lo", "up")
+        network = await self._network(spec.network_id)
+        await self._plug().plug(segment(network), spec.ifname, spec.netns, spec.addresses,
+                                spec.mac)
+        server = NetworkDhcpServer(spec, self.root)
+        await server.start()
+        self.servers[spec.network_id] = server
+        log.info("network %s: DHCP on %s in %s", spec.network_id, spec.ifname, spec.netns)
+
+    async def _network(self, network_id: str) -> Network:
+        async with self.rt.db.session() as s:
+            network = await s.get(Network, network_id)
+        if network is None:
+            raise BarecloudError(f"network {network_id} is gone")
+        return network
+
+    async def _remove(self, network_id: str) -> None:
+        server = self.servers.pop(network_id, None)
+        if server is None:
+            return
+        await server.stop()
+        with contextlib.suppress(BarecloudError):
+            await self._plug().unplug(server.spec.ifname, server.spec.netns)
+        await network_dhcp.run_ip("netns", "delete", server.spec.netns)
+

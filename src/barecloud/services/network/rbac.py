@@ -1,0 +1,201 @@
+"""RBAC policies: a network's owner shares it with one project or with everyone.
+
+``access_as_shared`` to a project makes the network visible to it and
+lets its members put ports on it; to ``*`` (admins only) it is the
+network's ``shared``.  ``access_as_external`` to ``*`` is its
+``router:external``.  An entry whose removal would strand another
+project's ports on the network is in use (409), as in Neutron.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from barecloud.db.network_models import Network, NetworkRbac
+from barecloud.services import policy
+from barecloud.services.compute.tenancy import project_of, service_context
+from barecloud.services.context import RequestContext, Runtime
+from barecloud.services.network import attrs, networks, quotas
+from barecloud.services.network.common import (
+    WILDCARD,
+    ListQuery,
+    Page,
+    column_filter,
+    page,
+    sees_all,
+)
+from barecloud.services.network.errors import (
+    DuplicateRbacPolicy,
+    HTTPBadRequest,
+    RbacPolicyInUse,
+    RbacPolicyNotFound,
+    invalid_attr,
+)
+
+OBJECT_TYPES = ("network",)
+ACTIONS = ("access_as_shared", "access_as_external")
+CREATE_KEYS = ("object_type", "object_id", "action", "target_tenant", "target_project",
+               "project_id", "tenant_id")
+FILTERS = {
+    "id": column_filter(NetworkRbac.id), "object_type": column_filter(NetworkRbac.object_type),
+    "object_id": column_filter(NetworkRbac.object_id),
+    "action": column_filter(NetworkRbac.action),
+    "target_tenant": column_filter(NetworkRbac.target_tenant),
+    "target_project": column_filter(NetworkRbac.target_tenant),
+    "target_project_id": column_filter(NetworkRbac.target_tenant),
+    "project_id": column_filter(NetworkRbac.project_id),
+}
+SORTS = {"id": NetworkRbac.id, "object_id": NetworkRbac.object_id,
+         "action": NetworkRbac.action, "target_tenant": NetworkRbac.target_tenant,
+         "project_id": NetworkRbac.project_id}
+
+
+def _visible(ctx: RequestContext) -> Any:
+    return None if sees_all(ctx) else NetworkRbac.project_id == project_of(ctx)
+
+
+async def fetch(s: AsyncSession, ctx: RequestContext, policy_id: str) -> NetworkRbac:
+    q = select(NetworkRbac).where(NetworkRbac.id == policy_id)
+    cond = _visible(ctx)
+    if cond is not None:
+        q = q.where(cond)
+    row = await s.scalar(q)
+    if row is None:
+        raise RbacPolicyNotFound(policy_id)
+    return row
+
+
+async def get(rt: Runtime, ctx: RequestContext, policy_id: str) -> NetworkRbac:
+    policy.authorize(ctx, "network:get_rbac_policy")
+    async with rt.db.session() as s:
+        return await fetch(s, ctx, policy_id)
+
+
+async def list_policies(rt: Runtime, ctx: RequestContext, query: ListQuery) -> Page:
+    policy.authorize(ctx, "network:get_rbac_policy")
+    q = select(NetworkRbac)
+    cond = _visible(ctx)
+    if cond is not None:
+        q = q.where(cond)
+    async with rt.db.session() as s:
+        return await page(s, q, NetworkRbac, query, FILTERS, SORTS, rt.settings.api_max_limit,
+                          RbacPolicyNotFound)
+
+
+def _target(data: dict[str, Any]) -> str:
+    value = data.get("target_tenant", data.get("target_project"))
+    if value is None:
+        raise HTTPBadRequest("Failed to parse request. Required attribute "
+                                   "'target_tenant' not specified")
+    if not isinstance(value, str) or not value or len(value) > 255:
+        raise invalid_attr("target_tenant", f"'{value}' is not a valid string")
+    return value
+
+
+def _choice(data: dict[str, Any], key: str, allowed: tuple[str, ...]) -> str:
+    value = attrs.required(data, key)
+    if value not in allowed:
+        raise invalid_attr(key, f"{value} is not in {list(allowed)}")
+    return str(value)
+
+
+async def _network(s: AsyncSession, ctx: RequestContext, object_id: str) -> Network:
+    """The network an entry is about: visible to the caller, and the caller's own."""
+    network = await networks.fetch(s, ctx, object_id, for_update=True)
+    policy.authorize(ctx, "network:create_rbac_policy", networks.target(network))
+    return network
+
+
+async def _mirror(s: AsyncSession, network: Network, action: str) -> None:
+    """Keep ``shared`` / ``router:external`` in step with the wildcard entries."""
+    wildcard = await s.scalar(select(NetworkRbac.id).where(
+        NetworkRbac.object_type == "network", NetworkRbac.object_id == network.id,
+        NetworkRbac.action == action, NetworkRbac.target_tenant == WILDCARD))
+    if action == "access_as_shared":
+        network.shared = wildcard is not None
+    else:
+        network.router_external = wildcard is not None
+
+
+async def create(rt: Runtime, ctx: RequestContext, data: dict[str, Any]) -> NetworkRbac:
+    attrs.only(data, CREATE_KEYS)
+    object_type = _choice(data, "object_type", OBJECT_TYPES)
+    action = _choice(data, "action", ACTIONS)
+    object_id = attrs.string(data, "object_id", max_len=36) or attrs.required(data,
+                                                                               "object_id")
+    target_tenant = _target(data)
+    project = attrs.owner(ctx, data)
+    policy.authorize(ctx, "network:create_rbac_policy", {"project_id": project})
+    if target_tenant == WILDCARD:
+        policy.authorize(ctx, "network:create_rbac_policy:target_tenant",
+                         {"project_id": project})
+    try:
+        async with rt.db.session() as s:
+            network = await _network(s, ctx, object_id)
+            if await s.scalar(select(NetworkRbac.id).where(
+                    NetworkRbac.object_type == object_type,
+                    NetworkRbac.object_id == network.id,
+                    NetworkRbac.target_tenant == target_tenant,
+                    NetworkRbac.action == action)):
+                raise DuplicateRbacPolicy()
+            await quotas.check(s, project, "rbac_policy")
+            row = NetworkRbac(object_type=object_type, object_id=network.id,
+                              project_id=project, target_tenant=target_tenant, action=action)
+            s.add(row)
+            await s.flush()
+            await _mirror(s, network, action)
+    except IntegrityError:
+        raise DuplicateRbacPolicy() from None
+    return row
+
+
+async def _check_unused(s: AsyncSession, row: NetworkRbac) -> Network:
+    network = await networks.fetch(s, service_context("req-rbac"), row.object_id,
+                                   for_update=True)
+    if row.action == "access_as_shared":
+        users = await networks.stranded(s, network, row.target_tenant)
+        if users:
+            raise RbacPolicyInUse(row.object_id, f"ports of project(s) {', '.join(users)} "
+                                                 "are on the network")
+    return network
+
+
+async def update(rt: Runtime, ctx: RequestContext, policy_id: str,
+                 data: dict[str, Any]) -> NetworkRbac:
+    attrs.read_only(data, ("id", "object_type", "object_id", "action", "project_id",
+                           "tenant_id"))
+    attrs.only(data, ("target_tenant", "target_project"))
+    target_tenant = _target(data)
+    policy.authorize(ctx, "network:get_rbac_policy")
+    try:
+        async with rt.db.session() as s:
+            row = await fetch(s, ctx, policy_id)
+            policy.authorize(ctx, "network:update_rbac_policy", {"project_id": row.project_id})
+            if target_tenant == WILDCARD:
+                policy.authorize(ctx, "network:create_rbac_policy:target_tenant",
+                                 {"project_id": row.project_id})
+            if target_tenant != row.target_tenant:
+                network = await _check_unused(s, row)
+                row.target_tenant = target_tenant
+                await s.flush()
+                await _mirror(s, network, row.action)
+    except IntegrityError:
+        raise DuplicateRbacPolicy() from None
+    return row
+
+
+async def remove(rt: Runtime, ctx: RequestContext, policy_id: str) -> None:
+    policy.authorize(ctx, "network:get_rbac_policy")
+    async with rt.db.session() as s:
+        row = await fetch(s, ctx, policy_id)
+        policy.authorize(ctx, "network:delete_rbac_policy", {"project_id": row.project_id})
+        network = await _check_unused(s, row)
+        await s.delete(row)
+        await s.flush()
+        await _mirror(s, network, row.action)
+
+

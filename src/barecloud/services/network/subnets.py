@@ -1,0 +1,309 @@
+"""Subnets: IPv4 and IPv6 ranges of a network, with their gateway, pools, DNS and routes.
+
+Only the network's owner (or an admin) adds subnets to it; everyone who
+sees a network sees its subnets.  A subnet creation or deletion locks its
+network row, as a port allocation does, so an address is never handed out
+from a subnet being deleted.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from barecloud.db.network_models import IPAllocation, Network, NetworkPort, Subnet
+from barecloud.services import policy
+from barecloud.services.compute.tenancy import project_of, service_context
+from barecloud.services.context import RequestContext, Runtime
+from barecloud.services.network import attrs, ipam, networks, quotas
+from barecloud.services.network.common import (
+    ListQuery,
+    Page,
+    bool_filter,
+    column_filter,
+    create_all,
+    int_filter,
+    page,
+    updated,
+    visible_network_ids,
+)
+from barecloud.services.network.errors import (
+    BadRequest,
+    DNSNameServersExhausted,
+    HostRoutesExhausted,
+    InvalidInput,
+    SubnetInUse,
+    SubnetNotFound,
+    invalid_attr,
+)
+
+MAX_DNS = 5
+MAX_ROUTES = 20
+CREATE_KEYS = ("name", "description", "network_id", "ip_version", "cidr", "gateway_ip",
+               "enable_dhcp", "dns_nameservers", "allocation_pools", "host_routes",
+               "ipv6_ra_mode", "ipv6_address_mode", "project_id", "tenant_id",
+               "subnetpool_id", "use_default_subnetpool", "service_types", "segment_id")
+UPDATE_KEYS = ("name", "description", "gateway_ip", "allocation_pools", "dns_nameservers",
+               "host_routes", "enable_dhcp")
+READ_ONLY = ("id", "network_id", "ip_version", "cidr", "project_id", "tenant_id",
+             "ipv6_ra_mode", "ipv6_address_mode", "subnetpool_id", "created_at",
+             "updated_at", "revision_number")
+
+FILTERS = {
+    "id": column_filter(Subnet.id), "name": column_filter(Subnet.name),
+    "description": column_filter(Subnet.description),
+    "network_id": column_filter(Subnet.network_id),
+    "project_id": column_filter(Subnet.project_id),
+    "ip_version": int_filter(Subnet.ip_version, "ip_version"),
+    "cidr": column_filter(Subnet.cidr), "gateway_ip": column_filter(Subnet.gateway_ip),
+    "enable_dhcp": bool_filter(Subnet.enable_dhcp),
+    "ipv6_ra_mode": column_filter(Subnet.ipv6_ra_mode),
+    "ipv6_address_mode": column_filter(Subnet.ipv6_address_mode),
+}
+SORTS = {"id": Subnet.id, "name": Subnet.name, "cidr": Subnet.cidr,
+         "ip_version": Subnet.ip_version, "network_id": Subnet.network_id,
+         "project_id": Subnet.project_id, "tenant_id": Subnet.project_id,
+         "enable_dhcp": Subnet.enable_dhcp, "created_at": Subnet.created_at,
+         "updated_at": updated(Subnet.updated_at, Subnet.created_at)}
+
+
+def _visible(ctx: RequestContext) -> Any:
+    ids = visible_network_ids(ctx)
+    if ids is None:
+        return None
+    return or_(Subnet.network_id.in_(ids), Subnet.project_id == project_of(ctx))
+
+
+def target(subnet: Subnet | None, network: Network) -> dict[str, Any]:
+    return {"project_id": subnet.project_id if subnet else network.project_id,
+            "network.project_id": network.project_id}
+
+
+async def fetch(s: AsyncSession, ctx: RequestContext, subnet_id: str) -> Subnet:
+    q = select(Subnet).where(Subnet.id == subnet_id)
+    cond = _visible(ctx)
+    if cond is not None:
+        q = q.where(cond)
+    subnet = await s.scalar(q)
+    if subnet is None:
+        raise SubnetNotFound(subnet_id)
+    return subnet
+
+
+async def get(rt: Runtime, ctx: RequestContext, subnet_id: str) -> Subnet:
+    policy.authorize(ctx, "network:get_subnet")
+    async with rt.db.session() as s:
+        return await fetch(s, ctx, subnet_id)
+
+
+async def list_subnets(rt: Runtime, ctx: RequestContext, query: ListQuery) -> Page:
+    policy.authorize(ctx, "network:get_subnet")
+    q = select(Subnet)
+    cond = _visible(ctx)
+    if cond is not None:
+        q = q.where(cond)
+    async with rt.db.session() as s:
+        return await page(s, q, Subnet, query, FILTERS, SORTS, rt.settings.api_max_limit,
+                          SubnetNotFound)
+
+
+# --- validation ----------------------------------------------------------------
+def _gateway(data: dict[str, Any], net: ipam.IPNetwork) -> ipam.IPAddress | None:
+    value = data["gateway_ip"]
+    if value is None:
+        return None
+    gateway = attrs.ip_address(value, "gateway_ip")
+    ipam.check_gateway(net, gateway)
+    return gateway
+
+
+def _nameservers(data: dict[str, Any], cidr: str) -> list[str]:
+    value = data.get("dns_nameservers") or []
+    if not isinstance(value, list):
+        raise invalid_attr("dns_nameservers", f"Invalid data format for nameserver: "
+                                              f"'{value}'")
+    seen: list[str] = []
+    for ns in value:
+        text = str(attrs.ip_address(ns, "dns_nameservers"))
+        if text in seen:
+            raise invalid_attr("dns_nameservers", f"Duplicate nameserver '{ns}'")
+        seen.append(text)
+    if len(seen) > MAX_DNS:
+        raise DNSNameServersExhausted(cidr, MAX_DNS)
+    return seen
+
+
+def _routes(data: dict[str, Any], cidr: str, version: int) -> list[dict[str, str]]:
+    value = data.get("host_routes") or []
+    if not isinstance(value, list):
+        raise invalid_attr("host_routes", f"Invalid data format for hostroute: '{value}'")
+    routes: list[dict[str, str]] = []
+    for route in value:
+        if not isinstance(route, dict) or set(route) != {"destination", "nexthop"}:
+            raise invalid_attr("host_routes", f"Invalid data format for hostroute: "
+                                              f"'{route}'")
+        try:
+            dest = ipaddress.ip_network(str(route["destination"]))
+        except ValueError:
+            raise invalid_attr("host_routes", f"'{route['destination']}' is not a valid "
+                                              "IP subnet") from None
+        hop = attrs.ip_address(route["nexthop"], "host_routes")
+        if dest.version != version or hop.version != version:
+            raise InvalidInput(f"Host route {route} does not match ip_version {version}")
+        clean = {"destination": str(dest), "nexthop": str(hop)}
+        if clean in routes:
+            raise invalid_attr("host_routes", f"Duplicate hostroute '{route}'")
+        routes.append(clean)
+    if len(routes) > MAX_ROUTES:
+        raise HostRoutesExhausted(cidr, MAX_ROUTES)
+    return routes
+
+
+def _ipv6_modes(data: dict[str, Any], version: int, net: ipam.IPNetwork,
+                dhcp: bool) -> tuple[str | None, str | None]:
+    ra, addr = data.get("ipv6_ra_mode"), data.get("ipv6_address_mode")
+    for key, value in (("ipv6_ra_mode", ra), ("ipv6_address_mode", addr)):
+        if value is not None and value not in ipam.IPV6_MODES:
+            raise invalid_attr(key, f"'{value}' is not in {list(ipam.IPV6_MODES)}")
+    if ra is None and addr is None:
+        return None, None
+    if version == 4:
+        raise InvalidInput("ipv6_ra_mode or ipv6_address_mode cannot be set when ip_version "
+                           "is 4")
+    if not dhcp:
+        raise InvalidInput("ipv6_ra_mode or ipv6_address_mode cannot be set when enable_dhcp "
+                           "is set to False")
+    if ra is not None and addr is not None and ra != addr:
+        raise InvalidInput(f"ipv6_ra_mode set to '{ra}' with ipv6_address_mode set to "
+                           f"'{addr}' is not valid. If both attributes are set, they must "
+                           "be the same value")
+    if ipam.is_auto_address(addr, ra) and net.prefixlen != 64:
+        raise InvalidInput(f"Invalid CIDR {net} for IPv6 address mode. OpenStack uses the "
+                           "EUI-64 address format, which requires the prefix to be /64")
+    return ra, addr
+
+
+def _create_values(data: dict[str, Any]) -> dict[str, Any]:
+    attrs.only(data, CREATE_KEYS)
+    network_id = attrs.uuid_str(attrs.required(data, "network_id"), "network_id")
+    version = attrs.required(data, "ip_version")
+    if isinstance(version, bool) or version not in (4, 6, "4", "6"):
+        raise invalid_attr("ip_version", f"{version} is not in [4, 6]")
+    version = int(version)
+    if data.get("subnetpool_id") is not None or attrs.boolean(
+            data, "use_default_subnetpool", False):
+        raise BadRequest("subnet", "subnet pools are not supported; give a cidr")
+    if data.get("cidr") is None:
+        raise BadRequest("subnet", "a subnetpool must be specified in the absence of a cidr")
+    for key in ("service_types",):
+        if data.get(key):
+            raise InvalidInput(f"{key} is not supported")
+    if data.get("segment_id") is not None:
+        raise InvalidInput("segment_id is not supported: a network has one segment")
+    net = ipam.parse_cidr(data["cidr"])
+    ipam.check_cidr(net, version)
+    dhcp = attrs.boolean(data, "enable_dhcp", True)
+    ra, addr = _ipv6_modes(data, version, net, dhcp)
+    if "gateway_ip" in data:
+        gateway = _gateway(data, net)
+    else:
+        gateway = ipaddress.ip_address(int(net.network_address) + 1)
+    if data.get("allocation_pools") is None:
+        pools = ipam.default_pools(net, gateway)
+    else:
+        pools = ipam.check_pools(net, data["allocation_pools"], gateway)
+    return dict(
+        network_id=network_id, ip_version=version, cidr=str(net),
+        gateway_ip=str(gateway) if gateway is not None else None, enable_dhcp=dhcp,
+        dns_nameservers=_nameservers(data, str(net)), allocation_pools=pools,
+        host_routes=_routes(data, str(net), version), ipv6_ra_mode=ra,
+        ipv6_address_mode=addr, name=attrs.string(data, "name"),
+        description=attrs.string(data, "description"), revision_number=0)
+
+
+async def create(rt: Runtime, ctx: RequestContext, data: dict[str, Any]) -> Subnet:
+    values = _create_values(data)
+    project = attrs.owner(ctx, data)
+    policy.authorize(ctx, "network:get_network")
+    async with rt.db.session() as s:
+        network = await networks.fetch(s, ctx, values["network_id"], for_update=True)
+        policy.authorize(ctx, "network:create_subnet",
+                         {"project_id": project, "network.project_id": network.project_id})
+        net = ipaddress.ip_network(values["cidr"])
+        for other in await s.scalars(select(Subnet.cidr).where(
+                Subnet.network_id == network.id)):
+            if ipaddress.ip_network(other).overlaps(net):
+                raise InvalidInput(f"Requested subnet with cidr: {net} for network: "
+                                   f"{network.id} overlaps with another subnet")
+        await quotas.check(s, project, "subnet")
+        subnet = Subnet(**values, project_id=project)
+        s.add(subnet)
+        network.revision_number += 1
+    return subnet
+
+
+async def update(rt: Runtime, ctx: RequestContext, subnet_id: str,
+                 data: dict[str, Any]) -> Subnet:
+    attrs.read_only(data, READ_ONLY)
+    attrs.only(data, UPDATE_KEYS)
+    policy.authorize(ctx, "network:get_subnet")
+    async with rt.db.session() as s:
+        subnet = await fetch(s, ctx, subnet_id)
+        network = await networks.fetch(s, ctx, subnet.network_id, for_update=True)
+        policy.authorize(ctx, "network:update_subnet", target(subnet, network))
+        net = ipaddress.ip_network(subnet.cidr)
+        gateway = ipaddress.ip_address(subnet.gateway_ip) if subnet.gateway_ip else None
+        if "gateway_ip" in data:
+            gateway = _gateway(data, net)
+        pools = subnet.allocation_pools
+        if "allocation_pools" in data:
+            pools = ipam.default_pools(net, gateway) if data["allocation_pools"] is None \
+                else ipam.check_pools(net, data["allocation_pools"], gateway)
+        elif "gateway_ip" in data:
+            pools = ipam.check_pools(net, pools, gateway)
+        if "enable_dhcp" in data:
+            dhcp = attrs.boolean(data, "enable_dhcp", True)
+            if not dhcp and (subnet.ipv6_ra_mode or subnet.ipv6_address_mode):
+                raise InvalidInput("Cannot disable enable_dhcp with ipv6 attributes set")
+            subnet.enable_dhcp = dhcp
+        if "dns_nameservers" in data:
+            subnet.dns_nameservers = _nameservers(data, subnet.cidr)
+        if "host_routes" in data:
+            subnet.host_routes = _routes(data, subnet.cidr, subnet.ip_version)
+        if "name" in data:
+            subnet.name = attrs.string(data, "name")
+        if "description" in data:
+            subnet.description = attrs.string(data, "description")
+        subnet.gateway_ip = str(gateway) if gateway is not None else None
+        subnet.allocation_pools = pools
+        subnet.revision_number += 1
+    return subnet
+
+
+async def remove(rt: Runtime, ctx: RequestContext, subnet_id: str) -> None:
+    """Delete a subnet no port but DHCP ports has an address of (theirs are released)."""
+    policy.authorize(ctx, "network:get_subnet")
+    async with rt.db.session() as s:
+        subnet = await fetch(s, ctx, subnet_id)
+        network = await networks.fetch(s, ctx, subnet.network_id, for_update=True)
+        policy.authorize(ctx, "network:delete_subnet", target(subnet, network))
+        dhcp_ports = select(NetworkPort.id).where(
+            NetworkPort.network_id == network.id,
+            NetworkPort.device_owner == networks.DHCP_OWNER)
+        busy = await s.scalar(select(IPAllocation.ip_address).where(
+            IPAllocation.subnet_id == subnet.id,
+            IPAllocation.port_id.not_in(dhcp_ports)).limit(1))
+        if busy is not None:
+            raise SubnetInUse(subnet.id)
+        await s.execute(delete(IPAllocation).where(IPAllocation.subnet_id == subnet.id))
+        await s.execute(delete(Subnet).where(Subnet.id == subnet.id))
+        network.revision_number += 1
+
+
+async def create_many(rt: Runtime, ctx: RequestContext, items: list[dict[str, Any]]
+                      ) -> list[Subnet]:
+    return await create_all(lambda data: create(rt, ctx, data),
+                            lambda n: remove(rt, service_context(ctx.request_id), n.id), items)
