@@ -45,7 +45,7 @@ from barecloud.db.models import Node
 from barecloud.db.session import Database
 from barecloud.errors import BarecloudError
 from barecloud.services.context import RequestContext, Runtime
-from barecloud.services.leases import hosts, leases, manager
+from barecloud.services.reservation import hosts, leases, manager
 
 ADMIN = RequestContext(request_id="req-bench", project="admin")
 T0 = dt.datetime(2027, 1, 1)

@@ -74,7 +74,7 @@ from barecloud.drivers import hardware, ipmi
 from barecloud.lab.enroll import node_body
 from barecloud.lab.layout import HOST, LabDir
 from barecloud.lab.machine import Machine
-from barecloud.services import nodes
+from barecloud.services.baremetal import nodes
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.wire.ipmi_server import raise_open_files_limit
 
