@@ -43,7 +43,7 @@ class SwitchDriverClass(Protocol):
 def _classes() -> dict[str, SwitchDriverClass]:
     # Imported here: the drivers import this module's helpers.
     from barecloud.drivers.switches.fake import FakeSwitch
-    from barecloud.drivers.switches.generic_ssh import GenericSshSwitch
+    from barecloud.drivers.switches.generic_ssh.driver import GenericSshSwitch
     from barecloud.drivers.switches.linux_bridge import LinuxBridgeSwitch
 
     return {c.driver_name: c for c in (LinuxBridgeSwitch, GenericSshSwitch, FakeSwitch)}
