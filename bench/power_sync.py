@@ -65,7 +65,8 @@ import httpx
 from sqlalchemy import select, update
 
 from barecloud import states
-from barecloud.conductor.engine import Conductor, node_view
+from barecloud.conductor.engine import Conductor
+from barecloud.conductor.node_views import node_view
 from barecloud.config import Settings
 from barecloud.db import migrate
 from barecloud.db.models import Node
