@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import asyncssh
 
-from barecloud.drivers.common import scrub
+from barecloud.drivers.settings import scrub
 from barecloud.drivers.switches.generic_ssh.dialects import JUNOS_EDIT, PASSWORD_PROMPT, Vendor
 from barecloud.errors import (
     DriverError,

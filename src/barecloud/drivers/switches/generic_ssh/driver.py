@@ -35,7 +35,7 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from barecloud.drivers.base import Setting
+from barecloud.drivers.settings import Setting
 from barecloud.drivers.switches.base import PortCounters, Segment
 from barecloud.drivers.switches.generic_ssh.batches import MoveQueue
 from barecloud.drivers.switches.generic_ssh.cli import SshCli
