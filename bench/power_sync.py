@@ -65,9 +65,10 @@ import httpx
 from sqlalchemy import select, update
 
 from barecloud import states
-from barecloud.conductor.engine import Conductor, node_view
+from barecloud.conductor.engine import Conductor
+from barecloud.conductor.node_views import node_view
 from barecloud.config import Settings
-from barecloud.db import migrate
+from barecloud.db import migrate, sealed
 from barecloud.db.models import Node
 from barecloud.db.session import Database
 from barecloud.drivers import hardware, ipmi
@@ -214,7 +215,8 @@ async def ipmi_logins(fleet: Fleet) -> int:
     """Log-ins the loop's IPMI sessions made so far, over the fleet's nodes."""
     async with fleet.db.session() as s:
         rows = (await s.scalars(select(Node))).all()
-        views = [node_view(n, with_ports=False) for n in rows]
+        keys = sealed.keyring(fleet.conductor.settings.data_dir)
+        views = [node_view(n, keys, with_ports=False) for n in rows]
     return sum(ipmi.session_of(v).logins for v in views)
 
 

@@ -58,7 +58,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from barecloud.drivers.switches import Segment, SwitchDriver, build
-from barecloud.drivers.switches.generic_ssh import GenericSshSwitch
+from barecloud.drivers.switches.generic_ssh.driver import GenericSshSwitch
 from barecloud.drivers.switches.linux_bridge import LinuxBridgeSwitch
 from barecloud.lab.ssh_switch import DEVICE_TYPES, SshSwitch
 from host import load, machine_info  # bench/host.py, next to this file
@@ -279,8 +279,8 @@ def ssh_driver(sw: SshSwitch, password: str) -> GenericSshSwitch:
 
 async def ssh_login_only(driver: GenericSshSwitch) -> None:
     # The driver's own log-in (handshake, password, enable, no paging), then
-    # the connection is dropped: a bench-only call of a private method.
-    session = await driver._connect()
+    # the connection is dropped.
+    session = await driver.cli.connect()
     session.conn.close()
     await session.conn.wait_closed()
 

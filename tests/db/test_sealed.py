@@ -13,7 +13,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import select, update
 
 from barecloud.cli.serve import prepare
-from barecloud.conductor.engine import node_view
+from barecloud.conductor.node_views import node_view
 from barecloud.config import Settings
 from barecloud.db import sealed, sqlite_lock
 from barecloud.db.models import Node

@@ -93,7 +93,7 @@ def create_app(rt: Runtime) -> FastAPI:
     for router in IDENTITY_ROUTERS:
         app.include_router(router)
     compute_routes.install(app)
-    network_routes.install(app)
+    network_routes.install(app, error_for)
     reservation_routes.install(app)
     app.include_router(boot_scripts.router, dependencies=provisioning)
     app.include_router(boot_images.router, dependencies=provisioning)

@@ -32,12 +32,12 @@ from barecloud.lab import netns as lab_netns
 from barecloud.lab.layout import LabDir
 from barecloud.services import children
 from barecloud.services.baremetal import node_states
-from barecloud.services.compute.tenancy import service_context
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.identity import bootstrap
 from barecloud.services.network import networks as network_service
 from barecloud.services.network import subnets as subnet_service
 from barecloud.services.network.segments import segment
+from barecloud.services.tenancy import service_context
 
 
 def lab_dir(settings: Settings) -> Path:

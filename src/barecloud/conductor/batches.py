@@ -23,7 +23,7 @@ import datetime as dt
 import logging
 import re
 import secrets
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import select, update
@@ -32,7 +32,9 @@ from sqlalchemy.orm import selectinload
 
 from barecloud import states
 from barecloud.conductor import image_urls, wakeups
+from barecloud.conductor.batch_args import batch_of, member_args
 from barecloud.conductor.mailbox import MAILBOX
+from barecloud.conductor.workflows import WORKFLOWS, HttpWrite
 from barecloud.config import Settings
 from barecloud.db import node_agents
 from barecloud.db.batch_models import DeployBatch, DeployBatchMember
@@ -52,20 +54,8 @@ WAITING, READY, WRITING, RETRYING, OK, KO = (
 UNSETTLED = (WAITING, READY, WRITING, RETRYING)
 IN_DEPLOY = (states.DEPLOYING, states.DEPLOYWAIT)
 
-HttpWrite = Callable[[], Awaitable[StepResult]]
 # Member rows by (batch UUID, node UUID).
 Members = dict[tuple[str, str], DeployBatchMember]
-
-
-def batch_of(args: dict[str, Any]) -> str | None:
-    ref = args.get("deploy_batch")
-    return ref if isinstance(ref, str) and ref else None
-
-
-def chained(args: dict[str, Any]) -> bool:
-    """Whether the workflow should bring the agent up before writing (chain delivery)."""
-    return bool(batch_of(args)) and args.get("batch_delivery") == "chain" and (
-        args.get("image_delivery") != "http")
 
 
 async def create(s: AsyncSession, settings: Settings, *, uuid_: str, delivery: str,
@@ -119,7 +109,7 @@ async def enlist(s: AsyncSession, batch_uuid: str, node: Node) -> dict[str, Any]
     else:  # deployed again in the same batch (a retried server): a new write
         member.state, member.error, member.position = WAITING, None, None
         member.write_started_at = member.write_finished_at = None
-    return {"deploy_batch": batch_uuid, "batch_delivery": batch.delivery}
+    return member_args(batch_uuid, batch.delivery)
 
 
 async def join(db: Database, settings: Settings, view: NodeView,
@@ -406,8 +396,6 @@ async def retry_alone(s: AsyncSession, settings: Settings, node: Node, reason: s
     """Send a batch member that failed its write back to write alone over http, if it
     has retries left; else it is KO.  ``alive``: the agent reported (no reboot).
     ``members``: :func:`members_of` the nodes at hand, read already."""
-    from barecloud.conductor.workflows import WORKFLOWS
-
     args = dict(node.workflow_args or {})
     ref = batch_of(args)
     if ref is None or node.workflow != "deploy":

@@ -23,20 +23,20 @@ from barecloud import states
 from barecloud.conductor import batches, image_urls, metrics, recovery, wakeups
 from barecloud.conductor.liveness import Member
 from barecloud.conductor.mailbox import MAILBOX
+from barecloud.conductor.node_views import node_view
 from barecloud.conductor.progress import ProgressWriter
 from barecloud.conductor.reconcilers import Reconcilers
 from barecloud.conductor.retries import run_step
 from barecloud.conductor.segments import OperatorSegments
 from barecloud.conductor.wakeups import Listener
-from barecloud.conductor.workflows import STEP_FIELDS, WORKFLOWS, StepContext
+from barecloud.conductor.workflows import STEP_FIELDS, WORKFLOWS, HttpWrite, StepContext
 from barecloud.config import Settings
 from barecloud.db import node_agents, sealed
 from barecloud.db.models import Node, utcnow
-from barecloud.db.sealed import Keyring
 from barecloud.db.session import Database
 from barecloud.db.transitions import apply_event, clear_work, fail_and_clear, note
 from barecloud.drivers import hardware, ipmi, ipxe
-from barecloud.drivers.base import AgentCommand, NodeView, PortView, StepResult
+from barecloud.drivers.base import AgentCommand, NodeView, StepResult
 from barecloud.drivers.switches import registry as switch_registry
 from barecloud.errors import BarecloudError, NodeChanged
 
@@ -44,35 +44,6 @@ log = logging.getLogger(__name__)
 
 # Workflows that take a place in the deploy window (Kadeploy's "window").
 WINDOWED = frozenset({"deploy"})
-
-
-def node_view(node: Node, keys: Keyring, *, with_ports: bool = True) -> NodeView:
-    """What drivers see of a node: its secrets opened (they are sealed in the
-    database; ``keys`` is ``sealed.keyring(settings.data_dir)``)."""
-    dii = dict(node.driver_internal_info or {})
-    dii.update(node.agent_info())  # the agent's row, under the keys drivers read
-    dii["interfaces"] = {
-        name: getattr(node, f"{name}_interface")
-        for name in ("boot", "console", "deploy", "inspect", "management", "network",
-                     "power", "rescue")
-    }
-    return NodeView(
-        uuid=node.uuid,
-        name=node.name,
-        driver=node.driver,
-        driver_info=keys.open_info(node.driver_info or {}),
-        driver_internal_info=dii,
-        properties=dict(node.properties or {}),
-        instance_info=dict(node.instance_info or {}),
-        power_state=node.power_state,
-        provision_state=node.provision_state,
-        ports=tuple(
-            PortView(p.address, p.pxe_enabled, dict(p.local_link_connection or {}),
-                     p.physical_network, dict(p.internal_info or {}))
-            for p in (node.ports if with_ports else ())
-        ),
-        workflow_args=dict(node.workflow_args or {}),
-    )
 
 
 def _moves_ports(view: NodeView) -> bool:
@@ -232,7 +203,7 @@ class Conductor:
             result: str = await iface.set_power_state(node, target, None)
             return result
 
-    async def _join(self, view: NodeView, alone: batches.HttpWrite) -> StepResult:
+    async def _join(self, view: NodeView, alone: HttpWrite) -> StepResult:
         return await batches.join(self.db, self.settings, view, alone)
 
     @contextlib.asynccontextmanager

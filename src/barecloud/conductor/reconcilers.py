@@ -24,22 +24,23 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from barecloud import states
 from barecloud.conductor import batches, locks, metrics, recovery, shares
+from barecloud.conductor.liveness import Member
+from barecloud.conductor.node_views import node_view
+from barecloud.config import Settings
 from barecloud.db import sealed
 from barecloud.db.models import Node, bump, utcnow
+from barecloud.db.session import Database
 from barecloud.db.transitions import apply_event, fail_and_clear, note
 from barecloud.drivers import hardware
 from barecloud.drivers.base import NodeView
 from barecloud.errors import BarecloudError
-
-if TYPE_CHECKING:
-    from barecloud.conductor.engine import Conductor
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +82,22 @@ class _Probe:
     version: dt.datetime | None = None
 
 
+class Host(Protocol):
+    """What the loops use of the conductor that runs them (conductor/engine.py)."""
+
+    db: Database
+    settings: Settings
+    name: str
+    member: Member
+    stopping: bool
+
+    def wake(self) -> None: ...
+
+    async def power_action(self, node: NodeView, target: str) -> str: ...
+
+
 class Reconcilers:
-    def __init__(self, conductor: Conductor) -> None:
+    def __init__(self, conductor: Host) -> None:
         self.c = conductor
 
     def start(self) -> list[asyncio.Task[None]]:
@@ -190,7 +205,6 @@ class Reconcilers:
     async def sync_power(self, min_age: float = 0.0) -> SyncReport:
         """Sweep this conductor's share of the nodes (``shares``) not polled by
         anyone in the last ``min_age`` seconds (0: a sweep asked for by hand)."""
-        from barecloud.conductor.engine import node_view
 
         started = time.monotonic()
         report = SyncReport()

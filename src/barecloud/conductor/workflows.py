@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from barecloud import states
-from barecloud.conductor import agent_tokens, batches
+from barecloud.conductor import agent_tokens, batch_args
 from barecloud.db import node_agents
 from barecloud.db.models import Node, Port
 from barecloud.db.transitions import note
@@ -29,6 +29,9 @@ from barecloud.drivers import hardware
 from barecloud.drivers.base import WAIT, AgentCommand, NodeView, StepResult
 from barecloud.errors import PermanentDriverError
 
+# A deploy batch member's write alone over http, which the batch's gate may call
+# instead of chaining it (conductor/batches.py).
+HttpWrite = Callable[[], Awaitable[StepResult]]
 # Rows other than the node's own a step saves in the transaction of its progress.
 RowWriter = Callable[[AsyncSession, Node], Awaitable[None]]
 
@@ -43,7 +46,7 @@ class StepContext:
     # Other rows to write in that same transaction (ports found by inspection).
     writes: list[RowWriter] = field(default_factory=list)
     # A deploy batch member's write: the conductor's gate (conductor/batches.py).
-    join: Callable[[NodeView, batches.HttpWrite], Awaitable[StepResult]] | None = None
+    join: Callable[[NodeView, HttpWrite], Awaitable[StepResult]] | None = None
 
     def iface(self, name: str) -> Any:
         impl = self.node.driver_internal_info.get("interfaces", {}).get(name)
@@ -253,7 +256,7 @@ async def _write_image(ctx: StepContext) -> StepResult:
         result: StepResult = await ctx.iface("deploy").write_image(ctx.node)
         return result
 
-    if batches.batch_of(ctx.args) and ctx.join is not None:
+    if batch_args.batch_of(ctx.args) and ctx.join is not None:
         return await ctx.join(ctx.node, alone)
     return await alone()
 
@@ -264,7 +267,7 @@ async def _agent_up(ctx: StepContext) -> StepResult:
 
 def _not_chained(ctx: StepContext) -> bool:
     """Only a chain member's agent must be up (and say where it serves) before the write."""
-    return not batches.chained(ctx.args) or not getattr(ctx.iface("deploy"), "chains", False)
+    return not batch_args.chained(ctx.args) or not getattr(ctx.iface("deploy"), "chains", False)
 
 
 def _ramdisk(skip: Callable[[StepContext], bool] | None = None) -> tuple[Step, ...]:

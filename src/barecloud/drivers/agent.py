@@ -12,7 +12,8 @@ import json
 from typing import Any, ClassVar
 
 from barecloud import states
-from barecloud.drivers.base import AgentCommand, NodeView, Setting, StepResult
+from barecloud.drivers.base import AgentCommand, NodeView, StepResult
+from barecloud.drivers.settings import Setting
 from barecloud.errors import InvalidParameter
 
 HASH_ALGOS = ("sha512", "sha256", "md5")

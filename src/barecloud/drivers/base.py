@@ -1,4 +1,6 @@
-"""Driver interfaces as Protocols, and the settings schema each driver declares.
+"""Driver interfaces as Protocols, and what drivers see of a node.
+
+The settings each driver declares are in drivers/settings.py.
 
 Drivers see a :class:`NodeView` snapshot, never a database session: the
 conductor decides what to persist from what they return.  That keeps hardware
@@ -11,6 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
+from barecloud.drivers.settings import Setting
 from barecloud.drivers.switches.base import Segment
 
 INTERFACE_TYPES = (
@@ -18,18 +21,6 @@ INTERFACE_TYPES = (
 )
 
 BOOT_DEVICES = ("pxe", "disk", "cdrom", "bios", "safe")
-
-
-@dataclass(frozen=True, slots=True)
-class Setting:
-    """One ``driver_info`` key a driver reads; ``secret`` ones are masked."""
-
-    name: str
-    description: str
-    required: bool = False
-    secret: bool = False
-    type: Literal["string", "integer", "number", "boolean", "list"] = "string"
-    default: Any = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,57 +8,12 @@ next to a network round trip.
 from __future__ import annotations
 
 import asyncio
-import math
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from barecloud.drivers.base import NodeView, Setting
+from barecloud.drivers.base import NodeView
+from barecloud.drivers.settings import Setting, typed
 from barecloud.errors import HardwareTimeout, InvalidParameter
-
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off")
-
-
-def parse_bool(value: Any) -> bool | None:
-    """``value`` as a boolean, or None if it is not one."""
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    return None
-
-
-def coerce(s: Setting, value: Any) -> Any:
-    """``value`` as ``s.type``; ValueError or TypeError if it is not one.
-
-    Lists also come as "a,b,c" (from an environment variable).
-    """
-    if s.type == "integer":
-        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-            raise ValueError
-        return int(value)
-    if s.type == "number":
-        if isinstance(value, bool):
-            raise ValueError
-        number = float(value)
-        if not math.isfinite(number):
-            raise ValueError
-        return number
-    if s.type == "boolean":
-        flag = parse_bool(value)
-        if flag is None:
-            raise ValueError
-        return flag
-    if s.type == "list":
-        if isinstance(value, str):
-            return [item.strip() for item in value.split(",") if item.strip()]
-        if isinstance(value, list | tuple):
-            return [str(item) for item in value]
-        raise ValueError
-    return value if isinstance(value, str) else str(value)
 
 
 def read_settings(node: NodeView, settings: Iterable[Setting], what: str) -> dict[str, Any]:
@@ -78,30 +33,6 @@ def read_settings(node: NodeView, settings: Iterable[Setting], what: str) -> dic
             f"{', '.join(missing)}."
         )
     return typed(settings, info, lambda s: f"driver_info/{s.name}")
-
-
-def typed(settings: Iterable[Setting], values: Mapping[str, Any],
-          where: Callable[[Setting], str]) -> dict[str, Any]:
-    """Each setting's value in ``values``, typed, its default where missing.
-
-    A value of the wrong type is an InvalidParameter "<where> must be a <type>"
-    that shows the value, unless the setting is a secret.
-    """
-    out: dict[str, Any] = {}
-    for s in settings:
-        value = values.get(s.name)
-        if value is None or value == "":
-            out[s.name] = s.default
-            continue
-        try:
-            out[s.name] = coerce(s, value)
-        except (TypeError, ValueError):
-            shown = "******" if s.secret else repr(value)
-            raise InvalidParameter(
-                f"{where(s)} must be {'an' if s.type == 'integer' else 'a'} {s.type}, "
-                f"not {shown}."
-            ) from None
-    return out
 
 
 BOOT_MODE_SETTING = Setting(
@@ -161,10 +92,3 @@ async def wait_until(
             raise HardwareTimeout(failure())
         await asyncio.sleep(min(delay, remaining))
         delay = min(delay * 1.5, 1.0)
-
-
-def scrub(message: str, *secrets: str) -> str:
-    """``message`` with every non-empty secret masked: belt and braces for error text."""
-    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        message = message.replace(secret, "******")
-    return message

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from barecloud import states
-from barecloud.drivers.base import WAIT, NodeView, Setting, StepResult
+from barecloud.drivers.base import WAIT, NodeView, StepResult
+from barecloud.drivers.settings import Setting
 from barecloud.errors import InvalidParameter, PermanentDriverError, RetryableDriverError
 
 FAKE_SETTINGS = (

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from barecloud.drivers import agent, fake, ipmi, ipxe, network, noop, redfish
-from barecloud.drivers.base import INTERFACE_TYPES, Setting
+from barecloud.drivers.base import INTERFACE_TYPES
+from barecloud.drivers.settings import Setting
 from barecloud.drivers.switches import registry as switch_registry
 from barecloud.errors import InvalidParameter, prefix
 

@@ -24,7 +24,8 @@ from typing import Any, ClassVar, TypeVar
 
 from barecloud import states
 from barecloud.drivers import common
-from barecloud.drivers.base import BOOT_DEVICES, NodeView, Setting
+from barecloud.drivers.base import BOOT_DEVICES, NodeView
+from barecloud.drivers.settings import Setting, scrub
 from barecloud.errors import (
     DriverError,
     HardwareTimeout,
@@ -194,7 +195,7 @@ def _driver_error(bmc: _Bmc, what: str, exc: Exception) -> DriverError:
         )
     else:  # garbled answers (IpmiProtocolError), socket errors: may pass
         err = RetryableDriverError(f"IPMI {what} on {bmc.where} failed: {detail}")
-    err.message = common.scrub(err.message, bmc.password)
+    err.message = scrub(err.message, bmc.password)
     err.args = (err.message,)
     return err
 

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from barecloud.drivers.base import NodeView, Setting
+from barecloud.drivers.base import NodeView
+from barecloud.drivers.settings import Setting
 from barecloud.errors import InvalidParameter, PermanentDriverError
 
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")

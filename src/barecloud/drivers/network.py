@@ -18,7 +18,8 @@ import asyncio
 import logging
 from typing import Any, ClassVar
 
-from barecloud.drivers.base import NodeView, PortView, Setting
+from barecloud.drivers.base import NodeView, PortView
+from barecloud.drivers.settings import Setting
 from barecloud.drivers.switches import registry
 from barecloud.drivers.switches.base import Segment
 from barecloud.errors import InvalidParameter, PermanentDriverError

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from barecloud.drivers.base import NodeView, Setting, StepResult
+from barecloud.drivers.base import NodeView, StepResult
+from barecloud.drivers.settings import Setting
 from barecloud.errors import InvalidParameter
 
 

@@ -29,7 +29,8 @@ import httpx
 
 from barecloud import states
 from barecloud.drivers import common
-from barecloud.drivers.base import BOOT_DEVICES, NodeView, Setting
+from barecloud.drivers.base import BOOT_DEVICES, NodeView
+from barecloud.drivers.settings import Setting, parse_bool, scrub
 from barecloud.errors import (
     DriverError,
     HardwareTimeout,
@@ -94,7 +95,7 @@ class _Conf:
 def _conf(node: NodeView) -> _Conf:
     info = node.driver_info
     verify_raw = info.get("redfish_verify_ca", True)
-    flag = common.parse_bool(verify_raw)
+    flag = parse_bool(verify_raw)
     # A CA bundle path is not a boolean: read the rest with verify_ca left out.
     v = common.read_settings(
         node if flag is not None else _without(node, "redfish_verify_ca"), SETTINGS, "Redfish"
@@ -260,7 +261,7 @@ async def _request(
                 f"Redfish {method} {url}: no answer within {conf.timeout:g} s"
             ) from None
         except httpx.ConnectError as exc:
-            text = common.scrub(str(exc), conf.password)
+            text = scrub(str(exc), conf.password)
             if "CERTIFICATE_VERIFY_FAILED" in text:
                 raise PermanentDriverError(
                     f"Redfish {conf.base}: TLS certificate not trusted ({text}); set "
@@ -269,7 +270,7 @@ async def _request(
             raise HardwareTimeout(f"Redfish {method} {url}: cannot connect ({text})") from None
         except httpx.HTTPError as exc:
             raise RetryableDriverError(
-                f"Redfish {method} {url} failed: {common.scrub(str(exc), conf.password)}"
+                f"Redfish {method} {url} failed: {scrub(str(exc), conf.password)}"
             ) from None
         if response.status_code == 401:
             if conf.auth_type == "session" and attempt == 1:
@@ -281,7 +282,7 @@ async def _request(
             )
         if response.status_code >= 400:
             text = (f"Redfish {method} {url} failed: HTTP {response.status_code}: "
-                    f"{common.scrub(_redfish_message(response), conf.password)}")
+                    f"{scrub(_redfish_message(response), conf.password)}")
             if response.status_code in (429, 503):
                 raise RetryableDriverError(text, _retry_after(response))
             raise DriverError(text)
@@ -326,7 +327,7 @@ async def _token(conf: _Conf, transport: _Transport) -> tuple[str, str | None]:
                                   ) from None
         except httpx.HTTPError as exc:
             raise HardwareTimeout(f"Redfish POST {url}: cannot connect "
-                                  f"({common.scrub(str(exc), conf.password)})") from None
+                                  f"({scrub(str(exc), conf.password)})") from None
         if response.status_code in (400, 401, 403):
             raise PermanentDriverError(
                 f"Redfish authentication to {conf.base} failed: wrong user name or password "
@@ -336,7 +337,7 @@ async def _token(conf: _Conf, transport: _Transport) -> tuple[str, str | None]:
         if response.status_code >= 300 or not token:
             raise DriverError(
                 f"Redfish POST {url} failed: HTTP {response.status_code}: "
-                f"{common.scrub(_redfish_message(response), conf.password)}"
+                f"{scrub(_redfish_message(response), conf.password)}"
             )
         session = (token, response.headers.get("Location"))
         transport.tokens[key] = session

@@ -53,7 +53,8 @@ from barecloud.lab.firmware import Firmware, NetnsFirmware
 from barecloud.lab.ipmi_bmc import MachineBmc, MachineBmcServer
 from barecloud.lab.layout import HOST, LabDir
 from barecloud.lab.machine import LabError, Machine
-from barecloud.lab.redfish import RedfishService, http_error
+from barecloud.lab.redfish.responses import http_error
+from barecloud.lab.redfish.service import RedfishService
 from barecloud.wire.ipmi_server import raise_open_files_limit
 
 log = logging.getLogger("barecloud.lab.shard")

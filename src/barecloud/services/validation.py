@@ -31,6 +31,9 @@ Schema = dict[str, Any]
 # or "query".
 Wording = Callable[[jsonschema.ValidationError, str], BarecloudError]
 
+# A UUID in its canonical spelling (the ``pattern`` of an id in a declaration).
+UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
 # oslo's bool_from_string(strict=True) spellings: what OpenStack services accept in
 # query strings (and Ironic also in bodies).
 TRUE_STRINGS = frozenset({"1", "t", "true", "on", "y", "yes"})

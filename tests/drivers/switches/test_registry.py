@@ -7,7 +7,7 @@ import pytest
 from barecloud.config import Settings
 from barecloud.drivers.switches import PortCounters, Segment, registry, switch_driver
 from barecloud.drivers.switches.fake import FakeSwitch
-from barecloud.drivers.switches.generic_ssh import GenericSshSwitch
+from barecloud.drivers.switches.generic_ssh.driver import GenericSshSwitch
 from barecloud.drivers.switches.linux_bridge import LinuxBridgeSwitch
 from barecloud.errors import InvalidParameter, PermanentDriverError
 

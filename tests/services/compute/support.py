@@ -18,10 +18,10 @@ from barecloud.db.compute_models import Server
 from barecloud.db.models import Node, NodeTrait, Port
 from barecloud.db.session import Database
 from barecloud.services.compute import flavors, quotas, servers, sync
-from barecloud.services.compute.tenancy import NOAUTH_PROJECT
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.image import images
 from barecloud.services.network import networks, subnets
+from barecloud.services.tenancy import NOAUTH_PROJECT
 
 ADMIN = RequestContext(request_id="req-test", project=NOAUTH_PROJECT)
 

@@ -19,8 +19,8 @@ from barecloud.db.models import Node
 from barecloud.db.session import Database
 from barecloud.services.compute import quotas, sync
 from barecloud.services.compute import status as st
-from barecloud.services.compute.tenancy import NOAUTH_PROJECT
 from barecloud.services.context import Runtime
+from barecloud.services.tenancy import NOAUTH_PROJECT
 from tests.services.compute import support as cs
 
 

@@ -20,9 +20,9 @@ from barecloud.db.models import Node, Port
 from barecloud.db.network_models import NetworkPort
 from barecloud.db.session import Database
 from barecloud.errors import Conflict, InvalidParameter
-from barecloud.services.compute import actions, servers, vifs
+from barecloud.services.compute import actions, servers
 from barecloud.services.context import RequestContext, Runtime
-from barecloud.services.network import networks, ports
+from barecloud.services.network import networks, ports, vifs
 from tests.services.compute import support as cs
 
 OTHER = RequestContext(request_id="req-other", user="u-other", project="f" * 32,

@@ -8,7 +8,6 @@ from barecloud.config import Settings
 from barecloud.db.session import Database
 from barecloud.drivers.switches.base import Segment
 from barecloud.services import network as api
-from barecloud.services.compute.tenancy import service_context
 from barecloud.services.context import Runtime
 from barecloud.services.network import networks, subnets
 from barecloud.services.network.errors import (
@@ -17,6 +16,7 @@ from barecloud.services.network.errors import (
     NetworkNotFound,
     PortNotFound,
 )
+from barecloud.services.tenancy import service_context
 
 
 async def test_port_life_for_a_node(database: Database, settings: Settings) -> None:

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request, Response
 from barecloud.api.common import JSONResponse, context, json_body, runtime
 from barecloud.api.compute import params
 from barecloud.services.compute import quotas
-from barecloud.services.compute.tenancy import project_of
+from barecloud.services.tenancy import project_of
 
 router = APIRouter()
 

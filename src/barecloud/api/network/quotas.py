@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from barecloud.api.common import JSONResponse, context, json_body, runtime
-from barecloud.services.compute.tenancy import project_of
 from barecloud.services.network import quotas
+from barecloud.services.tenancy import project_of
 
 router = APIRouter(prefix="/network/v2.0/quotas")
 

@@ -4,8 +4,9 @@
 ``switches`` setting; see docs/design/networking.md and each driver's module
 for its options (``linux-bridge``, ``generic-ssh``, ``fake``).
 
-The registry is imported on first use, not here: ``drivers/base.py`` imports
-``switches.base`` and the registry imports ``drivers/base.py``.
+The registry is imported on first use, not here: it loads the service's
+settings (pydantic, some 0.2 s), which code that needs only the types above
+(``drivers/base.py``) does without.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from barecloud.drivers.base import Setting
+from barecloud.drivers.settings import Setting
 from barecloud.drivers.switches.base import PortCounters, Segment
 from barecloud.errors import PermanentDriverError
 

@@ -33,7 +33,7 @@ import os
 import re
 from typing import Any, ClassVar
 
-from barecloud.drivers.base import Setting
+from barecloud.drivers.settings import Setting
 from barecloud.drivers.switches.base import PortCounters, Segment
 from barecloud.errors import (
     HardwareTimeout,

@@ -8,7 +8,7 @@ the same instance.  Instances are per event loop (asyncio locks and SSH
 connections belong to one loop; tests have a loop each) and are rebuilt when
 the switch's options change.
 
-Each driver declares its options as :class:`~barecloud.drivers.base.Setting`
+Each driver declares its options as :class:`~barecloud.drivers.settings.Setting`
 rows, so unknown keys (typos) and missing or mistyped values are refused
 with a clear :class:`InvalidParameter` and secret values can be masked in
 whatever shows a switch's configuration.
@@ -23,8 +23,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from barecloud.config import Settings
-from barecloud.drivers.base import Setting
-from barecloud.drivers.common import typed
+from barecloud.drivers.settings import Setting, typed
 from barecloud.drivers.switches.base import SwitchDriver
 from barecloud.errors import InvalidParameter
 
@@ -41,9 +40,10 @@ class SwitchDriverClass(Protocol):
 
 
 def _classes() -> dict[str, SwitchDriverClass]:
-    # Imported here: the drivers import this module's helpers.
+    # Imported on first use: a process that never drives a switch never loads
+    # asyncssh (generic-ssh) or the bridge driver.
     from barecloud.drivers.switches.fake import FakeSwitch
-    from barecloud.drivers.switches.generic_ssh import GenericSshSwitch
+    from barecloud.drivers.switches.generic_ssh.driver import GenericSshSwitch
     from barecloud.drivers.switches.linux_bridge import LinuxBridgeSwitch
 
     return {c.driver_name: c for c in (LinuxBridgeSwitch, GenericSshSwitch, FakeSwitch)}

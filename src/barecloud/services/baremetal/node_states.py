@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from barecloud import states
 from barecloud.conductor import batches, locks, wakeups
-from barecloud.conductor.engine import node_view
+from barecloud.conductor.node_views import node_view
 from barecloud.conductor.workflows import EVENT_WORKFLOWS
 from barecloud.db import node_agents, sealed
 from barecloud.db.models import Node

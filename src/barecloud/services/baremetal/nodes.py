@@ -17,7 +17,7 @@ from sqlalchemy.orm import lazyload
 
 from barecloud import states
 from barecloud.conductor import locks
-from barecloud.conductor.engine import node_view
+from barecloud.conductor.node_views import node_view
 from barecloud.db import sealed
 from barecloud.db.models import Node, NodeHistory, Port, new_uuid
 from barecloud.db.transitions import initial_state, note

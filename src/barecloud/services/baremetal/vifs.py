@@ -24,9 +24,8 @@ from barecloud.db.models import Node, Port
 from barecloud.drivers import hardware
 from barecloud.errors import Conflict, InvalidParameter, InvalidState, NodeLocked, NotFound
 from barecloud.services.baremetal import nodes
-from barecloud.services.compute import vifs
 from barecloud.services.context import RequestContext, Runtime
-from barecloud.services.network import binding
+from barecloud.services.network import binding, vifs
 from barecloud.services.network import ports as network_ports
 from barecloud.services.network.errors import PortNotFound
 

@@ -24,8 +24,8 @@ from barecloud.errors import Conflict, InvalidParameter, NotFound
 from barecloud.services import policy
 from barecloud.services.baremetal.schemas import TRAIT_RE
 from barecloud.services.compute import input as v
-from barecloud.services.compute.tenancy import project_of
 from barecloud.services.context import RequestContext, Runtime
+from barecloud.services.tenancy import project_of
 
 FLAVOR_ID_RE = re.compile(r"^(?! )[a-zA-Z0-9. _-]+(?<! )$")
 SPEC_KEY_RE = re.compile(r"^[a-zA-Z0-9-_:. /]{1,255}$")

@@ -25,8 +25,8 @@ from barecloud.errors import Conflict, InvalidParameter, NotFound
 from barecloud.services import policy
 from barecloud.services.compute import input as v
 from barecloud.services.compute import quotas
-from barecloud.services.compute.tenancy import user_of
 from barecloud.services.context import RequestContext, Runtime
+from barecloud.services.tenancy import user_of
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9 _-]+$")
 # 2.92 widened the names Nova accepts.

@@ -30,12 +30,11 @@ from barecloud.conductor import batches
 from barecloud.db.compute_models import Server
 from barecloud.db.models import Node
 from barecloud.db.session import serialize
-from barecloud.services.compute import scheduler
+from barecloud.services.compute import reservations, scheduler
 from barecloud.services.compute import status as st
 from barecloud.services.compute.flavors import placement_request
 from barecloud.services.compute.hypervisors import DEFAULT_ZONE
 from barecloud.services.context import Runtime
-from barecloud.services.reservation import enforcement
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +123,7 @@ async def _candidates(s: AsyncSession, first: Server, count: int) -> list[Node]:
     if not classes:
         return []
     q = scheduler.candidates_query(req, classes, first.requested_az or DEFAULT_ZONE,
-                                   first.project_id, [], enforcement.node_filter(first),
+                                   first.project_id, [], reservations.node_filter(first),
                                    limit=count + scheduler.WINDOW)
     ids = list((await s.scalars(q)).all())
     return list((await s.scalars(select(Node).where(Node.id.in_(ids))

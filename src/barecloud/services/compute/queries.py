@@ -17,8 +17,8 @@ from barecloud.services import policy
 from barecloud.services.baremetal.schemas import UUID_RE
 from barecloud.services.compute import status as st
 from barecloud.services.compute.hypervisors import host_of, zone_of
-from barecloud.services.compute.tenancy import project_of
 from barecloud.services.context import RequestContext, Runtime
+from barecloud.services.tenancy import project_of
 
 # Nova's sort keys that have a column here; its other valid keys are ignored.
 SORT_COLUMNS: dict[str, Any] = {

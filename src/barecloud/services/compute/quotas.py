@@ -12,16 +12,15 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from barecloud.db.compute_models import KeyPair, Quota, Server
-from barecloud.db.session import Database
-from barecloud.errors import Conflict, Forbidden, InvalidParameter
+from barecloud.errors import Forbidden, InvalidParameter
 from barecloud.services import policy
 from barecloud.services.compute import input as v
-from barecloud.services.compute.tenancy import NOAUTH_PROJECT
 from barecloud.services.context import RequestContext, Runtime
+from barecloud.services.quotas import save_limits
+from barecloud.services.tenancy import NOAUTH_PROJECT
 
 # Nova's defaults ([quota] in nova.conf).
 DEFAULTS: dict[str, int] = {
@@ -162,26 +161,6 @@ async def update(rt: Runtime, ctx: RequestContext, project: str, body: Any,
         return view(await limits_of(s, project), version)
 
 
-async def save_limits(db: Database, model: Any, project: str, values: dict[str, int]) -> None:
-    """Set ``project``'s limits in ``model``'s rows (project_id, resource, hard_limit).
-
-    Compute's and Network's quota tables have that shape; a concurrent insert
-    of the same row is read and updated on the next try.
-    """
-    for attempt in range(3):
-        try:
-            async with db.session() as s:
-                rows = {q.resource: q for q in await s.scalars(
-                    select(model).where(model.project_id == project))}
-                for name, value in values.items():
-                    if name in rows:
-                        rows[name].hard_limit = value
-                    else:
-                        s.add(model(project_id=project, resource=name, hard_limit=value))
-            return
-        except IntegrityError:
-            if attempt == 2:
-                raise Conflict("The quotas changed meanwhile; try again.") from None
 
 
 async def revert(rt: Runtime, ctx: RequestContext, project: str) -> None:

@@ -6,7 +6,7 @@ instance, allocation or lock, whose resource class is the flavor's
 forbidden one, are in the requested zone, whose owner or lessee admit the
 server's project (a node with neither admits everyone), and that leases
 allow: outside the reservable pool, or held by the active lease whose
-reservation the server names (:mod:`barecloud.services.reservation.enforcement`).
+reservation the server names (:mod:`barecloud.services.compute.reservations`).
 
 Several API processes schedule at once, and every matching node is as good
 as another, so the candidates are :data:`WINDOW` nodes picked at random among
@@ -37,17 +37,17 @@ from barecloud.db.compute_models import Server
 from barecloud.db.models import Node, NodeTrait, Port, bump, utcnow
 from barecloud.errors import BarecloudError, NodeLocked
 from barecloud.services.baremetal import node_states
+from barecloud.services.compute import reservations
 from barecloud.services.compute import status as st
-from barecloud.services.compute import vifs
 from barecloud.services.compute.flavors import (
     PlacementRequest,
     normalize_resource_class,
     placement_request,
 )
 from barecloud.services.compute.hypervisors import DEFAULT_ZONE, zone_of_column
-from barecloud.services.compute.tenancy import service_context
 from barecloud.services.context import NoConductor, Runtime
-from barecloud.services.reservation import enforcement
+from barecloud.services.network import vifs
+from barecloud.services.tenancy import service_context
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ async def resource_classes(s: AsyncSession, wanted: str) -> list[str]:
 def candidates_query(req: PlacementRequest, classes: list[str], zone: str, project: str,
                      exclude: list[str], leases: ColumnElement[bool],
                      limit: int = WINDOW) -> Any:
-    """``leases``: the lease rule for the server (:func:`enforcement.node_filter`)."""
+    """``leases``: the lease rule for the server (:func:`reservations.node_filter`)."""
     q = select(Node.id).where(
         Node.provision_state == states.AVAILABLE, Node.maintenance.is_(False),
         Node.retired.is_(False), Node.instance_uuid.is_(None), Node.reservation.is_(None),
@@ -112,7 +112,7 @@ async def candidates(rt: Runtime, server: Server) -> list[int]:
         if not classes:
             return []
         q = candidates_query(req, classes, server.requested_az or DEFAULT_ZONE,
-                             server.project_id, tried, enforcement.node_filter(server))
+                             server.project_id, tried, reservations.node_filter(server))
         ids = list((await s.scalars(q)).all())
     random.shuffle(ids)
     return ids

@@ -30,15 +30,15 @@ from barecloud.db.models import Image, Node, bump, new_uuid, utcnow
 from barecloud.errors import InvalidParameter, NotFound
 from barecloud.services import policy
 from barecloud.services.baremetal.schemas import UUID_RE
-from barecloud.services.compute import flavors, keypairs, quotas, vifs
+from barecloud.services.compute import flavors, keypairs, quotas, reservations
 from barecloud.services.compute import input as v
 from barecloud.services.compute import status as st
 from barecloud.services.compute.hypervisors import zones
-from barecloud.services.compute.tenancy import project_of, user_of
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.image import images
 from barecloud.services.image.images import ImageNotActive
-from barecloud.services.reservation import enforcement
+from barecloud.services.network import vifs
+from barecloud.services.tenancy import project_of, user_of
 
 HOSTNAME_RE = re.compile(r"^[a-zA-Z0-9-._]*$")
 MAX_USER_DATA = 65535
@@ -274,7 +274,7 @@ async def create(rt: Runtime, ctx: RequestContext, body: Any,
         raise InvalidParameter(f"Flavor {req.flavor_id} could not be found.") from None
     if flavor.disabled:
         raise InvalidParameter("Flavor is disabled.")
-    kept_hints = await enforcement.check_hint(rt, hints, project, flavors.specs_of(flavor))
+    kept_hints = await reservations.check_hint(rt, hints, project, flavors.specs_of(flavor))
     delivery = _delivery(rt, hints)
     image = await check_image(rt, ctx, req.image)
     check_image_fits(image, flavor.root_gb, flavor.memory_mb)

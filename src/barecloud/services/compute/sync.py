@@ -50,10 +50,11 @@ from barecloud.db.models import Node, bump, utcnow
 from barecloud.errors import BarecloudError
 from barecloud.services.background import Reconciler
 from barecloud.services.baremetal import node_states
-from barecloud.services.compute import multi_create, scheduler, vifs
+from barecloud.services.compute import multi_create, scheduler
 from barecloud.services.compute import status as st
-from barecloud.services.compute.tenancy import service_context
 from barecloud.services.context import Runtime
+from barecloud.services.network import vifs
+from barecloud.services.tenancy import service_context
 
 log = logging.getLogger(__name__)
 

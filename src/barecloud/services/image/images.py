@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,12 +35,12 @@ from barecloud.errors import (
     NotFound,
 )
 from barecloud.services import policy
-from barecloud.services.baremetal.schemas import UUID_RE
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.image import patch
 from barecloud.services.image import schema as image_schema
 from barecloud.services.image import store as image_store
 from barecloud.services.image.schema import OverLimit
+from barecloud.services.validation import UUID_PATTERN
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ def visible(ctx: RequestContext) -> ColumnElement[bool]:
 
 
 async def find(s: AsyncSession, ctx: RequestContext, image_id: str) -> Image:
-    if not UUID_RE.match(image_id):
+    if not re.match(UUID_PATTERN, image_id):
         raise not_found(image_id)
     image = await s.scalar(
         select(Image).where(Image.uuid == image_id.lower(), visible(ctx))

@@ -35,13 +35,13 @@ from barecloud.db.network_models import IPAllocation, Network, NetworkPort, Subn
 from barecloud.drivers.switches import registry
 from barecloud.drivers.switches.base import HostPlug
 from barecloud.errors import BarecloudError
-from barecloud.services.compute.tenancy import service_context
 from barecloud.services.context import Runtime
 from barecloud.services.network import dhcp as network_dhcp
 from barecloud.services.network import ports as network_ports
 from barecloud.services.network import traffic
 from barecloud.services.network.dhcp import NetworkDhcpServer, NetworkSpec, SubnetSpec
 from barecloud.services.network.segments import segment
+from barecloud.services.tenancy import service_context
 
 log = logging.getLogger(__name__)
 

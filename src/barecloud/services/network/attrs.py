@@ -16,9 +16,9 @@ from typing import Any
 
 from barecloud.errors import prefix
 from barecloud.services import policy
-from barecloud.services.compute.tenancy import project_of
 from barecloud.services.context import RequestContext
 from barecloud.services.network.errors import HTTPBadRequest, InvalidInput, invalid_attr
+from barecloud.services.tenancy import project_of
 
 MAC_RE = re.compile(r"^([0-9a-fA-F]{2})([:-][0-9a-fA-F]{2}){5}$")
 TRUE = ("true", "1", "yes", "on")

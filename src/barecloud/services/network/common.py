@@ -24,10 +24,10 @@ from sqlalchemy.sql.elements import ColumnElement
 from barecloud.db.network_models import Network, NetworkRbac
 from barecloud.errors import BarecloudError, prefix
 from barecloud.services import policy
-from barecloud.services.compute.tenancy import project_of
 from barecloud.services.context import RequestContext
 from barecloud.services.network.attrs import to_bool
 from barecloud.services.network.errors import HTTPBadRequest
+from barecloud.services.tenancy import project_of
 
 T = TypeVar("T")
 WILDCARD = "*"

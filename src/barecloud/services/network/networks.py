@@ -25,7 +25,6 @@ from barecloud.db.network_models import IPAllocation, Network, NetworkPort, Netw
 from barecloud.db.session import Database
 from barecloud.errors import Conflict
 from barecloud.services import policy
-from barecloud.services.compute.tenancy import service_context
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.network import attrs, quotas, segments
 from barecloud.services.network.common import (
@@ -51,6 +50,7 @@ from barecloud.services.network.errors import (
     VlanIdInUse,
     invalid_attr,
 )
+from barecloud.services.tenancy import service_context
 
 DHCP_OWNER = "network:dhcp"
 PROVIDER = ("provider:network_type", "provider:physical_network", "provider:segmentation_id")

@@ -29,7 +29,6 @@ from barecloud.db.network_models import IPAllocation, Network, NetworkPort
 from barecloud.db.session import Database
 from barecloud.errors import Conflict
 from barecloud.services import policy
-from barecloud.services.compute.tenancy import project_of, service_context
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.network import addresses, attrs, networks, quotas
 from barecloud.services.network.common import (
@@ -49,6 +48,7 @@ from barecloud.services.network.errors import (
     SecurityGroupNotFound,
     invalid_attr,
 )
+from barecloud.services.tenancy import project_of, service_context
 
 MAC_BASE = "fa:16:3e"
 VNIC_TYPES = ("normal", "baremetal")

@@ -16,10 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from barecloud.db.network_models import Network, NetworkPort, NetworkQuota, NetworkRbac, Subnet
 from barecloud.db.session import serialize
 from barecloud.services import policy
-from barecloud.services.compute.quotas import save_limits
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.network import attrs
 from barecloud.services.network.errors import OverQuota
+from barecloud.services.quotas import save_limits
 
 # Neutron's [quotas] defaults for the resources barecloud has.
 DEFAULTS: dict[str, int] = {"network": 100, "subnet": 100, "port": 500, "rbac_policy": 10}

@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from barecloud.db.network_models import Network, NetworkRbac
 from barecloud.services import policy
-from barecloud.services.compute.tenancy import project_of, service_context
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.network import attrs, networks, quotas
 from barecloud.services.network.common import (
@@ -35,6 +34,7 @@ from barecloud.services.network.errors import (
     RbacPolicyNotFound,
     invalid_attr,
 )
+from barecloud.services.tenancy import project_of, service_context
 
 OBJECT_TYPES = ("network",)
 ACTIONS = ("access_as_shared", "access_as_external")

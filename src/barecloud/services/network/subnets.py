@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from barecloud.db.network_models import IPAllocation, Network, NetworkPort, Subnet
 from barecloud.services import policy
-from barecloud.services.compute.tenancy import project_of, service_context
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.network import attrs, ipam, networks, quotas
 from barecloud.services.network.common import (
@@ -39,6 +38,7 @@ from barecloud.services.network.errors import (
     SubnetNotFound,
     invalid_attr,
 )
+from barecloud.services.tenancy import project_of, service_context
 
 MAX_DNS = 5
 MAX_ROUTES = 20

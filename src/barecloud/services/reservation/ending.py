@@ -15,9 +15,9 @@ from barecloud.db.compute_models import Server
 from barecloud.db.lease_models import HostAllocation, Lease, ReservableHost
 from barecloud.errors import NotFound
 from barecloud.services.compute import actions
-from barecloud.services.compute.tenancy import service_context
+from barecloud.services.compute.reservations import hint_of
 from barecloud.services.context import Runtime
-from barecloud.services.reservation.enforcement import hint_of
+from barecloud.services.tenancy import service_context
 
 log = logging.getLogger(__name__)
 

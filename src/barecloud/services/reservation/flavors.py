@@ -20,9 +20,9 @@ from barecloud.db.lease_models import HostAllocation, Lease, ReservableHost
 from barecloud.db.models import Node
 from barecloud.errors import Conflict, NotFound
 from barecloud.services.compute import flavors
-from barecloud.services.compute.tenancy import service_context
+from barecloud.services.compute.reservations import FLAVOR_SPEC
 from barecloud.services.context import Runtime
-from barecloud.services.reservation.enforcement import FLAVOR_SPEC
+from barecloud.services.tenancy import service_context
 
 log = logging.getLogger(__name__)
 

@@ -28,13 +28,13 @@ from barecloud.db.lease_models import (
 )
 from barecloud.errors import Conflict, InvalidParameter, InvalidState
 from barecloud.services import policy
-from barecloud.services.compute.tenancy import project_of, user_of
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.reservation import calendar, clock, ending, filters, hosts, limits, wakeup
 from barecloud.services.reservation import flavors as lease_flavors
 from barecloud.services.reservation.dates import minute, parse
 from barecloud.services.reservation.errors import LeaseNotFound, NotEnoughHosts
 from barecloud.services.reservation.views import lease as view
+from barecloud.services.tenancy import project_of, user_of
 
 RESOURCE_TYPE = "physical:host"
 BEFORE_END = ("", "default", "snapshot")

@@ -21,7 +21,6 @@ from barecloud.db.lease_models import HostAllocation, Lease, LeaseReservation, R
 from barecloud.db.models import Node
 from barecloud.errors import InvalidParameter
 from barecloud.services.context import Runtime
-from barecloud.services.reservation.dates import render
 
 HINT = "reservation"
 # The extra spec of a reservation's flavor (services/reservation/flavors.py).
@@ -68,7 +67,7 @@ async def check_hint(rt: Runtime, hints: dict[str, Any], project: str,
         raise InvalidParameter(f"Reservation {reservation} not found.")
     lease = row[1]
     if lease.status != states.LEASE_ACTIVE:
-        when = (f"; its machines are usable from {render(lease.start_date)}"
+        when = (f"; its machines are usable from {lease.start_date:%Y-%m-%dT%H:%M:%S.%f}"
                 if lease.status in (states.LEASE_PENDING, states.LEASE_STARTING) else "")
         why = f" ({lease.status_reason})" if lease.status_reason else ""
         raise InvalidParameter(f"Lease {lease.id} is not active ({lease.status}){why}{when}.")
