@@ -54,7 +54,7 @@ from barecloud.lab.ipmi_bmc import MachineBmc, MachineBmcServer
 from barecloud.lab.layout import HOST, LabDir
 from barecloud.lab.machine import LabError, Machine
 from barecloud.lab.redfish import RedfishService, http_error
-from barecloud.wire.ipmi_server import raise_open_files_limit
+from barecloud.wire.ipmi.server import raise_open_files_limit
 
 log = logging.getLogger("barecloud.lab.shard")
 
