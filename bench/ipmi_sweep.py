@@ -1,6 +1,6 @@
 """Benchmark: a power-state sweep over N lab BMCs, asyncio client vs ipmitool.
 
-Starts N BMCs (barecloud.wire.ipmi_server) sharded over S processes, then
+Starts N BMCs (barecloud.wire.ipmi.server) sharded over S processes, then
 times, all on 127.0.0.1:
 
 1. cold: barecloud's asyncio client, a fresh pool: login + Get Chassis
@@ -30,15 +30,15 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from barecloud.wire.ipmi_client import BmcTarget, IpmiPool
-from barecloud.wire.ipmi_server import raise_open_files_limit
+from barecloud.wire.ipmi.pool import BmcTarget, IpmiPool
+from barecloud.wire.ipmi.server import raise_open_files_limit
 
 
 def start_bmcs(nodes: int, shards: int) -> tuple[list[subprocess.Popen[str]], list[int]]:
     procs, ports = [], []
     per = [nodes // shards + (i < nodes % shards) for i in range(shards)]
     for count in per:
-        cmd = [sys.executable, "-m", "barecloud.wire.ipmi_server", "--count", str(count)]
+        cmd = [sys.executable, "-m", "barecloud.wire.ipmi.server", "--count", str(count)]
         cmd += ["--user", "admin", "--password", "secret"]
         procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True))
     for proc in procs:

@@ -77,7 +77,7 @@ from barecloud.lab.layout import HOST, LabDir
 from barecloud.lab.machine import Machine
 from barecloud.services.baremetal import nodes
 from barecloud.services.context import RequestContext, Runtime
-from barecloud.wire.ipmi_server import raise_open_files_limit
+from barecloud.wire.ipmi.server import raise_open_files_limit
 
 CTX = RequestContext(request_id="req-bench-power-sync")
 ON, OFF = states.POWER_ON, states.POWER_OFF

@@ -41,8 +41,11 @@ from typing import Any
 
 from barecloud.config import Settings
 from barecloud.drivers import hardware, ipmi
-from barecloud.wire import ipmi as wire
-from barecloud.wire.ipmi_server import raise_open_files_limit
+from barecloud.wire.ipmi.commands import CMD_GET_DEVICE_ID, NETFN_APP, DeviceId
+from barecloud.wire.ipmi.crypto import cipher_suite, derive_keys
+from barecloud.wire.ipmi.errors import CC_OK
+from barecloud.wire.ipmi.framing import IpmiRequest, PayloadType, build_v20_packet
+from barecloud.wire.ipmi.server import raise_open_files_limit
 from host import load, machine_info  # bench/host.py, next to this file
 from power_sync import Lab, enroll, free_range, lab_cli, sweep
 
@@ -51,13 +54,13 @@ KEEPALIVE = Settings().ipmi_keepalive_interval
 
 def keepalive_bytes() -> tuple[int, int]:
     """UDP payload of one keep-alive request and its answer (suite 3), without IP/UDP."""
-    suite = wire.cipher_suite(3)
-    keys = wire.derive_keys(suite, b"password", bytes(16), bytes(16), 4, b"admin")
-    req = wire.IpmiRequest(wire.NETFN_APP, wire.CMD_GET_DEVICE_ID, b"", 1).encode()
-    rsp = wire.IpmiRequest(wire.NETFN_APP, wire.CMD_GET_DEVICE_ID, b"", 1).response(
-        wire.CC_OK, wire.DeviceId().encode()).encode()
-    return (len(wire.build_v20_packet(wire.PayloadType.IPMI, req, 1, 1, keys)),
-            len(wire.build_v20_packet(wire.PayloadType.IPMI, rsp, 1, 1, keys)))
+    suite = cipher_suite(3)
+    keys = derive_keys(suite, b"password", bytes(16), bytes(16), 4, b"admin")
+    req = IpmiRequest(NETFN_APP, CMD_GET_DEVICE_ID, b"", 1).encode()
+    rsp = IpmiRequest(NETFN_APP, CMD_GET_DEVICE_ID, b"", 1).response(
+        CC_OK, DeviceId().encode()).encode()
+    return (len(build_v20_packet(PayloadType.IPMI, req, 1, 1, keys)),
+            len(build_v20_packet(PayloadType.IPMI, rsp, 1, 1, keys)))
 
 
 # --- one arm: its own process, database and conductor --------------------------------

@@ -14,8 +14,9 @@ from barecloud.db.session import Database
 from barecloud.drivers import ipmi, redfish
 from barecloud.drivers.base import NodeView
 from barecloud.services.context import Runtime
-from barecloud.wire.ipmi import PowerAction
-from barecloud.wire.ipmi_server import BmcHandler, BmcServer
+from barecloud.wire.ipmi.commands import PowerAction
+from barecloud.wire.ipmi.handlers import BmcHandler
+from barecloud.wire.ipmi.server import BmcServer
 from tests.conductor.conftest import running
 
 USERS = {"admin": "s3cret-pw"}

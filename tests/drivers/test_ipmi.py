@@ -14,8 +14,8 @@ from barecloud.drivers import hardware, ipmi
 from barecloud.drivers.ipmi import IpmitoolManagement, IpmitoolPower
 from barecloud.errors import HardwareTimeout, InvalidParameter, PermanentDriverError
 from barecloud.services.baremetal import drivers
-from barecloud.wire.ipmi import BootDevice, BootOptions
-from barecloud.wire.ipmi_server import BmcServer
+from barecloud.wire.ipmi.commands import BootDevice, BootOptions
+from barecloud.wire.ipmi.server import BmcServer
 from tests.drivers.conftest import USERS, Machine, ipmi_info, view
 
 POWER = IpmitoolPower()

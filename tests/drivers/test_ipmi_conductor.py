@@ -19,8 +19,8 @@ from barecloud.drivers import ipmi
 from barecloud.errors import NodeLocked
 from barecloud.services.baremetal import node_states, nodes
 from barecloud.services.context import Runtime
-from barecloud.wire.ipmi import DeviceId
-from barecloud.wire.ipmi_server import BmcServer, raise_open_files_limit
+from barecloud.wire.ipmi.commands import DeviceId
+from barecloud.wire.ipmi.server import BmcServer, raise_open_files_limit
 from tests.conductor.conftest import running
 from tests.conductor.helpers import CTX, act, drive, history, load, wait_state
 from tests.drivers.conftest import USERS, Machine, ipmi_info, view

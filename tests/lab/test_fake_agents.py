@@ -10,7 +10,7 @@ import httpx
 
 from barecloud.lab.fake_agents import fails, read_disk, write_disk
 from barecloud.lab.machine import Machine, Profile
-from barecloud.wire.ipmi_client import IpmiSession
+from barecloud.wire.ipmi.client import IpmiSession
 from tests.lab.conftest import PASSWORD, Lab
 
 

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from barecloud.wire import ipmi
-from barecloud.wire.ipmi_client import IpmiSession
+from barecloud.wire.ipmi.client import IpmiSession
+from barecloud.wire.ipmi.errors import IpmiAuthError, IpmiTimeout
 from tests.lab.conftest import PASSWORD, Lab
 
 
@@ -31,7 +31,7 @@ async def test_unreachable_bmcs_do_not_answer_at_all(lab: Lab, http: httpx.Async
     name = "lab-00006"
     assert "faults unreachable" in lab.cli("fault", name, "unreachable")
     async with session(lab, name) as s:
-        with pytest.raises(ipmi.IpmiTimeout, match="no answer within 1s"):
+        with pytest.raises(IpmiTimeout, match="no answer within 1s"):
             await s.get_power()
     with pytest.raises(httpx.ReadTimeout):
         await http.get(system_url(lab, name), timeout=1.0)
@@ -48,7 +48,7 @@ async def test_bad_credentials_refuse_the_right_password_even_on_open_sessions(
     async with session(lab, name, timeout=2.0) as s:
         assert await s.get_power() is False  # logged in before the password changes
         lab.cli("fault", name, "bad-credentials")
-        with pytest.raises(ipmi.IpmiAuthError, match="RAKP2"):
+        with pytest.raises(IpmiAuthError, match="RAKP2"):
             await s.get_power()  # the session is gone; logging in again is refused
     assert (await http.get(system_url(lab, name))).status_code == 401
     lab.cli("fault", name, "bad-credentials", "--off")

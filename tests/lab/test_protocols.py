@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from barecloud.wire.ipmi_client import IpmiSession
+from barecloud.wire.ipmi.client import IpmiSession
 from tests.lab.conftest import PASSWORD, Lab
 
 ipmitool_missing = pytest.mark.skipif(

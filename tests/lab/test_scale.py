@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from barecloud.wire.ipmi_client import BmcTarget, IpmiPool
-from barecloud.wire.ipmi_server import raise_open_files_limit
+from barecloud.wire.ipmi.pool import BmcTarget, IpmiPool
+from barecloud.wire.ipmi.server import raise_open_files_limit
 from tests.lab.conftest import PASSWORD, make_lab
 
 NODES = 1000

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from barecloud.wire.ipmi_client import IpmiSession
+from barecloud.wire.ipmi.client import IpmiSession
 from tests.lab.conftest import PASSWORD, Lab
 
 

@@ -33,17 +33,19 @@ from barecloud.errors import (
     PermanentDriverError,
     RetryableDriverError,
 )
-from barecloud.wire import ipmi as wire
-from barecloud.wire.ipmi import (
-    BootDevice,
+from barecloud.wire.ipmi.client import IpmiSession
+from barecloud.wire.ipmi.commands import BootDevice, PowerAction
+from barecloud.wire.ipmi.errors import (
+    STATUS_INVALID_ROLE,
+    STATUS_UNAUTHORIZED_ROLE,
     IpmiAuthError,
     IpmiCommandError,
     IpmiError,
     IpmiSessionError,
     IpmiTimeout,
-    PowerAction,
+    completion_text,
 )
-from barecloud.wire.ipmi_client import BmcTarget, IpmiPool, IpmiSession
+from barecloud.wire.ipmi.pool import BmcTarget, IpmiPool
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -169,7 +171,7 @@ def _driver_error(bmc: _Bmc, what: str, exc: Exception) -> DriverError:
     detail = str(exc).removeprefix(f"{bmc.target.username}@{bmc.where}: ")
     user = f"user {bmc.target.username!r}" if bmc.target.username else "the anonymous user"
     if isinstance(exc, IpmiAuthError):
-        if exc.status in (wire.STATUS_INVALID_ROLE, wire.STATUS_UNAUTHORIZED_ROLE) or (
+        if exc.status in (STATUS_INVALID_ROLE, STATUS_UNAUTHORIZED_ROLE) or (
             exc.status is None
         ):
             why = f"{user} may not have ADMINISTRATOR privilege"
@@ -186,7 +188,7 @@ def _driver_error(bmc: _Bmc, what: str, exc: Exception) -> DriverError:
         else:
             err = PermanentDriverError(f"IPMI session to {bmc.where} refused: {detail}")
     elif isinstance(exc, IpmiCommandError):
-        text = f"IPMI {what} on {bmc.where} failed: {wire.completion_text(exc.code)}"
+        text = f"IPMI {what} on {bmc.where} failed: {completion_text(exc.code)}"
         err = (RetryableDriverError(text) if exc.code in _RETRYABLE_CODES
                else PermanentDriverError(text))
     elif isinstance(exc, socket.gaierror):

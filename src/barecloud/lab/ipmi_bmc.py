@@ -1,4 +1,4 @@
-"""A machine's IPMI 2.0 (lanplus) BMC, on :mod:`barecloud.wire.ipmi_server`.
+"""A machine's IPMI 2.0 (lanplus) BMC, on :mod:`barecloud.wire.ipmi.server`.
 
 The wire library speaks the protocol; this module plugs a lab machine in
 behind it and adds the faults, which act below the protocol, on the
@@ -19,8 +19,9 @@ import uuid
 
 from barecloud.lab.layout import HOST
 from barecloud.lab.machine import Machine
-from barecloud.wire.ipmi import BootDevice, BootOptions, PowerAction
-from barecloud.wire.ipmi_server import Address, Bmc, BmcHandler, BmcServer
+from barecloud.wire.ipmi.commands import BootDevice, BootOptions, PowerAction
+from barecloud.wire.ipmi.handlers import Address, BmcHandler
+from barecloud.wire.ipmi.server import Bmc, BmcServer
 
 _ACTIONS = {
     PowerAction.ON: "on",

@@ -55,7 +55,7 @@ from barecloud.lab.layout import HOST, LabDir
 from barecloud.lab.machine import LabError, Machine
 from barecloud.lab.redfish.responses import http_error
 from barecloud.lab.redfish.service import RedfishService
-from barecloud.wire.ipmi_server import raise_open_files_limit
+from barecloud.wire.ipmi.server import raise_open_files_limit
 
 log = logging.getLogger("barecloud.lab.shard")
 

@@ -4,8 +4,7 @@ This package knows bytes and sockets, nothing of barecloud: it imports no
 other barecloud module, so drivers (clients) and the lab (servers) can both
 use it without breaking the layering.
 
-- :mod:`barecloud.wire.ipmi` — IPMI 2.0 / RMCP+ ("lanplus") encoding,
-  decoding and session cryptography, without I/O.
-- :mod:`barecloud.wire.ipmi_client` — an asyncio IPMI client and session pool.
-- :mod:`barecloud.wire.ipmi_server` — many asyncio BMCs in one event loop.
+- :mod:`barecloud.wire.ipmi` — IPMI 2.0 / RMCP+ ("lanplus"): the protocol
+  without I/O, an asyncio client and session pool, and many asyncio BMCs in
+  one event loop.
 """
