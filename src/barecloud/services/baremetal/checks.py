@@ -9,6 +9,7 @@ whole after a JSON patch.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -136,7 +137,7 @@ def _normalised(doc: dict[str, Any], schema: schemas.Schema,
     """Every declared field (absent ones at their default or None), booleans as bools,
     UUIDs in lower case."""
     props: Mapping[str, Any] = schema["properties"]
-    out = {k: doc[k] if k in doc else defaults.get(k) for k in props}
+    out = {k: doc[k] if k in doc else copy.deepcopy(defaults.get(k)) for k in props}
     for key, value in out.items():
         if props[key].get("pattern") == schemas.BOOL_PATTERN:
             out[key] = boolean(value)
