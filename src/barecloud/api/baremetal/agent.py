@@ -4,31 +4,34 @@ from __future__ import annotations
 
 import math
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
+from barecloud.api import accepts as declared
 from barecloud.api.baremetal import params
-from barecloud.api.common import JSONResponse, context, json_body, runtime, source
+from barecloud.api.baremetal.inputs import accepts
+from barecloud.api.common import JSONResponse, context, runtime, source
 from barecloud.errors import InvalidParameter
 from barecloud.services.baremetal import agent
+from barecloud.services.baremetal import schemas as bm
 
-router = APIRouter(prefix="/baremetal/v1")
+router = declared.router(prefix="/baremetal/v1")
 
 
 @router.get("/lookup")
+@accepts(query=bm.LOOKUP_QUERY)
 async def lookup(request: Request) -> JSONResponse:
     params.require(request, (1, 22))
-    found = await agent.lookup(runtime(request), request.query_params.get("addresses"),
-                               request.query_params.get("node_uuid"))
+    q = params.query(request)
+    found = await agent.lookup(runtime(request), q.get("addresses"), q.get("node_uuid"))
     return JSONResponse(found)
 
 
 @router.post("/heartbeat/{ident}", status_code=202)
+@accepts(body=bm.HEARTBEAT)
 async def heartbeat(ident: str, request: Request) -> Response:
     params.require(request, (1, 22))
-    body = await json_body(request)
-    if not isinstance(body, dict):
-        raise InvalidParameter("Expected a JSON object.")
-    await agent.heartbeat(runtime(request), context(request), ident, body, source(request))
+    await agent.heartbeat(runtime(request), context(request), ident, request.state.body,
+                          source(request))
     return Response(status_code=202)
 
 
@@ -37,27 +40,22 @@ def _token(request: Request) -> str | None:
 
 
 @router.get("/agent/{ident}/command")
+@accepts(query=bm.COMMAND_QUERY)
 async def next_command(ident: str, request: Request) -> JSONResponse:
     """Long-poll: the agent's next command, or null after ``wait`` seconds."""
     params.require(request, (1, 22))
-    raw = request.query_params.get("wait", "0")
-    try:
-        wait = float(raw)
-    except ValueError:
-        wait = math.nan
-    if not math.isfinite(wait) or wait < 0:
-        raise InvalidParameter(f"wait must be a number of seconds, not {raw!r}.")
+    wait = float(params.query(request).get("wait", 0))
+    if not math.isfinite(wait):  # "nan", "inf": numbers JSON Schema cannot refuse
+        raise InvalidParameter(f"wait must be a number of seconds, not {wait!r}.")
     command = await agent.next_command(runtime(request), ident, _token(request), wait,
                                        source(request))
     return JSONResponse({"command": command})
 
 
 @router.post("/agent/{ident}/command/{command_id}", status_code=202)
+@accepts(body=bm.COMMAND_REPORT)
 async def report(ident: str, command_id: str, request: Request) -> Response:
     params.require(request, (1, 22))
-    body = await json_body(request)
-    if not isinstance(body, dict):
-        raise InvalidParameter("Expected a JSON object.")
     await agent.report(runtime(request), context(request), ident, command_id,
-                       _token(request), body, source(request))
+                       _token(request), request.state.body, source(request))
     return Response(status_code=202)

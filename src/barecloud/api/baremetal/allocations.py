@@ -2,27 +2,28 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
+from barecloud.api import accepts as declared
 from barecloud.api.baremetal import params, render
-from barecloud.api.common import JSONResponse, base_url, context, json_body, runtime
+from barecloud.api.baremetal.inputs import accepts
+from barecloud.api.common import JSONResponse, base_url, context, runtime
 from barecloud.services.baremetal import allocations
+from barecloud.services.baremetal import schemas as bm
 
-router = APIRouter(prefix="/baremetal/v1")
+router = declared.router(prefix="/baremetal/v1")
 
 
 @router.get("/allocations")
+@accepts(query=bm.LIST_ALLOCATIONS_QUERY)
 async def list_allocations(request: Request) -> JSONResponse:
     params.require(request, (1, 52))
     fields = params.fields(request)
+    q = params.query(request)
     rows, more = await allocations.list_allocations(
         runtime(request), context(request),
-        node=request.query_params.get("node"),
-        resource_class=request.query_params.get("resource_class"),
-        state=request.query_params.get("state"),
-        owner=request.query_params.get("owner"),
-        limit=params.limit(request),
-        marker=request.query_params.get("marker"),
+        node=q.get("node"), resource_class=q.get("resource_class"), state=q.get("state"),
+        owner=q.get("owner"), limit=q.get("limit"), marker=q.get("marker"),
     )
     base = base_url(request)
     body: dict[str, object] = {
@@ -34,16 +35,18 @@ async def list_allocations(request: Request) -> JSONResponse:
 
 
 @router.post("/allocations", status_code=201)
+@accepts(body=bm.CREATE_ALLOCATION)
 async def create_allocation(request: Request) -> JSONResponse:
     params.require(request, (1, 52))
-    body = await json_body(request)
-    a, node_uuid = await allocations.create(runtime(request), context(request), body)
+    a, node_uuid = await allocations.create(runtime(request), context(request),
+                                            request.state.body)
     base = base_url(request)
     return JSONResponse(render.allocation(a, node_uuid, base), status_code=201,
                         headers={"Location": f"{base}/baremetal/v1/allocations/{a.uuid}"})
 
 
 @router.get("/allocations/{ident}")
+@accepts(query=bm.SHOW_QUERY)
 async def show_allocation(ident: str, request: Request) -> JSONResponse:
     params.require(request, (1, 52))
     a, node_uuid = await allocations.get(runtime(request), context(request), ident)
@@ -52,15 +55,17 @@ async def show_allocation(ident: str, request: Request) -> JSONResponse:
 
 
 @router.patch("/allocations/{ident}")
+@accepts(body=bm.PATCH)
 async def update_allocation(ident: str, request: Request) -> JSONResponse:
     params.require(request, (1, 57))
-    ops = await json_body(request)
+    ops = request.state.body
     a, node_uuid = await allocations.update_allocation(runtime(request), context(request),
                                                        ident, ops)
     return JSONResponse(render.allocation(a, node_uuid, base_url(request)))
 
 
 @router.delete("/allocations/{ident}", status_code=204)
+@accepts()
 async def delete_allocation(ident: str, request: Request) -> Response:
     params.require(request, (1, 52))
     await allocations.remove(runtime(request), context(request), ident)
@@ -68,6 +73,7 @@ async def delete_allocation(ident: str, request: Request) -> Response:
 
 
 @router.get("/nodes/{ident}/allocation")
+@accepts(query=bm.SHOW_QUERY)
 async def node_allocation(ident: str, request: Request) -> JSONResponse:
     params.require(request, (1, 52))
     from barecloud.errors import NotFound

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 
+from barecloud.api import accepts as declared
 from barecloud.api.baremetal import params
+from barecloud.api.baremetal.inputs import accepts
 from barecloud.api.common import JSONResponse, base_url, context, runtime
-from barecloud.errors import InvalidParameter
 from barecloud.services import policy
 from barecloud.services.baremetal import drivers
+from barecloud.services.baremetal import schemas as bm
 
-router = APIRouter(prefix="/baremetal/v1/drivers")
+router = declared.router(prefix="/baremetal/v1/drivers")
 
 
 def _render(d: dict[str, Any], base: str, detail: bool) -> dict[str, Any]:
@@ -30,18 +32,18 @@ def _render(d: dict[str, Any], base: str, detail: bool) -> dict[str, Any]:
 
 
 @router.get("")
+@accepts(query=bm.LIST_DRIVERS_QUERY)
 async def list_drivers(request: Request) -> JSONResponse:
     policy.authorize(context(request), "baremetal:driver:get")
-    kind = request.query_params.get("type")
-    if kind not in (None, "classic", "dynamic"):
-        raise InvalidParameter(f"Invalid driver type {kind!r}: classic or dynamic.")
-    detail = bool(params.boolean(request, "detail"))
+    q = params.query(request)
+    kind, detail = q.get("type"), bool(q.get("detail"))
     found = [] if kind == "classic" else await drivers.list_drivers(runtime(request))
     base = base_url(request)
     return JSONResponse({"drivers": [_render(d, base, detail) for d in found]})
 
 
 @router.get("/{name}")
+@accepts()
 async def show_driver(name: str, request: Request) -> JSONResponse:
     policy.authorize(context(request), "baremetal:driver:get")
     d = await drivers.get_driver(runtime(request), name)
@@ -49,12 +51,14 @@ async def show_driver(name: str, request: Request) -> JSONResponse:
 
 
 @router.get("/{name}/properties")
+@accepts()
 async def driver_properties(name: str, request: Request) -> JSONResponse:
     policy.authorize(context(request), "baremetal:driver:get")
     return JSONResponse(drivers.properties(name))
 
 
 @router.get("/{name}/schema")
+@accepts()
 async def driver_schema(name: str, request: Request) -> JSONResponse:
     """barecloud's extension: the driver's settings as data, for forms."""
     policy.authorize(context(request), "baremetal:driver:get")

@@ -1,12 +1,17 @@
-"""Query-string and version helpers shared by the Bare Metal handlers."""
+"""Query-string and version helpers shared by the Bare Metal handlers.
+
+The query string is read as declared (``@accepts(query=...)``): ``query`` is
+the checked document, its values already of their declared types.
+"""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import Request
 
-from barecloud.errors import InvalidParameter, NotAcceptable, NotFound, quote
+from barecloud.errors import NotAcceptable, NotFound
 
 V = tuple[int, int]
 
@@ -24,8 +29,14 @@ def require(request: Request, minimum: V) -> V:
     return v
 
 
+def query(request: Request) -> dict[str, Any]:
+    """The query string as its declaration read it (api/accepts.py)."""
+    checked: dict[str, Any] = getattr(request.state, "query", {})
+    return checked
+
+
 def fields(request: Request) -> list[str] | None:
-    raw = request.query_params.get("fields")
+    raw = query(request).get("fields")
     if raw is None:
         return None
     if version(request) < (1, 8):
@@ -33,40 +44,9 @@ def fields(request: Request) -> list[str] | None:
     return [f.strip() for f in raw.split(",") if f.strip()]
 
 
-def integer(request: Request, name: str) -> int | None:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise InvalidParameter(
-            f"Invalid value for {name}: {quote(raw)} is not an integer") from None
-
-
-def limit(request: Request) -> int | None:
-    """The ``limit`` of a list request: absent, or a positive integer (as Ironic's)."""
-    value = integer(request, "limit")
-    if value is not None and value <= 0:
-        raise InvalidParameter(f"Limit must be positive: {value}")
-    return value
-
-
-def boolean(request: Request, name: str) -> bool | None:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return None
-    value = raw.strip().lower()
-    if value in ("true", "1", "yes", "on", "t", "y"):
-        return True
-    if value in ("false", "0", "no", "off", "f", "n"):
-        return False
-    raise InvalidParameter(f"Invalid value for {name}: {quote(raw)} is not a boolean")
-
-
 def next_link(request: Request, kind: str, marker: str) -> str:
     params = dict(request.query_params)
     params["marker"] = marker
-    query = urlencode(params)
+    encoded = urlencode(params)
     host = request.headers.get("host") or request.url.netloc
-    return f"{request.url.scheme}://{host}/baremetal/v1/{kind}?{query}"
+    return f"{request.url.scheme}://{host}/baremetal/v1/{kind}?{encoded}"

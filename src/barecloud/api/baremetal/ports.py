@@ -2,30 +2,34 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
+from barecloud.api import accepts as declared
 from barecloud.api.baremetal import params, render
-from barecloud.api.common import JSONResponse, base_url, context, json_body, runtime
+from barecloud.api.baremetal.inputs import accepts
+from barecloud.api.common import JSONResponse, base_url, context, runtime
 from barecloud.services.baremetal import ports
+from barecloud.services.baremetal import schemas as bm
 
-router = APIRouter(prefix="/baremetal/v1/ports")
+router = declared.router(prefix="/baremetal/v1/ports")
 
 
 async def _list(request: Request, detail: bool) -> JSONResponse:
     v = params.version(request)
     fields = params.fields(request)
     render.check_fields(fields, render.PORT_FIELDS, v)
-    if params.boolean(request, "detail"):
+    q = params.query(request)
+    if q.get("detail"):
         params.require(request, (1, 43))
         detail = True
     rows, more = await ports.list_ports(
         runtime(request), context(request),
-        node=request.query_params.get("node") or request.query_params.get("node_uuid"),
-        address=request.query_params.get("address"),
-        limit=params.limit(request),
-        marker=request.query_params.get("marker"),
-        sort_key=request.query_params.get("sort_key", "id"),
-        sort_dir=request.query_params.get("sort_dir", "asc"),
+        node=q.get("node") or q.get("node_uuid"),
+        address=q.get("address"),
+        limit=q.get("limit"),
+        marker=q.get("marker"),
+        sort_key=q.get("sort_key", "id"),
+        sort_dir=q.get("sort_dir", "asc"),
     )
     base = base_url(request)
     body: dict[str, object] = {
@@ -37,19 +41,22 @@ async def _list(request: Request, detail: bool) -> JSONResponse:
 
 
 @router.get("")
+@accepts(query=bm.LIST_PORTS_QUERY)
 async def list_ports(request: Request) -> JSONResponse:
     return await _list(request, detail=False)
 
 
 @router.get("/detail")
+@accepts(query=bm.LIST_PORTS_QUERY)
 async def list_ports_detail(request: Request) -> JSONResponse:
     return await _list(request, detail=True)
 
 
 @router.post("", status_code=201)
+@accepts(body=bm.CREATE_PORT)
 async def create_port(request: Request) -> JSONResponse:
     v = params.version(request)
-    body = await json_body(request)
+    body = request.state.body
     render.reject_newer_input(body, render.PORT_FIELDS, v)
     p, node_uuid = await ports.create(runtime(request), context(request), body)
     base = base_url(request)
@@ -59,6 +66,7 @@ async def create_port(request: Request) -> JSONResponse:
 
 
 @router.get("/{ident}")
+@accepts(query=bm.SHOW_QUERY)
 async def show_port(ident: str, request: Request) -> JSONResponse:
     v = params.version(request)
     fields = params.fields(request)
@@ -68,15 +76,17 @@ async def show_port(ident: str, request: Request) -> JSONResponse:
 
 
 @router.patch("/{ident}")
+@accepts(body=bm.PATCH)
 async def update_port(ident: str, request: Request) -> JSONResponse:
     v = params.version(request)
-    ops = await json_body(request)
+    ops = request.state.body
     render.reject_newer_patch(ops, render.PORT_FIELDS, v)
     p, node_uuid = await ports.update(runtime(request), context(request), ident, ops)
     return JSONResponse(render.port(p, node_uuid, v, base_url(request)))
 
 
 @router.delete("/{ident}", status_code=204)
+@accepts()
 async def delete_port(ident: str, request: Request) -> Response:
     await ports.remove(runtime(request), context(request), ident)
     return Response(status_code=204)

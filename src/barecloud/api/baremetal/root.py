@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 
+from barecloud.api import accepts as declared
 from barecloud.api.baremetal import microversion, params
+from barecloud.api.baremetal.inputs import accepts
 from barecloud.api.common import JSONResponse, base_url, context, runtime
 from barecloud.conductor.recovery import live_conductors
 from barecloud.services import policy
 
-router = APIRouter(prefix="/baremetal")
+router = declared.router(prefix="/baremetal")
 
 RESOURCES = ("nodes", "ports", "drivers", "chassis", "allocations", "conductors",
              "lookup", "heartbeat")
@@ -29,6 +31,7 @@ def _version(base: str) -> dict[str, Any]:
 
 @router.get("")
 @router.get("/")
+@accepts()
 async def root(request: Request) -> JSONResponse:
     base = base_url(request)
     v = _version(base)
@@ -42,6 +45,7 @@ async def root(request: Request) -> JSONResponse:
 
 @router.get("/v1")
 @router.get("/v1/")
+@accepts()
 async def v1(request: Request) -> JSONResponse:
     base = base_url(request)
     body: dict[str, Any] = {
@@ -64,12 +68,14 @@ async def v1(request: Request) -> JSONResponse:
 
 
 @router.get("/v1/chassis")
+@accepts()
 async def chassis(request: Request) -> JSONResponse:
     policy.authorize(context(request), "baremetal:chassis:get")
     return JSONResponse({"chassis": []})
 
 
 @router.get("/v1/conductors")
+@accepts()
 async def conductors(request: Request) -> JSONResponse:
     params.require(request, (1, 49))
     policy.authorize(context(request), "baremetal:conductor:get")

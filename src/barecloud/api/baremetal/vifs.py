@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
+from barecloud.api import accepts as declared
 from barecloud.api.baremetal import params
-from barecloud.api.common import JSONResponse, context, json_body, runtime
+from barecloud.api.baremetal.inputs import accepts
+from barecloud.api.common import JSONResponse, context, runtime
 from barecloud.errors import InvalidParameter
+from barecloud.services.baremetal import schemas as bm
 from barecloud.services.baremetal import vifs as node_vifs
 
-router = APIRouter(prefix="/baremetal/v1/nodes")
+router = declared.router(prefix="/baremetal/v1/nodes")
 
 VIFS = (1, 28)
 ATTACH_PORT = (1, 67)  # port_uuid / portgroup_uuid in the attach body
 
 
 @router.get("/{ident}/vifs")
+@accepts()
 async def list_vifs(ident: str, request: Request) -> JSONResponse:
     params.require(request, VIFS)
     found = await node_vifs.list_vifs(runtime(request), context(request), ident)
@@ -23,23 +27,21 @@ async def list_vifs(ident: str, request: Request) -> JSONResponse:
 
 
 @router.post("/{ident}/vifs", status_code=204)
+@accepts(body=bm.ATTACH_VIF)
 async def attach_vif(ident: str, request: Request) -> Response:
     v = params.require(request, VIFS)
-    body = await json_body(request)
-    if not isinstance(body, dict) or not isinstance(body.get("id"), str) or not body["id"]:
-        raise InvalidParameter("Expected a body of the form {\"id\": \"<VIF id>\"}.")
+    body = request.state.body
     port_uuid = body.get("port_uuid") if v >= ATTACH_PORT else None
     if v >= ATTACH_PORT and "port_uuid" in body and "portgroup_uuid" in body:
         raise InvalidParameter("Cannot specify both port_uuid and portgroup_uuid")
     if v >= ATTACH_PORT and "portgroup_uuid" in body:
         raise InvalidParameter("barecloud has no port groups: portgroup_uuid cannot be used.")
-    if port_uuid is not None and not isinstance(port_uuid, str):
-        raise InvalidParameter("Invalid value for port_uuid: expected a string.")
     await node_vifs.attach(runtime(request), context(request), ident, body["id"], port_uuid)
     return Response(status_code=204)
 
 
 @router.delete("/{ident}/vifs/{vif}", status_code=204)
+@accepts()
 async def detach_vif(ident: str, vif: str, request: Request) -> Response:
     params.require(request, VIFS)
     await node_vifs.detach(runtime(request), context(request), ident, vif)

@@ -8,19 +8,25 @@ agent only reads the status; refusals are 401, as Swift's temporary URLs.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
+from barecloud.api import accepts as declared
 from barecloud.api import files
+from barecloud.api.boot.inputs import accepts
 from barecloud.api.common import JSONResponse, runtime
 from barecloud.errors import BarecloudError
 from barecloud.services.boot import images as boot_images
 
-router = APIRouter(prefix="/boot/images")
+router = declared.router(prefix="/boot/images")
+# The signed URL's parts; services/boot/images.py checks them (401 when wrong).
+SIGNED_QUERY = {"type": "object", "properties": {
+    "node": {"type": "string"}, "expires": {"type": "string"}, "signature": {"type": "string"}}}
 
 
 @router.api_route("/{image_id}", methods=["GET", "HEAD"], include_in_schema=False)
+@accepts(query=SIGNED_QUERY)
 async def raw_image(image_id: str, request: Request) -> Response:
-    query = request.query_params
+    query = request.state.query
     try:
         raw = await boot_images.machine_image(runtime(request), image_id, query.get("node"),
                                               query.get("expires"), query.get("signature"))

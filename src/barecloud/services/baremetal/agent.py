@@ -30,9 +30,9 @@ from barecloud.errors import (
     NotFound,
 )
 from barecloud.services.baremetal import agent_refusals
+from barecloud.services.baremetal.checks import normalize_mac
 from barecloud.services.baremetal.nodes import find as find_node
 from barecloud.services.baremetal.nodes import get as find_node_outside
-from barecloud.services.baremetal.schemas import normalize_mac
 from barecloud.services.context import RequestContext, Runtime
 
 LOOKUP_STATES = {
@@ -80,10 +80,7 @@ async def lookup(rt: Runtime, addresses: str | None, node_uuid: str | None) -> d
         if node_uuid:
             node = await find_node(s, node_uuid)
         if addresses:
-            try:
-                macs = [normalize_mac(a) for a in addresses.split(",") if a.strip()]
-            except ValueError as exc:
-                raise InvalidParameter(str(exc)) from None
+            macs = [normalize_mac(a) for a in addresses.split(",") if a.strip()]
             ids = set(
                 (await s.scalars(select(Port.node_id).where(Port.address.in_(macs)))).all()
             )

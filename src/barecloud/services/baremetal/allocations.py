@@ -20,9 +20,9 @@ from barecloud import states
 from barecloud.db.models import Allocation, Node, NodeTrait, bump, new_uuid
 from barecloud.errors import Duplicate, InvalidParameter, InvalidState, NotFound
 from barecloud.services import policy
-from barecloud.services.baremetal import patch
+from barecloud.services.baremetal import checks, patch
 from barecloud.services.baremetal.nodes import find_for as find_node_for
-from barecloud.services.baremetal.schemas import UUID_RE, AllocationCreate, check_name, parse
+from barecloud.services.baremetal.schemas import UUID_RE
 from barecloud.services.context import RequestContext, Runtime
 
 
@@ -104,17 +104,19 @@ async def list_allocations(
 
 
 async def create(rt: Runtime, ctx: RequestContext, body: Any) -> tuple[Allocation, str | None]:
-    data = parse(AllocationCreate, body, "allocation")
-    if not data.resource_class and not data.node:
+    data = checks.allocation(body)
+    resource_class, backfill = data["resource_class"], data["node"]
+    if not resource_class and not backfill:
         raise InvalidParameter("Either resource_class or node must be set.")
-    if data.owner is None and not policy.can(ctx, "baremetal:allocation:create",
-                                             {"allocation.owner": None}):
-        data.owner = ctx.project  # a project's allocation, among its own nodes
-    policy.authorize(ctx, "baremetal:allocation:create", {"allocation.owner": data.owner})
+    owner = data["owner"]
+    if owner is None and not policy.can(ctx, "baremetal:allocation:create",
+                                        {"allocation.owner": None}):
+        owner = ctx.project  # a project's allocation, among its own nodes
+    policy.authorize(ctx, "baremetal:allocation:create", {"allocation.owner": owner})
     alloc = Allocation(
-        uuid=data.uuid or new_uuid(), name=data.name, resource_class=data.resource_class,
-        traits=data.traits, candidate_nodes=[], state=states.ALLOCATING,
-        extra=data.extra, owner=data.owner,
+        uuid=data["uuid"] or new_uuid(), name=data["name"], resource_class=resource_class,
+        traits=data["traits"], candidate_nodes=[], state=states.ALLOCATING,
+        extra=data["extra"], owner=owner,
     )
     async with rt.db.session() as s:
         if await s.scalar(select(Allocation.id).where(Allocation.uuid == alloc.uuid)):
@@ -124,24 +126,24 @@ async def create(rt: Runtime, ctx: RequestContext, body: Any) -> tuple[Allocatio
         ):
             raise Duplicate(f"Allocation with name {alloc.name} already exists.")
         candidates: list[int] = []
-        for ident in data.candidate_nodes:
+        for ident in data["candidate_nodes"]:
             n = await find_node_for(s, ctx, ident, traits=False)
             candidates.append(n.id)
             alloc.candidate_nodes.append(n.uuid)
-        if data.node:  # backfill: record an allocation for a node already in use
-            n = await find_node_for(s, ctx, data.node, traits=False)
+        if backfill:  # record an allocation for a node already in use
+            n = await find_node_for(s, ctx, backfill, traits=False)
             if n.allocation_uuid:
                 raise InvalidState(f"Node {n.uuid} already has an allocation.")
-            if data.resource_class and n.resource_class != data.resource_class:
+            if resource_class and n.resource_class != resource_class:
                 raise InvalidParameter(
                     f"Node {n.uuid} has resource class {n.resource_class}, "
-                    f"not {data.resource_class}."
+                    f"not {resource_class}."
                 )
             alloc.resource_class = n.resource_class
             candidates = [n.id]
         s.add(alloc)
         await s.flush()
-        node = await _claim(s, alloc, candidates, backfill=bool(data.node))
+        node = await _claim(s, alloc, candidates, backfill=bool(backfill))
         if node is None:
             alloc.state = states.ALLOC_ERROR
             alloc.last_error = (
@@ -203,14 +205,9 @@ async def update_allocation(
                             writable={"name", "extra"},
                             internal={"uuid", "node_uuid", "state", "resource_class",
                                       "traits", "candidate_nodes", "owner", "last_error"})
-        try:
-            a.name = check_name(after.get("name"))
-        except ValueError as exc:
-            raise InvalidParameter(str(exc)) from None
-        extra = after.get("extra") or {}
-        if not isinstance(extra, dict):
-            raise InvalidParameter("extra must be an object")
-        a.extra = extra
+        after = checks.patched_allocation(after)
+        a.name = after.get("name")
+        a.extra = after.get("extra") or {}
         return a, await node_uuid_of(s, a)
 
 

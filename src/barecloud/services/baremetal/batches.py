@@ -27,31 +27,22 @@ from barecloud.services.context import RequestContext, Runtime
 
 RULE = "baremetal:node:set_provision_state"
 KEYS = ("nodes", "image_source", "delivery", "configdrive", "instance_info")
-MAX_NODES = 5000
 LIST_LIMIT = 100
 
 
-async def create(rt: Runtime, ctx: RequestContext, body: Any) -> Report:
+async def create(rt: Runtime, ctx: RequestContext, body: dict[str, Any]) -> Report:
+    """``body`` as declared (schemas.DEPLOY_BATCH); the rest is checked here."""
     policy.authorize(ctx, RULE)
-    if not isinstance(body, dict):
-        raise InvalidParameter("The request body must be a JSON object.")
     unknown = sorted(set(body) - set(KEYS))
     if unknown:
         raise InvalidParameter(f"Unknown field(s) {', '.join(unknown)}; a deploy batch takes "
                                f"{', '.join(KEYS)}.")
-    idents = body.get("nodes")
-    if (not isinstance(idents, list) or not idents
-            or not all(isinstance(i, str) and i for i in idents)):
-        raise InvalidParameter("'nodes' must be a non-empty list of node names or UUIDs.")
-    if len(idents) > MAX_NODES:
-        raise InvalidParameter(f"A deploy batch takes at most {MAX_NODES} nodes.")
+    idents: list[str] = body["nodes"]
     delivery = body.get("delivery") or rt.settings.deploy_batch_delivery
     if delivery not in batches.DELIVERIES:
         raise InvalidParameter(f"'delivery' must be one of {', '.join(batches.DELIVERIES)}, "
                                f"not {delivery!r}.")
     extra = body.get("instance_info") or {}
-    if not isinstance(extra, dict):
-        raise InvalidParameter("'instance_info' must be a JSON object.")
     source = body.get("image_source") or extra.get("image_source")
     if not isinstance(source, str) or not source:
         raise InvalidParameter("'image_source' (a Glance image id or an http(s) URL) is "

@@ -166,8 +166,6 @@ async def set_power_state(
         raise InvalidParameter(
             f"Invalid power state target {target!r}; valid: {', '.join(states.POWER_TARGETS)}"
         )
-    if timeout is not None and (not isinstance(timeout, int) or timeout <= 0):
-        raise InvalidParameter(f"Invalid timeout value {timeout!r}: a positive integer")
     await rt.with_live_conductor(lambda: _set_power_state(rt, ctx, ident, target, timeout))
 
 
@@ -217,15 +215,13 @@ async def boot_device(rt: Runtime, ctx: RequestContext, ident: str) -> dict[str,
 
 
 async def set_boot_device(rt: Runtime, ctx: RequestContext, ident: str, device: Any,
-                          persistent: Any) -> None:
+                          persistent: bool) -> None:
     from barecloud.drivers.base import BOOT_DEVICES
 
     if device not in BOOT_DEVICES:
         raise InvalidParameter(
             f"Invalid boot device {device!r}; valid: {', '.join(BOOT_DEVICES)}"
         )
-    if not isinstance(persistent, bool):
-        raise InvalidParameter("'persistent' must be a boolean")
     async with rt.db.session() as s:
         node = await find_for(s, ctx, ident, "baremetal:node:set_boot_device")
         holder = rt.settings.conductor_name

@@ -33,15 +33,8 @@ from barecloud.errors import (
     NotFound,
 )
 from barecloud.services import policy
-from barecloud.services.baremetal import patch
-from barecloud.services.baremetal.schemas import (
-    NODE_INTERNAL,
-    NODE_WRITABLE,
-    UUID_RE,
-    NodeCreate,
-    ironic_bool,
-    parse,
-)
+from barecloud.services.baremetal import checks, patch
+from barecloud.services.baremetal.schemas import NODE_INTERNAL, NODE_WRITABLE, UUID_RE
 from barecloud.services.context import RequestContext, Runtime
 
 # States in which a node may be deleted without maintenance (Ironic's list,
@@ -183,10 +176,9 @@ async def _check_interfaces(driver: str, values: dict[str, Any]) -> dict[str, st
 
 async def create(rt: Runtime, ctx: RequestContext, body: Any, *, initial: str) -> Node:
     policy.authorize(ctx, "baremetal:node:create")
-    data = parse(NodeCreate, body, "node")
-    hardware.hardware_type(data.driver)
-    await _check_interfaces(data.driver, data.model_dump())
-    values = data.model_dump()
+    values = checks.node(body)
+    hardware.hardware_type(values["driver"])
+    await _check_interfaces(values["driver"], values)
     values["uuid"] = values["uuid"] or new_uuid()
     values["driver_info"] = sealed.keyring(rt.settings.data_dir).seal_info(values["driver_info"])
     node = Node(**values, maintenance=False, traits=[])
@@ -241,25 +233,13 @@ async def update(rt: Runtime, ctx: RequestContext, ident: str, ops: Any) -> Node
         for key in NODE_WRITABLE:
             if key not in after:
                 after[key] = {} if isinstance(before.get(key), dict) else None
-        maintenance = ironic_bool(after.pop("maintenance"))
-        reason = after.pop("maintenance_reason")
-        if maintenance is not None and not isinstance(maintenance, bool):
-            raise InvalidParameter("Invalid value for maintenance: expected a boolean.")
-        if reason is not None and not isinstance(reason, str):
-            raise InvalidParameter("Invalid value for maintenance_reason: expected a string.")
-        if after.get("conductor_group") is None:
-            after["conductor_group"] = ""
-        if after.get("protected") is None:
-            after["protected"] = False
-        if after.get("retired") is None:
-            after["retired"] = False
-        data = parse(NodeCreate, after, "node")
-        hardware.hardware_type(data.driver)
-        await _check_interfaces(data.driver, data.model_dump())
+        data = checks.patched_node(after)
+        maintenance, reason = data.pop("maintenance"), data.pop("maintenance_reason")
+        hardware.hardware_type(data["driver"])
+        await _check_interfaces(data["driver"], data)
         # The secrets the patch wrote are sealed; those it kept are sealed already.
-        data.driver_info = sealed.keyring(rt.settings.data_dir).seal_info(data.driver_info)
-        changed = {k: v for k, v in data.model_dump(exclude={"uuid"}).items()
-                   if v != before.get(k)}
+        data["driver_info"] = sealed.keyring(rt.settings.data_dir).seal_info(data["driver_info"])
+        changed = {k: v for k, v in data.items() if v != before.get(k)}
         if "instance_uuid" in changed and node.provision_state in (
             states.ACTIVE, states.DEPLOYING, states.DEPLOYWAIT
         ) and changed["instance_uuid"] is None:
@@ -267,13 +247,14 @@ async def update(rt: Runtime, ctx: RequestContext, ident: str, ops: Any) -> Node
                 f"Node {node.uuid} can not update instance_uuid while in state "
                 f"\"{node.provision_state}\"."
             )
-        if "protected" in changed and node.provision_state != states.ACTIVE and data.protected:
+        protected = data["protected"]
+        if "protected" in changed and node.provision_state != states.ACTIVE and protected:
             raise InvalidParameter("Protection can only be set on nodes in the active state")
-        if "protected" in changed and not data.protected and \
-                "protected_reason" not in changed and data.protected_reason:
+        if "protected" in changed and not protected and \
+                "protected_reason" not in changed and data["protected_reason"]:
             # Unprotecting drops the reason with it, as in Ironic.
-            changed["protected_reason"] = data.protected_reason = None
-        if data.protected_reason and not data.protected:
+            changed["protected_reason"] = data["protected_reason"] = None
+        if data["protected_reason"] and not protected:
             raise InvalidParameter("Cannot set protected_reason while protected is false")
         for key, value in changed.items():
             setattr(node, key, value)

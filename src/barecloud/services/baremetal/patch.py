@@ -8,25 +8,22 @@ resource as it was.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 from typing import Any
 
 import jsonpatch
 import jsonpointer
 
 from barecloud.errors import InvalidParameter
-
-OPS = ("add", "replace", "remove", "test", "move", "copy")
+from barecloud.services.baremetal import checks
 
 
 def _root(path: str) -> str:
-    if not isinstance(path, str) or not path.startswith("/"):
-        raise InvalidParameter(f"Invalid patch path {path!r}: it must start with '/'.")
     return path.split("/")[1]
 
 
 def apply(
-    doc: dict[str, Any], ops: Any, *, writable: set[str], internal: set[str],
+    doc: dict[str, Any], ops: Any, *, writable: Set[str], internal: Set[str],
     sealed: frozenset[str] = frozenset(), secrets: Iterable[Any] = (),
 ) -> dict[str, Any]:
     """Return the patched copy of ``doc``, or raise InvalidParameter.
@@ -36,17 +33,8 @@ def apply(
     copy into a plain field nor an error message can reveal their values;
     ``secrets`` are values masked in any error message.
     """
-    if not isinstance(ops, list) or not ops:
-        raise InvalidParameter("A JSON patch must be a non-empty list of operations.")
+    ops = checks.patch(ops)  # its shape: the declaration (schemas.PATCH)
     for op in ops:
-        if not isinstance(op, dict) or op.get("op") not in OPS or "path" not in op:
-            # The operation is not echoed: its value may be a secret.
-            raise InvalidParameter(
-                "Invalid patch operation: each needs 'op' (one of "
-                f"{', '.join(OPS)}) and 'path'."
-            )
-        if op["op"] in ("add", "replace", "test") and "value" not in op:
-            raise InvalidParameter(f"Patch operation {op['op']} on {op['path']} needs a 'value'.")
         for key in ("path", "from"):
             if key not in op:
                 continue

@@ -14,17 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from barecloud.db.models import Node, Port
 from barecloud.errors import Duplicate, InvalidParameter, NodeLocked, NotFound
 from barecloud.services import policy
-from barecloud.services.baremetal import nodes, patch
+from barecloud.services.baremetal import checks, nodes, patch
 from barecloud.services.baremetal.nodes import find as find_node
 from barecloud.services.baremetal.nodes import find_for as find_node_for
-from barecloud.services.baremetal.schemas import (
-    PORT_INTERNAL,
-    PORT_WRITABLE,
-    UUID_RE,
-    PortCreate,
-    normalize_mac,
-    parse,
-)
+from barecloud.services.baremetal.schemas import PORT_INTERNAL, PORT_WRITABLE, UUID_RE
 from barecloud.services.context import RequestContext, Runtime
 
 SORT_KEYS = {"id", "uuid", "address", "created_at", "updated_at", "name", "pxe_enabled"}
@@ -71,10 +64,7 @@ async def list_ports(
             n = await find_node_for(s, ctx, node, traits=False)
             q = q.where(Port.node_id == n.id)
         if address:
-            try:
-                q = q.where(Port.address == normalize_mac(address))
-            except ValueError as exc:
-                raise InvalidParameter(str(exc)) from None
+            q = q.where(Port.address == checks.normalize_mac(address))
         if marker:
             m = await s.scalar(select(Port).where(Port.uuid == marker))
             if m is None:
@@ -108,12 +98,11 @@ async def _unique_columns(s: AsyncSession, port: Port) -> None:
 
 
 async def create(rt: Runtime, ctx: RequestContext, body: Any) -> tuple[Port, str]:
-    data = parse(PortCreate, body, "port")
-    if data.portgroup_uuid:
+    values = checks.port(body)
+    if values.pop("portgroup_uuid"):
         raise InvalidParameter("Port groups are not supported by barecloud.")
     async with rt.db.session() as s:
-        node = await find_node_for(s, ctx, data.node_uuid, "baremetal:port:create")
-        values = data.model_dump(exclude={"node_uuid", "portgroup_uuid"})
+        node = await find_node_for(s, ctx, values.pop("node_uuid"), "baremetal:port:create")
         if not values["uuid"]:
             values.pop("uuid")
         port = Port(**values, node_id=node.id)
@@ -139,14 +128,14 @@ async def update(rt: Runtime, ctx: RequestContext, ident: str, ops: Any) -> tupl
             after["pxe_enabled"] = True
         if after.get("is_smartnic") is None:
             after["is_smartnic"] = False
-        data = parse(PortCreate, after, "port")
-        if data.node_uuid != node_uuid:
-            node = await find_node_for(s, ctx, data.node_uuid, "baremetal:port:update")
+        data = checks.port(after)
+        if data["node_uuid"] != node_uuid:
+            node = await find_node_for(s, ctx, data["node_uuid"], "baremetal:port:update")
             if node.reservation:
                 raise NodeLocked(node.uuid, node.reservation)
             port.node_id = node.id
-        for key, value in data.model_dump(exclude={"uuid", "node_uuid", "portgroup_uuid"}).items():
-            setattr(port, key, value)
+        for key in PORT_WRITABLE - {"node_uuid"}:
+            setattr(port, key, data[key])
         await _unique(s, port)
     return port, node.uuid
 

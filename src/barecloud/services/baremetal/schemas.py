@@ -1,218 +1,298 @@
-"""Input models: what a client may send, with types checked before anything is written."""
+"""What a Bare Metal client may send, declared as JSON Schema (docs/design/input.md).
+
+Modelled on Ironic's own declarations (ironic/api/schemas/v1/), with barecloud's
+rules: strict types, booleans also in Ironic's string spellings (its clients send
+``"True"``), and the lengths of the columns the values go into.  Checked by the API
+(api/baremetal/inputs.py) and by the services, which check a node or port again
+after a JSON patch (services/baremetal/checks.py words the errors as Ironic).
+"""
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, TypeVar
+from typing import Any
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-)
+from barecloud import states
 
-from barecloud.errors import InvalidParameter
+Schema = dict[str, Any]
 
-NAME_RE = re.compile(r"^[A-Za-z0-9\-._~]+$")
-MAC_RE = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 TRAIT_RE = re.compile(r"^(CUSTOM_[A-Z0-9_]+|[A-Z][A-Z0-9_]+)$")
+# RFC 3986 unreserved characters, as Ironic's logical names.
+NAME_PATTERN = r"^[A-Za-z0-9\-._~]+$"
+# oslo's bool_from_string(strict=True) spellings, any case (services/validation.py).
+BOOL_PATTERN = (r"^\s*([Tt]([Rr][Uu][Ee])?|[Yy]([Ee][Ss])?|[Oo][Nn]|1|"
+                r"[Ff]([Aa][Ll][Ss][Ee])?|[Nn][Oo]?|[Oo][Ff][Ff]|0)\s*$")
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
-M = TypeVar("M", bound=BaseModel)
+# --- pieces, reused by value --------------------------------------------------
 
+UUID: Schema = {"type": ["string", "null"], "format": "uuid", "pattern": UUID_PATTERN}
+NAME: Schema = {"type": ["string", "null"], "maxLength": 255, "pattern": NAME_PATTERN,
+                "not": {"type": "string", "pattern": UUID_PATTERN}}
+BOOL: Schema = {"type": ["boolean", "string"], "pattern": BOOL_PATTERN}
+BOOL_OR_NULL: Schema = {"type": ["boolean", "string", "null"], "pattern": BOOL_PATTERN}
+TEXT: Schema = {"type": ["string", "null"]}
+TEXT_255: Schema = {"type": ["string", "null"], "maxLength": 255}
+OBJECT: Schema = {"type": "object"}
+TRAIT: Schema = {"type": "string", "maxLength": 255, "pattern": TRAIT_RE.pattern}
+MAC: Schema = {"type": "string", "format": "mac-address"}
+INTERFACES = ("boot", "console", "deploy", "inspect", "management", "network", "power",
+              "rescue")
 
-def parse(model: type[M], data: Any, what: str) -> M:
-    """Validate ``data`` as ``model``; every problem becomes one 400 message."""
-    if not isinstance(data, dict):
-        raise InvalidParameter(f"Invalid {what}: expected a JSON object.")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"]) or what
-            if err["type"] == "extra_forbidden":
-                problems.append(f"Unknown attribute for argument {what}: {loc}")
-            else:
-                problems.append(f"Invalid value for {loc}: {err['msg']}")
-        raise InvalidParameter("; ".join(problems)) from None
+# --- nodes --------------------------------------------------------------------
 
-
-# Ironic reads booleans with oslo's ``bool_from_string(strict=True)``, and its
-# clients send them as strings (``baremetal node set --retired`` sends "True").
-TRUE_STRINGS = frozenset({"1", "t", "true", "on", "y", "yes"})
-FALSE_STRINGS = frozenset({"0", "f", "false", "off", "n", "no"})
-
-
-def ironic_bool(value: Any) -> Any:
-    """``value`` as a bool if it is one of Ironic's boolean spellings, else unchanged."""
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if text in TRUE_STRINGS:
-            return True
-        if text in FALSE_STRINGS:
-            return False
-    return value
-
-
-Bool = Annotated[bool, BeforeValidator(ironic_bool)]
-
-
-def check_name(name: str | None) -> str | None:
-    if name is None:
-        return None
-    if not NAME_RE.match(name) or UUID_RE.match(name) or len(name) > 255:
-        raise ValueError(
-            f"Expected a logical name (RFC 3986 unreserved characters, not a UUID) but "
-            f"received {name!r}"
-        )
-    return name
-
-
-def normalize_mac(mac: str) -> str:
-    value = mac.strip().lower().replace("-", ":")
-    if not MAC_RE.match(value):
-        raise ValueError(f"Expected a MAC address but received {mac}.")
-    return value
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class NodeCreate(Strict):
-    uuid: str | None = None
-    name: str | None = None
-    description: str | None = Field(default=None, max_length=4096)
-    driver: str
-    driver_info: dict[str, Any] = Field(default_factory=dict)
-    properties: dict[str, Any] = Field(default_factory=dict)
-    instance_info: dict[str, Any] = Field(default_factory=dict)
-    extra: dict[str, Any] = Field(default_factory=dict)
-    network_data: dict[str, Any] = Field(default_factory=dict)
-    resource_class: str | None = Field(default=None, max_length=80)
-    owner: str | None = Field(default=None, max_length=255)
-    lessee: str | None = Field(default=None, max_length=255)
-    conductor_group: str = Field(default="", max_length=255)
-    chassis_uuid: str | None = None
-    automated_clean: Bool | None = None
-    protected: Bool = False
-    protected_reason: str | None = None
-    retired: Bool = False
-    retired_reason: str | None = None
-    instance_uuid: str | None = None
-    boot_interface: str | None = None
-    console_interface: str | None = None
-    deploy_interface: str | None = None
-    inspect_interface: str | None = None
-    management_interface: str | None = None
-    network_interface: str | None = None
-    power_interface: str | None = None
-    rescue_interface: str | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str | None) -> str | None:
-        return check_name(v)
-
-    @field_validator("uuid", "instance_uuid", "chassis_uuid")
-    @classmethod
-    def _uuid(cls, v: str | None) -> str | None:
-        if v is not None and not UUID_RE.match(v):
-            raise ValueError(f"Expected a UUID but received {v}.")
-        return v.lower() if v else v
-
-    @field_validator("conductor_group")
-    @classmethod
-    def _group(cls, v: str) -> str:
-        if v and not re.match(r"^[A-Za-z0-9_\-.]*$", v):
-            raise ValueError(f"Invalid conductor group {v!r}.")
-        return v.lower()
-
-
-# Fields a JSON patch may change on a node.  Validation reuses NodeCreate.
-NODE_WRITABLE = set(NodeCreate.model_fields) - {"uuid"} | {"maintenance", "maintenance_reason"}
-NODE_INTERNAL = {
+_NODE: Schema = {
+    "uuid": UUID,
+    "name": NAME,
+    "description": {"type": ["string", "null"], "maxLength": 4096},
+    "driver": {"type": "string", "maxLength": 255},
+    "driver_info": OBJECT,
+    "properties": OBJECT,
+    "instance_info": OBJECT,
+    "extra": OBJECT,
+    "network_data": OBJECT,
+    "resource_class": {"type": ["string", "null"], "maxLength": 80},
+    "owner": TEXT_255,
+    "lessee": TEXT_255,
+    "conductor_group": {"type": "string", "maxLength": 255, "pattern": r"^[A-Za-z0-9_\-.]*$"},
+    "chassis_uuid": UUID,
+    "automated_clean": BOOL_OR_NULL,
+    "protected": BOOL,
+    "protected_reason": TEXT,
+    "retired": BOOL,
+    "retired_reason": TEXT,
+    "instance_uuid": UUID,
+    **{f"{iface}_interface": TEXT_255 for iface in INTERFACES},
+}
+# What a node starts as when the request leaves a field out.
+NODE_DEFAULTS: dict[str, Any] = {
+    "driver_info": {}, "properties": {}, "instance_info": {}, "extra": {}, "network_data": {},
+    "conductor_group": "", "protected": False, "retired": False,
+}
+CREATE_NODE: Schema = {
+    "title": "node", "type": "object", "properties": _NODE, "required": ["driver"],
+    "additionalProperties": False,
+}
+# A node as a JSON patch leaves it: every writable field (services/baremetal/nodes.py).
+PATCHED_NODE: Schema = {
+    "title": "node", "type": "object",
+    "properties": {**{k: v for k, v in _NODE.items() if k != "uuid"},
+                   "maintenance": BOOL_OR_NULL, "maintenance_reason": TEXT},
+    "required": ["driver"], "additionalProperties": False,
+}
+NODE_WRITABLE = frozenset(PATCHED_NODE["properties"])
+NODE_INTERNAL = frozenset({
     "uuid", "id", "provision_state", "target_provision_state", "power_state",
     "target_power_state", "provision_updated_at", "created_at", "updated_at", "reservation",
     "last_error", "driver_internal_info", "console_enabled", "clean_step", "deploy_step",
     "inspection_started_at", "inspection_finished_at", "fault", "conductor", "allocation_uuid",
     "traits", "links", "ports", "portgroups", "states", "volume",
+})
+
+# An RFC 6902 JSON patch, as Ironic's PATCH endpoints take it; which paths a
+# resource lets a patch touch is the service's (services/baremetal/patch.py).
+PATCH: Schema = {
+    "title": "JSON patch", "type": "array", "minItems": 1,
+    "items": {
+        "type": "object",
+        "properties": {
+            "op": {"enum": ["add", "replace", "remove", "test", "move", "copy"]},
+            "path": {"type": "string", "pattern": "^/"},
+            "from": {"type": "string", "pattern": "^/"},
+            "value": {},
+        },
+        "required": ["op", "path"],
+        "allOf": [
+            {"if": {"properties": {"op": {"enum": ["add", "replace", "test"]}}},
+             "then": {"required": ["value"]}},
+            {"if": {"properties": {"op": {"enum": ["move", "copy"]}}},
+             "then": {"required": ["from"]}},
+        ],
+    },
 }
 
+PROVISION: Schema = {
+    "title": "provision state request", "type": "object",
+    "properties": {
+        "target": {"enum": sorted(states.VERB_EVENTS)},
+        # A JSON object or a base64 ISO: drivers/agent.py check_configdrive says which.
+        "configdrive": {"type": ["object", "string", "null"]},
+        "clean_steps": {"type": ["array", "null"], "items": OBJECT},
+        "deploy_steps": {"type": ["array", "null"], "items": OBJECT},
+        "rescue_password": TEXT,
+        "disable_ramdisk": BOOL_OR_NULL,
+    },
+    "required": ["target"], "additionalProperties": False,
+}
+POWER: Schema = {
+    "title": "power state request", "type": "object",
+    "properties": {
+        "target": {"type": "string"},  # states.POWER_TARGETS, checked by the service
+        "timeout": {"type": ["integer", "null"], "minimum": 1},
+    },
+    "required": ["target"], "additionalProperties": False,
+}
+MAINTENANCE: Schema = {
+    "title": "maintenance request", "type": "object", "examples": [{"reason": "..."}],
+    "properties": {"reason": TEXT}, "additionalProperties": False,
+}
+BOOT_DEVICE: Schema = {
+    "title": "boot device request", "type": "object",
+    "properties": {
+        "boot_device": {"type": "string"},  # drivers/base.py BOOT_DEVICES, by the service
+        "persistent": {"type": "boolean", "default": False},
+    },
+    "required": ["boot_device"], "additionalProperties": False,
+}
+TRAITS: Schema = {
+    "title": "traits", "type": "object", "examples": [{"traits": ["CUSTOM_GPU"]}],
+    "properties": {"traits": {"type": "array", "items": TRAIT}},
+    "required": ["traits"], "additionalProperties": False,
+}
+ATTACH_VIF: Schema = {
+    "title": "VIF", "type": "object", "examples": [{"id": "<VIF id>"}],
+    "properties": {"id": {"type": "string", "minLength": 1, "maxLength": 255},
+                   "port_uuid": {"type": "string"}, "portgroup_uuid": {"type": "string"}},
+    "required": ["id"],
+}
 
-class PortCreate(Strict):
-    uuid: str | None = None
-    name: str | None = None
-    address: str
-    node_uuid: str
-    extra: dict[str, Any] = Field(default_factory=dict)
-    local_link_connection: dict[str, Any] = Field(default_factory=dict)
-    pxe_enabled: Bool = True
-    physical_network: str | None = Field(default=None, max_length=64)
-    is_smartnic: Bool = False
-    description: str | None = None
-    portgroup_uuid: str | None = None
+# --- ports --------------------------------------------------------------------
 
-    @field_validator("address")
-    @classmethod
-    def _mac(cls, v: str) -> str:
-        return normalize_mac(v)
+LOCAL_LINK: Schema = {
+    "title": "local_link_connection", "type": "object",
+    "properties": {"switch_id": {"type": "string"}, "port_id": {"type": "string"},
+                   "switch_info": {"type": "string"}, "network_type": {"type": "string"}},
+    "additionalProperties": False,
+    # Cabled (not "unmanaged"): which switch port, so the port can be bound.
+    "if": {"minProperties": 1,
+           "not": {"properties": {"network_type": {"const": "unmanaged"}},
+                   "required": ["network_type"]}},
+    "then": {"required": ["switch_id", "port_id"]},
+}
+_PORT: Schema = {
+    "uuid": UUID,
+    "name": NAME,
+    "address": MAC,
+    "node_uuid": {"type": "string"},
+    "extra": OBJECT,
+    "local_link_connection": LOCAL_LINK,
+    "pxe_enabled": BOOL,
+    "physical_network": {"type": ["string", "null"], "maxLength": 64},
+    "is_smartnic": BOOL,
+    "description": TEXT,
+    "portgroup_uuid": UUID,
+}
+PORT_DEFAULTS: dict[str, Any] = {"extra": {}, "local_link_connection": {}, "pxe_enabled": True,
+                                 "is_smartnic": False}
+CREATE_PORT: Schema = {
+    "title": "port", "type": "object", "properties": _PORT,
+    "required": ["address", "node_uuid"], "additionalProperties": False,
+}
+PORT_WRITABLE = frozenset(_PORT) - {"uuid", "portgroup_uuid"}
+PORT_INTERNAL = frozenset({"uuid", "id", "created_at", "updated_at", "internal_info", "links"})
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str | None) -> str | None:
-        return check_name(v)
+# --- allocations --------------------------------------------------------------
 
-    @field_validator("local_link_connection")
-    @classmethod
-    def _llc(cls, v: dict[str, Any]) -> dict[str, Any]:
-        allowed = {"switch_id", "port_id", "switch_info", "network_type"}
-        unknown = set(v) - allowed
-        if unknown:
-            raise ValueError(
-                f"local_link_connection may only hold {', '.join(sorted(allowed))}; "
-                f"got {', '.join(sorted(unknown))}"
-            )
-        if v and v.get("network_type") != "unmanaged" and not {"switch_id", "port_id"} <= set(v):
-            raise ValueError("local_link_connection needs switch_id and port_id")
-        return v
+CREATE_ALLOCATION: Schema = {
+    "title": "allocation", "type": "object",
+    "properties": {
+        "uuid": UUID,
+        "name": NAME,
+        "resource_class": {"type": ["string", "null"], "maxLength": 80},
+        "traits": {"type": "array", "items": TRAIT},
+        "candidate_nodes": {"type": "array", "items": {"type": "string"}},
+        "extra": OBJECT,
+        "owner": TEXT_255,
+        "node": TEXT,
+    },
+    "additionalProperties": False,
+}
+PATCHED_ALLOCATION: Schema = {
+    "title": "allocation", "type": "object",
+    "properties": {"name": NAME, "extra": {"type": ["object", "null"]}},
+}
 
+# --- barecloud's deploy batches and the ramdisk agent -------------------------
 
-PORT_WRITABLE = set(PortCreate.model_fields) - {"uuid", "portgroup_uuid"}
-PORT_INTERNAL = {"uuid", "id", "created_at", "updated_at", "internal_info", "links"}
+DEPLOY_BATCH: Schema = {
+    # Unknown fields and ``delivery`` are refused by the service, in its own words
+    # (services/baremetal/batches.py): barecloud's resource, not Ironic's.
+    "title": "deploy batch", "type": "object",
+    "properties": {
+        "nodes": {"type": "array", "minItems": 1, "maxItems": 5000,
+                  "items": {"type": "string", "minLength": 1}},
+        "image_source": TEXT,
+        "delivery": {"type": ["string", "null"], "examples": ["chain", "http"]},
+        "configdrive": {"type": ["object", "string", "null"]},
+        "instance_info": {"type": ["object", "null"]},
+    },
+    "required": ["nodes"],
+}
+HEARTBEAT: Schema = {
+    "title": "heartbeat", "type": "object",
+    "properties": {"agent_token": TEXT, "agent_version": TEXT_255, "callback_url": TEXT_255},
+}
+COMMAND_REPORT: Schema = {
+    "title": "command report", "type": "object",
+    "properties": {
+        "status": {"enum": ["running", "succeeded", "failed"]},
+        "result": {"type": ["object", "null"]},
+        "progress": {"type": ["object", "null"]},
+        "error": TEXT,
+    },
+    "required": ["status"],
+}
 
+# --- query strings ------------------------------------------------------------
 
-class AllocationCreate(Strict):
-    uuid: str | None = None
-    name: str | None = None
-    resource_class: str | None = Field(default=None, max_length=80)
-    traits: list[str] = Field(default_factory=list)
-    candidate_nodes: list[str] = Field(default_factory=list)
-    extra: dict[str, Any] = Field(default_factory=dict)
-    owner: str | None = None
-    node: str | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str | None) -> str | None:
-        return check_name(v)
-
-    @field_validator("traits")
-    @classmethod
-    def _traits(cls, v: list[str]) -> list[str]:
-        for t in v:
-            check_trait(t)
-        return v
-
-
-def check_trait(trait: Any) -> str:
-    if not isinstance(trait, str) or not TRAIT_RE.match(trait) or len(trait) > 255:
-        raise InvalidParameter(
-            f"Invalid trait {trait!r}: a trait is a standard os-traits name or CUSTOM_ "
-            "followed by capital letters, digits and underscores."
-        )
-    return trait
+LIMIT: Schema = {"type": "integer", "minimum": 1}
+FIELDS: Schema = {"type": "string", "description": "Comma-separated field names (API 1.8)"}
+SHOW_QUERY: Schema = {"type": "object", "properties": {"fields": FIELDS}}
+_PAGE: Schema = {"limit": LIMIT, "marker": {"type": "string"}, "sort_key": {"type": "string"},
+                 "sort_dir": {"type": "string", "examples": ["asc", "desc"]},
+                 "fields": FIELDS, "detail": {"type": "boolean"}}
+LIST_NODES_QUERY: Schema = {
+    "type": "object",
+    "properties": {
+        **_PAGE,
+        **{k: {"type": "string"} for k in (
+            "provision_state", "driver", "resource_class", "owner", "lessee",
+            "conductor_group", "fault", "instance_uuid", "description_contains",
+            "chassis_uuid", "conductor")},
+        **{k: {"type": "boolean"} for k in ("maintenance", "associated", "retired")},
+    },
+}
+LIST_PORTS_QUERY: Schema = {
+    "type": "object",
+    "properties": {**_PAGE, "node": {"type": "string"}, "node_uuid": {"type": "string"},
+                   "address": MAC},
+}
+NODE_PORTS_QUERY: Schema = {
+    "type": "object",
+    "properties": {"limit": LIMIT, "marker": {"type": "string"}, "fields": FIELDS},
+}
+LIST_ALLOCATIONS_QUERY: Schema = {
+    "type": "object",
+    "properties": {"limit": LIMIT, "marker": {"type": "string"}, "fields": FIELDS,
+                   **{k: {"type": "string"} for k in ("node", "resource_class", "state",
+                                                       "owner")}},
+}
+HISTORY_QUERY: Schema = {
+    "type": "object",
+    "properties": {"limit": LIMIT, "marker": {"type": "string"}, "detail": {"type": "boolean"}},
+}
+LIST_DRIVERS_QUERY: Schema = {
+    "type": "object",
+    "properties": {"type": {"enum": ["classic", "dynamic"]}, "detail": {"type": "boolean"}},
+}
+LOOKUP_QUERY: Schema = {
+    "type": "object",
+    "properties": {"addresses": {"type": "string", "description": "Comma-separated MACs"},
+                   "node_uuid": {"type": "string"}},
+}
+COMMAND_QUERY: Schema = {
+    "type": "object",
+    "properties": {"wait": {"type": "number", "minimum": 0, "default": 0,
+                            "description": "Seconds to wait for a command (at most 60)"}},
+}

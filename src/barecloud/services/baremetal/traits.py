@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import delete
 
 from barecloud.db.models import NodeTrait
@@ -12,22 +10,17 @@ from barecloud.errors import (
     NodeLocked,
     NotFound,
 )
+from barecloud.services.baremetal import checks
 from barecloud.services.baremetal.nodes import find, find_for, show
-from barecloud.services.baremetal.schemas import (
-    check_trait,
-)
 from barecloud.services.context import RequestContext, Runtime
 
 MAX_TRAITS = 50
 
 
-async def set_traits(rt: Runtime, ctx: RequestContext, ident: str, traits: Any) -> None:
+async def set_traits(rt: Runtime, ctx: RequestContext, ident: str, traits: list[str]) -> None:
+    """``traits`` as declared (schemas.TRAITS): a list of valid trait names."""
     async with rt.db.session() as s:
         await find_for(s, ctx, ident, "baremetal:node:traits:set", traits=False)
-    if not isinstance(traits, list):
-        raise InvalidParameter("Traits must be a list.")
-    for t in traits:
-        check_trait(t)
     if len(set(traits)) > MAX_TRAITS:
         raise InvalidParameter(f"A node may have at most {MAX_TRAITS} traits.")
     async with rt.db.session() as s:
@@ -41,7 +34,7 @@ async def set_traits(rt: Runtime, ctx: RequestContext, ident: str, traits: Any) 
 async def add_trait(rt: Runtime, ctx: RequestContext, ident: str, trait: str) -> None:
     async with rt.db.session() as s:
         await find_for(s, ctx, ident, "baremetal:node:traits:set", traits=False)
-    check_trait(trait)
+    checks.trait(trait)  # from the path: no declaration checked it
     async with rt.db.session() as s:
         node = await find(s, ident)
         if node.reservation:
