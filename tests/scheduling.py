@@ -7,7 +7,7 @@ unit whatever their module: they use what a host has only once (``serve
 root namespace), so they run one after the other on one worker while the
 other workers run the rest.  A new test that starts ``serve --netns`` (or
 its own DHCP server in the root namespace) goes in that list.  The heaviest
-units go first (that group, then the acceptance, lab and CLI modules, then
+units go first (that group, then the acceptance, lab, CLI and startup modules, then
 the rest by size), so that no long test is left to run alone at the end.
 
 The list is here, not an ``xdist_group`` mark: pytest-xdist tells the
@@ -35,11 +35,12 @@ HOST_NETWORK_TESTS = (  # modules, or single tests by node id
     "tests/acceptance/test_chain_failures.py",
     "tests/lab/test_service_rate.py",
     "tests/services/boot/test_dhcp.py",  # dnsmasq on port 67 in the root namespace
-    "tests/cli/test_serve_processes.py::test_sigkill_of_a_netns_lab_service_leaves_no_process",
+    "tests/startup/test_serve_processes.py::test_sigkill_of_a_netns_lab_service_leaves_no_process",
 )
 
 # Modules that hold the suite's long tests (real labs, clients, deploys): started first.
-HEAVY = ("tests/acceptance/", "tests/lab/", "tests/cli/", "tests/drivers/test_lab.py")
+HEAVY = ("tests/acceptance/", "tests/lab/", "tests/cli/", "tests/startup/",
+         "tests/drivers/test_lab.py")
 
 
 def unit(nodeid: str) -> str:

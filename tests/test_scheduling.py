@@ -13,11 +13,11 @@ def test_host_network_tests_are_one_unit_and_other_tests_go_by_module() -> None:
                 ) == HOST_NETWORK
     assert unit("tests/acceptance/test_readme.py::test_the_readme_blocks_run_in_order"
                 ) == HOST_NETWORK
-    netns = ("tests/cli/test_serve_processes.py::"
+    netns = ("tests/startup/test_serve_processes.py::"
              "test_sigkill_of_a_netns_lab_service_leaves_no_process")
     assert unit(netns) == HOST_NETWORK
-    loopback = "tests/cli/test_serve_processes.py::test_two_loopback_labs_run_at_once"
-    assert unit(loopback) == "tests/cli/test_serve_processes.py"
+    loopback = "tests/startup/test_serve_processes.py::test_two_loopback_labs_run_at_once"
+    assert unit(loopback) == "tests/startup/test_serve_processes.py"
     assert unit("tests/api/compute/test_flavors.py::test_x[postgresql]") == (
         "tests/api/compute/test_flavors.py")
     # A module whose name starts like a listed one's is not in the group.

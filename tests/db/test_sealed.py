@@ -12,7 +12,6 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import select, update
 
-from barecloud.cli.serve import prepare
 from barecloud.conductor.node_views import node_view
 from barecloud.config import Settings
 from barecloud.db import sealed, sqlite_lock
@@ -20,6 +19,7 @@ from barecloud.db.models import Node
 from barecloud.db.session import Database
 from barecloud.services.baremetal import nodes
 from barecloud.services.context import RequestContext, Runtime
+from barecloud.startup.processes import prepare
 
 CTX = RequestContext(request_id="req-test", user="tester")
 IPMI_SECRET = "Ipmi-Secret-7x"

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from barecloud.cli.lab_service import PROVISIONING_IFNAME
 from barecloud.drivers.switches.linux_bridge import plug_port_name
+from barecloud.startup.lab_service import PROVISIONING_IFNAME
 from tests import support
 
 pytestmark = [

@@ -2,21 +2,22 @@
 
 The ``openstack`` CLI covers day-to-day resource work; these commands cover
 what it does not: running the processes, a fleet overview, bulk enrollment
-and bulk actions with progress.
+and bulk actions with progress.  The command is a client: the server-side
+commands (``serve``, ``api``, ``conductor``, ``db upgrade``, ``secrets
+rotate``) parse their options here and run in :mod:`barecloud.startup`; the
+others talk to the service over HTTP.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-import logging
 import re
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx
 import typer
@@ -26,6 +27,9 @@ from barecloud import states
 from barecloud.cli.lab import lab_app
 from barecloud.config import Settings
 from barecloud.config import load_settings as _load_settings
+
+if TYPE_CHECKING:  # the service's modules load only for the commands that start it
+    from barecloud.startup.launch import Serving
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="barecloud: lease and provision physical machines.")
@@ -58,10 +62,16 @@ def load_settings(**overrides: Any) -> Settings:
         raise typer.Exit(2) from None
 
 
-def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
-                        "%(message)s")
-    logging.getLogger("sqlalchemy").setLevel(logging.WARNING)
+@contextlib.contextmanager
+def _refusals() -> Iterator[None]:
+    """A server-side command that may not run here or now: one line, exit status 2."""
+    from barecloud.startup.guards import Refused
+
+    try:
+        yield
+    except Refused as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -80,73 +90,56 @@ def serve(
 ) -> None:
     """The all-in-one service: every API, the conductor and the boot server on one port."""
     # Imported before logging is set up: alembic logs its plugins at import.
-    from barecloud.cli import lab_service  # noqa: F401
-    from barecloud.cli import serve as runner  # noqa: F401
+    from barecloud.startup import launch
 
     settings = load_settings(host=host, port=port, data_dir=data_dir)
-    _logging()
     if netns and not lab:
         raise typer.BadParameter("--netns goes with --lab N")
-    # Before the lab, the migrations, anything: a second service on the file is
-    # refused untouched (and its exit must not stop the first one's lab).
-    with _alone_on(settings, "barecloud serve"):
-        _serve(settings, lab, netns, rate)
+
+    def announce(serving: launch.Serving) -> None:
+        _announce(serving, netns)
+
+    with _refusals():
+        launch.serve(settings, lab, netns, rate, announce)
 
 
-def _serve(settings: Settings, lab: int, netns: bool, rate: str | None) -> None:
-    from barecloud.cli import lab_service
-    from barecloud.cli import serve as runner
+def _announce(serving: Serving, netns: bool) -> None:
+    """What ``serve`` prints once the service answers."""
+    from barecloud.startup.guards import safe_url
 
-    if lab and (conflict := lab_service.mode_conflict(settings, lab, netns)):
-        typer.echo(f"error: {conflict}", err=True)
-        raise typer.Exit(2)
-    if netns:
-        settings = lab_service.wire_netns(settings, lab, rate)
-
-    async def ready(rt: Any) -> None:
-        clouds = runner.clouds_yaml_path(settings).absolute()  # to paste in any directory
-        cloud = "barecloud-admin" if settings.auth_strategy == "keystone" else "barecloud"
-        if lab:
-            info = await lab_service.start(rt, settings, lab, netns=netns)
-            typer.echo(f"lab: {info['machines']} machines with IPMI and Redfish BMCs in "
-                       f"{info['lab_dir']} (barecloud lab status --lab-dir {info['lab_dir']})")
-            if info.get("created"):
-                typer.echo(f"created {', '.join(info['created'])}")
-        typer.echo(
-            f"barecloud is serving at {settings.base_url}\n"
-            f"  Identity API:   {settings.base_url}/identity\n"
-            f"  Bare Metal API: {settings.base_url}/baremetal\n"
-            f"  database:       {_safe_url(settings.effective_database_url)}\n"
-            f"  clouds.yaml:    {clouds}\n"
-            f"Try:\n"
-            f"  export OS_CLIENT_CONFIG_FILE={clouds} OS_CLOUD={cloud}\n"
-            f"  openstack baremetal node list\n"
-            + ("  openstack --os-cloud barecloud network create net1\n"
-               "  openstack --os-cloud barecloud subnet create --network net1 "
-               "--subnet-range 10.60.0.0/24 sub1\n" if netns else "")
-            + ("  openstack --os-cloud barecloud server create --flavor bm.baremetal "
-               "--image barecloud-demo " + ("--network net1 " if netns else "")
-               + "--wait demo-1\n" if lab else "")
-            + "Stop with Ctrl-C."
-        )
-
-    try:
-        asyncio.run(runner.run_all_in_one(
-            settings, ready, lab_service.plug_provisioning if netns else None))
-    finally:
-        if lab:
-            lab_service.stop(settings)
+    settings, clouds, lab = serving.settings, serving.clouds_yaml, serving.lab
+    if lab is not None:
+        typer.echo(f"lab: {lab['machines']} machines with IPMI and Redfish BMCs in "
+                   f"{lab['lab_dir']} (barecloud lab status --lab-dir {lab['lab_dir']})")
+        if lab.get("created"):
+            typer.echo(f"created {', '.join(lab['created'])}")
+    typer.echo(
+        f"barecloud is serving at {settings.base_url}\n"
+        f"  Identity API:   {settings.base_url}/identity\n"
+        f"  Bare Metal API: {settings.base_url}/baremetal\n"
+        f"  database:       {safe_url(settings.effective_database_url)}\n"
+        f"  clouds.yaml:    {clouds}\n"
+        f"Try:\n"
+        f"  export OS_CLIENT_CONFIG_FILE={clouds} OS_CLOUD={serving.cloud}\n"
+        f"  openstack baremetal node list\n"
+        + ("  openstack --os-cloud barecloud network create net1\n"
+           "  openstack --os-cloud barecloud subnet create --network net1 "
+           "--subnet-range 10.60.0.0/24 sub1\n" if netns else "")
+        + ("  openstack --os-cloud barecloud server create --flavor bm.baremetal "
+           "--image barecloud-demo " + ("--network net1 " if netns else "")
+           + "--wait demo-1\n" if lab is not None else "")
+        + "Stop with Ctrl-C."
+    )
 
 
 @app.command("api")
 def api_cmd(host: HostOpt = None, port: PortOpt = None, data_dir: DataOpt = None) -> None:
     """Only the HTTP APIs (scale-out: run conductors separately over PostgreSQL)."""
-    from barecloud.cli import serve as runner
+    from barecloud.startup import launch
 
     settings = load_settings(host=host, port=port, data_dir=data_dir)
-    _scale_out_only(settings, "api")
-    _logging()
-    asyncio.run(runner.run_api(settings))
+    with _refusals():
+        launch.api(settings)
 
 
 @app.command("conductor")
@@ -155,96 +148,36 @@ def conductor_cmd(
     name: Annotated[str | None, typer.Option(help="This conductor's name.")] = None,
 ) -> None:
     """Only the conductor: runs workflows and reconcilers for its share of the nodes."""
-    from barecloud.cli import serve as runner
+    from barecloud.startup import launch
 
     settings = load_settings(data_dir=data_dir, conductor_name=name)
-    _scale_out_only(settings, "conductor")
-    _logging()
-    asyncio.run(runner.run_conductor(settings))
-
-
-def _scale_out_only(settings: Settings, command: str) -> None:
-    """``api`` and ``conductor`` share their database with other processes: not SQLite.
-
-    SQLite is one process's (the embedded engine runs on the event loop and would
-    wait there for another process's writes; see db/sqlite_lock.py).
-    """
-    from barecloud.db.session import is_sqlite
-
-    url = settings.effective_database_url
-    if is_sqlite(url):
-        typer.echo(
-            f"error: barecloud {command} does not run on SQLite ({_safe_url(url)}): "
-            f"the api and conductor processes scale out over PostgreSQL, and a SQLite "
-            f"database is one process's. Run `barecloud serve` (the all-in-one service) "
-            f"on SQLite, or set BARECLOUD_DATABASE_URL to PostgreSQL, e.g. "
-            f"postgresql+asyncpg://barecloud@db/barecloud", err=True)
-        raise typer.Exit(2)
-
-
-@contextlib.contextmanager
-def _alone_on(settings: Settings, command: str) -> Iterator[None]:
-    """Hold the SQLite database's lock for the block, or exit 2 naming its holder
-    (nothing to hold on PostgreSQL: its writers wait on row locks, not on the loop)."""
-    from barecloud.db import sqlite_lock
-
-    try:
-        lock = sqlite_lock.acquire(settings.effective_database_url, command)
-    except sqlite_lock.InUse as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    try:
-        yield
-    finally:
-        if lock is not None:
-            lock.release()
+    with _refusals():
+        launch.conductor(settings)
 
 
 @db_app.command("upgrade")
 def db_upgrade(data_dir: DataOpt = None,
                revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Bring the database schema up to date."""
-    from barecloud.db import migrate
-    from barecloud.services import private_files
+    from barecloud.startup import admin
+    from barecloud.startup.guards import safe_url
 
     settings = load_settings(data_dir=data_dir)
-    with _alone_on(settings, "barecloud db upgrade"):  # not under a running service
-        private_files.restrict(settings.data_dir)
-        private_files.private_sqlite(settings.effective_database_url)
-        migrate.upgrade(settings.effective_database_url, revision)
-    typer.echo(f"database at {_safe_url(settings.effective_database_url)} is at {revision}")
+    with _refusals():
+        admin.upgrade_database(settings, revision)
+    typer.echo(f"database at {safe_url(settings.effective_database_url)} is at {revision}")
 
 
 @secrets_app.command("rotate")
 def secrets_rotate(data_dir: DataOpt = None) -> None:
     """Seal every secret of the database with a new key and retire the old ones."""
-    from barecloud.cli import serve as runner
-    from barecloud.db import sealed
+    from barecloud.startup import admin
 
     settings = load_settings(data_dir=data_dir)
-
-    async def rotate() -> tuple[int, list[int], int]:
-        db = await runner.prepare(settings)
-        try:
-            return await sealed.rotate(db, settings.data_dir)
-        finally:
-            await db.dispose()
-
-    # SQLite: not while the service runs (its loop would wait on our writes).
-    with _alone_on(settings, "barecloud secrets rotate"):
-        new, retired, count = asyncio.run(rotate())
-    typer.echo(f"key {new} seals now ({count} node(s) resealed); retired key(s) "
-               f"{', '.join(map(str, retired)) or '-'} from {sealed.key_dir(settings.data_dir)}")
-
-
-def _safe_url(url: str) -> str:
-    """A database URL without its password, for printing."""
-    if "@" not in url or "://" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    creds, host = rest.rsplit("@", 1)
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user}:******@{host}" if ":" in creds else url
+    with _refusals():
+        done = admin.rotate_secrets(settings)
+    typer.echo(f"key {done.new} seals now ({done.resealed} node(s) resealed); retired key(s) "
+               f"{', '.join(map(str, done.retired)) or '-'} from {done.key_dir}")
 
 
 # --- operator tools over the API -------------------------------------------

@@ -21,7 +21,6 @@ from typing import Any
 from sqlalchemy import select
 
 from barecloud import states
-from barecloud.cli import demo_content
 from barecloud.config import Settings
 from barecloud.db.identity_models import Project
 from barecloud.db.models import Node
@@ -38,6 +37,7 @@ from barecloud.services.network import networks as network_service
 from barecloud.services.network import subnets as subnet_service
 from barecloud.services.network.segments import segment
 from barecloud.services.tenancy import service_context
+from barecloud.startup import demo_content
 
 
 def lab_dir(settings: Settings) -> Path:
