@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 
 from barecloud.api.common import JSONResponse, context, runtime
-from barecloud.api.identity import params, render
+from barecloud.api.identity import inputs, params, render
+from barecloud.api.identity.inputs import accepts
 from barecloud.errors import NotFound
 from barecloud.services import policy
-from barecloud.services.identity import catalog
+from barecloud.services.identity import catalog, schemas
 
-router = APIRouter(prefix="/identity/v3")
+router = inputs.router(prefix="/identity/v3")
 
 
 @router.get("/services")
+@accepts(query=schemas.LIST_SERVICES_QUERY)
 async def list_services(request: Request) -> JSONResponse:
     policy.authorize(context(request), "identity:list_services")
     wanted = params.query(request, "type")
@@ -24,6 +26,7 @@ async def list_services(request: Request) -> JSONResponse:
 
 
 @router.get("/services/{service_id}")
+@accepts()
 async def show_service(service_id: str, request: Request) -> JSONResponse:
     policy.authorize(context(request), "identity:get_service")
     for svc in catalog.SERVICES:
@@ -33,6 +36,7 @@ async def show_service(service_id: str, request: Request) -> JSONResponse:
 
 
 @router.get("/endpoints")
+@accepts(query=schemas.LIST_ENDPOINTS_QUERY)
 async def list_endpoints(request: Request) -> JSONResponse:
     policy.authorize(context(request), "identity:list_endpoints")
     interface = params.query(request, "interface")
@@ -47,6 +51,7 @@ async def list_endpoints(request: Request) -> JSONResponse:
 
 
 @router.get("/endpoints/{endpoint_id}")
+@accepts()
 async def show_endpoint(endpoint_id: str, request: Request) -> JSONResponse:
     policy.authorize(context(request), "identity:get_endpoint")
     for ep in catalog.endpoints(runtime(request).settings):
@@ -56,6 +61,7 @@ async def show_endpoint(endpoint_id: str, request: Request) -> JSONResponse:
 
 
 @router.get("/regions")
+@accepts()
 async def list_regions(request: Request) -> JSONResponse:
     policy.authorize(context(request), "identity:list_regions")
     return JSONResponse(render.collection("regions", [render.region(params.v3(request))],
@@ -63,6 +69,7 @@ async def list_regions(request: Request) -> JSONResponse:
 
 
 @router.get("/regions/{region_id}")
+@accepts()
 async def show_region(region_id: str, request: Request) -> JSONResponse:
     policy.authorize(context(request), "identity:get_region")
     if region_id != catalog.REGION:

@@ -3,14 +3,15 @@ domain or the system, and GET /v3/role_assignments."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
 from barecloud.api.common import JSONResponse, context, runtime
-from barecloud.api.identity import params, render
-from barecloud.services.identity import assignments
+from barecloud.api.identity import inputs, params, render
+from barecloud.api.identity.inputs import accepts
+from barecloud.services.identity import assignments, schemas
 from barecloud.services.identity.subjects import SYSTEM_ID, ScopeKind
 
-router = APIRouter(prefix="/identity/v3")
+router = inputs.router(prefix="/identity/v3")
 
 TARGETS: dict[str, ScopeKind] = {"projects": "project", "domains": "domain"}
 
@@ -22,6 +23,7 @@ def _kind(request: Request) -> ScopeKind:
 
 @router.put("/projects/{target_id}/users/{user_id}/roles/{role_id}", status_code=204)
 @router.put("/domains/{target_id}/users/{user_id}/roles/{role_id}", status_code=204)
+@accepts()
 async def grant(target_id: str, user_id: str, role_id: str, request: Request) -> Response:
     kind = _kind(request)
     await assignments.grant(runtime(request), context(request), kind, target_id, user_id,
@@ -33,6 +35,7 @@ async def grant(target_id: str, user_id: str, role_id: str, request: Request) ->
                   methods=["GET", "HEAD"], status_code=204)
 @router.api_route("/domains/{target_id}/users/{user_id}/roles/{role_id}",
                   methods=["GET", "HEAD"], status_code=204)
+@accepts()
 async def check(target_id: str, user_id: str, role_id: str, request: Request) -> Response:
     kind = _kind(request)
     await assignments.check(runtime(request), context(request), kind, target_id, user_id,
@@ -42,6 +45,7 @@ async def check(target_id: str, user_id: str, role_id: str, request: Request) ->
 
 @router.delete("/projects/{target_id}/users/{user_id}/roles/{role_id}", status_code=204)
 @router.delete("/domains/{target_id}/users/{user_id}/roles/{role_id}", status_code=204)
+@accepts()
 async def revoke(target_id: str, user_id: str, role_id: str, request: Request) -> Response:
     kind = _kind(request)
     await assignments.revoke(runtime(request), context(request), kind, target_id, user_id,
@@ -51,6 +55,7 @@ async def revoke(target_id: str, user_id: str, role_id: str, request: Request) -
 
 @router.get("/projects/{target_id}/users/{user_id}/roles")
 @router.get("/domains/{target_id}/users/{user_id}/roles")
+@accepts()
 async def list_grants(target_id: str, user_id: str, request: Request) -> JSONResponse:
     kind = _kind(request)
     found = await assignments.roles_of(runtime(request), context(request), kind, target_id,
@@ -61,6 +66,7 @@ async def list_grants(target_id: str, user_id: str, request: Request) -> JSONRes
 
 
 @router.put("/system/users/{user_id}/roles/{role_id}", status_code=204)
+@accepts()
 async def grant_system(user_id: str, role_id: str, request: Request) -> Response:
     await assignments.grant(runtime(request), context(request), "system", SYSTEM_ID, user_id,
                             role_id)
@@ -69,6 +75,7 @@ async def grant_system(user_id: str, role_id: str, request: Request) -> Response
 
 @router.api_route("/system/users/{user_id}/roles/{role_id}", methods=["GET", "HEAD"],
                   status_code=204)
+@accepts()
 async def check_system(user_id: str, role_id: str, request: Request) -> Response:
     await assignments.check(runtime(request), context(request), "system", SYSTEM_ID, user_id,
                             role_id)
@@ -76,6 +83,7 @@ async def check_system(user_id: str, role_id: str, request: Request) -> Response
 
 
 @router.delete("/system/users/{user_id}/roles/{role_id}", status_code=204)
+@accepts()
 async def revoke_system(user_id: str, role_id: str, request: Request) -> Response:
     await assignments.revoke(runtime(request), context(request), "system", SYSTEM_ID,
                              user_id, role_id)
@@ -83,6 +91,7 @@ async def revoke_system(user_id: str, role_id: str, request: Request) -> Respons
 
 
 @router.get("/system/users/{user_id}/roles")
+@accepts()
 async def list_system_grants(user_id: str, request: Request) -> JSONResponse:
     found = await assignments.roles_of(runtime(request), context(request), "system",
                                        SYSTEM_ID, user_id)
@@ -92,6 +101,7 @@ async def list_system_grants(user_id: str, request: Request) -> JSONResponse:
 
 
 @router.get("/role_assignments")
+@accepts(query=schemas.ROLE_ASSIGNMENTS_QUERY)
 async def role_assignments(request: Request) -> JSONResponse:
     rt, ctx = runtime(request), context(request)
     filters = assignments.Filters(

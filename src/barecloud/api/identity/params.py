@@ -17,8 +17,10 @@ def self_url(request: Request) -> str:
 
 
 def query(request: Request, name: str) -> str | None:
-    return validate.query_string(request.query_params.get(name), name)
+    """A query parameter the handler's ``@accepts(query=...)`` declared."""
+    value: str | None = request.state.query.get(name)
+    return value
 
 
 def flag(request: Request, name: str) -> bool | None:
-    return validate.query_bool(query(request, name), name)
+    return validate.query_bool(query(request, name))

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
-from barecloud.api.common import JSONResponse, context, json_body, runtime
-from barecloud.api.identity import params, render
-from barecloud.services.identity import projects
+from barecloud.api.common import JSONResponse, context, runtime
+from barecloud.api.identity import inputs, params, render
+from barecloud.api.identity.inputs import accepts
+from barecloud.services.identity import projects, schemas
 
-router = APIRouter(prefix="/identity/v3/projects")
+router = inputs.router(prefix="/identity/v3/projects")
 
 
 @router.get("")
+@accepts(query=schemas.LIST_PROJECTS_QUERY)
 async def list_projects(request: Request) -> JSONResponse:
     found = await projects.list_projects(
         runtime(request), context(request), name=params.query(request, "name"),
@@ -24,25 +26,29 @@ async def list_projects(request: Request) -> JSONResponse:
 
 
 @router.post("", status_code=201)
+@accepts(body=schemas.CREATE_PROJECT)
 async def create_project(request: Request) -> JSONResponse:
-    p = await projects.create(runtime(request), context(request), await json_body(request))
+    p = await projects.create(runtime(request), context(request), request.state.body)
     return JSONResponse({"project": render.project(p, params.v3(request))}, status_code=201)
 
 
 @router.get("/{project_id}")
+@accepts()
 async def show_project(project_id: str, request: Request) -> JSONResponse:
     p = await projects.get(runtime(request), context(request), project_id)
     return JSONResponse({"project": render.project(p, params.v3(request))})
 
 
 @router.patch("/{project_id}")
+@accepts(body=schemas.UPDATE_PROJECT)
 async def update_project(project_id: str, request: Request) -> JSONResponse:
     p = await projects.update(runtime(request), context(request), project_id,
-                              await json_body(request))
+                              request.state.body)
     return JSONResponse({"project": render.project(p, params.v3(request))})
 
 
 @router.delete("/{project_id}", status_code=204)
+@accepts()
 async def delete_project(project_id: str, request: Request) -> Response:
     await projects.remove(runtime(request), context(request), project_id)
     return Response(status_code=204)

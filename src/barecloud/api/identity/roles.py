@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
-from barecloud.api.common import JSONResponse, context, json_body, runtime
-from barecloud.api.identity import params, render
-from barecloud.services.identity import roles
+from barecloud.api.common import JSONResponse, context, runtime
+from barecloud.api.identity import inputs, params, render
+from barecloud.api.identity.inputs import accepts
+from barecloud.services.identity import roles, schemas
 
-router = APIRouter(prefix="/identity/v3")
+router = inputs.router(prefix="/identity/v3")
 
 
 @router.get("/roles")
+@accepts(query=schemas.LIST_ROLES_QUERY)
 async def list_roles(request: Request) -> JSONResponse:
     found = await roles.list_roles(runtime(request), context(request),
                                    params.query(request, "name"))
@@ -21,31 +23,36 @@ async def list_roles(request: Request) -> JSONResponse:
 
 
 @router.post("/roles", status_code=201)
+@accepts(body=schemas.CREATE_ROLE)
 async def create_role(request: Request) -> JSONResponse:
-    r = await roles.create(runtime(request), context(request), await json_body(request))
+    r = await roles.create(runtime(request), context(request), request.state.body)
     return JSONResponse({"role": render.role(r, params.v3(request))}, status_code=201)
 
 
 @router.get("/roles/{role_id}")
+@accepts()
 async def show_role(role_id: str, request: Request) -> JSONResponse:
     r = await roles.get(runtime(request), context(request), role_id)
     return JSONResponse({"role": render.role(r, params.v3(request))})
 
 
 @router.patch("/roles/{role_id}")
+@accepts(body=schemas.UPDATE_ROLE)
 async def update_role(role_id: str, request: Request) -> JSONResponse:
     r = await roles.update(runtime(request), context(request), role_id,
-                           await json_body(request))
+                           request.state.body)
     return JSONResponse({"role": render.role(r, params.v3(request))})
 
 
 @router.delete("/roles/{role_id}", status_code=204)
+@accepts()
 async def delete_role(role_id: str, request: Request) -> Response:
     await roles.remove(runtime(request), context(request), role_id)
     return Response(status_code=204)
 
 
 @router.get("/role_inferences")
+@accepts()
 async def role_inferences(request: Request) -> JSONResponse:
     v3 = params.v3(request)
     found = await roles.inferences(runtime(request), context(request))
@@ -58,6 +65,7 @@ async def role_inferences(request: Request) -> JSONResponse:
 
 
 @router.get("/roles/{role_id}/implies")
+@accepts()
 async def implied_by(role_id: str, request: Request) -> JSONResponse:
     v3 = params.v3(request)
     found = await roles.inferences(runtime(request), context(request))

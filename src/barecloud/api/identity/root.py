@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 
 from barecloud.api.common import JSONResponse, base_url
+from barecloud.api.identity import inputs
+from barecloud.api.identity.inputs import accepts
 
-router = APIRouter(prefix="/identity")
+router = inputs.router(prefix="/identity")
 
 VERSION = "v3.14"
 UPDATED = "2020-04-07T00:00:00Z"
@@ -29,11 +31,13 @@ def _v3(request: Request) -> dict[str, Any]:
 
 @router.get("", include_in_schema=False)
 @router.get("/")
+@accepts()
 async def versions(request: Request) -> JSONResponse:
     return JSONResponse({"versions": {"values": [_v3(request)]}}, status_code=300)
 
 
 @router.get("/v3", include_in_schema=False)
 @router.get("/v3/")
+@accepts()
 async def v3(request: Request) -> JSONResponse:
     return JSONResponse({"version": _v3(request)})

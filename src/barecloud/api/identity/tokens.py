@@ -2,29 +2,32 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
-from barecloud.api.common import JSONResponse, context, json_body, runtime
-from barecloud.api.identity import params, render
+from barecloud.api.common import JSONResponse, context, runtime
+from barecloud.api.identity import inputs, params, render
+from barecloud.api.identity.inputs import accepts
 from barecloud.errors import Forbidden
 from barecloud.services import policy
-from barecloud.services.identity import assignments, authenticate, projects
+from barecloud.services.identity import assignments, authenticate, projects, schemas
 from barecloud.services.identity.tokens import tokens_of
 
-router = APIRouter(prefix="/identity/v3/auth")
+router = inputs.router(prefix="/identity/v3/auth")
 
 
 @router.post("/tokens", status_code=201)
+@accepts(body=schemas.ISSUE_TOKEN, query=schemas.TOKEN_QUERY)
 async def issue(request: Request) -> JSONResponse:
     rt = runtime(request)
     source = request.client.host if request.client else None
-    issued = await authenticate.issue(rt, await json_body(request), source)
+    issued = await authenticate.issue(rt, request.state.body, source)
     body = render.token(issued.token, issued.subject, rt.settings,
-                        with_catalog="nocatalog" not in request.query_params)
+                        with_catalog="nocatalog" not in request.state.query)
     return JSONResponse(body, status_code=201, headers={"X-Subject-Token": issued.token_id})
 
 
 @router.api_route("/tokens", methods=["GET", "HEAD"])
+@accepts(query=schemas.TOKEN_QUERY)
 async def validate(request: Request) -> JSONResponse:
     rt = runtime(request)
     subject_token = request.headers.get("x-subject-token")
@@ -32,11 +35,12 @@ async def validate(request: Request) -> JSONResponse:
     policy.authorize(context(request), "identity:validate_token",
                      {"token.user_id": token.user_id})
     body = render.token(token, subject, rt.settings,
-                        with_catalog="nocatalog" not in request.query_params)
+                        with_catalog="nocatalog" not in request.state.query)
     return JSONResponse(body, headers={"X-Subject-Token": subject_token or ""})
 
 
 @router.delete("/tokens", status_code=204)
+@accepts(query=schemas.REVOKE_TOKEN_QUERY)
 async def revoke(request: Request) -> Response:
     tokens = tokens_of(runtime(request))
     token, _ = await tokens.validate_subject(request.headers.get("x-subject-token"))
@@ -47,6 +51,7 @@ async def revoke(request: Request) -> Response:
 
 
 @router.get("/catalog")
+@accepts()
 async def auth_catalog(request: Request) -> JSONResponse:
     ctx = context(request)
     policy.authorize(ctx, "identity:get_auth_catalog")
@@ -57,6 +62,7 @@ async def auth_catalog(request: Request) -> JSONResponse:
 
 
 @router.get("/projects")
+@accepts()
 async def auth_projects(request: Request) -> JSONResponse:
     ctx = context(request)
     policy.authorize(ctx, "identity:get_auth_projects")
@@ -68,6 +74,7 @@ async def auth_projects(request: Request) -> JSONResponse:
 
 
 @router.get("/domains")
+@accepts()
 async def auth_domains(request: Request) -> JSONResponse:
     ctx = context(request)
     policy.authorize(ctx, "identity:get_auth_domains")
@@ -78,6 +85,7 @@ async def auth_domains(request: Request) -> JSONResponse:
 
 
 @router.get("/system")
+@accepts()
 async def auth_system(request: Request) -> JSONResponse:
     ctx = context(request)
     policy.authorize(ctx, "identity:get_auth_system")

@@ -20,7 +20,8 @@ def list_query(request: Request) -> ListQuery:
 
 
 def fields(request: Request) -> list[str]:
-    return [f for f in request.query_params.getlist("fields") if f]
+    """``fields``, as the handler's ``@accepts(query=...)`` declared it (a list)."""
+    return [f for f in request.state.query.get("fields", []) if f]
 
 
 def only(body: dict[str, Any], wanted: list[str]) -> dict[str, Any]:

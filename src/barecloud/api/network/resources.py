@@ -13,11 +13,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from barecloud.api.common import JSONResponse, context, json_body, runtime
-from barecloud.api.network import params, render
+from barecloud.api.common import JSONResponse, context, runtime
+from barecloud.api.network import inputs, params, render
+from barecloud.api.network.inputs import accepts
 from barecloud.services.context import RequestContext, Runtime
-from barecloud.services.network import attrs, networks, ports, rbac, subnets
+from barecloud.services.network import networks, ports, rbac, schemas, subnets
 from barecloud.services.network.common import ListQuery, Page
+from barecloud.services.validation import Schema
 
 Render = Callable[[RequestContext, Any], dict[str, Any]]
 
@@ -33,6 +35,9 @@ class Resource:
     create_many: Callable[[Runtime, RequestContext, list[dict[str, Any]]], Awaitable[list[Any]]]
     update: Callable[[Runtime, RequestContext, str, dict[str, Any]], Awaitable[Any]]
     remove: Callable[[Runtime, RequestContext, str], Awaitable[None]]
+    create_body: Schema
+    update_body: Schema
+    list_query: Schema
 
 
 async def _rbac_many(rt: Runtime, ctx: RequestContext, items: list[dict[str, Any]]
@@ -42,34 +47,42 @@ async def _rbac_many(rt: Runtime, ctx: RequestContext, items: list[dict[str, Any
 
 RESOURCES = (
     Resource("network", "networks", render.network, networks.list_networks, networks.get,
-             networks.create, networks.create_many, networks.update, networks.remove),
+             networks.create, networks.create_many, networks.update, networks.remove,
+             schemas.CREATE_NETWORK, schemas.UPDATE_NETWORK, schemas.LIST_NETWORKS_QUERY),
     Resource("subnet", "subnets", lambda ctx, s: render.subnet(s), subnets.list_subnets,
              subnets.get, subnets.create, subnets.create_many, subnets.update,
-             subnets.remove),
+             subnets.remove, schemas.CREATE_SUBNET, schemas.UPDATE_SUBNET,
+             schemas.LIST_SUBNETS_QUERY),
     Resource("port", "ports", render.port, ports.list_ports, ports.get, ports.create,
-             ports.create_many, ports.update, ports.remove),
+             ports.create_many, ports.update, ports.remove, schemas.CREATE_PORT,
+             schemas.UPDATE_PORT, schemas.LIST_PORTS_QUERY),
     Resource("rbac_policy", "rbac-policies", lambda ctx, r: render.rbac_policy(r),
-             rbac.list_policies, rbac.get, rbac.create, _rbac_many, rbac.update, rbac.remove),
+             rbac.list_policies, rbac.get, rbac.create, _rbac_many, rbac.update, rbac.remove,
+             schemas.CREATE_RBAC_POLICY, schemas.UPDATE_RBAC_POLICY,
+             schemas.LIST_RBAC_POLICIES_QUERY),
 )
 
 
 def _router(res: Resource) -> APIRouter:
-    router = APIRouter(prefix=f"/network/v2.0/{res.collection}")
+    router = inputs.router(prefix=f"/network/v2.0/{res.collection}")
+    collection = res.collection.replace("-", "_")
 
     @router.get("")
+    @accepts(query=res.list_query)
     async def list_all(request: Request) -> JSONResponse:
         rt, ctx = runtime(request), context(request)
         query = params.list_query(request)
         found = await res.list_(rt, ctx, query)
         wanted = params.fields(request)
-        body: dict[str, Any] = {res.collection.replace("-", "_"): [
+        body: dict[str, Any] = {collection: [
             params.only(res.render(ctx, row), wanted) for row in found.items]}
         links = params.links(request, res.collection, found, query)
         if links:
-            body[f"{res.collection.replace('-', '_')}_links"] = links
+            body[f"{collection}_links"] = links
         return JSONResponse(body)
 
     @router.get("/{item_id}")
+    @accepts(query=schemas.SHOW_QUERY)
     async def show(item_id: str, request: Request) -> JSONResponse:
         ctx = context(request)
         row = await res.get(runtime(request), ctx, item_id)
@@ -77,25 +90,26 @@ def _router(res: Resource) -> APIRouter:
                                                      params.fields(request))})
 
     @router.post("", status_code=201)
+    @accepts(body=res.create_body)
     async def create(request: Request) -> JSONResponse:
         rt, ctx = runtime(request), context(request)
-        body = await json_body(request)
-        items = attrs.bulk_bodies(body, res.member, res.collection.replace("-", "_"))
-        if items is not None:
-            made = await res.create_many(rt, ctx, items)
-            return JSONResponse({res.collection.replace("-", "_"): [
-                res.render(ctx, row) for row in made]}, status_code=201)
-        row = await res.create(rt, ctx, attrs.resource_body(body, res.member))
+        body = request.state.body
+        if res.member not in body:  # a bulk: {"<collection>": [...]}
+            made = await res.create_many(rt, ctx, body[collection])
+            return JSONResponse({collection: [res.render(ctx, row) for row in made]},
+                                status_code=201)
+        row = await res.create(rt, ctx, body[res.member])
         return JSONResponse({res.member: res.render(ctx, row)}, status_code=201)
 
     @router.put("/{item_id}")
+    @accepts(body=res.update_body)
     async def update(item_id: str, request: Request) -> JSONResponse:
         rt, ctx = runtime(request), context(request)
-        data = attrs.resource_body(await json_body(request), res.member)
-        row = await res.update(rt, ctx, item_id, data)
+        row = await res.update(rt, ctx, item_id, request.state.body[res.member])
         return JSONResponse({res.member: res.render(ctx, row)})
 
     @router.delete("/{item_id}", status_code=204)
+    @accepts()
     async def delete(item_id: str, request: Request) -> Response:
         await res.remove(runtime(request), context(request), item_id)
         return Response(status_code=204)

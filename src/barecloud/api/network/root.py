@@ -7,14 +7,15 @@ implement would make them send what it refuses.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 
 from barecloud.api.common import JSONResponse, base_url, context
-from barecloud.api.network import params
+from barecloud.api.network import inputs, params
+from barecloud.api.network.inputs import accepts
 from barecloud.errors import NotFound
 from barecloud.services import policy
 
-router = APIRouter()
+router = inputs.router()
 
 UPDATED = "2026-12-20T10:00:00-00:00"
 # alias -> (name, description)
@@ -66,6 +67,7 @@ def _extension(alias: str) -> dict[str, object]:
 
 @router.get("/network")
 @router.get("/network/")
+@accepts()
 async def versions(request: Request) -> JSONResponse:
     return JSONResponse({"versions": [{
         "id": "v2.0", "status": "CURRENT",
@@ -74,6 +76,7 @@ async def versions(request: Request) -> JSONResponse:
 
 @router.get("/network/v2.0")
 @router.get("/network/v2.0/")
+@accepts()
 async def index(request: Request) -> JSONResponse:
     root = params.root(request)
     return JSONResponse({"resources": [
@@ -83,11 +86,13 @@ async def index(request: Request) -> JSONResponse:
 
 
 @router.get("/network/v2.0/extensions")
+@accepts()
 async def extensions(request: Request) -> JSONResponse:
     return JSONResponse({"extensions": [_extension(a) for a in sorted(EXTENSIONS)]})
 
 
 @router.get("/network/v2.0/extensions/{alias}")
+@accepts()
 async def extension(alias: str, request: Request) -> JSONResponse:
     if alias not in EXTENSIONS:
         raise NotFound(f"Extension with alias {alias} does not exist")
@@ -95,6 +100,7 @@ async def extension(alias: str, request: Request) -> JSONResponse:
 
 
 @router.get("/network/v2.0/availability_zones")
+@accepts()
 async def zones(request: Request) -> JSONResponse:
     policy.authorize(context(request), "network:get_network")
     return JSONResponse({"availability_zones": [

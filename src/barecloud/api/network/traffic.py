@@ -6,34 +6,22 @@ barecloud's own, named with its prefix so no client mistakes it for one.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 
 from barecloud.api.common import JSONResponse, context, runtime
-from barecloud.errors import InvalidParameter
-from barecloud.services.network import traffic
+from barecloud.api.network import inputs
+from barecloud.api.network.inputs import accepts
+from barecloud.services.network import schemas, traffic
 
-router = APIRouter(prefix="/network/v2.0")
-
-
-def _number(request: Request, name: str, default: float) -> float:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise InvalidParameter(f"Invalid input for {name}. Reason: '{raw}' is not a "
-                               "number.") from None
+router = inputs.router(prefix="/network/v2.0")
 
 
 @router.get("/barecloud-top-talkers")
+@accepts(query=schemas.TOP_TALKERS_QUERY)
 async def top_talkers(request: Request) -> JSONResponse:
-    limit = _number(request, "limit", 10)
-    if limit != int(limit):
-        raise InvalidParameter(f"Invalid input for limit. Reason: '{limit}' is not an "
-                               "integer.")
+    query = request.state.query
     rows = await traffic.top_talkers(
-        runtime(request), context(request), switch=request.query_params.get("switch"),
-        minutes=_number(request, "minutes", 5), limit=int(limit),
-        sort=request.query_params.get("sort", "sent"))
+        runtime(request), context(request), switch=query.get("switch"),
+        minutes=float(query.get("minutes", 5)), limit=int(query.get("limit", 10)),
+        sort=query.get("sort", "sent"))
     return JSONResponse({"top_talkers": rows})

@@ -69,12 +69,10 @@ async def _unique(s: AsyncSession, name: str, own_id: str | None) -> None:
 
 async def create(rt: Runtime, ctx: RequestContext, body: Any) -> Domain:
     policy.authorize(ctx, "identity:create_domain")
-    data = validate.entity(body, "domain")
-    name = validate.name(data, required=True, max_length=64)
-    assert name is not None
-    domain = Domain(name=name, description=validate.string(data, "description", min_length=0,
-                                                           max_length=65535) or "",
-                    enabled=validate.boolean(data, "enabled") is not False,
+    data = body["domain"]
+    name = data["name"]
+    domain = Domain(name=name, description=data.get("description") or "",
+                    enabled=data.get("enabled") is not False,
                     extra={"tags": validate.tags(data) or [],
                            **validate.extra(data, KNOWN)})
     async with rt.db.session() as s:
@@ -85,10 +83,10 @@ async def create(rt: Runtime, ctx: RequestContext, body: Any) -> Domain:
 
 async def update(rt: Runtime, ctx: RequestContext, ident: str, body: Any) -> Domain:
     policy.authorize(ctx, "identity:update_domain")
-    data = validate.entity(body, "domain")
-    name = validate.name(data, required=False, max_length=64)
-    description = validate.string(data, "description", min_length=0, max_length=65535)
-    enabled = validate.boolean(data, "enabled")
+    data = body["domain"]
+    name = data.get("name")
+    description = data.get("description")
+    enabled = data.get("enabled")
     tags = validate.tags(data)
     async with rt.db.session() as s:
         domain = await find(s, ident)

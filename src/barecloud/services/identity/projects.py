@@ -110,16 +110,14 @@ async def _unique(s: AsyncSession, name: str, domain_id: str, own_id: str | None
 
 async def create(rt: Runtime, ctx: RequestContext, body: Any) -> Project:
     policy.authorize(ctx, "identity:create_project")
-    data = validate.entity(body, "project")
-    name = validate.name(data, required=True, max_length=NAME_MAX)
-    assert name is not None
-    description = validate.string(data, "description", min_length=0, max_length=65535,
-                                  nullable=True) or ""
-    enabled = validate.boolean(data, "enabled") is not False
-    if validate.boolean(data, "is_domain"):
+    data = body["project"]
+    name = data["name"]
+    description = data.get("description") or ""
+    enabled = data.get("enabled") is not False
+    if data.get("is_domain"):
         raise InvalidParameter("barecloud has no projects acting as domains (is_domain).")
-    domain_id = validate.string(data, "domain_id", max_length=64, nullable=True)
-    parent_id = validate.string(data, "parent_id", max_length=64, nullable=True)
+    domain_id = data.get("domain_id")
+    parent_id = data.get("parent_id")
     tags = validate.tags(data) or []
     extra = validate.extra(data, KNOWN)
     async with rt.db.session() as s:
@@ -145,15 +143,14 @@ async def create(rt: Runtime, ctx: RequestContext, body: Any) -> Project:
 
 async def update(rt: Runtime, ctx: RequestContext, ident: str, body: Any) -> Project:
     policy.authorize(ctx, "identity:update_project")
-    data = validate.entity(body, "project")
+    data = body["project"]
     for key in ("domain_id", "parent_id", "is_domain", "id"):
         if key in data:
             raise InvalidParameter(f"Invalid input for field/attribute {key}. Value: "
                                    f"{quote(data[key])}. It cannot be changed.")
-    name = validate.name(data, required=False, max_length=NAME_MAX)
-    description = validate.string(data, "description", min_length=0, max_length=65535,
-                                  nullable=True)
-    enabled = validate.boolean(data, "enabled")
+    name = data.get("name")
+    description = data.get("description")
+    enabled = data.get("enabled")
     tags = validate.tags(data)
     async with rt.db.session() as s:
         project = await find(s, ident)

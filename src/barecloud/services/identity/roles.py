@@ -61,14 +61,12 @@ async def _unique(s: AsyncSession, name: str, own_id: str | None) -> None:
 
 async def create(rt: Runtime, ctx: RequestContext, body: Any) -> Role:
     policy.authorize(ctx, "identity:create_role")
-    data = validate.entity(body, "role")
+    data = body["role"]
     if data.get("domain_id") is not None:
         raise validate.invalid("domain_id", data["domain_id"],
                                "barecloud has global roles only (domain_id null).")
-    name = validate.name(data, required=True, max_length=255)
-    assert name is not None
-    role = Role(name=name, description=validate.string(data, "description", min_length=0,
-                                                       max_length=255, nullable=True) or "")
+    name = data["name"]
+    role = Role(name=name, description=data.get("description") or "")
     async with rt.db.session() as s:
         await _unique(s, name, None)
         s.add(role)
@@ -77,10 +75,9 @@ async def create(rt: Runtime, ctx: RequestContext, body: Any) -> Role:
 
 async def update(rt: Runtime, ctx: RequestContext, ident: str, body: Any) -> Role:
     policy.authorize(ctx, "identity:update_role")
-    data = validate.entity(body, "role")
-    name = validate.name(data, required=False, max_length=255)
-    description = validate.string(data, "description", min_length=0, max_length=255,
-                                  nullable=True)
+    data = body["role"]
+    name = data.get("name")
+    description = data.get("description")
     async with rt.db.session() as s:
         role = await find(s, ident)
         if name is not None and name != role.name:

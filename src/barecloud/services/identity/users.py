@@ -58,10 +58,6 @@ async def list_users(rt: Runtime, ctx: RequestContext, *, name: str | None = Non
         return list((await s.scalars(q)).all())
 
 
-def _password(data: dict[str, Any]) -> str | None:
-    return validate.string(data, "password", max_length=passwords.MAX_LENGTH, nullable=True)
-
-
 async def _unique(s: AsyncSession, name: str, domain_id: str, own_id: str | None) -> None:
     other = await s.scalar(select(User.id).where(User.name == name, User.domain_id == domain_id))
     if other is not None and other != own_id:
@@ -76,17 +72,14 @@ async def _check_project(s: AsyncSession, project_id: str | None) -> None:
 
 async def create(rt: Runtime, ctx: RequestContext, body: Any) -> User:
     policy.authorize(ctx, "identity:create_user")
-    data = validate.entity(body, "user")
-    name = validate.name(data, required=True, max_length=NAME_MAX)
-    assert name is not None
-    password = _password(data)
-    domain_id = validate.string(data, "domain_id", max_length=64, nullable=True) \
-        or ctx.domain or DEFAULT_DOMAIN
-    default_project = validate.string(data, "default_project_id", max_length=64, nullable=True)
-    user = User(name=name, domain_id=domain_id, enabled=validate.boolean(data, "enabled")
+    data = body["user"]  # declared: schemas.CREATE_USER
+    name = data["name"]
+    password = data.get("password")
+    domain_id = data.get("domain_id") or ctx.domain or DEFAULT_DOMAIN
+    default_project = data.get("default_project_id")
+    user = User(name=name, domain_id=domain_id, enabled=data.get("enabled")
                 is not False, default_project_id=default_project,
-                description=validate.string(data, "description", min_length=0,
-                                            max_length=65535, nullable=True) or "",
+                description=data.get("description") or "",
                 extra=validate.extra(data, KNOWN))
     # Hashed before the transaction: it takes tens of milliseconds.
     user.password_hash = await passwords.hash_async(password) if password is not None else None
@@ -100,18 +93,17 @@ async def create(rt: Runtime, ctx: RequestContext, body: Any) -> User:
 
 async def update(rt: Runtime, ctx: RequestContext, ident: str, body: Any) -> User:
     policy.authorize(ctx, "identity:update_user")
-    data = validate.entity(body, "user")
+    data = body["user"]
     for key in ("domain_id", "id"):
         if key in data:
             raise InvalidParameter(f"Invalid input for field/attribute {key}. Value: "
                                    f"{quote(data[key])}. It cannot be changed.")
-    name = validate.name(data, required=False, max_length=NAME_MAX)
-    enabled = validate.boolean(data, "enabled")
-    description = validate.string(data, "description", min_length=0, max_length=65535,
-                                  nullable=True)
+    name = data.get("name")
+    enabled = data.get("enabled")
+    description = data.get("description")
     new_hash = None
     if "password" in data:
-        password = _password(data)
+        password = data.get("password")
         new_hash = await passwords.hash_async(password) if password is not None else ""
     async with rt.db.session() as s:
         user = await find(s, ident)
@@ -119,7 +111,7 @@ async def update(rt: Runtime, ctx: RequestContext, ident: str, body: Any) -> Use
             await _unique(s, name, user.domain_id, user.id)
             user.name = name
         if "default_project_id" in data:
-            project = validate.string(data, "default_project_id", max_length=64, nullable=True)
+            project = data.get("default_project_id")
             await _check_project(s, project)
             user.default_project_id = project
         if description is not None:
@@ -139,12 +131,8 @@ async def update(rt: Runtime, ctx: RequestContext, ident: str, body: Any) -> Use
 async def change_password(rt: Runtime, ctx: RequestContext, ident: str, body: Any) -> None:
     """A user's own change, proven with the current password; ends its tokens."""
     policy.authorize(ctx, "identity:change_password", {"user_id": ident})
-    data = validate.entity(body, "user")
-    original = validate.string(data, "original_password", required=True,
-                               max_length=passwords.MAX_LENGTH, min_length=0)
-    password = validate.string(data, "password", required=True,
-                               max_length=passwords.MAX_LENGTH)
-    assert original is not None and password is not None
+    data = body["user"]
+    original, password = data["original_password"], data["password"]
     async with rt.db.session() as s:
         stored = (await find(s, ident)).password_hash
     if not await passwords.verify_async(original, stored):

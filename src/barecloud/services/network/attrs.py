@@ -1,9 +1,9 @@
-"""Checks of Network request bodies, worded as Neutron's attribute validation.
+"""Neutron's converters and the checks its declarations cannot say.
 
-Neutron validates each resource's attributes from a table (allow_post,
-allow_put, validators, converters); a body with an attribute it does not
-know is ``Unrecognized attribute(s) 'x'``, a value a validator refuses is
-``Invalid input for <attr>. Reason: <why>.``, both 400 ``HTTPBadRequest``.
+What a body may hold is declared in schemas.py and checked before the service
+runs; here are the converters Neutron applies after (``"yes"`` to True,
+``"1500"`` to 1500, a MAC to lower case), which Compute and the conductor
+also use for what they pass in, and who owns a created resource.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import ipaddress
 import re
 import uuid
-from collections.abc import Iterable
 from typing import Any
 
 from barecloud.errors import prefix
@@ -19,70 +18,19 @@ from barecloud.services import policy
 from barecloud.services.context import RequestContext
 from barecloud.services.network.errors import HTTPBadRequest, InvalidInput, invalid_attr
 from barecloud.services.tenancy import project_of
+from barecloud.services.validation import FALSE_STRINGS, TRUE_STRINGS
 
 MAC_RE = re.compile(r"^([0-9a-fA-F]{2})([:-][0-9a-fA-F]{2}){5}$")
-TRUE = ("true", "1", "yes", "on")
-FALSE = ("false", "0", "no", "off")
-
-
-def resource_body(body: Any, resource: str) -> dict[str, Any]:
-    """``body[resource]``: the one object a create or update is about."""
-    if not isinstance(body, dict) or resource not in body:
-        raise HTTPBadRequest(f"Unable to find '{resource}' in request body")
-    data = body[resource]
-    if not isinstance(data, dict):
-        raise HTTPBadRequest(f"Invalid input for {resource}. Reason: the body is not an "
-                             "object.")
-    return data
-
-
-def bulk_bodies(body: Any, resource: str, collection: str) -> list[dict[str, Any]] | None:
-    """The items of a bulk create (``{"networks": [...]}``), or None for a single one."""
-    if isinstance(body, dict) and collection in body and resource not in body:
-        items = body[collection]
-        if not isinstance(items, list) or not items:
-            raise HTTPBadRequest("Resources required")
-        for item in items:
-            if not isinstance(item, dict):
-                raise HTTPBadRequest(f"Invalid input for {collection}. Reason: '{prefix(item)}' is "
-                                     "not an object.")
-        return items
-    return None
-
-
-def only(data: dict[str, Any], allowed: Iterable[str]) -> None:
-    extra = sorted(set(data) - set(allowed))
-    if extra:
-        raise HTTPBadRequest(f"Unrecognized attribute(s) '{', '.join(extra)}'")
-
-
-def read_only(data: dict[str, Any], keys: Iterable[str]) -> None:
-    for key in keys:
-        if key in data:
-            raise HTTPBadRequest(f"Cannot update read-only attribute {key}")
-
-
-def not_on_post(data: dict[str, Any], keys: Iterable[str]) -> None:
-    for key in keys:
-        if key in data:
-            raise HTTPBadRequest(f"Attribute '{key}' not allowed in POST")
-
-
-def required(data: dict[str, Any], key: str) -> Any:
-    if key not in data:
-        raise HTTPBadRequest(f"Failed to parse request. Required attribute '{key}' not "
-                             "specified")
-    return data[key]
 
 
 def to_bool(value: Any, attr: str = "") -> bool:
-    """Neutron's convert_to_boolean: booleans, 0/1 and their strings."""
+    """Neutron's convert_to_boolean: booleans, 0/1 and oslo's strict spellings."""
     if isinstance(value, bool):
         return value
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
-    if isinstance(value, str) and value.strip().lower() in TRUE + FALSE:
-        return value.strip().lower() in TRUE
+    if isinstance(value, str) and value.strip().lower() in TRUE_STRINGS | FALSE_STRINGS:
+        return value.strip().lower() in TRUE_STRINGS
     raise InvalidInput(f"'{prefix(value)}' cannot be converted to boolean")
 
 
@@ -90,18 +38,11 @@ def boolean(data: dict[str, Any], key: str, default: bool) -> bool:
     return to_bool(data[key], key) if key in data else default
 
 
-def string(data: dict[str, Any], key: str, default: str = "", max_len: int = 255,
-           nullable: bool = False) -> str:
-    if key not in data:
-        return default
-    value = data[key]
-    if value is None and nullable:
-        return default
-    if not isinstance(value, str):
-        raise invalid_attr(key, f"'{prefix(value)}' is not a valid string")
-    if len(value) > max_len:
-        raise invalid_attr(key, f"'{prefix(value)}' exceeds maximum length of {max_len}")
-    return value
+def string(data: dict[str, Any], key: str, default: str = "") -> str:
+    """A declared string attribute (schemas.py checked it), or ``default`` if absent or
+    null."""
+    value = data.get(key)
+    return default if value is None else str(value)
 
 
 def integer(value: Any, attr: str, minimum: int | None = None,
@@ -154,9 +95,6 @@ def mac_address(value: Any, attr: str = "mac_address") -> str:
 def owner(ctx: RequestContext, data: dict[str, Any]) -> str:
     """The project a created resource belongs to: the caller's, or (admins) the one given."""
     project, tenant = data.get("project_id"), data.get("tenant_id")
-    for key, value in (("project_id", project), ("tenant_id", tenant)):
-        if value is not None and (not isinstance(value, str) or not value or len(value) > 255):
-            raise invalid_attr(key, f"'{prefix(value)}' is not a valid string")
     if project is not None and tenant is not None and project != tenant:
         raise HTTPBadRequest("'project_id' and 'tenant_id' do not match")
     given = project or tenant

@@ -73,7 +73,8 @@ PAGING = ("fields", "sort_key", "sort_dir", "limit", "marker", "page_reverse")
 
 @dataclass
 class ListQuery:
-    """A list request as Neutron reads its query string (``fields`` is for the API)."""
+    """A list request as Neutron reads its query string (``fields`` is for the API),
+    once its declaration (schemas.list_query) has checked it."""
 
     filters: dict[str, list[str]] = field(default_factory=dict)
     sort_keys: list[str] = field(default_factory=list)
@@ -90,15 +91,8 @@ class ListQuery:
                 query.sort_keys.append(value)
             elif key == "sort_dir":
                 query.sort_dirs.append(value)
-            elif key == "limit":
-                try:
-                    query.limit = int(value)
-                except ValueError:
-                    raise HTTPBadRequest(f"Limit must be an integer 0 or greater and not "
-                                         f"'{value}'") from None
-                if query.limit < 0:
-                    raise HTTPBadRequest(f"Limit must be an integer 0 or greater and not "
-                                         f"'{value}'")
+            elif key == "limit":  # declared: an integer, 0 or more (schemas.list_query)
+                query.limit = int(value)
             elif key == "marker":
                 query.marker = value
             elif key == "page_reverse":

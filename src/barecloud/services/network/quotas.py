@@ -73,17 +73,14 @@ async def list_all(rt: Runtime, ctx: RequestContext) -> dict[str, dict[str, int]
 
 
 def _values(data: dict[str, Any]) -> dict[str, int]:
-    attrs.only(data, [*DEFAULTS, "check_limit", "force"])
-    values = {}
-    for name in DEFAULTS:
-        if name in data:
-            values[name] = attrs.integer(data[name], name, minimum=-1,
-                                         maximum=2**31 - 1)
-    return values
+    """The limits of a declared body (schemas.UPDATE_QUOTA), as integers."""
+    return {name: attrs.integer(data[name], name, minimum=-1, maximum=2**31 - 1)
+            for name in DEFAULTS if name in data}
 
 
-async def update(rt: Runtime, ctx: RequestContext, project: str, body: Any) -> dict[str, int]:
-    values = _values(attrs.resource_body(body, "quota"))
+async def update(rt: Runtime, ctx: RequestContext, project: str,
+                 data: dict[str, Any]) -> dict[str, int]:
+    values = _values(data)
     policy.authorize(ctx, "network:update_quota", {"project_id": project})
     await save_limits(rt.db, NetworkQuota, project, values)
     async with rt.db.session() as s:

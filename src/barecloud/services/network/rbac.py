@@ -32,14 +32,9 @@ from barecloud.services.network.errors import (
     HTTPBadRequest,
     RbacPolicyInUse,
     RbacPolicyNotFound,
-    invalid_attr,
 )
 from barecloud.services.tenancy import project_of, service_context
 
-OBJECT_TYPES = ("network",)
-ACTIONS = ("access_as_shared", "access_as_external")
-CREATE_KEYS = ("object_type", "object_id", "action", "target_tenant", "target_project",
-               "project_id", "tenant_id")
 FILTERS = {
     "id": column_filter(NetworkRbac.id), "object_type": column_filter(NetworkRbac.object_type),
     "object_id": column_filter(NetworkRbac.object_id),
@@ -91,15 +86,6 @@ def _target(data: dict[str, Any]) -> str:
     if value is None:
         raise HTTPBadRequest("Failed to parse request. Required attribute "
                                    "'target_tenant' not specified")
-    if not isinstance(value, str) or not value or len(value) > 255:
-        raise invalid_attr("target_tenant", f"'{value}' is not a valid string")
-    return value
-
-
-def _choice(data: dict[str, Any], key: str, allowed: tuple[str, ...]) -> str:
-    value = attrs.required(data, key)
-    if value not in allowed:
-        raise invalid_attr(key, f"{value} is not in {list(allowed)}")
     return str(value)
 
 
@@ -122,11 +108,9 @@ async def _mirror(s: AsyncSession, network: Network, action: str) -> None:
 
 
 async def create(rt: Runtime, ctx: RequestContext, data: dict[str, Any]) -> NetworkRbac:
-    attrs.only(data, CREATE_KEYS)
-    object_type = _choice(data, "object_type", OBJECT_TYPES)
-    action = _choice(data, "action", ACTIONS)
-    object_id = attrs.string(data, "object_id", max_len=36) or attrs.required(data,
-                                                                               "object_id")
+    """An entry from a declared body (schemas.CREATE_RBAC_POLICY's ``rbac_policy``)."""
+    object_type, action = str(data["object_type"]), str(data["action"])
+    object_id = str(data["object_id"])
     target_tenant = _target(data)
     project = attrs.owner(ctx, data)
     policy.authorize(ctx, "network:create_rbac_policy", {"project_id": project})
@@ -166,9 +150,6 @@ async def _check_unused(s: AsyncSession, row: NetworkRbac) -> Network:
 
 async def update(rt: Runtime, ctx: RequestContext, policy_id: str,
                  data: dict[str, Any]) -> NetworkRbac:
-    attrs.read_only(data, ("id", "object_type", "object_id", "action", "project_id",
-                           "tenant_id"))
-    attrs.only(data, ("target_tenant", "target_project"))
     target_tenant = _target(data)
     policy.authorize(ctx, "network:get_rbac_policy")
     try:
