@@ -21,6 +21,8 @@ from barecloud.api.common import json_body
 from barecloud.services.validation import Checker, Schema, Wording, query_document
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+# How a service reads a JSON body (its own words for an empty or malformed one).
+BodyReader = Callable[[Request], Awaitable[Any]]
 ATTRIBUTE = "__barecloud_accepts__"
 # Marks an operation in /openapi.json whose input is declared (tests check all are).
 DECLARED = "x-barecloud-declared"
@@ -34,32 +36,41 @@ class Accepts:
     query: Checker | None
     body_required: bool
     content_type: str
+    read: BodyReader = json_body
+
+    @property
+    def json(self) -> bool:
+        """A JSON body (``application/json``, Glance's JSON-patch types) is checked;
+        another (an image's octets) is only declared, and left for the handler to stream."""
+        return "json" in self.content_type
 
     async def check(self, request: Request) -> None:
         if self.query is not None:
             doc = query_document(request.query_params.multi_items(), self.query.schema)
             request.state.query = self.query.check(doc, "query")
-        if self.body is not None:
+        if self.body is not None and self.json:
             raw = await request.body()
             if raw or self.body_required:
-                request.state.body = self.body.check(await json_body(request), "body")
+                request.state.body = self.body.check(await self.read(request), "body")
             else:
                 request.state.body = None
 
 
 class Inputs:
     """One service's ``@accepts``: its declarations, worded as that service words
-    errors."""
+    errors (and, if it says them differently from ``common.json_body``, reads bodies)."""
 
-    def __init__(self, wording: Wording) -> None:
+    def __init__(self, wording: Wording, read: BodyReader = json_body) -> None:
         self.wording = wording
+        self.read = read
 
     def __call__(self, *, body: Schema | None = None, query: Schema | None = None,
                  body_required: bool = True,
                  content_type: str = "application/json") -> Callable[[F], F]:
         spec = Accepts(body=Checker(body, self.wording) if body is not None else None,
                        query=Checker(query, self.wording) if query is not None else None,
-                       body_required=body_required, content_type=content_type)
+                       body_required=body_required, content_type=content_type,
+                       read=self.read)
 
         def decorate(handler: F) -> F:
             @functools.wraps(handler)

@@ -293,7 +293,7 @@ async def test_projects_see_and_change_only_what_they_may(rt: Runtime) -> None:
     public = await images.create(rt, CTX, {"name": "admin-public", "visibility": "public"})
 
     async def listed(ctx: RequestContext, **params: str) -> list[str]:
-        page = await queries.list_images(rt, ctx, list(params.items()))
+        page = await queries.list_images(rt, ctx, dict(params))
         return sorted(i.name or "" for i in page.images)
 
     assert await listed(alice) == ["a-community", "a-private", "a-shared", "admin-public"]

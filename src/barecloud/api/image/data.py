@@ -5,18 +5,20 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from starlette.requests import ClientDisconnect
 
+from barecloud.api import accepts as declared
 from barecloud.api import files
 from barecloud.api.common import context, runtime
 from barecloud.api.image import params
 from barecloud.api.image.errors import error_response
-from barecloud.services.image import images, store
+from barecloud.api.image.inputs import accepts
+from barecloud.services.image import images, schemas, store
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/image/v2/images")
+router = declared.router(prefix="/image/v2/images")
 
 
 async def _body(request: Request) -> AsyncIterator[bytes]:
@@ -37,15 +39,18 @@ async def _body(request: Request) -> AsyncIterator[bytes]:
 
 
 @router.put("/{image_id}/file", status_code=204)
+# Declared for /openapi.json only: octets are streamed to the store, not read as JSON.
+@accepts(body=schemas.IMAGE_DATA, content_type=schemas.DATA_MEDIA_TYPE)
 async def upload(image_id: str, request: Request) -> Response:
     kind = params.media_type(request)
-    if kind != "application/octet-stream":
+    if kind != schemas.DATA_MEDIA_TYPE:
         return error_response(415, f"Invalid content type {kind}")
     await images.upload(runtime(request), context(request), image_id, _body(request))
     return Response(status_code=204)
 
 
 @router.get("/{image_id}/file")
+@accepts()
 async def download(image_id: str, request: Request) -> Response:
     image, path = await images.data(runtime(request), context(request), image_id)
     if path is None:

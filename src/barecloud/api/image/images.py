@@ -4,29 +4,32 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
+from barecloud.api import accepts as declared
 from barecloud.api.common import JSONResponse, base_url, context, runtime
 from barecloud.api.image import params, render
 from barecloud.api.image.errors import error_response
-from barecloud.services.image import images, queries
+from barecloud.api.image.inputs import accepts
+from barecloud.services.image import images, queries, schemas
 from barecloud.services.image import patch as image_patch
 
-router = APIRouter(prefix="/image/v2/images")
+router = declared.router(prefix="/image/v2/images")
 
 
 @router.post("", status_code=201)
+@accepts(body=schemas.CREATE_IMAGE)
 async def create_image(request: Request) -> JSONResponse:
-    body = await params.json_body(request)
-    image = await images.create(runtime(request), context(request), body)
+    image = await images.create(runtime(request), context(request), request.state.body)
     return JSONResponse(render.image(image), status_code=201, headers={
         "Location": f"{base_url(request)}/image/v2/images/{image.uuid}"})
 
 
 @router.get("")
+@accepts(query=schemas.LIST_IMAGES_QUERY)
 async def list_images(request: Request) -> JSONResponse:
-    query = list(request.query_params.multi_items())
-    page = await queries.list_images(runtime(request), context(request), query)
+    query = list(request.query_params.multi_items())  # for the links, as sent
+    page = await queries.list_images(runtime(request), context(request), request.state.query)
     kept = [(k, v) for k, v in query if k != "marker"]
     body = {"images": [render.image(i) for i in page.images],
             "first": "/v2/images" + (f"?{urlencode(kept)}" if kept else ""),
@@ -37,12 +40,14 @@ async def list_images(request: Request) -> JSONResponse:
 
 
 @router.get("/{image_id}")
+@accepts()
 async def show_image(image_id: str, request: Request) -> JSONResponse:
     return JSONResponse(render.image(await images.get(runtime(request), context(request),
                                                       image_id)))
 
 
 @router.patch("/{image_id}")
+@accepts(body=schemas.UPDATE_IMAGE, content_type=schemas.PATCH_MEDIA_TYPE)
 async def update_image(image_id: str, request: Request) -> JSONResponse:
     kind = params.media_type(request)
     draft = image_patch.MEDIA_TYPES.get(kind or "")
@@ -51,24 +56,27 @@ async def update_image(image_id: str, request: Request) -> JSONResponse:
         return error_response(
             415, f"Unsupported media type {kind}: a patch is one of {accepted}.",
             {"Accept-Patch": accepted})
-    body = await params.json_body(request)
-    image = await images.update(runtime(request), context(request), image_id, body, draft)
+    image = await images.update(runtime(request), context(request), image_id,
+                                request.state.body, draft)
     return JSONResponse(render.image(image))
 
 
 @router.delete("/{image_id}", status_code=204)
+@accepts()
 async def delete_image(image_id: str, request: Request) -> Response:
     await images.remove(runtime(request), context(request), image_id)
     return Response(status_code=204)
 
 
 @router.put("/{image_id}/tags/{tag}", status_code=204)
+@accepts()
 async def add_tag(image_id: str, tag: str, request: Request) -> Response:
     await images.set_tag(runtime(request), context(request), image_id, tag, present=True)
     return Response(status_code=204)
 
 
 @router.delete("/{image_id}/tags/{tag}", status_code=204)
+@accepts()
 async def delete_tag(image_id: str, tag: str, request: Request) -> Response:
     await images.set_tag(runtime(request), context(request), image_id, tag, present=False)
     return Response(status_code=204)

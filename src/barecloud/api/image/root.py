@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.routing import APIRoute
 
+from barecloud.api import accepts as declared
 from barecloud.api.common import JSONResponse, base_url
 from barecloud.api.image import data, images, members, schemas
 from barecloud.api.image.errors import error_response
+from barecloud.api.image.inputs import accepts
 from barecloud.errors import NotFound
 
-router = APIRouter(prefix="/image")
+router = declared.router(prefix="/image")
 
 # v2.7 brought os_hidden and the os_hash_* fields, the newest things served here;
 # later versions add image import, multiple stores and caching, which are not.
@@ -33,12 +35,14 @@ def versions(request: Request) -> dict[str, Any]:
 
 
 @router.get("/versions")
+@accepts()
 async def explicit(request: Request) -> JSONResponse:
     return JSONResponse(versions(request))
 
 
 @router.api_route("", methods=METHODS, include_in_schema=False)
 @router.api_route("/{rest:path}", methods=METHODS, include_in_schema=False)
+@accepts()
 async def choices(request: Request, rest: str = "") -> JSONResponse:
     if rest.split("/")[0] != "v2":
         return JSONResponse(versions(request), status_code=300)

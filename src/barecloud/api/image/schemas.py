@@ -2,29 +2,35 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import Request
 
+from barecloud.api import accepts as declared
 from barecloud.api.common import JSONResponse
-from barecloud.services.image import schema
+from barecloud.api.image.inputs import accepts
+from barecloud.services.image import schemas as documents
 
-router = APIRouter(prefix="/image/v2/schemas")
+router = declared.router(prefix="/image/v2/schemas")
 
 
 @router.get("/image")
-async def image() -> JSONResponse:
-    return JSONResponse(schema.image_schema())
+@accepts()
+async def image(request: Request) -> JSONResponse:
+    return JSONResponse(documents.image_schema())
 
 
 @router.get("/images")
-async def images() -> JSONResponse:
-    return JSONResponse(schema.images_schema())
+@accepts()
+async def images(request: Request) -> JSONResponse:
+    return JSONResponse(documents.images_schema())
 
 
 @router.get("/member")
-async def member() -> JSONResponse:
-    return JSONResponse(schema.member_schema())
+@accepts()
+async def member(request: Request) -> JSONResponse:
+    return JSONResponse(documents.member_schema())
 
 
 @router.get("/members")
-async def members() -> JSONResponse:
-    return JSONResponse(schema.members_schema())
+@accepts()
+async def members(request: Request) -> JSONResponse:
+    return JSONResponse(documents.members_schema())

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 
+from barecloud.api import accepts as declared
 from barecloud.api.common import JSONResponse, base_url
+from barecloud.api.reservation.inputs import accepts
 from barecloud.api.reservation.microversion import VERSION
 
-router = APIRouter()
+router = declared.router()
 
 
 def _v1(request: Request) -> dict[str, Any]:
@@ -26,11 +28,13 @@ def _v1(request: Request) -> dict[str, Any]:
 
 @router.get("/reservation")
 @router.get("/reservation/")
+@accepts()
 async def versions(request: Request) -> JSONResponse:
     return JSONResponse({"versions": [_v1(request)]}, status_code=300)
 
 
 @router.get("/reservation/v1")
 @router.get("/reservation/v1/")
+@accepts()
 async def v1(request: Request) -> JSONResponse:
     return JSONResponse({"version": _v1(request)})

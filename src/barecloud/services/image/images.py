@@ -37,9 +37,9 @@ from barecloud.errors import (
 from barecloud.services import policy
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.image import patch
-from barecloud.services.image import schema as image_schema
+from barecloud.services.image import schemas as image_schema
 from barecloud.services.image import store as image_store
-from barecloud.services.image.schema import OverLimit
+from barecloud.services.image.schemas import OverLimit
 from barecloud.services.validation import UUID_PATTERN
 
 log = logging.getLogger(__name__)
@@ -146,16 +146,13 @@ def _unique(tags: list[str]) -> list[str]:
     return list(dict.fromkeys(tags))
 
 
-async def create(rt: Runtime, ctx: RequestContext, body: Any) -> Image:
-    if not isinstance(body, dict):
-        raise InvalidParameter(
-            "Provided object does not match schema 'image': the body is not a JSON object"
-        )
-    for key in ("direct_url", "self", "file", "schema", "stores", "locations"):
+async def create(rt: Runtime, ctx: RequestContext, body: dict[str, Any]) -> Image:
+    """``body`` is what ``schemas.CREATE_IMAGE`` accepted."""
+    for key in image_schema.LINKS:
         if key in body:
             raise Forbidden(f"Attribute '{key}' is read-only.")
-    for key, value in body.items():
-        image_schema.check_value(key, value)
+    for value in body.values():
+        image_schema.refuse_nul(value)
     for key in body.keys() - {"id"}:
         image_schema.check_name(key)
     base = {k: v for k, v in body.items() if k in CREATE_FIELDS}
@@ -181,8 +178,8 @@ async def create(rt: Runtime, ctx: RequestContext, body: Any) -> Image:
     return image
 
 
-async def update(rt: Runtime, ctx: RequestContext, image_id: str, body: Any,
-                 draft: int) -> Image:
+async def update(rt: Runtime, ctx: RequestContext, image_id: str,
+                 body: list[dict[str, Any]], draft: int) -> Image:
     changes = patch.parse(body, draft)
     async with rt.db.session() as s:
         image = await find_own(s, ctx, image_id, "modify_image")

@@ -16,7 +16,7 @@ from barecloud.db.models import Image, ImageMember, utcnow
 from barecloud.errors import Conflict, Forbidden, InvalidParameter, NotFound
 from barecloud.services import policy
 from barecloud.services.context import RequestContext, Runtime
-from barecloud.services.image import images, schema
+from barecloud.services.image import images, schemas
 
 MEMBER_QUOTA = 128
 
@@ -73,11 +73,10 @@ async def get(rt: Runtime, ctx: RequestContext, image_id: str,
 
 
 async def add(rt: Runtime, ctx: RequestContext, image_id: str,
-              body: Any) -> tuple[Image, ImageMember]:
-    member_id = body.get("member") if isinstance(body, dict) else None
-    if member_id is None:
-        raise InvalidParameter("Member to be added not specified")
-    if not _valid(member_id):
+              body: dict[str, Any]) -> tuple[Image, ImageMember]:
+    """``body`` is what ``schemas.ADD_MEMBER`` accepted."""
+    member_id = body["member"]
+    if not _valid(member_id):  # a NUL: what the declaration does not say
         raise InvalidParameter(f"Invalid member: {member_id!r} (a project id of up to 255 "
                                "characters is expected)")
     async with rt.db.session() as s:
@@ -89,7 +88,7 @@ async def add(rt: Runtime, ctx: RequestContext, image_id: str,
                                                        ImageMember.member == member_id)):
             raise Conflict(f"Member {member_id} already exists for image {image.uuid}.")
         if (count or 0) >= MEMBER_QUOTA:
-            raise schema.OverLimit(
+            raise schemas.OverLimit(
                 f"Maximum number of members ({MEMBER_QUOTA}) reached for image {image.uuid}."
             )
         now = utcnow()
@@ -100,12 +99,9 @@ async def add(rt: Runtime, ctx: RequestContext, image_id: str,
 
 
 async def set_status(rt: Runtime, ctx: RequestContext, image_id: str, member_id: str,
-                     body: Any) -> tuple[Image, ImageMember]:
-    status = body.get("status") if isinstance(body, dict) else None
-    if status is None:
-        raise InvalidParameter("Status not specified")
-    if status not in schema.MEMBER_STATUSES:
-        raise InvalidParameter(f"Invalid status: {status}")
+                     body: dict[str, Any]) -> tuple[Image, ImageMember]:
+    """``body`` is what ``schemas.UPDATE_MEMBER`` accepted."""
+    status = body["status"]
     async with rt.db.session() as s:
         image = await _shared(s, ctx, image_id)
         member = await _find(s, image, member_id)

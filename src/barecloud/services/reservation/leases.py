@@ -33,14 +33,12 @@ from barecloud.services.reservation import calendar, clock, ending, filters, hos
 from barecloud.services.reservation import flavors as lease_flavors
 from barecloud.services.reservation.dates import minute, parse
 from barecloud.services.reservation.errors import LeaseNotFound, NotEnoughHosts
+from barecloud.services.reservation.schemas import RESOURCE_TYPE
 from barecloud.services.reservation.views import lease as view
 from barecloud.services.tenancy import project_of, user_of
 
-RESOURCE_TYPE = "physical:host"
-BEFORE_END = ("", "default", "snapshot")
 # Blazar's default notice before a lease ends (minutes_before_end_lease).
 NOTICE = dt.timedelta(hours=1)
-MAX_NAME = 80
 
 
 @dataclass
@@ -81,25 +79,10 @@ async def list_leases(rt: Runtime, ctx: RequestContext) -> list[dict[str, Any]]:
 
 
 # --- parsing ----------------------------------------------------------------------
-def _positive(data: dict[str, Any], key: str) -> int:
-    if key not in data or data[key] in (None, ""):
-        raise InvalidParameter(f"Missing parameter {key}")
-    value = data[key]
-    if isinstance(value, bool):
-        raise InvalidParameter(f"Malformed parameter {key}")
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise InvalidParameter(f"Malformed parameter {key}") from None
-
-
-def _ask(data: Any) -> _Ask:
-    if not isinstance(data, dict):
-        raise InvalidParameter("Each reservation must be a JSON object.")
-    rtype = data.get("resource_type")
-    if rtype != RESOURCE_TYPE:
-        raise InvalidParameter(f"The {rtype} resource type is not supported")
-    low, high = _positive(data, "min"), _positive(data, "max")
+# Bodies are what schemas.CREATE_LEASE / UPDATE_LEASE accepted (types, required
+# fields, the resource type); what follows checks what JSON Schema cannot say.
+def _ask(data: dict[str, Any]) -> _Ask:
+    low, high = int(data["min"]), int(data["max"])  # python-blazarclient sends text
     if low < 1 or high < 1:
         raise InvalidParameter("Malformed parameter min and max (must be greater than or "
                                "equal to 1)")
@@ -109,8 +92,6 @@ def _ask(data: Any) -> _Ask:
     hyper, res = _props(data.get("hypervisor_properties")), _props(
         data.get("resource_properties"))
     before_end = data.get("before_end") or "default"
-    if before_end not in BEFORE_END:
-        raise InvalidParameter("Malformed parameter before_end")
     return _Ask(low, high, hyper, res, before_end, filters.of(hyper, res))
 
 
@@ -121,17 +102,7 @@ def _props(value: Any) -> str:
     if isinstance(value, list):
         filters.parse(value)
         return json.dumps(value)
-    if not isinstance(value, str):
-        raise InvalidParameter(f"Malformed requirements {value!r}")
-    return value
-
-
-def _name(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidParameter("Missing parameter name")
-    if len(value) > MAX_NAME:
-        raise InvalidParameter(f"The lease name must be at most {MAX_NAME} characters.")
-    return value
+    return str(value)
 
 
 async def _name_free(s: AsyncSession, project: str, name: str,
@@ -197,15 +168,10 @@ async def _write_allocations(s: AsyncSession, lease: Lease, reservation_id: str,
 
 
 # --- create -------------------------------------------------------------------------
-async def create(rt: Runtime, ctx: RequestContext, body: Any) -> dict[str, Any]:
+async def create(rt: Runtime, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
     project = project_of(ctx)
     policy.authorize(ctx, "blazar:leases:post", {"project_id": project})
-    if not isinstance(body, dict):
-        raise InvalidParameter("The request body must be a JSON object.")
-    missing = [p for p in ("name", "start_date", "end_date") if body.get(p) in (None, "")]
-    if missing:
-        raise InvalidParameter(f"Missing parameter {', '.join(missing)}")
-    name = _name(body["name"])
+    name = body["name"]
     now = clock.now(rt.settings)
     start, end = parse(body["start_date"], now), parse(body["end_date"], now)
     if body["start_date"] != "now" and minute(start) < minute(now):
@@ -213,10 +179,7 @@ async def create(rt: Runtime, ctx: RequestContext, body: Any) -> dict[str, Any]:
     if end <= start:
         raise InvalidParameter("End date must be later than start date.")
     before_end = _before_end(body.get("before_end_date"), start, end, now)
-    asks = body.get("reservations")
-    if not isinstance(asks, list) or not asks:
-        raise InvalidParameter("Missing parameter reservations")
-    checked = [_ask(a) for a in asks]
+    checked = [_ask(a) for a in body["reservations"]]
     limits.check_duration(rt.settings, start, end)
     async with calendar.locked(rt) as s:
         await _name_free(s, project, name)
@@ -251,13 +214,12 @@ async def create(rt: Runtime, ctx: RequestContext, body: Any) -> dict[str, Any]:
 
 
 # --- update -------------------------------------------------------------------------
-async def update(rt: Runtime, ctx: RequestContext, lease_id: str, body: Any) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise InvalidParameter("The request body must be a JSON object.")
+async def update(rt: Runtime, ctx: RequestContext, lease_id: str,
+                 body: dict[str, Any]) -> dict[str, Any]:
     async with calendar.locked(rt) as s:
         lease = await _find(s, ctx, lease_id, "blazar:leases:put")
         if "name" in body:
-            lease.name = _name(body["name"])
+            lease.name = body["name"]
             await _name_free(s, lease.project_id, lease.name, lease.id)
         if any(k in body for k in ("start_date", "end_date", "before_end_date",
                                    "reservations")):
@@ -333,14 +295,11 @@ def _ask_of(r: LeaseReservation) -> _Ask:
                 filters.of(r.hypervisor_properties, r.resource_properties))
 
 
-def _reservation_changes(lease: Lease, items: Any) -> dict[str, _Ask]:
+def _reservation_changes(lease: Lease, items: list[dict[str, Any]] | None
+                         ) -> dict[str, _Ask]:
     if items is None:
         return {}
-    if not isinstance(items, list):
-        raise InvalidParameter("reservations must be a list")
     known = {r.id: r for r in lease.reservations}
-    if any(not isinstance(i, dict) or not i.get("id") for i in items):
-        raise InvalidParameter("Missing parameter reservation ID")
     unknown = [i["id"] for i in items if i["id"] not in known]
     if unknown:
         raise InvalidParameter("Please enter valid reservation IDs. Invalid reservation IDs "

@@ -1,8 +1,12 @@
-"""Glance's image and member schemas: the documents clients fetch, and the checks
-that follow them.
+"""Glance's image and member schemas: the documents clients fetch, and the
+declarations of what each Image API operation accepts (docs/design/input.md).
 
 The JSON schemas served at ``/image/v2/schemas/*`` are the same data that
-validates input here, so what a client reads is what the service enforces.
+validates input here (``CREATE_IMAGE`` is the image schema, with the bounds
+Glance's database puts on ``min_disk`` and ``min_ram``), so what a client reads
+is what the service enforces.  Glance reads its JSON-patch and its list filters
+by hand; their declarations say what JSON Schema can, the rest is checked in
+patch.py and queries.py.  The words of a refusal are Glance's (errors.py).
 ``disk_formats`` are ``raw`` and ``qcow2`` only (a Glance operator's
 ``[image_format] disk_formats`` setting): those are what a bare-metal deploy
 can write; ``container_formats`` is ``bare``.
@@ -10,10 +14,11 @@ can write; ``container_formats`` is ``bare``.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from barecloud.errors import ClientError, Forbidden, InvalidParameter, quote
+from barecloud.services.image.errors import wording
+from barecloud.services.validation import Checker, Schema
 
 DISK_FORMATS = ("raw", "qcow2")
 CONTAINER_FORMATS = ("bare",)
@@ -135,46 +140,99 @@ def members_schema() -> dict[str, Any]:
     }
 
 
-_TYPES: dict[str, Any] = {"string": str, "integer": int, "boolean": bool, "array": list,
-                          "object": dict, "null": type(None)}
+# --- declarations ----------------------------------------------------------------------
+# Read-only attributes that are links or locations: refused by name (403, "is
+# read-only") whatever their value, so their declarations say nothing of the value.
+LINKS = ("direct_url", "self", "file", "schema", "stores", "locations")
 
 
-def _type_ok(value: Any, name: str) -> bool:
-    if name == "integer" and isinstance(value, bool):
-        return False
-    return isinstance(value, _TYPES[name])
+def _writable(key: str, spec: dict[str, Any]) -> dict[str, Any]:
+    if key in LINKS:
+        return {"readOnly": True, "description": spec["description"]}
+    if key in ("min_disk", "min_ram"):
+        return {**spec, "minimum": 0, "maximum": MAX_INT}
+    return spec
 
 
-def _violation(spec: dict[str, Any], value: Any) -> str | None:
-    """Why ``value`` breaks ``spec`` (the subset of JSON schema used above), or None."""
-    types = spec.get("type", [])
-    types = [types] if isinstance(types, str) else types
-    if types and not any(_type_ok(value, t) for t in types):
-        return f"{quote(value)} is not of type {', '.join(repr(t) for t in types)}"
-    if "enum" in spec and value not in spec["enum"]:
-        return f"{quote(value)} is not one of {spec['enum']!r}"
-    if isinstance(value, str):
-        if "\x00" in value:  # PostgreSQL text cannot hold it
-            return f"{quote(value)} contains a NUL character"
-        if len(value) > spec.get("maxLength", len(value)):
-            return f"{quote(value)} is too long"
-        if "pattern" in spec and not re.match(spec["pattern"], value):
-            return f"{quote(value)} does not match {spec['pattern']!r}"
-    if isinstance(value, list) and "items" in spec:
-        for item in value:
-            if why := _violation(spec["items"], item):
-                return why
-    return None
+CREATE_IMAGE: Schema = {
+    "title": "image", "type": "object",
+    "properties": {k: _writable(k, v) for k, v in IMAGE_PROPERTIES.items()},
+    "additionalProperties": {"type": "string"},
+}
+
+# A JSON pointer naming one attribute; v2.0 patches (draft 4) spell the operation
+# as the member holding it.
+_POINTER: Schema = {"title": "pointer", "type": "string"}
+PATCH_OPERATION: Schema = {
+    "title": "operation", "type": "object",
+    "properties": {"op": {"title": "op", "enum": ["add", "remove", "replace"]},
+                   "path": _POINTER, "value": {},
+                   "add": _POINTER, "replace": _POINTER, "remove": _POINTER},
+}
+UPDATE_IMAGE: Schema = {"title": "patch", "type": "array", "items": PATCH_OPERATION}
+PATCH_MEDIA_TYPE = "application/openstack-images-v2.1-json-patch"
+
+ADD_MEMBER: Schema = {
+    "title": "member", "type": "object", "required": ["member"],
+    "properties": {"member": {"title": "member id", "type": "string", "minLength": 1,
+                              "maxLength": 255}},
+}
+UPDATE_MEMBER: Schema = {
+    "title": "member status", "type": "object", "required": ["status"],
+    "properties": {"status": {"title": "member status", "enum": list(MEMBER_STATUSES)}},
+}
+
+_TEXT: Schema = {"type": "string"}
+_TEXTS: Schema = {"type": "array", "items": {"type": "string"}}
+_BOOLEAN_TEXT = "^([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|)$"  # "": the default, false
+# Glance's list parameters; any other name filters on that extra property.
+# Filters with operators (``name=in:a,b``, ``created_at=gt:...``) are text here.
+LIST_IMAGES_QUERY: Schema = {
+    "type": "object",
+    "properties": {
+        "limit": {"type": "integer", "minimum": 0},
+        "marker": _TEXT,
+        "sort": _TEXT, "sort_key": _TEXTS, "sort_dir": _TEXTS,
+        "member_status": {"enum": ["", "pending", "accepted", "rejected", "all"]},
+        "visibility": {"enum": ["community", "public", "private", "shared", "all"]},
+        "protected": {"type": "string", "enum": ["true", "false"]},
+        "os_hidden": {"type": "string", "pattern": _BOOLEAN_TEXT},
+        "size_min": {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1},
+        "size_max": {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1},
+        "tag": _TEXTS,
+        **{name: _TEXT for name in ("name", "id", "status", "container_format",
+                                    "disk_format", "owner", "checksum", "os_hash_value",
+                                    "created_at", "updated_at", "size", "virtual_size",
+                                    "min_ram", "min_disk")},
+    },
+    "additionalProperties": _TEXT,
+}
+
+# The image's data: octets, streamed to the store, never read as JSON.
+IMAGE_DATA: Schema = {"type": "string", "format": "binary"}
+DATA_MEDIA_TYPE = "application/octet-stream"
+
+_VALUES = Checker(CREATE_IMAGE, wording)
 
 
 def check_value(key: str, value: Any) -> None:
-    """Refuse (400) a value the image schema does not allow for ``key``."""
-    spec = IMAGE_PROPERTIES.get(key, {"type": "string"})
-    why = _violation(spec, value)
-    if why is None and key in ("min_disk", "min_ram") and not 0 <= value <= MAX_INT:
-        why = f"{quote(value)} is out of range: {key} must be between 0 and {MAX_INT}"
-    if why is not None:
-        raise InvalidParameter(f"Provided object does not match schema 'image': {why}")
+    """Refuse (400) a value the image schema does not allow for ``key`` (a patched
+    attribute, a tag), as a created image's would be."""
+    _VALUES.check({key: value})
+    refuse_nul(value)
+
+
+def refuse_nul(value: Any) -> None:
+    """What the declarations do not say: PostgreSQL text cannot hold a NUL."""
+    if _has_nul(value):
+        raise InvalidParameter(f"Provided object does not match schema 'image': "
+                               f"{quote(value)} contains a NUL character")
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    return isinstance(value, list) and any(_has_nul(v) for v in value)
 
 
 def check_name(key: str) -> None:
