@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import atexit
+import hashlib
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -208,6 +212,29 @@ class PortTaken(RuntimeError):
     """``barecloud serve`` could not listen: something else has its port."""
 
 
+_TEMPLATE: Path | None = None
+
+
+def migrated_sqlite() -> Path:
+    """A SQLite database at the migrations' head, made once per test process.
+
+    Services the tests start on SQLite begin from a copy of it rather than running
+    every migration again (~0.8 s of a 4 s start, hundreds of starts per run); the
+    migrations themselves are tested by tests/db and the `db upgrade` tests, which
+    start from nothing.
+    """
+    global _TEMPLATE
+    if _TEMPLATE is None:
+        versions = REPO / "src/barecloud/db/migrations/versions"
+        digest = hashlib.sha1(b"".join(f.read_bytes() for f in sorted(versions.glob("*.py"))))
+        where = Path(tempfile.mkdtemp(prefix=f"barecloud-migrated-{digest.hexdigest()[:8]}-"))
+        atexit.register(shutil.rmtree, where, True)
+        subprocess.run([sys.executable, "-m", "barecloud", "db", "upgrade", "--data-dir",
+                        str(where)], check=True, capture_output=True, timeout=300)
+        _TEMPLATE = where / "barecloud.sqlite"
+    return _TEMPLATE
+
+
 def _start(
     data_dir: Path, port: int, database_url: str | None, lab: int,
     extra_env: dict[str, str] | None, auth: str, netns: bool, rate: str | None,
@@ -225,6 +252,10 @@ def _start(
         env["BARECLOUD_DATABASE_URL"] = database_url
     env.update(extra_env or {})
     data_dir.mkdir(parents=True, exist_ok=True)
+    database = data_dir / "barecloud.sqlite"
+    if "BARECLOUD_DATABASE_URL" not in env and not database.exists():
+        shutil.copyfile(migrated_sqlite(), database)
+        database.chmod(0o600)
     log_path = data_dir / f"service-{port}.log"
     cmd = [sys.executable, "-m", "barecloud", "serve"]
     if lab:
