@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
-from barecloud.api.common import JSONResponse, context, json_body, runtime
-from barecloud.api.compute import params, render
+from barecloud.api import accepts as declared
+from barecloud.api.common import JSONResponse, context, runtime
+from barecloud.api.compute import render
+from barecloud.api.compute.inputs import by_version
 from barecloud.errors import InvalidParameter
 from barecloud.services.compute import actions as server_actions
-from barecloud.services.compute import console_log, queries
-from barecloud.services.compute import input as v
+from barecloud.services.compute import console_log, queries, schemas
 
-router = APIRouter(prefix="/servers")
+router = declared.router(prefix="/servers")
 
 # Nova actions that need what a bare-metal machine here does not have
 # (snapshots, hypervisor tricks, moving a disk between machines).
@@ -41,19 +42,15 @@ def _action(body: Any) -> tuple[str, Any]:
     return next(iter(body.items()))
 
 
-def _length(args: Any) -> int | None:
-    if args is None:
-        return None
-    if not isinstance(args, dict):
-        raise v.invalid("os-getConsoleOutput", args, f"{args!r} is not of type 'object'")
-    v.only(args, ("length",), "os-getConsoleOutput")
-    return v.integer(args, "length", minimum=-1)
+def _length(args: dict[str, Any] | None) -> int | None:
+    return schemas.to_int(args or {}, "length", schemas.CONSOLE_LENGTH)
 
 
 @router.post("/{server_id}/action")
+@by_version(body=schemas.SERVER_ACTION)
 async def server_action(server_id: str, request: Request) -> Response:
     rt, ctx = runtime(request), context(request)
-    name, args = _action(await json_body(request))
+    name, args = _action(request.state.body)
     if name == "reboot":
         await server_actions.reboot(rt, ctx, server_id, args)
     elif name == "os-start":
@@ -61,7 +58,7 @@ async def server_action(server_id: str, request: Request) -> Response:
     elif name == "os-stop":
         await server_actions.stop(rt, ctx, server_id)
     elif name == "rebuild":
-        await server_actions.rebuild(rt, ctx, server_id, args, params.version(request))
+        await server_actions.rebuild(rt, ctx, server_id, args)
         view = await queries.get(rt, ctx, server_id)
         return JSONResponse({"server": render.server(request, ctx, view)}, status_code=202)
     elif name == "os-getConsoleOutput":

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
-from barecloud.api.common import JSONResponse, context, json_body, runtime
+from barecloud.api import accepts as declared
+from barecloud.api.common import JSONResponse, context, runtime
 from barecloud.api.compute import params, render
+from barecloud.api.compute.inputs import accepts, by_version
 from barecloud.errors import InvalidParameter, NotFound
-from barecloud.services.compute import flavors
-from barecloud.services.compute import input as v
+from barecloud.services.compute import flavors, schemas
 
-router = APIRouter(prefix="/flavors")
+router = declared.router(prefix="/flavors")
 
 
 def _int_param(request: Request, name: str) -> int | None:
-    raw = request.query_params.get(name)
+    """``minRam``/``minDisk``: declared as text and read here, as Nova's."""
+    raw = params.query(request).get(name)
     if raw is None:
         return None
     try:
@@ -26,17 +28,17 @@ def _int_param(request: Request, name: str) -> int | None:
 
 
 def _is_public(request: Request) -> bool | None:
-    raw = request.query_params.get("is_public")
+    raw = params.query(request).get("is_public")
     if raw is None:
         return True
     if raw.strip().lower() == "none":
         return None
-    return v.query_bool("is_public", raw)
+    return params.query_bool("is_public", raw)
 
 
 async def _list(request: Request, detail: bool) -> JSONResponse:
     rt, ctx = runtime(request), context(request)
-    q = request.query_params
+    q = params.query(request)
     query = flavors.FlavorQuery(
         is_public=_is_public(request), min_ram=_int_param(request, "minRam"),
         min_disk=_int_param(request, "minDisk"), limit=params.limit(request),
@@ -53,38 +55,44 @@ async def _list(request: Request, detail: bool) -> JSONResponse:
 
 
 @router.get("")
+@accepts(query=schemas.LIST_FLAVORS_QUERY)
 async def list_flavors(request: Request) -> JSONResponse:
     return await _list(request, detail=False)
 
 
 @router.get("/detail")
+@accepts(query=schemas.LIST_FLAVORS_QUERY)
 async def list_flavors_detail(request: Request) -> JSONResponse:
     return await _list(request, detail=True)
 
 
 @router.get("/{flavor_id}")
+@accepts()
 async def show_flavor(flavor_id: str, request: Request) -> JSONResponse:
     f = await flavors.get(runtime(request), context(request), flavor_id)
     return JSONResponse({"flavor": render.flavor(request, f)})
 
 
 @router.post("")
+@by_version(body=schemas.CREATE_FLAVOR)
 async def create_flavor(request: Request) -> JSONResponse:
-    body = await json_body(request)
+    body = request.state.body
     f = await flavors.create(runtime(request), context(request), body, params.version(request))
     return JSONResponse({"flavor": render.flavor(request, f)})
 
 
 @router.put("/{flavor_id}")
+@by_version(body=schemas.UPDATE_FLAVOR)
 async def update_flavor(flavor_id: str, request: Request) -> JSONResponse:
     params.require(request, (2, 55))
-    body = await json_body(request)
+    body = request.state.body
     f = await flavors.update(runtime(request), context(request), flavor_id, body)
     f = await flavors.get(runtime(request), context(request), f.flavorid)
     return JSONResponse({"flavor": render.flavor(request, f)})
 
 
 @router.delete("/{flavor_id}", status_code=202)
+@accepts()
 async def delete_flavor(flavor_id: str, request: Request) -> Response:
     await flavors.remove(runtime(request), context(request), flavor_id)
     return Response(status_code=202)
@@ -92,20 +100,22 @@ async def delete_flavor(flavor_id: str, request: Request) -> Response:
 
 # --- extra specs --------------------------------------------------------
 @router.get("/{flavor_id}/os-extra_specs")
+@accepts()
 async def list_specs(flavor_id: str, request: Request) -> JSONResponse:
     f = await flavors.get(runtime(request), context(request), flavor_id)
     return JSONResponse({"extra_specs": flavors.specs_of(f)})
 
 
 @router.post("/{flavor_id}/os-extra_specs")
+@accepts(body=schemas.CREATE_SPECS)
 async def create_specs(flavor_id: str, request: Request) -> JSONResponse:
-    body = await json_body(request)
-    specs = v.body_object(body, "extra_specs")
+    specs = request.state.body["extra_specs"]
     done = await flavors.set_specs(runtime(request), context(request), flavor_id, specs)
     return JSONResponse({"extra_specs": done})
 
 
 @router.get("/{flavor_id}/os-extra_specs/{key}")
+@accepts()
 async def show_spec(flavor_id: str, key: str, request: Request) -> JSONResponse:
     specs = flavors.specs_of(await flavors.get(runtime(request), context(request), flavor_id))
     if key not in specs:
@@ -114,9 +124,10 @@ async def show_spec(flavor_id: str, key: str, request: Request) -> JSONResponse:
 
 
 @router.put("/{flavor_id}/os-extra_specs/{key}")
+@accepts(body=schemas.UPDATE_SPEC)
 async def update_spec(flavor_id: str, key: str, request: Request) -> JSONResponse:
-    body = await json_body(request)
-    if not isinstance(body, dict) or not body:
+    body = request.state.body
+    if not body:
         raise InvalidParameter("Request body is empty or not an object.")
     if len(body) > 1:
         raise InvalidParameter("Request body contains too many items")
@@ -127,6 +138,7 @@ async def update_spec(flavor_id: str, key: str, request: Request) -> JSONRespons
 
 
 @router.delete("/{flavor_id}/os-extra_specs/{key}")
+@accepts()
 async def delete_spec(flavor_id: str, key: str, request: Request) -> Response:
     await flavors.delete_spec(runtime(request), context(request), flavor_id, key)
     return Response(status_code=200)
@@ -139,25 +151,23 @@ def _access(flavor_id: str, projects: list[str]) -> JSONResponse:
 
 
 @router.get("/{flavor_id}/os-flavor-access")
+@accepts()
 async def list_access(flavor_id: str, request: Request) -> JSONResponse:
     return _access(flavor_id, await flavors.access_list(runtime(request), context(request),
                                                         flavor_id))
 
 
 @router.post("/{flavor_id}/action")
+@accepts(body=schemas.FLAVOR_ACTION)
 async def flavor_action(flavor_id: str, request: Request) -> JSONResponse:
-    body = await json_body(request)
-    if not isinstance(body, dict) or len(body) != 1:
+    body = request.state.body
+    if len(body) != 1:
         raise InvalidParameter("Malformed request body: too many body keys"
-                               if isinstance(body, dict) and body else
-                               "Malformed request body")
+                               if body else "Malformed request body")
     action = next(iter(body))
     if action not in ("addTenantAccess", "removeTenantAccess"):
         raise InvalidParameter(f"There is no such action: {action}")
-    data = v.body_object(body, action)
-    v.only(data, ("tenant",), action)
-    tenant = v.string(data, "tenant", required=True, min_len=1)
-    assert tenant is not None
+    tenant: str = body[action]["tenant"]
     rt, ctx = runtime(request), context(request)
     if action == "addTenantAccess":
         await flavors.add_access(rt, ctx, flavor_id, tenant)

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 
+from barecloud.api import accepts as declared
 from barecloud.api.common import JSONResponse, context, runtime
 from barecloud.api.compute import params
+from barecloud.api.compute.inputs import accepts
 from barecloud.db.models import Node
 from barecloud.services import policy
-from barecloud.services.compute import hypervisors
+from barecloud.services.compute import hypervisors, schemas
 
-router = APIRouter()
+router = declared.router()
 
 
 @router.get("/os-availability-zone")
+@accepts()
 async def zones(request: Request) -> JSONResponse:
     policy.authorize(context(request), "compute:availability_zones:list")
     names = await hypervisors.zones(runtime(request))
@@ -24,6 +27,7 @@ async def zones(request: Request) -> JSONResponse:
 
 
 @router.get("/os-availability-zone/detail")
+@accepts()
 async def zones_detail(request: Request) -> JSONResponse:
     hosts = await hypervisors.zone_hosts(runtime(request), context(request))
     by_zone: dict[str, dict[str, Any]] = {}
@@ -70,12 +74,12 @@ def _hypervisor(request: Request, n: Node, detail: bool) -> dict[str, Any]:
 
 
 def params_bool(request: Request, name: str) -> bool:
-    return request.query_params.get(name, "").lower() in ("1", "true", "yes", "on")
+    return str(params.query(request).get(name, "")).lower() in ("1", "true", "yes", "on")
 
 
 async def _list(request: Request, detail: bool) -> JSONResponse:
     rt = runtime(request)
-    q = request.query_params
+    q = params.query(request)
     limit = params.limit(request)
     found = await hypervisors.list_nodes(rt, context(request),
                                          pattern=q.get("hypervisor_hostname_pattern"),
@@ -90,16 +94,19 @@ async def _list(request: Request, detail: bool) -> JSONResponse:
 
 
 @router.get("/os-hypervisors")
+@accepts(query=schemas.LIST_HYPERVISORS_QUERY)
 async def list_hypervisors(request: Request) -> JSONResponse:
     return await _list(request, detail=False)
 
 
 @router.get("/os-hypervisors/detail")
+@accepts(query=schemas.LIST_HYPERVISORS_QUERY)
 async def list_hypervisors_detail(request: Request) -> JSONResponse:
     return await _list(request, detail=True)
 
 
 @router.get("/os-hypervisors/{ident}")
+@accepts(query=schemas.SHOW_HYPERVISOR_QUERY)
 async def show_hypervisor(ident: str, request: Request) -> JSONResponse:
     node = await hypervisors.get_node(runtime(request), context(request), ident)
     return JSONResponse({"hypervisor": _hypervisor(request, node, detail=True)})

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
-from barecloud.api.common import JSONResponse, context, json_body, runtime
+from barecloud.api import accepts as declared
+from barecloud.api.common import JSONResponse, context, runtime
 from barecloud.api.compute import params
+from barecloud.api.compute.inputs import by_version
 from barecloud.api.compute.render import iso
 from barecloud.db.compute_models import KeyPair
-from barecloud.services.compute import keypairs
+from barecloud.services.compute import keypairs, schemas
 
-router = APIRouter(prefix="/os-keypairs")
+router = declared.router(prefix="/os-keypairs")
 
 
 def _view(request: Request, k: KeyPair, *, full: bool) -> dict[str, Any]:
@@ -27,14 +29,16 @@ def _view(request: Request, k: KeyPair, *, full: bool) -> dict[str, Any]:
 
 
 def _user(request: Request) -> str | None:
-    return request.query_params.get("user_id") if params.version(request) >= (2, 10) else None
+    user: str | None = params.query(request).get("user_id")
+    return user if params.version(request) >= (2, 10) else None
 
 
 @router.get("")
+@by_version(query=schemas.LIST_KEYPAIRS_QUERY)
 async def list_keypairs(request: Request) -> JSONResponse:
     v = params.version(request)
     limit = params.limit(request) if v >= (2, 35) else None
-    marker = request.query_params.get("marker") if v >= (2, 35) else None
+    marker = params.query(request).get("marker") if v >= (2, 35) else None
     rt = runtime(request)
     found = await keypairs.list_keypairs(rt, context(request), _user(request), limit, marker)
     body: dict[str, Any] = {"keypairs": [{"keypair": _view(request, k, full=False)}
@@ -47,10 +51,11 @@ async def list_keypairs(request: Request) -> JSONResponse:
 
 
 @router.post("")
+@by_version(body=schemas.CREATE_KEYPAIR)
 async def create_keypair(request: Request) -> JSONResponse:
-    body = await json_body(request)
+    body = request.state.body
     v = params.version(request)
-    created = await keypairs.create(runtime(request), context(request), body, v)
+    created = await keypairs.create(runtime(request), context(request), body)
     view = _view(request, created.keypair, full=False)
     view["user_id"] = created.keypair.user_id
     if created.private_key is not None:
@@ -59,12 +64,14 @@ async def create_keypair(request: Request) -> JSONResponse:
 
 
 @router.get("/{name}")
+@by_version(query=schemas.KEYPAIR_QUERY)
 async def show_keypair(name: str, request: Request) -> JSONResponse:
     k = await keypairs.get(runtime(request), context(request), name, _user(request))
     return JSONResponse({"keypair": _view(request, k, full=True)})
 
 
 @router.delete("/{name}")
+@by_version(query=schemas.KEYPAIR_QUERY)
 async def delete_keypair(name: str, request: Request) -> Response:
     await keypairs.remove(runtime(request), context(request), name, _user(request))
     return Response(status_code=204 if params.version(request) >= (2, 2) else 202)

@@ -10,6 +10,7 @@ from fastapi import Request
 from barecloud.api.common import base_url
 from barecloud.api.compute import microversion
 from barecloud.errors import InvalidParameter, NotFound
+from barecloud.services.validation import FALSE_STRINGS, TRUE_STRINGS
 
 V = tuple[int, int]
 
@@ -42,16 +43,15 @@ def links(request: Request, kind: str, ident: str) -> list[dict[str, str]]:
             {"rel": "bookmark", "href": f"{bookmark(request)}/{kind}/{ident}"}]
 
 
+def query(request: Request) -> dict[str, Any]:
+    """The query string as its declaration read it (``@accepts(query=...)``)."""
+    checked: dict[str, Any] = getattr(request.state, "query", None) or {}
+    return checked
+
+
 def limit(request: Request) -> int | None:
-    raw = request.query_params.get("limit")
-    if raw is None:
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidParameter("limit param must be an integer") from None
-    if value < 0:
-        raise InvalidParameter("limit param must be positive")
+    """``limit``, declared a non-negative integer (schemas.LIMIT)."""
+    value: int | None = query(request).get("limit")
     return value
 
 
@@ -64,3 +64,13 @@ def next_links(request: Request, kind: str, items: list[Any], marker: str,
     params = dict(request.query_params)
     params["marker"] = marker
     return [{"rel": "next", "href": f"{root(request)}/{kind}?{urlencode(params)}"}]
+
+
+def query_bool(name: str, raw: str) -> bool:
+    """A boolean query parameter Nova reads by hand (``all_tenants``, ``is_public``)."""
+    text = raw.strip().lower()
+    if text in TRUE_STRINGS:
+        return True
+    if text in FALSE_STRINGS:
+        return False
+    raise InvalidParameter(f"Invalid value '{raw}' for {name}: not a boolean")

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
-from barecloud.api.common import JSONResponse, context, json_body, runtime
+from barecloud.api import accepts as declared
+from barecloud.api.common import JSONResponse, context, runtime
 from barecloud.api.compute import params
-from barecloud.services.compute import quotas
+from barecloud.api.compute.inputs import accepts, by_version
+from barecloud.services.compute import quotas, schemas
 from barecloud.services.tenancy import project_of
 
-router = APIRouter()
+router = declared.router()
 
 
 @router.get("/os-quota-sets/{project_id}")
+@accepts()
 async def show_quotas(project_id: str, request: Request) -> JSONResponse:
     values = await quotas.show(runtime(request), context(request), project_id,
                                params.version(request))
@@ -20,12 +23,14 @@ async def show_quotas(project_id: str, request: Request) -> JSONResponse:
 
 
 @router.get("/os-quota-sets/{project_id}/defaults")
+@accepts()
 async def default_quotas(project_id: str, request: Request) -> JSONResponse:
     values = quotas.view(quotas.DEFAULTS, params.version(request))
     return JSONResponse({"quota_set": {"id": project_id, **values}})
 
 
 @router.get("/os-quota-sets/{project_id}/detail")
+@accepts()
 async def detail_quotas(project_id: str, request: Request) -> JSONResponse:
     values = await quotas.detail(runtime(request), context(request), project_id,
                                  params.version(request))
@@ -33,23 +38,26 @@ async def detail_quotas(project_id: str, request: Request) -> JSONResponse:
 
 
 @router.put("/os-quota-sets/{project_id}")
+@by_version(body=schemas.UPDATE_QUOTAS)
 async def update_quotas(project_id: str, request: Request) -> JSONResponse:
-    body = await json_body(request)
+    body = request.state.body
     values = await quotas.update(runtime(request), context(request), project_id, body,
                                  params.version(request))
     return JSONResponse({"quota_set": values})
 
 
 @router.delete("/os-quota-sets/{project_id}", status_code=202)
+@accepts()
 async def revert_quotas(project_id: str, request: Request) -> Response:
     await quotas.revert(runtime(request), context(request), project_id)
     return Response(status_code=202)
 
 
 @router.get("/limits")
+@accepts(query=schemas.LIMITS_QUERY)
 async def limits(request: Request) -> JSONResponse:
     ctx = context(request)
-    project = request.query_params.get("tenant_id") if ctx.is_admin else None
+    project = params.query(request).get("tenant_id") if ctx.is_admin else None
     absolute = await quotas.absolute_limits(runtime(request), ctx, project or project_of(ctx),
                                             params.version(request))
     return JSONResponse({"limits": {"rate": [], "absolute": absolute}})

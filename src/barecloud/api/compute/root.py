@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 
+from barecloud.api import accepts as declared
 from barecloud.api.common import JSONResponse, base_url
 from barecloud.api.compute import microversion
+from barecloud.api.compute.inputs import accepts
 
-router = APIRouter()
+router = declared.router()
 
 
 def _versions(base: str) -> dict[str, dict[str, Any]]:
@@ -30,6 +32,7 @@ def _versions(base: str) -> dict[str, dict[str, Any]]:
 
 @router.get("/compute")
 @router.get("/compute/")
+@accepts()
 async def versions(request: Request) -> JSONResponse:
     return JSONResponse({"versions": list(_versions(base_url(request)).values())})
 
@@ -48,11 +51,13 @@ def _document(request: Request, which: str) -> JSONResponse:
 
 @router.get("/compute/v2.1")
 @router.get("/compute/v2.1/")
+@accepts()
 async def v21(request: Request) -> JSONResponse:
     return _document(request, "v2.1")
 
 
 @router.get("/compute/v2")
 @router.get("/compute/v2/")
+@accepts()
 async def v20(request: Request) -> JSONResponse:
     return _document(request, "v2.0")

@@ -4,27 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
-from barecloud.api.common import JSONResponse, context, json_body, runtime
+from barecloud.api import accepts as declared
+from barecloud.api.common import JSONResponse, context, runtime
 from barecloud.api.compute import params, render
+from barecloud.api.compute.inputs import accepts, by_version
 from barecloud.services.compute import actions as server_actions
-from barecloud.services.compute import input as v
-from barecloud.services.compute import queries, servers, sync
+from barecloud.services.compute import queries, schemas, servers, sync
 
-router = APIRouter(prefix="/servers")
+router = declared.router(prefix="/servers")
 
 # Filters every user may give; Nova ignores the rest.
-FILTERS = ("name", "status", "flavor", "image", "changes-since", "changes-before",
-           "reservation_id", "availability_zone", "user_id", "host", "deleted",
-           "project_id", "tenant_id")
+FILTERS = (*schemas.FILTERS, "changes-since", "changes-before")
 
 
 async def _list(request: Request, detail: bool) -> JSONResponse:
     rt, ctx = runtime(request), context(request)
-    q = request.query_params
+    q = params.query(request)
     all_tenants = "all_tenants" in q and (q["all_tenants"] == "" or
-                                          v.query_bool("all_tenants", q["all_tenants"]))
+                                          params.query_bool("all_tenants", q["all_tenants"]))
     query = queries.ServerQuery(
         filters={k: q[k] for k in FILTERS if k in q}, all_tenants=all_tenants,
         limit=params.limit(request), marker=q.get("marker"),
@@ -43,18 +42,21 @@ async def _list(request: Request, detail: bool) -> JSONResponse:
 
 
 @router.get("")
+@by_version(query=schemas.LIST_SERVERS_QUERY)
 async def list_servers(request: Request) -> JSONResponse:
     return await _list(request, detail=False)
 
 
 @router.get("/detail")
+@by_version(query=schemas.LIST_SERVERS_QUERY)
 async def list_servers_detail(request: Request) -> JSONResponse:
     return await _list(request, detail=True)
 
 
 @router.post("", status_code=202)
+@by_version(body=schemas.CREATE_SERVER)
 async def create_server(request: Request) -> JSONResponse:
-    body = await json_body(request)
+    body = request.state.body
     created = await servers.create(runtime(request), context(request), body,
                                    params.version(request))
     sync.wake()
@@ -70,6 +72,7 @@ async def create_server(request: Request) -> JSONResponse:
 
 
 @router.get("/{server_id}")
+@accepts()
 async def show_server(server_id: str, request: Request) -> JSONResponse:
     ctx = context(request)
     view = await queries.get(runtime(request), ctx, server_id)
@@ -77,15 +80,17 @@ async def show_server(server_id: str, request: Request) -> JSONResponse:
 
 
 @router.put("/{server_id}")
+@by_version(body=schemas.UPDATE_SERVER)
 async def update_server(server_id: str, request: Request) -> JSONResponse:
     rt, ctx = runtime(request), context(request)
-    body = await json_body(request)
-    await server_actions.update_server(rt, ctx, server_id, body, params.version(request))
+    body = request.state.body
+    await server_actions.update_server(rt, ctx, server_id, body)
     view = await queries.get(rt, ctx, server_id)
     return JSONResponse({"server": render.server(request, ctx, view)})
 
 
 @router.delete("/{server_id}", status_code=204)
+@accepts()
 async def delete_server(server_id: str, request: Request) -> Response:
     await server_actions.delete(runtime(request), context(request), server_id)
     return Response(status_code=204)

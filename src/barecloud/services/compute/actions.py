@@ -17,8 +17,7 @@ from barecloud.db.compute_models import Server
 from barecloud.db.models import utcnow
 from barecloud.errors import Conflict, InvalidParameter
 from barecloud.services import policy
-from barecloud.services.compute import input as v
-from barecloud.services.compute import keypairs, scheduler, servers, sync
+from barecloud.services.compute import keypairs, scheduler, schemas, servers, sync
 from barecloud.services.compute import status as st
 from barecloud.services.compute.queries import find
 from barecloud.services.context import RequestContext, Runtime
@@ -50,23 +49,11 @@ async def authorized(rt: Runtime, ctx: RequestContext, server_id: str, rule: str
     return server
 
 
-async def update_server(rt: Runtime, ctx: RequestContext, server_id: str, body: Any,
-                        version: tuple[int, int]) -> None:
-    data = v.body_object(body, "server")
-    allowed = ["name", "accessIPv4", "accessIPv6", "OS-DCF:diskConfig"]
-    if version >= (2, 19):
-        allowed.append("description")
-    if version >= (2, 90):
-        allowed.append("hostname")
-    v.only(data, allowed, "server")
-    values: dict[str, Any] = {}
-    if "name" in data:
-        values["name"] = v.string(data, "name", min_len=1, pattern=v.NAME_RE)
-    if "description" in data:
-        values["description"] = v.string(data, "description", nullable=True)
-    if "hostname" in data:
-        values["hostname"] = v.string(data, "hostname", min_len=1,
-                                      pattern=servers.HOSTNAME_RE)
+async def update_server(rt: Runtime, ctx: RequestContext, server_id: str,
+                        body: dict[str, Any]) -> None:
+    """``body`` fits schemas.UPDATE_SERVER at the request's version."""
+    data = body["server"]
+    values = {k: data[k] for k in ("name", "description", "hostname") if k in data}
     server = await authorized(rt, ctx, server_id, "compute:servers:update")
     if values:
         async with rt.db.session() as s:
@@ -114,12 +101,10 @@ async def _intend(rt: Runtime, server: Server, action: str, **values: Any) -> No
     sync.wake()
 
 
-async def reboot(rt: Runtime, ctx: RequestContext, server_id: str, body: Any) -> None:
-    data = body if isinstance(body, dict) else {}
-    kind = data.get("type")
-    if not isinstance(kind, str) or kind.upper() not in ("SOFT", "HARD"):
-        raise v.invalid("type", kind, f"{kind!r} is not one of ['HARD', 'Hard', 'hard', "
-                        "'SOFT', 'Soft', 'soft']")
+async def reboot(rt: Runtime, ctx: RequestContext, server_id: str,
+                 body: dict[str, Any]) -> None:
+    """``body`` fits schemas.REBOOT."""
+    kind: str = body["type"]
     server = await authorized(rt, ctx, server_id, "compute:servers:action")
     await _intend(rt, server, f"reboot_{kind.lower()}")
 
@@ -132,22 +117,11 @@ async def stop(rt: Runtime, ctx: RequestContext, server_id: str) -> None:
     await _intend(rt, await authorized(rt, ctx, server_id, "compute:servers:action"), "stop")
 
 
-REBUILD_KEYS = ("imageRef", "name", "metadata", "adminPass", "preserve_ephemeral",
-                "OS-DCF:diskConfig", "accessIPv4", "accessIPv6")
-REBUILD_VERSIONED = {"description": (2, 19), "key_name": (2, 54), "user_data": (2, 57),
-                     "trusted_image_certificates": (2, 63), "hostname": (2, 90)}
-
-
-async def rebuild(rt: Runtime, ctx: RequestContext, server_id: str, body: Any,
-                  version: tuple[int, int]) -> None:
-    """Redeploy the node with ``imageRef`` and a new config drive (same node, same UUID)."""
-    data = body if isinstance(body, dict) else {}
-    allowed = [*REBUILD_KEYS, *(k for k, since in REBUILD_VERSIONED.items() if version >= since)]
-    v.only(data, allowed, "rebuild")
-    if "imageRef" not in data:
-        raise InvalidParameter("Invalid input for field/attribute rebuild. Value: "
-                               f"{data}. 'imageRef' is a required property")
-    if v.boolean(data, "preserve_ephemeral"):
+async def rebuild(rt: Runtime, ctx: RequestContext, server_id: str,
+                  data: dict[str, Any]) -> None:
+    """Redeploy the node with ``imageRef`` and a new config drive (same node, same UUID).
+    ``data`` fits the ``rebuild`` of schemas.SERVER_ACTION at the request's version."""
+    if schemas.to_bool(data.get("preserve_ephemeral")):
         raise InvalidParameter("preserve_ephemeral is not supported: a rebuild rewrites the "
                                "whole disk.")
     image_id = servers.ref_id(data["imageRef"], "imageRef").lower()
@@ -155,20 +129,14 @@ async def rebuild(rt: Runtime, ctx: RequestContext, server_id: str, body: Any,
     image = await servers.check_image(rt, ctx, image_id)
     servers.check_image_fits(image, server.flavor.get("disk", 0), server.flavor.get("ram", 0))
     values: dict[str, Any] = {"image_ref": image.uuid}
-    if "name" in data:
-        values["name"] = v.string(data, "name", min_len=1, pattern=v.NAME_RE)
+    values.update({k: data[k] for k in ("name", "description", "hostname") if k in data})
     if "metadata" in data:
         values["meta"] = servers.check_metadata(data)
-    if "description" in data:
-        values["description"] = v.string(data, "description", nullable=True)
-    if "hostname" in data:
-        values["hostname"] = v.string(data, "hostname", min_len=1,
-                                      pattern=servers.HOSTNAME_RE)
     if "user_data" in data:
         text = servers.decode_user_data(data["user_data"])
         values["user_data"] = data["user_data"] if text is not None else None
     if "key_name" in data:
-        name = v.string(data, "key_name", min_len=1, nullable=True)
+        name = data["key_name"]
         values["key_name"] = name
         values["key_data"] = await keypairs.public_key_of(rt, ctx, name) if name else None
     await _intend(rt, server, "rebuild", **values)

@@ -23,20 +23,16 @@ from barecloud.db.models import new_uuid
 from barecloud.errors import Conflict, InvalidParameter, NotFound
 from barecloud.services import policy
 from barecloud.services.baremetal.schemas import TRAIT_RE
-from barecloud.services.compute import input as v
+from barecloud.services.compute import schemas
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.tenancy import project_of
 
-FLAVOR_ID_RE = re.compile(r"^(?! )[a-zA-Z0-9. _-]+(?<! )$")
-SPEC_KEY_RE = re.compile(r"^[a-zA-Z0-9-_:. /]{1,255}$")
 STANDARD_CLASSES = frozenset({
     "VCPU", "MEMORY_MB", "DISK_GB", "PCI_DEVICE", "SRIOV_NET_VF", "NUMA_SOCKET",
     "NUMA_CORE", "NUMA_THREAD", "NUMA_MEMORY_MB", "IPV4_ADDRESS", "VGPU",
     "VGPU_DISPLAY_HEAD", "NET_BW_EGR_KILOBIT_PER_SEC", "NET_BW_IGR_KILOBIT_PER_SEC",
     "PCPU", "MEM_ENCRYPTION_CONTEXT", "FPGA", "PGPU",
 })
-CREATE_KEYS = ("name", "ram", "vcpus", "disk", "id", "OS-FLV-EXT-DATA:ephemeral", "swap",
-               "rxtx_factor", "os-flavor-access:is_public", "description")
 
 
 def normalize_resource_class(name: str) -> str:
@@ -110,16 +106,7 @@ class FlavorQuery:
     sort_dir: str = "asc"
 
 
-SORT_KEYS = {"created_at", "description", "disabled", "ephemeral_gb", "flavorid", "id",
-             "is_public", "memory_mb", "name", "root_gb", "rxtx_factor", "swap",
-             "updated_at", "vcpu_weight", "vcpus"}
-
-
 async def list_flavors(rt: Runtime, ctx: RequestContext, query: FlavorQuery) -> list[Flavor]:
-    if query.sort_key not in SORT_KEYS or query.sort_key == "vcpu_weight":
-        raise InvalidParameter(f"Invalid sort_key: {query.sort_key}")
-    if query.sort_dir not in ("asc", "desc"):
-        raise InvalidParameter(f"Invalid sort_dir: {query.sort_dir}")
     q = select(Flavor)
     if query.is_public is True or not ctx.is_admin:
         q = q.where(visible(ctx))
@@ -147,53 +134,38 @@ async def list_flavors(rt: Runtime, ctx: RequestContext, query: FlavorQuery) -> 
         return list((await s.scalars(q.limit(limit))).all())
 
 
-def _create_values(data: dict[str, Any], version: tuple[int, int]) -> dict[str, Any]:
-    allowed = CREATE_KEYS if version >= (2, 55) else CREATE_KEYS[:-1]
-    v.only(data, allowed, "flavor")
-    name = v.string(data, "name", required=True, min_len=1, pattern=v.NAME_RE)
-    flavor_id = data.get("id")
-    if flavor_id is not None and not (isinstance(flavor_id, str) and flavor_id == "auto"):
-        flavor_id = v.string(data, "id", min_len=1, pattern=FLAVOR_ID_RE)
-    else:
-        flavor_id = None
-    rxtx = data.get("rxtx_factor", 1.0)
-    if isinstance(rxtx, bool) or not isinstance(rxtx, (int, float, str)):
-        raise v.invalid("rxtx_factor", rxtx, f"{rxtx!r} is not of type 'number', 'string'")
-    try:
-        rxtx = float(rxtx)
-    except ValueError:
-        raise v.invalid("rxtx_factor", rxtx, f"{rxtx!r} is not a number") from None
+def _rxtx(data: dict[str, Any]) -> float:
+    """``rxtx_factor`` as a number; its bound applied to a number given as text too."""
+    raw = data.get("rxtx_factor", 1.0)
+    rxtx = float(raw)
     if rxtx <= 0:
-        raise v.invalid("rxtx_factor", rxtx, f"{rxtx!r} is less than or equal to the minimum "
-                        "of 0")
+        raise schemas.invalid("rxtx_factor", raw, f"{raw!r} is less than or equal to the "
+                              "minimum of 0")
+    return rxtx
+
+
+def _create_values(data: dict[str, Any]) -> dict[str, Any]:
+    """``flavor`` of a body that fits schemas.CREATE_FLAVOR, as the row's values."""
+    flavor_id = data.get("id")
     swap = data.get("swap")
     return {
-        "name": name,
-        "flavorid": flavor_id or new_uuid(),
-        "memory_mb": v.integer(data, "ram", minimum=1, default=None) or _required("ram"),
-        "vcpus": v.integer(data, "vcpus", minimum=1, default=None) or _required("vcpus"),
-        "root_gb": _required_int(data, "disk"),
-        "ephemeral_gb": v.integer(data, "OS-FLV-EXT-DATA:ephemeral", default=0),
-        "swap": 0 if swap == "" else v.integer(data, "swap", default=0),
-        "rxtx_factor": rxtx,
-        "is_public": v.boolean(data, "os-flavor-access:is_public", default=True),
-        "description": v.string(data, "description", max_len=65535, nullable=True),
+        "name": data["name"],
+        "flavorid": flavor_id if flavor_id not in (None, "auto") else new_uuid(),
+        "memory_mb": schemas.to_int(data, "ram", schemas.RAM),
+        "vcpus": schemas.to_int(data, "vcpus", schemas.VCPUS),
+        "root_gb": schemas.to_int(data, "disk", schemas.DISK),
+        "ephemeral_gb": schemas.to_int(data, "OS-FLV-EXT-DATA:ephemeral", schemas.DISK, 0),
+        "swap": 0 if swap == "" else schemas.to_int(data, "swap", schemas.SWAP, 0),
+        "rxtx_factor": _rxtx(data),
+        "is_public": schemas.to_bool(data.get("os-flavor-access:is_public"), default=True),
+        "description": data.get("description"),
     }
 
 
-def _required(key: str) -> int:
-    raise InvalidParameter(f"Invalid input for field/attribute flavor. Value: None. "
-                           f"'{key}' is a required property")
-
-
-def _required_int(data: dict[str, Any], key: str) -> int:
-    value = v.integer(data, key, minimum=0)
-    return _required(key) if value is None else value
-
-
-async def create(rt: Runtime, ctx: RequestContext, body: Any,
+async def create(rt: Runtime, ctx: RequestContext, body: dict[str, Any],
                  version: tuple[int, int]) -> Flavor:
-    values = _create_values(v.body_object(body, "flavor"), version)
+    """``body`` fits schemas.CREATE_FLAVOR at ``version`` (the API checked it)."""
+    values = _create_values(body["flavor"])
     policy.authorize(ctx, "compute:flavors:create")
     flavor = Flavor(**values, disabled=False, extra_specs=[])
     try:
@@ -208,13 +180,10 @@ async def create(rt: Runtime, ctx: RequestContext, body: Any,
     return flavor
 
 
-async def update(rt: Runtime, ctx: RequestContext, flavor_id: str, body: Any) -> Flavor:
-    data = v.body_object(body, "flavor")
-    v.only(data, ("description",), "flavor")
-    if "description" not in data:
-        raise InvalidParameter("Invalid input for field/attribute flavor. Value: {}. "
-                               "'description' is a required property")
-    description = v.string(data, "description", max_len=65535, nullable=True)
+async def update(rt: Runtime, ctx: RequestContext, flavor_id: str,
+                 body: dict[str, Any]) -> Flavor:
+    """``body`` fits schemas.UPDATE_FLAVOR."""
+    description = body["flavor"]["description"]
     policy.authorize(ctx, "compute:flavors:update")
     async with rt.db.session() as s:
         flavor = await find(s, ctx, flavor_id)
@@ -230,16 +199,12 @@ async def remove(rt: Runtime, ctx: RequestContext, flavor_id: str) -> None:
 
 
 # --- extra specs --------------------------------------------------------
-def check_spec(key: Any, value: Any) -> str:
-    """A valid extra spec value as stored (a string); 400 otherwise."""
-    if not isinstance(key, str) or not SPEC_KEY_RE.match(key):
-        raise v.invalid("extra_specs", key, f"{key!r} does not match '{SPEC_KEY_RE.pattern}'")
-    if isinstance(value, (bool, int, float, str)):
-        text = str(value)
-    else:
-        raise v.invalid(key, value, f"{value!r} is not of type 'string', 'number', 'boolean'")
+def check_spec(key: str, value: str | float | bool) -> str:
+    """An extra spec (declared by schemas.SPECS) as stored: a string, of 255
+    characters at most (a number too), that means what its key asks."""
+    text = str(value)
     if len(text) > 255:
-        raise v.invalid(key, value, f"{value!r} is too long")
+        raise schemas.invalid(key, value, f"{value!r} is too long")
     if key.startswith("resources"):
         _check_resource_spec(key, text)
     elif key.startswith("trait"):

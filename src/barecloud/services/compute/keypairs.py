@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import re
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -23,15 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from barecloud.db.compute_models import KeyPair
 from barecloud.errors import Conflict, InvalidParameter, NotFound
 from barecloud.services import policy
-from barecloud.services.compute import input as v
 from barecloud.services.compute import quotas
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.tenancy import user_of
-
-NAME_RE = re.compile(r"^[a-zA-Z0-9 _-]+$")
-# 2.92 widened the names Nova accepts.
-NAME_RE_292 = re.compile(r"^[a-zA-Z0-9 @._-]+$")
-TYPES = ("ssh", "x509")
 
 
 @dataclass
@@ -103,26 +97,13 @@ async def list_keypairs(rt: Runtime, ctx: RequestContext, user_id: str | None = 
         return list((await s.scalars(q.limit(limit))).all())
 
 
-async def create(rt: Runtime, ctx: RequestContext, body: object,
-                 version: tuple[int, int]) -> Created:
-    data = v.body_object(body, "keypair")
-    allowed = ["name", "public_key"]
-    if version >= (2, 2):
-        allowed.append("type")
-    if version >= (2, 10):
-        allowed.append("user_id")
-    v.only(data, allowed, "keypair")
-    pattern = NAME_RE_292 if version >= (2, 92) else NAME_RE
-    name = v.string(data, "name", required=True, min_len=1, pattern=pattern)
-    assert name is not None
-    key_type = v.string(data, "type") or "ssh"
-    if key_type not in TYPES:
-        raise v.invalid("type", key_type, f"{key_type!r} is not one of ['ssh', 'x509']")
-    public_key = v.string(data, "public_key", max_len=65535)
-    if public_key is None and version >= (2, 92):
-        raise InvalidParameter("Invalid input for field/attribute keypair. Value: "
-                               f"{data}. 'public_key' is a required property")
-    owner = _owner(ctx, v.string(data, "user_id"))
+async def create(rt: Runtime, ctx: RequestContext, body: dict[str, Any]) -> Created:
+    """``body`` fits schemas.CREATE_KEYPAIR at the request's version."""
+    data = body["keypair"]
+    name: str = data["name"]
+    key_type: str = data.get("type") or "ssh"
+    public_key: str | None = data.get("public_key")
+    owner = _owner(ctx, data.get("user_id"))
     policy.authorize(ctx, "compute:keypairs:create", {"user_id": owner})
     private_key = None
     if public_key is None:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from barecloud.db.compute_models import KeyPair, Quota, Server
 from barecloud.errors import Forbidden, InvalidParameter
 from barecloud.services import policy
-from barecloud.services.compute import input as v
+from barecloud.services.compute import schemas
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.quotas import save_limits
 from barecloud.services.tenancy import NOAUTH_PROJECT
@@ -29,8 +29,8 @@ DEFAULTS: dict[str, int] = {
     "injected_file_content_bytes": 10240, "injected_file_path_bytes": 255,
     "fixed_ips": -1, "floating_ips": 10, "security_groups": 10, "security_group_rules": 20,
 }
-NETWORK = ("fixed_ips", "floating_ips", "security_groups", "security_group_rules")
-INJECTED = ("injected_files", "injected_file_content_bytes", "injected_file_path_bytes")
+NETWORK = schemas.NETWORK_QUOTAS
+INJECTED = schemas.INJECTED_QUOTAS
 
 
 class OverQuota(Forbidden):
@@ -141,15 +141,13 @@ async def detail(rt: Runtime, ctx: RequestContext, project: str,
             for name, limit in view(limits, version).items()}
 
 
-async def update(rt: Runtime, ctx: RequestContext, project: str, body: Any,
+async def update(rt: Runtime, ctx: RequestContext, project: str, body: dict[str, Any],
                  version: tuple[int, int]) -> dict[str, int]:
-    data = v.body_object(body, "quota_set")
-    names = resources(version)
-    v.only(data, [*names, "force"], "quota_set")
-    v.boolean(data, "force")
+    """``body`` fits schemas.UPDATE_QUOTAS at ``version``."""
+    data = body["quota_set"]
     values: dict[str, int] = {}
-    for name in names:
-        value = v.integer(data, name, minimum=-(2**31))
+    for name in resources(version):
+        value = schemas.to_int(data, name, schemas.QUOTA_VALUE)
         if value is None:
             continue
         if value < -1:

@@ -1,4 +1,4 @@
-"""Server create: check the request as Nova does, count quota, insert BUILD rows.
+"""Server create: Nova's checks of a request, count quota, insert BUILD rows.
 
 Nothing here touches a node: the rows start ``building``/``scheduling`` and
 the reconciler (:mod:`barecloud.services.compute.sync`) schedules them, so a
@@ -30,8 +30,7 @@ from barecloud.db.models import Image, Node, bump, new_uuid, utcnow
 from barecloud.errors import InvalidParameter, NotFound
 from barecloud.services import policy
 from barecloud.services.baremetal.schemas import UUID_RE
-from barecloud.services.compute import flavors, keypairs, quotas, reservations
-from barecloud.services.compute import input as v
+from barecloud.services.compute import flavors, keypairs, quotas, reservations, schemas
 from barecloud.services.compute import status as st
 from barecloud.services.compute.hypervisors import zones
 from barecloud.services.context import RequestContext, Runtime
@@ -40,20 +39,12 @@ from barecloud.services.image.images import ImageNotActive
 from barecloud.services.network import vifs
 from barecloud.services.tenancy import project_of, user_of
 
-HOSTNAME_RE = re.compile(r"^[a-zA-Z0-9-._]*$")
 MAX_USER_DATA = 65535
 # The scheduler hint that picks how a multi-create's image reaches the machines.
 DELIVERY_HINT = "image_delivery"
-BASE_KEYS = ("name", "imageRef", "flavorRef", "key_name", "user_data", "metadata",
-             "networks", "availability_zone", "min_count", "max_count",
-             "return_reservation_id", "security_groups", "adminPass", "config_drive",
-             "OS-DCF:diskConfig", "accessIPv4", "accessIPv6", "block_device_mapping",
-             "block_device_mapping_v2")
 # How long a create holds its rows from the reconcilers (a create that dies
 # before its recheck leaves them to the reconcilers after this).
 CREATE_HOLD_SECONDS = 60.0
-VERSIONED_KEYS = {"description": (2, 19), "tags": (2, 52), "trusted_image_certificates": (2, 63),
-                  "host": (2, 74), "hypervisor_hostname": (2, 74), "hostname": (2, 90)}
 
 
 @dataclass
@@ -84,7 +75,7 @@ def ref_id(ref: Any, field: str) -> str:
     if isinstance(ref, int) and not isinstance(ref, bool):
         return str(ref)
     if not isinstance(ref, str) or not ref.strip():
-        raise v.invalid(field, ref, f"{ref!r} is not a valid reference")
+        raise schemas.invalid(field, ref, f"{ref!r} is not a valid reference")
     return urlparse(ref).path.rstrip("/").rsplit("/", 1)[-1] if "/" in ref else ref
 
 
@@ -109,38 +100,16 @@ def decode_user_data(value: Any) -> str | None:
 
 
 def check_metadata(data: dict[str, Any], key: str = "metadata") -> dict[str, str]:
-    meta = data.get(key, {})
-    if not isinstance(meta, dict):
-        raise v.invalid(key, meta, f"{meta!r} is not of type 'object'")
+    """Metadata's keys and values, in the words clients have been shown (the
+    declaration says only that it is an object)."""
+    meta: dict[str, Any] = data.get(key, {})
     for k, val in meta.items():
         if not 1 <= len(k) <= 255:
-            raise v.invalid(key, meta, f"metadata key {k!r} must be 1 to 255 characters")
+            raise schemas.invalid(key, meta, f"metadata key {k!r} must be 1 to 255 characters")
         if not isinstance(val, str) or len(val) > 255:
-            raise v.invalid(key, meta, f"metadata value of {k!r} must be a string of 255 "
-                            "characters at most")
+            raise schemas.invalid(key, meta, f"metadata value of {k!r} must be a string of "
+                                  "255 characters at most")
     return meta
-
-
-def _networks(data: dict[str, Any], version: tuple[int, int]) -> Any:
-    nets = data.get("networks")
-    if nets is None:
-        if version >= (2, 37):
-            raise InvalidParameter("Invalid input for field/attribute server. Value: "
-                                   f"{data}. 'networks' is a required property")
-        return None
-    if nets in ("auto", "none"):
-        return nets
-    if not isinstance(nets, list):
-        raise v.invalid("networks", nets, f"{nets!r} is not valid under any of the given "
-                        "schemas")
-    for net in nets:
-        if not isinstance(net, dict):
-            raise v.invalid("networks", net, f"{net!r} is not of type 'object'")
-        v.only(net, ("uuid", "port", "fixed_ip", "tag"), "networks")
-        for key in ("uuid", "port"):
-            if key in net and not (isinstance(net[key], str) and UUID_RE.match(net[key])):
-                raise v.invalid(f"networks/{key}", net[key], f"{net[key]!r} is not a 'uuid'")
-    return nets
 
 
 def _check_unsupported(data: dict[str, Any]) -> None:
@@ -179,45 +148,39 @@ class _Request:
     config_drive: bool
 
 
-def _parse(data: dict[str, Any], version: tuple[int, int]) -> _Request:
-    allowed = [*BASE_KEYS, *(k for k, since in VERSIONED_KEYS.items() if version >= since)]
-    if version < (2, 57):
-        allowed.append("personality")
-    v.only(data, allowed, "server")
+def _parse(data: dict[str, Any]) -> _Request:
+    """``server`` of a body checked against schemas.CREATE_SERVER: what the
+    declaration cannot say."""
     if data.get("personality"):
         raise InvalidParameter("Personality files are not supported; use user_data.")
     _check_unsupported(data)
-    name = v.string(data, "name", required=True, min_len=1, pattern=v.NAME_RE)
+    name: str = data["name"]
     if "imageRef" not in data or data["imageRef"] in ("", None):
         raise InvalidParameter("Invalid imageRef provided: barecloud boots an image "
                                "(booting from a volume is not supported).")
     image = ref_id(data["imageRef"], "imageRef")
     if not UUID_RE.match(image):
         raise InvalidParameter("Invalid imageRef provided.")
-    if "flavorRef" not in data:
-        raise InvalidParameter("Invalid input for field/attribute server. Value: "
-                               f"{data}. 'flavorRef' is a required property")
-    min_count = v.integer(data, "min_count", minimum=1, default=1) or 1
-    max_count = v.integer(data, "max_count", minimum=1, default=min_count) or min_count
+    min_count = schemas.to_int(data, "min_count", schemas.COUNT, 1) or 1
+    max_count = schemas.to_int(data, "max_count", schemas.COUNT, min_count) or min_count
     if min_count > max_count:
         raise InvalidParameter("min_count must be <= max_count")
-    hostname = v.string(data, "hostname", min_len=1, pattern=HOSTNAME_RE)
+    hostname: str | None = data.get("hostname")
     if hostname is not None and max_count > 1:
         raise InvalidParameter("Cannot specify hostname with multiple instances "
                                "(max_count > 1).")
-    az = v.string(data, "availability_zone", nullable=True) or None
+    az: str | None = data.get("availability_zone") or None
     if az is not None and ":" in az:
         raise InvalidParameter("Forcing a host or node with availability_zone "
                                "'zone:host:node' is not supported; give the zone alone.")
-    assert name is not None
     return _Request(
         name=name, image=image.lower(), flavor_id=ref_id(data["flavorRef"], "flavorRef"),
-        key_name=v.string(data, "key_name", min_len=1, nullable=True),
+        key_name=data.get("key_name"),
         user_data=data.get("user_data") if decode_user_data(data.get("user_data")) is not None
         else None, meta=check_metadata(data),
-        networks=_networks(data, version), az=az, min_count=min_count, max_count=max_count,
-        description=v.string(data, "description", nullable=True),
-        hostname=hostname, config_drive=bool(v.boolean(data, "config_drive", default=True)),
+        networks=data.get("networks"), az=az, min_count=min_count, max_count=max_count,
+        description=data.get("description"), hostname=hostname,
+        config_drive=schemas.to_bool(data.get("config_drive"), default=True),
     )
 
 
@@ -255,17 +218,13 @@ def flavor_snapshot(flavor: Any) -> dict[str, Any]:
             "rxtx_factor": flavor.rxtx_factor, "extra_specs": flavors.specs_of(flavor)}
 
 
-async def create(rt: Runtime, ctx: RequestContext, body: Any,
+async def create(rt: Runtime, ctx: RequestContext, body: dict[str, Any],
                  version: tuple[int, int]) -> Created:
-    if not isinstance(body, dict):
-        raise InvalidParameter("Malformed request body: expected a JSON object.")
-    v.only(body, ("server", "os:scheduler_hints", "OS-SCH-HNT:scheduler_hints"), "body")
-    data = v.body_object(body, "server")
+    """``body`` fits schemas.CREATE_SERVER at ``version`` (the API checked it)."""
+    data = body["server"]
     hints = body.get("os:scheduler_hints") or body.get("OS-SCH-HNT:scheduler_hints") or {}
-    if not isinstance(hints, dict):
-        raise v.invalid("os:scheduler_hints", hints, f"{hints!r} is not of type 'object'")
-    req = _parse(data, version)
-    return_rid = bool(v.boolean(data, "return_reservation_id", default=False))
+    req = _parse(data)
+    return_rid = schemas.to_bool(data.get("return_reservation_id"))
     project, user = project_of(ctx), user_of(ctx)
     policy.authorize(ctx, "compute:servers:create", {"project_id": project})
     try:

@@ -1,0 +1,460 @@
+"""What a Compute client may send, declared as Nova declares it (JSON Schema), and
+Nova's wording of a refusal.
+
+Modelled on nova/api/openstack/compute/schemas/ and nova/api/validation/.  A
+declaration that changes with the microversion (Nova's ``@validation.schema(...,
+min_version, max_version)``) is a ``Versioned``: built for a version when a
+request is checked, and for ``None`` (every version's keys at once) for
+/openapi.json.  The API checks requests against these (api/compute/inputs.py);
+the services then read documents that are known to fit them.
+
+Two things JSON Schema cannot say stay as functions here: an integer Nova also
+takes as a string of digits is one only once converted (``to_int``, which also
+applies the declared bounds a string's digits escape), and Nova's booleans come
+in its many spellings (``to_bool``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import jsonschema
+
+from barecloud.errors import InvalidParameter, prefix, quote
+from barecloud.services.validation import TRUE_STRINGS, Checker, Schema
+
+V = tuple[int, int]
+MAX_INT = 2**31 - 1
+# Names Nova allows for servers, flavors and the like: printable, no leading or
+# trailing white space.
+NAME_PATTERN = r"^(?!\s)[^\x00-\x1f\x7f]*(?<!\s)$"
+HOSTNAME_PATTERN = r"^[a-zA-Z0-9-._]*$"
+FLAVOR_ID_PATTERN = r"^(?! )[a-zA-Z0-9. _-]+(?<! )$"
+SPEC_KEY_PATTERN = r"^[a-zA-Z0-9-_:. /]{1,255}$"
+KEYPAIR_NAME_PATTERN = r"^[a-zA-Z0-9 _-]+$"
+KEYPAIR_NAME_PATTERN_292 = r"^[a-zA-Z0-9 @._-]+$"  # 2.92 widened the names
+DIGITS = r"^-?[0-9]+$"
+BOOLEAN_SPELLINGS = [True, "True", "TRUE", "true", "1", "ON", "On", "on", "YES", "Yes",
+                     "yes", False, "False", "FALSE", "false", "0", "OFF", "Off", "off",
+                     "NO", "No", "no"]
+
+
+# --- wording ---------------------------------------------------------------
+def invalid(field_name: str, value: Any, reason: str) -> InvalidParameter:
+    """Nova's refusal of a body field, for the checks made by hand."""
+    return InvalidParameter(f"Invalid input for field/attribute {field_name}. "
+                            f"Value: {prefix(value)}. {reason}")
+
+
+def _reported(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
+    """The error to report.  ``best_match`` goes into the ``oneOf``/``anyOf`` branch
+    that fits the value best; when no branch fits the value itself (not something
+    inside it), Nova says the value fits none of them."""
+    while (isinstance(error.parent, jsonschema.ValidationError)
+           and error.parent.validator in ("oneOf", "anyOf")
+           and list(error.absolute_path) == list(error.parent.absolute_path)):
+        error = error.parent
+    return error
+
+
+def _types(schema: Any) -> tuple[str, ...]:
+    kind = schema.get("type", ()) if isinstance(schema, dict) else ()
+    return (kind,) if isinstance(kind, str) else tuple(kind)
+
+
+def _message(error: jsonschema.ValidationError) -> str:
+    if error.validator == "minLength":
+        # jsonschema now says "should be non-empty" for a minimum of 1; clients
+        # have been shown Nova's older words.
+        return f"{quote(error.instance)} is too short"
+    kinds = _types(error.schema)
+    if error.validator == "pattern" and "string" in kinds and (
+            "integer" in kinds or "number" in kinds):
+        # A number may come as a string of digits; other text is the wrong type.
+        listed = ", ".join(repr(k) for k in kinds)
+        return f"{quote(error.instance)} is not of type {listed}"
+    return error.message
+
+
+def _query_message(name: str, error: jsonschema.ValidationError) -> str | None:
+    """Nova's own words for ``limit`` (nova/api/openstack/common.py), which its
+    clients and barecloud's tests know."""
+    if name != "limit":
+        return None
+    if error.validator == "minimum":
+        return "limit param must be positive"
+    if error.validator == "type":
+        return "limit param must be an integer"
+    return None
+
+
+def wording(error: jsonschema.ValidationError, where: str) -> InvalidParameter:
+    """Nova's ``ValidationError`` text (nova/api/validation/validators.py): the field
+    (the last step of the path) and its value, or the bare message at the top."""
+    error = _reported(error)
+    path = list(error.absolute_path)
+    if not path:
+        return InvalidParameter(error.message)
+    if where == "query":
+        name = str(path[0])
+        own = _query_message(name, error)
+        if own is not None:
+            return InvalidParameter(own)
+        return InvalidParameter(f"Invalid input for query parameters {name}. "
+                                f"Value: {prefix(error.instance)}. {_message(error)}")
+    return InvalidParameter(f"Invalid input for field/attribute {path[-1]}. "
+                            f"Value: {prefix(error.instance)}. {_message(error)}")
+
+
+# --- conversions JSON Schema cannot make --------------------------------------
+def to_int(data: dict[str, Any], key: str, prop: Schema, default: int | None = None) -> int | None:
+    """``data[key]`` (declared by ``prop``) as an int; the declared bounds applied to
+    a string of digits too, which JSON Schema checks only as text."""
+    value = data.get(key)
+    if value is None:
+        return default
+    number = int(value)
+    low, high = prop.get("minimum"), prop.get("maximum")
+    if low is not None and number < low:
+        raise invalid(key, value, f"{quote(value)} is less than the minimum of {low}")
+    if high is not None and number > high:
+        raise invalid(key, value, f"{quote(value)} is greater than the maximum of {high}")
+    return number
+
+
+def to_bool(value: Any, default: bool = False) -> bool:
+    """One of Nova's boolean spellings (``BOOLEAN``, already checked) as a bool."""
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in TRUE_STRINGS
+
+
+# --- shared pieces (reused by value, no "$ref") -------------------------------
+def integer(minimum: int | None = None, maximum: int = MAX_INT, *,
+            pattern: str = DIGITS) -> Schema:
+    """Nova's integers: a JSON integer, or a string of digits."""
+    prop: Schema = {"type": ["integer", "string"], "pattern": pattern, "maximum": maximum}
+    if minimum is not None:
+        prop["minimum"] = minimum
+    return prop
+
+
+def string(max_length: int = 255, *, min_length: int = 0, pattern: str | None = None,
+           nullable: bool = False) -> Schema:
+    prop: Schema = {"type": ["string", "null"] if nullable else "string",
+                    "maxLength": max_length}
+    if min_length:
+        prop["minLength"] = min_length
+    if pattern is not None:
+        prop["pattern"] = pattern
+    return prop
+
+
+BOOLEAN: Schema = {"type": ["boolean", "string"], "enum": BOOLEAN_SPELLINGS}
+NAME = string(min_length=1, pattern=NAME_PATTERN)
+HOSTNAME = string(min_length=1, pattern=HOSTNAME_PATTERN)
+DESCRIPTION = string(nullable=True)
+KEY_NAME = string(min_length=1, nullable=True)
+UUID: Schema = {"type": "string", "format": "uuid"}
+DISK_CONFIG: Schema = {"type": "string", "enum": ["AUTO", "MANUAL"]}
+ACCESS_IP: Schema = {"type": "string"}
+STRINGS: Schema = {"type": "array", "items": {"type": "string"}}
+OBJECTS: Schema = {"type": "array", "items": {"type": "object"}}
+# Metadata's keys and values are checked by hand (servers.check_metadata): its
+# words ("metadata value of ...") are what clients have been shown.
+METADATA: Schema = {"type": "object"}
+USER_DATA: Schema = {"type": ["string", "null"]}  # base64 and size: servers.decode_user_data
+COUNT = integer(1)
+CONSOLE_LENGTH = integer(-1)
+QUOTA_VALUE = integer()  # "-1 or greater" is said by hand (quotas.update)
+RAM = integer(1)
+VCPUS = integer(1)
+DISK = integer(0)
+SWAP = integer(0, pattern=r"^[0-9]*$")  # "" is no swap, as Nova's
+RXTX: Schema = {"type": ["number", "string"], "pattern": r"^[0-9]+(\.[0-9]+)?$",
+                "exclusiveMinimum": 0, "maximum": 3.40282e38}
+SPEC_VALUE: Schema = {"type": ["string", "number", "boolean"], "maxLength": 255}
+SPECS: Schema = {"type": "object", "propertyNames": {"pattern": SPEC_KEY_PATTERN},
+                 "additionalProperties": SPEC_VALUE}
+NETWORKS: Schema = {"oneOf": [
+    {"type": "array", "items": {
+        "type": "object",
+        "properties": {"uuid": UUID, "port": UUID, "fixed_ip": {"type": "string"},
+                       "tag": string(60)},
+        "additionalProperties": False}},
+    {"type": "string", "enum": ["none", "auto"]},
+]}
+SCHEDULER_HINTS: Schema = {"type": "object", "additionalProperties": True}
+
+
+def since(version: V | None, first: V) -> bool:
+    """Whether a key added in ``first`` is declared (``None``: every version's)."""
+    return version is None or version >= first
+
+
+def before(version: V | None, removed: V) -> bool:
+    """Whether a key removed in ``removed`` is declared."""
+    return version is None or version < removed
+
+
+@dataclass(eq=False)
+class Versioned:
+    """A declaration that depends on the microversion: ``build(version)``, and
+    ``build(None)`` for every version's keys at once (what /openapi.json shows)."""
+
+    build: Callable[[V | None], Schema]
+    _checkers: dict[V, Checker] = field(default_factory=dict, repr=False)
+
+    @property
+    def published(self) -> Schema:
+        return self.build(None)
+
+    def checker(self, version: V) -> Checker:
+        found = self._checkers.get(version)
+        if found is None:
+            found = self._checkers[version] = Checker(self.build(version), wording)
+        return found
+
+
+def _body(key: str, inner: Schema, *, extra: Schema | None = None) -> Schema:
+    """``{"<key>": {...}}``, as every Nova body is wrapped."""
+    return {"type": "object", "properties": {key: inner, **(extra or {})},
+            "required": [key], "additionalProperties": False}
+
+
+def _object(properties: Schema, required: list[str] | None = None) -> Schema:
+    inner: Schema = {"type": "object", "properties": properties, "additionalProperties": False}
+    if required:
+        inner["required"] = required
+    return inner
+
+
+# --- servers ---------------------------------------------------------------
+def _create_server(version: V | None) -> Schema:
+    props: Schema = {
+        "name": NAME, "imageRef": {"type": ["string", "null"]},
+        "flavorRef": {"type": ["string", "integer"], "minLength": 1},
+        "key_name": KEY_NAME, "user_data": USER_DATA, "metadata": METADATA,
+        "networks": NETWORKS, "availability_zone": string(nullable=True),
+        "min_count": COUNT, "max_count": COUNT, "return_reservation_id": BOOLEAN,
+        "security_groups": {"type": "array", "items": _object({"name": NAME})},
+        "adminPass": {"type": "string"}, "config_drive": BOOLEAN,
+        "OS-DCF:diskConfig": DISK_CONFIG, "accessIPv4": ACCESS_IP, "accessIPv6": ACCESS_IP,
+        "block_device_mapping": OBJECTS, "block_device_mapping_v2": OBJECTS,
+    }
+    if before(version, (2, 57)):
+        props["personality"] = OBJECTS
+    if since(version, (2, 19)):
+        props["description"] = DESCRIPTION
+    if since(version, (2, 52)):
+        props["tags"] = STRINGS
+    if since(version, (2, 63)):
+        props["trusted_image_certificates"] = {"type": ["array", "null"],
+                                               "items": {"type": "string"}}
+    if since(version, (2, 74)):
+        props["host"] = {"type": "string"}
+        props["hypervisor_hostname"] = {"type": "string"}
+    if since(version, (2, 90)):
+        props["hostname"] = HOSTNAME
+    required = ["name", "flavorRef"]
+    if version is not None and version >= (2, 37):
+        required.append("networks")
+    return _body("server", _object(props, required), extra={
+        "os:scheduler_hints": SCHEDULER_HINTS, "OS-SCH-HNT:scheduler_hints": SCHEDULER_HINTS})
+
+
+CREATE_SERVER = Versioned(_create_server)
+
+
+def _update_server(version: V | None) -> Schema:
+    props: Schema = {"name": NAME, "OS-DCF:diskConfig": DISK_CONFIG,
+                     "accessIPv4": ACCESS_IP, "accessIPv6": ACCESS_IP}
+    if since(version, (2, 19)):
+        props["description"] = DESCRIPTION
+    if since(version, (2, 90)):
+        props["hostname"] = HOSTNAME
+    return _body("server", _object(props))
+
+
+UPDATE_SERVER = Versioned(_update_server)
+
+
+def _rebuild(version: V | None) -> Schema:
+    props: Schema = {
+        "imageRef": {"type": "string"}, "name": NAME, "metadata": METADATA,
+        "adminPass": {"type": "string"}, "preserve_ephemeral": BOOLEAN,
+        "OS-DCF:diskConfig": DISK_CONFIG, "accessIPv4": ACCESS_IP, "accessIPv6": ACCESS_IP,
+    }
+    if since(version, (2, 19)):
+        props["description"] = DESCRIPTION
+    if since(version, (2, 54)):
+        props["key_name"] = KEY_NAME
+    if since(version, (2, 57)):
+        props["user_data"] = USER_DATA
+    if since(version, (2, 63)):
+        props["trusted_image_certificates"] = {"type": ["array", "null"],
+                                               "items": {"type": "string"}}
+    if since(version, (2, 90)):
+        props["hostname"] = HOSTNAME
+    return _object(props, ["imageRef"])
+
+
+REBOOT = _object({"type": {"type": "string",
+                           "enum": ["HARD", "Hard", "hard", "SOFT", "Soft", "soft"]}}, ["type"])
+CONSOLE_OUTPUT: Schema = {"type": ["object", "null"], "properties": {"length": {
+    **CONSOLE_LENGTH, "type": ["integer", "string", "null"]}}, "additionalProperties": False}
+
+
+def _server_action(version: V | None) -> Schema:
+    """POST /servers/{id}/action: one action a body; which one, and the refusal of
+    unknown ones, is the handler's (Nova routes by the key)."""
+    return {"type": "object", "properties": {
+        "reboot": REBOOT, "rebuild": _rebuild(version), "os-getConsoleOutput": CONSOLE_OUTPUT,
+    }}
+
+
+SERVER_ACTION = Versioned(_server_action)
+
+SORT_KEYS = ["created_at", "updated_at", "display_name", "display_description", "uuid",
+             "vm_state", "task_state", "power_state", "launched_at", "terminated_at",
+             "key_name", "image_ref", "hostname", "launch_index", "availability_zone",
+             "project_id", "user_id", "host", "node", "instance_type_id",
+             # Nova's valid keys with no column here: accepted, and ignored.
+             "access_ip_v4", "access_ip_v6", "auto_disk_config", "config_drive",
+             "kernel_id", "locked", "locked_by", "progress", "ramdisk_id",
+             "root_device_name"]
+TEXT: Schema = {"type": "string"}
+LIMIT: Schema = {"type": "integer", "minimum": 0}
+SORT_DIR: Schema = {"type": "string", "enum": ["asc", "desc"]}
+FILTERS = ("name", "status", "flavor", "image", "reservation_id", "availability_zone",
+           "user_id", "host", "deleted", "project_id", "tenant_id")
+
+
+def _list_servers(version: V | None) -> Schema:
+    props: Schema = {name: TEXT for name in FILTERS}
+    props.update({
+        "changes-since": {"type": "string", "format": "date-time"},
+        "all_tenants": TEXT, "limit": LIMIT, "marker": TEXT,
+        "sort_key": {"type": "string", "enum": SORT_KEYS}, "sort_dir": SORT_DIR,
+    })
+    if since(version, (2, 66)):
+        props["changes-before"] = {"type": "string", "format": "date-time"}
+    # Nova ignores query parameters it does not know.
+    return {"type": "object", "properties": props}
+
+
+LIST_SERVERS_QUERY = Versioned(_list_servers)
+
+# --- flavors ---------------------------------------------------------------
+FLAVOR_SORT_KEYS = ["created_at", "description", "disabled", "ephemeral_gb", "flavorid",
+                    "id", "is_public", "memory_mb", "name", "root_gb", "rxtx_factor",
+                    "swap", "updated_at", "vcpus"]
+LIST_FLAVORS_QUERY: Schema = {"type": "object", "properties": {
+    "is_public": TEXT, "minRam": TEXT, "minDisk": TEXT,  # read by hand, as Nova's
+    "limit": LIMIT, "marker": TEXT,
+    "sort_key": {"type": "string", "enum": FLAVOR_SORT_KEYS}, "sort_dir": SORT_DIR,
+}}
+
+
+def _create_flavor(version: V | None) -> Schema:
+    props: Schema = {
+        "name": NAME, "ram": RAM, "vcpus": VCPUS, "disk": DISK,
+        "id": {"type": ["string", "null"], "minLength": 1, "maxLength": 255,
+               "pattern": FLAVOR_ID_PATTERN},
+        "OS-FLV-EXT-DATA:ephemeral": DISK, "swap": SWAP, "rxtx_factor": RXTX,
+        "os-flavor-access:is_public": BOOLEAN,
+    }
+    if since(version, (2, 55)):
+        props["description"] = string(65535, nullable=True)
+    return _body("flavor", _object(props, ["name", "ram", "vcpus", "disk"]))
+
+
+CREATE_FLAVOR = Versioned(_create_flavor)
+
+
+def _update_flavor(version: V | None) -> Schema:
+    if version is not None and version < (2, 55):
+        return {}  # no such method before 2.55: the handler's 404, whatever the body
+    return _body("flavor", _object({"description": string(65535, nullable=True)},
+                                   ["description"]))
+
+
+UPDATE_FLAVOR = Versioned(_update_flavor)
+CREATE_SPECS = _body("extra_specs", SPECS)
+# {"<key>": value}: that it names the URI's key, and only it, is said by hand.
+UPDATE_SPEC = SPECS
+_TENANT = _object({"tenant": string(min_length=1)}, ["tenant"])
+FLAVOR_ACTION: Schema = {"type": "object", "properties": {
+    "addTenantAccess": _TENANT, "removeTenantAccess": _TENANT}}
+
+# --- key pairs ----------------------------------------------------------------
+
+
+def _create_keypair(version: V | None) -> Schema:
+    old = version is not None and version < (2, 92)
+    props: Schema = {
+        "name": string(min_length=1, pattern=KEYPAIR_NAME_PATTERN if old
+                       else KEYPAIR_NAME_PATTERN_292),
+        "public_key": string(65535),
+    }
+    if since(version, (2, 2)):
+        props["type"] = {"type": "string", "enum": ["ssh", "x509"]}
+    if since(version, (2, 10)):
+        props["user_id"] = TEXT
+    required = ["name"]
+    if version is not None and version >= (2, 92):
+        required.append("public_key")  # 2.92 stopped generating keys
+    return _body("keypair", _object(props, required))
+
+
+CREATE_KEYPAIR = Versioned(_create_keypair)
+
+
+def _keypairs_query(version: V | None) -> Schema:
+    props: Schema = {}
+    if since(version, (2, 10)):
+        props["user_id"] = TEXT
+    if since(version, (2, 35)):
+        props.update({"limit": LIMIT, "marker": TEXT})
+    return {"type": "object", "properties": props}
+
+
+LIST_KEYPAIRS_QUERY = Versioned(_keypairs_query)
+
+
+def _keypair_query(version: V | None) -> Schema:
+    props: Schema = {"user_id": TEXT} if since(version, (2, 10)) else {}
+    return {"type": "object", "properties": props}
+
+
+KEYPAIR_QUERY = Versioned(_keypair_query)
+
+# --- quotas, limits, hypervisors ---------------------------------------------
+QUOTA_NAMES = ("instances", "cores", "ram", "metadata_items", "key_pairs", "server_groups",
+               "server_group_members")
+NETWORK_QUOTAS = ("fixed_ips", "floating_ips", "security_groups", "security_group_rules")
+INJECTED_QUOTAS = ("injected_files", "injected_file_content_bytes", "injected_file_path_bytes")
+
+
+def _update_quotas(version: V | None) -> Schema:
+    names = list(QUOTA_NAMES)
+    if before(version, (2, 36)):
+        names += NETWORK_QUOTAS
+    if before(version, (2, 57)):
+        names += INJECTED_QUOTAS
+    props: Schema = {name: QUOTA_VALUE for name in names}
+    props["force"] = BOOLEAN
+    return _body("quota_set", _object(props))
+
+
+UPDATE_QUOTAS = Versioned(_update_quotas)
+LIMITS_QUERY: Schema = {"type": "object", "properties": {"tenant_id": TEXT}}
+LIST_HYPERVISORS_QUERY: Schema = {"type": "object", "properties": {
+    "hypervisor_hostname_pattern": TEXT, "limit": LIMIT, "marker": TEXT,
+    "with_servers": TEXT,  # any other spelling than a true one is false, as before
+}}
+SHOW_HYPERVISOR_QUERY: Schema = {"type": "object", "properties": {"with_servers": TEXT}}
