@@ -12,11 +12,12 @@ service's exception.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -76,18 +77,29 @@ def plain_wording(error: jsonschema.ValidationError, where: str) -> BarecloudErr
     return InvalidParameter(f"Invalid input for {path or where}: {error.message}")
 
 
-@dataclass
+# Every declaration made in this process, for tests/services/test_validation.py to
+# check against the metaschema (doing it at import cost each start ~1 s of CPU).
+DECLARED: list[Checker] = []
+
+
+@dataclass(eq=False)
 class Checker:
-    """One declaration, compiled once: validates documents and reports the most
-    relevant error (``best_match``, as the OpenStack services pick theirs)."""
+    """One declaration, compiled on first use: validates documents and reports the
+    most relevant error (``best_match``, as the OpenStack services pick theirs)."""
 
     schema: Schema
     wording: Wording = plain_wording
-    _validator: Draft202012Validator = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        DECLARED.append(self)
+
+    @functools.cached_property
+    def _validator(self) -> Draft202012Validator:
+        return Draft202012Validator(self.schema, format_checker=FORMATS)
+
+    def verify(self) -> None:
+        """Raise ``jsonschema.SchemaError`` if the declaration is not valid JSON Schema."""
         Draft202012Validator.check_schema(self.schema)
-        self._validator = Draft202012Validator(self.schema, format_checker=FORMATS)
 
     def check(self, document: Any, where: str = "body") -> Any:
         error = best_match(self._validator.iter_errors(document))
@@ -97,11 +109,6 @@ class Checker:
 
     def errors(self, document: Any) -> list[jsonschema.ValidationError]:
         return sorted(self._validator.iter_errors(document), key=lambda e: list(e.path))
-
-
-def check(schema: Schema, document: Any, wording: Wording = plain_wording) -> Any:
-    """Validate ``document`` against ``schema`` (compiled each call: for rare checks)."""
-    return Checker(schema, wording).check(document)
 
 
 def _types(prop: Mapping[str, Any]) -> Sequence[str]:
