@@ -40,6 +40,16 @@ UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-
 TRUE_STRINGS = frozenset({"1", "t", "true", "on", "y", "yes"})
 FALSE_STRINGS = frozenset({"0", "f", "false", "off", "n", "no"})
 
+def spelled_bool(text: str) -> bool | None:
+    """``text`` as oslo's strict boolean spellings read it; None if it is not one."""
+    word = text.strip().lower()
+    if word in TRUE_STRINGS:
+        return True
+    if word in FALSE_STRINGS:
+        return False
+    return None
+
+
 # jsonschema's own formats (ipv4, ipv6, date-time, ...) plus the OpenStack ones below.
 FORMATS = FormatChecker()
 
@@ -129,12 +139,8 @@ def _coerce(raw: str, prop: Mapping[str, Any]) -> Any:
             return float(raw)
         except ValueError:
             pass
-    if "boolean" in kinds:
-        text = raw.strip().lower()
-        if text in TRUE_STRINGS:
-            return True
-        if text in FALSE_STRINGS:
-            return False
+    if "boolean" in kinds and (read := spelled_bool(raw)) is not None:
+        return read
     if "null" in kinds and raw == "":
         return None
     return raw

@@ -10,7 +10,7 @@ from fastapi import Request
 from barecloud.api.common import base_url
 from barecloud.api.compute import microversion
 from barecloud.errors import InvalidParameter, NotFound
-from barecloud.services.validation import FALSE_STRINGS, TRUE_STRINGS
+from barecloud.services.validation import spelled_bool
 
 V = tuple[int, int]
 
@@ -68,9 +68,7 @@ def next_links(request: Request, kind: str, items: list[Any], marker: str,
 
 def query_bool(name: str, raw: str) -> bool:
     """A boolean query parameter Nova reads by hand (``all_tenants``, ``is_public``)."""
-    text = raw.strip().lower()
-    if text in TRUE_STRINGS:
-        return True
-    if text in FALSE_STRINGS:
-        return False
+    read = spelled_bool(raw)
+    if read is not None:
+        return read
     raise InvalidParameter(f"Invalid value '{raw}' for {name}: not a boolean")

@@ -19,7 +19,7 @@ import jsonschema
 
 from barecloud.errors import BarecloudError, InvalidParameter
 from barecloud.services.baremetal import schemas
-from barecloud.services.validation import FALSE_STRINGS, TRUE_STRINGS, Checker
+from barecloud.services.validation import Checker, spelled_bool
 
 MAC_RE = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
 _KINDS = {"object": "a JSON object", "array": "a list", "string": "a string",
@@ -116,12 +116,8 @@ _TRAIT = checker(schemas.TRAIT)
 
 def boolean(value: Any) -> Any:
     """An Ironic boolean spelling (``"True"``, ``"no"``...) as a bool; else unchanged."""
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if text in TRUE_STRINGS:
-            return True
-        if text in FALSE_STRINGS:
-            return False
+    if isinstance(value, str) and (read := spelled_bool(value)) is not None:
+        return read
     return value
 
 

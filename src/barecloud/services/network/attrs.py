@@ -18,7 +18,7 @@ from barecloud.services import policy
 from barecloud.services.context import RequestContext
 from barecloud.services.network.errors import HTTPBadRequest, InvalidInput, invalid_attr
 from barecloud.services.tenancy import project_of
-from barecloud.services.validation import FALSE_STRINGS, TRUE_STRINGS
+from barecloud.services.validation import spelled_bool
 
 MAC_RE = re.compile(r"^([0-9a-fA-F]{2})([:-][0-9a-fA-F]{2}){5}$")
 
@@ -29,8 +29,8 @@ def to_bool(value: Any, attr: str = "") -> bool:
         return value
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
-    if isinstance(value, str) and value.strip().lower() in TRUE_STRINGS | FALSE_STRINGS:
-        return value.strip().lower() in TRUE_STRINGS
+    if isinstance(value, str) and (read := spelled_bool(value)) is not None:
+        return read
     raise InvalidInput(f"'{prefix(value)}' cannot be converted to boolean")
 
 
