@@ -280,6 +280,33 @@ class Cluster:
         raise RuntimeError("cluster did not come up:\n" + "\n".join(
             self.tail(p) for p in self.procs.values()))
 
+    def wait_back(self, p: Proc, timeout: float = 60.0) -> bool:
+        """Until ``p`` serves again after a restart or a pause: an API process
+        answers, a conductor is listed alive by an API process that is not down,
+        and the API processes' hash rings (read again every 2 s) have seen it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not p.alive():
+                return False
+            try:
+                if p.kind == "api":
+                    if httpx.get(f"{p.url}/baremetal/v1", timeout=2).status_code == 200:
+                        return True
+                else:
+                    for api in self.apis:
+                        if not api.alive() or api.paused:
+                            continue
+                        rsp = httpx.get(f"{api.url}/baremetal/v1/conductors", headers=BM,
+                                        timeout=2)
+                        if p.name in {c["hostname"] for c in rsp.json()["conductors"]}:
+                            time.sleep(2.5)
+                            return True
+                        break
+            except (httpx.HTTPError, KeyError, ValueError):
+                pass
+            time.sleep(0.3)
+        return False
+
     def tail(self, p: Proc, lines: int = 30) -> str:
         try:
             text = p.log.read_text(errors="replace").splitlines()[-lines:]

@@ -7,7 +7,10 @@ dead-conductor timeout, then SIGCONTed (it must step down, not resume); a
 conductor stopped gracefully (SIGTERM) and restarted likewise (it must
 release its nodes or be taken over); an API process SIGKILLed and restarted, or paused briefly.  At
 least one conductor and one API process are left alone at any time, so the
-service stays reachable.  The fake agents (the machines) are not touched.
+service stays reachable: a process stays the nemesis's until it serves again
+(a restarted conductor is only a member once it has heartbeated), else the
+last conductor could be stopped while its restarted peer still starts.  The
+fake agents (the machines) are not touched.
 """
 
 from __future__ import annotations
@@ -100,6 +103,7 @@ class Nemesis:
                 await asyncio.sleep(self._down(p))
                 p.start()
                 self.record("restart", p)
+                await asyncio.to_thread(self.cluster.wait_back, p)
             elif action == "pause":
                 span = (self.rng.uniform(*cfg.pause) if p.kind == "conductor"
                         else self.rng.uniform(1.0, 4.0))
@@ -110,6 +114,7 @@ class Nemesis:
                 p.signal(signal.SIGCONT)
                 p.paused = False
                 self.record("SIGCONT", p)
+                await asyncio.to_thread(self.cluster.wait_back, p)
             elif action == "term":
                 self.record("SIGTERM", p)
                 p.signal(signal.SIGTERM)
@@ -123,5 +128,6 @@ class Nemesis:
                 await asyncio.sleep(self._down(p))
                 p.start()
                 self.record("restart", p)
+                await asyncio.to_thread(self.cluster.wait_back, p)
         finally:
             self.busy.discard(p.name)
