@@ -14,7 +14,7 @@ The list is here, not an ``xdist_group`` mark: pytest-xdist tells the
 scheduler a test's group by appending it to the node id, which pytest 9.2
 no longer lets a plugin change.
 
-Everything else two workers could share is kept apart by the fixtures:
+Everything else the workers could share is kept apart by the fixtures:
 ports (``support.free_port`` and the labs' ``free_range`` take from the
 worker's own slice), databases (a new PostgreSQL database per test or
 module, named at random), directories (``tmp_path`` is per worker), and
@@ -38,9 +38,10 @@ HOST_NETWORK_TESTS = (  # modules, or single tests by node id
     "tests/startup/test_serve_processes.py::test_sigkill_of_a_netns_lab_service_leaves_no_process",
 )
 
-# Modules that hold the suite's long tests (real labs, clients, deploys): started first.
+# Modules that hold the suite's long tests (real labs, clients, deploys, the fuzzer's
+# minute of CPU in one test): started first, else one is left to run alone at the end.
 HEAVY = ("tests/acceptance/", "tests/lab/", "tests/cli/", "tests/startup/",
-         "tests/drivers/test_lab.py")
+         "tests/drivers/test_lab.py", "tests/api/test_fuzz.py")
 
 
 def unit(nodeid: str) -> str:

@@ -21,6 +21,8 @@ from typing import Any
 import httpx
 import yaml
 
+from tests import preloaded
+
 PG_ADMIN_DSN = os.environ.get("BARECLOUD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REPO = Path(__file__).resolve().parent.parent
 
@@ -135,7 +137,7 @@ class Service:
 
     url: str
     data_dir: Path
-    proc: subprocess.Popen[bytes]
+    proc: preloaded.Child | subprocess.Popen[bytes]
     log_path: Path
     env: dict[str, str]
     auth: str = "noauth"
@@ -265,8 +267,8 @@ def _start(
     if rate:
         cmd += ["--rate", rate]
     with log_path.open("ab") as log:
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                cwd=str(data_dir))
+        proc = preloaded.popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                               cwd=str(data_dir))
     host = NETNS_HOST if netns else "127.0.0.1"
     svc = Service(f"http://{host}:{port}", data_dir, proc, log_path, env,
                   env["BARECLOUD_AUTH_STRATEGY"])

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests import support
+from tests import preloaded, support
 
 OPENSTACK = Path(sys.executable).parent / "openstack"
 
@@ -23,7 +23,7 @@ class Cli:
     def run(self, *args: str, ok: bool = True, cloud: str | None = None
             ) -> subprocess.CompletedProcess[str]:
         env = {**self.env, "OS_CLOUD": cloud} if cloud else self.env
-        proc = subprocess.run([str(OPENSTACK), *args], env=env, capture_output=True,
+        proc = preloaded.run([str(OPENSTACK), *args], env=env, capture_output=True,
                               text=True, timeout=300)
         assert (proc.returncode == 0) == ok, (args, proc.stdout, proc.stderr)
         return proc

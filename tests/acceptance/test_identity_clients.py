@@ -20,7 +20,7 @@ import pytest
 from openstack import exceptions
 from openstack.connection import Connection
 
-from tests import support
+from tests import preloaded, support
 
 OPENSTACK = Path(sys.executable).parent / "openstack"
 Connect = Callable[..., Connection]
@@ -99,7 +99,7 @@ class Cli:
         self.env.update(env)
 
     def run(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([str(OPENSTACK), *args], env=self.env, capture_output=True,
+        proc = preloaded.run([str(OPENSTACK), *args], env=self.env, capture_output=True,
                               text=True, timeout=120)
         assert (proc.returncode == 0) == ok, (args, proc.stdout, proc.stderr)
         return proc

@@ -21,7 +21,7 @@ from openstack import exceptions
 from openstack.connection import Connection
 from openstack.image.v2._proxy import Proxy as ImageProxy
 
-from tests import support
+from tests import preloaded, support
 
 OPENSTACK = Path(sys.executable).parent / "openstack"
 Connect = Callable[[support.Service], Connection]
@@ -131,7 +131,7 @@ class Cli:
                          "PYTHONWARNINGS": "ignore"})
 
     def run(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([str(OPENSTACK), "image", *args], env=self.env,
+        proc = preloaded.run([str(OPENSTACK), "image", *args], env=self.env,
                               capture_output=True, text=True, timeout=120)
         assert (proc.returncode == 0) == ok, (args, proc.stdout, proc.stderr)
         return proc

@@ -42,7 +42,7 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
-from tests import support
+from tests import preloaded, support
 
 OPENSTACK = Path(sys.executable).parent / "openstack"
 PASSWORD = "leasing-test-password"
@@ -88,7 +88,7 @@ class Cloud:
         self.env.update({"OS_CLIENT_CONFIG_FILE": str(clouds), "PYTHONWARNINGS": "ignore"})
 
     def _run(self, args: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(OPENSTACK), "--os-cloud", self.name, *args], env=self.env,
+        return preloaded.run([str(OPENSTACK), "--os-cloud", self.name, *args], env=self.env,
                               capture_output=True, text=True, timeout=300, check=False)
 
     @staticmethod

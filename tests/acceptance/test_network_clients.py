@@ -20,7 +20,7 @@ import openstack
 import pytest
 from openstack import exceptions
 
-from tests import support
+from tests import preloaded, support
 
 OPENSTACK = Path(sys.executable).parent / "openstack"
 cli_only = pytest.mark.skipif(not OPENSTACK.exists(), reason="openstack CLI not installed")
@@ -43,7 +43,7 @@ class Cli:
                          "PYTHONWARNINGS": "ignore"})
 
     def run(self, cloud: str, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([str(OPENSTACK), "--os-cloud", cloud, *args], env=self.env,
+        proc = preloaded.run([str(OPENSTACK), "--os-cloud", cloud, *args], env=self.env,
                               capture_output=True, text=True, timeout=300)
         assert (proc.returncode == 0) == ok, (args, proc.stdout, proc.stderr)
         return proc

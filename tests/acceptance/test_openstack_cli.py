@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests import support
+from tests import preloaded, support
 from tests.api.baremetal.ironic import Ironic
 
 OPENSTACK = Path(sys.executable).parent / "openstack"
@@ -37,7 +37,7 @@ class Cli:
         self.outputs: list[str] = []
 
     def run(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([str(OPENSTACK), "baremetal", *args], env=self.env,
+        proc = preloaded.run([str(OPENSTACK), "baremetal", *args], env=self.env,
                               capture_output=True, text=True, timeout=120)
         self.outputs.append(proc.stdout + proc.stderr)
         if ok:

@@ -30,7 +30,7 @@ import pytest
 import yaml
 
 from barecloud.drivers.switches.base import Segment
-from tests import support
+from tests import preloaded, support
 
 pytestmark = [
     pytest.mark.slow,
@@ -74,13 +74,13 @@ class Cloud:
     def __call__(self, *args: str, timeout: float = 120) -> Any:
         # Commands that print nothing take no output format.
         fmt = [] if args[1] in ("add", "delete", "set") else ["-f", "json"]
-        proc = subprocess.run([str(BIN / "openstack"), *args, *fmt], env=self.env,
+        proc = preloaded.run([str(BIN / "openstack"), *args, *fmt], env=self.env,
                               capture_output=True, text=True, timeout=timeout, check=False)
         assert proc.returncode == 0, f"openstack {' '.join(args)}: {proc.stderr}"
         return json.loads(proc.stdout) if proc.stdout.strip() else None
 
     def fails(self, *args: str) -> str:
-        proc = subprocess.run([str(BIN / "openstack"), *args], env=self.env,
+        proc = preloaded.run([str(BIN / "openstack"), *args], env=self.env,
                               capture_output=True, text=True, timeout=120, check=False)
         assert proc.returncode != 0, proc.stdout
         return proc.stderr

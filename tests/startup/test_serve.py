@@ -16,6 +16,7 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from tests import preloaded
 from tests.support import Service, free_port, start_service
 
 BM = {"X-OpenStack-Ironic-API-Version": "1.78"}
@@ -118,10 +119,10 @@ def test_noauth_writes_the_noauth_clouds_yaml(tmp_path: Path) -> None:
         env = {**os.environ, "OS_CLIENT_CONFIG_FILE": str(svc.clouds_yaml),
                "OS_CLOUD": "barecloud"}
         openstack = str(Path(sys.executable).parent / "openstack")
-        made = subprocess.run([openstack, "network", "create", "flat-net", "-f", "json"],
+        made = preloaded.run([openstack, "network", "create", "flat-net", "-f", "json"],
                               env=env, capture_output=True, text=True, timeout=120)
         assert made.returncode == 0, made.stderr
-        listed = subprocess.run([openstack, "network", "list", "-f", "json"], env=env,
+        listed = preloaded.run([openstack, "network", "list", "-f", "json"], env=env,
                                 capture_output=True, text=True, timeout=120)
         assert [n["Name"] for n in json.loads(listed.stdout)] == ["flat-net"], listed.stderr
     finally:

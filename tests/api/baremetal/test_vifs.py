@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests import support
+from tests import preloaded, support
 from tests.api.baremetal.ironic import Ironic, fault
 from tests.api.network.neutron import Neutron
 from tests.conftest import service_on
@@ -261,7 +260,7 @@ def test_openstack_cli(svc: support.Service, api: Ironic, net: Neutron) -> None:
                 "PYTHONWARNINGS": "ignore"})
 
     def run(*args: str, ok: bool = True) -> str:
-        proc = subprocess.run([str(OPENSTACK), *args], env=env, capture_output=True,
+        proc = preloaded.run([str(OPENSTACK), *args], env=env, capture_output=True,
                               text=True, timeout=120)
         assert (proc.returncode == 0) == ok, (args, proc.stdout, proc.stderr)
         return proc.stdout + proc.stderr

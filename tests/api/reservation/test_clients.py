@@ -21,6 +21,7 @@ from blazarclient.exception import BlazarClientException
 from keystoneauth1 import session
 from keystoneauth1.identity import v3
 
+from tests import preloaded
 from tests.api.reservation.conftest import Blazar
 
 OPENSTACK = Path(sys.executable).parent / "openstack"
@@ -36,7 +37,7 @@ class Cli:
                          "PYTHONWARNINGS": "ignore"})
 
     def run(self, cloud: str, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([str(OPENSTACK), "--os-cloud", cloud, "reservation", *args],
+        proc = preloaded.run([str(OPENSTACK), "--os-cloud", cloud, "reservation", *args],
                               env=self.env, capture_output=True, text=True, timeout=120)
         assert (proc.returncode == 0) == ok, (args, proc.stdout, proc.stderr)
         return proc
