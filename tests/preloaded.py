@@ -11,11 +11,13 @@ entry point the installed script runs (``openstackclient.shell.main``, ``python
 -m barecloud``): the unmodified client, the real service.
 
 What a fork does not redo is what happens at import: the command's environment
-is in place from ``main`` on, not while its modules load (none of these read it
-then), and ``PYTHONPATH`` is the preloader's. ``BARECLOUD_TEST_EXEC=1`` runs
-every command as a new process instead, as before.
+is in place from ``main`` on, not while its modules load, and ``PYTHONPATH`` is
+the preloader's (cliff reads ``sys.argv[0]`` then, so the preloader's is the
+``openstack`` script's; ``tests/test_preloaded.py`` compares with new
+processes).  ``BARECLOUD_TEST_EXEC=1`` runs every command as a new process
+instead, as before.
 
-A command started with ``spawn`` is a grandchild of the preloader, not a child
+A command started with ``popen`` is a grandchild of the preloader, not a child
 of the test: ``Child`` stands in for ``subprocess.Popen`` (its PID, its exit
 status as Popen reports it, signals by PID), its exit status relayed by the
 fork in between, which waits for it.
@@ -124,6 +126,9 @@ def _handle(conn: socket.socket) -> None:
 
 
 def serve(path: str) -> None:
+    parent = os.getppid()
+    # cliff names the program at import, from sys.argv[0] (``openstack --version``).
+    sys.argv = [str(OPENSTACK)]
     _preload()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
@@ -132,8 +137,16 @@ def serve(path: str) -> None:
     print("ready", flush=True)
     with open(os.devnull, "wb") as null:  # nobody reads the pipe after this line
         os.dup2(null.fileno(), sys.stdout.fileno())
+    listener.settimeout(2.0)
     while True:
-        conn, _ = listener.accept()
+        try:
+            conn, _ = listener.accept()
+        except TimeoutError:
+            if os.getppid() != parent:  # the test process is gone, however it ended
+                shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+                return
+            continue
+        conn.settimeout(None)
         sys.stdout.flush()
         sys.stderr.flush()
         if os.fork() == 0:
