@@ -175,13 +175,21 @@ async def start(rt: Runtime, settings: Settings, count: int, driver: str = "ipmi
     return info
 
 
-def stop(settings: Settings) -> None:
-    """Stop the lab's processes; its machines and their state stay on disk."""
+def stop(settings: Settings, netns: bool = False) -> None:
+    """Stop the lab's processes; its machines and their state stay on disk.
+
+    A netns lab's switch namespace goes with it, and with that namespace the
+    far end of barecloud's own cable; the kernel deletes the near end
+    (``bcprov0``) later, in the background: deleted here, it is gone when
+    ``serve`` has exited."""
     if lab_dir(settings).exists():
         subprocess.run(
             [sys.executable, "-m", "barecloud.lab", "down", "--lab-dir", str(lab_dir(settings))],
             capture_output=True, timeout=60, check=False,
         )
+    if netns:
+        subprocess.run(["ip", "link", "del", PROVISIONING_IFNAME], capture_output=True,
+                       timeout=30, check=False)  # "Cannot find device": gone already
 
 
 async def _settle(rt: Runtime, uuids: list[str], state: str, timeout: float = 300) -> None:

@@ -65,7 +65,7 @@ def _serve(settings: Settings, lab: int, netns: bool, rate: str | None,
             settings, ready, lab_service.plug_provisioning if netns else None))
     finally:
         if lab:
-            lab_service.stop(settings)
+            lab_service.stop(settings, netns)
 
 
 def api(settings: Settings) -> None:
