@@ -109,10 +109,8 @@ def _handle(conn: socket.socket) -> None:
         try:
             code = _run_command(request)
         finally:
-            with contextlib.suppress(BaseException):
-                import atexit as exits
-
-                exits._run_exitfuncs()
+            with contextlib.suppress(BaseException):  # as an interpreter ends
+                atexit._run_exitfuncs()
                 sys.stdout.flush()
                 sys.stderr.flush()
             os._exit(code & 0xFF)

@@ -6,9 +6,11 @@ unit whatever their module: they use what a host has only once (``serve
 --netns`` plugs ``bcprov0`` with 10.97.0.1 and runs DHCP on port 67 in the
 root namespace), so they run one after the other on one worker while the
 other workers run the rest.  A new test that starts ``serve --netns`` (or
-its own DHCP server in the root namespace) goes in that list.  The heaviest
-units go first (that group, then the acceptance, lab, CLI and startup modules, then
-the rest by size), so that no long test is left to run alone at the end.
+its own DHCP server in the root namespace) goes in that list.  Likewise
+``PG_CLUSTERS``: the tests that start clusters of processes on PostgreSQL.
+The heaviest units go first (the groups, then the acceptance, lab, CLI and
+startup modules, then the rest by size), so that no long test is left to run
+alone at the end.
 
 The list is here, not an ``xdist_group`` mark: pytest-xdist tells the
 scheduler a test's group by appending it to the node id, which pytest 9.2
@@ -38,6 +40,12 @@ HOST_NETWORK_TESTS = (  # modules, or single tests by node id
     "tests/startup/test_serve_processes.py::test_sigkill_of_a_netns_lab_service_leaves_no_process",
 )
 
+# Clusters of processes on PostgreSQL (API and conductor processes, each with its
+# own pool, and the fault run's checker): one of them takes half of the server's
+# 100 connections, two at once more than it has.  One unit: one after another.
+PG_CLUSTERS = "pg-clusters"
+PG_CLUSTER_TESTS = ("tests/startup/test_faults.py", "tests/startup/test_scale_out.py")
+
 # Modules that hold the suite's long tests (real labs, clients, deploys, the fuzzer's
 # minute of CPU in one test): started first, else one is left to run alone at the end.
 HEAVY = ("tests/acceptance/", "tests/lab/", "tests/cli/", "tests/startup/",
@@ -45,17 +53,19 @@ HEAVY = ("tests/acceptance/", "tests/lab/", "tests/cli/", "tests/startup/",
 
 
 def unit(nodeid: str) -> str:
-    """The work unit of a test: ``HOST_NETWORK`` for the tests listed there, else its
-    module."""
-    for listed in HOST_NETWORK_TESTS:
-        if nodeid == listed or nodeid.startswith((f"{listed}::", f"{listed}[")):
-            return HOST_NETWORK
+    """The work unit of a test: ``HOST_NETWORK`` or ``PG_CLUSTERS`` for the tests
+    listed there, else its module."""
+    for group, listed_tests in ((HOST_NETWORK, HOST_NETWORK_TESTS),
+                                (PG_CLUSTERS, PG_CLUSTER_TESTS)):
+        for listed in listed_tests:
+            if nodeid == listed or nodeid.startswith((f"{listed}::", f"{listed}[")):
+                return group
     return nodeid.split("::", 1)[0]
 
 
 def weight(scope: str, tests: int) -> tuple[int, int]:
-    """Which unit goes first: the host group, then the heavy modules, larger first."""
-    if scope == HOST_NETWORK:
+    """Which unit goes first: the groups, then the heavy modules, larger first."""
+    if scope in (HOST_NETWORK, PG_CLUSTERS):
         return (2, tests)
     return (1 if scope.startswith(HEAVY) else 0, tests)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests import support
-from tests.scheduling import HOST_NETWORK, unit, weight
+from tests.scheduling import HOST_NETWORK, PG_CLUSTERS, unit, weight
 
 
 def test_host_network_tests_are_one_unit_and_other_tests_go_by_module() -> None:
@@ -20,6 +20,9 @@ def test_host_network_tests_are_one_unit_and_other_tests_go_by_module() -> None:
     assert unit(loopback) == "tests/startup/test_serve_processes.py"
     assert unit("tests/api/compute/test_flavors.py::test_x[postgresql]") == (
         "tests/api/compute/test_flavors.py")
+    # The PostgreSQL clusters: one unit, whichever of their modules.
+    assert unit("tests/startup/test_faults.py::test_no_invariant_breaks_under_kills_pauses_"
+                "and_restarts") == unit("tests/startup/test_scale_out.py::test_x") == PG_CLUSTERS
     # A module whose name starts like a listed one's is not in the group.
     assert (unit("tests/services/boot/test_dhcp_more.py::test_x")
             == "tests/services/boot/test_dhcp_more.py")
