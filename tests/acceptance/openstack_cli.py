@@ -24,7 +24,7 @@ class Cli:
             ) -> subprocess.CompletedProcess[str]:
         env = {**self.env, "OS_CLOUD": cloud} if cloud else self.env
         proc = preloaded.run([str(OPENSTACK), *args], env=env, capture_output=True,
-                              text=True, timeout=300)
+                             text=True, timeout=300)
         assert (proc.returncode == 0) == ok, (args, proc.stdout, proc.stderr)
         return proc
 

@@ -100,7 +100,7 @@ class Cli:
 
     def run(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
         proc = preloaded.run([str(OPENSTACK), *args], env=self.env, capture_output=True,
-                              text=True, timeout=120)
+                             text=True, timeout=120)
         assert (proc.returncode == 0) == ok, (args, proc.stdout, proc.stderr)
         return proc
 

@@ -89,7 +89,7 @@ class Cloud:
 
     def _run(self, args: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
         return preloaded.run([str(OPENSTACK), "--os-cloud", self.name, *args], env=self.env,
-                              capture_output=True, text=True, timeout=300, check=False)
+                             capture_output=True, text=True, timeout=300, check=False)
 
     @staticmethod
     def _stderr(proc: subprocess.CompletedProcess[str]) -> str:

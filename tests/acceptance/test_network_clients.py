@@ -44,7 +44,7 @@ class Cli:
 
     def run(self, cloud: str, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
         proc = preloaded.run([str(OPENSTACK), "--os-cloud", cloud, *args], env=self.env,
-                              capture_output=True, text=True, timeout=300)
+                             capture_output=True, text=True, timeout=300)
         assert (proc.returncode == 0) == ok, (args, proc.stdout, proc.stderr)
         return proc
 

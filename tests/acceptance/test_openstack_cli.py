@@ -38,7 +38,7 @@ class Cli:
 
     def run(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
         proc = preloaded.run([str(OPENSTACK), "baremetal", *args], env=self.env,
-                              capture_output=True, text=True, timeout=120)
+                             capture_output=True, text=True, timeout=120)
         self.outputs.append(proc.stdout + proc.stderr)
         if ok:
             assert proc.returncode == 0, (args, proc.stdout, proc.stderr)

@@ -75,13 +75,13 @@ class Cloud:
         # Commands that print nothing take no output format.
         fmt = [] if args[1] in ("add", "delete", "set") else ["-f", "json"]
         proc = preloaded.run([str(BIN / "openstack"), *args, *fmt], env=self.env,
-                              capture_output=True, text=True, timeout=timeout, check=False)
+                             capture_output=True, text=True, timeout=timeout, check=False)
         assert proc.returncode == 0, f"openstack {' '.join(args)}: {proc.stderr}"
         return json.loads(proc.stdout) if proc.stdout.strip() else None
 
     def fails(self, *args: str) -> str:
         proc = preloaded.run([str(BIN / "openstack"), *args], env=self.env,
-                              capture_output=True, text=True, timeout=120, check=False)
+                             capture_output=True, text=True, timeout=120, check=False)
         assert proc.returncode != 0, proc.stdout
         return proc.stderr
 

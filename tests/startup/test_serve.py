@@ -120,10 +120,10 @@ def test_noauth_writes_the_noauth_clouds_yaml(tmp_path: Path) -> None:
                "OS_CLOUD": "barecloud"}
         openstack = str(Path(sys.executable).parent / "openstack")
         made = preloaded.run([openstack, "network", "create", "flat-net", "-f", "json"],
-                              env=env, capture_output=True, text=True, timeout=120)
+                             env=env, capture_output=True, text=True, timeout=120)
         assert made.returncode == 0, made.stderr
         listed = preloaded.run([openstack, "network", "list", "-f", "json"], env=env,
-                                capture_output=True, text=True, timeout=120)
+                               capture_output=True, text=True, timeout=120)
         assert [n["Name"] for n in json.loads(listed.stdout)] == ["flat-net"], listed.stderr
     finally:
         svc.stop()

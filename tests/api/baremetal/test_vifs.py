@@ -261,7 +261,7 @@ def test_openstack_cli(svc: support.Service, api: Ironic, net: Neutron) -> None:
 
     def run(*args: str, ok: bool = True) -> str:
         proc = preloaded.run([str(OPENSTACK), *args], env=env, capture_output=True,
-                              text=True, timeout=120)
+                             text=True, timeout=120)
         assert (proc.returncode == 0) == ok, (args, proc.stdout, proc.stderr)
         return proc.stdout + proc.stderr
 

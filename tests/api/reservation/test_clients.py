@@ -38,7 +38,7 @@ class Cli:
 
     def run(self, cloud: str, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
         proc = preloaded.run([str(OPENSTACK), "--os-cloud", cloud, "reservation", *args],
-                              env=self.env, capture_output=True, text=True, timeout=120)
+                             env=self.env, capture_output=True, text=True, timeout=120)
         assert (proc.returncode == 0) == ok, (args, proc.stdout, proc.stderr)
         return proc
 
