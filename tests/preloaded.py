@@ -217,7 +217,8 @@ class _Preloader:
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         if self.proc.stdout.readline().strip() != "ready":
-            raise RuntimeError(f"the preloader did not start: {self.proc.wait()}")
+            self.close()
+            raise RuntimeError("the preloader did not start (its error is above)")
         atexit.register(self.close)
 
     def close(self) -> None:
