@@ -268,12 +268,8 @@ class Cluster:
             try:
                 up = all(httpx.get(f"{a.url}/baremetal/v1", timeout=2).status_code == 200
                          for a in self.apis)
-                if up:
-                    rsp = httpx.get(f"{self.apis[0].url}/baremetal/v1/conductors",
-                                    headers=BM, timeout=5)
-                    names = {c["hostname"] for c in rsp.json()["conductors"]}
-                    if want <= names:
-                        return
+                if up and want <= self.listed_conductors(self.apis[0]):
+                    return
             except (httpx.HTTPError, KeyError, ValueError):
                 pass
             time.sleep(0.3)
@@ -293,19 +289,19 @@ class Cluster:
                     if httpx.get(f"{p.url}/baremetal/v1", timeout=2).status_code == 200:
                         return True
                 else:
-                    for api in self.apis:
-                        if not api.alive() or api.paused:
-                            continue
-                        rsp = httpx.get(f"{api.url}/baremetal/v1/conductors", headers=BM,
-                                        timeout=2)
-                        if p.name in {c["hostname"] for c in rsp.json()["conductors"]}:
-                            time.sleep(2.5)
-                            return True
-                        break
+                    api = next((a for a in self.apis if a.alive() and not a.paused), None)
+                    if api is not None and p.name in self.listed_conductors(api):
+                        time.sleep(2.5)
+                        return True
             except (httpx.HTTPError, KeyError, ValueError):
                 pass
             time.sleep(0.3)
         return False
+
+    def listed_conductors(self, api: Proc) -> set[str]:
+        """The conductors ``api`` lists as alive (their heartbeats are recent)."""
+        rsp = httpx.get(f"{api.url}/baremetal/v1/conductors", headers=BM, timeout=5)
+        return {c["hostname"] for c in rsp.json()["conductors"]}
 
     def tail(self, p: Proc, lines: int = 30) -> str:
         try:

@@ -40,6 +40,7 @@ UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-
 TRUE_STRINGS = frozenset({"1", "t", "true", "on", "y", "yes"})
 FALSE_STRINGS = frozenset({"0", "f", "false", "off", "n", "no"})
 
+
 def spelled_bool(text: str) -> bool | None:
     """``text`` as oslo's strict boolean spellings read it; None if it is not one."""
     word = text.strip().lower()

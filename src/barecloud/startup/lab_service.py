@@ -188,8 +188,8 @@ def stop(settings: Settings, netns: bool = False) -> None:
             capture_output=True, timeout=60, check=False,
         )
     if netns:
-        subprocess.run(["ip", "link", "del", PROVISIONING_IFNAME], capture_output=True,
-                       timeout=30, check=False)  # "Cannot find device": gone already
+        lab_netns.run(["ip", "link", "del", PROVISIONING_IFNAME],
+                      check=False)  # "Cannot find device": gone already
 
 
 async def _settle(rt: Runtime, uuids: list[str], state: str, timeout: float = 300) -> None:
