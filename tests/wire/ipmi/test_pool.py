@@ -44,7 +44,11 @@ async def test_keepalives_hold_a_session_past_the_bmc_idle_timeout() -> None:
         assert await cold.get_power(target(bmc)) is False
         assert kept.session(target(bmc)).logins == 1
         assert cold.session(target(bmc)).logins == 2
-        assert 8 <= kept.session(target(bmc)).keepalives == len(handler.asked) <= 20
+        # Every keep-alive the BMC saw was answered, but for one that may be in
+        # flight right now (asked at the BMC, its answer not yet read).
+        answered, asked = kept.session(target(bmc)).keepalives, len(handler.asked)
+        assert 8 <= answered <= 20
+        assert asked - 1 <= answered <= asked
         assert kept.dropped == kept.expired == 0
     finally:
         await kept.close()
