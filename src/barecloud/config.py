@@ -101,6 +101,16 @@ class Settings(BaseSettings):
     # and how often servers in transient states are brought up to date.
     scheduler_max_attempts: int = 3
     compute_sync_interval: float = 1.0
+    # VMs (docs/design/vms.md): Nova's allocation ratios (a host takes VMs up to
+    # its reported total times the ratio), spread (most free RAM first) or
+    # pack (least free first), and how often host agents report; a host silent
+    # for host_down_after_reports reports is down.
+    cpu_allocation_ratio: float = Field(default=4.0, gt=0)
+    ram_allocation_ratio: float = Field(default=1.0, gt=0)
+    disk_allocation_ratio: float = Field(default=1.0, gt=0)
+    vm_placement: Literal["spread", "pack"] = "spread"
+    host_report_interval: float = Field(default=10.0, gt=0)
+    host_down_after_reports: int = Field(default=3, gt=0)
 
     # Networks (docs/design/networking.md).  Segment ids are allocated from
     # these "first:last" ranges (several separated by commas).

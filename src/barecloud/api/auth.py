@@ -41,7 +41,8 @@ VERSION_DOCUMENTS = frozenset({
     "/network", "/network/",
     "/reservation", "/reservation/", "/reservation/v1", "/reservation/v1/",
 })
-AGENT_PREFIXES = ("/baremetal/v1/heartbeat/", "/baremetal/v1/agent/")
+AGENT_PREFIXES = ("/baremetal/v1/heartbeat/", "/baremetal/v1/agent/",
+                  "/compute/barecloud-host-agent/")
 OPS_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/openapi.json"})
 
 

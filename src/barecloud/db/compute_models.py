@@ -129,6 +129,10 @@ class Server(TimestampMixin, Base):
     task_state: Mapped[str | None] = mapped_column(String(32))
     power_state: Mapped[int] = mapped_column(Integer, default=0)
     node_uuid: Mapped[str | None] = mapped_column(String(36), index=True)
+    # A VM's host (db/hypervisor_models.py); ``action_seq`` numbers the changes
+    # requests made to what that host should do with it (the agent's ``seq``).
+    hypervisor_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    action_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Nodes a deploy failed on, with why: [{"node", "error"}]; never tried again.
     attempts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     fault: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -190,6 +190,10 @@ RULES: dict[str, str] = {
     "compute:flavors:extra_specs:update": _ADMIN,
     "compute:hypervisors:list": _READ_ALL,
     "compute:hypervisors:show": _READ_ALL,
+    # barecloud's hypervisor hosts (enrol, drain, remove; docs/design/vms.md).
+    "compute:hypervisors:create": _ADMIN,
+    "compute:hypervisors:update": _ADMIN,
+    "compute:hypervisors:delete": _ADMIN,
     "compute:availability_zones:list": "role:reader",
     "compute:availability_zones:detail": _READ_ALL,
 

@@ -1,4 +1,4 @@
-"""/os-availability-zone and /os-hypervisors: what Compute sees of the nodes."""
+"""/os-availability-zone and /os-hypervisors: what Compute sees of nodes and VM hosts."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from barecloud.api import accepts as declared
 from barecloud.api.common import JSONResponse, context, runtime
 from barecloud.api.compute import params
 from barecloud.api.compute.inputs import accepts
+from barecloud.db.hypervisor_models import Hypervisor
 from barecloud.db.models import Node
 from barecloud.services import policy
 from barecloud.services.compute import hypervisors, schemas
@@ -39,7 +40,34 @@ async def zones_detail(request: Request) -> JSONResponse:
         for z, found in sorted(by_zone.items())]})
 
 
-def _hypervisor(request: Request, n: Node, detail: bool) -> dict[str, Any]:
+def _vm_host(request: Request, h: Hypervisor, detail: bool) -> dict[str, Any]:
+    v = params.version(request)
+    ident: str | int = h.uuid if v >= (2, 53) else h.id + hypervisors.VM_HOST_ID_BASE
+    body: dict[str, Any] = {"id": ident, "hypervisor_hostname": h.hostname,
+                            "state": h.state if h.state in ("up", "down") else "down",
+                            "status": "enabled" if h.enabled else "disabled"}
+    if detail:
+        body.update({"hypervisor_type": h.hypervisor_type,
+                     "hypervisor_version": h.hypervisor_version, "host_ip": h.host_ip,
+                     "service": {"host": h.hostname, "id": ident,
+                                 "disabled_reason": h.disabled_reason}})
+        if v < (2, 88):
+            body.update({
+                "vcpus": h.vcpus, "memory_mb": h.memory_mb, "local_gb": h.disk_gb,
+                "vcpus_used": h.vcpus_used, "memory_mb_used": h.memory_mb_used,
+                "local_gb_used": h.disk_gb_used, "free_ram_mb": h.memory_mb - h.memory_mb_used,
+                "free_disk_gb": h.disk_gb - h.disk_gb_used, "current_workload": 0,
+                "running_vms": h.running_vms,
+                "disk_available_least": h.disk_gb - h.disk_gb_used, "cpu_info": "",
+            })
+        else:
+            body["uptime"] = None
+    return body
+
+
+def _hypervisor(request: Request, n: Node | Hypervisor, detail: bool) -> dict[str, Any]:
+    if isinstance(n, Hypervisor):
+        return _vm_host(request, n, detail)
     v = params.version(request)
     body: dict[str, Any] = {
         "id": n.uuid if v >= (2, 53) else n.id, "hypervisor_hostname": n.uuid,
@@ -81,7 +109,7 @@ async def _list(request: Request, detail: bool) -> JSONResponse:
     rt = runtime(request)
     q = params.query(request)
     limit = params.limit(request)
-    found = await hypervisors.list_nodes(rt, context(request),
+    found = await hypervisors.list_hosts(rt, context(request),
                                          pattern=q.get("hypervisor_hostname_pattern"),
                                          limit=limit, marker=q.get("marker"))
     body: dict[str, Any] = {"hypervisors": [_hypervisor(request, n, detail) for n in found]}
@@ -108,5 +136,5 @@ async def list_hypervisors_detail(request: Request) -> JSONResponse:
 @router.get("/os-hypervisors/{ident}")
 @accepts(query=schemas.SHOW_HYPERVISOR_QUERY)
 async def show_hypervisor(ident: str, request: Request) -> JSONResponse:
-    node = await hypervisors.get_node(runtime(request), context(request), ident)
-    return JSONResponse({"hypervisor": _hypervisor(request, node, detail=True)})
+    host = await hypervisors.get_host(runtime(request), context(request), ident)
+    return JSONResponse({"hypervisor": _hypervisor(request, host, detail=True)})

@@ -118,7 +118,7 @@ def server(request: Request, ctx: RequestContext, view: ServerView) -> dict[str,
         body["locked_reason"] = None
     if v >= (2, 96):
         body["pinned_availability_zone"] = s.requested_az
-    if s.fault and status in ("ERROR", "DELETED"):
+    if s.fault and status in ("ERROR", "DELETED", "UNKNOWN"):
         fault = {k: s.fault.get(k) for k in ("code", "created", "message")}
         if admin or s.fault.get("code") != 500:
             fault["details"] = s.fault.get("details", "")

@@ -4,15 +4,26 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from barecloud.api.compute import actions, flavors, hosts, keypairs, quotas, root, servers
+from barecloud.api.compute import (
+    actions,
+    flavors,
+    host_agent,
+    hosts,
+    hypervisor_hosts,
+    keypairs,
+    quotas,
+    root,
+    servers,
+)
 
 ROUTERS = (servers.router, actions.router, flavors.router, keypairs.router, quotas.router,
-           hosts.router)
+           hosts.router, hypervisor_hosts.router)
 PREFIXES = ("/compute/v2.1", "/compute/v2")
 
 
 def install(app: FastAPI) -> None:
     app.include_router(root.router)
+    app.include_router(host_agent.router)
     for prefix in PREFIXES:
         for router in ROUTERS:
             app.include_router(router, prefix=prefix)

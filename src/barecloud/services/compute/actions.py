@@ -61,14 +61,15 @@ async def update_server(rt: Runtime, ctx: RequestContext, server_id: str,
 
 
 async def delete(rt: Runtime, ctx: RequestContext, server_id: str) -> None:
-    """A server without a node goes at once; one with a node once the node is undeployed."""
+    """A server without a node or host goes at once; one with a node once the node is
+    undeployed, a VM once its host has deleted it."""
     server = await authorized(rt, ctx, server_id, "compute:servers:delete")
     now = utcnow()
     batched = False
     async with rt.db.session() as s:
         gone = await s.execute(
             update(Server).where(Server.id == server.id, Server.deleted.is_(False),
-                                 Server.node_uuid.is_(None))
+                                 Server.node_uuid.is_(None), Server.hypervisor_id.is_(None))
             .values(deleted=True, deleted_at=now, terminated_at=now, vm_state=st.DELETED,
                     task_state=None, pending=None, power_state=st.NOSTATE)
         )

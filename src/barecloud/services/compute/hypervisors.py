@@ -1,18 +1,20 @@
-"""Nodes seen by Compute: one hypervisor per node, availability zones.
+"""Nodes and VM hosts seen by Compute: hypervisors, availability zones.
 
 As with Nova's Ironic driver, each node is a hypervisor whose
 ``hypervisor_hostname`` is the node's UUID; its "compute host" is the node
 itself (its name, or UUID), which is what ``OS-EXT-SRV-ATTR:host`` and the
 ``host`` filter of a server list name.  A node's zone is
-``properties.availability_zone``, ``nova`` when unset.
+``properties.availability_zone``, ``nova`` when unset.  The hosts VMs run on
+(db/hypervisor_models.py) are listed first, as the libvirt driver shows them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, false, func, or_, select
 
+from barecloud.db.hypervisor_models import Hypervisor
 from barecloud.db.models import Node
 from barecloud.errors import InvalidParameter, NotFound
 from barecloud.services import policy
@@ -20,6 +22,9 @@ from barecloud.services.baremetal.schemas import UUID_RE
 from barecloud.services.context import RequestContext, Runtime
 
 DEFAULT_ZONE = "nova"
+# Below microversion 2.53 hypervisor ids are integers: a VM host's is its row id
+# plus this, so that it never collides with a node's.
+VM_HOST_ID_BASE = 1_000_000
 
 
 def zone_of_column() -> ColumnElement[str]:
@@ -35,10 +40,12 @@ def host_of(node: Node) -> str:
 
 
 async def zones(rt: Runtime) -> list[str]:
-    """The zones of enrolled nodes that are not retired (``nova`` if there are none)."""
+    """The zones of enrolled nodes that are not retired and of hypervisors (``nova``
+    if there are none)."""
     async with rt.db.session() as s:
-        found = (await s.scalars(select(zone_of_column()).distinct()
-                                 .where(Node.retired.is_(False)))).all()
+        found = set((await s.scalars(select(zone_of_column()).distinct()
+                                     .where(Node.retired.is_(False)))).all())
+        found.update((await s.scalars(select(Hypervisor.availability_zone).distinct())).all())
     return sorted(found) or [DEFAULT_ZONE]
 
 
@@ -59,20 +66,32 @@ async def zone_hosts(rt: Runtime, ctx: RequestContext) -> list[ZoneHost]:
                      (n.updated_at or n.created_at).isoformat()) for n in nodes]
 
 
-async def list_nodes(rt: Runtime, ctx: RequestContext, *, pattern: str | None = None,
-                     limit: int | None = None, marker: str | None = None) -> list[Node]:
+async def list_hosts(rt: Runtime, ctx: RequestContext, *, pattern: str | None = None,
+                     limit: int | None = None,
+                     marker: str | None = None) -> list[Hypervisor | Node]:
+    """VM hosts (by id), then nodes (by id), one page of them."""
     policy.authorize(ctx, "compute:hypervisors:list")
-    q = select(Node).order_by(Node.id)
+    hq = select(Hypervisor).order_by(Hypervisor.id)
+    nq = select(Node).order_by(Node.id)
     if pattern:
-        q = q.where(or_(Node.uuid.contains(pattern), Node.name.contains(pattern)))
+        hq = hq.where(Hypervisor.hostname.contains(pattern))
+        nq = nq.where(or_(Node.uuid.contains(pattern), Node.name.contains(pattern)))
+    limit = min(limit or rt.settings.api_max_limit, rt.settings.api_max_limit)
     async with rt.db.session() as s:
         if marker is not None:
-            mid = await s.scalar(select(Node.id).where(_ident(marker)))
-            if mid is None:
-                raise InvalidParameter(f"marker [{marker}] not found")
-            q = q.where(Node.id > mid)
-        limit = min(limit or rt.settings.api_max_limit, rt.settings.api_max_limit)
-        return list((await s.scalars(q.limit(limit))).all())
+            host = await s.scalar(select(Hypervisor.id).where(_host_ident(marker)))
+            if host is not None:
+                hq = hq.where(Hypervisor.id > host)
+            else:
+                mid = await s.scalar(select(Node.id).where(_ident(marker)))
+                if mid is None:
+                    raise InvalidParameter(f"marker [{marker}] not found")
+                hq = hq.where(false())
+                nq = nq.where(Node.id > mid)
+        found: list[Hypervisor | Node] = list((await s.scalars(hq.limit(limit))).all())
+        if len(found) < limit:
+            found.extend((await s.scalars(nq.limit(limit - len(found)))).all())
+    return found
 
 
 def _ident(ident: str) -> ColumnElement[bool]:
@@ -83,10 +102,21 @@ def _ident(ident: str) -> ColumnElement[bool]:
     return Node.name == ident
 
 
-async def get_node(rt: Runtime, ctx: RequestContext, ident: str) -> Node:
+def _host_ident(ident: str) -> ColumnElement[bool]:
+    if UUID_RE.match(ident):
+        return Hypervisor.uuid == ident.lower()
+    if ident.isdigit() and int(ident) > VM_HOST_ID_BASE:
+        return Hypervisor.id == int(ident) - VM_HOST_ID_BASE
+    return Hypervisor.hostname == ident
+
+
+async def get_host(rt: Runtime, ctx: RequestContext, ident: str) -> Hypervisor | Node:
     policy.authorize(ctx, "compute:hypervisors:show")
     async with rt.db.session() as s:
-        node = await s.scalar(select(Node).where(_ident(ident)))
-    if node is None:
+        host: Hypervisor | Node | None = await s.scalar(
+            select(Hypervisor).where(_host_ident(ident)))
+        if host is None:
+            host = await s.scalar(select(Node).where(_ident(ident)))
+    if host is None:
         raise NotFound(f"Hypervisor with ID {ident} could not be found.")
-    return node
+    return host

@@ -1,4 +1,4 @@
-"""Reading servers: one, or a page with Nova's filters, each with its node's facts."""
+"""Reading servers: one, or a page with Nova's filters, each with its node's or host's facts."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from barecloud.db.compute_models import Server
+from barecloud.db.hypervisor_models import DOWN, Hypervisor
 from barecloud.db.models import Node
 from barecloud.errors import InvalidParameter, NotFound
 from barecloud.services import policy
@@ -68,6 +69,28 @@ async def _nodes(s: AsyncSession, uuids: set[str]) -> dict[str, NodeFacts]:
     return {n.uuid: facts(n) for n in nodes}
 
 
+def host_facts(h: Hypervisor) -> NodeFacts:
+    """A VM's host as a server's view shows it (``hypervisor_hostname`` is the host's
+    name, as Nova's libvirt driver says it)."""
+    return NodeFacts(h.hostname, h.hostname, h.availability_zone, not h.enabled,
+                     h.fault if h.state == DOWN else None, None)
+
+
+async def _facts(s: AsyncSession, rows: list[Server]) -> dict[int, NodeFacts]:
+    """Each server's node or host, by server id."""
+    nodes = await _nodes(s, {r.node_uuid for r in rows if r.node_uuid})
+    ids = {r.hypervisor_id for r in rows if r.hypervisor_id is not None}
+    hosts = {h.id: host_facts(h) for h in (await s.scalars(
+        select(Hypervisor).where(Hypervisor.id.in_(ids)))).all()} if ids else {}
+    found: dict[int, NodeFacts] = {}
+    for r in rows:
+        fact = hosts.get(r.hypervisor_id) if r.hypervisor_id is not None else nodes.get(
+            r.node_uuid or "")
+        if fact is not None:
+            found[r.id] = fact
+    return found
+
+
 async def find(s: AsyncSession, ctx: RequestContext, server_id: str) -> Server:
     """A server the requester may see (others' answer 404, as Nova's project-scoped reads)."""
     server = None
@@ -83,8 +106,8 @@ async def find(s: AsyncSession, ctx: RequestContext, server_id: str) -> Server:
 async def get(rt: Runtime, ctx: RequestContext, server_id: str) -> ServerView:
     async with rt.db.session() as s:
         server = await find(s, ctx, server_id)
-        nodes = await _nodes(s, {server.node_uuid} if server.node_uuid else set())
-    return ServerView(server, nodes.get(server.node_uuid or ""))
+        facts_ = await _facts(s, [server])
+    return ServerView(server, facts_.get(server.id))
 
 
 @dataclass
@@ -144,7 +167,8 @@ def _filtered(q: Select[Any], ctx: RequestContext, query: ServerQuery) -> Select
         q = q.where(Server.user_id == f["user_id"])
     if "host" in f and admin:
         hosts = select(Node.uuid).where(or_(Node.name == f["host"], Node.uuid == f["host"]))
-        q = q.where(Server.node_uuid.in_(hosts))
+        vm_hosts = select(Hypervisor.id).where(Hypervisor.hostname == f["host"])
+        q = q.where(or_(Server.node_uuid.in_(hosts), Server.hypervisor_id.in_(vm_hosts)))
     return q
 
 
@@ -181,5 +205,5 @@ async def list_servers(rt: Runtime, ctx: RequestContext, query: ServerQuery) -> 
             rows = list((await s.scalars(q.limit(limit))).all())
         else:  # a regular expression: applied here, on both databases alike
             rows = [r for r in (await s.scalars(q)).all() if name.search(r.name)][:limit]
-        nodes = await _nodes(s, {r.node_uuid for r in rows if r.node_uuid})
-    return [ServerView(r, nodes.get(r.node_uuid or "")) for r in rows]
+        facts_ = await _facts(s, rows)
+    return [ServerView(r, facts_.get(r.id)) for r in rows]

@@ -30,7 +30,14 @@ from barecloud.db.models import Image, Node, bump, new_uuid, utcnow
 from barecloud.errors import InvalidParameter, NotFound
 from barecloud.services import policy
 from barecloud.services.baremetal.schemas import UUID_RE
-from barecloud.services.compute import flavors, keypairs, quotas, reservations, schemas
+from barecloud.services.compute import (
+    flavors,
+    keypairs,
+    quotas,
+    reservations,
+    schemas,
+    vm_placement,
+)
 from barecloud.services.compute import status as st
 from barecloud.services.compute.hypervisors import zones
 from barecloud.services.context import RequestContext, Runtime
@@ -255,7 +262,8 @@ async def create(rt: Runtime, ctx: RequestContext, body: dict[str, Any],
         for server in servers:
             server.sync_holder, server.sync_until = _holder(rid), hold
         s.add_all(servers)
-        if count > 1:  # one image to many machines: one deploy batch (conductor/batches.py)
+        if count > 1 and not vm_placement.is_vm_flavor(snapshot["extra_specs"]):
+            # one image to many machines: one deploy batch (conductor/batches.py)
             await batches.create(s, rt.settings, uuid_=rid, delivery=delivery,
                                  expected=count, project_id=project)
     await _recheck(rt, servers, project, limits, used, req, flavor)

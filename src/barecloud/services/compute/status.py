@@ -16,6 +16,8 @@ from barecloud.errors import InvalidParameter
 
 # vm_state
 BUILDING, ACTIVE, STOPPED, ERROR, DELETED = "building", "active", "stopped", "error", "deleted"
+# A VM whose host stopped reporting (services/compute/vm_sync.py): status UNKNOWN.
+UNKNOWN = "unknown"
 # task_state
 SCHEDULING, SPAWNING, DELETING = "scheduling", "spawning", "deleting"
 REBOOTING, REBOOTING_HARD = "rebooting", "rebooting_hard"
@@ -82,5 +84,6 @@ def condition(name: str, version: tuple[int, int]) -> ColumnElement[bool]:
         "SHUTOFF": and_(Server.vm_state == STOPPED, _not_task(*REBUILD_TASKS)),
         "ERROR": and_(Server.vm_state == ERROR, _not_task(*REBUILD_TASKS)),
         "DELETED": Server.deleted.is_(True),
+        "UNKNOWN": Server.vm_state == UNKNOWN,
     }
     return table.get(wanted, false())

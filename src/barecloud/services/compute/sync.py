@@ -26,6 +26,10 @@ As built (node → server):
 - reboot/stop/start → the node's power action, then ACTIVE/SHUTOFF once the
   power workflow has ended; rebuild → the node's rebuild, then ACTIVE.
 
+A VM (a server of a VM flavor) is placed on a hypervisor and its requests
+handed to its host by :mod:`barecloud.services.compute.vm_sync`; the host's
+reports end them (:mod:`barecloud.services.compute.host_reports`).
+
 Two sweeps over nodes finish what servers leave behind: a deleted server's
 node keeps its ``instance_uuid`` while it is cleaned and loses it once it is
 ``available`` again, before any scheduler can see it; a node still holding
@@ -50,7 +54,7 @@ from barecloud.db.models import Node, bump, utcnow
 from barecloud.errors import BarecloudError
 from barecloud.services.background import Reconciler
 from barecloud.services.baremetal import node_states
-from barecloud.services.compute import multi_create, scheduler
+from barecloud.services.compute import multi_create, scheduler, vm_placement, vm_sync
 from barecloud.services.compute import status as st
 from barecloud.services.context import Runtime
 from barecloud.services.network import vifs
@@ -111,6 +115,7 @@ async def sync_once(rt: Runtime, holder: str, cursor: Cursor | None = None) -> b
                 Server.deleted.is_(False),
                 or_(Server.vm_state == st.BUILDING, Server.task_state.is_not(None),
                     Server.pending.is_not(None)),
+                vm_sync.needs_sync(),
                 or_(Server.sync_holder.is_(None), Server.sync_until < now),
                 Server.id > cursor.after,
             ).order_by(Server.id).limit(BATCH)
@@ -124,6 +129,7 @@ async def sync_once(rt: Runtime, holder: str, cursor: Cursor | None = None) -> b
             await _with_claim(rt, holder, server_id)
 
     await asyncio.gather(*(one(i) for i in ids))
+    await vm_sync.mark_down(rt)
     await _release_nodes(rt)
     await _undeploy_orphans(rt)
     return more
@@ -174,6 +180,9 @@ async def _set(rt: Runtime, server: Server, **values: Any) -> None:
 
 
 async def reconcile(rt: Runtime, server: Server) -> None:
+    if vm_placement.is_vm(server):
+        await vm_sync.reconcile(rt, server)
+        return
     node = await _node(rt, server.node_uuid)
     if server.pending == "delete":
         await _delete(rt, server, node)

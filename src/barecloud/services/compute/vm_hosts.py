@@ -1,0 +1,145 @@
+"""Hypervisor hosts: enrol one (and mint its agent's credential), drain, remove.
+
+The credential is ``hv.<uuid>.<secret>``: the uuid says which row to check,
+the row keeps only the secret's SHA-256, and it is shown once, in the
+answer to the create (docs/design/host-agent-protocol.md).  A host is
+removed only once it runs nothing: a removal with VMs on it is refused, as
+Nova refuses to delete a compute service that still has instances.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete as sql_delete
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from barecloud.db.compute_models import Server
+from barecloud.db.hypervisor_models import Hypervisor
+from barecloud.errors import Conflict, NotFound, Unauthorized
+from barecloud.services import policy
+from barecloud.services.baremetal.schemas import UUID_RE
+from barecloud.services.compute.hypervisors import DEFAULT_ZONE
+from barecloud.services.context import RequestContext, Runtime
+
+PREFIX = "hv"
+BAD_CREDENTIAL = "The host agent's credential is not valid."
+
+
+@dataclass
+class Enrolled:
+    hypervisor: Hypervisor
+    credential: str
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def mint(uuid: str) -> tuple[str, str]:
+    """A new credential for hypervisor ``uuid`` and the digest to keep of it."""
+    secret = secrets.token_urlsafe(32)
+    return f"{PREFIX}.{uuid}.{secret}", digest(secret)
+
+
+async def create(rt: Runtime, ctx: RequestContext, data: dict[str, Any]) -> Enrolled:
+    """``data`` fits schemas.CREATE_HYPERVISOR's ``hypervisor``."""
+    policy.authorize(ctx, "compute:hypervisors:create")
+    row = Hypervisor(hostname=data["hostname"], owner=data.get("owner"),
+                     availability_zone=data.get("availability_zone") or DEFAULT_ZONE,
+                     node_uuid=data.get("node_uuid"), enabled=True)
+    async with rt.db.session() as s:
+        s.add(row)
+        try:
+            await s.flush()
+        except IntegrityError:
+            raise Conflict(f"A hypervisor named {data['hostname']} already exists.") from None
+        credential, row.credential_hash = mint(row.uuid)
+    return Enrolled(row, credential)
+
+
+async def authenticate(rt: Runtime, credential: str | None) -> Hypervisor:
+    """The hypervisor a host agent's credential names, or Unauthorized."""
+    parts = (credential or "").split(".", 2)
+    if len(parts) != 3 or parts[0] != PREFIX or not UUID_RE.match(parts[1]):
+        raise Unauthorized(BAD_CREDENTIAL)
+    async with rt.db.session() as s:
+        row = await s.scalar(select(Hypervisor).where(Hypervisor.uuid == parts[1].lower()))
+    if row is None or row.credential_hash is None or not hmac.compare_digest(
+            row.credential_hash, digest(parts[2])):
+        raise Unauthorized(BAD_CREDENTIAL)
+    return row
+
+
+def _ident(ident: str) -> Any:
+    if UUID_RE.match(ident):
+        return Hypervisor.uuid == ident.lower()
+    return Hypervisor.hostname == ident
+
+
+async def get(rt: Runtime, ctx: RequestContext, ident: str) -> Hypervisor:
+    policy.authorize(ctx, "compute:hypervisors:show")
+    async with rt.db.session() as s:
+        row = await s.scalar(select(Hypervisor).where(_ident(ident)))
+    if row is None:
+        raise NotFound(f"Hypervisor {ident} could not be found.")
+    return row
+
+
+async def list_all(rt: Runtime) -> list[Hypervisor]:
+    async with rt.db.session() as s:
+        return list((await s.scalars(select(Hypervisor).order_by(Hypervisor.id))).all())
+
+
+async def set_enabled(rt: Runtime, ctx: RequestContext, ident: str, enabled: bool,
+                      reason: str | None) -> Hypervisor:
+    """Disable (drain: no new VMs, those there stay) or enable a host."""
+    policy.authorize(ctx, "compute:hypervisors:update")
+    row = await get(rt, ctx, ident)
+    async with rt.db.session() as s:
+        await s.execute(update(Hypervisor).where(Hypervisor.id == row.id)
+                        .values(enabled=enabled, disabled_reason=None if enabled else reason))
+    return await get(rt, ctx, ident)
+
+
+async def vms_on(rt: Runtime, hypervisor_id: int) -> int:
+    async with rt.db.session() as s:
+        return int(await s.scalar(select(func.count(Server.id)).where(
+            Server.hypervisor_id == hypervisor_id, Server.deleted.is_(False))) or 0)
+
+
+async def revoke(rt: Runtime, ctx: RequestContext, ident: str) -> Enrolled:
+    """A new credential for the host; the old one stops working at once."""
+    policy.authorize(ctx, "compute:hypervisors:update")
+    row = await get(rt, ctx, ident)
+    credential, hashed = mint(row.uuid)
+    async with rt.db.session() as s:
+        await s.execute(update(Hypervisor).where(Hypervisor.id == row.id)
+                        .values(credential_hash=hashed))
+    return Enrolled(await get(rt, ctx, ident), credential)
+
+
+async def delete(rt: Runtime, ctx: RequestContext, ident: str) -> None:
+    """Remove a drained host that runs no VM; 409 otherwise, nothing changed."""
+    policy.authorize(ctx, "compute:hypervisors:delete")
+    row = await get(rt, ctx, ident)
+    if row.enabled:
+        raise Conflict(f"Hypervisor {row.hostname} is enabled: disable it first, so that "
+                       "no VM is placed on it meanwhile.")
+    async with rt.db.session() as s:
+        # One statement: a VM placed between a count and a delete cannot be orphaned.
+        busy = select(Server.id).where(Server.hypervisor_id == row.id,
+                                       Server.deleted.is_(False)).exists()
+        gone = await s.execute(
+            sql_delete(Hypervisor).where(Hypervisor.id == row.id, ~busy))
+        if not gone.rowcount:  # type: ignore[attr-defined]
+            count = int(await s.scalar(select(func.count(Server.id)).where(
+                Server.hypervisor_id == row.id, Server.deleted.is_(False))) or 0)
+            raise Conflict(f"Hypervisor {row.hostname} still runs {count} instance(s): "
+                           "delete or move them first.")
+

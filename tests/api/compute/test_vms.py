@@ -1,0 +1,282 @@
+"""VMs through the Compute API, with the host agent's protocol spoken by the test.
+
+The test plays the host agent at the HTTP level (docs/design/host-agent-protocol.md)
+to check what the service does with each report; tests/hostagent/ runs the real
+agent against a real service.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests import support
+from tests.api.compute.nova import Nova, fault
+from tests.conftest import service_on
+
+AGENT = "/compute/barecloud-host-agent/v1"
+INTERVAL = 0.5  # the service's host_report_interval here: down after 1.5 s of silence
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def vm_service(request: pytest.FixtureRequest,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[support.Service]:
+    yield from service_on(tmp_path_factory.mktemp("vms"), request.param, extra_env={
+        "BARECLOUD_HOST_REPORT_INTERVAL": str(INTERVAL),
+        "BARECLOUD_CPU_ALLOCATION_RATIO": "2.0"})
+
+
+@pytest.fixture
+def nova(vm_service: support.Service) -> Iterator[Nova]:
+    client = Nova(vm_service)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+class Host:
+    """The test's stand-in for a host agent: a credential and what it says."""
+
+    def __init__(self, svc: support.Service, credential: str, vcpus: int = 4,
+                 memory_mb: int = 4096, disk_gb: int = 20) -> None:
+        self.http = httpx.Client(base_url=f"{svc.url}{AGENT}", timeout=60,
+                                 headers={"Authorization": f"Bearer {credential}"})
+        self.capacity = {"vcpus": vcpus, "memory_mb": memory_mb, "disk_gb": disk_gb}
+        self.vms: dict[str, dict[str, Any]] = {}
+        self.generation = 0
+
+    def report(self) -> dict[str, Any]:
+        r = self.http.post("/report", json={
+            "hypervisor_type": "QEMU", "hypervisor_version": 7002000, "host_ip": "192.0.2.7",
+            "capacity": self.capacity, "applied_generation": self.generation,
+            "vms": list(self.vms.values())})
+        assert r.status_code == 200, r.text
+        answer: dict[str, Any] = r.json()
+        return answer
+
+    def start(self) -> dict[str, Any]:
+        """Register, and take the (empty) desired list as a new agent does."""
+        answer = self.report()
+        self.desired(wait=0)
+        return answer
+
+    def desired(self, wait: float = 5) -> dict[str, Any]:
+        r = self.http.get("/desired", params={"since": self.generation, "wait": wait})
+        assert r.status_code == 200, r.text
+        found: dict[str, Any] = r.json()
+        self.generation = found["generation"]
+        return found
+
+    def act(self, wait: float = 5) -> dict[str, dict[str, Any]]:
+        """Carry out the desired list as a host would (states only), then report."""
+        wanted = {v["uuid"]: v for v in self.desired(wait)["vms"]}
+        for vm_uuid, entry in wanted.items():
+            state = {"on": "running", "off": "shutoff", "absent": "missing"}[entry["power"]]
+            self.vms[vm_uuid] = {"uuid": vm_uuid, "state": state, "seq": entry["seq"]}
+        for gone in set(self.vms) - set(wanted):
+            del self.vms[gone]
+        self.report()
+        return wanted
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def enrol(nova: Nova, **extra: Any) -> tuple[dict[str, Any], str]:
+    name = f"hv-{uuid.uuid4().hex[:8]}"
+    made = nova.ok("POST", "/barecloud-hypervisors", 201,
+                   json={"hypervisor": {"hostname": name, **extra}})["hypervisor"]
+    return made, made.pop("credential")
+
+
+def vm_flavor(nova: Nova, vcpus: int = 1, ram: int = 512, disk: int = 1) -> str:
+    f = nova.ok("POST", "/flavors", json={"flavor": {
+        "name": f"vm-{uuid.uuid4().hex[:8]}", "ram": ram, "vcpus": vcpus, "disk": disk}})
+    return str(f["flavor"]["id"])
+
+
+def zone() -> str:
+    """A zone of this test's own: other tests' hosts never take its VMs."""
+    return f"az-{uuid.uuid4().hex[:8]}"
+
+
+def test_a_vm_lives_its_life_through_the_host_reports(nova: Nova,
+                                                     vm_service: support.Service) -> None:
+    az = zone()
+    made, credential = enrol(nova, availability_zone=az)
+    assert credential.startswith(f"hv.{made['id']}.")
+    assert "credential" not in nova.ok("GET", f"/barecloud-hypervisors/{made['id']}")[
+        "hypervisor"]
+    host = Host(vm_service, credential)
+    try:
+        assert host.start()["hypervisor"]["hostname"] == made["hostname"]
+        listed = nova.ok("GET", "/os-hypervisors/detail", version="2.87")["hypervisors"]
+        mine = next(h for h in listed if h["hypervisor_hostname"] == made["hostname"])
+        assert (mine["hypervisor_type"], mine["state"], mine["vcpus"]) == ("QEMU", "up", 4)
+
+        image = nova.image()
+        server = nova.create("vm1", image, vm_flavor(nova), availability_zone=az)["server"]
+        wanted = host.act()
+        entry = wanted[server["id"]]
+        assert (entry["power"], entry["seq"], entry["flavor"]) == (
+            "on", 1, {"vcpus": 1, "memory_mb": 512, "disk_gb": 1})
+        assert entry["config_drive"]["meta_data"]["hostname"] == "vm1"
+        assert f"/boot/images/{image}?" in entry["image"]["url"]
+        s = nova.wait(server["id"], lambda s: s["status"] == "ACTIVE", timeout=20)
+        assert s["OS-EXT-SRV-ATTR:host"] == made["hostname"]
+        assert s["OS-EXT-STS:power_state"] == 1
+        # The image URL opens for this host's image, and for nothing else.
+        assert httpx.get(entry["image"]["url"]).content == b"\x01" * 4096
+        other = entry["image"]["url"].replace(image, str(uuid.uuid4()))
+        assert httpx.get(other).status_code == 401
+
+        nova.ok("POST", f"/servers/{server['id']}/action", 202, json={"os-stop": None})
+        assert host.act()[server["id"]]["power"] == "off"
+        nova.wait(server["id"], lambda s: s["status"] == "SHUTOFF", timeout=20)
+        nova.ok("POST", f"/servers/{server['id']}/action", 202, json={"os-start": None})
+        assert host.act()[server["id"]]["power"] == "on"
+        nova.wait(server["id"], lambda s: s["status"] == "ACTIVE", timeout=20)
+        nova.ok("POST", f"/servers/{server['id']}/action", 202,
+                json={"reboot": {"type": "HARD"}})
+        entry = host.act()[server["id"]]
+        assert (entry["reboot"], entry["seq"]) == ("hard", 4)
+        nova.wait(server["id"], lambda s: s["status"] == "ACTIVE", timeout=20)
+
+        # A guest that powers itself off is SHUTOFF, as the host says.
+        host.vms[server["id"]]["state"] = "shutoff"
+        host.report()
+        nova.wait(server["id"], lambda s: s["status"] == "SHUTOFF", timeout=20)
+        host.vms[server["id"]]["state"] = "running"
+        host.report()
+        nova.wait(server["id"], lambda s: s["status"] == "ACTIVE", timeout=20)
+
+        # Removing a host with a VM on it is refused, and changes nothing.
+        nova.ok("PUT", f"/barecloud-hypervisors/{made['id']}",
+                json={"hypervisor": {"status": "disabled", "disabled_reason": "drain"}})
+        assert "still runs 1 instance" in fault(
+            nova.request("DELETE", f"/barecloud-hypervisors/{made['id']}"), 409)
+
+        r = nova.request("DELETE", f"/servers/{server['id']}")
+        assert r.status_code == 204, r.text
+        assert host.act()[server["id"]]["power"] == "absent"
+        nova.wait_gone(server["id"])
+        used = nova.ok("GET", f"/barecloud-hypervisors/{made['id']}")["hypervisor"]
+        assert (used["vcpus_used"], used["memory_mb_used"], used["local_gb_used"]) == (0, 0, 0)
+        r = nova.request("DELETE", f"/barecloud-hypervisors/{made['id']}")
+        assert r.status_code == 204, r.text
+    finally:
+        host.close()
+
+
+def test_a_wrong_or_revoked_credential_is_refused_in_novas_words(
+        nova: Nova, vm_service: support.Service) -> None:
+    made, credential = enrol(nova)
+    for bad in ("", "hv.nope", f"hv.{made['id']}.wrong", credential + "x"):
+        r = httpx.post(f"{vm_service.url}{AGENT}/report", json={"capacity": {
+            "vcpus": 1, "memory_mb": 1, "disk_gb": 1}},
+            headers={"Authorization": f"Bearer {bad}"} if bad else {})
+        assert "credential is not valid" in fault(r, 401)
+    renewed = nova.ok("POST", f"/barecloud-hypervisors/{made['id']}/credential", 201)[
+        "hypervisor"]["credential"]
+    old, new = Host(vm_service, credential), Host(vm_service, renewed)
+    try:
+        assert "credential is not valid" in fault(old.http.get("/desired"), 401)
+        assert new.report()["hypervisor"]["uuid"] == made["id"]
+    finally:
+        old.close()
+        new.close()
+
+
+def test_concurrent_creates_never_put_a_host_past_its_ratio(
+        nova: Nova, vm_service: support.Service) -> None:
+    """One host of 2 vCPUs at a ratio of 2: room for 4 one-vCPU VMs; 10 racing
+    creates give 4 placed and 6 in ERROR with no valid host."""
+    az = zone()
+    made, credential = enrol(nova, availability_zone=az)
+    host = Host(vm_service, credential, vcpus=2, memory_mb=64000, disk_gb=100)
+    try:
+        host.start()
+        image, flavor = nova.image(), vm_flavor(nova)
+        with concurrent.futures.ThreadPoolExecutor(10) as pool:
+            ids = list(pool.map(lambda i: nova.create(f"race{i}", image, flavor,
+                                                      availability_zone=az)["server"]["id"],
+                                range(10)))
+        final = [nova.wait(i, lambda s: s["status"] in ("ERROR", "BUILD") and (
+            s["status"] == "ERROR" or s.get("OS-EXT-SRV-ATTR:host"))) for i in ids]
+        placed = [s for s in final if s["status"] == "BUILD"]
+        failed = [s for s in final if s["status"] == "ERROR"]
+        assert len(placed) == 4, [s["status"] for s in final]
+        assert all("No valid host" in s["fault"]["message"] for s in failed)
+        assert "is full" in failed[0]["fault"]["details"]
+        used = nova.ok("GET", f"/barecloud-hypervisors/{made['id']}")["hypervisor"]
+        assert used["vcpus_used"] == 4
+        assert len(host.act()) == 4
+        for s in placed:
+            nova.wait(s["id"], lambda s: s["status"] == "ACTIVE", timeout=20)
+        for i in ids:  # the module's quota of 10 instances is for the other tests too
+            assert nova.request("DELETE", f"/servers/{i}").status_code == 204
+        deadline = time.monotonic() + 20
+        while {e["power"] for e in host.act().values()} - {"absent"}:  # handed over one by one
+            assert time.monotonic() < deadline
+        for i in ids:
+            nova.wait_gone(i)
+    finally:
+        host.close()
+
+
+def test_a_flavor_larger_than_any_host_finds_no_valid_host(nova: Nova) -> None:
+    az = zone()
+    _, credential = enrol(nova, availability_zone=az)
+    host = Host(nova.svc, credential, vcpus=2, memory_mb=2048)
+    try:
+        host.start()
+        big = vm_flavor(nova, ram=40000)
+        server = nova.create("big", nova.image(), big, availability_zone=az)["server"]
+        s = nova.wait(server["id"], lambda s: s["status"] == "ERROR")
+        assert "No valid host" in s["fault"]["message"]
+        assert "even empty" in s["fault"]["details"]
+    finally:
+        host.close()
+
+
+def test_a_silent_host_makes_its_vms_unknown_until_it_reports_again(nova: Nova) -> None:
+    az = zone()
+    made, credential = enrol(nova, availability_zone=az)
+    host = Host(nova.svc, credential)
+    try:
+        host.start()
+        server = nova.create("quiet", nova.image(), vm_flavor(nova),
+                             availability_zone=az)["server"]
+        host.act()
+        nova.wait(server["id"], lambda s: s["status"] == "ACTIVE", timeout=20)
+        time.sleep(INTERVAL * 3)
+        s = nova.wait(server["id"], lambda s: s["status"] == "UNKNOWN", timeout=20)
+        assert f"Host {made['hostname']} stopped reporting" in s["fault"]["message"]
+        assert s["host_status"] == "UNKNOWN"
+        down = nova.ok("GET", f"/barecloud-hypervisors/{made['id']}")["hypervisor"]
+        assert down["state"] == "down"
+        host.report()
+        s = nova.wait(server["id"], lambda s: s["status"] == "ACTIVE", timeout=20)
+        assert "fault" not in s
+    finally:
+        host.close()
+
+
+def test_hypervisor_enrolment_refuses_bad_input(nova: Nova) -> None:
+    made, _ = enrol(nova)
+    r = nova.request("POST", "/barecloud-hypervisors",
+                     json={"hypervisor": {"hostname": made["hostname"]}})
+    assert "already exists" in fault(r, 409)
+    for body in ({}, {"hypervisor": {}}, {"hypervisor": {"hostname": "a b"}},
+                 {"hypervisor": {"hostname": "x", "vcpus": 4}}):
+        fault(nova.request("POST", "/barecloud-hypervisors", json=body), 400)
+    assert "is enabled" in fault(nova.request("DELETE",
+                                              f"/barecloud-hypervisors/{made['id']}"), 409)
+    fault(nova.request("GET", f"/barecloud-hypervisors/{uuid.uuid4()}"), 404)
