@@ -8,6 +8,7 @@ agent against a real service.
 from __future__ import annotations
 
 import concurrent.futures
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -51,21 +52,36 @@ class Host:
         self.capacity = {"vcpus": vcpus, "memory_mb": memory_mb, "disk_gb": disk_gb}
         self.vms: dict[str, dict[str, Any]] = {}
         self.generation = 0
+        self.silent = threading.Event()
+        self.beating: threading.Thread | None = None
 
     def report(self) -> dict[str, Any]:
         r = self.http.post("/report", json={
             "hypervisor_type": "QEMU", "hypervisor_version": 7002000, "host_ip": "192.0.2.7",
             "capacity": self.capacity, "applied_generation": self.generation,
-            "vms": list(self.vms.values())})
+            "vms": list(dict(self.vms).values())})
         assert r.status_code == 200, r.text
         answer: dict[str, Any] = r.json()
         return answer
 
-    def start(self) -> dict[str, Any]:
-        """Register, and take the (empty) desired list as a new agent does."""
+    def start(self, heartbeat: bool = True) -> dict[str, Any]:
+        """Register, take the (empty) desired list as a new agent does, and report
+        every tenth of a second from now on (``heartbeat``) as a live host does."""
         answer = self.report()
         self.desired(wait=0)
+        if heartbeat:
+            self.beating = threading.Thread(target=self._beat, daemon=True)
+            self.beating.start()
         return answer
+
+    def _beat(self) -> None:
+        while not self.silent.wait(0.1):
+            self.report()
+
+    def stop_heartbeat(self) -> None:
+        self.silent.set()
+        if self.beating is not None:
+            self.beating.join()
 
     def desired(self, wait: float = 5) -> dict[str, Any]:
         r = self.http.get("/desired", params={"since": self.generation, "wait": wait})
@@ -86,6 +102,7 @@ class Host:
         return wanted
 
     def close(self) -> None:
+        self.stop_heartbeat()
         self.http.close()
 
 
@@ -256,7 +273,7 @@ def test_a_silent_host_makes_its_vms_unknown_until_it_reports_again(nova: Nova) 
                              availability_zone=az)["server"]
         host.act()
         nova.wait(server["id"], lambda s: s["status"] == "ACTIVE", timeout=20)
-        time.sleep(INTERVAL * 3)
+        host.stop_heartbeat()
         s = nova.wait(server["id"], lambda s: s["status"] == "UNKNOWN", timeout=20)
         assert f"Host {made['hostname']} stopped reporting" in s["fault"]["message"]
         assert s["host_status"] == "UNKNOWN"
@@ -280,3 +297,43 @@ def test_hypervisor_enrolment_refuses_bad_input(nova: Nova) -> None:
     assert "is enabled" in fault(nova.request("DELETE",
                                               f"/barecloud-hypervisors/{made['id']}"), 409)
     fault(nova.request("GET", f"/barecloud-hypervisors/{uuid.uuid4()}"), 404)
+
+
+def test_a_vm_grows_to_a_larger_flavor_and_waits_for_the_confirmation(nova: Nova) -> None:
+    az = zone()
+    made, credential = enrol(nova, availability_zone=az)
+    host = Host(nova.svc, credential, vcpus=2, memory_mb=4096, disk_gb=10)
+    try:
+        host.start()
+        small, large = vm_flavor(nova, ram=512, disk=1), vm_flavor(nova, vcpus=2, ram=1024,
+                                                                   disk=2)
+        huge, smaller = vm_flavor(nova, vcpus=8, ram=1024, disk=2), vm_flavor(nova, ram=256)
+        server = nova.create("grow", nova.image(), small, availability_zone=az)["server"]
+        host.act()
+        nova.wait(server["id"], lambda s: s["status"] == "ACTIVE", timeout=20)
+        action = f"/servers/{server['id']}/action"
+        assert "smaller flavor" in fault(nova.request("POST", action, json={
+            "resize": {"flavorRef": smaller}}), 400)
+        assert "must change flavor" in fault(nova.request("POST", action, json={
+            "resize": {"flavorRef": small}}), 400)
+        # 2 host vCPUs at a ratio of 2: 8 do not fit; nothing changes.
+        assert "has no room" in fault(nova.request("POST", action, json={
+            "resize": {"flavorRef": huge}}), 400)
+        assert nova.server(server["id"])["flavor"]["vcpus"] == 1
+        nova.ok("POST", action, 202, json={"resize": {"flavorRef": large}})
+        assert nova.server(server["id"])["status"] == "RESIZE"
+        entry = host.act()[server["id"]]
+        assert entry["flavor"] == {"vcpus": 2, "memory_mb": 1024, "disk_gb": 2}
+        s = nova.wait(server["id"], lambda s: s["status"] == "VERIFY_RESIZE", timeout=20)
+        assert s["flavor"]["vcpus"] == 2
+        used = nova.ok("GET", f"/barecloud-hypervisors/{made['id']}")["hypervisor"]
+        assert (used["vcpus_used"], used["memory_mb_used"], used["local_gb_used"]) == (2, 1024, 2)
+        nova.ok("POST", action, 204, json={"confirmResize": None})
+        nova.wait(server["id"], lambda s: s["status"] == "ACTIVE", timeout=20)
+        assert "not supported" in fault(nova.request("POST", action, json={
+            "revertResize": None}), 400)
+        assert nova.request("DELETE", f"/servers/{server['id']}").status_code == 204
+        host.act()
+        nova.wait_gone(server["id"])
+    finally:
+        host.close()

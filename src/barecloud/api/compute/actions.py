@@ -25,7 +25,7 @@ UNSUPPORTED = {
                    "server's disk.",
 }
 OTHER_NOVA_ACTIONS = (
-    "pause", "unpause", "suspend", "resume", "resize", "confirmResize", "revertResize",
+    "pause", "unpause", "suspend", "resume", "revertResize",
     "migrate", "os-migrateLive", "evacuate", "shelve", "shelveOffload", "unshelve", "lock",
     "unlock", "rescue", "unrescue", "changePassword", "addSecurityGroup",
     "removeSecurityGroup", "os-resetState", "trigger_crash_dump", "injectNetworkInfo",
@@ -61,6 +61,11 @@ async def server_action(server_id: str, request: Request) -> Response:
         await server_actions.rebuild(rt, ctx, server_id, args)
         view = await queries.get(rt, ctx, server_id)
         return JSONResponse({"server": render.server(request, ctx, view)}, status_code=202)
+    elif name == "resize":
+        await server_actions.resize(rt, ctx, server_id, args)
+    elif name == "confirmResize":
+        await server_actions.confirm_resize(rt, ctx, server_id)
+        return Response(status_code=204)  # as Nova's
     elif name == "os-getConsoleOutput":
         text = await console_log.output(rt, ctx, server_id, _length(args))
         return JSONResponse({"output": text})
@@ -69,8 +74,7 @@ async def server_action(server_id: str, request: Request) -> Response:
         raise InvalidParameter(UNSUPPORTED[name])
     elif name in OTHER_NOVA_ACTIONS:
         await queries.get(rt, ctx, server_id)
-        raise InvalidParameter(f"The action {name} is not supported for barecloud's "
-                               "bare-metal servers.")
+        raise InvalidParameter(f"The action {name} is not supported by barecloud.")
     else:
         raise InvalidParameter(f"There is no such action: {name}")
     return Response(status_code=202)

@@ -1,4 +1,5 @@
-"""What a client asks of an existing server: rename, delete, reboot, stop, start, rebuild.
+"""What a client asks of an existing server: rename, delete, reboot, stop, start, rebuild,
+resize (VMs).
 
 A request records its intent on the row (``task_state``, ``pending``) with
 a conditional UPDATE, so two racing requests cannot both start, and a
@@ -10,14 +11,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 
 from barecloud.conductor import batches
 from barecloud.db.compute_models import Server
 from barecloud.db.models import utcnow
-from barecloud.errors import Conflict, InvalidParameter
+from barecloud.errors import Conflict, Forbidden, InvalidParameter, NotFound
 from barecloud.services import policy
-from barecloud.services.compute import keypairs, scheduler, schemas, servers, sync
+from barecloud.services.compute import (
+    flavors,
+    keypairs,
+    quotas,
+    scheduler,
+    schemas,
+    servers,
+    sync,
+    vm_placement,
+)
 from barecloud.services.compute import status as st
 from barecloud.services.compute.queries import find
 from barecloud.services.context import RequestContext, Runtime
@@ -141,3 +151,69 @@ async def rebuild(rt: Runtime, ctx: RequestContext, server_id: str,
         values["key_name"] = name
         values["key_data"] = await keypairs.public_key_of(rt, ctx, name) if name else None
     await _intend(rt, server, "rebuild", **values)
+
+
+async def resize(rt: Runtime, ctx: RequestContext, server_id: str,
+                 data: dict[str, Any]) -> None:
+    """Grow a VM to a larger VM flavor on its host (``data`` fits schemas.RESIZE).
+
+    The host's room for the difference is claimed in the same transaction as
+    the intent, so a resize never takes a host past its ratios; the server then
+    waits in VERIFY_RESIZE for confirmResize, as Nova's do.
+    """
+    server = await authorized(rt, ctx, server_id, "compute:servers:action")
+    if not vm_placement.is_vm(server):
+        raise InvalidParameter("Resizing a bare-metal server is not supported: its flavor "
+                               "is the machine it runs on.")
+    try:
+        flavor = await flavors.get(rt, ctx, servers.ref_id(data["flavorRef"], "flavorRef"))
+    except NotFound:
+        raise InvalidParameter(f"Flavor {data['flavorRef']} could not be found.") from None
+    snapshot = servers.flavor_snapshot(flavor)
+    if not vm_placement.is_vm_flavor(snapshot["extra_specs"]):
+        raise InvalidParameter("A VM cannot be resized to a bare-metal flavor.")
+    if flavor.flavorid == server.flavor_id:
+        raise InvalidParameter("When resizing, instances must change flavor!")
+    old, new = vm_placement.Ask.of(server.flavor or {}), vm_placement.Ask.of(snapshot)
+    if new.vcpus < old.vcpus or new.memory_mb < old.memory_mb or new.disk_gb < old.disk_gb:
+        raise InvalidParameter("Resizing to a smaller flavor is not supported: a VM's disk "
+                               "grows in place and cannot shrink.")
+    grow = vm_placement.Ask(new.vcpus - old.vcpus, new.memory_mb - old.memory_mb,
+                            new.disk_gb - old.disk_gb)
+    async with rt.db.session() as s:
+        limits, used = await quotas.limits_of(s, server.project_id), await quotas.usage(
+            s, server.project_id)
+        for resource, more in (("cores", grow.vcpus), ("ram", grow.memory_mb)):
+            if limits[resource] >= 0 and used[resource] + more > limits[resource]:
+                raise Forbidden(f"Quota exceeded for {resource}: Requested {more}, but "
+                                f"already used {used[resource]} of {limits[resource]} "
+                                f"{resource}")
+        if server.hypervisor_id is None or not await vm_placement.claim(
+                s, rt, server.hypervisor_id, grow, placing=False):
+            raise InvalidParameter(f"No valid host was found. The host of instance "
+                                   f"{server.uuid} has no room for flavor {flavor.name}.")
+        moved = await s.execute(
+            update(Server).where(Server.id == server.id, Server.deleted.is_(False),
+                                 Server.vm_state.in_((st.ACTIVE, st.STOPPED)),
+                                 Server.task_state.is_(None), Server.pending.is_(None),
+                                 Server.hypervisor_id == server.hypervisor_id)
+            .values(flavor=snapshot, flavor_id=snapshot["id"], vcpus=snapshot["vcpus"],
+                    memory_mb=snapshot["ram"], task_state=st.RESIZE_PREP, pending="resize",
+                    pending_sent=False))
+        if not moved.rowcount:  # type: ignore[attr-defined]
+            current = await s.scalar(select(Server).where(Server.id == server.id))
+            raise invalid_state("resize", current or server)  # the claim rolls back too
+    sync.wake()
+
+
+async def confirm_resize(rt: Runtime, ctx: RequestContext, server_id: str) -> None:
+    server = await authorized(rt, ctx, server_id, "compute:servers:action")
+    async with rt.db.session() as s:
+        done = await s.execute(
+            update(Server).where(Server.id == server.id, Server.deleted.is_(False),
+                                 Server.vm_state == st.RESIZED, Server.pending.is_(None))
+            .values(vm_state=case((Server.power_state == st.SHUTDOWN, st.STOPPED),
+                                  else_=st.ACTIVE), task_state=None))
+        if not done.rowcount:  # type: ignore[attr-defined]
+            current = await s.scalar(select(Server).where(Server.id == server.id))
+            raise invalid_state("confirmResize", current or server)

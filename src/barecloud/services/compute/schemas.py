@@ -303,6 +303,8 @@ def _rebuild(version: V | None) -> Schema:
     return _object(props, ["imageRef"])
 
 
+RESIZE = _object({"flavorRef": {"type": ["string", "integer"], "minLength": 1},
+                  "OS-DCF:diskConfig": DISK_CONFIG}, ["flavorRef"])
 REBOOT = _object({"type": {"type": "string",
                            "enum": ["HARD", "Hard", "hard", "SOFT", "Soft", "soft"]}}, ["type"])
 CONSOLE_OUTPUT: Schema = {"type": ["object", "null"], "properties": {"length": {
@@ -314,6 +316,7 @@ def _server_action(version: V | None) -> Schema:
     unknown ones, is the handler's (Nova routes by the key)."""
     return {"type": "object", "properties": {
         "reboot": REBOOT, "rebuild": _rebuild(version), "os-getConsoleOutput": CONSOLE_OUTPUT,
+        "resize": RESIZE, "confirmResize": {"type": "null"},
     }}
 
 

@@ -18,12 +18,15 @@ from barecloud.errors import InvalidParameter
 BUILDING, ACTIVE, STOPPED, ERROR, DELETED = "building", "active", "stopped", "error", "deleted"
 # A VM whose host stopped reporting (services/compute/vm_sync.py): status UNKNOWN.
 UNKNOWN = "unknown"
+# A VM resized on its host, waiting for confirmResize: status VERIFY_RESIZE.
+RESIZED = "resized"
 # task_state
 SCHEDULING, SPAWNING, DELETING = "scheduling", "spawning", "deleting"
 REBOOTING, REBOOTING_HARD = "rebooting", "rebooting_hard"
 POWERING_OFF, POWERING_ON = "powering-off", "powering-on"
 REBUILDING, REBUILD_SPAWNING = "rebuilding", "rebuild_spawning"
 REBUILD_TASKS = (REBUILDING, REBUILD_SPAWNING)
+RESIZE_PREP = "resize_prep"
 # power_state (Nova's integers)
 NOSTATE, RUNNING, SHUTDOWN = 0, 1, 4
 
@@ -41,6 +44,10 @@ def status(vm_state: str, task_state: str | None) -> str:
         return "DELETED"
     if task_state in REBUILD_TASKS and vm_state in (ACTIVE, STOPPED, ERROR):
         return "REBUILD"
+    if task_state == RESIZE_PREP and vm_state in (ACTIVE, STOPPED):
+        return "RESIZE"
+    if vm_state == RESIZED:
+        return "VERIFY_RESIZE"
     if vm_state == ACTIVE:
         if task_state == REBOOTING:
             return "REBOOT"
@@ -76,12 +83,14 @@ def condition(name: str, version: tuple[int, int]) -> ColumnElement[bool]:
     reboot_or_rebuild = (REBOOTING, REBOOTING_HARD, *REBUILD_TASKS)
     table: dict[str, ColumnElement[bool]] = {
         "BUILD": Server.vm_state == BUILDING,
-        "ACTIVE": and_(Server.vm_state == ACTIVE, _not_task(*reboot_or_rebuild)),
+        "ACTIVE": and_(Server.vm_state == ACTIVE, _not_task(*reboot_or_rebuild, RESIZE_PREP)),
         "REBOOT": and_(Server.vm_state == ACTIVE, Server.task_state == REBOOTING),
         "HARD_REBOOT": and_(Server.vm_state == ACTIVE, Server.task_state == REBOOTING_HARD),
         "REBUILD": and_(Server.vm_state.in_((ACTIVE, STOPPED, ERROR)),
                         Server.task_state.in_(REBUILD_TASKS)),
-        "SHUTOFF": and_(Server.vm_state == STOPPED, _not_task(*REBUILD_TASKS)),
+        "SHUTOFF": and_(Server.vm_state == STOPPED, _not_task(*REBUILD_TASKS, RESIZE_PREP)),
+        "RESIZE": and_(Server.vm_state.in_((ACTIVE, STOPPED)), Server.task_state == RESIZE_PREP),
+        "VERIFY_RESIZE": Server.vm_state == RESIZED,
         "ERROR": and_(Server.vm_state == ERROR, _not_task(*REBUILD_TASKS)),
         "DELETED": Server.deleted.is_(True),
         "UNKNOWN": Server.vm_state == UNKNOWN,

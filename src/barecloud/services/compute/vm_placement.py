@@ -110,15 +110,18 @@ async def candidates(rt: Runtime, server: Server) -> list[int] | str:
             f"{ask.vcpus} vCPU, {ask.memory_mb} MB of RAM and {ask.disk_gb} GB of disk.")
 
 
-async def claim(s: AsyncSession, rt: Runtime, hypervisor_id: int, ask: Ask) -> bool:
-    """Take ``ask`` of the host's room in ``s``; False when it has none left."""
+async def claim(s: AsyncSession, rt: Runtime, hypervisor_id: int, ask: Ask, *,
+                placing: bool = True) -> bool:
+    """Take ``ask`` of the host's room in ``s``; False when it has none left.
+    ``placing``: a new VM for the host (its desired list changes: a new
+    generation); a resize's growth changes it only when handed over (vm_sync)."""
+    values: dict[str, Any] = {"generation": Hypervisor.generation + 1} if placing else {}
     won = await s.execute(
         update(Hypervisor).where(Hypervisor.id == hypervisor_id, Hypervisor.state == UP,
                                  Hypervisor.enabled.is_(True), _room(rt, ask))
         .values(vcpus_used=Hypervisor.vcpus_used + ask.vcpus,
                 memory_mb_used=Hypervisor.memory_mb_used + ask.memory_mb,
-                disk_gb_used=Hypervisor.disk_gb_used + ask.disk_gb,
-                generation=Hypervisor.generation + 1)
+                disk_gb_used=Hypervisor.disk_gb_used + ask.disk_gb, **values)
         .execution_options(synchronize_session=False))
     return bool(won.rowcount)  # type: ignore[attr-defined]
 

@@ -86,6 +86,11 @@ def transition(server: Server, report: Report, host: str) -> dict[str, Any] | st
         if server.pending in ("rebuild", "resize"):
             values["launched_at"] = utcnow()
     values.update(_settled(report, host))
+    if server.pending == "resize" and values["vm_state"] in (st.ACTIVE, st.STOPPED):
+        values["vm_state"] = st.RESIZED  # VERIFY_RESIZE, until confirmResize
+    elif server.vm_state == st.RESIZED and server.pending is None and (
+            values["vm_state"] in (st.ACTIVE, st.STOPPED)):
+        del values["vm_state"]  # still waiting for the confirmation; power as reported
     return values if _changes(server, values) else None
 
 
