@@ -149,6 +149,20 @@ def test_a_vm_lives_its_life_through_the_host_reports(nova: Nova,
         s = nova.wait(server["id"], lambda s: s["status"] == "ACTIVE", timeout=20)
         assert s["OS-EXT-SRV-ATTR:host"] == made["hostname"]
         assert s["OS-EXT-STS:power_state"] == 1
+        # The console the host sends is the server's console output; no other host's.
+        assert nova.ok("POST", f"/servers/{server['id']}/action",
+                       json={"os-getConsoleOutput": {}})["output"] == ""
+        r = host.http.put(f"/vms/{server['id']}/console", content=b"boot\nvm1 login: ")
+        assert r.status_code == 204, r.text
+        out = nova.ok("POST", f"/servers/{server['id']}/action",
+                      json={"os-getConsoleOutput": {"length": 1}})["output"]
+        assert out == "vm1 login: "
+        _, stranger = enrol(nova)
+        other_host = Host(vm_service, stranger)
+        try:
+            fault(other_host.http.put(f"/vms/{server['id']}/console", content=b"x"), 404)
+        finally:
+            other_host.close()
         # The image URL opens for this host's image, and for nothing else.
         assert httpx.get(entry["image"]["url"]).content == b"\x01" * 4096
         other = entry["image"]["url"].replace(image, str(uuid.uuid4()))

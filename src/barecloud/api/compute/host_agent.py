@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import math
 
-from fastapi import Request
+from fastapi import Request, Response
 
 from barecloud.api import accepts as declared
 from barecloud.api.common import JSONResponse, runtime
 from barecloud.api.compute import params
 from barecloud.api.compute.inputs import accepts
 from barecloud.errors import InvalidParameter
-from barecloud.services.compute import host_reports, host_schemas, vm_hosts
+from barecloud.services.compute import host_reports, host_schemas, vm_consoles, vm_hosts
 
 PREFIX = "/compute/barecloud-host-agent/v1"
 router = declared.router(prefix=PREFIX)
@@ -41,3 +41,13 @@ async def desired(request: Request) -> JSONResponse:
     if not math.isfinite(wait):
         raise InvalidParameter(f"wait must be a number of seconds, not {wait!r}.")
     return JSONResponse(await host_reports.desired(rt, host, int(q.get("since", 0)), wait))
+
+
+@router.put("/vms/{server_uuid}/console", status_code=204)
+@accepts()
+async def console(server_uuid: str, request: Request) -> Response:
+    """The VM's console log (its last 100 KiB, as text)."""
+    rt = runtime(request)
+    host = await vm_hosts.authenticate(rt, _credential(request))
+    await vm_consoles.save(rt, host, server_uuid, await request.body())
+    return Response(status_code=204)

@@ -8,7 +8,7 @@ in a data centre, the lab itself for lab machines
 process can read (the lab's enrollment sets it); only admins write
 ``driver_info``, so the path is the operator's statement of where the log
 is.  A node without one has no console to show (409, as Nova answers for a
-guest without a console).
+guest without a console).  A VM's log is the copy its host agent sent.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 
 from barecloud.errors import Conflict
-from barecloud.services.compute import queries
+from barecloud.services.compute import queries, vm_consoles
 from barecloud.services.compute.actions import authorized
 from barecloud.services.context import RequestContext, Runtime
 
@@ -46,6 +46,11 @@ def tail(path: Path, length: int | None) -> str:
 
 async def output(rt: Runtime, ctx: RequestContext, server_id: str, length: int | None) -> str:
     server = await authorized(rt, ctx, server_id, "compute:servers:action")
+    if server.hypervisor_id is not None:  # a VM: the copy its host sent (vm_consoles.py)
+        path = vm_consoles.path_of(rt, server.uuid)
+        if not path.exists():
+            return ""  # nothing printed yet
+        return await asyncio.to_thread(tail, path, length)
     view = await queries.get(rt, ctx, server.uuid)
     log = view.node.console_log if view.node else None
     if not log or not os.path.isabs(log):

@@ -21,7 +21,13 @@ from barecloud.db.hypervisor_models import UP, Hypervisor
 from barecloud.db.models import Image, utcnow
 from barecloud.services.baremetal.agent import poll_recheck
 from barecloud.services.boot.images import HOST_SUBJECT
-from barecloud.services.compute import hosts_wakeup, scheduler, vm_placement, vm_states
+from barecloud.services.compute import (
+    hosts_wakeup,
+    scheduler,
+    vm_consoles,
+    vm_placement,
+    vm_states,
+)
 from barecloud.services.compute import status as st
 from barecloud.services.compute.vm_states import DELETE, Report
 from barecloud.services.context import Runtime
@@ -72,6 +78,7 @@ async def _follow(rt: Runtime, host: Hypervisor, server: Server, item: Report) -
                     s, fresh, deleted=True, deleted_at=now, terminated_at=now,
                     vm_state=st.DELETED, task_state=None, pending=None, pending_sent=False,
                     power_state=st.NOSTATE)
+                vm_consoles.forget(rt, server.uuid)
             return
         assert isinstance(change, dict)
         await s.execute(update(Server).where(*fence).values(**change)
