@@ -110,6 +110,8 @@ class Settings(BaseSettings):
     disk_allocation_ratio: float = Field(default=1.0, gt=0)
     vm_placement: Literal["spread", "pack"] = "spread"
     host_report_interval: float = Field(default=10.0, gt=0)
+    # The Glance image (name or id) nodes are deployed with to become hypervisors.
+    hypervisor_image: str = "barecloud-hypervisor"
     host_down_after_reports: int = Field(default=3, gt=0)
 
     # Networks (docs/design/networking.md).  Segment ids are allocated from

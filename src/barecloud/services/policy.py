@@ -192,6 +192,9 @@ RULES: dict[str, str] = {
     "compute:hypervisors:show": _READ_ALL,
     # barecloud's hypervisor hosts (enrol, drain, remove; docs/design/vms.md).
     "compute:hypervisors:create": _ADMIN,
+    # A project turns the machines its active lease holds into its own hypervisors.
+    "compute:hypervisors:create_on_leased": "rule:admin or (role:member and "
+                                            "project_id:%(project_id)s)",
     "compute:hypervisors:update": _ADMIN,
     "compute:hypervisors:delete": _ADMIN,
     "compute:availability_zones:list": "role:reader",

@@ -200,8 +200,10 @@ def test_a_vm_lives_its_life_through_the_host_reports(nova: Nova,
         nova.wait_gone(server["id"])
         used = nova.ok("GET", f"/barecloud-hypervisors/{made['id']}")["hypervisor"]
         assert (used["vcpus_used"], used["memory_mb_used"], used["local_gb_used"]) == (0, 0, 0)
+        host.stop_heartbeat()
         r = nova.request("DELETE", f"/barecloud-hypervisors/{made['id']}")
         assert r.status_code == 204, r.text
+        assert "credential is not valid" in fault(host.http.get("/desired"), 401)
     finally:
         host.close()
 

@@ -12,7 +12,7 @@ from barecloud.api.compute.inputs import accepts
 from barecloud.api.compute.render import iso
 from barecloud.db.hypervisor_models import Hypervisor
 from barecloud.services import policy
-from barecloud.services.compute import host_schemas, vm_hosts
+from barecloud.services.compute import host_schemas, hypervisor_nodes, vm_hosts
 
 router = declared.router(prefix="/barecloud-hypervisors")
 
@@ -35,9 +35,15 @@ def view(h: Hypervisor) -> dict[str, Any]:
 @router.post("", status_code=201)
 @accepts(body=host_schemas.CREATE_HYPERVISOR)
 async def create(request: Request) -> JSONResponse:
-    """The credential is in this answer only: the service keeps its digest."""
-    made = await vm_hosts.create(runtime(request), context(request),
-                                 request.state.body["hypervisor"])
+    """A host as it is: its credential is in this answer only (the service keeps its
+    digest).  Nodes: deployed as hypervisors, 202; their credentials go in their
+    config drives, never in an answer."""
+    data = request.state.body["hypervisor"]
+    if "nodes" in data:
+        hosts = await hypervisor_nodes.create_on_nodes(runtime(request), context(request),
+                                                       data)
+        return JSONResponse({"hypervisors": [view(h) for h in hosts]}, status_code=202)
+    made = await vm_hosts.create(runtime(request), context(request), data)
     return JSONResponse({"hypervisor": {**view(made.hypervisor),
                                         "credential": made.credential}}, status_code=201)
 

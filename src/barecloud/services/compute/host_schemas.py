@@ -11,16 +11,25 @@ _COUNT: Schema = {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
 _HOSTNAME: Schema = {"type": "string", "minLength": 1, "maxLength": 255,
                      "pattern": HOSTNAME_PATTERN}
 
+# Either a host enrolled as it is (``hostname``: its credential is in the
+# answer), or machines to deploy as hypervisors (``nodes``, one deploy batch).
 CREATE_HYPERVISOR: Schema = {
     "type": "object", "required": ["hypervisor"], "additionalProperties": False,
     "properties": {"hypervisor": {
-        "type": "object", "required": ["hostname"], "additionalProperties": False,
+        "type": "object", "additionalProperties": False,
         "properties": {
             "hostname": _HOSTNAME,
+            "nodes": {"type": "array", "minItems": 1, "maxItems": 1000, "uniqueItems": True,
+                      "items": {"type": "string", "minLength": 1, "maxLength": 255}},
             "availability_zone": {"type": "string", "minLength": 1, "maxLength": 255,
                                   "pattern": NAME_PATTERN},
             "owner": {"type": ["string", "null"], "minLength": 1, "maxLength": 255},
         },
+        "oneOf": [
+            {"required": ["hostname"], "not": {"required": ["nodes"]}},
+            {"required": ["nodes"],
+             "not": {"anyOf": [{"required": ["hostname"]}, {"required": ["owner"]}]}},
+        ],
     }},
 }
 

@@ -97,7 +97,7 @@ async def list_hosts(rt: Runtime, ctx: RequestContext, *, pattern: str | None = 
 def _ident(ident: str) -> ColumnElement[bool]:
     if UUID_RE.match(ident):
         return Node.uuid == ident.lower()
-    if ident.isdigit():
+    if ident.isascii() and ident.isdigit():  # '¹'.isdigit(), yet int('¹') fails
         return Node.id == int(ident)
     return Node.name == ident
 
@@ -105,7 +105,7 @@ def _ident(ident: str) -> ColumnElement[bool]:
 def _host_ident(ident: str) -> ColumnElement[bool]:
     if UUID_RE.match(ident):
         return Hypervisor.uuid == ident.lower()
-    if ident.isdigit() and int(ident) > VM_HOST_ID_BASE:
+    if ident.isascii() and ident.isdigit() and int(ident) > VM_HOST_ID_BASE:
         return Hypervisor.id == int(ident) - VM_HOST_ID_BASE
     return Hypervisor.hostname == ident
 

@@ -1,17 +1,15 @@
 """Hypervisor hosts: enrol one (and mint its agent's credential), drain, remove.
 
-The credential is ``hv.<uuid>.<secret>``: the uuid says which row to check,
-the row keeps only the secret's SHA-256, and it is shown once, in the
-answer to the create (docs/design/host-agent-protocol.md).  A host is
-removed only once it runs nothing: a removal with VMs on it is refused, as
-Nova refuses to delete a compute service that still has instances.
+A host enrolled as it is gets its credential (host_credentials.py) in the
+answer to the create, once (docs/design/host-agent-protocol.md).  A host is
+removed only once it is disabled and runs nothing: a removal with VMs on it
+is refused, as Nova refuses to delete a compute service that still has
+instances; a host that was a node is undeployed (then cleaned).
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,10 +22,10 @@ from barecloud.db.hypervisor_models import Hypervisor
 from barecloud.errors import Conflict, NotFound, Unauthorized
 from barecloud.services import policy
 from barecloud.services.baremetal.schemas import UUID_RE
+from barecloud.services.compute import host_credentials, hypervisor_nodes
 from barecloud.services.compute.hypervisors import DEFAULT_ZONE
 from barecloud.services.context import RequestContext, Runtime
 
-PREFIX = "hv"
 BAD_CREDENTIAL = "The host agent's credential is not valid."
 
 
@@ -35,16 +33,6 @@ BAD_CREDENTIAL = "The host agent's credential is not valid."
 class Enrolled:
     hypervisor: Hypervisor
     credential: str
-
-
-def digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def mint(uuid: str) -> tuple[str, str]:
-    """A new credential for hypervisor ``uuid`` and the digest to keep of it."""
-    secret = secrets.token_urlsafe(32)
-    return f"{PREFIX}.{uuid}.{secret}", digest(secret)
 
 
 async def create(rt: Runtime, ctx: RequestContext, data: dict[str, Any]) -> Enrolled:
@@ -59,19 +47,19 @@ async def create(rt: Runtime, ctx: RequestContext, data: dict[str, Any]) -> Enro
             await s.flush()
         except IntegrityError:
             raise Conflict(f"A hypervisor named {data['hostname']} already exists.") from None
-        credential, row.credential_hash = mint(row.uuid)
+        credential, row.credential_hash = host_credentials.mint(row.uuid)
     return Enrolled(row, credential)
 
 
 async def authenticate(rt: Runtime, credential: str | None) -> Hypervisor:
     """The hypervisor a host agent's credential names, or Unauthorized."""
     parts = (credential or "").split(".", 2)
-    if len(parts) != 3 or parts[0] != PREFIX or not UUID_RE.match(parts[1]):
+    if len(parts) != 3 or parts[0] != host_credentials.PREFIX or not UUID_RE.match(parts[1]):
         raise Unauthorized(BAD_CREDENTIAL)
     async with rt.db.session() as s:
         row = await s.scalar(select(Hypervisor).where(Hypervisor.uuid == parts[1].lower()))
     if row is None or row.credential_hash is None or not hmac.compare_digest(
-            row.credential_hash, digest(parts[2])):
+            row.credential_hash, host_credentials.digest(parts[2])):
         raise Unauthorized(BAD_CREDENTIAL)
     return row
 
@@ -117,7 +105,7 @@ async def revoke(rt: Runtime, ctx: RequestContext, ident: str) -> Enrolled:
     """A new credential for the host; the old one stops working at once."""
     policy.authorize(ctx, "compute:hypervisors:update")
     row = await get(rt, ctx, ident)
-    credential, hashed = mint(row.uuid)
+    credential, hashed = host_credentials.mint(row.uuid)
     async with rt.db.session() as s:
         await s.execute(update(Hypervisor).where(Hypervisor.id == row.id)
                         .values(credential_hash=hashed))
@@ -131,6 +119,11 @@ async def delete(rt: Runtime, ctx: RequestContext, ident: str) -> None:
     if row.enabled:
         raise Conflict(f"Hypervisor {row.hostname} is enabled: disable it first, so that "
                        "no VM is placed on it meanwhile.")
+    count = await vms_on(rt, row.id)
+    if count:
+        raise Conflict(f"Hypervisor {row.hostname} still runs {count} instance(s): "
+                       "delete or move them first.")
+    await hypervisor_nodes.undeploy(rt, row)
     async with rt.db.session() as s:
         # One statement: a VM placed between a count and a delete cannot be orphaned.
         busy = select(Server.id).where(Server.hypervisor_id == row.id,

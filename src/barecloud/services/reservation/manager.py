@@ -203,6 +203,11 @@ async def terminate(rt: Runtime, lease: Lease, now: dt.datetime) -> None:
         await _set(rt, lease.id,
                    status_reason=f"waiting for {remaining} server(s) to be deleted")
         return
+    remaining = await ending.remove_hypervisors(rt, lease)
+    if remaining:
+        await _set(rt, lease.id,
+                   status_reason=f"waiting for {remaining} hypervisor(s) to be removed")
+        return
     async with rt.db.session() as s:
         await s.execute(update(LeaseReservation).where(LeaseReservation.lease_id == lease.id)
                         .values(status=states.RESV_DELETED)
