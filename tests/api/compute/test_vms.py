@@ -353,3 +353,41 @@ def test_a_vm_grows_to_a_larger_flavor_and_waits_for_the_confirmation(nova: Nova
         nova.wait_gone(server["id"])
     finally:
         host.close()
+
+
+def test_machines_become_hypervisors_and_go_back_to_the_pool(nova: Nova) -> None:
+    rc = f"rc-{uuid.uuid4().hex[:8]}"
+    nodes = [nova.node(rc) for _ in range(2)]
+    names = [n["name"] for n in nodes]
+    body = {"hypervisor": {"nodes": names, "availability_zone": zone()}}
+    if not any(i["name"] == "barecloud-hypervisor" for i in nova.glance.get(
+            "/images", params={"name": "barecloud-hypervisor"}).json()["images"]):
+        assert "no active hypervisor image" in fault(
+            nova.request("POST", "/barecloud-hypervisors", json=body), 400)
+        image = nova.image()
+        r = nova.glance.patch(f"/images/{image}", json=[
+            {"op": "replace", "path": "/name", "value": "barecloud-hypervisor"}],
+            headers={"Content-Type": "application/openstack-images-v2.1-json-patch"})
+        assert r.status_code == 200, r.text
+    made = nova.ok("POST", "/barecloud-hypervisors", 202, json=body)["hypervisors"]
+    assert [h["hostname"] for h in made] == names
+    assert all("credential" not in h and h["state"] == "new" for h in made)
+    for node, host in zip(nodes, made, strict=True):
+        n = nova.wait_node(node["uuid"], lambda n: n["provision_state"] == "active")
+        assert n["instance_uuid"] == host["id"]
+        assert "credential" not in str(n) and "hv." not in str(n)
+        assert n["instance_info"]["display_name"] == f"hypervisor {host['hostname']}"
+    # A machine already a hypervisor cannot become another.
+    assert "not available" in fault(nova.request("POST", "/barecloud-hypervisors", json={
+        "hypervisor": {"nodes": names[:1]}}), 409)
+    for node, host in zip(nodes, made, strict=True):
+        nova.ok("PUT", f"/barecloud-hypervisors/{host['id']}",
+                json={"hypervisor": {"status": "disabled"}})
+        r = nova.request("DELETE", f"/barecloud-hypervisors/{host['id']}")
+        assert r.status_code == 204, r.text
+        n = nova.wait_node(node["uuid"], lambda n: n["provision_state"] == "available")
+        assert n["instance_uuid"] is None
+    assert "could not be found" in fault(nova.request("POST", "/barecloud-hypervisors", json={
+        "hypervisor": {"nodes": ["no-such-node"]}}), 400)
+    fault(nova.request("POST", "/barecloud-hypervisors", json={
+        "hypervisor": {"nodes": names, "hostname": "both"}}), 400)
