@@ -247,6 +247,14 @@ class QemuDriver:
         """The PID of the VM's QEMU, None when it has none."""
         return self._pid(uuid)
 
+    async def execute(self, uuid: str, command: str,
+                      arguments: dict[str, Any] | None = None) -> Any:
+        """A QMP command to the VM's QEMU (``stop`` pauses, ``cont`` resumes...), on
+        the driver's connection: QEMU's monitor serves one client at a time."""
+        if self._pid(uuid) is None:
+            raise DriverError(f"VM {uuid} is not running")
+        return await self._execute(uuid, command, arguments)
+
     def command(self, spec: VmSpec) -> list[str]:
         """The QEMU command line of ``spec`` (run in the VM's directory: the sockets'
         paths are relative there, as ``sun_path`` is short)."""
@@ -400,12 +408,13 @@ class QemuDriver:
             self._qmp[uuid] = client
         return client
 
-    async def _execute(self, uuid: str, command: str, *, timeout: float = 10.0) -> Any:
+    async def _execute(self, uuid: str, command: str, arguments: dict[str, Any] | None = None,
+                       *, timeout: float = 10.0) -> Any:
         """A QMP command, on a new connection if the cached one is gone."""
         for attempt in (1, 2):
             client = await self._client(uuid)
             try:
-                return await client.execute(command, timeout=timeout)
+                return await client.execute(command, arguments, timeout=timeout)
             except QmpCommandError:
                 raise
             except QmpError:
