@@ -31,13 +31,13 @@ GiB = 2**30
 
 def spec(image: Path, *, name: str = "vm-one", key: str = "", uuid: str | None = None,
          vcpus: int = 1, memory_mb: int = 256, disk_gb: int = 1,
-         nics: tuple[Nic, ...] = ()) -> VmSpec:
+         nics: tuple[Nic, ...] = (), image_format: str = "raw") -> VmSpec:
     vm_uuid = uuid or str(uuid_module.uuid4())
     meta = {"uuid": vm_uuid, "name": name, "hostname": name,
             "public_keys": {"k": key} if key else {},
             "keys": [{"name": "k", "type": "ssh", "data": key}] if key else []}
     return VmSpec(uuid=vm_uuid, name=name, vcpus=vcpus, memory_mb=memory_mb, disk_gb=disk_gb,
-                  image=image, image_format="raw",
+                  image=image, image_format=image_format,
                   config_drive={"openstack/latest/meta_data.json": json.dumps(meta).encode()},
                   nics=nics)
 
@@ -324,17 +324,21 @@ async def test_resize_and_rebuild(driver: QemuDriver, tiny_image: Path, tmp_path
         await driver.resize(s)
     assert qemu_img_size(disk) == 3 * GiB
 
-    # Rebuild (of a stopped VM, whose disk holds a write): a fresh disk on the
-    # (here: same) image, a new config drive, running afterwards.
+    # Rebuild (of a stopped VM, whose disk holds a write): a fresh disk on
+    # another image (the same system, as qcow2), a new config drive, running.
     await driver.stop(s.uuid)
     sh("qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 512M 1M", str(disk))
-    rebuilt = spec(tiny_image, name="vm-rebuilt", uuid=s.uuid, disk_gb=3)
+    rebuilt = spec(tiny_image.with_suffix(".qcow2"), image_format="qcow2", name="vm-rebuilt",
+                   uuid=s.uuid, disk_gb=3)
     await driver.rebuild(rebuilt)
     await wait_console(driver, s.uuid, r"barecloud-vm: hostname vm-rebuilt")
     out = sh("qemu-img", "map", "-U", "--output=json", str(disk)).stdout
     allocated = [m for m in json.loads(out) if m.get("data") and m.get("depth") == 0]
     assert allocated == [], "the rebuilt disk is a new overlay, without the old writes"
     assert qemu_img_size(disk) == 3 * GiB
+    info = json.loads(sh("qemu-img", "info", "-U", "--output=json", str(disk)).stdout)
+    assert info["backing-filename-format"] == "qcow2"
+    assert info["full-backing-filename"] == str(tiny_image.with_suffix(".qcow2"))
     assert await driver.states() == {s.uuid: VmState.RUNNING}
 
 
