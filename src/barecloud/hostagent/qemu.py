@@ -98,6 +98,8 @@ class QemuDriver:
         self.state_dir = Path(state_dir).absolute()
         self.vms_dir = self.state_dir / "vms"
         self.vms_dir.mkdir(parents=True, exist_ok=True)
+        for scratch in self.vms_dir.glob(".new-*"):  # creates cut short by a crash
+            shutil.rmtree(scratch, ignore_errors=True)
         self.accel = accel or os.environ.get(ACCEL_ENV) or "tcg"
         self.qemu = qemu
         self.netns = netns
