@@ -49,7 +49,8 @@ PG_CLUSTER_TESTS = ("tests/startup/test_faults.py", "tests/startup/test_scale_ou
 # Modules that hold the suite's long tests (real labs, clients, deploys, the fuzzer's
 # minute of CPU in one test): started first, else one is left to run alone at the end.
 HEAVY = ("tests/acceptance/", "tests/lab/", "tests/cli/", "tests/startup/",
-         "tests/drivers/test_lab.py", "tests/api/test_fuzz.py")
+         "tests/drivers/test_lab.py", "tests/api/test_fuzz.py",
+         "tests/hostagent/test_qemu.py")  # real VMs under TCG: ~80 s
 
 
 def unit(nodeid: str) -> str:
