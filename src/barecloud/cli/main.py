@@ -11,7 +11,6 @@ others talk to the service over HTTP.
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 import sys
 import time
@@ -24,7 +23,10 @@ import typer
 import yaml
 
 from barecloud import states
+from barecloud.cli import service
+from barecloud.cli.hypervisors import hypervisor_app
 from barecloud.cli.lab import lab_app
+from barecloud.cli.service import CloudOpt, ServiceUrlOpt, TokenOpt
 from barecloud.config import Settings
 from barecloud.config import load_settings as _load_settings
 
@@ -38,15 +40,11 @@ app.add_typer(db_app, name="db")
 secrets_app = typer.Typer(no_args_is_help=True, help="The keys BMC passwords are sealed with.")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(lab_app, name="lab")
+app.add_typer(hypervisor_app, name="hypervisor")
 
 HostOpt = Annotated[str | None, typer.Option(help="Address to listen on.")]
 PortOpt = Annotated[int | None, typer.Option(help="Port to listen on.")]
 DataOpt = Annotated[Path | None, typer.Option("--data-dir", help="Where state is kept.")]
-TokenOpt = Annotated[str | None, typer.Option("--token", envvar="OS_TOKEN",
-                                              help="X-Auth-Token (default: from --cloud).")]
-CloudOpt = Annotated[str | None, typer.Option(
-    "--cloud", envvar="OS_CLOUD", help="Get a token as this cloud of clouds.yaml.")]
-BM_HEADERS = {"X-OpenStack-Ironic-API-Version": "latest"}
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -181,79 +179,15 @@ def secrets_rotate(data_dir: DataOpt = None) -> None:
 
 
 # --- operator tools over the API -------------------------------------------
-class _Reaching(httpx.HTTPTransport):
-    """A service that cannot be reached is one line and exit status 2, not a traceback."""
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        try:
-            return super().handle_request(request)
-        except httpx.TransportError as exc:
-            where = f"{request.url.scheme}://{request.url.netloc.decode()}"
-            typer.echo(f"error: cannot reach barecloud at {where}: {exc or type(exc).__name__}",
-                       err=True)
-            raise typer.Exit(2) from None
-
-
-def _client(url: str, token: str | None, cloud: str | None) -> httpx.Client:
-    from barecloud.cli.credentials import CredentialsError, Unreachable, token_for_cloud
-
-    headers = dict(BM_HEADERS)
-    if not token and cloud:
-        try:
-            token = token_for_cloud(cloud)
-        except CredentialsError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2 if isinstance(exc, Unreachable) else 1) from None
-    if token:
-        headers["X-Auth-Token"] = token
-    return httpx.Client(base_url=url.rstrip("/") + "/baremetal/v1", headers=headers,
-                        timeout=60, transport=_Reaching())
-
-
 def _all_nodes(client: httpx.Client) -> list[dict[str, Any]]:
     nodes: list[dict[str, Any]] = []
     params: dict[str, Any] = {"limit": 1000}
     while True:
-        page = _ok(client.get("/nodes/detail", params=params))
+        page = service.ok(client.get("/nodes/detail", params=params))
         nodes.extend(page["nodes"])
         if "next" not in page or not page["nodes"]:
             return nodes
         params["marker"] = page["nodes"][-1]["uuid"]
-
-
-def _ok(response: httpx.Response) -> Any:
-    if response.status_code >= 400:
-        try:
-            body = response.json()
-            if "NeutronError" in body:
-                message = body["NeutronError"]["message"]
-            elif isinstance(body.get("error_code"), int):  # Blazar's: a plain message
-                message = body["error_message"]
-            else:
-                message = json.loads(body["error_message"])["faultstring"]
-        except Exception:
-            message = response.text
-        typer.echo(f"error {response.status_code}: {message}", err=True)
-        raise typer.Exit(1)
-    return response.json() if response.content else None
-
-
-def _service_url(url: str | None, cloud: str | None) -> str:
-    """``--url``, else the service of ``--cloud``, else the local default."""
-    from barecloud.cli.credentials import CredentialsError, service_url_for_cloud
-
-    if url is not None:
-        return url
-    try:
-        return service_url_for_cloud(cloud) if cloud else "http://127.0.0.1:6385"
-    except CredentialsError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
-
-
-ServiceUrlOpt = Annotated[str | None, typer.Option(
-    "--url", envvar="BARECLOUD_URL",
-    help="The barecloud service (default: --cloud's, else http://127.0.0.1:6385).")]
 
 
 @app.command("top-talkers")
@@ -267,12 +201,12 @@ def top_talkers(
         help="Rank by what machines sent, received, or the total.")] = "sent",
 ) -> None:
     """Which tenant's machines move the most bytes through the switches lately."""
-    url = _service_url(url, cloud)
+    url = service.service_url(url, cloud)
     params: dict[str, Any] = {"minutes": minutes, "limit": limit, "sort": sort}
     if switch:
         params["switch"] = switch
-    with _client(url, token, cloud) as client:
-        rows = _ok(client.get(f"{url.rstrip('/')}/network/v2.0/barecloud-top-talkers",
+    with service.client(url, token, cloud) as client:
+        rows = service.ok(client.get(f"{url.rstrip('/')}/network/v2.0/barecloud-top-talkers",
                               params=params))["top_talkers"]
     if not rows:
         typer.echo(f"no traffic counted in the last {minutes:g} minutes")
@@ -302,12 +236,12 @@ def calendar_cmd(
 
     from barecloud.cli import gantt
 
-    url = _service_url(url, cloud)
+    url = service.service_url(url, cloud)
     path = f"{url.rstrip('/')}/reservation/v1/barecloud-calendar"
-    with _client(url, token, cloud) as client:
+    with service.client(url, token, cloud) as client:
         if start is None:
             # The window starts at the service's now (its lease clock, not ours).
-            start = _ok(client.get(path, params={"start": "now", "end": "now"}))["now"]
+            start = service.ok(client.get(path, params={"start": "now", "end": "now"}))["now"]
         try:
             begin = dt.datetime.fromisoformat(start.strip())
         except ValueError:
@@ -316,7 +250,7 @@ def calendar_cmd(
         if begin.tzinfo is not None:
             begin = begin.astimezone(dt.UTC).replace(tzinfo=None)
         finish = begin + dt.timedelta(days=days)
-        body = _ok(client.get(path, params={"start": f"{begin:%Y-%m-%d %H:%M:%S.%f}",
+        body = service.ok(client.get(path, params={"start": f"{begin:%Y-%m-%d %H:%M:%S.%f}",
                                             "end": f"{finish:%Y-%m-%d %H:%M:%S.%f}"}))
     for line in gantt.render(body, width):
         typer.echo(line)
@@ -337,17 +271,17 @@ def deploy_cmd(
     """Deploy one image to many nodes as one batch; report OK and KO per machine."""
     from barecloud.cli import batch_report
 
-    url = _service_url(url, cloud)
-    with _client(url, token, cloud) as client:
+    url = service.service_url(url, cloud)
+    with service.client(url, token, cloud) as client:
         body: dict[str, Any] = {"nodes": nodes, "image_source": _image_ref(client, url, image)}
         if delivery:
             body["delivery"] = delivery
-        batch = _ok(client.post("/barecloud-deploy-batches", json=body))
+        batch = service.ok(client.post("/barecloud-deploy-batches", json=body))
         typer.echo(f"batch {batch['uuid']}: {batch['delivery']} to {len(nodes)} node(s)")
         deadline = time.monotonic() + timeout
         while wait and batch["state"] != "done" and time.monotonic() < deadline:
             time.sleep(2)
-            batch = _ok(client.get(f"/barecloud-deploy-batches/{batch['uuid']}"))
+            batch = service.ok(client.get(f"/barecloud-deploy-batches/{batch['uuid']}"))
     for line in batch_report.render(batch):
         typer.echo(line)
     if wait and (batch["ko"] or batch["state"] != "done"):
@@ -363,8 +297,8 @@ def deploy_report_cmd(
     """A deploy batch's report: per machine, its place in the chain, OK or KO and why."""
     from barecloud.cli import batch_report
 
-    with _client(_service_url(url, cloud), token, cloud) as client:
-        body = _ok(client.get(f"/barecloud-deploy-batches/{batch}"))
+    with service.client(service.service_url(url, cloud), token, cloud) as client:
+        body = service.ok(client.get(f"/barecloud-deploy-batches/{batch}"))
     for line in batch_report.render(body):
         typer.echo(line)
 
@@ -373,7 +307,7 @@ def _image_ref(client: httpx.Client, url: str, image: str) -> str:
     """An image name becomes its id; ids and URLs are passed as they are."""
     if image.startswith(("http://", "https://")) or re.fullmatch(r"[0-9a-f-]{36}", image):
         return image
-    found = _ok(client.get(f"{url.rstrip('/')}/image/v2/images", params={"name": image}))
+    found = service.ok(client.get(f"{url.rstrip('/')}/image/v2/images", params={"name": image}))
     ids = [i["id"] for i in found.get("images", [])]
     if len(ids) != 1:
         typer.echo(f"error: {len(ids)} images are named {image!r}", err=True)
@@ -396,9 +330,9 @@ def _size(n: int) -> str:
 def status(url: ServiceUrlOpt = None, token: TokenOpt = None,
            cloud: CloudOpt = None) -> None:
     """The fleet at a glance: nodes per state, in maintenance, locked, with errors."""
-    with _client(_service_url(url, cloud), token, cloud) as client:
+    with service.client(service.service_url(url, cloud), token, cloud) as client:
         nodes = _all_nodes(client)
-        conductors = _ok(client.get("/conductors"))["conductors"]
+        conductors = service.ok(client.get("/conductors"))["conductors"]
     by_state: dict[str, int] = {}
     for n in nodes:
         by_state[n["provision_state"]] = by_state.get(n["provision_state"], 0) + 1
@@ -433,20 +367,20 @@ def enroll(
     if not isinstance(specs, list):
         typer.echo("expected a list of nodes", err=True)
         raise typer.Exit(2)
-    with _client(_service_url(url, cloud), token, cloud) as client, \
+    with service.client(service.service_url(url, cloud), token, cloud) as client, \
             typer.progressbar(specs, label="enrolling") as bar:
         for spec in bar:
             spec = dict(spec)
             macs = spec.pop("ports", [])
             traits = spec.pop("traits", [])
-            node = _ok(client.post("/nodes", json=spec))
+            node = service.ok(client.post("/nodes", json=spec))
             for mac in macs:
                 port = mac if isinstance(mac, dict) else {"address": mac}
-                _ok(client.post("/ports", json={**port, "node_uuid": node["uuid"]}))
+                service.ok(client.post("/ports", json={**port, "node_uuid": node["uuid"]}))
             if traits:
-                _ok(client.put(f"/nodes/{node['uuid']}/traits", json={"traits": traits}))
+                service.ok(client.put(f"/nodes/{node['uuid']}/traits", json={"traits": traits}))
             if manage:
-                _ok(client.put(f"/nodes/{node['uuid']}/states/provision",
+                service.ok(client.put(f"/nodes/{node['uuid']}/states/provision",
                                json={"target": "manage"}))
     typer.echo(f"enrolled {len(specs)} node(s)")
 
@@ -469,7 +403,7 @@ def bulk(
         typer.echo(f"unknown verb {verb}", err=True)
         raise typer.Exit(2)
     event = states.VERB_EVENTS[verb]
-    with _client(_service_url(url, cloud), token, cloud) as client:
+    with service.client(service.service_url(url, cloud), token, cloud) as client:
         if nodes == ["all"]:
             nodes = [n["uuid"] for n in _all_nodes(client)
                      if states.next_state(n["provision_state"], event)
@@ -480,7 +414,7 @@ def bulk(
             if r.status_code == 202:
                 started.append(ident)
             else:
-                _ok(r)
+                service.ok(r)
         typer.echo(f"{verb}: started on {len(started)} node(s)")
         if wait and started:
             _follow(client, started, timeout)
@@ -493,7 +427,7 @@ def _follow(client: httpx.Client, idents: list[str], timeout: float) -> None:
     with typer.progressbar(length=len(idents), label="working") as bar:
         while pending and time.monotonic() < deadline:
             for ident in list(pending):
-                n = _ok(client.get(f"/nodes/{ident}/states"))
+                n = service.ok(client.get(f"/nodes/{ident}/states"))
                 if n["target_provision_state"] is None:
                     pending.discard(ident)
                     bar.update(1)
