@@ -113,8 +113,24 @@ class HttpClient:
             raise Unauthorized(status, message)
         raise ApiError(status, f"{method} {path.split('?')[0]}: {message}")
 
+    async def connect(self) -> None:
+        """Open the connection now (so ``local_ip`` is known); TransportError if it fails."""
+        async with self._lock:
+            if self._conn is not None:
+                return
+            try:
+                await asyncio.wait_for(self._open(), self.timeout)
+            except (OSError, TimeoutError) as exc:
+                raise TransportError(f"connecting to {self.base_url}: {exc!r}") from None
+
     async def close(self) -> None:
         self._drop()
+
+    async def _open(self) -> None:
+        self._conn = await self._target.connect()
+        sockname = self._conn[1].get_extra_info("sockname")
+        if sockname:
+            self.local_ip = str(sockname[0])
 
     async def _exchange(self, method: str, target: str, data: bytes | None,
                         timeout: float) -> tuple[int, dict[str, str], bytes]:
@@ -130,10 +146,8 @@ class HttpClient:
             try:
                 async with asyncio.timeout(timeout):
                     if self._conn is None:
-                        self._conn = await self._target.connect()
-                        sockname = self._conn[1].get_extra_info("sockname")
-                        if sockname:
-                            self.local_ip = str(sockname[0])
+                        await self._open()
+                    assert self._conn is not None
                     reader, writer = self._conn
                     writer.write(request)
                     await writer.drain()
