@@ -280,3 +280,31 @@ async def test_fleet_of_50_agents_in_one_process(api: ApiServer, tmp_path: Path)
     assert all(r["capacity"]["vcpus"] == 4 for c in credentials for r in api.hosts[c].reports)
     assert api.downloads["img-1"] == 1  # the fleet shares its image cache
     assert (tmp_path / "fleet" / credentials[0].split(".")[1] / "agent-state.json").exists()
+
+
+async def test_stop_lets_operations_under_way_finish(
+        api: ApiServer, start_agent: Callable[..., Running], tmp_path: Path) -> None:
+    driver = FakeDriver(CAPACITY, boot_seconds=0.3, state_dir=tmp_path / "hv")
+    running = start_agent(driver)
+    api.set_desired(credential(), [entry(api, VM1, 1)])
+    await eventually(lambda: driver.busy == 1, what="the create under way")
+    await running.stop()
+    assert driver.vms[VM1].state == VmState.RUNNING
+    saved = json.loads((tmp_path / "state" / "agent-state.json").read_text())
+    assert saved["vms"][VM1]["seq"] == 1
+    start_agent(driver)
+    await reported(host_of(api), VM1, "running", 1)
+    assert driver.count("create", VM1) == 1
+
+
+def test_a_desired_answer_is_taken_whole_or_not_at_all() -> None:
+    from barecloud.hostagent.loop import DesiredError, _parse_desired
+
+    # No list is no change; it must not read as an empty list (which deletes every VM).
+    assert _parse_desired({"generation": 4}) == (4, None)
+    assert _parse_desired({"generation": 4, "vms": []}) == (4, [])
+    for bad in ({"vms": []}, {"generation": 4, "vms": {}},
+                {"generation": 4, "vms": [{"uuid": VM1}]},
+                {"generation": 4, "vms": [{"uuid": VM1, "seq": 1}, {"seq": 2}]}):
+        with pytest.raises(DesiredError):
+            _parse_desired(bad)

@@ -45,6 +45,7 @@ POLL_WAIT = 25.0
 MAX_OPERATIONS = 4
 MAX_BACKOFF = 15.0
 FIRST_BACKOFF = 0.5
+STOP_GRACE = 30.0  # a QEMU stop waits 30 s for the guest before it pulls the plug
 PRESENT = frozenset({VmState.RUNNING, VmState.PAUSED, VmState.SHUTOFF, VmState.CRASHED})
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ class HostAgent:
                  images: ImageCache | None = None, networking: Networking | None = None,
                  max_operations: int = MAX_OPERATIONS, poll_wait: float = POLL_WAIT,
                  host_ip: str | None = None, max_backoff: float = MAX_BACKOFF,
-                 name: str | None = None) -> None:
+                 stop_grace: float = STOP_GRACE, name: str | None = None) -> None:
         base = url.rstrip("/")
         if not base.endswith(PREFIX):
             base += PREFIX
@@ -87,6 +88,7 @@ class HostAgent:
         self.poll_wait = poll_wait
         self.host_ip = host_ip
         self.max_backoff = max_backoff
+        self.stop_grace = stop_grace
         self.name = name or hypervisor_of(credential) or str(state_dir)
         self.log = _Prefixed(log, {"name": self.name})
         self.state = AgentState.load(state_dir)
@@ -125,12 +127,26 @@ class HostAgent:
                 if exc is not None:
                     raise exc
         finally:
-            tasks = [*loops, stopping, *self._workers.values()]
-            for task in tasks:
+            self._stopping.set()
+            for task in (*loops, stopping):
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*loops, stopping, return_exceptions=True)
+            await self._finish_operations()
             await self._reporter.close()
             await self._poller.close()
+
+    async def _finish_operations(self) -> None:
+        """Let operations under way end (up to ``stop_grace`` seconds), so that what a
+        restarted agent reads on disk is what the host has."""
+        workers = list(self._workers.values())
+        if not workers:
+            return
+        self.log.info("stopping: waiting up to %g s for %d VM operation(s)",
+                      self.stop_grace, len(workers))
+        _, late = await asyncio.wait(workers, timeout=self.stop_grace)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -155,6 +171,8 @@ class HostAgent:
                 await asyncio.sleep(_jitter(delay))
                 delay = min(delay * 2, self.max_backoff)
                 continue
+            except Exception:  # the hypervisor did not answer: say nothing rather than lie
+                self.log.exception("report: cannot read the hypervisor")
             await self._sleep_or_wake(self.report_interval)
 
     async def _sleep_or_wake(self, seconds: float) -> None:
@@ -222,7 +240,12 @@ class HostAgent:
                 continue
             delay = FIRST_BACKOFF
             if entries is not None:
-                await self.take(generation, entries)
+                try:
+                    await self.take(generation, entries)
+                except Exception:  # the hypervisor did not answer: the next list retries
+                    self.log.exception("desired list generation %d", generation)
+                    await asyncio.sleep(_jitter(self.max_backoff))
+                    continue
             since = generation
 
     async def take(self, generation: int, entries: list[dict[str, Any]]) -> None:
@@ -256,7 +279,8 @@ class HostAgent:
 
     def _settle(self) -> None:
         """No work left: the last fetched list is carried out in full."""
-        if self._fetched is None or self._fetched == self.state.applied_generation:
+        if self._fetched is None or self._fetched == self.state.applied_generation \
+                or self._dirty:  # stopping with work not done
             return
         self.state.applied_generation = self._fetched
         self.state.save(self.state_dir)
@@ -266,7 +290,7 @@ class HostAgent:
 
     async def _work(self, uuid: str) -> None:
         try:
-            while uuid in self._dirty:
+            while uuid in self._dirty and not self._stopping.is_set():
                 self._dirty.discard(uuid)
                 async with self._slots:
                     states = await self.driver.states()
