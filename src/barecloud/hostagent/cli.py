@@ -225,7 +225,7 @@ class Fleet:
 async def _run_fleet(args: argparse.Namespace, credentials: list[str]) -> int:
     fleet = Fleet(args.url, credentials, args.state_dir, lambda d: fake_driver(args, d),
                   ramp=args.ramp, max_operations=args.max_operations,
-                  poll_wait=args.poll_wait)
+                  poll_wait=args.poll_wait, durable=False)
     log.info("fleet of %d fake hypervisor(s) at %s", len(fleet.agents), args.url)
     _on_signals(fleet.stop)
     await fleet.run()

@@ -47,9 +47,9 @@ class FakeDriver:
         self.busy = 0  # operations under way now, and the most there were at once
         self.max_busy = 0
         self._failures: dict[tuple[str, str], str] = {}
+        self._consoles: dict[str, list[str]] = {}
         self._dir = state_dir if state_dir is not None else Path(
             tempfile.mkdtemp(prefix="barecloud-fake-hv-"))
-        self._dir.mkdir(parents=True, exist_ok=True)
 
     # -- for tests -----------------------------------------------------------
 
@@ -115,13 +115,19 @@ class FakeDriver:
     async def delete(self, uuid: str) -> None:
         await self._begin("delete", uuid)
         self.vms.pop(uuid, None)
-        self.console_log(uuid).unlink(missing_ok=True)
+        self._consoles.pop(uuid, None)
+        (self._dir / f"{uuid}.console.log").unlink(missing_ok=True)
 
     async def states(self) -> dict[str, VmState]:
         return {uuid: vm.state for uuid, vm in self.vms.items()}
 
     def console_log(self, uuid: str) -> Path:
-        return self._dir / f"{uuid}.console.log"
+        """The VM's console log, written when asked for (not at each boot: a fleet
+        boots thousands, and a file each is seconds of a shared event loop)."""
+        path = self._dir / f"{uuid}.console.log"
+        self._dir.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(self._consoles.get(uuid, ())), encoding="utf-8")
+        return path
 
     async def close(self) -> None:
         return None
@@ -150,6 +156,7 @@ class FakeDriver:
     def _boot(self, uuid: str) -> None:
         spec = self.vms[uuid].spec
         name = configdrive.hostname(spec.config_drive, spec.name)
-        with open(self.console_log(uuid), "a", encoding="utf-8") as f:
-            f.write(f"barecloud fake VM {uuid}: {spec.vcpus} vCPU, {spec.memory_mb} MB\n"
-                    f"{name} login: \n")
+        lines = self._consoles.setdefault(uuid, [])
+        lines.append(f"barecloud fake VM {uuid}: {spec.vcpus} vCPU, {spec.memory_mb} MB\n"
+                     f"{name} login: \n")
+        del lines[:-20]  # the last boots only

@@ -46,6 +46,7 @@ class ImageCache:
         self.retry_delay = retry_delay
         self.downloads = 0  # completed downloads, for tests and logs
         self._pending: dict[str, asyncio.Future[Path]] = {}
+        self._digests: dict[str, str | None] = {}  # image id → its recorded SHA-512
         root.mkdir(parents=True, exist_ok=True)
         for stale in root.glob(".*.part"):  # left by a process that died mid-download
             stale.unlink(missing_ok=True)
@@ -58,7 +59,7 @@ class ImageCache:
         want = str(image.get("sha512") or "").lower() or None
         path = self.root / image_id
         if path.exists():
-            _check_known(path, image_id, want)
+            self._check_known(image_id, want)
             return path
         pending = self._pending.get(image_id)
         if pending is None:
@@ -67,8 +68,23 @@ class ImageCache:
             pending.add_done_callback(lambda done: self._forget(image_id, done))
         # A waiter cancelled (its VM deleted meanwhile) leaves the download to the others.
         found = await asyncio.shield(pending)
-        _check_known(found, image_id, want)
+        self._check_known(image_id, want)
         return found
+
+    def _check_known(self, image_id: str, want: str | None) -> None:
+        """Refuse a cached image whose recorded digest is not the one asked for."""
+        if want is None:
+            return
+        if image_id not in self._digests:
+            try:
+                known = (self.root / f"{image_id}.sha512").read_text().strip()
+            except FileNotFoundError:
+                known = None
+            self._digests[image_id] = known
+        known = self._digests[image_id]
+        if known is not None and known != want:
+            raise ImageError(f"image {image_id}: the cached copy has SHA-512 {known[:16]}…, "
+                             f"the desired list says {want[:16]}…")
 
     def _forget(self, image_id: str, done: asyncio.Future[Path]) -> None:
         self._pending.pop(image_id, None)  # a failed download is tried again next time
@@ -112,6 +128,7 @@ class ImageCache:
                 raise ImageError(f"image {image_id}: SHA-512 {got[:16]}… is not the "
                                  f"expected {want[:16]}…")
             (self.root / f"{image_id}.sha512").write_text(got + "\n")
+            self._digests[image_id] = got
             os.chmod(temp, 0o444)  # a base of overlays: never written again
             os.replace(temp, path)
         finally:
@@ -139,16 +156,3 @@ class _HashedFile:
 
     def close(self) -> None:
         self._f.close()
-
-
-def _check_known(path: Path, image_id: str, want: str | None) -> None:
-    """Refuse a cached image whose recorded digest is not the one asked for."""
-    if want is None:
-        return
-    try:
-        known = (path.parent / f"{image_id}.sha512").read_text().strip()
-    except FileNotFoundError:
-        return
-    if known != want:
-        raise ImageError(f"image {image_id}: the cached copy has SHA-512 {known[:16]}…, "
-                         f"the desired list says {want[:16]}…")
