@@ -274,14 +274,15 @@ async def test_fleet_of_50_agents_in_one_process(api: ApiServer, tmp_path: Path)
         api.set_desired(credentials[49], [entry(api, VM1, 1)])
         await reported(api.hosts[credentials[0]], VM1, "running", 1)
         await reported(api.hosts[credentials[49]], VM1, "running", 1)
+        # Not durable (no write per operation), but on disk before a report says it.
+        saved = tmp_path / "fleet" / credentials[49].split(".")[1] / "agent-state.json"
+        assert json.loads(saved.read_text())["vms"][VM1]["seq"] == 1
     finally:
         fleet.stop()
         await asyncio.wait_for(task, 5)
     assert all(r["capacity"]["vcpus"] == 4 for c in credentials for r in api.hosts[c].reports)
     assert api.downloads["img-1"] == 1  # the fleet shares its image cache
-    # Not durable (no write per operation), but on disk before a report says it.
-    saved = tmp_path / "fleet" / credentials[0].split(".")[1] / "agent-state.json"
-    assert json.loads(saved.read_text())["vms"][VM1]["seq"] == 1
+
 
 
 async def test_stop_lets_operations_under_way_finish(
