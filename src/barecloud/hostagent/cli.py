@@ -209,7 +209,8 @@ class Fleet:
     async def _one(self, agent: HostAgent) -> None:
         if self.ramp:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), random.uniform(0, self.ramp))
+                async with asyncio.timeout(random.uniform(0, self.ramp)):
+                    await self._stopping.wait()
         if self._stopping.is_set():
             return
         try:

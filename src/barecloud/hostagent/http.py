@@ -8,7 +8,9 @@ any error; calls on one client take turns (an agent uses one client for its
 long poll and another for its reports).  The caller decides what to retry:
 :class:`TransportError` (connection refused or lost, timeout, a garbled
 answer) and 5xx are worth it (:func:`retryable`), a 401 is
-:class:`Unauthorized` and never is.
+:class:`Unauthorized` and never is.  Deadlines are ``asyncio.timeout``, never
+``asyncio.wait_for``: on Python 3.11 the latter swallows a cancellation that
+arrives as the awaited call ends, and a fleet told to stop went on.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import contextlib
 import json
 import ssl
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,7 +121,8 @@ class HttpClient:
             if self._conn is not None:
                 return
             try:
-                await asyncio.wait_for(self._open(), self.timeout)
+                async with asyncio.timeout(self.timeout):
+                    await self._open()
             except (OSError, TimeoutError) as exc:
                 raise TransportError(f"connecting to {self.base_url}: {exc!r}") from None
 
@@ -192,20 +195,21 @@ async def download(url: str, sink: Callable[[bytes], None], *, idle_timeout: flo
                            {"Accept": "*/*", "Connection": "close"}, None)
         conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         try:
-            conn = await asyncio.wait_for(target.connect(), idle_timeout)
-            reader, writer = conn
-            writer.write(request)
-            await asyncio.wait_for(writer.drain(), idle_timeout)
-            first = await asyncio.wait_for(reader.readline(), idle_timeout)
-            status, headers = await asyncio.wait_for(_read_head(reader, first), idle_timeout)
+            async with asyncio.timeout(idle_timeout):
+                conn = await target.connect()
+                reader, writer = conn
+                writer.write(request)
+                await writer.drain()
+            async with asyncio.timeout(idle_timeout):
+                status, headers = await _read_head(reader, await reader.readline())
             if 300 <= status < 400 and headers.get("location"):
                 url = urllib.parse.urljoin(url, headers["location"])
                 continue
             if status != 200:
                 body = _Collector(MAX_HEAD)
                 with contextlib.suppress(_Garbled):
-                    await asyncio.wait_for(_read_body(reader, headers, body.add, None),
-                                           idle_timeout)
+                    async with asyncio.timeout(idle_timeout):
+                        await _read_body(reader, headers, body.add, None)
                 message = _error_message(body.value())
                 raise ApiError(status, f"GET {target.path.split('?')[0]}: {message}")
             count = 0
@@ -287,9 +291,11 @@ async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str],
                      head_only: bool = False) -> bool:
     """Hand the body to ``sink``; whether the connection can carry another request."""
 
-    async def timed(read: Any) -> bytes:
-        piece: bytes = await (asyncio.wait_for(read, idle) if idle else read)
-        return piece
+    async def timed(read: Awaitable[bytes]) -> bytes:
+        if not idle:
+            return await read
+        async with asyncio.timeout(idle):
+            return await read
 
     if head_only:
         return True

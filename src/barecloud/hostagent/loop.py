@@ -160,7 +160,7 @@ class HostAgent:
 
     async def _report_loop(self) -> None:
         delay = FIRST_BACKOFF
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self.report()
                 delay = FIRST_BACKOFF
@@ -182,7 +182,8 @@ class HostAgent:
 
     async def _sleep_or_wake(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._report_now.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._report_now.wait()
 
     def _report_soon(self) -> None:
         self._report_now.set()
@@ -232,7 +233,7 @@ class HostAgent:
         await self.registered.wait()
         since = self.state.applied_generation
         delay = FIRST_BACKOFF
-        while True:
+        while not self._stopping.is_set():
             try:
                 answer = await self._poller.call(
                     "GET", f"/desired?since={since}&wait={self.poll_wait:g}",
