@@ -311,3 +311,20 @@ def test_a_desired_answer_is_taken_whole_or_not_at_all() -> None:
                 {"generation": 4, "vms": [{"uuid": VM1, "seq": 1}, {"seq": 2}]}):
         with pytest.raises(DesiredError):
             _parse_desired(bad)
+
+
+async def test_a_fleet_stops_while_the_service_is_down(tmp_path: Path) -> None:
+    from barecloud.hostagent.cli import Fleet
+
+    gone = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{gone.sockets[0].getsockname()[1]}"
+    gone.close()
+    await gone.wait_closed()
+    fleet = Fleet(url, [credential(n) for n in range(200, 260)], tmp_path / "fleet",
+                  lambda d: FakeDriver(CAPACITY, state_dir=d / "fake"), max_backoff=0.01)
+    task = asyncio.create_task(fleet.run())
+    for _ in range(20):  # stop requests land while connections are being refused
+        await asyncio.sleep(0.01)
+    fleet.stop()
+    await asyncio.wait_for(task, 3)
+    assert all(agent.reports == 0 for agent in fleet.agents)
