@@ -104,3 +104,14 @@ async def test_image_errors_leave_nothing_behind(api: ApiServer, tmp_path: Path)
         await cache.get({**image(api), "id": "../etc"})
     assert list((tmp_path / "images").iterdir()) == []
     assert hashlib.sha512(api.files["img-1"]).hexdigest() == image(api)["sha512"]
+
+
+async def test_concurrent_requests_for_an_image_share_one_download(
+        api: ApiServer, tmp_path: Path) -> None:
+    cache = ImageCache(tmp_path / "images")
+    paths = await asyncio.gather(*(cache.get(image(api)) for _ in range(5)))
+    assert len(set(paths)) == 1 and api.downloads["img-1"] == 1
+    bad = image(api, "img-2", sha512="0" * 128)
+    results = await asyncio.gather(*(cache.get(bad) for _ in range(3)),
+                                   return_exceptions=True)
+    assert all(isinstance(r, ImageError) for r in results) and api.downloads["img-2"] == 1
