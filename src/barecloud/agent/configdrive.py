@@ -43,13 +43,19 @@ class ConfigDriveError(Exception):
     """Bad parameters, a drive too big, or no room for it on the disk."""
 
 
-def build(files: Mapping[str, bytes]) -> bytes:
-    """The ISO image of a config drive holding ``files`` (path → content)."""
+def lay_out(files: Mapping[str, bytes]) -> dict[str, bytes]:
+    """``files`` as the drive holds them: no leading slash, and the dated copy of
+    each ``openstack/latest/`` file (unless given) for cloud-init."""
     laid_out = {path.lstrip("/"): bytes(content) for path, content in files.items()}
     for path in list(laid_out):
         if path.startswith(LATEST):
             laid_out.setdefault(MIRRORED + path[len(LATEST):], laid_out[path])
-    image = iso9660.build(laid_out, LABEL)
+    return laid_out
+
+
+def build(files: Mapping[str, bytes]) -> bytes:
+    """The ISO image of a config drive holding ``files`` (path → content)."""
+    image = iso9660.build(lay_out(files), LABEL)
     if len(image) > MAX_SIZE:
         raise ConfigDriveError(f"config drive of {len(image)} bytes is bigger than the "
                                f"{MAX_SIZE // 2**20} MiB limit")

@@ -447,6 +447,15 @@ def _follow(client: httpx.Client, idents: list[str], timeout: float) -> None:
         raise typer.Exit(1)
 
 
+@app.command("host-agent", add_help_option=False, context_settings={
+    "allow_extra_args": True, "ignore_unknown_options": True})
+def host_agent(ctx: typer.Context) -> None:
+    """Run on a hypervisor: report it, run its VMs (`barecloud host-agent --help`)."""
+    from barecloud.hostagent.cli import main as host_agent_main
+
+    raise typer.Exit(host_agent_main(ctx.args))
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 
