@@ -181,7 +181,8 @@ async def _run_one(args: argparse.Namespace, credential: str) -> int:
 
 
 class Fleet:
-    """One :class:`HostAgent` per credential on this event loop, images shared."""
+    """One :class:`HostAgent` per credential on this event loop, images shared (and
+    fake consoles not sent: thousands of them would be the service's whole load)."""
 
     def __init__(self, url: str, credentials: Sequence[str], state_dir: Path,
                  make_driver: Callable[[Path], Driver], *, ramp: float = 0.0,
@@ -193,7 +194,8 @@ class Fleet:
             host_dir = state_dir / (hypervisor_of(credential) or f"host-{index}")
             host_dir.mkdir(parents=True, exist_ok=True)
             self.agents.append(HostAgent(url, credential, make_driver(host_dir), host_dir,
-                                         images=images, **agent_options))
+                                         images=images, **{"consoles": False,
+                                                           **agent_options}))
         self.refused = 0  # agents stopped by a 401
         self._stopping = asyncio.Event()
 

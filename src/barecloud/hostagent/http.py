@@ -97,12 +97,15 @@ class HttpClient:
         return f"{self._target.scheme}://{self._target.host_header}{self._base}"
 
     async def call(self, method: str, path: str, body: Any = None, *,
-                   timeout: float | None = None) -> Any:
-        """The decoded JSON answer (None when empty) of one call; raises ApiError."""
-        data = json.dumps(body).encode() if body is not None else None
+                   timeout: float | None = None, content: bytes | None = None) -> Any:
+        """The decoded JSON answer (None when empty) of one call; raises ApiError.
+        ``content``: raw bytes to send instead of a JSON ``body``."""
+        data = content if content is not None else (
+            json.dumps(body).encode() if body is not None else None)
+        kind = "application/octet-stream" if content is not None else "application/json"
         async with self._lock:
             status, headers, raw = await self._exchange(method, self._base + path, data,
-                                                        timeout or self.timeout)
+                                                        timeout or self.timeout, kind)
         if 200 <= status < 300:
             if not raw.strip():
                 return None
@@ -136,12 +139,13 @@ class HttpClient:
             self.local_ip = str(sockname[0])
 
     async def _exchange(self, method: str, target: str, data: bytes | None,
-                        timeout: float) -> tuple[int, dict[str, str], bytes]:
+                        timeout: float, kind: str = "application/json"
+                        ) -> tuple[int, dict[str, str], bytes]:
         headers = {"Accept": "application/json"}
         if self.credential:
             headers["Authorization"] = f"Bearer {self.credential}"
         if data is not None:
-            headers["Content-Type"] = "application/json"
+            headers["Content-Type"] = kind
         request = _request(method, target, self._target.host_header, headers, data)
         for attempt in (1, 2):
             reused = self._conn is not None

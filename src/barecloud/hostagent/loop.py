@@ -19,7 +19,9 @@ docs/design/host-agent-protocol.md:
   one the agent merely has not heard of since it restarted is not (the
   first list decides);
 - states are read from the driver at each step and in each report, never
-  assumed from what was asked.
+  assumed from what was asked;
+- each VM's console log is sent when it changes (``consoles``; a fleet of
+  fake hosts goes without).
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ MAX_OPERATIONS = 4
 MAX_BACKOFF = 15.0
 FIRST_BACKOFF = 0.5
 STOP_GRACE = 30.0  # a QEMU stop waits 30 s for the guest before it pulls the plug
+CONSOLE_INTERVAL = 1.0
+CONSOLE_BYTES = 100 * 1024
 PRESENT = frozenset({VmState.RUNNING, VmState.PAUSED, VmState.SHUTOFF, VmState.CRASHED})
 
 log = logging.getLogger(__name__)
@@ -77,7 +81,7 @@ class HostAgent:
                  max_operations: int = MAX_OPERATIONS, poll_wait: float = POLL_WAIT,
                  host_ip: str | None = None, max_backoff: float = MAX_BACKOFF,
                  stop_grace: float = STOP_GRACE, durable: bool = True,
-                 name: str | None = None) -> None:
+                 name: str | None = None, consoles: bool = True) -> None:
         base = url.rstrip("/")
         if not base.endswith(PREFIX):
             base += PREFIX
@@ -91,6 +95,7 @@ class HostAgent:
         self.max_backoff = max_backoff
         self.stop_grace = stop_grace
         self.durable = durable
+        self.consoles = consoles
         self._unsaved = False
         self.name = name or hypervisor_of(credential) or str(state_dir)
         self.log = _Prefixed(log, {"name": self.name})
@@ -118,6 +123,9 @@ class HostAgent:
                       self._reporter.base_url)
         loops = [asyncio.create_task(self._report_loop(), name=f"{self.name} reports"),
                  asyncio.create_task(self._desired_loop(), name=f"{self.name} desired")]
+        if self.consoles:
+            loops.append(asyncio.create_task(self._console_loop(),
+                                             name=f"{self.name} consoles"))
         stopping = asyncio.create_task(self._stopping.wait())
         try:
             done, _ = await asyncio.wait([*loops, stopping],
@@ -179,6 +187,40 @@ class HostAgent:
             except Exception:  # the hypervisor did not answer: say nothing rather than lie
                 self.log.exception("report: cannot read the hypervisor")
             await self._sleep_or_wake(self.report_interval)
+
+    async def _console_loop(self) -> None:
+        """Send each VM's console log when it has changed (its last CONSOLE_BYTES), at
+        most every CONSOLE_INTERVAL: the service keeps the copy os-getConsoleOutput
+        reads, so no API process needs a way into the host."""
+        sent: dict[str, tuple[int, int]] = {}
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(CONSOLE_INTERVAL):
+                    await self._stopping.wait()
+            try:
+                present = set(await self.driver.states())
+            except Exception:
+                continue
+            for uuid in sorted(present):
+                try:
+                    stat = self.driver.console_log(uuid).stat()
+                    key = (stat.st_size, stat.st_mtime_ns)
+                    if sent.get(uuid) == key:
+                        continue
+                    data = await asyncio.to_thread(_tail, self.driver.console_log(uuid))
+                    await self._reporter.call("PUT", f"/vms/{uuid}/console", content=data)
+                    sent[uuid] = key
+                except Unauthorized:
+                    raise
+                except ApiError as exc:
+                    if exc.status == 404:  # not this host's (yet): again when it changes
+                        sent[uuid] = key
+                    else:
+                        self.log.debug("console of %s: %s", uuid, exc)
+                except OSError:
+                    continue
+            for gone in set(sent) - present:
+                del sent[gone]
 
     async def _sleep_or_wake(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -469,3 +511,10 @@ def _describe(exc: BaseException) -> str:
 def _jitter(delay: float) -> float:
     """Hundreds of agents that lost the service do not all come back at once."""
     return delay * random.uniform(0.5, 1.0)
+
+
+def _tail(path: Path) -> bytes:
+    with path.open("rb") as f:
+        size = f.seek(0, 2)
+        f.seek(max(0, size - CONSOLE_BYTES))
+        return f.read(CONSOLE_BYTES)
