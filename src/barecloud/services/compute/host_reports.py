@@ -19,6 +19,7 @@ from barecloud.conductor.mailbox import MAILBOX
 from barecloud.db.compute_models import Server
 from barecloud.db.hypervisor_models import UP, Hypervisor
 from barecloud.db.models import Image, utcnow
+from barecloud.db.network_models import NetworkPort
 from barecloud.services.baremetal.agent import poll_recheck
 from barecloud.services.boot.images import HOST_SUBJECT
 from barecloud.services.compute import (
@@ -105,11 +106,16 @@ async def desired(rt: Runtime, host: Hypervisor, since: int, wait: float) -> dic
                     .order_by(Server.id))).all())
                 images = {i.uuid: i for i in (await s.scalars(select(Image).where(
                     Image.uuid.in_({x.image_ref for x in servers})))).all()}
+                # Only a VM with bound ports has network data to read (one query each).
+                wired = set((await s.scalars(select(NetworkPort.device_id).where(
+                    NetworkPort.device_id.in_([x.uuid for x in servers]),
+                    NetworkPort.binding_host_id != ""))).all()) if servers else set()
                 break
         left = until - time.monotonic()
         await MAILBOX.wait(hosts_wakeup.key(host.uuid), min(left, poll_recheck(rt)))
     return {"generation": generation,
-            "vms": [await _entry(rt, host, x, images.get(x.image_ref)) for x in servers]}
+            "vms": [await _entry(rt, host, x, images.get(x.image_ref), x.uuid in wired)
+                    for x in servers]}
 
 
 def _power(server: Server) -> str:
@@ -123,14 +129,14 @@ def _power(server: Server) -> str:
     return "off" if server.vm_state == st.STOPPED else "on"
 
 
-async def _entry(rt: Runtime, host: Hypervisor, server: Server,
-                 image: Image | None) -> dict[str, Any]:
+async def _entry(rt: Runtime, host: Hypervisor, server: Server, image: Image | None,
+                 wired: bool) -> dict[str, Any]:
     flavor = server.flavor or {}
     reboot = None
     if server.pending in ("reboot_soft", "reboot_hard") and server.pending_sent:
         reboot = server.pending.removeprefix("reboot_")
     drive = scheduler.configdrive(server)
-    network = await vifs.network_data(rt, server)
+    network = await vifs.network_data(rt, server) if wired else None
     if network is not None:
         drive["network_data"] = network
     ask = vm_placement.Ask.of(flavor)

@@ -128,11 +128,45 @@ async def sync_once(rt: Runtime, holder: str, cursor: Cursor | None = None) -> b
         async with limit:
             await _with_claim(rt, holder, server_id)
 
-    await asyncio.gather(*(one(i) for i in ids))
+    waiting = await _place_vms(rt, holder, ids)
+    await asyncio.gather(*(one(i) for i in ids if i not in waiting))
     await vm_sync.mark_down(rt)
     await _release_nodes(rt)
     await _undeploy_orphans(rt)
     return more
+
+
+async def _place_vms(rt: Runtime, holder: str, ids: list[int]) -> set[int]:
+    """Place the VMs among ``ids`` that wait for a host, all at once
+    (vm_placement.place_many); the ids it took care of."""
+    async with rt.db.session() as s:
+        rows = (await s.scalars(select(Server).where(
+            Server.id.in_(ids), Server.vm_state == st.BUILDING,
+            Server.hypervisor_id.is_(None), Server.node_uuid.is_(None),
+            Server.pending.is_(None), Server.deleted.is_(False)))).all()
+    waiting = [r.id for r in rows if vm_placement.is_vm(r)]
+    if not waiting:
+        return set()
+    now = utcnow()
+    async with rt.db.session() as s:
+        await s.execute(
+            update(Server).where(Server.id.in_(waiting),
+                                 or_(Server.sync_holder.is_(None), Server.sync_until < now))
+            .values(sync_holder=holder, sync_until=now + dt.timedelta(seconds=CLAIM_SECONDS))
+            .execution_options(synchronize_session=False))
+        mine = list((await s.scalars(select(Server).where(
+            Server.id.in_(waiting), Server.sync_holder == holder))).all())
+    try:
+        await vm_placement.place_many(rt, mine)
+    except Exception:
+        log.exception("placing %d VMs failed; the next pass tries again", len(mine))
+    finally:
+        async with rt.db.session() as s:
+            await s.execute(update(Server).where(Server.id.in_(waiting),
+                                                 Server.sync_holder == holder)
+                            .values(sync_holder=None, sync_until=None)
+                            .execution_options(synchronize_session=False))
+    return set(waiting)
 
 
 async def _with_claim(rt: Runtime, holder: str, server_id: int) -> None:

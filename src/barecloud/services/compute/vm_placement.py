@@ -211,3 +211,82 @@ async def _no_valid_host(rt: Runtime, server: Server, why: str) -> None:
             .values(vm_state=st.ERROR, task_state=None, power_state=st.NOSTATE,
                     fault=scheduler.fault(scheduler.NO_VALID_HOST, why))
             .execution_options(synchronize_session=False))
+
+
+@dataclass
+class _Room:
+    """A host's room as a pass of place_many sees it (the claim UPDATE is the judge)."""
+
+    id: int
+    uuid: str
+    zone: str
+    vcpus: float
+    memory_mb: float
+    disk_gb: float
+
+    def fits(self, ask: Ask) -> bool:
+        return (ask.vcpus <= self.vcpus and ask.memory_mb <= self.memory_mb
+                and ask.disk_gb <= self.disk_gb)
+
+    def take(self, ask: Ask) -> None:
+        self.vcpus -= ask.vcpus
+        self.memory_mb -= ask.memory_mb
+        self.disk_gb -= ask.disk_gb
+
+
+async def _rooms(rt: Runtime, server: Server) -> list[_Room]:
+    cfg = rt.settings
+    async with rt.db.session() as s:
+        hosts = (await s.scalars(select(Hypervisor).where(await _eligible(s, server)))).all()
+    return [_Room(h.id, h.uuid, h.availability_zone,
+                  h.vcpus * cfg.cpu_allocation_ratio - h.vcpus_used,
+                  h.memory_mb * cfg.ram_allocation_ratio - h.memory_mb_used,
+                  h.disk_gb * cfg.disk_allocation_ratio - h.disk_gb_used) for h in hosts]
+
+
+async def place_many(rt: Runtime, servers: list[Server]) -> None:
+    """Place many waiting VMs in a few transactions (a storm of creates): each
+    group (project, zone) reads its hosts' room once, picks for each server the
+    best host that fits as the pass sees it, and claims with the same
+    conditional UPDATEs as :func:`schedule`.  A server this pass cannot place
+    (a lost race, no room) is left to :func:`schedule`, which also says why
+    when no host ever could."""
+    groups: dict[tuple[str, str | None], list[Server]] = {}
+    for server in servers:
+        groups.setdefault((server.project_id, server.requested_az), []).append(server)
+    left: list[Server] = []
+    woken: set[str] = set()
+    for group in groups.values():
+        rooms = await _rooms(rt, group[0])
+        spread = rt.settings.vm_placement == "spread"
+        async with rt.db.session() as s:
+            for server in group:
+                ask = Ask.of(server.flavor or {})
+                fitting = [r for r in rooms if r.fits(ask)]
+                if not fitting:
+                    left.append(server)
+                    continue
+                best = (max if spread else min)(fitting, key=lambda r: r.memory_mb)
+                if not await claim(s, rt, best.id, ask):
+                    rooms.remove(best)  # someone else filled it: not this pass
+                    left.append(server)
+                    continue
+                mine = await s.execute(
+                    update(Server).where(Server.id == server.id, Server.deleted.is_(False),
+                                         Server.hypervisor_id.is_(None),
+                                         Server.node_uuid.is_(None), Server.pending.is_(None),
+                                         Server.vm_state == st.BUILDING)
+                    .values(hypervisor_id=best.id, task_state=st.SPAWNING,
+                            action_seq=Server.action_seq + 1, availability_zone=best.zone)
+                    .execution_options(synchronize_session=False))
+                if not mine.rowcount:  # type: ignore[attr-defined]
+                    await give_back(s, best.id, ask)  # deleted meanwhile
+                    continue
+                best.take(ask)
+                if best.uuid not in woken:
+                    woken.add(best.uuid)
+                    await hosts_wakeup.notify(s, best.uuid)
+    for host in woken:
+        hosts_wakeup.wake(host)
+    for server in left:
+        await schedule(rt, server)
