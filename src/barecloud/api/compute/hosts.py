@@ -9,6 +9,7 @@ from fastapi import Request
 from barecloud.api import accepts as declared
 from barecloud.api.common import JSONResponse, context, runtime
 from barecloud.api.compute import params
+from barecloud.api.compute.errors import error_response
 from barecloud.api.compute.inputs import accepts
 from barecloud.db.hypervisor_models import Hypervisor
 from barecloud.db.models import Node
@@ -138,3 +139,12 @@ async def list_hypervisors_detail(request: Request) -> JSONResponse:
 async def show_hypervisor(ident: str, request: Request) -> JSONResponse:
     host = await hypervisors.get_host(runtime(request), context(request), ident)
     return JSONResponse({"hypervisor": _hypervisor(request, host, detail=True)})
+
+
+@router.get("/os-hypervisors/{ident}/uptime")
+@accepts()
+async def hypervisor_uptime(ident: str, request: Request) -> JSONResponse:
+    """Nova's answer for a driver that keeps no host uptime (Ironic's): 501, which
+    clients take as "not known" (after a 404 for an unknown host)."""
+    await hypervisors.get_host(runtime(request), context(request), ident)
+    return error_response(501, "Virt driver does not implement host uptime function.")

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from barecloud.api.compute import (
     actions,
+    aggregates,
     flavors,
     host_agent,
     hosts,
@@ -17,7 +18,7 @@ from barecloud.api.compute import (
 )
 
 ROUTERS = (servers.router, actions.router, flavors.router, keypairs.router, quotas.router,
-           hosts.router, hypervisor_hosts.router)
+           hosts.router, hypervisor_hosts.router, aggregates.router)
 PREFIXES = ("/compute/v2.1", "/compute/v2")
 
 
