@@ -4,54 +4,29 @@ serving a hypervisor of a real service, every action of a VM's life through
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests import support
+from tests.acceptance import vm_hosts
 from tests.acceptance.openstack_cli import Cli
-from tests.api.compute.nova import Nova
-
-
-def start_host_agent(svc: support.Service, tmp: Path, credential: str,
-                     driver: str = "fake", *extra: str) -> subprocess.Popen[bytes]:
-    secret = tmp / "credential"
-    secret.write_text(credential)
-    secret.chmod(0o600)
-    return subprocess.Popen(
-        [sys.executable, "-m", "barecloud.hostagent", "--url", svc.url, "--credential-file",
-         str(secret), "--state-dir", str(tmp / "host"), "--driver", driver, *extra],
-        stdout=(tmp / "host-agent.log").open("wb"), stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONPATH": str(support.REPO / "src")})
 
 
 @pytest.fixture
-def host(service: support.Service, tmp_path: Path) -> Iterator[dict[str, str]]:
-    nova = Nova(service)
-    try:
-        made = nova.ok("POST", "/barecloud-hypervisors", 201, json={"hypervisor": {
-            "hostname": f"hv-{uuid.uuid4().hex[:6]}"}})["hypervisor"]
-    finally:
-        nova.close()
-    agent = start_host_agent(service, tmp_path, made.pop("credential"), "fake",
+def host(service: support.Service, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    made, credential = vm_hosts.enrol(service)
+    with vm_hosts.host_agent(service, tmp_path, credential, "--driver", "fake",
                              "--fake-vcpus", "4", "--fake-memory-mb", "8192",
-                             "--fake-disk-gb", "40")
-    try:
+                             "--fake-disk-gb", "40"):
         yield made
-    finally:
-        agent.send_signal(signal.SIGTERM)
-        assert agent.wait(30) == 0, (tmp_path / "host-agent.log").read_text()
 
 
 @pytest.mark.slow
-def test_a_vm_through_the_openstack_cli(service: support.Service, host: dict[str, str],
+def test_a_vm_through_the_openstack_cli(service: support.Service, host: dict[str, Any],
                                         tmp_path: Path) -> None:
     cli = Cli(service)
     image = tmp_path / "tiny.raw"
