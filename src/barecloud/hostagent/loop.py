@@ -394,7 +394,8 @@ class HostAgent:
             record.error = None
         except Exception as exc:
             record.error = _describe(exc)
-            self.log.error("VM %s: seq %d failed: %s", uuid, seq, record.error)
+            self.log.error("VM %s: seq %d failed: %s", uuid, seq, record.error,
+                           exc_info=isinstance(exc, OSError))  # an unforeseen one: where
         record.seq = seq
         self._save()
 

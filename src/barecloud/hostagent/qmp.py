@@ -82,6 +82,9 @@ class QmpClient:
         except TimeoutError:
             writer.close()
             raise QmpTimeout(f"no QMP greeting from {path} in {timeout} s") from None
+        except OSError as exc:  # seen: EINVAL reading the greeting of a QEMU still starting
+            writer.close()
+            raise QmpConnectionError(f"QMP at {path} failed at the greeting: {exc}") from None
         except BaseException:
             writer.close()
             raise
