@@ -56,7 +56,11 @@ from barecloud.agent import iso9660
 
 REPO = Path(__file__).resolve().parent.parent
 BUILD = REPO / "scripts" / "build-hypervisor-image"
-IMAGE = REPO / ".cache" / "hypervisor-image" / "check.img"
+CACHE = REPO / ".cache" / "hypervisor-image"
+# The real agent's image is the script's default one; the stand-in's is kept
+# apart, so that neither rebuild undoes the other.
+IMAGE = CACHE / "barecloud-hypervisor.img"
+STAND_IN_IMAGE = CACHE / "check-stand-in.img"
 HOSTNAME = "hv-check"
 # QEMU's user network: the guest reaches the host's loopback at this address.
 HOST_FROM_GUEST = "10.0.2.2"
@@ -227,6 +231,7 @@ def wait(svc: support.Service, proc: subprocess.Popen[bytes], console: Path,
     while time.monotonic() < started + deadline:
         now = time.monotonic() - started
         text = console.read_bytes() if console.exists() else b""
+        text = text[:text.rfind(b"\n") + 1]  # whole lines only: QEMU may be mid-line
         if t.first_line is None and text.strip():
             t.first_line = now
         for line in text.decode(errors="replace").splitlines():
@@ -278,7 +283,8 @@ def main() -> int:
     ap.add_argument("--stand-in", action="store_true",
                     help="use the stand-in host agent even when barecloud.hostagent exists")
     ap.add_argument("--force", action="store_true", help="rebuild the image")
-    ap.add_argument("--output", type=Path, default=IMAGE, help="where the image is built")
+    ap.add_argument("--output", type=Path, help=f"where the image is built (default {IMAGE}, "
+                                                  f"with the stand-in {STAND_IN_IMAGE})")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="barecloud-hvimage-"))
@@ -291,13 +297,15 @@ def main() -> int:
         real = (source / "barecloud" / "hostagent" / "__main__.py").is_file()
         if args.stand_in or not real:
             source = stand_in_tree(source, tmp / "src")
+            output: Path = args.output or STAND_IN_IMAGE
             print("host agent: the stand-in (report calls only)")
         else:
+            output = args.output or IMAGE
             print(f"host agent: barecloud.hostagent from {source}")
-        built = build(source, args.output, args.force)
-        size = args.output.stat().st_size
-        print(f"image: {args.output} {size / 2**20:.0f} MiB "
-              f"({os.stat(args.output).st_blocks * 512 / 2**20:.0f} MiB on disk); "
+        built = build(source, output, args.force)
+        size = output.stat().st_size
+        print(f"image: {output} {size / 2**20:.0f} MiB "
+              f"({output.stat().st_blocks * 512 / 2**20:.0f} MiB on disk); "
               f"build step {built:.0f} s")
 
         svc = support.start_service(tmp / "data", auth="noauth")
@@ -308,7 +316,7 @@ def main() -> int:
         disk = tmp / "disk.img"
         # QEMU opens its disk read-write: it boots a copy, the built image
         # stays as the build made it (and up to date for the next run).
-        subprocess.run(["cp", "--sparse=always", str(args.output), str(disk)], check=True)
+        subprocess.run(["cp", "--sparse=always", str(output), str(disk)], check=True)
 
         started = time.monotonic()
         proc, console, pidfile = boot(disk, iso, tmp)
