@@ -235,7 +235,9 @@ def wait(svc: support.Service, proc: subprocess.Popen[bytes], console: Path,
         if t.first_line is None and text.strip():
             t.first_line = now
         for line in text.decode(errors="replace").splitlines():
-            if line.startswith("barecloud-hypervisor: ") and line not in seen:
+            # /init's lines and the agent's own log (the real one's and the stand-in's)
+            if (line.startswith("barecloud-hypervisor: ") or "barecloud-host-agent" in line) \
+                    and line not in seen:
                 seen.add(line)
                 t.marks[line] = now
                 print(f"  {now:6.1f} s  {line}", flush=True)
