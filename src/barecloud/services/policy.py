@@ -168,6 +168,7 @@ RULES: dict[str, str] = {
     "compute:servers:list_all": _READ_ALL,  # all_tenants=1
     "compute:servers:show": _PROJECT_READER,
     "compute:servers:create": _PROJECT_MEMBER,
+    "compute:servers:create:requested_destination": _ADMIN,  # host / hypervisor_hostname
     "compute:servers:update": _PROJECT_MEMBER,
     "compute:servers:delete": _PROJECT_MEMBER,
     "compute:servers:action": _PROJECT_MEMBER,  # reboot, start, stop, rebuild...

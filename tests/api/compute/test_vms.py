@@ -391,3 +391,43 @@ def test_machines_become_hypervisors_and_go_back_to_the_pool(nova: Nova) -> None
         "hypervisor": {"nodes": ["no-such-node"]}}), 400)
     fault(nova.request("POST", "/barecloud-hypervisors", json={
         "hypervisor": {"nodes": names, "hostname": "both"}}), 400)
+
+
+def test_a_requested_destination_must_be_of_the_flavors_kind(nova: Nova) -> None:
+    """2.74's host / hypervisor_hostname: a VM goes to the hypervisor named, a
+    bare-metal server to the node named; the wrong kind is a 400 at create."""
+    az = zone()
+    hosts = [enrol(nova, availability_zone=az) for _ in range(2)]
+    agents = [Host(nova.svc, credential) for _, credential in hosts]
+    rc = f"rc-{uuid.uuid4().hex[:8]}"
+    node = nova.node(rc)
+    try:
+        for agent in agents:
+            agent.start()
+        image, vm, bm = nova.image(), vm_flavor(nova), nova.flavor(rc)
+        target = hosts[1][0]["hostname"]
+        for _ in range(3):  # spread would put the second VM on the other host
+            server = nova.create("pinned", image, vm, availability_zone=az,
+                                 hypervisor_hostname=target)["server"]
+            agents[1].act()
+            s = nova.wait(server["id"], lambda s: s["status"] == "ACTIVE", timeout=20)
+            assert s["OS-EXT-SRV-ATTR:host"] == target
+        assert "is a bare-metal node" in fault(nova.request("POST", "/servers", json={
+            "server": {"name": "x", "imageRef": image, "flavorRef": vm, "networks": "none",
+                       "hypervisor_hostname": node["name"]}}), 400)
+        assert "is a hypervisor" in fault(nova.request("POST", "/servers", json={
+            "server": {"name": "x", "imageRef": image, "flavorRef": bm, "networks": "none",
+                       "host": target}}), 400)
+        assert "could not be found" in fault(nova.request("POST", "/servers", json={
+            "server": {"name": "x", "imageRef": image, "flavorRef": vm, "networks": "none",
+                       "host": "nowhere"}}), 400)
+        server = nova.create("on-node", image, bm, hypervisor_hostname=node["name"])["server"]
+        s = nova.wait(server["id"], lambda s: s["status"] == "ACTIVE")
+        assert s["OS-EXT-SRV-ATTR:hypervisor_hostname"] == node["uuid"]
+        # Below 2.74 the keys are not part of a create, as in Nova.
+        fault(nova.request("POST", "/servers", version="2.73", json={"server": {
+            "name": "x", "imageRef": image, "flavorRef": vm, "networks": "none",
+            "host": target}}), 400)
+    finally:
+        for agent in agents:
+            agent.close()

@@ -23,14 +23,14 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from barecloud.conductor import batches
 from barecloud.db.compute_models import Server
 from barecloud.db.models import Node
 from barecloud.db.session import serialize
-from barecloud.services.compute import reservations, scheduler
+from barecloud.services.compute import destinations, reservations, scheduler
 from barecloud.services.compute import status as st
 from barecloud.services.compute.flavors import placement_request
 from barecloud.services.compute.hypervisors import DEFAULT_ZONE
@@ -123,7 +123,9 @@ async def _candidates(s: AsyncSession, first: Server, count: int) -> list[Node]:
     if not classes:
         return []
     q = scheduler.candidates_query(req, classes, first.requested_az or DEFAULT_ZONE,
-                                   first.project_id, [], reservations.node_filter(first),
+                                   first.project_id, [],
+                                   and_(reservations.node_filter(first),
+                                        destinations.node_filter(first)),
                                    limit=count + scheduler.WINDOW)
     ids = list((await s.scalars(q)).all())
     return list((await s.scalars(select(Node).where(Node.id.in_(ids))

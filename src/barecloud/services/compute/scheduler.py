@@ -37,7 +37,7 @@ from barecloud.db.compute_models import Server
 from barecloud.db.models import Node, NodeTrait, Port, bump, utcnow
 from barecloud.errors import BarecloudError, NodeLocked
 from barecloud.services.baremetal import node_states
-from barecloud.services.compute import reservations
+from barecloud.services.compute import destinations, reservations
 from barecloud.services.compute import status as st
 from barecloud.services.compute.flavors import (
     PlacementRequest,
@@ -112,7 +112,9 @@ async def candidates(rt: Runtime, server: Server) -> list[int]:
         if not classes:
             return []
         q = candidates_query(req, classes, server.requested_az or DEFAULT_ZONE,
-                             server.project_id, tried, reservations.node_filter(server))
+                             server.project_id, tried,
+                             and_(reservations.node_filter(server),
+                                  destinations.node_filter(server)))
         ids = list((await s.scalars(q)).all())
     random.shuffle(ids)
     return ids

@@ -31,6 +31,7 @@ from barecloud.errors import InvalidParameter, NotFound
 from barecloud.services import policy
 from barecloud.services.baremetal.schemas import UUID_RE
 from barecloud.services.compute import (
+    destinations,
     flavors,
     keypairs,
     quotas,
@@ -133,9 +134,6 @@ def _check_unsupported(data: dict[str, Any]) -> None:
         raise InvalidParameter("Server tags are not supported.")
     if data.get("trusted_image_certificates"):
         raise InvalidParameter("Image signature certificate validation is not supported.")
-    if data.get("host") or data.get("hypervisor_hostname"):
-        raise InvalidParameter("Requesting a host or node is not supported; use a flavor's "
-                               "resource class and traits, or an availability zone.")
 
 
 @dataclass
@@ -241,6 +239,10 @@ async def create(rt: Runtime, ctx: RequestContext, body: dict[str, Any],
     if flavor.disabled:
         raise InvalidParameter("Flavor is disabled.")
     kept_hints = await reservations.check_hint(rt, hints, project, flavors.specs_of(flavor))
+    if data.get("host") or data.get("hypervisor_hostname"):
+        policy.authorize(ctx, "compute:servers:create:requested_destination")
+        kept_hints[destinations.HINT] = await destinations.check(
+            rt, data, vm_placement.is_vm_flavor(flavors.specs_of(flavor)), flavor.name)
     delivery = _delivery(rt, hints)
     image = await check_image(rt, ctx, req.image)
     check_image_fits(image, flavor.root_gb, flavor.memory_mb)

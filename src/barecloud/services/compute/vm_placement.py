@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from barecloud.db.compute_models import Server
 from barecloud.db.hypervisor_models import UP, Hypervisor
-from barecloud.services.compute import hosts_wakeup, scheduler
+from barecloud.services.compute import destinations, hosts_wakeup, scheduler
 from barecloud.services.compute import status as st
 from barecloud.services.compute.hypervisors import DEFAULT_ZONE
 from barecloud.services.context import Runtime
@@ -82,7 +82,8 @@ async def _eligible(s: AsyncSession, server: Server) -> ColumnElement[bool]:
         Hypervisor.owner == server.project_id).limit(1))
     owner = Hypervisor.owner == server.project_id if owns else Hypervisor.owner.is_(None)
     return and_(Hypervisor.state == UP, Hypervisor.enabled.is_(True), owner,
-                Hypervisor.availability_zone == (server.requested_az or DEFAULT_ZONE))
+                Hypervisor.availability_zone == (server.requested_az or DEFAULT_ZONE),
+                destinations.host_filter(server))
 
 
 async def candidates(rt: Runtime, server: Server) -> list[int] | str:
@@ -246,14 +247,15 @@ async def _rooms(rt: Runtime, server: Server) -> list[_Room]:
 
 async def place_many(rt: Runtime, servers: list[Server]) -> None:
     """Place many waiting VMs in a few transactions (a storm of creates): each
-    group (project, zone) reads its hosts' room once, picks for each server the
+    group (project, zone, requested host) reads its hosts' room once, picks for each server the
     best host that fits as the pass sees it, and claims with the same
     conditional UPDATEs as :func:`schedule`.  A server this pass cannot place
     (a lost race, no room) is left to :func:`schedule`, which also says why
     when no host ever could."""
-    groups: dict[tuple[str, str | None], list[Server]] = {}
+    groups: dict[tuple[str, str | None, str | None], list[Server]] = {}
     for server in servers:
-        groups.setdefault((server.project_id, server.requested_az), []).append(server)
+        key = (server.project_id, server.requested_az, destinations.of(server))
+        groups.setdefault(key, []).append(server)
     left: list[Server] = []
     woken: set[str] = set()
     for group in groups.values():
