@@ -70,7 +70,7 @@ def main() -> None:
     svc = support.start_service(tmp / "svc")
     try:
         _, credential = vm_hosts.enrol(svc)
-        with vm_hosts.host_agent(svc, tmp, credential, "--driver", "qemu"), \
+        with vm_hosts.host_agent(svc.url, tmp, credential, "--driver", "qemu"), \
                 httpx.Client(base_url=f"{svc.url}/compute/v2.1", headers=NOVA,
                              timeout=60) as nova, \
                 httpx.Client(base_url=f"{svc.url}/image/v2", timeout=60) as glance:

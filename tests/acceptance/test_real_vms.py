@@ -35,7 +35,7 @@ def test_a_real_vm_boots_and_shows_its_hostname_and_key(service: support.Service
                     "-f", str(tmp_path / "key")], check=True)
     _, credential = vm_hosts.enrol(service)
     cli = Cli(service)
-    with vm_hosts.host_agent(service, tmp_path, credential, "--driver", "qemu"):
+    with vm_hosts.host_agent(service.url, tmp_path, credential, "--driver", "qemu"):
         cli.run("image", "create", "--file", str(image), "--disk-format", "qcow2",
                 "--public", "tiny")
         cli.run("flavor", "create", "--vcpus", "1", "--ram", "256", "--disk", "1", "vm.tiny")

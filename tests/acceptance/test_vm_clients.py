@@ -19,7 +19,7 @@ from tests.acceptance.openstack_cli import Cli
 @pytest.fixture
 def host(service: support.Service, tmp_path: Path) -> Iterator[dict[str, Any]]:
     made, credential = vm_hosts.enrol(service)
-    with vm_hosts.host_agent(service, tmp_path, credential, "--driver", "fake",
+    with vm_hosts.host_agent(service.url, tmp_path, credential, "--driver", "fake",
                              "--fake-vcpus", "4", "--fake-memory-mb", "8192",
                              "--fake-disk-gb", "40"):
         yield made
@@ -67,6 +67,7 @@ def test_a_vm_through_the_openstack_cli(service: support.Service, host: dict[str
         assert time.monotonic() < deadline, shown
         time.sleep(0.5)
     assert shown["aggregates"] == ["nova"]
+    assert shown["load_average"].count(",") == 2  # the host agent's uptime, parsed by the CLI
 
 
 def status_becomes(cli: Cli, name: str, status: str, timeout: float = 60) -> None:

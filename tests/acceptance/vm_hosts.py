@@ -31,14 +31,14 @@ def enrol(svc: support.Service, **extra: Any) -> tuple[dict[str, Any], str]:
 
 
 @contextmanager
-def host_agent(svc: support.Service, tmp: Path, credential: str, *args: str
+def host_agent(url: str, tmp: Path, credential: str, *args: str
                ) -> Iterator[subprocess.Popen[bytes]]:
     """``python -m barecloud.hostagent`` for the credential, stopped (SIGTERM) after."""
     secret = tmp / "credential"
     secret.write_text(credential)
     secret.chmod(0o600)
     agent = subprocess.Popen(
-        [sys.executable, "-m", "barecloud.hostagent", "--url", svc.url, "--credential-file",
+        [sys.executable, "-m", "barecloud.hostagent", "--url", url, "--credential-file",
          str(secret), "--state-dir", str(tmp / "host"), *args],
         stdout=(tmp / "host-agent.log").open("wb"), stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONPATH": str(support.REPO / "src")})

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -316,3 +317,77 @@ def test_an_api_process_is_a_member_and_a_peer_releases_its_locks(
             await db.dispose()
 
     assert asyncio.run(run()) == (None, "available")
+
+
+def test_two_api_processes_never_put_a_vm_host_past_its_ratio(tmp_path: Path,
+                                                               pg_url: str) -> None:
+    """Two API processes on one PostgreSQL database place VMs at once (each runs
+    the reconciler that places them): one host of 2 vCPUs at a ratio of 2 takes
+    exactly 4 one-vCPU VMs of 10 created through both (the default quota); its agent (a real host
+    agent process, fake driver) runs them."""
+    from tests.acceptance import vm_hosts  # the module's other tests need no VM parts
+
+    procs = Procs(tmp_path, pg_url)
+    ports = [free_port(), free_port()]
+    procs.env["BARECLOUD_CPU_ALLOCATION_RATIO"] = "2.0"
+    try:
+        procs.start("conductor", "conductor", "--name", "conductor-a")
+        for name, port in zip(("api-a", "api-b"), ports, strict=True):
+            procs.start(name, "api", "--port", str(port))
+        token = None
+        deadline = time.monotonic() + 60
+        while token is None:
+            assert time.monotonic() < deadline, (tmp_path / "api-a.log").read_text()
+            time.sleep(0.3)
+            try:
+                token = procs.token()
+                for port in ports:
+                    httpx.get(f"http://127.0.0.1:{port}/healthz").raise_for_status()
+            except httpx.HTTPError:
+                token = None
+        nova = [httpx.Client(base_url=f"http://127.0.0.1:{p}/compute/v2.1", timeout=60,
+                             headers={"X-Auth-Token": token,
+                                      "OpenStack-API-Version": "compute 2.87"})
+                for p in ports]
+        made = nova[0].post("/barecloud-hypervisors", json={"hypervisor": {
+            "hostname": "hv-race"}}).json()["hypervisor"]
+        glance = httpx.Client(base_url=f"http://127.0.0.1:{ports[1]}/image/v2",
+                              headers={"X-Auth-Token": token}, timeout=60)
+        image = glance.post("/images", json={"name": "t", "disk_format": "raw",
+                                             "container_format": "bare"}).json()["id"]
+        glance.put(f"/images/{image}/file", content=b"\0" * 4096,
+                   headers={"Content-Type": "application/octet-stream"}).raise_for_status()
+        flavor = nova[0].post("/flavors", json={"flavor": {
+            "name": "vm.race", "ram": 128, "vcpus": 1, "disk": 1}}).json()["flavor"]["id"]
+        with vm_hosts.host_agent(f"http://127.0.0.1:{ports[0]}", tmp_path, made["credential"],
+                                 "--driver", "fake",
+                                 "--fake-vcpus", "2", "--fake-memory-mb", "8192",
+                                 "--fake-disk-gb", "40"):
+            while nova[1].get(f"/barecloud-hypervisors/{made['id']}").json()[
+                    "hypervisor"]["state"] != "up":
+                assert time.monotonic() < deadline + 60
+                time.sleep(0.2)
+            with ThreadPoolExecutor(10) as pool:
+                ids = list(pool.map(lambda i: nova[i % 2].post("/servers", json={"server": {
+                    "name": f"race-{i}", "imageRef": image, "flavorRef": flavor,
+                    "networks": "none"}}).json()["server"]["id"], range(10)))
+            final: dict[str, str] = {}
+            deadline = time.monotonic() + 90
+            while len(final) < len(ids):
+                assert time.monotonic() < deadline, final
+                for i in set(ids) - set(final):
+                    status = nova[0].get(f"/servers/{i}").json()["server"]["status"]
+                    if status in ("ACTIVE", "ERROR"):
+                        final[i] = status
+                time.sleep(0.3)
+            assert sorted(final.values()).count("ACTIVE") == 4, final
+            host = nova[1].get(f"/os-hypervisors/{made['id']}").json()["hypervisor"]
+            assert (host["vcpus_used"], host["vcpus"]) == (4, 2)
+            for i in ids:
+                nova[1].delete(f"/servers/{i}")
+            deadline = time.monotonic() + 60
+            while any(nova[0].get(f"/servers/{i}").status_code != 404 for i in ids):
+                assert time.monotonic() < deadline
+                time.sleep(0.5)
+    finally:
+        procs.stop_all()

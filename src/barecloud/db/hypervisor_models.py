@@ -48,5 +48,6 @@ class Hypervisor(TimestampMixin, Base):
     generation: Mapped[int] = mapped_column(Integer, default=1)
     applied_generation: Mapped[int] = mapped_column(Integer, default=0)
     reported_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    uptime: Mapped[str | None] = mapped_column(Text)  # as the host's ``uptime`` says it
     # Why it is down, for the faults of its VMs.
     fault: Mapped[str | None] = mapped_column(Text)

@@ -29,7 +29,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
+import time
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -252,6 +254,7 @@ class HostAgent:
                 "capacity": {"vcpus": capacity.vcpus, "memory_mb": capacity.memory_mb,
                              "disk_gb": capacity.disk_gb},
                 "applied_generation": self.state.applied_generation,
+                "uptime": host_uptime(),
                 "vms": vms}
         answer = await self._reporter.call("POST", "/report", body)
         if not isinstance(answer, dict):
@@ -519,3 +522,19 @@ def _tail(path: Path) -> bytes:
         size = f.seek(0, 2)
         f.seek(max(0, size - CONSOLE_BYTES))
         return f.read(CONSOLE_BYTES)
+
+
+def host_uptime() -> str | None:
+    """The host's uptime as ``uptime`` prints it, which is what Nova's
+    os-hypervisors/{id}/uptime shows (and openstackclient parses)."""
+    try:
+        seconds = float(Path("/proc/uptime").read_text().split()[0])
+        loads = os.getloadavg()
+    except (OSError, ValueError, IndexError):
+        return None
+    days, rest = divmod(int(seconds), 86400)
+    hours, minutes = rest // 3600, rest % 3600 // 60
+    up = (f"{days} day{'s' if days != 1 else ''}, " if days else "") + f"{hours:2d}:{minutes:02d}"
+    now = time.strftime("%H:%M:%S")
+    return (f" {now} up {up},  0 users,  load average: "
+            + ", ".join(f"{x:.2f}" for x in loads))

@@ -59,6 +59,7 @@ class Host:
         r = self.http.post("/report", json={
             "hypervisor_type": "QEMU", "hypervisor_version": 7002000, "host_ip": "192.0.2.7",
             "capacity": self.capacity, "applied_generation": self.generation,
+            "uptime": " 10:00:00 up 1 day,  2:03,  0 users,  load average: 0.10, 0.20, 0.30",
             "vms": list(dict(self.vms).values())})
         assert r.status_code == 200, r.text
         answer: dict[str, Any] = r.json()
@@ -137,6 +138,8 @@ def test_a_vm_lives_its_life_through_the_host_reports(nova: Nova,
         listed = nova.ok("GET", "/os-hypervisors/detail", version="2.87")["hypervisors"]
         mine = next(h for h in listed if h["hypervisor_hostname"] == made["hostname"])
         assert (mine["hypervisor_type"], mine["state"], mine["vcpus"]) == ("QEMU", "up", 4)
+        uptime = nova.ok("GET", f"/os-hypervisors/{made['id']}/uptime")["hypervisor"]
+        assert uptime["uptime"].startswith(" 10:00:00 up 1 day")
 
         image = nova.image()
         server = nova.create("vm1", image, vm_flavor(nova), availability_zone=az)["server"]

@@ -62,7 +62,7 @@ def _vm_host(request: Request, h: Hypervisor, detail: bool) -> dict[str, Any]:
                 "disk_available_least": h.disk_gb - h.disk_gb_used, "cpu_info": "",
             })
         else:
-            body["uptime"] = None
+            body["uptime"] = h.uptime
     return body
 
 
@@ -144,7 +144,11 @@ async def show_hypervisor(ident: str, request: Request) -> JSONResponse:
 @router.get("/os-hypervisors/{ident}/uptime")
 @accepts()
 async def hypervisor_uptime(ident: str, request: Request) -> JSONResponse:
-    """Nova's answer for a driver that keeps no host uptime (Ironic's): 501, which
-    clients take as "not known" (after a 404 for an unknown host)."""
-    await hypervisors.get_host(runtime(request), context(request), ident)
-    return error_response(501, "Virt driver does not implement host uptime function.")
+    """A VM host's uptime as its agent last reported it; for a node, Nova's answer
+    for a driver that keeps none (Ironic's): 501, which clients take as "not
+    known"."""
+    host = await hypervisors.get_host(runtime(request), context(request), ident)
+    if not isinstance(host, Hypervisor):
+        return error_response(501, "Virt driver does not implement host uptime function.")
+    view = _vm_host(request, host, detail=False)
+    return JSONResponse({"hypervisor": {**view, "uptime": host.uptime or ""}})

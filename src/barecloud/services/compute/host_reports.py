@@ -47,7 +47,7 @@ async def report(rt: Runtime, host: Hypervisor, body: dict[str, Any]) -> dict[st
             vcpus=cap["vcpus"], memory_mb=cap["memory_mb"], disk_gb=cap["disk_gb"],
             hypervisor_type=body.get("hypervisor_type") or "QEMU",
             hypervisor_version=body.get("hypervisor_version") or 0,
-            host_ip=body.get("host_ip"), running_vms=running,
+            host_ip=body.get("host_ip"), running_vms=running, uptime=body.get("uptime"),
             applied_generation=body.get("applied_generation") or 0,
             reported_at=utcnow(), state=UP, fault=None,
         ).execution_options(synchronize_session=False))

@@ -56,6 +56,7 @@ HOST_REPORT: Schema = {
             "properties": {"vcpus": _COUNT, "memory_mb": _COUNT, "disk_gb": _COUNT},
         },
         "applied_generation": _COUNT,
+        "uptime": {"type": ["string", "null"], "maxLength": 255},
         "vms": {"type": "array", "maxItems": 10000, "items": {
             "type": "object", "required": ["uuid", "state"], "additionalProperties": False,
             "properties": {

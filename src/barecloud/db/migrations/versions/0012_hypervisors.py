@@ -42,6 +42,7 @@ def upgrade() -> None:
         sa.Column("generation", sa.Integer(), nullable=False),
         sa.Column("applied_generation", sa.Integer(), nullable=False),
         sa.Column("reported_at", sa.DateTime(), nullable=True),
+        sa.Column("uptime", sa.Text(), nullable=True),
         sa.Column("fault", sa.Text(), nullable=True),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=True),
