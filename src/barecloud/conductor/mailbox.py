@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterator
 
 
 class Mailbox:
     def __init__(self) -> None:
         self._events: dict[str, asyncio.Event] = {}
+        self._listeners: dict[str, int] = {}
 
     def notify(self, node_uuid: str) -> None:
         event = self._events.get(node_uuid)
@@ -31,6 +33,26 @@ class Mailbox:
             event.clear()
             if self._events.get(node_uuid) is event and not event.is_set():
                 del self._events[node_uuid]
+
+
+    @contextlib.contextmanager
+    def listening(self, key: str) -> Iterator[asyncio.Event]:
+        """An event set by every :meth:`notify` of ``key`` while the block runs.
+
+        Listen first, then read the state, then wait (clearing the event before
+        each read): a notify between the read and the wait is not lost, as it
+        can be with :meth:`wait`, which a caller enters after its read.
+        """
+        event = self._events.setdefault(key, asyncio.Event())
+        self._listeners[key] = self._listeners.get(key, 0) + 1
+        try:
+            yield event
+        finally:
+            self._listeners[key] -= 1
+            if not self._listeners[key]:
+                del self._listeners[key]
+                if self._events.get(key) is event:
+                    del self._events[key]
 
 
 MAILBOX = Mailbox()

@@ -26,20 +26,12 @@ INTERVAL = 0.5  # the service's host_report_interval here: down after 1.5 s of s
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def vm_service(request: pytest.FixtureRequest,
-               tmp_path_factory: pytest.TempPathFactory) -> Iterator[support.Service]:
+def compute_service(request: pytest.FixtureRequest,
+                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[support.Service]:
+    """conftest's, with quick host deadlines and a CPU ratio of 2 (its ``nova`` uses it)."""
     yield from service_on(tmp_path_factory.mktemp("vms"), request.param, extra_env={
         "BARECLOUD_HOST_REPORT_INTERVAL": str(INTERVAL),
         "BARECLOUD_CPU_ALLOCATION_RATIO": "2.0"})
-
-
-@pytest.fixture
-def nova(vm_service: support.Service) -> Iterator[Nova]:
-    client = Nova(vm_service)
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 class Host:
@@ -126,13 +118,13 @@ def zone() -> str:
 
 
 def test_a_vm_lives_its_life_through_the_host_reports(nova: Nova,
-                                                     vm_service: support.Service) -> None:
+                                                     compute_service: support.Service) -> None:
     az = zone()
     made, credential = enrol(nova, availability_zone=az)
     assert credential.startswith(f"hv.{made['id']}.")
     assert "credential" not in nova.ok("GET", f"/barecloud-hypervisors/{made['id']}")[
         "hypervisor"]
-    host = Host(vm_service, credential)
+    host = Host(compute_service, credential)
     try:
         assert host.start()["hypervisor"]["hostname"] == made["hostname"]
         listed = nova.ok("GET", "/os-hypervisors/detail", version="2.87")["hypervisors"]
@@ -161,7 +153,7 @@ def test_a_vm_lives_its_life_through_the_host_reports(nova: Nova,
                       json={"os-getConsoleOutput": {"length": 1}})["output"]
         assert out == "vm1 login: "
         _, stranger = enrol(nova)
-        other_host = Host(vm_service, stranger)
+        other_host = Host(compute_service, stranger)
         try:
             fault(other_host.http.put(f"/vms/{server['id']}/console", content=b"x"), 404)
         finally:
@@ -212,16 +204,16 @@ def test_a_vm_lives_its_life_through_the_host_reports(nova: Nova,
 
 
 def test_a_wrong_or_revoked_credential_is_refused_in_novas_words(
-        nova: Nova, vm_service: support.Service) -> None:
+        nova: Nova, compute_service: support.Service) -> None:
     made, credential = enrol(nova)
     for bad in ("", "hv.nope", f"hv.{made['id']}.wrong", credential + "x"):
-        r = httpx.post(f"{vm_service.url}{AGENT}/report", json={"capacity": {
+        r = httpx.post(f"{compute_service.url}{AGENT}/report", json={"capacity": {
             "vcpus": 1, "memory_mb": 1, "disk_gb": 1}},
             headers={"Authorization": f"Bearer {bad}"} if bad else {})
         assert "credential is not valid" in fault(r, 401)
     renewed = nova.ok("POST", f"/barecloud-hypervisors/{made['id']}/credential", 201)[
         "hypervisor"]["credential"]
-    old, new = Host(vm_service, credential), Host(vm_service, renewed)
+    old, new = Host(compute_service, credential), Host(compute_service, renewed)
     try:
         assert "credential is not valid" in fault(old.http.get("/desired"), 401)
         assert new.report()["hypervisor"]["uuid"] == made["id"]
@@ -231,12 +223,12 @@ def test_a_wrong_or_revoked_credential_is_refused_in_novas_words(
 
 
 def test_concurrent_creates_never_put_a_host_past_its_ratio(
-        nova: Nova, vm_service: support.Service) -> None:
+        nova: Nova, compute_service: support.Service) -> None:
     """One host of 2 vCPUs at a ratio of 2: room for 4 one-vCPU VMs; 10 racing
     creates give 4 placed and 6 in ERROR with no valid host."""
     az = zone()
     made, credential = enrol(nova, availability_zone=az)
-    host = Host(vm_service, credential, vcpus=2, memory_mb=64000, disk_gb=100)
+    host = Host(compute_service, credential, vcpus=2, memory_mb=64000, disk_gb=100)
     try:
         host.start()
         image, flavor = nova.image(), vm_flavor(nova)

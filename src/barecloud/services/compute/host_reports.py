@@ -9,10 +9,13 @@ host's ``generation``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from barecloud.conductor import image_urls
 from barecloud.conductor.mailbox import MAILBOX
@@ -56,63 +59,69 @@ async def report(rt: Runtime, host: Hypervisor, body: dict[str, Any]) -> dict[st
         servers = list((await s.scalars(select(Server).where(
             Server.hypervisor_id == host.id, Server.deleted.is_(False),
             Server.uuid.in_(items)))).all()) if items else []
-    for server in servers:
-        await _follow(rt, host, server, items[server.uuid])
+        # One transaction for the whole report: a commit each was most of a
+        # storm's time on PostgreSQL (each write is still fenced on its own).
+        gone = [x.uuid for x in servers if await _follow(s, host, x, items[x.uuid])]
+    for uuid in gone:
+        vm_consoles.forget(rt, uuid)
     return {"hypervisor": {"uuid": host.uuid, "hostname": host.hostname},
             "generation": generation, "report_interval": rt.settings.host_report_interval}
 
 
-async def _follow(rt: Runtime, host: Hypervisor, server: Server, item: Report) -> None:
+async def _follow(s: AsyncSession, host: Hypervisor, server: Server, item: Report) -> bool:
+    """Carry one VM's report to its server in ``s``; True if the server is now gone."""
     change = vm_states.transition(server, item, host.hostname)
     if change is None:
-        return
+        return False
     fence = (Server.id == server.id, Server.deleted.is_(False),
              Server.action_seq == server.action_seq,
              Server.pending.is_not_distinct_from(server.pending),
              Server.hypervisor_id == host.id)
-    async with rt.db.session() as s:
-        if change == DELETE:
-            now = utcnow()
-            fresh = await s.scalar(select(Server).where(*fence))
-            if fresh is not None:
-                await vm_placement.release(
-                    s, fresh, deleted=True, deleted_at=now, terminated_at=now,
-                    vm_state=st.DELETED, task_state=None, pending=None, pending_sent=False,
-                    power_state=st.NOSTATE)
-                vm_consoles.forget(rt, server.uuid)
-            return
-        assert isinstance(change, dict)
-        await s.execute(update(Server).where(*fence).values(**change)
-                        .execution_options(synchronize_session=False))
-        if change.get("vm_state") == st.ERROR and server.vm_state == st.BUILDING:
-            # A build that failed gives its room back (Nova frees a failed build's
-            # allocation); the row keeps its fault.
-            fresh = await s.scalar(select(Server).where(Server.id == server.id))
-            if fresh is not None:
-                await vm_placement.release(s, fresh)
+    if change == DELETE:
+        now = utcnow()
+        fresh = await s.scalar(select(Server).where(*fence))
+        return fresh is not None and await vm_placement.release(
+            s, fresh, deleted=True, deleted_at=now, terminated_at=now,
+            vm_state=st.DELETED, task_state=None, pending=None, pending_sent=False,
+            power_state=st.NOSTATE)
+    assert isinstance(change, dict)
+    changed = await s.execute(update(Server).where(*fence).values(**change)
+                              .execution_options(synchronize_session=False))
+    if changed.rowcount and change.get("vm_state") == st.ERROR and (  # type: ignore[attr-defined]
+            server.vm_state == st.BUILDING):
+        # A build that failed gives its room back (Nova frees a failed build's
+        # allocation); the row keeps its fault.
+        fresh = await s.scalar(select(Server).where(Server.id == server.id))
+        if fresh is not None:
+            await vm_placement.release(s, fresh)
+    return False
 
 
 async def desired(rt: Runtime, host: Hypervisor, since: int, wait: float) -> dict[str, Any]:
     """What the host should run, once its generation is above ``since`` (or after
     ``wait`` seconds, with the same generation)."""
     until = time.monotonic() + min(max(wait, 0.0), MAX_WAIT)
-    while True:
-        async with rt.db.session() as s:
-            generation = int(await s.scalar(select(Hypervisor.generation)
-                                            .where(Hypervisor.id == host.id)) or 0)
-            if generation > since or time.monotonic() >= until:
-                servers = list((await s.scalars(select(Server).where(
-                    Server.hypervisor_id == host.id, Server.deleted.is_(False))
-                    .order_by(Server.id))).all())
-                images = {i.uuid: i for i in (await s.scalars(select(Image).where(
-                    Image.uuid.in_({x.image_ref for x in servers})))).all()}
-                # Only a VM with bound ports has network data to read (one query each).
-                wired = set((await s.scalars(select(NetworkPort.device_id).where(
-                    NetworkPort.device_id.in_([x.uuid for x in servers]),
-                    NetworkPort.binding_host_id != ""))).all()) if servers else set()
-                break
-        left = until - time.monotonic()
-        await MAILBOX.wait(hosts_wakeup.key(host.uuid), min(left, poll_recheck(rt)))
+    with MAILBOX.listening(hosts_wakeup.key(host.uuid)) as changed:
+        while True:
+            changed.clear()  # a change from now on wakes the wait below
+            async with rt.db.session() as s:
+                generation = int(await s.scalar(select(Hypervisor.generation)
+                                                .where(Hypervisor.id == host.id)) or 0)
+                if generation > since or time.monotonic() >= until:
+                    servers = list((await s.scalars(select(Server).where(
+                        Server.hypervisor_id == host.id, Server.deleted.is_(False))
+                        .order_by(Server.id))).all())
+                    images = {i.uuid: i for i in (await s.scalars(select(Image).where(
+                        Image.uuid.in_({x.image_ref for x in servers})))).all()}
+                    # Only a VM with bound ports has network data to read (a query each).
+                    wired = set((await s.scalars(select(NetworkPort.device_id).where(
+                        NetworkPort.device_id.in_([x.uuid for x in servers]),
+                        NetworkPort.binding_host_id != ""))).all()) if servers else set()
+                    break
+            left = until - time.monotonic()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(left, poll_recheck(rt))):
+                    await changed.wait()
     return {"generation": generation,
             "vms": [await _entry(rt, host, x, images.get(x.image_ref), x.uuid in wired)
                     for x in servers]}

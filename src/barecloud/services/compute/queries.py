@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from barecloud.db.compute_models import Server
 from barecloud.db.hypervisor_models import DOWN, Hypervisor
@@ -186,7 +187,11 @@ async def list_servers(rt: Runtime, ctx: RequestContext, query: ServerQuery) -> 
     asc = query.sort_dir == "asc"
     name = _name_filter(query.filters.get("name"))
     limit = min(query.limit or rt.settings.api_max_limit, rt.settings.api_max_limit)
-    q = _filtered(select(Server), ctx, query)
+    # What a server's view never shows is not read (JSON decoded per row, per page).
+    unseen = [defer(c, raiseload=True) for c in (
+        Server.networks, Server.scheduler_hints, Server.attempts, Server.key_data,
+        Server.sync_holder, Server.sync_until)]
+    q = _filtered(select(Server).options(*unseen), ctx, query)
     q = q.order_by(col.asc() if asc else col.desc(), Server.id.asc() if asc else Server.id.desc())
     async with rt.db.session() as s:
         if query.marker is not None:
