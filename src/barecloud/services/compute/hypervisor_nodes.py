@@ -104,7 +104,7 @@ async def _owner(rt: Runtime, ctx: RequestContext, nodes: list[Node]) -> str | N
 
 async def create_on_nodes(rt: Runtime, ctx: RequestContext,
                           data: dict[str, Any]) -> list[Hypervisor]:
-    """``data`` fits host_schemas.CREATE_ON_NODES's ``hypervisors``."""
+    """``data`` is host_schemas.CREATE_HYPERVISOR's ``hypervisor``, with ``nodes``."""
     nodes = await _nodes(rt, list(data["nodes"]))
     owner = await _owner(rt, ctx, nodes)
     image = await _image(rt)
@@ -199,8 +199,3 @@ async def undeploy(rt: Runtime, host: Hypervisor) -> None:
                         .values(instance_uuid=None, instance_info={}, **bump())
                         .execution_options(synchronize_session=False))
 
-
-async def on_nodes(rt: Runtime, node_uuids: list[str]) -> list[Hypervisor]:
-    async with rt.db.session() as s:
-        return list((await s.scalars(select(Hypervisor).where(
-            Hypervisor.node_uuid.in_(node_uuids)))).all())

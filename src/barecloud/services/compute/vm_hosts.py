@@ -36,11 +36,11 @@ class Enrolled:
 
 
 async def create(rt: Runtime, ctx: RequestContext, data: dict[str, Any]) -> Enrolled:
-    """``data`` fits schemas.CREATE_HYPERVISOR's ``hypervisor``."""
+    """``data`` is host_schemas.CREATE_HYPERVISOR's ``hypervisor``, with ``hostname``."""
     policy.authorize(ctx, "compute:hypervisors:create")
     row = Hypervisor(hostname=data["hostname"], owner=data.get("owner"),
                      availability_zone=data.get("availability_zone") or DEFAULT_ZONE,
-                     node_uuid=data.get("node_uuid"), enabled=True)
+                     enabled=True)
     async with rt.db.session() as s:
         s.add(row)
         try:
