@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from barecloud.config import Settings
+from barecloud.db import clock
 from barecloud.db.identity_models import Project, User
 from barecloud.db.session import Database
 from barecloud.errors import Unauthorized
@@ -91,3 +92,24 @@ async def test_validation_is_cheap(database: Database, settings: Settings) -> No
     print(f"token validation: median {median * 1e6:.1f} us, "
           f"p99 {sorted(times)[int(len(times) * 0.99)] * 1e6:.1f} us")
     assert median < 0.001
+
+
+async def test_a_revocation_ends_tokens_issued_before_it_whatever_the_local_clock(
+        database: Database, settings: Settings) -> None:
+    """Tokens and revocations are both on the database's clock: with this host's
+    clock half a second ahead of the database's (as measured), a token issued
+    just before ``revoke_user`` is still revoked (CI saw it kept, when a token's
+    time came from the local clock and the revocation's from the database's)."""
+    user, scope = await admin_scope(database)
+    tokens = Tokens(database, settings)
+    clock.set_offset(-0.5)
+    try:
+        token_id, _ = tokens.issue(user, ("password",), scope)
+        await tokens.revoke_user(user)
+        with pytest.raises(Unauthorized):
+            await tokens.validate(token_id)
+        later, _ = tokens.issue(user, ("password",), scope)
+        await asyncio.sleep(0.01)
+        assert (await tokens.context(later, "req-after")).user == user
+    finally:
+        clock.set_offset(0.0)

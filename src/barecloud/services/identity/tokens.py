@@ -120,8 +120,10 @@ class Tokens:
               parent: Token | None = None, expires_at: float | None = None,
               app_cred_id: str | None = None) -> tuple[str, Token]:
         """A new token; one made from ``parent`` (rescoping) keeps its expiry and
-        its audit chain, so revoking the first revokes both."""
-        now = time.time()
+        its audit chain, so revoking the first revokes both.  Times are the
+        database's clock, as revocations' are (db/clock.py): a token issued after
+        a revocation on a host whose clock is behind is still after it."""
+        now = _epoch(utcnow())
         expiry = now + self.settings.token_expiration
         audits: tuple[str, ...] = (new_audit_id(),)
         if parent is not None:
@@ -140,7 +142,7 @@ class Tokens:
             token = Token.decode(self.fernet.decrypt(token_id.encode()))
         except (InvalidToken, ValueError, TypeError, UnicodeError):
             raise Unauthorized(AUTH_FAILED) from None
-        if token.expires_at <= time.time():
+        if token.expires_at <= _epoch(utcnow()):
             raise Unauthorized(AUTH_FAILED)
         return token
 
