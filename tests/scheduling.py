@@ -46,18 +46,23 @@ HOST_NETWORK_TESTS = (  # modules, or single tests by node id
 PG_CLUSTERS = "pg-clusters"
 PG_CLUSTER_TESTS = ("tests/startup/test_faults.py", "tests/startup/test_scale_out.py")
 
+# Real VMs under TCG burn a core each (four at once in test_qemu.py): one unit,
+# started last, so that it does not run beside the host-network and PostgreSQL
+# cluster units, whose timings it upset (the chain test, the fault run).
+REAL_VMS = "real-vms"
+REAL_VM_TESTS = ("tests/hostagent/test_qemu.py", "tests/acceptance/test_real_vms.py")
+
 # Modules that hold the suite's long tests (real labs, clients, deploys, the fuzzer's
 # minute of CPU in one test): started first, else one is left to run alone at the end.
 HEAVY = ("tests/acceptance/", "tests/lab/", "tests/cli/", "tests/startup/",
-         "tests/drivers/test_lab.py", "tests/api/test_fuzz.py",
-         "tests/hostagent/test_qemu.py")  # real VMs under TCG: ~80 s
+         "tests/drivers/test_lab.py", "tests/api/test_fuzz.py")
 
 
 def unit(nodeid: str) -> str:
-    """The work unit of a test: ``HOST_NETWORK`` or ``PG_CLUSTERS`` for the tests
-    listed there, else its module."""
+    """The work unit of a test: ``HOST_NETWORK``, ``PG_CLUSTERS`` or ``REAL_VMS`` for
+    the tests listed there, else its module."""
     for group, listed_tests in ((HOST_NETWORK, HOST_NETWORK_TESTS),
-                                (PG_CLUSTERS, PG_CLUSTER_TESTS)):
+                                (PG_CLUSTERS, PG_CLUSTER_TESTS), (REAL_VMS, REAL_VM_TESTS)):
         for listed in listed_tests:
             if nodeid == listed or nodeid.startswith((f"{listed}::", f"{listed}[")):
                 return group
@@ -65,7 +70,10 @@ def unit(nodeid: str) -> str:
 
 
 def weight(scope: str, tests: int) -> tuple[int, int]:
-    """Which unit goes first: the groups, then the heavy modules, larger first."""
+    """Which unit goes first: the groups, then the heavy modules, larger first; the
+    real VMs last."""
+    if scope == REAL_VMS:
+        return (-1, tests)
     if scope in (HOST_NETWORK, PG_CLUSTERS):
         return (2, tests)
     return (1 if scope.startswith(HEAVY) else 0, tests)
