@@ -20,7 +20,6 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
 
 from barecloud import states
 from barecloud.conductor import batches
@@ -121,12 +120,7 @@ async def create_on_nodes(rt: Runtime, ctx: RequestContext,
             host = Hypervisor(hostname=n.name or n.uuid, node_uuid=n.uuid, owner=owner,
                               availability_zone=data.get("availability_zone") or zone_of(n)
                               or DEFAULT_ZONE, enabled=True)
-            s.add(host)
-            try:
-                await s.flush()
-            except IntegrityError:
-                raise Conflict(f"A hypervisor named {host.hostname} already exists.") from None
-            credential, host.credential_hash = host_credentials.mint(host.uuid)
+            credential = await host_credentials.enrol(s, host)
             taken = await s.execute(update(Node).where(
                 Node.id == n.id, Node.provision_state == states.AVAILABLE,
                 Node.instance_uuid.is_(None), Node.reservation.is_(None),

@@ -15,7 +15,6 @@ from typing import Any
 
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 
 from barecloud.db.compute_models import Server
 from barecloud.db.hypervisor_models import Hypervisor
@@ -42,13 +41,9 @@ async def create(rt: Runtime, ctx: RequestContext, data: dict[str, Any]) -> Enro
                      availability_zone=data.get("availability_zone") or DEFAULT_ZONE,
                      enabled=True)
     async with rt.db.session() as s:
-        s.add(row)
-        try:
-            await s.flush()
-        except IntegrityError:
-            raise Conflict(f"A hypervisor named {data['hostname']} already exists.") from None
-        credential, row.credential_hash = host_credentials.mint(row.uuid)
+        credential = await host_credentials.enrol(s, row)
     return Enrolled(row, credential)
+
 
 
 async def authenticate(rt: Runtime, credential: str | None) -> Hypervisor:

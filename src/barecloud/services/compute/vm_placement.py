@@ -152,6 +152,19 @@ async def release(s: AsyncSession, server: Server, **values: Any) -> bool:
     return True
 
 
+async def _put(s: AsyncSession, server: Server, hypervisor_id: int, zone: str) -> bool:
+    """Give the server the host whose room was just claimed in ``s``; False if it no
+    longer waits for one (placed, deleted, or a request made meanwhile)."""
+    mine = await s.execute(
+        update(Server).where(Server.id == server.id, Server.deleted.is_(False),
+                             Server.hypervisor_id.is_(None), Server.node_uuid.is_(None),
+                             Server.pending.is_(None), Server.vm_state == st.BUILDING)
+        .values(hypervisor_id=hypervisor_id, task_state=st.SPAWNING,
+                action_seq=Server.action_seq + 1, availability_zone=zone)
+        .execution_options(synchronize_session=False))
+    return bool(mine.rowcount)  # type: ignore[attr-defined]
+
+
 class _Lost(Exception):
     """The server was placed, deleted or changed meanwhile: roll the claim back."""
 
@@ -163,16 +176,7 @@ async def _take(rt: Runtime, server: Server, hypervisor_id: int) -> Hypervisor |
                 return None
             host = await s.get(Hypervisor, hypervisor_id)
             assert host is not None
-            mine = await s.execute(
-                update(Server).where(Server.id == server.id, Server.deleted.is_(False),
-                                     Server.hypervisor_id.is_(None),
-                                     Server.node_uuid.is_(None), Server.pending.is_(None),
-                                     Server.vm_state == st.BUILDING)
-                .values(hypervisor_id=hypervisor_id, task_state=st.SPAWNING,
-                        action_seq=Server.action_seq + 1,
-                        availability_zone=host.availability_zone)
-                .execution_options(synchronize_session=False))
-            if not mine.rowcount:  # type: ignore[attr-defined]
+            if not await _put(s, server, hypervisor_id, host.availability_zone):
                 raise _Lost
             await hosts_wakeup.notify(s, host.uuid)
             return host
@@ -273,15 +277,7 @@ async def place_many(rt: Runtime, servers: list[Server]) -> None:
                     rooms.remove(best)  # someone else filled it: not this pass
                     left.append(server)
                     continue
-                mine = await s.execute(
-                    update(Server).where(Server.id == server.id, Server.deleted.is_(False),
-                                         Server.hypervisor_id.is_(None),
-                                         Server.node_uuid.is_(None), Server.pending.is_(None),
-                                         Server.vm_state == st.BUILDING)
-                    .values(hypervisor_id=best.id, task_state=st.SPAWNING,
-                            action_seq=Server.action_seq + 1, availability_zone=best.zone)
-                    .execution_options(synchronize_session=False))
-                if not mine.rowcount:  # type: ignore[attr-defined]
+                if not await _put(s, server, best.id, best.zone):
                     await give_back(s, best.id, ask)  # deleted meanwhile
                     continue
                 best.take(ask)
