@@ -47,8 +47,10 @@ PG_CLUSTERS = "pg-clusters"
 PG_CLUSTER_TESTS = ("tests/startup/test_faults.py", "tests/startup/test_scale_out.py")
 
 # Real VMs under TCG burn a core each (four at once in test_qemu.py): one unit,
-# started last, so that it does not run beside the host-network and PostgreSQL
-# cluster units, whose timings it upset (the chain test, the fault run).
+# started once the host-network and PostgreSQL cluster units are over, so that it
+# does not run beside them (it upset their timings: the chain test, the fault
+# run), and not last either (alone at the end, it left the other workers idle
+# for two minutes).
 REAL_VMS = "real-vms"
 REAL_VM_TESTS = ("tests/hostagent/test_qemu.py", "tests/acceptance/test_real_vms.py")
 
@@ -69,11 +71,12 @@ def unit(nodeid: str) -> str:
     return nodeid.split("::", 1)[0]
 
 
-def weight(scope: str, tests: int) -> tuple[int, int]:
+def weight(scope: str, tests: int, groups_over: bool = False) -> tuple[int, int]:
     """Which unit goes first: the groups, then the heavy modules, larger first; the
-    real VMs last."""
+    real VMs as soon as the host-network and PostgreSQL groups are over
+    (``groups_over``), last while they are not."""
     if scope == REAL_VMS:
-        return (-1, tests)
+        return (3 if groups_over else -1, tests)
     if scope in (HOST_NETWORK, PG_CLUSTERS):
         return (2, tests)
     return (1 if scope.startswith(HEAVY) else 0, tests)
@@ -87,9 +90,17 @@ def make_scheduler(config: pytest.Config, log: Any) -> Any:
         def _split_scope(self, nodeid: str) -> str:
             return unit(nodeid)
 
+        def _groups_over(self) -> bool:
+            """The host-network and PostgreSQL cluster units ran every test."""
+            groups = (HOST_NETWORK, PG_CLUSTERS)
+            return not any(group in self.workqueue for group in groups) and all(
+                all(work[group].values())
+                for work in self.assigned_work.values() for group in groups if group in work)
+
         def _assign_work_unit(self, node: Any) -> None:
+            over = self._groups_over()
             heaviest = max(self.workqueue,
-                           key=lambda scope: weight(scope, len(self.workqueue[scope])))
+                           key=lambda scope: weight(scope, len(self.workqueue[scope]), over))
             self.workqueue.move_to_end(heaviest, last=False)
             super()._assign_work_unit(node)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests import support
-from tests.scheduling import HOST_NETWORK, PG_CLUSTERS, unit, weight
+from tests.scheduling import HOST_NETWORK, PG_CLUSTERS, REAL_VMS, unit, weight
 
 
 def test_host_network_tests_are_one_unit_and_other_tests_go_by_module() -> None:
@@ -34,6 +34,16 @@ def test_the_host_group_goes_first_then_heavy_modules_then_by_size() -> None:
     order = sorted(units, key=lambda u: weight(u, units[u]), reverse=True)
     assert order == [HOST_NETWORK, "tests/lab/test_faults.py",
                      "tests/acceptance/test_leasing.py", "tests/api/image/test_bad_input.py"]
+
+
+def test_real_vms_wait_for_the_groups_then_go_before_everything_else() -> None:
+    units = {REAL_VMS: 6, "tests/api/image/test_bad_input.py": 212,
+             "tests/acceptance/test_leasing.py": 1, PG_CLUSTERS: 7}
+    waiting = sorted(units, key=lambda u: weight(u, units[u]), reverse=True)
+    assert waiting[-1] == REAL_VMS
+    del units[PG_CLUSTERS]
+    over = sorted(units, key=lambda u: weight(u, units[u], groups_over=True), reverse=True)
+    assert over[0] == REAL_VMS
 
 
 def test_workers_take_ports_from_slices_of_their_own(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,6 +17,7 @@ from tests import support
 from tests.api.compute.nova import Nova
 
 VM_IMAGE = support.REPO / ".cache/vm-image/barecloud-tiny.qcow2"
+AGENT = "/compute/barecloud-host-agent/v1"  # where a host agent speaks
 
 
 def enrol(svc: support.Service, **extra: Any) -> tuple[dict[str, Any], str]:

@@ -4,6 +4,11 @@ The engine stores a command on the node row; an agent's long-poll in the
 same process hears of it at once through here instead of at its next poll
 of the database.  Across processes the long-poll's periodic re-read covers
 it, so a missed signal costs latency, never correctness.
+
+When the API stops, :meth:`Mailbox.close` ends every long-poll at once with
+what it would have answered at its deadline: the HTTP server waits for the
+requests under way before it exits, and a long-poll would hold a stop for up
+to its whole wait (25 s for a host agent).
 """
 
 from __future__ import annotations
@@ -17,6 +22,17 @@ class Mailbox:
     def __init__(self) -> None:
         self._events: dict[str, asyncio.Event] = {}
         self._listeners: dict[str, int] = {}
+        self.closed = False
+
+    def open(self) -> None:
+        """Long-polls wait again (a server starting in this process)."""
+        self.closed = False
+
+    def close(self) -> None:
+        """Wake every waiter and let no new one wait: the server is stopping."""
+        self.closed = True
+        for event in self._events.values():
+            event.set()
 
     def notify(self, node_uuid: str) -> None:
         event = self._events.get(node_uuid)
@@ -25,6 +41,8 @@ class Mailbox:
 
     async def wait(self, node_uuid: str, timeout: float) -> None:
         """Return when ``node_uuid`` is notified or after ``timeout`` seconds."""
+        if self.closed:
+            return
         event = self._events.setdefault(node_uuid, asyncio.Event())
         try:
             with contextlib.suppress(TimeoutError):
@@ -33,7 +51,6 @@ class Mailbox:
             event.clear()
             if self._events.get(node_uuid) is event and not event.is_set():
                 del self._events[node_uuid]
-
 
     @contextlib.contextmanager
     def listening(self, key: str) -> Iterator[asyncio.Event]:

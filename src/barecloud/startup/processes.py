@@ -20,6 +20,7 @@ from barecloud.api.connections import with_header_timeout
 from barecloud.conductor import recovery
 from barecloud.conductor.engine import Conductor
 from barecloud.conductor.liveness import Member
+from barecloud.conductor.mailbox import MAILBOX
 from barecloud.conductor.wakeups import CommandListener
 from barecloud.config import Settings
 from barecloud.db import migrate, sealed, sqlite_lock
@@ -70,7 +71,8 @@ async def _serve_http(rt: Runtime, settings: Settings, ready: Callable[[], Await
         access_log=False, lifespan="off", loop="asyncio", timeout_keep_alive=30,
         backlog=4096, http=with_header_timeout(settings.api_header_timeout),
     )
-    server = uvicorn.Server(config)
+    server = _Server(config)
+    MAILBOX.open()
     # uvicorn catches SIGINT/SIGTERM while it serves and re-raises them once it
     # has stopped; a handler of ours must exist then, or the default one would
     # end the process before the conductor releases its locks.
@@ -93,6 +95,15 @@ async def _serve_http(rt: Runtime, settings: Settings, ready: Callable[[], Await
         server.should_exit = True
         with contextlib.suppress(BaseException):
             await task
+
+
+class _Server(uvicorn.Server):
+    """uvicorn waits for the requests under way before it exits: the agents'
+    long-polls are told to answer now rather than at the end of their wait."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        MAILBOX.close()
+        await super().shutdown(sockets)
 
 
 def _ignore_signals() -> None:

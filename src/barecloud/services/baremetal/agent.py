@@ -232,7 +232,7 @@ async def _next_command(rt: Runtime, ident: str, token: str | None,
                 return {"id": command["id"], "name": command["name"],
                         "params": command.get("params") or {}}
         left = until - time.monotonic()
-        if left <= 0:
+        if left <= 0 or MAILBOX.closed:
             return None
         await MAILBOX.wait(uuid, min(left, poll_recheck(rt)))
 

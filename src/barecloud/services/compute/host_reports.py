@@ -107,7 +107,7 @@ async def desired(rt: Runtime, host: Hypervisor, since: int, wait: float) -> dic
             async with rt.db.session() as s:
                 generation = int(await s.scalar(select(Hypervisor.generation)
                                                 .where(Hypervisor.id == host.id)) or 0)
-                if generation > since or time.monotonic() >= until:
+                if generation > since or time.monotonic() >= until or MAILBOX.closed:
                     servers = list((await s.scalars(select(Server).where(
                         Server.hypervisor_id == host.id, Server.deleted.is_(False))
                         .order_by(Server.id))).all())
