@@ -169,6 +169,14 @@ def test_read_config_drive_for_the_lab_firmware(tmp_path: Path) -> None:
     assert found["meta_data"] == META
     assert found["network_data"] == NETWORK
     assert found["user_data"] == USER_DATA
+    assert found["vendor_data"] is None  # this drive has none
+    # A hypervisor's drive: its vendor data says where its host agent reports.
+    vendor = {"barecloud_host_agent": {"url": "http://10.97.0.1:6385", "credential": "hv.x.y"}}
+    configdrive.write(str(disk), configdrive.build(
+        {**FILES, "openstack/latest/vendor_data.json": json.dumps(vendor).encode()}))
+    found = configdrive.read_config_drive(disk)
+    assert found is not None and found["vendor_data"] == vendor
+    assert found["meta_data"] == META
     blank = sparse_file(tmp_path / "blank.img", 10 * MiB)
     assert configdrive.read_config_drive(blank) is None
 

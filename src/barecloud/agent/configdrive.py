@@ -117,10 +117,10 @@ def find(f: BinaryIO) -> tuple[Partition, IsoImage] | None:
 def read_config_drive(disk: str | os.PathLike[str]) -> dict[str, Any] | None:
     """What cloud-init would find on the disk, or None when it has no config drive.
 
-    ``{"partition", "offset", "meta_data", "user_data", "network_data"}``:
-    the parsed JSON files and the raw user data (None when absent), from
-    ``openstack/latest``, else the newest version directory.  Raises
-    OSError, or ValueError for a damaged table, file system or JSON.
+    ``{"partition", "offset", "meta_data", "user_data", "network_data",
+    "vendor_data"}``: the parsed JSON files and the raw user data (None when
+    absent), from ``openstack/latest``, else the newest version directory.
+    Raises OSError, or ValueError for a damaged table, file system or JSON.
     """
     with open(disk, "rb") as f:
         found = find(f)
@@ -131,15 +131,17 @@ def read_config_drive(disk: str | os.PathLike[str]) -> dict[str, Any] | None:
         version = "latest" if "latest" in versions else (versions[-1] if versions else "latest")
         base = f"/openstack/{version}"
         files = {name: _read_optional(iso, f"{base}/{name}")
-                 for name in ("meta_data.json", "user_data", "network_data.json")}
+                 for name in ("meta_data.json", "user_data", "network_data.json",
+                              "vendor_data.json")}
     meta = files["meta_data.json"]
     if meta is None:
         raise iso9660.IsoError(f"the config drive has no {base}/meta_data.json")
-    network = files["network_data.json"]
+    network, vendor = files["network_data.json"], files["vendor_data.json"]
     return {"partition": part.number, "offset": part.offset,
             "meta_data": json.loads(meta),
             "user_data": files["user_data"],
-            "network_data": json.loads(network) if network is not None else None}
+            "network_data": json.loads(network) if network is not None else None,
+            "vendor_data": json.loads(vendor) if vendor is not None else None}
 
 
 def _exists(iso: IsoImage, path: str) -> bool:
