@@ -91,6 +91,11 @@ async def _settled_power(rt: Runtime, n: str, timeout: float = 10.0) -> Node:
         await asyncio.sleep(0.02)
 
 
+# The BMCs answer from the test's own event loop, which also runs the 500 log-ins'
+# cryptography: on a busy machine a 1 s timeout failed 53 of the first sweep's 500.
+TIMEOUT = 3.0
+
+
 async def test_power_sync_of_500_bmcs(rt: Runtime, bmcs: BmcServer) -> None:
     """Every node's power state comes from its own BMC, over sessions kept open."""
     raise_open_files_limit(4 * FLEET + 256)
@@ -102,7 +107,7 @@ async def test_power_sync_of_500_bmcs(rt: Runtime, bmcs: BmcServer) -> None:
     async with rt.db.session() as s:
         for port in ports:
             s.add(Node(driver="ipmi", name=f"bmc-{port}",
-                       driver_info=ipmi_info(port, ipmi_timeout=1.0),
+                       driver_info=ipmi_info(port, ipmi_timeout=TIMEOUT),
                        provision_state=states.MANAGEABLE, maintenance=False))
     enrolled = time.monotonic() - started
 
@@ -128,7 +133,7 @@ async def test_power_sync_of_500_bmcs(rt: Runtime, bmcs: BmcServer) -> None:
     assert await in_db() == expected()
     # One log-in per BMC for both sweeps.
     assert ipmi.open_sessions() == FLEET
-    assert {ipmi.session_of(view("ipmi", ipmi_info(p, ipmi_timeout=1.0))).logins
+    assert {ipmi.session_of(view("ipmi", ipmi_info(p, ipmi_timeout=TIMEOUT))).logins
             for p in ports} == {1}
 
     # A BMC dies: it fails alone, in its own timeout; the others are still read.
@@ -136,12 +141,12 @@ async def test_power_sync_of_500_bmcs(rt: Runtime, bmcs: BmcServer) -> None:
     machines[-1].power_on = not machines[-1].power_on
     third = await sync()
     assert (third.changed, third.failed) == (1, 1)
-    assert 1.0 <= third.seconds < 3.0
+    assert TIMEOUT <= third.seconds < 3 * TIMEOUT
     dead = await load(rt.db, await _uuid(rt, f"bmc-{ports[0]}"))
     assert dead.power_sync_failures == 1 and dead.power_state == expected()[dead.name or ""]
     print(f"\n{FLEET} BMCs ({rt.db.url.split(':')[0]}): enroll {enrolled:.2f} s; sync with "
           f"log-ins {first.seconds:.2f} s, on open sessions {second.seconds:.2f} s, "
-          f"with one dead BMC (1 s timeout) {third.seconds:.2f} s")
+          f"with one dead BMC ({TIMEOUT:g} s timeout) {third.seconds:.2f} s")
 
 
 async def _uuid(rt: Runtime, name: str) -> str:
