@@ -94,20 +94,22 @@ def pg_available() -> str | None:
         return f"PostgreSQL at {PG_ADMIN_DSN} does not answer: {exc}"
 
 
-def _pg_admin(sql: str) -> None:
-    """Run one statement on the admin database (CREATE/DROP DATABASE need their own)."""
-    import asyncio
-
+async def _pg_admin_async(*statements: str) -> None:
+    """Run statements on the admin database (CREATE/DROP DATABASE need their own)."""
     import asyncpg
 
-    async def run() -> None:
-        conn = await asyncpg.connect(PG_ADMIN_DSN)
-        try:
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        for sql in statements:
             await conn.execute(sql)
-        finally:
-            await conn.close()
+    finally:
+        await conn.close()
 
-    asyncio.run(run())
+
+def _pg_admin(sql: str) -> None:
+    import asyncio
+
+    asyncio.run(_pg_admin_async(sql))
 
 
 def pg_create_database() -> tuple[str, str]:
@@ -132,27 +134,17 @@ async def pg_migrated(url: str) -> None:
     migration again cost ~0.3 s of CPU here and as much in the server (hundreds of
     database tests).  The template is this process's own (another test process or
     another run may be copying theirs); it is dropped at exit."""
-    import asyncpg
-
     from barecloud.db import migrate
 
-    name = url.rsplit("/", 1)[1]
+    base, name = url.rsplit("/", 1)
     if not _PG_TEMPLATE:
         template = f"bc_template_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-        admin = await asyncpg.connect(PG_ADMIN_DSN)
-        try:
-            await admin.execute(f'CREATE DATABASE "{template}"')
-        finally:
-            await admin.close()
-        await migrate.upgrade_async(f"{url.rsplit('/', 1)[0]}/{template}")
+        await _pg_admin_async(f'CREATE DATABASE "{template}"')
+        await migrate.upgrade_async(f"{base}/{template}")
         _PG_TEMPLATE.append(template)
         atexit.register(pg_drop_database, template)
-    admin = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await admin.execute(f'DROP DATABASE "{name}"')
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{_PG_TEMPLATE[0]}"')
-    finally:
-        await admin.close()
+    await _pg_admin_async(f'DROP DATABASE "{name}"',
+                          f'CREATE DATABASE "{name}" TEMPLATE "{_PG_TEMPLATE[0]}"')
 
 
 # Where ``serve --lab N --netns`` listens: its address on the provisioning network.

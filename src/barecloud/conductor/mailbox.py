@@ -29,7 +29,8 @@ class Mailbox:
         self.closed = False
 
     def close(self) -> None:
-        """Wake every waiter and let no new one wait: the server is stopping."""
+        """Wake every listener; long-polls see :attr:`closed` and answer at once:
+        the server is stopping."""
         self.closed = True
         for event in self._events.values():
             event.set()
@@ -39,26 +40,13 @@ class Mailbox:
         if event is not None:
             event.set()
 
-    async def wait(self, node_uuid: str, timeout: float) -> None:
-        """Return when ``node_uuid`` is notified or after ``timeout`` seconds."""
-        if self.closed:
-            return
-        event = self._events.setdefault(node_uuid, asyncio.Event())
-        try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), timeout)
-        finally:
-            event.clear()
-            if self._events.get(node_uuid) is event and not event.is_set():
-                del self._events[node_uuid]
-
     @contextlib.contextmanager
     def listening(self, key: str) -> Iterator[asyncio.Event]:
         """An event set by every :meth:`notify` of ``key`` while the block runs.
 
         Listen first, then read the state, then wait (clearing the event before
-        each read): a notify between the read and the wait is not lost, as it
-        can be with :meth:`wait`, which a caller enters after its read.
+        each read): a notify between the read and the wait is not lost.  A
+        long-poll checks :attr:`closed` before it waits.
         """
         event = self._events.setdefault(key, asyncio.Event())
         self._listeners[key] = self._listeners.get(key, 0) + 1

@@ -45,7 +45,6 @@ async def create(rt: Runtime, ctx: RequestContext, data: dict[str, Any]) -> Enro
     return Enrolled(row, credential)
 
 
-
 async def authenticate(rt: Runtime, credential: str | None) -> Hypervisor:
     """The hypervisor a host agent's credential names, or Unauthorized."""
     parts = (credential or "").split(".", 2)
