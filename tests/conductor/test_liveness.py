@@ -366,3 +366,24 @@ async def test_a_claim_for_a_dead_conductor_goes_to_a_live_one_or_is_refused(
     with pytest.raises(NoConductor):
         await act(rt, n, "manage")
     assert (await load(database, n)).reservation is None
+
+
+async def test_a_claim_in_flight_does_not_hold_its_holders_heartbeat(pg: Database) -> None:
+    """A claim keeps its holder's row as it is against a take-over, not against the
+    holder's own heartbeat: with claims for a busy conductor overlapping, a lock
+    that held the heartbeat back let it age past the timeout (a 503 in the fault
+    run's calm window, CI of 2026-12-06)."""
+    from barecloud.conductor import locks
+
+    incarnation = await recovery.register(pg, "c-busy", "", timeout=60)
+    async with pg.session() as claim:
+        assert await locks.holder_is_live(claim, "c-busy", 60)
+        async with asyncio.timeout(5):
+            async with pg.engine.begin() as conn:
+                async with asyncio.timeout(2):  # the heartbeat does not wait for the claim
+                    assert await recovery.heartbeat(conn, "c-busy", incarnation)
+        # A peer's take-over skips the row while the claim is under way ...
+        await _set_member(pg, "c-busy", updated_at=utcnow() - dt.timedelta(hours=1))
+        assert await recovery.take_over_dead(pg, "peer", 60) == []
+    # ... and declares it dead once the claim is over.
+    assert await recovery.take_over_dead(pg, "peer", 60) == ["c-busy"]

@@ -82,16 +82,19 @@ async def release(session: AsyncSession, node_id: int, holder: str) -> bool:
 async def holder_is_live(session: AsyncSession, holder: str, timeout: float) -> bool:
     """Whether ``holder`` is a live conductor: online, heartbeat within ``timeout``.
 
-    ``FOR SHARE`` keeps its row as it is until ``session`` ends: a peer taking
-    ``holder`` over (an UPDATE of that row) waits for this transaction, and so
-    sees the node it claimed when it releases ``holder``'s locks.
+    ``FOR KEY SHARE`` keeps its row until ``session`` ends from a peer taking
+    ``holder`` over (its ``SELECT ... FOR UPDATE`` of that row skips it, or
+    waits), so the peer sees the node claimed here when it releases
+    ``holder``'s locks.  Not ``FOR SHARE``: that would also hold back
+    ``holder``'s own heartbeat (an UPDATE of the row), and claims overlapping
+    for a busy conductor let it age past the timeout, making it look dead.
     """
     cutoff = utcnow() - dt.timedelta(seconds=timeout)
     found = await session.scalar(
         select(Conductor.id).where(
             Conductor.hostname == holder, Conductor.online.is_(True),
             Conductor.updated_at >= cutoff, Conductor.role == "conductor",
-        ).with_for_update(read=True)
+        ).with_for_update(read=True, key_share=True)
     )
     return found is not None
 

@@ -192,7 +192,7 @@ async def take_over_dead(db: Database, me: str, timeout: float) -> list[str]:
     name no member has.  On PostgreSQL the members' rows stay locked until
     their nodes are released: the member cannot register again meanwhile
     (its heartbeat waits, then finds itself offline and steps down), and a
-    claim for it (``FOR SHARE`` in :func:`locks.claim_for`) waits, then finds
+    claim for it (``FOR KEY SHARE`` in :func:`locks.claim_for`) waits, then finds
     it dead.  Two conductors taking over at once skip each other's rows.
     """
     cutoff = utcnow() - dt.timedelta(seconds=timeout)
