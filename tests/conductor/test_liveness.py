@@ -282,6 +282,59 @@ async def test_every_lock_of_a_holder_that_is_not_live_is_released(
         assert await s.scalar(select(Member).where(Member.hostname == "api-dead")) is None
 
 
+async def test_a_take_over_cut_short_leaves_every_member_as_it_was(
+    pg: Database, settings: Settings,
+) -> None:
+    """Declaring members dead and releasing their nodes is one transaction: a
+    take-over cancelled half-way (its conductor paused, then found dead itself,
+    steps down) leaves no member online whose nodes were released (fault run,
+    2026-12-06: a conductor kept working on nodes failed as "stopped answering")."""
+    rt = Runtime(pg, settings)
+    old = utcnow() - dt.timedelta(hours=1)
+    held = {}
+    for name in ("c-a", "c-b"):  # taken over in name order
+        async with pg.session() as s:
+            s.add(Member(hostname=name, online=True, updated_at=old, incarnation=name))
+        held[name] = n = await enroll(rt)
+        async with pg.session() as s:
+            await s.execute(update(Node).where(Node.uuid == n).values(reservation=name))
+    async with pg.session() as busy:
+        # Someone holds c-b's node: the take-over waits there, c-a's node released.
+        await busy.execute(select(Node).where(Node.uuid == held["c-b"]).with_for_update())
+        task = asyncio.create_task(recovery.take_over_dead(pg, "me", 60))
+        await asyncio.sleep(1.0)
+        assert not task.done()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    for name in ("c-a", "c-b"):
+        assert (await _member(pg, name)).online, name
+        assert (await load(pg, held[name])).reservation == name, name
+    assert await recovery.take_over_dead(pg, "me", 60) == ["c-a", "c-b"]
+    for name in ("c-a", "c-b"):
+        assert (await load(pg, held[name])).reservation is None, name
+
+
+async def test_a_conductor_declared_dead_takes_nobody_over(
+    database: Database, settings: Settings,
+) -> None:
+    rt = Runtime(database, settings)
+    mine = await recovery.register(database, "me", "", timeout=60)
+    async with database.session() as s:
+        s.add(Member(hostname="c-stale", online=True, incarnation="s",
+                     updated_at=utcnow() - dt.timedelta(hours=1)))
+    n = await enroll(rt)
+    async with database.session() as s:
+        await s.execute(update(Node).where(Node.uuid == n).values(reservation="c-stale"))
+    await _set_member(database, "me", online=False)  # a peer declared this one dead
+    assert await recovery.take_over_dead(database, "me", 60, mine) == []
+    assert (await load(database, n)).reservation == "c-stale"
+    await _set_member(database, "me", online=True)
+    assert await recovery.take_over_dead(database, "me", 60, "an older incarnation") == []
+    assert await recovery.take_over_dead(database, "me", 60, mine) == ["c-stale"]
+    assert (await load(database, n)).reservation is None
+
+
 # --- graceful stop -------------------------------------------------------------------------
 async def test_a_stopped_conductor_hands_its_nodes_over(
     pg_url: str, settings: Settings,

@@ -123,7 +123,8 @@ class Reconcilers:
     async def membership(self) -> None:
         await self.c.member.ensure()  # a conductor that may be dead takes nobody over
         dead = await recovery.take_over_dead(
-            self.c.db, self.c.name, self.c.settings.conductor_heartbeat_timeout
+            self.c.db, self.c.name, self.c.settings.conductor_heartbeat_timeout,
+            self.c.member.incarnation,
         )
         if dead:
             log.warning("conductor(s) %s declared dead; their nodes were released", dead)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from barecloud.conductor import locks, wakeups
 from barecloud.conductor.ring import HashRing
@@ -164,17 +164,21 @@ async def live_conductors(db: Database, timeout: float) -> list[tuple[str, str]]
 
 async def abandon_locks(db: Database, holder: str, why: str) -> int:
     """Fail the transient nodes ``holder`` locked and clear its locks."""
-    count = 0
     async with db.session() as s:
-        nodes = (await s.scalars(select(Node).where(Node.reservation == holder)
-                                 .order_by(Node.id).with_for_update(of=Node))).all()
-        for node in nodes:
-            count += 1
-            message = (
-                f"{why} while the node was {node.provision_state}; "
-                "the operation was abandoned."
-            )
-            s.add(fail_and_clear(node, message, conductor=holder))
+        return await _abandon(s, holder, why)
+
+
+async def _abandon(s: AsyncSession, holder: str, why: str) -> int:
+    count = 0
+    nodes = (await s.scalars(select(Node).where(Node.reservation == holder)
+                             .order_by(Node.id).with_for_update(of=Node))).all()
+    for node in nodes:
+        count += 1
+        message = (
+            f"{why} while the node was {node.provision_state}; "
+            "the operation was abandoned."
+        )
+        s.add(fail_and_clear(node, message, conductor=holder))
     return count
 
 
@@ -182,22 +186,36 @@ async def recover_own(db: Database, name: str) -> int:
     return await abandon_locks(db, name, f"Conductor {name} restarted")
 
 
-async def take_over_dead(db: Database, me: str, timeout: float) -> list[str]:
+async def take_over_dead(db: Database, me: str, timeout: float,
+                         incarnation: str | None = None) -> list[str]:
     """Declare members with stale heartbeats dead and release every lock whose
     holder is not a live member; the names declared dead.
 
     Covers a crash (heartbeat stale while online), a member that went offline
     holding locks (a crash during a graceful stop: its heartbeat then ages
     too, the stop had that long to hand its nodes over), and locks under a
-    name no member has.  On PostgreSQL the members' rows stay locked until
-    their nodes are released: the member cannot register again meanwhile
-    (its heartbeat waits, then finds itself offline and steps down), and a
-    claim for it (``FOR KEY SHARE`` in :func:`locks.claim_for`) waits, then finds
-    it dead.  Two conductors taking over at once skip each other's rows.
+    name no member has.
+
+    One transaction: the members' rows stay locked until their nodes are
+    released, so a member cannot register again meanwhile (its heartbeat
+    waits, then finds itself offline and steps down), and a claim for it
+    (``FOR KEY SHARE`` in :func:`locks.claim_for`) waits, then finds it dead.
+    Declaring a member dead and releasing its nodes commit together or not at
+    all: a take-over cut short (its conductor paused, then found dead itself)
+    never leaves a member online whose nodes were taken.  With ``incarnation``
+    the caller's own row is read first, ``FOR KEY SHARE``: a caller its peers
+    declared dead (or are declaring so) takes nobody over.  Two conductors
+    taking over at once skip each other's rows.
     """
     cutoff = utcnow() - dt.timedelta(seconds=timeout)
     holders = select(Node.reservation).where(Node.reservation.is_not(None))
     async with db.session() as s:
+        if incarnation is not None and await s.scalar(
+                select(Conductor.id).where(Conductor.hostname == me,
+                                           Conductor.incarnation == incarnation,
+                                           Conductor.online.is_(True))
+                .with_for_update(read=True, key_share=True)) is None:
+            return []
         rows = (await s.execute(
             select(Conductor.hostname, Conductor.online, Conductor.role)
             .where(Conductor.hostname != me, Conductor.updated_at < cutoff,
@@ -217,12 +235,10 @@ async def take_over_dead(db: Database, me: str, timeout: float) -> list[str]:
         )).all()
         gone = [(r.hostname, _why(r.hostname, r.role, r.online)) for r in rows]
         gone += [(h, f"Conductor {h} stopped answering") for h in orphans if h]
-        if not db.is_sqlite:
-            # Released while their rows are locked (see above); SQLite has one
-            # connection, and one process: no one can register meanwhile.
-            await _release(db, gone)
-    if db.is_sqlite:
-        await _release(db, gone)
+        for host, why in gone:
+            released = await _abandon(s, host, why)
+            if released:
+                log.warning("releasing %d node(s) held by %s (%s)", released, host, why)
     async with db.session() as s:
         # API members are named after their pid: rows of ended ones would pile up.
         await s.execute(delete(Conductor).where(
@@ -234,13 +250,6 @@ async def take_over_dead(db: Database, me: str, timeout: float) -> list[str]:
 def _why(host: str, role: str, online: bool) -> str:
     who = "API process" if role == API else "Conductor"
     return f"{who} {host} {'stopped answering' if online else 'stopped'}"
-
-
-async def _release(db: Database, gone: list[tuple[str, str]]) -> None:
-    for host, why in gone:
-        released = await abandon_locks(db, host, why)
-        if released:
-            log.warning("released %d node(s) held by %s (%s)", released, host, why)
 
 
 async def hand_over(db: Database, me: str, timeout: float) -> tuple[int, int]:
