@@ -163,6 +163,9 @@ def stand_in_tree(src: Path, where: Path) -> Path:
                         ignore=shutil.ignore_patterns("__pycache__"))
     (pkg / "hostagent").mkdir()
     (pkg / "hostagent" / "__init__.py").write_text('"""Stand-in (bench)."""\n')
+    # The image's /init reads its config drive with the real module.
+    shutil.copy2(src / "barecloud" / "hostagent" / "firstboot.py",
+                 pkg / "hostagent" / "firstboot.py")
     (pkg / "hostagent" / "__main__.py").write_text(STAND_IN)
     return where
 

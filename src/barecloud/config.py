@@ -112,6 +112,10 @@ class Settings(BaseSettings):
     host_report_interval: float = Field(default=10.0, gt=0)
     # The Glance image (name or id) nodes are deployed with to become hypervisors.
     hypervisor_image: str = "barecloud-hypervisor"
+    # The network (name or id) a hypervisor's first NIC is bound to when it is
+    # deployed, where its host agent reaches the service; empty: the
+    # provisioning network (where the service listens for machines already).
+    hypervisor_network: str = ""
     host_down_after_reports: int = Field(default=3, gt=0)
 
     # Networks (docs/design/networking.md).  Segment ids are allocated from

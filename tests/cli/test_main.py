@@ -138,6 +138,22 @@ def test_a_bad_setting_is_one_line_not_a_traceback(tmp_path: Path) -> None:
         "than twice deploy_chain_stall_timeout (10 s)\n")
 
 
+@pytest.mark.parametrize(("args", "says"), [
+    (["--netns"], "--netns goes with --lab N"),
+    (["--lab", "2", "--hypervisors", "1"], "--hypervisors goes with --lab N --netns"),
+    (["--lab", "2", "--netns", "--hypervisors", "3"],
+     "--hypervisors 3 is more than the lab's 2 machines"),
+])
+def test_serve_refuses_lab_options_that_do_not_go_together(
+        tmp_path: Path, args: list[str], says: str) -> None:
+    env = {**os.environ, "BARECLOUD_DATA_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "barecloud", "serve", *args], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert says in " ".join(result.stderr.split())
+    assert not (tmp_path / "lab").exists()
+
+
 def test_operator_commands_go_to_the_clouds_service(service: Service, tmp_path: Path) -> None:
     """status, enroll and bulk with --cloud and no --url reach the cloud's own URL (the
     service is not on 127.0.0.1:6385), not the default one."""

@@ -85,6 +85,10 @@ def serve(
         "switch, booted over real DHCP, with tenant networks (root).")] = False,
     rate: Annotated[str | None, typer.Option(
         help="With --netns: shape every lab cable with tc tbf, e.g. 200mbit.")] = None,
+    hypervisors: Annotated[int, typer.Option(
+        help="With --netns: deploy K of the lab's machines as hypervisors (the host agent "
+        "runs in their namespaces, VMs are QEMU under TCG there), for the vm.tiny flavor "
+        "and the barecloud-tiny image.", min=0)] = 0,
 ) -> None:
     """The all-in-one service: every API, the conductor and the boot server on one port."""
     # Imported before logging is set up: alembic logs its plugins at import.
@@ -93,12 +97,17 @@ def serve(
     settings = load_settings(host=host, port=port, data_dir=data_dir)
     if netns and not lab:
         raise typer.BadParameter("--netns goes with --lab N")
+    if hypervisors and not netns:
+        raise typer.BadParameter("--hypervisors goes with --lab N --netns")
+    if hypervisors > lab:
+        raise typer.BadParameter(f"--hypervisors {hypervisors} is more than the lab's "
+                                 f"{lab} machines")
 
     def announce(serving: launch.Serving) -> None:
         _announce(serving, netns)
 
     with _refusals():
-        launch.serve(settings, lab, netns, rate, announce)
+        launch.serve(settings, lab, netns, rate, announce, hypervisors=hypervisors)
 
 
 def _announce(serving: Serving, netns: bool) -> None:
@@ -111,6 +120,9 @@ def _announce(serving: Serving, netns: bool) -> None:
                    f"{lab['lab_dir']} (barecloud lab status --lab-dir {lab['lab_dir']})")
         if lab.get("created"):
             typer.echo(f"created {', '.join(lab['created'])}")
+        if lab.get("hypervisors"):
+            typer.echo(f"hypervisors (deploying, then up): {', '.join(lab['hypervisors'])} "
+                       "(openstack hypervisor list)")
     typer.echo(
         f"barecloud is serving at {settings.base_url}\n"
         f"  Identity API:   {settings.base_url}/identity\n"
@@ -126,6 +138,9 @@ def _announce(serving: Serving, netns: bool) -> None:
         + ("  openstack --os-cloud barecloud server create --flavor bm.baremetal "
            "--image barecloud-demo " + ("--network net1 " if netns else "")
            + "--wait demo-1\n" if lab is not None else "")
+        + ("  openstack --os-cloud barecloud server create --flavor vm.tiny "
+           "--image barecloud-tiny --nic none --wait vm-1\n"
+           if lab is not None and lab.get("hypervisors") else "")
         + "Stop with Ctrl-C."
     )
 

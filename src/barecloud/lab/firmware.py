@@ -267,9 +267,9 @@ class Firmware:
             m.power("off", "os")
 
     def _diskboot(self) -> None:
-        meta = read_disk(self.machine)
-        if meta is not None:
-            self.machine.console(f"login: {meta.get('hostname')} is up")
+        drive = read_disk(self.machine)
+        if drive is not None:
+            self.machine.console(f"login: {drive['meta_data'].get('hostname')} is up")
 
 
 class NetnsFirmware:
@@ -313,6 +313,8 @@ class NetnsFirmware:
             # leader is not reaped yet (returncode None), so the id is ours.
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
+        # What left the group (a hypervisor's QEMUs daemonize) is still the machine's.
+        lab_netns.kill_inside([self.netns])
         lab_netns.flush(self.netns, [f"eth{i}" for i in range(len(self.machine.macs))])
 
     def _reap(self, proc: subprocess.Popen[bytes], generation: int,
@@ -350,8 +352,9 @@ def agent_argv(m: Machine, loaded: Loaded) -> list[str]:
 def read_disk(m: Machine) -> dict[str, Any] | None:
     """Boot the disk as far as cloud-init's config drive: print what it found.
 
-    Returns the config drive's ``meta_data`` (empty if it has none), or None
-    when the disk holds nothing bootable.
+    Returns the config drive's files (agent.configdrive.read_config_drive's
+    dict; ``meta_data`` empty if it has none), or None when the disk holds
+    nothing bootable.
     """
     try:
         found = agent_configdrive.read_config_drive(m.disk_path)
@@ -369,7 +372,7 @@ def read_disk(m: Machine) -> dict[str, Any] | None:
         m.console(f"cloud-init: ssh key {name}: {key}")
     if found.get("user_data") is not None:
         m.console(f"cloud-init: user data, {len(found['user_data'])} bytes")
-    return meta
+    return {**found, "meta_data": meta}
 
 
 def hardware_of(machine: Machine) -> dict[str, Any]:

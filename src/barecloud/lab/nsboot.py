@@ -19,6 +19,8 @@ Everything here goes over the machine's own NICs, never over loopback:
   tenant network answers, then configures the address and the default
   route (option 3) and prints ``cloud-init: eth0 <ip>/<prefix>``.  The
   kernel of the namespace answers ping.  It runs until the power goes.
+  A hypervisor's drive (lab/hypervisor.py) gives a static address instead,
+  and the OS starts the host agent.
 
 Exit status, read by the shard: 100 power off and 101 reset (the agent's
 own, as on the loopback lab; any other agent status halts the machine:
@@ -37,8 +39,10 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
-from barecloud.lab import netboot
+from barecloud.hostagent import firstboot
+from barecloud.lab import hypervisor, netboot
 from barecloud.lab.firmware import (
     EXIT_POWER_OFF,
     EXIT_REBOOT,
@@ -73,13 +77,18 @@ def prefix_of(lease: netboot.Lease) -> int:
 
 def configure(lease: netboot.Lease) -> str:
     """Put the lease on eth0 (and its router as default route); return ``ip/prefix``."""
-    address = f"{lease.ip}/{prefix_of(lease)}"
+    router = lease.options.get(OPT_ROUTER)
+    gateway = (str(ipaddress.IPv4Address(router[:4]))
+               if router is not None and len(router) >= 4 else None)
+    return configure_static(f"{lease.ip}/{prefix_of(lease)}", gateway)
+
+
+def configure_static(address: str, gateway: str | None) -> str:
+    """Put ``address`` (``ip/prefix``) on eth0, ``gateway`` as default route."""
     _ip("addr", "flush", "dev", NIC)
     _ip("addr", "add", address, "dev", NIC)
-    router = lease.options.get(OPT_ROUTER)
-    if router is not None and len(router) >= 4:
-        _ip("route", "replace", "default", "via", str(ipaddress.IPv4Address(router[:4])),
-            "dev", NIC)
+    if gateway is not None:
+        _ip("route", "replace", "default", "via", gateway, "dev", NIC)
     return address
 
 
@@ -129,13 +138,7 @@ def serve(port: int, answer: bytes) -> None:
     threading.Thread(target=server.serve_forever, daemon=True, name=f"tcp-{port}").start()
 
 
-def run_os(m: Machine, meta: dict[str, object]) -> None:
-    """The disk's operating system: services up, then DHCP on eth0 until it answers."""
-    hostname = str(meta.get("hostname") or m.name)
-    serve(22, SSH_BANNER)
-    body = f"{hostname}\n".encode()
-    serve(80, b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: "
-          + str(len(body)).encode() + b"\r\n\r\n" + body)
+def dhcp_until_answered(m: Machine) -> netboot.Lease:
     waited = False
     while True:
         try:
@@ -144,12 +147,32 @@ def run_os(m: Machine, meta: dict[str, object]) -> None:
             m.console(f"cloud-init: {NIC}: {exc}")
             lease = None
         if lease is not None:
-            break
+            return lease
         if not waited:
             m.console(f"cloud-init: {NIC}: no DHCP answer yet, still asking")
             waited = True
-    m.console(f"cloud-init: {NIC} {configure(lease)}")
+
+
+def run_os(m: Machine, drive: dict[str, Any]) -> None:
+    """The disk's operating system: services up, then DHCP on eth0 until it answers.
+
+    The hypervisor image (its config drive names a host agent) takes the
+    drive's static address instead, as its /init does, and starts the agent.
+    """
+    meta: dict[str, Any] = drive.get("meta_data") or {}
+    hostname = str(meta.get("hostname") or m.name)
+    serve(22, SSH_BANNER)
+    body = f"{hostname}\n".encode()
+    serve(80, b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: "
+          + str(len(body)).encode() + b"\r\n\r\n" + body)
+    vendor = drive.get("vendor_data")
+    static = (hypervisor.static_address(drive.get("network_data"), m.macs[0])
+              if firstboot.agent_config(vendor) else None)
+    address = (configure_static(*static) if static is not None
+               else configure(dhcp_until_answered(m)))
+    m.console(f"cloud-init: {NIC} {address}")
     m.console(f"login: {hostname} is up")
+    hypervisor.start_host_agent(m, meta, vendor)
     while True:
         time.sleep(3600)
 
@@ -161,10 +184,10 @@ def boot(m: Machine, device: str) -> int:
         except BootFailed as exc:
             m.console(f"PXE: {exc}; trying the disk")
             _ip("addr", "flush", "dev", NIC)
-    meta = read_disk(m)
-    if meta is None:
+    drive = read_disk(m)
+    if drive is None:
         return EXIT_HALTED
-    run_os(m, meta)
+    run_os(m, drive)
     return EXIT_HALTED  # not reached: the OS runs until the power goes
 
 

@@ -4,13 +4,24 @@ A bare-metal flavor per resource class the lab's nodes have
 (``bm.<class>``, ``resources:CUSTOM_<CLASS>=1``) and a small public image,
 ``barecloud-demo``: an MBR disk with one partition, which the lab firmware
 boots (it has the boot signature) and whose config drive the agent adds.
-Both are created once and left alone afterwards.
+
+For VMs (a netns lab, whose machines can become hypervisors): the flavor
+``vm.tiny`` (1 vCPU, 256 MiB, 1 GiB), the image ``barecloud-tiny`` that
+``scripts/build-vm-image`` builds (a kernel and busybox that read the config
+drive, like CirrOS; built on first use, cached), and, when there is no
+hypervisor image yet, ``barecloud-hypervisor``: the demo disk, because a
+netns lab machine's "OS" is the lab's own whatever its disk holds (the
+config drive is what makes it a hypervisor; lab/hypervisor.py).
+Each is created once and left alone afterwards.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import struct
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -21,7 +32,12 @@ from barecloud.services.compute import flavors
 from barecloud.services.context import ADMIN_ROLES, RequestContext, Runtime
 from barecloud.services.image import images
 
+log = logging.getLogger(__name__)
+
 DEMO_IMAGE = "barecloud-demo"
+VM_IMAGE = "barecloud-tiny"
+VM_FLAVOR = "vm.tiny"
+REPO = Path(__file__).resolve().parents[3]  # a source tree's root (src/barecloud/startup/)
 MIB = 1 << 20
 IMAGE_SIZE = 16 * MIB
 # The newest microversion the flavor body below is valid for.
@@ -56,8 +72,9 @@ async def admin_context(rt: Runtime) -> RequestContext:
                           roles=ADMIN_ROLES)
 
 
-async def ensure(rt: Runtime) -> list[str]:
-    """Create what is missing; return what was created, for the operator."""
+async def ensure(rt: Runtime, vms: bool = False) -> list[str]:
+    """Create what is missing (``vms``: and what VMs need); return what was created,
+    for the operator."""
     ctx = await admin_context(rt)
     created: list[str] = []
     async with rt.db.session() as s:
@@ -87,4 +104,58 @@ async def ensure(rt: Runtime) -> list[str]:
                                                "visibility": "public"})
         await images.upload(rt, ctx, image.uuid, _chunks(demo_disk()))
         created.append(f"image {DEMO_IMAGE}")
+    if vms:
+        created += await _for_vms(rt, ctx, names)
     return created
+
+
+async def _has_image(rt: Runtime, name: str) -> bool:
+    async with rt.db.session() as s:
+        return await s.scalar(select(Image.id).where(Image.name == name)) is not None
+
+
+async def _for_vms(rt: Runtime, ctx: RequestContext, flavor_names: set[str]) -> list[str]:
+    created: list[str] = []
+    if VM_FLAVOR not in flavor_names:
+        await flavors.create(rt, ctx, {"flavor": {"name": VM_FLAVOR, "vcpus": 1, "ram": 256,
+                                                  "disk": 1}}, FLAVOR_VERSION)
+        created.append(f"flavor {VM_FLAVOR}")
+    if not await _has_image(rt, rt.settings.hypervisor_image):
+        image = await images.create(rt, ctx, {
+            "name": rt.settings.hypervisor_image, "disk_format": "raw",
+            "container_format": "bare", "visibility": "private"})
+        await images.upload(rt, ctx, image.uuid, _chunks(demo_disk()))
+        created.append(f"image {rt.settings.hypervisor_image}")
+    if not await _has_image(rt, VM_IMAGE):
+        built = await build_vm_image()
+        if built is not None:
+            image = await images.create(rt, ctx, {
+                "name": VM_IMAGE, "disk_format": "qcow2", "container_format": "bare",
+                "visibility": "public"})
+            await images.upload(rt, ctx, image.uuid, _file_chunks(built))
+            created.append(f"image {VM_IMAGE}")
+    return created
+
+
+async def build_vm_image() -> Path | None:
+    """``scripts/build-vm-image``'s qcow2 (built if need be), or None, said why, if
+    this is not a source tree or the build fails."""
+    script = REPO / "scripts" / "build-vm-image"
+    if not script.exists():
+        log.warning("no %s (not a source tree): no %s image", script, VM_IMAGE)
+        return None
+    proc = await asyncio.create_subprocess_exec(
+        str(script), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    _, err = await proc.communicate()
+    built = REPO / ".cache" / "vm-image" / f"{VM_IMAGE}.qcow2"
+    if proc.returncode or not built.exists():
+        log.warning("scripts/build-vm-image failed (status %s): %s", proc.returncode,
+                    err.decode(errors="replace").strip()[-2000:])
+        return None
+    return built
+
+
+async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
+    with path.open("rb") as f:
+        while chunk := await asyncio.to_thread(f.read, MIB):
+            yield chunk

@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from barecloud import states
 from barecloud.config import Settings
+from barecloud.db.hypervisor_models import Hypervisor
 from barecloud.db.identity_models import Project
 from barecloud.db.models import Node
 from barecloud.drivers.switches import registry
@@ -31,6 +32,7 @@ from barecloud.lab import netns as lab_netns
 from barecloud.lab.layout import LabDir
 from barecloud.services import children
 from barecloud.services.baremetal import node_states
+from barecloud.services.compute import hypervisor_nodes
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.identity import bootstrap
 from barecloud.services.network import networks as network_service
@@ -120,7 +122,11 @@ async def plug_provisioning(rt: Runtime) -> None:
         await subnet_service.create(rt, ctx, {
             "network_id": network.id, "project_id": admin, "name": PROVISIONING_NETWORK,
             "ip_version": 4, "cidr": str(PROVISIONING_CIDR), "enable_dhcp": False,
-            "gateway_ip": None})
+            "gateway_ip": None,
+            # Below the boot DHCP's range (wire_netns): the ports of machines
+            # that keep a static address here (hypervisors) never meet a lease.
+            "allocation_pools": [{"start": str(PROVISIONING_CIDR.network_address + 2),
+                                  "end": str(PROVISIONING_CIDR.network_address + 99)}]})
     switch = registry.switch(settings.network_host_switch)
     assert isinstance(switch, HostPlug)
     prefix = PROVISIONING_CIDR.prefixlen
@@ -141,8 +147,9 @@ def shape_plug(settings: Settings, port: str) -> None:
 
 
 async def start(rt: Runtime, settings: Settings, count: int, driver: str = "ipmi",
-                netns: bool = False) -> dict[str, Any]:
-    """Start (or grow) the lab, enroll it, and bring its new nodes to available."""
+                netns: bool = False, hypervisors: int = 0) -> dict[str, Any]:
+    """Start (or grow) the lab, enroll it, and bring its new nodes to available;
+    in a netns lab, deploy ``hypervisors`` of them as hypervisors."""
     env = dict(os.environ)
     env.pop("OS_TOKEN", None)
     if settings.auth_strategy == "keystone":
@@ -171,8 +178,27 @@ async def start(rt: Runtime, settings: Settings, count: int, driver: str = "ipmi
         for uuid in fresh:
             await node_states.set_provision_state(rt, ctx, uuid, verb, {})
         await _settle(rt, fresh, settled)
-    info["created"] = await demo_content.ensure(rt)
+    info["created"] = await demo_content.ensure(rt, vms=netns)
+    if hypervisors:
+        info["hypervisors"] = await lab_hypervisors(rt, hypervisors)
     return info
+
+
+async def lab_hypervisors(rt: Runtime, count: int) -> list[str]:
+    """Make ``count`` of the lab's machines hypervisors (those that are already
+    count); the names of all of them.  Their deploys run on after this returns."""
+    async with rt.db.session() as s:
+        have = list((await s.scalars(select(Hypervisor.hostname).where(
+            Hypervisor.node_uuid.is_not(None)).order_by(Hypervisor.hostname))).all())
+        free = list((await s.scalars(select(Node.name).where(
+            Node.provision_state == states.AVAILABLE, Node.instance_uuid.is_(None),
+            Node.name.is_not(None)).order_by(Node.name))).all())
+    wanted = [n for n in free if n][:max(0, count - len(have))]
+    if wanted:
+        made = await hypervisor_nodes.create_on_nodes(
+            rt, service_context("req-lab-hypervisors"), {"nodes": wanted})
+        have += [h.hostname for h in made]
+    return have
 
 
 def stop(settings: Settings, netns: bool = False) -> None:

@@ -37,24 +37,26 @@ class Serving:
 
 
 def serve(settings: Settings, lab: int, netns: bool, rate: str | None,
-          on_ready: Callable[[Serving], None]) -> None:
-    """The all-in-one service, with a lab of ``lab`` machines if asked."""
+          on_ready: Callable[[Serving], None], hypervisors: int = 0) -> None:
+    """The all-in-one service, with a lab of ``lab`` machines if asked (``hypervisors``
+    of them deployed as hypervisors, in a netns lab)."""
     configure_logging()
     # Before the lab, the migrations, anything: a second service on the file is
     # refused untouched (and its exit must not stop the first one's lab).
     with alone_on(settings, "barecloud serve"):
-        _serve(settings, lab, netns, rate, on_ready)
+        _serve(settings, lab, netns, rate, on_ready, hypervisors)
 
 
 def _serve(settings: Settings, lab: int, netns: bool, rate: str | None,
-           on_ready: Callable[[Serving], None]) -> None:
+           on_ready: Callable[[Serving], None], hypervisors: int) -> None:
     if lab and (conflict := lab_service.mode_conflict(settings, lab, netns)):
         raise Refused(conflict)
     if netns:
         settings = lab_service.wire_netns(settings, lab, rate)
 
     async def ready(rt: Runtime) -> None:
-        info = await lab_service.start(rt, settings, lab, netns=netns) if lab else None
+        info = await lab_service.start(rt, settings, lab, netns=netns,
+                                       hypervisors=hypervisors) if lab else None
         on_ready(Serving(
             settings=settings, clouds_yaml=clouds_yaml_path(settings).absolute(),
             cloud="barecloud-admin" if settings.auth_strategy == "keystone" else "barecloud",

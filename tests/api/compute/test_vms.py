@@ -23,6 +23,7 @@ from tests.conftest import service_on
 
 AGENT = "/compute/barecloud-host-agent/v1"
 INTERVAL = 0.5  # the service's host_report_interval here: down after 1.5 s of silence
+HYPERVISOR_NETWORK = "hypervisors"  # where hypervisors' agents reach the service
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -31,7 +32,8 @@ def compute_service(request: pytest.FixtureRequest,
     """conftest's, with quick host deadlines and a CPU ratio of 2 (its ``nova`` uses it)."""
     yield from service_on(tmp_path_factory.mktemp("vms"), request.param, extra_env={
         "BARECLOUD_HOST_REPORT_INTERVAL": str(INTERVAL),
-        "BARECLOUD_CPU_ALLOCATION_RATIO": "2.0"})
+        "BARECLOUD_CPU_ALLOCATION_RATIO": "2.0",
+        "BARECLOUD_HYPERVISOR_NETWORK": HYPERVISOR_NETWORK})
 
 
 class Host:
@@ -350,6 +352,23 @@ def test_a_vm_grows_to_a_larger_flavor_and_waits_for_the_confirmation(nova: Nova
         host.close()
 
 
+def _cabled(nova: Nova, node: dict[str, Any], switch_port: str) -> str:
+    mac = "52:54:00:" + ":".join(f"{b:02x}" for b in uuid.uuid4().bytes[:3])
+    r = nova.bm.post("/ports", json={"address": mac, "node_uuid": node["uuid"],
+                                     "local_link_connection": {
+                                         "switch_id": "52:54:00:00:00:01",
+                                         "port_id": switch_port, "switch_info": "lab"}})
+    assert r.status_code == 201, r.text
+    return mac
+
+
+def _hypervisor_ports(nova: Nova, host_id: str) -> list[dict[str, Any]]:
+    r = nova.http.get(f"{nova.svc.url}/network/v2.0/ports", params={"device_id": host_id})
+    assert r.status_code == 200, r.text
+    ports: list[dict[str, Any]] = r.json()["ports"]
+    return ports
+
+
 def test_machines_become_hypervisors_and_go_back_to_the_pool(nova: Nova) -> None:
     rc = f"rc-{uuid.uuid4().hex[:8]}"
     nodes = [nova.node(rc) for _ in range(2)]
@@ -364,14 +383,36 @@ def test_machines_become_hypervisors_and_go_back_to_the_pool(nova: Nova) -> None
             {"op": "replace", "path": "/name", "value": "barecloud-hypervisor"}],
             headers={"Content-Type": "application/openstack-images-v2.1-json-patch"})
         assert r.status_code == 200, r.text
+    # A hypervisor's first NIC goes on the hypervisor network: it must exist, and
+    # each machine needs a NIC cabled to a switch; nothing is made until both hold.
+    network = nova.http.get(f"{nova.svc.url}/network/v2.0/networks",
+                            params={"name": HYPERVISOR_NETWORK}).json()["networks"]
+    if not network:
+        assert f"hypervisor network '{HYPERVISOR_NETWORK}' does not exist" in fault(
+            nova.request("POST", "/barecloud-hypervisors", json=body), 409)
+        r = nova.http.post(f"{nova.svc.url}/network/v2.0/networks",
+                           json={"network": {"name": HYPERVISOR_NETWORK}})
+        assert r.status_code == 201, r.text
+        r = nova.http.post(f"{nova.svc.url}/network/v2.0/subnets", json={"subnet": {
+            "network_id": r.json()["network"]["id"], "ip_version": 4,
+            "cidr": "10.96.0.0/24"}})
+        assert r.status_code == 201, r.text
+    macs = [_cabled(nova, nodes[0], f"hv-{uuid.uuid4().hex[:6]}")]
+    assert "has no free NIC cabled to a switch" in fault(
+        nova.request("POST", "/barecloud-hypervisors", json=body), 409)
+    assert all(nova.node_of(n["uuid"])["instance_uuid"] is None for n in nodes)
+    macs.append(_cabled(nova, nodes[1], f"hv-{uuid.uuid4().hex[:6]}"))
     made = nova.ok("POST", "/barecloud-hypervisors", 202, json=body)["hypervisors"]
     assert [h["hostname"] for h in made] == names
     assert all("credential" not in h and h["state"] == "new" for h in made)
-    for node, host in zip(nodes, made, strict=True):
+    for node, host, mac in zip(nodes, made, macs, strict=True):
         n = nova.wait_node(node["uuid"], lambda n: n["provision_state"] == "active")
         assert n["instance_uuid"] == host["id"]
         assert "credential" not in str(n) and "hv." not in str(n)
         assert n["instance_info"]["display_name"] == f"hypervisor {host['hostname']}"
+        [port] = _hypervisor_ports(nova, host["id"])
+        assert (port["mac_address"], port["binding:host_id"], port["device_owner"]) == (
+            mac, node["uuid"], "compute:hypervisor")
     # A machine already a hypervisor cannot become another.
     assert "not available" in fault(nova.request("POST", "/barecloud-hypervisors", json={
         "hypervisor": {"nodes": names[:1]}}), 409)
@@ -382,6 +423,7 @@ def test_machines_become_hypervisors_and_go_back_to_the_pool(nova: Nova) -> None
         assert r.status_code == 204, r.text
         n = nova.wait_node(node["uuid"], lambda n: n["provision_state"] == "available")
         assert n["instance_uuid"] is None
+        assert _hypervisor_ports(nova, host["id"]) == []
     assert "could not be found" in fault(nova.request("POST", "/barecloud-hypervisors", json={
         "hypervisor": {"nodes": ["no-such-node"]}}), 400)
     fault(nova.request("POST", "/barecloud-hypervisors", json={

@@ -12,6 +12,16 @@ holds the hypervisor's UUID as its ``instance_uuid`` (so no scheduler takes
 it, and an operator sees what it became); the hypervisor is ``new`` until
 its agent first reports.
 
+The host's first free cabled NIC gets a port on the hypervisor network
+(``Settings.hypervisor_network``, by default the provisioning network, where
+the service already listens for machines), as a server's VIF: the deploy's
+last network step binds its switch port there, so its agent can reach the
+service, and the config drive's ``network_data.json`` its static address
+there (barecloud's boot DHCP answers only machines being provisioned, so the
+hypervisor image configures that NIC from the drive).  That network is the
+machines' (hostile): the agent's calls carry its credential and its image
+URLs are signed, so nothing more is had there.
+
 Removal (vm_hosts.delete) undeploys the node, which is then cleaned.
 """
 
@@ -26,7 +36,8 @@ from barecloud.conductor import batches
 from barecloud.db.hypervisor_models import Hypervisor
 from barecloud.db.lease_models import HostAllocation, Lease, ReservableHost
 from barecloud.db.models import Image, Node, bump
-from barecloud.errors import Conflict, Forbidden, InvalidParameter
+from barecloud.errors import Conflict, Forbidden, InvalidParameter, NotFound
+from barecloud.hostagent.firstboot import VENDOR_KEY
 from barecloud.services import policy
 from barecloud.services.baremetal import node_states
 from barecloud.services.baremetal.schemas import UUID_RE
@@ -34,9 +45,11 @@ from barecloud.services.compute import host_credentials
 from barecloud.services.compute.hypervisors import DEFAULT_ZONE, zone_of
 from barecloud.services.compute.servers import reservation_id
 from barecloud.services.context import RequestContext, Runtime
+from barecloud.services.network import binding, vifs
+from barecloud.services.network import networks as network_service
 from barecloud.services.tenancy import project_of, service_context
 
-VENDOR_KEY = "barecloud_host_agent"
+PORT_OWNER = "compute:hypervisor"  # the device_owner of a hypervisor's own port
 
 
 async def _image(rt: Runtime) -> Image:
@@ -101,18 +114,33 @@ async def _owner(rt: Runtime, ctx: RequestContext, nodes: list[Node]) -> str | N
     return project
 
 
+async def _network(rt: Runtime) -> str | None:
+    """The hypervisor network's id; None where machines' NICs are not moved."""
+    ref = rt.settings.hypervisor_network or rt.settings.provisioning_network
+    if not ref:
+        return None
+    try:
+        return (await network_service.find_network(rt.db, ref)).id
+    except NotFound:
+        raise Conflict(f"The hypervisor network {ref!r} does not exist: create it, or set "
+                       "BARECLOUD_HYPERVISOR_NETWORK to one that does.") from None
+
+
 async def create_on_nodes(rt: Runtime, ctx: RequestContext,
                           data: dict[str, Any]) -> list[Hypervisor]:
     """``data`` is host_schemas.CREATE_HYPERVISOR's ``hypervisor``, with ``nodes``."""
     nodes = await _nodes(rt, list(data["nodes"]))
     owner = await _owner(rt, ctx, nodes)
     image = await _image(rt)
+    network = await _network(rt)
     for n in nodes:
         if n.provision_state != states.AVAILABLE or n.maintenance or n.instance_uuid or (
                 n.reservation is not None):
             raise Conflict(f"Node {n.name or n.uuid} is not available (it is "
                            f"{n.provision_state}{', in maintenance' if n.maintenance else ''}"
                            f"{', in use' if n.instance_uuid else ''}).")
+        if network is not None:
+            await vifs.free_nic(rt, n)  # where its agent will reach the service
     batch = reservation_id() if len(nodes) > 1 else None
     made: list[tuple[Hypervisor, str, Node]] = []
     async with rt.db.session() as s:
@@ -139,18 +167,28 @@ async def create_on_nodes(rt: Runtime, ctx: RequestContext,
     ctx_ = service_context(f"req-hypervisors-{batch or made[0][0].uuid}")
     for i, (host, credential, n) in enumerate(made):
         try:
+            drive = _drive(rt, host, credential)
+            if network is not None:
+                await vifs.plug(rt, host.uuid, PORT_OWNER, network, n)
+                drive["network_data"] = await vifs.device_network_data(rt, host.uuid, n.uuid)
             await node_states.set_provision_state(
-                rt, ctx_, n.uuid, "active", {"configdrive": _drive(rt, host, credential)},
-                batch=batch)
+                rt, ctx_, n.uuid, "active", {"configdrive": drive}, batch=batch)
         except Exception:
             await _undo(rt, [h for h, _, _ in made[i:]], batch)
             raise
     return [h for h, _, _ in made]
 
 
+async def _unplug(rt: Runtime, host: Hypervisor) -> None:
+    await vifs.unplug(rt, host.uuid, host.node_uuid)
+    await binding.delete_ports_of_device(rt.db, host.uuid)
+
+
 async def _undo(rt: Runtime, hosts: list[Hypervisor], batch: str | None) -> None:
     """A deploy request refused (no conductor, say): the hosts whose deploy did
     not start are forgotten and their nodes let go, as if never asked for."""
+    for host in hosts:
+        await _unplug(rt, host)
     async with rt.db.session() as s:
         for host in hosts:
             await s.execute(update(Node).where(Node.uuid == host.node_uuid,
@@ -180,13 +218,14 @@ async def undeploy(rt: Runtime, host: Hypervisor) -> None:
         node = await s.scalar(select(Node).where(Node.uuid == host.node_uuid))
     if node is None or node.instance_uuid != host.uuid:
         return
-    if node.provision_state in (states.ACTIVE, states.DEPLOYFAIL, states.DEPLOYWAIT,
-                                states.ERROR):
-        await node_states.set_provision_state(
-            rt, service_context(f"req-hypervisor-remove-{host.uuid}"), node.uuid, "deleted", {})
-    elif node.provision_state not in (states.AVAILABLE,):
+    undeployable = (states.ACTIVE, states.DEPLOYFAIL, states.DEPLOYWAIT, states.ERROR)
+    if node.provision_state not in (*undeployable, states.AVAILABLE):
         raise Conflict(f"Node {node.name or node.uuid} is {node.provision_state}: try again "
                        "once its deploy has ended.")
+    await _unplug(rt, host)  # as a server's VIFs go before its node is undeployed
+    if node.provision_state in undeployable:
+        await node_states.set_provision_state(
+            rt, service_context(f"req-hypervisor-remove-{host.uuid}"), node.uuid, "deleted", {})
     async with rt.db.session() as s:
         await s.execute(update(Node).where(Node.uuid == node.uuid,
                                            Node.instance_uuid == host.uuid)

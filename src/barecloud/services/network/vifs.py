@@ -171,15 +171,44 @@ def _given(server: Server) -> set[str]:
     return {str(n["port"]) for n in requested(server) if "port" in n}
 
 
-async def detach(rt: Runtime, server: Server, node_uuid: str | None) -> None:
-    """Unbind the server's ports from ``node_uuid``; delete those it created."""
-    given = _given(server)
+async def free_nic(rt: Runtime, node: Node) -> Port:
+    """The node's first cabled NIC that carries no VIF (Conflict if none)."""
+    async with rt.db.session() as s:
+        cabled = nics((await s.scalars(select(Port).where(Port.node_id == node.id))).all())
+    free = [n for n in cabled if vif_of(n) is None]
+    if not free:
+        raise Conflict(f"Node {node.name or node.uuid} has no free NIC cabled to a switch "
+                       "(local_link_connection).")
+    return free[0]
+
+
+async def plug(rt: Runtime, device_id: str, device_owner: str, network_ref: str,
+               node: Node) -> NetworkPort:
+    """A port of ``device_id`` on network ``network_ref`` (name or id), bound to the
+    node's first free cabled NIC (a hypervisor's own network: no server owns it)."""
+    network = await network_service.find_network(rt.db, network_ref)
+    nic = await free_nic(rt, node)
+    port = await network_ports.create_port(
+        rt, project_id=network.project_id, network_id=network.id, device_id=device_id,
+        device_owner=device_owner)
+    return await bind_vif(rt, port.id, node, nic)
+
+
+async def unplug(rt: Runtime, device_id: str, node_uuid: str | None) -> set[str]:
+    """Forget the VIFs of ``device_id`` on the NICs of ``node_uuid``; their port ids."""
     async with rt.db.session() as s:
         ids = set((await s.scalars(
-            select(NetworkPort.id).where(NetworkPort.device_id == server.uuid))).all())
+            select(NetworkPort.id).where(NetworkPort.device_id == device_id))).all())
         if ids and node_uuid:
             release_nics((await s.scalars(select(Port).where(
                 Port.node_id.in_(select(Node.id).where(Node.uuid == node_uuid))))).all(), ids)
+    return ids
+
+
+async def detach(rt: Runtime, server: Server, node_uuid: str | None) -> None:
+    """Unbind the server's ports from ``node_uuid``; delete those it created."""
+    given = _given(server)
+    ids = await unplug(rt, server.uuid, node_uuid)
     for port_id in ids & given:
         await binding.unbind_port(rt.db, port_id)
         async with rt.db.session() as s:
@@ -195,9 +224,15 @@ async def network_data(rt: Runtime, server: Server) -> dict[str, Any] | None:
     Static addresses, so a machine configures its networks from the config
     drive even where no DHCP server of barecloud's reaches the segment.
     """
+    return await device_network_data(rt, server.uuid, server.node_uuid)
+
+
+async def device_network_data(rt: Runtime, device_id: str,
+                              node_uuid: str | None) -> dict[str, Any] | None:
+    """:func:`network_data` of the ports of ``device_id`` bound to ``node_uuid``."""
     async with rt.db.session() as s:
         vifs = list((await s.scalars(select(NetworkPort).where(
-            NetworkPort.device_id == server.uuid, NetworkPort.binding_host_id != ""))).all())
+            NetworkPort.device_id == device_id, NetworkPort.binding_host_id != ""))).all())
         if not vifs:
             return None
         nets = {n.id: n for n in (await s.scalars(select(Network).where(
@@ -205,7 +240,7 @@ async def network_data(rt: Runtime, server: Server) -> dict[str, Any] | None:
         subs = {n.id: n for n in (await s.scalars(select(Subnet).where(
             Subnet.network_id.in_(nets)))).all()}
         cabled = nics((await s.scalars(select(Port).join(Node).where(
-            Node.uuid == server.node_uuid))).all())
+            Node.uuid == node_uuid))).all())
     order = {nic.address: i for i, nic in enumerate(cabled)}  # as the machine sees its NICs
     vifs.sort(key=lambda v: order.get(v.mac_address, len(order)))
     links: list[dict[str, Any]] = []
