@@ -7,8 +7,9 @@ boots (it has the boot signature) and whose config drive the agent adds.
 
 For VMs (a netns lab, whose machines can become hypervisors): the flavor
 ``vm.tiny`` (1 vCPU, 256 MiB, 1 GiB), the image ``barecloud-tiny`` that
-``scripts/build-vm-image`` builds (a kernel and busybox that read the config
-drive, like CirrOS; built on first use, cached), and, when there is no
+``scripts/build-vm-image`` builds when hypervisors are asked for (a kernel
+and busybox that read the config drive, like CirrOS; built on first use,
+cached), and, when there is no
 hypervisor image yet, ``barecloud-hypervisor``: the demo disk, because a
 netns lab machine's "OS" is the lab's own whatever its disk holds (the
 config drive is what makes it a hypervisor; lab/hypervisor.py).
@@ -72,9 +73,10 @@ async def admin_context(rt: Runtime) -> RequestContext:
                           roles=ADMIN_ROLES)
 
 
-async def ensure(rt: Runtime, vms: bool = False) -> list[str]:
-    """Create what is missing (``vms``: and what VMs need); return what was created,
-    for the operator."""
+async def ensure(rt: Runtime, vms: bool = False, vm_image: bool = False) -> list[str]:
+    """Create what is missing (``vms``: and the VM flavor and hypervisor image;
+    ``vm_image``: and the VM image, built if need be, seconds even when it is);
+    return what was created, for the operator."""
     ctx = await admin_context(rt)
     created: list[str] = []
     async with rt.db.session() as s:
@@ -105,7 +107,7 @@ async def ensure(rt: Runtime, vms: bool = False) -> list[str]:
         await images.upload(rt, ctx, image.uuid, _chunks(demo_disk()))
         created.append(f"image {DEMO_IMAGE}")
     if vms:
-        created += await _for_vms(rt, ctx, names)
+        created += await _for_vms(rt, ctx, names, vm_image)
     return created
 
 
@@ -114,7 +116,8 @@ async def _has_image(rt: Runtime, name: str) -> bool:
         return await s.scalar(select(Image.id).where(Image.name == name)) is not None
 
 
-async def _for_vms(rt: Runtime, ctx: RequestContext, flavor_names: set[str]) -> list[str]:
+async def _for_vms(rt: Runtime, ctx: RequestContext, flavor_names: set[str],
+                   vm_image: bool) -> list[str]:
     created: list[str] = []
     if VM_FLAVOR not in flavor_names:
         await flavors.create(rt, ctx, {"flavor": {"name": VM_FLAVOR, "vcpus": 1, "ram": 256,
@@ -126,7 +129,7 @@ async def _for_vms(rt: Runtime, ctx: RequestContext, flavor_names: set[str]) -> 
             "container_format": "bare", "visibility": "private"})
         await images.upload(rt, ctx, image.uuid, _chunks(demo_disk()))
         created.append(f"image {rt.settings.hypervisor_image}")
-    if not await _has_image(rt, VM_IMAGE):
+    if vm_image and not await _has_image(rt, VM_IMAGE):
         built = await build_vm_image()
         if built is not None:
             image = await images.create(rt, ctx, {

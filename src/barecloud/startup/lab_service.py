@@ -178,7 +178,7 @@ async def start(rt: Runtime, settings: Settings, count: int, driver: str = "ipmi
         for uuid in fresh:
             await node_states.set_provision_state(rt, ctx, uuid, verb, {})
         await _settle(rt, fresh, settled)
-    info["created"] = await demo_content.ensure(rt, vms=netns)
+    info["created"] = await demo_content.ensure(rt, vms=netns, vm_image=hypervisors > 0)
     if hypervisors:
         info["hypervisors"] = await lab_hypervisors(rt, hypervisors)
     return info
