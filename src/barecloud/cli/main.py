@@ -121,8 +121,8 @@ def _announce(serving: Serving, netns: bool) -> None:
         if lab.get("created"):
             typer.echo(f"created {', '.join(lab['created'])}")
         if lab.get("hypervisors"):
-            typer.echo(f"hypervisors (deploying, then up): {', '.join(lab['hypervisors'])} "
-                       "(openstack hypervisor list)")
+            typer.echo(f"hypervisors: {', '.join(lab['hypervisors'])} (openstack hypervisor "
+                       "list; VMs run in their namespaces)")
     typer.echo(
         f"barecloud is serving at {settings.base_url}\n"
         f"  Identity API:   {settings.base_url}/identity\n"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from sqlalchemy import select
 
 from barecloud import states
 from barecloud.config import Settings
+from barecloud.db import hypervisor_models as hv_states
 from barecloud.db.hypervisor_models import Hypervisor
 from barecloud.db.identity_models import Project
 from barecloud.db.models import Node
@@ -40,6 +42,8 @@ from barecloud.services.network import subnets as subnet_service
 from barecloud.services.network.segments import segment
 from barecloud.services.tenancy import service_context
 from barecloud.startup import demo_content
+
+log = logging.getLogger(__name__)
 
 
 def lab_dir(settings: Settings) -> Path:
@@ -184,9 +188,10 @@ async def start(rt: Runtime, settings: Settings, count: int, driver: str = "ipmi
     return info
 
 
-async def lab_hypervisors(rt: Runtime, count: int) -> list[str]:
+async def lab_hypervisors(rt: Runtime, count: int, timeout: float = 300) -> list[str]:
     """Make ``count`` of the lab's machines hypervisors (those that are already
-    count); the names of all of them.  Their deploys run on after this returns."""
+    count); the names of all of them, once up (their agents report), so that a
+    VM flavor has a host at once; after ``timeout`` seconds, said, as they are."""
     async with rt.db.session() as s:
         have = list((await s.scalars(select(Hypervisor.hostname).where(
             Hypervisor.node_uuid.is_not(None)).order_by(Hypervisor.hostname))).all())
@@ -198,7 +203,19 @@ async def lab_hypervisors(rt: Runtime, count: int) -> list[str]:
         made = await hypervisor_nodes.create_on_nodes(
             rt, service_context("req-lab-hypervisors"), {"nodes": wanted})
         have += [h.hostname for h in made]
-    return have
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        async with rt.db.session() as s:
+            down = list((await s.scalars(select(Hypervisor.hostname).where(
+                Hypervisor.hostname.in_(have), Hypervisor.state != hv_states.UP))).all())
+        if not down:
+            return have
+        if loop.time() > deadline:
+            log.warning("hypervisor(s) %s not up after %.0f s: see their machines' "
+                        "console.log and host-agent.log in the lab", down, timeout)
+            return have
+        await asyncio.sleep(0.5)
 
 
 def stop(settings: Settings, netns: bool = False) -> None:
