@@ -335,6 +335,31 @@ async def test_a_conductor_declared_dead_takes_nobody_over(
     assert (await load(database, n)).reservation is None
 
 
+async def test_a_transaction_left_waiting_past_the_timeout_is_ended_by_the_server(
+    pg: Database,
+) -> None:
+    """A process paused (SIGSTOP) inside a transaction held its row locks, and its
+    peers' take-over, until it was resumed (scale-out test, CI of 2026-12-06):
+    the server ends such a session after the heartbeat timeout (1 s here)."""
+    from sqlalchemy.exc import DBAPIError
+
+    await recovery.register(pg, "c-paused", "", timeout=60)
+    paused = Database(pg.url, pool_size=1, idle_in_transaction_s=1.0)
+    try:
+        with pytest.raises(DBAPIError):
+            async with paused.session() as s:
+                await s.execute(select(Member).where(Member.hostname == "c-paused")
+                                .with_for_update())
+                # Its client says nothing more (paused): a peer's write waits,
+                # then goes through once the server has ended that session.
+                async with asyncio.timeout(15):
+                    await _set_member(pg, "c-paused", online=False)
+                await s.execute(text("SELECT 1"))  # the paused process resumes: refused
+        assert not (await _member(pg, "c-paused")).online
+    finally:
+        await paused.dispose()
+
+
 # --- graceful stop -------------------------------------------------------------------------
 async def test_a_stopped_conductor_hands_its_nodes_over(
     pg_url: str, settings: Settings,

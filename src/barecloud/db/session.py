@@ -69,7 +69,13 @@ def _inline_sqlite_creator(url: str) -> Any:
     return connect
 
 
-def make_engine(url: str, *, pool_size: int = 40, busy_timeout_ms: int = 30000) -> AsyncEngine:
+def make_engine(url: str, *, pool_size: int = 40, busy_timeout_ms: int = 30000,
+                idle_in_transaction_s: float | None = None) -> AsyncEngine:
+    """``idle_in_transaction_s`` (PostgreSQL): the server ends a session whose
+    transaction waits that long for its client, so a process paused (SIGSTOP)
+    inside one does not hold its row locks, and its peers' take-over, for ever.
+    barecloud's transactions do no I/O but the database's while open: one
+    that idle is a process stalled past its own lease."""
     if is_sqlite(url):
         # One connection: SQLite serialises writers anyway, and a single
         # connection avoids SQLITE_BUSY on read-to-write lock upgrades, which
@@ -91,8 +97,12 @@ def make_engine(url: str, *, pool_size: int = 40, busy_timeout_ms: int = 30000) 
     # Connections are opened on demand and kept: a pool that closes what it
     # opened past its size when it comes back opened hundreds of connections
     # (a process fork each on the server) during a thousand-node deploy.
+    connect_args: dict[str, Any] = {}
+    if idle_in_transaction_s is not None:
+        connect_args["server_settings"] = {
+            "idle_in_transaction_session_timeout": str(max(1, int(idle_in_transaction_s * 1000)))}
     engine = create_async_engine(
-        url, pool_size=pool_size, max_overflow=0, pool_pre_ping=True
+        url, pool_size=pool_size, max_overflow=0, pool_pre_ping=True, connect_args=connect_args
     )
     engine.sync_engine.dialect.do_ping = _ping_once  # type: ignore[method-assign]
     return engine
@@ -132,9 +142,11 @@ def _writing(session: Session, _context: Any, _instances: Any) -> None:
 class Database:
     """The engine and its session factory, shared by a process."""
 
-    def __init__(self, url: str, *, pool_size: int = 40, busy_timeout_ms: int = 30000) -> None:
+    def __init__(self, url: str, *, pool_size: int = 40, busy_timeout_ms: int = 30000,
+                 idle_in_transaction_s: float | None = None) -> None:
         self.url = url
-        self.engine = make_engine(url, pool_size=pool_size, busy_timeout_ms=busy_timeout_ms)
+        self.engine = make_engine(url, pool_size=pool_size, busy_timeout_ms=busy_timeout_ms,
+                                  idle_in_transaction_s=idle_in_transaction_s)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False,
                                                sync_session_class=FencedSession)
 

@@ -47,8 +47,11 @@ async def prepare(settings: Settings) -> Database:
                     settings.data_dir)
     private_files.private_sqlite(settings.effective_database_url)
     await migrate.upgrade_async(settings.effective_database_url)
+    # A transaction left waiting past the heartbeat timeout is a process paused
+    # past its lease: the server ends it, and its locks with it.
     db = Database(settings.effective_database_url, pool_size=settings.db_pool_size,
-                  busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+                  busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+                  idle_in_transaction_s=settings.conductor_heartbeat_timeout)
     # Rows of a barecloud that stored BMC passwords in plaintext: sealed now.
     resealed = await sealed.seal_plaintext(db, sealed.keyring(settings.data_dir))
     if resealed:
