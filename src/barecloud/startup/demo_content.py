@@ -6,13 +6,13 @@ A bare-metal flavor per resource class the lab's nodes have
 boots (it has the boot signature) and whose config drive the agent adds.
 
 For VMs (a netns lab, whose machines can become hypervisors): the flavor
-``vm.tiny`` (1 vCPU, 256 MiB, 1 GiB), the image ``barecloud-tiny`` that
-``scripts/build-vm-image`` builds when hypervisors are asked for (a kernel
-and busybox that read the config drive, like CirrOS; built on first use,
-cached), and, when there is no
-hypervisor image yet, ``barecloud-hypervisor``: the demo disk, because a
-netns lab machine's "OS" is the lab's own whatever its disk holds (the
-config drive is what makes it a hypervisor; lab/hypervisor.py).
+``vm.tiny`` (1 vCPU, 256 MiB, 1 GiB); when there is no hypervisor image
+yet, ``barecloud-hypervisor``: the demo disk, because a netns lab machine's
+"OS" is the lab's own whatever its disk holds (the config drive is what
+makes it a hypervisor; lab/hypervisor.py); and, when hypervisors are asked
+for, the image ``barecloud-tiny`` that ``scripts/build-vm-image`` builds (a
+kernel and busybox that read the config drive, like CirrOS; built on first
+use, then cached).
 Each is created once and left alone afterwards.
 """
 
@@ -29,6 +29,7 @@ from sqlalchemy import select
 from barecloud.db.compute_models import Flavor
 from barecloud.db.identity_models import DEFAULT_DOMAIN, Project
 from barecloud.db.models import Image, Node
+from barecloud.services import children
 from barecloud.services.compute import flavors
 from barecloud.services.context import ADMIN_ROLES, RequestContext, Runtime
 from barecloud.services.image import images
@@ -148,7 +149,8 @@ async def build_vm_image() -> Path | None:
         log.warning("no %s (not a source tree): no %s image", script, VM_IMAGE)
         return None
     proc = await asyncio.create_subprocess_exec(
-        str(script), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        str(script), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        preexec_fn=children.die_with_parent())
     _, err = await proc.communicate()
     built = REPO / ".cache" / "vm-image" / f"{VM_IMAGE}.qcow2"
     if proc.returncode or not built.exists():
