@@ -11,7 +11,10 @@ it, under QEMU (TCG) on this host:
 3. a config drive (ISO 9660, label ``config-2``) holds ``meta_data.json``
    and ``vendor_data.json`` with the service's URL as the guest sees it
    (QEMU's user networking: the host is 10.0.2.2, which slirp connects to
-   the host's 127.0.0.1, where the service listens) and the credential;
+   the host's 127.0.0.1, where the service listens) and the credential,
+   and ``network_data.json`` the NIC's static address (10.0.2.20, not the
+   lease slirp would give: the service must see the host at that address;
+   ``--dhcp`` leaves it out, and the image takes a lease);
 4. QEMU boots a copy of the image with that drive as its CD-ROM; the
    check waits (300 s at most) until ``GET .../barecloud-hypervisors/hv-check``
    shows ``state: up`` and ``hypervisor_type: QEMU``.
@@ -62,6 +65,10 @@ CACHE = REPO / ".cache" / "hypervisor-image"
 IMAGE = CACHE / "barecloud-hypervisor.img"
 STAND_IN_IMAGE = CACHE / "check-stand-in.img"
 HOSTNAME = "hv-check"
+GUEST_MAC = "52:54:00:bc:00:01"
+# Not the address QEMU's DHCP hands out (10.0.2.15): seen as the host's IP,
+# it shows the image took the config drive's address, not a lease.
+STATIC_IP = "10.0.2.20"
 # QEMU's user network: the guest reaches the host's loopback at this address.
 HOST_FROM_GUEST = "10.0.2.2"
 
@@ -186,12 +193,22 @@ def enrol(svc: support.Service) -> str:
     return credential
 
 
-def config_drive(url: str, credential: str) -> bytes:
-    """The OpenStack layout drivers/agent.configdrive_files writes for a deploy."""
+def config_drive(url: str, credential: str, static: bool) -> bytes:
+    """The OpenStack layout drivers/agent.configdrive_files writes for a deploy;
+    ``static``: with the NIC's address in network_data.json, as a deploy onto
+    a node gives a hypervisor (services/compute/hypervisor_nodes.py)."""
     meta = {"uuid": "00000000-0000-4000-8000-000000000001", "hostname": HOSTNAME,
             "name": HOSTNAME, "launch_index": 0, "availability_zone": "nova",
             "public_keys": {}, "files": []}
     network: dict[str, list[object]] = {"links": [], "networks": [], "services": []}
+    if static:
+        network["links"] = [{"id": "tap0", "type": "phy", "ethernet_mac_address": GUEST_MAC,
+                             "mtu": 1500}]
+        network["networks"] = [{
+            "id": "network0", "link": "tap0", "type": "ipv4", "ip_address": STATIC_IP,
+            "netmask": "255.255.255.0", "services": [],
+            "routes": [{"network": "0.0.0.0", "netmask": "0.0.0.0",
+                        "gateway": HOST_FROM_GUEST}]}]
     vendor = {"barecloud_host_agent": {"url": url, "credential": credential}}
     files = {
         "openstack/latest/meta_data.json": json.dumps(meta, sort_keys=True).encode(),
@@ -218,7 +235,7 @@ def boot(image: Path, iso: Path, tmp: Path) -> tuple[subprocess.Popen[bytes], Pa
         "-serial", f"file:{console}",
         "-drive", f"file={image},format=raw,if=virtio",
         "-cdrom", str(iso),
-        "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0",
+        "-netdev", "user,id=n0", "-device", f"virtio-net-pci,netdev=n0,mac={GUEST_MAC}",
         "-pidfile", str(pidfile),
     ]
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -288,6 +305,8 @@ def main() -> int:
     ap.add_argument("--stand-in", action="store_true",
                     help="use the stand-in host agent even when barecloud.hostagent exists")
     ap.add_argument("--force", action="store_true", help="rebuild the image")
+    ap.add_argument("--dhcp", action="store_true",
+                    help="no address on the config drive: the image takes a DHCP lease")
     ap.add_argument("--output", type=Path, help=f"where the image is built (default {IMAGE}, "
                                                   f"with the stand-in {STAND_IN_IMAGE})")
     args = ap.parse_args()
@@ -317,7 +336,8 @@ def main() -> int:
         port = svc.url.rsplit(":", 1)[1]
         credential = enrol(svc)
         iso = tmp / "config.iso"
-        iso.write_bytes(config_drive(f"http://{HOST_FROM_GUEST}:{port}", credential))
+        iso.write_bytes(config_drive(f"http://{HOST_FROM_GUEST}:{port}", credential,
+                                     static=not args.dhcp))
         disk = tmp / "disk.img"
         # QEMU opens its disk read-write: it boots a copy, the built image
         # stays as the build made it (and up to date for the next run).
@@ -336,6 +356,14 @@ def main() -> int:
             print(f"FAILED: {HOSTNAME} not up within {args.deadline:g} s; console tail:",
                   file=sys.stderr)
             print("\n".join(tail), file=sys.stderr)
+            return 1
+        host_ip = hypervisor(svc)["host_ip"]
+        want = None if args.dhcp else STATIC_IP
+        print(f"host IP as the service sees it: {host_ip}"
+              + ("" if want is None else f" (the config drive's: {want})"))
+        if want is not None and host_ip != want:
+            print(f"FAILED: the image did not take the config drive's address {want}",
+                  file=sys.stderr)
             return 1
         print("OK")
         return 0
