@@ -133,7 +133,7 @@ def test_a_lab_machine_becomes_a_hypervisor_whose_vms_run_in_its_namespace(
         nova.wait_node(node["uuid"], lambda n: n["provision_state"] == "available", 300)
         assert nova.http.get(f"{svc.url}/network/v2.0/ports",
                              params={"device_id": host["id"]}).json()["ports"] == []
-        until("no process left in the machine's namespace",
+        until("no QEMU left in the machine's namespace",
               lambda: not qemus_in(netns) or None, 30)
     finally:
         nova.close()
