@@ -37,12 +37,10 @@ def static_address(network: Any, mac: str) -> tuple[str, str | None] | None:
 
 
 def start_host_agent(m: Machine, meta: dict[str, Any],
-                     vendor: Any) -> subprocess.Popen[bytes] | None:
-    """Start the host agent if the config drive asks for one; its process, else None."""
-    config = firstboot.agent_config(vendor)
-    if config is None:
-        return None
-    url, credential = config
+                     agent: tuple[str, str]) -> subprocess.Popen[bytes]:
+    """Start the host agent the config drive asks for (``firstboot.agent_config``:
+    the service's URL and the host's credential); its process."""
+    url, credential = agent
     root = m.dir / STATE_DIR
     instance = str(meta.get("uuid") or "")
     marker = root / "instance"

@@ -165,14 +165,15 @@ def run_os(m: Machine, drive: dict[str, Any]) -> None:
     body = f"{hostname}\n".encode()
     serve(80, b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: "
           + str(len(body)).encode() + b"\r\n\r\n" + body)
-    vendor = drive.get("vendor_data")
+    agent = firstboot.agent_config(drive.get("vendor_data"))
     static = (hypervisor.static_address(drive.get("network_data"), m.macs[0])
-              if firstboot.agent_config(vendor) else None)
+              if agent is not None else None)
     address = (configure_static(*static) if static is not None
                else configure(dhcp_until_answered(m)))
     m.console(f"cloud-init: {NIC} {address}")
     m.console(f"login: {hostname} is up")
-    hypervisor.start_host_agent(m, meta, vendor)
+    if agent is not None:
+        hypervisor.start_host_agent(m, meta, agent)
     while True:
         time.sleep(3600)
 

@@ -36,6 +36,7 @@ from barecloud.conductor import batches
 from barecloud.db.hypervisor_models import Hypervisor
 from barecloud.db.lease_models import HostAllocation, Lease, ReservableHost
 from barecloud.db.models import Image, Node, bump
+from barecloud.db.network_models import Network
 from barecloud.errors import Conflict, Forbidden, InvalidParameter, NotFound
 from barecloud.hostagent.firstboot import VENDOR_KEY
 from barecloud.services import policy
@@ -114,13 +115,13 @@ async def _owner(rt: Runtime, ctx: RequestContext, nodes: list[Node]) -> str | N
     return project
 
 
-async def _network(rt: Runtime) -> str | None:
-    """The hypervisor network's id; None where machines' NICs are not moved."""
+async def _network(rt: Runtime) -> Network | None:
+    """The hypervisor network; None where machines' NICs are not moved."""
     ref = rt.settings.hypervisor_network or rt.settings.provisioning_network
     if not ref:
         return None
     try:
-        return (await network_service.find_network(rt.db, ref)).id
+        return await network_service.find_network(rt.db, ref)
     except NotFound:
         raise Conflict(f"The hypervisor network {ref!r} does not exist: create it, or set "
                        "BARECLOUD_HYPERVISOR_NETWORK to one that does.") from None

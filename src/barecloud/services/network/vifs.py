@@ -182,11 +182,10 @@ async def free_nic(rt: Runtime, node: Node) -> Port:
     return free[0]
 
 
-async def plug(rt: Runtime, device_id: str, device_owner: str, network_ref: str,
+async def plug(rt: Runtime, device_id: str, device_owner: str, network: Network,
                node: Node) -> NetworkPort:
-    """A port of ``device_id`` on network ``network_ref`` (name or id), bound to the
-    node's first free cabled NIC (a hypervisor's own network: no server owns it)."""
-    network = await network_service.find_network(rt.db, network_ref)
+    """A port of ``device_id`` on ``network``, bound to the node's first free cabled
+    NIC (a hypervisor's own network: no server owns it)."""
     nic = await free_nic(rt, node)
     port = await network_ports.create_port(
         rt, project_id=network.project_id, network_id=network.id, device_id=device_id,
