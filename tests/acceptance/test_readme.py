@@ -42,7 +42,7 @@ EXPECTED = {
     "reservation lease create": ["ACTIVE"],
     "barecloud deploy-report": ["done: 3 OK, 0 KO of 3", "done: 3 ok, 0 failed"],
     "--network net1": ["2 packets transmitted, 2 received"],
-    "--flavor vm.tiny": ["vm-1 login:"],
+    "--flavor vm.tiny": ["vm-1 login:", ", 3 received"],
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ import pytest
 from barecloud.hostagent.driver import Capacity, VmSpec, VmState
 from barecloud.hostagent.fake import FakeDriver
 from barecloud.hostagent.http import Unauthorized
-from barecloud.hostagent.network import bridge_name, tap_name
+from barecloud.hostagent.network import NetworkingError, NicPlan, bridge_name, tap_name
 from tests.hostagent.conftest import (
     CAPACITY,
     Running,
@@ -328,3 +328,84 @@ async def test_a_fleet_stops_while_the_service_is_down(tmp_path: Path) -> None:
     fleet.stop()
     await asyncio.wait_for(task, 3)
     assert all(agent.reports == 0 for agent in fleet.agents)
+
+
+class RecordingNetworking:
+    """A Networking that does nothing but say, in the driver's own call list, when it
+    was called (so its order with the driver's operations shows)."""
+
+    def __init__(self, driver: FakeDriver, *, refresh_fails: bool = False) -> None:
+        self.driver = driver
+        self.refresh_fails = refresh_fails
+        self.plugged: dict[str, tuple[NicPlan, ...]] = {}
+        self.refreshed: list[tuple[NicPlan, ...]] = []
+
+    async def plug(self, vm_uuid: str, nics: Sequence[NicPlan]) -> None:
+        self.driver.calls.append(("plug", vm_uuid))
+        self.plugged[vm_uuid] = tuple(nics)
+
+    async def refresh(self, nics: Sequence[NicPlan]) -> None:
+        self.refreshed.append(tuple(nics))
+        if self.refresh_fails:
+            raise NetworkingError("`bridge fdb append` failed: RTNETLINK answers: no")
+
+    async def unplug(self, vm_uuid: str) -> None:
+        self.driver.calls.append(("unplug", vm_uuid))
+
+
+async def test_networks_are_plugged_before_a_start_and_refreshed_with_each_list(
+        api: ApiServer, start_agent: Callable[..., Running], tmp_path: Path) -> None:
+    driver = FakeDriver(CAPACITY, state_dir=tmp_path / "hv")
+    base = tmp_path / "base.img"
+    base.write_bytes(b"x")
+    await driver.create(VmSpec(VM2, "stopped", 1, 512, 1, base, "raw", {}))
+    await driver.stop(VM2)  # on the host, stopped: as after the host rebooted
+    driver.calls.clear()
+    networking = RecordingNetworking(driver)
+    start_agent(driver, networking=networking)
+    host = host_of(api)
+    vteps = ["10.97.0.254", "10.97.0.21"]
+    on_net = [{"mac": "fa:16:3e:00:00:02", "network_id": "0123456789abcdef", "mtu": 1450,
+               "segment": {"type": "vxlan", "id": 4242}, "vteps": vteps}]
+    vlan = [{"mac": "fa:16:3e:00:00:03", "network_id": "0123456789abcdef", "mtu": 1450,
+             "segment": {"type": "vlan", "id": 100}}]
+    api.set_desired(credential(), [entry(api, VM2, 1, nics=on_net),
+                                   entry(api, VM3, 1, nics=vlan)])
+    await reported(host, VM2, "running", 1)
+    failed = await reported(host, VM3, "missing", 1, error=True)
+    assert "nics[0]: a vlan segment cannot reach this host (VXLAN only)" in failed["error"]
+    # Not created (it is there): plugged, then started.
+    assert [c for c in driver.calls if c[1] == VM2] == [("plug", VM2), ("start", VM2)]
+    (plugged,) = networking.plugged[VM2]
+    assert (plugged.bridge, plugged.vni, plugged.vteps) == ("brq0123456789a", 4242,
+                                                            tuple(vteps))
+    assert VM3 not in networking.plugged and driver.count("create", VM3) == 0
+    # The list's NICs, the bad entry's left out (its worker reported it).
+    assert [(n.mac, n.vni, n.vteps) for n in networking.refreshed[0]] == [
+        ("fa:16:3e:00:00:02", 4242, tuple(vteps))]
+
+    # Another host joins the network: VM2's seq does not change, the VTEPs do.
+    api.set_desired(credential(), [entry(api, VM2, 1, nics=[{**on_net[0],
+                                                            "vteps": [*vteps, "10.97.0.22"]}])])
+    await eventually(lambda: any(n.vteps == (*vteps, "10.97.0.22")
+                                 for nics in networking.refreshed for n in nics),
+                     what="the new VTEP refreshed")
+    assert [c for c in driver.calls if c[1] == VM2] == [("plug", VM2), ("start", VM2)]
+
+
+async def test_a_failed_refresh_is_logged_and_the_list_carried_out(
+        api: ApiServer, start_agent: Callable[..., Running], tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    driver = FakeDriver(CAPACITY, state_dir=tmp_path / "hv")
+    networking = RecordingNetworking(driver, refresh_fails=True)
+    running = start_agent(driver, networking=networking)
+    generation = api.set_desired(credential(), [entry(api, VM1, 1)])
+    await reported(host_of(api), VM1, "running", 1)
+    await eventually(lambda: host_of(api).reports[-1]["applied_generation"] == generation)
+    assert [c for c in driver.calls if c[1] == VM1] == [("plug", VM1), ("create", VM1)]
+    assert networking.refreshed and not running.task.done()
+    assert any(r.levelname == "WARNING" and "RTNETLINK answers: no" in r.getMessage()
+               for r in caplog.records)
+    api.set_desired(credential(), [entry(api, VM1, 2, power="absent")])
+    await reported(host_of(api), VM1, "missing", 2)
+    assert [c for c in driver.calls if c[1] == VM1][2:] == [("delete", VM1), ("unplug", VM1)]

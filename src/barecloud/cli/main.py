@@ -139,7 +139,7 @@ def _announce(serving: Serving, netns: bool) -> None:
            "--image barecloud-demo " + ("--network net1 " if netns else "")
            + "--wait demo-1\n" if lab is not None else "")
         + ("  openstack --os-cloud barecloud server create --flavor vm.tiny "
-           "--image barecloud-tiny --nic none --wait vm-1\n"
+           "--image barecloud-tiny --network net1 --wait vm-1\n"
            if lab is not None and lab.get("hypervisors") else "")
         + "Stop with Ctrl-C."
     )

@@ -39,6 +39,7 @@ from barecloud.hostagent.fake import DEFAULT_CAPACITY, FakeDriver
 from barecloud.hostagent.http import Unauthorized
 from barecloud.hostagent.images import ImageCache
 from barecloud.hostagent.loop import MAX_OPERATIONS, POLL_WAIT, HostAgent, hypervisor_of
+from barecloud.hostagent.network import LinuxNetworking
 
 CREDENTIAL_ENV = "BARECLOUD_HOST_CREDENTIAL"
 
@@ -77,7 +78,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--credential-file", type=Path,
                    help=f"file holding the host's credential (else ${CREDENTIAL_ENV})")
     p.add_argument("--driver", choices=("qemu", "fake"), default="qemu")
-    p.add_argument("--netns", help="network namespace the QEMU driver starts VMs in")
+    p.add_argument("--netns", help="network namespace the QEMU driver starts VMs in "
+                                   "(and makes their networks' bridges in)")
     p.add_argument("--host-ip", help="the IP to report (default: this end of the connection "
                                      "to the service)")
     return p
@@ -166,7 +168,10 @@ async def _run_one(args: argparse.Namespace, credential: str) -> int:
     state_dir: Path = args.state_dir
     driver = (fake_driver(args, state_dir) if args.driver == "fake"
               else qemu_driver(state_dir, args.netns))
-    agent = HostAgent(args.url, credential, driver, state_dir,
+    # QEMU's taps need the networks' bridges and VXLAN devices on this host (in
+    # --netns, where its VMs are); a fake hypervisor has no taps.
+    networking = None if args.driver == "fake" else LinuxNetworking(netns=args.netns)
+    agent = HostAgent(args.url, credential, driver, state_dir, networking=networking,
                       max_operations=args.max_operations, poll_wait=args.poll_wait,
                       host_ip=args.host_ip)
     _on_signals(agent.stop)

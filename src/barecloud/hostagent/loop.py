@@ -20,6 +20,9 @@ docs/design/host-agent-protocol.md:
   first list decides);
 - states are read from the driver at each step and in each report, never
   assumed from what was asked;
+- a VM's networks are plugged before each of its operations, and each list
+  brings the VTEPs of the host's networks up to date
+  (:mod:`barecloud.hostagent.network`);
 - each VM's console log is sent when it changes (``consoles``; a fleet of
   fake hosts goes without).
 """
@@ -307,6 +310,7 @@ class HostAgent:
             self.log.info("desired list generation %d: %d VM(s)", generation, len(entries))
         self._wanted = {entry["uuid"]: entry for entry in entries}
         self._fetched = generation
+        await self._refresh_networks()
         states = await self.driver.states()
         for uuid in set(self._wanted) | {u for u, s in states.items() if s in PRESENT}:
             if self._needs_work(uuid, states):
@@ -317,6 +321,22 @@ class HostAgent:
                 del self.state.vms[uuid]
         if not self._workers:
             self._settle()
+
+    async def _refresh_networks(self) -> None:
+        """Bring the VTEPs of the host's networks up to date with the list: they
+        change when another host joins or leaves a network, which changes no
+        entry of this host's.  A failure is logged and never stops the list (the
+        next list tries again); a bad entry is left out (its worker reports it)."""
+        nics: list[network.NicPlan] = []
+        for uuid, entry in self._wanted.items():
+            try:
+                nics.extend(network.plan(uuid, entry.get("nics")))
+            except ValueError:
+                continue
+        try:
+            await self.networking.refresh(nics)
+        except Exception as exc:
+            self.log.warning("networks' VTEPs not brought up to date: %s", _describe(exc))
 
     def _needs_work(self, uuid: str, states: Mapping[str, VmState]) -> bool:
         entry = self._wanted.get(uuid)
@@ -423,9 +443,12 @@ class HostAgent:
             raise DesiredError("no image")
         image_id = str(image["id"])
         digest = configdrive.digest(entry.get("config_drive"))
+        nics = _nics(uuid, entry)
+        # Before any driver step, not only create: a host that rebooted lost its
+        # bridges, and a VM's taps go on them whenever its QEMU starts.
+        await self.networking.plug(uuid, nics)
         if state not in PRESENT:
-            spec, nics = await self._spec(uuid, entry, flavor)
-            await self.networking.plug(uuid, nics)
+            spec = await self._spec(uuid, entry, flavor, nics)
             await self.driver.create(spec)
             record.image_id, record.config_digest, record.flavor = image_id, digest, flavor
             reboot = None  # it has just booted
@@ -434,13 +457,10 @@ class HostAgent:
                 record.image_id, record.config_digest = image_id, digest
                 record.flavor = record.flavor or flavor
             if record.image_id != image_id or record.config_digest != digest:
-                spec, nics = await self._spec(uuid, entry, flavor)
-                await self.networking.plug(uuid, nics)
-                await self.driver.rebuild(spec)
+                await self.driver.rebuild(await self._spec(uuid, entry, flavor, nics))
                 record.image_id, record.config_digest = image_id, digest
             if record.flavor != flavor:
-                spec, _ = await self._spec(uuid, entry, flavor)
-                await self.driver.resize(spec)
+                await self.driver.resize(await self._spec(uuid, entry, flavor, nics))
                 record.flavor = flavor
         if reboot is not None and await self._state(uuid) in (VmState.RUNNING,
                                                                VmState.PAUSED):
@@ -454,11 +474,10 @@ class HostAgent:
     async def _state(self, uuid: str) -> VmState:
         return VmState((await self.driver.states()).get(uuid, VmState.MISSING))
 
-    async def _spec(self, uuid: str, entry: Mapping[str, Any], flavor: dict[str, int]
-                    ) -> tuple[VmSpec, tuple[network.NicPlan, ...]]:
+    async def _spec(self, uuid: str, entry: Mapping[str, Any], flavor: dict[str, int],
+                    nics: tuple[network.NicPlan, ...]) -> VmSpec:
         image = entry["image"]
         try:
-            nics = network.plan(uuid, entry.get("nics"))
             files = configdrive.files(entry.get("config_drive"))
         except ValueError as exc:
             raise DesiredError(str(exc)) from None
@@ -467,7 +486,7 @@ class HostAgent:
                       memory_mb=flavor["memory_mb"], disk_gb=flavor["disk_gb"], image=path,
                       image_format=str(image.get("disk_format") or "raw"), config_drive=files,
                       nics=tuple(n.nic() for n in nics))
-        return spec, nics
+        return spec
 
 
 def _parse_desired(answer: Any) -> tuple[int, list[dict[str, Any]] | None]:
@@ -492,6 +511,13 @@ def _parse_desired(answer: Any) -> tuple[int, list[dict[str, Any]] | None]:
             raise DesiredError(f"bad entry {str(entry)[:200]}")
         entries.append(entry)
     return answer["generation"], entries
+
+
+def _nics(uuid: str, entry: Mapping[str, Any]) -> tuple[network.NicPlan, ...]:
+    try:
+        return network.plan(uuid, entry.get("nics"))
+    except ValueError as exc:
+        raise DesiredError(str(exc)) from None
 
 
 def _flavor(entry: Mapping[str, Any]) -> dict[str, int]:

@@ -77,6 +77,10 @@ def mode_conflict(settings: Settings, count: int, netns: bool) -> str | None:
 PROVISIONING_NETWORK = "provisioning"
 PROVISIONING_CIDR = ipaddress.ip_network("10.97.0.0/24")
 PROVISIONING_IFNAME = "bcprov0"
+# The lab switch's own address on the provisioning segment: its VXLAN tunnel
+# endpoint, which the hypervisors (there too) reach for the tenant networks.
+SWITCH_VTEP = PROVISIONING_CIDR.network_address + 254
+SWITCH_VTEP_IFNAME = "bcvtep0"
 
 
 def wire_netns(settings: Settings, count: int, rate: str | None) -> Settings:
@@ -95,7 +99,8 @@ def wire_netns(settings: Settings, count: int, rate: str | None) -> Settings:
     if proc.returncode:
         raise SystemExit(f"the lab did not start: {proc.stderr.strip()}")
     info: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    switches: dict[str, dict[str, Any]] = info["switches"]
+    switches: dict[str, dict[str, Any]] = {
+        name: {**opts, "vxlan_local": str(SWITCH_VTEP)} for name, opts in info["switches"].items()}
     host = str(PROVISIONING_CIDR.network_address + 1)
     first, last = PROVISIONING_CIDR.network_address + 100, PROVISIONING_CIDR.network_address + 250
     return settings.model_copy(update={
@@ -137,6 +142,10 @@ async def plug_provisioning(rt: Runtime) -> None:
     port = await switch.plug(segment(network), PROVISIONING_IFNAME, None,
                              (f"{settings.host}/{prefix}",))
     await asyncio.to_thread(shape_plug, settings, port)
+    wiring = LabDir(lab_dir(settings)).read().netns
+    assert wiring is not None, "a netns lab records its wiring"
+    await switch.plug(segment(network), SWITCH_VTEP_IFNAME, wiring.switch_netns,
+                      (f"{SWITCH_VTEP}/{prefix}",))
 
 
 def shape_plug(settings: Settings, port: str) -> None:

@@ -40,7 +40,8 @@ class Host:
     """The test's stand-in for a host agent: a credential and what it says."""
 
     def __init__(self, svc: support.Service, credential: str, vcpus: int = 4,
-                 memory_mb: int = 4096, disk_gb: int = 20) -> None:
+                 memory_mb: int = 4096, disk_gb: int = 20, host_ip: str = "192.0.2.7") -> None:
+        self.host_ip = host_ip
         self.http = httpx.Client(base_url=f"{svc.url}{AGENT}", timeout=60,
                                  headers={"Authorization": f"Bearer {credential}"})
         self.capacity = {"vcpus": vcpus, "memory_mb": memory_mb, "disk_gb": disk_gb}
@@ -51,7 +52,7 @@ class Host:
 
     def report(self) -> dict[str, Any]:
         r = self.http.post("/report", json={
-            "hypervisor_type": "QEMU", "hypervisor_version": 7002000, "host_ip": "192.0.2.7",
+            "hypervisor_type": "QEMU", "hypervisor_version": 7002000, "host_ip": self.host_ip,
             "capacity": self.capacity, "applied_generation": self.generation,
             "uptime": " 10:00:00 up 1 day,  2:03,  0 users,  load average: 0.10, 0.20, 0.30",
             "vms": list(dict(self.vms).values())})
@@ -465,6 +466,95 @@ def test_a_requested_destination_must_be_of_the_flavors_kind(nova: Nova) -> None
         fault(nova.request("POST", "/servers", version="2.73", json={"server": {
             "name": "x", "imageRef": image, "flavorRef": vm, "networks": "none",
             "host": target}}), 400)
+    finally:
+        for agent in agents:
+            agent.close()
+
+
+def _network(nova: Nova, cidr: str, **extra: Any) -> str:
+    neutron = f"{nova.svc.url}/network/v2.0"
+    r = nova.http.post(f"{neutron}/networks", json={"network": {
+        "name": f"net-{uuid.uuid4().hex[:6]}", **extra}})
+    assert r.status_code == 201, r.text
+    network_id = str(r.json()["network"]["id"])
+    r = nova.http.post(f"{neutron}/subnets", json={"subnet": {
+        "network_id": network_id, "ip_version": 4, "cidr": cidr}})
+    assert r.status_code == 201, r.text
+    return network_id
+
+
+def _ports_of(nova: Nova, device_id: str) -> list[dict[str, Any]]:
+    return _hypervisor_ports(nova, device_id)
+
+
+def _act_until(agent: Host, server_id: str) -> dict[str, Any]:
+    """The server's entry, once its host has it: a VM whose ports are being bound
+    is in no list yet (a list may come between its placement and then)."""
+    deadline = time.monotonic() + 20
+    while True:
+        wanted = agent.act()
+        if server_id in wanted or time.monotonic() > deadline:
+            return wanted[server_id]
+
+
+def test_a_vms_nics_are_its_ports_bound_to_its_host(nova: Nova) -> None:
+    """Ports are bound between placement and spawn; each NIC of the desired entry
+    names its VXLAN segment and the network's other VTEPs, which a host that
+    already has the network hears of at once."""
+    az = zone()
+    hosts = [enrol(nova, availability_zone=az) for _ in range(2)]
+    agents = [Host(nova.svc, credential, host_ip=f"192.0.2.{20 + i}")
+              for i, (_, credential) in enumerate(hosts)]
+    try:
+        for agent in agents:
+            agent.start()
+        image, flavor = nova.image(), vm_flavor(nova)
+        net = _network(nova, "10.50.0.0/24")
+        vms = []
+        for i, agent in enumerate(agents):
+            server = nova.create(f"wired{i}", image, flavor, availability_zone=az,
+                                 hypervisor_hostname=hosts[i][0]["hostname"],
+                                 networks=[{"uuid": net}])["server"]
+            entry = _act_until(agent, server["id"])
+            [nic] = entry["nics"]
+            [port] = _ports_of(nova, server["id"])
+            assert (nic["mac"], nic["network_id"], nic["mtu"]) == (
+                port["mac_address"], net, 1450)
+            assert nic["segment"]["type"] == "vxlan" and nic["segment"]["id"] > 0
+            assert nic["vteps"] == ([] if i == 0 else ["192.0.2.20"])
+            assert (port["binding:host_id"], port["binding:vnic_type"]) == (
+                hosts[i][0]["hostname"], "normal")
+            s = nova.wait(server["id"], lambda s: s["status"] == "ACTIVE", timeout=20)
+            [address] = next(iter(s["addresses"].values()))
+            assert (address["addr"], address["OS-EXT-IPS-MAC:mac_addr"]) == (
+                port["fixed_ips"][0]["ip_address"], port["mac_address"])
+            assert entry["config_drive"]["network_data"]["links"][0][
+                "ethernet_mac_address"] == port["mac_address"]
+            vms.append(server["id"])
+        # The first host's list changed with the second VM: its NIC floods there too.
+        assert agents[0].act(wait=1)[vms[0]]["nics"][0]["vteps"] == ["192.0.2.21"]
+
+        # A network a VM cannot reach fails the build, in Nova's words; no port is left.
+        vlan = _network(nova, "10.51.0.0/24", **{"provider:network_type": "vlan"})
+        server = nova.create("unwired", image, flavor, availability_zone=az,
+                             networks=[{"uuid": vlan}])["server"]
+        s = nova.wait(server["id"], lambda s: s["status"] == "ERROR", timeout=20)
+        assert "aborted" in s["fault"]["message"] and "VXLAN" in s["fault"]["message"]
+        assert _ports_of(nova, server["id"]) == []
+        nova.ok("DELETE", f"/servers/{server['id']}", 204)
+
+        # A deleted VM's ports go with it.
+        nova.ok("DELETE", f"/servers/{vms[0]}", 204)
+        deadline = time.monotonic() + 20
+        while agents[0].act().get(vms[0], {}).get("power") != "absent":
+            assert time.monotonic() < deadline, "the delete never reached the host"
+        agents[0].act(wait=0)
+        nova.wait_gone(vms[0])
+        deadline = time.monotonic() + 20
+        while _ports_of(nova, vms[0]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _ports_of(nova, vms[0]) == []
+        assert len(_ports_of(nova, vms[1])) == 1
     finally:
         for agent in agents:
             agent.close()

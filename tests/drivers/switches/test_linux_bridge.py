@@ -7,6 +7,7 @@ its interfaces.  Needs root and iproute2, as the netns lab does.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -267,6 +268,78 @@ async def test_vxlan_spans_switches(netns: Netns) -> None:
     assert "00:00:00:00:00:00 dst 192.168.77.2" in fdb
     assert await d2.bindings() == {"p1": vx1, "p2": vx2}
     assert b2
+
+
+def flood_fdb(ns: str, dev: str) -> set[str]:
+    """The addresses ``dev``'s all-zeros FDB entries flood to."""
+    entries = json.loads(sh("bridge", "-n", ns, "-j", "fdb", "show", "dev", dev).stdout or "[]")
+    return {e["dst"] for e in entries if e["mac"] == "00:00:00:00:00:00" and "dst" in e}
+
+
+async def test_flood_adds_and_removes_vteps_and_keeps_the_peers(netns: Netns) -> None:
+    """A hypervisor's VTEP gets a segment's broadcast once flooded to, and none after."""
+    sw, hv = netns.add("sw"), netns.add("hv")
+    sh("ip", "-n", sw, "link", "add", "ul0", "type", "veth", "peer", "name", "ul0",
+       "netns", hv)
+    for ns, addr in ((sw, "192.168.79.1/24"), (hv, "192.168.79.10/24")):
+        sh("ip", "-n", ns, "addr", "add", addr, "dev", "ul0")
+        sh("ip", "-n", ns, "link", "set", "ul0", "up")
+    # The hypervisor's side, as the host agent makes it: a bridge and a vxlan device
+    # flooding to the switch (an address on the bridge stands for a VM).
+    sh("ip", "-n", hv, "link", "add", "br0", "type", "bridge")
+    sh("ip", "-n", hv, "link", "add", "vxlan5011", "type", "vxlan", "id", "5011", "local",
+       "192.168.79.10", "dstport", "4789", "nolearning")
+    sh("bridge", "-n", hv, "fdb", "append", "00:00:00:00:00:00", "dev", "vxlan5011",
+       "dst", "192.168.79.1")
+    sh("ip", "-n", hv, "link", "set", "vxlan5011", "master", "br0")
+    sh("ip", "-n", hv, "addr", "add", "10.79.0.10/24", "dev", "br0")
+    for dev in ("vxlan5011", "br0"):
+        sh("ip", "-n", hv, "link", "set", dev, "up")
+    h1 = netns.host("h1", sw, "p1", "10.79.0.1/24")
+    d = lb(sw, ports=["p1"], vxlan_local="192.168.79.1", vxlan_peers=["192.168.79.2"])
+    vx = Segment("vxlan", 5011, mtu=1450)
+
+    assert await d.flood(vx, ["192.168.79.10"]) is False  # no bridge for it yet
+    await d.bind("p1", vx)
+    assert flood_fdb(sw, "vxlan5011") == {"192.168.79.2"}
+    assert not reaches(h1, "10.79.0.10")  # the switch floods to its peer only
+
+    assert await d.flood(vx, ["192.168.79.10", "192.168.79.11"]) is True
+    assert flood_fdb(sw, "vxlan5011") == {"192.168.79.2", "192.168.79.10", "192.168.79.11"}
+    assert connected(h1, "10.79.0.10")
+    assert await d.flood(vx, ("192.168.79.10", "192.168.79.11")) is True  # idempotent
+    assert flood_fdb(sw, "vxlan5011") == {"192.168.79.2", "192.168.79.10", "192.168.79.11"}
+
+    assert await d.flood(vx, {"192.168.79.11"}) is True
+    assert flood_fdb(sw, "vxlan5011") == {"192.168.79.2", "192.168.79.11"}
+    assert not reaches(h1, "10.79.0.10")  # the host left: its VM is cut off
+
+    # A static peer whose entry went missing comes back; a MAC's own entry is left.
+    sh("bridge", "-n", sw, "fdb", "del", "00:00:00:00:00:00", "dev", "vxlan5011",
+       "dst", "192.168.79.2")
+    sh("bridge", "-n", sw, "fdb", "append", "02:00:00:00:79:01", "dev", "vxlan5011",
+       "dst", "192.168.79.12")
+    assert await d.flood(vx, []) is True
+    assert flood_fdb(sw, "vxlan5011") == {"192.168.79.2"}
+    assert "02:00:00:00:79:01 dst 192.168.79.12" in sh(
+        "bridge", "-n", sw, "fdb", "show", "dev", "vxlan5011").stdout
+
+    with pytest.raises(PermanentDriverError, match=r"'hv1\.example' is not an IP address"):
+        await d.flood(vx, ["192.168.79.10", "hv1.example"])
+    assert flood_fdb(sw, "vxlan5011") == {"192.168.79.2"}  # refused before any change
+
+
+async def test_flood_without_a_tunnel_does_nothing(lab: Lab) -> None:
+    d = lb(lab.switch, vxlan_local="192.168.79.1")
+    vx = Segment("vxlan", 5012)
+    await d.bind("p1", vx)
+    await d.bind("p2", VL100)
+    assert await d.flood(VL100, ["192.168.79.10"]) is False  # a VLAN has no tunnel
+    assert await d.flood(Segment("vxlan", 5013), ["192.168.79.10"]) is False  # no bridge
+    assert await lb(lab.switch).flood(vx, ["192.168.79.10"]) is False  # not a VTEP
+    assert flood_fdb(lab.switch, "vxlan5012") == set()
+    assert await d.flood(vx, ["192.168.79.10"]) is True
+    assert flood_fdb(lab.switch, "vxlan5012") == {"192.168.79.10"}
 
 
 async def test_missing_namespace_is_retryable() -> None:

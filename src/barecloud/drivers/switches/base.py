@@ -9,6 +9,7 @@ See docs/design/networking.md.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
@@ -81,4 +82,22 @@ class HostPlug(Protocol):
 
     def port_of(self, ifname: str, netns: str | None) -> str:
         """The switch-side port of a plugged interface (for counters' attribution)."""
+        ...
+
+
+@runtime_checkable
+class VtepFlood(Protocol):
+    """A switch that is a VXLAN VTEP and can flood a segment to VTEPs named at run time.
+
+    The network agent gives it, per vxlan segment in use, the addresses of the
+    hypervisors that have a VM on it (docs/design/vms.md, "Not yet" 4).
+    """
+
+    # The switch's own VTEP (underlay) address; None: it is none, and floods nothing.
+    vxlan_local: str | None
+
+    async def flood(self, segment: Segment, addresses: Collection[str]) -> bool:
+        """Make ``segment``'s broadcast reach exactly ``addresses`` (and the
+        switch's static peers).  False when the switch has no tunnel for
+        ``segment`` (not vxlan, not a VTEP, or no port on it yet).  Idempotent."""
         ...

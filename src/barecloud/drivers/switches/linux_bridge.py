@@ -10,8 +10,14 @@ instant.  A bridge with no port left is removed (with its vxlan device).
 VXLAN segments span switches: with ``vxlan_local`` set, a vxlan segment's
 bridge gets a ``vxlan<VNI>`` device (``nolearning``, UDP 4789) and an
 all-zeros FDB entry per ``vxlan_peers`` address, which floods broadcast to
-every peer (head-end replication, as in LAB-NOTES).  Peers added later only
-reach bridges created after the change.
+every peer (head-end replication, as in LAB-NOTES).  A new bridge starts
+with the ``vxlan_peers``; :meth:`LinuxBridgeSwitch.flood` (the
+:class:`~barecloud.drivers.switches.base.VtepFlood` contract) then makes a
+segment's all-zeros entries exactly ``vxlan_peers`` plus the VTEPs named at
+run time: the network agent calls it every pass with the hypervisors that
+have a VM on the network, so they join and leave as VMs come and go, and
+peers added to the settings later reach existing bridges at its next pass.
+Only ``vxlan_local``'s address family can be a VTEP of this switch.
 
 The driver runs ``ip``/``bridge``/``ethtool`` as child processes, never
 through a shell, one at a time per switch (an asyncio lock), so the
@@ -31,6 +37,7 @@ import json
 import logging
 import os
 import re
+from collections.abc import Collection
 from typing import Any, ClassVar
 
 from barecloud.drivers.settings import Setting
@@ -50,6 +57,7 @@ _NOT_PORTS = frozenset({"bridge", "vxlan"})
 _SEGMENT_NAME = re.compile(r"^(vl|vx)(\d+)$|^fl[0-9a-f]{1,10}$")
 _NO_NETNS = re.compile(r'Cannot open network namespace "([^"]*)"')
 _IFNAME = re.compile(r"^[A-Za-z0-9_.:@-]{1,15}$")
+_FLOOD_MAC = "00:00:00:00:00:00"
 
 
 def _vxlan_device(vni: int) -> str:
@@ -216,7 +224,7 @@ class LinuxBridgeSwitch:
                            "nolearning")
             for peer in self.vxlan_peers:
                 await self._run("bridge", "-n", self.netns, "fdb", "append",
-                                "00:00:00:00:00:00", "dev", dev, "dst", peer,
+                                _FLOOD_MAC, "dev", dev, "dst", peer,
                                 ok=("File exists",))
         if links.get(dev, {}).get("master") != bridge:
             await self._ip("link", "set", dev, "master", bridge)
@@ -309,6 +317,56 @@ class LinuxBridgeSwitch:
 
     async def close(self) -> None:
         """Nothing to close: no process or connection outlives a call."""
+
+    # --- VtepFlood -----------------------------------------------------------------------
+
+    async def flood(self, segment: Segment, addresses: Collection[str]) -> bool:
+        """Make ``segment``'s all-zeros FDB entries exactly ``vxlan_peers`` plus ``addresses``.
+
+        True if it acted on the segment's ``vxlan<VNI>`` device; False if there
+        is none (no ``vxlan_local``, not a vxlan segment, or no bridge yet: the
+        bridge is made by the first bind or plug, with ``vxlan_peers`` only).
+        Addresses of the other family than ``vxlan_local`` cannot be reached
+        through the device and are left out (a warning).
+        """
+        wanted: set[str] = set()
+        for addr in addresses:
+            try:
+                wanted.add(str(ipaddress.ip_address(addr)))
+            except ValueError:
+                raise PermanentDriverError(
+                    f"Switch {self.name}: VTEP {addr!r} is not an IP address"
+                ) from None
+        if (not self.vxlan_local or segment.network_type != "vxlan"
+                or segment.segmentation_id is None):
+            return False
+        family = ipaddress.ip_address(self.vxlan_local).version
+        other = sorted(a for a in wanted if ipaddress.ip_address(a).version != family)
+        if other:
+            log.warning("switch %s: VTEP(s) %s not of vxlan_local's address family: "
+                        "left out of %s", self.name, ", ".join(other), segment.key)
+        wanted = {a for a in wanted if a not in other}
+        wanted |= {str(ipaddress.ip_address(p)) for p in self.vxlan_peers}
+        dev = _vxlan_device(segment.segmentation_id)
+        async with self._lock:
+            self._check_netns()
+            if dev not in await self._some(dev):
+                return False
+            out = await self._run("bridge", "-n", self.netns, "-j", "fdb", "show", "dev", dev,
+                                  ok=("Cannot find device",))
+            have = {str(ipaddress.ip_address(e["dst"])) for e in json.loads(out or "[]")
+                    if e.get("mac") == _FLOOD_MAC and e.get("dst")
+                    and "master" not in e.get("flags", [])}
+            for addr in sorted(wanted - have):
+                await self._run("bridge", "-n", self.netns, "fdb", "append", _FLOOD_MAC,
+                                "dev", dev, "dst", addr, ok=("File exists",))
+            for addr in sorted(have - wanted):
+                await self._run("bridge", "-n", self.netns, "fdb", "del", _FLOOD_MAC,
+                                "dev", dev, "dst", addr, ok=("No such file",))
+        if wanted != have:
+            log.info("switch %s: %s floods to %s", self.name, segment.key,
+                     ", ".join(sorted(wanted)) or "nobody")
+        return True
 
     # --- HostPlug ----------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from barecloud.services.compute import (
     hosts_wakeup,
     scheduler,
     vm_consoles,
+    vm_networks,
     vm_placement,
     vm_states,
 )
@@ -62,8 +63,10 @@ async def report(rt: Runtime, host: Hypervisor, body: dict[str, Any]) -> dict[st
         # One transaction for the whole report: a commit each was most of a
         # storm's time on PostgreSQL (each write is still fenced on its own).
         gone = [x.uuid for x in servers if await _follow(s, host, x, items[x.uuid])]
-    for uuid in gone:
-        vm_consoles.forget(rt, uuid)
+    for server in servers:
+        if server.uuid in gone:
+            vm_consoles.forget(rt, server.uuid)
+            await vm_networks.unwire(rt, server)
     return {"hypervisor": {"uuid": host.uuid, "hostname": host.hostname},
             "generation": generation, "report_interval": rt.settings.host_report_interval}
 
@@ -108,8 +111,10 @@ async def desired(rt: Runtime, host: Hypervisor, since: int, wait: float) -> dic
                 generation = int(await s.scalar(select(Hypervisor.generation)
                                                 .where(Hypervisor.id == host.id)) or 0)
                 if generation > since or time.monotonic() >= until or MAILBOX.closed:
+                    # A VM whose ports are being bound is not the host's yet.
                     servers = list((await s.scalars(select(Server).where(
-                        Server.hypervisor_id == host.id, Server.deleted.is_(False))
+                        Server.hypervisor_id == host.id, Server.deleted.is_(False),
+                        Server.task_state.is_distinct_from(st.NETWORKING))
                         .order_by(Server.id))).all())
                     images = {i.uuid: i for i in (await s.scalars(select(Image).where(
                         Image.uuid.in_({x.image_ref for x in servers})))).all()}
@@ -117,14 +122,15 @@ async def desired(rt: Runtime, host: Hypervisor, since: int, wait: float) -> dic
                     wired = set((await s.scalars(select(NetworkPort.device_id).where(
                         NetworkPort.device_id.in_([x.uuid for x in servers]),
                         NetworkPort.binding_host_id != ""))).all()) if servers else set()
+                    nics = await vm_networks.nics(s, rt, host, servers)
                     break
             left = until - time.monotonic()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(min(left, poll_recheck(rt))):
                     await changed.wait()
     return {"generation": generation,
-            "vms": [await _entry(rt, host, x, images.get(x.image_ref), x.uuid in wired)
-                    for x in servers]}
+            "vms": [await _entry(rt, host, x, images.get(x.image_ref), x.uuid in wired,
+                                 nics.get(x.uuid, [])) for x in servers]}
 
 
 def _power(server: Server) -> str:
@@ -139,7 +145,7 @@ def _power(server: Server) -> str:
 
 
 async def _entry(rt: Runtime, host: Hypervisor, server: Server, image: Image | None,
-                 wired: bool) -> dict[str, Any]:
+                 wired: bool, nics: list[dict[str, Any]]) -> dict[str, Any]:
     flavor = server.flavor or {}
     reboot = None
     if server.pending in ("reboot_soft", "reboot_hard") and server.pending_sent:
@@ -154,7 +160,7 @@ async def _entry(rt: Runtime, host: Hypervisor, server: Server, image: Image | N
         "power": _power(server), "reboot": reboot,
         "flavor": {"vcpus": ask.vcpus, "memory_mb": ask.memory_mb, "disk_gb": ask.disk_gb},
         "image": _image(rt, host, server.image_ref, image),
-        "config_drive": drive, "nics": [],
+        "config_drive": drive, "nics": nics,
     }
 
 

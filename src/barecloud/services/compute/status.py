@@ -22,6 +22,8 @@ UNKNOWN = "unknown"
 RESIZED = "resized"
 # task_state
 SCHEDULING, SPAWNING, DELETING = "scheduling", "spawning", "deleting"
+# A VM placed, its ports being bound (services/compute/vm_networks.py).
+NETWORKING = "networking"
 REBOOTING, REBOOTING_HARD = "rebooting", "rebooting_hard"
 POWERING_OFF, POWERING_ON = "powering-off", "powering-on"
 REBUILDING, REBUILD_SPAWNING = "rebuilding", "rebuild_spawning"

@@ -54,7 +54,13 @@ from barecloud.db.models import Node, bump, utcnow
 from barecloud.errors import BarecloudError
 from barecloud.services.background import Reconciler
 from barecloud.services.baremetal import node_states
-from barecloud.services.compute import multi_create, scheduler, vm_placement, vm_sync
+from barecloud.services.compute import (
+    multi_create,
+    scheduler,
+    vm_networks,
+    vm_placement,
+    vm_sync,
+)
 from barecloud.services.compute import status as st
 from barecloud.services.context import Runtime
 from barecloud.services.network import vifs
@@ -158,6 +164,7 @@ async def _place_vms(rt: Runtime, holder: str, ids: list[int]) -> set[int]:
             Server.id.in_(waiting), Server.sync_holder == holder))).all())
     try:
         await vm_placement.place_many(rt, mine)
+        await _wire_placed(rt, [x.id for x in mine])
     except Exception:
         log.exception("placing %d VMs failed; the next pass tries again", len(mine))
     finally:
@@ -167,6 +174,21 @@ async def _place_vms(rt: Runtime, holder: str, ids: list[int]) -> set[int]:
                             .values(sync_holder=None, sync_until=None)
                             .execution_options(synchronize_session=False))
     return set(waiting)
+
+
+async def _wire_placed(rt: Runtime, ids: list[int]) -> None:
+    """Bind the ports of the VMs just placed that asked for networks (vm_networks)."""
+    async with rt.db.session() as s:
+        placed = list((await s.scalars(select(Server).where(
+            Server.id.in_(ids), Server.task_state == st.NETWORKING,
+            Server.hypervisor_id.is_not(None), Server.deleted.is_(False)))).all())
+    limit = asyncio.Semaphore(PARALLEL)
+
+    async def one(server: Server) -> None:
+        async with limit:
+            await vm_networks.wire(rt, server)
+
+    await asyncio.gather(*(one(x) for x in placed))
 
 
 async def _with_claim(rt: Runtime, holder: str, server_id: int) -> None:

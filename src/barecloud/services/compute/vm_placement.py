@@ -29,6 +29,7 @@ from barecloud.services.compute import destinations, hosts_wakeup, scheduler
 from barecloud.services.compute import status as st
 from barecloud.services.compute.hypervisors import DEFAULT_ZONE
 from barecloud.services.context import Runtime
+from barecloud.services.network import vifs
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +153,12 @@ async def release(s: AsyncSession, server: Server, **values: Any) -> bool:
     return True
 
 
+def first_task(server: Server) -> str:
+    """The task a placed VM starts with: binding its ports (vm_networks.py) if it
+    asked for networks, else spawning on its host."""
+    return st.NETWORKING if vifs.requested(server) else st.SPAWNING
+
+
 async def _put(s: AsyncSession, server: Server, hypervisor_id: int, zone: str) -> bool:
     """Give the server the host whose room was just claimed in ``s``; False if it no
     longer waits for one (placed, deleted, or a request made meanwhile)."""
@@ -159,7 +166,7 @@ async def _put(s: AsyncSession, server: Server, hypervisor_id: int, zone: str) -
         update(Server).where(Server.id == server.id, Server.deleted.is_(False),
                              Server.hypervisor_id.is_(None), Server.node_uuid.is_(None),
                              Server.pending.is_(None), Server.vm_state == st.BUILDING)
-        .values(hypervisor_id=hypervisor_id, task_state=st.SPAWNING,
+        .values(hypervisor_id=hypervisor_id, task_state=first_task(server),
                 action_seq=Server.action_seq + 1, availability_zone=zone)
         .execution_options(synchronize_session=False))
     return bool(mine.rowcount)  # type: ignore[attr-defined]

@@ -23,7 +23,7 @@ from sqlalchemy import and_, or_, select, update
 from barecloud.db.compute_models import Server
 from barecloud.db.hypervisor_models import DOWN, UP, Hypervisor
 from barecloud.db.models import utcnow
-from barecloud.services.compute import hosts_wakeup, scheduler, vm_placement
+from barecloud.services.compute import hosts_wakeup, scheduler, vm_networks, vm_placement
 from barecloud.services.compute import status as st
 from barecloud.services.context import Runtime
 
@@ -34,7 +34,7 @@ HOST_INTENTS = ("delete", "reboot_soft", "reboot_hard", "stop", "start", "rebuil
 def needs_sync() -> Any:
     """The VMs the reconciler has something to do for (the others wait for their
     host's report): not placed yet, or a request not handed to the host."""
-    return or_(Server.hypervisor_id.is_(None),
+    return or_(Server.hypervisor_id.is_(None), Server.task_state == st.NETWORKING,
                and_(Server.pending.is_not(None), Server.pending_sent.is_(False)),
                and_(Server.pending.is_(None), Server.task_state.is_not(None),
                     Server.vm_state != st.BUILDING))
@@ -45,6 +45,14 @@ async def reconcile(rt: Runtime, server: Server) -> None:
         await _gone(rt, server)
     elif server.vm_state == st.BUILDING and server.hypervisor_id is None:
         await vm_placement.schedule(rt, server)
+        async with rt.db.session() as s:
+            placed = await s.get(Server, server.id)
+        if placed is not None and placed.task_state == st.NETWORKING:
+            await vm_networks.wire(rt, placed)
+    elif server.task_state == st.NETWORKING and server.hypervisor_id is not None:
+        # Its host has not heard of it yet: a delete needs no host.
+        await (vm_networks.drop if server.pending == "delete" else vm_networks.wire)(
+            rt, server)
     elif server.pending in HOST_INTENTS and not server.pending_sent:
         await _hand_over(rt, server)
     elif server.pending is None and server.task_state is not None and (
@@ -63,6 +71,7 @@ async def _gone(rt: Runtime, server: Server) -> None:
             .values(deleted=True, deleted_at=now, terminated_at=now, vm_state=st.DELETED,
                     task_state=None, pending=None, power_state=st.NOSTATE)
             .execution_options(synchronize_session=False))
+    await vm_networks.unwire(rt, server)  # a build that failed on its host kept them
 
 
 async def _hand_over(rt: Runtime, server: Server) -> None:

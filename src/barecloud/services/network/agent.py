@@ -1,6 +1,6 @@
-"""barecloud's network node: tenant DHCP servers and the switch counter sampler.
+"""barecloud's network node: tenant DHCP servers, switch VTEPs and the counter sampler.
 
-Two loops, run by the all-in-one service and by ``barecloud conductor``:
+Three loops, run by the all-in-one service and by ``barecloud conductor``:
 
 - **DHCP** (when ``network_host_switch`` is set and we are root): every
   network in use by a machine (a port bound to a host) that has a DHCP-enabled
@@ -8,15 +8,25 @@ Two loops, run by the all-in-one service and by ``barecloud conductor``:
   network's segment and a dnsmasq (:mod:`barecloud.services.network.dhcp`);
   networks no longer in use lose theirs.  The operator's provisioning and
   cleaning networks are left alone: the provisioning dnsmasq serves them.
+- **VTEPs** (when a configured switch is a VTEP that can flood, a
+  :class:`~barecloud.drivers.switches.base.VtepFlood` such as a
+  ``linux-bridge`` with ``vxlan_local``): every vxlan network in use by a
+  machine floods its broadcast, on every such switch, to the hypervisors
+  that have a port of it bound to them (:mod:`~barecloud.services.network.vteps`:
+  up, with a ``host_ip``), and stops when none is left: VMs on a hypervisor
+  reach the network's bare-metal servers and DHCP server through the switch.
+  Its own loop at the DHCP loop's pace rather than a step of it: it is
+  needed whether or not this process serves DHCP (``network_host_switch``),
+  and a failing DHCP pass must not hold it up.
 - **Counters** (when switches are configured): :func:`traffic.sample_once`
   every ``switch_counter_interval`` seconds.
 
 Every conductor (and the all-in-one service) runs this agent, but only one
 process acts: the leader (:mod:`barecloud.conductor.leader`, an advisory lock
 on PostgreSQL; SQLite's one process always leads), so one dnsmasq serves a
-network and one sampler reads the counters.  A process that is not (or no
-longer) leader stops the DHCP servers it runs; one that becomes leader
-starts them at its next pass.
+network, one process sets the switches' VTEPs and one sampler reads the
+counters.  A process that is not (or no longer) leader stops the DHCP
+servers it runs; one that becomes leader starts them at its next pass.
 """
 
 from __future__ import annotations
@@ -29,16 +39,17 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import or_, select
+from sqlalchemy.orm import lazyload
 
 from barecloud.conductor.leader import Leader
 from barecloud.db.network_models import IPAllocation, Network, NetworkPort, Subnet
 from barecloud.drivers.switches import registry
-from barecloud.drivers.switches.base import HostPlug
+from barecloud.drivers.switches.base import HostPlug, Segment, VtepFlood
 from barecloud.errors import BarecloudError
 from barecloud.services.context import Runtime
 from barecloud.services.network import dhcp as network_dhcp
 from barecloud.services.network import ports as network_ports
-from barecloud.services.network import traffic
+from barecloud.services.network import traffic, vteps
 from barecloud.services.network.dhcp import NetworkDhcpServer, NetworkSpec, SubnetSpec
 from barecloud.services.network.segments import segment
 from barecloud.services.tenancy import service_context
@@ -57,6 +68,9 @@ class NetworkAgent:
         self.root = rt.settings.data_dir.resolve() / "network-dhcp"
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
+        # Vxlan networks given VTEPs at the last pass, so a network no longer in
+        # use is told "nobody" once (its bridge may outlive it, e.g. a DHCP plug).
+        self._flooded: dict[str, Segment] = {}
         self.leader = Leader(rt.db.url, LEADER_ROLE, rt.settings.leader_retry_interval)
 
     async def start(self) -> None:
@@ -72,6 +86,8 @@ class NetworkAgent:
             self._tasks.append(asyncio.create_task(
                 self._every(self.rt.settings.switch_counter_interval, self.sample),
                 name="switch-counters"))
+            self._tasks.append(asyncio.create_task(
+                self._every(DHCP_INTERVAL, self.sync_vteps), name="switch-vteps"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -97,6 +113,63 @@ class NetworkAgent:
     async def sample(self) -> None:
         if self.leader.leading:  # one sampler in the cluster: no sample counted twice
             await traffic.sample_once(self.rt)
+
+    # --- VTEPs ------------------------------------------------------------
+    def _flooders(self) -> dict[str, VtepFlood]:
+        """The configured switches that are VTEPs and flood segments to others, by name."""
+        out: dict[str, VtepFlood] = {}
+        for name in sorted(self.rt.settings.switches):
+            try:
+                switch = registry.switch_driver(name, self.rt.settings)
+            except BarecloudError:
+                continue  # misconfigured: whoever drives it says why
+            if isinstance(switch, VtepFlood) and switch.vxlan_local:
+                out[name] = switch
+        return out
+
+    async def _host_vteps(self) -> dict[str, tuple[Segment, frozenset[str]]]:
+        """Every vxlan network in use by a machine: its segment and its hypervisors'
+        VTEP addresses (none, for a network of bare-metal servers only)."""
+        async with self.rt.db.session() as s:
+            used = select(NetworkPort.network_id).where(
+                NetworkPort.binding_host_id != "",
+                or_(NetworkPort.device_owner != DHCP_OWNER,
+                    NetworkPort.device_owner.is_(None)))
+            networks = (await s.scalars(
+                select(Network).where(Network.network_type == "vxlan", Network.id.in_(used))
+                .options(lazyload("*")))).all()
+            hosts = await vteps.host_vteps(s, [n.id for n in networks])
+        addresses: dict[str, set[str]] = {}
+        for v in hosts:
+            addresses.setdefault(v.network_id, set()).add(v.address)
+        return {n.id: (segment(n), frozenset(addresses.get(n.id, ()))) for n in networks}
+
+    async def sync_vteps(self) -> None:
+        """Make each switch that can flood send each vxlan network in use to the
+        hypervisors with a port of it (leader only)."""
+        if not self.leader.leading:  # the leader does it
+            return
+        switches = self._flooders()
+        if not switches:
+            return
+        wanted = await self._host_vteps()
+        gone = {nid: (seg, frozenset[str]()) for nid, seg in self._flooded.items()
+                if nid not in wanted}
+        failed: set[str] = set()
+        for network_id, (seg, addresses) in {**wanted, **gone}.items():
+            for name, switch in switches.items():
+                try:
+                    await switch.flood(seg, addresses)
+                except BarecloudError as exc:
+                    failed.add(network_id)
+                    log.warning("switch %s: network %s's VTEPs not set: %s",
+                                name, network_id, exc.message)
+                except Exception:  # a bug: logged, and the other networks still go on
+                    failed.add(network_id)
+                    log.warning("switch %s: network %s's VTEPs not set", name, network_id,
+                                exc_info=True)
+        self._flooded = {nid: seg for nid, (seg, _) in wanted.items()}
+        self._flooded.update({nid: seg for nid, (seg, _) in gone.items() if nid in failed})
 
     # --- DHCP -------------------------------------------------------------
     def _operator_networks(self) -> set[str]:

@@ -130,12 +130,9 @@ async def attach(rt: Runtime, server: Server, node: Node) -> str | None:
     addresses: dict[str, list[dict[str, Any]]] = {}
     try:
         for entry, nic in zip(wanted, cabled, strict=False):
-            vif = await bind_vif(rt, await _port_for(rt, server, entry, mine), node, nic)
+            vif = await bind_vif(rt, await port_for(rt, server, entry, mine), node, nic)
             network = await network_service.find_network(rt.db, vif.network_id)
-            addresses.setdefault(network.name or network.id, []).extend(
-                {"version": 6 if ":" in a.ip_address else 4, "addr": a.ip_address,
-                 "OS-EXT-IPS:type": "fixed", "OS-EXT-IPS-MAC:mac_addr": nic.address}
-                for a in vif.allocations)
+            add_addresses(addresses, network, vif)
     except BarecloudError as exc:
         return f"Could not bind a network port to node {node.uuid}: {exc.message}"
     async with rt.db.session() as s:
@@ -145,8 +142,19 @@ async def attach(rt: Runtime, server: Server, node: Node) -> str | None:
     return None
 
 
-async def _port_for(rt: Runtime, server: Server, entry: dict[str, Any],
-                    mine: dict[str, NetworkPort]) -> str:
+def add_addresses(addresses: dict[str, list[dict[str, Any]]], network: Network,
+                  vif: NetworkPort) -> None:
+    """Nova's ``server.addresses`` entries of a bound port, under its network's name."""
+    addresses.setdefault(network.name or network.id, []).extend(
+        {"version": 6 if ":" in a.ip_address else 4, "addr": a.ip_address,
+         "OS-EXT-IPS:type": "fixed", "OS-EXT-IPS-MAC:mac_addr": vif.mac_address}
+        for a in vif.allocations)
+
+
+async def port_for(rt: Runtime, server: Server, entry: dict[str, Any],
+                   mine: dict[str, NetworkPort]) -> str:
+    """The port of one requested network: the one named, the one made by an earlier
+    try (taken out of ``mine``), or a new one."""
     if "port" in entry:
         async with rt.db.session() as s:
             port = await s.get(NetworkPort, entry["port"])
