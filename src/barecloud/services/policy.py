@@ -196,6 +196,9 @@ RULES: dict[str, str] = {
     # A project turns the machines its active lease holds into its own hypervisors.
     "compute:hypervisors:create_on_leased": "rule:admin or (role:member and "
                                             "project_id:%(project_id)s)",
+    # ... and sees those (barecloud's /barecloud-hypervisors only; os-hypervisors
+    # stays the operator's, as in Nova): its members watch them come up.
+    "compute:hypervisors:show_owned": _PROJECT_READER,
     "compute:hypervisors:update": _ADMIN,
     "compute:hypervisors:delete": _ADMIN,
     "compute:availability_zones:list": "role:reader",

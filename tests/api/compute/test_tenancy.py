@@ -104,3 +104,26 @@ def test_keypairs_are_per_user(admin: Tokened, demo: Tokened) -> None:
     assert shown["keypair"]["user_id"] == demo_user
     r = demo.request("GET", "/os-keypairs", params={"user_id": admin_user})
     assert fault(r, 403).startswith("Policy doesn't allow compute:keypairs:list")
+
+
+def test_a_project_sees_its_own_hypervisors_only(admin: Tokened, demo: Tokened) -> None:
+    """barecloud's hypervisor list: the operator's whole fleet, a project the hosts it
+    owns (its leased machines become them); Nova's os-hypervisors stays the operator's."""
+    project = httpx.get(f"{admin.svc.url}/identity/v3/projects", params={"name": "demo"},
+                        headers={"X-Auth-Token": admin.http.headers["X-Auth-Token"]}
+                        ).json()["projects"][0]["id"]
+    own = admin.ok("POST", "/barecloud-hypervisors", 201, json={"hypervisor": {
+        "hostname": "demo-host", "owner": project}})["hypervisor"]
+    other = admin.ok("POST", "/barecloud-hypervisors", 201, json={"hypervisor": {
+        "hostname": "shared-host"}})["hypervisor"]
+    assert [h["hostname"] for h in demo.ok("GET", "/barecloud-hypervisors")[
+        "hypervisors"]] == ["demo-host"]
+    assert demo.ok("GET", f"/barecloud-hypervisors/{own['id']}")["hypervisor"][
+        "hostname"] == "demo-host"
+    assert "credential" not in demo.ok("GET", "/barecloud-hypervisors/demo-host")["hypervisor"]
+    assert fault(demo.request("GET", f"/barecloud-hypervisors/{other['id']}"), 404)
+    assert {"demo-host", "shared-host"} <= {h["hostname"] for h in admin.ok(
+        "GET", "/barecloud-hypervisors")["hypervisors"]}
+    fault(demo.request("GET", "/os-hypervisors"), 403)
+    fault(demo.request("PUT", f"/barecloud-hypervisors/{own['id']}", json={
+        "hypervisor": {"status": "disabled"}}), 403)

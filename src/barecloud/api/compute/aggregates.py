@@ -27,7 +27,7 @@ READ_ONLY = ("barecloud's aggregates are its availability zones and its projects
 
 async def _aggregates(request: Request) -> list[dict[str, Any]]:
     policy.authorize(context(request), "compute:hypervisors:list")
-    hosts = await vm_hosts.list_all(runtime(request))
+    hosts = await vm_hosts.list_all(runtime(request), context(request))
     groups: dict[tuple[str, str], list[Any]] = {}
     for h in hosts:
         groups.setdefault(("zone", h.availability_zone), []).append(h)

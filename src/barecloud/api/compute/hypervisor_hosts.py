@@ -11,7 +11,6 @@ from barecloud.api.common import JSONResponse, context, runtime
 from barecloud.api.compute.inputs import accepts
 from barecloud.api.compute.render import iso
 from barecloud.db.hypervisor_models import Hypervisor
-from barecloud.services import policy
 from barecloud.services.compute import host_schemas, hypervisor_nodes, vm_hosts
 
 router = declared.router(prefix="/barecloud-hypervisors")
@@ -51,9 +50,8 @@ async def create(request: Request) -> JSONResponse:
 @router.get("")
 @accepts()
 async def list_all(request: Request) -> JSONResponse:
-    policy.authorize(context(request), "compute:hypervisors:list")
-    return JSONResponse({"hypervisors": [view(h) for h in
-                                         await vm_hosts.list_all(runtime(request))]})
+    return JSONResponse({"hypervisors": [view(h) for h in await vm_hosts.list_all(
+        runtime(request), context(request))]})
 
 
 @router.get("/{ident}")

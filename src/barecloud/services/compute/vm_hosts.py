@@ -24,6 +24,7 @@ from barecloud.services.baremetal.schemas import UUID_RE
 from barecloud.services.compute import host_credentials, hypervisor_nodes
 from barecloud.services.compute.hypervisors import DEFAULT_ZONE
 from barecloud.services.context import RequestContext, Runtime
+from barecloud.services.tenancy import project_of
 
 BAD_CREDENTIAL = "The host agent's credential is not valid."
 
@@ -65,17 +66,27 @@ def _ident(ident: str) -> Any:
 
 
 async def get(rt: Runtime, ctx: RequestContext, ident: str) -> Hypervisor:
-    policy.authorize(ctx, "compute:hypervisors:show")
+    """An operator sees every host; a project its own (others are not found)."""
+    everyone = policy.can(ctx, "compute:hypervisors:show")
+    project = project_of(ctx)
+    if not everyone:
+        policy.authorize(ctx, "compute:hypervisors:show_owned", {"project_id": project})
     async with rt.db.session() as s:
         row = await s.scalar(select(Hypervisor).where(_ident(ident)))
-    if row is None:
+    if row is None or not (everyone or row.owner == project):
         raise NotFound(f"Hypervisor {ident} could not be found.")
     return row
 
 
-async def list_all(rt: Runtime) -> list[Hypervisor]:
+async def list_all(rt: Runtime, ctx: RequestContext) -> list[Hypervisor]:
+    """Every host for an operator; a project's own for its members."""
+    query = select(Hypervisor).order_by(Hypervisor.id)
+    if not policy.can(ctx, "compute:hypervisors:list"):
+        project = project_of(ctx)
+        policy.authorize(ctx, "compute:hypervisors:show_owned", {"project_id": project})
+        query = query.where(Hypervisor.owner == project)
     async with rt.db.session() as s:
-        return list((await s.scalars(select(Hypervisor).order_by(Hypervisor.id))).all())
+        return list((await s.scalars(query)).all())
 
 
 async def set_enabled(rt: Runtime, ctx: RequestContext, ident: str, enabled: bool,
