@@ -239,8 +239,11 @@ LEASE_ACTIVE: Final = "ACTIVE"
 LEASE_TERMINATING: Final = "TERMINATING"
 LEASE_TERMINATED: Final = "TERMINATED"
 LEASE_ERROR: Final = "ERROR"
+# Deleted once started: ended first (as Blazar's delete runs on_end), then gone.
+LEASE_DELETING: Final = "DELETING"
 # A lease in these holds (or will hold) its machines: the calendar counts it.
-LEASE_LIVE: Final = (LEASE_PENDING, LEASE_STARTING, LEASE_ACTIVE, LEASE_TERMINATING)
+LEASE_LIVE: Final = (LEASE_PENDING, LEASE_STARTING, LEASE_ACTIVE, LEASE_TERMINATING,
+                     LEASE_DELETING)
 # Which lease event moves a lease from which status, and where to (the lease
 # manager moves leases only through this table).  Nothing leads to ERROR yet:
 # a start that cannot finish waits, an end that cannot finish retries.
@@ -251,6 +254,9 @@ LEASE_TRANSITIONS: Final[dict[tuple[str, str], str]] = {
     (LEASE_STARTING, "end_lease"): LEASE_TERMINATING,
     (LEASE_ACTIVE, "end_lease"): LEASE_TERMINATING,
     (LEASE_TERMINATING, "ended"): LEASE_TERMINATED,
+    (LEASE_STARTING, "delete"): LEASE_DELETING,
+    (LEASE_ACTIVE, "delete"): LEASE_DELETING,
+    (LEASE_TERMINATING, "delete"): LEASE_DELETING,
 }
 # Reservation and event statuses.
 RESV_PENDING: Final = "pending"

@@ -239,9 +239,10 @@ def _experiment(svc: support.Service, tmp: Path) -> None:
     assert not pings(svc, bm_machine, RIVAL_IP)
 
     # --- the lease ends: VMs deleted, machines undeployed and cleaned ---------------
-    demo("reservation", "lease", "set", "--end-date", "now", "seed")
+    soon = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)).strftime("%Y-%m-%d %H:%M")
+    demo("reservation", "lease", "set", "--end-date", soon, "seed")  # the next minute
     until("the project's VMs deleted", lambda: demo("server", "list"),
-          lambda xs: [x["Name"] for x in xs] == ["bm"], 300)
+          lambda xs: [x["Name"] for x in xs] == ["bm"], 400)
     for name in pool:
         until(f"{name} undeployed and cleaned",
               lambda name=name: admin("baremetal", "node", "show", name),

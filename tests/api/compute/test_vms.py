@@ -214,6 +214,13 @@ def test_a_wrong_or_revoked_credential_is_refused_in_novas_words(
             "vcpus": 1, "memory_mb": 1, "disk_gb": 1}},
             headers={"Authorization": f"Bearer {bad}"} if bad else {})
         assert "credential is not valid" in fault(r, 401)
+        # The credential is checked before the input: a stranger learns nothing of it.
+        for path, kw in (("/report", {"json": {"nope": 1}}),
+                         ("/desired?since=x", {}), ("/vms/x/console", {"content": b"x"})):
+            method = {"/report": "POST", "/vms/x/console": "PUT"}.get(path, "GET")
+            r = httpx.request(method, f"{compute_service.url}{AGENT}{path}", **kw,
+                              headers={"Authorization": f"Bearer {bad}"} if bad else {})
+            assert "credential is not valid" in fault(r, 401), path
     renewed = nova.ok("POST", f"/barecloud-hypervisors/{made['id']}/credential", 201)[
         "hypervisor"]["credential"]
     old, new = Host(compute_service, credential), Host(compute_service, renewed)

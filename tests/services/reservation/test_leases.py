@@ -151,6 +151,41 @@ async def test_a_lease_runs_from_start_to_end(rt: Runtime, clock: Clock) -> None
     assert found["m0"] == found["m1"] == states.AVAILABLE
 
 
+async def test_deleting_a_started_lease_ends_it_first(rt: Runtime, clock: Clock) -> None:
+    """As Blazar's: the delete of an ACTIVE lease runs its end (servers deleted,
+    machines cleaned) while the lease shows DELETING; then it is gone."""
+    await pool(rt, 1)
+    image_id, flavor_id = await cs.image(rt), await cs.flavor(rt)
+    lease = await leases.create(rt, ALICE, ask(T0 + H, T0 + 3 * H, 1, name="gone"))
+    rid = lease["reservations"][0]["id"]
+    clock.set(T0 + H)
+    await settle(rt, lease["id"], "ACTIVE")
+    [made] = (await servers.create(rt, ALICE, {
+        "server": {"name": "s", "imageRef": image_id, "flavorRef": flavor_id,
+                   "networks": "none"}, "os:scheduler_hints": {"reservation": rid}},
+        (2, 96))).servers
+    assert [r.vm_state for r in await cs.settle(rt)] == ["active"]
+    with pytest.raises(NotFound):
+        await leases.delete(rt, BOB, lease["id"])
+    await leases.delete(rt, ALICE, lease["id"])
+    assert (await leases.get(rt, ALICE, lease["id"]))["status"] == "DELETING"
+    await leases.delete(rt, ALICE, lease["id"])  # again: nothing more to do
+    for _ in range(400):
+        await tick(rt)
+        try:
+            await leases.get(rt, ALICE, lease["id"])
+        except NotFound:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the deleted lease never went")
+    rows = {r.uuid: r for r in await cs.all_servers(rt.db)}
+    assert rows[made.uuid].deleted
+    with pytest.raises(NotFound):
+        await flavors.get(rt, ALICE, rid)
+    assert await leases.list_leases(rt, ALICE) == []
+
+
 async def test_next_lease_waits_for_cleaning(rt: Runtime, clock: Clock) -> None:
     [host] = await pool(rt, 1)
     lease = await leases.create(rt, ALICE, ask(T0 + H, T0 + 2 * H, 1, name="next"))

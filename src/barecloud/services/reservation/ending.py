@@ -10,15 +10,23 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy import delete as sql_delete
 from sqlalchemy import or_, select
 
 from barecloud.db.compute_models import Server
 from barecloud.db.hypervisor_models import Hypervisor
-from barecloud.db.lease_models import HostAllocation, Lease, ReservableHost
+from barecloud.db.lease_models import (
+    HostAllocation,
+    Lease,
+    LeaseEvent,
+    LeaseReservation,
+    ReservableHost,
+)
 from barecloud.errors import BarecloudError, NotFound
 from barecloud.services.compute import actions, vm_hosts
 from barecloud.services.compute.reservations import hint_of
 from barecloud.services.context import Runtime
+from barecloud.services.reservation import calendar
 from barecloud.services.tenancy import service_context
 
 log = logging.getLogger(__name__)
@@ -82,3 +90,11 @@ async def remove_hypervisors(rt: Runtime, lease: Lease) -> int:
                      host.hostname, exc.message)
             remaining += 1
     return remaining
+
+
+async def destroy(rt: Runtime, lease_id: str) -> None:
+    """The lease and everything of it gone from the calendar (its end is done)."""
+    async with calendar.locked(rt) as s:
+        for table in (HostAllocation, LeaseEvent, LeaseReservation):
+            await s.execute(sql_delete(table).where(table.lease_id == lease_id))
+        await s.execute(sql_delete(Lease).where(Lease.id == lease_id))

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import select
+from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from barecloud import states
@@ -30,7 +31,6 @@ from barecloud.errors import Conflict, InvalidParameter, InvalidState
 from barecloud.services import policy
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.reservation import calendar, clock, ending, filters, hosts, limits, wakeup
-from barecloud.services.reservation import flavors as lease_flavors
 from barecloud.services.reservation.dates import minute, parse
 from barecloud.services.reservation.errors import LeaseNotFound, NotEnoughHosts
 from barecloud.services.reservation.schemas import RESOURCE_TYPE
@@ -331,14 +331,25 @@ async def _in_use(s: AsyncSession, host_ids: list[int]) -> dict[int, list[str]]:
 
 # --- delete -------------------------------------------------------------------------
 async def delete(rt: Runtime, ctx: RequestContext, lease_id: str) -> None:
-    """A lease that started is ended first (its servers deleted); then it is gone."""
-    async with rt.db.session() as s:
-        lease = await _find(s, ctx, lease_id, "blazar:leases:delete")
-    if lease.status in (states.LEASE_STARTING, states.LEASE_ACTIVE,
-                        states.LEASE_TERMINATING):
-        await ending.delete_servers(rt, lease)
-        await lease_flavors.remove_for(rt, lease)
-    async with calendar.locked(rt) as s:
-        for table in (HostAllocation, LeaseEvent, LeaseReservation):
-            await s.execute(sql_delete(table).where(table.lease_id == lease_id))
-        await s.execute(sql_delete(Lease).where(Lease.id == lease_id))
+    """A lease that has not started (or has ended) is gone at once.  One that
+    started is ended first, as Blazar's delete runs its end: DELETING while the
+    lease manager deletes its servers and removes the hypervisors its machines
+    became, then gone (ending.destroy)."""
+    for _ in range(3):  # the manager may move the lease meanwhile: judge it again
+        async with rt.db.session() as s:
+            lease = await _find(s, ctx, lease_id, "blazar:leases:delete")
+            if lease.status == states.LEASE_DELETING:
+                return
+            target = states.next_lease_status(lease.status, "delete")
+            if target is None:
+                break
+            moved = await s.execute(sql_update(Lease).where(
+                Lease.id == lease.id, Lease.status == lease.status).values(
+                status=target, status_reason="deleting: its servers go first")
+                .execution_options(synchronize_session=False))
+            if moved.rowcount:  # type: ignore[attr-defined]
+                wakeup.wake()
+                return
+    else:
+        raise Conflict(f"Lease {lease_id} is changing; try again.")
+    await ending.destroy(rt, lease_id)

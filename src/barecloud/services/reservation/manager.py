@@ -10,7 +10,8 @@ process dying mid-way leaves work the next pass finishes.
   cleaned (``available``, no instance, not locked); until then the lease
   says which machines it waits for.  Each reservation gets its flavor.
 - end_lease due: → TERMINATING, the servers on its machines are deleted
-  (and so undeployed and cleaned); → TERMINATED once they are gone.
+  (and so undeployed and cleaned); → TERMINATED once they are gone.  A
+  started lease that is deleted (DELETING) ends the same way, then is gone.
 - A machine that breaks (maintenance, error, clean failed, deleted) under a
   lease that has not ended is replaced by a free one matching the
   reservation; with none free, the reservation has ``missing_resources``
@@ -68,7 +69,8 @@ async def pass_once(rt: Runtime, holder: str) -> None:
                                                 LeaseEvent.time <= now)
         ids = list((await s.scalars(select(Lease.id).where(
             or_(Lease.id.in_(due) & Lease.status.in_(states.LEASE_LIVE),
-                Lease.status.in_((states.LEASE_STARTING, states.LEASE_TERMINATING))),
+                Lease.status.in_((states.LEASE_STARTING, states.LEASE_TERMINATING,
+                                  states.LEASE_DELETING))),
             or_(Lease.holder.is_(None), Lease.hold_until < utcnow()),
         ).order_by(Lease.start_date))).all())
     for lease_id in ids:
@@ -139,7 +141,7 @@ async def advance(rt: Runtime, lease_id: str, now: dt.datetime) -> None:
         await _event(rt, lease.id, "before_end_lease", states.EVENT_DONE)
         log.info("lease %s ends at %s", lease.id, lease.end_date)
     end = events["end_lease"]
-    if lease.status == states.LEASE_TERMINATING or (
+    if lease.status in (states.LEASE_TERMINATING, states.LEASE_DELETING) or (
             lease.status in SERVING and end.status == states.EVENT_UNDONE and end.time <= now):
         await terminate(rt, lease, now)
         return
@@ -193,8 +195,9 @@ def _not_ready(node: Node | None) -> str | None:
 
 
 async def terminate(rt: Runtime, lease: Lease, now: dt.datetime) -> None:
-    """Delete the lease's servers; TERMINATED once they are gone."""
-    if lease.status != states.LEASE_TERMINATING:
+    """Delete the lease's servers; TERMINATED once they are gone (or, deleted,
+    gone itself)."""
+    if lease.status not in (states.LEASE_TERMINATING, states.LEASE_DELETING):
         await _move(rt, lease, "end_lease")
         await _event(rt, lease.id, "end_lease", states.EVENT_IN_PROGRESS)
         log.info("lease %s is ending", lease.id)
@@ -207,6 +210,11 @@ async def terminate(rt: Runtime, lease: Lease, now: dt.datetime) -> None:
     if remaining:
         await _set(rt, lease.id,
                    status_reason=f"waiting for {remaining} hypervisor(s) to be removed")
+        return
+    if lease.status == states.LEASE_DELETING:
+        await lease_flavors.remove_for(rt, lease)
+        await ending.destroy(rt, lease.id)
+        log.info("lease %s deleted", lease.id)
         return
     async with rt.db.session() as s:
         await s.execute(update(LeaseReservation).where(LeaseReservation.lease_id == lease.id)
