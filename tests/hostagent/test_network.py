@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import uuid as uuidlib
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -29,6 +28,7 @@ from barecloud.hostagent.network import (
     bridge_name,
     plan,
 )
+from tests.netprobe import connected, reaches
 
 VM = "11111111-1111-1111-1111-111111111111"
 NET1 = "0123456789abcdef0123456789abcdef"
@@ -141,42 +141,6 @@ def flood_to(ns: str, dev: str) -> set[str]:
 
 
 # One ICMP echo from inside a namespace (there is no `ping` binary here): exit 0 on a reply.
-PING = """
-import os, select, socket, struct, sys, time
-addr, timeout = sys.argv[1], float(sys.argv[2])
-s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
-ident = os.getpid() & 0xFFFF
-def checksum(b):
-    total = sum(struct.unpack(f"!{len(b) // 2}H", b))
-    total = (total >> 16) + (total & 0xFFFF)
-    return ~(total + (total >> 16)) & 0xFFFF
-body = struct.pack("!BBHHH", 8, 0, 0, ident, 1) + b"barecloud-vtep"
-body = body[:2] + struct.pack("!H", checksum(body)) + body[4:]
-s.sendto(body, (addr, 0))
-deadline = time.monotonic() + timeout
-while (left := deadline - time.monotonic()) > 0:
-    if not select.select([s], [], [], left)[0]:
-        break
-    data, src = s.recvfrom(2048)
-    ihl = (data[0] & 15) * 4
-    kind, _, _, got, _ = struct.unpack("!BBHHH", data[ihl:ihl + 8])
-    if kind == 0 and got == ident and src[0] == addr:
-        sys.exit(0)
-sys.exit(1)
-"""
-
-
-def reaches(ns: str, address: str, timeout: float = 1.0) -> bool:
-    return sh("ip", "netns", "exec", ns, sys.executable, "-c", PING, address, str(timeout),
-              check=False).returncode == 0
-
-
-def connected(ns: str, address: str) -> bool:
-    """``reaches`` with a few tries: a veth just up passes nothing until the kernel's
-    link watcher has run (up to a second later)."""
-    return any(reaches(ns, address) for _ in range(4))
-
-
 class Recording(LinuxNetworking):
     """LinuxNetworking that keeps the commands it ran."""
 

@@ -93,14 +93,27 @@ def test_a_lab_machine_becomes_a_hypervisor_whose_vms_run_in_its_namespace(
             "images"][0]["id"]
         flavor = next(f["id"] for f in nova.ok("GET", "/flavors")["flavors"]
                       if f["name"] == "vm.tiny")
-        server = nova.create("vm-lab", image, flavor)["server"]["id"]
+        # On a tenant network: the host is its VXLAN tunnel endpoint, the network's
+        # dnsmasq (behind the lab switch) answers the VM.
+        neutron = f"{svc.url}/network/v2.0"
+        net = nova.http.post(f"{neutron}/networks", json={"network": {"name": "vm-net"}})
+        assert net.status_code == 201, net.text
+        sub = nova.http.post(f"{neutron}/subnets", json={"subnet": {
+            "network_id": net.json()["network"]["id"], "ip_version": 4,
+            "cidr": "10.61.0.0/24"}})
+        assert sub.status_code == 201, sub.text
+        server = nova.create("vm-lab", image, flavor,
+                             networks=[{"uuid": net.json()["network"]["id"]}])["server"]["id"]
         nova.wait_status(server, "ACTIVE", timeout=180)
+        [ip] = [a["addr"] for a in nova.server(server)["addresses"]["vm-net"]]
 
-        def console_shows(pattern: str) -> bool:
+        def console_shows(pattern: str, times: int = 1) -> bool:
             out = nova.action(server, {"os-getConsoleOutput": {}})
-            return out.status_code == 200 and out.json()["output"].count(pattern) > 0
+            return out.status_code == 200 and out.json()["output"].count(pattern) >= times
 
         until("the VM's login prompt", lambda: console_shows("vm-lab login:"), 180)
+        until("the VM's address by DHCP",
+              lambda: console_shows(f"barecloud-vm: address {ip}/24 on eth0"), 60)
         [qemu] = until("its QEMU in the machine's namespace", lambda: qemus_in(netns), 10)
 
         # The power goes: the VM's QEMU, which daemonized out of the boot's
@@ -123,6 +136,9 @@ def test_a_lab_machine_becomes_a_hypervisor_whose_vms_run_in_its_namespace(
         nova.wait_status(server, "ACTIVE", timeout=120)
         [again] = until("the VM's QEMU again", lambda: qemus_in(netns), 10)
         assert again != qemu
+        # The machine's bridges went with its power; the start made them again.
+        until("the VM's address again",
+              lambda: console_shows(f"barecloud-vm: address {ip}/24 on eth0", 2), 120)
 
         nova.ok("DELETE", f"/servers/{server}", 204)
         nova.wait_gone(server, timeout=120)
