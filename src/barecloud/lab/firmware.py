@@ -6,8 +6,9 @@ DHCP answer).  Network boot follows the iPXE script from there, fetches the
 kernel and ramdisk over HTTP and, for the lab kernel, runs the ramdisk (the
 agent zipapp) with python3 against the machine's own disk file: the real
 agent code, no shortcut.  Disk boot reads the partition table and the
-config drive, as cloud-init would, and prints what it found on the serial
-console.
+config drive, as cloud-init would, prints what it found on the serial
+console and offers a login there (lab/login.py: a command interpreter,
+never a shell on the host).
 
 In a netns lab the machine has its own network: ``NetnsFirmware`` runs the
 whole boot (real DHCP, this iPXE interpreter, the agent or the disk's
@@ -36,7 +37,9 @@ from typing import Any
 
 from barecloud.agent import configdrive as agent_configdrive
 from barecloud.lab import netns as lab_netns
+from barecloud.lab.login import LoginConsole
 from barecloud.lab.machine import Machine
+from barecloud.lab.serial import SerialPort, Terminal
 
 log = logging.getLogger("barecloud.lab.firmware")
 
@@ -180,6 +183,7 @@ class Firmware:
         self.agent: subprocess.Popen[bytes] | None = None
         self.task: asyncio.Task[None] | None = None
         self.peak_kib = 0
+        self.login: LoginConsole | None = None
 
     # --- called by the machine (in the shard's event loop)
 
@@ -194,6 +198,9 @@ class Firmware:
         self.generation += 1
         if self.task is not None and not self.task.done():
             self.task.cancel()
+        login, self.login = self.login, None
+        if login is not None:
+            login.stop()
         agent, self.agent = self.agent, None
         if agent is not None and agent.poll() is None:
             agent.send_signal(signal.SIGKILL)
@@ -208,7 +215,13 @@ class Firmware:
                     return
                 except BootFailed as exc:
                     self.machine.console(f"PXE: {exc}; trying the disk")
-            await asyncio.to_thread(self._diskboot)
+            hostname = await asyncio.to_thread(self._diskboot)
+            port = self.machine.serial
+            if hostname is not None and generation == self.generation and isinstance(
+                port, SerialPort
+            ):
+                self.login = LoginConsole(self.machine, port, hostname)
+                self.login.start()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a lab bug must not take the shard down
@@ -236,15 +249,39 @@ class Firmware:
     def _run_agent(self, loaded: Loaded, generation: int) -> None:
         m = self.machine
         argv = agent_argv(m, loaded)
-        with m.console_path.open("ab") as console:
+        loop = asyncio.get_running_loop()
+        # Its output goes to console.log and, through the shard, to the serial port.
+        reader, writer = os.pipe()
+        try:
             self.agent = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=console, stderr=console,
+                argv, stdin=subprocess.DEVNULL, stdout=writer, stderr=writer,
                 cwd=m.dir / RAMDISK_DIR, start_new_session=True,
             )
-        loop = asyncio.get_running_loop()
+        except BaseException:
+            os.close(reader)
+            raise
+        finally:
+            os.close(writer)
+        os.set_blocking(reader, False)
+        loop.add_reader(reader, self._agent_output, reader)
         agent = self.agent
         threading.Thread(target=self._reap, args=(agent, generation, loop), daemon=True,
                          name=f"reap-{m.name}").start()
+
+    def _agent_output(self, reader: int) -> None:
+        try:
+            data = os.read(reader, 65536)
+        except BlockingIOError:
+            return
+        if not data:
+            asyncio.get_running_loop().remove_reader(reader)
+            os.close(reader)
+            return
+        m = self.machine
+        with m.console_path.open("ab") as console:
+            console.write(data)
+        if m.serial is not None:
+            m.serial.show(data.replace(b"\n", b"\r\n"))
 
     def _reap(self, agent: subprocess.Popen[bytes], generation: int,
               loop: asyncio.AbstractEventLoop) -> None:
@@ -266,10 +303,14 @@ class Firmware:
             # Power off asked, or the ramdisk's init died: the machine halts.
             m.power("off", "os")
 
-    def _diskboot(self) -> None:
+    def _diskboot(self) -> str | None:
+        """Boot the disk; the hostname its OS came up with, None if nothing booted."""
         drive = read_disk(self.machine)
-        if drive is not None:
-            self.machine.console(f"login: {drive['meta_data'].get('hostname')} is up")
+        if drive is None:
+            return None
+        hostname = str(drive["meta_data"].get("hostname") or self.machine.name)
+        self.machine.console(f"login: {hostname} is up")
+        return hostname
 
 
 class NetnsFirmware:
@@ -279,8 +320,10 @@ class NetnsFirmware:
     its services) is one process, ``python -m barecloud.lab.nsboot``, started
     in the machine's namespace by ``ip netns exec`` in a session of its own:
     it reaches only what the machine's cables reach, and pulling the power
-    is one SIGKILL to its process group.  Its exit status is what the
-    machine does next (nsboot.py): 100 power off, 101 reset, 0 halted.
+    is one SIGKILL to its process group (and to whatever else runs in the
+    namespace: the login shell has a session of its own).  Its exit status
+    is what the machine does next (nsboot.py): 100 power off, 101 reset, 0
+    halted.  Its stdin is a pty, the machine's serial line (serial.Terminal).
     """
 
     def __init__(self, machine: Machine, netns: str) -> None:
@@ -288,6 +331,7 @@ class NetnsFirmware:
         self.netns = netns
         self.generation = 0
         self.proc: subprocess.Popen[bytes] | None = None
+        self.terminal: Terminal | None = None
 
     def start(self, device: str) -> None:
         self.stop()
@@ -296,9 +340,22 @@ class NetnsFirmware:
         argv = lab_netns.exec_argv(self.netns, [
             sys.executable, "-m", "barecloud.lab.nsboot", "--machine-dir", str(m.dir),
             "--device", "pxe" if device == "pxe" else "disk"])
-        with m.console_path.open("ab") as console:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=console,
-                                    stderr=console, cwd=m.dir, start_new_session=True)
+        # Its terminal: a pty whose slave is the boot's stdin (its console lines,
+        # the agent's output and the OS's login shell use it), whose master the
+        # shard reads onto the machine's serial port.
+        terminal = Terminal(m.serial) if isinstance(m.serial, SerialPort) else None
+        stdin = terminal.slave if terminal is not None else subprocess.DEVNULL
+        try:
+            with m.console_path.open("ab") as console:
+                proc = subprocess.Popen(argv, stdin=stdin, stdout=console,
+                                        stderr=console, cwd=m.dir, start_new_session=True)
+        except BaseException:
+            if terminal is not None:
+                terminal.close()
+            raise
+        if terminal is not None:
+            terminal.close_slave()
+        self.terminal = terminal
         self.proc = proc
         loop = asyncio.get_running_loop()
         threading.Thread(target=self._reap, args=(proc, self.generation, loop), daemon=True,
@@ -316,6 +373,9 @@ class NetnsFirmware:
         # What left the group (a hypervisor's QEMUs daemonize) is still the machine's.
         lab_netns.kill_inside([self.netns])
         lab_netns.flush(self.netns, [f"eth{i}" for i in range(len(self.machine.macs))])
+        terminal, self.terminal = self.terminal, None
+        if terminal is not None:
+            terminal.close()
 
     def _reap(self, proc: subprocess.Popen[bytes], generation: int,
               loop: asyncio.AbstractEventLoop) -> None:

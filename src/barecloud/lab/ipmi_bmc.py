@@ -7,6 +7,8 @@ with a BMC off the network, rather than getting "port unreachable"),
 ``slow`` answers each packet late, ``bad-credentials`` swaps the user's
 password and forgets open sessions (a pooled client must log in again and
 be refused).  ``ignore-power`` is the machine's business (machine.py).
+Serial-over-LAN reaches the machine's serial port (lab/serial.py), which
+lives in this same process.
 
 IPMI has fewer boot devices than Redfish; the translation keeps the
 meaning (remote disk is a disk, HTTP boot is a network boot).
@@ -19,9 +21,11 @@ import uuid
 
 from barecloud.lab.layout import HOST
 from barecloud.lab.machine import Machine
+from barecloud.lab.serial import SerialPort as MachineSerialPort
 from barecloud.wire.ipmi.commands import BootDevice, BootOptions, PowerAction
 from barecloud.wire.ipmi.handlers import Address, BmcHandler
 from barecloud.wire.ipmi.server import Bmc, BmcServer
+from barecloud.wire.ipmi.sol import SerialPort
 
 _ACTIONS = {
     PowerAction.ON: "on",
@@ -68,6 +72,11 @@ class MachineHandler(BmcHandler):
     def power_state(self) -> bool:
         return self.machine.power_read()
 
+    def serial_port(self) -> SerialPort | None:
+        """The machine's own serial port (lab/serial.py): SOL reaches it in-process."""
+        port = self.machine.serial
+        return port if isinstance(port, MachineSerialPort) else None
+
     def chassis_control(self, action: PowerAction) -> None:
         self.machine.power(_ACTIONS[action], "ipmi")
 
@@ -112,6 +121,7 @@ class MachineBmc(Bmc):
         """The password changed: accept only the new one, and drop sessions opened before."""
         self.users = {self.machine.username.encode(): self.machine.bmc_password.encode()}
         self.sessions.clear()
+        self.end_sol()
 
 
 class MachineBmcServer(BmcServer):

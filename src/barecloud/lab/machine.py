@@ -8,7 +8,9 @@ directory, ``machines/<name>/`` under the lab:
   lab restarted (or killed) comes back as it was;
 - ``disk.img``: the disk, a sparse file: its size costs no space until
   something writes to it;
-- ``console.log``: what the serial console printed, one line per event.
+- ``console.log``: what the serial console printed, one line per event
+  (and, live, on the machine's serial port: lab/serial.py, which its BMC's
+  Serial-over-LAN reaches).
 
 The vocabulary is protocol-neutral (``pxe``, ``disk``, ``once``); the BMC
 modules translate to and from IPMI codes and Redfish names.
@@ -104,6 +106,12 @@ class Runner(Protocol):
     def stop(self) -> None: ...
 
 
+class SerialOut(Protocol):
+    """Where a machine's console lines show, besides console.log."""
+
+    def show(self, data: bytes) -> None: ...
+
+
 @dataclass(slots=True, eq=False)
 class Machine:
     """One machine and its BMC settings; ``dir`` is where it is kept."""
@@ -130,6 +138,9 @@ class Machine:
     power_reads: list[float] = field(default_factory=list, repr=False)
     # Set by the process serving the machine; a machine without one boots nothing.
     runner: Runner | None = field(default=None, repr=False)
+    # Where console lines show live: its serial port in the process serving it
+    # (lab/serial.py), its terminal in a netns boot process (nsboot.py).
+    serial: SerialOut | None = field(default=None, repr=False)
 
     # --- files
 
@@ -221,8 +232,11 @@ class Machine:
         os.replace(tmp, self.dir / MACHINE_FILE)
 
     def console(self, message: str) -> None:
+        """Print a line on the serial console: logged, and shown on the port."""
         with self.console_path.open("a") as log:
             log.write(f"{_now()} {message}\n")
+        if self.serial is not None:
+            self.serial.show(f"{message}\r\n".encode())
 
     # --- faults
 

@@ -22,6 +22,13 @@ Everything here goes over the machine's own NICs, never over loopback:
   A hypervisor's drive (lab/hypervisor.py) gives a static address instead,
   and the OS starts the host agent.
 
+The serial line is stdin, a pty the shard reads onto the machine's serial
+port (serial.Terminal, which the BMC's Serial-over-LAN reaches): console
+lines are shown there too, and once the OS is up it offers a login there
+whose shell (``/bin/sh -i``, controlling terminal the pty, in a session of
+its own) runs in the machine's namespace, with the machine's network;
+the shard kills it with the power, as everything in the namespace.
+
 Exit status, read by the shard: 100 power off and 101 reset (the agent's
 own, as on the loopback lab; any other agent status halts the machine:
 100), 0 the machine halted with nothing to run (it stays on, as a PC
@@ -31,8 +38,10 @@ showing "No bootable device" does).  The disk's "OS" never exits.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import os
+import shutil
 import socketserver
 import subprocess
 import sys
@@ -115,11 +124,26 @@ def netboot_agent(m: Machine) -> int:
                          "(a real Linux kernel needs the QEMU lab)")
     argv = agent_argv(m, script.loaded)
     sys.stdout.flush()
-    agent = subprocess.Popen(argv, stdin=subprocess.DEVNULL, cwd=m.dir / RAMDISK_DIR)
+    agent = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, cwd=m.dir / RAMDISK_DIR)
+    tee = threading.Thread(target=_tee, args=(agent, m), daemon=True, name="agent-output")
+    tee.start()
     _, status, usage = os.wait4(agent.pid, 0)
+    tee.join(5)
     code = os.waitstatus_to_exitcode(status)
     m.console(f"agent exited with status {code}, peak memory {usage.ru_maxrss / 1024:.1f} MiB")
     return EXIT_REBOOT if code == EXIT_REBOOT else EXIT_POWER_OFF
+
+
+def _tee(agent: subprocess.Popen[bytes], m: Machine) -> None:
+    """The agent's output to console.log (our stdout) and the serial line."""
+    assert agent.stdout is not None
+    fd = agent.stdout.fileno()
+    for chunk in iter(lambda: os.read(fd, 65536), b""):
+        sys.stdout.buffer.write(chunk)
+        sys.stdout.buffer.flush()
+        if m.serial is not None:
+            m.serial.show(chunk)
 
 
 class _Service(socketserver.ThreadingTCPServer):
@@ -153,6 +177,43 @@ def dhcp_until_answered(m: Machine) -> netboot.Lease:
             waited = True
 
 
+class Tty:
+    """The machine's serial line (fd 0, a pty from the shard) for console lines."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def show(self, data: bytes) -> None:
+        with contextlib.suppress(OSError):  # the pty turns "\n" into "\r\n" itself
+            os.write(self.fd, data.replace(b"\r\n", b"\n"))
+
+
+SERIAL_FD = 0
+
+
+def serial_login(hostname: str) -> None:
+    """A getty on the serial line: a login prompt, then a shell in this namespace.
+
+    Any name logs in (the console is the machine's: whoever has the BMC's
+    credentials has it, as on real hardware).  The shell gets a session of
+    its own with the pty as controlling terminal (``setsid -c``), so
+    Ctrl-C and job control work; when it exits the prompt comes back.
+    """
+    shell = ["setsid", "-w", "-c", "/bin/sh", "-i"] if shutil.which("setsid") else ["/bin/sh", "-i"]
+    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+           "HOME": "/root", "TERM": "vt100", "PS1": f"{hostname}# "}
+    while True:
+        os.write(SERIAL_FD, f"\n{hostname} login: ".encode())
+        try:
+            name = os.read(SERIAL_FD, 1024).strip()  # canonical mode: one line
+        except OSError:
+            return  # the line is gone (the shard let go of it)
+        if not name:
+            continue
+        subprocess.run(shell, stdin=SERIAL_FD, stdout=SERIAL_FD, stderr=SERIAL_FD,
+                       env={**env, "USER": name.decode(errors="replace")}, check=False)
+
+
 def run_os(m: Machine, drive: dict[str, Any]) -> None:
     """The disk's operating system: services up, then DHCP on eth0 until it answers.
 
@@ -172,6 +233,9 @@ def run_os(m: Machine, drive: dict[str, Any]) -> None:
                else configure(dhcp_until_answered(m)))
     m.console(f"cloud-init: {NIC} {address}")
     m.console(f"login: {hostname} is up")
+    if os.isatty(SERIAL_FD):
+        threading.Thread(target=serial_login, args=(hostname,), daemon=True,
+                         name="getty").start()
     if agent is not None:
         hypervisor.start_host_agent(m, meta, agent)
     while True:
@@ -198,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", choices=("pxe", "disk"), default="disk")
     args = parser.parse_args(argv)
     m = Machine.load(args.machine_dir)
+    if os.isatty(SERIAL_FD):
+        m.serial = Tty(SERIAL_FD)  # console lines show on the serial line too
     return boot(m, args.device)
 
 

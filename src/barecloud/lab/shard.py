@@ -55,6 +55,7 @@ from barecloud.lab.layout import HOST, LabDir
 from barecloud.lab.machine import LabError, Machine
 from barecloud.lab.redfish.responses import http_error
 from barecloud.lab.redfish.service import RedfishService
+from barecloud.lab.serial import SerialPort
 from barecloud.wire.ipmi.server import raise_open_files_limit
 
 log = logging.getLogger("barecloud.lab.shard")
@@ -96,6 +97,7 @@ class Fleet:
                 raise LabError(
                     f"{machine.name}: cannot listen on UDP {HOST}:{machine.ipmi_port}: {exc}"
                 ) from None
+            machine.serial = SerialPort(asyncio.get_running_loop())  # SOL reaches it here
             if state.mode == "netns" and state.netns is not None:
                 netns = state.netns.machines[machine.name].netns
                 machine.runner = NetnsFirmware(machine, netns)

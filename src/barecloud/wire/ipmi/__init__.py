@@ -15,15 +15,18 @@ Without I/O (IPMI v2.0 rev. 1.1 section numbers in brackets):
 - :mod:`.framing` — RMCP/ASF ping, v1.5 pre-session and RMCP+ packets,
   integrity trailer, IPMI LAN messages with their checksums [13.2-13.8];
 - :mod:`.commands` — Get Device ID, channel auth capabilities and cipher
-  suites, chassis status and control, system boot options [20, 22, 28].
+  suites, chassis status and control, system boot options [20, 22, 28];
+- :mod:`.sol` — Serial-over-LAN packets, payload commands, SOL
+  parameters, the serial port a BMC serves [15, 24, 26].
 
 On asyncio:
 
 - :mod:`.client` — one RMCP+ session to one BMC;
 - :mod:`.pool` — sessions kept open (and alive) across many BMCs;
 - :mod:`.server` — many BMCs on one event loop; :mod:`.handlers` — what
-  they answer.
+  they answer; :mod:`.sol_bmc` — their Serial-over-LAN end;
+- :mod:`.sol_client` — a console's Serial-over-LAN stream in a session.
 
-Not covered: IPMI v1.5 sessions (MD5/password auth), Serial-over-LAN,
-OEM payloads, cipher suites other than 3 and 17, bridging.
+Not covered: IPMI v1.5 sessions (MD5/password auth), OEM payloads, cipher
+suites other than 3 and 17, bridging (docs/design/serial-consoles.md).
 """

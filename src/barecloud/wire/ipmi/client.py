@@ -14,7 +14,8 @@ idle longer than ``idle_relogin``, is given up and a new one logged in,
 within the same deadline.  A command repeated after such a re-login may
 have run once already: on/off are idempotent, cycle/reset are not.
 
-A pool of such sessions, kept alive, is in :mod:`barecloud.wire.ipmi.pool`.
+A pool of such sessions, kept alive, is in :mod:`barecloud.wire.ipmi.pool`;
+Serial-over-LAN in a session (:meth:`IpmiSession.sol`) is in :mod:`.sol_client`.
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ from barecloud.wire.ipmi.session import (
     SeqWindow,
     random_session_id,
 )
+from barecloud.wire.ipmi.sol_client import SolConsole
 
 T = TypeVar("T")
 
@@ -154,6 +156,7 @@ class IpmiSession(UdpExchange):
         self._last_rx = 0.0
         self.logins = 0  # how many times this session logged in: re-logins show here
         self.keepalives = 0  # keep-alive requests the BMC answered
+        self._sol_listener: Callable[[bytes | None], None] | None = None
 
     def __repr__(self) -> str:
         return f"<IpmiSession {self.username.decode()}@{self.host}:{self.port}>"
@@ -265,6 +268,47 @@ class IpmiSession(UdpExchange):
                 return False
             self.keepalives += 1
             return True
+
+    def sol(
+        self, instance: int = 1, *, retries: int = 7, retry_interval: float = 0.2
+    ) -> SolConsole:
+        """Serial-over-LAN in this session: ``async with session.sol() as console``.
+
+        Activated on entry (logging in if needed), deactivated on exit.
+        While it is active the session is the console's: it keeps it alive
+        and must not be re-logged in (that would end the SOL payload).
+        """
+        return SolConsole(self, instance, retries=retries, retry_interval=retry_interval)
+
+    # --- what SolConsole uses (its SolLink)
+
+    def send_sol(self, payload: bytes, encrypt: bool = True) -> None:
+        """Send one SOL payload in the open session (no answer awaited here)."""
+        keys = self._keys
+        if keys is None:
+            raise IpmiSessionError(f"{self._where()}: no session for Serial-over-LAN")
+        self._out_seq = self._out_seq % 0xFFFFFFFF + 1
+        self._send(
+            build_v20_packet(
+                PayloadType.SOL, payload, self._bmc_sid, self._out_seq, keys, encrypt
+            )
+        )
+
+    def listen_sol(self, listener: Callable[[bytes | None], None] | None) -> None:
+        """Hand SOL payloads (checked and decrypted) to ``listener``; None when
+        the session is lost.  ``None`` stops listening."""
+        self._sol_listener = listener
+        self._unsolicited = self._sol_packet if listener is not None else None
+
+    def _sol_packet(self, pkt: Packet) -> None:
+        keys, listener = self._keys, self._sol_listener
+        if keys is None or listener is None or pkt.session_id != self._console_sid:
+            return
+        payload = open_packet(pkt, keys)
+        if not self._window.accept(pkt.seq):
+            return
+        self._last_rx = asyncio.get_running_loop().time()
+        listener(payload)
 
     async def close(self) -> None:
         """Close the session at the BMC (best effort, briefly) and the socket."""
@@ -507,6 +551,9 @@ class IpmiSession(UdpExchange):
         return await self._exchange(lambda: packet, match, deadline, what)
 
     def _forget(self, close_socket: bool) -> None:
+        listener, self._sol_listener, self._unsolicited = self._sol_listener, None, None
+        if listener is not None:
+            listener(None)  # the SOL payload died with the session
         self._keys = None
         self._bmc_sid = self._console_sid = 0
         self._session_privilege = Privilege.USER

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from barecloud.wire.ipmi.errors import IpmiProtocolError, IpmiTimeout
-from barecloud.wire.ipmi.framing import Packet, parse_packet
+from barecloud.wire.ipmi.framing import Packet, PayloadType, parse_packet
 
 T = TypeVar("T")
 
@@ -55,6 +55,8 @@ class UdpExchange:
         self._transport: asyncio.DatagramTransport | None = None
         self._pending: tuple[Callable[[Packet], Any], asyncio.Future[Any]] | None = None
         self._refused: Exception | None = None
+        # Packets no request waits for: Serial-over-LAN data (sol_client).
+        self._unsolicited: Callable[[Packet], None] | None = None
 
     async def _exchange(
         self,
@@ -92,12 +94,17 @@ class UdpExchange:
                 self._pending = None
 
     def _received(self, data: bytes) -> None:
-        pending = self._pending
-        if pending is None:
-            return  # late duplicate, or nothing asked
-        match, fut = pending
         try:
-            result = match(parse_packet(data))
+            packet = parse_packet(data)
+            if packet.payload_type == PayloadType.SOL:
+                if self._unsolicited is not None:
+                    self._unsolicited(packet)
+                return
+            pending = self._pending
+            if pending is None:
+                return  # late duplicate, or nothing asked
+            match, fut = pending
+            result = match(packet)
         except IpmiProtocolError:
             return  # forged, corrupt or foreign: drop, as the spec asks
         if result is not None and not fut.done():

@@ -127,8 +127,10 @@ def build_v20_packet(
     session_id: int = 0,
     seq: int = 0,
     keys: SessionKeys | None = None,
+    encrypt: bool = True,
 ) -> bytes:
-    """An IPMI v2.0/RMCP+ packet; with ``keys``, encrypted and authenticated.
+    """An IPMI v2.0/RMCP+ packet; with ``keys``, authenticated (and encrypted
+    unless ``encrypt`` is false: a SOL payload activated without encryption).
 
     Pre-session messages (Open Session, RAKP) go with session 0, seq 0 and
     no keys.  The integrity pad makes auth type .. next header a multiple
@@ -136,8 +138,10 @@ def build_v20_packet(
     """
     ptype = payload_type
     if keys is not None:
-        payload = seal_payload(keys, payload)
-        ptype |= PAYLOAD_ENCRYPTED | PAYLOAD_AUTHENTICATED
+        ptype |= PAYLOAD_AUTHENTICATED
+        if encrypt:
+            payload = seal_payload(keys, payload)
+            ptype |= PAYLOAD_ENCRYPTED
     head = _RMCP_IPMI + struct.pack("<BBIIH", AUTH_TYPE_RMCPP, ptype, session_id, seq, len(payload))
     if keys is None:
         return head + payload

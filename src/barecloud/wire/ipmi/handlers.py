@@ -49,6 +49,7 @@ from barecloud.wire.ipmi.errors import (
 )
 from barecloud.wire.ipmi.framing import IpmiRequest
 from barecloud.wire.ipmi.session import Privilege, SeqWindow
+from barecloud.wire.ipmi.sol import LoopbackPlug, SerialPort
 
 Address = tuple[str, int]
 
@@ -71,7 +72,8 @@ class BmcHandler:
 
     Override the methods to drive a real (virtual) machine.  ``on_boot`` is
     called whenever the machine (re)starts, and clears one-time boot flags
-    as firmware does after using them.
+    as firmware does after using them.  ``serial_port`` is what Serial-over-LAN
+    connects to (None: SOL disabled); here a loopback plug.
     """
 
     def __init__(self, power_on: bool = False, guid: uuid.UUID | None = None) -> None:
@@ -79,6 +81,10 @@ class BmcHandler:
         self.boot = BootOptions(valid=False)
         self.guid = guid or uuid.uuid4()
         self.boots = 0  # how many times the machine started: tests watch this
+        self.serial: SerialPort | None = LoopbackPlug()
+
+    def serial_port(self) -> SerialPort | None:
+        return self.serial
 
     def power_state(self) -> bool:
         return self.power_on

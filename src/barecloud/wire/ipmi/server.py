@@ -102,6 +102,8 @@ from barecloud.wire.ipmi.session import (
     Rakp4,
     random_session_id,
 )
+from barecloud.wire.ipmi.sol import SolConfig, SolPacket
+from barecloud.wire.ipmi.sol_bmc import SOL_COMMANDS, SolSession
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +111,7 @@ log = logging.getLogger(__name__)
 # from the cache instead of being executed again: a retransmitted "power
 # cycle" must not cycle the machine twice.
 DUPLICATE_WINDOW = 5.0
+_COMMANDS = {**COMMANDS, **SOL_COMMANDS}
 
 
 class Bmc(asyncio.DatagramProtocol):
@@ -134,6 +137,8 @@ class Bmc(asyncio.DatagramProtocol):
             BOOT_PARAM_FLAG_VALID_CLEARING: b"\x00",
             BOOT_PARAM_INFO_ACK: b"\x00\x00",
         }
+        self.sol: SolSession | None = None  # the active Serial-over-LAN payload (sol_bmc)
+        self.sol_config = SolConfig()
 
     @property
     def port(self) -> int:
@@ -162,9 +167,36 @@ class Bmc(asyncio.DatagramProtocol):
         log.debug("BMC %s: %s", self.port, exc)
 
     def close(self) -> None:
+        self.end_sol()
         if self.transport is not None:
             self.transport.close()
         self.sessions.clear()
+
+    # --- Serial-over-LAN (sol_bmc)
+
+    def start_sol(self, session: BmcSession, encrypt: bool) -> None:
+        """Activate SOL in ``session``; it starts once the activation is answered."""
+        port = self.handler.serial_port()
+        if port is None:
+            raise CommandRefused(0x81)  # "payload type disabled"
+
+        def send(payload: bytes) -> None:
+            packet = build_v20_packet(
+                PayloadType.SOL, payload, session.console_sid, session.next_seq(),
+                session.keys, encrypt,
+            )  # fmt: skip
+            self._send(packet, session.addr)
+
+        def alive() -> bool:
+            return self.sessions.get(session.bmc_sid) is session and session.state == "active"
+
+        self.sol = SolSession(session, port, self.sol_config, send, alive)
+        asyncio.get_running_loop().call_soon(self.sol.start)
+
+    def end_sol(self, notify: bool = False) -> None:
+        sol, self.sol = self.sol, None
+        if sol is not None:
+            sol.stop(notify)
 
     # --- packets
 
@@ -325,6 +357,11 @@ class Bmc(asyncio.DatagramProtocol):
             raise IpmiProtocolError(f"replayed or stale session sequence {pkt.seq}")
         now = self.server.now()
         s.last_seen = now
+        if pkt.payload_type == PayloadType.SOL:
+            if self.sol is None or self.sol.session is not s:
+                raise IpmiProtocolError("SOL packet in a session without SOL")
+            self.sol.received(SolPacket.decode(payload))
+            return
         if pkt.payload_type != PayloadType.IPMI:
             raise IpmiProtocolError(f"payload type {pkt.payload_type:#x} not supported")
         req = IpmiRequest.decode(payload)
@@ -332,7 +369,7 @@ class Bmc(asyncio.DatagramProtocol):
         if key == s.last_request and now - s.last_request_at < DUPLICATE_WINDOW:
             msg = s.last_response  # a retransmission: answer again, do not act again
         else:
-            command = COMMANDS.get((req.netfn, req.command))
+            command = _COMMANDS.get((req.netfn, req.command))
             if command is None:
                 code, body = CC_INVALID_COMMAND, b""
             elif s.privilege < command.privilege:
@@ -345,6 +382,8 @@ class Bmc(asyncio.DatagramProtocol):
         self._send(packet, addr)
         if s.state == "closed":
             self.sessions.pop(s.bmc_sid, None)
+        if self.sol is not None and self.sessions.get(self.sol.session.bmc_sid) is None:
+            self.end_sol()  # its session was closed
 
     def _run(self, command: Command, s: BmcSession, req: IpmiRequest) -> tuple[int, bytes]:
         try:
@@ -414,6 +453,8 @@ class BmcServer:
         dead = [sid for sid, s in bmc.sessions.items() if now - s.last_seen > self.idle_timeout]
         for sid in dead:
             del bmc.sessions[sid]
+        if bmc.sol is not None and bmc.sol.session.bmc_sid in dead:
+            bmc.end_sol()
 
     async def _sweep(self) -> None:
         period = max(0.1, min(self.idle_timeout / 4, 10.0))
