@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     # provisioning network (where the service listens for machines already).
     hypervisor_network: str = ""
     host_down_after_reports: int = Field(default=3, gt=0)
+    # Remote consoles (docs/design/remote-consoles.md): how long a console URL's
+    # token opens the console (Nova's [consoleauth] token_ttl).
+    console_token_ttl: float = Field(default=600.0, gt=0)
 
     # Networks (docs/design/networking.md).  Segment ids are allocated from
     # these "first:last" ranges (several separated by commas).

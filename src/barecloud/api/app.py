@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from barecloud.api import docs, ops
+from barecloud.api import consoles, docs, ops
 from barecloud.api.auth import Authenticate, challenge, error_for
 from barecloud.api.baremetal import (
     agent,
@@ -93,6 +93,7 @@ def create_app(rt: Runtime) -> FastAPI:
     for router in IDENTITY_ROUTERS:
         app.include_router(router)
     compute_routes.install(app)
+    app.include_router(consoles.router)  # the websocket a console URL opens
     network_routes.install(app, error_for)
     reservation_routes.install(app)
     app.include_router(boot_scripts.router, dependencies=provisioning)

@@ -205,6 +205,20 @@ def _all_nodes(client: httpx.Client) -> list[dict[str, Any]]:
         params["marker"] = page["nodes"][-1]["uuid"]
 
 
+@app.command("console")
+def console_cmd(
+    server: Annotated[str, typer.Argument(help="The server (name or id).")],
+    url: ServiceUrlOpt = None, token: TokenOpt = None, cloud: CloudOpt = None,
+    linger: Annotated[float, typer.Option(
+        help="From a pipe: seconds to keep printing after the input ends.")] = 1.0,
+) -> None:
+    """Attach this terminal to a server's serial console (~. leaves)."""
+    from barecloud.cli import console
+
+    address = console.console_url(service.service_url(url, cloud), token, cloud, server)
+    raise typer.Exit(console.attach(address, linger=linger))
+
+
 @app.command("top-talkers")
 def top_talkers(
     url: ServiceUrlOpt = None,

@@ -27,6 +27,7 @@ from barecloud.drivers import common
 from barecloud.drivers.base import BOOT_DEVICES, NodeView
 from barecloud.drivers.settings import Setting, scrub
 from barecloud.errors import (
+    Conflict,
     DriverError,
     HardwareTimeout,
     InvalidParameter,
@@ -46,8 +47,11 @@ from barecloud.wire.ipmi.errors import (
     completion_text,
 )
 from barecloud.wire.ipmi.pool import BmcTarget, IpmiPool
+from barecloud.wire.ipmi.sol_client import SolConsole
 
 log = logging.getLogger(__name__)
+
+SOL_ALREADY_ACTIVE = 0x80  # Activate Payload: the payload is active in another session
 T = TypeVar("T")
 
 SETTINGS = (
@@ -110,6 +114,57 @@ def _bmc(node: NodeView) -> _Bmc:
                        v["ipmi_password"], v["ipmi_cipher_suite"])
     return _Bmc(target, v["ipmi_timeout"], v["ipmi_retries"], v["ipmi_power_timeout"],
                 v["ipmi_password"])
+
+
+# --- the serial console ----------------------------------------------------------------
+
+
+class SerialConsole:
+    """A node's serial console over IPMI Serial-over-LAN, in an RMCP+ session of its
+    own: an active SOL payload holds its session (no re-login, no pool sharing)."""
+
+    def __init__(self, session: IpmiSession, console: SolConsole) -> None:
+        self.session, self.console = session, console
+
+    async def read(self) -> bytes:
+        """What the machine printed; b"" once the console has ended."""
+        try:
+            return await self.console.read()
+        except IpmiError:
+            return b""
+
+    async def write(self, data: bytes) -> None:
+        await self.console.write(data)
+
+    async def close(self) -> None:
+        try:
+            await self.console.close()
+        except IpmiError as exc:  # the BMC went: nothing to deactivate
+            log.info("serial console of %s: %s", self.session, exc)
+        finally:
+            await self.session.close()
+
+
+async def open_serial_console(node: NodeView) -> SerialConsole:
+    """The node's SOL console, activated; Conflict when another console has it,
+    HardwareTimeout when the BMC does not answer."""
+    bmc = _bmc(node)
+    session = IpmiSession(bmc.target.host, bmc.target.port, bmc.target.username, bmc.password,
+                          cipher_suite=bmc.target.cipher_suite, timeout=bmc.timeout,
+                          retries=bmc.retries)
+    console = session.sol()
+    try:
+        await console.activate()
+    except IpmiCommandError as exc:
+        await session.close()
+        if exc.code == SOL_ALREADY_ACTIVE:
+            raise Conflict(f"The serial console of node {node.uuid} is in use by another "
+                           "session (IPMI SOL is one session at a time).") from None
+        raise PermanentDriverError(f"BMC {bmc.where} refused Serial-over-LAN: {exc}") from None
+    except IpmiError as exc:
+        await session.close()
+        raise HardwareTimeout(f"BMC {bmc.where}: no Serial-over-LAN: {exc}") from None
+    return SerialConsole(session, console)
 
 
 # --- sessions kept open, per event loop ---------------------------------------------

@@ -6,7 +6,8 @@ where the agent can tell: each operation takes ``boot_seconds``, states
 change as QEMU's would (create and start → running, stop → shutoff, a
 reboot needs a running VM, rebuild and resize keep the power state), an
 operation on a VM that does not exist fails, and ``console_log`` is a file
-with the guest's login prompt.  ``calls`` records every operation, and
+with the guest's login prompt (``console_socket`` is where a test may play the
+guest's serial port).  ``calls`` records every operation, and
 :meth:`FakeDriver.fail_next` makes the next one of a kind fail.
 """
 
@@ -128,6 +129,11 @@ class FakeDriver:
         self._dir.mkdir(parents=True, exist_ok=True)
         path.write_text("".join(self._consoles.get(uuid, ())), encoding="utf-8")
         return path
+
+    def console_socket(self, uuid: str) -> Path:
+        """Where the VM's serial console would listen: nothing does, unless a test
+        serves a Unix socket there (it plays the guest)."""
+        return self._dir / f"{uuid}.console.sock"
 
     async def close(self) -> None:
         return None

@@ -23,8 +23,9 @@ docs/design/host-agent-protocol.md:
 - a VM's networks are plugged before each of its operations, and each list
   brings the VTEPs of the host's networks up to date
   (:mod:`barecloud.hostagent.network`);
-- each VM's console log is sent when it changes (``consoles``; a fleet of
-  fake hosts goes without).
+- each VM's console log is sent when it changes, and interactive console
+  sessions are carried (:mod:`barecloud.hostagent.consoles`, when the driver
+  has console sockets) (``consoles``; a fleet of fake hosts goes without both).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from barecloud.hostagent import configdrive, network
+from barecloud.hostagent.consoles import Consoles, Interactive
 from barecloud.hostagent.driver import Driver, VmSpec, VmState
 from barecloud.hostagent.http import ApiError, HttpClient, Unauthorized, retryable
 from barecloud.hostagent.images import ImageCache
@@ -91,6 +93,7 @@ class HostAgent:
         if not base.endswith(PREFIX):
             base += PREFIX
         self.driver = driver
+        self._credential = credential
         self.state_dir = state_dir
         state_dir.mkdir(parents=True, exist_ok=True)
         self.images = images or ImageCache(state_dir / "images")
@@ -130,6 +133,9 @@ class HostAgent:
                  asyncio.create_task(self._desired_loop(), name=f"{self.name} desired")]
         if self.consoles:
             loops.append(asyncio.create_task(self._console_loop(),
+                                             name=f"{self.name} console logs"))
+        if self.consoles and isinstance(self.driver, Interactive):
+            loops.append(asyncio.create_task(self._interactive(self.driver),
                                              name=f"{self.name} consoles"))
         stopping = asyncio.create_task(self._stopping.wait())
         try:
@@ -226,6 +232,12 @@ class HostAgent:
                     continue
             for gone in set(sent) - present:
                 del sent[gone]
+
+    async def _interactive(self, driver: Interactive) -> None:
+        """Carry the console sessions the service asks for (once registered)."""
+        await self.registered.wait()
+        await Consoles(self._reporter.base_url, self._credential, driver, self.log,
+                       poll_wait=self.poll_wait, max_backoff=self.max_backoff).run()
 
     async def _sleep_or_wake(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

@@ -237,6 +237,10 @@ class QemuDriver:
         """The serial console's log (all the guest wrote, across restarts)."""
         return self._dir(uuid) / "console.log"
 
+    def console_socket(self, uuid: str) -> Path:
+        """The serial console's socket (the chardev's server: one client at a time)."""
+        return self._dir(uuid) / "console.sock"
+
     async def close(self) -> None:
         """Close the QMP connections; the VMs keep running."""
         clients, self._qmp = list(self._qmp.values()), {}

@@ -172,6 +172,8 @@ RULES: dict[str, str] = {
     "compute:servers:update": _PROJECT_MEMBER,
     "compute:servers:delete": _PROJECT_MEMBER,
     "compute:servers:action": _PROJECT_MEMBER,  # reboot, start, stop, rebuild...
+    # Nova's os_compute_api:os-remote-consoles: a console URL is a way in.
+    "compute:servers:remote_console": _PROJECT_MEMBER,
     "compute:servers:show:host_details": _ADMIN,  # OS-EXT-SRV-ATTR:*
     "compute:keypairs:list": f"{_READ_ALL} or (role:reader and user_id:%(user_id)s)",
     "compute:keypairs:show": f"{_READ_ALL} or (role:reader and user_id:%(user_id)s)",

@@ -8,11 +8,11 @@ from fastapi import Request, Response
 
 from barecloud.api import accepts as declared
 from barecloud.api.common import JSONResponse, context, runtime
-from barecloud.api.compute import render
+from barecloud.api.compute import params, render
 from barecloud.api.compute.inputs import by_version
 from barecloud.errors import InvalidParameter
 from barecloud.services.compute import actions as server_actions
-from barecloud.services.compute import console_log, queries, schemas
+from barecloud.services.compute import console_log, queries, remote_consoles, schemas
 
 router = declared.router(prefix="/servers")
 
@@ -24,13 +24,17 @@ UNSUPPORTED = {
     "createImage": "createImage is not supported: barecloud cannot snapshot a bare-metal "
                    "server's disk.",
 }
+# Before 2.6 (POST /servers/{id}/remote-consoles): the action and its protocol.
+CONSOLE_ACTIONS = {"os-getSerialConsole": ("serial", "serial"),
+                   "os-getVNCConsole": ("vnc", "novnc")}
+REMOTE_CONSOLES = (2, 6)
 OTHER_NOVA_ACTIONS = (
     "pause", "unpause", "suspend", "resume", "revertResize",
     "migrate", "os-migrateLive", "evacuate", "shelve", "shelveOffload", "unshelve", "lock",
     "unlock", "rescue", "unrescue", "changePassword", "addSecurityGroup",
     "removeSecurityGroup", "os-resetState", "trigger_crash_dump", "injectNetworkInfo",
     "resetNetwork", "restore", "forceDelete", "os-getVNCConsole", "os-getSPICEConsole",
-    "os-getRDPConsole", "os-getSerialConsole",
+    "os-getRDPConsole", "os-getSerialConsole",  # the console ones: from 2.6 (remote-consoles)
 )
 
 
@@ -69,6 +73,11 @@ async def server_action(server_id: str, request: Request) -> Response:
     elif name == "os-getConsoleOutput":
         text = await console_log.output(rt, ctx, server_id, _length(args))
         return JSONResponse({"output": text})
+    elif name in CONSOLE_ACTIONS and params.version(request) < REMOTE_CONSOLES:
+        protocol, default = CONSOLE_ACTIONS[name]
+        kind = (args or {}).get("type") or default
+        url = await remote_consoles.create(rt, ctx, server_id, protocol, kind)
+        return JSONResponse({"console": {"type": kind, "url": url}})
     elif name in UNSUPPORTED:
         await queries.get(rt, ctx, server_id)  # an unknown server is still a 404
         raise InvalidParameter(UNSUPPORTED[name])
@@ -78,3 +87,15 @@ async def server_action(server_id: str, request: Request) -> Response:
     else:
         raise InvalidParameter(f"There is no such action: {name}")
     return Response(status_code=202)
+
+
+@router.post("/{server_id}/remote-consoles")
+@by_version(body=schemas.REMOTE_CONSOLE)
+async def remote_console(server_id: str, request: Request) -> JSONResponse:
+    """A URL with a token that opens the server's console (2.6)."""
+    params.require(request, REMOTE_CONSOLES)
+    body = request.state.body["remote_console"]
+    url = await remote_consoles.create(runtime(request), context(request), server_id,
+                                       body["protocol"], body["type"])
+    return JSONResponse({"remote_console": {"protocol": body["protocol"],
+                                            "type": body["type"], "url": url}})

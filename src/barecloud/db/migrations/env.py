@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 import barecloud.db.batch_models  # deploy batches
 import barecloud.db.compute_models  # registers the Compute tables
+import barecloud.db.console_models  # console tokens
 import barecloud.db.hypervisor_models  # the hypervisors VMs run on
 import barecloud.db.identity_models
 import barecloud.db.lease_models  # the Reservation tables

@@ -311,13 +311,35 @@ CONSOLE_OUTPUT: Schema = {"type": ["object", "null"], "properties": {"length": {
     **CONSOLE_LENGTH, "type": ["integer", "string", "null"]}}, "additionalProperties": False}
 
 
+def _console_action(types: list[str]) -> Schema:
+    """The pre-2.6 console actions' body (``type`` optional: the handler says it)."""
+    return _object({"type": {"type": "string", "enum": types}})
+
+
 def _server_action(version: V | None) -> Schema:
     """POST /servers/{id}/action: one action a body; which one, and the refusal of
     unknown ones, is the handler's (Nova routes by the key)."""
     return {"type": "object", "properties": {
         "reboot": REBOOT, "rebuild": _rebuild(version), "os-getConsoleOutput": CONSOLE_OUTPUT,
         "resize": RESIZE, "confirmResize": {"type": "null"},
+        "os-getSerialConsole": _console_action(["serial"]),
+        "os-getVNCConsole": _console_action(["novnc", "xvpvnc"]),
     }}
+
+
+def _remote_console(version: V | None) -> Schema:
+    """POST /servers/{id}/remote-consoles (2.6; ``mks`` from 2.8), as Nova's."""
+    protocols = ["vnc", "spice", "rdp", "serial"]
+    types = ["novnc", "xvpvnc", "rdp-html5", "spice-html5", "serial"]
+    if since(version, (2, 8)):
+        protocols.append("mks")
+        types.append("webmks")
+    return _body("remote_console", _object({
+        "protocol": {"type": "string", "enum": protocols},
+        "type": {"type": "string", "enum": types}}, ["protocol", "type"]))
+
+
+REMOTE_CONSOLE = Versioned(_remote_console)
 
 
 SERVER_ACTION = Versioned(_server_action)

@@ -1,0 +1,120 @@
+"""/console/serial: the websocket a console URL opens (docs/design/remote-consoles.md).
+
+The token is the only credential (as Nova's serial proxy takes it): it names
+one server and expires.  A bad one is told so in the close frame (4401)
+before any byte of a console flows; one console at a time has a writer
+(4409 for a second).  Binary messages carry the serial bytes both ways
+(text messages typed by a browser are taken as UTF-8).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Protocol
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from sqlalchemy import select
+
+from barecloud.db.compute_models import Server
+from barecloud.db.hypervisor_models import Hypervisor
+from barecloud.errors import BarecloudError, Conflict
+from barecloud.services import console_tokens
+from barecloud.services.baremetal import serial_console
+from barecloud.services.compute import vm_console_relay
+from barecloud.services.context import Runtime
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+UNAUTHORIZED, NOT_FOUND, IN_USE, UNAVAILABLE = 4401, 4404, 4409, 4503
+_attached: set[str] = set()  # consoles with a writer in this process
+
+
+class Stream(Protocol):
+    async def read(self) -> bytes: ...
+
+    async def write(self, data: bytes) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class Refused(Exception):
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code, self.reason = code, reason
+
+
+async def _open(rt: Runtime, server_uuid: str) -> Stream:
+    async with rt.db.session() as s:
+        server = await s.scalar(select(Server).where(Server.uuid == server_uuid,
+                                                     Server.deleted.is_(False)))
+        host = await s.get(Hypervisor, server.hypervisor_id) if server and \
+            server.hypervisor_id else None
+    if server is None:
+        raise Refused(NOT_FOUND, f"Instance {server_uuid} could not be found.")
+    try:
+        if host is not None:
+            return await vm_console_relay.open_serial(rt, host, server_uuid)
+        if server.node_uuid is not None:
+            return await serial_console.open_console(rt, server.node_uuid)
+    except Conflict as exc:
+        raise Refused(IN_USE, exc.message) from None
+    except BarecloudError as exc:
+        raise Refused(UNAVAILABLE, exc.message) from None
+    raise Refused(UNAVAILABLE, f"Instance {server_uuid} has no console to attach to.")
+
+
+@router.websocket("/console/serial")
+async def serial(websocket: WebSocket) -> None:
+    rt: Runtime = websocket.app.state.runtime
+    offered = websocket.scope.get("subprotocols") or []
+    await websocket.accept(subprotocol="binary" if "binary" in offered else None)
+    grant = await console_tokens.check(rt, websocket.query_params.get("token"), "serial")
+    if grant is None or grant.server_uuid is None:
+        await websocket.close(UNAUTHORIZED, "The console token is not valid or has expired.")
+        return
+    uuid = grant.server_uuid
+    if uuid in _attached:
+        await websocket.close(IN_USE, f"The console of instance {uuid} is in use.")
+        return
+    _attached.add(uuid)
+    try:
+        try:
+            stream = await _open(rt, uuid)
+        except Refused as exc:
+            await websocket.close(exc.code, exc.reason)
+            return
+        await _splice(websocket, stream)
+    finally:
+        _attached.discard(uuid)
+
+
+async def _splice(websocket: WebSocket, stream: Stream) -> None:
+    """Bytes both ways until either side ends; then both are closed."""
+
+    async def upstream() -> None:
+        with contextlib.suppress(WebSocketDisconnect):
+            while True:
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                data = message.get("bytes") or (message.get("text") or "").encode()
+                if data:
+                    await stream.write(data)
+
+    async def downstream() -> None:
+        while data := await stream.read():
+            await websocket.send_bytes(data)
+
+    tasks = [asyncio.create_task(upstream()), asyncio.create_task(downstream())]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await stream.close()
+        with contextlib.suppress(Exception):
+            await websocket.close()
