@@ -1,7 +1,8 @@
 """/console/serial: the websocket a console URL opens (docs/design/remote-consoles.md).
 
 The token is the only credential (as Nova's serial proxy takes it): it names
-one server and expires.  A bad one is told so in the close frame (4401)
+one server (Nova's remote consoles) or one node (Ironic's console API) and
+expires.  A bad one is told so in the close frame (4401)
 before any byte of a console flows; one console at a time has a writer
 (4409 for a second).  Binary messages carry the serial bytes both ways
 (text messages typed by a browser are taken as UTF-8).
@@ -19,7 +20,7 @@ from sqlalchemy import select
 
 from barecloud.db.compute_models import Server
 from barecloud.db.hypervisor_models import Hypervisor
-from barecloud.errors import BarecloudError, Conflict
+from barecloud.errors import BarecloudError, Conflict, NotFound
 from barecloud.services import console_tokens
 from barecloud.services.baremetal import serial_console
 from barecloud.services.compute import vm_console_relay
@@ -66,23 +67,34 @@ async def _open(rt: Runtime, server_uuid: str) -> Stream:
     raise Refused(UNAVAILABLE, f"Instance {server_uuid} has no console to attach to.")
 
 
+async def _open_node(rt: Runtime, node_uuid: str) -> Stream:
+    try:
+        return await serial_console.open_node_console(rt, node_uuid)
+    except NotFound as exc:
+        raise Refused(NOT_FOUND, exc.message) from None
+    except Conflict as exc:
+        raise Refused(IN_USE, exc.message) from None
+    except BarecloudError as exc:
+        raise Refused(UNAVAILABLE, exc.message) from None
+
+
 @router.websocket("/console/serial")
 async def serial(websocket: WebSocket) -> None:
     rt: Runtime = websocket.app.state.runtime
     offered = websocket.scope.get("subprotocols") or []
     await websocket.accept(subprotocol="binary" if "binary" in offered else None)
     grant = await console_tokens.check(rt, websocket.query_params.get("token"), "serial")
-    if grant is None or grant.server_uuid is None:
+    if grant is None:
         await websocket.close(UNAUTHORIZED, "The console token is not valid or has expired.")
         return
-    uuid = grant.server_uuid
+    uuid = grant.server_uuid or grant.node_uuid or ""
     if uuid in _attached:
         await websocket.close(IN_USE, f"The console of instance {uuid} is in use.")
         return
     _attached.add(uuid)
     try:
         try:
-            stream = await _open(rt, uuid)
+            stream = await (_open(rt, uuid) if grant.server_uuid else _open_node(rt, uuid))
         except Refused as exc:
             await websocket.close(exc.code, exc.reason)
             return

@@ -37,6 +37,18 @@ class NoConsole(_NoopBase):
         return {"type": "none", "url": None}
 
 
+class ServedConsole(_NoopBase):
+    """A console the service itself carries (IPMI SOL to its websocket,
+    services/baremetal/serial_console.py): the driver has nothing to start."""
+
+    async def start_console(self, node: NodeView) -> None: ...
+
+    async def stop_console(self, node: NodeView) -> None: ...
+
+    async def get_console(self, node: NodeView) -> dict[str, Any]:
+        return {"type": "websocket", "url": None}  # the service mints the URL
+
+
 class NoInspect(_NoopBase):
     async def inspect(self, node: NodeView) -> dict[str, Any] | Literal["wait"]:
         raise InvalidParameter("This node's inspect interface is 'no-inspect'.")

@@ -14,12 +14,20 @@ import datetime as dt
 import hashlib
 import secrets
 from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import delete, select
 
 from barecloud.db.console_models import ConsoleToken
 from barecloud.db.models import utcnow
 from barecloud.services.context import Runtime
+
+
+def ws_base(base_url: str) -> str:
+    """The service's base URL with the websocket scheme (ws, or wss behind TLS)."""
+    parts = urlsplit(base_url)
+    return urlunsplit(("wss" if parts.scheme == "https" else "ws", parts.netloc,
+                       parts.path.rstrip("/"), "", ""))
 
 
 def digest(token: str) -> str:

@@ -116,6 +116,8 @@ RULES: dict[str, str] = {
     "baremetal:node:traits:set": _ADMIN,
     "baremetal:node:traits:delete": _ADMIN,
     "baremetal:node:set_power_state": _NODE_OWNER_MEMBER,
+    "baremetal:node:get_console": _NODE_OWNER_MEMBER,  # its URL opens the console
+    "baremetal:node:set_console_state": _NODE_OWNER_MEMBER,
     "baremetal:node:set_provision_state": _NODE_OWNER_MEMBER,
     "baremetal:node:set_maintenance": _NODE_OWNER_MEMBER,
     "baremetal:node:clear_maintenance": _NODE_OWNER_MEMBER,

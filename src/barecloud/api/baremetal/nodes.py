@@ -12,8 +12,9 @@ from barecloud.api.baremetal import params, render
 from barecloud.api.baremetal.inputs import accepts
 from barecloud.api.common import JSONResponse, base_url, context, runtime
 from barecloud.errors import InvalidParameter, NotAcceptable
-from barecloud.services.baremetal import node_states, nodes, ports, traits
+from barecloud.services.baremetal import node_states, nodes, ports, serial_console, traits
 from barecloud.services.baremetal import schemas as bm
+from barecloud.services.console_tokens import ws_base
 
 router = declared.router(prefix="/baremetal/v1/nodes")
 
@@ -159,6 +160,22 @@ async def set_power_state(ident: str, request: Request) -> Response:
         )
     await node_states.set_power_state(runtime(request), context(request), ident, target, timeout)
     return Response(status_code=202)
+
+
+@router.get("/{ident}/states/console")
+@accepts()
+async def show_console(ident: str, request: Request) -> JSONResponse:
+    return JSONResponse(await serial_console.show(runtime(request), context(request), ident,
+                                                  ws_base(base_url(request))))
+
+
+@router.put("/{ident}/states/console", status_code=202)
+@accepts(body=bm.CONSOLE)
+async def set_console_state(ident: str, request: Request) -> Response:
+    await serial_console.set_state(runtime(request), context(request), ident,
+                                   request.state.body["enabled"])
+    return Response(status_code=202, headers={
+        "Location": f"{base_url(request)}/baremetal/v1/nodes/{ident}/states/console"})
 
 
 @router.get("/{ident}/validate")

@@ -125,6 +125,12 @@ PROVISION: Schema = {
     },
     "required": ["target"], "additionalProperties": False,
 }
+CONSOLE: Schema = {
+    "title": "console state request", "type": "object",
+    "properties": {"enabled": {"type": "boolean"}},
+    "required": ["enabled"], "additionalProperties": False,
+}
+
 POWER: Schema = {
     "title": "power state request", "type": "object",
     "properties": {

@@ -1,8 +1,13 @@
-"""A node's serial console for the console websocket (api/consoles.py).
+"""A node's serial console: Ironic's console API, and the stream the console
+websocket (api/consoles.py) carries.
 
 IPMI nodes only: Serial-over-LAN (drivers/ipmi.py, on barecloud's own IPMI
 client).  Redfish has no serial console in its standard, and the fake
-hardware none at all: those are refused in the caller's words.
+hardware none at all: those are refused in the caller's words.  Ironic's
+``console_info`` is a websocket URL with a token of that node (a fresh one
+each time it is shown, living ``console_token_ttl``), where Ironic's socat
+console would give a bare TCP port anyone reaching it could use; disabling
+the console revokes every token of the node.
 """
 
 from __future__ import annotations
@@ -13,8 +18,12 @@ from barecloud.conductor.node_views import node_view
 from barecloud.db import sealed
 from barecloud.db.models import Node
 from barecloud.drivers import ipmi
-from barecloud.errors import NotFound
-from barecloud.services.context import Runtime
+from barecloud.errors import InvalidParameter, NotFound
+from barecloud.services import console_tokens
+from barecloud.services.baremetal import nodes
+from barecloud.services.context import RequestContext, Runtime
+
+INTERFACE = "ipmi-sol"
 
 
 def has_serial(node: Node) -> bool:
@@ -29,3 +38,39 @@ async def open_console(rt: Runtime, node_uuid: str) -> ipmi.SerialConsole:
         raise NotFound(f"Node {node_uuid} could not be found.")
     view = node_view(node, sealed.keyring(rt.settings.data_dir), with_ports=False)
     return await ipmi.open_serial_console(view)
+
+
+async def set_state(rt: Runtime, ctx: RequestContext, ident: str, enabled: bool) -> None:
+    """Ironic's PUT …/states/console."""
+    node = await nodes.show(rt, ctx, ident, "baremetal:node:set_console_state")
+    if enabled and node.console_interface != INTERFACE:
+        raise InvalidParameter(
+            f"The console interface of node {node.uuid} is "
+            f"'{node.console_interface or 'no-console'}': it has no console to enable "
+            f"(set console_interface to '{INTERFACE}' on an ipmi node).")
+    async with rt.db.session() as s:
+        row = await s.scalar(select(Node).where(Node.id == node.id))
+        assert row is not None
+        row.console_enabled = enabled
+    if not enabled:
+        await console_tokens.revoke_node(rt, node.uuid)
+
+
+async def show(rt: Runtime, ctx: RequestContext, ident: str, ws_base: str) -> dict[str, object]:
+    """Ironic's GET …/states/console: a URL with a new token while it is enabled."""
+    node = await nodes.show(rt, ctx, ident, "baremetal:node:get_console")
+    if not node.console_enabled:
+        return {"console_enabled": False, "console_info": None}
+    token = await console_tokens.mint(rt, kind="serial", project_id=node.owner or "",
+                                      node_uuid=node.uuid, ttl=rt.settings.console_token_ttl)
+    return {"console_enabled": True, "console_info": {
+        "type": "websocket", "url": f"{ws_base}/console/serial?token={token}"}}
+
+
+async def open_node_console(rt: Runtime, node_uuid: str) -> ipmi.SerialConsole:
+    """For a token of Ironic's console API: only while the console is enabled."""
+    async with rt.db.session() as s:
+        enabled = await s.scalar(select(Node.console_enabled).where(Node.uuid == node_uuid))
+    if not enabled:
+        raise NotFound(f"The console of node {node_uuid} is not enabled.")
+    return await open_console(rt, node_uuid)

@@ -10,8 +10,6 @@ the API itself (api/consoles.py): no separate proxy process.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
-
 from sqlalchemy import select
 
 from barecloud.db.compute_models import Server
@@ -30,13 +28,6 @@ TYPES = {"vnc": ("novnc", "xvpvnc"), "spice": ("spice-html5",), "serial": ("seri
 PATH = "/console/serial"
 
 
-def ws_base(base_url: str) -> str:
-    """The service's base URL with the websocket scheme (ws, or wss behind TLS)."""
-    parts = urlsplit(base_url)
-    return urlunsplit(("wss" if parts.scheme == "https" else "ws", parts.netloc,
-                       parts.path.rstrip("/"), "", ""))
-
-
 async def create(rt: Runtime, ctx: RequestContext, server_id: str, protocol: str,
                  console_type: str) -> str:
     """The console's URL (with its token)."""
@@ -50,7 +41,7 @@ async def create(rt: Runtime, ctx: RequestContext, server_id: str, protocol: str
     token = await console_tokens.mint(rt, kind="serial", project_id=server.project_id,
                                       server_uuid=server.uuid,
                                       ttl=rt.settings.console_token_ttl)
-    return f"{ws_base(rt.settings.base_url)}{PATH}?token={token}"
+    return f"{console_tokens.ws_base(rt.settings.base_url)}{PATH}?token={token}"
 
 
 async def _has_serial(rt: Runtime, server: Server) -> bool:
