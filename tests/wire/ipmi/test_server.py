@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import socket
 
 import pytest
@@ -24,7 +23,7 @@ from barecloud.wire.ipmi.framing import (
 )
 from barecloud.wire.ipmi.handlers import BmcHandler
 from barecloud.wire.ipmi.server import BmcServer
-from tests.wire.ipmi.support import IN_CI, USERS, Lab
+from tests.wire.ipmi.support import USERS, Lab
 
 
 async def test_session_limit_and_asf_ping() -> None:
@@ -54,15 +53,6 @@ async def test_session_limit_and_asf_ping() -> None:
 # --- ipmitool against our server ---------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def ipmitool() -> str:
-    path = shutil.which("ipmitool")
-    if path is None:
-        why = "ipmitool is not installed (scripts/system-packages installs it)"
-        if IN_CI:
-            pytest.fail(why)
-        pytest.skip(why)
-    return path
 
 
 async def run_ipmitool(

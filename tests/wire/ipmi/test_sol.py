@@ -9,7 +9,6 @@ tests/lab/test_serial.py.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import subprocess
 from collections.abc import AsyncIterator, Callable
 
@@ -22,7 +21,7 @@ from barecloud.wire.ipmi.handlers import BmcHandler
 from barecloud.wire.ipmi.server import Bmc, BmcServer
 from barecloud.wire.ipmi.session import Privilege
 from barecloud.wire.ipmi.sol import CC_PAYLOAD_ACTIVE, LoopbackPlug, SolPacket
-from tests.wire.ipmi.support import IN_CI, USERS, Terminal
+from tests.wire.ipmi.support import USERS, Terminal
 
 BANNER = b"SeaBIOS (version lab)\r\nBooting from Hard Disk...\r\n"
 
@@ -183,15 +182,6 @@ async def test_the_console_resends_input_whose_ack_was_lost(bmc: Bmc) -> None:
 # --- ipmitool ---------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def ipmitool() -> str:
-    path = shutil.which("ipmitool")
-    if path is None:
-        why = "ipmitool is not installed (scripts/system-packages installs it)"
-        if IN_CI:
-            pytest.fail(why)
-        pytest.skip(why)
-    return path
 
 
 def ipmitool_argv(tool: str, port: int, *args: str) -> list[str]:
