@@ -90,6 +90,9 @@ async def _bind(rt: Runtime, server: Server, host: Hypervisor
 
 
 async def _fail(rt: Runtime, server: Server, why: str) -> None:
+    # Its ports first: a server seen in ERROR has none left (a process that stops
+    # in between leaves it in networking, and the next pass fails it again).
+    await vifs.detach(rt, server, None)
     async with rt.db.session() as s:
         fresh = await s.scalar(select(Server).where(
             Server.id == server.id, Server.hypervisor_id == server.hypervisor_id,
@@ -98,7 +101,6 @@ async def _fail(rt: Runtime, server: Server, why: str) -> None:
             await vm_placement.release(
                 s, fresh, vm_state=st.ERROR, task_state=None, power_state=st.NOSTATE,
                 fault=scheduler.fault(f"Build of instance {server.uuid} aborted: {why}"))
-    await vifs.detach(rt, server, None)
 
 
 async def drop(rt: Runtime, server: Server) -> None:
