@@ -10,6 +10,7 @@ ended by its PID, every namespace deleted.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -33,6 +34,7 @@ from barecloud.lab.enroll import port_body
 from barecloud.lab.layout import LabDir, LabState
 from barecloud.lab.machine import LabError, Machine, Profile
 from barecloud.lab.netboot import Lease
+from barecloud.wire.ipmi.client import IpmiSession
 from tests.lab.conftest import PASSWORD, Lab, make_lab
 
 ROOT = os.geteuid() == 0 and shutil.which("ip") is not None and shutil.which("tc") is not None
@@ -305,6 +307,18 @@ def wait_console(lab: Lab, name: str, pattern: str, timeout: float = 30.0) -> re
     return found
 
 
+async def _serial_shell(port: int, command: bytes) -> bytes:
+    """Log in on the machine's serial console over IPMI SOL and run ``command``."""
+    async with IpmiSession("127.0.0.1", port, "admin", PASSWORD) as session, \
+            session.sol() as sol:
+        await sol.write(b"\r")
+        await sol.read_until(b"login: ", timeout=20)
+        await sol.write(b"root\r")
+        await sol.read_until(b"# ", timeout=20)
+        await sol.write(command + b"; echo done-$((6*7))\r")
+        return await sol.read_until(b"done-42", timeout=20)
+
+
 def power(lab: Lab, name: str, action: str) -> None:
     rsp = httpx.post(f"{lab.redfish}/redfish/v1/Systems/{name}/Actions/ComputerSystem.Reset",
                      json={"ResetType": action}, auth=("admin", PASSWORD), timeout=10)
@@ -480,6 +494,10 @@ def test_a_booted_disk_is_reachable_on_its_segment_only(
     assert "login: web-3 is up" in log
     assert f"{m3['macs'][0]} 10.199.2.50" in leases.read_text()
     assert "default via 10.199.2.1 dev eth0" in lab_exec(nslab, name, "ip", "route").stdout
+    # Its serial port, over the BMC's Serial-over-LAN: a login, and a shell in the
+    # machine's namespace (its routes, not the host's).
+    routes = asyncio.run(_serial_shell(nslab.port(name), b"ip route"))
+    assert b"default via 10.199.2.1 dev eth0" in routes, routes[-600:]
     wait_for("the machine's services", lambda: listening(
         nslab.state()["netns"]["machines"][name]["netns"], 22))
 
