@@ -4,7 +4,8 @@ The token is the only credential (as Nova's serial proxy takes it): it names
 one server (Nova's remote consoles) or one node (Ironic's console API) and
 expires.  A bad one is told so in the close frame (4401)
 before any byte of a console flows; one console at a time has a writer
-(4409 for a second).  Binary messages carry the serial bytes both ways
+(4409 for a second), any number of read-only watchers (``mode=watch``) see
+what it prints.  Binary messages carry the serial bytes both ways
 (text messages typed by a browser are taken as UTF-8).
 """
 
@@ -30,7 +31,6 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 
 UNAUTHORIZED, NOT_FOUND, IN_USE, UNAVAILABLE = 4401, 4404, 4409, 4503
-_attached: set[str] = set()  # consoles with a writer in this process
 
 
 class Stream(Protocol):
@@ -78,6 +78,22 @@ async def _open_node(rt: Runtime, node_uuid: str) -> Stream:
         raise Refused(UNAVAILABLE, exc.message) from None
 
 
+class _Watchers:
+    """The read-only attachments of one console: what its writer's stream prints
+    goes to each of them too (a slow one loses output, never slows the writer)."""
+
+    def __init__(self) -> None:
+        self.queues: set[asyncio.Queue[bytes | None]] = set()
+
+    def show(self, data: bytes | None) -> None:
+        for queue in self.queues:
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(data)
+
+
+_attached: dict[str, _Watchers] = {}  # consoles with a writer in this process
+
+
 @router.websocket("/console/serial")
 async def serial(websocket: WebSocket) -> None:
     rt: Runtime = websocket.app.state.runtime
@@ -88,22 +104,47 @@ async def serial(websocket: WebSocket) -> None:
         await websocket.close(UNAUTHORIZED, "The console token is not valid or has expired.")
         return
     uuid = grant.server_uuid or grant.node_uuid or ""
-    if uuid in _attached:
-        await websocket.close(IN_USE, f"The console of instance {uuid} is in use.")
+    if websocket.query_params.get("mode") == "watch":
+        await _watch(websocket, uuid)
         return
-    _attached.add(uuid)
+    if uuid in _attached:
+        await websocket.close(IN_USE, f"The console of {uuid} is in use (watch it with "
+                                      "mode=watch).")
+        return
+    _attached[uuid] = watchers = _Watchers()
     try:
         try:
             stream = await (_open(rt, uuid) if grant.server_uuid else _open_node(rt, uuid))
         except Refused as exc:
             await websocket.close(exc.code, exc.reason)
             return
-        await _splice(websocket, stream)
+        await _splice(websocket, stream, watchers)
     finally:
-        _attached.discard(uuid)
+        del _attached[uuid]
+        watchers.show(None)
 
 
-async def _splice(websocket: WebSocket, stream: Stream) -> None:
+async def _watch(websocket: WebSocket, uuid: str) -> None:
+    """Read-only: the output of the console its writer holds in this process."""
+    watchers = _attached.get(uuid)
+    if watchers is None:
+        await websocket.close(NOT_FOUND, f"Nobody is attached to the console of {uuid}: "
+                                         "attach without mode=watch.")
+        return
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=256)
+    watchers.queues.add(queue)
+    try:
+        while (data := await queue.get()) is not None:
+            await websocket.send_bytes(data)
+    except (WebSocketDisconnect, RuntimeError):
+        return
+    finally:
+        watchers.queues.discard(queue)
+    with contextlib.suppress(Exception):
+        await websocket.close()
+
+
+async def _splice(websocket: WebSocket, stream: Stream, watchers: _Watchers) -> None:
     """Bytes both ways until either side ends; then both are closed."""
 
     async def upstream() -> None:
@@ -118,6 +159,7 @@ async def _splice(websocket: WebSocket, stream: Stream) -> None:
 
     async def downstream() -> None:
         while data := await stream.read():
+            watchers.show(data)
             await websocket.send_bytes(data)
 
     tasks = [asyncio.create_task(upstream()), asyncio.create_task(downstream())]

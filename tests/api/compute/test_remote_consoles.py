@@ -107,11 +107,21 @@ def test_a_serial_console_url_reaches_the_machine(svc: support.Service,
             _read_until(ws, b"$ ")
             ws.send(b"hostname\r")
             assert b"con-demo" in _read_until(ws, b"con-demo\r\n")
-            # One writer a console: a second attach is told the console is in use.
-            code, reason = _close_code(body["url"])
+            # One writer a console: a second attach is told the console is in use;
+            # a watcher sees what it prints, and what it types goes nowhere.
+            second = _url(demo, servers["demo"]).json()["remote_console"]["url"]
+            code, reason = _close_code(second)
             assert code == 4409 and "in use" in reason, (code, reason)
-        # Once the first has left, the URL opens it again (until the token expires).
-        with connect(body["url"], open_timeout=30) as ws:
+            watch = _url(demo, servers["demo"]).json()["remote_console"]["url"]
+            with connect(watch + "&mode=watch", open_timeout=30) as watcher:
+                time.sleep(0.5)  # attached before the writer types
+                watcher.send(b"reboot\r")
+                ws.send(b"echo watched\r")
+                assert b"watched" in _read_until(watcher, b"watched\r\n")
+                assert b"reboot" not in _read_until(ws, b"$ ")
+        # Once the first has left, a URL opens it again.
+        again = _url(demo, servers["demo"]).json()["remote_console"]["url"]
+        with connect(again, open_timeout=30) as ws:
             ws.send(b"\r")
             _read_until(ws, b"$ ")
 
@@ -134,6 +144,13 @@ def test_novas_refusals(svc: support.Service, servers: dict[str, str]) -> None:
         assert r.status_code == 200, r.text
         assert r.json()["console"]["type"] == "serial"
         assert "/console/serial?token=" in r.json()["console"]["url"]
+
+
+def test_a_watcher_needs_a_writer(svc: support.Service, servers: dict[str, str]) -> None:
+    with _nova(svc, "barecloud") as demo:
+        url = _url(demo, servers["demo"]).json()["remote_console"]["url"]
+    code, reason = _close_code(url + "&mode=watch")
+    assert code == 4404 and "Nobody is attached" in reason, (code, reason)
 
 
 def test_tokens_open_one_server_until_they_expire(svc: support.Service,
