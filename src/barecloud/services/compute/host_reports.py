@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import defer, load_only
+from sqlalchemy.orm import defer
 
 from barecloud.conductor import image_urls
 from barecloud.conductor.mailbox import MAILBOX
@@ -42,13 +43,24 @@ MAX_WAIT = 30.0
 RELEASED = "released"
 
 
-# What a report's transitions read of a server (vm_states.transition, _follow):
-# the rest of the row (its flavor, metadata, addresses... JSON decoded per
-# row) is not loaded for the reports every host sends after each change.
-_REPORTED = load_only(Server.id, Server.uuid, Server.action_seq, Server.pending,
-                      Server.pending_sent, Server.vm_state, Server.task_state,
-                      Server.power_state, Server.fault, Server.hypervisor_id,
-                      Server.deleted, raiseload=True)
+@dataclass(frozen=True)
+class _Reported:
+    """What a report's transitions read of a server (vm_states.Seen, _follow): a
+    few columns, not the whole row (its flavor, metadata, addresses... JSON
+    decoded, an ORM object built), for the reports every host sends after each
+    change."""
+
+    id: int
+    uuid: str
+    action_seq: int
+    pending: str | None
+    pending_sent: bool
+    vm_state: str
+    task_state: str | None
+    power_state: int
+    fault: dict[str, Any] | None
+
+
 # Built once (a host reports after each change): the heartbeat, and its servers.
 _REPORTED_HOST = (update(Hypervisor).where(Hypervisor.id == bindparam("host_id")).values(
     vcpus=bindparam("cap_vcpus"), memory_mb=bindparam("cap_memory_mb"),
@@ -57,7 +69,9 @@ _REPORTED_HOST = (update(Hypervisor).where(Hypervisor.id == bindparam("host_id")
     running_vms=bindparam("running"), uptime=bindparam("up_for"),
     applied_generation=bindparam("applied"), reported_at=bindparam("now"), state=UP,
     fault=None).returning(Hypervisor.generation).execution_options(synchronize_session=False))
-_REPORTED_SERVERS = select(Server).options(_REPORTED).where(
+_REPORTED_SERVERS = select(
+    Server.id, Server.uuid, Server.action_seq, Server.pending, Server.pending_sent,
+    Server.vm_state, Server.task_state, Server.power_state, Server.fault).where(
     Server.hypervisor_id == bindparam("host_id"), Server.deleted.is_(False),
     Server.uuid.in_(bindparam("uuids", expanding=True)))
 
@@ -75,8 +89,8 @@ async def report(rt: Runtime, host: Hypervisor, body: dict[str, Any]) -> dict[st
             "version": body.get("hypervisor_version") or 0,
             "ip": body.get("host_ip"), "running": running, "up_for": body.get("uptime"),
             "applied": body.get("applied_generation") or 0, "now": utcnow()})
-        servers = list((await s.scalars(_REPORTED_SERVERS, {
-            "host_id": host.id, "uuids": list(items)})).all()) if items else []
+        servers = [_Reported(*row) for row in (await s.execute(_REPORTED_SERVERS, {
+            "host_id": host.id, "uuids": list(items)})).all()] if items else []
         # One transaction for the whole report: a commit each was most of a
         # storm's time on PostgreSQL (each write is still fenced on its own).
         followed = [await _follow(s, host, x, items[x.uuid]) for x in servers]
@@ -95,7 +109,7 @@ async def report(rt: Runtime, host: Hypervisor, body: dict[str, Any]) -> dict[st
             "generation": generation, "report_interval": rt.settings.host_report_interval}
 
 
-async def _follow(s: AsyncSession, host: Hypervisor, server: Server,
+async def _follow(s: AsyncSession, host: Hypervisor, server: _Reported,
                   item: Report) -> str | None:
     """Carry one VM's report to its server in ``s``: DELETE if the server is now
     gone, RELEASED if its room went back to the host, None if neither."""
@@ -137,6 +151,12 @@ _DESIRED = (select(Server).options(*(defer(c, raiseload=True) for c in (
     .where(Server.hypervisor_id == bindparam("host_id"), Server.deleted.is_(False),
            Server.task_state.is_distinct_from(st.NETWORKING)).order_by(Server.id))
 
+_IMAGES = select(Image.uuid, Image.raw_size, Image.raw_sha512).where(
+    Image.uuid.in_(bindparam("images", expanding=True)))
+_WIRED = select(NetworkPort.device_id).where(
+    NetworkPort.device_id.in_(bindparam("devices", expanding=True)),
+    NetworkPort.binding_host_id != "")
+
 
 async def desired(rt: Runtime, host: Hypervisor, since: int, wait: float) -> dict[str, Any]:
     """What the host should run, once its generation is above ``since`` (or after
@@ -149,13 +169,11 @@ async def desired(rt: Runtime, host: Hypervisor, since: int, wait: float) -> dic
                 generation = int(await s.scalar(_GENERATION, {"host_id": host.id}) or 0)
                 if generation > since or time.monotonic() >= until or MAILBOX.closed:
                     servers = list((await s.scalars(_DESIRED, {"host_id": host.id})).all())
-                    images = {i.uuid: i for i in (await s.execute(select(
-                        Image.uuid, Image.raw_size, Image.raw_sha512).where(
-                        Image.uuid.in_({x.image_ref for x in servers})))).all()}
+                    images = {i.uuid: i for i in (await s.execute(_IMAGES, {
+                        "images": list({x.image_ref for x in servers})})).all()}
                     # Only a VM with bound ports has network data to read (a query each).
-                    wired = set((await s.scalars(select(NetworkPort.device_id).where(
-                        NetworkPort.device_id.in_([x.uuid for x in servers]),
-                        NetworkPort.binding_host_id != ""))).all()) if servers else set()
+                    wired = set((await s.scalars(_WIRED, {
+                        "devices": [x.uuid for x in servers]})).all()) if servers else set()
                     nics = await vm_networks.nics(s, rt, host, servers) if wired else {}
                     break
             left = until - time.monotonic()
