@@ -15,13 +15,18 @@ Measured:
 - 5xx answers, servers in ERROR, and whether any host went past its ratios.
 
 Run: ``.venv/bin/python bench/vm_storm.py [--hosts 355 --vms 4552] [--per-request 13]
-[--postgresql]``.
+[--postgresql [--api-processes N]]``.  With ``--api-processes N`` the service
+(``serve``: APIs and conductor) is joined by N-1 ``barecloud api`` processes on
+the same database and data directory, as a scaled-out deployment runs them
+(docs/design/processes.md); the host agents' shards and the creates are spread
+over them as a load balancer would, the sampler and the admin reads use the first.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import platform
 import shutil
@@ -54,7 +59,11 @@ def p(values: list[float], q: float) -> float:
 
 
 async def scenario(svc: support.Service, tmp: Path, hosts: int, vms: int,
-                   shards: int, per_request: int = 1) -> dict[str, Any]:
+                   shards: int, per_request: int = 1, apis: list[str] | None = None
+                   ) -> dict[str, Any]:
+    """``apis``: the URLs of every API process (the service's first); host agents'
+    shards and the creates are spread over them, as a load balancer would."""
+    apis = apis or [svc.url]
     admin, _ = token_headers(svc, "barecloud-admin")
     demo, project = token_headers(svc, "barecloud")
     async with httpx.AsyncClient(base_url=f"{svc.url}/compute/v2.1", headers={**NOVA, **admin},
@@ -62,6 +71,7 @@ async def scenario(svc: support.Service, tmp: Path, hosts: int, vms: int,
             httpx.AsyncClient(base_url=f"{svc.url}/compute/v2.1", headers={**NOVA, **demo},
                               timeout=300, limits=httpx.Limits(max_connections=IN_FLIGHT + 8)
                               ) as nova, \
+            contextlib.AsyncExitStack() as stack, \
             httpx.AsyncClient(base_url=f"{svc.url}/image/v2", headers=admin,
                               timeout=120) as glance:
         credentials = []
@@ -70,10 +80,13 @@ async def scenario(svc: support.Service, tmp: Path, hosts: int, vms: int,
                 "hostname": f"hv-{i:04d}"}})
             rsp.raise_for_status()
             credentials.append(rsp.json()["hypervisor"]["credential"])
-        agents = start_fleet(svc, tmp, credentials, shards)
+        creators = [nova] + [await stack.enter_async_context(httpx.AsyncClient(
+            base_url=f"{url}/compute/v2.1", headers={**NOVA, **demo}, timeout=300,
+            limits=httpx.Limits(max_connections=IN_FLIGHT + 8))) for url in apis[1:]]
+        agents = start_fleet(apis, tmp, credentials, shards)
         try:
             return await _storm(nova_admin, nova, glance, project, hosts, vms, agents,
-                                per_request)
+                                per_request, creators)
         finally:
             for proc in agents:
                 proc.send_signal(signal.SIGTERM)
@@ -84,7 +97,7 @@ async def scenario(svc: support.Service, tmp: Path, hosts: int, vms: int,
                     proc.kill()
 
 
-def start_fleet(svc: support.Service, tmp: Path, credentials: list[str],
+def start_fleet(apis: list[str], tmp: Path, credentials: list[str],
                 shards: int) -> list[subprocess.Popen[bytes]]:
     procs = []
     for shard in range(shards):
@@ -93,7 +106,8 @@ def start_fleet(svc: support.Service, tmp: Path, credentials: list[str],
         path.write_text("\n".join(mine) + "\n")
         path.chmod(0o600)
         procs.append(subprocess.Popen(
-            [sys.executable, "-m", "barecloud.hostagent", "fleet", "--url", svc.url,
+            [sys.executable, "-m", "barecloud.hostagent", "fleet", "--url",
+             apis[shard % len(apis)],
              "--credentials-file", str(path), "--state-dir", str(tmp / f"fleet-{shard}"),
              "--fake-vcpus", str(HOST["vcpus"]), "--fake-memory-mb", str(HOST["memory_mb"]),
              "--fake-disk-gb", str(HOST["disk_gb"])],
@@ -104,7 +118,8 @@ def start_fleet(svc: support.Service, tmp: Path, credentials: list[str],
 
 async def _storm(nova_admin: httpx.AsyncClient, nova: httpx.AsyncClient,
                  glance: httpx.AsyncClient, project: str | None, hosts: int, vms: int,
-                 agents: list[subprocess.Popen[bytes]], per_request: int) -> dict[str, Any]:
+                 agents: list[subprocess.Popen[bytes]], per_request: int,
+                 creators: list[httpx.AsyncClient]) -> dict[str, Any]:
     deadline = time.monotonic() + 120
     while True:  # every host agent has reported
         listed = (await nova_admin.get("/barecloud-hypervisors")).json()["hypervisors"]
@@ -149,7 +164,7 @@ async def _storm(nova_admin: httpx.AsyncClient, nova: httpx.AsyncClient,
             body.update(min_count=count, max_count=count)
         async with gate:
             t = time.monotonic()
-            rsp = await nova.post("/servers", json={"server": body})
+            rsp = await creators[i % len(creators)].post("/servers", json={"server": body})
             create_latencies.append(time.monotonic() - t)
             return rsp.status_code, count
 
@@ -218,7 +233,13 @@ def main() -> None:
     parser.add_argument("--postgresql", action="store_true")
     parser.add_argument("--per-request", type=int, default=1,
                         help="servers per create request (min_count = max_count)")
+    parser.add_argument("--api-processes", type=int, default=1,
+                        help="with --postgresql: the service and N-1 `barecloud api` "
+                        "processes (scale-out, docs/design/processes.md); host agents' "
+                        "shards and creates spread over them, as behind a load balancer")
     args = parser.parse_args()
+    if args.api_processes > 1 and not args.postgresql:
+        parser.error("--api-processes needs --postgresql (SQLite is one process's)")
     tmp = Path(tempfile.mkdtemp(prefix="bench-vm-storm-"))
     url = db_name = None
     if args.postgresql:
@@ -226,16 +247,42 @@ def main() -> None:
     svc = support.start_service(tmp / "svc", database_url=url, auth="keystone", extra_env={
         "BARECLOUD_CPU_ALLOCATION_RATIO": str(RATIOS["cpu"]),
         "BARECLOUD_RAM_ALLOCATION_RATIO": str(RATIOS["ram"])})
+    apis = [svc.url]
+    extra: list[subprocess.Popen[bytes]] = []
     try:
+        for n in range(1, args.api_processes):
+            port = support.free_port()
+            extra.append(subprocess.Popen(
+                [sys.executable, "-m", "barecloud", "api", "--port", str(port)],
+                env={**svc.env, "BARECLOUD_PORT": str(port)},
+                stdout=(tmp / f"api-{n}.log").open("wb"), stderr=subprocess.STDOUT))
+            apis.append(f"http://127.0.0.1:{port}")
+        for url in apis[1:]:
+            deadline = time.monotonic() + 60
+            while True:
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                        break
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"API process at {url} did not start")
+                time.sleep(0.2)
         fig = asyncio.run(scenario(svc, tmp, args.hosts, args.vms, args.shards,
-                                   args.per_request))
+                                   args.per_request, apis))
         print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, "
               f"Python {platform.python_version()}, "
-              f"{'PostgreSQL' if args.postgresql else 'SQLite'}")
+              f"{'PostgreSQL' if args.postgresql else 'SQLite'}, "
+              f"{args.api_processes} API process(es)")
         for key, value in fig.items():
             print(f"  {key:24} {value:.1f}" if isinstance(value, float) else
                   f"  {key:24} {value}")
     finally:
+        for proc in extra:
+            proc.send_signal(signal.SIGTERM)
+        for proc in extra:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         svc.stop()
         if db_name:
             support.pg_drop_database(db_name)

@@ -83,6 +83,13 @@ def create_app(rt: Runtime) -> FastAPI:
     app = FastAPI(title="barecloud", version="0.1.0", docs_url=None, redoc_url=None,
                   swagger_ui_oauth2_redirect_url=None)
     app.state.runtime = rt
+    # Compute first: routes are tried in order, and a request's match walks every
+    # route before its own (FastAPI's included routers): the host agents' reports
+    # and long-polls and the servers' requests are most of a VM storm's requests,
+    # and walking the ~110 Bare Metal and Identity routes first was a tenth of its
+    # CPU. The services' paths are disjoint (each under its own prefix), so
+    # the order changes no match.
+    compute_routes.install(app)
     app.include_router(ops.router)
     app.include_router(docs.router)
     for module in (root, nodes, vifs, ports, drivers, allocations, batches):
@@ -92,7 +99,6 @@ def create_app(rt: Runtime) -> FastAPI:
     app.include_router(agent.router, dependencies=provisioning)
     for router in IDENTITY_ROUTERS:
         app.include_router(router)
-    compute_routes.install(app)
     app.include_router(consoles.router)  # the websocket a console URL opens
     network_routes.install(app, error_for)
     reservation_routes.install(app)

@@ -32,6 +32,7 @@ _SIGNATURE = re.compile(r"[0-9a-f]{64}")
 _EXPIRES = re.compile(r"[0-9]{1,12}")
 _IMAGE_PATH = re.compile(r"/boot/images/([^/?#]+)")
 _keys: dict[Path, bytes] = {}
+_resolved: dict[Path, Path] = {}  # data_dir as given → resolved (a syscall a lookup)
 
 
 def key_path(data_dir: Path) -> Path:
@@ -40,7 +41,9 @@ def key_path(data_dir: Path) -> Path:
 
 def load_key(data_dir: Path) -> bytes:
     """The deployment's key, made on first use (and cached per process)."""
-    path = key_path(data_dir.resolve())
+    path = _resolved.get(data_dir)
+    if path is None:
+        path = _resolved[data_dir] = key_path(data_dir.resolve())
     key = _keys.get(path)
     if key is None:
         if not path.exists():

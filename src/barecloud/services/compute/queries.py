@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -70,7 +70,22 @@ async def _nodes(s: AsyncSession, uuids: set[str]) -> dict[str, NodeFacts]:
     return {n.uuid: facts(n) for n in nodes}
 
 
-def host_facts(h: Hypervisor) -> NodeFacts:
+class _HostSeen(Protocol):
+    """What a server's view reads of its host (a Hypervisor, or those columns)."""
+
+    @property
+    def hostname(self) -> str: ...
+    @property
+    def availability_zone(self) -> str: ...
+    @property
+    def enabled(self) -> bool: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def fault(self) -> str | None: ...
+
+
+def host_facts(h: _HostSeen) -> NodeFacts:
     """A VM's host as a server's view shows it (``hypervisor_hostname`` is the host's
     name, as Nova's libvirt driver says it)."""
     return NodeFacts(h.hostname, h.hostname, h.availability_zone, not h.enabled,
@@ -81,8 +96,10 @@ async def _facts(s: AsyncSession, rows: list[Server]) -> dict[int, NodeFacts]:
     """Each server's node or host, by server id."""
     nodes = await _nodes(s, {r.node_uuid for r in rows if r.node_uuid})
     ids = {r.hypervisor_id for r in rows if r.hypervisor_id is not None}
-    hosts = {h.id: host_facts(h) for h in (await s.scalars(
-        select(Hypervisor).where(Hypervisor.id.in_(ids)))).all()} if ids else {}
+    # The columns a view shows, not whole hosts (a page of 1,000 VMs names them all).
+    hosts = {h.id: host_facts(h) for h in (await s.execute(select(
+        Hypervisor.id, Hypervisor.hostname, Hypervisor.availability_zone, Hypervisor.enabled,
+        Hypervisor.state, Hypervisor.fault).where(Hypervisor.id.in_(ids)))).all()} if ids else {}
     found: dict[int, NodeFacts] = {}
     for r in rows:
         fact = hosts.get(r.hypervisor_id) if r.hypervisor_id is not None else nodes.get(

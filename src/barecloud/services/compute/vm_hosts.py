@@ -13,8 +13,8 @@ import hmac
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import func, select, update
 
 from barecloud.db.compute_models import Server
 from barecloud.db.hypervisor_models import Hypervisor
@@ -27,6 +27,8 @@ from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.tenancy import project_of
 
 BAD_CREDENTIAL = "The host agent's credential is not valid."
+# Built once: every host agent request is authenticated with it.
+_BY_UUID = select(Hypervisor).where(Hypervisor.uuid == bindparam("uuid"))
 
 
 @dataclass
@@ -52,7 +54,7 @@ async def authenticate(rt: Runtime, credential: str | None) -> Hypervisor:
     if len(parts) != 3 or parts[0] != host_credentials.PREFIX or not UUID_RE.match(parts[1]):
         raise Unauthorized(BAD_CREDENTIAL)
     async with rt.db.session() as s:
-        row = await s.scalar(select(Hypervisor).where(Hypervisor.uuid == parts[1].lower()))
+        row = await s.scalar(_BY_UUID, {"uuid": parts[1].lower()})
     if row is None or row.credential_hash is None or not hmac.compare_digest(
             row.credential_hash, host_credentials.digest(parts[2])):
         raise Unauthorized(BAD_CREDENTIAL)

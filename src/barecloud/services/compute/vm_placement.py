@@ -15,12 +15,22 @@ multi-tenancy isolation, made the rule).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, select, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Integer,
+    Update,
+    and_,
+    bindparam,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from barecloud.db.compute_models import Server
@@ -112,19 +122,37 @@ async def candidates(rt: Runtime, server: Server) -> list[int] | str:
             f"{ask.vcpus} vCPU, {ask.memory_mb} MB of RAM and {ask.disk_gb} GB of disk.")
 
 
+@functools.cache
+def _claim_statement(cpu_ratio: float, ram_ratio: float, disk_ratio: float,
+                     placing: bool) -> Update:
+    """The claim's UPDATE, built once (its parameters bound at each execution):
+    a storm runs it once a VM, and building it cost more than running it."""
+    vcpus: BindParameter[int] = bindparam("ask_vcpus", type_=Integer)
+    memory_mb: BindParameter[int] = bindparam("ask_memory_mb", type_=Integer)
+    disk_gb: BindParameter[int] = bindparam("ask_disk_gb", type_=Integer)
+    room = and_(Hypervisor.vcpus_used + vcpus <= Hypervisor.vcpus * cpu_ratio,
+                Hypervisor.memory_mb_used + memory_mb <= Hypervisor.memory_mb * ram_ratio,
+                Hypervisor.disk_gb_used + disk_gb <= Hypervisor.disk_gb * disk_ratio)
+    values: dict[str, Any] = {"generation": Hypervisor.generation + 1} if placing else {}
+    return (update(Hypervisor).where(Hypervisor.id == bindparam("host_id"),
+                                     Hypervisor.state == UP, Hypervisor.enabled.is_(True), room)
+            .values(vcpus_used=Hypervisor.vcpus_used + vcpus,
+                    memory_mb_used=Hypervisor.memory_mb_used + memory_mb,
+                    disk_gb_used=Hypervisor.disk_gb_used + disk_gb, **values)
+            .execution_options(synchronize_session=False))
+
+
 async def claim(s: AsyncSession, rt: Runtime, hypervisor_id: int, ask: Ask, *,
                 placing: bool = True) -> bool:
     """Take ``ask`` of the host's room in ``s``; False when it has none left.
     ``placing``: a new VM for the host (its desired list changes: a new
     generation); a resize's growth changes it only when handed over (vm_sync)."""
-    values: dict[str, Any] = {"generation": Hypervisor.generation + 1} if placing else {}
-    won = await s.execute(
-        update(Hypervisor).where(Hypervisor.id == hypervisor_id, Hypervisor.state == UP,
-                                 Hypervisor.enabled.is_(True), _room(rt, ask))
-        .values(vcpus_used=Hypervisor.vcpus_used + ask.vcpus,
-                memory_mb_used=Hypervisor.memory_mb_used + ask.memory_mb,
-                disk_gb_used=Hypervisor.disk_gb_used + ask.disk_gb, **values)
-        .execution_options(synchronize_session=False))
+    cfg = rt.settings
+    statement = _claim_statement(cfg.cpu_allocation_ratio, cfg.ram_allocation_ratio,
+                                 cfg.disk_allocation_ratio, placing)
+    won = await s.execute(statement, {"host_id": hypervisor_id, "ask_vcpus": ask.vcpus,
+                                      "ask_memory_mb": ask.memory_mb,
+                                      "ask_disk_gb": ask.disk_gb})
     return bool(won.rowcount)  # type: ignore[attr-defined]
 
 
@@ -159,16 +187,20 @@ def first_task(server: Server) -> str:
     return st.NETWORKING if vifs.requested(server) else st.SPAWNING
 
 
+# Built once (see _claim_statement): the server takes the host whose room was just claimed.
+_PUT = (update(Server).where(Server.id == bindparam("server_id"), Server.deleted.is_(False),
+                             Server.hypervisor_id.is_(None), Server.node_uuid.is_(None),
+                             Server.pending.is_(None), Server.vm_state == st.BUILDING)
+        .values(hypervisor_id=bindparam("host_id"), task_state=bindparam("task"),
+                action_seq=Server.action_seq + 1, availability_zone=bindparam("zone"))
+        .execution_options(synchronize_session=False))
+
+
 async def _put(s: AsyncSession, server: Server, hypervisor_id: int, zone: str) -> bool:
     """Give the server the host whose room was just claimed in ``s``; False if it no
     longer waits for one (placed, deleted, or a request made meanwhile)."""
-    mine = await s.execute(
-        update(Server).where(Server.id == server.id, Server.deleted.is_(False),
-                             Server.hypervisor_id.is_(None), Server.node_uuid.is_(None),
-                             Server.pending.is_(None), Server.vm_state == st.BUILDING)
-        .values(hypervisor_id=hypervisor_id, task_state=first_task(server),
-                action_seq=Server.action_seq + 1, availability_zone=zone)
-        .execution_options(synchronize_session=False))
+    mine = await s.execute(_PUT, {"server_id": server.id, "host_id": hypervisor_id,
+                                  "task": first_task(server), "zone": zone})
     return bool(mine.rowcount)  # type: ignore[attr-defined]
 
 

@@ -12,9 +12,8 @@ not have is an ERROR with a fault, not ACTIVE.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from barecloud.db.compute_models import Server
 from barecloud.db.models import utcnow
 from barecloud.services.compute import scheduler
 from barecloud.services.compute import status as st
@@ -37,6 +36,27 @@ class Report:
         return cls(str(item["state"]), int(item.get("seq") or 0), item.get("error"))
 
 
+class Seen(Protocol):
+    """What a transition reads of a server (a row of Server, or just those columns)."""
+
+    @property
+    def uuid(self) -> str: ...
+    @property
+    def action_seq(self) -> int: ...
+    @property
+    def pending(self) -> str | None: ...
+    @property
+    def pending_sent(self) -> bool: ...
+    @property
+    def vm_state(self) -> str: ...
+    @property
+    def task_state(self) -> str | None: ...
+    @property
+    def power_state(self) -> int: ...
+    @property
+    def fault(self) -> dict[str, Any] | None: ...
+
+
 def _settled(report: Report, host: str) -> dict[str, Any]:
     """The server's state when nothing is under way."""
     values: dict[str, Any] = {"power_state": POWER[report.state], "task_state": None}
@@ -54,7 +74,7 @@ def _settled(report: Report, host: str) -> dict[str, Any]:
     return values
 
 
-def transition(server: Server, report: Report, host: str) -> dict[str, Any] | str | None:
+def transition(server: Seen, report: Report, host: str) -> dict[str, Any] | str | None:
     """The new values of ``server`` (or DELETE), or None when nothing changes."""
     caught_up = report.seq >= server.action_seq
     if server.pending == "delete":
@@ -94,7 +114,7 @@ def transition(server: Server, report: Report, host: str) -> dict[str, Any] | st
     return values if _changes(server, values) else None
 
 
-def _changes(server: Server, values: dict[str, Any]) -> bool:
+def _changes(server: Seen, values: dict[str, Any]) -> bool:
     for name, value in values.items():
         now = getattr(server, name, None)
         if name == "fault":
