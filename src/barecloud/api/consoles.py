@@ -60,7 +60,13 @@ async def _open(rt: Runtime, server_uuid: str) -> Stream:
             return await vm_console_relay.open_serial(rt, host, server_uuid)
         if server.node_uuid is not None:
             return await serial_console.open_console(rt, server.node_uuid)
-    except Conflict as exc:
+    except vm_console_relay.ConsoleInUse as exc:
+        raise Refused(IN_USE, exc.message) from None
+    except vm_console_relay.ConsoleNotOpened as exc:  # a Conflict, but no one holds it
+        raise Refused(UNAVAILABLE, exc.message) from None
+    except vm_console_relay.ConsoleUnavailable as exc:
+        raise Refused(UNAVAILABLE, exc.message) from None
+    except Conflict as exc:  # SOL: another session holds the BMC's console
         raise Refused(IN_USE, exc.message) from None
     except BarecloudError as exc:
         raise Refused(UNAVAILABLE, exc.message) from None

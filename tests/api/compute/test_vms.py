@@ -565,3 +565,30 @@ def test_a_vms_nics_are_its_ports_bound_to_its_host(nova: Nova) -> None:
     finally:
         for agent in agents:
             agent.close()
+
+
+def test_a_vm_console_whose_host_never_opens_it_is_unavailable(
+        nova: Nova, compute_service: support.Service) -> None:
+    """The console URL's websocket waits for the host agent's leg, then says why
+    it gave up (4503), not that someone else holds the console (4409)."""
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    az = zone()
+    _, credential = enrol(nova, availability_zone=az)
+    host = Host(compute_service, credential)  # speaks reports and lists, never consoles
+    try:
+        host.start()
+        server = nova.create("mute", nova.image(), vm_flavor(nova),
+                             availability_zone=az)["server"]["id"]
+        _act_until(host, server)
+        nova.wait(server, lambda s: s["status"] == "ACTIVE", timeout=20)
+        url = nova.ok("POST", f"/servers/{server}/remote-consoles", json={
+            "remote_console": {"protocol": "serial", "type": "serial"}})["remote_console"]["url"]
+        with connect(url, open_timeout=30) as ws:
+            with pytest.raises(ConnectionClosed):
+                ws.recv(timeout=60)
+            assert ws.close_code == 4503, (ws.close_code, ws.close_reason)
+            assert "did not open its console" in (ws.close_reason or "")
+    finally:
+        host.close()
