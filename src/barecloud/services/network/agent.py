@@ -59,6 +59,10 @@ log = logging.getLogger(__name__)
 DHCP_OWNER = "network:dhcp"
 DHCP_INTERVAL = 2.0
 LEADER_ROLE = "network-agent"
+# Networks in use by a machine or a VM: a port of theirs bound to a host
+# (the DHCP servers' own ports do not count).
+_IN_USE = select(NetworkPort.network_id).where(NetworkPort.binding_host_id != "",
+                                               NetworkPort.device_owner != DHCP_OWNER)
 
 
 class NetworkAgent:
@@ -131,12 +135,8 @@ class NetworkAgent:
         """Every vxlan network in use by a machine: its segment and its hypervisors'
         VTEP addresses (none, for a network of bare-metal servers only)."""
         async with self.rt.db.session() as s:
-            used = select(NetworkPort.network_id).where(
-                NetworkPort.binding_host_id != "",
-                or_(NetworkPort.device_owner != DHCP_OWNER,
-                    NetworkPort.device_owner.is_(None)))
             networks = (await s.scalars(
-                select(Network).where(Network.network_type == "vxlan", Network.id.in_(used))
+                select(Network).where(Network.network_type == "vxlan", Network.id.in_(_IN_USE))
                 .options(lazyload("*")))).all()
             hosts = await vteps.host_vteps(s, [n.id for n in networks])
         addresses: dict[str, set[str]] = {}
@@ -180,10 +180,8 @@ class NetworkAgent:
         """Networks in use by a machine with a DHCP-enabled IPv4 subnet."""
         operator = self._operator_networks()
         async with self.rt.db.session() as s:
-            used = select(NetworkPort.network_id).where(
-                NetworkPort.binding_host_id != "", NetworkPort.device_owner != DHCP_OWNER)
             rows = (await s.scalars(
-                select(Network).where(Network.id.in_(used),
+                select(Network).where(Network.id.in_(_IN_USE),
                                       Network.id.in_(select(Subnet.network_id).where(
                                           Subnet.enable_dhcp.is_(True), Subnet.ip_version == 4)))
             )).all()
