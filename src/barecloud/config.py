@@ -161,6 +161,9 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = 30000
     # PostgreSQL connections per process, opened on demand and kept.
     db_pool_size: int = 40
+    # Background work (everything but a user's read) holding a turn at once, per
+    # process (docs/design/admission.md); 0: 2 on SQLite, 8 on PostgreSQL.
+    admission_slots: int = Field(default=0, ge=0)
 
     # Divided periodic work (docs/design/engine.md, "Power sync").  A step that
     # raises a retryable driver error (a BMC with no free session) is run again

@@ -10,6 +10,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from barecloud.api import consoles, docs, ops
+from barecloud.api.admission import Turns
 from barecloud.api.auth import Authenticate, challenge, error_for
 from barecloud.api.baremetal import (
     agent,
@@ -149,5 +150,6 @@ def create_app(rt: Runtime) -> FastAPI:
     app.add_middleware(Authenticate, rt=rt)  # inside RequestIds: 401s carry request ids
     app.add_middleware(BodyLimits, settings=rt.settings)  # before a token is looked at
     app.add_middleware(RequestIds)
+    app.add_middleware(Turns, rt=rt)  # before any work: a turn waited for is latency
     app.add_middleware(RequestMetrics)  # outermost: the latency a client sees
     return app

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.util import await_
 
+from barecloud.db.admission import Admission
 from barecloud.db.models import Node
 from barecloud.errors import NodeChanged
 
@@ -143,8 +144,12 @@ class Database:
     """The engine and its session factory, shared by a process."""
 
     def __init__(self, url: str, *, pool_size: int = 40, busy_timeout_ms: int = 30000,
-                 idle_in_transaction_s: float | None = None) -> None:
+                 idle_in_transaction_s: float | None = None,
+                 admission_slots: int | None = None) -> None:
         self.url = url
+        # SQLite runs every transaction inline, one after another: two turns only let
+        # one task's wait (a client, the pool) overlap another's work.
+        self.admission = Admission(admission_slots or (2 if is_sqlite(url) else 8))
         self.engine = make_engine(url, pool_size=pool_size, busy_timeout_ms=busy_timeout_ms,
                                   idle_in_transaction_s=idle_in_transaction_s)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False,
@@ -162,7 +167,7 @@ class Database:
         moved: models.Node.version) is a :class:`NodeChanged` conflict, which
         the API answers with 409 and the conductor treats as a lost race.
         """
-        async with self.sessionmaker() as session:
+        async with self.admission.turn(), self.sessionmaker() as session:
             try:
                 async with session.begin():
                     yield session
@@ -173,7 +178,7 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A Core connection in a transaction, for hot paths that need no ORM."""
-        async with self.engine.begin() as conn:
+        async with self.admission.turn(), self.engine.begin() as conn:
             yield conn
 
     async def dispose(self) -> None:

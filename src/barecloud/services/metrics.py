@@ -70,6 +70,23 @@ async def fleet(rt: Runtime) -> list[Metric]:
     return [nodes, leases, batches, members, written, conductors]
 
 
+def admission(rt: Runtime) -> list[Metric]:
+    """This process's turns (db/admission.py): background work queued behind them,
+    and turns taken past the gate's limit because one was held too long."""
+    gate = rt.db.admission
+    held = GaugeMetricFamily("barecloud_admission_turns_held",
+                             "Turns held now by background work in this process.")
+    held.add_metric((), gate.slots - gate.free)
+    waiting = GaugeMetricFamily("barecloud_admission_waiting",
+                                "Background work waiting for a turn in this process.")
+    waiting.add_metric((), gate.waiting)
+    overrun = CounterMetricFamily(
+        "barecloud_admission_overrun",
+        "Turns taken without a free slot after waiting admission's max_wait.")
+    overrun.add_metric((), gate.overrun)
+    return [held, waiting, overrun]
+
+
 class _Snapshot:
     """A collector that yields families computed beforehand (the queries are async)."""
 
@@ -83,5 +100,5 @@ class _Snapshot:
 async def exposition(rt: Runtime) -> bytes:
     """The whole scrape, in the Prometheus text format."""
     snapshot = CollectorRegistry(auto_describe=False)
-    snapshot.register(_Snapshot(await fleet(rt)))
+    snapshot.register(_Snapshot(await fleet(rt) + admission(rt)))
     return generate_latest(snapshot) + generate_latest(REGISTRY)

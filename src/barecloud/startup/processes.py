@@ -31,6 +31,7 @@ from barecloud.services.compute.sync import ComputeSync
 from barecloud.services.context import Runtime
 from barecloud.services.network.agent import NetworkAgent
 from barecloud.services.reservation.manager import LeaseManager
+from barecloud.startup import heap
 from barecloud.startup.identity import bootstrap_identity
 
 log = logging.getLogger("barecloud")
@@ -51,7 +52,8 @@ async def prepare(settings: Settings) -> Database:
     # past its lease: the server ends it, and its locks with it.
     db = Database(settings.effective_database_url, pool_size=settings.db_pool_size,
                   busy_timeout_ms=settings.sqlite_busy_timeout_ms,
-                  idle_in_transaction_s=settings.conductor_heartbeat_timeout)
+                  idle_in_transaction_s=settings.conductor_heartbeat_timeout,
+                  admission_slots=settings.admission_slots or None)
     # Rows of a barecloud that stored BMC passwords in plaintext: sealed now.
     resealed = await sealed.seal_plaintext(db, sealed.keyring(settings.data_dir))
     if resealed:
@@ -90,6 +92,7 @@ async def _serve_http(rt: Runtime, settings: Settings, ready: Callable[[], Await
                 "(is another process using that port?)"
             )
         await asyncio.sleep(0.02)
+    heap.settle()
     if ready is not None:
         await ready()
     try:
@@ -254,6 +257,7 @@ async def _run_conductor(settings: Settings, db: Database, conductor: Conductor,
     async with _dhcp(settings):
         await _registered(conductor.start())
         log.warning("conductor %s running (pid %d)", conductor.name, os.getpid())
+        heap.settle()
         try:
             async with _running(NetworkAgent(rt)):
                 await _until_signalled()

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from barecloud import states
 from barecloud.conductor import agent_tokens, batches, locks, wakeups
 from barecloud.conductor.mailbox import MAILBOX
-from barecloud.db import node_agents
+from barecloud.db import admission, node_agents
 from barecloud.db.models import LIVE_COMMAND, Node, Port, utcnow
 from barecloud.db.transitions import apply_event, fail_and_clear, note
 from barecloud.errors import (
@@ -246,7 +246,7 @@ async def _next_command(rt: Runtime, ident: str, token: str | None,
                 changed = stack.enter_context(MAILBOX.listening(uuid))
                 continue
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(min(left, poll_recheck(rt))):
+                async with admission.paused(), asyncio.timeout(min(left, poll_recheck(rt))):
                     await changed.wait()
 
 

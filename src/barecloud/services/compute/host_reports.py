@@ -21,6 +21,7 @@ from sqlalchemy.orm import defer
 
 from barecloud.conductor import image_urls
 from barecloud.conductor.mailbox import MAILBOX
+from barecloud.db import admission
 from barecloud.db.compute_models import Server
 from barecloud.db.hypervisor_models import UP, Hypervisor
 from barecloud.db.models import Image, utcnow
@@ -178,7 +179,8 @@ async def desired(rt: Runtime, host: Hypervisor, since: int, wait: float) -> dic
                     break
             left = until - time.monotonic()
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(min(left, hosts_wakeup.recheck(rt))):
+                async with admission.paused(), asyncio.timeout(
+                        min(left, hosts_wakeup.recheck(rt))):
                     await changed.wait()
     urls: dict[str, dict[str, Any]] = {}
     for x in servers:

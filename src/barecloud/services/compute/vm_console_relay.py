@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import select
 
 from barecloud.conductor.mailbox import MAILBOX
+from barecloud.db import admission
 from barecloud.db.compute_models import Server
 from barecloud.db.hypervisor_models import Hypervisor
 from barecloud.errors import Conflict, NotFound
@@ -192,7 +193,7 @@ async def wanted(rt: Runtime, host: Hypervisor, since: int, wait: float) -> dict
                     or left <= 0 or MAILBOX.closed:
                 break
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(left):
+                async with admission.paused(), asyncio.timeout(left):
                     await changed.wait()
     return {"seq": _REGISTRY.last, "consoles": [s.entry() for s in pending]}
 
