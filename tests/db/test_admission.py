@@ -100,6 +100,24 @@ async def test_a_turn_held_too_long_delays_the_others_but_blocks_none() -> None:
     assert gate.free == 1 and gate.waiting == 0
 
 
+async def test_a_long_queue_that_moves_takes_no_turn_over_the_limit() -> None:
+    """Slow is not stuck: turns given back all along keep the limit, however long
+    the last waiter waits."""
+    gate = Admission(1, max_wait=0.05)
+    inside, most = 0, 0
+
+    async def work() -> None:
+        nonlocal inside, most
+        async with gate.turn():
+            inside += 1
+            most = max(most, inside)
+            await asyncio.sleep(0.02)
+            inside -= 1
+
+    await asyncio.gather(*(work() for _ in range(10)))  # the last waits ~0.18 s
+    assert most == 1 and gate.overrun == 0
+
+
 async def test_a_waiter_cancelled_leaks_no_slot() -> None:
     gate = Admission(1)
     release = asyncio.Event()

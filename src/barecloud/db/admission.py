@@ -17,9 +17,12 @@ is never held across a BMC or a network wait).  Turns are re-entrant
 within a task.  A holder that must wait on something else (a long-poll, an
 upload's body) lets its turn go meanwhile (:func:`paused`).
 
-The gate orders work; it never refuses it: a turn waited for longer than
-``max_wait`` is taken anyway (counted in ``overrun``), so a holder stuck
-on something unforeseen delays the others, and deadlocks none.
+The gate orders work; it never refuses it.  Under load a turn may be waited
+for long (the queue is bounded by the clients, each of which waits for its
+answer), but when no turn at all has been given back for ``max_wait``, the
+holders are stuck on something unforeseen: one more turn is taken over the
+limit (counted in ``overrun``), so a stuck holder delays the others, and
+deadlocks none.
 """
 
 from __future__ import annotations
@@ -51,9 +54,10 @@ class Admission:
         self.slots = slots
         self.max_wait = max_wait
         self.free = slots
-        self.overrun = 0  # turns taken after max_wait without a free slot
+        self.overrun = 0  # turns taken over the limit: none was given back for max_wait
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._step: float | None = None  # when the loop's current step was first seen
+        self._given_back = time.monotonic()  # the last release
 
     @contextlib.asynccontextmanager
     async def turn(self) -> AsyncIterator[None]:
@@ -100,18 +104,15 @@ class Admission:
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
-            await asyncio.wait_for(asyncio.shield(waiter), self.max_wait)
-        except TimeoutError:
-            if waiter.done():  # granted just as the wait ran out: the slot is ours
-                return
-            waiter.cancel()
-            self._waiters.remove(waiter)
-            self.free -= 1  # over the limit: given back by release like any other
-            self.overrun += 1
-            if self.overrun % 100 == 1:
-                log.warning("a turn waited %g s and was taken over the limit of %d (%d so "
-                            "far): some holder keeps its turn across a wait", self.max_wait,
-                            self.slots, self.overrun)
+            while True:
+                try:
+                    await asyncio.wait_for(asyncio.shield(waiter), self.max_wait)
+                    return
+                except TimeoutError:
+                    if waiter.done():  # granted just as the wait ran out: the slot is ours
+                        return
+                    if time.monotonic() - self._given_back >= self.max_wait:
+                        break  # no turn came back for max_wait: stuck, not slow
         except BaseException:
             if waiter.done() and not waiter.cancelled():
                 self.release()  # granted, then cancelled before it ran: pass it on
@@ -120,9 +121,18 @@ class Admission:
                 with contextlib.suppress(ValueError):
                     self._waiters.remove(waiter)
             raise
+        waiter.cancel()
+        self._waiters.remove(waiter)
+        self.free -= 1  # over the limit: given back by release like any other
+        self.overrun += 1
+        if self.overrun % 100 == 1:
+            log.warning("no turn was given back for %g s: one more taken over the limit of "
+                        "%d (%d so far); some holder keeps its turn across a wait",
+                        self.max_wait, self.slots, self.overrun)
 
     def release(self) -> None:
         self.free += 1
+        self._given_back = time.monotonic()
         while self.free > 0 and self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.util import await_
 
+from barecloud.db import admission
 from barecloud.db.admission import Admission
 from barecloud.db.models import Node
 from barecloud.errors import NodeChanged
@@ -196,4 +197,7 @@ async def serialize(s: AsyncSession, key: str) -> None:
         return
     number = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big",
                             signed=True)
-    await s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": number})
+    # Waiting for another transaction is not work: the turn goes to others meanwhile
+    # (creates of one project queued here held every turn of their process).
+    async with admission.paused():
+        await s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": number})
