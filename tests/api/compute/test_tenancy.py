@@ -89,6 +89,28 @@ def test_members_see_their_project_only(admin: Tokened, demo: Tokened, rc: str) 
     demo.wait_gone(mine)
 
 
+def test_a_list_shows_each_server_as_its_own_page_does(admin: Tokened, demo: Tokened,
+                                                      rc: str) -> None:
+    """``/servers/detail`` renders a page of servers in one pass: each reads as ``GET
+    /servers/{id}`` shows it, key for key in the same order, to the admin (host
+    details, a 500 fault's details) and to a member, at every microversion."""
+    admin.node(rc)
+    image, flavor, nowhere = admin.image(), admin.flavor(rc), admin.flavor(f"{rc}-none")
+    ids = [demo.create(f"page-{rc}", image, flavor)["server"]["id"],
+           demo.create(f"page-{rc}-err", image, nowhere)["server"]["id"]]
+    for sid, status in zip(ids, ("ACTIVE", "ERROR"), strict=True):
+        assert demo.wait_status(sid, status)["status"] == status
+    for version in ("2.1", "2.3", "2.16", "2.47", "2.73", "2.90", LATEST):
+        for who, params in ((admin, {"all_tenants": "1"}), (demo, {})):
+            listed = {s["id"]: s for s in who.ok(
+                "GET", "/servers/detail", params=params, version=version)["servers"]}
+            for sid in ids:
+                one = who.server(sid, version=version)
+                assert list(listed[sid].items()) == list(one.items()), (version, sid)
+    for sid in ids:
+        assert demo.request("DELETE", f"/servers/{sid}").status_code == 204
+
+
 def test_keypairs_are_per_user(admin: Tokened, demo: Tokened) -> None:
     demo.ok("POST", "/os-keypairs", 201, version="2.10",
             json={"keypair": {"name": "shared-name"}})

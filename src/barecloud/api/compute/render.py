@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from typing import Any
 
 from fastapi import Request
 
 from barecloud.api.compute import params
-from barecloud.db.compute_models import Flavor, Server
+from barecloud.db.compute_models import Flavor
 from barecloud.services import policy
 from barecloud.services.compute import flavors
 from barecloud.services.compute import status as st
-from barecloud.services.compute.queries import ServerView
+from barecloud.services.compute.queries import NodeFacts, ServerView, Shown
 from barecloud.services.context import RequestContext
 
 PROGRESS_STATUSES = ("ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING")
 
 
 def iso_z(when: dt.datetime | None) -> str | None:
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ") if when else None
+    """``YYYY-MM-DDTHH:MM:SSZ``.  isoformat begins a naive time (the columns are naive)
+    with what strftime writes, at a quarter of its cost: a page shows 2,000 of them."""
+    return when.isoformat()[:19] + "Z" if when else None
 
 
 def iso(when: dt.datetime | None) -> str | None:
@@ -28,30 +31,22 @@ def iso(when: dt.datetime | None) -> str | None:
     return when.isoformat() if when else None
 
 
+@functools.lru_cache(maxsize=4096)
 def host_id(project: str, host: str | None) -> str:
+    """Cached: a page names a few hundred hosts, each on many of its servers."""
     return hashlib.sha224((project + host).encode()).hexdigest() if host else ""
 
 
-def server_summary(request: Request, s: Server) -> dict[str, Any]:
-    return {"id": s.uuid, "name": s.name, "links": params.links(request, "servers", s.uuid)}
+def server(request: Request, ctx: RequestContext, view: ServerView) -> dict[str, Any]:
+    return Servers(request, ctx).server(view.server, view.node)
 
 
-def _flavor(request: Request, s: Server, v: params.V) -> dict[str, Any]:
-    f = s.flavor or {}
-    if v < (2, 47):
-        return {"id": s.flavor_id, "links": [
-            {"rel": "bookmark", "href": f"{params.bookmark(request)}/flavors/{s.flavor_id}"}]}
-    return {"vcpus": f.get("vcpus", 0), "ram": f.get("ram", 0), "disk": f.get("disk", 0),
-            "ephemeral": f.get("ephemeral", 0), "swap": f.get("swap", 0),
-            "original_name": f.get("name", ""), "extra_specs": dict(f.get("extra_specs") or {})}
-
-
-def _host_status(view: ServerView) -> str:
-    if view.node is None:
+def _host_status(node: NodeFacts | None) -> str:
+    if node is None:
         return ""
-    if view.node.maintenance:
+    if node.maintenance:
         return "MAINTENANCE"
-    return "UNKNOWN" if view.node.fault else "UP"
+    return "UNKNOWN" if node.fault else "UP"
 
 
 def _addresses(stored: dict[str, Any] | None) -> dict[str, Any]:
@@ -61,69 +56,113 @@ def _addresses(stored: dict[str, Any] | None) -> dict[str, Any]:
             for label, entries in (stored or {}).items()}
 
 
-def server(request: Request, ctx: RequestContext, view: ServerView) -> dict[str, Any]:
-    v = params.version(request)
-    s, node = view.server, view.node
-    status = st.status(s.vm_state, s.task_state)
-    host = node.host if node else None
-    body: dict[str, Any] = {
-        **server_summary(request, s),
-        "status": status, "tenant_id": s.project_id, "user_id": s.user_id,
-        "metadata": dict(s.meta or {}), "hostId": host_id(s.project_id, host),
-        "image": {"id": s.image_ref, "links": [
-            {"rel": "bookmark", "href": f"{params.bookmark(request)}/images/{s.image_ref}"}]},
-        "flavor": _flavor(request, s, v),
-        "created": iso_z(s.created_at), "updated": iso_z(s.updated_at or s.created_at),
-        "addresses": _addresses(s.addresses), "accessIPv4": "", "accessIPv6": "",
-        "OS-DCF:diskConfig": "MANUAL",
-        "OS-EXT-AZ:availability_zone": s.availability_zone or "",
-        "config_drive": "True" if s.config_drive else "", "key_name": s.key_name,
-        "OS-SRV-USG:launched_at": iso(s.launched_at),
-        "OS-SRV-USG:terminated_at": iso(s.terminated_at),
-        "OS-EXT-STS:task_state": s.task_state, "OS-EXT-STS:vm_state": s.vm_state,
-        "OS-EXT-STS:power_state": s.power_state,
-        "os-extended-volumes:volumes_attached": [],
-    }
-    if status in PROGRESS_STATUSES:
-        body["progress"] = 0
-    admin = policy.can(ctx, "compute:servers:show:host_details",
-                       {"project_id": s.project_id})
-    if admin:
-        body.update({"OS-EXT-SRV-ATTR:host": host,
-                     "OS-EXT-SRV-ATTR:hypervisor_hostname": node.uuid if node else None,
-                     "OS-EXT-SRV-ATTR:instance_name": f"instance-{s.id:08x}"})
-        if v >= (2, 3):
-            body.update({
-                "OS-EXT-SRV-ATTR:reservation_id": s.reservation_id,
-                "OS-EXT-SRV-ATTR:launch_index": s.launch_index,
-                "OS-EXT-SRV-ATTR:hostname": s.hostname, "OS-EXT-SRV-ATTR:kernel_id": "",
-                "OS-EXT-SRV-ATTR:ramdisk_id": "", "OS-EXT-SRV-ATTR:root_device_name": None,
-                "OS-EXT-SRV-ATTR:user_data": s.user_data,
-            })
-        if v >= (2, 16):
-            body["host_status"] = _host_status(view)
-    if v >= (2, 90):
-        body["OS-EXT-SRV-ATTR:hostname"] = s.hostname
-    if v >= (2, 9):
-        body["locked"] = False
-    if v >= (2, 19):
-        body["description"] = s.description
-    if v >= (2, 26):
-        body["tags"] = []
-    if v >= (2, 63):
-        body["trusted_image_certificates"] = None
-    if v >= (2, 71):
-        body["server_groups"] = []
-    if v >= (2, 73):
-        body["locked_reason"] = None
-    if v >= (2, 96):
-        body["pinned_availability_zone"] = s.requested_az
-    if s.fault and status in ("ERROR", "DELETED", "UNKNOWN"):
-        fault = {k: s.fault.get(k) for k in ("code", "created", "message")}
-        if admin or s.fault.get("code") != 500:
-            fault["details"] = s.fault.get("details", "")
-        body["fault"] = fault
-    return body
+class Servers:
+    """Servers as one request shows them: what its servers share (version, link
+    prefixes, the host details rule per project) is worked out once, not per server
+    of a 1,000-server page."""
+
+    def __init__(self, request: Request, ctx: RequestContext) -> None:
+        v = params.version(request)
+        self.ctx = ctx
+        root, bookmark = params.root(request), params.bookmark(request)
+        self.self_href, self.bookmark_href = f"{root}/servers/", f"{bookmark}/servers/"
+        self.image_href, self.flavor_href = f"{bookmark}/images/", f"{bookmark}/flavors/"
+        self.v2_3, self.v2_9, self.v2_16, self.v2_19 = (
+            v >= (2, 3), v >= (2, 9), v >= (2, 16), v >= (2, 19))
+        self.v2_26, self.v2_47, self.v2_63, self.v2_71 = (
+            v >= (2, 26), v >= (2, 47), v >= (2, 63), v >= (2, 71))
+        self.v2_73, self.v2_90, self.v2_96 = v >= (2, 73), v >= (2, 90), v >= (2, 96)
+        self._admin: dict[str, bool] = {}
+
+    def admin(self, project_id: str) -> bool:
+        """The host details rule, asked once per project a page shows."""
+        seen = self._admin.get(project_id)
+        if seen is None:
+            seen = self._admin[project_id] = policy.can(
+                self.ctx, "compute:servers:show:host_details", {"project_id": project_id})
+        return seen
+
+    def links(self, uuid: str) -> list[dict[str, str]]:
+        return [{"rel": "self", "href": f"{self.self_href}{uuid}"},
+                {"rel": "bookmark", "href": f"{self.bookmark_href}{uuid}"}]
+
+    def summary(self, s: Shown) -> dict[str, Any]:
+        return {"id": s.uuid, "name": s.name, "links": self.links(s.uuid)}
+
+    def _flavor(self, s: Shown) -> dict[str, Any]:
+        if not self.v2_47:
+            return {"id": s.flavor_id, "links": [
+                {"rel": "bookmark", "href": f"{self.flavor_href}{s.flavor_id}"}]}
+        f = s.flavor or {}
+        return {"vcpus": f.get("vcpus", 0), "ram": f.get("ram", 0), "disk": f.get("disk", 0),
+                "ephemeral": f.get("ephemeral", 0), "swap": f.get("swap", 0),
+                "original_name": f.get("name", ""),
+                "extra_specs": dict(f.get("extra_specs") or {})}
+
+    def server(self, s: Shown, node: NodeFacts | None) -> dict[str, Any]:
+        status = st.status(s.vm_state, s.task_state)
+        host = node.host if node else None
+        created = iso_z(s.created_at)
+        body: dict[str, Any] = {
+            "id": s.uuid, "name": s.name, "links": self.links(s.uuid),
+            "status": status, "tenant_id": s.project_id, "user_id": s.user_id,
+            "metadata": dict(s.meta or {}), "hostId": host_id(s.project_id, host),
+            "image": {"id": s.image_ref, "links": [
+                {"rel": "bookmark", "href": f"{self.image_href}{s.image_ref}"}]},
+            "flavor": self._flavor(s),
+            "created": created,
+            "updated": iso_z(s.updated_at) if s.updated_at else created,
+            "addresses": _addresses(s.addresses) if s.addresses else {},
+            "accessIPv4": "", "accessIPv6": "",
+            "OS-DCF:diskConfig": "MANUAL",
+            "OS-EXT-AZ:availability_zone": s.availability_zone or "",
+            "config_drive": "True" if s.config_drive else "", "key_name": s.key_name,
+            "OS-SRV-USG:launched_at": iso(s.launched_at),
+            "OS-SRV-USG:terminated_at": iso(s.terminated_at),
+            "OS-EXT-STS:task_state": s.task_state, "OS-EXT-STS:vm_state": s.vm_state,
+            "OS-EXT-STS:power_state": s.power_state,
+            "os-extended-volumes:volumes_attached": [],
+        }
+        if status in PROGRESS_STATUSES:
+            body["progress"] = 0
+        admin = self.admin(s.project_id)
+        if admin:
+            body["OS-EXT-SRV-ATTR:host"] = host
+            body["OS-EXT-SRV-ATTR:hypervisor_hostname"] = node.uuid if node else None
+            body["OS-EXT-SRV-ATTR:instance_name"] = f"instance-{s.id:08x}"
+            if self.v2_3:
+                body.update({
+                    "OS-EXT-SRV-ATTR:reservation_id": s.reservation_id,
+                    "OS-EXT-SRV-ATTR:launch_index": s.launch_index,
+                    "OS-EXT-SRV-ATTR:hostname": s.hostname, "OS-EXT-SRV-ATTR:kernel_id": "",
+                    "OS-EXT-SRV-ATTR:ramdisk_id": "", "OS-EXT-SRV-ATTR:root_device_name": None,
+                    "OS-EXT-SRV-ATTR:user_data": s.user_data,
+                })
+            if self.v2_16:
+                body["host_status"] = _host_status(node)
+        if self.v2_90:
+            body["OS-EXT-SRV-ATTR:hostname"] = s.hostname
+        if self.v2_9:
+            body["locked"] = False
+        if self.v2_19:
+            body["description"] = s.description
+        if self.v2_26:
+            body["tags"] = []
+        if self.v2_63:
+            body["trusted_image_certificates"] = None
+        if self.v2_71:
+            body["server_groups"] = []
+        if self.v2_73:
+            body["locked_reason"] = None
+        if self.v2_96:
+            body["pinned_availability_zone"] = s.requested_az
+        fault = s.fault
+        if fault and status in ("ERROR", "DELETED", "UNKNOWN"):
+            shown = {k: fault.get(k) for k in ("code", "created", "message")}
+            if admin or fault.get("code") != 500:
+                shown["details"] = fault.get("details", "")
+            body["fault"] = shown
+        return body
 
 
 def flavor(request: Request, f: Flavor, detail: bool = True) -> dict[str, Any]:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+import orjson
 from fastapi import Request, Response
 
 from barecloud.api import accepts as declared
@@ -19,7 +18,7 @@ router = declared.router(prefix="/servers")
 FILTERS = (*schemas.FILTERS, "changes-since", "changes-before")
 
 
-async def _list(request: Request, detail: bool) -> JSONResponse:
+async def _list(request: Request, detail: bool) -> Response:
     rt, ctx = runtime(request), context(request)
     q = params.query(request)
     all_tenants = "all_tenants" in q and (q["all_tenants"] == "" or
@@ -29,27 +28,31 @@ async def _list(request: Request, detail: bool) -> JSONResponse:
         limit=params.limit(request), marker=q.get("marker"),
         sort_key=q.get("sort_key", "created_at"), sort_dir=q.get("sort_dir", "desc"),
         version=params.version(request))
-    views = await queries.list_servers(rt, ctx, query)
-    items = [render.server(request, ctx, view) if detail else
-             render.server_summary(request, view.server) for view in views]
-    body: dict[str, Any] = {"servers": items}
-    more = params.next_links(request, "servers/detail" if detail else "servers", views,
-                             views[-1].server.uuid if views else "", query.limit,
+    page = await queries.list_servers(rt, ctx, query)
+    found, facts, shown = page.servers, page.facts, render.Servers(request, ctx)
+    # Each server serialized as soon as it is rendered: a page's 1,000 bodies (~20,000
+    # dicts and lists) never live at once for the collector to walk and promote (kept,
+    # they cost a page 15 % more CPU, or twice as much at CPython's default thresholds).
+    items = b",".join([orjson.dumps(shown.server(s, facts.get(s.id))) for s in found]
+                      if detail else [orjson.dumps(shown.summary(s)) for s in found])
+    more = params.next_links(request, "servers/detail" if detail else "servers", found,
+                             found[-1].uuid if found else "", query.limit,
                              rt.settings.api_max_limit)
-    if more:
-        body["servers_links"] = more
-    return JSONResponse(body)
+    # What orjson.dumps({"servers": [...], "servers_links": more}) writes.
+    links = b',"servers_links":' + orjson.dumps(more) if more else b""
+    return Response(b'{"servers":[' + items + b"]" + links + b"}",
+                    media_type=JSONResponse.media_type)
 
 
 @router.get("")
 @by_version(query=schemas.LIST_SERVERS_QUERY)
-async def list_servers(request: Request) -> JSONResponse:
+async def list_servers(request: Request) -> Response:
     return await _list(request, detail=False)
 
 
 @router.get("/detail")
 @by_version(query=schemas.LIST_SERVERS_QUERY)
-async def list_servers_detail(request: Request) -> JSONResponse:
+async def list_servers_detail(request: Request) -> Response:
     return await _list(request, detail=True)
 
 

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple
 
-from sqlalchemy import Select, and_, func, or_, select
+import orjson
+from sqlalchemy import (
+    JSON,
+    Dialect,
+    Select,
+    Text,
+    TypeDecorator,
+    and_,
+    func,
+    or_,
+    select,
+    type_coerce,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import defer
 
 from barecloud.db.compute_models import Server
 from barecloud.db.hypervisor_models import DOWN, Hypervisor
@@ -47,10 +60,91 @@ class NodeFacts:
     console_log: str | None
 
 
+class Shown(NamedTuple):
+    """The columns of a server its view shows.  A page is read as these, not as
+    ``Server`` entities (building 1,000 cost more than the query), and as a tuple, not
+    a Row: its fields read eight times faster, and a view reads ~35 of them."""
+
+    id: int
+    uuid: str
+    name: str
+    description: str | None
+    hostname: str
+    project_id: str
+    user_id: str
+    flavor: dict[str, Any]
+    flavor_id: str
+    image_ref: str
+    key_name: str | None
+    user_data: str | None
+    meta: dict[str, Any]
+    requested_az: str | None
+    availability_zone: str | None
+    config_drive: bool
+    reservation_id: str
+    launch_index: int
+    vm_state: str
+    task_state: str | None
+    power_state: int
+    node_uuid: str | None
+    hypervisor_id: int | None
+    fault: dict[str, Any] | None
+    addresses: dict[str, Any]
+    launched_at: dt.datetime | None
+    terminated_at: dt.datetime | None
+    created_at: dt.datetime
+    updated_at: dt.datetime | None
+
+    @classmethod
+    def of(cls, server: Server) -> Shown:
+        return cls._make(getattr(server, name) for name in cls._fields)
+
+
+# Where orjson reads JSON otherwise than json.loads: it makes a float of an integer
+# past 64 bits, found as a run of 19 digits in the text with every digit made "0"
+# (a regular expression takes longer than orjson's decoding), and refuses NaN,
+# Infinity and lone surrogates.
+_DIGITS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_LONG_NUMBER = b"0" * 19
+
+
+class _PageJSON(TypeDecorator[Any]):
+    """A JSON column as a page reads it on SQLite: orjson decodes a page's 4,000 values
+    in under half the time json.loads takes, and json.loads what orjson would read
+    otherwise.  PostgreSQL's driver decodes them itself."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if value is None or dialect.name != "sqlite":
+            return value
+        if len(value) < 19 or _LONG_NUMBER not in value.encode().translate(_DIGITS):
+            try:
+                return orjson.loads(value)
+            except orjson.JSONDecodeError:
+                pass
+        return json.loads(value)
+
+
+SHOWN = tuple(
+    type_coerce(column, _PageJSON).label(name) if isinstance(column.type, JSON) else column
+    for name in Shown._fields for column in [getattr(Server, name)])
+
+
 @dataclass
 class ServerView:
-    server: Server
+    server: Shown
     node: NodeFacts | None
+
+
+@dataclass
+class Page:
+    """A page of servers and their nodes' or hosts' facts by server id (no view per
+    server: 1,000 fewer objects for the collector to walk)."""
+
+    servers: list[Shown]
+    facts: dict[int, NodeFacts]
 
 
 def not_found(server_id: str) -> NotFound:
@@ -70,36 +164,23 @@ async def _nodes(s: AsyncSession, uuids: set[str]) -> dict[str, NodeFacts]:
     return {n.uuid: facts(n) for n in nodes}
 
 
-class _HostSeen(Protocol):
-    """What a server's view reads of its host (a Hypervisor, or those columns)."""
-
-    @property
-    def hostname(self) -> str: ...
-    @property
-    def availability_zone(self) -> str: ...
-    @property
-    def enabled(self) -> bool: ...
-    @property
-    def state(self) -> str: ...
-    @property
-    def fault(self) -> str | None: ...
+async def _hosts(s: AsyncSession, ids: set[int]) -> dict[int, NodeFacts]:
+    """VM hosts as a server's view shows them (``hypervisor_hostname`` is the host's
+    name, as Nova's libvirt driver says it): the columns a view shows, not whole
+    hosts, as a page of 1,000 VMs names hundreds of them."""
+    if not ids:
+        return {}
+    rows = await s.execute(select(
+        Hypervisor.id, Hypervisor.hostname, Hypervisor.availability_zone, Hypervisor.enabled,
+        Hypervisor.state, Hypervisor.fault).where(Hypervisor.id.in_(ids)))
+    return {id_: NodeFacts(name, name, zone, not enabled, fault if state == DOWN else None, None)
+            for id_, name, zone, enabled, state, fault in rows}
 
 
-def host_facts(h: _HostSeen) -> NodeFacts:
-    """A VM's host as a server's view shows it (``hypervisor_hostname`` is the host's
-    name, as Nova's libvirt driver says it)."""
-    return NodeFacts(h.hostname, h.hostname, h.availability_zone, not h.enabled,
-                     h.fault if h.state == DOWN else None, None)
-
-
-async def _facts(s: AsyncSession, rows: list[Server]) -> dict[int, NodeFacts]:
+async def _facts(s: AsyncSession, rows: Sequence[Shown]) -> dict[int, NodeFacts]:
     """Each server's node or host, by server id."""
     nodes = await _nodes(s, {r.node_uuid for r in rows if r.node_uuid})
-    ids = {r.hypervisor_id for r in rows if r.hypervisor_id is not None}
-    # The columns a view shows, not whole hosts (a page of 1,000 VMs names them all).
-    hosts = {h.id: host_facts(h) for h in (await s.execute(select(
-        Hypervisor.id, Hypervisor.hostname, Hypervisor.availability_zone, Hypervisor.enabled,
-        Hypervisor.state, Hypervisor.fault).where(Hypervisor.id.in_(ids)))).all()} if ids else {}
+    hosts = await _hosts(s, {r.hypervisor_id for r in rows if r.hypervisor_id is not None})
     found: dict[int, NodeFacts] = {}
     for r in rows:
         fact = hosts.get(r.hypervisor_id) if r.hypervisor_id is not None else nodes.get(
@@ -123,7 +204,7 @@ async def find(s: AsyncSession, ctx: RequestContext, server_id: str) -> Server:
 
 async def get(rt: Runtime, ctx: RequestContext, server_id: str) -> ServerView:
     async with rt.db.session() as s:
-        server = await find(s, ctx, server_id)
+        server = Shown.of(await find(s, ctx, server_id))
         facts_ = await _facts(s, [server])
     return ServerView(server, facts_.get(server.id))
 
@@ -199,33 +280,32 @@ def _name_filter(raw: str | None) -> re.Pattern[str] | None:
         raise InvalidParameter(f"Invalid regular expression for name: {exc}") from None
 
 
-async def list_servers(rt: Runtime, ctx: RequestContext, query: ServerQuery) -> list[ServerView]:
+async def list_servers(rt: Runtime, ctx: RequestContext, query: ServerQuery) -> Page:
     col = SORT_COLUMNS.get(query.sort_key, Server.created_at)
     asc = query.sort_dir == "asc"
     name = _name_filter(query.filters.get("name"))
     limit = min(query.limit or rt.settings.api_max_limit, rt.settings.api_max_limit)
-    # What a server's view never shows is not read (JSON decoded per row, per page).
-    unseen = [defer(c, raiseload=True) for c in (
-        Server.networks, Server.scheduler_hints, Server.attempts, Server.key_data,
-        Server.sync_holder, Server.sync_until)]
-    q = _filtered(select(Server).options(*unseen), ctx, query)
+    q = _filtered(select(*SHOWN), ctx, query)
     q = q.order_by(col.asc() if asc else col.desc(), Server.id.asc() if asc else Server.id.desc())
     async with rt.db.session() as s:
         if query.marker is not None:
-            marker = await s.scalar(select(Server).where(Server.uuid == query.marker))
+            marker = (await s.execute(select(Server.id, col).where(
+                Server.uuid == query.marker))).first()
             if marker is None:
                 raise InvalidParameter(f"marker [{query.marker}] not found")
-            mval = getattr(marker, col.key)
-            tie = Server.id > marker.id if asc else Server.id < marker.id
+            mid, mval = marker
+            tie = Server.id > mid if asc else Server.id < mid
             if mval is None:
                 q = q.where(and_(col.is_(None), tie)) if asc else q.where(
                     or_(col.is_not(None), tie))
             else:
                 after = col > mval if asc else col < mval
                 q = q.where(or_(after, and_(col == mval, tie)))
+        # Core rows (the session's ORM result handling costs 2 ms a page), as tuples.
+        conn = await s.connection()
         if name is None:
-            rows = list((await s.scalars(q.limit(limit))).all())
+            rows = list(map(Shown._make, await conn.execute(q.limit(limit))))
         else:  # a regular expression: applied here, on both databases alike
-            rows = [r for r in (await s.scalars(q)).all() if name.search(r.name)][:limit]
-        facts_ = await _facts(s, rows)
-    return [ServerView(r, facts_.get(r.id)) for r in rows]
+            rows = [r for r in map(Shown._make, await conn.execute(q))
+                    if name.search(r.name)][:limit]
+        return Page(rows, await _facts(s, rows))
