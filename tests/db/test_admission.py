@@ -118,6 +118,30 @@ async def test_a_long_queue_that_moves_takes_no_turn_over_the_limit() -> None:
     assert most == 1 and gate.overrun == 0
 
 
+async def test_no_turn_is_waited_for_longer_than_its_patience() -> None:
+    """Slots held for ever while others come and go over the limit (each giving one
+    back, none free): a waiter still goes after PATIENCE x max_wait, not never."""
+    gate = Admission(1, max_wait=0.05)
+    release = asyncio.Event()
+
+    async def stuck() -> None:
+        async with gate.turn():
+            await release.wait()
+
+    async def churn() -> None:  # turns coming back that free no slot
+        while not release.is_set():
+            gate.free -= 1
+            gate.release()
+            await asyncio.sleep(0.01)
+
+    holder, churning = asyncio.create_task(stuck()), asyncio.create_task(churn())
+    await asyncio.sleep(0)
+    async with asyncio.timeout(admission.PATIENCE * 0.05 + 1), gate.turn():
+        assert gate.overrun == 1
+    release.set()
+    await asyncio.gather(holder, churning)
+
+
 async def test_a_waiter_cancelled_leaks_no_slot() -> None:
     gate = Admission(1)
     release = asyncio.Event()

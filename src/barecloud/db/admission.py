@@ -38,6 +38,7 @@ from collections.abc import AsyncIterator, Iterator
 log = logging.getLogger(__name__)
 
 STEP = 0.02
+PATIENCE = 5  # times max_wait: the longest any turn is waited for
 
 # The gate whose turn this task holds (its transactions take none of their own).
 _held: contextvars.ContextVar[Admission | None] = contextvars.ContextVar("admission_held",
@@ -103,6 +104,7 @@ class Admission:
             return
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
+        since = time.monotonic()
         try:
             while True:
                 try:
@@ -111,8 +113,11 @@ class Admission:
                 except TimeoutError:
                     if waiter.done():  # granted just as the wait ran out: the slot is ours
                         return
-                    if time.monotonic() - self._given_back >= self.max_wait:
+                    now = time.monotonic()
+                    if now - self._given_back >= self.max_wait:
                         break  # no turn came back for max_wait: stuck, not slow
+                    if now - since >= PATIENCE * self.max_wait:
+                        break  # turns come back but none reaches us: some are lost
         except BaseException:
             if waiter.done() and not waiter.cancelled():
                 self.release()  # granted, then cancelled before it ran: pass it on
