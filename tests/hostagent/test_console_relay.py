@@ -1,7 +1,7 @@
-"""The VM serial console relay end to end: the service's app (in this process, so
-the test can call ``vm_console_relay.open_serial`` as the console API does), the
+"""The VM console relay end to end: the service's app (in this process, so the
+test can call ``vm_console_relay.open_session`` as the console API does), the
 real host agent with the fake driver, and a "guest": a Unix socket server the
-test runs where the driver says the VM's console is."""
+test runs where the driver says the VM's console (or VNC server) is."""
 
 from __future__ import annotations
 
@@ -187,6 +187,74 @@ def _splices() -> set[str]:
     """The VMs whose console the agent is carrying now (from its task names)."""
     return {t.get_name().split()[1] for t in asyncio.all_tasks()
             if t.get_name().startswith("console ") and not t.done()}
+
+
+def _kinds(vm: str) -> set[str]:
+    """The kinds of the VM's consoles the agent is carrying now."""
+    return {t.get_name().split()[3] for t in asyncio.all_tasks()
+            if t.get_name().startswith(f"console {vm} ") and not t.done()}
+
+
+class VncServer:
+    """QEMU's VNC server, as far as the relay can tell: it speaks first."""
+
+    def __init__(self) -> None:
+        self.received = bytearray()
+        self.clients = 0
+        self.hung_up = asyncio.Event()
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.clients += 1
+        writer.write(b"RFB 003.008\n")
+        await writer.drain()
+        while data := await reader.read(65536):
+            self.received += data
+        self.hung_up.set()
+        writer.close()
+
+
+async def test_a_vnc_session_beside_a_serial_one(
+        cloud: Cloud, agent: Callable[[str], HostAgent], short_dir: Path) -> None:
+    """A "vnc" entry: the agent connects the driver's vnc_socket; a serial session
+    of the same VM runs beside it, and neither ends the other."""
+    host, credential = await cloud.host("hv-vnc")
+    vm = await cloud.vm(host)
+    running = agent(credential)
+    await asyncio.wait_for(running.registered.wait(), 10)
+    fake = FakeDriver(state_dir=short_dir)
+    server = VncServer()
+    vnc_at = await asyncio.start_unix_server(server.handle, path=fake.vnc_socket(vm))
+    try:
+        async with guest_at(fake.console_socket(vm)) as guest:
+            vnc = await relay.open_session(cloud.rt, host, vm, relay.VNC, timeout=15)
+            assert await read_until(vnc, b"RFB 003.008\n")
+            serial = await relay.open_session(cloud.rt, host, vm, relay.SERIAL, timeout=15)
+            assert await read_until(serial, b"vm login: ")
+            assert _kinds(vm) == {"serial", "vnc"}
+            # One session of a kind at a time.
+            with pytest.raises(relay.ConsoleInUse, match="The VNC console of instance"):
+                await relay.open_session(cloud.rt, host, vm, relay.VNC, timeout=1)
+            await vnc.write(b"RFB 003.008\n")
+            await serial.write(b"root\n")
+            await eventually(lambda: server.received == b"RFB 003.008\n", 10)
+            await eventually(lambda: guest.received == b"root\n", 10)
+            # The serial session ending leaves the VNC one carried, and the other way.
+            await serial.close()
+            await asyncio.wait_for(guest.hung_up.wait(), 10)
+            await eventually(lambda: _kinds(vm) == {"vnc"}, 10, "the serial splice ended")
+            await vnc.write(b"\x01")
+            await eventually(lambda: server.received.endswith(b"\x01"), 10)
+            again = await relay.open_session(cloud.rt, host, vm, relay.SERIAL, timeout=15)
+            assert await read_until(again, b"vm login: ")
+            await vnc.close()
+            await asyncio.wait_for(server.hung_up.wait(), 10)
+            await eventually(lambda: _kinds(vm) == {"serial"}, 10, "the VNC splice ended")
+            await again.write(b"ls\n")
+            await eventually(lambda: guest.received == b"root\nls\n", 10)
+            await again.close()
+            assert server.clients == 1
+    finally:
+        vnc_at.close()
 
 
 async def test_a_console_nobody_opens_times_out(cloud: Cloud) -> None:

@@ -70,6 +70,11 @@ def test_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert "-qmp unix:qmp.sock,server=on,wait=off" in line
     assert "tap,id=net0,ifname=tap-one,script=no,downscript=no,vnet_hdr=off" in line
     assert "virtio-net-pci,netdev=net0,mac=52:54:00:aa:bb:01,host_mtu=1450" in line
+    # VNC on a socket of the VM's directory (no TCP port), of a VGA display added
+    # last (the devices before it keep their PCI slots); no window.
+    assert "-vnc unix:vnc.sock" in line and "-display none" in line
+    assert cmd[-2:] == ["-device", "VGA"]
+    assert driver.vnc_socket(s.uuid) == vm / "vnc.sock"
     assert driver.capacity() == Capacity(4, 4096, 100)
     monkeypatch.setenv("BARECLOUD_HOSTAGENT_ACCEL", "kvm")
     kvm = QemuDriver(tmp_path / "state")

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from barecloud.api import consoles, docs, ops
+from barecloud.api import consoles, docs, ops, ui
 from barecloud.api.admission import Turns
 from barecloud.api.auth import Authenticate, challenge, error_for
 from barecloud.api.baremetal import (
@@ -101,6 +101,7 @@ def create_app(rt: Runtime) -> FastAPI:
     for router in IDENTITY_ROUTERS:
         app.include_router(router)
     app.include_router(consoles.router)  # the websocket a console URL opens
+    ui.install(app)  # noVNC's page and modules, under /ui/
     network_routes.install(app, error_for)
     reservation_routes.install(app)
     app.include_router(boot_scripts.router, dependencies=provisioning)

@@ -8,9 +8,10 @@ With ``"noauth"`` every request is the admin of ``NOAUTH_PROJECT``.
 
 Public: version documents, ``POST /identity/v3/auth/tokens``, ``/boot/``
 (firmware cannot log in), the agent's endpoints (it proves itself with
-the per-deploy agent token), and the operator's probes, metrics and API
+the per-deploy agent token), the operator's probes, metrics and API
 documentation (api/ops.py, api/docs.py; /metrics needs a token with
-``metrics_require_auth``).
+``metrics_require_auth``), and the browser's files under /ui/ (api/ui: the
+page logs in itself, or carries a console token).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def public(method: str, path: str, *, metrics: bool = True) -> bool:
     """Whether ``path`` is served without a token (``metrics``: /metrics is)."""
     if path in VERSION_DOCUMENTS or path.startswith("/boot/"):
         return True
-    if path in OPS_PATHS or path.startswith("/docs/static/"):
+    if path in OPS_PATHS or path.startswith(("/docs/static/", "/ui/")):
         return True
     if path == "/metrics":
         return metrics

@@ -2,11 +2,13 @@
 
 The service cannot call the host, so the agent long-polls ``GET /consoles``
 for the sessions wanted on its VMs and, for each new one, connects the VM's
-console socket (QEMU's ``console.sock`` chardev) and opens a websocket back
-to the session's leg (``url``: relative to the agent's service URL, or
-absolute), then copies bytes both ways until either side closes.  A VM's
-serial port takes one client, so a VM has one session at a time here: a new
-one replaces the old (which the service gave up on, or it would not ask).
+socket of that ``kind`` (``serial``: QEMU's ``console.sock`` chardev;
+``vnc``: its ``vnc.sock``, raw RFB) and opens a websocket back to the
+session's leg (``url``: relative to the agent's service URL, or absolute),
+then copies bytes both ways until either side closes.  A VM's serial port
+takes one client, so a VM has one session of a kind at a time here: a new
+one replaces the old of its kind (which the service gave up on, or it would
+not ask); a serial session and a VNC one of the same VM run side by side.
 A console the agent cannot connect is said on the leg's handshake
 (``X-Barecloud-Console-Error``), so the waiting user hears why at once.
 A service without ``/consoles`` (404) is asked again every minute.
@@ -28,13 +30,17 @@ CHUNK = 64 * 1024
 FIRST_BACKOFF = 0.5
 ABSENT_RETRY = 60.0  # a service that does not offer consoles (404)
 ERROR_HEADER = "X-Barecloud-Console-Error"
+KINDS = ("serial", "vnc")  # the sessions' kinds this agent carries
 
 
 @runtime_checkable
 class Interactive(Protocol):
-    """A driver whose VMs have a console socket (a Unix stream socket)."""
+    """A driver whose VMs have console sockets (Unix stream sockets): the serial
+    port's and the VNC server's."""
 
     def console_socket(self, uuid: str) -> Path: ...
+
+    def vnc_socket(self, uuid: str) -> Path: ...
 
 
 class Consoles:
@@ -49,7 +55,7 @@ class Consoles:
         self.poll_wait = poll_wait
         self.max_backoff = max_backoff
         self._poller = HttpClient(base_url, credential, timeout=poll_wait + 30.0)
-        self.splices: dict[str, asyncio.Task[None]] = {}  # by VM uuid
+        self.splices: dict[tuple[str, str], asyncio.Task[None]] = {}  # by (VM, kind)
         self._seen: set[str] = set()  # session ids taken up
 
     async def run(self) -> None:
@@ -92,48 +98,52 @@ class Consoles:
         await self._poller.close()
 
     def _start(self, entry: dict[str, Any]) -> None:
-        vm = entry["vm"]
-        previous = self.splices.get(vm)
+        key = (entry["vm"], entry.get("kind", "serial"))
+        previous = self.splices.get(key)
         task = asyncio.create_task(self._splice(entry, previous),
-                                   name=f"console {vm} {entry['session']}")
-        self.splices[vm] = task
-        task.add_done_callback(lambda t: self.splices.pop(vm, None)
-                               if self.splices.get(vm) is t else None)
+                                   name=f"console {key[0]} {entry['session']} {key[1]}")
+        self.splices[key] = task
+        task.add_done_callback(lambda t: self.splices.pop(key, None)
+                               if self.splices.get(key) is t else None)
+
+    def _socket(self, vm: str, kind: str) -> Path:
+        return self.driver.vnc_socket(vm) if kind == "vnc" else self.driver.console_socket(vm)
 
     async def _splice(self, entry: dict[str, Any], previous: asyncio.Task[None] | None
                       ) -> None:
-        vm, session = entry["vm"], entry["session"]
-        if previous is not None:  # one client at a time on a serial port
+        vm, session, kind = entry["vm"], entry["session"], entry.get("kind", "serial")
+        if previous is not None:  # one client of a kind at a time (a serial port: one)
             previous.cancel()
             await asyncio.gather(previous, return_exceptions=True)
         url = self._leg_url(entry["url"])
         headers = {"Authorization": f"Bearer {self.credential}", "User-Agent": USER_AGENT}
         console: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         try:
-            console = await open_unix(self.driver.console_socket(vm))
+            console = await open_unix(self._socket(vm, kind))
         except Exception as exc:  # no such VM, QEMU not running, no socket
-            headers[ERROR_HEADER] = _header_text(f"cannot connect to its console: {exc}")
+            what = "VNC server" if kind == "vnc" else "console"
+            headers[ERROR_HEADER] = _header_text(f"cannot connect to its {what}: {exc}")
         try:
             leg = await WebSocket.connect(url, headers, timeout=30.0)
         except (OSError, TimeoutError, WebSocketError, ValueError) as exc:
-            self.log.warning("console of VM %s (session %s): leg not opened: %s",
-                             vm, session, exc)
+            self.log.warning("%s console of VM %s (session %s): leg not opened: %s",
+                             kind, vm, session, exc)
             if console is not None:
                 console[1].close()
             return
         if console is None:
-            self.log.warning("console of VM %s: %s", vm, headers[ERROR_HEADER])
+            self.log.warning("%s console of VM %s: %s", kind, vm, headers[ERROR_HEADER])
             await leg.close()
             return
-        self.log.info("console of VM %s: session %s open", vm, session)
+        self.log.info("%s console of VM %s: session %s open", kind, vm, session)
         try:
             await _copy_both_ways(console, leg)
         except Exception:  # a bug here must not end the agent, nor pass unseen
-            self.log.exception("console of VM %s: session %s failed", vm, session)
+            self.log.exception("%s console of VM %s: session %s failed", kind, vm, session)
         finally:
             console[1].close()
             await leg.close(timeout=1.0)
-            self.log.info("console of VM %s: session %s closed", vm, session)
+            self.log.info("%s console of VM %s: session %s closed", kind, vm, session)
 
     def _leg_url(self, url: str) -> str:
         if re.match(r"^(wss?|https?)://", url):
@@ -173,7 +183,7 @@ def _parse(answer: Any) -> tuple[int, list[dict[str, Any]]]:
         raise ApiError(502, f"GET /consoles: unexpected answer {str(answer)[:200]}")
     entries = [e for e in answer["consoles"] if isinstance(e, dict)
                and all(isinstance(e.get(k), str) and e[k] for k in ("session", "vm", "url"))
-               and e.get("kind", "serial") == "serial"]
+               and e.get("kind", "serial") in KINDS]
     return answer["seq"], entries
 
 

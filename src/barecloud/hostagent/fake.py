@@ -7,7 +7,7 @@ change as QEMU's would (create and start → running, stop → shutoff, a
 reboot needs a running VM, rebuild and resize keep the power state), an
 operation on a VM that does not exist fails, and ``console_log`` is a file
 with the guest's login prompt (``console_socket`` is where a test may play the
-guest's serial port).  ``calls`` records every operation, and
+guest's serial port, ``vnc_socket`` its VNC server).  ``calls`` records every operation, and
 :meth:`FakeDriver.fail_next` makes the next one of a kind fail.
 """
 
@@ -134,6 +134,11 @@ class FakeDriver:
         """Where the VM's serial console would listen: nothing does, unless a test
         serves a Unix socket there (it plays the guest)."""
         return self._dir / f"{uuid}.console.sock"
+
+    def vnc_socket(self, uuid: str) -> Path:
+        """Where the VM's VNC server would listen: nothing does, unless a test serves
+        a Unix socket there (it plays QEMU's VNC server)."""
+        return self._dir / f"{uuid}.vnc.sock"
 
     async def close(self) -> None:
         return None

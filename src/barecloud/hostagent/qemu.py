@@ -15,6 +15,9 @@ memory.  Everything a VM is lives in ``state_dir/vms/<uuid>/``:
 ``console.log``, ``console.sock``
     the serial console: everything the guest wrote (kept across restarts),
     and a socket for an interactive console.
+``vnc.sock``
+    the VNC server of its display (a std VGA; no TCP port: the host agent
+    relays it to noVNC, :mod:`barecloud.hostagent.consoles`).
 ``qmp.sock``, ``qemu.pid``
     the monitor and the PID of the running QEMU (QEMU removes it on exit).
 
@@ -241,6 +244,10 @@ class QemuDriver:
         """The serial console's socket (the chardev's server: one client at a time)."""
         return self._dir(uuid) / "console.sock"
 
+    def vnc_socket(self, uuid: str) -> Path:
+        """The VNC server's socket (QEMU's ``-vnc unix:``, of the VM's VGA display)."""
+        return self._dir(uuid) / "vnc.sock"
+
     async def close(self) -> None:
         """Close the QMP connections; the VMs keep running."""
         clients, self._qmp = list(self._qmp.values()), {}
@@ -287,6 +294,7 @@ class QemuDriver:
                         f"logfile={_opt(str(vm / 'console.log'))},logappend=on",
             "-serial", "chardev:serial0",
             "-qmp", "unix:qmp.sock,server=on,wait=off",
+            "-vnc", "unix:vnc.sock",
             "-device", "pvpanic",
             "-device", "virtio-rng-pci",
         ]
@@ -295,6 +303,10 @@ class QemuDriver:
                                "vnet_hdr=off",
                     "-device", f"virtio-net-pci,netdev=net{i},mac={nic.mac.lower()},"
                                f"host_mtu={nic.mtu}"]
+        # The display VNC shows (with -nodefaults there is none: VNC would show
+        # QEMU's placeholder).  Last, so that the devices before it keep the PCI
+        # slots they had before VMs had one (a guest names its NICs by slot).
+        cmd += ["-device", "VGA"]
         return cmd
 
     # -- internals -------------------------------------------------------------
@@ -333,7 +345,7 @@ class QemuDriver:
             return
         await self._forget(uuid)
         vm = self._dir(uuid)
-        for name in ("qemu.pid", "qmp.sock", "console.sock"):
+        for name in ("qemu.pid", "qmp.sock", "console.sock", "vnc.sock"):
             (vm / name).unlink(missing_ok=True)
         for nic in spec.nics:
             await self._plug(nic)

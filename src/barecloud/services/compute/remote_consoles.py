@@ -2,13 +2,19 @@
 
 Serial consoles of VMs are carried by their host agent
 (vm_console_relay.py), those of machines with IPMI by Serial-over-LAN
-(services/baremetal/serial_console.py); VNC is not offered yet, nor serial
-for machines without IPMI: refused in Nova's words ("Unavailable console
-type ...", 400), as Nova refuses a console its driver does not have.  The URL is served by
-the API itself (api/consoles.py): no separate proxy process.
+(services/baremetal/serial_console.py).  VNC is for VMs (``novnc``: the
+same relay to QEMU's VNC server, shown by the noVNC page the service
+serves, api/ui), as Nova's URL: ``<base>/ui/novnc/vnc_lite.html?path=
+console/vnc%3Ftoken%3D<token>``.  Bare metal has no VNC, machines without
+IPMI no serial, and ``xvpvnc`` and the other protocols are not offered:
+refused in Nova's words ("Unavailable console type ...", 400), as Nova
+refuses a console its driver does not have.  The URLs are served by the
+API itself (api/consoles.py): no separate proxy process.
 """
 
 from __future__ import annotations
+
+from urllib.parse import quote, urlsplit
 
 from sqlalchemy import select
 
@@ -26,6 +32,8 @@ from barecloud.services.context import RequestContext, Runtime
 TYPES = {"vnc": ("novnc", "xvpvnc"), "spice": ("spice-html5",), "serial": ("serial",),
          "rdp": ("rdp-html5",), "mks": ("webmks",)}
 PATH = "/console/serial"
+VNC_PATH = "/console/vnc"
+NOVNC_PAGE = "/ui/novnc/vnc_lite.html"
 
 
 async def create(rt: Runtime, ctx: RequestContext, server_id: str, protocol: str,
@@ -36,12 +44,33 @@ async def create(rt: Runtime, ctx: RequestContext, server_id: str, protocol: str
         raise InvalidParameter(f"Unavailable console type {console_type}.")
     if server.vm_state != st.ACTIVE:
         raise Conflict(f"Instance {server.uuid} is not ready.")
+    if (protocol, console_type) == ("vnc", "novnc") and _has_vnc(server):
+        token = await _mint(rt, server, "vnc")
+        return novnc_url(rt.settings.base_url, token)
     if protocol != "serial" or not await _has_serial(rt, server):
         raise InvalidParameter(f"Unavailable console type {console_type}.")
-    token = await console_tokens.mint(rt, kind="serial", project_id=server.project_id,
-                                      server_uuid=server.uuid,
-                                      ttl=rt.settings.console_token_ttl)
+    token = await _mint(rt, server, "serial")
     return f"{console_tokens.ws_base(rt.settings.base_url)}{PATH}?token={token}"
+
+
+def novnc_url(base_url: str, token: str) -> str:
+    """noVNC's page with its websocket's path (Nova's shape).  vnc_lite.html joins
+    ``path`` to the page's own host and port (``ws(s)://host:port/`` + path), so a
+    base URL with a path of its own puts that path in ``path`` too."""
+    prefix = urlsplit(base_url).path.strip("/")
+    path = f"{prefix}/{VNC_PATH.lstrip('/')}" if prefix else VNC_PATH.lstrip("/")
+    return f"{base_url.rstrip('/')}{NOVNC_PAGE}?path={quote(f'{path}?token={token}', safe='/')}"
+
+
+async def _mint(rt: Runtime, server: Server, kind: str) -> str:
+    return await console_tokens.mint(rt, kind=kind, project_id=server.project_id,
+                                     server_uuid=server.uuid,
+                                     ttl=rt.settings.console_token_ttl)
+
+
+def _has_vnc(server: Server) -> bool:
+    """A VM on a host (its agent relays QEMU's VNC server); bare metal has none."""
+    return vm_placement.is_vm(server) and server.hypervisor_id is not None
 
 
 async def _has_serial(rt: Runtime, server: Server) -> bool:

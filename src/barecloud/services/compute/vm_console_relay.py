@@ -1,11 +1,14 @@
-"""A VM's serial console, carried by its host agent: the service's end of the relay.
+"""A VM's consoles, carried by its host agent: the service's end of the relay.
 
-The service cannot reach a hypervisor (its agent only calls out:
-docs/design/host-agent-protocol.md), so :func:`open_serial` registers a
-session, wakes the host's console long-poll (``GET …/consoles``,
-:func:`wanted`) and waits for the agent to open its leg, a websocket to
-``…/vms/<uuid>/console/<session>`` (api/compute/host_agent.py), which
-:func:`carry` then joins to the :class:`ConsoleStream` the caller got.
+Two kinds, one path: ``serial`` (the VM's serial port) and ``vnc`` (QEMU's
+VNC server, raw RFB for noVNC).  The service cannot reach a hypervisor (its
+agent only calls out: docs/design/host-agent-protocol.md), so
+:func:`open_session` registers a session of a kind, wakes the host's
+console long-poll (``GET …/consoles``, :func:`wanted`) and waits for the
+agent to open its leg, a websocket to ``…/vms/<uuid>/console/<session>``
+(api/compute/host_agent.py), which :func:`carry` then joins to the
+:class:`ConsoleStream` the caller got.  A VM has one session of each kind
+at a time (its serial port and the relay's VNC take one client each).
 
 Sessions live in the memory of the process that made them.  With one API
 process (all-in-one) the agent's long-poll and its leg reach it; with
@@ -37,7 +40,9 @@ from barecloud.errors import Conflict, NotFound
 from barecloud.services.context import Runtime
 from barecloud.services.validation import Schema
 
-SERIAL = "serial"
+SERIAL, VNC = "serial", "vnc"
+KINDS = (SERIAL, VNC)
+LABELS = {SERIAL: "console", VNC: "VNC console"}  # in messages: "The {label} of ..."
 OPEN_TIMEOUT = 20.0
 MAX_WAIT = 30.0  # the longest a console long-poll waits
 BUFFERED = 256  # messages queued each way before the sender waits
@@ -56,11 +61,17 @@ class ConsoleNotOpened(Conflict):
 
 
 class ConsoleUnavailable(Conflict):
-    """The host agent came, but could not reach the VM's console."""
+    """The host agent came, but could not reach the VM's console (``reason``: its
+    words)."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 class ConsoleInUse(Conflict):
-    """A VM's serial port takes one session at a time (QEMU's chardev: one client)."""
+    """A VM's console of a kind takes one session at a time (QEMU's serial chardev:
+    one client; its VNC: one through the relay)."""
 
 
 class ConsoleClosed(ConnectionError):
@@ -89,7 +100,7 @@ class ConsoleStream:
         return data
 
     async def write(self, data: bytes) -> None:
-        """Send ``data`` to the guest's serial port; ConsoleClosed once ended."""
+        """Send ``data`` to the guest's console; ConsoleClosed once ended."""
         if self.closed:
             raise ConsoleClosed(f"the console session of instance {self.vm} has ended")
         if data:
@@ -136,8 +147,9 @@ class _Registry:
         self.last = 0  # the seq of the newest session
 
     def add(self, host: str, vm: str, kind: str) -> Session:
-        if any(s.host == host and s.vm == vm for s in self.sessions.values()):
-            raise ConsoleInUse(f"The console of instance {vm} is in use.")
+        if any(s.host == host and s.vm == vm and s.kind == kind
+               for s in self.sessions.values()):
+            raise ConsoleInUse(f"The {LABELS[kind]} of instance {vm} is in use.")
         self.last = next(self._seq)
         sid = secrets.token_urlsafe(18)
         session = Session(sid, host, vm, kind, self.last, ConsoleStream(sid, vm))
@@ -158,25 +170,34 @@ class _Registry:
 _REGISTRY = _Registry()
 
 
-async def open_serial(rt: Runtime, hypervisor: Hypervisor, server_uuid: str,
-                      timeout: float = OPEN_TIMEOUT) -> ConsoleStream:
-    """A byte stream to the serial console of VM ``server_uuid`` on ``hypervisor``,
-    once its host agent has opened its leg; ConsoleNotOpened (409) if it does not
-    within ``timeout`` seconds, ConsoleUnavailable (409) if it cannot reach the
-    console, ConsoleInUse (409) while another session of this process has it.
-    The caller closes the stream."""
-    session = _REGISTRY.add(hypervisor.uuid, server_uuid, SERIAL)
+async def open_session(rt: Runtime, hypervisor: Hypervisor, server_uuid: str,
+                       kind: str = SERIAL, timeout: float = OPEN_TIMEOUT) -> ConsoleStream:
+    """A byte stream to the console of ``kind`` (serial: its serial port; vnc: its
+    VNC server's RFB) of VM ``server_uuid`` on ``hypervisor``, once its host agent
+    has opened its leg; ConsoleNotOpened (409) if it does not within ``timeout``
+    seconds, ConsoleUnavailable (409) if it cannot reach the console, ConsoleInUse
+    (409) while another session of this process has that VM's console of that
+    kind.  The caller closes the stream."""
+    if kind not in KINDS:
+        raise ValueError(f"no console kind {kind!r}")
+    session = _REGISTRY.add(hypervisor.uuid, server_uuid, kind)
     try:
         async with asyncio.timeout(timeout):
             await asyncio.shield(session.attached)
     except TimeoutError:
         _REGISTRY.discard(session.id)
         raise ConsoleNotOpened(f"The host of instance {server_uuid} did not open its "
-                               f"console within {timeout:g} s.") from None
+                               f"{LABELS[kind]} within {timeout:g} s.") from None
     except BaseException:
         _REGISTRY.discard(session.id)
         raise
     return session.stream
+
+
+async def open_serial(rt: Runtime, hypervisor: Hypervisor, server_uuid: str,
+                      timeout: float = OPEN_TIMEOUT) -> ConsoleStream:
+    """:func:`open_session` of the VM's serial console."""
+    return await open_session(rt, hypervisor, server_uuid, SERIAL, timeout)
 
 
 async def wanted(rt: Runtime, host: Hypervisor, since: int, wait: float) -> dict[str, Any]:
@@ -218,8 +239,8 @@ def unavailable(session: Session, reason: str) -> None:
     """The agent could not reach the VM's console: the waiting caller hears why."""
     if not session.attached.done():
         session.attached.set_exception(ConsoleUnavailable(
-            f"The console of instance {session.vm} is not available on its host: "
-            f"{reason[:200]}"))
+            f"The {LABELS.get(session.kind, 'console')} of instance {session.vm} is not "
+            f"available on its host: {reason[:200]}", reason[:200]))
     _REGISTRY.discard(session.id)
 
 
