@@ -75,8 +75,8 @@ async def _open(rt: Runtime, server_uuid: str, kind: str = SERIAL) -> Stream:
         raise Refused(IN_USE, exc.message) from None
     except BarecloudError as exc:
         raise Refused(UNAVAILABLE, exc.message) from None
-    what = "console" if kind == SERIAL else f"{kind.upper()} console"
-    raise Refused(UNAVAILABLE, f"Instance {server_uuid} has no {what} to attach to.")
+    raise Refused(UNAVAILABLE, f"Instance {server_uuid} has no "
+                               f"{vm_console_relay.LABELS[kind]} to attach to.")
 
 
 async def _open_node(rt: Runtime, node_uuid: str) -> Stream:
@@ -135,9 +135,9 @@ async def _attach(websocket: WebSocket, kind: str) -> None:
                                              "without mode=watch.")
         return
     if (uuid, kind) in _attached:
-        await websocket.close(IN_USE, f"The console of {uuid} is in use (watch it with "
-                                      "mode=watch)." if kind == SERIAL else
-                                      f"The VNC console of {uuid} is in use.")
+        watch = " (watch it with mode=watch)" if kind == SERIAL else ""
+        await websocket.close(IN_USE, f"The {vm_console_relay.LABELS[kind]} of {uuid} is "
+                                      f"in use{watch}.")
         return
     _attached[uuid, kind] = watchers = _Watchers()
     try:

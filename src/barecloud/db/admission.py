@@ -131,9 +131,10 @@ class Admission:
         self.free -= 1  # over the limit: given back by release like any other
         self.overrun += 1
         if self.overrun % 100 == 1:
-            log.warning("no turn was given back for %g s: one more taken over the limit of "
-                        "%d (%d so far); some holder keeps its turn across a wait",
-                        self.max_wait, self.slots, self.overrun)
+            log.warning("a turn taken over the limit of %d (%d so far): none came back for "
+                        "%g s, or this one waited %g s; some holder keeps its turn across "
+                        "a wait", self.slots, self.overrun, self.max_wait,
+                        PATIENCE * self.max_wait)
 
     def release(self) -> None:
         self.free += 1
