@@ -44,7 +44,7 @@ VERSION_DOCUMENTS = frozenset({
 })
 AGENT_PREFIXES = ("/baremetal/v1/heartbeat/", "/baremetal/v1/agent/",
                   "/compute/barecloud-host-agent/")
-OPS_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/openapi.json"})
+OPS_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/openapi.json", "/ui"})
 
 
 def public(method: str, path: str, *, metrics: bool = True) -> bool:
