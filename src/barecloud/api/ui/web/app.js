@@ -88,7 +88,7 @@ function Header({ session, onSwitch, onLogout, menu, setMenu }) {
 
 /** @param {{session: Session, open: boolean, onPick: () => void}} props */
 function Nav({ session, open, onPick }) {
-  const path = currentPath();
+  const path = currentPath().split("?")[0];
   /** @param {"project" | "admin"} section */
   const links = (section) =>
     ROUTES.filter((r) => r.nav === section).map(

@@ -193,3 +193,33 @@ export function useAction(action) {
   };
   return { run, busy, error, clear: () => setError(null) };
 }
+
+/**
+ * Ask before something that cannot be undone (a delete): the action runs from
+ * the dialog's button, and its error (the API's words) stays in the dialog.
+ * @param {{
+ *   title: string,
+ *   message?: Children,
+ *   confirm?: string,
+ *   action: () => Promise<unknown>,
+ *   onClose: () => void,
+ *   onDone?: () => void,
+ * }} props
+ */
+export function Confirm({ title, message, confirm = "Delete", action, onClose, onDone }) {
+  const { run, busy, error } = useAction(action);
+  const go = async () => {
+    if (await run()) {
+      onClose();
+      onDone?.();
+    }
+  };
+  return html`<${Dialog} title=${title} onClose=${onClose}>
+    ${message ? html`<p>${message}</p>` : null}
+    <${ErrorText} error=${error} />
+    <div class="form-actions">
+      <button type="button" onClick=${onClose}>Cancel</button>
+      <button type="button" class="danger" disabled=${busy} onClick=${go}>${busy ? "Working…" : confirm}</button>
+    </div>
+  </${Dialog}>`;
+}
