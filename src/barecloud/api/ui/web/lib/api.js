@@ -64,6 +64,11 @@ export function onExpired(/** @type {(reason: string) => void} */ handler) {
   expiredHandler = handler;
 }
 
+/** Tell the app the token stopped working (a call outside `api()` was answered 401). */
+export function expired(/** @type {string} */ reason) {
+  expiredHandler(reason);
+}
+
 /**
  * The message an OpenStack error body carries, in each service's format:
  * Nova `{"itemNotFound": {"message"}}`, Keystone `{"error": {"message"}}`,

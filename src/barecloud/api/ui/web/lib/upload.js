@@ -4,7 +4,7 @@
  * this is XMLHttpRequest with `upload.onprogress`. Errors are the service's
  * own words, as lib/api.js gives them (`ApiError`).
  */
-import { ApiError, PATHS, errorMessage } from "./api.js";
+import { ApiError, PATHS, errorMessage, expired } from "./api.js";
 
 /**
  * @typedef {{loaded: number, total: number}} Progress
@@ -40,7 +40,9 @@ export function upload(session, service, method, path, body, options = {}) {
         resolve();
         return;
       }
-      reject(new ApiError(xhr.status, errorMessage(xhr.status, xhr.responseText ?? "")));
+      const message = errorMessage(xhr.status, xhr.responseText ?? "");
+      if (xhr.status === 401) expired(message);
+      reject(new ApiError(xhr.status, message));
     };
     xhr.onerror = () => reject(new ApiError(0, "The upload failed: the connection to the service was lost."));
     xhr.onabort = () => reject(new ApiError(0, "The upload was cancelled."));
