@@ -80,8 +80,9 @@ export function Dialog({ title, onClose, children, wide = false }) {
  * @param {{label: string, hint?: string, children?: Children}} props
  */
 export function Field({ label, hint, children }) {
-  return html`<label class="field"><span class="field-label">${label}</span>${children}
-    ${hint ? html`<small class="muted">${hint}</small>` : null}</label>`;
+  // The hint stays outside the label: it is not part of the input's name.
+  return html`<div class="field"><label><span class="field-label">${label}</span>${children}</label>
+    ${hint ? html`<small class="muted">${hint}</small>` : null}</div>`;
 }
 
 /** @param {{error: unknown}} props */
