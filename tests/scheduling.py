@@ -46,7 +46,8 @@ HOST_NETWORK_TESTS = (  # modules, or single tests by node id
 # own pool, and the fault run's checker): one of them takes half of the server's
 # 100 connections, two at once more than it has.  One unit: one after another.
 PG_CLUSTERS = "pg-clusters"
-PG_CLUSTER_TESTS = ("tests/startup/test_faults.py", "tests/startup/test_scale_out.py")
+PG_CLUSTER_TESTS = ("tests/startup/test_faults.py", "tests/startup/test_scale_out.py",
+                    "tests/startup/test_console_processes.py")
 
 # Real VMs under TCG burn a core each (four at once in test_qemu.py): one unit,
 # started once the host-network and PostgreSQL cluster units are over, so that it

@@ -120,6 +120,12 @@ class Settings(BaseSettings):
     # Remote consoles (docs/design/remote-consoles.md): how long a console URL's
     # token opens the console (Nova's [consoleauth] token_ttl).
     console_token_ttl: float = Field(default=600.0, gt=0)
+    # Over PostgreSQL, API processes hand each other the host agents' legs of VM
+    # console sessions (services/compute/console_peers.py): where this process
+    # listens for its peers (empty: ``host``; a wildcard is advertised as this
+    # host's address towards the database) and on what port (0: any free one).
+    console_relay_host: str = ""
+    console_relay_port: int = Field(default=0, ge=0, le=65535)
 
     # Networks (docs/design/networking.md).  Segment ids are allocated from
     # these "first:last" ranges (several separated by commas).

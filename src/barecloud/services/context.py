@@ -79,6 +79,10 @@ class Runtime:
     # LISTENs for "a command was issued" from conductors in other processes, so
     # agents' long-polls need not re-read their node every second (API processes).
     commands: CommandListener | None = field(default=None, repr=False)
+    # Over PostgreSQL: this process's part in VM consoles across API processes
+    # (services/compute/vm_console_relay.Shared, set while it runs); None: the
+    # console sessions are this process's alone (all-in-one on SQLite).
+    console_relay: object | None = field(default=None, repr=False)
 
     async def _refresh(self) -> None:
         if time.monotonic() - self._ring_at < 2.0 and self._ring is not None:

@@ -28,6 +28,7 @@ from barecloud.db.session import Database
 from barecloud.services import private_files
 from barecloud.services.boot.dhcp import DhcpError, Dnsmasq
 from barecloud.services.compute.sync import ComputeSync
+from barecloud.services.compute.vm_console_relay import Shared as SharedConsoles
 from barecloud.services.context import Runtime
 from barecloud.services.network.agent import NetworkAgent
 from barecloud.services.reservation.manager import LeaseManager
@@ -164,6 +165,18 @@ async def _running(loop: _Loop) -> AsyncIterator[None]:
         await loop.stop()
 
 
+@contextlib.asynccontextmanager
+async def _consoles(rt: Runtime) -> AsyncIterator[None]:
+    """Over PostgreSQL, other API processes may get the host agents' legs of this
+    process's VM console sessions: its part in handing them over.  Alone on its
+    SQLite database, a process needs none (and pays nothing)."""
+    if rt.db.is_sqlite:
+        yield
+        return
+    async with _running(SharedConsoles(rt)):
+        yield
+
+
 async def run_all_in_one(
     settings: Settings, ready: Callable[[Runtime], Awaitable[None]] | None = None,
     setup: Callable[[Runtime], Awaitable[None]] | None = None,
@@ -182,7 +195,7 @@ async def run_all_in_one(
             await _registered(conductor.start())
             try:
                 async with _running(ComputeSync(rt)), _running(NetworkAgent(rt)), \
-                        _running(LeaseManager(rt)), _running(commands):
+                        _running(LeaseManager(rt)), _running(commands), _consoles(rt):
                     await _serve_http(rt, settings, (lambda: ready(rt)) if ready else None)
             finally:
                 await conductor.stop()
@@ -214,7 +227,7 @@ async def run_api(settings: Settings) -> None:
     rt = Runtime(db=db, settings=settings, commands=commands)
     try:
         async with _running(ComputeSync(rt)), _running(LeaseManager(rt)), \
-                _running(commands):
+                _running(commands), _consoles(rt):
             await _serve_http(rt, settings, None)
     finally:
         await member.close()

@@ -105,21 +105,20 @@ async def consoles(request: Request) -> JSONResponse:
 async def console_leg(websocket: WebSocket, server_uuid: str, session: str) -> None:
     """The agent's leg of a console session: binary messages are the console's
     bytes both ways.  The credential, the VM (this host's) and the session (open,
-    for that VM) are checked first; a leg that fails is closed (4401, 4404)
-    before any byte."""
+    for that VM; in this process or handed to the one that owns it) are checked
+    first; a leg that fails is closed (4401, 4404) before any byte."""
     rt = websocket.app.state.runtime
     try:
         host = await vm_hosts.authenticate(rt, _credential(websocket.headers))
-        found = await vm_console_relay.find(rt, host, server_uuid, session)
+        found = await vm_console_relay.find(rt, host, server_uuid, session,
+                                            websocket.headers.get(CONSOLE_ERROR))
     except (Unauthorized, NotFound) as exc:
         await websocket.accept()
         await websocket.close(REFUSED if isinstance(exc, Unauthorized) else NOT_FOUND,
                               exc.message[:120])
         return
     await websocket.accept()
-    error = websocket.headers.get(CONSOLE_ERROR)
-    if error is not None:
-        vm_console_relay.unavailable(found, error)
+    if found is None:  # the agent could not reach the console: its caller was told
         await websocket.close()
         return
 
