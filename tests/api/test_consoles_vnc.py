@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from playwright.async_api import async_playwright
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -43,6 +44,7 @@ from barecloud.services.compute import host_credentials
 from barecloud.services.compute import status as st
 from barecloud.services.context import Runtime
 from tests import support
+from tests.api.ui.browser import ARGS, CHROMIUM
 from tests.hostagent.asgi import serving
 from tests.hostagent.conftest import CAPACITY, eventually
 
@@ -315,11 +317,10 @@ def test_the_url_keeps_a_path_of_the_base_url() -> None:
         "http://10.0.0.1:8080/ui/novnc/vnc_lite.html?path=console/vnc%3Ftoken%3DT")
 
 
-@pytest.mark.slow
-async def test_a_real_qemu_vm_answers_rfb(service: Cloud, short_dir: Path) -> None:
+@contextlib.asynccontextmanager
+async def real_vm(service: Cloud, short_dir: Path) -> AsyncIterator[None]:
     """A QEMU VM of the real driver (a blank disk: its BIOS on the VGA is all there
-    is to see), the agent's console relay: the page's websocket speaks RFB with
-    QEMU's VNC server, up to its ServerInit (the display's size, the VM's name)."""
+    is to see) named ``vnc-vm``, and the agent's console relay."""
     if shutil.which("qemu-system-x86_64") is None:
         pytest.skip("qemu-system-x86_64 is not installed")
     blank = short_dir / "blank.raw"
@@ -333,6 +334,19 @@ async def test_a_real_qemu_vm_answers_rfb(service: Cloud, short_dir: Path) -> No
                                config_drive={}, nics=()))
     try:
         assert driver.vnc_socket(service.vm).is_socket()
+        yield
+    finally:
+        relaying.cancel()
+        await asyncio.gather(relaying, return_exceptions=True)
+        await driver.delete(service.vm)
+        await driver.close()
+
+
+@pytest.mark.slow
+async def test_a_real_qemu_vm_answers_rfb(service: Cloud, short_dir: Path) -> None:
+    """The page's websocket speaks RFB with QEMU's VNC server through the agent's
+    relay, up to its ServerInit (the display's size, the VM's name)."""
+    async with real_vm(service, short_dir):
         url = (await console_url(service, service.vm, "vnc", "novnc")).json()[
             "remote_console"]["url"]
         async with connect(websocket_of(service, url), open_timeout=30,
@@ -349,11 +363,33 @@ async def test_a_real_qemu_vm_answers_rfb(service: Cloud, short_dir: Path) -> No
             width, height = struct.unpack(">HH", init[:4])
             assert width >= 640 and height >= 400, (width, height)
             assert init[24:] == b"QEMU (vnc-vm)", init  # its -name
-    finally:
-        relaying.cancel()
-        await asyncio.gather(relaying, return_exceptions=True)
-        await driver.delete(service.vm)
-        await driver.close()
+
+
+@pytest.mark.slow
+async def test_novnc_in_chromium_shows_a_real_qemu_vm(service: Cloud, short_dir: Path) -> None:
+    """The URL opened in a browser, as a user of ``--novnc`` (or the web UI's
+    graphics console, which frames the same page) does: noVNC's own page, in
+    Debian's Chromium, connects through the relay to QEMU and draws its screen."""
+    async with real_vm(service, short_dir):
+        url = (await console_url(service, service.vm, "vnc", "novnc")).json()[
+            "remote_console"]["url"]
+        page_url = url.replace(service.rt.settings.base_url, service.url)
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                page = await browser.new_page()
+                errors: list[str] = []
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                await page.goto(page_url)
+                status = page.locator("#status")
+                await status.filter(has_text="Connected").wait_for(timeout=60_000)
+                assert "QEMU (vnc-vm)" in (await status.inner_text())
+                canvas = page.locator("#screen canvas")
+                box = await canvas.bounding_box()
+                assert box is not None and box["width"] >= 640 and box["height"] >= 400, box
+                assert not errors, errors
+            finally:
+                await browser.close()
 
 
 async def test_the_page_needs_no_token(tmp_path: Path) -> None:
