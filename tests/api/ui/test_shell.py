@@ -83,3 +83,32 @@ def test_on_a_phone_the_navigation_folds_behind_the_menu(
     nav.get_by_role("link", name="Key pairs").click()
     expect(nav).to_be_hidden()
     expect(page).to_have_url(re.compile(r"#/keypairs$"))
+
+
+def test_the_project_switcher_trades_the_token_for_another_projects(
+        page_as: Callable[..., Page], ui_service: support.Service) -> None:
+    """demo, given a role on a second project, switches to it: the session's token
+    is a new one scoped there, and the views show that project's resources."""
+    admin = httpx.Client(base_url=ui_service.identity, timeout=30,
+                         headers={"X-Auth-Token": ui_service.token()})
+    with admin:
+        project = admin.post("/projects", json={"project": {
+            "name": "ui-second", "domain_id": "default"}}).json()["project"]
+        demo = admin.get("/users", params={"name": "demo"}).json()["users"][0]
+        member = admin.get("/roles", params={"name": "member"}).json()["roles"][0]
+        r = admin.put(f"/projects/{project['id']}/users/{demo['id']}/roles/{member['id']}")
+        assert r.status_code == 204, r.text
+        r = httpx.post(f"{ui_service.url}/network/v2.0/networks", timeout=30,
+                       headers={"X-Auth-Token": ui_service.token()},
+                       json={"network": {"name": "second-net", "project_id": project["id"]}})
+        assert r.status_code == 201, r.text
+    page = page_as("barecloud")
+    before = page.evaluate("JSON.parse(sessionStorage.getItem('barecloud.session'))")
+    page.goto(page.url.split("#")[0] + "#/networks")
+    expect(page.get_by_text("second-net")).to_have_count(0)
+    switcher = page.get_by_label("Project")
+    expect(switcher.locator("option")).to_have_text(["demo", "ui-second"], timeout=15_000)
+    switcher.select_option(label="ui-second")
+    expect(page.get_by_role("link", name="second-net")).to_be_visible(timeout=15_000)
+    after = page.evaluate("JSON.parse(sessionStorage.getItem('barecloud.session'))")
+    assert after["project"]["id"] == project["id"] and after["token"] != before["token"]
