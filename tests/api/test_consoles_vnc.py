@@ -47,42 +47,9 @@ from tests import support
 from tests.api.ui.browser import ARGS, CHROMIUM
 from tests.hostagent.asgi import serving
 from tests.hostagent.conftest import CAPACITY, eventually
+from tests.hostagent.guest import guest_at
 
 RFB = b"RFB 003.008\n"
-
-
-class Peer:
-    """The VM's end of one of its sockets: says ``hello`` to whoever connects,
-    keeps what it is sent."""
-
-    def __init__(self, hello: bytes) -> None:
-        self.hello = hello
-        self.received = bytearray()
-        self.clients = 0
-        self.hung_up = asyncio.Event()
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.writer = writer
-        self.clients += 1
-        self.hung_up.clear()
-        writer.write(self.hello)
-        await writer.drain()
-        while data := await reader.read(65536):
-            self.received += data
-        self.hung_up.set()
-
-
-@contextlib.asynccontextmanager
-async def peer_at(path: Path, hello: bytes) -> AsyncIterator[Peer]:
-    peer = Peer(hello)
-    server = await asyncio.start_unix_server(peer.handle, path=path)
-    try:
-        yield peer
-    finally:
-        server.close()
-        if peer.writer is not None:
-            peer.writer.close()
 
 
 @dataclass
@@ -223,8 +190,8 @@ async def test_novnc_url_page_and_rfb_through_the_host_agent(cloud: Cloud) -> No
     assert ws_url.endswith(f"/console/vnc?token={token}")
     serial_url = here(cloud, (await console_url(cloud, cloud.vm, "serial", "serial")).json()[
         "remote_console"]["url"])
-    async with peer_at(cloud.driver.vnc_socket(cloud.vm), RFB) as vnc, \
-            peer_at(cloud.driver.console_socket(cloud.vm), b"vm login: ") as serial:
+    async with guest_at(cloud.driver.vnc_socket(cloud.vm), RFB) as vnc, \
+            guest_at(cloud.driver.console_socket(cloud.vm), b"vm login: ") as serial:
         async with connect(ws_url, open_timeout=10, subprotocols=["binary"]  # type: ignore[list-item]
                            ) as ws:
             assert ws.subprotocol == "binary"

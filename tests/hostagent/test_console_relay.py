@@ -6,7 +6,6 @@ test runs where the driver says the VM's console (or VNC server) is."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import shutil
 import tempfile
@@ -33,6 +32,7 @@ from barecloud.services.context import Runtime
 from tests import support
 from tests.hostagent.asgi import serving
 from tests.hostagent.conftest import CAPACITY, eventually
+from tests.hostagent.guest import guest_at
 
 
 @dataclass
@@ -97,37 +97,6 @@ async def agent(cloud: Cloud, short_dir: Path, tmp_path: Path
     for running, task in tasks:
         running.stop()
         await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 10)
-
-
-class Guest:
-    """The VM's side of its serial port: what the agent connects to."""
-
-    def __init__(self) -> None:
-        self.received = bytearray()
-        self.connected = asyncio.Event()
-        self.hung_up = asyncio.Event()  # the agent closed its end
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.writer = writer
-        self.connected.set()
-        writer.write(b"\r\nvm login: ")
-        await writer.drain()
-        while data := await reader.read(65536):
-            self.received += data
-        self.hung_up.set()
-
-
-@contextlib.asynccontextmanager
-async def guest_at(path: Path) -> AsyncIterator[Guest]:
-    guest = Guest()
-    server = await asyncio.start_unix_server(guest.handle, path=path)
-    try:
-        yield guest
-    finally:
-        server.close()
-        if guest.writer is not None:
-            guest.writer.close()
 
 
 async def read_until(stream: relay.ConsoleStream, wanted: bytes, timeout: float = 10.0

@@ -49,6 +49,7 @@ from barecloud.services.context import Runtime
 from tests import support
 from tests.cluster import Proc
 from tests.hostagent.conftest import CAPACITY, eventually
+from tests.hostagent.guest import guest_at
 
 pytestmark = pytest.mark.slow
 
@@ -173,40 +174,6 @@ async def agent_at(url: str, vm: Vm, state: Path) -> AsyncIterator[HostAgent]:
     finally:
         running.stop()
         await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 15)
-
-
-class Guest:
-    """The VM's end of a console socket: says ``hello``, keeps what it is sent."""
-
-    def __init__(self, hello: bytes) -> None:
-        self.hello = hello
-        self.received = bytearray()
-        self.clients = 0
-        self.hung_up = asyncio.Event()
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.writer = writer
-        self.clients += 1
-        self.hung_up.clear()
-        writer.write(self.hello)
-        await writer.drain()
-        with contextlib.suppress(OSError):
-            while data := await reader.read(65536):
-                self.received += data
-        self.hung_up.set()
-
-
-@contextlib.asynccontextmanager
-async def guest_at(path: Path, hello: bytes = b"\r\nvm login: ") -> AsyncIterator[Guest]:
-    guest = Guest(hello)
-    server = await asyncio.start_unix_server(guest.handle, path=path)
-    try:
-        yield guest
-    finally:
-        server.close()
-        if guest.writer is not None:
-            guest.writer.close()
 
 
 async def receive(ws: ClientConnection, wanted: bytes, timeout: float = 20.0) -> bytes:
