@@ -26,7 +26,7 @@ from sqlalchemy import select
 from barecloud.db.compute_models import Server
 from barecloud.db.hypervisor_models import Hypervisor
 from barecloud.errors import BarecloudError, Conflict, NotFound
-from barecloud.services import console_tokens
+from barecloud.services import console_tokens, pumps
 from barecloud.services.baremetal import serial_console
 from barecloud.services.compute import vm_console_relay
 from barecloud.services.context import Runtime
@@ -197,13 +197,9 @@ async def _splice(websocket: WebSocket, stream: Stream, watchers: _Watchers) -> 
             watchers.show(data)
             await websocket.send_bytes(data)
 
-    tasks = [asyncio.create_task(upstream()), asyncio.create_task(downstream())]
     try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        await pumps.until_either(upstream(), downstream())
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
         await stream.close()
         with contextlib.suppress(Exception):
             await websocket.close()

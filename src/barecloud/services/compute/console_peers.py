@@ -42,6 +42,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from barecloud import keyfiles
+from barecloud.services import pumps
 
 log = logging.getLogger(__name__)
 
@@ -251,13 +252,9 @@ async def splice(link: Link, receive: Callable[[], Awaitable[bytes | None]],
         while (data := await link.receive()) is not None:
             await send(data)
 
-    pumps = [asyncio.create_task(to_owner()), asyncio.create_task(to_agent())]
     try:
-        await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+        await pumps.until_either(to_owner(), to_agent())
     finally:
-        for task in pumps:
-            task.cancel()
-        await asyncio.gather(*pumps, return_exceptions=True)
         await link.close()
 
 

@@ -46,6 +46,7 @@ from barecloud.db import admission
 from barecloud.db.compute_models import Server
 from barecloud.db.hypervisor_models import Hypervisor
 from barecloud.errors import Conflict, NotFound
+from barecloud.services import pumps
 from barecloud.services.baremetal.agent import poll_recheck
 from barecloud.services.compute import console_peers, console_sessions
 from barecloud.services.context import Runtime
@@ -353,13 +354,9 @@ async def carry(session: Session | Remote, receive: Callable[[], Awaitable[bytes
         while (data := await stream._to_guest.get()) is not None:
             await send(data)
 
-    pumps = [asyncio.create_task(from_guest()), asyncio.create_task(to_guest())]
     try:
-        await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+        await pumps.until_either(from_guest(), to_guest())
     finally:
-        for task in pumps:
-            task.cancel()
-        await asyncio.gather(*pumps, return_exceptions=True)
         stream.closed = True
         _drain(stream._to_guest)
         stream._to_guest.put_nowait(None)
