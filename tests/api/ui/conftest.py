@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
 
 from tests import support
 from tests.api.ui import browser as chromium
+from tests.api.ui.apis import IRONIC
 
 
 @pytest.fixture(scope="module")
@@ -21,6 +23,14 @@ def ui_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[support.Ser
         yield svc
     finally:
         svc.stop()
+
+
+@pytest.fixture(scope="module")
+def admin(ui_service: support.Service) -> Iterator[httpx.Client]:
+    """The service's APIs as its admin (what a test checks the UI against)."""
+    with httpx.Client(base_url=ui_service.url, timeout=30, headers={
+            **IRONIC, "X-Auth-Token": ui_service.token()}) as client:
+        yield client
 
 
 @pytest.fixture(scope="module")

@@ -7,18 +7,17 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests import support
+from tests.api.ui.apis import nodes
 
 pytestmark = pytest.mark.slow
 
-IRONIC = {"X-OpenStack-Ironic-API-Version": "1.78"}
 DEPLOY_TIMEOUT = 240  # s: two lab machines' deploy (or clean), on a busy machine
 BATCHES = "/baremetal/v1/barecloud-deploy-batches"
 
@@ -48,18 +47,6 @@ RECORDER = """() => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def admin(ui_service: support.Service) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=ui_service.url, timeout=30, headers={
-            **IRONIC, "X-Auth-Token": ui_service.token()}) as client:
-        yield client
-
-
-def nodes(admin: httpx.Client) -> list[dict[str, Any]]:
-    r = admin.get("/baremetal/v1/nodes", params={"fields": "uuid,name,provision_state"})
-    assert r.status_code == 200, r.text
-    listed: list[dict[str, Any]] = sorted(r.json()["nodes"], key=lambda n: n["name"])
-    return listed
 
 
 def image_id(admin: httpx.Client, name: str = "barecloud-demo") -> str:

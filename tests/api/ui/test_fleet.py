@@ -6,7 +6,7 @@ deploy batches, top talkers and switches; and a member refused all of it."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -14,24 +14,12 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests import support
+from tests.api.ui.apis import IRONIC, nodes
 
 pytestmark = pytest.mark.slow
 
-IRONIC = {"X-OpenStack-Ironic-API-Version": "1.78"}
 
 
-@pytest.fixture(scope="module")
-def admin(ui_service: support.Service) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=ui_service.url, timeout=30, headers={
-            **IRONIC, "X-Auth-Token": ui_service.token()}) as client:
-        yield client
-
-
-def nodes(admin: httpx.Client) -> list[dict[str, Any]]:
-    r = admin.get("/baremetal/v1/nodes", params={"fields": "uuid,name,maintenance"})
-    assert r.status_code == 200, r.text
-    listed: list[dict[str, Any]] = sorted(r.json()["nodes"], key=lambda n: n["name"])
-    return listed
 
 
 def node(admin: httpx.Client, uuid: str) -> dict[str, Any]:
