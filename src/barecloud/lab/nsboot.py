@@ -67,8 +67,8 @@ from barecloud.lab.machine import Machine
 
 NIC = "eth0"
 PXE_DHCP_TIMEOUT = 5.0  # seconds of DISCOVERs before the ROM gives up on the network
-OS_DHCP_TIMEOUT = 3.0
-IPV6_WAIT = 120.0  # seconds the OS reports the SLAAC addresses it takes  # one attempt of the OS's client; it retries until it gets a lease
+OS_DHCP_TIMEOUT = 3.0  # one attempt of the OS's client; it retries until it gets a lease
+IPV6_WAIT = 120.0  # seconds the OS reports the SLAAC addresses it takes
 EXIT_HALTED = 0
 SSH_BANNER = b"SSH-2.0-barecloud-lab\r\n"
 OPT_SUBNET_MASK, OPT_ROUTER = 1, 3

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from barecloud.db.network_models import Subnet
+from barecloud.services.network import vifs
 from barecloud.services.network.dhcp import (
     NetworkSpec,
     SubnetSpec,
@@ -105,3 +107,13 @@ def test_ipv6_range_mode_of_each_combination() -> None:
     assert ipv6_range_mode(SubnetSpec("s", "fd00::/64", None)) == "static"
     assert ipv6_range_mode(SubnetSpec("s", "fd00::/64", None, (), "slaac", "slaac")) == \
         "ra-only"
+
+
+@pytest.mark.parametrize(("version", "mode", "kind"), [
+    (4, None, "ipv4"), (6, None, "ipv6"), (6, "slaac", "ipv6_slaac"),
+    (6, "dhcpv6-stateless", "ipv6_dhcpv6-stateless"),
+    (6, "dhcpv6-stateful", "ipv6_dhcpv6-stateful")])
+def test_network_data_types_as_nova_writes_them(version: int, mode: str | None,
+                                                kind: str) -> None:
+    sub = Subnet(ip_version=version, ipv6_address_mode=mode, ipv6_ra_mode=mode)
+    assert vifs.network_type(sub) == kind

@@ -4,7 +4,8 @@ Three loops, run by the all-in-one service and by ``barecloud conductor``:
 
 - **DHCP** (when ``network_host_switch`` is set and we are root): every
   network in use by a machine (a port bound to a host) that has a DHCP-enabled
-  subnet (IPv4, or IPv6 with something for dnsmasq to do: docs/design/ipv6.md) gets a DHCP port of its own, a namespace plugged into the
+  subnet (IPv4, or IPv6 with something for dnsmasq to do: docs/design/ipv6.md)
+  gets a DHCP port of its own, a namespace plugged into the
   network's segment and a dnsmasq (:mod:`barecloud.services.network.dhcp`);
   networks no longer in use lose theirs.  The operator's provisioning and
   cleaning networks are left alone: the provisioning dnsmasq serves them.
