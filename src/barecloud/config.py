@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     # Compute (docs/design/tenancy.md): deploys tried per server before ERROR,
     # and how often servers in transient states are brought up to date.
     scheduler_max_attempts: int = 3
+    # The weigher that puts a multi-create's servers and a lease's machines under
+    # as few switches as the free pool allows (docs/design/compute-api.md);
+    # off: the old order (random nodes claimed by id; best-fitting hosts).
+    scheduler_spare_network: bool = True
     compute_sync_interval: float = 1.0
     # VMs (docs/design/vms.md): Nova's allocation ratios (a host takes VMs up to
     # its reported total times the ratio), spread (most free RAM first) or

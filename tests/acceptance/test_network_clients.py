@@ -156,3 +156,44 @@ def test_openstacksdk(keystone: support.Service, monkeypatch: pytest.MonkeyPatch
     finally:
         admin.close()
         demo.close()
+
+
+@cli_only
+def test_ipv6_modes_with_the_cli(keystone: support.Service) -> None:
+    """The three IPv6 modes, the addresses a port gets in each (EUI-64 from its MAC,
+    or the pool's first for DHCPv6-stateful), and Neutron's refusals, nothing made."""
+    cli = Cli(keystone)
+    adm = "barecloud-admin"
+    cli.json(adm, "network", "create", "v6-net")
+    subnets = {}
+    for i, mode in enumerate(("slaac", "dhcpv6-stateless", "dhcpv6-stateful")):
+        sub = cli.json(adm, "subnet", "create", "--network", "v6-net", "--ip-version", "6",
+                       "--subnet-range", f"fd00:6{i}::/64", "--ipv6-ra-mode", mode,
+                       "--ipv6-address-mode", mode, f"v6-{mode}")
+        assert (sub["ipv6_ra_mode"], sub["ipv6_address_mode"]) == (mode, mode)
+        assert sub["gateway_ip"] == f"fd00:6{i}::1"
+        subnets[sub["id"]] = mode
+    port = cli.json(adm, "port", "create", "--network", "v6-net", "--mac-address",
+                    "fa:16:3e:12:34:56", "v6-port")
+    got = {subnets[f["subnet_id"]]: f["ip_address"] for f in port["fixed_ips"]}
+    assert got == {"slaac": "fd00:60::f816:3eff:fe12:3456",
+                   "dhcpv6-stateless": "fd00:61::f816:3eff:fe12:3456",
+                   "dhcpv6-stateful": "fd00:62::2"}, got
+    bad = [
+        (("--ipv6-ra-mode", "slaac", "--ipv6-address-mode", "dhcpv6-stateful"),
+         "fd00:70::/64", "must be the same value"),
+        (("--ipv6-ra-mode", "slaac", "--ipv6-address-mode", "slaac"), "fd00:71::/80",
+         "requires the prefix to be /64"),
+        (("--ipv6-address-mode", "slaac", "--no-dhcp"), "fd00:72::/64",
+         "cannot be set when enable_dhcp is set to False"),
+        (("--ipv6-ra-mode", "bogus"), "fd00:73::/64", "invalid choice"),  # the CLI's own
+    ]
+    for args, cidr, words in bad:
+        out = cli.run(adm, "subnet", "create", "--network", "v6-net", "--ip-version", "6",
+                      "--subnet-range", cidr, *args, "v6-bad", ok=False)
+        assert words in out.stderr, (args, out.stderr)
+    v4 = cli.run(adm, "subnet", "create", "--network", "v6-net", "--subnet-range",
+                 "10.77.0.0/24", "--ipv6-ra-mode", "slaac", "v4-bad", ok=False)
+    assert "cannot be set when ip_version is 4" in v4.stderr, v4.stderr
+    assert "v6-bad" not in {s["Name"] for s in cli.json(adm, "subnet", "list")}
+    cli.run(adm, "port", "delete", "v6-port")

@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ipaddress
+import json
 import os
 import shutil
 import socketserver
@@ -67,6 +68,7 @@ from barecloud.lab.machine import Machine
 NIC = "eth0"
 PXE_DHCP_TIMEOUT = 5.0  # seconds of DISCOVERs before the ROM gives up on the network
 OS_DHCP_TIMEOUT = 3.0  # one attempt of the OS's client; it retries until it gets a lease
+IPV6_WAIT = 120.0  # seconds the OS reports the SLAAC addresses it takes
 EXIT_HALTED = 0
 SSH_BANNER = b"SSH-2.0-barecloud-lab\r\n"
 OPT_SUBNET_MASK, OPT_ROUTER = 1, 3
@@ -93,8 +95,11 @@ def configure(lease: netboot.Lease) -> str:
 
 
 def configure_static(address: str, gateway: str | None) -> str:
-    """Put ``address`` (``ip/prefix``) on eth0, ``gateway`` as default route."""
-    _ip("addr", "flush", "dev", NIC)
+    """Put ``address`` (``ip/prefix``) on eth0, ``gateway`` as default route.
+
+    IPv4 only is flushed: the link-local IPv6 address stays, so the kernel
+    keeps taking SLAAC addresses from router advertisements."""
+    _ip("-4", "addr", "flush", "dev", NIC)
     _ip("addr", "add", address, "dev", NIC)
     if gateway is not None:
         _ip("route", "replace", "default", "via", gateway, "dev", NIC)
@@ -160,6 +165,31 @@ def serve(port: int, answer: bytes) -> None:
 
     server = _Service(("0.0.0.0", port), Handler)
     threading.Thread(target=server.serve_forever, daemon=True, name=f"tcp-{port}").start()
+
+
+def global_ipv6() -> list[str]:
+    """eth0's global IPv6 addresses (``addr/prefix``): SLAAC's, the kernel's doing."""
+    out = subprocess.run(["ip", "-j", "-6", "addr", "show", "dev", NIC, "scope", "global"],
+                         capture_output=True, text=True, timeout=30, check=False).stdout
+    try:
+        infos = json.loads(out or "[]")
+    except ValueError:
+        return []
+    return [f"{a['local']}/{a['prefixlen']}" for info in infos
+            for a in info.get("addr_info", []) if not a.get("tentative")]
+
+
+def report_ipv6(m: Machine, wait: float = IPV6_WAIT) -> None:
+    """Say on the console the IPv6 addresses router advertisements gave eth0 (the
+    kernel of the namespace does SLAAC, as a Linux with accept_ra does)."""
+    deadline = time.monotonic() + wait
+    seen: set[str] = set()
+    while time.monotonic() < deadline:
+        for address in global_ipv6():
+            if address not in seen:
+                seen.add(address)
+                m.console(f"cloud-init: {NIC} inet6 {address}")
+        time.sleep(1)
 
 
 def dhcp_until_answered(m: Machine) -> netboot.Lease:
@@ -232,6 +262,7 @@ def run_os(m: Machine, drive: dict[str, Any]) -> None:
     address = (configure_static(*static) if static is not None
                else configure(dhcp_until_answered(m)))
     m.console(f"cloud-init: {NIC} {address}")
+    threading.Thread(target=report_ipv6, args=(m,), daemon=True, name="ipv6").start()
     m.console(f"login: {hostname} is up")
     if os.isatty(SERIAL_FD):
         threading.Thread(target=serial_login, args=(hostname,), daemon=True,

@@ -35,6 +35,7 @@ from barecloud.services.compute import status as st
 from barecloud.services.compute.flavors import placement_request
 from barecloud.services.compute.hypervisors import DEFAULT_ZONE
 from barecloud.services.context import Runtime
+from barecloud.services.network import locality
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,8 @@ async def _place(rt: Runtime, server: Server) -> _Outcome | None:
                 return None
             if not any(g.id == server.id for g in group):
                 return _Outcome(True)  # placed by another pass (or no longer building)
-            nodes = await _candidates(s, group[0], len(group))
+            nodes = await _candidates(s, group[0], len(group),
+                                      rt.settings.scheduler_spare_network)
             if len(nodes) < len(group):
                 return _Outcome(False, short=len(group), found=len(nodes))
             free = iter(nodes)
@@ -112,10 +114,15 @@ async def _place(rt: Runtime, server: Server) -> _Outcome | None:
     return _Outcome(True)
 
 
-async def _candidates(s: AsyncSession, first: Server, count: int) -> list[Node]:
+async def _candidates(s: AsyncSession, first: Server, count: int,
+                      spare_network: bool = False) -> list[Node]:
     """Nodes for the request's servers (the same flavor, project, zone and hints),
-    picked at random and claimed in id order: concurrent group claims take node
-    locks in one order."""
+    claimed in id order: concurrent group claims take node locks in one order.
+
+    Picked at random (``count`` and a window more); or, sparing the network,
+    ``count`` of all the free ones under the fewest switches (locality.pack),
+    and only those: a node lost to another request means a new round, so that
+    no claim ever goes back to a lower id (which could deadlock two claims)."""
     req = placement_request(first.flavor.get("extra_specs") or {})
     if req.resource_class is None:
         return []
@@ -126,8 +133,11 @@ async def _candidates(s: AsyncSession, first: Server, count: int) -> list[Node]:
                                    first.project_id, [],
                                    and_(reservations.node_filter(first),
                                         destinations.node_filter(first)),
-                                   limit=count + scheduler.WINDOW)
+                                   limit=None if spare_network else count + scheduler.WINDOW)
     ids = list((await s.scalars(q)).all())
+    if spare_network and len(ids) >= count:
+        ids.sort()  # the random pick's ties broken by id, as the claims go
+        ids = locality.pack(ids, await locality.node_switches(s, ids), count)[:count]
     return list((await s.scalars(select(Node).where(Node.id.in_(ids))
                                  .order_by(Node.id))).all())
 

@@ -79,7 +79,7 @@ async def resource_classes(s: AsyncSession, wanted: str) -> list[str]:
 
 def candidates_query(req: PlacementRequest, classes: list[str], zone: str, project: str,
                      exclude: list[str], leases: ColumnElement[bool],
-                     limit: int = WINDOW) -> Any:
+                     limit: int | None = WINDOW) -> Any:
     """``leases``: the lease rule for the server (:func:`reservations.node_filter`)."""
     q = select(Node.id).where(
         Node.provision_state == states.AVAILABLE, Node.maintenance.is_(False),

@@ -4,7 +4,8 @@ Three loops, run by the all-in-one service and by ``barecloud conductor``:
 
 - **DHCP** (when ``network_host_switch`` is set and we are root): every
   network in use by a machine (a port bound to a host) that has a DHCP-enabled
-  IPv4 subnet gets a DHCP port of its own, a namespace plugged into the
+  subnet (IPv4, or IPv6 with something for dnsmasq to do: docs/design/ipv6.md)
+  gets a DHCP port of its own, a namespace plugged into the
   network's segment and a dnsmasq (:mod:`barecloud.services.network.dhcp`);
   networks no longer in use lose theirs.  The operator's provisioning and
   cleaning networks are left alone: the provisioning dnsmasq serves them.
@@ -177,13 +178,16 @@ class NetworkAgent:
         return {ref for ref in (s.provisioning_network, s.cleaning_network) if ref}
 
     async def _wanted(self) -> dict[str, Network]:
-        """Networks in use by a machine with a DHCP-enabled IPv4 subnet."""
+        """Networks in use by a machine with a DHCP-enabled subnet dnsmasq serves."""
         operator = self._operator_networks()
+        served = or_(Subnet.ip_version == 4, Subnet.ipv6_ra_mode.is_not(None),
+                     Subnet.ipv6_address_mode.is_(None),
+                     Subnet.ipv6_address_mode != "slaac")
         async with self.rt.db.session() as s:
             rows = (await s.scalars(
                 select(Network).where(Network.id.in_(_IN_USE),
                                       Network.id.in_(select(Subnet.network_id).where(
-                                          Subnet.enable_dhcp.is_(True), Subnet.ip_version == 4)))
+                                          Subnet.enable_dhcp.is_(True), served)))
             )).all()
         return {n.id: n for n in rows if n.id not in operator and n.name not in operator}
 
@@ -199,8 +203,11 @@ class NetworkAgent:
             try:
                 spec = await self._spec(network)
                 server = self.servers.get(network_id)
-                if server is None or not server.alive():
-                    await self._start(spec)
+                if server is None or not server.alive() or \
+                        network_dhcp.config(server.spec, server.dir) != \
+                        network_dhcp.config(spec, server.dir) or \
+                        server.spec.addresses != spec.addresses:
+                    await self._start(spec)  # SIGHUP re-reads hosts, not the ranges
                 elif server.spec != spec:
                     await server.reload(spec)
             except BarecloudError as exc:
@@ -221,8 +228,8 @@ class NetworkAgent:
         dhcp = await self._dhcp_port(network)
         async with self.rt.db.session() as s:
             subnets = (await s.scalars(select(Subnet).where(
-                Subnet.network_id == network.id, Subnet.enable_dhcp.is_(True),
-                Subnet.ip_version == 4).order_by(Subnet.created_at, Subnet.id))).all()
+                Subnet.network_id == network.id, Subnet.enable_dhcp.is_(True))
+                .order_by(Subnet.created_at, Subnet.id))).all()
             hosts = (await s.execute(
                 select(NetworkPort.mac_address, IPAllocation.ip_address, NetworkPort.id)
                 .join(IPAllocation, IPAllocation.port_id == NetworkPort.id)
@@ -240,7 +247,8 @@ class NetworkAgent:
             network_id=network.id, port_id=dhcp.id, mac=dhcp.mac_address,
             addresses=addresses,
             subnets=tuple(SubnetSpec(sub.id, sub.cidr, sub.gateway_ip,
-                                     tuple(sub.dns_nameservers or ())) for sub in subnets),
+                                     tuple(sub.dns_nameservers or ()), sub.ipv6_ra_mode,
+                                     sub.ipv6_address_mode) for sub in subnets),
             hosts=tuple((mac, ip, f"host-{ip.replace('.', '-').replace(':', '-')}")
                         for mac, ip, _ in hosts),
             mtu=network.mtu)

@@ -11,9 +11,17 @@ other segment hears this server.
 
 The reconciler (:class:`NetworkDhcp`) makes the running servers match the
 database every ``INTERVAL`` seconds: new networks get one, changed host lists
-are reloaded (SIGHUP), deleted networks lose theirs.  IPv4 subnets only (the
-lab's DHCP client speaks DHCPv4); IPv6 subnets are left to SLAAC / config
-drive network_data.
+are reloaded (SIGHUP), a changed configuration (a subnet added) restarts
+it, deleted networks lose theirs.
+
+IPv6 (docs/design/ipv6.md): a subnet whose ``ipv6_ra_mode`` is set gets
+router advertisements from this dnsmasq with the flags of its mode (SLAAC:
+A; DHCPv6-stateless: A and O; DHCPv6-stateful: M and O), and DHCPv6 when its
+address mode asks for it (stateful: the port's address by MAC; stateless:
+options only).  The advertisements say "not a default router" (router
+lifetime 0): this namespace routes nothing; the subnet's router, if any,
+advertises itself.  A subnet with only ``ipv6_address_mode`` (an outside
+router advertises, in Neutron's words) gets DHCPv6 and no advertisement.
 """
 
 from __future__ import annotations
@@ -46,6 +54,21 @@ class SubnetSpec:
     cidr: str
     gateway_ip: str | None
     dns_nameservers: tuple[str, ...] = ()
+    ipv6_ra_mode: str | None = None
+    ipv6_address_mode: str | None = None
+
+    @property
+    def version(self) -> int:
+        return ipaddress.ip_network(self.cidr, strict=False).version
+
+    @property
+    def stateful(self) -> bool:
+        """Addresses handed out by DHCP: IPv4, and IPv6 with DHCPv6-stateful (or
+        no mode at all, as Neutron's dnsmasq serves it)."""
+        if self.version == 4:
+            return True
+        mode = self.ipv6_address_mode or self.ipv6_ra_mode
+        return mode in (None, "dhcpv6-stateful")
 
 
 @dataclass(frozen=True)
@@ -100,9 +123,22 @@ def config(spec: NetworkSpec, directory: Path) -> str:
         "user=root",
         f"group={grp.getgrgid(os.getgid()).gr_name}",
     ]
+    advertise = False
     for index, sub in enumerate(spec.subnets):
         net = ipaddress.ip_network(sub.cidr, strict=False)
-        if net.version != 4:
+        if net.version == 6:
+            mode = ipv6_range_mode(sub)
+            if mode is None:
+                continue
+            tag = f"subnet{index}"
+            lines.append(f"dhcp-range=set:{tag},{net.network_address},{mode},"
+                         f"{net.prefixlen},86400s")
+            advertise = advertise or sub.ipv6_ra_mode is not None
+            if sub.ipv6_ra_mode == "dhcpv6-stateful":
+                lines.append("enable-ra")  # no range keyword asks for the M flag
+            if sub.dns_nameservers:
+                lines.append(f"dhcp-option=tag:{tag},option6:dns-server,"
+                             + ",".join(f"[{a}]" for a in sub.dns_nameservers))
             continue
         tag = f"subnet{index}"
         lines.append(f"dhcp-range=set:{tag},{net.network_address},static,{net.netmask},86400s")
@@ -115,12 +151,54 @@ def config(spec: NetworkSpec, directory: Path) -> str:
                          f"{','.join(sub.dns_nameservers)}")
     if spec.mtu:
         lines.append(f"dhcp-option-force=option:mtu,{spec.mtu}")
-    return "\n".join(lines) + "\n"
+    if advertise:
+        # Every RA_INTERVAL seconds, router lifetime 0: on-link prefixes and
+        # flags, never "route through me" (the subnet's router says that).
+        mtu = f"mtu:{spec.mtu}," if spec.mtu else ""
+        lines.append(f"ra-param={spec.ifname},{mtu}{RA_INTERVAL},0")
+    return "\n".join(dict.fromkeys(lines)) + "\n"
+
+
+RA_INTERVAL = 10
+
+
+def ipv6_range_mode(sub: SubnetSpec) -> str | None:
+    """The ``dhcp-range`` mode of an IPv6 subnet (None: dnsmasq has nothing to do).
+
+    With ``ipv6_ra_mode`` we advertise: ``ra-only`` (SLAAC), ``ra-stateless``
+    (SLAAC and DHCPv6 options), ``static`` with ``enable-ra`` (DHCPv6 addresses,
+    the M flag).  Without it an outside router advertises and we serve DHCPv6
+    only: ``static`` (Neutron's line for both DHCPv6 modes, and for none)."""
+    ra, address = sub.ipv6_ra_mode, sub.ipv6_address_mode
+    if ra is not None:
+        return {"slaac": "ra-only", "dhcpv6-stateless": "ra-stateless",
+                "dhcpv6-stateful": "static"}[ra]
+    if address == "slaac":
+        return None
+    return "static"
 
 
 def hosts_file(spec: NetworkSpec) -> str:
-    return "".join(f"{mac},{ip},{name}\n" for mac, ip, name in spec.hosts
-                   if ipaddress.ip_address(ip).version == 4)
+    """``dhcp-host`` lines: a MAC's DHCPv4 address with its DHCPv6-stateful ones
+    (``[addr]``) on one line (a line with no IPv4 address would match the MAC in
+    every IPv4 range, with nothing to give); a second IPv4 address on a line of
+    its own.  SLAAC addresses are the host's own doing."""
+    served = [ipaddress.ip_network(sub.cidr, strict=False) for sub in spec.subnets
+              if sub.stateful]
+    v4: dict[str, list[tuple[str, str]]] = {}
+    v6: dict[str, list[tuple[str, str]]] = {}
+    for mac, ip, name in spec.hosts:
+        address = ipaddress.ip_address(ip)
+        if any(address in net for net in served):
+            (v4 if address.version == 4 else v6).setdefault(mac, []).append((ip, name))
+    lines = []
+    for mac in dict.fromkeys([*v4, *v6]):
+        fours, sixes = v4.get(mac, []), v6.get(mac, [])
+        name = (fours or sixes)[0][1]
+        lines.append(",".join([mac, *[ip for ip, _ in fours[:1]],
+                               *[f"[{ip}]" for ip, _ in sixes], name]))
+        lines += [f"{mac},{ip},{other}" for ip, other in fours[1:]]
+    return "".join(line + "\n" for line in lines)
 
 
 class DhcpServerError(BarecloudError):

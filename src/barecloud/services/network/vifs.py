@@ -225,6 +225,16 @@ async def detach(rt: Runtime, server: Server, node_uuid: str | None) -> None:
     await binding.delete_ports_of_device(rt.db, server.uuid)
 
 
+def network_type(sub: Subnet) -> str:
+    """A network's ``type`` in network_data.json, as Nova writes it: ``ipv4``,
+    ``ipv6`` (static), or ``ipv6_<address mode>`` (``ipv6_slaac``,
+    ``ipv6_dhcpv6-stateless``, ``ipv6_dhcpv6-stateful``): cloud-init then runs
+    SLAAC or a DHCPv6 client rather than writing the address itself."""
+    if sub.ip_version == 4:
+        return "ipv4"
+    return f"ipv6_{sub.ipv6_address_mode}" if sub.ipv6_address_mode else "ipv6"
+
+
 async def network_data(rt: Runtime, server: Server) -> dict[str, Any] | None:
     """Nova's ``network_data.json`` for the server's bound ports (None: it has none).
 
@@ -267,7 +277,7 @@ async def device_network_data(rt: Runtime, device_id: str,
                        "gateway": sub.gateway_ip}] if sub.gateway_ip else []
             networks.append({
                 "id": f"network{len(networks)}", "link": link, "network_id": vif.network_id,
-                "type": "ipv4" if cidr.version == 4 else "ipv6",
+                "type": network_type(sub),
                 "ip_address": alloc.ip_address, "netmask": str(cidr.netmask),
                 "routes": routes,
                 "services": [{"type": "dns", "address": a} for a in sub.dns_nameservers or ()],

@@ -30,6 +30,7 @@ from barecloud.db.lease_models import (
 from barecloud.errors import Conflict, InvalidParameter, InvalidState
 from barecloud.services import policy
 from barecloud.services.context import RequestContext, Runtime
+from barecloud.services.network import locality
 from barecloud.services.reservation import calendar, clock, ending, filters, hosts, limits, wakeup
 from barecloud.services.reservation.dates import minute, parse
 from barecloud.services.reservation.errors import LeaseNotFound, NotEnoughHosts
@@ -134,13 +135,24 @@ async def _allocate(rt: Runtime, s: AsyncSession, lease: Lease, reservation_id: 
     free = await calendar.free_hosts(rt, s, req, exclude_lease=lease.id,
                                      exclude_hosts=sorted(avoid))
     kept = [h for h in keep if h in free][:ask.max]
-    chosen = kept + [h for h in free if h not in kept][:ask.max - len(kept)]
+    rest = [h for h in free if h not in kept]
+    if rt.settings.scheduler_spare_network and len(rest) > ask.max - len(kept) > 1:
+        rest = locality.pack(rest, await _switches(s, rest), ask.max - len(kept))
+    chosen = kept + rest[:ask.max - len(kept)]
     if len(chosen) < ask.min:
         raise NotEnoughHosts(await _shortage(rt, s, ask, start, end, len(chosen)))
     allowed = await limits.hosts_allowed(s, rt.settings, lease.project_id, start, end,
                                          ask.min, len(chosen),
                                          exclude_reservation=reservation_id)
     return chosen[:allowed]
+
+
+async def _switches(s: AsyncSession, host_ids: list[int]) -> dict[int, str | None]:
+    """Each host's switch (its node's: network.locality), by host id."""
+    nodes = dict((await s.execute(select(ReservableHost.id, ReservableHost.node_uuid).where(
+        ReservableHost.id.in_(host_ids)))).tuples().all())
+    by_uuid = await locality.node_uuid_switches(s, nodes.values())
+    return {h: by_uuid.get(uuid) for h, uuid in nodes.items()}
 
 
 async def _shortage(rt: Runtime, s: AsyncSession, ask: _Ask, start: dt.datetime,

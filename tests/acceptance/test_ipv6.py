@@ -1,0 +1,93 @@
+"""IPv6 dual stack with real packets: two lab machines of a tenant ping each other over
+IPv6 (``serve --lab 2 --netns``, the unmodified ``openstack`` CLI).
+
+A tenant network with an IPv4 subnet and an IPv6 SLAAC subnet (RA mode and
+address mode ``slaac``); two servers with ``--network``.  The network's
+dnsmasq answers DHCPv4 and sends router advertisements; the kernel of each
+machine's namespace takes its EUI-64 address from them, which must be the
+address the machine's Neutron port holds; then ``ping -6`` both ways.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests import support
+from tests.acceptance.test_tenant_isolation import Cloud, _create, _lab_exec, _placements
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(os.geteuid() != 0, reason="the netns lab needs root"),
+]
+
+V6 = "2001:db8:20::/64"
+
+
+@pytest.fixture(scope="module")
+def svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[support.Service]:
+    service = support.start_service(tmp_path_factory.mktemp("ipv6") / "svc", lab=2,
+                                    netns=True, auth="keystone", timeout=420)
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+def _v6_addresses(svc: support.Service, machine: str) -> list[str]:
+    out = _lab_exec(svc, machine, "ip", "-j", "-6", "addr", "show", "dev", "eth0",
+                    "scope", "global")
+    return [a["local"] for info in json.loads(out.stdout or "[]")
+            for a in info.get("addr_info", []) if not a.get("tentative")]
+
+
+def _wait_v6(svc: support.Service, machine: str, want: str, timeout: float = 90) -> None:
+    deadline, got = time.monotonic() + timeout, []
+    while time.monotonic() < deadline:
+        got = _v6_addresses(svc, machine)
+        if want in got:
+            return
+        time.sleep(1)
+    raise AssertionError(f"{machine}: eth0 has {got}, its Neutron port says {want}")
+
+
+def test_two_machines_ping_each_other_over_ipv6(svc: support.Service) -> None:
+    cloud = Cloud(svc.clouds_yaml, "barecloud-admin")
+    cloud("network", "create", "net-dual")
+    cloud("subnet", "create", "--network", "net-dual", "--subnet-range", "10.60.0.0/24",
+          "--gateway", "none", "dual-v4")
+    sub = cloud("subnet", "create", "--network", "net-dual", "--ip-version", "6",
+                "--subnet-range", V6, "--ipv6-ra-mode", "slaac",
+                "--ipv6-address-mode", "slaac", "dual-v6")
+    assert (sub["ipv6_ra_mode"], sub["ipv6_address_mode"]) == ("slaac", "slaac")
+    servers = _create(cloud, "v6", "dual", count=2)
+    assert all(s["Status"] == "ACTIVE" for s in servers), servers
+    placed = _placements(svc)
+    v6: dict[str, str] = {}
+    for s in servers:
+        ports = cloud("port", "list", "--server", s["ID"], "--long")
+        ips = [f["ip_address"] for p in ports for f in p["Fixed IP Addresses"]]
+        mac = ports[0]["MAC Address"]
+        six = [ip for ip in ips if ":" in ip]
+        assert len(six) == 1 and len(ips) == 2, ips
+        # EUI-64 from the MAC, as the kernel forms it
+        octets = [int(x, 16) for x in mac.split(":")]
+        iid = bytes([octets[0] ^ 2, *octets[1:3], 0xFF, 0xFE, *octets[3:]])
+        want = ipaddress.IPv6Network(V6).network_address + int.from_bytes(iid, "big")
+        assert six[0] == str(want), (six, mac)
+        v6[placed[s["ID"]]] = six[0]
+    for machine, ip in v6.items():
+        _wait_v6(svc, machine, ip)
+    a, b = sorted(v6)
+    for src, dst in ((a, b), (b, a)):
+        ping = _lab_exec(svc, src, "ping", "-6", "-n", "-c", "2", "-i", "0.3", "-W", "2",
+                         v6[dst])
+        assert ping.returncode == 0, ping.stdout + ping.stderr
+    console = (svc.data_dir / "lab" / "machines" / a / "console.log").read_text(
+        errors="replace")
+    assert f"cloud-init: eth0 inet6 {v6[a]}/64" in console
