@@ -195,6 +195,10 @@ class SecurityGroup(TimestampMixin, Base):
     rules: Mapped[list[SecurityGroupRule]] = relationship(
         lazy="selectin", viewonly=True, foreign_keys="SecurityGroupRule.security_group_id",
         order_by="(SecurityGroupRule.created_at, SecurityGroupRule.id)")
+    rbac_entries: Mapped[list[NetworkRbac]] = relationship(
+        lazy="selectin", viewonly=True,
+        primaryjoin="and_(SecurityGroup.id == foreign(NetworkRbac.object_id), "
+                    "NetworkRbac.object_type == 'security_group')")
 
 
 class SecurityGroupRule(TimestampMixin, Base):
