@@ -313,6 +313,7 @@ async def delete_port(where: Runtime | Database, ctx: RequestContext | None,
             raise PortNotFound(port_id)
         await s.execute(delete(IPAllocation).where(IPAllocation.port_id == port_id))
         await s.execute(delete(NetworkPort).where(NetworkPort.id == port_id))
+    groups_service.changed()
 
 
 # --- update / delete ------------------------------------------------------------
@@ -390,6 +391,7 @@ async def remove(rt: Runtime, ctx: RequestContext, port_id: str) -> None:
         policy.authorize(ctx, "network:delete_port", target(port.project_id, network))
         await s.execute(delete(IPAllocation).where(IPAllocation.port_id == port.id))
         await s.execute(delete(NetworkPort).where(NetworkPort.id == port.id))
+    groups_service.changed()  # a remote group lost a member
 
 
 async def create_many(rt: Runtime, ctx: RequestContext, items: list[dict[str, Any]]

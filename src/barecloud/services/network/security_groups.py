@@ -94,8 +94,10 @@ _IPV6_ONLY = {"icmpv6", "ipv6-icmp", "ipv6-encap", "ipv6-frag", "ipv6-nonxt",
 _listeners: list[Callable[[], None]] = []
 
 
-def on_change(listener: Callable[[], None]) -> None:
+def on_change(listener: Callable[[], None]) -> Callable[[], None]:
+    """Call ``listener`` after each change; returns what stops it."""
     _listeners.append(listener)
+    return lambda: _listeners.remove(listener) if listener in _listeners else None
 
 
 def changed() -> None:
