@@ -217,10 +217,13 @@ async def _insert(db: Database, ctx: RequestContext, project: str, network_id: s
     for attempt in range(ATTEMPTS):
         try:
             async with db.session() as s:
+                # The quota's lock first: its waiters give their admission turns back
+                # (serialize), those of the network row's lock would not, and a burst
+                # of creates holding every turn would stop the holder of both.
+                await quotas.check(s, project, "port")
                 network = await networks.fetch(s, ctx, network_id, for_update=True)
                 if data is not None:
                     _authorize_create(ctx, data, project, network, requests)
-                await quotas.check(s, project, "port")
                 if mac is not None and await mac_taken(s, network.id, mac):
                     raise MacAddressInUse(network.id, mac)
                 chosen_mac = mac or new_mac()
