@@ -485,22 +485,25 @@ class LinuxBridgeSwitch:
                 self._filters = await self._first_filters()
             applied = self._filters
             links = {str(ln["ifname"]): ln for ln in await self._links()}
-            for port in sorted(set(applied) - set(wanted)):
-                await self._nft(firewall.remove(port))
-                del applied[port]
-                log.info("switch %s: port %s no longer filtered", self.name, port)
+            scripts: dict[str, str] = {}
             for port, rules in sorted(wanted.items()):
                 link = links.get(port)
                 if link is None:
                     raise PermanentDriverError(f"Switch {self.name}: no port {port!r}")
                 try:
-                    script = firewall.render(port, int(link["ifindex"]), rules)
+                    scripts[port] = firewall.render(port, int(link["ifindex"]), rules)
                 except firewall.FirewallError as exc:
                     raise PermanentDriverError(f"Switch {self.name}: port {port}: {exc}"
                                                ) from None
-                if applied.get(port) != script:
-                    applied.pop(port, None)  # unknown until nft says yes
-                    await self._nft(script)
-                    applied[port] = script
-                    log.info("switch %s: port %s filtered by %d rule(s)", self.name, port,
-                             len(rules.rules))
+            gone = sorted(set(applied) - set(wanted))
+            changed = [p for p, text in scripts.items() if applied.get(p) != text]
+            if not gone and not changed:
+                return
+            # One transaction for every change: 100 ports' new rules take one nft run.
+            for port in (*gone, *changed):
+                applied.pop(port, None)  # unknown until nft says yes
+            await self._nft("".join([*(firewall.remove(p) for p in gone),
+                                     *(scripts[p] for p in changed)]))
+            applied.update({p: scripts[p] for p in changed})
+            log.info("switch %s: %d port(s) filtered anew, %d no longer filtered",
+                     self.name, len(changed), len(gone))
