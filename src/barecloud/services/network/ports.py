@@ -294,12 +294,16 @@ async def create_port(where: Runtime | Database, ctx: RequestContext | None = No
                       project_id: str, network_id: str, device_id: str, device_owner: str,
                       fixed_ips: list[dict[str, str]] | None = None,
                       mac_address: str | None = None,
-                      security_groups: list[str] | None = None) -> NetworkPort:
+                      security_groups: list[str] | None = None,
+                      port_security: bool | None = None) -> NetworkPort:
     """A port for Compute or the conductor, with the operator's rights (no policy checks;
-    ``ctx`` only names the request).  ``security_groups``: ids (None: the default)."""
+    ``ctx`` only names the request).  ``security_groups``: ids (None: the default);
+    ``port_security`` None: the network's."""
     db = database(where)
     ctx = service_context(ctx.request_id if ctx else "req-network-internal")
-    values = _values({"device_id": device_id, "device_owner": device_owner})
+    values = _values({"device_id": device_id, "device_owner": device_owner,
+                      **({} if port_security is None
+                         else {"port_security_enabled": port_security})})
     mac = attrs.mac_address(mac_address) if mac_address else None
     requests = addresses.parse(fixed_ips) if fixed_ips is not None else None
     port_id = await _insert(db, ctx, project_id, network_id, values, requests, mac,
