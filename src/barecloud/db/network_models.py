@@ -6,6 +6,7 @@ concurrent requests honest: (``network_type``, ``segmentation_id``) for
 segment ids, (``subnet_id``, ``ip_address``) for addresses, (``network_id``,
 ``mac_address``) for MACs; a losing insert retries or answers 409.
 ``switch_port_samples`` holds switch port counters for the top-talker report.
+Security groups, their rules and the ports in them: migration 0017.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -106,6 +108,8 @@ class NetworkPort(TimestampMixin, Base):
     allocations: Mapped[list[IPAllocation]] = relationship(
         lazy="selectin", viewonly=True,
         order_by="(IPAllocation.created_at, IPAllocation.ip_address)")
+    security_group_bindings: Mapped[list[PortSecurityGroup]] = relationship(
+        lazy="selectin", viewonly=True, order_by="PortSecurityGroup.security_group_id")
 
 
 class IPAllocation(Base):
@@ -166,3 +170,68 @@ class SwitchPortSample(Base):
     network_id: Mapped[str | None] = mapped_column(String(36))
     project_id: Mapped[str | None] = mapped_column(String(255))
     device_id: Mapped[str | None] = mapped_column(String(255))
+
+
+class SecurityGroup(TimestampMixin, Base):
+    """A named set of rules; ``shared`` mirrors a wildcard ``access_as_shared`` RBAC
+    entry (the operator's firewall profiles).  One ``default`` per project: the
+    partial unique index on (``project_id``) where ``is_default``."""
+
+    __tablename__ = "security_groups"
+    __table_args__ = (
+        Index("uq_security_groups_default", "project_id", unique=True,
+              sqlite_where=text("is_default"), postgresql_where=text("is_default")),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    stateful: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    revision_number: Mapped[int] = mapped_column(Integer, default=0)
+
+    rules: Mapped[list[SecurityGroupRule]] = relationship(
+        lazy="selectin", viewonly=True, foreign_keys="SecurityGroupRule.security_group_id",
+        order_by="(SecurityGroupRule.created_at, SecurityGroupRule.id)")
+    rbac_entries: Mapped[list[NetworkRbac]] = relationship(
+        lazy="selectin", viewonly=True,
+        primaryjoin="and_(SecurityGroup.id == foreign(NetworkRbac.object_id), "
+                    "NetworkRbac.object_type == 'security_group')")
+
+
+class SecurityGroupRule(TimestampMixin, Base):
+    """One rule of a group.  ``fingerprint`` is what makes two rules the same
+    (Neutron's duplicate check): unique per group, so concurrent creates of one
+    rule leave one row."""
+
+    __tablename__ = "security_group_rules"
+    __table_args__ = (UniqueConstraint("security_group_id", "fingerprint"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    security_group_id: Mapped[str] = mapped_column(
+        ForeignKey("security_groups.id", ondelete="CASCADE"), index=True)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    direction: Mapped[str] = mapped_column(String(16))
+    ethertype: Mapped[str] = mapped_column(String(8), default="IPv4")
+    protocol: Mapped[str | None] = mapped_column(String(40))
+    port_range_min: Mapped[int | None] = mapped_column(Integer)
+    port_range_max: Mapped[int | None] = mapped_column(Integer)
+    remote_ip_prefix: Mapped[str | None] = mapped_column(String(64))
+    remote_group_id: Mapped[str | None] = mapped_column(
+        ForeignKey("security_groups.id", ondelete="CASCADE"), index=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    revision_number: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PortSecurityGroup(Base):
+    """A port in a group (Neutron's securitygroupportbindings)."""
+
+    __tablename__ = "port_security_groups"
+
+    port_id: Mapped[str] = mapped_column(
+        ForeignKey("network_ports.id", ondelete="CASCADE"), primary_key=True)
+    security_group_id: Mapped[str] = mapped_column(
+        ForeignKey("security_groups.id"), primary_key=True, index=True)

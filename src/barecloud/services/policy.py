@@ -275,6 +275,15 @@ RULES: dict[str, str] = {
     "network:create_rbac_policy:target_tenant": _ADMIN,  # sharing with "*"
     "network:update_rbac_policy": _PROJECT_MEMBER,
     "network:delete_rbac_policy": _PROJECT_MEMBER,
+    # Security groups: a project's own (and the operator's shared profiles, to read).
+    "network:get_security_group": "role:reader",
+    "network:create_security_group": _PROJECT_MEMBER,
+    "network:update_security_group": _PROJECT_MEMBER,
+    "network:delete_security_group": _PROJECT_MEMBER,
+    "network:get_security_group_rule": "role:reader",
+    "network:create_security_group_rule": _PROJECT_MEMBER,
+    "network:update_security_group_rule": _PROJECT_MEMBER,
+    "network:delete_security_group_rule": _PROJECT_MEMBER,
 }
 
 # How each service words a refusal (its clients show the message as it is).

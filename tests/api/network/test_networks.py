@@ -22,7 +22,7 @@ def test_versions_index_and_extensions(network_service: support.Service,
     aliases = {e["alias"] for e in neutron.ok("GET", "/extensions")["extensions"]}
     assert {"provider", "external-net", "binding", "quotas", "quota_details",
             "rbac-policies", "project-id", "port-security"} <= aliases
-    assert "security-group" not in aliases and "router" not in aliases
+    assert "security-group" in aliases and "router" not in aliases
     assert neutron.ok("GET", "/extensions/provider")["extension"]["name"] == \
         "Provider Network"
     error(neutron.request("GET", "/extensions/router"), 404)
@@ -143,7 +143,9 @@ def test_ports_addresses_macs_and_binding(neutron: Neutron) -> None:
     assert a["fixed_ips"] == [{"subnet_id": sub["id"], "ip_address": "10.4.0.2"}]
     assert a["mac_address"].startswith("fa:16:3e:") and a["status"] == "DOWN"
     assert a["binding:vif_type"] == "unbound" and a["binding:vnic_type"] == "normal"
-    assert a["security_groups"] == [] and a["port_security_enabled"] is True
+    default = neutron.ok("GET", "/security-groups", params={"name": "default"})
+    assert a["security_groups"] == [default["security_groups"][0]["id"]]
+    assert a["port_security_enabled"] is True
     b = neutron.port(net["id"], fixed_ips=[{"subnet_id": sub["id"],
                                             "ip_address": "10.4.0.5"}],
                      mac_address="52:54:00:AA:BB:CC")
@@ -219,7 +221,8 @@ def test_filters_fields_sorting_and_pages(neutron: Neutron) -> None:
 def test_quotas_are_enforced(neutron: Neutron) -> None:
     project = neutron.network()["project_id"]
     quota = neutron.ok("GET", f"/quotas/{project}")["quota"]
-    assert quota == {"network": 100, "subnet": 100, "port": 500, "rbac_policy": 10}
+    assert quota == {"network": 100, "subnet": 100, "port": 500, "rbac_policy": 10,
+                     "security_group": 10, "security_group_rule": 100}
     details = neutron.ok("GET", f"/quotas/{project}/details.json")["quota"]
     used = details["network"]["used"]
     assert used >= 1 and details["network"]["limit"] == 100

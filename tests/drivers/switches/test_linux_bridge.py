@@ -322,3 +322,40 @@ async def test_failing_command_is_permanent_and_says_what(lab: Lab) -> None:
     assert message.startswith("Switch sw1:")
     assert f"`ip -n {lab.switch} link add vl300 mtu 70000 type bridge` failed" in message
     assert "mtu" in message.rsplit("failed:", 1)[1]  # the kernel's own words
+
+
+async def test_port_filters_enforce_groups_statefully_and_go_away(lab: Lab) -> None:
+    """filter_ports: p1 takes ICMP from h2 only; its own pings out are answered (stateful);
+    a spoofed source is dropped; a rule change is live at once; unfiltered at the end."""
+    from barecloud.drivers.switches.base import PortFilter
+    from barecloud.hostagent.firewall import PortRules, Rule
+
+    d, (h1, h2, h3) = lab.driver, lab.hosts
+    assert isinstance(d, PortFilter)
+    for port in ("p1", "p2", "p3"):
+        await d.bind(port, VL100)
+    assert connected(h2, "10.77.0.1") and connected(h3, "10.77.0.1")
+    egress = (Rule("egress", "IPv4"),)
+    from_h2 = Rule("ingress", "IPv4", "icmp", None, None, ("10.77.0.2",))
+    await d.filter_ports({"p1": PortRules("", ("10.77.0.1",), (*egress, from_h2))})
+    assert reaches(h2, "10.77.0.1") and not reaches(h3, "10.77.0.1")
+    assert reaches(h1, "10.77.0.3")  # out, and the reply in: established
+    await d.filter_ports({"p1": PortRules("", ("10.77.0.1",), egress)})  # rule removed
+    assert not reaches(h2, "10.77.0.1")
+    # h1 pretending to be 10.77.0.9 gets nowhere: its port's address is 10.77.0.1.
+    sh("ip", "-n", h1, "addr", "del", "10.77.0.1/24", "dev", "eth0")
+    sh("ip", "-n", h1, "addr", "add", "10.77.0.9/24", "dev", "eth0")
+    assert not reaches(h1, "10.77.0.3")
+    await d.filter_ports({"p1": PortRules("", ("10.77.0.9",), egress)})
+    assert reaches(h1, "10.77.0.3")  # the same probe, from the port's own address
+    sh("ip", "-n", h1, "addr", "del", "10.77.0.9/24", "dev", "eth0")
+    sh("ip", "-n", h1, "addr", "add", "10.77.0.1/24", "dev", "eth0")
+    await d.filter_ports({})
+    assert connected(h3, "10.77.0.1")
+    listing = sh("ip", "netns", "exec", lab.switch, "nft", "list", "tables").stdout
+    assert "sg_" not in listing
+    # A driver starting afresh removes tables a previous one left.
+    await d.filter_ports({"p2": PortRules("", ("10.77.0.2",), egress)})
+    fresh = lb(lab.switch)
+    await fresh.filter_ports({})
+    assert "sg_" not in sh("ip", "netns", "exec", lab.switch, "nft", "list", "tables").stdout

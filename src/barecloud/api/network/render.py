@@ -8,21 +8,31 @@ admins only (Neutron's get_network:provider:* / get_port:binding:* rules);
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 from typing import Any
 
-from barecloud.db.network_models import Network, NetworkPort, NetworkRbac, Subnet
+from barecloud.db.network_models import (
+    Network,
+    NetworkPort,
+    NetworkRbac,
+    SecurityGroup,
+    SecurityGroupRule,
+    Subnet,
+)
 from barecloud.services import policy
 from barecloud.services.context import RequestContext
-from barecloud.services.network.common import is_shared_for
+from barecloud.services.network.common import WILDCARD, is_shared_for
 from barecloud.services.network.networks import ZONES
+from barecloud.services.tenancy import project_of
 
 
 def iso(when: dt.datetime | None) -> str | None:
     return when.strftime("%Y-%m-%dT%H:%M:%SZ") if when else None
 
 
-def _standard(row: Network | Subnet | NetworkPort) -> dict[str, Any]:
-    return {"id": row.id, "name": row.name, "tenant_id": row.project_id,
+def _standard(row: Network | Subnet | NetworkPort | SecurityGroup | SecurityGroupRule
+              ) -> dict[str, Any]:
+    return {"id": row.id, "name": getattr(row, "name", ""), "tenant_id": row.project_id,
             "project_id": row.project_id, "description": row.description,
             "created_at": iso(row.created_at),
             "updated_at": iso(row.updated_at or row.created_at),
@@ -63,7 +73,8 @@ def port(ctx: RequestContext, p: NetworkPort) -> dict[str, Any]:
         "device_owner": p.device_owner,
         "fixed_ips": [{"subnet_id": a.subnet_id, "ip_address": a.ip_address}
                       for a in p.allocations],
-        "security_groups": [], "port_security_enabled": p.port_security_enabled,
+        "security_groups": [b.security_group_id for b in p.security_group_bindings],
+        "port_security_enabled": p.port_security_enabled,
         "binding:vnic_type": p.binding_vnic_type,
     }
     if policy.can(ctx, "network:get_port:binding", {"project_id": p.project_id}):
@@ -77,3 +88,26 @@ def rbac_policy(r: NetworkRbac) -> dict[str, Any]:
     return {"id": r.id, "object_type": r.object_type, "object_id": r.object_id,
             "action": r.action, "target_tenant": r.target_tenant,
             "project_id": r.project_id, "tenant_id": r.project_id}
+
+
+def security_group_rule(r: SecurityGroupRule, default_group: bool = False) -> dict[str, Any]:
+    body = _standard(r)
+    del body["name"]
+    body.update({
+        "security_group_id": r.security_group_id, "direction": r.direction,
+        "ethertype": r.ethertype, "protocol": r.protocol,
+        "port_range_min": r.port_range_min, "port_range_max": r.port_range_max,
+        "remote_ip_prefix": r.remote_ip_prefix, "remote_group_id": r.remote_group_id,
+        "remote_address_group_id": None,
+        "normalized_cidr": str(ipaddress.ip_network(r.remote_ip_prefix, strict=False))
+        if r.remote_ip_prefix else None,
+        "belongs_to_default_sg": default_group})
+    return body
+
+
+def security_group(ctx: RequestContext, g: SecurityGroup) -> dict[str, Any]:
+    mine = project_of(ctx)
+    shared = g.shared or any(e.action == "access_as_shared" and e.target_tenant in
+                             (WILDCARD, mine) for e in g.rbac_entries)
+    return {**_standard(g), "stateful": g.stateful, "shared": shared, "tags": [],
+            "security_group_rules": [security_group_rule(r, g.is_default) for r in g.rules]}

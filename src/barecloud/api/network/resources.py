@@ -1,4 +1,5 @@
-"""/networks, /subnets, /ports and /rbac-policies: the same five verbs for each.
+"""/networks, /subnets, /ports, /rbac-policies, /security-groups and
+/security-group-rules: the same five verbs for each.
 
 Each handler parses, calls one service function and renders; the table
 ``RESOURCES`` says which service functions and which renderer.  POST takes
@@ -17,7 +18,14 @@ from barecloud.api.common import JSONResponse, context, runtime
 from barecloud.api.network import inputs, params, render
 from barecloud.api.network.inputs import accepts
 from barecloud.services.context import RequestContext, Runtime
-from barecloud.services.network import networks, ports, rbac, schemas, subnets
+from barecloud.services.network import (
+    networks,
+    ports,
+    rbac,
+    schemas,
+    security_groups,
+    subnets,
+)
 from barecloud.services.network.common import ListQuery, Page
 from barecloud.services.validation import Schema
 
@@ -60,6 +68,17 @@ RESOURCES = (
              rbac.list_policies, rbac.get, rbac.create, _rbac_many, rbac.update, rbac.remove,
              schemas.CREATE_RBAC_POLICY, schemas.UPDATE_RBAC_POLICY,
              schemas.LIST_RBAC_POLICIES_QUERY),
+    Resource("security_group", "security-groups", render.security_group,
+             security_groups.list_groups, security_groups.get, security_groups.create,
+             security_groups.create_many, security_groups.update, security_groups.remove,
+             schemas.CREATE_SECURITY_GROUP, schemas.UPDATE_SECURITY_GROUP,
+             schemas.LIST_SECURITY_GROUPS_QUERY),
+    Resource("security_group_rule", "security-group-rules",
+             lambda ctx, r: render.security_group_rule(r), security_groups.list_rules,
+             security_groups.get_rule, security_groups.create_rule,
+             security_groups.create_rules, security_groups.update_rule,
+             security_groups.remove_rule, schemas.CREATE_SECURITY_GROUP_RULE,
+             schemas.UPDATE_SECURITY_GROUP_RULE, schemas.LIST_SECURITY_GROUP_RULES_QUERY),
 )
 
 

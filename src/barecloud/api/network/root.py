@@ -42,6 +42,14 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "standard-attr-revisions": ("Resource revision numbers", "This extension will display "
                                 "the revision number of neutron resources."),
     "port-security": ("Port Security", "Provides port security"),
+    "security-group": ("security-group", "The security groups extension."),
+    "stateful-security-group": ("Stateful security group", "Indicates if the security "
+                                "group is stateful or not"),
+    "rbac-security-groups": ("RBAC Security Groups", "Add security_group type to network "
+                             "RBAC"),
+    "security-groups-shared-filtering": ("Security group filtering on the shared field",
+                                         "Support filtering security groups on the shared "
+                                         "field"),
     "net-mtu": ("Network MTU", "Provides MTU attribute for a network resource."),
     "net-mtu-writable": ("Network MTU (writable)", "Provides a writable MTU attribute for "
                          "a network resource."),
@@ -56,6 +64,8 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
 }
 COLLECTIONS = (("network", "networks"), ("subnet", "subnets"), ("port", "ports"),
                ("quota", "quotas"), ("rbac_policy", "rbac-policies"),
+               ("security_group", "security-groups"),
+               ("security_group_rule", "security-group-rules"),
                ("extension", "extensions"), ("availability_zone", "availability_zones"))
 
 

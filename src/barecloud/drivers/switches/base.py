@@ -9,9 +9,11 @@ See docs/design/networking.md.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
+
+from barecloud.hostagent.firewall import PortRules
 
 NetworkType = Literal["vxlan", "vlan", "flat"]
 
@@ -100,4 +102,18 @@ class VtepFlood(Protocol):
         """Make ``segment``'s broadcast reach exactly ``addresses`` (and the
         switch's static peers).  False when the switch has no tunnel for
         ``segment`` (not vxlan, not a VTEP, or no port on it yet).  Idempotent."""
+        ...
+
+
+@runtime_checkable
+class PortFilter(Protocol):
+    """A switch that enforces security groups on its ports (docs/design/security-groups.md).
+
+    A switch without it cannot filter: a machine port with rules is refused
+    there (services/network/vifs.py).
+    """
+
+    async def filter_ports(self, wanted: Mapping[str, PortRules]) -> None:
+        """Make exactly the ports of ``wanted`` filtered, each by its rules; every other
+        port of the switch unfiltered.  Idempotent, and cheap when nothing changed."""
         ...

@@ -25,7 +25,10 @@ read-then-change steps of one call are not interleaved with another's.
 
 It also implements :class:`~barecloud.drivers.switches.base.HostPlug`:
 barecloud's DHCP and boot servers get a veth whose far end is a port of
-this switch.
+this switch; and :class:`~barecloud.drivers.switches.base.PortFilter`:
+security groups on a machine's port, as nftables tables in the switch
+namespace (:mod:`barecloud.hostagent.firewall`: bridge-family marks, inet
+conntrack through ``br_netfilter``).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any, ClassVar
 
 from barecloud.drivers.settings import Setting
@@ -48,6 +51,8 @@ from barecloud.errors import (
     PermanentDriverError,
     RetryableDriverError,
 )
+from barecloud.hostagent import firewall
+from barecloud.hostagent.firewall import PortRules
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +110,8 @@ class LinuxBridgeSwitch:
         self._lock = asyncio.Lock()
         # Segments this driver made, so bindings() gives back flat networks' ids.
         self._segments: dict[str, Segment] = {}
+        # The nftables script each filtered port has (None: not read from the switch yet).
+        self._filters: dict[str, str] | None = None
 
     # --- running commands --------------------------------------------------------
 
@@ -430,3 +437,73 @@ class LinuxBridgeSwitch:
             if far in links:
                 await self._ip("link", "del", far, ok=("Cannot find device",))
             await self._drop_if_empty(bridge)
+
+    # --- PortFilter ----------------------------------------------------------------------
+
+    async def _nft(self, script: str) -> None:
+        """Load ``script`` into the switch namespace in one transaction."""
+        argv = ("ip", "netns", "exec", self.netns, "nft", "-f", "-")
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE)
+        except OSError as exc:
+            raise PermanentDriverError(
+                f"Switch {self.name}: cannot run nft: {exc.strerror}") from None
+        try:
+            _, err = await asyncio.wait_for(proc.communicate(script.encode()), self.timeout)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            raise HardwareTimeout(f"Switch {self.name}: nft took more than "
+                                  f"{self.timeout:g} s") from None
+        if proc.returncode:
+            text = err.decode(errors="replace").strip()
+            raise PermanentDriverError(f"Switch {self.name}: nft refused the rules: {text}")
+
+    async def _first_filters(self) -> dict[str, str]:
+        """On first use: bridged IP through the inet hooks (conntrack), and the tables a
+        previous run left, removed (the wanted ones are loaded again)."""
+        for key in ("net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables"):
+            await self._run("ip", "netns", "exec", self.netns, "sysctl", "-q", "-w",
+                            f"{key}=1")
+        listing = await self._run("ip", "netns", "exec", self.netns, "nft", "list", "tables")
+        stale = firewall.tables_of(listing)
+        if stale:
+            await self._nft("".join(f"delete table {family} {name}\n"
+                                    for name in sorted(stale)
+                                    for family in ("bridge", "inet")
+                                    if f"table {family} {name}" in listing))
+        return {}
+
+    async def filter_ports(self, wanted: Mapping[str, PortRules]) -> None:
+        for port in wanted:
+            self._check_port(port)
+        async with self._lock:
+            self._check_netns()
+            if self._filters is None:
+                self._filters = await self._first_filters()
+            applied = self._filters
+            links = {str(ln["ifname"]): ln for ln in await self._links()}
+            scripts: dict[str, str] = {}
+            for port, rules in sorted(wanted.items()):
+                link = links.get(port)
+                if link is None:
+                    raise PermanentDriverError(f"Switch {self.name}: no port {port!r}")
+                try:
+                    scripts[port] = firewall.render(port, int(link["ifindex"]), rules)
+                except firewall.FirewallError as exc:
+                    raise PermanentDriverError(f"Switch {self.name}: port {port}: {exc}"
+                                               ) from None
+            gone = sorted(set(applied) - set(wanted))
+            changed = [p for p, text in scripts.items() if applied.get(p) != text]
+            if not gone and not changed:
+                return
+            # One transaction for every change: 100 ports' new rules take one nft run.
+            for port in (*gone, *changed):
+                applied.pop(port, None)  # unknown until nft says yes
+            await self._nft("".join([*(firewall.remove(p) for p in gone),
+                                     *(scripts[p] for p in changed)]))
+            applied.update({p: scripts[p] for p in changed})
+            log.info("switch %s: %d port(s) filtered anew, %d no longer filtered",
+                     self.name, len(changed), len(gone))

@@ -21,6 +21,14 @@ Three loops, run by the all-in-one service and by ``barecloud conductor``:
   and a failing DHCP pass must not hold it up.
 - **Counters** (when switches are configured): :func:`traffic.sample_once`
   every ``switch_counter_interval`` seconds.
+- **Port filters** (when a configured switch can filter, a
+  :class:`~barecloud.drivers.switches.base.PortFilter` such as
+  ``linux-bridge``): every machine port bound to a switch port that is on
+  the port's network right now is filtered by its security groups
+  (:mod:`~barecloud.services.network.firewall`); a port on another segment
+  (provisioning, cleaning) or without port security is not.  A change of a
+  group, a rule or a port's groups wakes it at once in this process; other
+  processes' changes are seen at its next pass (``DHCP_INTERVAL``).
 
 Every conductor (and the all-in-one service) runs this agent, but only one
 process acts: the leader (:mod:`barecloud.conductor.leader`, an advisory lock
@@ -45,12 +53,13 @@ from sqlalchemy.orm import lazyload
 from barecloud.conductor.leader import Leader
 from barecloud.db.network_models import IPAllocation, Network, NetworkPort, Subnet
 from barecloud.drivers.switches import registry
-from barecloud.drivers.switches.base import HostPlug, Segment, VtepFlood
+from barecloud.drivers.switches.base import HostPlug, PortFilter, Segment, VtepFlood
 from barecloud.errors import BarecloudError
 from barecloud.services.context import Runtime
 from barecloud.services.network import dhcp as network_dhcp
+from barecloud.services.network import firewall, traffic, vteps
 from barecloud.services.network import ports as network_ports
-from barecloud.services.network import traffic, vteps
+from barecloud.services.network import security_groups as groups_service
 from barecloud.services.network.dhcp import NetworkDhcpServer, NetworkSpec, SubnetSpec
 from barecloud.services.network.segments import segment
 from barecloud.services.tenancy import service_context
@@ -77,6 +86,9 @@ class NetworkAgent:
         # use is told "nobody" once (its bridge may outlive it, e.g. a DHCP plug).
         self._flooded: dict[str, Segment] = {}
         self.leader = Leader(rt.db.url, LEADER_ROLE, rt.settings.leader_retry_interval)
+        self._filter_wake = asyncio.Event()
+        self._unlisten: Callable[[], None] | None = None
+        self.filter_passes = 0  # completed passes (tests and the benchmark wait on it)
 
     async def start(self) -> None:
         if network_dhcp.enabled(self.rt.settings) or self.rt.settings.switches:
@@ -93,8 +105,12 @@ class NetworkAgent:
                 name="switch-counters"))
             self._tasks.append(asyncio.create_task(
                 self._every(DHCP_INTERVAL, self.sync_vteps), name="switch-vteps"))
+            self._unlisten = groups_service.on_change(self._filter_wake.set)
+            self._tasks.append(asyncio.create_task(self._filter_loop(), name="port-filters"))
 
     async def stop(self) -> None:
+        if self._unlisten is not None:
+            self._unlisten()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -118,6 +134,65 @@ class NetworkAgent:
     async def sample(self) -> None:
         if self.leader.leading:  # one sampler in the cluster: no sample counted twice
             await traffic.sample_once(self.rt)
+
+    # --- port filters -----------------------------------------------------
+    async def _filter_loop(self) -> None:
+        while True:
+            self._filter_wake.clear()
+            try:
+                await self.sync_filters()
+            except Exception:
+                log.exception("network agent: port filters failed")
+            self.filter_passes += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._filter_wake.wait(), DHCP_INTERVAL)
+
+    def _filterers(self) -> dict[str, PortFilter]:
+        out: dict[str, PortFilter] = {}
+        for name in sorted(self.rt.settings.switches):
+            try:
+                switch = registry.switch_driver(name, self.rt.settings)
+            except BarecloudError:
+                continue
+            if isinstance(switch, PortFilter):
+                out[name] = switch
+        return out
+
+    async def sync_filters(self) -> None:
+        """Each filtering switch's machine ports filtered by their groups (leader only)."""
+        if not self.leader.leading:
+            return
+        switches = self._filterers()
+        if not switches:
+            return
+        async with self.rt.db.session() as s:
+            rows = (await s.execute(
+                select(NetworkPort.id, NetworkPort.binding_profile, Network)
+                .join(Network, Network.id == NetworkPort.network_id)
+                .where(NetworkPort.binding_host_id != "",
+                       NetworkPort.binding_vnic_type == "baremetal")
+                .options(lazyload("*")))).all()
+            on: dict[str, list[tuple[str, str, str]]] = {}  # switch -> (port, vif, segment)
+            for port_id, profile, network in rows:
+                for link in (profile or {}).get("local_link_information") or []:
+                    switch_name, port = link.get("switch_info"), link.get("port_id")
+                    if switch_name in switches and port:
+                        on.setdefault(switch_name, []).append(
+                            (str(port), port_id, segment(network).key))
+            rules = await firewall.port_rules(
+                s, {vif for ports in on.values() for _, vif, _ in ports})
+        for name, switch in switches.items():
+            try:
+                where = await switch.bindings() if on.get(name) else {}  # type: ignore[attr-defined]
+                wanted = {}
+                for port, vif, key in on.get(name, []):
+                    current = where.get(port)
+                    found = rules.get(vif)
+                    if found is not None and current is not None and current.key == key:
+                        wanted[port] = found
+                await switch.filter_ports(wanted)
+            except BarecloudError as exc:
+                log.warning("switch %s: port filters not set: %s", name, exc.message)
 
     # --- VTEPs ------------------------------------------------------------
     def _flooders(self) -> dict[str, VtepFlood]:

@@ -71,6 +71,67 @@ class HostRoutesExhausted(NetworkError, InvalidParameter):
                          f"routes exceeds the limit {quota}.")
 
 
+class SecurityGroupInvalidPortRange(NetworkError, InvalidParameter):
+    def __init__(self) -> None:
+        super().__init__("For TCP/UDP protocols, port_range_min must be <= port_range_max")
+
+
+class SecurityGroupInvalidPortValue(NetworkError, InvalidParameter):
+    def __init__(self, port: object) -> None:
+        super().__init__(f"Invalid value for port {port}")
+
+
+class SecurityGroupInvalidIcmpValue(NetworkError, InvalidParameter):
+    def __init__(self, field: str, attr: str, value: object) -> None:
+        super().__init__(f"Invalid value for ICMP {field} ({attr}) {value}. It must be "
+                         "0 to 255.")
+
+
+class SecurityGroupMissingIcmpType(NetworkError, InvalidParameter):
+    def __init__(self, value: object) -> None:
+        super().__init__(f"ICMP code (port-range-max) {value} is provided but ICMP type "
+                         "(port-range-min) is missing.")
+
+
+class SecurityGroupInvalidProtocolForPortRange(NetworkError, InvalidParameter):
+    def __init__(self, protocol: object) -> None:
+        super().__init__(f"Invalid protocol {protocol} for port range, only supported for "
+                         "TCP, UDP, UDPLITE, SCTP and DCCP.")
+
+
+class SecurityGroupRuleInvalidProtocol(NetworkError, InvalidParameter):
+    def __init__(self, protocol: object, values: list[object]) -> None:
+        super().__init__(f"Security group rule protocol {protocol} not supported. Only "
+                         f"protocol values {values} and integer representations [0 to 255] "
+                         "are supported.")
+
+
+class SecurityGroupRemoteGroupAndRemoteIpPrefix(NetworkError, InvalidParameter):
+    def __init__(self) -> None:
+        super().__init__("Only remote_ip_prefix or remote_group_id may be provided.")
+
+
+class SecurityGroupProtocolRequiredWithPorts(NetworkError, InvalidParameter):
+    def __init__(self) -> None:
+        super().__init__("Must also specify protocol if port range is given.")
+
+
+class SecurityGroupRuleParameterConflict(NetworkError, InvalidParameter):
+    def __init__(self, ethertype: str, cidr: str) -> None:
+        super().__init__(f"Conflicting value ethertype {ethertype} for CIDR {cidr}")
+
+
+class SecurityGroupEthertypeConflictWithProtocol(NetworkError, InvalidParameter):
+    def __init__(self, ethertype: str, protocol: str) -> None:
+        super().__init__(f"Invalid ethertype {ethertype} for protocol {protocol}.")
+
+
+class PortSecurityAndIPRequiredForSecurityGroups(NetworkError, InvalidParameter):
+    def __init__(self) -> None:
+        super().__init__("Port security must be enabled and port must have an IP address "
+                         "in order to use security groups.")
+
+
 # --- 404 -------------------------------------------------------------------
 class NetworkNotFound(NetworkError, NotFound):
     def __init__(self, net_id: str) -> None:
@@ -97,7 +158,43 @@ class SecurityGroupNotFound(NetworkError, NotFound):
         super().__init__(f"Security group {group_id} does not exist")
 
 
+class SecurityGroupRuleNotFound(NetworkError, NotFound):
+    def __init__(self, rule_id: str) -> None:
+        super().__init__(f"Security group rule {rule_id} does not exist")
+
+
 # --- 409 -------------------------------------------------------------------
+class SecurityGroupInUse(NetworkError, Conflict):
+    def __init__(self, group_id: str, reason: str = "in use") -> None:
+        super().__init__(f"Security Group {group_id} {reason}.")
+
+
+class SecurityGroupCannotRemoveDefault(NetworkError, Conflict):
+    def __init__(self) -> None:
+        super().__init__("Insufficient rights for removing default security group.")
+
+
+class SecurityGroupCannotUpdateDefault(NetworkError, Conflict):
+    def __init__(self) -> None:
+        super().__init__("Updating default security group not allowed.")
+
+
+class SecurityGroupDefaultAlreadyExists(NetworkError, Conflict):
+    def __init__(self) -> None:
+        super().__init__("Default security group already exists.")
+
+
+class SecurityGroupRuleExists(NetworkError, Conflict):
+    def __init__(self, rule_id: str) -> None:
+        super().__init__(f"Security group rule already exists. Rule id is {rule_id}.")
+
+
+class PortSecurityPortHasSecurityGroup(NetworkError, Conflict):
+    def __init__(self) -> None:
+        super().__init__("Port has security group associated. Cannot disable port "
+                         "security or ip address until security group is removed")
+
+
 class NetworkInUse(NetworkError, Conflict):
     def __init__(self, net_id: str) -> None:
         super().__init__(f"Unable to complete operation on network {net_id}. There are one "

@@ -21,16 +21,17 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from sqlalchemy import delete, exists, false, or_, select
+from sqlalchemy import delete, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from barecloud.db.network_models import IPAllocation, Network, NetworkPort
+from barecloud.db.network_models import IPAllocation, Network, NetworkPort, PortSecurityGroup
 from barecloud.db.session import Database
 from barecloud.errors import Conflict
 from barecloud.services import policy
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.network import addresses, attrs, networks, quotas
+from barecloud.services.network import security_groups as groups_service
 from barecloud.services.network.common import (
     ListQuery,
     Page,
@@ -45,7 +46,8 @@ from barecloud.services.network.errors import (
     HTTPBadRequest,
     MacAddressInUse,
     PortNotFound,
-    SecurityGroupNotFound,
+    PortSecurityAndIPRequiredForSecurityGroups,
+    PortSecurityPortHasSecurityGroup,
 )
 from barecloud.services.tenancy import project_of, service_context
 
@@ -88,7 +90,9 @@ FILTERS = {
     "binding:vnic_type": column_filter(NetworkPort.binding_vnic_type),
     "binding:vif_type": column_filter(NetworkPort.binding_vif_type),
     "fixed_ips": _fixed_ips_filter,
-    "security_groups": lambda values: false(),  # barecloud has no security groups
+    "security_groups": lambda values: exists().where(
+        PortSecurityGroup.port_id == NetworkPort.id,
+        PortSecurityGroup.security_group_id.in_(values)),
 }
 SORTS = {"id": NetworkPort.id, "name": NetworkPort.name, "status": NetworkPort.status,
          "network_id": NetworkPort.network_id, "mac_address": NetworkPort.mac_address,
@@ -159,10 +163,16 @@ def _profile(value: Any) -> dict[str, Any]:
     return dict(value or {})
 
 
-def _security_groups(value: Any) -> None:
-    """barecloud has no security groups: any one named is not found."""
-    if value:
-        raise SecurityGroupNotFound(str(value[0]))
+def _groups(data: dict[str, Any]) -> list[Any] | None:
+    """``security_groups`` as given (None: not given, the default group)."""
+    if "security_groups" not in data:
+        return None
+    return list(data["security_groups"] or [])
+
+
+def wants_default_group(device_owner: str) -> bool:
+    """Neutron leaves its own ports (DHCP, routers: ``network:*``) out of groups."""
+    return not device_owner.startswith("network:")
 
 
 def new_mac() -> str:
@@ -196,15 +206,24 @@ def _authorize_create(ctx: RequestContext, data: dict[str, Any], project: str,
 
 async def _insert(db: Database, ctx: RequestContext, project: str, network_id: str,
                   values: dict[str, Any], requests: list[addresses.Request] | None,
-                  mac: str | None, data: dict[str, Any] | None = None) -> str:
-    """The port's row and addresses in one transaction (retried on a lost race)."""
+                  mac: str | None, data: dict[str, Any] | None = None,
+                  groups: list[Any] | None = None) -> str:
+    """The port's row, addresses and security groups in one transaction (retried on a
+    lost race).  ``groups`` None: the project's default group if the port has port
+    security (and is not Neutron's own)."""
+    default = None
+    if groups is None and wants_default_group(values.get("device_owner", "")):
+        default = await groups_service.ensure_default(db, project)
     for attempt in range(ATTEMPTS):
         try:
             async with db.session() as s:
+                # The quota's lock first: its waiters give their admission turns back
+                # (serialize), those of the network row's lock would not, and a burst
+                # of creates holding every turn would stop the holder of both.
+                await quotas.check(s, project, "port")
                 network = await networks.fetch(s, ctx, network_id, for_update=True)
                 if data is not None:
                     _authorize_create(ctx, data, project, network, requests)
-                await quotas.check(s, project, "port")
                 if mac is not None and await mac_taken(s, network.id, mac):
                     raise MacAddressInUse(network.id, mac)
                 chosen_mac = mac or new_mac()
@@ -220,6 +239,15 @@ async def _insert(db: Database, ctx: RequestContext, project: str, network_id: s
                 await s.flush()
                 wanted = await addresses.resolve(s, network, port.id, chosen_mac, requests)
                 await addresses.replace(s, network, port.id, wanted)
+                if groups is None:
+                    chosen = [default] if default and port.port_security_enabled else []
+                elif groups and not port.port_security_enabled:
+                    raise PortSecurityAndIPRequiredForSecurityGroups()
+                else:
+                    chosen = await groups_service.check_for_port(s, ctx, groups)
+                await groups_service.set_port_groups(s, port.id, chosen)
+            if chosen:
+                groups_service.changed()
             return port.id
         except IntegrityError:
             if attempt == ATTEMPTS - 1:
@@ -251,10 +279,9 @@ async def create(rt: Runtime, ctx: RequestContext, data: dict[str, Any]) -> Netw
     mac = attrs.mac_address(data["mac_address"]) if data.get("mac_address") else None
     requests = addresses.parse(data["fixed_ips"]) if data.get("fixed_ips") is not None \
         else None
-    if "security_groups" in data:
-        _security_groups(data["security_groups"])
     policy.authorize(ctx, "network:get_network")
-    port_id = await _insert(rt.db, ctx, project, network_id, values, requests, mac, data)
+    port_id = await _insert(rt.db, ctx, project, network_id, values, requests, mac, data,
+                            _groups(data))
     async with rt.db.session() as s:
         return await fetch(s, ctx, port_id)
 
@@ -266,15 +293,21 @@ def database(where: Runtime | Database) -> Database:
 async def create_port(where: Runtime | Database, ctx: RequestContext | None = None, *,
                       project_id: str, network_id: str, device_id: str, device_owner: str,
                       fixed_ips: list[dict[str, str]] | None = None,
-                      mac_address: str | None = None) -> NetworkPort:
+                      mac_address: str | None = None,
+                      security_groups: list[str] | None = None,
+                      port_security: bool | None = None) -> NetworkPort:
     """A port for Compute or the conductor, with the operator's rights (no policy checks;
-    ``ctx`` only names the request)."""
+    ``ctx`` only names the request).  ``security_groups``: ids (None: the default);
+    ``port_security`` None: the network's."""
     db = database(where)
     ctx = service_context(ctx.request_id if ctx else "req-network-internal")
-    values = _values({"device_id": device_id, "device_owner": device_owner})
+    values = _values({"device_id": device_id, "device_owner": device_owner,
+                      **({} if port_security is None
+                         else {"port_security_enabled": port_security})})
     mac = attrs.mac_address(mac_address) if mac_address else None
     requests = addresses.parse(fixed_ips) if fixed_ips is not None else None
-    port_id = await _insert(db, ctx, project_id, network_id, values, requests, mac)
+    port_id = await _insert(db, ctx, project_id, network_id, values, requests, mac,
+                            groups=security_groups)
     async with db.session() as s:
         return await fetch(s, ctx, port_id)
 
@@ -287,6 +320,7 @@ async def delete_port(where: Runtime | Database, ctx: RequestContext | None,
             raise PortNotFound(port_id)
         await s.execute(delete(IPAllocation).where(IPAllocation.port_id == port_id))
         await s.execute(delete(NetworkPort).where(NetworkPort.id == port_id))
+    groups_service.changed()
 
 
 # --- update / delete ------------------------------------------------------------
@@ -296,8 +330,8 @@ async def update(rt: Runtime, ctx: RequestContext, port_id: str,
     requests = addresses.parse(data["fixed_ips"]) if data.get("fixed_ips") is not None \
         else None
     mac = attrs.mac_address(data["mac_address"]) if "mac_address" in data else None
-    if "security_groups" in data:
-        _security_groups(data["security_groups"])
+    groups = _groups(data)
+    touched = False
     policy.authorize(ctx, "network:get_port")
     async with rt.db.session() as s:
         port = await fetch(s, ctx, port_id)
@@ -334,12 +368,24 @@ async def update(rt: Runtime, ctx: RequestContext, port_id: str,
                 raise MacAddressInUse(network.id, mac)
             port.mac_address = mac
         apply_binding(port)
+        in_groups = [b.security_group_id for b in port.security_group_bindings]
+        if groups is not None:
+            if groups and not port.port_security_enabled:
+                raise PortSecurityAndIPRequiredForSecurityGroups()
+            chosen = await groups_service.check_for_port(s, ctx, groups)
+            if chosen != in_groups:
+                await groups_service.set_port_groups(s, port.id, chosen)
+                touched = True
+        elif in_groups and not port.port_security_enabled:
+            raise PortSecurityPortHasSecurityGroup()
         if requests is not None:
             current = [(a.subnet_id, a.ip_address) for a in port.allocations]
             wanted = await addresses.resolve(s, network, port.id, port.mac_address,
                                              addresses.keep_existing(requests, current))
             await addresses.replace(s, network, port.id, wanted)
         port.revision_number += 1
+    if touched or "port_security_enabled" in data or requests is not None:
+        groups_service.changed()
     async with rt.db.session() as s:
         return await fetch(s, ctx, port_id)
 
@@ -352,6 +398,7 @@ async def remove(rt: Runtime, ctx: RequestContext, port_id: str) -> None:
         policy.authorize(ctx, "network:delete_port", target(port.project_id, network))
         await s.execute(delete(IPAllocation).where(IPAllocation.port_id == port.id))
         await s.execute(delete(NetworkPort).where(NetworkPort.id == port.id))
+    groups_service.changed()  # a remote group lost a member
 
 
 async def create_many(rt: Runtime, ctx: RequestContext, items: list[dict[str, Any]]

@@ -1,4 +1,9 @@
-"""RBAC policies: a network's owner shares it with one project or with everyone.
+"""RBAC policies: a network's (or security group's) owner shares it with one project or
+with everyone.
+
+A security group shared ``access_as_shared`` is seen by the target project,
+which may put its ports in it but not change it (the operator's firewall
+profiles, security_groups.py); to ``*`` it is the group's ``shared``.
 
 ``access_as_shared`` to a project makes the network visible to it and
 lets its members put ports on it; to ``*`` (admins only) it is the
@@ -15,10 +20,17 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from barecloud.db.network_models import Network, NetworkRbac
+from barecloud.db.network_models import (
+    Network,
+    NetworkPort,
+    NetworkRbac,
+    PortSecurityGroup,
+    SecurityGroup,
+)
 from barecloud.services import policy
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.network import attrs, networks, quotas
+from barecloud.services.network import security_groups as groups_service
 from barecloud.services.network.common import (
     WILDCARD,
     ListQuery,
@@ -96,12 +108,33 @@ async def _network(s: AsyncSession, ctx: RequestContext, object_id: str) -> Netw
     return network
 
 
-async def _mirror(s: AsyncSession, network: Network, action: str) -> None:
+async def _group(s: AsyncSession, ctx: RequestContext, object_id: str) -> SecurityGroup:
+    """The group an entry is about: visible to the caller, and the caller's own."""
+    group = await groups_service.fetch(s, ctx, object_id, for_update=True)
+    policy.authorize(ctx, "network:create_rbac_policy", {"project_id": group.project_id})
+    return group
+
+
+async def _object(s: AsyncSession, ctx: RequestContext, object_type: str, object_id: str,
+                  action: str) -> Network | SecurityGroup:
+    if object_type == "network":
+        return await _network(s, ctx, object_id)
+    if action != "access_as_shared":
+        raise HTTPBadRequest(f"Invalid action {action} for object type {object_type}. Valid "
+                             "actions: ['access_as_shared']")
+    return await _group(s, ctx, object_id)
+
+
+async def _mirror(s: AsyncSession, network: Network | SecurityGroup, action: str) -> None:
     """Keep ``shared`` / ``router:external`` in step with the wildcard entries."""
+    object_type = "network" if isinstance(network, Network) else "security_group"
     wildcard = await s.scalar(select(NetworkRbac.id).where(
-        NetworkRbac.object_type == "network", NetworkRbac.object_id == network.id,
+        NetworkRbac.object_type == object_type, NetworkRbac.object_id == network.id,
         NetworkRbac.action == action, NetworkRbac.target_tenant == WILDCARD))
-    if action == "access_as_shared":
+    if isinstance(network, SecurityGroup):
+        network.shared = wildcard is not None
+        groups_service.changed()
+    elif action == "access_as_shared":
         network.shared = wildcard is not None
     else:
         network.router_external = wildcard is not None
@@ -119,7 +152,7 @@ async def create(rt: Runtime, ctx: RequestContext, data: dict[str, Any]) -> Netw
                          {"project_id": project})
     try:
         async with rt.db.session() as s:
-            network = await _network(s, ctx, object_id)
+            network = await _object(s, ctx, object_type, object_id, action)
             if await s.scalar(select(NetworkRbac.id).where(
                     NetworkRbac.object_type == object_type,
                     NetworkRbac.object_id == network.id,
@@ -137,7 +170,21 @@ async def create(rt: Runtime, ctx: RequestContext, data: dict[str, Any]) -> Netw
     return row
 
 
-async def _check_unused(s: AsyncSession, row: NetworkRbac) -> Network:
+async def _check_unused(s: AsyncSession, row: NetworkRbac) -> Network | SecurityGroup:
+    if row.object_type == "security_group":
+        group = await groups_service.fetch(s, service_context("req-rbac"), row.object_id,
+                                           for_update=True)
+        q = select(NetworkPort.project_id).join(
+            PortSecurityGroup, PortSecurityGroup.port_id == NetworkPort.id).where(
+            PortSecurityGroup.security_group_id == group.id,
+            NetworkPort.project_id != group.project_id)
+        if row.target_tenant != WILDCARD:
+            q = q.where(NetworkPort.project_id == row.target_tenant)
+        users = sorted(set((await s.scalars(q)).all()))
+        if users:
+            raise RbacPolicyInUse(row.object_id, f"ports of project(s) {', '.join(users)} "
+                                                 "are in the security group")
+        return group
     network = await networks.fetch(s, service_context("req-rbac"), row.object_id,
                                    for_update=True)
     if row.action == "access_as_shared":

@@ -154,7 +154,7 @@ _TARGET: Schema = {"type": "string", "minLength": 1, "maxLength": 255, "pattern"
 RBAC_POLICY: Schema = {
     "type": "object", "additionalProperties": False,
     "required": ["object_type", "object_id", "action"], "properties": {
-        **_owner(), "object_type": {"enum": ["network"]},
+        **_owner(), "object_type": {"enum": ["network", "security_group"]},
         "object_id": {"type": "string", "minLength": 1, "maxLength": 36, "pattern": NO_NUL},
         "action": {"enum": ["access_as_shared", "access_as_external"]},
         "target_tenant": _TARGET, "target_project": _TARGET}}
@@ -163,12 +163,44 @@ UPDATE_RBAC_POLICY = body("rbac_policy", "rbac_policies", _update(
     {"target_tenant": _TARGET, "target_project": _TARGET},
     ("id", "object_type", "object_id", "action", "project_id", "tenant_id")), bulk=False)
 
+# --- security groups --------------------------------------------------------------
+_SECURITY_GROUP: dict[str, Schema] = _standard(stateful=BOOLEAN)
+SECURITY_GROUP: Schema = {"type": "object", "additionalProperties": False,
+                          "properties": {**_SECURITY_GROUP, **_owner()}}
+CREATE_SECURITY_GROUP = body("security_group", "security_groups", SECURITY_GROUP, bulk=True)
+UPDATE_SECURITY_GROUP = body("security_group", "security_groups", _update(
+    _SECURITY_GROUP, ("id", "project_id", "tenant_id", "security_group_rules", "shared",
+                      "created_at", "updated_at", "revision_number")), bulk=False)
+# protocol, ports and ethertype are converted by the service, in Neutron's words
+# (SecurityGroupRuleInvalidProtocol, SecurityGroupInvalidPortValue, ...).
+_RULE_VALUE: Schema = {"type": ["string", "integer", "null"], "pattern": NO_NUL}
+SECURITY_GROUP_RULE: Schema = {
+    "type": "object", "additionalProperties": False,
+    "required": ["security_group_id", "direction"], "properties": {
+        **_owner(), "description": string(), "security_group_id": UUID,
+        "direction": {"enum": ["ingress", "egress"]},
+        "ethertype": {"type": ["string", "null"], "pattern": NO_NUL},
+        "protocol": _RULE_VALUE, "port_range_min": _RULE_VALUE,
+        "port_range_max": _RULE_VALUE,
+        "remote_ip_prefix": {"type": ["string", "null"], "maxLength": 64, "pattern": NO_NUL},
+        "remote_group_id": {"anyOf": [UUID, {"type": "null"}]},
+        "remote_address_group_id": {"type": "null"}}}
+CREATE_SECURITY_GROUP_RULE = body("security_group_rule", "security_group_rules",
+                                  SECURITY_GROUP_RULE, bulk=True)
+UPDATE_SECURITY_GROUP_RULE = body("security_group_rule", "security_group_rules", _update(
+    {"description": string()},
+    ("id", "security_group_id", "direction", "ethertype", "protocol", "port_range_min",
+     "port_range_max", "remote_ip_prefix", "remote_group_id", "project_id", "tenant_id",
+     "created_at", "updated_at", "revision_number")), bulk=False)
+
 # --- quotas -----------------------------------------------------------------------
 QUOTA_LIMIT = integer(-1, 2**31 - 1)
 UPDATE_QUOTA = body("quota", "quotas", {
     "type": "object", "additionalProperties": False, "properties": {
         "network": QUOTA_LIMIT, "subnet": QUOTA_LIMIT, "port": QUOTA_LIMIT,
-        "rbac_policy": QUOTA_LIMIT, "check_limit": BOOLEAN, "force": BOOLEAN}}, bulk=False)
+        "rbac_policy": QUOTA_LIMIT, "security_group": QUOTA_LIMIT,
+        "security_group_rule": QUOTA_LIMIT, "check_limit": BOOLEAN, "force": BOOLEAN}},
+    bulk=False)
 
 
 # --- query strings ----------------------------------------------------------------
@@ -198,6 +230,11 @@ LIST_PORTS_QUERY = list_query((
 LIST_RBAC_POLICIES_QUERY = list_query((
     "id", "object_type", "object_id", "action", "target_tenant", "target_project",
     "target_project_id", "project_id", "tenant_id"))
+LIST_SECURITY_GROUPS_QUERY = list_query((*_STANDARD_FILTERS, "stateful", "shared"))
+LIST_SECURITY_GROUP_RULES_QUERY = list_query((
+    "id", "description", "project_id", "tenant_id", "security_group_id", "direction",
+    "ethertype", "protocol", "port_range_min", "port_range_max", "remote_ip_prefix",
+    "remote_group_id"))
 SHOW_QUERY: Schema = {"type": "object", "properties": {"fields": STRINGS}}
 TOP_TALKERS_QUERY: Schema = {"type": "object", "properties": {
     "switch": {"type": "string", "pattern": NO_NUL}, "sort": {"type": "string"},

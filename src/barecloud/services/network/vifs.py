@@ -193,11 +193,12 @@ async def free_nic(rt: Runtime, node: Node) -> Port:
 async def plug(rt: Runtime, device_id: str, device_owner: str, network: Network,
                node: Node) -> NetworkPort:
     """A port of ``device_id`` on ``network``, bound to the node's first free cabled
-    NIC (a hypervisor's own network: no server owns it)."""
+    NIC (a hypervisor's own network: no server owns it).  No port security: it
+    carries its VMs' tunnels (their ports are filtered where they are, not here)."""
     nic = await free_nic(rt, node)
     port = await network_ports.create_port(
         rt, project_id=network.project_id, network_id=network.id, device_id=device_id,
-        device_owner=device_owner)
+        device_owner=device_owner, security_groups=[], port_security=False)
     return await bind_vif(rt, port.id, node, nic)
 
 
