@@ -101,3 +101,22 @@ class VtepFlood(Protocol):
         switch's static peers).  False when the switch has no tunnel for
         ``segment`` (not vxlan, not a VTEP, or no port on it yet).  Idempotent."""
         ...
+
+
+@runtime_checkable
+class FlowExport(Protocol):
+    """A switch that samples packets and exports them as sFlow v5 to a collector.
+
+    barecloud's collector (services/network/flows.py) points the switch at its
+    own socket when it starts, and maps the datagrams' ifIndex to ports.
+    """
+
+    async def export_flows(self, target: str) -> bool:
+        """Send sFlow to ``target`` ("host:port"); False when the switch exports none."""
+        ...
+
+    async def stop_flows(self) -> None: ...
+
+    async def flow_ports(self) -> dict[int, str]:
+        """sFlow ifIndex → switch port name."""
+        ...

@@ -20,6 +20,8 @@ Three loops, run by the all-in-one service and by ``barecloud conductor``:
   and a failing DHCP pass must not hold it up.
 - **Counters** (when switches are configured): :func:`traffic.sample_once`
   every ``switch_counter_interval`` seconds.
+- **Flows**: a :class:`~barecloud.services.network.flows.FlowCollector` per
+  switch that exports sFlow, each with a leader lock of its own (flows.py).
 
 Every conductor (and the all-in-one service) runs this agent, but only one
 process acts: the leader (:mod:`barecloud.conductor.leader`, an advisory lock
@@ -48,8 +50,8 @@ from barecloud.drivers.switches.base import HostPlug, Segment, VtepFlood
 from barecloud.errors import BarecloudError
 from barecloud.services.context import Runtime
 from barecloud.services.network import dhcp as network_dhcp
+from barecloud.services.network import flows, traffic, vteps
 from barecloud.services.network import ports as network_ports
-from barecloud.services.network import traffic, vteps
 from barecloud.services.network.dhcp import NetworkDhcpServer, NetworkSpec, SubnetSpec
 from barecloud.services.network.segments import segment
 from barecloud.services.tenancy import service_context
@@ -75,6 +77,7 @@ class NetworkAgent:
         # Vxlan networks given VTEPs at the last pass, so a network no longer in
         # use is told "nobody" once (its bridge may outlive it, e.g. a DHCP plug).
         self._flooded: dict[str, Segment] = {}
+        self.collectors: list[flows.FlowCollector] = []
         self.leader = Leader(rt.db.url, LEADER_ROLE, rt.settings.leader_retry_interval)
 
     async def start(self) -> None:
@@ -92,6 +95,10 @@ class NetworkAgent:
                 name="switch-counters"))
             self._tasks.append(asyncio.create_task(
                 self._every(DHCP_INTERVAL, self.sync_vteps), name="switch-vteps"))
+            for name in flows.exporting_switches(self.rt):
+                collector = flows.FlowCollector(self.rt, name)
+                await collector.start()
+                self.collectors.append(collector)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -99,6 +106,8 @@ class NetworkAgent:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for network_id in list(self.servers):
             await self._remove(network_id)
+        for collector in self.collectors:
+            await collector.stop()
         await self.leader.stop()
 
     def wake(self) -> None:
