@@ -89,6 +89,9 @@ def serve(
         help="With --netns: deploy K of the lab's machines as hypervisors (the host agent "
         "runs in their namespaces, VMs are QEMU under TCG there), for the vm.tiny flavor "
         "and the barecloud-tiny image.", min=0)] = 0,
+    switch: Annotated[str | None, typer.Option(
+        help="With --netns: the lab switch, linux-bridge (default) or openvswitch (access "
+        "VLANs, sFlow to barecloud's flow collector: top-talkers --by flow).")] = None,
 ) -> None:
     """The all-in-one service: every API, the conductor and the boot server on one port."""
     # Imported before logging is set up: alembic logs its plugins at import.
@@ -99,6 +102,8 @@ def serve(
         raise typer.BadParameter("--netns goes with --lab N")
     if hypervisors and not netns:
         raise typer.BadParameter("--hypervisors goes with --lab N --netns")
+    if switch and not netns:
+        raise typer.BadParameter("--switch goes with --lab N --netns")
     if hypervisors > lab:
         raise typer.BadParameter(f"--hypervisors {hypervisors} is more than the lab's "
                                  f"{lab} machines")
@@ -107,7 +112,8 @@ def serve(
         _announce(serving, netns)
 
     with _refusals():
-        launch.serve(settings, lab, netns, rate, announce, hypervisors=hypervisors)
+        launch.serve(settings, lab, netns, rate, announce, hypervisors=hypervisors,
+                     switch=switch)
 
 
 def _announce(serving: Serving, netns: bool) -> None:

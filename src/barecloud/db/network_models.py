@@ -18,6 +18,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -186,7 +187,7 @@ class FlowRecord(Base):
                                     primary_key=True, autoincrement=True)
     switch: Mapped[str] = mapped_column(String(255))
     interval_start: Mapped[dt.datetime] = mapped_column(DateTime)
-    seconds: Mapped[float] = mapped_column()
+    seconds: Mapped[float] = mapped_column(Float)
     in_port: Mapped[str | None] = mapped_column(String(255))
     out_port: Mapped[str | None] = mapped_column(String(255))
     vlan: Mapped[int | None] = mapped_column(Integer)

@@ -34,6 +34,7 @@ HEADER_ETHERNET = 1
 IF_FORMAT_SHIFT = 30
 IF_VALUE_MASK = (1 << 30) - 1
 IF_UNKNOWN = IF_VALUE_MASK
+_UNKNOWN32 = 0xFFFFFFFF
 
 TCP, UDP, ICMP, ICMPV6 = 6, 17, 1, 58
 _IPV6_EXTENSIONS = {0, 43, 60, 44, 51}
@@ -191,9 +192,11 @@ def _counter_records(data: bytes, at: int, end: int, count: int,
             raise SflowError("counter record longer than its sample")
         if fmt == GENERIC_INTERFACE and length >= _IFCOUNTERS.size:
             c = _IFCOUNTERS.unpack_from(data, at)
+            # A counter the agent does not keep is all ones: counted as none.
+            n = [0 if v == _UNKNOWN32 else v for v in c]
             out.append(InterfaceCounters(
-                if_index=c[0], speed=c[2], in_octets=c[5], in_packets=c[6] + c[7] + c[8],
-                out_octets=c[12], out_packets=c[13] + c[14] + c[15]))
+                if_index=c[0], speed=c[2], in_octets=c[5], in_packets=n[6] + n[7] + n[8],
+                out_octets=c[12], out_packets=n[13] + n[14] + n[15]))
         at += length
 
 

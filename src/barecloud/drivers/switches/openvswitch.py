@@ -73,6 +73,8 @@ class OpenVSwitchSwitch(LinuxBridgeSwitch):
                 type="integer", default=1000),
         Setting("sflow_polling", "sFlow: seconds between counter samples.",
                 type="integer", default=20),
+        Setting("sflow_agent", "sFlow: the interface (or address) whose address the "
+                "datagrams name as their agent (default: the route to the collector's)."),
         Setting("timeout", "Seconds one ovs-vsctl/ip command may take.", type="number",
                 default=10.0),
     )
@@ -92,6 +94,7 @@ class OpenVSwitchSwitch(LinuxBridgeSwitch):
         self.local_vlans = range(first, last + 1)
         self.sflow_sampling: int = int(options.get("sflow_sampling") or 0)
         self.sflow_polling: int = int(options.get("sflow_polling") or 20)
+        self.sflow_agent: str = options.get("sflow_agent") or ""
         if self.sflow_sampling < 0:
             raise InvalidParameter(f"Switch {name!r}: sflow_sampling must be 0 or more.")
 
@@ -196,9 +199,10 @@ class OpenVSwitchSwitch(LinuxBridgeSwitch):
             row = on.get(name)
             ids = _ovs_map(row["external_ids"]) if row else {}
             segment = self._segment_of(ids.get(SEGMENT_KEY, "")) if row else None
-            if segment is not None and segment.network_type == "flat":
+            if segment is not None:  # with the network the bind named
                 network = ids.get(NETWORK_KEY, "")
-                segment = Segment("flat", None, "" if network == "-" else network)
+                segment = Segment(segment.network_type, segment.segmentation_id,
+                                  "" if network == "-" else network)
             out[name] = segment
         return out
 
@@ -232,9 +236,10 @@ class OpenVSwitchSwitch(LinuxBridgeSwitch):
         """Send sFlow to ``target`` ("host:port"); False when flow export is off."""
         if not self.sflow_sampling:
             return False
+        agent = (f'agent="{self.sflow_agent}"',) if self.sflow_agent else ()
         async with self._lock:
             await self._vsctl(
-                "--", "--id=@s", "create", "sflow", f'targets="{target}"',
+                "--", "--id=@s", "create", "sflow", f'targets="{target}"', *agent,
                 f"sampling={self.sflow_sampling}", f"polling={self.sflow_polling}",
                 "header=128", "--", "set", "bridge", self.bridge, "sflow=@s")
         return True
