@@ -40,7 +40,8 @@ MEMBER = RequestContext(request_id="req-m", user="u", project="e" * 32, roles=("
 async def rt(database: Database, settings: Settings) -> AsyncIterator[Runtime]:
     cabled = settings.model_copy(update={"host": "127.0.0.1", "flow_interval": 600,
                                          "switches": {"tor": {
-        "driver": "fake", "ports": ["n1-0", "n2-0", "p3"], "flow_export": True}}})
+        "driver": "fake", "ports": ["n1-0", "n2-0", "p3"], "flow_export": True},
+        "plain": {"driver": "fake"}}})
     async with cs.running(database, cabled) as runtime:
         yield runtime
     await registry.close_all()
@@ -79,7 +80,7 @@ async def test_flows_attributed_ranked_with_their_error(rt: Runtime) -> None:
     node_of = {s.uuid: s.node_uuid for s in servers}
 
     collector = flows.FlowCollector(rt, "tor")
-    assert flows.exporting_switches(rt) == ["tor"]
+    assert flows.exporting_switches(rt) == ["tor"]  # "plain" exports nothing
     await collector.start()  # this process leads: it listens, the switch exports to it
     for _ in range(500):
         if collector.target:

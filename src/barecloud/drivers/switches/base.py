@@ -111,6 +111,10 @@ class FlowExport(Protocol):
     own socket when it starts, and maps the datagrams' ifIndex to ports.
     """
 
+    # Whether it is configured to export (e.g. a sampling rate above 0): a switch
+    # that does not gets no collector, nor its leader lock.
+    exports_flows: bool
+
     async def export_flows(self, target: str) -> bool:
         """Send sFlow to ``target`` ("host:port"); False when the switch exports none."""
         ...

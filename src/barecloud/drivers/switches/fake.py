@@ -38,6 +38,7 @@ class FakeSwitch:
         self.calls: list[tuple[str, ...]] = []
         self.closed = False
         self.flow_export = bool(options.get("flow_export"))
+        self.exports_flows = self.flow_export
         self.flow_target: str | None = None
 
     def _check(self, port: str, what: str) -> None:

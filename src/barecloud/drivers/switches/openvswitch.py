@@ -97,6 +97,7 @@ class OpenVSwitchSwitch(LinuxBridgeSwitch):
         self.sflow_agent: str = options.get("sflow_agent") or ""
         if self.sflow_sampling < 0:
             raise InvalidParameter(f"Switch {name!r}: sflow_sampling must be 0 or more.")
+        self.exports_flows = self.sflow_sampling > 0
 
     # --- ovsdb -----------------------------------------------------------------------
 

@@ -331,13 +331,13 @@ class FlowCollector:
 
 
 def exporting_switches(rt: Runtime) -> list[str]:
-    """The configured switches whose drivers can export flows."""
+    """The configured switches whose drivers export flows."""
     out = []
     for name in sorted(rt.settings.switches):
         try:
             driver = registry.switch_driver(name, rt.settings)
         except BarecloudError:
             continue
-        if isinstance(driver, FlowExport):
+        if isinstance(driver, FlowExport) and driver.exports_flows:
             out.append(name)
     return out
