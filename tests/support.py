@@ -218,18 +218,20 @@ def start_service(
     data_dir: Path, *, database_url: str | None = None, lab: int = 0,
     extra_env: dict[str, str] | None = None, port: int | None = None, auth: str = "noauth",
     netns: bool = False, rate: str | None = None, timeout: float = 60, hypervisors: int = 0,
+    switch: str | None = None,
 ) -> Service:
     """Start ``barecloud serve``; ``auth="keystone"`` for tokens (tests about something
     else speak without them).  ``netns``: the lab in namespaces, served on the
     provisioning address (root); ``rate``: every lab cable shaped (``--rate``);
-    ``hypervisors``: that many lab machines deployed as hypervisors.
+    ``hypervisors``: that many lab machines deployed as hypervisors; ``switch``: what
+    plays the netns lab's switch (``--switch``).
     A port this function picked that another process took meanwhile (a test run
     in another worktree) is picked again."""
     tries = 1 if port else 3
     for tried in range(1, tries + 1):
         try:
             return _start(data_dir, port or free_port(), database_url, lab, extra_env, auth,
-                          netns, rate, timeout, hypervisors)
+                          netns, rate, timeout, hypervisors, switch)
         except PortTaken:
             if tried == tries:
                 raise
@@ -266,7 +268,7 @@ def migrated_sqlite() -> Path:
 def _start(
     data_dir: Path, port: int, database_url: str | None, lab: int,
     extra_env: dict[str, str] | None, auth: str, netns: bool, rate: str | None,
-    timeout: float, hypervisors: int,
+    timeout: float, hypervisors: int, switch: str | None = None,
 ) -> Service:
     env = dict(os.environ)
     env.update({
@@ -294,6 +296,8 @@ def _start(
         cmd += ["--rate", rate]
     if hypervisors:
         cmd += ["--hypervisors", str(hypervisors)]
+    if switch:
+        cmd += ["--switch", switch]
     with log_path.open("ab") as log:
         proc = preloaded.popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                cwd=str(data_dir))

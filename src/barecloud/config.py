@@ -150,6 +150,12 @@ class Settings(BaseSettings):
     network_host_switch: str = ""
     # How often switch port counters are sampled for the top-talker report.
     switch_counter_interval: float = 10.0
+    # The sFlow collector (docs/design/flows.md): the address it listens on
+    # and switches that export flows send to (empty: ``host``; each switch
+    # gets a UDP port of its own, chosen free), and how often what it
+    # sampled is written, summed per flow.
+    flow_collector_host: str = ""
+    flow_interval: float = Field(default=10.0, gt=0)
 
     # Leases (docs/design/leasing.md).  Durations are in seconds; 0 = no limit.
     lease_max_duration: int = 0

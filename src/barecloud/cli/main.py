@@ -14,7 +14,7 @@ import contextlib
 import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -89,6 +89,9 @@ def serve(
         help="With --netns: deploy K of the lab's machines as hypervisors (the host agent "
         "runs in their namespaces, VMs are QEMU under TCG there), for the vm.tiny flavor "
         "and the barecloud-tiny image.", min=0)] = 0,
+    switch: Annotated[str | None, typer.Option(
+        help="With --netns: the lab switch, linux-bridge (default) or openvswitch (access "
+        "VLANs, sFlow to barecloud's flow collector: top-talkers --by flow).")] = None,
 ) -> None:
     """The all-in-one service: every API, the conductor and the boot server on one port."""
     # Imported before logging is set up: alembic logs its plugins at import.
@@ -99,6 +102,8 @@ def serve(
         raise typer.BadParameter("--netns goes with --lab N")
     if hypervisors and not netns:
         raise typer.BadParameter("--hypervisors goes with --lab N --netns")
+    if switch and not netns:
+        raise typer.BadParameter("--switch goes with --lab N --netns")
     if hypervisors > lab:
         raise typer.BadParameter(f"--hypervisors {hypervisors} is more than the lab's "
                                  f"{lab} machines")
@@ -107,7 +112,8 @@ def serve(
         _announce(serving, netns)
 
     with _refusals():
-        launch.serve(settings, lab, netns, rate, announce, hypervisors=hypervisors)
+        launch.serve(settings, lab, netns, rate, announce, hypervisors=hypervisors,
+                     switch=switch)
 
 
 def _announce(serving: Serving, netns: bool) -> None:
@@ -224,30 +230,73 @@ def top_talkers(
     url: ServiceUrlOpt = None,
     token: TokenOpt = None, cloud: CloudOpt = None,
     switch: Annotated[str | None, typer.Option(help="Only this switch.")] = None,
+    port: Annotated[str | None, typer.Option(
+        help="Only this switch port (with --by flow: flows in or out of it).")] = None,
     minutes: Annotated[float, typer.Option(help="The window: the last N minutes.")] = 5,
-    limit: Annotated[int, typer.Option(help="How many ports.")] = 10,
+    limit: Annotated[int, typer.Option(help="How many ports or flows.")] = 10,
     sort: Annotated[str, typer.Option(
-        help="Rank by what machines sent, received, or the total.")] = "sent",
+        help="Ports: rank by what machines sent, received, or the total.")] = "sent",
+    by: Annotated[str, typer.Option(
+        help="port: switch port counters; flow: the flows sFlow sampled, with their "
+             "tenants and the estimate's error.")] = "port",
 ) -> None:
-    """Which tenant's machines move the most bytes through the switches lately."""
+    """Which tenant's machines (or flows) move the most bytes through the switches lately."""
     url = service.service_url(url, cloud)
-    params: dict[str, Any] = {"minutes": minutes, "limit": limit, "sort": sort}
-    if switch:
-        params["switch"] = switch
+    params: dict[str, Any] = {"minutes": minutes, "limit": limit, "by": by}
+    if by != "flow":
+        params["sort"] = sort
+    for key, value in (("switch", switch), ("port", port)):
+        if value:
+            params[key] = value
     with service.client(url, token, cloud) as client:
         rows = service.ok(client.get(f"{url.rstrip('/')}/network/v2.0/barecloud-top-talkers",
                               params=params))["top_talkers"]
     if not rows:
-        typer.echo(f"no traffic counted in the last {minutes:g} minutes")
+        what = "flow sampled" if by == "flow" else "traffic counted"
+        typer.echo(f"no {what} in the last {minutes:g} minutes")
+        return
+    if by == "flow":
+        _flow_table(rows)
         return
     table = [("switch", "port", "project", "server", "network", "sent", "received", "Mbit/s")]
     table += [(r["switch"], r["port"], r["project_name"] or r["project_id"] or "-",
                r["server_name"] or r["server_id"] or "-",
                r["network_name"] or r["network_id"] or "-", _size(r["rx_bytes"]),
                _size(r["tx_bytes"]), f"{r['bits_per_second'] / 1e6:.1f}") for r in rows]
+    _print_table(table, left=5)
+
+
+def _endpoint(ip: str | None, port: int | None, protocol: Any) -> str:
+    if ip is None:
+        return "-"
+    host = f"[{ip}]" if ":" in ip else ip
+    return f"{host}:{port}" if port is not None and protocol in ("tcp", "udp") else host
+
+
+def _who(end: dict[str, Any]) -> str:
+    project = end["project_name"] or end["project_id"]
+    server = end["server_name"] or end["server_id"]
+    return "/".join(x for x in (project, server) if x) or "-"
+
+
+def _flow_table(rows: list[dict[str, Any]]) -> None:
+    table = [("switch", "in", "out", "proto", "source", "destination", "from", "to",
+              "bytes (est.)", "±95%", "Mbit/s")]
+    table += [(r["switch"], r["in_port"] or "-", r["out_port"] or "-",
+               str(r["protocol"] or "-"),
+               _endpoint(r["src_ip"], r["src_port"], r["protocol"]),
+               _endpoint(r["dst_ip"], r["dst_port"], r["protocol"]),
+               _who(r["source"]), _who(r["destination"]), _size(r["bytes"]),
+               f"{r['error_percent']:.0f}%", f"{r['bits_per_second'] / 1e6:.1f}")
+              for r in rows]
+    _print_table(table, left=8)
+
+
+def _print_table(table: Sequence[tuple[str, ...]], left: int) -> None:
+    """Columns padded to their widest cell: the first ``left`` to the left, numbers right."""
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table:
-        typer.echo("  ".join(cell.ljust(w) if i < 5 else cell.rjust(w)
+        typer.echo("  ".join(cell.ljust(w) if i < left else cell.rjust(w)
                              for i, (cell, w) in enumerate(zip(row, widths, strict=True))))
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -235,3 +236,43 @@ class PortSecurityGroup(Base):
         ForeignKey("network_ports.id", ondelete="CASCADE"), primary_key=True)
     security_group_id: Mapped[str] = mapped_column(
         ForeignKey("security_groups.id"), primary_key=True, index=True)
+class FlowRecord(Base):
+    """Sampled packets of one flow through one switch in one collector interval.
+
+    Written by the sFlow collector (services/network/flows.py): the samples
+    of an interval are summed per flow, so a flood of one flow is one row per
+    interval, not one per sample.  ``est_bytes`` is Σ frame length * sampling
+    rate (what the flow moved, estimated); ``samples`` gives the estimate's
+    error.  Both ends are attributed when the row is written (machines change
+    hands), like ``switch_port_samples``.
+    """
+
+    __tablename__ = "flow_records"
+    __table_args__ = (Index("ix_flow_records_switch_interval", "switch", "interval_start"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    switch: Mapped[str] = mapped_column(String(255))
+    interval_start: Mapped[dt.datetime] = mapped_column(DateTime)
+    seconds: Mapped[float] = mapped_column(Float)
+    in_port: Mapped[str | None] = mapped_column(String(255))
+    out_port: Mapped[str | None] = mapped_column(String(255))
+    vlan: Mapped[int | None] = mapped_column(Integer)
+    protocol: Mapped[int | None] = mapped_column(Integer)
+    src_mac: Mapped[str] = mapped_column(String(17))
+    dst_mac: Mapped[str] = mapped_column(String(17))
+    src_ip: Mapped[str | None] = mapped_column(String(64))
+    dst_ip: Mapped[str | None] = mapped_column(String(64))
+    src_port: Mapped[int | None] = mapped_column(Integer)
+    dst_port: Mapped[int | None] = mapped_column(Integer)
+    samples: Mapped[int] = mapped_column(Integer)
+    est_bytes: Mapped[int] = mapped_column(BigInteger)
+    est_packets: Mapped[int] = mapped_column(BigInteger)
+    src_network_port_id: Mapped[str | None] = mapped_column(String(36))
+    src_network_id: Mapped[str | None] = mapped_column(String(36))
+    src_project_id: Mapped[str | None] = mapped_column(String(255))
+    src_device_id: Mapped[str | None] = mapped_column(String(255))
+    dst_network_port_id: Mapped[str | None] = mapped_column(String(36))
+    dst_network_id: Mapped[str | None] = mapped_column(String(36))
+    dst_project_id: Mapped[str | None] = mapped_column(String(255))
+    dst_device_id: Mapped[str | None] = mapped_column(String(255))

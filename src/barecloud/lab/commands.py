@@ -118,6 +118,13 @@ def up(
         str | None,
         typer.Option(help="netns lab: shape every cable (tc tbf), e.g. 200mbit; off: unshaped."),
     ] = None,
+    switch: Annotated[
+        str | None,
+        typer.Option(help="netns lab: what plays the switch, linux-bridge (bare veths for "
+                          "barecloud's linux-bridge driver, the default) or openvswitch "
+                          "(an Open vSwitch bridge, userspace datapath); fixed when the lab "
+                          "is built."),
+    ] = None,
     owner_pid: Annotated[
         int | None,
         typer.Option(help="Shards started now stop when this process ends (serve --lab)."),
@@ -135,7 +142,8 @@ def up(
             profile=Profile(cpus, memory_mb, cpu_arch, disk_gb, nics),
             username=bmc_username, password=bmc_password,
             ipmi_base_port=ipmi_base_port, redfish_base_port=redfish_base_port,
-            boot_url=boot_url, netns=netns, rate=rate, owner_pid=owner_pid, progress=_say,
+            boot_url=boot_url, netns=netns, rate=rate, switch=switch, owner_pid=owner_pid,
+            progress=_say,
         )  # fmt: skip
         _say(f"lab at {lab.path}: {state.machine_count} machines in {len(state.shards)} "
              f"shard(s), ready in {time.monotonic() - started:.1f}s")  # fmt: skip

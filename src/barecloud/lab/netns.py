@@ -44,6 +44,8 @@ from barecloud.lab.machine import LabError, Machine
 PREFIX = "bcl"
 SWITCH_NAME = "lab-switch"  # the switch's name in barecloud's `switches` setting
 SWITCH_DRIVER = "linux-bridge"
+OVS_DRIVER = "openvswitch"
+SWITCH_DRIVERS = (SWITCH_DRIVER, OVS_DRIVER)
 NETNS_DIR = Path("/run/netns")
 TBF_LATENCY = "50ms"
 MIN_BURST = 128 * 1024  # bytes: more than a GSO packet (see tbf_args)
@@ -67,6 +69,10 @@ class Wiring:
     switch_name: str = SWITCH_NAME
     rate: str | None = None  # tc tbf rate on both ends of every cable, e.g. "200mbit"
     machines: dict[str, MachineLink] = field(default_factory=dict)
+    # What plays the switch: bare veths for barecloud's linux-bridge driver, or an
+    # Open vSwitch bridge (lab/ovs.py) run from ``ovs_rundir``.
+    switch_driver: str = SWITCH_DRIVER
+    ovs_rundir: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Wiring:
@@ -79,6 +85,9 @@ class Wiring:
 
     def switch_definition(self) -> dict[str, dict[str, str]]:
         """The entry barecloud's ``switches`` setting needs for this lab's switch."""
+        if self.switch_driver == OVS_DRIVER and self.ovs_rundir:
+            return {self.switch_name: {"driver": OVS_DRIVER, "netns": self.switch_netns,
+                                       "db": f"unix:{self.ovs_rundir}/db.sock"}}
         return {self.switch_name: {"driver": SWITCH_DRIVER, "netns": self.switch_netns}}
 
     def local_link(self, machine: str, nic: int) -> dict[str, str]:
@@ -92,14 +101,26 @@ def lab_id(lab_path: Path) -> str:
     return hashlib.sha256(str(lab_path.resolve()).encode()).hexdigest()[:6]
 
 
-def plan(lab_path: Path, wiring: Wiring | None, machines: Iterable[Machine]) -> Wiring:
-    """The wiring with every machine given a namespace and ports (existing ones kept)."""
+def plan(lab_path: Path, wiring: Wiring | None, machines: Iterable[Machine],
+         switch: str | None = None) -> Wiring:
+    """The wiring with every machine given a namespace and ports (existing ones kept).
+
+    ``switch`` (linux-bridge or openvswitch) is fixed when the lab is built.
+    """
     ident = lab_id(lab_path)
+    if switch is not None and switch not in SWITCH_DRIVERS:
+        raise LabError(f"--switch {switch}: the lab switch is one of {', '.join(SWITCH_DRIVERS)}")
+    if wiring is not None and switch is not None and switch != wiring.switch_driver:
+        raise LabError(f"this lab's switch is {wiring.switch_driver}, fixed when the lab was "
+                       "built (`barecloud lab down --purge` starts over)")
     if wiring is None:
         digest = hashlib.sha256(f"switch:{lab_path.resolve()}".encode()).digest()
         # Locally administered, unicast: 02:bc:xx:xx:xx:xx.
         switch_id = ":".join(f"{b:02x}" for b in (0x02, 0xBC, *digest[:4]))
-        wiring = Wiring(switch_netns=f"{PREFIX}-{ident}-sw", switch_id=switch_id)
+        wiring = Wiring(switch_netns=f"{PREFIX}-{ident}-sw", switch_id=switch_id,
+                        switch_driver=switch or SWITCH_DRIVER)
+        if wiring.switch_driver == OVS_DRIVER:
+            wiring.ovs_rundir = str(lab_path.resolve() / "ovs")
     used = [int(p[1:]) for p in wiring.ports]
     next_port = max(used, default=0) + 1
     for machine in machines:

@@ -37,6 +37,7 @@ import httpx
 
 from barecloud import procs
 from barecloud.lab import netns as lab_netns
+from barecloud.lab import ovs as lab_ovs
 from barecloud.lab.layout import HOST, LabDir, LabState, Shard
 from barecloud.lab.machine import LabError, Machine, Profile
 
@@ -71,6 +72,7 @@ def up(
     boot_url: str | None = None,
     netns: bool = False,
     rate: str | None = None,
+    switch: str | None = None,
     owner_pid: int | None = None,
     progress: Progress = _quiet,
 ) -> LabState:
@@ -99,6 +101,8 @@ def up(
             lab_netns.check_host()
         elif rate is not None:
             raise LabError("--rate shapes the cables of a netns lab (--netns)")
+        elif switch is not None:
+            raise LabError("--switch chooses the switch of a netns lab (--netns)")
         if boot_url is not None:
             state.boot_url = boot_url  # running shards read it at the next boot
         wanted = shards or len(state.shards) or 1
@@ -116,9 +120,13 @@ def up(
         lab.write(state)
         if state.mode == "netns":
             machines = list(lab.machines())
-            state.netns = lab_netns.wire(lab_netns.plan(lab.path, state.netns, machines),
-                                         machines, rate)  # fmt: skip
+            wiring = lab_netns.plan(lab.path, state.netns, machines, switch)
+            if wiring.switch_driver == lab_netns.OVS_DRIVER:
+                lab_ovs.check_host()
+            state.netns = lab_netns.wire(wiring, machines, rate)
             lab.write(state)
+            if state.netns.ovs_rundir:
+                lab_ovs.start(state.netns.switch_netns, Path(state.netns.ovs_rundir))
             progress(f"wired {len(machines)} machines to switch namespace "
                      f"{state.netns.switch_netns}")  # fmt: skip
         started: list[tuple[Shard, subprocess.Popen[bytes]]] = []
@@ -282,6 +290,8 @@ def down(lab: LabDir, *, purge: bool = False, timeout: float = 15.0,
                 time.sleep(0.02)
             shard.pid = None
         if state.netns is not None:
+            if state.netns.ovs_rundir:
+                lab_ovs.stop(Path(state.netns.ovs_rundir))
             # After the shards: their machines' processes are gone, or killed here.
             deleted = lab_netns.unwire(state.netns)
             progress(f"deleted {len(deleted)} network namespace(s)")
@@ -321,6 +331,7 @@ def status(lab: LabDir, machines: bool = False) -> dict[str, Any]:
         present = lab_netns.namespaces()
         out["switch"] = {"name": wiring.switch_name, "id": wiring.switch_id,
                          "netns": wiring.switch_netns, "rate": wiring.rate,
+                         "driver": wiring.switch_driver,
                          "wired": wiring.switch_netns in present, "ports": wiring.ports,
                          "settings": wiring.switch_definition()}  # fmt: skip
     if machines:

@@ -83,27 +83,42 @@ SWITCH_VTEP = PROVISIONING_CIDR.network_address + 254
 SWITCH_VTEP_IFNAME = "bcvtep0"
 
 
-def wire_netns(settings: Settings, count: int, rate: str | None) -> Settings:
+def wire_netns(settings: Settings, count: int, rate: str | None,
+               switch: str | None = None) -> Settings:
     """Build the lab's switch and machine namespaces; the settings that drive them.
 
     Runs before the service: barecloud's provisioning address must exist
     before it listens there.  The lab's BMCs start too; enrollment waits
-    until the APIs answer.
+    until the APIs answer.  ``switch`` (linux-bridge or openvswitch) is what
+    plays the lab switch; an Open vSwitch one carries segments as access
+    VLANs (tenant networks default to ``vlan``) and exports sFlow from its
+    address on the provisioning segment (docs/design/flows.md).
     """
     argv = [sys.executable, "-m", "barecloud.lab", "up", "--nodes", str(count), "--netns",
             "--lab-dir", str(lab_dir(settings)), "--owner-pid", str(os.getpid()), "--json"]
     if rate:
         argv += ["--rate", rate]
+    if switch:
+        argv += ["--switch", switch]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False,
                           preexec_fn=children.die_with_parent())
     if proc.returncode:
         raise SystemExit(f"the lab did not start: {proc.stderr.strip()}")
     info: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    switches: dict[str, dict[str, Any]] = {
-        name: {**opts, "vxlan_local": str(SWITCH_VTEP)} for name, opts in info["switches"].items()}
+    switches: dict[str, dict[str, Any]] = {}
+    for name, opts in info["switches"].items():
+        if opts.get("driver") == "openvswitch":
+            switches[name] = {**opts, "sflow_agent": SWITCH_VTEP_IFNAME}
+        else:
+            switches[name] = {**opts, "vxlan_local": str(SWITCH_VTEP)}
     host = str(PROVISIONING_CIDR.network_address + 1)
     first, last = PROVISIONING_CIDR.network_address + 100, PROVISIONING_CIDR.network_address + 250
+    update: dict[str, Any] = {}
+    if (any(o.get("driver") == "openvswitch" for o in switches.values())
+            and "network_default_type" not in settings.model_fields_set):
+        update["network_default_type"] = "vlan"
     return settings.model_copy(update={
+        **update,
         "switches": {**settings.switches, **switches},
         "network_host_switch": next(iter(switches)),
         "provisioning_network": PROVISIONING_NETWORK,

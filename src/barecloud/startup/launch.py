@@ -37,22 +37,24 @@ class Serving:
 
 
 def serve(settings: Settings, lab: int, netns: bool, rate: str | None,
-          on_ready: Callable[[Serving], None], hypervisors: int = 0) -> None:
+          on_ready: Callable[[Serving], None], hypervisors: int = 0,
+          switch: str | None = None) -> None:
     """The all-in-one service, with a lab of ``lab`` machines if asked (``hypervisors``
     of them deployed as hypervisors, in a netns lab)."""
     configure_logging()
     # Before the lab, the migrations, anything: a second service on the file is
     # refused untouched (and its exit must not stop the first one's lab).
     with alone_on(settings, "barecloud serve"):
-        _serve(settings, lab, netns, rate, on_ready, hypervisors)
+        _serve(settings, lab, netns, rate, on_ready, hypervisors, switch)
 
 
 def _serve(settings: Settings, lab: int, netns: bool, rate: str | None,
-           on_ready: Callable[[Serving], None], hypervisors: int) -> None:
+           on_ready: Callable[[Serving], None], hypervisors: int,
+           switch: str | None = None) -> None:
     if lab and (conflict := lab_service.mode_conflict(settings, lab, netns)):
         raise Refused(conflict)
     if netns:
-        settings = lab_service.wire_netns(settings, lab, rate)
+        settings = lab_service.wire_netns(settings, lab, rate, switch)
 
     async def ready(rt: Runtime) -> None:
         info = await lab_service.start(rt, settings, lab, netns=netns,

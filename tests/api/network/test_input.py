@@ -83,6 +83,11 @@ def test_a_bad_query_parameter_is_refused_in_neutrons_words(neutron: Neutron) ->
                  400) == "Invalid input for limit. Reason: 'abc' is not a number."
     assert error(neutron.request("GET", "/barecloud-top-talkers", params={"limit": "2.5"}),
                  400) == "Invalid input for limit. Reason: '2.5' is not an integer."
+    assert error(neutron.request("GET", "/barecloud-top-talkers", params={"by": "vlan"}),
+                 400) == "by must be port or flow, not 'vlan'."
+    assert error(neutron.request("GET", "/barecloud-top-talkers",
+                                 params={"by": "flow", "minutes": "0"}), 400) == \
+        "minutes must be more than 0 and at most 1440."
 
 
 def test_openapi_shows_the_declarations(neutron: Neutron) -> None:
@@ -99,7 +104,8 @@ def test_openapi_shows_the_declarations(neutron: Neutron) -> None:
     assert "quota" in quota["requestBody"]["content"]["application/json"]["schema"][
         "properties"]
     talkers = api["paths"]["/network/v2.0/barecloud-top-talkers"]["get"]
-    assert {p["name"] for p in talkers["parameters"]} == {"switch", "sort", "minutes", "limit"}
+    assert {p["name"] for p in talkers["parameters"]} == {"switch", "sort", "minutes", "limit",
+                                                         "by", "port"}
     for path, item in api["paths"].items():
         if path.startswith("/network"):
             for method, operation in item.items():

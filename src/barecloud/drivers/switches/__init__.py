@@ -2,7 +2,7 @@
 
 ``switch_driver(name, settings)`` gives the driver of a switch of the
 ``switches`` setting; see docs/design/networking.md and each driver's module
-for its options (``linux-bridge``, ``generic-ssh``, ``fake``).
+for its options (``linux-bridge``, ``openvswitch``, ``generic-ssh``, ``fake``).
 
 The registry is imported on first use, not here: it loads the service's
 settings (pydantic, some 0.2 s), which code that needs only the types above

@@ -116,4 +116,23 @@ class PortFilter(Protocol):
     async def filter_ports(self, wanted: Mapping[str, PortRules]) -> None:
         """Make exactly the ports of ``wanted`` filtered, each by its rules; every other
         port of the switch unfiltered.  Idempotent, and cheap when nothing changed."""
+class FlowExport(Protocol):
+    """A switch that samples packets and exports them as sFlow v5 to a collector.
+
+    barecloud's collector (services/network/flows.py) points the switch at its
+    own socket when it starts, and maps the datagrams' ifIndex to ports.
+    """
+
+    # Whether it is configured to export (e.g. a sampling rate above 0): a switch
+    # that does not gets no collector, nor its leader lock.
+    exports_flows: bool
+
+    async def export_flows(self, target: str) -> bool:
+        """Send sFlow to ``target`` ("host:port"); False when the switch exports none."""
+        ...
+
+    async def stop_flows(self) -> None: ...
+
+    async def flow_ports(self) -> dict[int, str]:
+        """sFlow ifIndex → switch port name."""
         ...

@@ -4,6 +4,9 @@ It lets the whole stack (port binding, top talkers) run with no switch at
 all, and tests see what was asked of a switch without a mock: ``calls``
 records every operation, ``set_counters`` feeds the top-talker sampler,
 and ports listed in ``refuse_ports`` are refused as a real switch would.
+With ``flow_export`` it plays a switch that exports sFlow: ``flow_target``
+is where the collector asked for it, and port N of ``ports`` (from 1) is
+ifIndex N, so a test or benchmark sends the collector datagrams of its own.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ class FakeSwitch:
                 type="list", default=[]),
         Setting("refuse_ports", "Ports whose bind and unbind the switch refuses "
                 "(PermanentDriverError), to try failure paths.", type="list", default=[]),
+        Setting("flow_export", "Play a switch that exports sFlow (FlowExport).",
+                type="boolean", default=False),
     )
 
     def __init__(self, name: str, options: dict[str, Any]) -> None:
@@ -32,6 +37,9 @@ class FakeSwitch:
         self.port_counters: dict[str, PortCounters] = {}
         self.calls: list[tuple[str, ...]] = []
         self.closed = False
+        self.flow_export = bool(options.get("flow_export"))
+        self.exports_flows = self.flow_export
+        self.flow_target: str | None = None
 
     def _check(self, port: str, what: str) -> None:
         if self.ports and port not in self.ports:
@@ -62,3 +70,17 @@ class FakeSwitch:
 
     async def close(self) -> None:
         self.closed = True
+
+    # --- FlowExport (with flow_export) -------------------------------------------------
+
+    async def export_flows(self, target: str) -> bool:
+        self.calls.append(("export_flows", target))
+        if self.flow_export:
+            self.flow_target = target
+        return self.flow_export
+
+    async def stop_flows(self) -> None:
+        self.flow_target = None
+
+    async def flow_ports(self) -> dict[int, str]:
+        return {i: port for i, port in enumerate(self.ports, start=1)}

@@ -45,8 +45,10 @@ def _classes() -> dict[str, SwitchDriverClass]:
     from barecloud.drivers.switches.fake import FakeSwitch
     from barecloud.drivers.switches.generic_ssh.driver import GenericSshSwitch
     from barecloud.drivers.switches.linux_bridge import LinuxBridgeSwitch
+    from barecloud.drivers.switches.openvswitch import OpenVSwitchSwitch
 
-    return {c.driver_name: c for c in (LinuxBridgeSwitch, GenericSshSwitch, FakeSwitch)}
+    return {c.driver_name: c for c in (LinuxBridgeSwitch, OpenVSwitchSwitch, GenericSshSwitch,
+                                       FakeSwitch)}
 
 
 def driver_names() -> tuple[str, ...]:

@@ -29,6 +29,8 @@ Three loops, run by the all-in-one service and by ``barecloud conductor``:
   (provisioning, cleaning) or without port security is not.  A change of a
   group, a rule or a port's groups wakes it at once in this process; other
   processes' changes are seen at its next pass (``DHCP_INTERVAL``).
+- **Flows**: a :class:`~barecloud.services.network.flows.FlowCollector` per
+  switch that exports sFlow, each with a leader lock of its own (flows.py).
 
 Every conductor (and the all-in-one service) runs this agent, but only one
 process acts: the leader (:mod:`barecloud.conductor.leader`, an advisory lock
@@ -57,7 +59,7 @@ from barecloud.drivers.switches.base import HostPlug, PortFilter, Segment, VtepF
 from barecloud.errors import BarecloudError
 from barecloud.services.context import Runtime
 from barecloud.services.network import dhcp as network_dhcp
-from barecloud.services.network import firewall, traffic, vteps
+from barecloud.services.network import firewall, flows, traffic, vteps
 from barecloud.services.network import ports as network_ports
 from barecloud.services.network import security_groups as groups_service
 from barecloud.services.network.dhcp import NetworkDhcpServer, NetworkSpec, SubnetSpec
@@ -85,6 +87,7 @@ class NetworkAgent:
         # Vxlan networks given VTEPs at the last pass, so a network no longer in
         # use is told "nobody" once (its bridge may outlive it, e.g. a DHCP plug).
         self._flooded: dict[str, Segment] = {}
+        self.collectors: list[flows.FlowCollector] = []
         self.leader = Leader(rt.db.url, LEADER_ROLE, rt.settings.leader_retry_interval)
         self._filter_wake = asyncio.Event()
         self._unlisten: Callable[[], None] | None = None
@@ -107,6 +110,10 @@ class NetworkAgent:
                 self._every(DHCP_INTERVAL, self.sync_vteps), name="switch-vteps"))
             self._unlisten = groups_service.on_change(self._filter_wake.set)
             self._tasks.append(asyncio.create_task(self._filter_loop(), name="port-filters"))
+            for name in flows.exporting_switches(self.rt):
+                collector = flows.FlowCollector(self.rt, name)
+                await collector.start()
+                self.collectors.append(collector)
 
     async def stop(self) -> None:
         if self._unlisten is not None:
@@ -116,6 +123,8 @@ class NetworkAgent:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for network_id in list(self.servers):
             await self._remove(network_id)
+        for collector in self.collectors:
+            await collector.stop()
         await self.leader.stop()
 
     def wake(self) -> None:

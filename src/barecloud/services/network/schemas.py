@@ -238,6 +238,7 @@ LIST_SECURITY_GROUP_RULES_QUERY = list_query((
 SHOW_QUERY: Schema = {"type": "object", "properties": {"fields": STRINGS}}
 TOP_TALKERS_QUERY: Schema = {"type": "object", "properties": {
     "switch": {"type": "string", "pattern": NO_NUL}, "sort": {"type": "string"},
+    "by": {"type": "string"}, "port": {"type": "string", "pattern": NO_NUL},
     "minutes": {"type": "number"}, "limit": {"type": "number", "multipleOf": 1}}}
 
 

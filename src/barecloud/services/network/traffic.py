@@ -156,7 +156,8 @@ SORTS: dict[str, Callable[[_Totals], int]] = {
 
 
 async def top_talkers(rt: Runtime, ctx: RequestContext, *, switch: str | None,
-                      minutes: float, limit: int, sort: str = "sent") -> list[dict[str, Any]]:
+                      minutes: float, limit: int, sort: str = "sent",
+                      port: str | None = None) -> list[dict[str, Any]]:
     policy.authorize(ctx, "network:get_top_talkers")
     if not 0 < minutes <= MAX_MINUTES:
         raise InvalidParameter(f"minutes must be more than 0 and at most {MAX_MINUTES}.")
@@ -170,6 +171,8 @@ async def top_talkers(rt: Runtime, ctx: RequestContext, *, switch: str | None,
     q = select(SwitchPortSample).where(SwitchPortSample.sampled_at >= since)
     if switch is not None:
         q = q.where(SwitchPortSample.switch == switch)
+    if port is not None:
+        q = q.where(SwitchPortSample.port == port)
     q = q.order_by(SwitchPortSample.switch, SwitchPortSample.port, SwitchPortSample.sampled_at,
                    SwitchPortSample.id)
     totals: dict[tuple[str, str], _Totals] = {}
@@ -197,7 +200,7 @@ async def top_talkers(rt: Runtime, ctx: RequestContext, *, switch: str | None,
         # The owner that moved the most; on a tie, the latest (the last one seen).
         owners = {k: max(reversed(t.by_owner.items()), key=lambda kv: kv[1])[0]
                   for k, t in ranked}
-        names = await _names(s, owners.values())
+        names = await owner_names(s, owners.values())
     out = []
     for (sw, port), t in ranked:
         project, device, network = owners[(sw, port)]
@@ -217,7 +220,7 @@ async def top_talkers(rt: Runtime, ctx: RequestContext, *, switch: str | None,
     return out
 
 
-async def _names(s: Any, owners: Any) -> dict[tuple[str, str | None], str]:
+async def owner_names(s: Any, owners: Any) -> dict[tuple[str, str | None], str]:
     projects = {o[0] for o in owners if o[0]}
     servers = {o[1] for o in owners if o[1]}
     networks = {o[2] for o in owners if o[2]}
