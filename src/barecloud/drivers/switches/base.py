@@ -109,13 +109,17 @@ class VtepFlood(Protocol):
 class PortFilter(Protocol):
     """A switch that enforces security groups on its ports (docs/design/security-groups.md).
 
-    A switch without it cannot filter: a machine port with rules is refused
-    there (services/network/vifs.py).
+    A switch without it cannot filter: its machine ports are left unfiltered
+    (no vendor ACL templates yet; docs/design/security-groups.md, "Not done").
     """
 
     async def filter_ports(self, wanted: Mapping[str, PortRules]) -> None:
         """Make exactly the ports of ``wanted`` filtered, each by its rules; every other
         port of the switch unfiltered.  Idempotent, and cheap when nothing changed."""
+        ...
+
+
+@runtime_checkable
 class FlowExport(Protocol):
     """A switch that samples packets and exports them as sFlow v5 to a collector.
 
