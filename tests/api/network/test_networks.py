@@ -219,7 +219,8 @@ def test_filters_fields_sorting_and_pages(neutron: Neutron) -> None:
 def test_quotas_are_enforced(neutron: Neutron) -> None:
     project = neutron.network()["project_id"]
     quota = neutron.ok("GET", f"/quotas/{project}")["quota"]
-    assert quota == {"network": 100, "subnet": 100, "port": 500, "rbac_policy": 10}
+    assert quota == {"network": 100, "subnet": 100, "port": 500, "rbac_policy": 10,
+                     "router": 10, "floatingip": 50}
     details = neutron.ok("GET", f"/quotas/{project}/details.json")["quota"]
     used = details["network"]["used"]
     assert used >= 1 and details["network"]["limit"] == 100

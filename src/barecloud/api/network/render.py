@@ -10,18 +10,20 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from barecloud.db.network_models import Network, NetworkPort, NetworkRbac, Subnet
+from barecloud.db.network_models import FloatingIP, Network, NetworkPort, NetworkRbac, Subnet
 from barecloud.services import policy
 from barecloud.services.context import RequestContext
+from barecloud.services.network import floatingips
 from barecloud.services.network.common import is_shared_for
 from barecloud.services.network.networks import ZONES
+from barecloud.services.network.routers import InterfaceInfo, RouterView
 
 
 def iso(when: dt.datetime | None) -> str | None:
     return when.strftime("%Y-%m-%dT%H:%M:%SZ") if when else None
 
 
-def _standard(row: Network | Subnet | NetworkPort) -> dict[str, Any]:
+def _standard(row: Any) -> dict[str, Any]:
     return {"id": row.id, "name": row.name, "tenant_id": row.project_id,
             "project_id": row.project_id, "description": row.description,
             "created_at": iso(row.created_at),
@@ -77,3 +79,32 @@ def rbac_policy(r: NetworkRbac) -> dict[str, Any]:
     return {"id": r.id, "object_type": r.object_type, "object_id": r.object_id,
             "action": r.action, "target_tenant": r.target_tenant,
             "project_id": r.project_id, "tenant_id": r.project_id}
+
+
+def router(ctx: RequestContext, v: RouterView) -> dict[str, Any]:
+    r = v.router
+    gateway = None
+    if v.gateway_network_id is not None:
+        gateway = {"network_id": v.gateway_network_id, "enable_snat": r.enable_snat,
+                   "external_fixed_ips": [{"subnet_id": sid, "ip_address": ip}
+                                          for sid, ip in v.gateway_ips]}
+    return {**_standard(r), "admin_state_up": r.admin_state_up, "status": r.status,
+            "external_gateway_info": gateway, "routes": [],
+            "availability_zone_hints": [], "availability_zones": list(ZONES)}
+
+
+def router_interface(info: InterfaceInfo) -> dict[str, Any]:
+    return {"id": info.router.id, "tenant_id": info.router.project_id,
+            "project_id": info.router.project_id, "port_id": info.port_id,
+            "network_id": info.network_id, "subnet_id": info.subnet_ids[0],
+            "subnet_ids": info.subnet_ids}
+
+
+def floatingip(f: FloatingIP) -> dict[str, Any]:
+    return {"id": f.id, "tenant_id": f.project_id, "project_id": f.project_id,
+            "description": f.description, "floating_network_id": f.floating_network_id,
+            "floating_ip_address": f.floating_ip_address, "port_id": f.fixed_port_id,
+            "fixed_ip_address": f.fixed_ip_address, "router_id": f.router_id,
+            "status": floatingips.status(f), "created_at": iso(f.created_at),
+            "updated_at": iso(f.updated_at or f.created_at),
+            "revision_number": f.revision_number}

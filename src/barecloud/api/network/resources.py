@@ -1,4 +1,4 @@
-"""/networks, /subnets, /ports and /rbac-policies: the same five verbs for each.
+"""/networks, /subnets, /ports, /rbac-policies, /routers, /floatingips: five verbs each.
 
 Each handler parses, calls one service function and renders; the table
 ``RESOURCES`` says which service functions and which renderer.  POST takes
@@ -17,7 +17,15 @@ from barecloud.api.common import JSONResponse, context, runtime
 from barecloud.api.network import inputs, params, render
 from barecloud.api.network.inputs import accepts
 from barecloud.services.context import RequestContext, Runtime
-from barecloud.services.network import networks, ports, rbac, schemas, subnets
+from barecloud.services.network import (
+    floatingips,
+    networks,
+    ports,
+    rbac,
+    routers,
+    schemas,
+    subnets,
+)
 from barecloud.services.network.common import ListQuery, Page
 from barecloud.services.validation import Schema
 
@@ -60,6 +68,14 @@ RESOURCES = (
              rbac.list_policies, rbac.get, rbac.create, _rbac_many, rbac.update, rbac.remove,
              schemas.CREATE_RBAC_POLICY, schemas.UPDATE_RBAC_POLICY,
              schemas.LIST_RBAC_POLICIES_QUERY),
+    Resource("router", "routers", render.router, routers.list_routers, routers.get,
+             routers.create, routers.create_many, routers.update, routers.remove,
+             schemas.CREATE_ROUTER, schemas.UPDATE_ROUTER, schemas.LIST_ROUTERS_QUERY),
+    Resource("floatingip", "floatingips", lambda ctx, f: render.floatingip(f),
+             floatingips.list_floatingips, floatingips.get, floatingips.create,
+             floatingips.create_many, floatingips.update, floatingips.remove,
+             schemas.CREATE_FLOATINGIP, schemas.UPDATE_FLOATINGIP,
+             schemas.LIST_FLOATINGIPS_QUERY),
 )
 
 

@@ -1,4 +1,5 @@
-"""Network quotas: per-project limits on networks, subnets, ports and RBAC policies.
+"""Network quotas: per-project limits on networks, subnets, ports, RBAC policies, routers
+and floating IPs.
 
 As Neutron's DbQuotaNoLockDriver, usage is counted from the rows, not
 tracked.  :func:`check` runs inside the creating transaction after taking
@@ -13,7 +14,15 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from barecloud.db.network_models import Network, NetworkPort, NetworkQuota, NetworkRbac, Subnet
+from barecloud.db.network_models import (
+    FloatingIP,
+    Network,
+    NetworkPort,
+    NetworkQuota,
+    NetworkRbac,
+    Router,
+    Subnet,
+)
 from barecloud.db.session import serialize
 from barecloud.services import policy
 from barecloud.services.context import RequestContext, Runtime
@@ -22,9 +31,11 @@ from barecloud.services.network.errors import OverQuota
 from barecloud.services.quotas import save_limits
 
 # Neutron's [quotas] defaults for the resources barecloud has.
-DEFAULTS: dict[str, int] = {"network": 100, "subnet": 100, "port": 500, "rbac_policy": 10}
+DEFAULTS: dict[str, int] = {"network": 100, "subnet": 100, "port": 500, "rbac_policy": 10,
+                             "router": 10, "floatingip": 50}
 _MODELS: dict[str, Any] = {"network": Network, "subnet": Subnet, "port": NetworkPort,
-                           "rbac_policy": NetworkRbac}
+                           "rbac_policy": NetworkRbac, "router": Router,
+                           "floatingip": FloatingIP}
 
 
 async def limits_of(s: AsyncSession, project: str) -> dict[str, int]:
