@@ -34,6 +34,7 @@ HOST_NETWORK = "host-network"
 HOST_NETWORK_TESTS = (  # modules, or single tests by node id
     "tests/acceptance/test_readme.py",  # the README's serve --lab 4 --netns
     "tests/acceptance/test_tenant_isolation.py",
+    "tests/acceptance/test_floating_ips.py",  # routers' namespaces, the lab's outside
     "tests/acceptance/test_chain_failures.py",
     "tests/lab/test_service_rate.py",
     "tests/lab/test_netns_hypervisor.py",  # and a real VM in the machine's namespace

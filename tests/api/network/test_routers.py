@@ -156,7 +156,7 @@ def test_bad_input_is_neutrons_and_changes_nothing(admin: Neutron, demo: Neutron
     error(demo.request("PUT", f"/floatingips/{fip['id']}", json={"floatingip": {
         "port_id": bare["id"]}}), 400, "BadRequest")
     # ... another project's port and router: not found.
-    admin_net, admin_sub = _tenant(admin, "10.7.0.0/24")
+    admin_net, _ = _tenant(admin, "10.7.0.0/24")
     theirs = admin.port(admin_net["id"])
     error(demo.request("PUT", f"/floatingips/{fip['id']}", json={"floatingip": {
         "port_id": theirs["id"]}}), 404, "PortNotFound")

@@ -24,7 +24,7 @@ from barecloud.db.network_models import FloatingIP, IPAllocation, NetworkPort, R
 from barecloud.errors import Conflict
 from barecloud.services import policy
 from barecloud.services.context import RequestContext, Runtime
-from barecloud.services.network import addresses, attrs, networks, quotas, routers
+from barecloud.services.network import addresses, attrs, networks, quotas, routers, wakeup
 from barecloud.services.network import ports as network_ports
 from barecloud.services.network.common import (
     ListQuery,
@@ -226,6 +226,7 @@ async def create(rt: Runtime, ctx: RequestContext, data: dict[str, Any]) -> Floa
                                "meanwhile, or its fixed IP got another floating IP.") from None
             if attempt == routers.ATTEMPTS - 1:
                 raise
+    wakeup.wake()
     return await get(rt, ctx, fip_id)
 
 
@@ -247,6 +248,7 @@ async def update(rt: Runtime, ctx: RequestContext, fip_id: str,
             fip.revision_number += 1
     except IntegrityError:
         raise _already(fip, str(data.get("port_id"))) from None
+    wakeup.wake()
     return await get(rt, ctx, fip_id)
 
 
@@ -256,6 +258,7 @@ async def remove(rt: Runtime, ctx: RequestContext, fip_id: str) -> None:
         policy.authorize(ctx, "network:delete_floatingip", target(fip))
         await routers.drop_port(s, fip.floating_port_id)
         await s.delete(fip)
+    wakeup.wake()
 
 
 async def create_many(rt: Runtime, ctx: RequestContext, items: list[dict[str, Any]]

@@ -36,7 +36,7 @@ from barecloud.db.session import Database
 from barecloud.errors import Conflict
 from barecloud.services import policy
 from barecloud.services.context import RequestContext, Runtime
-from barecloud.services.network import addresses, attrs, networks, quotas
+from barecloud.services.network import addresses, attrs, networks, quotas, wakeup
 from barecloud.services.network import ports as network_ports
 from barecloud.services.network import subnets as network_subnets
 from barecloud.services.network.common import (
@@ -296,6 +296,7 @@ async def create(rt: Runtime, ctx: RequestContext, data: dict[str, Any]) -> Rout
         return router.id
 
     router_id = await _retrying(rt.db, work)
+    wakeup.wake()
     return await get(rt, ctx, router_id)
 
 
@@ -315,6 +316,7 @@ async def update(rt: Runtime, ctx: RequestContext, router_id: str,
         router.revision_number += 1
 
     await _retrying(rt.db, work)
+    wakeup.wake()
     return await get(rt, ctx, router_id)
 
 
@@ -331,6 +333,7 @@ async def remove(rt: Runtime, ctx: RequestContext, router_id: str) -> None:
             await s.flush()
             await drop_port(s, port_id)
         await s.execute(delete(Router).where(Router.id == router.id))
+    wakeup.wake()
 
 
 async def create_many(rt: Runtime, ctx: RequestContext, items: list[dict[str, Any]]
@@ -388,7 +391,9 @@ async def add_interface(rt: Runtime, ctx: RequestContext, router_id: str,
         router.revision_number += 1
         return InterfaceInfo(router, port.id, port.network_id, subnets)
 
-    return await _retrying(rt.db, work)
+    info = await _retrying(rt.db, work)
+    wakeup.wake()
+    return info
 
 
 async def remove_interface(rt: Runtime, ctx: RequestContext, router_id: str,
@@ -420,4 +425,6 @@ async def remove_interface(rt: Runtime, ctx: RequestContext, router_id: str,
                 raise RouterInterfaceInUseByFloatingIP(subnets[0], router.id)
         await drop_port(s, port.id)
         router.revision_number += 1
-        return InterfaceInfo(router, port.id, port.network_id, subnets)
+        info = InterfaceInfo(router, port.id, port.network_id, subnets)
+    wakeup.wake()
+    return info
