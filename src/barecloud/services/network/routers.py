@@ -58,6 +58,7 @@ from barecloud.services.network.errors import (
     RouterInterfaceNotFoundForSubnet,
     RouterInUse,
     RouterNotFound,
+    invalid_attr,
 )
 from barecloud.services.tenancy import project_of, service_context
 
@@ -234,6 +235,9 @@ async def _set_gateway(s: AsyncSession, ctx: RequestContext, router: Router,
     """Make the router's gateway what ``info`` says (None: no gateway)."""
     current = await view(s, router)
     t = target(router)
+    if info is not None and "network_id" not in info:
+        raise invalid_attr("external_gateway_info", "Validation of dictionary's keys failed. "
+                           "Expected keys: {'network_id'}")
     if info is not None:
         policy.authorize(ctx, f"network:{action}_router:external_gateway_info", t)
         network_id = str(info["network_id"])
@@ -291,7 +295,7 @@ async def create(rt: Runtime, ctx: RequestContext, data: dict[str, Any]) -> Rout
                         status="ACTIVE", enable_snat=True, revision_number=0)
         s.add(router)
         await s.flush()
-        if data.get("external_gateway_info") is not None:
+        if data.get("external_gateway_info"):
             await _set_gateway(s, ctx, router, data["external_gateway_info"], "create")
         return router.id
 

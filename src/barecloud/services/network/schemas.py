@@ -166,8 +166,10 @@ UPDATE_RBAC_POLICY = body("rbac_policy", "rbac_policies", _update(
 # --- routers (l3, ext-gw-mode) ------------------------------------------------------
 _FIXED_IP: Schema = {"type": "object", "minProperties": 1, "additionalProperties": False,
                      "properties": {"subnet_id": UUID, "ip_address": {"type": "string"}}}
+# {} clears the gateway, as null does (the CLI's `router unset --external-gateway`);
+# otherwise network_id is required (checked by the service).
 GATEWAY_INFO: Schema = {"type": ["object", "null"], "additionalProperties": False,
-                        "required": ["network_id"], "properties": {
+                        "properties": {
     "network_id": UUID, "enable_snat": BOOLEAN,
     "external_fixed_ips": {"type": ["array", "null"], "items": _FIXED_IP}}}
 _ROUTER: dict[str, Schema] = _standard(admin_state_up=BOOLEAN,
