@@ -18,14 +18,16 @@ def test_versions_index_and_extensions(network_service: support.Service,
         assert [(v["id"], v["status"]) for v in versions] == [("v2.0", "CURRENT")]
         assert versions[0]["links"][0]["href"] == f"{network_service.url}/network/v2.0/"
     resources = {r["collection"] for r in neutron.ok("GET", "/")["resources"]}
-    assert {"networks", "subnets", "ports", "quotas", "rbac-policies"} <= resources
+    assert {"networks", "subnets", "ports", "quotas", "rbac-policies", "routers",
+            "floatingips"} <= resources
     aliases = {e["alias"] for e in neutron.ok("GET", "/extensions")["extensions"]}
     assert {"provider", "external-net", "binding", "quotas", "quota_details",
             "rbac-policies", "project-id", "port-security"} <= aliases
-    assert "security-group" not in aliases and "router" not in aliases
+    assert {"router", "ext-gw-mode"} <= aliases
+    assert "security-group" not in aliases and "trunk" not in aliases
     assert neutron.ok("GET", "/extensions/provider")["extension"]["name"] == \
         "Provider Network"
-    error(neutron.request("GET", "/extensions/router"), 404)
+    error(neutron.request("GET", "/extensions/trunk"), 404)
     error(neutron.request("GET", "/nothing-here"), 404, "HTTPNotFound")
 
 
