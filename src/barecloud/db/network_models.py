@@ -276,3 +276,47 @@ class FlowRecord(Base):
     dst_network_id: Mapped[str | None] = mapped_column(String(36))
     dst_project_id: Mapped[str | None] = mapped_column(String(255))
     dst_device_id: Mapped[str | None] = mapped_column(String(255))
+
+
+class Router(TimestampMixin, Base):
+    """A Neutron router: its interfaces are ports (``device_owner``
+    ``network:router_interface``, ``device_id`` the router's id) and so is its
+    gateway (``network:router_gateway``), as in Neutron; ``gw_port_id`` names the
+    gateway port, and ``revision_number`` fences concurrent writers (row lock)."""
+
+    __tablename__ = "routers"
+    __table_args__ = (UniqueConstraint("gw_port_id", name="uq_routers_gw_port_id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
+    gw_port_id: Mapped[str | None] = mapped_column(String(36))
+    enable_snat: Mapped[bool] = mapped_column(Boolean, default=True)
+    revision_number: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class FloatingIP(TimestampMixin, Base):
+    """A floating IP: an address of an external network held by a port of its own
+    (``network:floatingip``), 1:1 NATed to one fixed IP of a port behind a router.
+    One floating IP per fixed IP and external network (the unique constraint)."""
+
+    __tablename__ = "floating_ips"
+    __table_args__ = (
+        UniqueConstraint("floating_network_id", "fixed_port_id", "fixed_ip_address",
+                         name="uq_floating_ips_fixed"),
+        UniqueConstraint("floating_port_id", name="uq_floating_ips_floating_port_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    floating_network_id: Mapped[str] = mapped_column(String(36), index=True)
+    floating_port_id: Mapped[str] = mapped_column(String(36))
+    floating_ip_address: Mapped[str] = mapped_column(String(64))
+    fixed_port_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    fixed_ip_address: Mapped[str | None] = mapped_column(String(64))
+    router_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    revision_number: Mapped[int] = mapped_column(Integer, default=0)

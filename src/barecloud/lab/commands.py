@@ -264,7 +264,7 @@ def console(
 
 @lab_app.command("exec")
 def exec_cmd(
-    machine: Annotated[str, typer.Argument(help="Machine name or UUID, or `switch`.")],
+    machine: Annotated[str, typer.Argument(help="Machine name or UUID, `switch` or `outside`.")],
     command: Annotated[list[str], typer.Argument(help="The command, after `--`.")],
     lab_dir: LabDirOpt = DEFAULT_LAB_DIR,
 ) -> None:

@@ -11,6 +11,11 @@ top-of-rack switch::
     bcl-<id>-lab-00002
       eth0 ---------------------- p3
 
+The lab also has an **outside** (``bcl-<id>-out``): a namespace with no
+cable of its own that plays the internet; barecloud plugs it into its
+external network's segment (``serve --lab N --netns``), so machines behind
+a router reach it through SNAT and it reaches them through floating IPs.
+
 Every cable is a veth pair; its switch end is a **named switch port**
 (``p1``, ``p2``, ... in the order machines and NICs were added, so a port
 name never changes once enrolled as a ``local_link_connection``).  Ports
@@ -73,6 +78,7 @@ class Wiring:
     # Open vSwitch bridge (lab/ovs.py) run from ``ovs_rundir``.
     switch_driver: str = SWITCH_DRIVER
     ovs_rundir: str | None = None
+    outside_netns: str = ""  # the internet's stand-in (empty in labs wired before it)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Wiring:
@@ -121,6 +127,8 @@ def plan(lab_path: Path, wiring: Wiring | None, machines: Iterable[Machine],
                         switch_driver=switch or SWITCH_DRIVER)
         if wiring.switch_driver == OVS_DRIVER:
             wiring.ovs_rundir = str(lab_path.resolve() / "ovs")
+    if not wiring.outside_netns:
+        wiring.outside_netns = f"{PREFIX}-{ident}-out"
     used = [int(p[1:]) for p in wiring.ports]
     next_port = max(used, default=0) + 1
     for machine in machines:
@@ -238,6 +246,8 @@ def wire(wiring: Wiring, machines: Iterable[Machine], rate: str | None = None) -
         tbf_args(rate)  # refuse a bad rate before touching anything
     existing = namespaces()
     _ensure_netns(wiring.switch_netns, existing)
+    if wiring.outside_netns:
+        _ensure_netns(wiring.outside_netns, existing)
     present = _links(wiring.switch_netns)
     for machine in machines:
         link = wiring.machines[machine.name]
@@ -288,6 +298,8 @@ def unwire(wiring: Wiring) -> list[str]:
     names) stays in ``lab.json``, so ``lab up`` rebuilds the same cables.
     """
     machines = [link.netns for link in wiring.machines.values()]
+    if wiring.outside_netns:  # what runs there is the lab's too (a test's server)
+        machines.append(wiring.outside_netns)
     names = [*machines, wiring.switch_netns]
     kill_inside(machines)
     existing = namespaces()

@@ -364,12 +364,15 @@ def _ipmi_ports(state: LabState) -> str:
 
 
 def netns_of(lab: LabDir, ident: str) -> str:
-    """The namespace of a machine (by name or UUID), or of the switch (``switch``)."""
+    """The namespace of a machine (by name or UUID), of the switch (``switch``) or of the
+    outside (``outside``)."""
     state = lab.read()
     if state.netns is None:
         raise LabError("this is a loopback lab: its machines have no namespace (lab up --netns)")
     if ident == "switch":
         return state.netns.switch_netns
+    if ident == "outside" and state.netns.outside_netns:
+        return state.netns.outside_netns
     name = lab.machine(ident).name
     if name not in state.netns.machines:
         raise LabError(f"{name} is not wired (run `barecloud lab up --netns`)")

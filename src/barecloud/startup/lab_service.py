@@ -81,6 +81,13 @@ PROVISIONING_IFNAME = "bcprov0"
 # endpoint, which the hypervisors (there too) reach for the tenant networks.
 SWITCH_VTEP = PROVISIONING_CIDR.network_address + 254
 SWITCH_VTEP_IFNAME = "bcvtep0"
+# ... and its internet: an external network whose public pool floating IPs and
+# router gateways take addresses from, on a flat segment the lab's outside
+# namespace sits on with the subnet's gateway address.
+EXTERNAL_NETWORK = "public"
+EXTERNAL_CIDR = ipaddress.ip_network("203.0.113.0/24")
+OUTSIDE_ADDRESS = EXTERNAL_CIDR.network_address + 1
+OUTSIDE_IFNAME = "public0"
 
 
 def wire_netns(settings: Settings, count: int, rate: str | None,
@@ -161,6 +168,31 @@ async def plug_provisioning(rt: Runtime) -> None:
     assert wiring is not None, "a netns lab records its wiring"
     await switch.plug(segment(network), SWITCH_VTEP_IFNAME, wiring.switch_netns,
                       (f"{SWITCH_VTEP}/{prefix}",))
+    if wiring.outside_netns:
+        await plug_outside(rt, switch, wiring.outside_netns)
+
+
+async def plug_outside(rt: Runtime, switch: HostPlug, outside_netns: str) -> None:
+    """The operator's external network ``public`` (203.0.113.0/24, made once), and the
+    lab's outside namespace on its segment as the subnet's gateway: the internet."""
+    try:
+        network = await network_service.find_network(rt.db, EXTERNAL_NETWORK)
+    except NotFound:
+        ctx = service_context("req-lab-netns")
+        async with rt.db.session() as s:
+            admin = await s.scalar(select(Project.id).where(Project.name == "admin"))
+        network = await network_service.create(rt, ctx, {
+            "name": EXTERNAL_NETWORK, "project_id": admin, "router:external": True,
+            "provider:network_type": "flat", "provider:physical_network": EXTERNAL_NETWORK,
+            "description": "the lab's internet: floating IPs and router gateways"})
+        await subnet_service.create(rt, ctx, {
+            "network_id": network.id, "project_id": admin, "name": EXTERNAL_NETWORK,
+            "ip_version": 4, "cidr": str(EXTERNAL_CIDR), "enable_dhcp": False,
+            "gateway_ip": str(OUTSIDE_ADDRESS),
+            "allocation_pools": [{"start": str(EXTERNAL_CIDR.network_address + 10),
+                                  "end": str(EXTERNAL_CIDR.network_address + 250)}]})
+    await switch.plug(segment(network), OUTSIDE_IFNAME, outside_netns,
+                      (f"{OUTSIDE_ADDRESS}/{EXTERNAL_CIDR.prefixlen}",))
 
 
 def shape_plug(settings: Settings, port: str) -> None:

@@ -142,7 +142,7 @@ CASES: list[tuple[str, str, Any, int, str]] = [
     ("GET", "/ports?fixed_ips=mac=1", None, 400, "HTTPBadRequest"),
     # quotas and RBAC
     ("PUT", "/quotas/p1", {"quota": {"network": -5}}, 400, "HTTPBadRequest"),
-    ("PUT", "/quotas/p1", {"quota": {"router": 5}}, 400, "HTTPBadRequest"),
+    ("PUT", "/quotas/p1", {"quota": {"trunk": 5}}, 400, "HTTPBadRequest"),
     ("POST", "/rbac-policies", {"rbac_policy": {"object_type": "qos_policy",
                                                 "object_id": NET, "action": "access_as_shared",
                                                 "target_tenant": "p"}}, 400,

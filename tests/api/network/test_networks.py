@@ -18,14 +18,16 @@ def test_versions_index_and_extensions(network_service: support.Service,
         assert [(v["id"], v["status"]) for v in versions] == [("v2.0", "CURRENT")]
         assert versions[0]["links"][0]["href"] == f"{network_service.url}/network/v2.0/"
     resources = {r["collection"] for r in neutron.ok("GET", "/")["resources"]}
-    assert {"networks", "subnets", "ports", "quotas", "rbac-policies"} <= resources
+    assert {"networks", "subnets", "ports", "quotas", "rbac-policies", "routers",
+            "floatingips"} <= resources
     aliases = {e["alias"] for e in neutron.ok("GET", "/extensions")["extensions"]}
     assert {"provider", "external-net", "binding", "quotas", "quota_details",
             "rbac-policies", "project-id", "port-security"} <= aliases
-    assert "security-group" in aliases and "router" not in aliases
+    assert {"router", "ext-gw-mode", "security-group"} <= aliases
+    assert "trunk" not in aliases
     assert neutron.ok("GET", "/extensions/provider")["extension"]["name"] == \
         "Provider Network"
-    error(neutron.request("GET", "/extensions/router"), 404)
+    error(neutron.request("GET", "/extensions/trunk"), 404)
     error(neutron.request("GET", "/nothing-here"), 404, "HTTPNotFound")
 
 
@@ -222,7 +224,8 @@ def test_quotas_are_enforced(neutron: Neutron) -> None:
     project = neutron.network()["project_id"]
     quota = neutron.ok("GET", f"/quotas/{project}")["quota"]
     assert quota == {"network": 100, "subnet": 100, "port": 500, "rbac_policy": 10,
-                     "security_group": 10, "security_group_rule": 100}
+                     "security_group": 10, "security_group_rule": 100,
+                     "router": 10, "floatingip": 50}
     details = neutron.ok("GET", f"/quotas/{project}/details.json")["quota"]
     used = details["network"]["used"]
     assert used >= 1 and details["network"]["limit"] == 100

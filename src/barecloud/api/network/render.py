@@ -12,6 +12,7 @@ import ipaddress
 from typing import Any
 
 from barecloud.db.network_models import (
+    FloatingIP,
     Network,
     NetworkPort,
     NetworkRbac,
@@ -21,8 +22,10 @@ from barecloud.db.network_models import (
 )
 from barecloud.services import policy
 from barecloud.services.context import RequestContext
+from barecloud.services.network import floatingips
 from barecloud.services.network.common import WILDCARD, is_shared_for
 from barecloud.services.network.networks import ZONES
+from barecloud.services.network.routers import InterfaceInfo, RouterView
 from barecloud.services.tenancy import project_of
 
 
@@ -30,8 +33,7 @@ def iso(when: dt.datetime | None) -> str | None:
     return when.strftime("%Y-%m-%dT%H:%M:%SZ") if when else None
 
 
-def _standard(row: Network | Subnet | NetworkPort | SecurityGroup | SecurityGroupRule
-              ) -> dict[str, Any]:
+def _standard(row: Any) -> dict[str, Any]:
     return {"id": row.id, "name": getattr(row, "name", ""), "tenant_id": row.project_id,
             "project_id": row.project_id, "description": row.description,
             "created_at": iso(row.created_at),
@@ -111,3 +113,32 @@ def security_group(ctx: RequestContext, g: SecurityGroup) -> dict[str, Any]:
                              (WILDCARD, mine) for e in g.rbac_entries)
     return {**_standard(g), "stateful": g.stateful, "shared": shared, "tags": [],
             "security_group_rules": [security_group_rule(r, g.is_default) for r in g.rules]}
+
+
+def router(ctx: RequestContext, v: RouterView) -> dict[str, Any]:
+    r = v.router
+    gateway = None
+    if v.gateway_network_id is not None:
+        gateway = {"network_id": v.gateway_network_id, "enable_snat": r.enable_snat,
+                   "external_fixed_ips": [{"subnet_id": sid, "ip_address": ip}
+                                          for sid, ip in v.gateway_ips]}
+    return {**_standard(r), "admin_state_up": r.admin_state_up, "status": r.status,
+            "external_gateway_info": gateway, "routes": [],
+            "availability_zone_hints": [], "availability_zones": list(ZONES)}
+
+
+def router_interface(info: InterfaceInfo) -> dict[str, Any]:
+    return {"id": info.router.id, "tenant_id": info.router.project_id,
+            "project_id": info.router.project_id, "port_id": info.port_id,
+            "network_id": info.network_id, "subnet_id": info.subnet_ids[0],
+            "subnet_ids": info.subnet_ids}
+
+
+def floatingip(f: FloatingIP) -> dict[str, Any]:
+    return {"id": f.id, "tenant_id": f.project_id, "project_id": f.project_id,
+            "description": f.description, "floating_network_id": f.floating_network_id,
+            "floating_ip_address": f.floating_ip_address, "port_id": f.fixed_port_id,
+            "fixed_ip_address": f.fixed_ip_address, "router_id": f.router_id,
+            "status": floatingips.status(f), "created_at": iso(f.created_at),
+            "updated_at": iso(f.updated_at or f.created_at),
+            "revision_number": f.revision_number}

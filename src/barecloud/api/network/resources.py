@@ -1,5 +1,5 @@
-"""/networks, /subnets, /ports, /rbac-policies, /security-groups and
-/security-group-rules: the same five verbs for each.
+"""/networks, /subnets, /ports, /rbac-policies, /routers, /floatingips,
+/security-groups and /security-group-rules: the same five verbs for each.
 
 Each handler parses, calls one service function and renders; the table
 ``RESOURCES`` says which service functions and which renderer.  POST takes
@@ -19,9 +19,11 @@ from barecloud.api.network import inputs, params, render
 from barecloud.api.network.inputs import accepts
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.network import (
+    floatingips,
     networks,
     ports,
     rbac,
+    routers,
     schemas,
     security_groups,
     subnets,
@@ -79,6 +81,14 @@ RESOURCES = (
              security_groups.create_rules, security_groups.update_rule,
              security_groups.remove_rule, schemas.CREATE_SECURITY_GROUP_RULE,
              schemas.UPDATE_SECURITY_GROUP_RULE, schemas.LIST_SECURITY_GROUP_RULES_QUERY),
+    Resource("router", "routers", render.router, routers.list_routers, routers.get,
+             routers.create, routers.create_many, routers.update, routers.remove,
+             schemas.CREATE_ROUTER, schemas.UPDATE_ROUTER, schemas.LIST_ROUTERS_QUERY),
+    Resource("floatingip", "floatingips", lambda ctx, f: render.floatingip(f),
+             floatingips.list_floatingips, floatingips.get, floatingips.create,
+             floatingips.create_many, floatingips.update, floatingips.remove,
+             schemas.CREATE_FLOATINGIP, schemas.UPDATE_FLOATINGIP,
+             schemas.LIST_FLOATINGIPS_QUERY),
 )
 
 

@@ -61,11 +61,17 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "pagination": ("Pagination support", "Extension that indicates that pagination is "
                    "enabled."),
     "sorting": ("Sorting support", "Extension that indicates that sorting is enabled."),
+    "router": ("Neutron L3 Router", "Router abstraction for basic L3 forwarding between L2 "
+               "Neutron networks and access to external networks via a NAT gateway."),
+    "ext-gw-mode": ("Neutron L3 Configurable external gateway mode", "Extension of the "
+                    "router abstraction for specifying whether SNAT should occur on the "
+                    "external gateway"),
 }
 COLLECTIONS = (("network", "networks"), ("subnet", "subnets"), ("port", "ports"),
                ("quota", "quotas"), ("rbac_policy", "rbac-policies"),
                ("security_group", "security-groups"),
                ("security_group_rule", "security-group-rules"),
+               ("router", "routers"), ("floatingip", "floatingips"),
                ("extension", "extensions"), ("availability_zone", "availability_zones"))
 
 

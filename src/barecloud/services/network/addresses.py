@@ -75,14 +75,21 @@ async def _taken(s: AsyncSession, subnet: Subnet, port_id: str) -> set[str]:
     return taken
 
 
+async def _held(s: AsyncSession, subnet: Subnet) -> set[str]:
+    return set((await s.scalars(select(IPAllocation.ip_address).where(
+        IPAllocation.subnet_id == subnet.id))).all())
+
+
 def auto_address(subnet: Subnet) -> bool:
     return subnet.ip_version == 6 and ipam.is_auto_address(subnet.ipv6_address_mode,
                                                            subnet.ipv6_ra_mode)
 
 
 async def resolve(s: AsyncSession, network: Network, port_id: str, mac: str,
-                  requests: list[Request] | None) -> list[tuple[str, str]]:
-    """(subnet id, address) pairs for the port; Neutron's 400/404/409 otherwise."""
+                  requests: list[Request] | None, gateway_ok: bool = False
+                  ) -> list[tuple[str, str]]:
+    """(subnet id, address) pairs for the port; Neutron's 400/404/409 otherwise.
+    ``gateway_ok``: a router's interface, which may take its subnet's gateway IP."""
     subnets = list((await s.scalars(select(Subnet).where(Subnet.network_id == network.id)
                                     .order_by(Subnet.created_at, Subnet.id))).all())
     chosen: list[tuple[str, str]] = []
@@ -147,7 +154,10 @@ async def resolve(s: AsyncSession, network: Network, port_id: str, mac: str,
                                f"port on subnet {subnet.id} with "
                                f"{subnet.ipv6_address_mode or subnet.ipv6_ra_mode} address "
                                "mode")
-        if str(address) in await _taken(s, subnet, port_id) or \
+        taken = await _taken(s, subnet, port_id)
+        if gateway_ok and subnet.gateway_ip and subnet.gateway_ip not in await _held(s, subnet):
+            taken.discard(subnet.gateway_ip)
+        if str(address) in taken or \
                 (subnet.id, str(address)) in chosen:
             raise IpAddressAlreadyAllocated(str(address), subnet.id)
         chosen.append((subnet.id, str(address)))

@@ -19,6 +19,10 @@ Three loops, run by the all-in-one service and by ``barecloud conductor``:
   Its own loop at the DHCP loop's pace rather than a step of it: it is
   needed whether or not this process serves DHCP (``network_host_switch``),
   and a failing DHCP pass must not hold it up.
+- **Routers** (with DHCP's conditions): the L3 agent
+  (:mod:`barecloud.services.network.l3`) makes every router's namespace
+  match the database, every ``l3.INTERVAL`` seconds and at once when this
+  process's API changes a router or floating IP (:mod:`~barecloud.services.network.wakeup`).
 - **Counters** (when switches are configured): :func:`traffic.sample_once`
   every ``switch_counter_interval`` seconds.
 - **Port filters** (when a configured switch can filter, a
@@ -59,7 +63,7 @@ from barecloud.drivers.switches.base import HostPlug, PortFilter, Segment, VtepF
 from barecloud.errors import BarecloudError
 from barecloud.services.context import Runtime
 from barecloud.services.network import dhcp as network_dhcp
-from barecloud.services.network import firewall, flows, traffic, vteps
+from barecloud.services.network import firewall, flows, l3, traffic, vteps, wakeup
 from barecloud.services.network import ports as network_ports
 from barecloud.services.network import security_groups as groups_service
 from barecloud.services.network.dhcp import NetworkDhcpServer, NetworkSpec, SubnetSpec
@@ -92,6 +96,8 @@ class NetworkAgent:
         self._filter_wake = asyncio.Event()
         self._unlisten: Callable[[], None] | None = None
         self.filter_passes = 0  # completed passes (tests and the benchmark wait on it)
+        self.l3 = l3.L3Agent(rt.db, self._plug, rt.settings.data_dir.resolve() / "network-routers")
+        self._l3_wake = asyncio.Event()
 
     async def start(self) -> None:
         if network_dhcp.enabled(self.rt.settings) or self.rt.settings.switches:
@@ -102,6 +108,8 @@ class NetworkAgent:
                 log.warning("ended the dnsmasq a killed service left (pids %s)", ended)
             self._tasks.append(asyncio.create_task(
                 self._every(DHCP_INTERVAL, self.sync_dhcp), name="network-dhcp"))
+            wakeup.wakers.add(self._l3_wake)
+            self._tasks.append(asyncio.create_task(self._routers(), name="network-l3"))
         if self.rt.settings.switches:
             self._tasks.append(asyncio.create_task(
                 self._every(self.rt.settings.switch_counter_interval, self.sample),
@@ -121,10 +129,13 @@ class NetworkAgent:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        wakeup.wakers.discard(self._l3_wake)
         for network_id in list(self.servers):
             await self._remove(network_id)
         for collector in self.collectors:
             await collector.stop()
+        if network_dhcp.enabled(self.rt.settings):
+            await self.l3.stop()
         await self.leader.stop()
 
     def wake(self) -> None:
@@ -139,6 +150,21 @@ class NetworkAgent:
                 log.exception("network agent: %s failed", getattr(fn, "__name__", fn))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), interval)
+
+    async def _routers(self) -> None:
+        """The L3 loop: its own pace and wake-up, so a floating IP's move is applied
+        within a second (or at once, when made through this process)."""
+        while True:
+            self._l3_wake.clear()
+            try:
+                if self.leader.leading:
+                    await self.l3.sync()
+                else:  # another process runs the routers
+                    await self.l3.stop()
+            except Exception:
+                log.exception("network agent: routers failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._l3_wake.wait(), l3.INTERVAL)
 
     async def sample(self) -> None:
         if self.leader.leading:  # one sampler in the cluster: no sample counted twice

@@ -93,6 +93,7 @@ async def delete_ports_of_device(db: Database, device_id: str) -> int:
         ids = list((await s.scalars(select(NetworkPort.id).where(
             NetworkPort.device_id == device_id))).all())
         if ids:
+            await ports.release_floating_ips(s, ids)
             await s.execute(delete(IPAllocation).where(IPAllocation.port_id.in_(ids)))
             await s.execute(delete(NetworkPort).where(NetworkPort.id.in_(ids)))
     return len(ids)

@@ -163,6 +163,33 @@ class SecurityGroupRuleNotFound(NetworkError, NotFound):
         super().__init__(f"Security group rule {rule_id} does not exist")
 
 
+class RouterNotFound(NetworkError, NotFound):
+    def __init__(self, router_id: str) -> None:
+        super().__init__(f"Router {router_id} could not be found")
+
+
+class RouterInterfaceNotFound(NetworkError, NotFound):
+    def __init__(self, router_id: str, port_id: str) -> None:
+        super().__init__(f"Router {router_id} does not have an interface with id {port_id}")
+
+
+class RouterInterfaceNotFoundForSubnet(NetworkError, NotFound):
+    def __init__(self, router_id: str, subnet_id: str) -> None:
+        super().__init__(f"Router {router_id} has no interface on subnet {subnet_id}")
+
+
+class FloatingIPNotFound(NetworkError, NotFound):
+    def __init__(self, floatingip_id: str) -> None:
+        super().__init__(f"Floating IP {floatingip_id} could not be found")
+
+
+class ExternalGatewayForFloatingIPNotFound(NetworkError, NotFound):
+    def __init__(self, external_network_id: str, subnet_id: str, port_id: str) -> None:
+        super().__init__(f"External network {external_network_id} is not reachable from "
+                         f"subnet {subnet_id}.  Therefore, cannot associate Port {port_id} "
+                         "with a Floating IP.")
+
+
 # --- 409 -------------------------------------------------------------------
 class SecurityGroupInUse(NetworkError, Conflict):
     def __init__(self, group_id: str, reason: str = "in use") -> None:
@@ -265,6 +292,44 @@ class InvalidSharedSetting(NetworkError, Conflict):
     def __init__(self, network: str) -> None:
         super().__init__(f"Unable to reconfigure sharing settings for network {network}. "
                          "Multiple tenants are using it.")
+
+
+class RouterInUse(NetworkError, Conflict):
+    def __init__(self, router_id: str, reason: str = "still has ports") -> None:
+        super().__init__(f"Router {router_id} {reason}")
+
+
+class RouterInterfaceInUseByFloatingIP(NetworkError, Conflict):
+    def __init__(self, subnet_id: str, router_id: str) -> None:
+        super().__init__(f"Router interface for subnet {subnet_id} on router {router_id} "
+                         "cannot be deleted, as it is required by one or more floating IPs.")
+
+
+class RouterExternalGatewayInUseByFloatingIp(NetworkError, Conflict):
+    def __init__(self, router_id: str, net_id: str) -> None:
+        super().__init__(f"Gateway cannot be updated for router {router_id}, since a gateway "
+                         f"to external network {net_id} is required by one or more floating "
+                         "IPs.")
+
+
+class FloatingIPPortAlreadyAssociated(NetworkError, Conflict):
+    def __init__(self, address: str, fip_id: str, port_id: str, fixed_ip: str,
+                 net_id: str) -> None:
+        super().__init__(f"Cannot associate floating IP {address} ({fip_id}) with port "
+                         f"{port_id} using fixed IP {fixed_ip}, as that fixed IP already has a "
+                         f"floating IP on external network {net_id}.")
+
+
+class ServicePortInUse(NetworkError, Conflict):
+    def __init__(self, port_id: str, owner: str) -> None:
+        super().__init__(f"Port {port_id} cannot be deleted directly via the port API: has "
+                         f"device owner {owner}.")
+
+
+class PortInUse(NetworkError, Conflict):
+    def __init__(self, net_id: str, port_id: str, device_id: str) -> None:
+        super().__init__(f"Unable to complete operation on port {port_id} for network "
+                         f"{net_id}. Port already has an attached device {device_id}.")
 
 
 # --- 503 -------------------------------------------------------------------

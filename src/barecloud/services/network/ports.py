@@ -22,10 +22,17 @@ import secrets
 from typing import Any
 
 from sqlalchemy import delete, exists, or_, select
+from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from barecloud.db.network_models import IPAllocation, Network, NetworkPort, PortSecurityGroup
+from barecloud.db.network_models import (
+    FloatingIP,
+    IPAllocation,
+    Network,
+    NetworkPort,
+    PortSecurityGroup,
+)
 from barecloud.db.session import Database
 from barecloud.errors import Conflict
 from barecloud.services import policy
@@ -48,10 +55,13 @@ from barecloud.services.network.errors import (
     PortNotFound,
     PortSecurityAndIPRequiredForSecurityGroups,
     PortSecurityPortHasSecurityGroup,
+    ServicePortInUse,
 )
 from barecloud.services.tenancy import project_of, service_context
 
 MAC_BASE = "fa:16:3e"
+# Ports a router or floating IP holds: deleted with them, never through /ports.
+SERVICE_OWNERS = ("network:router_interface", "network:router_gateway", "network:floatingip")
 ATTEMPTS = 5
 
 
@@ -318,9 +328,18 @@ async def delete_port(where: Runtime | Database, ctx: RequestContext | None,
     async with database(where).session() as s:
         if await s.scalar(select(NetworkPort.id).where(NetworkPort.id == port_id)) is None:
             raise PortNotFound(port_id)
+        await release_floating_ips(s, [port_id])
         await s.execute(delete(IPAllocation).where(IPAllocation.port_id == port_id))
         await s.execute(delete(NetworkPort).where(NetworkPort.id == port_id))
     groups_service.changed()
+
+
+async def release_floating_ips(s: AsyncSession, port_ids: list[str]) -> None:
+    """Disassociate the floating IPs of ports being deleted, as Neutron does: each stays
+    its project's, pointing nowhere."""
+    if port_ids:
+        await s.execute(sql_update(FloatingIP).where(FloatingIP.fixed_port_id.in_(port_ids))
+                        .values(fixed_port_id=None, fixed_ip_address=None, router_id=None))
 
 
 # --- update / delete ------------------------------------------------------------
@@ -396,6 +415,9 @@ async def remove(rt: Runtime, ctx: RequestContext, port_id: str) -> None:
         port = await fetch(s, ctx, port_id)
         network = await s.get_one(Network, port.network_id)
         policy.authorize(ctx, "network:delete_port", target(port.project_id, network))
+        if port.device_owner in SERVICE_OWNERS:
+            raise ServicePortInUse(port.id, port.device_owner)
+        await release_floating_ips(s, [port.id])
         await s.execute(delete(IPAllocation).where(IPAllocation.port_id == port.id))
         await s.execute(delete(NetworkPort).where(NetworkPort.id == port.id))
     groups_service.changed()  # a remote group lost a member

@@ -1,5 +1,5 @@
-"""Network quotas: per-project limits on networks, subnets, ports, RBAC policies and
-security groups and their rules.
+"""Network quotas: per-project limits on networks, subnets, ports, RBAC policies,
+routers, floating IPs, and security groups and their rules.
 
 As Neutron's DbQuotaNoLockDriver, usage is counted from the rows, not
 tracked.  :func:`check` runs inside the creating transaction after taking
@@ -15,10 +15,12 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from barecloud.db.network_models import (
+    FloatingIP,
     Network,
     NetworkPort,
     NetworkQuota,
     NetworkRbac,
+    Router,
     SecurityGroup,
     SecurityGroupRule,
     Subnet,
@@ -32,10 +34,12 @@ from barecloud.services.quotas import save_limits
 
 # Neutron's [quotas] defaults for the resources barecloud has.
 DEFAULTS: dict[str, int] = {"network": 100, "subnet": 100, "port": 500, "rbac_policy": 10,
-                             "security_group": 10, "security_group_rule": 100}
+                             "security_group": 10, "security_group_rule": 100,
+                             "router": 10, "floatingip": 50}
 _MODELS: dict[str, Any] = {"network": Network, "subnet": Subnet, "port": NetworkPort,
                            "rbac_policy": NetworkRbac, "security_group": SecurityGroup,
-                           "security_group_rule": SecurityGroupRule}
+                           "security_group_rule": SecurityGroupRule, "router": Router,
+                           "floatingip": FloatingIP}
 
 
 async def limits_of(s: AsyncSession, project: str) -> dict[str, int]:

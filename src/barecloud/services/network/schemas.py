@@ -193,14 +193,53 @@ UPDATE_SECURITY_GROUP_RULE = body("security_group_rule", "security_group_rules",
      "port_range_max", "remote_ip_prefix", "remote_group_id", "project_id", "tenant_id",
      "created_at", "updated_at", "revision_number")), bulk=False)
 
+
+# --- routers (l3, ext-gw-mode) ------------------------------------------------------
+_FIXED_IP: Schema = {"type": "object", "minProperties": 1, "additionalProperties": False,
+                     "properties": {"subnet_id": UUID, "ip_address": {"type": "string"}}}
+# {} clears the gateway, as null does (the CLI's `router unset --external-gateway`);
+# otherwise network_id is required (checked by the service).
+GATEWAY_INFO: Schema = {"type": ["object", "null"], "additionalProperties": False,
+                        "properties": {
+    "network_id": UUID, "enable_snat": BOOLEAN,
+    "external_fixed_ips": {"type": ["array", "null"], "items": _FIXED_IP}}}
+_ROUTER: dict[str, Schema] = _standard(admin_state_up=BOOLEAN,
+                                       external_gateway_info=GATEWAY_INFO)
+ROUTER: Schema = {"type": "object", "additionalProperties": False, "properties": {
+    **_ROUTER, **_owner(), "availability_zone_hints": STRINGS,
+    "distributed": {"enum": [False, "false", "False"]}, "ha": {"enum": [False, "false",
+                                                                       "False"]}}}
+CREATE_ROUTER = body("router", "routers", ROUTER, bulk=True)
+UPDATE_ROUTER = body("router", "routers", _update(_ROUTER, (
+    "id", "project_id", "tenant_id", "status", "created_at", "updated_at",
+    "revision_number")), bulk=False)
+# PUT /routers/{id}/add_router_interface and remove_router_interface: a bare body.
+# The ids are checked by the service, in Neutron's words.
+ROUTER_INTERFACE: Schema = {"type": "object", "title": "router interface", "properties": {
+    "subnet_id": {"type": ["string", "null"]}, "port_id": {"type": ["string", "null"]}}}
+
+# --- floating IPs ---------------------------------------------------------------------
+_NULLABLE_UUID: Schema = {"type": ["string", "null"], "format": "uuid"}
+_FLOATINGIP: dict[str, Schema] = {
+    "description": string(), "port_id": _NULLABLE_UUID,
+    "fixed_ip_address": {"type": ["string", "null"]}}
+FLOATINGIP: Schema = {"type": "object", "additionalProperties": False,
+                      "required": ["floating_network_id"], "properties": {
+    **_FLOATINGIP, **_owner(), "floating_network_id": UUID,
+    "floating_ip_address": {"type": ["string", "null"]}, "subnet_id": _NULLABLE_UUID}}
+CREATE_FLOATINGIP = body("floatingip", "floatingips", FLOATINGIP, bulk=True)
+UPDATE_FLOATINGIP = body("floatingip", "floatingips", _update(_FLOATINGIP, (
+    "id", "project_id", "tenant_id", "floating_network_id", "floating_ip_address",
+    "router_id", "status", "created_at", "updated_at", "revision_number")), bulk=False)
+
 # --- quotas -----------------------------------------------------------------------
 QUOTA_LIMIT = integer(-1, 2**31 - 1)
 UPDATE_QUOTA = body("quota", "quotas", {
     "type": "object", "additionalProperties": False, "properties": {
         "network": QUOTA_LIMIT, "subnet": QUOTA_LIMIT, "port": QUOTA_LIMIT,
         "rbac_policy": QUOTA_LIMIT, "security_group": QUOTA_LIMIT,
-        "security_group_rule": QUOTA_LIMIT, "check_limit": BOOLEAN, "force": BOOLEAN}},
-    bulk=False)
+        "security_group_rule": QUOTA_LIMIT, "router": QUOTA_LIMIT, "floatingip": QUOTA_LIMIT,
+        "check_limit": BOOLEAN, "force": BOOLEAN}}, bulk=False)
 
 
 # --- query strings ----------------------------------------------------------------
@@ -235,6 +274,10 @@ LIST_SECURITY_GROUP_RULES_QUERY = list_query((
     "id", "description", "project_id", "tenant_id", "security_group_id", "direction",
     "ethertype", "protocol", "port_range_min", "port_range_max", "remote_ip_prefix",
     "remote_group_id"))
+LIST_ROUTERS_QUERY = list_query((*_STANDARD_FILTERS, "status", "admin_state_up"))
+LIST_FLOATINGIPS_QUERY = list_query((
+    *_STANDARD_FILTERS, "floating_network_id", "floating_ip_address", "fixed_ip_address",
+    "port_id", "router_id", "status"))
 SHOW_QUERY: Schema = {"type": "object", "properties": {"fields": STRINGS}}
 TOP_TALKERS_QUERY: Schema = {"type": "object", "properties": {
     "switch": {"type": "string", "pattern": NO_NUL}, "sort": {"type": "string"},
