@@ -80,7 +80,8 @@ async def create_server(request: Request) -> JSONResponse:
         asked = [g["name"] for g in body["server"].get("security_groups") or []
                  if g.get("name")]
         shown["security_groups"] = [{"name": n} for n in dict.fromkeys(asked or ["default"])]
-    return JSONResponse({"server": shown}, status_code=202, headers={"Location": f"{params.root(request)}/servers/{first.uuid}"})
+    return JSONResponse({"server": shown}, status_code=202,
+                        headers={"Location": f"{params.root(request)}/servers/{first.uuid}"})
 
 
 @router.get("/{server_id}")
