@@ -409,3 +409,57 @@ async def test_a_failed_refresh_is_logged_and_the_list_carried_out(
     api.set_desired(credential(), [entry(api, VM1, 2, power="absent")])
     await reported(host_of(api), VM1, "missing", 2)
     assert [c for c in driver.calls if c[1] == VM1][2:] == [("delete", VM1), ("unplug", VM1)]
+
+
+class FilteringDriver(FakeDriver):
+    """The fake hypervisor, noting whether a VM's taps were filtered when it was created."""
+
+    filtered_at_create: dict[str, bool]
+
+    async def create(self, spec: VmSpec) -> None:
+        self.filtered_at_create = getattr(self, "filtered_at_create", {})
+        self.filtered_at_create[spec.uuid] = all(n.tap in self.filters for n in spec.nics)
+        await super().create(spec)
+
+
+async def test_taps_are_filtered_before_their_vm_starts_and_again_with_each_list(
+        api: ApiServer, start_agent: Callable[..., Running], tmp_path: Path) -> None:
+    driver = FilteringDriver(CAPACITY, state_dir=tmp_path / "hv")
+    start_agent(driver)
+    host = host_of(api)
+    rules = {"mac": "fa:16:3e:00:00:01", "addresses": ["10.0.0.5"], "stateful": True,
+             "rules": [{"direction": "ingress", "ethertype": "IPv4", "protocol": "tcp",
+                        "port_range_min": 8080, "port_range_max": 8080, "remote": None}]}
+    nic = {"mac": "fa:16:3e:00:00:01", "network_id": "0123456789abcdef", "mtu": 1450,
+           "segment": {"type": "vxlan", "id": 4242}, "firewall": rules}
+    open_nic = {**nic, "mac": "fa:16:3e:00:00:02", "firewall": None}  # no port security
+    api.set_desired(credential(), [entry(api, VM1, 1, nics=[nic]),
+                                   entry(api, VM2, 1, nics=[open_nic])])
+    await reported(host, VM1, "running", 1)
+    await reported(host, VM2, "running", 1)
+    tap = tap_name(VM1, nic["mac"])
+    assert set(driver.filters) == {tap}  # VM2's port is not filtered
+    assert driver.filters[tap].rules[0].port_range_min == 8080
+    assert driver.filtered_at_create == {VM1: True, VM2: False}  # filtered before create
+
+    # A rule changes: the list changes, not the entry's seq; the tap is filtered anew.
+    changed = {**rules, "rules": [{**rules["rules"][0], "port_range_min": 22,  # type: ignore[index]
+                                   "port_range_max": 22}]}
+    sets = driver.filter_sets
+    api.set_desired(credential(), [entry(api, VM1, 1, nics=[{**nic, "firewall": changed}]),
+                                   entry(api, VM2, 1, nics=[open_nic])])
+    await eventually(lambda: driver.filters[tap].rules[0].port_range_min == 22,
+                     what="the new rule applied")
+    assert driver.filter_sets == sets + 1 and driver.count("create") == 2
+
+    # An entry whose rules cannot be read: its VM is not touched and its tap keeps
+    # the rules it had (never opened by a bad list).
+    api.set_desired(credential(), [entry(api, VM1, 2, nics=[{**nic, "firewall": "all"}]),
+                                   entry(api, VM2, 1, nics=[open_nic])])
+    failed = await reported(host, VM1, "running", 2, error=True)
+    assert "nics[0]: firewall:" in failed["error"]
+    assert driver.filters[tap].rules[0].port_range_min == 22
+
+    # A VM gone: its tap is no longer filtered.
+    api.set_desired(credential(), [entry(api, VM2, 1, nics=[open_nic])])
+    await eventually(lambda: not driver.filters, what="the tap's rules removed")

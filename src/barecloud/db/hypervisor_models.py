@@ -47,6 +47,9 @@ class Hypervisor(TimestampMixin, Base):
     running_vms: Mapped[int] = mapped_column(Integer, default=0)
     generation: Mapped[int] = mapped_column(Integer, default=1)
     applied_generation: Mapped[int] = mapped_column(Integer, default=0)
+    # The fingerprint of its VMs' ports' security-group rules at the last bump of
+    # ``generation`` for them (services/compute/vm_firewalls.py); None: no port.
+    firewall_digest: Mapped[str | None] = mapped_column(String(16))
     reported_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     uptime: Mapped[str | None] = mapped_column(Text)  # as the host's ``uptime`` says it
     # Why it is down, for the faults of its VMs.

@@ -3,7 +3,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Protocol
+
+from barecloud.hostagent.firewall import PortRules
 
 class VmState(str, enum.Enum):
     RUNNING = "running"
@@ -50,4 +53,6 @@ class Driver(Protocol):
     async def delete(self, uuid: str) -> None: ...
     async def states(self) -> dict[str, VmState]: ...
     def console_log(self, uuid: str) -> Path: ...
+    # Exactly these taps filtered by their ports' security groups (the whole host's).
+    async def filter_taps(self, wanted: Mapping[str, PortRules]) -> None: ...
     async def close(self) -> None: ...

@@ -8,7 +8,9 @@ reboot needs a running VM, rebuild and resize keep the power state), an
 operation on a VM that does not exist fails, and ``console_log`` is a file
 with the guest's login prompt (``console_socket`` is where a test may play the
 guest's serial port, ``vnc_socket`` its VNC server).  ``calls`` records every operation, and
-:meth:`FakeDriver.fail_next` makes the next one of a kind fail.
+:meth:`FakeDriver.fail_next` makes the next one of a kind fail.  What the QEMU
+driver would load into nftables for the taps' security groups is rendered
+(so a rule the translation refuses shows) and kept in ``filters``.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from __future__ import annotations
 import asyncio
 import tempfile
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from barecloud.hostagent import configdrive
+from barecloud.hostagent import configdrive, firewall
 from barecloud.hostagent.driver import Capacity, VmSpec, VmState
+from barecloud.hostagent.firewall import PortRules
 
 DEFAULT_CAPACITY = Capacity(vcpus=64, memory_mb=256 * 1024, disk_gb=2000)
 
@@ -48,6 +52,8 @@ class FakeDriver:
         self.busy = 0  # operations under way now, and the most there were at once
         self.max_busy = 0
         self._failures: dict[tuple[str, str], str] = {}
+        self.filters: dict[str, PortRules] = {}  # tap -> rules, as last set
+        self.filter_sets = 0  # filter_taps calls that changed something
         self._consoles: dict[str, list[str]] = {}
         self._dir = state_dir if state_dir is not None else Path(
             tempfile.mkdtemp(prefix="barecloud-fake-hv-"))
@@ -139,6 +145,14 @@ class FakeDriver:
         """Where the VM's VNC server would listen: nothing does, unless a test serves
         a Unix socket there (it plays QEMU's VNC server)."""
         return self._dir / f"{uuid}.vnc.sock"
+
+    async def filter_taps(self, wanted: Mapping[str, PortRules]) -> None:
+        if dict(wanted) == self.filters:
+            return
+        for index, (tap, rules) in enumerate(sorted(wanted.items()), start=1):
+            firewall.render(tap, index, rules)  # what the QEMU driver would load
+        self.filters = dict(wanted)
+        self.filter_sets += 1
 
     async def close(self) -> None:
         return None

@@ -22,7 +22,8 @@ docs/design/host-agent-protocol.md:
   assumed from what was asked;
 - a VM's networks are plugged before each of its operations, and each list
   brings the VTEPs of the host's networks up to date
-  (:mod:`barecloud.hostagent.network`);
+  (:mod:`barecloud.hostagent.network`) and the taps' security groups
+  (the driver's ``filter_taps``, before any VM of the list is started);
 - each VM's console log is sent when it changes, and interactive console
   sessions are carried (:mod:`barecloud.hostagent.consoles`, when the driver
   has console sockets) (``consoles``; a fleet of fake hosts goes without both).
@@ -43,6 +44,7 @@ from typing import Any
 from barecloud.hostagent import configdrive, network
 from barecloud.hostagent.consoles import Consoles, Interactive
 from barecloud.hostagent.driver import Driver, VmSpec, VmState
+from barecloud.hostagent.firewall import PortRules
 from barecloud.hostagent.http import ApiError, HttpClient, Unauthorized, retryable
 from barecloud.hostagent.images import ImageCache
 from barecloud.hostagent.network import Networking, NoNetworking
@@ -118,6 +120,7 @@ class HostAgent:
         self._wanted: dict[str, dict[str, Any]] = {}  # the last fetched list, by uuid
         self._fetched: int | None = None  # its generation; None: no list since starting
         self._workers: dict[str, asyncio.Task[None]] = {}
+        self._filters: dict[str, tuple[str, PortRules]] = {}  # tap -> VM, rules applied
         self._dirty: set[str] = set()  # VMs whose worker must look again
         self._report_now = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -323,6 +326,7 @@ class HostAgent:
         self._wanted = {entry["uuid"]: entry for entry in entries}
         self._fetched = generation
         await self._refresh_networks()
+        await self._refresh_filters()
         states = await self.driver.states()
         for uuid in set(self._wanted) | {u for u, s in states.items() if s in PRESENT}:
             if self._needs_work(uuid, states):
@@ -349,6 +353,27 @@ class HostAgent:
             await self.networking.refresh(nics)
         except Exception as exc:
             self.log.warning("networks' VTEPs not brought up to date: %s", _describe(exc))
+
+    async def _refresh_filters(self) -> None:
+        """Every tap of the list filtered by its port's rules (the driver's, the whole
+        host's at once), before any worker starts a VM on one: a rule or a group's
+        member changes the list, not an entry's seq.  The taps of an entry this
+        agent cannot read keep the rules they had (not opened by a bad entry); a
+        failure is logged, the next list and the VM's next start try again."""
+        wanted: dict[str, tuple[str, PortRules]] = {}
+        for uuid, entry in self._wanted.items():
+            try:
+                nics = network.plan(uuid, entry.get("nics"))
+            except ValueError:
+                wanted.update({t: v for t, v in self._filters.items() if v[0] == uuid})
+                continue
+            wanted.update({n.tap: (uuid, n.firewall) for n in nics if n.firewall is not None})
+        try:
+            await self.driver.filter_taps({t: rules for t, (_, rules) in wanted.items()})
+        except Exception as exc:
+            self.log.warning("security groups of the taps not applied: %s", _describe(exc))
+            return
+        self._filters = wanted
 
     def _needs_work(self, uuid: str, states: Mapping[str, VmState]) -> bool:
         entry = self._wanted.get(uuid)

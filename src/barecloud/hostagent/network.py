@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from barecloud.hostagent.driver import Nic
+from barecloud.hostagent.firewall import FirewallError, PortRules
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class NicPlan:
     tap: str = ""
     bridge: str = ""
     vteps: tuple[str, ...] = ()  # underlay IPs of the network's other VTEPs
+    firewall: PortRules | None = None  # the port's security groups; None: not filtered
 
     @property
     def vni(self) -> int | None:
@@ -74,7 +76,8 @@ def vxlan_name(vni: int) -> str:
 
 def plan(vm_uuid: str, nics: Sequence[Mapping[str, Any]] | None) -> tuple[NicPlan, ...]:
     """The NICs of a desired entry; ValueError naming the NIC for one this host
-    cannot carry out (no MAC, a segment other than VXLAN, a VTEP not an IP)."""
+    cannot carry out (no MAC, a segment other than VXLAN, a VTEP not an IP,
+    a ``firewall`` that is not a port's rules)."""
     if nics is not None and not isinstance(nics, list | tuple):  # JSON: anything
         raise ValueError(f"nics must be a list, not {nics!r}")
     planned = []
@@ -97,8 +100,18 @@ def plan(vm_uuid: str, nics: Sequence[Mapping[str, Any]] | None) -> tuple[NicPla
             segment=segment,
             tap=tap_name(vm_uuid, mac),
             bridge=bridge_name(network_id) if network_id else "",
-            vteps=_vteps(where, entry.get("vteps"))))
+            vteps=_vteps(where, entry.get("vteps")),
+            firewall=_firewall(where, entry.get("firewall"))))
     return tuple(planned)
+
+
+def _firewall(where: str, rules: Any) -> PortRules | None:
+    if rules is None:
+        return None
+    try:
+        return PortRules.from_json(rules)
+    except FirewallError as exc:
+        raise ValueError(f"{where}: firewall: {exc}") from None
 
 
 def _segment(where: str, segment: Any) -> dict[str, Any]:

@@ -41,12 +41,15 @@ import signal
 import subprocess
 import time
 import uuid as uuid_module
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from barecloud.agent import configdrive
 from barecloud.hostagent.driver import Capacity, Nic, VmSpec, VmState
+from barecloud.hostagent.firewall import PortRules
 from barecloud.hostagent.qmp import QmpClient, QmpCommandError, QmpError
+from barecloud.hostagent.tapfilter import TapFilterError, TapFilters
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +115,7 @@ class QemuDriver:
         self._qmp: dict[str, QmpClient] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._last: dict[str, VmState] = {}
+        self.tap_filters = TapFilters(netns)
 
     # -- Driver ----------------------------------------------------------------
 
@@ -248,6 +252,13 @@ class QemuDriver:
         """The VNC server's socket (QEMU's ``-vnc unix:``, of the VM's VGA display)."""
         return self._dir(uuid) / "vnc.sock"
 
+    async def filter_taps(self, wanted: Mapping[str, PortRules]) -> None:
+        """The taps' security groups, as nftables in the VMs' namespace (tapfilter.py)."""
+        try:
+            await self.tap_filters.sync(wanted)
+        except TapFilterError as exc:
+            raise DriverError(f"security groups not applied: {exc}") from None
+
     async def close(self) -> None:
         """Close the QMP connections; the VMs keep running."""
         clients, self._qmp = list(self._qmp.values()), {}
@@ -349,6 +360,10 @@ class QemuDriver:
             (vm / name).unlink(missing_ok=True)
         for nic in spec.nics:
             await self._plug(nic)
+        try:  # no guest on a tap its security groups do not guard yet
+            await self.tap_filters.ensure(nic.tap for nic in spec.nics)
+        except TapFilterError as exc:
+            raise DriverError(f"VM {uuid}: security groups not applied: {exc}") from None
         cmd = self._netns_prefix() + self.command(spec)
         log.info("starting VM %s: %s", uuid, " ".join(cmd))
         proc = await asyncio.create_subprocess_exec(

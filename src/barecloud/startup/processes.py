@@ -29,6 +29,7 @@ from barecloud.services import private_files
 from barecloud.services.boot.dhcp import DhcpError, Dnsmasq
 from barecloud.services.compute.sync import ComputeSync
 from barecloud.services.compute.vm_console_relay import Shared as SharedConsoles
+from barecloud.services.compute.vm_firewalls import VmFirewalls
 from barecloud.services.context import Runtime
 from barecloud.services.network.agent import NetworkAgent
 from barecloud.services.reservation.manager import LeaseManager
@@ -194,7 +195,8 @@ async def run_all_in_one(
         async with _dhcp(settings):
             await _registered(conductor.start())
             try:
-                async with _running(ComputeSync(rt)), _running(NetworkAgent(rt)), \
+                async with _running(ComputeSync(rt)), _running(VmFirewalls(rt)), \
+                        _running(NetworkAgent(rt)), \
                         _running(LeaseManager(rt)), _running(commands), _consoles(rt):
                     await _serve_http(rt, settings, (lambda: ready(rt)) if ready else None)
             finally:
@@ -226,7 +228,8 @@ async def run_api(settings: Settings) -> None:
     commands = CommandListener(db.url)
     rt = Runtime(db=db, settings=settings, commands=commands)
     try:
-        async with _running(ComputeSync(rt)), _running(LeaseManager(rt)), \
+        async with _running(ComputeSync(rt)), _running(VmFirewalls(rt)), \
+                _running(LeaseManager(rt)), \
                 _running(commands), _consoles(rt):
             await _serve_http(rt, settings, None)
     finally:

@@ -12,7 +12,13 @@ from barecloud.api.compute import params, render
 from barecloud.api.compute.inputs import by_version
 from barecloud.errors import InvalidParameter
 from barecloud.services.compute import actions as server_actions
-from barecloud.services.compute import console_log, queries, remote_consoles, schemas
+from barecloud.services.compute import (
+    console_log,
+    queries,
+    remote_consoles,
+    schemas,
+    server_groups,
+)
 
 router = declared.router(prefix="/servers")
 
@@ -31,8 +37,8 @@ REMOTE_CONSOLES = (2, 6)
 OTHER_NOVA_ACTIONS = (
     "pause", "unpause", "suspend", "resume", "revertResize",
     "migrate", "os-migrateLive", "evacuate", "shelve", "shelveOffload", "unshelve", "lock",
-    "unlock", "rescue", "unrescue", "changePassword", "addSecurityGroup",
-    "removeSecurityGroup", "os-resetState", "trigger_crash_dump", "injectNetworkInfo",
+    "unlock", "rescue", "unrescue", "changePassword", "os-resetState", "trigger_crash_dump",
+    "injectNetworkInfo",
     "resetNetwork", "restore", "forceDelete", "os-getVNCConsole", "os-getSPICEConsole",
     "os-getRDPConsole", "os-getSerialConsole",  # the console ones: from 2.6 (remote-consoles)
 )
@@ -78,6 +84,10 @@ async def server_action(server_id: str, request: Request) -> Response:
         kind = (args or {}).get("type") or default
         url = await remote_consoles.create(rt, ctx, server_id, protocol, kind)
         return JSONResponse({"console": {"type": kind, "url": url}})
+    elif name == "addSecurityGroup":
+        await server_groups.add(rt, ctx, server_id, args)
+    elif name == "removeSecurityGroup":
+        await server_groups.remove(rt, ctx, server_id, args)
     elif name in UNSUPPORTED:
         await queries.get(rt, ctx, server_id)  # an unknown server is still a 404
         raise InvalidParameter(UNSUPPORTED[name])

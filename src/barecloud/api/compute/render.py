@@ -38,7 +38,7 @@ def host_id(project: str, host: str | None) -> str:
 
 
 def server(request: Request, ctx: RequestContext, view: ServerView) -> dict[str, Any]:
-    return Servers(request, ctx).server(view.server, view.node)
+    return Servers(request, ctx).server(view.server, view.node, view.security_groups)
 
 
 def _host_status(node: NodeFacts | None) -> str:
@@ -99,7 +99,8 @@ class Servers:
                 "original_name": f.get("name", ""),
                 "extra_specs": dict(f.get("extra_specs") or {})}
 
-    def server(self, s: Shown, node: NodeFacts | None) -> dict[str, Any]:
+    def server(self, s: Shown, node: NodeFacts | None,
+               security_groups: list[str] | None = None) -> dict[str, Any]:
         status = st.status(s.vm_state, s.task_state)
         host = node.host if node else None
         created = iso_z(s.created_at)
@@ -123,6 +124,8 @@ class Servers:
             "OS-EXT-STS:power_state": s.power_state,
             "os-extended-volumes:volumes_attached": [],
         }
+        if security_groups:  # its ports' (Nova shows the key only then)
+            body["security_groups"] = [{"name": n} for n in security_groups]
         if status in PROGRESS_STATUSES:
             body["progress"] = 0
         admin = self.admin(s.project_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 from fastapi import Request, Response
 
@@ -28,12 +30,14 @@ async def _list(request: Request, detail: bool) -> Response:
         limit=params.limit(request), marker=q.get("marker"),
         sort_key=q.get("sort_key", "created_at"), sort_dir=q.get("sort_dir", "desc"),
         version=params.version(request))
-    page = await queries.list_servers(rt, ctx, query)
-    found, facts, shown = page.servers, page.facts, render.Servers(request, ctx)
+    page = await queries.list_servers(rt, ctx, query, detail)
+    found, facts, groups, shown = page.servers, page.facts, page.security_groups, \
+        render.Servers(request, ctx)
     # Each server serialized as soon as it is rendered: a page's 1,000 bodies (~20,000
     # dicts and lists) never live at once for the collector to walk and promote (kept,
     # they cost a page 15 % more CPU, or twice as much at CPython's default thresholds).
-    items = b",".join([orjson.dumps(shown.server(s, facts.get(s.id))) for s in found]
+    items = b",".join([orjson.dumps(shown.server(s, facts.get(s.id),
+                                                 groups.get(s.uuid))) for s in found]
                       if detail else [orjson.dumps(shown.summary(s)) for s in found])
     more = params.next_links(request, "servers/detail" if detail else "servers", found,
                              found[-1].uuid if found else "", query.limit,
@@ -66,12 +70,18 @@ async def create_server(request: Request) -> JSONResponse:
     if created.return_reservation_id:
         return JSONResponse({"reservation_id": created.reservation_id}, status_code=202)
     first = created.servers[0]
-    # No "security_groups": there are none yet (docs/design/compute-api.md), and Nova
-    # shows the key only for groups its ports are in.
-    return JSONResponse({"server": {
+    shown: dict[str, Any] = {
         "id": first.uuid, "links": params.links(request, "servers", first.uuid),
-        "OS-DCF:diskConfig": "MANUAL",
-    }}, status_code=202, headers={"Location": f"{params.root(request)}/servers/{first.uuid}"})
+        "OS-DCF:diskConfig": "MANUAL"}
+    networks = body["server"].get("networks")
+    if isinstance(networks, list) and networks:
+        # As Nova's: the groups asked for (``default`` if none), which its ports are
+        # made in; a server with no port (``networks: none``) claims none.
+        asked = [g["name"] for g in body["server"].get("security_groups") or []
+                 if g.get("name")]
+        shown["security_groups"] = [{"name": n} for n in dict.fromkeys(asked or ["default"])]
+    return JSONResponse({"server": shown}, status_code=202,
+                        headers={"Location": f"{params.root(request)}/servers/{first.uuid}"})
 
 
 @router.get("/{server_id}")

@@ -33,6 +33,7 @@ from barecloud.services.baremetal.schemas import UUID_RE
 from barecloud.services.compute import status as st
 from barecloud.services.compute.hypervisors import host_of, zone_of
 from barecloud.services.context import RequestContext, Runtime
+from barecloud.services.network import security_groups as port_groups
 from barecloud.services.tenancy import project_of
 
 # Nova's sort keys that have a column here; its other valid keys (declared in
@@ -136,6 +137,7 @@ SHOWN = tuple(
 class ServerView:
     server: Shown
     node: NodeFacts | None
+    security_groups: list[str] = field(default_factory=list)  # its ports' (server_groups)
 
 
 @dataclass
@@ -145,6 +147,7 @@ class Page:
 
     servers: list[Shown]
     facts: dict[int, NodeFacts]
+    security_groups: dict[str, list[str]] = field(default_factory=dict)  # by server uuid
 
 
 def not_found(server_id: str) -> NotFound:
@@ -206,7 +209,8 @@ async def get(rt: Runtime, ctx: RequestContext, server_id: str) -> ServerView:
     async with rt.db.session() as s:
         server = Shown.of(await find(s, ctx, server_id))
         facts_ = await _facts(s, [server])
-    return ServerView(server, facts_.get(server.id))
+        groups = await port_groups.names_by_device(s, [server.uuid])
+    return ServerView(server, facts_.get(server.id), groups.get(server.uuid, []))
 
 
 @dataclass
@@ -280,7 +284,8 @@ def _name_filter(raw: str | None) -> re.Pattern[str] | None:
         raise InvalidParameter(f"Invalid regular expression for name: {exc}") from None
 
 
-async def list_servers(rt: Runtime, ctx: RequestContext, query: ServerQuery) -> Page:
+async def list_servers(rt: Runtime, ctx: RequestContext, query: ServerQuery,
+                       detail: bool = True) -> Page:
     col = SORT_COLUMNS.get(query.sort_key, Server.created_at)
     asc = query.sort_dir == "asc"
     name = _name_filter(query.filters.get("name"))
@@ -308,4 +313,5 @@ async def list_servers(rt: Runtime, ctx: RequestContext, query: ServerQuery) -> 
         else:  # a regular expression: applied here, on both databases alike
             rows = [r for r in map(Shown._make, await conn.execute(q))
                     if name.search(r.name)][:limit]
-        return Page(rows, await _facts(s, rows))
+        return Page(rows, await _facts(s, rows),
+                    await port_groups.names_by_device(s, [r.uuid for r in rows]) if detail else {})

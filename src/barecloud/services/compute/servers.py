@@ -37,6 +37,7 @@ from barecloud.services.compute import (
     quotas,
     reservations,
     schemas,
+    server_groups,
     vm_placement,
 )
 from barecloud.services.compute import status as st
@@ -247,6 +248,11 @@ async def create(rt: Runtime, ctx: RequestContext, body: dict[str, Any],
     image = await check_image(rt, ctx, req.image)
     check_image_fits(image, flavor.root_gb, flavor.memory_mb)
     await vifs.check_requested(rt, ctx, req.networks)
+    groups = await server_groups.resolve(rt, ctx, project, data.get("security_groups"))
+    if groups is not None and isinstance(req.networks, list):
+        # The ports made for the server go in them (given ports keep theirs, as Nova's).
+        req.networks = [{**n, "security_groups": groups} if "port" not in n else n
+                        for n in req.networks]
     key_data = await keypairs.public_key_of(rt, ctx, req.key_name) if req.key_name else None
     if req.az is not None and req.az not in await zones(rt):
         raise InvalidParameter("The requested availability zone is not available")

@@ -6,7 +6,8 @@ host in task_state ``networking``; here each network it asked for gets its
 port (made, or the one it named), bound to the host (``binding:host_id`` the
 hypervisor's hostname, ``vnic_type`` normal); only then is it in its host's
 desired list (``spawning``), a NIC per port with its network's VXLAN segment
-and the network's other VTEPs (services/network/vteps.py).  The network's
+and the network's other VTEPs (services/network/vteps.py), and the port's
+security-group rules resolved (``firewall``, services/network/firewall.py).  The network's
 dnsmasq already answers each port's MAC with its address.
 
 A failure (a network that is not VXLAN, no address left) fails the build as
@@ -31,7 +32,7 @@ from barecloud.errors import BarecloudError, Conflict
 from barecloud.services.compute import hosts_wakeup, scheduler, vm_placement
 from barecloud.services.compute import status as st
 from barecloud.services.context import Runtime
-from barecloud.services.network import binding, vifs, vteps
+from barecloud.services.network import binding, firewall, vifs, vteps
 from barecloud.services.network import networks as network_service
 
 VNIC_TYPE = "normal"
@@ -139,6 +140,7 @@ async def nics(s: AsyncSession, rt: Runtime, host: Hypervisor, servers: list[Ser
     for v in await vteps.host_vteps(s, nets):
         if v.hypervisor_uuid != host.uuid:
             others.setdefault(v.network_id, set()).add(v.address)
+    rules = await firewall.port_rules(s, [p.id for p in ports])
     order = {x.uuid: _order(x) for x in servers}
     out: dict[str, list[dict[str, Any]]] = {}
     for port in sorted(ports, key=lambda p: (order[p.device_id].get(p.id, order[p.device_id]
@@ -149,6 +151,8 @@ async def nics(s: AsyncSession, rt: Runtime, host: Hypervisor, servers: list[Ser
             "mac": port.mac_address, "network_id": net.id, "mtu": net.mtu,
             "segment": {"type": net.network_type, "id": net.segmentation_id},
             "vteps": sorted(set(switches) | others.get(net.id, set())),
+            # What the tap lets through (null: port security off, not filtered).
+            "firewall": firewall.as_json(rules.get(port.id)),
         })
     return out
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from sqlalchemy import delete, exists, func, or_, select
@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from barecloud.db.network_models import (
+    NetworkPort,
     NetworkRbac,
     PortSecurityGroup,
     SecurityGroup,
@@ -553,3 +554,20 @@ async def set_port_groups(s: AsyncSession, port_id: str, ids: list[str]) -> None
 async def count_rules(s: AsyncSession, group_id: str) -> int:
     return int(await s.scalar(select(func.count()).select_from(SecurityGroupRule).where(
         SecurityGroupRule.security_group_id == group_id)) or 0)
+
+
+async def names_by_device(s: AsyncSession, device_ids: Collection[str]) -> dict[str, list[str]]:
+    """Each device's groups as Nova lists a server's: a name (its id if it has none)
+    per group of each of its ports, ports in id order."""
+    if not device_ids:
+        return {}
+    rows = (await s.execute(
+        select(NetworkPort.device_id, SecurityGroup.id, SecurityGroup.name)
+        .join(PortSecurityGroup, PortSecurityGroup.port_id == NetworkPort.id)
+        .join(SecurityGroup, SecurityGroup.id == PortSecurityGroup.security_group_id)
+        .where(NetworkPort.device_id.in_(list(device_ids)))
+        .order_by(NetworkPort.device_id, NetworkPort.id, SecurityGroup.name))).all()
+    out: dict[str, list[str]] = {}
+    for device, group_id, name in rows:
+        out.setdefault(device, []).append(name or group_id)
+    return out

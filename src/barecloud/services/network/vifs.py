@@ -171,7 +171,7 @@ async def port_for(rt: Runtime, server: Server, entry: dict[str, Any],
     fixed = [{"ip_address": entry["fixed_ip"]}] if entry.get("fixed_ip") else None
     made = await network_ports.create_port(
         rt, project_id=server.project_id, network_id=entry["uuid"], device_id=server.uuid,
-        device_owner=OWNER, fixed_ips=fixed)
+        device_owner=OWNER, fixed_ips=fixed, security_groups=entry.get("security_groups"))
     return str(made.id)
 
 
