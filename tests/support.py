@@ -205,7 +205,10 @@ class Service:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
-                self.proc.wait(timeout=20)
+                # A service killed before its stop ends leaves its namespaces
+                # behind: with 20 s, a netns service of a loaded CI run left a
+                # DHCP namespace (its log now says how long a stop takes).
+                self.proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=10)

@@ -120,7 +120,8 @@ def test_openstacksdk(keystone: support.Service, monkeypatch: pytest.MonkeyPatch
     try:
         na, nd = admin.network, demo.network
         assert na.find_extension("provider") is not None
-        assert na.find_extension("router") is None
+        assert na.find_extension("router") is not None
+        assert na.find_extension("trunk") is None
         net = na.create_network(name="sdk-net", provider_network_type="vlan",
                                 provider_segmentation_id=150)
         assert net.provider_segmentation_id == 150 and net.mtu == 1500

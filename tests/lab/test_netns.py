@@ -145,7 +145,8 @@ def lab_exec(lab: Lab, machine: str, *argv: str) -> subprocess.CompletedProcess[
 
 def lab_namespaces(lab: Lab) -> set[str]:
     wiring = lab.state()["netns"]
-    return {wiring["switch_netns"], *(m["netns"] for m in wiring["machines"].values())}
+    return {wiring["switch_netns"], wiring["outside_netns"],
+            *(m["netns"] for m in wiring["machines"].values())}
 
 
 def finish(lab: Lab) -> None:
@@ -204,10 +205,10 @@ def test_wiring_rate_growth_and_teardown(tmp_path: Path) -> None:
         assert {n: now[n] for n in index} == index
         assert "tbf" in run("tc", "-n", sw, "qdisc", "show", "dev", "p6").stdout
         mine = lab_namespaces(lab)
-        assert len(mine) == 4
+        assert len(mine) == 5  # the switch, the outside, three machines
 
         down = lab.down()
-        assert "deleted 4 network namespace(s)" in down
+        assert "deleted 5 network namespace(s)" in down
         assert not mine & netns.namespaces()
         assert "not wired (lab down)" in lab.cli("status")
         # Up again: the same namespaces and port names come back.

@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Protocol
 
@@ -189,6 +190,7 @@ async def run_all_in_one(
     conductor = Conductor(db, settings)
     commands = CommandListener(db.url)
     rt = Runtime(db=db, settings=settings, local_conductor=conductor, commands=commands)
+    stopping: float | None = None  # when HTTP stopped: a slow stop is seen, not guessed at
     try:
         if setup is not None:
             await setup(rt)
@@ -199,10 +201,14 @@ async def run_all_in_one(
                         _running(NetworkAgent(rt)), \
                         _running(LeaseManager(rt)), _running(commands), _consoles(rt):
                     await _serve_http(rt, settings, (lambda: ready(rt)) if ready else None)
+                    stopping = time.monotonic()
+                    log.info("HTTP stopped; stopping the background work")
             finally:
                 await conductor.stop()
     finally:
         await db.dispose()
+    if stopping is not None:
+        log.info("stopped in %.1f s", time.monotonic() - stopping)
 
 
 async def _registered(start: Awaitable[None]) -> None:
