@@ -135,6 +135,23 @@ class Page:
     more: bool  # a full page: the client may ask for the next
 
 
+async def fetch_visible(s: AsyncSession, model: type[T], ident: str,
+                        visible: ColumnElement[bool] | None,
+                        not_found: Callable[[str], Exception], for_update: bool = False) -> T:
+    """The row ``ident`` of ``model`` if the caller sees it (``visible``: None, all),
+    read afresh and, ``for_update``, locked; else the resource's Neutron 404."""
+    table: Any = model
+    q = select(model).where(table.id == ident)
+    if visible is not None:
+        q = q.where(visible)
+    if for_update:
+        q = q.with_for_update(of=model)
+    row = await s.scalar(q.execution_options(populate_existing=True))
+    if row is None:
+        raise not_found(ident)
+    return row
+
+
 async def page(s: AsyncSession, q: Select[Any], model: Any, query: ListQuery,
                filters: Mapping[str, Filter], sorts: Mapping[str, Any], max_limit: int,
                not_found: Callable[[str], BarecloudError]) -> Page:

@@ -31,6 +31,7 @@ from barecloud.services.network.common import (
     Page,
     column_filter,
     create_all,
+    fetch_visible,
     page,
     sees_all,
     updated,
@@ -82,16 +83,8 @@ def _visible(ctx: RequestContext) -> Any:
 
 async def fetch(s: AsyncSession, ctx: RequestContext, fip_id: str,
                 for_update: bool = False) -> FloatingIP:
-    q = select(FloatingIP).where(FloatingIP.id == fip_id)
-    cond = _visible(ctx)
-    if cond is not None:
-        q = q.where(cond)
-    if for_update:
-        q = q.with_for_update(of=FloatingIP)
-    fip = await s.scalar(q.execution_options(populate_existing=True))
-    if fip is None:
-        raise FloatingIPNotFound(fip_id)
-    return fip
+    return await fetch_visible(s, FloatingIP, fip_id, _visible(ctx), FloatingIPNotFound,
+                               for_update)
 
 
 async def get(rt: Runtime, ctx: RequestContext, fip_id: str) -> FloatingIP:

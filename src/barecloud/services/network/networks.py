@@ -34,6 +34,7 @@ from barecloud.services.network.common import (
     bool_filter,
     column_filter,
     create_all,
+    fetch_visible,
     int_filter,
     network_visible,
     page,
@@ -84,16 +85,8 @@ def target(network: Network) -> dict[str, Any]:
 async def fetch(s: AsyncSession, ctx: RequestContext, network_id: str,
                 for_update: bool = False) -> Network:
     """The network if the caller sees it, else Neutron's 404."""
-    q = select(Network).where(Network.id == network_id)
-    cond = network_visible(ctx)
-    if cond is not None:
-        q = q.where(cond)
-    if for_update:
-        q = q.with_for_update(of=Network)
-    network = await s.scalar(q.execution_options(populate_existing=True))
-    if network is None:
-        raise NetworkNotFound(network_id)
-    return network
+    return await fetch_visible(s, Network, network_id, network_visible(ctx), NetworkNotFound,
+                               for_update)
 
 
 async def get(rt: Runtime, ctx: RequestContext, network_id: str) -> Network:

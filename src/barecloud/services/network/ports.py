@@ -45,6 +45,7 @@ from barecloud.services.network.common import (
     bool_filter,
     column_filter,
     create_all,
+    fetch_visible,
     page,
     sees_all,
     updated,
@@ -126,14 +127,7 @@ def target(port_project: str, network: Network) -> dict[str, Any]:
 
 
 async def fetch(s: AsyncSession, ctx: RequestContext, port_id: str) -> NetworkPort:
-    q = select(NetworkPort).where(NetworkPort.id == port_id)
-    cond = _visible(ctx)
-    if cond is not None:
-        q = q.where(cond)
-    port = await s.scalar(q.execution_options(populate_existing=True))
-    if port is None:
-        raise PortNotFound(port_id)
-    return port
+    return await fetch_visible(s, NetworkPort, port_id, _visible(ctx), PortNotFound)
 
 
 async def get(rt: Runtime, ctx: RequestContext, port_id: str) -> NetworkPort:

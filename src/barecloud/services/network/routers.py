@@ -45,6 +45,7 @@ from barecloud.services.network.common import (
     bool_filter,
     column_filter,
     create_all,
+    fetch_visible,
     page,
     sees_all,
     updated,
@@ -114,16 +115,8 @@ def _visible(ctx: RequestContext) -> Any:
 
 async def fetch(s: AsyncSession, ctx: RequestContext, router_id: str,
                 for_update: bool = False) -> Router:
-    q = select(Router).where(Router.id == router_id)
-    cond = _visible(ctx)
-    if cond is not None:
-        q = q.where(cond)
-    if for_update:
-        q = q.with_for_update(of=Router)
-    router = await s.scalar(q.execution_options(populate_existing=True))
-    if router is None:
-        raise RouterNotFound(router_id)
-    return router
+    return await fetch_visible(s, Router, router_id, _visible(ctx), RouterNotFound,
+                               for_update)
 
 
 async def view(s: AsyncSession, router: Router) -> RouterView:

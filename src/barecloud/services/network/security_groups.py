@@ -48,6 +48,7 @@ from barecloud.services.network.common import (
     bool_filter,
     column_filter,
     create_all,
+    fetch_visible,
     int_filter,
     page,
     sees_all,
@@ -129,16 +130,8 @@ async def is_shared_for(s: AsyncSession, ctx: RequestContext, group: SecurityGro
 
 async def fetch(s: AsyncSession, ctx: RequestContext, group_id: str,
                 for_update: bool = False) -> SecurityGroup:
-    q = select(SecurityGroup).where(SecurityGroup.id == group_id)
-    cond = visible(ctx)
-    if cond is not None:
-        q = q.where(cond)
-    if for_update:
-        q = q.with_for_update()
-    group = await s.scalar(q.execution_options(populate_existing=True))
-    if group is None:
-        raise SecurityGroupNotFound(group_id)
-    return group
+    return await fetch_visible(s, SecurityGroup, group_id, visible(ctx), SecurityGroupNotFound,
+                               for_update)
 
 
 # --- the default group -----------------------------------------------------------------
@@ -317,14 +310,8 @@ def _rules_visible(ctx: RequestContext) -> Any:
 
 
 async def fetch_rule(s: AsyncSession, ctx: RequestContext, rule_id: str) -> SecurityGroupRule:
-    q = select(SecurityGroupRule).where(SecurityGroupRule.id == rule_id)
-    cond = _rules_visible(ctx)
-    if cond is not None:
-        q = q.where(cond)
-    rule = await s.scalar(q.execution_options(populate_existing=True))
-    if rule is None:
-        raise SecurityGroupRuleNotFound(rule_id)
-    return rule
+    return await fetch_visible(s, SecurityGroupRule, rule_id, _rules_visible(ctx),
+                               SecurityGroupRuleNotFound)
 
 
 async def get_rule(rt: Runtime, ctx: RequestContext, rule_id: str) -> SecurityGroupRule:
