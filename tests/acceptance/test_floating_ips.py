@@ -35,6 +35,7 @@ from tests.acceptance.test_tenant_isolation import (
     _placements,
     _server_ips,
     _wait_ip,
+    tenant_clouds,
 )
 
 pytestmark = [
@@ -71,23 +72,7 @@ def svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[support.Service]:
 
 @pytest.fixture(scope="module")
 def tenants(svc: support.Service) -> dict[str, Cloud]:
-    import yaml
-
-    admin = Cloud(svc.clouds_yaml, "barecloud-admin")
-    clouds = yaml.safe_load(svc.clouds_yaml.read_text())
-    template = clouds["clouds"]["barecloud"]
-    for name in TENANTS:
-        admin("project", "create", "--domain", "default", f"proj-{name}")
-        admin("user", "create", "--domain", "default", "--project", f"proj-{name}",
-              "--password", PASSWORD, f"user-{name}")
-        admin("role", "add", "--project", f"proj-{name}", "--user", f"user-{name}", "member")
-        clouds["clouds"][name] = {**template, "auth": {
-            **template["auth"], "username": f"user-{name}", "password": PASSWORD,
-            "project_name": f"proj-{name}"}}
-    path = svc.data_dir / "tenants-clouds.yaml"
-    path.write_text(yaml.safe_dump(clouds))
-    path.chmod(0o600)
-    out = {name: Cloud(path, name) for name in TENANTS}
+    out = tenant_clouds(svc, TENANTS, PASSWORD)
     for name, cloud in out.items():
         cloud("network", "create", f"net-{name}")
         cloud("subnet", "create", "--network", f"net-{name}", "--subnet-range", TENANTS[name],

@@ -21,7 +21,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -155,23 +155,30 @@ def _eth0_ip(svc: support.Service, machine: str) -> str | None:
     return None
 
 
-@pytest.fixture(scope="module")
-def tenants(svc: support.Service) -> dict[str, Cloud]:
+def tenant_clouds(svc: support.Service, names: Iterable[str], password: str
+                  ) -> dict[str, Cloud]:
+    """A project ``proj-<name>`` with its member ``user-<name>`` for each name, made by
+    the admin with the CLI, and a cloud of each in a clouds.yaml of their own (0600)."""
     admin = Cloud(svc.clouds_yaml, "barecloud-admin")
     clouds = yaml.safe_load(svc.clouds_yaml.read_text())
     template = clouds["clouds"]["barecloud"]
-    for name in TENANTS:
+    for name in names:
         admin("project", "create", "--domain", "default", f"proj-{name}")
         admin("user", "create", "--domain", "default", "--project", f"proj-{name}",
-              "--password", PASSWORD, f"user-{name}")
+              "--password", password, f"user-{name}")
         admin("role", "add", "--project", f"proj-{name}", "--user", f"user-{name}", "member")
         clouds["clouds"][name] = {**template, "auth": {
-            **template["auth"], "username": f"user-{name}", "password": PASSWORD,
+            **template["auth"], "username": f"user-{name}", "password": password,
             "project_name": f"proj-{name}"}}
     path = svc.data_dir / "tenants-clouds.yaml"
     path.write_text(yaml.safe_dump(clouds))
     path.chmod(0o600)
-    out = {name: Cloud(path, name) for name in TENANTS}
+    return {name: Cloud(path, name) for name in names}
+
+
+@pytest.fixture(scope="module")
+def tenants(svc: support.Service) -> dict[str, Cloud]:
+    out = tenant_clouds(svc, TENANTS, PASSWORD)
     for name, cloud in out.items():
         cloud("network", "create", f"net-{name}")
         start, end = POOLS[name]
