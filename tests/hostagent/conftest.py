@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import shutil
+import subprocess
 import time
 import uuid as uuidlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -108,3 +111,20 @@ def vm_report(host: Any, vm: str) -> dict[str, Any] | None:
     if not host.reports:
         return None
     return next((v for v in host.reports[-1]["vms"] if v["uuid"] == vm), None)
+
+
+NFT = shutil.which("nft") or "/usr/sbin/nft"
+
+
+@pytest.fixture
+def netns() -> Iterator[str]:
+    """A network namespace of the test's own, where nftables scripts are loaded for
+    real (root and nft, else skipped); deleted after."""
+    if os.geteuid() != 0 or not os.path.exists(NFT):
+        pytest.skip("needs root and nft")
+    name = f"bcnft-{uuidlib.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "delete", name], check=False)

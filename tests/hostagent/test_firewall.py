@@ -3,11 +3,7 @@ and (as root) the script loaded by the kernel's nft in a namespace of the test's
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import uuid
-from collections.abc import Iterator
 
 import pytest
 
@@ -21,8 +17,7 @@ from barecloud.hostagent.firewall import (
     table_name,
     tables_of,
 )
-
-NFT = shutil.which("nft") or "/usr/sbin/nft"
+from tests.hostagent.conftest import NFT
 
 
 @pytest.mark.parametrize(("rule", "line"), [
@@ -96,16 +91,6 @@ def test_port_rules_round_trip_as_json() -> None:
         PortRules.from_json({"rules": "everything"})
 
 
-@pytest.fixture
-def netns() -> Iterator[str]:
-    if os.geteuid() != 0 or not os.path.exists(NFT):
-        pytest.skip("needs root and nft")
-    name = f"bcfw-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
-        yield name
-    finally:
-        subprocess.run(["ip", "netns", "delete", name], check=False)
 
 
 def test_the_kernel_takes_the_script_and_removes_it(netns: str) -> None:

@@ -3,35 +3,19 @@ of the test's own: what the kernel holds after each sync, and how many nft runs 
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
-import uuid
-from collections.abc import Iterator
-
-import pytest
 
 from barecloud.hostagent.firewall import PortRules, Rule, render, table_name, tables_of
 from barecloud.hostagent.tapfilter import TapFilters
+from tests.hostagent.conftest import NFT
 
-NFT = shutil.which("nft") or "/usr/sbin/nft"
 WEB = PortRules(mac="fa:16:3e:00:00:01", addresses=("10.0.0.5",),
                 rules=(Rule("ingress", "IPv4", "tcp", 8080, 8080), Rule("egress", "IPv4")))
 SSH = PortRules(mac="fa:16:3e:00:00:02", addresses=("10.0.0.6",),
                 rules=(Rule("ingress", "IPv4", "tcp", 22, 22),))
 
 
-@pytest.fixture
-def netns() -> Iterator[str]:
-    if os.geteuid() != 0 or not os.path.exists(NFT):
-        pytest.skip("needs root and nft")
-    name = f"bctf-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
-        yield name
-    finally:
-        subprocess.run(["ip", "netns", "delete", name], check=False)
 
 
 def _nft(netns: str, *args: str, script: str | None = None) -> str:
