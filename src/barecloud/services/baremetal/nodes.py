@@ -298,7 +298,8 @@ async def validate(rt: Runtime, ctx: RequestContext, ident: str) -> dict[str, di
     async with rt.db.session() as s:
         node = await find_for(s, ctx, ident, "baremetal:node:validate")
         ports = (await s.scalars(select(Port).where(Port.node_id == node.id))).all()
-        view = node_view(node, sealed.keyring(rt.settings.data_dir), with_ports=False)
+        # The boot interface checks the ports (ipxe needs a MAC to boot from).
+        view = node_view(node, sealed.keyring(rt.settings.data_dir), ports=ports)
     hw = hardware.hardware_type(node.driver)
     result: dict[str, dict[str, Any]] = {}
     for iface in INTERFACE_TYPES:
