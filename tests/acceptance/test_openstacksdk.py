@@ -160,7 +160,8 @@ def test_allocations(conn: Connection) -> None:
     with pytest.raises(exceptions.SDKException, match="failed"):
         bm.wait_for_allocation(none_left, timeout=30)
     none_left = bm.wait_for_allocation(none_left, timeout=30, ignore_error=True)
-    assert none_left.state == "error" and "No available nodes" in none_left.last_error
+    assert none_left.state == "error"
+    assert "no suitable nodes have the requested traits CUSTOM_FAST" in none_left.last_error
 
     # Without traits, any free gold node: never the one already taken, never silver.
     second = bm.wait_for_allocation(bm.create_allocation(resource_class="gold"), timeout=30)
@@ -173,6 +174,18 @@ def test_allocations(conn: Connection) -> None:
     assert got.allocation_id is None and got.instance_id is None
     with pytest.raises(exceptions.NotFoundException):
         bm.get_allocation(alloc.id)
+
+
+def test_validate_sees_the_ports_of_an_ipxe_node(conn: Connection) -> None:
+    """The sdk's validate_node (what deploy tools call first) passes the ipxe boot
+    interface once the node has a port, and says why before."""
+    bm = conn.baremetal
+    node = bm.create_node(driver="fake-hardware", boot_interface="ipxe")
+    before = bm.validate_node(node, required=None)
+    assert before["boot"].result is False and "has no ports" in before["boot"].reason
+    bm.create_port(node_id=node.id, address="52:54:00:12:34:99")
+    after = bm.validate_node(node)  # raises unless boot, deploy and power pass
+    assert after["boot"].result is True and after["boot"].reason is None
 
 
 def test_drivers(conn: Connection) -> None:

@@ -212,7 +212,11 @@ def port(
 
 
 def allocation(a: Allocation, node_uuid: str | None, base: str,
-               fields: Iterable[str] | None = None) -> dict[str, Any]:
+               fields: Iterable[str] | None = None,
+               version: tuple[int, int] = (1, 60)) -> dict[str, Any]:
+    """Ironic's allocation; ``owner`` from 1.60 (asking for it before is 406)."""
+    if fields is not None and version < (1, 60) and "owner" in fields:
+        raise NotAcceptable("The owner field needs API version 1.60 or later.")
     values: dict[str, Any] = {
         "uuid": a.uuid, "name": a.name, "node_uuid": node_uuid,
         "resource_class": a.resource_class, "traits": a.traits,
@@ -220,6 +224,8 @@ def allocation(a: Allocation, node_uuid: str | None, base: str,
         "extra": a.extra, "owner": a.owner, "created_at": ts(a.created_at),
         "updated_at": ts(a.updated_at),
     }
+    if version < (1, 60):
+        del values["owner"]
     if fields is not None:
         bad = [f for f in fields if f not in values]
         if bad:

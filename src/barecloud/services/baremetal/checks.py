@@ -168,8 +168,10 @@ def port(body: Any) -> dict[str, Any]:
 
 
 def allocation(body: Any) -> dict[str, Any]:
-    doc = _normalised(_CREATE_ALLOCATION.check(body), schemas.CREATE_ALLOCATION,
-                      {"traits": [], "candidate_nodes": [], "extra": {}})
+    doc = _normalised(_CREATE_ALLOCATION.check(body), schemas.CREATE_ALLOCATION, {})
+    for key, empty in (("traits", []), ("candidate_nodes", []), ("extra", {})):
+        if doc[key] is None:  # null, as Ironic takes it: none
+            doc[key] = copy.deepcopy(empty)
     return doc
 
 

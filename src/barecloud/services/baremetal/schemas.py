@@ -206,9 +206,10 @@ CREATE_ALLOCATION: Schema = {
         "uuid": UUID,
         "name": NAME,
         "resource_class": {"type": ["string", "null"], "maxLength": 80},
-        "traits": {"type": "array", "items": TRAIT},
-        "candidate_nodes": {"type": "array", "items": {"type": "string"}},
-        "extra": OBJECT,
+        # null as "none": Ironic's ALLOCATION_SCHEMA allows it for every field.
+        "traits": {"type": ["array", "null"], "items": TRAIT},
+        "candidate_nodes": {"type": ["array", "null"], "items": {"type": "string"}},
+        "extra": {"type": ["object", "null"]},
         "owner": TEXT_255,
         "node": TEXT,
     },
