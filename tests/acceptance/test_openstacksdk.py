@@ -188,6 +188,30 @@ def test_validate_sees_the_ports_of_an_ipxe_node(conn: Connection) -> None:
     assert after["boot"].result is True and after["boot"].reason is None
 
 
+def test_undeploy_lets_go_of_instance_and_allocation(conn: Connection) -> None:
+    """Ironic's tear-down: instance_info and instance_uuid cleared, the allocation
+    deleted, so the node can be allocated again once it is available."""
+    bm = conn.baremetal
+    node = bm.create_node(driver="fake-hardware", resource_class="again")
+    for verb, state in (("manage", "manageable"), ("provide", "available")):
+        bm.set_node_provision_state(node, verb, wait=True, timeout=60)
+    alloc = bm.wait_for_allocation(bm.create_allocation(resource_class="again"), timeout=30)
+    assert alloc.node_id == node.id
+    bm.update_node(node, instance_info={"image_source": "http://example.org/i.qcow2"})
+    bm.set_node_provision_state(node, "active", wait=True, timeout=60)
+    deployed = bm.get_node(node.id)
+    assert deployed.instance_id == alloc.id and deployed.allocation_id == alloc.id
+    bm.set_node_provision_state(node, "deleted", wait=True, timeout=60)
+    torn = bm.get_node(node.id)
+    assert torn.provision_state == "available"
+    assert torn.instance_id is None and torn.allocation_id is None
+    assert torn.instance_info == {}
+    with pytest.raises(exceptions.NotFoundException):
+        bm.get_allocation(alloc.id)
+    again = bm.wait_for_allocation(bm.create_allocation(resource_class="again"), timeout=30)
+    assert again.state == "active" and again.node_id == node.id
+
+
 def test_drivers(conn: Connection) -> None:
     bm = conn.baremetal
     drivers = list(bm.drivers())
