@@ -193,7 +193,7 @@ def test_undeploy_lets_go_of_instance_and_allocation(conn: Connection) -> None:
     deleted, so the node can be allocated again once it is available."""
     bm = conn.baremetal
     node = bm.create_node(driver="fake-hardware", resource_class="again")
-    for verb, state in (("manage", "manageable"), ("provide", "available")):
+    for verb in ("manage", "provide"):
         bm.set_node_provision_state(node, verb, wait=True, timeout=60)
     alloc = bm.wait_for_allocation(bm.create_allocation(resource_class="again"), timeout=30)
     assert alloc.node_id == node.id
@@ -219,9 +219,9 @@ def test_drivers(conn: Connection) -> None:
     assert drivers[0].hosts and drivers[0].hosts[0].startswith("test-conductor-")
     detailed = next(d for d in bm.drivers(details=True) if d.name == "fake-hardware")
     assert detailed.default_power_interface == "fake"
-    assert detailed.enabled_network_interfaces == ["noop", "fake", "neutron"]
+    assert detailed.enabled_network_interfaces == ["flat", "noop", "fake", "neutron"]
     driver = bm.get_driver("fake-hardware")
-    assert driver.default_network_interface == "noop"
+    assert driver.default_network_interface == "flat"
     assert "fake" in driver.enabled_console_interfaces
     with pytest.raises(exceptions.NotFoundException):
         bm.get_driver("ipmi-nope")
