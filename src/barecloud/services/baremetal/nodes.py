@@ -54,6 +54,12 @@ class NodeInMaintenance(BarecloudError):
     code = 400
 
 
+class NodeIsRetired(BarecloudError):
+    """Ironic's NodeIsRetired: a retired node is not made available again."""
+
+    code = 400
+
+
 async def find(s: AsyncSession, ident: str, *, traits: bool = True) -> Node:
     """The node named or numbered ``ident``; ``traits=False`` when they go unread
     (they cost a second query)."""
@@ -247,15 +253,8 @@ async def update(rt: Runtime, ctx: RequestContext, ident: str, ops: Any) -> Node
                 f"Node {node.uuid} can not update instance_uuid while in state "
                 f"\"{node.provision_state}\"."
             )
-        protected = data["protected"]
-        if "protected" in changed and node.provision_state != states.ACTIVE and protected:
-            raise InvalidParameter("Protection can only be set on nodes in the active state")
-        if "protected" in changed and not protected and \
-                "protected_reason" not in changed and data["protected_reason"]:
-            # Unprotecting drops the reason with it, as in Ironic.
-            changed["protected_reason"] = data["protected_reason"] = None
-        if data["protected_reason"] and not protected:
-            raise InvalidParameter("Cannot set protected_reason while protected is false")
+        _check_flag(node, data, changed, "protected")
+        _check_flag(node, data, changed, "retired")
         for key, value in changed.items():
             setattr(node, key, value)
         if maintenance is not None and maintenance != node.maintenance:
@@ -268,6 +267,29 @@ async def update(rt: Runtime, ctx: RequestContext, ident: str, ops: Any) -> Node
             s.add(note(node, f"updated {', '.join(sorted(changed))}", event_type="update",
                        request_id=ctx.request_id))
     return node
+
+
+def _check_flag(node: Node, data: dict[str, Any], changed: dict[str, Any], flag: str) -> None:
+    """Ironic's rules for ``protected`` and ``retired`` (its conductor's
+    _check_update_protected / _check_update_retired): setting the flag needs a
+    provision state that allows it (409), unsetting it drops its reason, and a
+    reason without the flag is 400."""
+    reason = f"{flag}_reason"
+    if flag in changed:
+        if not data[flag]:
+            if data[reason] or getattr(node, reason):
+                changed[reason] = data[reason] = None
+        elif flag == "protected" and node.provision_state not in (states.ACTIVE,
+                                                                  states.RESCUE):
+            raise InvalidState(
+                f"Node {node.uuid} can only be made protected in provision states 'active' "
+                f"or 'rescue', the current state is '{node.provision_state}'")
+        elif flag == "retired" and node.provision_state == states.AVAILABLE:
+            raise InvalidState(
+                f"Node {node.uuid} can not have 'retired' set in provision state "
+                f"'available', the current state is '{node.provision_state}'")
+    if reason in changed and data[reason] and not data[flag]:
+        raise InvalidParameter(f"The {reason} field can only be set when {flag} is True")
 
 
 async def remove(rt: Runtime, ctx: RequestContext, ident: str) -> None:
