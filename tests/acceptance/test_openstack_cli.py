@@ -169,6 +169,24 @@ def test_allocations(cli: Cli, service: support.Service) -> None:
     assert cli.json("allocation", "list") == []
 
 
+def test_chassis(cli: Cli) -> None:
+    made = cli.json("chassis", "create", "--description", "rack 7", "--extra", "row=b")
+    cid = made["uuid"]
+    assert (made["description"], made["extra"]) == ("rack 7", {"row": "b"})
+    assert [c["uuid"] for c in cli.json("chassis", "list")] == [cid]
+    cli.run("chassis", "set", cid, "--description", "rack 8")
+    assert cli.json("chassis", "show", cid)["description"] == "rack 8"
+    node = cli.json("node", "create", "--driver", "fake-hardware", "--name", "racked",
+                    "--chassis-uuid", cid)
+    assert node["chassis_uuid"] == cid
+    assert [n["name"] for n in cli.json("node", "list", "--chassis", cid)] == ["racked"]
+    proc = cli.run("chassis", "delete", cid, ok=False)
+    assert "contains nodes" in proc.stderr
+    cli.run("node", "unset", "racked", "--chassis-uuid")
+    cli.run("chassis", "delete", cid)
+    assert cli.json("chassis", "list") == []
+
+
 def test_errors(cli: Cli) -> None:
     proc = cli.run("node", "show", "does-not-exist", ok=False)
     assert "Node does-not-exist could not be found" in proc.stderr

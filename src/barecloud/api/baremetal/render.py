@@ -13,7 +13,7 @@ from typing import Any
 
 from barecloud import states
 from barecloud.conductor.batches import KO, OK
-from barecloud.db.models import Allocation, Node, NodeHistory, Port
+from barecloud.db.models import Allocation, Chassis, Node, NodeHistory, Port
 from barecloud.drivers import hardware
 from barecloud.errors import InvalidParameter, NotAcceptable
 from barecloud.services.baremetal.batches import Report
@@ -208,6 +208,34 @@ def port(
     }
     out = {f: values[f] for f in wanted}
     out["links"] = links(base, "ports", p.uuid)
+    return out
+
+
+CHASSIS_FIELDS = ("uuid", "description", "extra", "created_at", "updated_at", "nodes", "links")
+
+
+def check_chassis_fields(fields: Iterable[str] | None) -> None:
+    bad = [f for f in fields or () if f not in CHASSIS_FIELDS]
+    if bad:
+        raise InvalidParameter(f"Field(s) \"{', '.join(bad)}\" are not valid")
+
+
+def chassis(c: Chassis, base: str, *, fields: Iterable[str] | None = None,
+            detail: bool = True) -> dict[str, Any]:
+    """Ironic's chassis: ``uuid`` and ``description`` in a plain list, every field
+    in detail and show; ``links`` always."""
+    if fields is not None:
+        check_chassis_fields(fields)
+        wanted = list(fields)
+    else:
+        wanted = list(CHASSIS_FIELDS) if detail else ["uuid", "description"]
+    values: dict[str, Any] = {
+        "uuid": c.uuid, "description": c.description, "extra": c.extra or {},
+        "created_at": ts(c.created_at), "updated_at": ts(c.updated_at),
+        "nodes": links(base, "chassis", f"{c.uuid}/nodes"),
+    }
+    out = {f: values[f] for f in wanted if f in values}
+    out["links"] = links(base, "chassis", c.uuid)
     return out
 
 

@@ -220,6 +220,25 @@ PATCHED_ALLOCATION: Schema = {
     "properties": {"name": NAME, "extra": {"type": ["object", "null"]}},
 }
 
+# --- chassis (Ironic's CHASSIS_SCHEMA) ------------------------------------------
+
+_CHASSIS: Schema = {
+    "uuid": UUID,
+    "description": {"type": ["string", "null"], "maxLength": 255},
+    "extra": {"type": ["object", "null"]},
+}
+CREATE_CHASSIS: Schema = {
+    "title": "chassis", "type": "object", "properties": _CHASSIS,
+    "additionalProperties": False,
+}
+PATCHED_CHASSIS: Schema = {
+    "title": "chassis", "type": "object",
+    "properties": {k: v for k, v in _CHASSIS.items() if k != "uuid"},
+    "additionalProperties": False,
+}
+CHASSIS_WRITABLE = frozenset(PATCHED_CHASSIS["properties"])
+CHASSIS_INTERNAL = frozenset({"uuid", "id", "created_at", "updated_at", "links", "nodes"})
+
 # --- barecloud's deploy batches and the ramdisk agent -------------------------
 
 DEPLOY_BATCH: Schema = {
@@ -270,6 +289,7 @@ LIST_NODES_QUERY: Schema = {
         **{k: {"type": "boolean"} for k in ("maintenance", "associated", "retired")},
     },
 }
+LIST_CHASSIS_QUERY: Schema = {"type": "object", "properties": _PAGE}
 LIST_PORTS_QUERY: Schema = {
     "type": "object",
     "properties": {**_PAGE, "node": {"type": "string"}, "node_uuid": {"type": "string"},
