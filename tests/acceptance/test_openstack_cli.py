@@ -92,11 +92,15 @@ def test_node_lifecycle(cli: Cli) -> None:
     cli.run("node", "maintenance", "unset", "cli-1")
 
     cli.run("node", "undeploy", "cli-1", "--wait", "60")
+    # Not while available (Ironic's 409): a retired node must not be allocated.
+    proc = cli.run("node", "set", "cli-1", "--retired", ok=False)
+    assert "can not have 'retired' set in provision state 'available'" in proc.stderr
+    cli.run("node", "manage", "cli-1", "--wait", "60")
     # `node set --retired` sends the string "True", as Ironic accepts.
     cli.run("node", "set", "cli-1", "--retired", "--retired-reason", "end of life")
     listed = cli.json("node", "list")
     assert listed == [{"uuid": uuid, "name": "cli-1", "instance_uuid": None,
-                       "power_state": "power off", "provision_state": "available",
+                       "power_state": "power off", "provision_state": "manageable",
                        "maintenance": False}]
     assert [n["uuid"] for n in cli.json("node", "list", "--retired")] == [uuid]
 
