@@ -92,11 +92,15 @@ def test_node_lifecycle(cli: Cli) -> None:
     cli.run("node", "maintenance", "unset", "cli-1")
 
     cli.run("node", "undeploy", "cli-1", "--wait", "60")
+    # Not while available (Ironic's 409): a retired node must not be allocated.
+    proc = cli.run("node", "set", "cli-1", "--retired", ok=False)
+    assert "can not have 'retired' set in provision state 'available'" in proc.stderr
+    cli.run("node", "manage", "cli-1", "--wait", "60")
     # `node set --retired` sends the string "True", as Ironic accepts.
     cli.run("node", "set", "cli-1", "--retired", "--retired-reason", "end of life")
     listed = cli.json("node", "list")
     assert listed == [{"uuid": uuid, "name": "cli-1", "instance_uuid": None,
-                       "power_state": "power off", "provision_state": "available",
+                       "power_state": "power off", "provision_state": "manageable",
                        "maintenance": False}]
     assert [n["uuid"] for n in cli.json("node", "list", "--retired")] == [uuid]
 
@@ -167,6 +171,24 @@ def test_allocations(cli: Cli, service: support.Service) -> None:
     assert cli.json("node", "show", "alloc-fast")["allocation_uuid"] == alloc["uuid"]
     cli.run("allocation", "delete", "cli-alloc")
     assert cli.json("allocation", "list") == []
+
+
+def test_chassis(cli: Cli) -> None:
+    made = cli.json("chassis", "create", "--description", "rack 7", "--extra", "row=b")
+    cid = made["uuid"]
+    assert (made["description"], made["extra"]) == ("rack 7", {"row": "b"})
+    assert [c["uuid"] for c in cli.json("chassis", "list")] == [cid]
+    cli.run("chassis", "set", cid, "--description", "rack 8")
+    assert cli.json("chassis", "show", cid)["description"] == "rack 8"
+    node = cli.json("node", "create", "--driver", "fake-hardware", "--name", "racked",
+                    "--chassis-uuid", cid)
+    assert node["chassis_uuid"] == cid
+    assert [n["name"] for n in cli.json("node", "list", "--chassis", cid)] == ["racked"]
+    proc = cli.run("chassis", "delete", cid, ok=False)
+    assert "contains nodes" in proc.stderr
+    cli.run("node", "unset", "racked", "--chassis-uuid")
+    cli.run("chassis", "delete", cid)
+    assert cli.json("chassis", "list") == []
 
 
 def test_errors(cli: Cli) -> None:

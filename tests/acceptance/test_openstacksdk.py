@@ -160,7 +160,8 @@ def test_allocations(conn: Connection) -> None:
     with pytest.raises(exceptions.SDKException, match="failed"):
         bm.wait_for_allocation(none_left, timeout=30)
     none_left = bm.wait_for_allocation(none_left, timeout=30, ignore_error=True)
-    assert none_left.state == "error" and "No available nodes" in none_left.last_error
+    assert none_left.state == "error"
+    assert "no suitable nodes have the requested traits CUSTOM_FAST" in none_left.last_error
 
     # Without traits, any free gold node: never the one already taken, never silver.
     second = bm.wait_for_allocation(bm.create_allocation(resource_class="gold"), timeout=30)
@@ -175,6 +176,42 @@ def test_allocations(conn: Connection) -> None:
         bm.get_allocation(alloc.id)
 
 
+def test_validate_sees_the_ports_of_an_ipxe_node(conn: Connection) -> None:
+    """The sdk's validate_node (what deploy tools call first) passes the ipxe boot
+    interface once the node has a port, and says why before."""
+    bm = conn.baremetal
+    node = bm.create_node(driver="fake-hardware", boot_interface="ipxe")
+    before = bm.validate_node(node, required=None)
+    assert before["boot"].result is False and "has no ports" in before["boot"].reason
+    bm.create_port(node_id=node.id, address="52:54:00:12:34:99")
+    after = bm.validate_node(node)  # raises unless boot, deploy and power pass
+    assert after["boot"].result is True and after["boot"].reason is None
+
+
+def test_undeploy_lets_go_of_instance_and_allocation(conn: Connection) -> None:
+    """Ironic's tear-down: instance_info and instance_uuid cleared, the allocation
+    deleted, so the node can be allocated again once it is available."""
+    bm = conn.baremetal
+    node = bm.create_node(driver="fake-hardware", resource_class="again")
+    for verb in ("manage", "provide"):
+        bm.set_node_provision_state(node, verb, wait=True, timeout=60)
+    alloc = bm.wait_for_allocation(bm.create_allocation(resource_class="again"), timeout=30)
+    assert alloc.node_id == node.id
+    bm.update_node(node, instance_info={"image_source": "http://example.org/i.qcow2"})
+    bm.set_node_provision_state(node, "active", wait=True, timeout=60)
+    deployed = bm.get_node(node.id)
+    assert deployed.instance_id == alloc.id and deployed.allocation_id == alloc.id
+    bm.set_node_provision_state(node, "deleted", wait=True, timeout=60)
+    torn = bm.get_node(node.id)
+    assert torn.provision_state == "available"
+    assert torn.instance_id is None and torn.allocation_id is None
+    assert torn.instance_info == {}
+    with pytest.raises(exceptions.NotFoundException):
+        bm.get_allocation(alloc.id)
+    again = bm.wait_for_allocation(bm.create_allocation(resource_class="again"), timeout=30)
+    assert again.state == "active" and again.node_id == node.id
+
+
 def test_drivers(conn: Connection) -> None:
     bm = conn.baremetal
     drivers = list(bm.drivers())
@@ -182,9 +219,9 @@ def test_drivers(conn: Connection) -> None:
     assert drivers[0].hosts and drivers[0].hosts[0].startswith("test-conductor-")
     detailed = next(d for d in bm.drivers(details=True) if d.name == "fake-hardware")
     assert detailed.default_power_interface == "fake"
-    assert detailed.enabled_network_interfaces == ["noop", "fake", "neutron"]
+    assert detailed.enabled_network_interfaces == ["flat", "noop", "fake", "neutron"]
     driver = bm.get_driver("fake-hardware")
-    assert driver.default_network_interface == "noop"
+    assert driver.default_network_interface == "flat"
     assert "fake" in driver.enabled_console_interfaces
     with pytest.raises(exceptions.NotFoundException):
         bm.get_driver("ipmi-nope")

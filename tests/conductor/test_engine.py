@@ -12,7 +12,7 @@ from barecloud import states
 from barecloud.conductor import locks
 from barecloud.conductor.engine import Conductor
 from barecloud.conductor.workflows import WORKFLOWS
-from barecloud.db.models import Node, utcnow
+from barecloud.db.models import Allocation, Node, utcnow
 from barecloud.drivers import fake
 from barecloud.errors import InvalidParameter, NodeLocked
 from barecloud.services.baremetal import agent, node_states
@@ -320,9 +320,10 @@ async def test_invalid_verb_is_refused_and_leaves_no_lock(rt: Runtime) -> None:
 
 
 async def test_undeploy_forgets_the_instance_once_torn_down(rt: Runtime) -> None:
-    """Ironic's tear-down sets ``instance_info = {}`` before cleaning starts: what was
-    deployed (image, sizes, the tenant's display name) is not left on a node that
-    has none, even one whose cleaning then fails."""
+    """Ironic's tear-down sets ``instance_info = {}`` and ``instance_uuid`` none and
+    deletes the node's allocation before cleaning starts: what was deployed (image,
+    sizes, the tenant's display name) is not left on a node that has none, even one
+    whose cleaning then fails."""
     info = {"image_source": "http://192.0.2.10/one.raw", "display_name": "tenant-web",
             "root_gb": "10"}
     for fail, end in ((None, states.AVAILABLE), ("clean", states.CLEANFAIL)):
@@ -331,8 +332,15 @@ async def test_undeploy_forgets_the_instance_once_torn_down(rt: Runtime) -> None
             node = await s.scalar(select(Node).where(Node.uuid == n))
             assert node is not None
             node.instance_info = dict(info)
+            alloc = Allocation(resource_class="x", state=states.ALLOC_ACTIVE, node_id=node.id)
+            s.add(alloc)
+            await s.flush()
+            node.instance_uuid = node.allocation_uuid = alloc.uuid
         await drive(rt, n, "active", states.ACTIVE)
         assert (await load(rt.db, n)).instance_info["display_name"] == "tenant-web"
         await set_driver_info(rt.db, n, fake_fail=fail)
         node = await drive(rt, n, "deleted", end)
         assert node.instance_info == {}, (fail, node.instance_info)
+        assert (node.instance_uuid, node.allocation_uuid) == (None, None)
+        async with rt.db.session() as s:
+            assert await s.scalar(select(Allocation).where(Allocation.uuid == alloc.uuid)) is None

@@ -7,8 +7,10 @@ from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData
 
+from barecloud.db import migrate
 from barecloud.db.models import Base
 from barecloud.db.session import Database
 
@@ -29,3 +31,11 @@ async def differences(database: Database, tables: Set[str]) -> list[Any]:
     """What autogenerate would change in ``tables`` of the migrated ``database``."""
     async with database.engine.connect() as conn:
         return await conn.run_sync(_diff, tables)
+
+
+def before(revision: str) -> str:
+    """The revision ``revision`` follows (re-chained at merges)."""
+    script = ScriptDirectory.from_config(migrate.alembic_config("sqlite://"))
+    down = script.get_revision(revision).down_revision
+    assert isinstance(down, str)
+    return down

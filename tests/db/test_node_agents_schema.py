@@ -9,12 +9,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
-from alembic.script import ScriptDirectory
 
 from barecloud.db import migrate
 from barecloud.db.models import NodeAgent
 from barecloud.db.session import Database
-from tests.db.schema import differences
+from tests.db.schema import before, differences
 
 COMMAND = {"id": "5f0c7d9e-0000-4000-8000-000000000001", "name": "write_image",
            "params": {"url": "http://10.0.0.1/i"}, "status": "running",
@@ -25,15 +24,11 @@ DII = {"agent_last_heartbeat": "2026-12-06T07:01:02.345678", "agent_url": "http:
 
 
 def _before() -> str:
-    """The revision 0009 follows (re-chained at merges)."""
-    script = ScriptDirectory.from_config(migrate.alembic_config("sqlite://"))
-    down = script.get_revision("0009").down_revision
-    assert isinstance(down, str)
-    return down
+    return before("0009")
 
 
 async def test_migration_matches_models(database: Database) -> None:
-    assert await differences(database, {"node_agents", "nodes"}) == []
+    assert await differences(database, {"node_agents", "nodes", "chassis"}) == []
 
 
 _JSON = ("driver_info", "driver_internal_info", "properties", "instance_info", "extra",

@@ -16,6 +16,7 @@ from barecloud.api.baremetal import (
     agent,
     allocations,
     batches,
+    chassis,
     drivers,
     nodes,
     ports,
@@ -93,7 +94,7 @@ def create_app(rt: Runtime) -> FastAPI:
     compute_routes.install(app)
     app.include_router(ops.router)
     app.include_router(docs.router)
-    for module in (root, nodes, vifs, ports, drivers, allocations, batches):
+    for module in (root, nodes, vifs, ports, drivers, chassis, allocations, batches):
         app.include_router(module.router)
     # What machines call: on the provisioning address only, when one is set.
     provisioning = [Depends(provisioning_only)]

@@ -365,8 +365,10 @@ class Conductor:
                 s.add(note(node, f"power state set to {node.power_state}", event_type="power",
                            conductor=self.name))
             else:
-                s.add(apply_event(node, str(args.get("end_event", "done")),
-                                  conductor=self.name))
+                end = str(args.get("end_event", "done"))
+                if end == "done" and node.retired and node.provision_state == states.CLEANING:
+                    end = "manage"  # as Ironic: a retired node's cleaning ends manageable
+                s.add(apply_event(node, end, conductor=self.name))
                 if node.provision_state == states.ACTIVE:
                     node.expected_power_state = node.power_state
                 node.deploy_step = {}

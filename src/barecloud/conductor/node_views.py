@@ -7,14 +7,21 @@ itself (validate, vendor passthru).
 
 from __future__ import annotations
 
-from barecloud.db.models import Node
+from collections.abc import Sequence
+
+from barecloud.db.models import Node, Port
 from barecloud.db.sealed import Keyring
 from barecloud.drivers.base import NodeView, PortView
 
 
-def node_view(node: Node, keys: Keyring, *, with_ports: bool = True) -> NodeView:
+def node_view(node: Node, keys: Keyring, *, with_ports: bool = True,
+              ports: Sequence[Port] | None = None) -> NodeView:
     """What drivers see of a node: its secrets opened (they are sealed in the
-    database; ``keys`` is ``sealed.keyring(settings.data_dir)``)."""
+    database; ``keys`` is ``sealed.keyring(settings.data_dir)``).  ``ports``, when
+    given, are the node's ports as the caller queried them (an async session
+    cannot load ``node.ports`` lazily); ``with_ports=False`` shows none."""
+    if ports is None:
+        ports = node.ports if with_ports else ()
     dii = dict(node.driver_internal_info or {})
     dii.update(node.agent_info())  # the agent's row, under the keys drivers read
     dii["interfaces"] = {
@@ -35,7 +42,7 @@ def node_view(node: Node, keys: Keyring, *, with_ports: bool = True) -> NodeView
         ports=tuple(
             PortView(p.address, p.pxe_enabled, dict(p.local_link_connection or {}),
                      p.physical_network, dict(p.internal_info or {}))
-            for p in (node.ports if with_ports else ())
+            for p in ports
         ),
         workflow_args=dict(node.workflow_args or {}),
     )

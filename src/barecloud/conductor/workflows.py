@@ -17,13 +17,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from barecloud import states
 from barecloud.conductor import agent_tokens, batch_args
 from barecloud.db import node_agents
-from barecloud.db.models import Node, Port
+from barecloud.db.models import Allocation, Node, Port
 from barecloud.db.transitions import note
 from barecloud.drivers import hardware
 from barecloud.drivers.base import WAIT, AgentCommand, NodeView, StepResult
@@ -79,11 +79,19 @@ def _call(iface: str, method: str) -> StepFn:
 
 
 async def _tear_down(ctx: StepContext) -> StepResult:
-    """The instance is gone once torn down: Ironic's tear-down sets ``instance_info``
-    to ``{}`` before cleaning starts (cleaning reads none of it)."""
+    """The instance is gone once torn down: as Ironic's tear-down, before cleaning
+    starts, ``instance_info`` is ``{}``, ``instance_uuid`` none and the node's
+    allocation deleted, so the node can be allocated again once available."""
     await ctx.iface("deploy").tear_down(ctx.node)
     ctx.updates["instance_info"] = {}
+    ctx.updates["instance_uuid"] = None
+    ctx.writes.append(_deallocate)
     return None
+
+
+async def _deallocate(s: AsyncSession, node: Node) -> None:
+    await s.execute(delete(Allocation).where(Allocation.node_id == node.id))
+    node.allocation_uuid = None
 
 
 def _power(target: str) -> StepFn:

@@ -67,7 +67,9 @@ class Node(TimestampMixin, Base):
     owner: Mapped[str | None] = mapped_column(String(255), index=True)
     lessee: Mapped[str | None] = mapped_column(String(255), index=True)
     conductor_group: Mapped[str] = mapped_column(String(255), default="")
-    chassis_uuid: Mapped[str | None] = mapped_column(String(36))
+    # Ironic's chassis_id: a chassis with nodes is not deleted (migration 0020).
+    chassis_uuid: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("chassis.uuid", name="fk_nodes_chassis_uuid"), index=True)
     allocation_uuid: Mapped[str | None] = mapped_column(String(36))
 
     provision_state: Mapped[str] = mapped_column(String(32))

@@ -24,7 +24,7 @@ IMPLEMENTATIONS: dict[str, dict[str, type[Any]]] = {
                    "redfish": redfish.RedfishManagement},
     "boot": {"fake": fake.FakeBoot, "ipxe": ipxe.IpxeBoot},
     "deploy": {"fake": fake.FakeDeploy, "agent": agent.AgentDeploy},
-    "network": {"noop": noop.NoopNetwork, "fake": fake.FakeNetwork,
+    "network": {"flat": noop.FlatNetwork, "noop": noop.NoopNetwork, "fake": fake.FakeNetwork,
                 "neutron": network.NeutronNetwork},
     "console": {"no-console": noop.NoConsole, "fake": fake.FakeConsole,
                 "ipmi-sol": noop.ServedConsole},
@@ -65,7 +65,8 @@ HARDWARE_TYPES: dict[str, HardwareType] = {
             "boot": ("fake", "ipxe"),
             # "agent": a fake machine whose agent the test plays over HTTP.
             "deploy": ("fake", "agent"),
-            "network": ("noop", "fake", "neutron"),
+            # "flat" first: Ironic's default (its generic hardware types' first).
+            "network": ("flat", "noop", "fake", "neutron"),
             "console": ("no-console", "fake"),
             "inspect": ("fake", "no-inspect", "agent"),
             "rescue": ("fake", "no-rescue"),
@@ -80,7 +81,7 @@ HARDWARE_TYPES: dict[str, HardwareType] = {
             "management": ("ipmitool",),
             "boot": ("ipxe", "fake"),
             "deploy": ("agent", "fake"),
-            "network": ("noop", "neutron"),
+            "network": ("flat", "noop", "neutron"),
             # Serial-over-LAN through barecloud's console websocket (remote-consoles.md).
             "console": ("no-console", "ipmi-sol"),
             "inspect": ("no-inspect", "agent"),
@@ -94,7 +95,7 @@ HARDWARE_TYPES: dict[str, HardwareType] = {
             "management": ("redfish",),
             "boot": ("ipxe", "fake"),
             "deploy": ("agent", "fake"),
-            "network": ("noop", "neutron"),
+            "network": ("flat", "noop", "neutron"),
             "console": ("no-console",),
             "inspect": ("redfish", "no-inspect", "agent"),
             "rescue": ("no-rescue",),

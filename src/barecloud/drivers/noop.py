@@ -17,7 +17,8 @@ class _NoopBase:
 
 
 class NoopNetwork(_NoopBase):
-    """``noop``: the machines' NICs are cabled flat; nothing to switch."""
+    """``noop``: nothing to switch, and, as Ironic's, VIFs attached through the
+    Bare Metal API are accepted and ignored (services/baremetal/vifs.py)."""
 
     async def add_provisioning_network(self, node: NodeView) -> None: ...
     async def remove_provisioning_network(self, node: NodeView) -> None: ...
@@ -60,3 +61,9 @@ class NoRescue(_NoopBase):
 
     async def unrescue(self, node: NodeView) -> None:
         raise InvalidParameter("This node's rescue interface is 'no-rescue'.")
+
+
+class FlatNetwork(NoopNetwork):
+    """``flat`` (Ironic's name and default): the machines' NICs are cabled flat onto
+    the tenant networks, so nothing is switched; a VIF goes on any free NIC and
+    binds the Neutron port to it (its MAC), which tenant DHCP answers."""

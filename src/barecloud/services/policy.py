@@ -147,7 +147,11 @@ RULES: dict[str, str] = {
                                    "(role:member and rule:allocation_owner)",
     "allocation_owner": "project_id:%(allocation.owner)s",
     "baremetal:driver:get": "role:reader",
-    "baremetal:chassis:get": "role:reader",
+    # Ironic's secure RBAC: chassis are the system's, not a project's.
+    "baremetal:chassis:get": _READ_ALL,
+    "baremetal:chassis:create": _ADMIN,
+    "baremetal:chassis:update": _ADMIN,
+    "baremetal:chassis:delete": _ADMIN,
     "baremetal:conductor:get": _READ_ALL,
 
     # --- Image (Glance) ----------------------------------------------------

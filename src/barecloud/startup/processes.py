@@ -27,6 +27,7 @@ from barecloud.config import Settings
 from barecloud.db import migrate, sealed, sqlite_lock
 from barecloud.db.session import Database
 from barecloud.services import private_files
+from barecloud.services.baremetal.allocator import Allocator
 from barecloud.services.boot.dhcp import DhcpError, Dnsmasq
 from barecloud.services.compute.sync import ComputeSync
 from barecloud.services.compute.vm_console_relay import Shared as SharedConsoles
@@ -199,7 +200,8 @@ async def run_all_in_one(
             try:
                 async with _running(ComputeSync(rt)), _running(VmFirewalls(rt)), \
                         _running(NetworkAgent(rt)), \
-                        _running(LeaseManager(rt)), _running(commands), _consoles(rt):
+                        _running(LeaseManager(rt)), _running(Allocator(rt)), _running(commands), \
+                        _consoles(rt):
                     await _serve_http(rt, settings, (lambda: ready(rt)) if ready else None)
                     stopping = time.monotonic()
                     log.info("HTTP stopped; stopping the background work")
@@ -235,7 +237,7 @@ async def run_api(settings: Settings) -> None:
     rt = Runtime(db=db, settings=settings, commands=commands)
     try:
         async with _running(ComputeSync(rt)), _running(VmFirewalls(rt)), \
-                _running(LeaseManager(rt)), \
+                _running(LeaseManager(rt)), _running(Allocator(rt)), \
                 _running(commands), _consoles(rt):
             await _serve_http(rt, settings, None)
     finally:

@@ -97,6 +97,17 @@ class Ironic:
             assert time.monotonic() < deadline, f"node {ident} never reached {state}: {node}"
             time.sleep(0.05)
 
+    def allocated(self, ident: str, timeout: float = 30) -> dict[str, Any]:
+        """Poll until the allocation leaves ``allocating`` (Ironic allocates in the
+        background); the allocation as it then reads."""
+        deadline = time.monotonic() + timeout
+        while True:
+            alloc: dict[str, Any] = self.ok("GET", f"/allocations/{ident}")
+            if alloc["state"] != "allocating":
+                return alloc
+            assert time.monotonic() < deadline, f"allocation {ident} still allocating"
+            time.sleep(0.05)
+
     def to_state(self, ident: str, state: str) -> dict[str, Any]:
         """Drive a fresh (enroll) node to manageable, available or active."""
         path = {"manageable": ["manage"], "available": ["manage", "provide"],

@@ -38,6 +38,7 @@ def world(module_service: support.Service) -> Iterator[World]:
     api.to_state(gamma["uuid"], "active")
     alloc = api.ok("POST", "/allocations", 201, json={"resource_class": "rc-none",
                                                       "name": "alloc-1"})
+    api.allocated(alloc["uuid"])  # settled: before/after snapshots compare
     try:
         yield World(api, {"alpha": alpha["uuid"], "beta": beta["uuid"], "gamma": gamma["uuid"],
                           "port": port["uuid"], "port2": port2["uuid"], "alloc": alloc["uuid"]})

@@ -103,8 +103,8 @@ def assert_unbound(net: Neutron, vif: str) -> None:
 
 
 def test_attach_list_detach(api: Ironic, net: Neutron) -> None:
-    # noop network interface: the VIF is still recorded and bound (see the design note).
-    node, nics = node_with_nics(api, cabled=2, uncabled=1, network_interface="noop")
+    # neutron network interface: only cabled NICs (it switches their ports).
+    node, nics = node_with_nics(api, cabled=2, uncabled=1, network_interface="neutron")
     first, second, third = (network_port(net, f"10.7{i}.0.0/24") for i in range(3))
     assert vif_list(api, node["uuid"]) == []
 
@@ -140,7 +140,7 @@ def test_attach_list_detach(api: Ironic, net: Neutron) -> None:
 
 
 def test_attach_to_a_named_port(api: Ironic, net: Neutron) -> None:
-    node, nics = node_with_nics(api, cabled=2, uncabled=1)
+    node, nics = node_with_nics(api, cabled=2, uncabled=1, network_interface="neutron")
     vif, other = network_port(net), network_port(net)
     path = f"/nodes/{node['uuid']}/vifs"
     api.ok("POST", path, 204, json={"id": vif["id"], "port_uuid": nics[0]["uuid"]})
@@ -156,6 +156,58 @@ def test_attach_to_a_named_port(api: Ironic, net: Neutron) -> None:
     api.ok("POST", path, 204, version="1.66",
            json={"id": other["id"], "port_uuid": nics[2]["uuid"]})
     assert_bound(net, other["id"], node, nics[1])
+
+
+def test_flat_takes_any_free_nic(api: Ironic, net: Neutron) -> None:
+    """Ironic's ``flat`` (the default): no switch port needed, the PXE NIC first."""
+    node, nics = node_with_nics(api, cabled=0, uncabled=2)
+    assert node["network_interface"] == "flat"
+    api.ok("PATCH", f"/ports/{nics[1]['uuid']}", json=[
+        {"op": "replace", "path": "/pxe_enabled", "value": True}])
+    first, second, third = (network_port(net, f"10.8{i}.0.0/24") for i in range(3))
+    path = f"/nodes/{node['uuid']}/vifs"
+    api.ok("POST", path, 204, json={"id": first["id"]})
+    api.ok("POST", path, 204, json={"id": second["id"]})
+    for vif, nic in ((first, nics[1]), (second, nics[0])):  # nics[1] is the PXE NIC
+        port = net.ok("GET", f"/ports/{vif['id']}")["port"]
+        assert port["binding:host_id"] == node["uuid"] and port["status"] == "ACTIVE"
+        assert port["mac_address"] == nic["address"]
+        assert "local_link_information" not in port["binding:profile"]
+        assert internal_info(api, nic["uuid"])["tenant_vif_port_id"] == vif["id"]
+    assert sorted(vif_list(api, node["uuid"])) == sorted([first["id"], second["id"]])
+    msg = fault(api.post(path, json={"id": third["id"]}), 400)
+    assert msg == f"Unable to attach VIF {third['id']}, not enough free physical ports."
+    api.ok("DELETE", f"{path}/{first['id']}", 204)
+    assert_unbound(net, first["id"])
+    assert vif_list(api, node["uuid"]) == [second["id"]]
+
+
+def test_noop_accepts_and_ignores(api: Ironic, net: Neutron) -> None:
+    """Ironic's ``noop``: attach and detach succeed and do nothing."""
+    node, nics = node_with_nics(api, cabled=1, network_interface="noop")
+    vif = network_port(net)
+    path = f"/nodes/{node['uuid']}/vifs"
+    api.ok("POST", path, 204, json={"id": vif["id"]})
+    api.ok("POST", path, 204, json={"id": str(uuid.uuid4())})  # not even looked up
+    assert vif_list(api, node["uuid"]) == []
+    assert_unbound(net, vif["id"])
+    assert internal_info(api, nics[0]["uuid"]) == {}
+    api.ok("DELETE", f"{path}/{vif['id']}", 204)
+    fault(api.get(f"/nodes/{uuid.uuid4()}/vifs"), 404)  # the node must still exist
+
+
+def test_network_interface_names(api: Ironic) -> None:
+    """Ironic's names are taken on create and patch; unknown ones are 400."""
+    for name in ("flat", "noop", "neutron"):
+        made = api.create_node(network_interface=name)
+        assert made["network_interface"] == name
+    made = api.create_node()
+    patched = api.ok("PATCH", f"/nodes/{made['uuid']}", json=[
+        {"op": "replace", "path": "/network_interface", "value": "noop"}])
+    assert patched["network_interface"] == "noop"
+    msg = fault(api.post("/nodes", json={"driver": "fake-hardware",
+                                         "network_interface": "vlan"}), 400)
+    assert "flat, noop" in msg
 
 
 def test_errors(api: Ironic, net: Neutron) -> None:

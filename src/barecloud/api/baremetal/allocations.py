@@ -8,7 +8,8 @@ from barecloud.api import accepts as declared
 from barecloud.api.baremetal import params, render
 from barecloud.api.baremetal.inputs import accepts
 from barecloud.api.common import JSONResponse, base_url, context, runtime
-from barecloud.services.baremetal import allocations
+from barecloud.errors import InvalidParameter, NotAcceptable
+from barecloud.services.baremetal import allocations, allocator
 from barecloud.services.baremetal import schemas as bm
 
 router = declared.router(prefix="/baremetal/v1")
@@ -17,9 +18,11 @@ router = declared.router(prefix="/baremetal/v1")
 @router.get("/allocations")
 @accepts(query=bm.LIST_ALLOCATIONS_QUERY)
 async def list_allocations(request: Request) -> JSONResponse:
-    params.require(request, (1, 52))
+    v = params.require(request, (1, 52))
     fields = params.fields(request)
     q = params.query(request)
+    if q.get("owner") is not None and v < OWNER:
+        raise NotAcceptable("Filtering allocations by owner needs API version 1.60 or later.")
     rows, more = await allocations.list_allocations(
         runtime(request), context(request),
         node=q.get("node"), resource_class=q.get("resource_class"), state=q.get("state"),
@@ -27,41 +30,53 @@ async def list_allocations(request: Request) -> JSONResponse:
     )
     base = base_url(request)
     body: dict[str, object] = {
-        "allocations": [render.allocation(a, nu, base, fields) for a, nu in rows]
+        "allocations": [render.allocation(a, nu, base, fields, v) for a, nu in rows]
     }
     if more and rows:
         body["next"] = params.next_link(request, "allocations", rows[-1][0].uuid)
     return JSONResponse(body)
 
 
+BACKFILL = (1, 58)  # "node" in the create body
+OWNER = (1, 60)  # "owner": in the body, the filter, the fields
+
+
 @router.post("/allocations", status_code=201)
 @accepts(body=bm.CREATE_ALLOCATION)
 async def create_allocation(request: Request) -> JSONResponse:
-    params.require(request, (1, 52))
-    a, node_uuid = await allocations.create(runtime(request), context(request),
-                                            request.state.body)
+    """201 with the allocation ``allocating`` (the allocator takes a node
+    meanwhile), or already ``active``/``error`` for a backfill, as Ironic."""
+    v = params.require(request, (1, 52))
+    body = request.state.body
+    if body.get("owner") is not None and v < OWNER:
+        raise NotAcceptable("Allocation owner needs API version 1.60 or later.")
+    if body.get("node") is not None and v < BACKFILL:
+        raise InvalidParameter("Cannot set node when creating an allocation in this API "
+                               "version")
+    a, node_uuid = await allocations.create(runtime(request), context(request), body)
+    allocator.wake()
     base = base_url(request)
-    return JSONResponse(render.allocation(a, node_uuid, base), status_code=201,
+    return JSONResponse(render.allocation(a, node_uuid, base, version=v), status_code=201,
                         headers={"Location": f"{base}/baremetal/v1/allocations/{a.uuid}"})
 
 
 @router.get("/allocations/{ident}")
 @accepts(query=bm.SHOW_QUERY)
 async def show_allocation(ident: str, request: Request) -> JSONResponse:
-    params.require(request, (1, 52))
+    v = params.require(request, (1, 52))
     a, node_uuid = await allocations.get(runtime(request), context(request), ident)
     return JSONResponse(render.allocation(a, node_uuid, base_url(request),
-                                          params.fields(request)))
+                                          params.fields(request), v))
 
 
 @router.patch("/allocations/{ident}")
 @accepts(body=bm.PATCH)
 async def update_allocation(ident: str, request: Request) -> JSONResponse:
-    params.require(request, (1, 57))
+    v = params.require(request, (1, 57))
     ops = request.state.body
     a, node_uuid = await allocations.update_allocation(runtime(request), context(request),
                                                        ident, ops)
-    return JSONResponse(render.allocation(a, node_uuid, base_url(request)))
+    return JSONResponse(render.allocation(a, node_uuid, base_url(request), version=v))
 
 
 @router.delete("/allocations/{ident}", status_code=204)
@@ -75,7 +90,7 @@ async def delete_allocation(ident: str, request: Request) -> Response:
 @router.get("/nodes/{ident}/allocation")
 @accepts(query=bm.SHOW_QUERY)
 async def node_allocation(ident: str, request: Request) -> JSONResponse:
-    params.require(request, (1, 52))
+    v = params.require(request, (1, 52))
     from barecloud.errors import NotFound
     from barecloud.services.baremetal import nodes
 
@@ -84,4 +99,4 @@ async def node_allocation(ident: str, request: Request) -> JSONResponse:
         raise NotFound(f"Node {ident} has no allocation.")
     a, node_uuid = await allocations.get(runtime(request), context(request), n.allocation_uuid)
     return JSONResponse(render.allocation(a, node_uuid, base_url(request),
-                                          params.fields(request)))
+                                          params.fields(request), v))

@@ -66,8 +66,20 @@ def response_headers(version: tuple[int, int] | None) -> dict[str, str]:
     return out
 
 
+def versioned(path: str) -> str:
+    """``path`` with the version element Ironic supplies when it is missing: its root
+    controller serves ``/nodes/...`` as ``/v1/nodes/...`` (where the ``bookmark``
+    links of every resource point)."""
+    rest = path[len("/baremetal"):]
+    first = rest[1:].split("/", 1)[0]
+    if not rest.startswith("/") or not first or first == "v1":
+        return path
+    return f"/baremetal/v1{rest}"
+
+
 class IronicVersions:
-    """ASGI middleware: pick the version for /baremetal requests, answer 406 if none fits."""
+    """ASGI middleware: pick the version for /baremetal requests, answer 406 if none
+    fits; unversioned paths are served as v1 (:func:`versioned`)."""
 
     def __init__(self, app: ASGIApp, error_response: Any) -> None:
         self.app = app
@@ -85,6 +97,9 @@ class IronicVersions:
             await response(scope, receive, send)
             return
         scope.setdefault("state", {})["bm_version"] = version
+        path = versioned(scope["path"])
+        if path != scope["path"]:
+            scope = {**scope, "path": path, "raw_path": path.encode()}
         extra = response_headers(version)
 
         await self.app(scope, receive, with_headers(send, extra))

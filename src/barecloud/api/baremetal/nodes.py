@@ -28,7 +28,9 @@ async def _conductor(request: Request, n: Any) -> str | None:
     return await runtime(request).conductor_hint(n.uuid, n.conductor_group)
 
 
-async def _list(request: Request, detail: bool) -> JSONResponse:
+async def listing(request: Request, detail: bool, chassis_uuid: str | None = None,
+                  path: str = "nodes") -> JSONResponse:
+    """A page of nodes (``chassis_uuid``: of that chassis, at ``path``: its nodes)."""
     v = params.version(request)
     q = params.query(request)
     fields = params.fields(request)
@@ -40,6 +42,8 @@ async def _list(request: Request, detail: bool) -> JSONResponse:
         params.require(request, (1, 43))
         detail = True
     filters: dict[str, Any] = {k: q.get(k) for k in FILTERS + BOOL_FILTERS}
+    if chassis_uuid is not None:
+        filters["chassis_uuid"] = chassis_uuid
     if filters["provision_state"] and filters["provision_state"] not in states.STATES:
         raise InvalidParameter(f"Invalid provision state {filters['provision_state']!r}")
     query = nodes.ListQuery(
@@ -61,8 +65,8 @@ async def _list(request: Request, detail: bool) -> JSONResponse:
         items.append(render.node(n, v, base, fields=fields, detail=detail, conductor=cond))
     body: dict[str, Any] = {"nodes": items}
     if more and page:
-        body["next"] = params.next_link(request, "nodes/detail" if detail and
-                                        request.url.path.endswith("/detail") else "nodes",
+        body["next"] = params.next_link(request, f"{path}/detail" if detail and
+                                        request.url.path.endswith("/detail") else path,
                                         page[-1].uuid)
     return JSONResponse(body)
 
@@ -70,13 +74,13 @@ async def _list(request: Request, detail: bool) -> JSONResponse:
 @router.get("")
 @accepts(query=bm.LIST_NODES_QUERY)
 async def list_nodes(request: Request) -> JSONResponse:
-    return await _list(request, detail=False)
+    return await listing(request, detail=False)
 
 
 @router.get("/detail")
 @accepts(query=bm.LIST_NODES_QUERY)
 async def list_nodes_detail(request: Request) -> JSONResponse:
-    return await _list(request, detail=True)
+    return await listing(request, detail=True)
 
 
 @router.post("", status_code=201)
@@ -111,7 +115,8 @@ async def update_node(ident: str, request: Request) -> JSONResponse:
     v = params.version(request)
     ops = request.state.body
     render.reject_newer_patch(ops, render.NODE_FIELDS, v)
-    n = await nodes.update(runtime(request), context(request), ident, ops)
+    n = await nodes.update(runtime(request), context(request), ident, ops,
+                           chassis_removable=v >= (1, 25))
     n = await nodes.show(runtime(request), context(request), n.uuid)
     return JSONResponse(render.node(n, v, base_url(request),
                                     conductor=await _conductor(request, n)))

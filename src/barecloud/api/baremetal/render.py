@@ -13,7 +13,7 @@ from typing import Any
 
 from barecloud import states
 from barecloud.conductor.batches import KO, OK
-from barecloud.db.models import Allocation, Node, NodeHistory, Port
+from barecloud.db.models import Allocation, Chassis, Node, NodeHistory, Port
 from barecloud.drivers import hardware
 from barecloud.errors import InvalidParameter, NotAcceptable
 from barecloud.services.baremetal.batches import Report
@@ -211,8 +211,40 @@ def port(
     return out
 
 
+CHASSIS_FIELDS = ("uuid", "description", "extra", "created_at", "updated_at", "nodes", "links")
+
+
+def check_chassis_fields(fields: Iterable[str] | None) -> None:
+    bad = [f for f in fields or () if f not in CHASSIS_FIELDS]
+    if bad:
+        raise InvalidParameter(f"Field(s) \"{', '.join(bad)}\" are not valid")
+
+
+def chassis(c: Chassis, base: str, *, fields: Iterable[str] | None = None,
+            detail: bool = True) -> dict[str, Any]:
+    """Ironic's chassis: ``uuid`` and ``description`` in a plain list, every field
+    in detail and show; ``links`` always."""
+    if fields is not None:
+        check_chassis_fields(fields)
+        wanted = list(fields)
+    else:
+        wanted = list(CHASSIS_FIELDS) if detail else ["uuid", "description"]
+    values: dict[str, Any] = {
+        "uuid": c.uuid, "description": c.description, "extra": c.extra or {},
+        "created_at": ts(c.created_at), "updated_at": ts(c.updated_at),
+        "nodes": links(base, "chassis", f"{c.uuid}/nodes"),
+    }
+    out = {f: values[f] for f in wanted if f in values}
+    out["links"] = links(base, "chassis", c.uuid)
+    return out
+
+
 def allocation(a: Allocation, node_uuid: str | None, base: str,
-               fields: Iterable[str] | None = None) -> dict[str, Any]:
+               fields: Iterable[str] | None = None,
+               version: tuple[int, int] = (1, 60)) -> dict[str, Any]:
+    """Ironic's allocation; ``owner`` from 1.60 (asking for it before is 406)."""
+    if fields is not None and version < (1, 60) and "owner" in fields:
+        raise NotAcceptable("The owner field needs API version 1.60 or later.")
     values: dict[str, Any] = {
         "uuid": a.uuid, "name": a.name, "node_uuid": node_uuid,
         "resource_class": a.resource_class, "traits": a.traits,
@@ -220,6 +252,8 @@ def allocation(a: Allocation, node_uuid: str | None, base: str,
         "extra": a.extra, "owner": a.owner, "created_at": ts(a.created_at),
         "updated_at": ts(a.updated_at),
     }
+    if version < (1, 60):
+        del values["owner"]
     if fields is not None:
         bad = [f for f in fields if f not in values]
         if bad:

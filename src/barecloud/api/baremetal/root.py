@@ -67,13 +67,6 @@ async def v1(request: Request) -> JSONResponse:
     return JSONResponse(body)
 
 
-@router.get("/v1/chassis")
-@accepts()
-async def chassis(request: Request) -> JSONResponse:
-    policy.authorize(context(request), "baremetal:chassis:get")
-    return JSONResponse({"chassis": []})
-
-
 @router.get("/v1/conductors")
 @accepts()
 async def conductors(request: Request) -> JSONResponse:

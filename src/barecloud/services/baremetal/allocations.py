@@ -104,10 +104,13 @@ async def list_allocations(
 
 
 async def create(rt: Runtime, ctx: RequestContext, body: Any) -> tuple[Allocation, str | None]:
+    """Record the allocation; as Ironic, a backfill (``node``) is done at once and
+    any other is left ``allocating`` for the allocator (services/baremetal/allocator.py),
+    which a ``wake()`` after this returns sets going."""
     data = checks.allocation(body)
     resource_class, backfill = data["resource_class"], data["node"]
     if not resource_class and not backfill:
-        raise InvalidParameter("Either resource_class or node must be set.")
+        raise InvalidParameter("The resource_class field is mandatory when not backfilling")
     owner = data["owner"]
     if owner is None and not policy.can(ctx, "baremetal:allocation:create",
                                         {"allocation.owner": None}):
@@ -125,59 +128,70 @@ async def create(rt: Runtime, ctx: RequestContext, body: Any) -> tuple[Allocatio
             select(Allocation.id).where(Allocation.name == alloc.name)
         ):
             raise Duplicate(f"Allocation with name {alloc.name} already exists.")
-        candidates: list[int] = []
         for ident in data["candidate_nodes"]:
-            n = await find_node_for(s, ctx, ident, traits=False)
-            candidates.append(n.id)
+            try:
+                n = await find_node_for(s, ctx, ident, traits=False)
+            except NotFound as exc:  # a bad request, as Ironic answers it
+                raise InvalidParameter(exc.message) from None
             alloc.candidate_nodes.append(n.uuid)
-        if backfill:  # record an allocation for a node already in use
-            n = await find_node_for(s, ctx, backfill, traits=False)
-            if n.allocation_uuid:
-                raise InvalidState(f"Node {n.uuid} already has an allocation.")
-            if resource_class and n.resource_class != resource_class:
-                raise InvalidParameter(
-                    f"Node {n.uuid} has resource class {n.resource_class}, "
-                    f"not {resource_class}."
-                )
-            alloc.resource_class = n.resource_class
-            candidates = [n.id]
+        if not backfill:
+            s.add(alloc)
+            return alloc, None
+        # Record an allocation for a node already in use: synchronous, as Ironic's.
+        n = await find_node_for(s, ctx, backfill, traits=False)
+        if n.allocation_uuid:
+            raise InvalidState(f"Node {n.uuid} already has an allocation.")
+        if resource_class and n.resource_class != resource_class:
+            raise InvalidParameter(
+                f"Node {n.uuid} has resource class {n.resource_class}, "
+                f"not {resource_class}."
+            )
+        alloc.resource_class = n.resource_class
         s.add(alloc)
         await s.flush()
-        node = await _claim(s, alloc, candidates, backfill=bool(backfill))
+        node = await claim(s, alloc, [n.id], backfill=True)
         if node is None:
             alloc.state = states.ALLOC_ERROR
-            alloc.last_error = (
-                f"No available nodes match the resource class {alloc.resource_class}"
-                + (f" and traits {', '.join(alloc.traits)}" if alloc.traits else "")
-                + (" among the candidate nodes" if candidates else "")
-            )
+            alloc.last_error = f"Failed to process allocation {alloc.uuid}: node {n.uuid} " \
+                "could not be reserved."
             return alloc, None
         alloc.state, alloc.node_id = states.ALLOC_ACTIVE, node.id
         return alloc, node.uuid
 
 
-async def _claim(
-    s: AsyncSession, alloc: Allocation, candidates: list[int], *, backfill: bool
-) -> Node | None:
-    q = select(Node.id).where(Node.allocation_uuid.is_(None))
-    if not backfill:
-        q = q.where(
-            Node.provision_state == states.AVAILABLE,
-            Node.maintenance.is_(False),
-            Node.instance_uuid.is_(None),
-            Node.reservation.is_(None),
-            Node.resource_class == alloc.resource_class,
-        )
+def matching(alloc: Allocation, *, traits: bool = True) -> Any:
+    """Nodes an allocation may take: available, free, of its class (and traits)."""
+    q = select(Node.id).where(
+        Node.allocation_uuid.is_(None),
+        Node.provision_state == states.AVAILABLE,
+        Node.maintenance.is_(False),
+        Node.instance_uuid.is_(None),
+        Node.resource_class == alloc.resource_class,
+    )
     if alloc.owner:
         q = q.where(or_(Node.owner == alloc.owner, Node.lessee == alloc.owner))
-    if candidates:
-        q = q.where(Node.id.in_(candidates))
-    for trait in alloc.traits:
+    if alloc.candidate_nodes:
+        q = q.where(Node.uuid.in_(alloc.candidate_nodes))
+    for trait in alloc.traits if traits else ():
         q = q.where(
             select(NodeTrait.node_id)
             .where(and_(NodeTrait.node_id == Node.id, NodeTrait.trait == trait))
             .exists()
         )
+    return q
+
+
+async def claim(
+    s: AsyncSession, alloc: Allocation, candidates: list[int], *, backfill: bool
+) -> Node | None:
+    """Take one of the nodes (a conditional UPDATE each: a node taken meanwhile is
+    skipped); ``candidates`` are the backfilled node, else empty (any that match)."""
+    if backfill:
+        q = select(Node.id).where(Node.id.in_(candidates), Node.allocation_uuid.is_(None))
+        if alloc.owner:
+            q = q.where(or_(Node.owner == alloc.owner, Node.lessee == alloc.owner))
+    else:
+        q = matching(alloc).where(Node.reservation.is_(None))
     ids = list((await s.scalars(q.limit(200))).all())
     random.shuffle(ids)  # racing allocations then rarely try the same node first
     for node_id in ids:

@@ -110,6 +110,8 @@ _PATCHED_NODE = checker(schemas.PATCHED_NODE)
 _CREATE_PORT = checker(schemas.CREATE_PORT)
 _CREATE_ALLOCATION = checker(schemas.CREATE_ALLOCATION)
 _PATCHED_ALLOCATION = checker(schemas.PATCHED_ALLOCATION)
+_CREATE_CHASSIS = checker(schemas.CREATE_CHASSIS)
+_PATCHED_CHASSIS = checker(schemas.PATCHED_CHASSIS)
 _PATCH = checker(schemas.PATCH)
 _TRAIT = checker(schemas.TRAIT)
 
@@ -168,13 +170,28 @@ def port(body: Any) -> dict[str, Any]:
 
 
 def allocation(body: Any) -> dict[str, Any]:
-    doc = _normalised(_CREATE_ALLOCATION.check(body), schemas.CREATE_ALLOCATION,
-                      {"traits": [], "candidate_nodes": [], "extra": {}})
+    doc = _normalised(_CREATE_ALLOCATION.check(body), schemas.CREATE_ALLOCATION, {})
+    for key, empty in (("traits", []), ("candidate_nodes", []), ("extra", {})):
+        if doc[key] is None:  # null, as Ironic takes it: none
+            doc[key] = copy.deepcopy(empty)
     return doc
 
 
 def patched_allocation(doc: dict[str, Any]) -> dict[str, Any]:
     return dict(_PATCHED_ALLOCATION.check(doc))
+
+
+def chassis(body: Any) -> dict[str, Any]:
+    """A chassis's fields from a create request (null extra as ``{}``)."""
+    doc = _normalised(_CREATE_CHASSIS.check(body), schemas.CREATE_CHASSIS, {})
+    doc["extra"] = doc["extra"] or {}
+    return doc
+
+
+def patched_chassis(doc: dict[str, Any]) -> dict[str, Any]:
+    out = _normalised(_PATCHED_CHASSIS.check(doc), schemas.PATCHED_CHASSIS, {})
+    out["extra"] = out["extra"] or {}
+    return out
 
 
 def patch(ops: Any) -> list[dict[str, Any]]:

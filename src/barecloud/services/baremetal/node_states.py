@@ -24,7 +24,14 @@ from barecloud.errors import (
     InvalidState,
     NodeLocked,
 )
-from barecloud.services.baremetal.nodes import NodeInMaintenance, find, find_for, get, show
+from barecloud.services.baremetal.nodes import (
+    NodeInMaintenance,
+    NodeIsRetired,
+    find,
+    find_for,
+    get,
+    show,
+)
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.image import images
 
@@ -89,6 +96,9 @@ async def _set_provision_state(
             raise NodeInMaintenance(
                 f"Cannot {verb} node {node.uuid}: the node is in maintenance mode."
             )
+        if event == "provide" and node.retired:
+            raise NodeIsRetired(f"The providing operation can't be performed on node "
+                                f"{node.uuid} because it is retired.")
         if event in NEEDS_ACTIVE_UNPROTECTED and node.protected:
             raise InvalidState(
                 f"Node {node.uuid} is protected and cannot be undeployed, rebuilt or deleted"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, false, func, or_, select, true
+from sqlalchemy import Select, delete, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import lazyload
 
@@ -19,7 +19,7 @@ from barecloud import states
 from barecloud.conductor import locks
 from barecloud.conductor.node_views import node_view
 from barecloud.db import sealed
-from barecloud.db.models import Node, NodeHistory, Port, new_uuid
+from barecloud.db.models import Chassis, Node, NodeHistory, Port, new_uuid
 from barecloud.db.transitions import initial_state, note
 from barecloud.drivers import hardware
 from barecloud.drivers.base import INTERFACE_TYPES
@@ -30,10 +30,11 @@ from barecloud.errors import (
     InvalidParameter,
     InvalidState,
     NodeLocked,
+    NotAcceptable,
     NotFound,
 )
 from barecloud.services import policy
-from barecloud.services.baremetal import checks, patch
+from barecloud.services.baremetal import checks, pages, patch
 from barecloud.services.baremetal.schemas import NODE_INTERNAL, NODE_WRITABLE, UUID_RE
 from barecloud.services.context import RequestContext, Runtime
 
@@ -51,6 +52,12 @@ SECRET_FIELDS = frozenset({"driver_info"})
 
 
 class NodeInMaintenance(BarecloudError):
+    code = 400
+
+
+class NodeIsRetired(BarecloudError):
+    """Ironic's NodeIsRetired: a retired node is not made available again."""
+
     code = 400
 
 
@@ -132,20 +139,13 @@ async def list_nodes(rt: Runtime, ctx: RequestContext,
                      query: ListQuery) -> tuple[list[Node], bool]:
     """A page of the nodes ``ctx`` may see, and whether more may follow."""
     allowed = visible(ctx)
-    if query.sort_key not in SORT_KEYS:
-        raise InvalidParameter(
-            f"The sort_key value \"{query.sort_key}\" is an invalid field for sorting"
-        )
-    if query.sort_dir not in ("asc", "desc"):
-        raise InvalidParameter(
-            f"Invalid sort direction: {query.sort_dir}. Acceptable values are 'asc' or 'desc'"
-        )
+    pages.check(query.sort_key, query.sort_dir, SORT_KEYS)
     limit = min(query.limit or rt.settings.api_max_limit, rt.settings.api_max_limit)
     if limit <= 0:
         raise InvalidParameter(f"Limit must be positive: {query.limit}")
     col = getattr(Node, query.sort_key)
-    order = (col.asc(), Node.id.asc()) if query.sort_dir == "asc" else (col.desc(), Node.id.desc())
-    q = _filtered(select(Node), query.filters or {}).order_by(*order)
+    q = _filtered(select(Node), query.filters or {}).order_by(
+        *pages.order(col, Node.id, query.sort_dir))
     if allowed is not None:
         q = q.where(allowed)
     async with rt.db.session() as s:
@@ -154,11 +154,7 @@ async def list_nodes(rt: Runtime, ctx: RequestContext,
                                                        true() if allowed is None else allowed))
             if marker is None:
                 raise InvalidParameter(f"Marker {query.marker} could not be found.")
-            mval = getattr(marker, query.sort_key)
-            if query.sort_dir == "asc":
-                q = q.where(or_(col > mval, and_(col == mval, Node.id > marker.id)))
-            else:
-                q = q.where(or_(col < mval, and_(col == mval, Node.id < marker.id)))
+            q = q.where(pages.after(col, Node.id, query.sort_dir, marker, query.sort_key))
         nodes = list((await s.scalars(q.limit(limit))).all())
     return nodes, len(nodes) == limit
 
@@ -205,6 +201,11 @@ async def _check_unique_columns(s: AsyncSession, node: Node) -> None:
         select(Node.id).where(Node.name == node.name, Node.id != node.id)
     ):
         raise Duplicate(f"A node with name {node.name} already exists.")
+    if node.chassis_uuid and await s.scalar(
+        select(Chassis.id).where(Chassis.uuid == node.chassis_uuid)
+    ) is None:
+        # A bad request, not a 404: the request acts on a node (as Ironic).
+        raise InvalidParameter(f"Chassis {node.chassis_uuid} could not be found.")
     if node.instance_uuid and await s.scalar(
         select(Node.id).where(Node.instance_uuid == node.instance_uuid, Node.id != node.id)
     ):
@@ -218,7 +219,10 @@ def _patchable(node: Node) -> dict[str, Any]:
     return {f: getattr(node, f) for f in NODE_WRITABLE}
 
 
-async def update(rt: Runtime, ctx: RequestContext, ident: str, ops: Any) -> Node:
+async def update(rt: Runtime, ctx: RequestContext, ident: str, ops: Any, *,
+                 chassis_removable: bool = True) -> Node:
+    """Apply a JSON patch; ``chassis_removable`` is False below API 1.25, where
+    unsetting ``chassis_uuid`` is 406 (Ironic)."""
     async with rt.db.session() as s:
         node = await find_for(s, ctx, ident, "baremetal:node:update")
         if node.reservation:
@@ -240,6 +244,9 @@ async def update(rt: Runtime, ctx: RequestContext, ident: str, ops: Any) -> Node
         # The secrets the patch wrote are sealed; those it kept are sealed already.
         data["driver_info"] = sealed.keyring(rt.settings.data_dir).seal_info(data["driver_info"])
         changed = {k: v for k, v in data.items() if v != before.get(k)}
+        if not chassis_removable and before.get("chassis_uuid") and not data["chassis_uuid"]:
+            raise NotAcceptable("Removing chassis_uuid from a node needs API version 1.25 "
+                                "or later.")
         if "instance_uuid" in changed and node.provision_state in (
             states.ACTIVE, states.DEPLOYING, states.DEPLOYWAIT
         ) and changed["instance_uuid"] is None:
@@ -247,15 +254,8 @@ async def update(rt: Runtime, ctx: RequestContext, ident: str, ops: Any) -> Node
                 f"Node {node.uuid} can not update instance_uuid while in state "
                 f"\"{node.provision_state}\"."
             )
-        protected = data["protected"]
-        if "protected" in changed and node.provision_state != states.ACTIVE and protected:
-            raise InvalidParameter("Protection can only be set on nodes in the active state")
-        if "protected" in changed and not protected and \
-                "protected_reason" not in changed and data["protected_reason"]:
-            # Unprotecting drops the reason with it, as in Ironic.
-            changed["protected_reason"] = data["protected_reason"] = None
-        if data["protected_reason"] and not protected:
-            raise InvalidParameter("Cannot set protected_reason while protected is false")
+        _check_flag(node, data, changed, "protected")
+        _check_flag(node, data, changed, "retired")
         for key, value in changed.items():
             setattr(node, key, value)
         if maintenance is not None and maintenance != node.maintenance:
@@ -268,6 +268,29 @@ async def update(rt: Runtime, ctx: RequestContext, ident: str, ops: Any) -> Node
             s.add(note(node, f"updated {', '.join(sorted(changed))}", event_type="update",
                        request_id=ctx.request_id))
     return node
+
+
+def _check_flag(node: Node, data: dict[str, Any], changed: dict[str, Any], flag: str) -> None:
+    """Ironic's rules for ``protected`` and ``retired`` (its conductor's
+    _check_update_protected / _check_update_retired): setting the flag needs a
+    provision state that allows it (409), unsetting it drops its reason, and a
+    reason without the flag is 400."""
+    reason = f"{flag}_reason"
+    if flag in changed:
+        if not data[flag]:
+            if data[reason] or getattr(node, reason):
+                changed[reason] = data[reason] = None
+        elif flag == "protected" and node.provision_state not in (states.ACTIVE,
+                                                                  states.RESCUE):
+            raise InvalidState(
+                f"Node {node.uuid} can only be made protected in provision states 'active' "
+                f"or 'rescue', the current state is '{node.provision_state}'")
+        elif flag == "retired" and node.provision_state == states.AVAILABLE:
+            raise InvalidState(
+                f"Node {node.uuid} can not have 'retired' set in provision state "
+                f"'available', the current state is '{node.provision_state}'")
+    if reason in changed and data[reason] and not data[flag]:
+        raise InvalidParameter(f"The {reason} field can only be set when {flag} is True")
 
 
 async def remove(rt: Runtime, ctx: RequestContext, ident: str) -> None:
@@ -298,7 +321,8 @@ async def validate(rt: Runtime, ctx: RequestContext, ident: str) -> dict[str, di
     async with rt.db.session() as s:
         node = await find_for(s, ctx, ident, "baremetal:node:validate")
         ports = (await s.scalars(select(Port).where(Port.node_id == node.id))).all()
-        view = node_view(node, sealed.keyring(rt.settings.data_dir), with_ports=False)
+        # The boot interface checks the ports (ipxe needs a MAC to boot from).
+        view = node_view(node, sealed.keyring(rt.settings.data_dir), ports=ports)
     hw = hardware.hardware_type(node.driver)
     result: dict[str, dict[str, Any]] = {}
     for iface in INTERFACE_TYPES:

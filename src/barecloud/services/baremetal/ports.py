@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from barecloud.db.models import Node, Port
 from barecloud.errors import Duplicate, InvalidParameter, NodeLocked, NotFound
 from barecloud.services import policy
-from barecloud.services.baremetal import checks, nodes, patch
+from barecloud.services.baremetal import checks, nodes, pages, patch
 from barecloud.services.baremetal.nodes import find as find_node
 from barecloud.services.baremetal.nodes import find_for as find_node_for
 from barecloud.services.baremetal.schemas import PORT_INTERNAL, PORT_WRITABLE, UUID_RE
@@ -49,10 +49,7 @@ async def list_ports(
     limit: int | None = None, marker: str | None = None, sort_key: str = "id",
     sort_dir: str = "asc",
 ) -> tuple[list[tuple[Port, str]], bool]:
-    if sort_key not in SORT_KEYS:
-        raise InvalidParameter(f"The sort_key value \"{sort_key}\" is an invalid field for sorting")
-    if sort_dir not in ("asc", "desc"):
-        raise InvalidParameter(f"Invalid sort direction: {sort_dir}.")
+    pages.check(sort_key, sort_dir, SORT_KEYS)
     limit = min(limit or rt.settings.api_max_limit, rt.settings.api_max_limit)
     col = getattr(Port, sort_key)
     q = select(Port, Node.uuid).join(Node, Node.id == Port.node_id)
@@ -69,13 +66,9 @@ async def list_ports(
             m = await s.scalar(select(Port).where(Port.uuid == marker))
             if m is None:
                 raise InvalidParameter(f"Marker {marker} could not be found.")
-            mval = getattr(m, sort_key)
-            if sort_dir == "asc":
-                q = q.where(or_(col > mval, and_(col == mval, Port.id > m.id)))
-            else:
-                q = q.where(or_(col < mval, and_(col == mval, Port.id < m.id)))
-        order = (col.asc(), Port.id.asc()) if sort_dir == "asc" else (col.desc(), Port.id.desc())
-        rows = (await s.execute(q.order_by(*order).limit(limit))).all()
+            q = q.where(pages.after(col, Port.id, sort_dir, m, sort_key))
+        q = q.order_by(*pages.order(col, Port.id, sort_dir))
+        rows = (await s.execute(q.limit(limit))).all()
     return [(r[0], r[1]) for r in rows], len(rows) == limit
 
 

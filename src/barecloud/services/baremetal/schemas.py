@@ -206,9 +206,10 @@ CREATE_ALLOCATION: Schema = {
         "uuid": UUID,
         "name": NAME,
         "resource_class": {"type": ["string", "null"], "maxLength": 80},
-        "traits": {"type": "array", "items": TRAIT},
-        "candidate_nodes": {"type": "array", "items": {"type": "string"}},
-        "extra": OBJECT,
+        # null as "none": Ironic's ALLOCATION_SCHEMA allows it for every field.
+        "traits": {"type": ["array", "null"], "items": TRAIT},
+        "candidate_nodes": {"type": ["array", "null"], "items": {"type": "string"}},
+        "extra": {"type": ["object", "null"]},
         "owner": TEXT_255,
         "node": TEXT,
     },
@@ -218,6 +219,25 @@ PATCHED_ALLOCATION: Schema = {
     "title": "allocation", "type": "object",
     "properties": {"name": NAME, "extra": {"type": ["object", "null"]}},
 }
+
+# --- chassis (Ironic's CHASSIS_SCHEMA) ------------------------------------------
+
+_CHASSIS: Schema = {
+    "uuid": UUID,
+    "description": {"type": ["string", "null"], "maxLength": 255},
+    "extra": {"type": ["object", "null"]},
+}
+CREATE_CHASSIS: Schema = {
+    "title": "chassis", "type": "object", "properties": _CHASSIS,
+    "additionalProperties": False,
+}
+PATCHED_CHASSIS: Schema = {
+    "title": "chassis", "type": "object",
+    "properties": {k: v for k, v in _CHASSIS.items() if k != "uuid"},
+    "additionalProperties": False,
+}
+CHASSIS_WRITABLE = frozenset(PATCHED_CHASSIS["properties"])
+CHASSIS_INTERNAL = frozenset({"uuid", "id", "created_at", "updated_at", "links", "nodes"})
 
 # --- barecloud's deploy batches and the ramdisk agent -------------------------
 
@@ -269,6 +289,7 @@ LIST_NODES_QUERY: Schema = {
         **{k: {"type": "boolean"} for k in ("maintenance", "associated", "retired")},
     },
 }
+LIST_CHASSIS_QUERY: Schema = {"type": "object", "properties": _PAGE}
 LIST_PORTS_QUERY: Schema = {
     "type": "object",
     "properties": {**_PAGE, "node": {"type": "string"}, "node_uuid": {"type": "string"},

@@ -1,10 +1,15 @@
 """Ironic's VIF API: Neutron ports attached to a node's NICs by hand.
 
 What ``openstack baremetal node vif attach/list/detach`` does, for operators
-and node owners who drive machines without Compute.  A VIF goes on a free
-cabled NIC (PXE first) or the one named by ``port_uuid``, through the same
-:func:`vifs.bind_vif` as a server's ports, so the ``neutron`` network
-interface puts the machine on the VIF's segment at the next deploy.
+and node owners who drive machines without Compute.  Per the node's network
+interface, as Ironic's:
+
+- ``noop`` accepts attach and detach and does nothing (``vif list`` is empty);
+- ``flat`` puts a VIF on any free NIC (PXE first) or the one named by
+  ``port_uuid``, through the same :func:`vifs.bind_vif` as a server's ports;
+- ``neutron`` (and ``fake``, its stand-in) moves switch ports, so it takes only
+  a cabled NIC (one with ``local_link_connection``): the network interface puts
+  the machine on the VIF's segment at the next deploy.
 
 The node's lock is held while a VIF is chosen and bound, so two attaches
 never pick the same NIC and a node busy in a workflow answers 409.  A
@@ -35,16 +40,22 @@ async def _nics(s: AsyncSession, node: Node) -> list[Port]:
         select(Port).where(Port.node_id == node.id).order_by(Port.id))).all())
 
 
+def _network(node: Node) -> str:
+    """The node's network interface (its default if unset)."""
+    return hardware.hardware_type(node.driver).check("network", node.network_interface)
+
+
 async def list_vifs(rt: Runtime, ctx: RequestContext, ident: str) -> list[str]:
-    """The VIFs recorded on the node's NICs, in NIC order."""
+    """The VIFs recorded on the node's NICs, in NIC order (none for ``noop``)."""
     async with rt.db.session() as s:
         node = await nodes.find_for(s, ctx, ident, "baremetal:node:vif:list", traits=False)
+        if _network(node) == "noop":
+            return []
         return [vif for vif in map(vifs.vif_of, await _nics(s, node)) if vif]
 
 
 def _check_switchable(node: Node) -> None:
-    impl = hardware.hardware_type(node.driver).check("network", node.network_interface)
-    if impl == "neutron" and node.provision_state == states.ACTIVE:
+    if _network(node) == "neutron" and node.provision_state == states.ACTIVE:
         raise InvalidState(
             f"Node {node.uuid} is active and its network interface is neutron: its switch "
             "ports move only during deploy. Attach or detach VIFs before deploying (or "
@@ -73,8 +84,12 @@ async def attach(rt: Runtime, ctx: RequestContext, ident: str, vif_id: str,
     """Bind Neutron port ``vif_id`` to a free NIC of the node (``port_uuid``: that NIC)."""
     node, node_nics, holder = await _lock(rt, ctx, ident, "baremetal:node:vif:attach")
     try:
+        network = _network(node)
+        if network == "noop":
+            return  # Ironic's noop network interface: accepted, and nothing done
         await _check_vif(rt, ctx, node, node_nics, vif_id)
-        await vifs.bind_vif(rt, vif_id, node, _choose(node_nics, vif_id, port_uuid))
+        nic = _choose(node_nics, vif_id, port_uuid, cabled=network != "flat")
+        await vifs.bind_vif(rt, vif_id, node, nic)
     finally:
         await _unlock(rt, node, holder)
 
@@ -103,8 +118,12 @@ async def _check_vif(rt: Runtime, ctx: RequestContext, node: Node, node_nics: li
                        f"host {port.binding_host_id}")
 
 
-def _choose(node_nics: list[Port], vif_id: str, port_uuid: str | None) -> Port:
-    free = [nic for nic in vifs.nics(node_nics) if not vifs.vif_of(nic)]
+def _choose(node_nics: list[Port], vif_id: str, port_uuid: str | None, *,
+            cabled: bool) -> Port:
+    """The NIC for the VIF: the named one, else the first free (PXE first); only
+    cabled ones when the network interface switches ports."""
+    usable = vifs.nics(node_nics) if cabled else vifs.in_order(node_nics)
+    free = [nic for nic in usable if not vifs.vif_of(nic)]
     if port_uuid is None:
         if not free:
             raise InvalidParameter(
@@ -127,6 +146,8 @@ async def detach(rt: Runtime, ctx: RequestContext, ident: str, vif_id: str) -> N
     """Forget ``vif_id`` on the node's NIC and unbind the Neutron port (kept, as Ironic)."""
     node, _, holder = await _lock(rt, ctx, ident, "baremetal:node:vif:detach")
     try:
+        if _network(node) == "noop":
+            return  # as Ironic's noop: nothing was attached, nothing to detach
         async with rt.db.session() as s:
             if not vifs.release_nics(await _nics(s, node), {vif_id}):
                 # Ironic's VifNotAttached is a 400; openstacksdk reads it as "already gone".

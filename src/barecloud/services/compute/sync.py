@@ -30,9 +30,10 @@ A VM (a server of a VM flavor) is placed on a hypervisor and its requests
 handed to its host by :mod:`barecloud.services.compute.vm_sync`; the host's
 reports end them (:mod:`barecloud.services.compute.host_reports`).
 
-Two sweeps over nodes finish what servers leave behind: a deleted server's
-node keeps its ``instance_uuid`` while it is cleaned and loses it once it is
-``available`` again, before any scheduler can see it; a node still holding
+Two sweeps over nodes finish what servers leave behind: a node ``available``
+that still names a server which no longer wants it (its deploy never started:
+an undeploy's tear-down clears ``instance_uuid`` itself, as Ironic's) loses
+it before any scheduler can see it; a node still holding
 a server that no longer wants it in ``active``/``deploy failed``/``wait
 call-back`` (a process died between two steps) is undeployed.
 """

@@ -66,8 +66,12 @@ async def check_requested(rt: Runtime, ctx: RequestContext, networks: Any) -> No
 
 def nics(ports: Iterable[Port]) -> list[Port]:
     """The node's NICs a VIF can go on: cabled ones, the PXE NIC first (Ironic's order)."""
-    cabled = [p for p in ports if (p.local_link_connection or {}).get("port_id")]
-    return sorted(cabled, key=lambda p: (not p.pxe_enabled, p.id))
+    return in_order(p for p in ports if (p.local_link_connection or {}).get("port_id"))
+
+
+def in_order(ports: Iterable[Port]) -> list[Port]:
+    """NICs in the order Ironic gives VIFs to them: the PXE NIC first."""
+    return sorted(ports, key=lambda p: (not p.pxe_enabled, p.id))
 
 
 def vif_of(nic: Port) -> str | None:
@@ -84,8 +88,9 @@ async def bind_vif(rt: Runtime, vif_id: str, node: Node, nic: Port) -> NetworkPo
     switch port, and the NIC's ``internal_info`` names the VIF and its
     segment, which the ``neutron`` network interface binds at deploy time.
     """
+    link = dict(nic.local_link_connection or {})  # none on a flat NIC: no switch port
     vif = await binding.bind_port(rt.db, vif_id, node.uuid, "baremetal",
-                                  [dict(nic.local_link_connection)], nic.address)
+                                  [link] if link else None, nic.address)
     network = await network_service.find_network(rt.db, vif.network_id)
     async with rt.db.session() as s:
         row = await s.get(Port, nic.id)
