@@ -59,7 +59,13 @@ from sqlalchemy.orm import lazyload
 from barecloud.conductor.leader import Leader
 from barecloud.db.network_models import IPAllocation, Network, NetworkPort, Subnet
 from barecloud.drivers.switches import registry
-from barecloud.drivers.switches.base import HostPlug, PortFilter, Segment, VtepFlood
+from barecloud.drivers.switches.base import (
+    HostPlug,
+    PortFilter,
+    Segment,
+    VtepFlood,
+    can_filter,
+)
 from barecloud.errors import BarecloudError
 from barecloud.services.context import Runtime
 from barecloud.services.network import dhcp as network_dhcp
@@ -189,7 +195,8 @@ class NetworkAgent:
                 switch = registry.switch_driver(name, self.rt.settings)
             except BarecloudError:
                 continue
-            if isinstance(switch, PortFilter):
+            if can_filter(switch):
+                assert isinstance(switch, PortFilter)
                 out[name] = switch
         return out
 
