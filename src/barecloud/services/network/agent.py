@@ -27,8 +27,8 @@ Three loops, run by the all-in-one service and by ``barecloud conductor``:
   every ``switch_counter_interval`` seconds.
 - **Port filters** (when a configured switch can filter, a
   :class:`~barecloud.drivers.switches.base.PortFilter` such as
-  ``linux-bridge``): every machine port bound to a switch port that is on
-  the port's network right now is filtered by its security groups
+  ``linux-bridge`` or ``generic-ssh`` with port ACLs): every machine port
+  bound to a switch port that is on the port's network right now is filtered by its security groups
   (:mod:`~barecloud.services.network.firewall`); a port on another segment
   (provisioning, cleaning) or without port security is not.  A change of a
   group, a rule or a port's groups wakes it at once in this process; other

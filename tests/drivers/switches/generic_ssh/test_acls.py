@@ -19,7 +19,7 @@ def _port(*rules: Rule, stateful: bool = True) -> PortRules:
 def _lines(rules: PortRules, direction: acls.Direction, family: int = 4,
            eos: bool = False) -> list[str]:
     """The permit lines past the base (DHCP, neighbour discovery) ones."""
-    base = {ios_line(e, eos) for e in acls._base(direction)}
+    base = {ios_line(e, eos) for e in acls.base_entries(direction)}
     return [ios_line(e, eos) for e in entries(rules, direction)
             if e.family == family and ios_line(e, eos) not in base]
 

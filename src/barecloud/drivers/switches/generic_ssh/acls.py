@@ -153,7 +153,7 @@ def _answers(rule: Rule, remote: str | None, initiator: Literal["local", "remote
     return []  # other protocols have no answer we can tell apart: none
 
 
-def _base(direction: Direction) -> list[Entry]:
+def base_entries(direction: Direction) -> list[Entry]:
     """DHCP, DHCPv6 and neighbour discovery, whatever the groups say."""
     if direction == "in":  # from the machine: client side
         return [Entry(4, UDP, sport=(68, 68), dport=(67, 67)),
@@ -186,7 +186,7 @@ def entries(rules: PortRules, direction: Direction) -> list[Entry]:
                 matches += forward
             else:
                 matches += back
-    out = _base(direction)
+    out = base_entries(direction)
     for m in matches:
         if direction == "in":  # from the machine: from each of its own addresses
             for own in _own(rules, m.family):
