@@ -28,9 +28,10 @@ Three loops, run by the all-in-one service and by ``barecloud conductor``:
 - **Port filters** (when a configured switch can filter, a
   :class:`~barecloud.drivers.switches.base.PortFilter` such as
   ``linux-bridge`` or ``generic-ssh`` with port ACLs): every machine port
-  bound to a switch port that is on the port's network right now is filtered by its security groups
-  (:mod:`~barecloud.services.network.firewall`); a port on another segment
-  (provisioning, cleaning) or without port security is not.  A change of a
+  bound to a switch port that is on the port's network right now is
+  filtered by its security groups (:mod:`~barecloud.services.network.firewall`);
+  a port on another segment (provisioning, cleaning) or without port
+  security is not.  A change of a
   group, a rule or a port's groups wakes it at once in this process; other
   processes' changes are seen at its next pass (``DHCP_INTERVAL``).
 - **Flows**: a :class:`~barecloud.services.network.flows.FlowCollector` per
