@@ -113,7 +113,8 @@ def _flows(svc: support.Service, port: str) -> list[dict[str, Any]]:
 
 def test_bulk_tcp_flow_is_the_top_flow_on_its_port(svc: support.Service) -> None:
     cloud = _tenant(svc)
-    cloud("network", "create", "net-flows")
+    # Open vSwitch cannot filter (docs/design/security-groups.md): no port security.
+    cloud("network", "create", "--disable-port-security", "net-flows")
     cloud("subnet", "create", "--network", "net-flows", "--subnet-range", "10.51.0.0/24",
           "--gateway", "none", "sub-flows")
     network = Cloud(svc.clouds_yaml, "barecloud-admin")("network", "show", "net-flows")

@@ -2,10 +2,16 @@
 
 It answers the way those CLIs do for the commands networking-generic-switch
 style drivers send (modes and prompts, VLANs, access ports, shutdown,
-saving, Junos candidate configuration and ``commit``) and keeps the
-resulting configuration, so a test can check both the exact lines a driver
-typed (:attr:`SwitchState.commands`, in order, across sessions) and what
-they did (:attr:`SwitchState.vlans`, :attr:`SwitchState.interfaces`).
+saving, Junos candidate configuration and ``commit``) and for port ACLs
+(IOS ``ip access-list extended`` / ``ipv6 access-list`` with ``ip
+access-group`` / ``ipv6 traffic-filter``; EOS ``ip access-list`` /
+``ipv6 access-list`` with ``ip``/``ipv6 access-group``; Junos ``firewall
+family ethernet-switching filter`` terms and the interface's ``filter
+input``/``output``), whose entries it checks as those CLIs do, and keeps
+the resulting configuration, so a test can check both the exact lines a
+driver typed (:attr:`SwitchState.commands`, in order, across sessions) and
+what they did (:attr:`SwitchState.vlans`, :attr:`SwitchState.interfaces`,
+:attr:`SwitchState.acls`).
 ``refuse(line)`` makes it answer a given line with the vendor's error text,
 as a switch does for a command its software does not take.
 
@@ -20,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ipaddress
 import signal
 import sys
 from collections.abc import Iterable
@@ -61,17 +68,22 @@ class Interface:
     vlan: int | None = None
     shutdown: bool = False
     disabled_junos: bool = False
+    # The ACLs applied: "ip in", "ipv6 out" (IOS, EOS), "input", "output" (Junos) -> name.
+    acls: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
 class Config:
     vlans: dict[int, str] = field(default_factory=dict)
     interfaces: dict[str, Interface] = field(default_factory=dict)
+    # ACL name -> its entries as typed (Junos: "TERM from ..." / "TERM then ...").
+    acls: dict[str, list[str]] = field(default_factory=dict)
 
     def copy(self) -> Config:
         return Config(dict(self.vlans), {k: Interface(v.mode, v.vlan, v.shutdown,
-                                                      v.disabled_junos)
-                                         for k, v in self.interfaces.items()})
+                                                      v.disabled_junos, dict(v.acls))
+                                         for k, v in self.interfaces.items()},
+                      {k: list(v) for k, v in self.acls.items()})
 
     def interface(self, name: str) -> Interface:
         return self.interfaces.setdefault(name, Interface())
@@ -104,6 +116,15 @@ class SwitchState:
     def interfaces(self) -> dict[str, Interface]:
         return self.running.interfaces
 
+    @property
+    def acls(self) -> dict[str, list[str]]:
+        return self.running.acls
+
+    def port_acls(self, port: str) -> dict[str, list[str]]:
+        """The entries of each ACL applied to ``port``, by where ("ip in", "output")."""
+        iface = self.running.interfaces.get(port) or Interface()
+        return {where: self.running.acls.get(name, []) for where, name in iface.acls.items()}
+
     def refuse(self, line: str, message: str | None = None) -> None:
         """Answer ``line`` (exactly, spaces trimmed) with ``message`` or the vendor's error."""
         self.refusals[" ".join(line.split())] = message
@@ -130,10 +151,13 @@ class _Cli:
         self.username = username
         self.enable_secret = enable_secret
         self.junos = state.device_type == "juniper_junos"
-        self.mode: Literal["exec", "enable", "config", "config-vlan", "config-if", "password"]
+        self.mode: Literal["exec", "enable", "config", "config-vlan", "config-if", "config-acl",
+                           "password"]
         self.mode = "exec"
         self.vlan = 0
         self.iface = ""
+        self.acl = ""  # the ACL being edited, and its family
+        self.acl_family = 4
         self.candidate: Config | None = None  # Junos: the configuration being edited
 
     # --- prompts --------------------------------------------------------------------
@@ -143,6 +167,12 @@ class _Cli:
             if self.mode == "config":
                 return f"\r\n[edit]\r\n{self.username}@{HOSTNAME}# "
             return f"{self.username}@{HOSTNAME}> "
+        if self.mode == "config-acl":
+            if self.state.device_type == "arista_eos":
+                kind = "acl" if self.acl_family == 4 else "ipv6-acl"
+                return f"{HOSTNAME}(config-{kind}-{self.acl})#"
+            kind = "ext-nacl" if self.acl_family == 4 else "ipv6-acl"
+            return f"{HOSTNAME}(config-{kind})#"
         return {
             "exec": f"{HOSTNAME}>",
             "enable": f"{HOSTNAME}#",
@@ -219,6 +249,14 @@ class _Cli:
             self.mode = "enable" if self.mode == "config" else "config"
             return ""
         config = self.state.running
+        if self.mode == "config-acl" and words[0] in ("permit", "deny"):
+            if not acl_entry_ok(words, self.acl_family, self.state.device_type == "arista_eos"):
+                return self.invalid(line)
+            config.acls.setdefault(self.acl, []).append(line)
+            return ""
+        acl = self._ios_acl_head(words)
+        if acl is not None:
+            return acl
         if words[0] == "interface":
             if len(words) < 2:
                 return INCOMPLETE
@@ -250,8 +288,51 @@ class _Cli:
             return self._ios_interface(config, config.interface(self.iface), words, line)
         return self.invalid(line)
 
+    def _ios_acl_head(self, words: list[str]) -> str | None:
+        """``[no] ip access-list [extended] NAME`` / ``[no] ipv6 access-list NAME``;
+        None: not such a line."""
+        no = words[0] == "no"
+        rest = words[1:] if no else words
+        if rest[:2] not in (["ip", "access-list"], ["ipv6", "access-list"]):
+            return None
+        family = 4 if rest[0] == "ip" else 6
+        args = rest[2:]
+        eos = self.state.device_type == "arista_eos"
+        if family == 4 and not eos:  # IOS: standard or extended, by name
+            if args[:1] not in (["extended"], ["standard"]):
+                return self.invalid(" ".join(words))
+            if args[0] == "standard":
+                return self.invalid(" ".join(words))  # not this lab's
+            args = args[1:]
+        if len(args) != 1:
+            return INCOMPLETE if not args else self.invalid(" ".join(words))
+        name = args[0]
+        if not name[:1].isalpha():
+            return self.invalid(" ".join(words))
+        config = self.state.running
+        if no:
+            config.acls.pop(name, None)
+            self.mode = "config"
+            return ""
+        config.acls.setdefault(name, [])
+        self.acl, self.acl_family, self.mode = name, family, "config-acl"
+        return ""
+
     def _ios_interface(self, config: Config, iface: Interface, words: list[str],
                        line: str) -> str:
+        no = words[0] == "no"
+        rest = words[1:] if no else words
+        eos = self.state.device_type == "arista_eos"
+        applies = (["ip", "access-group"], ["ipv6", "access-group" if eos else "traffic-filter"])
+        if rest[:2] in applies:
+            if len(rest) != 4 or rest[3] not in ("in", "out"):
+                return INCOMPLETE if len(rest) < 4 else self.invalid(line)
+            where = f"{rest[0]} {rest[3]}"
+            if no:
+                iface.acls.pop(where, None)
+            else:
+                iface.acls[where] = rest[2]
+            return ""
         if line == "shutdown":
             iface.shutdown = True
             return ""
@@ -324,6 +405,11 @@ class _Cli:
             self.mode = "exec"
             return "Exiting configuration mode"
         if line == "commit" or line == "commit and-quit":
+            missing = sorted({name for iface in self.candidate.interfaces.values()
+                              for name in iface.acls.values()} - set(self.candidate.acls))
+            if missing:
+                return (f"error: filter {missing[0]} is not defined\r\n"
+                        f"{JUNOS_COMMIT_FAILED}")
             self.state.running = self.candidate.copy()
             self.state.startup = self.state.running.copy()
             if line == "commit and-quit":
@@ -353,10 +439,23 @@ class _Cli:
                     del config.vlans[i]
                 return ""
             return self.invalid(line)
+        if path[:3] == ["firewall", "family", "ethernet-switching"]:
+            return self._junos_filter(config, set_, path[3:], line)
         if path[:1] != ["interfaces"] or len(path) < 3:
             return self.invalid(line)
         port, rest = path[1], path[2:]
         iface = config.interface(port)
+        switching = ["unit", "0", "family", "ethernet-switching", "filter"]
+        if rest[:5] == switching:
+            if not set_ and len(rest) == 5:
+                if not iface.acls:
+                    return "warning: statement not found"
+                iface.acls.clear()
+                return ""
+            if not set_ or len(rest) != 7 or rest[5] not in ("input", "output"):
+                return "error: missing argument" if len(rest) < 7 else self.invalid(line)
+            iface.acls[rest[5]] = rest[6]
+            return ""
         if rest == ["disable"]:
             if not set_ and not iface.disabled_junos:
                 return "warning: statement not found"
@@ -379,11 +478,131 @@ class _Cli:
             return ""
         return self.invalid(line)
 
+    def _junos_filter(self, config: Config, set_: bool, path: list[str], line: str) -> str:
+        """``filter NAME term T from CONDITIONS`` / ``... then accept|discard``;
+        ``delete ... filter NAME``."""
+        if path[:1] != ["filter"] or len(path) < 2:
+            return self.invalid(line)
+        name = path[1]
+        if not set_:
+            if len(path) != 2:
+                return self.invalid(line)
+            if name not in config.acls:
+                return "warning: statement not found"
+            del config.acls[name]
+            return ""
+        rest = path[2:]
+        if len(rest) < 3 or rest[0] != "term":
+            return "error: missing argument" if rest[:1] == ["term"] else self.invalid(line)
+        term, what, args = rest[1], rest[2], rest[3:]
+        if what == "then":
+            if args not in (["accept"], ["discard"]):
+                return self.invalid(line)
+        elif what != "from" or not junos_conditions_ok(args):
+            return self.invalid(line)
+        config.acls.setdefault(name, []).append(" ".join([term, what, *args]))
+        return ""
+
     @staticmethod
     def _junos_vlan(config: Config, member: str) -> int | None:
         if member.isdigit():
             return int(member) if 1 <= int(member) <= 4094 else None
         return next((i for i, n in config.vlans.items() if n == member), None)
+
+
+def _address_ok(text: str, family: int, prefix: bool) -> bool:
+    try:
+        if prefix:
+            return ipaddress.ip_network(text, strict=False).version == family
+        return ipaddress.ip_address(text).version == family
+    except ValueError:
+        return False
+
+
+def _number(text: str, top: int) -> bool:
+    return text.isdigit() and 0 <= int(text) <= top
+
+
+def acl_entry_ok(words: list[str], family: int, eos: bool) -> bool:
+    """Whether an IOS / EOS extended ACL entry (``permit|deny PROTO SRC [PORTS] DST
+    [PORTS] [TYPE [CODE]] [established] [log]``) is one the CLI takes."""
+    icmp_word = "icmpv6" if eos and family == 6 else "icmp"
+    protocols = {"ip" if family == 4 else "ipv6", "tcp", "udp", icmp_word}
+    if len(words) < 4 or words[0] not in ("permit", "deny"):
+        return False
+    proto, rest = words[1], words[2:]
+    if proto not in protocols and not _number(proto, 255):
+        return False
+
+    def address() -> bool:
+        if not rest:
+            return False
+        word = rest.pop(0)
+        if word == "any":
+            return True
+        if word == "host":
+            return bool(rest) and _address_ok(rest.pop(0), family, prefix=False)
+        if "/" in word:  # a prefix: EOS, and IOS IPv6
+            return (eos or family == 6) and _address_ok(word, family, prefix=True)
+        # IOS IPv4: an address and a wildcard mask
+        return (not eos and family == 4 and len(rest) >= 1
+                and _address_ok(word, 4, False) and _address_ok(rest.pop(0), 4, False))
+
+    def ports() -> bool:
+        if proto not in ("tcp", "udp") or not rest or rest[0] not in (
+                "eq", "neq", "gt", "lt", "range"):
+            return True
+        op = rest.pop(0)
+        count = 2 if op == "range" else 1
+        values = rest[:count]
+        del rest[:count]
+        return len(values) == count and all(_number(v, 65535) for v in values) and (
+            op != "range" or int(values[0]) <= int(values[1]))
+
+    if not (address() and ports() and address() and ports()):
+        return False
+    if proto == icmp_word and rest and rest[0].isdigit():
+        if not _number(rest.pop(0), 255):
+            return False
+        if rest and rest[0].isdigit() and not _number(rest.pop(0), 255):
+            return False
+    if rest[:1] == ["established"]:
+        if proto != "tcp":
+            return False
+        rest.pop(0)
+    if rest[:1] == ["log"]:
+        rest.pop(0)
+    return not rest
+
+
+_JUNOS_VALUES = {
+    "ip-source-address": lambda v: _address_ok(v, 4, True),
+    "ip-destination-address": lambda v: _address_ok(v, 4, True),
+    "ip6-source-address": lambda v: _address_ok(v, 6, True),
+    "ip6-destination-address": lambda v: _address_ok(v, 6, True),
+    "ip-protocol": lambda v: v in ("tcp", "udp", "icmp") or _number(v, 255),
+    "next-header": lambda v: v in ("tcp", "udp", "icmp6") or _number(v, 255),
+    "source-port": lambda v: all(_number(p, 65535) for p in v.split("-", 1)),
+    "destination-port": lambda v: all(_number(p, 65535) for p in v.split("-", 1)),
+    "icmp-type": lambda v: _number(v, 255),
+    "icmp-code": lambda v: _number(v, 255),
+    "ether-type": lambda v: v in ("arp", "ipv4", "ipv6"),
+}
+
+
+def junos_conditions_ok(words: list[str]) -> bool:
+    """Whether a filter term's ``from`` conditions are ones the CLI takes."""
+    if not words:
+        return False
+    rest = list(words)
+    while rest:
+        key = rest.pop(0)
+        if key == "tcp-established":
+            continue
+        check = _JUNOS_VALUES.get(key)
+        if check is None or not rest or not check(rest.pop(0)):
+            return False
+    return True
 
 
 class _Server(asyncssh.SSHServer):

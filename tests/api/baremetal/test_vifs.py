@@ -32,8 +32,11 @@ OPENSTACK = Path(sys.executable).parent / "openstack"
 def svc(request: pytest.FixtureRequest,
         tmp_path_factory: pytest.TempPathFactory) -> Iterator[support.Service]:
     """A service with Identity: ``barecloud-admin`` (admin) and ``barecloud`` (demo)."""
+    # Switch "dumb" cannot filter; "tor" (the other NICs') is not configured.
+    switches = {"dumb": {"driver": "fake", "filters_ports": False}}
     yield from service_on(tmp_path_factory.mktemp("vifs"), request.param, auth="keystone",
-                          extra_env={"BARECLOUD_POWER_SYNC_INTERVAL": "3600"})
+                          extra_env={"BARECLOUD_POWER_SYNC_INTERVAL": "3600",
+                                     "BARECLOUD_SWITCHES": json.dumps(switches)})
 
 
 @pytest.fixture
@@ -304,6 +307,40 @@ def test_project_members(svc: support.Service, api: Ironic, net: Neutron) -> Non
 
 
 @pytest.mark.skipif(not OPENSTACK.exists(), reason="openstack CLI not installed")
+def test_a_switch_that_cannot_filter_refuses_a_port_with_port_security(
+        svc: support.Service, api: Ironic, net: Neutron) -> None:
+    """Neutron's failed binding, as Ironic's attach reports it: a 400 naming the switch,
+    its port and the remedy, shown by the CLI; nothing bound or recorded."""
+    node = api.create_node(name=f"vif-{uuid.uuid4().hex[:8]}")
+    nic = api.ok("POST", "/ports", 201, json={
+        "node_uuid": node["uuid"], "address": _mac(), "pxe_enabled": True,
+        "local_link_connection": {"switch_id": "52:54:00:ff:00:02", "switch_info": "dumb",
+                                  "port_id": "xe-0/0/7"}})
+    vif = network_port(net, "10.74.0.0/24")
+    path = f"/nodes/{node['uuid']}/vifs"
+    msg = fault(api.post(path, json={"id": vif["id"]}), 400)
+    assert msg.startswith(f"Binding failed for port {vif['id']}: it has port security, but "
+                          "switch dumb cannot enforce security groups on its port xe-0/0/7 "
+                          "(it plays a switch that cannot filter"), msg
+    assert f"openstack port set --no-security-group --disable-port-security {vif['id']}" \
+        in msg
+    assert_unbound(net, vif["id"])
+    assert internal_info(api, nic["uuid"]) == {} and vif_list(api, node["uuid"]) == []
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+    env.update({"OS_CLIENT_CONFIG_FILE": str(svc.clouds_yaml), "OS_CLOUD": "barecloud-admin",
+                "PYTHONWARNINGS": "ignore"})
+    proc = preloaded.run([str(OPENSTACK), "baremetal", "node", "vif", "attach", node["uuid"],
+                          vif["id"]], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "cannot enforce security groups" in proc.stderr, proc
+
+    # The remedy: the port without port security (and groups) binds on the same NIC.
+    net.ok("PUT", f"/ports/{vif['id']}", 200, json={"port": {
+        "security_groups": [], "port_security_enabled": False}})
+    api.ok("POST", path, 204, json={"id": vif["id"]})
+    assert_bound(net, vif["id"], node, nic)
+
+
 def test_openstack_cli(svc: support.Service, api: Ironic, net: Neutron) -> None:
     node, nics = node_with_nics(api, cabled=2)
     vif = network_port(net)

@@ -22,7 +22,7 @@ from barecloud.db.session import Database
 from barecloud.errors import Conflict, InvalidParameter
 from barecloud.services.compute import actions, servers
 from barecloud.services.context import RequestContext, Runtime
-from barecloud.services.network import networks, ports, vifs
+from barecloud.services.network import networks, ports, subnets, vifs
 from tests.services.compute import support as cs
 
 OTHER = RequestContext(request_id="req-other", user="u-other", project="f" * 32,
@@ -153,3 +153,39 @@ async def test_a_nic_carrying_another_vif_is_not_used(rt: Runtime) -> None:
     [still] = await _nics(rt.db, node)
     assert still.internal_info == {"tenant_vif_port_id": other.id}
     assert await _ports_of(rt.db, uuid) == []
+
+
+async def test_a_switch_that_cannot_filter_refuses_a_port_with_port_security(
+        database: Database, settings: Settings) -> None:
+    """Neutron's failed binding: the server goes to ERROR with a fault naming the
+    switch, its port and the remedy, and nothing of the attempt is left; a network
+    without port security binds on the same switch."""
+    ovs = {"driver": "openvswitch", "netns": "lab-ovs", "db": "unix:/nonexistent/db.sock"}
+    async with cs.running(database, settings.model_copy(
+            update={"switches": {"tor": ovs}})) as rt:
+        node = await cs.cabled_node(rt.db, "unfiltered", ("52:54:00:00:03:01",))
+        secured = await cs.network(rt, "secured", "10.6.0.0/24")
+        image_id, flavor_id = await cs.image(rt), await cs.flavor(rt)
+        [uuid] = await cs.create(rt, image_id, flavor_id, "walled",
+                                 networks=[{"uuid": secured}])
+        [server] = await cs.settle(rt)
+        assert server.vm_state == "error", server
+        message = server.fault["message"]
+        assert "Binding failed for port" in message, message
+        assert "switch tor cannot enforce security groups on its port unfiltered-0" in message
+        assert "the openvswitch switch driver cannot filter ports" in message, message
+        assert "--disable-port-security" in message, message
+        assert await _ports_of(rt.db, uuid) == []
+        assert all("tenant_vif_port_id" not in n.internal_info
+                   for n in await _nics(rt.db, node))
+
+        open_net = await networks.create(rt, cs.ADMIN, {"name": "open",
+                                                        "port_security_enabled": False})
+        await subnets.create(rt, cs.ADMIN, {"network_id": open_net.id, "cidr": "10.7.0.0/24",
+                                            "ip_version": 4})
+        [uuid] = await cs.create(rt, image_id, flavor_id, "open", networks=[
+            {"uuid": open_net.id}])
+        [_, server] = sorted(await cs.settle(rt), key=lambda s: s.name != "walled")
+        assert server.vm_state == "active" and server.node_uuid == node, server.fault
+        [vif] = await _ports_of(rt.db, uuid)
+        assert vif.binding_host_id == node and not vif.port_security_enabled

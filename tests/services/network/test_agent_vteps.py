@@ -14,8 +14,7 @@ import os
 import shutil
 import subprocess
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import update
@@ -28,7 +27,6 @@ from barecloud.drivers.switches import registry
 from barecloud.drivers.switches.base import Segment, VtepFlood
 from barecloud.services.context import Runtime
 from barecloud.services.network.agent import DHCP_OWNER, NetworkAgent
-from tests import support
 
 PROJECT = "p" * 32
 VNI = 5031
@@ -125,17 +123,6 @@ def switch_ns() -> Iterator[str]:
         yield ns
     finally:
         sh("ip", "netns", "del", ns, check=False)
-
-
-@pytest.fixture
-async def sqlite_db(tmp_path: Path) -> AsyncIterator[Database]:
-    path = tmp_path / "vteps.sqlite"
-    shutil.copyfile(support.migrated_sqlite(), path)
-    db = Database(f"sqlite+aiosqlite:///{path}")
-    try:
-        yield db
-    finally:
-        await db.dispose()
 
 
 def flood_fdb(ns: str) -> set[str]:

@@ -109,14 +109,23 @@ class VtepFlood(Protocol):
 class PortFilter(Protocol):
     """A switch that enforces security groups on its ports (docs/design/security-groups.md).
 
-    A switch without it cannot filter: its machine ports are left unfiltered
-    (no vendor ACL templates yet; docs/design/security-groups.md, "Not done").
+    A switch without it, or whose ``filters_ports`` is False (a generic-ssh
+    model without port ACLs), cannot filter: a port with port security is
+    refused at VIF attach (:func:`can_filter`).
     """
+
+    # Whether this switch's ports can be filtered (its configuration may say no).
+    filters_ports: bool
 
     async def filter_ports(self, wanted: Mapping[str, PortRules]) -> None:
         """Make exactly the ports of ``wanted`` filtered, each by its rules; every other
         port of the switch unfiltered.  Idempotent, and cheap when nothing changed."""
         ...
+
+
+def can_filter(switch: SwitchDriver) -> bool:
+    """Whether ``switch`` enforces security groups on its ports."""
+    return isinstance(switch, PortFilter) and bool(switch.filters_ports)
 
 
 @runtime_checkable

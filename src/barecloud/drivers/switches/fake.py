@@ -7,15 +7,20 @@ and ports listed in ``refuse_ports`` are refused as a real switch would.
 With ``flow_export`` it plays a switch that exports sFlow: ``flow_target``
 is where the collector asked for it, and port N of ``ports`` (from 1) is
 ifIndex N, so a test or benchmark sends the collector datagrams of its own.
+As a ``PortFilter`` it records what a pass asks (``filters``: the ports
+filtered and their rules; not in ``calls``, which a pass every 2 s would flood);
+with ``filters_ports`` off it plays a switch that cannot filter.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from barecloud.drivers.settings import Setting
 from barecloud.drivers.switches.base import PortCounters, Segment
 from barecloud.errors import PermanentDriverError
+from barecloud.hostagent.firewall import PortRules
 
 
 class FakeSwitch:
@@ -27,6 +32,8 @@ class FakeSwitch:
                 "(PermanentDriverError), to try failure paths.", type="list", default=[]),
         Setting("flow_export", "Play a switch that exports sFlow (FlowExport).",
                 type="boolean", default=False),
+        Setting("filters_ports", "Play a switch that enforces security groups "
+                "(PortFilter); off: one that cannot filter.", type="boolean", default=True),
     )
 
     def __init__(self, name: str, options: dict[str, Any]) -> None:
@@ -40,6 +47,9 @@ class FakeSwitch:
         self.flow_export = bool(options.get("flow_export"))
         self.exports_flows = self.flow_export
         self.flow_target: str | None = None
+        self.filters_ports = bool(options.get("filters_ports", True))
+        self.cannot_filter = "it plays a switch that cannot filter (filters_ports off)"
+        self.filters: dict[str, PortRules] = {}
 
     def _check(self, port: str, what: str) -> None:
         if self.ports and port not in self.ports:
@@ -70,6 +80,17 @@ class FakeSwitch:
 
     async def close(self) -> None:
         self.closed = True
+
+    # --- PortFilter ------------------------------------------------------------------
+
+    async def filter_ports(self, wanted: Mapping[str, PortRules]) -> None:
+        if not self.filters_ports:
+            if wanted:
+                raise PermanentDriverError(f"Switch {self.name} cannot filter ports.")
+            return
+        for port in wanted:
+            self._check(port, "filter")
+        self.filters = dict(wanted)
 
     # --- FlowExport (with flow_export) -------------------------------------------------
 

@@ -77,6 +77,7 @@ def plug_port_name(ifname: str, netns: str | None) -> str:
 
 class LinuxBridgeSwitch:
     driver_name: ClassVar[str] = "linux-bridge"
+    filters_ports: ClassVar[bool] = True  # PortFilter: nftables in the namespace
     options: ClassVar[tuple[Setting, ...]] = (
         Setting("netns", "The network namespace that is the switch; its interfaces "
                 "are the ports.", required=True),

@@ -27,10 +27,11 @@ Three loops, run by the all-in-one service and by ``barecloud conductor``:
   every ``switch_counter_interval`` seconds.
 - **Port filters** (when a configured switch can filter, a
   :class:`~barecloud.drivers.switches.base.PortFilter` such as
-  ``linux-bridge``): every machine port bound to a switch port that is on
-  the port's network right now is filtered by its security groups
-  (:mod:`~barecloud.services.network.firewall`); a port on another segment
-  (provisioning, cleaning) or without port security is not.  A change of a
+  ``linux-bridge`` or ``generic-ssh`` with port ACLs): every machine port
+  bound to a switch port that is on the port's network right now is
+  filtered by its security groups (:mod:`~barecloud.services.network.firewall`);
+  a port on another segment (provisioning, cleaning) or without port
+  security is not.  A change of a
   group, a rule or a port's groups wakes it at once in this process; other
   processes' changes are seen at its next pass (``DHCP_INTERVAL``).
 - **Flows**: a :class:`~barecloud.services.network.flows.FlowCollector` per
@@ -59,7 +60,13 @@ from sqlalchemy.orm import lazyload
 from barecloud.conductor.leader import Leader
 from barecloud.db.network_models import IPAllocation, Network, NetworkPort, Subnet
 from barecloud.drivers.switches import registry
-from barecloud.drivers.switches.base import HostPlug, PortFilter, Segment, VtepFlood
+from barecloud.drivers.switches.base import (
+    HostPlug,
+    PortFilter,
+    Segment,
+    VtepFlood,
+    can_filter,
+)
 from barecloud.errors import BarecloudError
 from barecloud.services.context import Runtime
 from barecloud.services.network import dhcp as network_dhcp
@@ -189,7 +196,8 @@ class NetworkAgent:
                 switch = registry.switch_driver(name, self.rt.settings)
             except BarecloudError:
                 continue
-            if isinstance(switch, PortFilter):
+            if can_filter(switch):
+                assert isinstance(switch, PortFilter)
                 out[name] = switch
         return out
 

@@ -10,6 +10,11 @@ port's address.  The NIC's Ironic port records the VIF and its segment
 (``internal_info.tenant_vif_port_id`` / ``tenant_segment``), which the
 ``neutron`` network interface binds at the end of the deploy.
 
+A port with port security is bound only to a NIC whose switch filters
+(:func:`check_filtered`): on a switch that cannot, its security groups
+would silently not hold, so the binding fails, as Neutron's does when no
+mechanism driver can bind a port (docs/design/security-groups.md).
+
 Detach undoes it when the server is deleted or its deploy failed: ports
 the server created go, ports it was given are unbound and kept.
 Ironic's VIF API (``services/baremetal/vifs.py``) binds and releases NICs with
@@ -28,6 +33,8 @@ from sqlalchemy import select
 from barecloud.db.compute_models import Server
 from barecloud.db.models import Node, Port
 from barecloud.db.network_models import Network, NetworkPort, Subnet
+from barecloud.drivers.switches import registry
+from barecloud.drivers.switches.base import can_filter
 from barecloud.errors import BarecloudError, Conflict, InvalidParameter, NotFound
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.network import binding
@@ -88,6 +95,7 @@ async def bind_vif(rt: Runtime, vif_id: str, node: Node, nic: Port) -> NetworkPo
     switch port, and the NIC's ``internal_info`` names the VIF and its
     segment, which the ``neutron`` network interface binds at deploy time.
     """
+    await check_filtered(rt, vif_id, nic)
     link = dict(nic.local_link_connection or {})  # none on a flat NIC: no switch port
     vif = await binding.bind_port(rt.db, vif_id, node.uuid, "baremetal",
                                   [link] if link else None, nic.address)
@@ -98,6 +106,32 @@ async def bind_vif(rt: Runtime, vif_id: str, node: Node, nic: Port) -> NetworkPo
         row.internal_info = {**(row.internal_info or {}), "tenant_vif_port_id": vif.id,
                              "tenant_segment": dataclasses.asdict(segment(network))}
     return vif
+
+
+async def check_filtered(rt: Runtime, vif_id: str, nic: Port) -> None:
+    """Refuse to bind port ``vif_id`` (with port security) to ``nic`` if the NIC's
+    switch cannot filter: InvalidParameter naming the switch, its port and the remedy."""
+    llc = nic.local_link_connection or {}
+    switch_name, switch_port = llc.get("switch_info"), llc.get("port_id")
+    if not switch_name or switch_name not in rt.settings.switches:
+        return  # not cabled to a switch of ours: the network interface says so at deploy
+    async with rt.db.session() as s:
+        secured = await s.scalar(select(NetworkPort.port_security_enabled).where(
+            NetworkPort.id == vif_id))
+    if not secured:
+        return
+    switch = registry.switch_driver(str(switch_name), rt.settings)
+    if can_filter(switch):
+        return
+    driver = getattr(type(switch), "driver_name", type(switch).__name__)
+    why = getattr(switch, "cannot_filter", None) or \
+        f"the {driver} switch driver cannot filter ports"
+    raise InvalidParameter(
+        f"Binding failed for port {vif_id}: it has port security, but switch {switch_name} "
+        f"cannot enforce security groups on its port {switch_port} ({why}). Disable port "
+        f"security on the port (openstack port set --no-security-group "
+        f"--disable-port-security {vif_id}) or its network (openstack network create "
+        "--disable-port-security), or cable the machine to a switch that filters.")
 
 
 def release_nics(node_nics: Iterable[Port], vif_ids: Collection[str]) -> list[Port]:

@@ -27,16 +27,26 @@ Junos answers with what this driver last configured.  ``counters()`` is
 ``{}``: CLI counter formats differ too much to trust a parser of ours
 (use sFlow or SNMP for top talkers on real switches).
 
+Security groups (``PortFilter``): port ACLs per vendor (``acls.py``), one
+session per filter pass (``filters.py``).  Option ``port_acls``: ``both``
+(an inbound and an outbound ACL per port, the default), ``in`` (models
+whose port ACLs are inbound only: the port's ingress rules are enforced
+only through the answers it may send) or ``none`` (models without port
+ACLs: the switch cannot filter, and a port with port security is refused
+at VIF attach).  docs/design/security-groups.md says what is approximated.
+
 Never a password in a message or a log: every error text is scrubbed.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from barecloud.drivers.settings import Setting
 from barecloud.drivers.switches.base import PortCounters, Segment
+from barecloud.drivers.switches.generic_ssh.acls import Direction
 from barecloud.drivers.switches.generic_ssh.batches import MoveQueue
 from barecloud.drivers.switches.generic_ssh.cli import SshCli
 from barecloud.drivers.switches.generic_ssh.dialects import (
@@ -45,7 +55,12 @@ from barecloud.drivers.switches.generic_ssh.dialects import (
     abbreviate,
     vlan_name,
 )
+from barecloud.drivers.switches.generic_ssh.filters import PortAcls
 from barecloud.errors import InvalidParameter, PermanentDriverError
+from barecloud.hostagent.firewall import PortRules
+
+PORT_ACLS: dict[str, tuple[Direction, ...]] = {"both": ("in", "out"), "in": ("in",),
+                                               "none": ()}
 
 
 class GenericSshSwitch:
@@ -73,6 +88,10 @@ class GenericSshSwitch:
                 default=30.0),
         Setting("max_batch", "Most port moves one SSH session applies (moves queued "
                 "while a session runs share the next one).", type="integer", default=64),
+        Setting("port_acls", "Security groups as port ACLs: both (inbound and outbound "
+                "ACL per port), in (models whose port ACLs are inbound only), none (the "
+                "switch cannot filter: ports with port security are refused).",
+                default="both"),
     )
 
     def __init__(self, name: str, options: dict[str, Any]) -> None:
@@ -115,6 +134,14 @@ class GenericSshSwitch:
                           password, self.key_file, enable_secret, self.known_hosts,
                           self.timeout)
         self._moves = MoveQueue(self.cli, self.max_batch, self._configured)
+        port_acls = options.get("port_acls") or "both"
+        if port_acls not in PORT_ACLS:
+            raise InvalidParameter(f"Switch {name!r}: port_acls must be one of "
+                                   f"{', '.join(PORT_ACLS)}, not {port_acls!r}.")
+        self.filters_ports = bool(PORT_ACLS[port_acls])
+        # Why not, for the refusal of a port with port security (services/network/vifs.py).
+        self.cannot_filter = "its port_acls option is none: the model has no port ACLs"
+        self._acls = PortAcls(self.cli, PORT_ACLS[port_acls], self.ports)
 
     def __repr__(self) -> str:
         return (f"GenericSshSwitch({self.name!r}, {self.vendor.device_type}, "
@@ -216,6 +243,25 @@ class GenericSshSwitch:
                     segment = by_vlan.get(vlan, Segment("vlan", vlan))
             out[port] = segment
         return out
+
+    # --- PortFilter --------------------------------------------------------------------
+
+    async def filter_ports(self, wanted: Mapping[str, PortRules]) -> None:
+        """Rewrite the changed ports' ACLs and clear the ports no longer wanted, in one
+        session; no session when nothing changed."""
+        if not self.filters_ports:
+            if wanted:
+                raise PermanentDriverError(self.message(
+                    f"has no port ACLs (port_acls = none): {', '.join(sorted(wanted))} "
+                    "not filtered"))
+            return
+        for port in wanted:
+            self._check_port(port)
+        plan = self._acls.plan(wanted)
+        if not plan:
+            return
+        async with self._moves.lock, self.cli.session() as session:
+            await self._acls.apply(session, wanted, plan)
 
     async def counters(self) -> dict[str, PortCounters]:
         """Not read from the CLI (see the module docstring): always empty."""
