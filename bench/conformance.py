@@ -124,6 +124,7 @@ NOT_OFFERED: tuple[tuple[str, str, str, str], ...] = (
     ("image-feature-enabled", "http_store_enabled", "False", "image stores"),
     ("image-feature-enabled", "store_weight_enabled", "False", "image stores"),
     ("image", "image_caching_enabled", "False", "image cache"),
+    ("compute-feature-enabled", "personality", "False", "personality files"),
 )
 
 FLAVOR_SPECS = {"resources:CUSTOM_BAREMETAL": "1", "resources:VCPU": "0",
@@ -445,7 +446,7 @@ def tempest_conf(cloud: Cloud, work: Path, concurrency: int, dynamic: bool = Fal
                     "build_timeout": "120", "region": "RegionOne"},
         # On where tempest's default is off: barecloud offers these.
         "compute-feature-enabled": {"console_output": "True", "config_drive": "True",
-                                    "serial_console": "True", "personality": "True",
+                                    "serial_console": "True",
                                     "hostname_fqdn_sanitization": "True"},
         "image": {"region": "RegionOne", "build_timeout": "60"},
         "network": {"public_network_id": cloud.public_network,
@@ -574,16 +575,21 @@ _EXCEPTION = re.compile(r"[A-Za-z_][\w.]*(Error|Exception|Code|Found|Request|For
                         r"Unauthorized|Credentials|Mismatch|Failure|Timeout)\b")
 
 
+_ID = re.compile(r"\b(?=[0-9a-f-]*[0-9])[0-9a-f]{8}-?[0-9a-f-]{4,}\b|\b\d{5,}\b")
+
+
 def cause(traceback: str) -> str:
     """A failure in a few words: the exception, the API client call that raised it, and
     the first words of the answer."""
     calls = [c for c in re.findall(r'File "[^"]*/services/([\w/]+)\.py", line \d+, in (\w+)',
-                                   traceback) if not c[0].endswith(("/base", "rest_client"))]
+                                   traceback)
+             if not c[0].endswith(("/base", "rest_client", "base_compute_client"))]
     lines = [ln.strip() for ln in traceback.splitlines() if ln.strip()]
     exc = next((ln for ln in reversed(lines) if _EXCEPTION.match(ln)), lines[-1] if lines else "")
     details = re.search(r"Details: (.{0,110})", traceback)
     where = f"{calls[-1][0].rsplit('/', 1)[-1]}.{calls[-1][1]}" if calls else "-"
-    return f"{exc.split(' Details:')[0][:110]} | {where} | {details.group(1) if details else ''}"
+    text = f"{exc.split(' Details:')[0][:110]} | {where} | {details.group(1) if details else ''}"
+    return _ID.sub("<id>", text)  # one group for the same cause on different resources
 
 
 
