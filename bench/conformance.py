@@ -586,10 +586,12 @@ def cause(traceback: str) -> str:
              if not c[0].endswith(("/base", "rest_client", "base_compute_client"))]
     lines = [ln.strip() for ln in traceback.splitlines() if ln.strip()]
     exc = next((ln for ln in reversed(lines) if _EXCEPTION.match(ln)), lines[-1] if lines else "")
-    details = re.search(r"Details: (.{0,110})", traceback)
+    details = re.search(r"Details: (.*)", traceback)
     where = f"{calls[-1][0].rsplit('/', 1)[-1]}.{calls[-1][1]}" if calls else "-"
-    text = f"{exc.split(' Details:')[0][:110]} | {where} | {details.group(1) if details else ''}"
-    return _ID.sub("<id>", text)  # one group for the same cause on different resources
+    # Ids replaced before cutting: one group for one cause on different resources.
+    exc = _ID.sub("<id>", exc.split(" Details:")[0])[:110]
+    said = _ID.sub("<id>", details.group(1))[:110] if details else ""
+    return f"{exc} | {where} | {said}"
 
 
 
