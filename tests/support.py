@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +166,7 @@ class Service:
     log_path: Path
     env: dict[str, str]
     auth: str = "noauth"
+    cmd: list[str] = field(default_factory=list)
 
     @property
     def baremetal(self) -> str:
@@ -215,6 +216,13 @@ class Service:
 
     def stop(self) -> None:
         self.kill(signal.SIGTERM)
+
+    def restart(self, timeout: float = 60) -> None:
+        """Stop (SIGTERM) and start ``serve`` again as it was: the same command, port
+        and data directory; this object then names the new process."""
+        self.stop()
+        again = _launch(self.data_dir, self.cmd, self.env, self.url, timeout)
+        self.proc, self.log_path = again.proc, again.log_path
 
 
 def start_service(
@@ -289,7 +297,6 @@ def _start(
     if "BARECLOUD_DATABASE_URL" not in env and not database.exists():
         shutil.copyfile(migrated_sqlite(), database)
         database.chmod(0o600)
-    log_path = data_dir / f"service-{port}.log"
     cmd = [sys.executable, "-m", "barecloud", "serve"]
     if lab:
         cmd += ["--lab", str(lab)]
@@ -301,22 +308,30 @@ def _start(
         cmd += ["--hypervisors", str(hypervisors)]
     if switch:
         cmd += ["--switch", switch]
+    host = NETNS_HOST if netns else "127.0.0.1"
+    return _launch(data_dir, cmd, env, f"http://{host}:{port}", timeout)
+
+
+def _launch(data_dir: Path, cmd: list[str], env: dict[str, str], url: str,
+            timeout: float) -> Service:
+    """Run ``cmd`` and wait until it serves at ``url``."""
+    log_path = data_dir / f"service-{env['BARECLOUD_PORT']}.log"
+    # A restart appends to the same log: its own "serving at" is one more.
+    served = log_path.read_text(errors="replace").count("serving at") if log_path.exists() else 0
     with log_path.open("ab") as log:
         proc = preloaded.popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                cwd=str(data_dir))
-    host = NETNS_HOST if netns else "127.0.0.1"
-    svc = Service(f"http://{host}:{port}", data_dir, proc, log_path, env,
-                  env["BARECLOUD_AUTH_STRATEGY"])
+    svc = Service(url, data_dir, proc, log_path, env, env["BARECLOUD_AUTH_STRATEGY"], cmd)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            log = svc.log()
-            why = PortTaken if "could not listen on" in log else RuntimeError
-            raise why(f"barecloud exited with {proc.returncode}:\n{log}")
+            text = svc.log()
+            why = PortTaken if "could not listen on" in text else RuntimeError
+            raise why(f"barecloud exited with {proc.returncode}:\n{text}")
         try:
-            if httpx.get(f"{svc.url}/baremetal", timeout=1).status_code == 200 and (
+            if httpx.get(f"{svc.baremetal}", timeout=1).status_code == 200 and (
                 svc.clouds_yaml.exists()
-            ) and "serving at" in svc.log():
+            ) and svc.log().count("serving at") > served:
                 return svc
         except httpx.HTTPError:
             pass

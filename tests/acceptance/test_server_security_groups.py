@@ -88,6 +88,7 @@ def test_server_security_groups_through_the_cli(
     # add / remove change every port of the server; its view says so.
     cli.run("server", "add", "security", "group", "vm-sg", "default")
     assert _groups(cli, "vm-sg") == ["default", "web"]
+    _check_novas_view(service, server["id"], web["id"])
     cli.run("server", "remove", "security", "group", "vm-sg", "web")
     assert _groups(cli, "vm-sg") == ["default"]
     [port] = cli.json("port", "list", "--server", "vm-sg", "--long")
@@ -117,3 +118,36 @@ def test_server_security_groups_through_the_cli(
     refused = cli.run("server", "remove", "security", "group", "vm-sg", "web", ok=False)
     assert "not associated" in refused.stderr
     cli.run("server", "delete", "--wait", "vm-sg")
+
+
+def _check_novas_view(service: support.Service, server_id: str, web_id: str) -> None:
+    """``GET /servers/{id}/os-security-groups``: the groups in Nova's format (ingress
+    rules only, ``ip_range`` or ``group``), sorted by (tenant_id, name), at 2.1 and at
+    versions past 2.36 (where Nova ends only the /os-security-groups proxies)."""
+    nova = Nova(service)
+    try:
+        for version in ("2.1", "2.36", "2.96"):
+            groups = nova.ok("GET", f"/servers/{server_id}/os-security-groups",
+                             version=version)["security_groups"]
+            assert [g["name"] for g in groups] == ["default", "web"]
+            default, web = groups
+            assert web["id"] == web_id and web["description"] == "web"  # the CLI's default
+            assert set(web) == {"id", "name", "description", "tenant_id", "rules"}
+            assert default["tenant_id"] == web["tenant_id"]
+            assert sorted((r["from_port"], r["to_port"]) for r in web["rules"]) == [
+                (8080, 8080), (9090, 9090)]  # its two egress rules are not shown
+            for r in web["rules"]:
+                assert r["ip_protocol"] == "tcp" and r["parent_group_id"] == web_id
+                assert r["ip_range"] == {"cidr": "0.0.0.0/0"} and r["group"] == {}
+            # The default group admits its members: a remote group, no ports, per
+            # ethertype (Nova shows no ethertype: two alike but for their ids).
+            assert len(default["rules"]) == 2
+            for r in default["rules"]:
+                assert r["group"] == {"name": "default", "tenant_id": web["tenant_id"]}
+                assert (r["ip_protocol"], r["from_port"], r["to_port"], r["ip_range"]) == (
+                    None, None, None, {})
+        missing = nova.request("GET", "/servers/00000000-0000-0000-0000-000000000000/"
+                               "os-security-groups")
+        assert "could not be found" in fault(missing, 404)
+    finally:
+        nova.close()

@@ -8,6 +8,7 @@ needs none: there the API and the conductor share one process.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -107,3 +108,27 @@ class CommandListener(_Listening):
 
     def heard(self, payload: str) -> None:
         MAILBOX.notify(payload)
+
+
+class Channel(_Listening):
+    """Calls ``wake`` on every NOTIFY on ``channel``; :meth:`tell` sends one, for the
+    process that LISTENs there to act (a leader) when another one changed something."""
+
+    def __init__(self, url: str, channel: str, wake: Callable[[], None]) -> None:
+        super().__init__(url)
+        self.channel, self.wake = channel, wake
+        self._sending = asyncio.Lock()  # one query at a time on a connection
+
+    def heard(self, payload: str) -> None:
+        self.wake()
+
+    async def tell(self) -> None:
+        """NOTIFY ``channel`` now (over this connection: no transaction to wait for).
+        Not listening (SQLite, or no connection): nothing; polling is the safety net."""
+        if not self.listening:
+            return
+        try:
+            async with self._sending:
+                await self._conn.execute(f"NOTIFY {self.channel}")
+        except Exception as exc:
+            log.warning("NOTIFY %s failed, relying on polling: %s", self.channel, exc)

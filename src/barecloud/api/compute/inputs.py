@@ -20,7 +20,8 @@ F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 accepts = Inputs(schemas.wording)
 
 
-def _request(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Request:
+def request_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Request:
+    """The request among a handler's arguments."""
     request = kwargs.get("request")
     if isinstance(request, Request):
         return request
@@ -46,7 +47,7 @@ def by_version(*, body: Versioned | None = None, query: Versioned | None = None,
     def decorate(handler: F) -> F:
         @functools.wraps(handler)
         async def checked(*args: Any, **kwargs: Any) -> Any:
-            request = _request(args, kwargs)
+            request = request_of(args, kwargs)
             version = params.version(request)
             spec = Accepts(body=checker(body, version), query=checker(query, version),
                            body_required=body_required, content_type="application/json")

@@ -14,11 +14,12 @@ from barecloud.api.compute import (
     keypairs,
     quotas,
     root,
+    security_groups,
     servers,
 )
 
 ROUTERS = (servers.router, actions.router, flavors.router, keypairs.router, quotas.router,
-           hosts.router, hypervisor_hosts.router, aggregates.router)
+           hosts.router, hypervisor_hosts.router, aggregates.router, security_groups.router)
 PREFIXES = ("/compute/v2.1", "/compute/v2")
 
 

@@ -483,3 +483,19 @@ LIST_HYPERVISORS_QUERY: Schema = {"type": "object", "properties": {
     "with_servers": TEXT,  # any other spelling than a true one is false, as before
 }}
 SHOW_HYPERVISOR_QUERY: Schema = {"type": "object", "properties": {"with_servers": TEXT}}
+
+# --- the security-group proxies (2.1 to 2.35; Nova's keys, extra keys let through) ----
+SECURITY_GROUP: Schema = {
+    "type": "object", "required": ["security_group"],
+    "properties": {"security_group": {
+        "type": "object", "required": ["name", "description"],
+        "properties": {"name": string(), "description": string()}}}}
+SECURITY_GROUP_RULE: Schema = {
+    "type": "object", "required": ["security_group_rule"],
+    "properties": {"security_group_rule": {
+        "type": "object", "required": ["parent_group_id"],
+        "properties": {"group_id": {"type": ["string", "null"], "format": "uuid"},
+                       "parent_group_id": UUID, "to_port": {}, "from_port": {},
+                       "ip_protocol": {}, "cidr": {}}}}}
+LIST_SECURITY_GROUPS_QUERY: Schema = {
+    "type": "object", "properties": {"limit": LIMIT, "offset": LIMIT, "all_tenants": TEXT}}

@@ -9,9 +9,13 @@ host's VM ports and bumps the hosts whose fingerprint changed, in one
 update fenced by the fingerprint it replaces (``firewall_digest``): several
 API processes running the pass bump a host once per change.
 
-It runs every ``INTERVAL`` seconds in each API process and at once when this
-process commits a security-group change (``security_groups.on_change``); a
-change made by another process is seen at the next pass.
+One process runs the pass: the leader of ``vm-firewalls``
+(:mod:`barecloud.conductor.leader`; on SQLite the service's one process),
+every ``INTERVAL`` seconds and at once when a security-group change commits
+(``security_groups.on_change``): in the leader itself, or in another API
+process, which tells the leader by PostgreSQL NOTIFY on ``CHANNEL``.  A lost
+NOTIFY (the lead passing on meanwhile) costs one interval; the fence keeps
+two passes of a lead handing over from bumping a host twice.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from collections.abc import Callable
 
 from sqlalchemy import select, update
 
+from barecloud.conductor.leader import Leader
+from barecloud.conductor.wakeups import Channel
 from barecloud.db.hypervisor_models import Hypervisor
 from barecloud.db.network_models import NetworkPort
 from barecloud.services.background import Reconciler
@@ -33,8 +39,8 @@ from barecloud.services.network import security_groups as groups_service
 
 INTERVAL = 2.0
 VNIC_TYPE = "normal"  # a VM's port (vm_networks.VNIC_TYPE)
-
-_wakers: set[asyncio.Event] = set()
+LEADER_ROLE = "vm-firewalls"
+CHANNEL = "barecloud_vm_firewalls"  # "a security group changed": wakes the leader
 
 
 async def sync_once(rt: Runtime) -> list[str]:
@@ -77,33 +83,48 @@ async def sync_once(rt: Runtime) -> list[str]:
     return bumped
 
 
-def wake() -> None:
-    for event in list(_wakers):
-        event.set()
-
-
 class VmFirewalls(Reconciler):
-    """The pass in the background of an API process."""
+    """The pass in the background of an API process, run while it leads."""
 
     name = "vm-firewalls"
 
     def __init__(self, rt: Runtime) -> None:
-        super().__init__(rt, _wakers)
+        super().__init__(rt, set())
+        self.leader = Leader(rt.db.url, LEADER_ROLE, rt.settings.leader_retry_interval)
+        self._heard = Channel(rt.db.url, CHANNEL, self._event.set)
         self._unlisten: Callable[[], None] | None = None
+        self._telling: set[asyncio.Task[None]] = set()
 
     @property
     def interval(self) -> float:
         return INTERVAL
 
     async def start(self) -> None:
-        self._unlisten = groups_service.on_change(wake)
+        await self.leader.start()
+        await self._heard.start()
+        self._unlisten = groups_service.on_change(self.changed)
         await super().start()
 
     async def stop(self) -> None:
         if self._unlisten is not None:
             self._unlisten()
         await super().stop()
+        for task in list(self._telling):
+            task.cancel()
+        await asyncio.gather(*self._telling, return_exceptions=True)
+        await self._heard.stop()
+        await self.leader.stop()
+
+    def changed(self) -> None:
+        """A security-group change committed in this process: the leader's pass now."""
+        if self.leader.leading:
+            self._event.set()
+            return
+        task = asyncio.get_running_loop().create_task(self._heard.tell(), name="vm-fw-tell")
+        self._telling.add(task)
+        task.add_done_callback(self._telling.discard)
 
     async def once(self) -> bool:
-        await sync_once(self.rt)
+        if self.leader.leading:
+            await sync_once(self.rt)
         return False
