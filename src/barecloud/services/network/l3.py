@@ -286,6 +286,9 @@ class L3Agent:
         ns = spec.netns
         fresh = not _exists(ns)
         if fresh:
+            # A radvd left in a namespace deleted behind our back keeps that namespace
+            # (and its legs, plugged into the segments) alive: it goes first.
+            await self._radvd(spec.router_id).stop()
             code, out = await run_ip("netns", "add", ns)
             if code and "exists" not in out:
                 raise RouterError(f"could not create namespace {ns}: {out}")
