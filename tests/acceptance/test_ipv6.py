@@ -21,8 +21,10 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -111,6 +113,18 @@ def test_two_machines_ping_each_other_over_ipv6(svc: support.Service,
     assert f"cloud-init: eth0 inet6 {v6[a]}/64" in console
 
 
+def _commands_in(netns: str) -> list[str]:
+    pids = subprocess.run(["ip", "netns", "pids", netns], capture_output=True, text=True,
+                          check=False).stdout.split()
+    names = []
+    for pid in pids:
+        try:
+            names.append(Path(f"/proc/{pid}/comm").read_text().strip())
+        except OSError:
+            continue
+    return names
+
+
 def _default_router(svc: support.Service, machine: str) -> list[dict[str, str]]:
     out = _lab_exec(svc, machine, "ip", "-j", "-6", "route", "show", "default")
     return list(json.loads(out.stdout or "[]"))
@@ -161,6 +175,12 @@ def test_machines_reach_the_outside_over_ipv6_through_a_router(
             ping = _lab_exec(svc, "outside", "ping", "-6", "-n", "-c", "2", "-i", "0.3",
                              "-W", "2", address)
             assert ping.returncode == 0, ping.stdout + ping.stderr
+        # Its namespace deleted behind barecloud's back: made again, radvd with it.
+        ns = f"qrouter-{router['id']}"
+        assert subprocess.run(["ip", "netns", "del", ns], check=False).returncode == 0
+        machine, address = sorted(own.items())[0]
+        _until(lambda: _ask(svc, "outside", address, 8000) == f"{machine} {OUTSIDE6}", 20)
+        _until(lambda: "radvd" in _commands_in(ns), 10)
     finally:
         servers.stop()
         _lab_exec(svc, "outside", "ip", "-6", "route", "del", V6)
