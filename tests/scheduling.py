@@ -34,7 +34,7 @@ HOST_NETWORK = "host-network"
 HOST_NETWORK_TESTS = (  # modules, or single tests by node id
     "tests/acceptance/test_readme.py",  # the README's serve --lab 4 --netns
     "tests/acceptance/test_tenant_isolation.py",
-    "tests/acceptance/test_ipv6.py",  # dual stack between two lab machines
+    "tests/acceptance/test_ipv6.py",  # dual stack between lab machines, routed outside
     "tests/acceptance/test_security_groups_netns.py",
     "tests/acceptance/test_flows.py",  # serve --lab 2 --netns --switch openvswitch
     "tests/acceptance/test_floating_ips.py",  # routers' namespaces, the lab's outside

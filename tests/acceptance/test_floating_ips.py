@@ -50,12 +50,13 @@ BIN = Path(sys.executable).parent
 PASSWORD = "floating-test-password"
 TENANTS = {"red": "10.60.0.0/24", "blue": "10.61.0.0/24"}
 OUTSIDE = "203.0.113.1"
-# Answers every TCP connection with NAME and the address it came from.
+# Answers every TCP connection, over IPv4 or IPv6, with NAME and the address it came from.
 WHOAMI = ("import socket,sys\n"
-          "s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
-          "s.bind(('0.0.0.0',int(sys.argv[1])));s.listen(16)\n"
+          "s=socket.create_server(('',int(sys.argv[1])),family=socket.AF_INET6,"
+          "dualstack_ipv6=True)\n"
           "while True:\n"
-          " c,a=s.accept();c.sendall((sys.argv[2]+' '+a[0]).encode());c.close()\n")
+          " c,a=s.accept();c.sendall((sys.argv[2]+' '+a[0].removeprefix('::ffff:'))"
+          ".encode());c.close()\n")
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,19 @@
 """IPv6 dual stack with real packets: two lab machines of a tenant ping each other over
-IPv6 (``serve --lab 2 --netns``, the unmodified ``openstack`` CLI).
+IPv6, then reach the outside through a router, without NAT (``serve --lab 2
+--netns``, the unmodified ``openstack`` CLI).
 
 A tenant network with an IPv4 subnet and an IPv6 SLAAC subnet (RA mode and
 address mode ``slaac``); two servers with ``--network``.  The network's
 dnsmasq answers DHCPv4 and sends router advertisements; the kernel of each
 machine's namespace takes its EUI-64 address from them, which must be the
 address the machine's Neutron port holds; then ``ping -6`` both ways.
+
+Then a router with its gateway on ``public`` (whose IPv6 subnet
+2001:db8:ff::/64 has the lab's outside at ::1) and an interface on the IPv6
+subnet: its advertisements make it the machines' default router; the
+outside, given a static route to the tenant prefix via the router's gateway
+address (as an upstream without BGP or prefix delegation needs), and the
+machines reach each other both ways, each seeing the other's own address.
 """
 
 from __future__ import annotations
@@ -13,12 +21,15 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests import support
+from tests.acceptance.test_floating_ips import Servers, _ask, _until
 from tests.acceptance.test_tenant_isolation import Cloud, _create, _lab_exec, _placements
 
 pytestmark = [
@@ -27,6 +38,7 @@ pytestmark = [
 ]
 
 V6 = "2001:db8:20::/64"
+OUTSIDE6 = "2001:db8:ff::1"  # the lab's outside on public's IPv6 subnet
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +68,9 @@ def _wait_v6(svc: support.Service, machine: str, want: str, timeout: float = 90)
     raise AssertionError(f"{machine}: eth0 has {got}, its Neutron port says {want}")
 
 
-def test_two_machines_ping_each_other_over_ipv6(svc: support.Service) -> None:
+@pytest.fixture(scope="module")
+def dual(svc: support.Service) -> dict[str, str]:
+    """Two servers on a dual-stack network: machine -> its port's IPv6 address (EUI-64)."""
     cloud = Cloud(svc.clouds_yaml, "barecloud-admin")
     cloud("network", "create", "net-dual")
     cloud("subnet", "create", "--network", "net-dual", "--subnet-range", "10.60.0.0/24",
@@ -83,6 +97,12 @@ def test_two_machines_ping_each_other_over_ipv6(svc: support.Service) -> None:
         v6[placed[s["ID"]]] = six[0]
     for machine, ip in v6.items():
         _wait_v6(svc, machine, ip)
+    return v6
+
+
+def test_two_machines_ping_each_other_over_ipv6(svc: support.Service,
+                                                dual: dict[str, str]) -> None:
+    v6 = dual
     a, b = sorted(v6)
     for src, dst in ((a, b), (b, a)):
         ping = _lab_exec(svc, src, "ping", "-6", "-n", "-c", "2", "-i", "0.3", "-W", "2",
@@ -91,3 +111,82 @@ def test_two_machines_ping_each_other_over_ipv6(svc: support.Service) -> None:
     console = (svc.data_dir / "lab" / "machines" / a / "console.log").read_text(
         errors="replace")
     assert f"cloud-init: eth0 inet6 {v6[a]}/64" in console
+
+
+def _commands_in(netns: str) -> list[str]:
+    pids = subprocess.run(["ip", "netns", "pids", netns], capture_output=True, text=True,
+                          check=False).stdout.split()
+    names = []
+    for pid in pids:
+        try:
+            names.append(Path(f"/proc/{pid}/comm").read_text().strip())
+        except OSError:
+            continue
+    return names
+
+
+def _default_router(svc: support.Service, machine: str) -> list[dict[str, str]]:
+    out = _lab_exec(svc, machine, "ip", "-j", "-6", "route", "show", "default")
+    return list(json.loads(out.stdout or "[]"))
+
+
+def test_machines_reach_the_outside_over_ipv6_through_a_router(
+        svc: support.Service, dual: dict[str, str]) -> None:
+    cloud = Cloud(svc.clouds_yaml, "barecloud-admin")
+    own = machines = dual
+    router = cloud("router", "create", "r-v6")
+    cloud("router", "set", "--external-gateway", "public", "r-v6")
+    cloud("router", "add", "subnet", "r-v6", "dual-v6")
+    router = cloud("router", "show", "r-v6")
+    fixed = router["external_gateway_info"]["external_fixed_ips"]
+    assert [":" in f["ip_address"] for f in fixed] == [False, True], fixed
+    gateway6 = fixed[1]["ip_address"]
+    assert ipaddress.ip_address(gateway6) in ipaddress.ip_network("2001:db8:ff::/64")
+    # The upstream's static route to the tenant prefix (no BGP, no prefix delegation).
+    route = _lab_exec(svc, "outside", "ip", "-6", "route", "replace", V6, "via", gateway6)
+    assert route.returncode == 0, route.stderr
+    # As with Neutron: the project's default group admits only its members.
+    cloud("security", "group", "rule", "create", "--ethertype", "IPv6", "--protocol",
+          "ipv6-icmp", "default")
+    cloud("security", "group", "rule", "create", "--ethertype", "IPv6", "--protocol", "tcp",
+          "--dst-port", "8000", "default")
+
+    # The router's advertisements make it each machine's default router (the
+    # network's dnsmasq advertises with router lifetime 0: no default route before).
+    for machine in machines:
+        _until(lambda m=machine: bool(_default_router(svc, m)), 60)
+        [default] = _default_router(svc, machine)
+        assert default["gateway"].startswith("fe80:") and default.get("protocol") == "ra"
+    servers = Servers(svc)
+    try:
+        servers.start("outside", 8080, "outside")
+        for machine in machines:
+            servers.start(machine, 8000, machine)
+        for machine, address in own.items():
+            # Out: the outside sees the machine's own global address (no NAT).
+            _until(lambda m=machine: _ask(svc, m, OUTSIDE6, 8080) is not None,
+                   30)
+            assert _ask(svc, machine, OUTSIDE6, 8080) == f"outside {address}"
+            ping = _lab_exec(svc, machine, "ping", "-6", "-n", "-c", "2", "-i", "0.3", "-W",
+                             "2", OUTSIDE6)
+            assert ping.returncode == 0, ping.stdout + ping.stderr
+            # In: the outside reaches the machine at that address, and is seen as itself.
+            assert _ask(svc, "outside", address, 8000) == f"{machine} {OUTSIDE6}"
+            ping = _lab_exec(svc, "outside", "ping", "-6", "-n", "-c", "2", "-i", "0.3",
+                             "-W", "2", address)
+            assert ping.returncode == 0, ping.stdout + ping.stderr
+        # Its namespace deleted behind barecloud's back: made again, radvd with it.
+        ns = f"qrouter-{router['id']}"
+        assert subprocess.run(["ip", "netns", "del", ns], check=False).returncode == 0
+        machine, address = sorted(own.items())[0]
+        _until(lambda: _ask(svc, "outside", address, 8000) == f"{machine} {OUTSIDE6}", 20)
+        _until(lambda: "radvd" in _commands_in(ns), 10)
+    finally:
+        servers.stop()
+        _lab_exec(svc, "outside", "ip", "-6", "route", "del", V6)
+    # Taken down: the router's namespace goes (and with it its radvd).
+    cloud("router", "remove", "subnet", "r-v6", "dual-v6")
+    cloud("router", "unset", "--external-gateway", "r-v6")
+    cloud("router", "delete", "r-v6")
+    ns = f"/run/netns/qrouter-{router['id']}"
+    _until(lambda: not os.path.exists(ns), 15)

@@ -73,7 +73,7 @@ class Cloud:
 
     def __call__(self, *args: str, timeout: float = 120) -> Any:
         # Commands that print nothing take no output format.
-        fmt = [] if args[1] in ("add", "delete", "set") else ["-f", "json"]
+        fmt = [] if args[1] in ("add", "delete", "remove", "set", "unset") else ["-f", "json"]
         proc = preloaded.run([str(BIN / "openstack"), *args, *fmt], env=self.env,
                              capture_output=True, text=True, timeout=timeout, check=False)
         assert proc.returncode == 0, f"openstack {' '.join(args)}: {proc.stderr}"

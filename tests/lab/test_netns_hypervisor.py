@@ -1,10 +1,16 @@
 """A netns lab machine deployed as a hypervisor (issue 18, part 5): its "OS" takes
 the static address its config drive gives on the provisioning network, runs
 the host agent inside the machine's namespace, and the VMs it is given are
-real QEMU processes there, which die with the machine's power."""
+real QEMU processes there, which die with the machine's power.
+
+The VM's network is dual stack: it takes its SLAAC address (its port's
+EUI-64) from the advertisements, its default router from a router's, and
+pings the lab's outside over IPv6 (issue 20, part 2); the outside pings it
+back at that address (no NAT)."""
 
 from __future__ import annotations
 
+import base64
 import os
 import time
 from collections.abc import Callable
@@ -24,6 +30,30 @@ pytestmark = [
 ]
 
 T = TypeVar("T")
+VM_V6 = "2001:db8:61::/64"
+OUTSIDE6 = "2001:db8:ff::1"  # the lab's outside on public's IPv6 subnet
+# The VM's user-data: once a router advertised itself, ping the outside over IPv6.
+PING6 = f"""#!/bin/sh
+i=0
+while [ $i -lt 90 ] && ! ip -6 route | grep -q '^default'; do sleep 1; i=$((i + 1)); done
+if ping -6 -c 3 -W 3 {OUTSIDE6} >/dev/null 2>&1; then echo "ping6 {OUTSIDE6} ok"
+else echo "ping6 {OUTSIDE6} failed: $(ip -6 route | tr '\\n' ';')"; fi
+"""
+
+
+def _router_to_public(nova: Nova, neutron: str, subnet_id: str) -> str:
+    """A router between ``subnet_id`` and the lab's ``public``: its IPv6 gateway address."""
+    public = nova.http.get(f"{neutron}/networks", params={"name": "public"}).json()[
+        "networks"][0]["id"]
+    made = nova.http.post(f"{neutron}/routers", json={"router": {
+        "name": "vm-router", "external_gateway_info": {"network_id": public}}})
+    assert made.status_code == 201, made.text
+    router = made.json()["router"]
+    added = nova.http.put(f"{neutron}/routers/{router['id']}/add_router_interface",
+                          json={"subnet_id": subnet_id})
+    assert added.status_code == 200, added.text
+    return next(str(f["ip_address"]) for f in router["external_gateway_info"][
+        "external_fixed_ips"] if ":" in f["ip_address"])
 
 
 def until(what: str, probe: Callable[[], T | None], timeout: float) -> T:
@@ -102,10 +132,23 @@ def test_a_lab_machine_becomes_a_hypervisor_whose_vms_run_in_its_namespace(
             "network_id": net.json()["network"]["id"], "ip_version": 4,
             "cidr": "10.61.0.0/24"}})
         assert sub.status_code == 201, sub.text
+        sub6 = nova.http.post(f"{neutron}/subnets", json={"subnet": {
+            "network_id": net.json()["network"]["id"], "ip_version": 6, "cidr": VM_V6,
+            "ipv6_ra_mode": "slaac", "ipv6_address_mode": "slaac"}})
+        assert sub6.status_code == 201, sub6.text
+        gateway6 = _router_to_public(nova, neutron, sub6.json()["subnet"]["id"])
+        ip_run(["ip", "netns", "exec", wiring.outside_netns, "ip", "-6", "route", "replace",
+                VM_V6, "via", gateway6])
         server = nova.create("vm-lab", image, flavor,
-                             networks=[{"uuid": net.json()["network"]["id"]}])["server"]["id"]
+                             networks=[{"uuid": net.json()["network"]["id"]}],
+                             user_data=base64.b64encode(PING6.encode()).decode())["server"]["id"]
         nova.wait_status(server, "ACTIVE", timeout=180)
-        [ip] = [a["addr"] for a in nova.server(server)["addresses"]["vm-net"]]
+        [ip] = [a["addr"] for a in nova.server(server)["addresses"]["vm-net"]
+                if a["version"] == 4]
+        [vm_port] = nova.http.get(f"{neutron}/ports", params={"device_id": server}).json()[
+            "ports"]
+        [ip6] = [f["ip_address"] for f in vm_port["fixed_ips"]  # its EUI-64 (SLAAC)
+                 if ":" in f["ip_address"]]
 
         def console_shows(pattern: str, times: int = 1) -> bool:
             out = nova.action(server, {"os-getConsoleOutput": {}})
@@ -114,6 +157,21 @@ def test_a_lab_machine_becomes_a_hypervisor_whose_vms_run_in_its_namespace(
         until("the VM's login prompt", lambda: console_shows("vm-lab login:"), 180)
         until("the VM's address by DHCP",
               lambda: console_shows(f"barecloud-vm: address {ip}/24 on eth0"), 60)
+        # IPv6: the VM's own SLAAC address is its port's; through the router it
+        # reaches the outside, which reaches it back at that address.
+        until("the VM's SLAAC address",
+              lambda: console_shows(f"barecloud-vm: address6 {ip6}/64 on eth0"), 60)
+        until("the VM's ping to the outside",
+              lambda: console_shows("barecloud-vm: user-data: ping6 "), 120)
+        assert console_shows(f"barecloud-vm: user-data: ping6 {OUTSIDE6} ok")
+        for group in vm_port["security_groups"]:  # the default group admits members only
+            rule = nova.http.post(f"{neutron}/security-group-rules", json={
+                "security_group_rule": {"security_group_id": group, "direction": "ingress",
+                                        "ethertype": "IPv6", "protocol": "ipv6-icmp"}})
+            assert rule.status_code == 201, rule.text
+        until("the outside's ping to the VM", lambda: ip_run(
+            ["ip", "netns", "exec", wiring.outside_netns, "ping", "-6", "-n", "-c", "1",
+             "-W", "2", ip6], check=False).returncode == 0, 30)
         [qemu] = until("its QEMU in the machine's namespace", lambda: qemus_in(netns), 10)
 
         # The power goes: the VM's QEMU, which daemonized out of the boot's

@@ -14,6 +14,7 @@ Two mechanisms, because either alone leaves a gap:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import ctypes.util
@@ -74,3 +75,16 @@ def write_pid(pid_path: Path, pid: int) -> None:
     fd = os.open(pid_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(f"{pid}\n")
+
+
+async def end(proc: asyncio.subprocess.Process | None, timeout: float = 5.0) -> None:
+    """End our child ``proc`` (None: nothing): SIGTERM, SIGKILL after ``timeout``."""
+    if proc is None or proc.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        proc.terminate()
+    try:
+        await asyncio.wait_for(proc.wait(), timeout)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()

@@ -27,6 +27,7 @@ from barecloud.db import hypervisor_models as hv_states
 from barecloud.db.hypervisor_models import Hypervisor
 from barecloud.db.identity_models import Project
 from barecloud.db.models import Node
+from barecloud.db.network_models import Subnet
 from barecloud.drivers.switches import registry
 from barecloud.drivers.switches.base import HostPlug
 from barecloud.errors import NotFound
@@ -88,6 +89,10 @@ EXTERNAL_NETWORK = "public"
 EXTERNAL_CIDR = ipaddress.ip_network("203.0.113.0/24")
 OUTSIDE_ADDRESS = EXTERNAL_CIDR.network_address + 1
 OUTSIDE_IFNAME = "public0"
+# Its IPv6 subnet (a documentation prefix): routers' gateways take an address on it
+# too and route tenant prefixes without NAT; the outside holds ::1, the gateway.
+EXTERNAL_CIDR6 = ipaddress.ip_network("2001:db8:ff::/64")
+OUTSIDE_ADDRESS6 = EXTERNAL_CIDR6.network_address + 1
 
 
 def wire_netns(settings: Settings, count: int, rate: str | None,
@@ -173,14 +178,15 @@ async def plug_provisioning(rt: Runtime) -> None:
 
 
 async def plug_outside(rt: Runtime, switch: HostPlug, outside_netns: str) -> None:
-    """The operator's external network ``public`` (203.0.113.0/24, made once), and the
-    lab's outside namespace on its segment as the subnet's gateway: the internet."""
+    """The operator's external network ``public`` (203.0.113.0/24 and 2001:db8:ff::/64,
+    made once), and the lab's outside namespace on its segment as both subnets'
+    gateway: the internet."""
+    ctx = service_context("req-lab-netns")
+    async with rt.db.session() as s:
+        admin = await s.scalar(select(Project.id).where(Project.name == "admin"))
     try:
         network = await network_service.find_network(rt.db, EXTERNAL_NETWORK)
     except NotFound:
-        ctx = service_context("req-lab-netns")
-        async with rt.db.session() as s:
-            admin = await s.scalar(select(Project.id).where(Project.name == "admin"))
         network = await network_service.create(rt, ctx, {
             "name": EXTERNAL_NETWORK, "project_id": admin, "router:external": True,
             "provider:network_type": "flat", "provider:physical_network": EXTERNAL_NETWORK,
@@ -191,8 +197,17 @@ async def plug_outside(rt: Runtime, switch: HostPlug, outside_netns: str) -> Non
             "gateway_ip": str(OUTSIDE_ADDRESS),
             "allocation_pools": [{"start": str(EXTERNAL_CIDR.network_address + 10),
                                   "end": str(EXTERNAL_CIDR.network_address + 250)}]})
+    async with rt.db.session() as s:  # a lab made before it had one gets it now
+        has_v6 = await s.scalar(select(Subnet.id).where(Subnet.network_id == network.id,
+                                                        Subnet.ip_version == 6).limit(1))
+    if has_v6 is None:
+        await subnet_service.create(rt, ctx, {
+            "network_id": network.id, "project_id": admin, "name": f"{EXTERNAL_NETWORK}-v6",
+            "ip_version": 6, "cidr": str(EXTERNAL_CIDR6), "enable_dhcp": False,
+            "gateway_ip": str(OUTSIDE_ADDRESS6)})
     await switch.plug(segment(network), OUTSIDE_IFNAME, outside_netns,
-                      (f"{OUTSIDE_ADDRESS}/{EXTERNAL_CIDR.prefixlen}",))
+                      (f"{OUTSIDE_ADDRESS}/{EXTERNAL_CIDR.prefixlen}",
+                       f"{OUTSIDE_ADDRESS6}/{EXTERNAL_CIDR6.prefixlen}"))
 
 
 def shape_plug(settings: Settings, port: str) -> None:

@@ -206,3 +206,77 @@ def test_quotas_for_routers_and_floating_ips(admin: Neutron, demo: Neutron) -> N
         assert details["router"] == {"limit": used, "used": used, "reserved": 0}
     finally:
         admin.ok("DELETE", f"/quotas/{demo_project}", 204)
+
+
+def test_ipv6_interfaces_and_dual_stack_gateway(admin: Neutron, demo: Neutron) -> None:
+    ext, ext4 = _external(admin)  # "203.0.113.10" sorts after "2001:…": IPv4 still first
+    ext6 = admin.subnet(ext["id"], "2001:db8:ff::/64", gateway_ip="2001:db8:ff::1",
+                        enable_dhcp=False)
+    router = _router(demo, external_gateway_info={"network_id": ext["id"]})
+    # The gateway takes an address on every subnet of the external network.
+    ips = router["external_gateway_info"]["external_fixed_ips"]
+    assert [(f["subnet_id"], f["ip_address"]) for f in ips] == [
+        (ext4["id"], "203.0.113.10"), (ext6["id"], "2001:db8:ff::2")]
+
+    net, v4 = _tenant(demo, "10.2.0.0/24")
+    slaac = demo.subnet(net["id"], "2001:db8:1::/64", ipv6_ra_mode="slaac",
+                        ipv6_address_mode="slaac")
+    stateful = demo.subnet(net["id"], "2001:db8:2::/64", ipv6_ra_mode="dhcpv6-stateful",
+                           ipv6_address_mode="dhcpv6-stateful")
+    first = demo.ok("PUT", f"/routers/{router['id']}/add_router_interface",
+                    json={"subnet_id": slaac["id"]})
+    # On a SLAAC subnet too, the interface holds the gateway IP (not its EUI-64).
+    leg = demo.ok("GET", f"/ports/{first['port_id']}")["port"]
+    assert leg["fixed_ips"] == [{"subnet_id": slaac["id"], "ip_address": "2001:db8:1::1"}]
+    # A second IPv6 subnet of the network joins that port (one leg, Neutron's).
+    second = demo.ok("PUT", f"/routers/{router['id']}/add_router_interface",
+                     json={"subnet_id": stateful["id"]})
+    assert second["port_id"] == first["port_id"]
+    assert second["subnet_ids"] == [stateful["id"]]
+    leg = demo.ok("GET", f"/ports/{first['port_id']}")["port"]
+    assert sorted(f["ip_address"] for f in leg["fixed_ips"]) == ["2001:db8:1::1",
+                                                                  "2001:db8:2::1"]
+    # IPv4 gets a port of its own.
+    four = demo.ok("PUT", f"/routers/{router['id']}/add_router_interface",
+                   json={"subnet_id": v4["id"]})
+    assert four["port_id"] != first["port_id"]
+    before = _state(demo)
+
+    # Neutron's refusals, each changing nothing.
+    msg = error(demo.request("PUT", f"/routers/{router['id']}/add_router_interface",
+                             json={"subnet_id": slaac["id"]}), 400, "BadRequest")
+    assert msg == f"Bad router request: Router already has a port on subnet {slaac['id']}."
+    outside_ra = demo.subnet(net["id"], "2001:db8:3::/64", ipv6_address_mode="slaac")
+    before = _state(demo)
+    msg = error(demo.request("PUT", f"/routers/{router['id']}/add_router_interface",
+                             json={"subnet_id": outside_ra["id"]}), 400, "BadRequest")
+    assert msg == (f"Bad router request: IPv6 subnet {outside_ra['id']} configured to receive "
+                   "RAs from an external router cannot be added to Neutron Router..")
+    spare = demo.port(net["id"], fixed_ips=[{"subnet_id": stateful["id"]}])
+    before = _state(demo)
+    msg = error(demo.request("PUT", f"/routers/{router['id']}/add_router_interface",
+                             json={"port_id": spare["id"]}), 400, "BadRequest")
+    assert msg == ("Bad router request: Cannot have multiple router ports with the same "
+                   "network id if both contain IPv6 subnets. Existing port "
+                   f"{first['port_id']} has IPv6 subnet(s) and network id {net['id']}.")
+    net2, a4 = _tenant(demo, "10.3.0.0/24")
+    b4 = demo.subnet(net2["id"], "10.4.0.0/24")
+    two = demo.port(net2["id"], fixed_ips=[{"subnet_id": a4["id"]}, {"subnet_id": b4["id"]}])
+    before = _state(demo)
+    msg = error(demo.request("PUT", f"/routers/{router['id']}/add_router_interface",
+                             json={"port_id": two["id"]}), 400, "BadRequest")
+    assert msg == "Bad router request: Cannot have multiple IPv4 subnets on router port."
+    assert _state(demo) == before
+
+    # Removing one prefix by subnet keeps the port and its other prefix.
+    gone = demo.ok("PUT", f"/routers/{router['id']}/remove_router_interface",
+                   json={"subnet_id": slaac["id"]})
+    assert gone["port_id"] == first["port_id"] and gone["subnet_ids"] == [slaac["id"]]
+    leg = demo.ok("GET", f"/ports/{first['port_id']}")["port"]
+    assert leg["fixed_ips"] == [{"subnet_id": stateful["id"], "ip_address": "2001:db8:2::1"}]
+    demo.ok("PUT", f"/routers/{router['id']}/remove_router_interface",
+            json={"subnet_id": stateful["id"]})
+    error(demo.request("GET", f"/ports/{first['port_id']}"), 404, "PortNotFound")
+    demo.ok("PUT", f"/routers/{router['id']}/remove_router_interface",
+            json={"port_id": four["port_id"]})
+    demo.ok("DELETE", f"/routers/{router['id']}", 204)

@@ -16,7 +16,6 @@ service left (children.py).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import grp
 import os
 import pwd
@@ -190,12 +189,5 @@ class Dnsmasq:
         proc, self.proc = self.proc, None
         if proc is None:
             return
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), timeout)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+        await children.end(proc, timeout)
         self.pid_path.unlink(missing_ok=True)

@@ -89,7 +89,8 @@ async def resolve(s: AsyncSession, network: Network, port_id: str, mac: str,
                   requests: list[Request] | None, gateway_ok: bool = False
                   ) -> list[tuple[str, str]]:
     """(subnet id, address) pairs for the port; Neutron's 400/404/409 otherwise.
-    ``gateway_ok``: a router's interface, which may take its subnet's gateway IP."""
+    ``gateway_ok``: a router's interface, which may take its subnet's gateway IP (on a
+    SLAAC subnet too, as Neutron's router interfaces do)."""
     subnets = list((await s.scalars(select(Subnet).where(Subnet.network_id == network.id)
                                     .order_by(Subnet.created_at, Subnet.id))).all())
     chosen: list[tuple[str, str]] = []
@@ -148,8 +149,9 @@ async def resolve(s: AsyncSession, network: Network, port_id: str, mac: str,
         address = ipaddress.ip_address(request.ip_address)
         if not ipam.in_subnet(ipaddress.ip_network(subnet.cidr), address):
             raise InvalidIpForSubnet(request.ip_address)
-        if auto_address(subnet) and str(address) != ipam.eui64(ipaddress.ip_network(subnet.cidr),
-                                                         mac):
+        router_gateway = gateway_ok and str(address) == subnet.gateway_ip
+        if auto_address(subnet) and not router_gateway and \
+                str(address) != ipam.eui64(ipaddress.ip_network(subnet.cidr), mac):
             raise InvalidInput(f"IPv6 address {address} cannot be directly assigned to a "
                                f"port on subnet {subnet.id} with "
                                f"{subnet.ipv6_address_mode or subnet.ipv6_ra_mode} address "

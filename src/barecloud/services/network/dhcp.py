@@ -250,14 +250,7 @@ class NetworkDhcpServer:
 
     async def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is not None and proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), 5)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+        await children.end(proc)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

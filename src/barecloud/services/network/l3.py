@@ -8,14 +8,18 @@ a ``qrouter-<router id>`` namespace:
   servers are): ``qr-<port>`` on each tenant subnet, holding the subnet's
   gateway IP, and ``qg-<port>`` on the external network, holding the
   gateway's address and every floating IP's (/32, so the kernel answers
-  their ARP), with the external subnet's gateway as default route;
-- IPv4 forwarding on, and one nftables table (``ip barecloud``), replaced as
-  a whole with ``nft -f`` (atomic): per floating IP a DNAT in prerouting and
-  output and an SNAT in postrouting (1:1), then, with ``enable_snat``, an
-  SNAT of the tenant subnets to the gateway address for the rest; a forward
-  filter that never passes a packet from the external leg back out of it (no
-  transit to another router's floating IP) and, with SNAT, lets in from
-  outside only what a floating IP's DNAT let in and answers.
+  their ARP), with the external subnets' gateways as default routes (IPv4
+  and IPv6); a leg holds its subnets' addresses of both versions;
+- IPv4 and IPv6 forwarding on, and nftables tables replaced as a whole with
+  ``nft -f`` (atomic): ``ip barecloud`` with, per floating IP, a DNAT in
+  prerouting and output and an SNAT in postrouting (1:1), then, with
+  ``enable_snat``, an SNAT of the tenant subnets to the gateway address for
+  the rest; a forward filter that never passes a packet from the external leg
+  back out of it (no transit to another router's floating IP) and, with SNAT,
+  lets in from outside only what a floating IP's DNAT let in and answers;
+  ``ip6 barecloud`` with no NAT, only that no-transit rule: IPv6 is routed;
+- a radvd (radvd.py) advertising the router as the default router on each
+  leg with IPv6 addresses.
 
 :class:`L3Agent` makes the namespaces match the database (:func:`wanted`)
 at every pass: a router whose rows did not change and whose namespace is
@@ -54,6 +58,7 @@ from barecloud.db.session import Database
 from barecloud.drivers.switches.base import HostPlug, Segment
 from barecloud.errors import BarecloudError
 from barecloud.services.network.dhcp import IP, run_ip
+from barecloud.services.network.radvd import Advert, Radvd
 from barecloud.services.network.routers import GATEWAY_OWNER, INTERFACE_OWNER
 from barecloud.services.network.segments import segment
 
@@ -79,10 +84,12 @@ class RouterSpec:
 
     router_id: str
     gateway: Leg | None
-    nexthop: str | None  # the external subnet's gateway
+    nexthop: str | None  # the external IPv4 subnet's gateway
     snat: bool
     interfaces: tuple[Leg, ...]
     floating: tuple[tuple[str, str], ...]  # (floating IP, fixed IP), sorted
+    nexthop6: str | None = None  # the external IPv6 subnet's gateway
+    adverts: tuple[Advert, ...] = ()  # router advertisements on the IPv6 legs
 
     @property
     def netns(self) -> str:
@@ -148,7 +155,9 @@ async def wanted(db: Database) -> dict[str, RouterSpec]:
     for router_id, router in routers.items():
         gateway: Leg | None = None
         nexthop: str | None = None
+        nexthop6: str | None = None
         interfaces: list[Leg] = []
+        adverts: list[Advert] = []
         for port in sorted((p for p in ports if p.device_id == router_id), key=lambda p: p.id):
             network = networks.get(port.network_id)
             if network is None:
@@ -161,28 +170,38 @@ async def wanted(db: Database) -> dict[str, RouterSpec]:
                     continue
                 gateway = Leg(port.id, gateway_name(port.id), port.mac_address, cidrs,
                               segment(network))
-                nexthop = next((subnets[sid].gateway_ip for sid, ip in held
-                                if sid in subnets and subnets[sid].ip_version == 4
-                                and subnets[sid].gateway_ip), None)
+                nexthop, nexthop6 = (next((subnets[sid].gateway_ip for sid, ip in held
+                                           if sid in subnets and subnets[sid].ip_version == v
+                                           and subnets[sid].gateway_ip), None)
+                                     for v in (4, 6))
             else:
                 interfaces.append(Leg(port.id, interface_name(port.id), port.mac_address,
                                       cidrs, segment(network)))
+                prefixes = tuple(sorted((subnets[sid].cidr, subnets[sid].ipv6_ra_mode)
+                                        for sid, _ in held if sid in subnets
+                                        and subnets[sid].ip_version == 6))
+                if prefixes:
+                    adverts.append(Advert(interface_name(port.id), prefixes))
         if gateway is None and not interfaces:
             continue
         floating = tuple(sorted((str(f), str(x)) for r, f, x in fips if r == router_id))
         out[router_id] = RouterSpec(router_id, gateway, nexthop, router.enable_snat,
-                                    tuple(interfaces), floating if gateway else ())
+                                    tuple(interfaces), floating if gateway else (),
+                                    nexthop6 if gateway else None, tuple(adverts))
     return out
 
 
 def ruleset(spec: RouterSpec) -> str:
-    """The router's NAT table, replacing the one it had (one ``nft -f``: atomic)."""
-    pre, out, post, forward = [], [], [], []
+    """The router's tables, replacing the ones it had (one ``nft -f``: atomic): ``ip``
+    with the NAT and its filter; ``ip6`` with no NAT, IPv6 routed as Neutron's router
+    routes it (security groups filter at the ports), only no transit between outsiders."""
+    pre, out, post, forward, forward6 = [], [], [], [], []
     if spec.gateway is not None:
         qg = spec.gateway.ifname
         # Never a transit between outsiders: a packet for another router's floating
         # IP (on-link on the external subnet) sent to this one goes no further.
         forward.append(f'iifname "{qg}" oifname "{qg}" drop')
+        forward6.append(f'iifname "{qg}" oifname "{qg}" drop')
         if spec.snat:  # behind NAT, only what NAT let in (or answers) enters
             forward += [f'iifname "{qg}" ct state established,related accept',
                         f'iifname "{qg}" ct status dnat accept', f'iifname "{qg}" drop']
@@ -205,7 +224,9 @@ def ruleset(spec: RouterSpec) -> str:
             + chain("prerouting", "prerouting", "dstnat", pre)
             + chain("output", "output", "-100", out)
             + chain("postrouting", "postrouting", "srcnat", post)
-            + chain("forward", "forward", "filter", forward, "filter") + "}\n")
+            + chain("forward", "forward", "filter", forward, "filter") + "}\n"
+            + f"table ip6 {TABLE}\ndelete table ip6 {TABLE}\ntable ip6 {TABLE} {{\n"
+            + chain("forward", "forward", "filter", forward6, "filter") + "}\n")
 
 
 # --- the namespaces -------------------------------------------------------------------------
@@ -235,6 +256,7 @@ class L3Agent:
         self._plug = plug
         self.root = root
         self.applied: dict[str, RouterSpec] = {}
+        self.radvds: dict[str, Radvd] = {}
 
     def _record(self, router_id: str) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -250,7 +272,8 @@ class L3Agent:
             await self.remove(router_id)
         for router_id, spec in want.items():
             old = self.applied.get(router_id)
-            if old == spec and _exists(spec.netns):
+            if old == spec and _exists(spec.netns) and \
+                    (not spec.adverts or self._radvd(router_id).alive()):
                 continue
             try:
                 await self.apply(spec, old)
@@ -263,12 +286,18 @@ class L3Agent:
         ns = spec.netns
         fresh = not _exists(ns)
         if fresh:
+            # A radvd left in a namespace deleted behind our back keeps that namespace
+            # (and its legs, plugged into the segments) alive: it goes first.
+            await self._radvd(spec.router_id).stop()
             code, out = await run_ip("netns", "add", ns)
             if code and "exists" not in out:
                 raise RouterError(f"could not create namespace {ns}: {out}")
             old = None  # nothing of it is there
         await run_ip("-n", ns, "link", "set", "lo", "up")
-        await _in(ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        # IPv6 forwarding also makes the legs ignore advertisements (a router's own
+        # routes are the ones set here) and lets radvd advertise.
+        await _in(ns, "sysctl", "-qw", "net.ipv4.ip_forward=1",
+                  "net.ipv6.conf.all.forwarding=1", "net.ipv6.conf.default.forwarding=1")
         plug = self._plug()
         before = {leg.ifname: leg for leg in (old.legs if old else ())}
         for leg in spec.legs:
@@ -289,9 +318,17 @@ class L3Agent:
                 raise RouterError(f"default route via {spec.nexthop}: {out}")
         else:
             await run_ip("-n", ns, "route", "del", "default")
+        if spec.gateway is not None and spec.nexthop6:
+            code, out = await run_ip("-n", ns, "-6", "route", "replace", "default", "via",
+                                     spec.nexthop6, "dev", spec.gateway.ifname)
+            if code:
+                raise RouterError(f"IPv6 default route via {spec.nexthop6}: {out}")
+        else:
+            await run_ip("-n", ns, "-6", "route", "del", "default")
         code, out = await _in(ns, NFT, "-f", "-", stdin=ruleset(spec))
         if code:
             raise RouterError(f"nft in {ns}: {out}")
+        await self._radvd(spec.router_id).apply(spec.adverts)
         self.applied[spec.router_id] = spec
         await self._forget_moved(spec, old)
         await self._announce(spec, old)
@@ -341,9 +378,17 @@ class L3Agent:
             _in(spec.netns, "arping", "-q", "-U", "-c", "1", "-w", "1", "-I",
                 spec.gateway.ifname, ip) for ip in new))
 
+    def _radvd(self, router_id: str) -> Radvd:
+        if router_id not in self.radvds:
+            self.radvds[router_id] = Radvd(router_netns(router_id),
+                                           self.root.with_name("network-radvd") / router_id)
+        return self.radvds[router_id]
+
     async def remove(self, router_id: str) -> None:
         ns = router_netns(router_id)
         self.applied.pop(router_id, None)
+        await self._radvd(router_id).stop()
+        self.radvds.pop(router_id, None)
         if _exists(ns):
             plug = self._plug()
             for ifname in await self._links(ns):

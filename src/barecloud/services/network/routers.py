@@ -126,7 +126,9 @@ async def view(s: AsyncSession, router: Router) -> RouterView:
     if port is None:
         return RouterView(router, None, [])
     ips = list((await s.execute(select(IPAllocation.subnet_id, IPAllocation.ip_address).where(
-        IPAllocation.port_id == port.id).order_by(IPAllocation.ip_address))).tuples().all())
+        IPAllocation.port_id == port.id))).tuples().all())
+    # IPv4 first ("2001:…" sorts before "203.…" as text), as the port took them.
+    ips.sort(key=lambda a: (ipaddress.ip_address(a[1]).version, ipaddress.ip_address(a[1])))
     return RouterView(router, port.network_id, ips)
 
 
@@ -210,11 +212,23 @@ def _overlap_check(new: list[Subnet], present: list[Subnet]) -> None:
     """Neutron's: no two subnets of one router may overlap (the router could not route)."""
     for sub in new:
         net = ipaddress.ip_network(sub.cidr, strict=False)
+        if any(old.id == sub.id for old in present):
+            raise BadRequest("router", f"Router already has a port on subnet {sub.id}")
         for old in present:
             if old.id != sub.id and net.overlaps(ipaddress.ip_network(old.cidr, strict=False)):
                 raise BadRequest("router", f"Cidr {sub.cidr} of subnet {sub.id} overlaps with "
                                            f"cidr {old.cidr} of subnet {old.id}")
         present = [*present, sub]
+
+
+def _has_ipv6(port: NetworkPort) -> bool:
+    return any(ipaddress.ip_address(a.ip_address).version == 6 for a in port.allocations)
+
+
+def _ipv6_leg(legs: list[NetworkPort], network_id: str) -> NetworkPort | None:
+    """The router's interface on ``network_id`` holding IPv6 addresses: as in Neutron,
+    every IPv6 subnet of one network shares that one port (one qr leg, one RA)."""
+    return next((p for p in legs if p.network_id == network_id and _has_ipv6(p)), None)
 
 
 # --- the gateway -----------------------------------------------------------------------
@@ -364,12 +378,27 @@ async def add_interface(rt: Runtime, ctx: RequestContext, router_id: str,
             if not subnet.gateway_ip:
                 raise BadRequest("router", "Subnet for router interface must have a gateway "
                                            "IP")
+            if subnet.ip_version == 6 and subnet.ipv6_ra_mode is None and \
+                    subnet.ipv6_address_mode is not None:
+                raise BadRequest("router", f"IPv6 subnet {subnet.id} configured to receive "
+                                           "RAs from an external router cannot be added to "
+                                           "Neutron Router.")
             _overlap_check([subnet], present)
             network = await networks.fetch(s, service_context(ctx.request_id),
                                            subnet.network_id, for_update=True)
-            port = await new_port(s, network, router.project_id, INTERFACE_OWNER, router.id,
-                                  [addresses.Request(subnet.id, subnet.gateway_ip)],
-                                  gateway_ok=True)
+            gateway = addresses.Request(subnet.id, subnet.gateway_ip)
+            shared = _ipv6_leg(await interface_ports(s, router.id), network.id) \
+                if subnet.ip_version == 6 else None
+            if shared is not None:  # Neutron's multi-prefix port: one leg per network
+                held = [(a.subnet_id, a.ip_address) for a in shared.allocations]
+                wanted = await addresses.resolve(s, network, shared.id, shared.mac_address,
+                                                 [gateway], gateway_ok=True)
+                await addresses.replace(s, network, shared.id, [*held, *wanted])
+                shared.revision_number += 1
+                port = shared
+            else:
+                port = await new_port(s, network, router.project_id, INTERFACE_OWNER,
+                                      router.id, [gateway], gateway_ok=True)
             subnets = [subnet.id]
         else:
             assert port_id is not None
@@ -378,9 +407,18 @@ async def add_interface(rt: Runtime, ctx: RequestContext, router_id: str,
                 raise PortInUse(port.network_id, port.id, port.device_id or port.device_owner)
             if not port.allocations:
                 raise BadRequest("router", "Router port must have at least one fixed IP")
+            if _has_ipv6(port):
+                other = _ipv6_leg(await interface_ports(s, router.id), port.network_id)
+                if other is not None:
+                    raise BadRequest("router", "Cannot have multiple router ports with the "
+                                               "same network id if both contain IPv6 subnets. "
+                                               f"Existing port {other.id} has IPv6 subnet(s) "
+                                               f"and network id {other.network_id}")
             mine = list((await s.scalars(select(Subnet).where(
                 Subnet.id.in_([a.subnet_id for a in port.allocations])))).all())
             _overlap_check(mine, present)
+            if sum(1 for sn in mine if sn.ip_version == 4) > 1:
+                raise BadRequest("router", "Cannot have multiple IPv4 subnets on router port")
             port.device_owner, port.device_id = INTERFACE_OWNER, router.id
             port.status = "ACTIVE"
             port.revision_number += 1
@@ -413,14 +451,21 @@ async def remove_interface(rt: Runtime, ctx: RequestContext, router_id: str,
             if not found:
                 raise RouterInterfaceNotFoundForSubnet(router.id, str(subnet_id))
         port = found[0]
-        subnets = [a.subnet_id for a in port.allocations]
+        # By subnet, a port holding several prefixes loses only that one (Neutron's).
+        partial = port_id is None and len(port.allocations) > 1
+        subnets = [str(subnet_id)] if partial else [a.subnet_id for a in port.allocations]
         cidrs = [ipaddress.ip_network(c) for c in (await s.scalars(
             select(Subnet.cidr).where(Subnet.id.in_(subnets)))).all()]
         for fixed in (await s.scalars(select(FloatingIP.fixed_ip_address).where(
                 FloatingIP.router_id == router.id))).all():
             if fixed and any(ipaddress.ip_address(fixed) in c for c in cidrs):
                 raise RouterInterfaceInUseByFloatingIP(subnets[0], router.id)
-        await drop_port(s, port.id)
+        if partial:
+            await s.execute(delete(IPAllocation).where(IPAllocation.port_id == port.id,
+                                                       IPAllocation.subnet_id == subnet_id))
+            port.revision_number += 1
+        else:
+            await drop_port(s, port.id)
         router.revision_number += 1
         info = InterfaceInfo(router, port.id, port.network_id, subnets)
     wakeup.wake()
