@@ -112,6 +112,18 @@ def configure_static(address: str, gateway: str | None) -> str:
     return address
 
 
+def enable_ipv6(nic: str = NIC) -> None:
+    """Turn IPv6 on for ``nic`` as a booting Linux does when it brings the NIC up:
+    the kernel forms the link-local address.  The power-off flushed every
+    address (firmware.NetnsFirmware.stop), the link-local one too, and the
+    kernel does not form it again by itself; without it DHCPv6 cannot send
+    (SLAAC still would)."""
+    path = Path("/proc/sys/net/ipv6/conf") / nic / "disable_ipv6"
+    with contextlib.suppress(OSError):
+        path.write_text("1\n")
+        path.write_text("0\n")
+
+
 def netboot_agent(m: Machine) -> int:
     """iPXE over eth0; return the machine's next move, or raise BootFailed."""
     mac = m.macs[0]
@@ -310,6 +322,7 @@ def run_os(m: Machine, drive: dict[str, Any]) -> None:
     serve(80, b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: "
           + str(len(body)).encode() + b"\r\n\r\n" + body)
     agent = firstboot.agent_config(drive.get("vendor_data"))
+    enable_ipv6()
     static = (hypervisor.static_address(drive.get("network_data"), m.macs[0])
               if agent is not None else None)
     address = (configure_static(*static) if static is not None
