@@ -1,5 +1,5 @@
 """IPv6 dual stack with real packets: two lab machines of a tenant ping each other over
-IPv6, then reach the outside through a router, without NAT (``serve --lab 2
+IPv6, then reach the outside through a router, without NAT (``serve --lab 4
 --netns``, the unmodified ``openstack`` CLI).
 
 A tenant network with an IPv4 subnet and an IPv6 SLAAC subnet (RA mode and
@@ -14,6 +14,11 @@ subnet: its advertisements make it the machines' default router; the
 outside, given a static route to the tenant prefix via the router's gateway
 address (as an upstream without BGP or prefix delegation needs), and the
 machines reach each other both ways, each seeing the other's own address.
+
+Then the same with a ``dhcpv6-stateful`` subnet on two other machines: the
+advertisements carry the M flag, the lab OS's DHCPv6 client (lab/dhcp6.py)
+asks dnsmasq, and each machine holds exactly its port's address (a /128,
+the prefix on-link by the advertisement), and the subnet's DNS server.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ OUTSIDE6 = "2001:db8:ff::1"  # the lab's outside on public's IPv6 subnet
 
 @pytest.fixture(scope="module")
 def svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[support.Service]:
-    service = support.start_service(tmp_path_factory.mktemp("ipv6") / "svc", lab=2,
+    service = support.start_service(tmp_path_factory.mktemp("ipv6") / "svc", lab=4,
                                     netns=True, auth="keystone", timeout=420)
     try:
         yield service
@@ -51,50 +56,76 @@ def svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[support.Service]:
         service.stop()
 
 
-def _v6_addresses(svc: support.Service, machine: str) -> list[str]:
+def _v6_addresses(svc: support.Service, machine: str, prefix: bool = False) -> list[str]:
     out = _lab_exec(svc, machine, "ip", "-j", "-6", "addr", "show", "dev", "eth0",
                     "scope", "global")
-    return [a["local"] for info in json.loads(out.stdout or "[]")
-            for a in info.get("addr_info", []) if not a.get("tentative")]
+    return [a["local"] + (f"/{a['prefixlen']}" if prefix else "")
+            for info in json.loads(out.stdout or "[]")
+            for a in info.get("addr_info", [])
+            if "local" in a and not a.get("tentative")]  # iproute2 6.1 leaves {} too
 
 
-def _wait_v6(svc: support.Service, machine: str, want: str, timeout: float = 90) -> None:
+def _wait_v6(svc: support.Service, machine: str, want: str, timeout: float = 90,
+             prefix: bool = False) -> list[str]:
     deadline, got = time.monotonic() + timeout, []
     while time.monotonic() < deadline:
-        got = _v6_addresses(svc, machine)
+        got = _v6_addresses(svc, machine, prefix)
         if want in got:
-            return
+            return got
         time.sleep(1)
-    raise AssertionError(f"{machine}: eth0 has {got}, its Neutron port says {want}")
+    console = (svc.data_dir / "lab" / "machines" / machine / "console.log").read_text(
+        errors="replace")
+    raise AssertionError(f"{machine}: eth0 has {got}, its Neutron port says {want}; "
+                         f"its console ends:\n{console[-3000:]}")
+
+
+def _eui64(mac: str, prefix: str) -> str:
+    """The address a kernel forms from ``mac`` on ``prefix`` (SLAAC)."""
+    octets = [int(x, 16) for x in mac.split(":")]
+    iid = bytes([octets[0] ^ 2, *octets[1:3], 0xFF, 0xFE, *octets[3:]])
+    return str(ipaddress.IPv6Network(prefix).network_address + int.from_bytes(iid, "big"))
+
+
+def _ping_both_ways(svc: support.Service, v6: dict[str, str]) -> None:
+    a, b = sorted(v6)
+    for src, dst in ((a, b), (b, a)):
+        ping = _lab_exec(svc, src, "ping", "-6", "-n", "-c", "2", "-i", "0.3", "-W", "2",
+                         v6[dst])
+        assert ping.returncode == 0, ping.stdout + ping.stderr
+
+
+def _dual_stack_pair(svc: support.Service, tag: str, v4: str, v6: str, mode: str,
+                     *v6_options: str) -> dict[str, tuple[str, str]]:
+    """Network ``net-<tag>``: an IPv4 subnet and an IPv6 one with RA and address
+    mode ``mode``, two servers on it; lab machine -> its port's (IPv6 address, MAC)."""
+    cloud = Cloud(svc.clouds_yaml, "barecloud-admin")
+    cloud("network", "create", f"net-{tag}")
+    cloud("subnet", "create", "--network", f"net-{tag}", "--subnet-range", v4,
+          "--gateway", "none", f"{tag}-v4")
+    sub = cloud("subnet", "create", "--network", f"net-{tag}", "--ip-version", "6",
+                "--subnet-range", v6, "--ipv6-ra-mode", mode, "--ipv6-address-mode", mode,
+                *v6_options, f"{tag}-v6")
+    assert (sub["ipv6_ra_mode"], sub["ipv6_address_mode"]) == (mode, mode)
+    servers = _create(cloud, f"{tag}-", tag, count=2)
+    assert all(s["Status"] == "ACTIVE" for s in servers), servers
+    placed = _placements(svc)
+    found: dict[str, tuple[str, str]] = {}
+    for s in servers:
+        ports = cloud("port", "list", "--server", s["ID"], "--long")
+        ips = [f["ip_address"] for p in ports for f in p["Fixed IP Addresses"]]
+        six = [ip for ip in ips if ":" in ip]
+        assert len(six) == 1 and len(ips) == 2, ips
+        found[placed[s["ID"]]] = (six[0], ports[0]["MAC Address"])
+    return found
 
 
 @pytest.fixture(scope="module")
 def dual(svc: support.Service) -> dict[str, str]:
-    """Two servers on a dual-stack network: machine -> its port's IPv6 address (EUI-64)."""
-    cloud = Cloud(svc.clouds_yaml, "barecloud-admin")
-    cloud("network", "create", "net-dual")
-    cloud("subnet", "create", "--network", "net-dual", "--subnet-range", "10.60.0.0/24",
-          "--gateway", "none", "dual-v4")
-    sub = cloud("subnet", "create", "--network", "net-dual", "--ip-version", "6",
-                "--subnet-range", V6, "--ipv6-ra-mode", "slaac",
-                "--ipv6-address-mode", "slaac", "dual-v6")
-    assert (sub["ipv6_ra_mode"], sub["ipv6_address_mode"]) == ("slaac", "slaac")
-    servers = _create(cloud, "v6", "dual", count=2)
-    assert all(s["Status"] == "ACTIVE" for s in servers), servers
-    placed = _placements(svc)
-    v6: dict[str, str] = {}
-    for s in servers:
-        ports = cloud("port", "list", "--server", s["ID"], "--long")
-        ips = [f["ip_address"] for p in ports for f in p["Fixed IP Addresses"]]
-        mac = ports[0]["MAC Address"]
-        six = [ip for ip in ips if ":" in ip]
-        assert len(six) == 1 and len(ips) == 2, ips
-        # EUI-64 from the MAC, as the kernel forms it
-        octets = [int(x, 16) for x in mac.split(":")]
-        iid = bytes([octets[0] ^ 2, *octets[1:3], 0xFF, 0xFE, *octets[3:]])
-        want = ipaddress.IPv6Network(V6).network_address + int.from_bytes(iid, "big")
-        assert six[0] == str(want), (six, mac)
-        v6[placed[s["ID"]]] = six[0]
+    """Two servers on a dual-stack SLAAC network: machine -> its port's IPv6 address."""
+    pair = _dual_stack_pair(svc, "dual", "10.60.0.0/24", V6, "slaac")
+    for six, mac in pair.values():
+        assert six == _eui64(mac, V6), (six, mac)  # as the kernel forms it
+    v6 = {machine: six for machine, (six, _mac) in pair.items()}
     for machine, ip in v6.items():
         _wait_v6(svc, machine, ip)
     return v6
@@ -102,15 +133,11 @@ def dual(svc: support.Service) -> dict[str, str]:
 
 def test_two_machines_ping_each_other_over_ipv6(svc: support.Service,
                                                 dual: dict[str, str]) -> None:
-    v6 = dual
-    a, b = sorted(v6)
-    for src, dst in ((a, b), (b, a)):
-        ping = _lab_exec(svc, src, "ping", "-6", "-n", "-c", "2", "-i", "0.3", "-W", "2",
-                         v6[dst])
-        assert ping.returncode == 0, ping.stdout + ping.stderr
+    _ping_both_ways(svc, dual)
+    a = sorted(dual)[0]
     console = (svc.data_dir / "lab" / "machines" / a / "console.log").read_text(
         errors="replace")
-    assert f"cloud-init: eth0 inet6 {v6[a]}/64" in console
+    assert f"cloud-init: eth0 inet6 {dual[a]}/64" in console
 
 
 def _commands_in(netns: str) -> list[str]:
@@ -190,3 +217,28 @@ def test_machines_reach_the_outside_over_ipv6_through_a_router(
     cloud("router", "delete", "r-v6")
     ns = f"/run/netns/qrouter-{router['id']}"
     _until(lambda: not os.path.exists(ns), 15)
+
+
+STATEFUL = "2001:db8:21::/64"
+DNS6 = "2001:db8:21::53"
+
+
+def test_two_machines_take_their_dhcpv6_stateful_addresses(svc: support.Service) -> None:
+    pair = _dual_stack_pair(svc, "stateful", "10.61.0.0/24", STATEFUL, "dhcpv6-stateful",
+                            "--dns-nameserver", DNS6)
+    for six, mac in pair.values():
+        # From the pool, not the MAC: only DHCPv6 can give the machine this one.
+        assert ipaddress.IPv6Address(six) in ipaddress.IPv6Network(STATEFUL), six
+        assert six != _eui64(mac, STATEFUL), six
+    v6 = {machine: six for machine, (six, _mac) in pair.items()}
+    assert len(set(v6.values())) == 2, v6
+    for machine, ip in v6.items():
+        # Exactly the port's address, as DHCPv6 gives it: no SLAAC one beside it.
+        got = _wait_v6(svc, machine, f"{ip}/128", prefix=True)
+        assert got == [f"{ip}/128"], (machine, got)
+        console = (svc.data_dir / "lab" / "machines" / machine / "console.log").read_text(
+            errors="replace")
+        assert f"cloud-init: eth0 DHCPv6 {ip}/128 from fe80::" in console, console
+        assert f"DNS {DNS6}" in console, console
+        assert f"cloud-init: eth0 inet6 {ip}/128" in console, console
+    _ping_both_ways(svc, v6)

@@ -17,8 +17,12 @@ Everything here goes over the machine's own NICs, never over loopback:
   the "OS" starts: TCP services on port 22 (an SSH banner) and 80 (the
   hostname), and a plain DHCP client on eth0 that retries until the
   tenant network answers, then configures the address and the default
-  route (option 3) and prints ``cloud-init: eth0 <ip>/<prefix>``.  The
-  kernel of the namespace answers ping.  It runs until the power goes.
+  route (option 3) and prints ``cloud-init: eth0 <ip>/<prefix>``.  On
+  IPv6 the kernel of the namespace does SLAAC itself; router advertisements
+  with the M flag make the OS ask DHCPv6 for an address (a /128), with the
+  O flag alone for the DNS servers (lab/dhcp6.py); every global IPv6
+  address is printed (``cloud-init: eth0 inet6 <ip>/<prefix>``).  The
+  kernel answers ping.  It runs until the power goes.
   A hypervisor's drive (lab/hypervisor.py) gives a static address instead,
   and the OS starts the host agent.
 
@@ -52,7 +56,7 @@ from pathlib import Path
 from typing import Any
 
 from barecloud.hostagent import firstboot
-from barecloud.lab import hypervisor, netboot
+from barecloud.lab import dhcp6, hypervisor, netboot
 from barecloud.lab.firmware import (
     EXIT_POWER_OFF,
     EXIT_REBOOT,
@@ -64,11 +68,13 @@ from barecloud.lab.firmware import (
     read_disk,
 )
 from barecloud.lab.machine import Machine
+from barecloud.wire import dhcpv6
 
 NIC = "eth0"
 PXE_DHCP_TIMEOUT = 5.0  # seconds of DISCOVERs before the ROM gives up on the network
 OS_DHCP_TIMEOUT = 3.0  # one attempt of the OS's client; it retries until it gets a lease
-IPV6_WAIT = 120.0  # seconds the OS reports the SLAAC addresses it takes
+IPV6_WAIT = 120.0  # seconds the OS reports the IPv6 addresses it takes
+DHCP6_TIMEOUT = 10.0  # one DHCPv6 attempt; the next router advertisement starts another
 EXIT_HALTED = 0
 SSH_BANNER = b"SSH-2.0-barecloud-lab\r\n"
 OPT_SUBNET_MASK, OPT_ROUTER = 1, 3
@@ -104,6 +110,18 @@ def configure_static(address: str, gateway: str | None) -> str:
     if gateway is not None:
         _ip("route", "replace", "default", "via", gateway, "dev", NIC)
     return address
+
+
+def enable_ipv6(nic: str = NIC) -> None:
+    """Turn IPv6 on for ``nic`` as a booting Linux does when it brings the NIC up:
+    the kernel forms the link-local address.  The power-off flushed every
+    address (firmware.NetnsFirmware.stop), the link-local one too, and the
+    kernel does not form it again by itself; without it DHCPv6 cannot send
+    (SLAAC still would)."""
+    path = Path("/proc/sys/net/ipv6/conf") / nic / "disable_ipv6"
+    with contextlib.suppress(OSError):
+        path.write_text("1\n")
+        path.write_text("0\n")
 
 
 def netboot_agent(m: Machine) -> int:
@@ -168,20 +186,21 @@ def serve(port: int, answer: bytes) -> None:
 
 
 def global_ipv6() -> list[str]:
-    """eth0's global IPv6 addresses (``addr/prefix``): SLAAC's, the kernel's doing."""
+    """eth0's global IPv6 addresses (``addr/prefix``): SLAAC's and DHCPv6's."""
     out = subprocess.run(["ip", "-j", "-6", "addr", "show", "dev", NIC, "scope", "global"],
                          capture_output=True, text=True, timeout=30, check=False).stdout
     try:
         infos = json.loads(out or "[]")
     except ValueError:
         return []
+    # iproute2 6.1 leaves {} where the filter dropped an address (the link-local).
     return [f"{a['local']}/{a['prefixlen']}" for info in infos
-            for a in info.get("addr_info", []) if not a.get("tentative")]
+            for a in info.get("addr_info", []) if "local" in a and not a.get("tentative")]
 
 
 def report_ipv6(m: Machine, wait: float = IPV6_WAIT) -> None:
-    """Say on the console the IPv6 addresses router advertisements gave eth0 (the
-    kernel of the namespace does SLAAC, as a Linux with accept_ra does)."""
+    """Say on the console the IPv6 addresses eth0 takes (the kernel of the
+    namespace does SLAAC, as a Linux with accept_ra does; follow_adverts DHCPv6)."""
     deadline = time.monotonic() + wait
     seen: set[str] = set()
     while time.monotonic() < deadline:
@@ -190,6 +209,52 @@ def report_ipv6(m: Machine, wait: float = IPV6_WAIT) -> None:
                 seen.add(address)
                 m.console(f"cloud-init: {NIC} inet6 {address}")
         time.sleep(1)
+
+
+def configure_dhcp6(lease: dhcp6.Lease) -> str:
+    """Put a DHCPv6 address on eth0 as a /128 with the lease's lifetimes, as
+    NetworkManager, systemd-networkd and dhclient do: the prefix is on-link
+    by the router advertisement (its L flag), not by DHCPv6."""
+    def lifetime(seconds: int) -> str:
+        return "forever" if seconds == dhcpv6.INFINITY else str(seconds)
+
+    _ip("-6", "addr", "replace", f"{lease.address}/128", "dev", NIC,
+        "valid_lft", lifetime(lease.valid), "preferred_lft", lifetime(lease.preferred))
+    return f"{lease.address}/128"
+
+
+def follow_adverts(m: Machine, wait: float = IPV6_WAIT) -> None:
+    """What NetworkManager (``ipv6.method=auto``) does with router advertisements:
+    the M flag starts DHCPv6 for an address (and the DNS servers), the O flag
+    alone an INFORMATION-REQUEST for the DNS servers; each only once it has
+    succeeded, retried on the next advertisement until then.  No renewal: the
+    lease (dnsmasq's is a day) outlives the lab's runs; the address goes when
+    its valid lifetime ends."""
+    leased = informed = False
+    heard: set[tuple[str, bool, bool]] = set()
+    for advert in dhcp6.adverts(NIC, time.monotonic() + wait):
+        flags = (advert.router, advert.managed, advert.other)
+        if flags not in heard:  # said once per router and flags, not every 10 s
+            heard.add(flags)
+            m.console(f"cloud-init: {NIC}: router advertisement from {advert.router}: "
+                      f"M={int(advert.managed)} O={int(advert.other)}")
+        try:
+            if advert.managed and not leased:
+                lease = dhcp6.lease(NIC, m.macs[0], DHCP6_TIMEOUT)
+                if lease is None:
+                    m.console(f"cloud-init: {NIC}: no DHCPv6 answer yet, still asking")
+                    continue
+                leased = informed = True
+                m.console(f"cloud-init: {NIC} DHCPv6 {configure_dhcp6(lease)} from "
+                          f"{lease.server}, valid {lease.valid} s, "
+                          f"DNS {' '.join(lease.dns_servers) or '(none)'}")
+            elif advert.other and not advert.managed and not informed:
+                dns = dhcp6.information(NIC, m.macs[0], DHCP6_TIMEOUT)
+                if dns is not None:
+                    informed = True
+                    m.console(f"cloud-init: {NIC} DHCPv6 DNS {' '.join(dns) or '(none)'}")
+        except (dhcp6.Dhcp6Error, OSError) as exc:
+            m.console(f"cloud-init: {NIC}: DHCPv6: {exc}")
 
 
 def dhcp_until_answered(m: Machine) -> netboot.Lease:
@@ -257,12 +322,14 @@ def run_os(m: Machine, drive: dict[str, Any]) -> None:
     serve(80, b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: "
           + str(len(body)).encode() + b"\r\n\r\n" + body)
     agent = firstboot.agent_config(drive.get("vendor_data"))
+    enable_ipv6()
     static = (hypervisor.static_address(drive.get("network_data"), m.macs[0])
               if agent is not None else None)
     address = (configure_static(*static) if static is not None
                else configure(dhcp_until_answered(m)))
     m.console(f"cloud-init: {NIC} {address}")
     threading.Thread(target=report_ipv6, args=(m,), daemon=True, name="ipv6").start()
+    threading.Thread(target=follow_adverts, args=(m,), daemon=True, name="dhcp6").start()
     m.console(f"login: {hostname} is up")
     if os.isatty(SERIAL_FD):
         threading.Thread(target=serial_login, args=(hostname,), daemon=True,

@@ -7,4 +7,6 @@ use it without breaking the layering.
 - :mod:`barecloud.wire.ipmi` — IPMI 2.0 / RMCP+ ("lanplus"): the protocol
   without I/O, an asyncio client and session pool, and many asyncio BMCs in
   one event loop.
+- :mod:`barecloud.wire.dhcpv6` — DHCPv6 messages (RFC 8415), without I/O,
+  for the lab OS's client (lab/dhcp6.py).
 """
