@@ -38,6 +38,7 @@ HOST_NETWORK_TESTS = (  # modules, or single tests by node id
     "tests/acceptance/test_security_groups_netns.py",
     "tests/acceptance/test_flows.py",  # serve --lab 2 --netns --switch openvswitch
     "tests/acceptance/test_floating_ips.py",  # routers' namespaces, the lab's outside
+    "tests/acceptance/test_vm_floating_ips.py",  # and a real VM behind them
     "tests/acceptance/test_chain_failures.py",
     "tests/lab/test_service_rate.py",
     "tests/lab/test_netns_hypervisor.py",  # and a real VM in the machine's namespace

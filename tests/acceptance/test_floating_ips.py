@@ -88,16 +88,18 @@ def tenants(svc: support.Service) -> dict[str, Cloud]:
 
 
 class Servers:
-    """Background ``WHOAMI`` servers in lab namespaces, ended by PID."""
+    """Background ``WHOAMI`` servers (or another script taking the same arguments) in
+    lab namespaces, ended by PID."""
 
-    def __init__(self, svc: support.Service) -> None:
+    def __init__(self, svc: support.Service, script: str = WHOAMI) -> None:
         self.svc = svc
+        self.script = script
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def start(self, where: str, port: int, name: str) -> None:
         self.procs.append(subprocess.Popen(
             [str(BIN / "barecloud"), "lab", "exec", where, "--lab-dir",
-             str(self.svc.data_dir / "lab"), "--", sys.executable, "-c", WHOAMI, str(port),
+             str(self.svc.data_dir / "lab"), "--", sys.executable, "-c", self.script, str(port),
              name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
 
     def stop(self) -> None:

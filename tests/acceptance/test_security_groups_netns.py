@@ -63,7 +63,7 @@ class SgCloud(Cloud):
     """``Cloud`` for three-word commands too (``security group rule delete``)."""
 
     def __call__(self, *args: str, timeout: float = 120) -> Any:
-        if any(a in ("add", "delete", "set") for a in args[:4]):
+        if any(a in ("add", "delete", "set", "unset") for a in args[:4]):
             proc = preloaded.run([str(BIN / "openstack"), *args], env=self.env,
                                  capture_output=True, text=True, timeout=timeout,
                                  check=False)
