@@ -2,12 +2,13 @@
 
 The slow tests build the image with scripts/build-vm-image (idempotent: a
 few seconds when it is built) and boot it; each VM is deleted afterwards,
-and the network test removes its namespace and dnsmasq.
+and the network tests remove their namespace and dnsmasq.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import os
 import re
@@ -22,6 +23,7 @@ import pytest
 
 from barecloud.hostagent.driver import Capacity, Nic, VmSpec, VmState
 from barecloud.hostagent.qemu import DriverError, QemuDriver, VmNotFound, qemu_version
+from barecloud.services.network import dhcp
 
 REPO = Path(__file__).resolve().parents[2]
 QEMU = "qemu-system-x86_64"
@@ -365,6 +367,14 @@ async def test_four_at_once(driver: QemuDriver, tiny_image: Path) -> None:
 # -- slow: a VM on a network -------------------------------------------------------
 
 
+def end_lan(name: str, dnsmasq: subprocess.Popen[bytes] | None) -> None:
+    """Our dnsmasq (``ip netns exec`` execs it: the PID is dnsmasq's), then the namespace."""
+    if dnsmasq is not None:
+        dnsmasq.kill()
+        dnsmasq.wait()
+    sh("ip", "netns", "del", name, check=False)
+
+
 @pytest.fixture
 def lan(tmp_path: Path) -> Iterator[str]:
     """A network namespace (unique name) with bridge br0 at 10.213.7.1/24 and dnsmasq
@@ -389,10 +399,7 @@ def lan(tmp_path: Path) -> Iterator[str]:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         yield name
     finally:
-        if dnsmasq is not None:  # ip netns exec execs dnsmasq: this PID is dnsmasq's
-            dnsmasq.kill()
-            dnsmasq.wait()
-        sh("ip", "netns", "del", name, check=False)
+        end_lan(name, dnsmasq)
 
 
 @pytest.mark.slow
@@ -421,6 +428,106 @@ async def test_network_dhcp_and_ssh(tmp_path: Path, tiny_image: Path, lan: str,
         await driver.delete(s.uuid)
         assert sh("ip", "-n", lan, "link", "show", "dev", tap, check=False).returncode != 0, \
             "the tap is deleted with the VM"
+    finally:
+        for vm in await driver.states():
+            await driver.delete(vm)
+        await driver.close()
+
+
+# -- slow: a VM on an IPv6 subnet ------------------------------------------------
+
+V6_MAC = "52:54:00:12:34:66"
+V6_PREFIX = "2001:db8:31::"
+
+
+def v6_spec(mode: str) -> dhcp.NetworkSpec:
+    """A dual-stack network as services/network/dhcp.py sees it, its DHCP port
+    at .2 of each subnet, the VM's port at .5 (and ::5, served when stateful)."""
+    return dhcp.NetworkSpec(
+        network_id="n-v6", port_id="vmv6port000", mac="52:54:00:00:00:02",
+        addresses=("10.213.8.2/24", f"{V6_PREFIX}2/64"),
+        subnets=(dhcp.SubnetSpec(id="s4", cidr="10.213.8.0/24", gateway_ip=None),
+                 dhcp.SubnetSpec(id="s6", cidr=f"{V6_PREFIX}/64", gateway_ip=None,
+                                 dns_nameservers=(f"{V6_PREFIX}53",),
+                                 ipv6_ra_mode=mode, ipv6_address_mode=mode)),
+        hosts=((V6_MAC, "10.213.8.5", "vm-six"), (V6_MAC, f"{V6_PREFIX}5", "vm-six")))
+
+
+@pytest.fixture
+def v6_lan(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A namespace whose bridge (named as the DHCP port's interface) holds the
+    DHCP port's addresses and a dnsmasq run on the very lines dhcp.py writes
+    for the subnet's mode (``request.param``); all gone afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip("network namespaces need root")
+    if not Path(dhcp.DNSMASQ).exists():
+        pytest.skip("dnsmasq is not installed")
+    spec = v6_spec(request.param)
+    name = f"bcq6-{os.getpid()}-{uuid_module.uuid4().hex[:6]}"
+    sh("ip", "netns", "add", name)
+    dnsmasq = None
+    try:
+        for cmd in (["link", "set", "lo", "up"],
+                    ["link", "add", spec.ifname, "type", "bridge"],
+                    *[["addr", "add", a, "dev", spec.ifname, *(["nodad"] if ":" in a else [])]
+                      for a in spec.addresses],
+                    ["link", "set", spec.ifname, "up"]):
+            sh("ip", "-n", name, *cmd)
+        # No duplicate detection on the bridge's link-local address: the first
+        # advertisements would leave from the global one, which hosts ignore.
+        sh("ip", "netns", "exec", name, "sysctl", "-qw",
+           f"net.ipv6.conf.{spec.ifname}.accept_dad=0")
+        (tmp_path / "host").write_text(dhcp.hosts_file(spec))
+        conf = tmp_path / "dnsmasq.conf"
+        conf.write_text(dhcp.config(spec, tmp_path))
+        with (tmp_path / "dnsmasq.log").open("ab") as log:
+            dnsmasq = subprocess.Popen(
+                ["ip", "netns", "exec", name, dhcp.DNSMASQ, f"--conf-file={conf}"],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        yield name
+    finally:
+        end_lan(name, dnsmasq)
+
+
+def address6_lines(text: str) -> list[str]:
+    return re.findall(r"barecloud-vm: address6 (\S+) on eth0", text)
+
+
+EUI64 = str(ipaddress.IPv6Address(f"{V6_PREFIX}5054:ff:fe12:3466"))  # V6_MAC's SLAAC address
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("v6_lan", "address6", "dhcpv6"), [
+    ("dhcpv6-stateful", f"{V6_PREFIX}5/128", "DHCPREPLY"),
+    ("dhcpv6-stateless", f"{EUI64}/64", "DHCPINFORMATION-REQUEST"),
+    ("slaac", f"{EUI64}/64", None),
+], indirect=["v6_lan"])
+async def test_the_vm_takes_its_ipv6_address_by_the_subnets_mode(
+        tmp_path: Path, tiny_image: Path, v6_lan: str, address6: str,
+        dhcpv6: str | None) -> None:
+    """dhcpcd in the image follows the advertisement's flags: M, DHCPv6 gives
+    the port's address, a /128 (the prefix is on-link, not autonomous: no SLAAC
+    address); O alone, SLAAC and an information-request; neither, SLAAC only.
+    IPv4 is udhcpc's as before."""
+    driver = QemuDriver(tmp_path / "state", netns=v6_lan)
+    s = spec(tiny_image, name="vm-six", nics=(Nic(
+        mac=V6_MAC, tap=f"bcq{uuid_module.uuid4().hex[:8]}",
+        bridge=v6_spec("slaac").ifname, mtu=1500),))
+    try:
+        await driver.create(s)
+        took = await wait_console(driver, s.uuid, r"barecloud-vm: address6 \S+ on eth0",
+                                  deadline=120)
+        print(f"create -> address6 on the console: {took:.1f} s")
+        await wait_console(driver, s.uuid, r"barecloud-vm: address 10\.213\.8\.5/24 on eth0")
+        await wait_console(driver, s.uuid, r"vm-six login:")
+        await asyncio.sleep(5)  # a little longer: no other address comes
+        text = console(driver, s.uuid)
+        assert address6_lines(text) == [address6], text[-3000:]
+        log = (tmp_path / "dnsmasq.log").read_text()
+        if dhcpv6 is None:
+            assert "DHCPSOLICIT" not in log and "DHCPINFORMATION" not in log, log
+        else:
+            assert dhcpv6 in log, log
     finally:
         for vm in await driver.states():
             await driver.delete(vm)

@@ -6,7 +6,8 @@ real QEMU processes there, which die with the machine's power.
 The VM's network is dual stack: it takes its SLAAC address (its port's
 EUI-64) from the advertisements, its default router from a router's, and
 pings the lab's outside over IPv6 (issue 20, part 2); the outside pings it
-back at that address (no NAT)."""
+back at that address (no NAT). A second IPv6 subnet, dhcpv6-stateful, gives
+it its port's address there by DHCPv6 (the image's dhcpcd)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ pytestmark = [
 
 T = TypeVar("T")
 VM_V6 = "2001:db8:61::/64"
+VM_V6_STATEFUL = "2001:db8:62::/64"
 OUTSIDE6 = "2001:db8:ff::1"  # the lab's outside on public's IPv6 subnet
 # The VM's user-data: once a router advertised itself, ping the outside over IPv6.
 PING6 = f"""#!/bin/sh
@@ -136,6 +138,11 @@ def test_a_lab_machine_becomes_a_hypervisor_whose_vms_run_in_its_namespace(
             "network_id": net.json()["network"]["id"], "ip_version": 6, "cidr": VM_V6,
             "ipv6_ra_mode": "slaac", "ipv6_address_mode": "slaac"}})
         assert sub6.status_code == 201, sub6.text
+        stateful = nova.http.post(f"{neutron}/subnets", json={"subnet": {
+            "network_id": net.json()["network"]["id"], "ip_version": 6,
+            "cidr": VM_V6_STATEFUL, "ipv6_ra_mode": "dhcpv6-stateful",
+            "ipv6_address_mode": "dhcpv6-stateful"}})
+        assert stateful.status_code == 201, stateful.text
         gateway6 = _router_to_public(nova, neutron, sub6.json()["subnet"]["id"])
         ip_run(["ip", "netns", "exec", wiring.outside_netns, "ip", "-6", "route", "replace",
                 VM_V6, "via", gateway6])
@@ -148,7 +155,9 @@ def test_a_lab_machine_becomes_a_hypervisor_whose_vms_run_in_its_namespace(
         [vm_port] = nova.http.get(f"{neutron}/ports", params={"device_id": server}).json()[
             "ports"]
         [ip6] = [f["ip_address"] for f in vm_port["fixed_ips"]  # its EUI-64 (SLAAC)
-                 if ":" in f["ip_address"]]
+                 if f["subnet_id"] == sub6.json()["subnet"]["id"]]
+        [ip6_stateful] = [f["ip_address"] for f in vm_port["fixed_ips"]
+                          if f["subnet_id"] == stateful.json()["subnet"]["id"]]
 
         def console_shows(pattern: str, times: int = 1) -> bool:
             out = nova.action(server, {"os-getConsoleOutput": {}})
@@ -161,6 +170,9 @@ def test_a_lab_machine_becomes_a_hypervisor_whose_vms_run_in_its_namespace(
         # reaches the outside, which reaches it back at that address.
         until("the VM's SLAAC address",
               lambda: console_shows(f"barecloud-vm: address6 {ip6}/64 on eth0"), 60)
+        # The other subnet's address by DHCPv6 (dnsmasq's RA says M): its port's, a /128.
+        until("the VM's DHCPv6 address", lambda: console_shows(
+            f"barecloud-vm: address6 {ip6_stateful}/128 on eth0"), 60)
         until("the VM's ping to the outside",
               lambda: console_shows("barecloud-vm: user-data: ping6 "), 120)
         assert console_shows(f"barecloud-vm: user-data: ping6 {OUTSIDE6} ok")
