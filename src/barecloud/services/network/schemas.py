@@ -183,7 +183,8 @@ SECURITY_GROUP_RULE: Schema = {
         "protocol": _RULE_VALUE, "port_range_min": _RULE_VALUE,
         "port_range_max": _RULE_VALUE,
         "remote_ip_prefix": {"type": ["string", "null"], "maxLength": 64, "pattern": NO_NUL},
-        "remote_group_id": {"anyOf": [UUID, {"type": "null"}]},
+        # Neutron declares no format: an id that names no group is a 404, not a 400.
+        "remote_group_id": {"type": ["string", "null"], "maxLength": 255, "pattern": NO_NUL},
         "remote_address_group_id": {"type": "null"}}}
 CREATE_SECURITY_GROUP_RULE = body("security_group_rule", "security_group_rules",
                                   SECURITY_GROUP_RULE, bulk=True)
