@@ -262,7 +262,7 @@ LIST_NETWORKS_QUERY = list_query((
     "port_security_enabled", "mtu", *PROVIDER))
 LIST_SUBNETS_QUERY = list_query((
     *_STANDARD_FILTERS, "network_id", "ip_version", "cidr", "gateway_ip", "enable_dhcp",
-    "ipv6_ra_mode", "ipv6_address_mode"))
+    "ipv6_ra_mode", "ipv6_address_mode", "router:external"))
 LIST_PORTS_QUERY = list_query((
     *_STANDARD_FILTERS, "network_id", "device_id", "device_owner", "mac_address", "status",
     "admin_state_up", "port_security_enabled", "binding:host_id", "binding:vnic_type",

@@ -51,6 +51,7 @@ FILTERS = {
     "ip_version": int_filter(Subnet.ip_version, "ip_version"),
     "cidr": column_filter(Subnet.cidr), "gateway_ip": column_filter(Subnet.gateway_ip),
     "enable_dhcp": bool_filter(Subnet.enable_dhcp),
+    "router:external": bool_filter(Subnet.router_external),
     "ipv6_ra_mode": column_filter(Subnet.ipv6_ra_mode),
     "ipv6_address_mode": column_filter(Subnet.ipv6_address_mode),
 }
@@ -217,6 +218,7 @@ async def create(rt: Runtime, ctx: RequestContext, data: dict[str, Any]) -> Subn
                                    f"{network.id} overlaps with another subnet")
         await quotas.check(s, project, "subnet")
         subnet = Subnet(**values, project_id=project)
+        subnet.router_external = network.router_external
         s.add(subnet)
         network.revision_number += 1
     return subnet
