@@ -263,6 +263,9 @@ LIST_NETWORKS_QUERY = list_query((
 LIST_SUBNETS_QUERY = list_query((
     *_STANDARD_FILTERS, "network_id", "ip_version", "cidr", "gateway_ip", "enable_dhcp",
     "ipv6_ra_mode", "ipv6_address_mode", "router:external"))
+AGENT_FILTERS = ("id", "agent_type", "binary", "topic", "host", "alive", "admin_state_up",
+                 "availability_zone")
+LIST_AGENTS_QUERY = list_query(AGENT_FILTERS)
 LIST_PORTS_QUERY = list_query((
     *_STANDARD_FILTERS, "network_id", "device_id", "device_owner", "mac_address", "status",
     "admin_state_up", "port_security_enabled", "binding:host_id", "binding:vnic_type",
