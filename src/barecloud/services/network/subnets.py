@@ -41,6 +41,8 @@ from barecloud.services.network.errors import (
 from barecloud.services.tenancy import project_of, service_context
 
 MAX_DNS = 5
+AUTO_ADDRESS_MODES = {"slaac", "dhcpv6-stateless"}
+ROUTER_INTERFACE_OWNER = "network:router_interface"  # routers.INTERFACE_OWNER
 MAX_ROUTES = 20
 
 FILTERS = {
@@ -261,21 +263,39 @@ async def update(rt: Runtime, ctx: RequestContext, subnet_id: str,
     return subnet
 
 
+def auto_address(subnet: Subnet) -> bool:
+    """Neutron's is_auto_address_subnet: ports make their own addresses (SLAAC, or
+    DHCPv6-stateless), so an address on it is the port's, not a lease to keep."""
+    return subnet.ip_version == 6 and bool(
+        {subnet.ipv6_address_mode, subnet.ipv6_ra_mode} & AUTO_ADDRESS_MODES)
+
+
+async def _removable(s: AsyncSession, subnet: Subnet) -> None:
+    """Refuse (SubnetInUse) what Neutron's delete_subnet refuses: on an auto-address
+    subnet a router interface's address; on another, any port's but DHCP's."""
+    keep = [ROUTER_INTERFACE_OWNER] if auto_address(subnet) else None
+    q = select(IPAllocation.ip_address).join(
+        NetworkPort, NetworkPort.id == IPAllocation.port_id).where(
+        IPAllocation.subnet_id == subnet.id)
+    q = q.where(NetworkPort.device_owner.in_(keep)) if keep is not None else \
+        q.where(NetworkPort.device_owner != networks.DHCP_OWNER)
+    if await s.scalar(q.limit(1)) is not None:
+        raise SubnetInUse(subnet.id)
+
+
 async def remove(rt: Runtime, ctx: RequestContext, subnet_id: str) -> None:
-    """Delete a subnet no port but DHCP ports has an address of (theirs are released)."""
+    """Delete a subnet and the addresses on it that may go with it (DHCP ports'; every
+    port's on a SLAAC or DHCPv6-stateless subnet, as Neutron: the ports stay)."""
     policy.authorize(ctx, "network:get_subnet")
     async with rt.db.session() as s:
         subnet = await fetch(s, ctx, subnet_id)
         network = await networks.fetch(s, ctx, subnet.network_id, for_update=True)
         policy.authorize(ctx, "network:delete_subnet", target(subnet, network))
-        dhcp_ports = select(NetworkPort.id).where(
-            NetworkPort.network_id == network.id,
-            NetworkPort.device_owner == networks.DHCP_OWNER)
-        busy = await s.scalar(select(IPAllocation.ip_address).where(
-            IPAllocation.subnet_id == subnet.id,
-            IPAllocation.port_id.not_in(dhcp_ports)).limit(1))
-        if busy is not None:
-            raise SubnetInUse(subnet.id)
+        await _removable(s, subnet)
+        holders = list(await s.scalars(select(NetworkPort).where(NetworkPort.id.in_(
+            select(IPAllocation.port_id).where(IPAllocation.subnet_id == subnet.id)))))
+        for port in holders:
+            port.revision_number += 1
         await s.execute(delete(IPAllocation).where(IPAllocation.subnet_id == subnet.id))
         await s.execute(delete(Subnet).where(Subnet.id == subnet.id))
         network.revision_number += 1
