@@ -339,17 +339,25 @@ def _accounts(api: Api, tag: str, projects: int) -> list[dict[str, Any]]:
         made = api.call("POST", f"{ident}/users", json={"user": body})["user"]
         return made["id"], password
 
+    def project_named(pname: str) -> dict[str, Any]:
+        made: dict[str, Any] = api.call("POST", f"{ident}/projects", json={"project": {
+            "name": pname, "domain_id": "default"}})["project"]
+        return made
+
     for i in range(1, projects + 1):
         pname = f"tempest-{tag}-p{i}"
-        project = api.call("POST", f"{ident}/projects", json={"project": {
-            "name": pname, "domain_id": "default"}})["project"]
-        for persona in ("member", "reader", "admin"):
+        project = project_named(pname)
+        # The admin in a project of its own, as tempest's dynamic credentials make it:
+        # tests assert the primary does not see what the admin made (e.g.
+        # test_list_floating_ips_from_admin_and_nonadmin).
+        admins = project_named(f"{pname}-admin")
+        for persona, home in (("member", project), ("reader", project), ("admin", admins)):
             uname = f"{pname}-{persona}"
-            uid, password = user(uname, project["id"])
-            api.call("PUT", f"{ident}/projects/{project['id']}/users/{uid}/roles/"
+            uid, password = user(uname, home["id"])
+            api.call("PUT", f"{ident}/projects/{home['id']}/users/{uid}/roles/"
                      f"{roles[persona]}")
             accounts.append({"username": uname, "password": password,
-                             "project_name": pname, "roles": [persona]})
+                             "project_name": home["name"], "roles": [persona]})
     # Three of each: tempest takes an account per test class for as long as the class
     # runs, and refuses (rather than waits) when none is free.
     for persona in ("admin", "member", "reader"):

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from barecloud.db.network_models import IPAllocation, Network, NetworkPort, Subnet
 from barecloud.services import policy
 from barecloud.services.context import RequestContext, Runtime
-from barecloud.services.network import attrs, ipam, networks, quotas
+from barecloud.services.network import addresses, attrs, ipam, networks, quotas
 from barecloud.services.network.common import (
     ListQuery,
     Page,
@@ -41,7 +41,6 @@ from barecloud.services.network.errors import (
 from barecloud.services.tenancy import project_of, service_context
 
 MAX_DNS = 5
-AUTO_ADDRESS_MODES = {"slaac", "dhcpv6-stateless"}
 ROUTER_INTERFACE_OWNER = "network:router_interface"  # routers.INTERFACE_OWNER
 MAX_ROUTES = 20
 
@@ -263,17 +262,11 @@ async def update(rt: Runtime, ctx: RequestContext, subnet_id: str,
     return subnet
 
 
-def auto_address(subnet: Subnet) -> bool:
-    """Neutron's is_auto_address_subnet: ports make their own addresses (SLAAC, or
-    DHCPv6-stateless), so an address on it is the port's, not a lease to keep."""
-    return subnet.ip_version == 6 and bool(
-        {subnet.ipv6_address_mode, subnet.ipv6_ra_mode} & AUTO_ADDRESS_MODES)
-
-
 async def _removable(s: AsyncSession, subnet: Subnet) -> None:
     """Refuse (SubnetInUse) what Neutron's delete_subnet refuses: on an auto-address
-    subnet a router interface's address; on another, any port's but DHCP's."""
-    keep = [ROUTER_INTERFACE_OWNER] if auto_address(subnet) else None
+    subnet (SLAAC, DHCPv6-stateless: ports make their own addresses, which go with
+    it) a router interface's address; on another, any port's but DHCP's."""
+    keep = [ROUTER_INTERFACE_OWNER] if addresses.auto_address(subnet) else None
     q = select(IPAllocation.ip_address).join(
         NetworkPort, NetworkPort.id == IPAllocation.port_id).where(
         IPAllocation.subnet_id == subnet.id)
