@@ -18,6 +18,10 @@ def test_a_router_interface_port_keeps_its_gateway_address(demo: Neutron) -> Non
             "fixed_ips": [{"subnet_id": sub["id"]}]}})["port"]
         assert updated["fixed_ips"] == [{"subnet_id": sub["id"],
                                          "ip_address": sub["gateway_ip"]}]
+        # Still the router's working leg (tempest waits for ACTIVE before removing it).
+        assert updated["status"] == "ACTIVE"
+        renamed = demo.ok("PUT", f"/ports/{leg['port_id']}", json={"port": {"name": "leg"}})
+        assert renamed["port"]["status"] == "ACTIVE"
         # Another port still cannot take the gateway address.
         error(demo.request("POST", "/ports", json={"port": {
             "network_id": net["id"], "fixed_ips": [{"ip_address": sub["gateway_ip"]}]}}),
