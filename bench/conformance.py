@@ -71,7 +71,12 @@ SELECTIONS: dict[str, str] = {
 # Blazar's gabbi fixture asks the credential provider for ``get_credentials('admin')``,
 # which only tempest's dynamic provider has: these selections get credentials made by
 # tempest itself (through the Identity API, as the admin) instead of accounts.yaml.
-DYNAMIC = frozenset({"blazar"})
+# The network selection too: its admin tests assert that the primary does not see
+# what the admin or the alternate project made, and that the alternate project may
+# create (test_list_floating_ips_from_admin_and_nonadmin); from accounts.yaml tempest
+# may take a project's own admin as the admin and any non-admin account (a reader) as
+# the alternate, where its dynamic credentials give each a project and the member role.
+DYNAMIC = frozenset({"blazar", "network"})
 # ...and its gabbi files name ``http://127.0.0.1/`` (devstack's port 80) with the
 # catalog's paths (``compute/v2.1``, ``reservation/v1``): those selections run with
 # 127.0.0.1:80 forwarded to the service (:func:`port_80`).

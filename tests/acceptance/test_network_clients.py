@@ -105,6 +105,10 @@ def test_openstack_cli(keystone: support.Service) -> None:
     cli.run(adm, "network", "rbac", "delete", rule["id"])
     assert "cli-net2" not in {n["Name"] for n in cli.json(demo, "network", "list")}
 
+    # Agents: the admin's to list (none here: no network host); demo lists none.
+    assert cli.json(adm, "network", "agent", "list") == []
+    assert cli.json(demo, "network", "agent", "list") == []
+
     cli.run(adm, "port", "delete", "cli-port")
     cli.run(adm, "subnet", "delete", "cli-v4", "cli-v6")
     cli.run(adm, "network", "delete", "cli-net2", "cli-vlan")
@@ -197,4 +201,11 @@ def test_ipv6_modes_with_the_cli(keystone: support.Service) -> None:
                  "10.77.0.0/24", "--ipv6-ra-mode", "slaac", "v4-bad", ok=False)
     assert "cannot be set when ip_version is 4" in v4.stderr, v4.stderr
     assert "v6-bad" not in {s["Name"] for s in cli.json(adm, "subnet", "list")}
+    # A SLAAC subnet goes with the port's address on it (Neutron); a stateful one not.
+    cli.run(adm, "subnet", "delete", "v6-slaac")
+    left = cli.json(adm, "port", "show", "v6-port")["fixed_ips"]
+    assert [subnets[f["subnet_id"]] for f in left] == ["dhcpv6-stateless", "dhcpv6-stateful"]
+    refused = cli.run(adm, "subnet", "delete", "v6-dhcpv6-stateful", ok=False)
+    assert "One or more ports have an IP allocation from this subnet" in refused.stderr, \
+        refused.stderr
     cli.run(adm, "port", "delete", "v6-port")

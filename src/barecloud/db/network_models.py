@@ -26,9 +26,10 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    select,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
 from barecloud.db.models import Base, TimestampMixin, new_uuid, utcnow
 
@@ -81,6 +82,11 @@ class Subnet(TimestampMixin, Base):
     ipv6_address_mode: Mapped[str | None] = mapped_column(String(32))
     description: Mapped[str] = mapped_column(Text, default="")
     revision_number: Mapped[int] = mapped_column(Integer, default=0)
+    # Neutron's subnet-external-network: the network's router:external, read with
+    # the row (not stored); subnets.create sets it on a new row.
+    router_external: Mapped[bool] = column_property(
+        select(Network.router_external).where(Network.id == network_id)
+        .correlate_except(Network).scalar_subquery(), expire_on_flush=False)
 
 
 class NetworkPort(TimestampMixin, Base):

@@ -253,6 +253,7 @@ RULES: dict[str, str] = {
     "network:update_subnet": _NET_OWNER_MEMBER,
     "network:delete_subnet": _NET_OWNER_MEMBER,
     "network:get_port": "role:reader",
+    "network:get_agent": _ADMIN,  # agents.py: others list none
     "network:get_port:binding": _ADMIN,  # binding:host_id, profile, vif_type, vif_details
     "network:create_port": f"{_PROJECT_MEMBER} or (role:member and "
                            "project_id:%(network.project_id)s)",

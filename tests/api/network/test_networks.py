@@ -242,3 +242,33 @@ def test_quotas_are_enforced(neutron: Neutron) -> None:
     neutron.ok("DELETE", f"/networks/{over['id']}", 204)
     for n in neutron.ok("GET", "/networks")["networks"]:
         neutron.ok("DELETE", f"/networks/{n['id']}", 204)
+
+
+def test_auto_address_subnets_go_and_leave_their_ports(neutron: Neutron) -> None:
+    """Neutron's delete_subnet: a SLAAC or DHCPv6-stateless subnet is deleted with
+    ports on it (their addresses on it go, the ports stay, so the network is still in
+    use); a DHCPv6-stateful one is not."""
+    for mode in ("slaac", "dhcpv6-stateless"):
+        net = neutron.network()
+        v4 = neutron.subnet(net["id"], "10.44.0.0/24")
+        auto = neutron.subnet(net["id"], "2001:db8:44::/64", ipv6_ra_mode=mode,
+                              ipv6_address_mode=mode)
+        port = neutron.port(net["id"])
+        assert {ip["subnet_id"] for ip in port["fixed_ips"]} == {v4["id"], auto["id"]}
+        neutron.ok("DELETE", f"/subnets/{auto['id']}", 204)
+        assert auto["id"] not in neutron.ids("subnets")
+        left = neutron.ok("GET", f"/ports/{port['id']}")["port"]
+        assert [ip["subnet_id"] for ip in left["fixed_ips"]] == [v4["id"]]
+        assert left["revision_number"] > port["revision_number"]
+        msg = error(neutron.request("DELETE", f"/networks/{net['id']}"), 409, "NetworkInUse")
+        assert "There are one or more ports still in use on the network" in msg
+        neutron.ok("DELETE", f"/ports/{port['id']}", 204)
+        neutron.ok("DELETE", f"/networks/{net['id']}", 204)
+    net = neutron.network()
+    stateful = neutron.subnet(net["id"], "2001:db8:45::/64", ipv6_ra_mode="dhcpv6-stateful",
+                              ipv6_address_mode="dhcpv6-stateful")
+    port = neutron.port(net["id"])
+    error(neutron.request("DELETE", f"/subnets/{stateful['id']}"), 409, "SubnetInUse")
+    assert neutron.ok("GET", f"/ports/{port['id']}")["port"]["fixed_ips"] == port["fixed_ips"]
+    neutron.ok("DELETE", f"/ports/{port['id']}", 204)
+    neutron.ok("DELETE", f"/networks/{net['id']}", 204)

@@ -90,3 +90,29 @@ def test_projects_see_their_own_and_shared(admin: Neutron, demo: Neutron) -> Non
         admin.ok("DELETE", f"/networks/{net['id']}", 204)
     demo.ok("DELETE", f"/ports/{own_port['id']}", 204)
     demo.ok("DELETE", f"/networks/{mine['id']}", 204)
+
+
+def test_subnets_of_an_external_network_are_seen_and_say_so(admin: Neutron,
+                                                             demo: Neutron) -> None:
+    """Neutron's subnet-external-network: everyone sees an external network's subnets,
+    each with ``router:external`` (filterable); tempest's external-network visibility
+    test asks for it when the extension is listed."""
+    aliases = {e["alias"] for e in demo.ok("GET", "/extensions")["extensions"]}
+    assert "subnet-external-network" in aliases
+    public = admin.network(**{"router:external": True})
+    made = admin.subnet(public["id"], "192.0.2.0/24")
+    assert made["router:external"] is True
+    mine = demo.network()
+    own = demo.subnet(mine["id"], "10.9.0.0/24")
+    assert own["router:external"] is False
+    seen = demo.ok("GET", "/subnets", params={"network_id": public["id"]})["subnets"]
+    assert [(s["id"], s["router:external"]) for s in seen] == [(made["id"], True)]
+    external = demo.ids("subnets", **{"router:external": "true"})
+    assert made["id"] in external and own["id"] not in external
+    assert own["id"] in demo.ids("subnets", **{"router:external": "false"})
+    # The network turned internal: its subnet says so, and a tenant no longer sees it.
+    admin.ok("PUT", f"/networks/{public['id']}", json={"network": {"router:external": False}})
+    assert admin.ok("GET", f"/subnets/{made['id']}")["subnet"]["router:external"] is False
+    assert made["id"] not in demo.ids("subnets")
+    demo.ok("DELETE", f"/networks/{mine['id']}", 204)
+    admin.ok("DELETE", f"/networks/{public['id']}", 204)

@@ -65,6 +65,7 @@ def subnet(s: Subnet) -> dict[str, Any]:
         "host_routes": list(s.host_routes or []), "ipv6_ra_mode": s.ipv6_ra_mode,
         "ipv6_address_mode": s.ipv6_address_mode, "subnetpool_id": None,
         "segment_id": None, "service_types": [],
+        "router:external": bool(s.router_external),
     }
 
 

@@ -24,6 +24,8 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
                  "networks"),
     "external-net": ("Neutron external network", "Adds external network attribute to "
                      "network resource."),
+    "subnet-external-network": ("Subnet belongs to an external network", "Informs if the "
+                                "subnet belongs to an external network"),
     "binding": ("Port Binding", "Expose port bindings of a virtual port to external "
                 "application"),
     "quotas": ("Quota management support", "Expose functions for quotas management per "

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from fastapi import FastAPI, Request
 
 from barecloud.api.common import JSONResponse
-from barecloud.api.network import interfaces, quotas, resources, root, traffic
+from barecloud.api.network import agents, interfaces, quotas, resources, root, traffic
 from barecloud.api.network.errors import error_response
 from barecloud.services.network.errors import NetworkError
 
@@ -28,6 +28,7 @@ def install(app: FastAPI, error_for: ErrorFor) -> None:
     app.include_router(root.router)
     app.include_router(quotas.router)
     app.include_router(traffic.router)
+    app.include_router(agents.router)
     app.include_router(interfaces.router)
     for router in resources.ROUTERS:
         app.include_router(router)

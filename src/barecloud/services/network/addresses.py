@@ -75,9 +75,12 @@ async def _taken(s: AsyncSession, subnet: Subnet, port_id: str) -> set[str]:
     return taken
 
 
-async def _held(s: AsyncSession, subnet: Subnet) -> set[str]:
-    return set((await s.scalars(select(IPAllocation.ip_address).where(
-        IPAllocation.subnet_id == subnet.id))).all())
+async def _held(s: AsyncSession, subnet: Subnet, port_id: str | None = None) -> set[str]:
+    """The subnet's allocated addresses (``port_id``'s only, if given)."""
+    q = select(IPAllocation.ip_address).where(IPAllocation.subnet_id == subnet.id)
+    if port_id is not None:
+        q = q.where(IPAllocation.port_id == port_id)
+    return set((await s.scalars(q)).all())
 
 
 def auto_address(subnet: Subnet) -> bool:
@@ -159,6 +162,8 @@ async def resolve(s: AsyncSession, network: Network, port_id: str, mac: str,
         taken = await _taken(s, subnet, port_id)
         if gateway_ok and subnet.gateway_ip and subnet.gateway_ip not in await _held(s, subnet):
             taken.discard(subnet.gateway_ip)
+        if subnet.gateway_ip and subnet.gateway_ip in await _held(s, subnet, port_id):
+            taken.discard(subnet.gateway_ip)  # a router interface keeps its gateway address
         if str(address) in taken or \
                 (subnet.id, str(address)) in chosen:
             raise IpAddressAlreadyAllocated(str(address), subnet.id)

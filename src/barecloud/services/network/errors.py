@@ -138,6 +138,11 @@ class NetworkNotFound(NetworkError, NotFound):
         super().__init__(f"Network {net_id} could not be found.")
 
 
+class AgentNotFound(NetworkError, NotFound):
+    def __init__(self, agent_id: str) -> None:
+        super().__init__(f"Agent {agent_id} could not be found.")
+
+
 class SubnetNotFound(NetworkError, NotFound):
     def __init__(self, subnet_id: str) -> None:
         super().__init__(f"Subnet {subnet_id} could not be found.")

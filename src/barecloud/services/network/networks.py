@@ -21,12 +21,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from barecloud.config import Settings
-from barecloud.db.network_models import IPAllocation, Network, NetworkPort, NetworkRbac, Subnet
+from barecloud.db.network_models import (
+    FloatingIP,
+    IPAllocation,
+    Network,
+    NetworkPort,
+    NetworkRbac,
+    Subnet,
+)
 from barecloud.db.session import Database
 from barecloud.errors import Conflict
 from barecloud.services import policy
 from barecloud.services.context import RequestContext, Runtime
-from barecloud.services.network import attrs, quotas, segments
+from barecloud.services.network import attrs, quotas, segments, wakeup
 from barecloud.services.network.common import (
     WILDCARD,
     ListQuery,
@@ -293,11 +300,24 @@ async def stranded(s: AsyncSession, network: Network, target_tenant: str) -> lis
 
 
 # --- delete ----------------------------------------------------------------------
+async def _drop_free_floating_ips(s: AsyncSession, network_id: str) -> int:
+    """Neutron's delete_disassociated_floatingips, before an external network goes:
+    its floating IPs that no port holds go with it (an associated one keeps it in use)."""
+    free = list(await s.scalars(select(FloatingIP).where(
+        FloatingIP.floating_network_id == network_id, FloatingIP.fixed_port_id.is_(None))))
+    for fip in free:
+        await s.execute(delete(IPAllocation).where(IPAllocation.port_id == fip.floating_port_id))
+        await s.execute(delete(NetworkPort).where(NetworkPort.id == fip.floating_port_id))
+        await s.delete(fip)
+    return len(free)
+
+
 async def remove(rt: Runtime, ctx: RequestContext, network_id: str) -> None:
     policy.authorize(ctx, "network:get_network")
     async with rt.db.session() as s:
         network = await fetch(s, ctx, network_id, for_update=True)
         policy.authorize(ctx, "network:delete_network", target(network))
+        dropped = await _drop_free_floating_ips(s, network.id) if network.router_external else 0
         busy = await s.scalar(select(NetworkPort.id).where(
             NetworkPort.network_id == network.id, NetworkPort.device_owner != DHCP_OWNER
         ).limit(1))
@@ -309,6 +329,8 @@ async def remove(rt: Runtime, ctx: RequestContext, network_id: str) -> None:
         await s.execute(delete(NetworkRbac).where(NetworkRbac.object_type == "network",
                                                   NetworkRbac.object_id == network.id))
         await s.execute(delete(Network).where(Network.id == network.id))
+    if dropped:
+        wakeup.wake()
 
 
 # --- for integration ---------------------------------------------------------------

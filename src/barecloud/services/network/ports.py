@@ -380,7 +380,8 @@ async def update(rt: Runtime, ctx: RequestContext, port_id: str,
             if await mac_taken(s, network.id, mac, port.id):
                 raise MacAddressInUse(network.id, mac)
             port.mac_address = mac
-        apply_binding(port)
+        if port.device_owner not in SERVICE_OWNERS:
+            apply_binding(port)  # a router's or floating IP's port: its service's status
         in_groups = [b.security_group_id for b in port.security_group_bindings]
         if groups is not None:
             if groups and not port.port_security_enabled:

@@ -183,7 +183,8 @@ SECURITY_GROUP_RULE: Schema = {
         "protocol": _RULE_VALUE, "port_range_min": _RULE_VALUE,
         "port_range_max": _RULE_VALUE,
         "remote_ip_prefix": {"type": ["string", "null"], "maxLength": 64, "pattern": NO_NUL},
-        "remote_group_id": {"anyOf": [UUID, {"type": "null"}]},
+        # Neutron declares no format: an id that names no group is a 404, not a 400.
+        "remote_group_id": {"type": ["string", "null"], "maxLength": 255, "pattern": NO_NUL},
         "remote_address_group_id": {"type": "null"}}}
 CREATE_SECURITY_GROUP_RULE = body("security_group_rule", "security_group_rules",
                                   SECURITY_GROUP_RULE, bulk=True)
@@ -261,7 +262,10 @@ LIST_NETWORKS_QUERY = list_query((
     "port_security_enabled", "mtu", *PROVIDER))
 LIST_SUBNETS_QUERY = list_query((
     *_STANDARD_FILTERS, "network_id", "ip_version", "cidr", "gateway_ip", "enable_dhcp",
-    "ipv6_ra_mode", "ipv6_address_mode"))
+    "ipv6_ra_mode", "ipv6_address_mode", "router:external"))
+AGENT_FILTERS = ("id", "agent_type", "binary", "topic", "host", "alive", "admin_state_up",
+                 "availability_zone")
+LIST_AGENTS_QUERY = list_query(AGENT_FILTERS)
 LIST_PORTS_QUERY = list_query((
     *_STANDARD_FILTERS, "network_id", "device_id", "device_owner", "mac_address", "status",
     "admin_state_up", "port_security_enabled", "binding:host_id", "binding:vnic_type",

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from barecloud.db.network_models import IPAllocation, Network, NetworkPort, Subnet
 from barecloud.services import policy
 from barecloud.services.context import RequestContext, Runtime
-from barecloud.services.network import attrs, ipam, networks, quotas
+from barecloud.services.network import addresses, attrs, ipam, networks, quotas
 from barecloud.services.network.common import (
     ListQuery,
     Page,
@@ -41,6 +41,7 @@ from barecloud.services.network.errors import (
 from barecloud.services.tenancy import project_of, service_context
 
 MAX_DNS = 5
+ROUTER_INTERFACE_OWNER = "network:router_interface"  # routers.INTERFACE_OWNER
 MAX_ROUTES = 20
 
 FILTERS = {
@@ -51,6 +52,7 @@ FILTERS = {
     "ip_version": int_filter(Subnet.ip_version, "ip_version"),
     "cidr": column_filter(Subnet.cidr), "gateway_ip": column_filter(Subnet.gateway_ip),
     "enable_dhcp": bool_filter(Subnet.enable_dhcp),
+    "router:external": bool_filter(Subnet.router_external),
     "ipv6_ra_mode": column_filter(Subnet.ipv6_ra_mode),
     "ipv6_address_mode": column_filter(Subnet.ipv6_address_mode),
 }
@@ -217,6 +219,7 @@ async def create(rt: Runtime, ctx: RequestContext, data: dict[str, Any]) -> Subn
                                    f"{network.id} overlaps with another subnet")
         await quotas.check(s, project, "subnet")
         subnet = Subnet(**values, project_id=project)
+        subnet.router_external = network.router_external
         s.add(subnet)
         network.revision_number += 1
     return subnet
@@ -259,21 +262,33 @@ async def update(rt: Runtime, ctx: RequestContext, subnet_id: str,
     return subnet
 
 
+async def _removable(s: AsyncSession, subnet: Subnet) -> None:
+    """Refuse (SubnetInUse) what Neutron's delete_subnet refuses: on an auto-address
+    subnet (SLAAC, DHCPv6-stateless: ports make their own addresses, which go with
+    it) a router interface's address; on another, any port's but DHCP's."""
+    keep = [ROUTER_INTERFACE_OWNER] if addresses.auto_address(subnet) else None
+    q = select(IPAllocation.ip_address).join(
+        NetworkPort, NetworkPort.id == IPAllocation.port_id).where(
+        IPAllocation.subnet_id == subnet.id)
+    q = q.where(NetworkPort.device_owner.in_(keep)) if keep is not None else \
+        q.where(NetworkPort.device_owner != networks.DHCP_OWNER)
+    if await s.scalar(q.limit(1)) is not None:
+        raise SubnetInUse(subnet.id)
+
+
 async def remove(rt: Runtime, ctx: RequestContext, subnet_id: str) -> None:
-    """Delete a subnet no port but DHCP ports has an address of (theirs are released)."""
+    """Delete a subnet and the addresses on it that may go with it (DHCP ports'; every
+    port's on a SLAAC or DHCPv6-stateless subnet, as Neutron: the ports stay)."""
     policy.authorize(ctx, "network:get_subnet")
     async with rt.db.session() as s:
         subnet = await fetch(s, ctx, subnet_id)
         network = await networks.fetch(s, ctx, subnet.network_id, for_update=True)
         policy.authorize(ctx, "network:delete_subnet", target(subnet, network))
-        dhcp_ports = select(NetworkPort.id).where(
-            NetworkPort.network_id == network.id,
-            NetworkPort.device_owner == networks.DHCP_OWNER)
-        busy = await s.scalar(select(IPAllocation.ip_address).where(
-            IPAllocation.subnet_id == subnet.id,
-            IPAllocation.port_id.not_in(dhcp_ports)).limit(1))
-        if busy is not None:
-            raise SubnetInUse(subnet.id)
+        await _removable(s, subnet)
+        holders = list(await s.scalars(select(NetworkPort).where(NetworkPort.id.in_(
+            select(IPAllocation.port_id).where(IPAllocation.subnet_id == subnet.id)))))
+        for port in holders:
+            port.revision_number += 1
         await s.execute(delete(IPAllocation).where(IPAllocation.subnet_id == subnet.id))
         await s.execute(delete(Subnet).where(Subnet.id == subnet.id))
         network.revision_number += 1

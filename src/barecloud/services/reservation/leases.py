@@ -191,7 +191,7 @@ async def create(rt: Runtime, ctx: RequestContext, body: dict[str, Any]) -> dict
     if end <= start:
         raise InvalidParameter("End date must be later than start date.")
     before_end = _before_end(body.get("before_end_date"), start, end, now)
-    checked = [_ask(a) for a in body["reservations"]]
+    checked = [_ask(a) for a in body.get("reservations", [])]
     limits.check_duration(rt.settings, start, end)
     async with calendar.locked(rt) as s:
         await _name_free(s, project, name)

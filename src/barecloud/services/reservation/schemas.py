@@ -37,11 +37,13 @@ _RESERVATION_FIELDS: Schema = {
 
 CREATE_LEASE: Schema = {
     "title": "lease", "type": "object",
-    "required": ["name", "start_date", "end_date", "reservations"],
+    # Blazar takes a lease without reservations (its manager pops them with a
+    # default of []): it only holds a window of time.
+    "required": ["name", "start_date", "end_date"],
     "properties": {
         "name": _NAME, "start_date": _REQUIRED_DATE, "end_date": _REQUIRED_DATE,
         "before_end_date": _OPTIONAL_DATE,
-        "reservations": {"title": "required", "type": "array", "minItems": 1, "items": {
+        "reservations": {"title": "required", "type": "array", "items": {
             "title": "reservation", "type": "object",
             "required": ["resource_type", "min", "max"],
             "properties": {"resource_type": {"title": "resource type",
