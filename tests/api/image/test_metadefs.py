@@ -123,3 +123,27 @@ def test_metadef_schemas(image_service: support.Service) -> None:
     assert httpx.get(f"{url}/namespaces").json()["properties"]["namespaces"]["items"] == (
         namespace)
     error(httpx.get(f"{url}/nothing"), 404)
+
+
+def test_namespace_pages(glance: Glance) -> None:
+    prefix = _name()
+    for n in range(3):
+        glance.ok("POST", "/metadefs/namespaces", 201, json={"namespace": f"{prefix}-{n}",
+                                                            "visibility": "public"})
+    params = {"sort_key": "namespace", "sort_dir": "asc", "limit": 2}
+    names: list[str] = []
+    page = glance.ok("GET", "/metadefs/namespaces", params=params)
+    while True:
+        names += [n["namespace"] for n in page["namespaces"]]
+        if "next" not in page:
+            break
+        assert page["next"].startswith("/v2/metadefs/namespaces?")
+        page = glance.ok("GET", page["next"].removeprefix("/v2"))
+    mine = [n for n in names if n.startswith(prefix)]
+    assert mine == [f"{prefix}-{n}" for n in range(3)] and names == sorted(names)
+    newest = glance.ok("GET", "/metadefs/namespaces", params={"limit": 1})["namespaces"]
+    assert [n["namespace"] for n in newest] == [f"{prefix}-2"]  # created_at desc
+    assert "not found" in error(glance.request("GET", "/metadefs/namespaces",
+                                               params={"marker": "nothing-here"}), 400)
+    error(glance.request("GET", "/metadefs/namespaces", params={"sort_key": "owner"}), 400)
+    error(glance.request("GET", "/metadefs/namespaces", params={"limit": -1}), 400)

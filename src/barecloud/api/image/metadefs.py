@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import jsonschema
 from fastapi import Request, Response
@@ -82,11 +83,16 @@ def _namespace(ns: metadefs.Namespace) -> dict[str, Any]:
 @router.get("/metadefs/namespaces")
 @accepts(query=schemas.LIST_NAMESPACES_QUERY)
 async def list_namespaces(request: Request) -> JSONResponse:
-    found = await metadefs.list_namespaces(runtime(request), context(request),
-                                           request.state.query)
-    return JSONResponse({"namespaces": [_namespace(n) for n in found],
-                         "first": "/v2/metadefs/namespaces",
-                         "schema": "/v2/schemas/metadefs/namespaces"})
+    found, more = await metadefs.list_namespaces(runtime(request), context(request),
+                                                 request.state.query)
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k != "marker"]
+    body = {"namespaces": [_namespace(n) for n in found],
+            "first": "/v2/metadefs/namespaces" + (f"?{urlencode(kept)}" if kept else ""),
+            "schema": "/v2/schemas/metadefs/namespaces"}
+    if more:
+        body["next"] = ("/v2/metadefs/namespaces?"
+                        + urlencode([*kept, ("marker", found[-1].row.namespace)]))
+    return JSONResponse(body)
 
 
 @router.post("/metadefs/namespaces", status_code=201)

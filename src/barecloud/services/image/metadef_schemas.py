@@ -81,12 +81,15 @@ NAMESPACE: dict[str, Any] = {
     },
     "additionalProperties": False,
 }
+SORT_KEYS = ("created_at", "updated_at", "namespace", "display_name")
 LIST_NAMESPACES_QUERY: dict[str, Any] = {
     "type": "object",
     "properties": {"visibility": {"type": "string", "enum": ["public", "private"]},
                    "resource_types": {"type": "string"},
-                   "limit": {"type": "string"}, "marker": {"type": "string"},
-                   "sort_key": {"type": "string"}, "sort_dir": {"type": "string"}},
+                   "limit": {"type": "integer", "minimum": 0},
+                   "marker": {"type": "string"},
+                   "sort_key": {"type": "string", "enum": list(SORT_KEYS)},
+                   "sort_dir": {"type": "string", "enum": ["asc", "desc"]}},
 }
 
 _SHOWN = {"created_at": _TIME, "updated_at": _TIME,

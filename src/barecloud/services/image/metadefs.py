@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from barecloud.db.models import MetadefItem, MetadefNamespace, utcnow
-from barecloud.errors import Conflict, Forbidden, NotFound
+from barecloud.errors import Conflict, Forbidden, InvalidParameter, NotFound
 from barecloud.services import policy
 from barecloud.services.context import RequestContext, Runtime
 
@@ -80,8 +80,16 @@ def _by_kind(items: list[MetadefItem]) -> dict[str, list[MetadefItem]]:
     return {k: [i for i in items if i.kind == k] for k in KINDS}
 
 
+DEFAULT_LIMIT = 25  # Glance's limit_param_default
+
+
 async def list_namespaces(rt: Runtime, ctx: RequestContext,
-                          filters: dict[str, Any]) -> list[Namespace]:
+                          filters: dict[str, Any]) -> tuple[list[Namespace], bool]:
+    """A page of the namespaces ``filters`` select (Glance's order: ``created_at``
+    descending by default), and whether more follow."""
+    key = getattr(MetadefNamespace, filters.get("sort_key") or "created_at")
+    descending = (filters.get("sort_dir") or "desc") == "desc"
+    limit = min(filters.get("limit", DEFAULT_LIMIT), rt.settings.api_max_limit)
     query = select(MetadefNamespace).where(_visible(ctx))
     if filters.get("visibility"):
         query = query.where(MetadefNamespace.visibility == filters["visibility"])
@@ -90,13 +98,24 @@ async def list_namespaces(rt: Runtime, ctx: RequestContext,
         query = query.where(MetadefNamespace.id.in_(
             select(MetadefItem.namespace_id).where(MetadefItem.kind == "resource_type",
                                                    MetadefItem.name.in_(names))))
+    order = [key.desc() if descending else key.asc(),
+             MetadefNamespace.id.desc() if descending else MetadefNamespace.id.asc()]
     async with rt.db.session() as s:
-        rows = list(await s.scalars(query.order_by(MetadefNamespace.namespace)))
+        # Few namespaces exist (a catalog): the page is cut after the marker here.
+        rows = list(await s.scalars(query.order_by(*order)))
+        marker = filters.get("marker")
+        if marker is not None:
+            names = [r.namespace for r in rows]
+            if marker not in names:
+                raise InvalidParameter(f"Marker {marker} not found")
+            rows = rows[names.index(marker) + 1:]
+        more = len(rows) > limit
+        rows = rows[:limit]
         associations = list(await s.scalars(select(MetadefItem).where(
             MetadefItem.kind == "resource_type",
             MetadefItem.namespace_id.in_([r.id for r in rows]))))
     return [Namespace(r, {"resource_type": [a for a in associations if a.namespace_id == r.id]})
-            for r in rows]
+            for r in rows], more
 
 
 async def get_namespace(rt: Runtime, ctx: RequestContext, namespace: str) -> Namespace:
