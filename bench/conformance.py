@@ -99,6 +99,7 @@ NOT_OFFERED: tuple[tuple[str, str, str, str], ...] = (
     ("compute-feature-enabled", "shelve", "False", "shelve"),
     ("compute-feature-enabled", "rescue", "False", "compute rescue"),
     ("compute-feature-enabled", "snapshot", "False", "snapshots"),
+    ("volume-feature-enabled", "enable_volume_image_dep_tests", "False", "snapshots"),
     ("compute-feature-enabled", "interface_attach", "False", "interface attach"),
     ("compute-feature-enabled", "attach_encrypted_volume", "False", "volumes"),
     ("compute-feature-enabled", "metadata_service", "False", "metadata service"),
@@ -108,7 +109,6 @@ NOT_OFFERED: tuple[tuple[str, str, str, str], ...] = (
     ("identity-feature-enabled", "trust", "False", "trusts"),
     ("identity-feature-enabled", "access_rules", "False", "access rules"),
     ("identity-feature-enabled", "api_v2_admin", "False", "identity v2"),
-    ("image-feature-enabled", "import_image", "False", "image import"),
     # Off by tempest's default, and left off: features barecloud does not offer either.
     ("compute-feature-enabled", "change_password", "False", "instance password"),
     ("compute-feature-enabled", "shelve_migrate", "False", "shelve"),
@@ -125,7 +125,7 @@ NOT_OFFERED: tuple[tuple[str, str, str, str], ...] = (
     ("identity-feature-enabled", "domain_specific_drivers", "False", "domain drivers"),
     ("identity-feature-enabled", "security_compliance", "False", "password rules"),
     ("image-feature-enabled", "manage_locations", "False", "image locations"),
-    ("image-feature-enabled", "image_conversion", "False", "image import"),
+    ("image-feature-enabled", "image_conversion", "False", "image conversion"),
     ("image-feature-enabled", "http_store_enabled", "False", "image stores"),
     ("image-feature-enabled", "store_weight_enabled", "False", "image stores"),
     ("image", "image_caching_enabled", "False", "image cache"),
@@ -454,6 +454,8 @@ def tempest_conf(cloud: Cloud, work: Path, concurrency: int, dynamic: bool = Fal
                                     "serial_console": "True",
                                     "hostname_fqdn_sanitization": "True"},
         "image": {"region": "RegionOne", "build_timeout": "60"},
+        # Off by tempest's default: barecloud offers glance-direct import (image-api.md).
+        "image-feature-enabled": {"import_image": "True"},
         "network": {"public_network_id": cloud.public_network,
                     "floating_network_name": "", "region": "RegionOne",
                     "build_timeout": "60"},

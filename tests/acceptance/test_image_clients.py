@@ -169,3 +169,44 @@ def test_openstack_image_cli(service: support.Service, tmp_path: Path) -> None:
     cli.run("delete", "cli-renamed")
     assert cli.json("list") == []
     assert not (service.data_dir / "images" / created["id"]).exists()
+
+
+@pytest.mark.slow  # about a dozen CLI start-ups
+@pytest.mark.skipif(not OPENSTACK.exists(), reason="openstack CLI not installed")
+def test_openstack_image_cli_import_deactivate_metadefs(service: support.Service,
+                                                        tmp_path: Path) -> None:
+    cli = Cli(service)
+    data = os.urandom(1 << 20)
+    (tmp_path / "disk.img").write_bytes(data)
+
+    info = cli.run("import", "info").stdout
+    assert "glance-direct" in info and "web-download" not in info
+    # --import: the client stages the file and imports it with glance-direct.
+    created = cli.json("create", "--import", "--disk-format", "raw", "--file",
+                       str(tmp_path / "disk.img"), "cli-imported")
+    for _ in range(300):
+        shown = cli.json("show", created["id"])
+        if shown["status"] not in ("uploading", "importing"):
+            break
+    assert shown["status"] == "active" and shown["size"] == len(data)
+    assert shown["checksum"] == hashlib.md5(data).hexdigest()
+    (task,) = cli.json("task", "list")
+    assert task["Status"] == "success" and task["Type"] == "api_image_import"
+
+    cli.run("set", "--deactivate", created["id"])
+    assert cli.json("show", created["id"])["status"] == "deactivated"
+    cli.run("set", "--activate", created["id"])
+    assert cli.json("show", created["id"])["status"] == "active"
+
+    types = [t["Name"] for t in cli.json("metadef", "resource", "type", "list")]
+    assert "OS::Glance::Image" in types
+    cli.run("metadef", "namespace", "create", "--public", "--protected", "cli-ns")
+    assert [n["namespace"] for n in cli.json("metadef", "namespace", "list")] == ["cli-ns"]
+    cli.run("metadef", "property", "create", "--name", "hw_rng", "--title", "RNG", "--type",
+            "boolean", "--schema", '{"description": "A random number generator"}', "cli-ns")
+    assert cli.json("metadef", "property", "show", "cli-ns", "hw_rng")["title"] == "RNG"
+    failed = cli.run("metadef", "namespace", "delete", "cli-ns", ok=False)
+    assert "protected" in failed.stderr
+    cli.run("metadef", "namespace", "set", "--unprotected", "cli-ns")
+    cli.run("metadef", "namespace", "delete", "cli-ns")
+    assert cli.json("metadef", "namespace", "list") == []

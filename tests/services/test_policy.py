@@ -80,6 +80,18 @@ def test_images() -> None:
     assert not policy.can(MEMBER_A, "image:publicize_image")
     assert policy.can(ADMIN, "image:publicize_image") and policy.can(ADMIN, "image:get_all")
     assert policy.can(MEMBER_B, "image:modify_member", {"member_id": "p-b"})
+    # Glance: the owner's members deactivate; only admins download a deactivated
+    # image or write metadefs.
+    assert policy.can(MEMBER_A, "image:deactivate", mine)
+    assert policy.can(MEMBER_A, "image:reactivate", mine)
+    assert not policy.can(MEMBER_B, "image:deactivate", mine)
+    assert not policy.can(READER_A, "image:reactivate", mine)
+    assert policy.can(ADMIN, "image:download_deactivated")
+    assert not policy.can(MEMBER_A, "image:download_deactivated")
+    assert not policy.can(MEMBER_A, "image:modify_metadef", {"owner": "p-a"})
+    assert policy.can(READER_A, "image:get_metadef")
+    assert policy.can(MEMBER_A, "image:import_image", mine)
+    assert not policy.can(MEMBER_B, "image:import_image", mine)
     assert not policy.can(MEMBER_A, "image:modify_member", {"member_id": "p-b"})
 
 

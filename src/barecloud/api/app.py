@@ -31,11 +31,15 @@ from barecloud.api.common import JSONResponse, new_request_id, provisioning_only
 from barecloud.api.compute import routes as compute_routes
 from barecloud.api.compute.microversion import NovaVersions
 from barecloud.api.identity.routes import ROUTERS as IDENTITY_ROUTERS
+from barecloud.api.image import actions as image_actions
 from barecloud.api.image import data as image_data
 from barecloud.api.image import images as image_images
+from barecloud.api.image import info as image_info
 from barecloud.api.image import members as image_members
+from barecloud.api.image import metadefs as image_metadefs
 from barecloud.api.image import root as image_root
 from barecloud.api.image import schemas as image_schemas
+from barecloud.api.image import tasks as image_tasks
 from barecloud.api.limits import BodyLimits
 from barecloud.api.network import routes as network_routes
 from barecloud.api.request_metrics import RequestMetrics
@@ -108,7 +112,8 @@ def create_app(rt: Runtime) -> FastAPI:
     app.include_router(boot_scripts.router, dependencies=provisioning)
     app.include_router(boot_images.router, dependencies=provisioning)
     # The image root last: it answers every /image path no other route takes.
-    for module in (image_images, image_data, image_members, image_schemas, image_root):
+    for module in (image_images, image_data, image_actions, image_info, image_members,
+                   image_schemas, image_metadefs, image_tasks, image_root):
         app.include_router(module.router)
 
     @app.exception_handler(BarecloudError)

@@ -11,7 +11,7 @@ that hangs up mid-body is one line in the log, not a traceback.
 Limits (config.py): JSON bodies ``api_max_body_size`` (112 KiB, Nova's and
 Keystone's ``max_request_body_size``), the agent's endpoints
 ``agent_max_body_size``, an image upload (Glance's ``PUT
-/image/v2/images/{id}/file``) ``image_size_cap``.
+/image/v2/images/{id}/file`` and ``/stage``) ``image_size_cap``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from barecloud.errors import ClientError
 
 log = logging.getLogger(__name__)
 
-IMAGE_DATA = re.compile(r"^/image/v2/images/[^/]+/file/?$")
+IMAGE_DATA = re.compile(r"^/image/v2/images/[^/]+/(file|stage)/?$")
 # oslo.middleware's sizelimit (Nova, Keystone, Neutron, Glance) explanation.
 TOO_LARGE = "Request is too large."
 

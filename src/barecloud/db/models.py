@@ -364,3 +364,54 @@ class ImageMember(TimestampMixin, Base):
     )
     member: Mapped[str] = mapped_column(String(255), index=True)
     status: Mapped[str] = mapped_column(String(20), default="pending")
+
+
+class MetadefNamespace(TimestampMixin, Base):
+    """A Glance metadata definitions namespace: a catalog of properties, objects
+    and tags that clients offer for images, flavors, volumes (informative only)."""
+
+    __tablename__ = "metadef_namespaces"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    namespace: Mapped[str] = mapped_column(String(80), unique=True)
+    display_name: Mapped[str | None] = mapped_column(String(80))
+    description: Mapped[str | None] = mapped_column(Text)
+    visibility: Mapped[str] = mapped_column(String(32), default="private")
+    protected: Mapped[bool] = mapped_column(Boolean, default=False)
+    owner: Mapped[str | None] = mapped_column(String(255))
+
+
+class MetadefItem(TimestampMixin, Base):
+    """One object, property, tag or resource-type association of a namespace;
+    ``body`` holds its fields as Glance shows them, but name and times."""
+
+    __tablename__ = "metadef_items"
+    __table_args__ = (UniqueConstraint("namespace_id", "kind", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    namespace_id: Mapped[int] = mapped_column(
+        ForeignKey("metadef_namespaces.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))  # object, property, tag, resource_type
+    name: Mapped[str] = mapped_column(String(255))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ImageTask(TimestampMixin, Base):
+    """A Glance task: the record of one image import (``api_image_import``), kept
+    after the image is gone, as Glance's, until ``expires_at``."""
+
+    __tablename__ = "image_tasks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    image_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    type: Mapped[str] = mapped_column(String(30))
+    status: Mapped[str] = mapped_column(String(30), default="pending")
+    owner: Mapped[str | None] = mapped_column(String(255))
+    user_id: Mapped[str | None] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    input: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    message: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime)

@@ -167,6 +167,15 @@ RULES: dict[str, str] = {
     "image:delete_member": _IMAGE_OWNER_MEMBER,
     "image:get_members_all": f"{_READ_ALL} or project_id:%(owner)s",  # else only one's own
     "image:modify_member": "rule:admin or (role:member and project_id:%(member_id)s)",
+    "image:deactivate": _IMAGE_OWNER_MEMBER,
+    "image:reactivate": _IMAGE_OWNER_MEMBER,
+    "image:download_deactivated": _ADMIN,  # Glance: context.is_admin
+    "image:import_image": _IMAGE_OWNER_MEMBER,
+    "image:tasks_api_access": _ADMIN,  # Glance's default: the tasks API is an admin's
+    # Metadata definitions: anyone reads the public ones and its project's;
+    # Glance's default writes them as an admin only.
+    "image:get_metadef": "role:reader",
+    "image:modify_metadef": _ADMIN,
 
     # --- Compute (Nova) ----------------------------------------------------
     # Targets: servers and quotas {"project_id"}, keypairs {"user_id"}.

@@ -14,7 +14,7 @@ from barecloud.api.common import context, runtime
 from barecloud.api.image import params
 from barecloud.api.image.errors import error_response
 from barecloud.api.image.inputs import accepts
-from barecloud.services.image import images, schemas, store
+from barecloud.services.image import images, schemas, staging, store
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +39,17 @@ async def _body(request: Request) -> AsyncIterator[bytes]:
 
 
 @router.put("/{image_id}/file", status_code=204)
+@router.put("/{image_id}/stage", status_code=204)
 # Declared for /openapi.json only: octets are streamed to the store, not read as JSON.
 @accepts(body=schemas.IMAGE_DATA, content_type=schemas.DATA_MEDIA_TYPE)
 async def upload(image_id: str, request: Request) -> Response:
+    """``/file``: the image's data; ``/stage``: data for a later import (staging.py)."""
     kind = params.media_type(request)
     if kind != schemas.DATA_MEDIA_TYPE:
         return error_response(415, f"Invalid content type {kind}")
-    await images.upload(runtime(request), context(request), image_id, _body(request))
+    staged = request.url.path.rstrip("/").endswith("/stage")
+    receive = staging.stage if staged else images.upload
+    await receive(runtime(request), context(request), image_id, _body(request))
     return Response(status_code=204)
 
 

@@ -11,7 +11,7 @@ from barecloud.api.common import JSONResponse, base_url, context, runtime
 from barecloud.api.image import params, render
 from barecloud.api.image.errors import error_response
 from barecloud.api.image.inputs import accepts
-from barecloud.services.image import images, queries, schemas
+from barecloud.services.image import images, queries, schemas, staging
 from barecloud.services.image import patch as image_patch
 
 router = declared.router(prefix="/image/v2/images")
@@ -21,8 +21,10 @@ router = declared.router(prefix="/image/v2/images")
 @accepts(body=schemas.CREATE_IMAGE)
 async def create_image(request: Request) -> JSONResponse:
     image = await images.create(runtime(request), context(request), request.state.body)
+    # Glance names its import methods on a create; openstacksdk imports only if listed.
     return JSONResponse(render.image(image), status_code=201, headers={
-        "Location": f"{base_url(request)}/image/v2/images/{image.uuid}"})
+        "Location": f"{base_url(request)}/image/v2/images/{image.uuid}",
+        "OpenStack-image-import-methods": ",".join(staging.IMPORT_METHODS)})
 
 
 @router.get("")

@@ -14,15 +14,25 @@ from fastapi.routing import APIRoute
 
 from barecloud.api import accepts as declared
 from barecloud.api.common import JSONResponse, base_url
-from barecloud.api.image import data, images, members, schemas
+from barecloud.api.image import (
+    actions,
+    data,
+    images,
+    info,
+    members,
+    metadefs,
+    schemas,
+    tasks,
+)
 from barecloud.api.image.errors import error_response
 from barecloud.api.image.inputs import accepts
 from barecloud.errors import NotFound
 
 router = declared.router(prefix="/image")
 
-# v2.7 brought os_hidden and the os_hash_* fields, the newest things served here;
-# later versions add image import, multiple stores and caching, which are not.
+# v2.7 brought os_hidden and the os_hash_* fields, the newest things served here
+# (with 2.6's import, glance-direct only); later versions add multiple stores,
+# copy-image and caching, which are not (2.12's /images/{id}/tasks is served).
 VERSIONS = [("2.7", "CURRENT"), *((f"2.{n}", "SUPPORTED") for n in range(6, -1, -1))]
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
@@ -46,7 +56,8 @@ async def explicit(request: Request) -> JSONResponse:
 async def choices(request: Request, rest: str = "") -> JSONResponse:
     if rest.split("/")[0] != "v2":
         return JSONResponse(versions(request), status_code=300)
-    allowed = sorted({m for module in (data, images, members, schemas)
+    allowed = sorted({m for module in (actions, data, images, info, members, metadefs,
+                                     schemas, tasks)
                       for route in module.router.routes
                       if isinstance(route, APIRoute) and route.path_regex.match(request.url.path)
                       for m in route.methods or ()})

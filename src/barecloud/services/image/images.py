@@ -231,7 +231,7 @@ async def set_tag(rt: Runtime, ctx: RequestContext, image_id: str, tag: str,
         image.updated_at = utcnow()
 
 
-async def _set_status(rt: Runtime, image: Image, old: str, new: str,
+async def set_status(rt: Runtime, image: Image, old: str, new: str,
                       **values: Any) -> bool:
     async with rt.db.session() as s:
         result = await s.execute(
@@ -258,7 +258,7 @@ async def upload(rt: Runtime, ctx: RequestContext, image_id: str,
             raise InvalidParameter(
                 "Properties disk_format, container_format must be set prior to saving data."
             )
-    if image.status != "queued" or not await _set_status(rt, image, "queued", "saving"):
+    if image.status != "queued" or not await set_status(rt, image, "queued", "saving"):
         current = (await get(rt, ctx, image_id)).status
         raise Conflict(f"Image status transition from {current} to saving is not allowed")
     try:
@@ -267,9 +267,9 @@ async def upload(rt: Runtime, ctx: RequestContext, image_id: str,
         reason = _failure(exc)
         if not isinstance(exc, BarecloudError) or exc.code >= 500:
             log.warning("upload of image %s failed: %r", image.uuid, exc)
-        await asyncio.shield(_set_status(rt, image, "saving", "killed", status_reason=reason))
+        await asyncio.shield(set_status(rt, image, "saving", "killed", status_reason=reason))
         raise
-    finished = await _set_status(
+    finished = await set_status(
         rt, image, "saving", "active", size=stored.size, virtual_size=stored.virtual_size,
         checksum=stored.md5, os_hash_algo="sha512", os_hash_value=stored.sha512,
         raw_size=stored.raw_size, raw_sha512=stored.raw_sha512, status_reason=None,
@@ -281,9 +281,13 @@ async def upload(rt: Runtime, ctx: RequestContext, image_id: str,
 
 
 async def data(rt: Runtime, ctx: RequestContext, image_id: str) -> tuple[Image, Path | None]:
-    """The image and its file as uploaded; None when it has no data (Glance's 204)."""
+    """The image and its file as uploaded; None when it has no data (Glance's 204).
+    A deactivated image's data is for admins only (403 to others), as Glance's."""
     image = await get(rt, ctx, image_id)
-    if image.status != "active":
+    if image.status == "deactivated" and not policy.can(ctx, "image:download_deactivated"):
+        raise Forbidden("The requested image has been deactivated. Image data download is "
+                        "forbidden.")
+    if image.status not in ("active", "deactivated"):
         return image, None
     return image, image_store.data_path(rt.settings, image.uuid)
 

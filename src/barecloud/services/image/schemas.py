@@ -245,3 +245,26 @@ def check_name(key: str) -> None:
         raise InvalidParameter("Custom property should not be greater than 255 characters.")
     if "\x00" in key:
         raise InvalidParameter(f"Property name {quote(key)} contains a NUL character.")
+
+
+# POST /images/{id}/import: {"method": {"name": ...}} (Glance's import body).
+IMPORT_IMAGE: dict[str, Any] = {
+    "type": "object", "title": "import", "required": ["method"],
+    "properties": {"method": {"type": "object", "required": ["name"],
+                              "properties": {"name": {"type": "string"}}}},
+}
+
+# POST /v2/tasks: {"type", "input"} (Glance's task body).
+CREATE_TASK: dict[str, Any] = {
+    "type": "object", "title": "task", "required": ["type", "input"],
+    "properties": {"type": {"type": "string"}, "input": {"type": "object"}},
+}
+LIST_TASKS_QUERY: dict[str, Any] = {
+    "type": "object",
+    "properties": {"status": {"type": "string", "enum": ["pending", "processing", "success",
+                                                         "failure"]},
+                   "type": {"type": "string"},
+                   "sort_dir": {"type": "string", "enum": ["asc", "desc"]},
+                   "sort_key": {"type": "string"}, "limit": {"type": "string"},
+                   "marker": {"type": "string"}},
+}

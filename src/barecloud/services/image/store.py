@@ -79,9 +79,39 @@ def raw_path(settings: Settings, image_id: str, disk_format: str | None) -> Path
     return data_path(settings, image_id)
 
 
+def staging_path(settings: Settings, image_id: str) -> Path:
+    """Data staged for an import (``PUT /images/{id}/stage``), until it is imported."""
+    return directory(settings) / "staging" / image_id
+
+
 def remove(settings: Settings, image_id: str) -> None:
-    for path in (data_path(settings, image_id), raw_path(settings, image_id, "qcow2")):
+    for path in (data_path(settings, image_id), raw_path(settings, image_id, "qcow2"),
+                 staging_path(settings, image_id)):
         path.unlink(missing_ok=True)
+
+
+async def stage(settings: Settings, image_id: str, chunks: AsyncIterator[bytes]) -> int:
+    """Write ``chunks`` to the image's staging file (renamed in when whole); its size."""
+    target = staging_path(settings, image_id)
+    await asyncio.to_thread(target.parent.mkdir, mode=0o700, parents=True, exist_ok=True)
+    tmp = target.with_name(f".{image_id}.{secrets.token_hex(4)}.part")
+    try:
+        size, _, _ = await _write(tmp, chunks)
+        await asyncio.to_thread(os.replace, tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return size
+
+
+async def staged(settings: Settings, image_id: str) -> AsyncIterator[bytes]:
+    """The staged data, in blocks, as ``receive`` takes an upload."""
+    f = await asyncio.to_thread(open, staging_path(settings, image_id), "rb")
+    try:
+        while block := await asyncio.to_thread(f.read, BLOCK):
+            yield block
+    finally:
+        await asyncio.to_thread(f.close)
 
 
 async def receive(settings: Settings, image_id: str, disk_format: str,
