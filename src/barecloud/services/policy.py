@@ -62,7 +62,8 @@ RULES: dict[str, str] = {
     "identity:get_auth_projects": "@",
     "identity:get_auth_domains": "@",
     "identity:get_auth_system": "@",
-    "identity:get_domain": f"{_READ_ALL} or domain_id:%(domain_id)s",
+    "identity:get_domain": f"{_READ_ALL} or domain_id:%(domain_id)s or "
+                           "project_id:%(project_in_domain)s",
     "identity:list_domains": _READ_ALL,
     "identity:create_domain": _ADMIN,
     "identity:update_domain": _ADMIN,

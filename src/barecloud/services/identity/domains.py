@@ -43,8 +43,13 @@ async def find_by_name(s: AsyncSession, name: str) -> Domain:
 
 
 async def get(rt: Runtime, ctx: RequestContext, ident: str) -> Domain:
-    policy.authorize(ctx, "identity:get_domain", {"domain_id": ident})
     async with rt.db.session() as s:
+        # Keystone: a token scoped to a project of the domain reads the domain.
+        own = await s.get(Project, ctx.project) if ctx.project else None
+        policy.authorize(ctx, "identity:get_domain", {
+            "domain_id": ident,
+            "project_in_domain": own.id if own is not None and own.domain_id == ident
+            else None})
         return await find(s, ident)
 
 

@@ -144,16 +144,19 @@ async def create(rt: Runtime, ctx: RequestContext, body: Any) -> Project:
 async def update(rt: Runtime, ctx: RequestContext, ident: str, body: Any) -> Project:
     policy.authorize(ctx, "identity:update_project")
     data = body["project"]
-    for key in ("domain_id", "parent_id", "is_domain", "id"):
-        if key in data:
-            raise InvalidParameter(f"Invalid input for field/attribute {key}. Value: "
-                                   f"{quote(data[key])}. It cannot be changed.")
     name = data.get("name")
     description = data.get("description")
     enabled = data.get("enabled")
     tags = validate.tags(data)
     async with rt.db.session() as s:
         project = await find(s, ident)
+        # Keystone takes a body that repeats what the project already is.
+        for key, own in (("id", project.id), ("domain_id", project.domain_id),
+                         ("parent_id", project.parent_id or project.domain_id),
+                         ("is_domain", False)):
+            if key in data and data[key] != own:
+                raise InvalidParameter(f"Invalid input for field/attribute {key}. Value: "
+                                       f"{quote(data[key])}. It cannot be changed.")
         if name is not None:
             await _unique(s, name, project.domain_id, project.id)
             project.name = name
