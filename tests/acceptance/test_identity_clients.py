@@ -162,3 +162,31 @@ def test_openstack_cli(keystone_service: support.Service) -> None:
     admin.run("user", "delete", "cli-user")
     admin.run("project", "delete", "cli-project")
     assert "cli-project" not in {p["Name"] for p in admin.json("project", "list")}
+
+
+def test_openstack_cli_groups(keystone_service: support.Service) -> None:
+    svc = keystone_service
+    admin = Cli(svc)
+    admin.json("project", "create", "group-project")
+    admin.json("user", "create", "--password", "g-pass", "group-user")
+    group = admin.json("group", "create", "--description", "ops", "ops")
+    assert (group["name"], group["description"], group["domain_id"]) == (
+        "ops", "ops", "default")
+    admin.run("group", "add", "user", "ops", "group-user")
+    assert "group-user in group ops" in admin.run(
+        "group", "contains", "user", "ops", "group-user").stdout
+    assert [u["Name"] for u in admin.json("user", "list", "--group", "ops")] == ["group-user"]
+    admin.run("role", "add", "--project", "group-project", "--group", "ops", "member")
+    assignments = admin.json("role", "assignment", "list", "--group", "ops", "--names")
+    assert [(a["Role"], a["Group"], a["Project"]) for a in assignments] == [
+        ("member", "ops@Default", "group-project@Default")]
+    as_user = Cli(svc, cloud=None, OS_AUTH_URL=f"{svc.url}/identity", OS_USERNAME="group-user",
+                  OS_PASSWORD="g-pass", OS_PROJECT_NAME="group-project",
+                  OS_USER_DOMAIN_ID="default", OS_PROJECT_DOMAIN_ID="default",
+                  OS_IDENTITY_API_VERSION="3", OS_REGION_NAME="RegionOne")
+    assert as_user.json("token", "issue")["project_id"]
+    admin.run("group", "remove", "user", "ops", "group-user")
+    assert admin.json("user", "list", "--group", "ops") == []
+    assert "401" in as_user.run("token", "issue", ok=False).stderr
+    admin.run("group", "delete", "ops")
+    assert "ops" not in {g["Name"] for g in admin.json("group", "list")}

@@ -104,6 +104,47 @@ class RoleAssignment(Base):
     role_id: Mapped[str] = mapped_column(ForeignKey("roles.id", ondelete="CASCADE"))
 
 
+class Group(Base):
+    """Users of one domain given roles together."""
+
+    __tablename__ = "groups"
+    __table_args__ = (UniqueConstraint("domain_id", "name", name="uq_groups_domain_name"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255))
+    domain_id: Mapped[str] = mapped_column(ForeignKey("domains.id"), index=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class GroupMember(Base):
+    __tablename__ = "group_members"
+
+    group_id: Mapped[str] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
+                                         primary_key=True, index=True)
+
+
+class GroupRoleAssignment(Base):
+    """A group, a role, and where; every member has the role there."""
+
+    __tablename__ = "group_role_assignments"
+    __table_args__ = (
+        UniqueConstraint("group_id", "target_type", "target_id", "role_id",
+                         name="uq_group_role_assignments"),
+        Index("ix_group_role_assignments_target", "target_type", "target_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    group_id: Mapped[str] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"),
+                                          index=True)
+    target_type: Mapped[str] = mapped_column(String(16))  # project, domain, system
+    target_id: Mapped[str] = mapped_column(String(64))  # "all" for the system
+    role_id: Mapped[str] = mapped_column(ForeignKey("roles.id", ondelete="CASCADE"))
+
+
 class ApplicationCredential(Base):
     """A secret a user gives a program: its roles on one project, frozen at creation."""
 

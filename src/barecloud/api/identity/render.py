@@ -6,7 +6,14 @@ import datetime as dt
 from typing import Any
 
 from barecloud.config import Settings
-from barecloud.db.identity_models import ApplicationCredential, Domain, Project, Role, User
+from barecloud.db.identity_models import (
+    ApplicationCredential,
+    Domain,
+    Group,
+    Project,
+    Role,
+    User,
+)
 from barecloud.services.identity import catalog
 from barecloud.services.identity.assignments import Assignment, Names
 from barecloud.services.identity.subjects import Subject
@@ -132,15 +139,28 @@ def token(t: Token, subject: Subject, settings: Settings, *,
     return {"token": body}
 
 
+def group(g: Group, v3: str) -> dict[str, Any]:
+    return {**(g.extra or {}), "id": g.id, "name": g.name, "domain_id": g.domain_id,
+            "description": g.description, "links": {"self": f"{v3}/groups/{g.id}"}}
+
+
 def _assignment_link(a: Assignment, v3: str) -> str:
     target = {"project": f"projects/{a.target_id}", "domain": f"domains/{a.target_id}",
               "system": "system"}[a.target_type]
-    return f"{v3}/{target}/users/{a.user_id}/roles/{a.prior_role_id or a.role_id}"
+    actor = f"groups/{a.group_id}" if a.group_id is not None else f"users/{a.user_id}"
+    return f"{v3}/{target}/{actor}/roles/{a.prior_role_id or a.role_id}"
+
+
+def _actor(ident: str, names: dict[str, tuple[str, str, str]] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": ident}
+    if names is not None and ident in names:
+        name, did, dname = names[ident]
+        out.update(name=name, domain={"id": did, "name": dname})
+    return out
 
 
 def assignment(a: Assignment, v3: str, names: Names | None) -> dict[str, Any]:
     r: dict[str, Any] = {"id": a.role_id}
-    u: dict[str, Any] = {"id": a.user_id}
     scope: dict[str, Any]
     if a.target_type == "system":
         scope = {"system": {"all": True}}
@@ -148,15 +168,20 @@ def assignment(a: Assignment, v3: str, names: Names | None) -> dict[str, Any]:
         scope = {a.target_type: {"id": a.target_id}}
     if names is not None:
         r["name"] = names.roles.get(a.role_id, "")
-        if a.user_id in names.users:
-            name, did, dname = names.users[a.user_id]
-            u.update(name=name, domain={"id": did, "name": dname})
         if a.target_type == "project" and a.target_id in names.projects:
             name, did, dname = names.projects[a.target_id]
             scope["project"].update(name=name, domain={"id": did, "name": dname})
         elif a.target_type == "domain":
             scope["domain"]["name"] = names.domains.get(a.target_id, "")
-    links = {"assignment": _assignment_link(a, v3)}
+    out: dict[str, Any] = {"role": r, "scope": scope,
+                           "links": {"assignment": _assignment_link(a, v3)}}
+    if a.user_id is not None:
+        out["user"] = _actor(a.user_id, names.users if names else None)
+        if a.group_id is not None:
+            out["links"]["membership"] = f"{v3}/groups/{a.group_id}/users/{a.user_id}"
+    else:
+        assert a.group_id is not None
+        out["group"] = _actor(a.group_id, names.groups if names else None)
     if a.prior_role_id is not None:
-        links["prior_role"] = f"{v3}/roles/{a.prior_role_id}"
-    return {"role": r, "user": u, "scope": scope, "links": links}
+        out["links"]["prior_role"] = f"{v3}/roles/{a.prior_role_id}"
+    return out

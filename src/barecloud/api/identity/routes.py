@@ -9,6 +9,7 @@ from barecloud.api.identity import (
     catalog,
     domains,
     grants,
+    groups,
     projects,
     roles,
     root,
@@ -17,4 +18,5 @@ from barecloud.api.identity import (
 )
 
 ROUTERS: tuple[APIRouter, ...] = tuple(m.router for m in (
-    root, tokens, grants, domains, projects, users, app_credentials, roles, catalog))
+    root, tokens, grants, domains, projects, users, groups, app_credentials, roles,
+    catalog))

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from barecloud.db.identity_models import (
     DEFAULT_DOMAIN,
     ApplicationCredential,
+    GroupRoleAssignment,
     Project,
     RoleAssignment,
 )
@@ -17,6 +18,7 @@ from barecloud.errors import Conflict, Forbidden, InvalidParameter, NotFound, qu
 from barecloud.services import policy
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.identity import domains, validate
+from barecloud.services.identity.subjects import assigned_targets
 from barecloud.services.identity.tokens import tokens_of
 
 KNOWN = {"name", "description", "enabled", "tags", "options", "domain_id", "parent_id",
@@ -50,8 +52,7 @@ async def get(rt: Runtime, ctx: RequestContext, ident: str) -> Project:
 
 
 def _assigned(user_id: str) -> Any:
-    return select(RoleAssignment.target_id).where(RoleAssignment.user_id == user_id,
-                                                  RoleAssignment.target_type == "project")
+    return assigned_targets(user_id, "project")
 
 
 async def list_projects(rt: Runtime, ctx: RequestContext, *, name: str | None = None,
@@ -179,8 +180,9 @@ async def remove(rt: Runtime, ctx: RequestContext, ident: str) -> None:
         if await s.scalar(select(Project.id).where(Project.parent_id == project.id).limit(1)):
             raise Forbidden(f"Cannot delete project {project.id} since it is not a leaf in "
                             "the hierarchy.")
-        await s.execute(delete(RoleAssignment).where(RoleAssignment.target_type == "project",
-                                                     RoleAssignment.target_id == project.id))
+        for model in (RoleAssignment, GroupRoleAssignment):
+            await s.execute(delete(model).where(model.target_type == "project",
+                                                model.target_id == project.id))
         await s.execute(delete(ApplicationCredential)
                         .where(ApplicationCredential.project_id == project.id))
         await s.delete(project)

@@ -94,6 +94,10 @@ _ROLE: dict[str, Schema] = {"name": name(255), "description": text(255),
 CREATE_ROLE = entity("role", _ROLE, ("name",))
 UPDATE_ROLE = entity("role", _ROLE)
 
+_GROUP: dict[str, Schema] = {"name": name(64), "description": DESCRIPTION, "domain_id": ID}
+CREATE_GROUP = entity("group", _GROUP, ("name",))
+UPDATE_GROUP = entity("group", _GROUP)
+
 # --- application credentials ---------------------------------------------------------
 _ROLE_REF: Schema = {"type": "object", "properties": {"id": TEXT, "name": TEXT},
                      "anyOf": [{"required": ["id"]}, {"required": ["name"]}]}
@@ -143,6 +147,8 @@ LIST_PROJECTS_QUERY = query("name", "domain_id", "enabled", "parent_id", "is_dom
 LIST_USERS_QUERY = query("name", "domain_id", "enabled")
 LIST_DOMAINS_QUERY = query("name", "enabled")
 LIST_ROLES_QUERY = query("name")
+LIST_GROUPS_QUERY = query("name", "domain_id")
+LIST_GROUP_USERS_QUERY = query("password_expires_at")
 LIST_APP_CREDENTIALS_QUERY = query("name")
 LIST_SERVICES_QUERY = query("type")
 LIST_ENDPOINTS_QUERY = query("interface", "service_id", "region_id")

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import select, union
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Select
 
 from barecloud.db.identity_models import (
     ApplicationCredential,
     Domain,
+    GroupMember,
+    GroupRoleAssignment,
     Project,
     Role,
     RoleAssignment,
@@ -77,13 +80,34 @@ def implied_closure(names: set[str]) -> set[str]:
     return out
 
 
+def groups_of(user_id: str) -> Select[Any]:
+    return select(GroupMember.group_id).where(GroupMember.user_id == user_id)
+
+
+def assigned_targets(user_id: str, kind: ScopeKind) -> Any:
+    """The ids of the ``kind`` targets ``user_id`` has a role on, itself or by a group."""
+    return union(
+        select(RoleAssignment.target_id).where(RoleAssignment.user_id == user_id,
+                                               RoleAssignment.target_type == kind),
+        select(GroupRoleAssignment.target_id).where(
+            GroupRoleAssignment.group_id.in_(groups_of(user_id)),
+            GroupRoleAssignment.target_type == kind))
+
+
 async def effective_roles(s: AsyncSession, user_id: str, kind: ScopeKind,
                           target_id: str) -> tuple[Ref, ...]:
-    """The user's roles on one target, implied roles added, sorted by name."""
+    """The user's roles on one target, its groups' included and implied roles added,
+    sorted by name."""
     direct = set((await s.scalars(
         select(Role.name).join(RoleAssignment, RoleAssignment.role_id == Role.id)
         .where(RoleAssignment.user_id == user_id, RoleAssignment.target_type == kind,
                RoleAssignment.target_id == target_id)
+    )).all())
+    direct |= set((await s.scalars(
+        select(Role.name).join(GroupRoleAssignment, GroupRoleAssignment.role_id == Role.id)
+        .where(GroupRoleAssignment.group_id.in_(groups_of(user_id)),
+               GroupRoleAssignment.target_type == kind,
+               GroupRoleAssignment.target_id == target_id)
     )).all())
     if not direct:
         return ()

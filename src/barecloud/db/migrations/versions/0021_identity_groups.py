@@ -1,0 +1,64 @@
+"""identity groups: groups of a domain, their members, and their role assignments (issue 21)
+
+Revision ID: 0021
+Revises: 0020
+Create Date: 2026-12-07 13:00:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0021"
+down_revision = "0020"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "groups",
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("domain_id", sa.String(length=64), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("extra", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["domain_id"], ["domains.id"]),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("domain_id", "name", name="uq_groups_domain_name"),
+    )
+    op.create_index("ix_groups_domain_id", "groups", ["domain_id"])
+    op.create_table(
+        "group_members",
+        sa.Column("group_id", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.String(length=64), nullable=False),
+        sa.ForeignKeyConstraint(["group_id"], ["groups.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("group_id", "user_id"),
+    )
+    op.create_index("ix_group_members_user_id", "group_members", ["user_id"])
+    op.create_table(
+        "group_role_assignments",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("group_id", sa.String(length=64), nullable=False),
+        sa.Column("target_type", sa.String(length=16), nullable=False),
+        sa.Column("target_id", sa.String(length=64), nullable=False),
+        sa.Column("role_id", sa.String(length=64), nullable=False),
+        sa.ForeignKeyConstraint(["group_id"], ["groups.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["role_id"], ["roles.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("group_id", "target_type", "target_id", "role_id",
+                            name="uq_group_role_assignments"),
+    )
+    op.create_index("ix_group_role_assignments_group_id", "group_role_assignments",
+                    ["group_id"])
+    op.create_index("ix_group_role_assignments_target", "group_role_assignments",
+                    ["target_type", "target_id"])
+
+
+def downgrade() -> None:
+    op.drop_table("group_role_assignments")
+    op.drop_table("group_members")
+    op.drop_table("groups")
