@@ -190,3 +190,17 @@ def test_openstack_cli_groups(keystone_service: support.Service) -> None:
     assert "401" in as_user.run("token", "issue", ok=False).stderr
     admin.run("group", "delete", "ops")
     assert "ops" not in {g["Name"] for g in admin.json("group", "list")}
+
+
+def test_openstack_cli_project_tags(keystone_service: support.Service) -> None:
+    admin = Cli(keystone_service)
+    admin.json("project", "create", "--tag", "blue", "--tag", "gpu", "tagged")
+    admin.json("project", "create", "--tag", "blue", "plain")
+    assert {p["Name"] for p in admin.json("project", "list", "--tags", "blue,gpu")} == {
+        "tagged"}
+    assert {p["Name"] for p in admin.json("project", "list", "--tags-any", "blue")} == {
+        "tagged", "plain"}
+    assert {p["Name"] for p in admin.json("project", "list", "--not-tags-any", "gpu")} >= {
+        "plain", "admin", "demo"}
+    admin.run("project", "set", "--remove-tag", "gpu", "tagged")
+    assert admin.json("project", "show", "tagged")["tags"] == ["blue"]

@@ -72,6 +72,8 @@ _PROJECT: dict[str, Schema] = {
     "options": OPTIONS, "domain_id": ID, "parent_id": ID, "is_domain": BOOLEAN}
 CREATE_PROJECT = entity("project", _PROJECT, ("name",))
 UPDATE_PROJECT = entity("project", _PROJECT)
+UPDATE_PROJECT_TAGS: Schema = {"type": "object", "required": ["tags"],
+                               "properties": {"tags": TAGS}}
 
 _DOMAIN: dict[str, Schema] = {"name": name(64), "description": text(65535, nullable=False),
                               "enabled": BOOLEAN, "tags": TAGS, "options": OPTIONS}
@@ -143,7 +145,8 @@ def query(*names: str) -> Schema:
     return {"type": "object", "properties": {n: TEXT for n in names}}
 
 
-LIST_PROJECTS_QUERY = query("name", "domain_id", "enabled", "parent_id", "is_domain")
+LIST_PROJECTS_QUERY = query("name", "domain_id", "enabled", "parent_id", "is_domain", "tags",
+                            "tags-any", "not-tags", "not-tags-any")
 LIST_USERS_QUERY = query("name", "domain_id", "enabled")
 LIST_DOMAINS_QUERY = query("name", "enabled")
 LIST_ROLES_QUERY = query("name")
