@@ -204,3 +204,26 @@ def test_openstack_cli_project_tags(keystone_service: support.Service) -> None:
         "plain", "admin", "demo"}
     admin.run("project", "set", "--remove-tag", "gpu", "tagged")
     assert admin.json("project", "show", "tagged")["tags"] == ["blue"]
+
+
+def test_openstack_cli_catalog_writes(keystone_service: support.Service) -> None:
+    admin = Cli(keystone_service)
+    region = admin.json("region", "create", "--description", "second site", "RegionTwo")
+    assert (region["region"], region["description"]) == ("RegionTwo", "second site")
+    service = admin.json("service", "create", "--name", "metrics", "--description", "m",
+                         "metric")
+    assert (service["name"], service["type"], service["enabled"]) == ("metrics", "metric",
+                                                                      True)
+    endpoint = admin.json("endpoint", "create", "--region", "RegionTwo", "metrics", "public",
+                          "http://metrics.example.test:8041")
+    assert (endpoint["service_name"], endpoint["region"]) == ("metrics", "RegionTwo")
+    shown = admin.json("catalog", "show", "metric")
+    assert shown["name"] == "metrics" and "http://metrics.example.test:8041" in str(
+        shown["endpoints"])
+    assert sorted(e["Type"] for e in admin.json("catalog", "list")) == [
+        "baremetal", "compute", "identity", "image", "metric", "network", "reservation"]
+    admin.run("endpoint", "delete", endpoint["id"])
+    admin.run("service", "delete", "metrics")
+    admin.run("region", "delete", "RegionTwo")
+    assert "metric" not in {e["Type"] for e in admin.json("catalog", "list")}
+    assert "403" in admin.run("service", "delete", "nova", ok=False).stderr

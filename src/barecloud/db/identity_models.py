@@ -145,6 +145,47 @@ class GroupRoleAssignment(Base):
     role_id: Mapped[str] = mapped_column(ForeignKey("roles.id", ondelete="CASCADE"))
 
 
+class CatalogRegion(Base):
+    """A region an operator added (``RegionOne``, barecloud's own, is not stored)."""
+
+    __tablename__ = "catalog_regions"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    parent_region_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class CatalogService(Base):
+    """A service an operator added to the catalog (barecloud's own follow the settings)."""
+
+    __tablename__ = "catalog_services"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    type: Mapped[str] = mapped_column(String(255))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # name, description and what else a client sent, shown as sent.
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class CatalogEndpoint(Base):
+    """An endpoint an operator added, of a stored service or of one of barecloud's own
+    (whose id is then no foreign key)."""
+
+    __tablename__ = "catalog_endpoints"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    service_id: Mapped[str] = mapped_column(String(64), index=True)
+    interface: Mapped[str] = mapped_column(String(8))
+    region_id: Mapped[str | None] = mapped_column(String(255))
+    url: Mapped[str] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class ApplicationCredential(Base):
     """A secret a user gives a program: its roles on one project, frozen at creation."""
 

@@ -118,6 +118,15 @@ RULES: dict[str, str] = {
     "identity:get_endpoint": "role:reader",
     "identity:list_regions": "@",
     "identity:get_region": "@",
+    "identity:create_region": _ADMIN,
+    "identity:update_region": _ADMIN,
+    "identity:delete_region": _ADMIN,
+    "identity:create_service": _ADMIN,
+    "identity:update_service": _ADMIN,
+    "identity:delete_service": _ADMIN,
+    "identity:create_endpoint": _ADMIN,
+    "identity:update_endpoint": _ADMIN,
+    "identity:delete_endpoint": _ADMIN,
 
     # --- Bare Metal (Ironic) -----------------------------------------------
     "baremetal:node:list_all": _READ_ALL,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from barecloud.config import Settings
 from barecloud.db.identity_models import (
     ApplicationCredential,
     Domain,
@@ -14,8 +13,8 @@ from barecloud.db.identity_models import (
     Role,
     User,
 )
-from barecloud.services.identity import catalog
 from barecloud.services.identity.assignments import Assignment, Names
+from barecloud.services.identity.catalog_store import EndpointView, RegionView, ServiceView
 from barecloud.services.identity.subjects import Subject
 from barecloud.services.identity.tokens import Token, isotime
 
@@ -79,37 +78,35 @@ def app_cred(c: ApplicationCredential, roles: list[Role], v3: str,
     return out
 
 
-def catalog_entries(settings: Settings) -> list[dict[str, Any]]:
-    by_service: dict[str, dict[str, Any]] = {}
-    for ep in catalog.endpoints(settings):
-        entry = by_service.setdefault(ep.service.type, {
-            "endpoints": [], "id": ep.service.id, "type": ep.service.type,
-            "name": ep.service.name})
-        entry["endpoints"].append({"id": ep.id, "interface": ep.interface,
-                                   "region": catalog.REGION, "region_id": catalog.REGION,
-                                   "url": ep.url})
-    return list(by_service.values())
+def catalog_entries(entries: list[tuple[ServiceView, list[EndpointView]]]
+                    ) -> list[dict[str, Any]]:
+    """A token's catalog (catalog_store.for_token)."""
+    return [{"endpoints": [{"id": e.id, "interface": e.interface, "region": e.region_id,
+                            "region_id": e.region_id, "url": e.url} for e in endpoints],
+             "id": svc.id, "type": svc.type, "name": svc.extra.get("name", "")}
+            for svc, endpoints in entries]
 
 
-def service(svc: catalog.Service, v3: str) -> dict[str, Any]:
-    return {"id": svc.id, "type": svc.type, "name": svc.name,
-            "description": svc.description, "enabled": True,
+def service(svc: ServiceView, v3: str) -> dict[str, Any]:
+    return {"name": "", **svc.extra, "id": svc.id, "type": svc.type, "enabled": svc.enabled,
             "links": {"self": f"{v3}/services/{svc.id}"}}
 
 
-def endpoint(ep: catalog.Endpoint, v3: str) -> dict[str, Any]:
-    return {"id": ep.id, "interface": ep.interface, "region": catalog.REGION,
-            "region_id": catalog.REGION, "service_id": ep.service.id, "url": ep.url,
-            "enabled": True, "links": {"self": f"{v3}/endpoints/{ep.id}"}}
+def endpoint(ep: EndpointView, v3: str) -> dict[str, Any]:
+    return {**ep.extra, "id": ep.id, "interface": ep.interface, "region": ep.region_id,
+            "region_id": ep.region_id, "service_id": ep.service_id, "url": ep.url,
+            "enabled": ep.enabled, "links": {"self": f"{v3}/endpoints/{ep.id}"}}
 
 
-def region(v3: str) -> dict[str, Any]:
-    return {"id": catalog.REGION, "description": "", "parent_region_id": None,
-            "links": {"self": f"{v3}/regions/{catalog.REGION}"}}
+def region(r: RegionView, v3: str) -> dict[str, Any]:
+    return {**r.extra, "id": r.id, "description": r.description,
+            "parent_region_id": r.parent_region_id,
+            "links": {"self": f"{v3}/regions/{r.id}"}}
 
 
-def token(t: Token, subject: Subject, settings: Settings, *,
-          with_catalog: bool) -> dict[str, Any]:
+def token(t: Token, subject: Subject,
+          catalog: list[tuple[ServiceView, list[EndpointView]]] | None) -> dict[str, Any]:
+    """``catalog`` None: none asked (``nocatalog``)."""
     body: dict[str, Any] = {
         "methods": list(t.methods),
         "user": {"domain": {"id": subject.user_domain.id, "name": subject.user_domain.name},
@@ -130,8 +127,8 @@ def token(t: Token, subject: Subject, settings: Settings, *,
         body["is_domain"] = False
     if t.scope.kind is not None:
         body["roles"] = [{"id": r.id, "name": r.name} for r in subject.roles]
-        if with_catalog:
-            body["catalog"] = catalog_entries(settings)
+        if catalog is not None:
+            body["catalog"] = catalog_entries(catalog)
     if subject.app_cred is not None:
         body["application_credential"] = {"id": subject.app_cred.id,
                                           "name": subject.app_cred.name,

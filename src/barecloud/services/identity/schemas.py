@@ -100,6 +100,26 @@ _GROUP: dict[str, Schema] = {"name": name(64), "description": DESCRIPTION, "doma
 CREATE_GROUP = entity("group", _GROUP, ("name",))
 UPDATE_GROUP = entity("group", _GROUP)
 
+# --- the catalog (keystone/catalog/schema.py) -----------------------------------------
+REGION_ID: Schema = {"type": ["string", "null"], "minLength": 1, "maxLength": 255,
+                     "pattern": NO_NUL}
+_REGION: dict[str, Schema] = {"id": REGION_ID, "description": text(255),
+                              "parent_region_id": REGION_ID}
+CREATE_REGION = entity("region", _REGION)
+UPDATE_REGION = entity("region", _REGION)
+_SERVICE: dict[str, Schema] = {
+    "type": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": NO_NUL},
+    "enabled": BOOLEAN, "name": {"type": "string", "maxLength": 255, "pattern": NO_NUL}}
+CREATE_SERVICE = entity("service", _SERVICE, ("type",))
+UPDATE_SERVICE = entity("service", _SERVICE)
+_ENDPOINT: dict[str, Schema] = {
+    "enabled": BOOLEAN, "interface": {"type": "string", "enum": ["admin", "internal", "public"]},
+    "region_id": REGION_ID, "region": REGION_ID,
+    "service_id": {"type": "string", "maxLength": 64, "pattern": NO_NUL},
+    "url": {"type": "string", "maxLength": 225, "pattern": "^[a-zA-Z0-9+.-]+:[^\\x00]+$"}}
+CREATE_ENDPOINT = entity("endpoint", _ENDPOINT, ("interface", "service_id", "url"))
+UPDATE_ENDPOINT = entity("endpoint", _ENDPOINT)
+
 # --- application credentials ---------------------------------------------------------
 _ROLE_REF: Schema = {"type": "object", "properties": {"id": TEXT, "name": TEXT},
                      "anyOf": [{"required": ["id"]}, {"required": ["name"]}]}
@@ -153,7 +173,8 @@ LIST_ROLES_QUERY = query("name")
 LIST_GROUPS_QUERY = query("name", "domain_id")
 LIST_GROUP_USERS_QUERY = query("password_expires_at")
 LIST_APP_CREDENTIALS_QUERY = query("name")
-LIST_SERVICES_QUERY = query("type")
+LIST_SERVICES_QUERY = query("type", "name")
+LIST_REGIONS_QUERY = query("parent_region_id")
 LIST_ENDPOINTS_QUERY = query("interface", "service_id", "region_id")
 ROLE_ASSIGNMENTS_QUERY = query(
     "user.id", "role.id", "group.id", "scope.project.id", "scope.domain.id", "scope.system",

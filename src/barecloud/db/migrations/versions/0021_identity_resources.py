@@ -1,4 +1,7 @@
-"""identity groups: groups of a domain, their members, and their role assignments (issue 21)
+"""identity resources: groups (members, role assignments) and the writable catalog (issue 21)
+
+barecloud's own services, endpoints and RegionOne follow the settings and
+are not stored; these tables hold what operators add.
 
 Revision ID: 0021
 Revises: 0020
@@ -58,7 +61,45 @@ def upgrade() -> None:
                     ["target_type", "target_id"])
 
 
+    op.create_table(
+        "catalog_regions",
+        sa.Column("id", sa.String(length=255), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("parent_region_id", sa.String(length=255), nullable=True),
+        sa.Column("extra", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_catalog_regions_parent_region_id", "catalog_regions",
+                    ["parent_region_id"])
+    op.create_table(
+        "catalog_services",
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("type", sa.String(length=255), nullable=False),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column("extra", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_table(
+        "catalog_endpoints",
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("service_id", sa.String(length=64), nullable=False),
+        sa.Column("interface", sa.String(length=8), nullable=False),
+        sa.Column("region_id", sa.String(length=255), nullable=True),
+        sa.Column("url", sa.Text(), nullable=False),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column("extra", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_catalog_endpoints_service_id", "catalog_endpoints", ["service_id"])
+
+
 def downgrade() -> None:
+    op.drop_table("catalog_endpoints")
+    op.drop_table("catalog_services")
+    op.drop_table("catalog_regions")
     op.drop_table("group_role_assignments")
     op.drop_table("group_members")
     op.drop_table("groups")
