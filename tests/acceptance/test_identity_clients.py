@@ -227,3 +227,18 @@ def test_openstack_cli_catalog_writes(keystone_service: support.Service) -> None
     admin.run("region", "delete", "RegionTwo")
     assert "metric" not in {e["Type"] for e in admin.json("catalog", "list")}
     assert "403" in admin.run("service", "delete", "nova", ok=False).stderr
+
+
+def test_openstack_cli_credentials(keystone_service: support.Service) -> None:
+    admin = Cli(keystone_service)
+    blob = '{"access": "cli-access", "secret": "cli-secret"}'
+    made = admin.json("credential", "create", "--type", "ec2", "--project", "admin", "admin",
+                      blob)
+    assert (made["type"], made["blob"]) == ("ec2", blob)
+    assert [c["ID"] for c in admin.json("credential", "list", "--type", "ec2")] == [made["id"]]
+    admin.run("credential", "set", "--type", "ec2", "--data",
+              '{"access": "cli-access", "secret": "rotated"}', "--user", "admin",
+              "--project", "admin", made["id"])
+    assert "rotated" in admin.json("credential", "show", made["id"])["blob"]
+    admin.run("credential", "delete", made["id"])
+    assert admin.json("credential", "list") == []

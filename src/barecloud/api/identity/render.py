@@ -7,8 +7,10 @@ from typing import Any
 
 from barecloud.db.identity_models import (
     ApplicationCredential,
+    Credential,
     Domain,
     Group,
+    Policy,
     Project,
     Role,
     User,
@@ -139,6 +141,16 @@ def token(t: Token, subject: Subject,
 def group(g: Group, v3: str) -> dict[str, Any]:
     return {**(g.extra or {}), "id": g.id, "name": g.name, "domain_id": g.domain_id,
             "description": g.description, "links": {"self": f"{v3}/groups/{g.id}"}}
+
+
+def credential(c: Credential, blob: str, v3: str) -> dict[str, Any]:
+    return {**(c.extra or {}), "id": c.id, "user_id": c.user_id, "project_id": c.project_id,
+            "type": c.type, "blob": blob, "links": {"self": f"{v3}/credentials/{c.id}"}}
+
+
+def policy(p: Policy, v3: str) -> dict[str, Any]:
+    return {**(p.extra or {}), "id": p.id, "type": p.type, "blob": p.blob,
+            "links": {"self": f"{v3}/policies/{p.id}"}}
 
 
 def _assignment_link(a: Assignment, v3: str) -> str:

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from barecloud.api.identity import (
     app_credentials,
     catalog,
+    credentials,
     domains,
     grants,
     groups,
@@ -19,4 +20,4 @@ from barecloud.api.identity import (
 
 ROUTERS: tuple[APIRouter, ...] = tuple(m.router for m in (
     root, tokens, grants, domains, projects, users, groups, app_credentials, roles,
-    catalog))
+    catalog, credentials))

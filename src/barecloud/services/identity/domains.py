@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from barecloud.db.identity_models import (
     DEFAULT_DOMAIN,
     ApplicationCredential,
+    Credential,
     Domain,
     Group,
     GroupRoleAssignment,
@@ -132,8 +133,8 @@ async def remove(rt: Runtime, ctx: RequestContext, ident: str) -> None:
         # Memberships and the groups' other assignments go with them (foreign keys).
         for group in (await s.scalars(select(Group).where(Group.domain_id == domain.id))):
             await s.delete(group)
-        await s.execute(delete(ApplicationCredential).where(
-            ApplicationCredential.project_id.in_(projects)))
+        for owned in (ApplicationCredential, Credential):
+            await s.execute(delete(owned).where(owned.project_id.in_(projects)))
         await s.execute(delete(User).where(User.domain_id == domain.id))
         await s.execute(delete(Project).where(Project.domain_id == domain.id))
         await s.delete(domain)

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from barecloud.db.identity_models import (
     DEFAULT_DOMAIN,
     ApplicationCredential,
+    Credential,
     GroupRoleAssignment,
     Project,
     RoleAssignment,
@@ -197,7 +198,7 @@ async def update(rt: Runtime, ctx: RequestContext, ident: str, body: Any) -> Pro
 
 
 async def remove(rt: Runtime, ctx: RequestContext, ident: str) -> None:
-    """Delete a project with its role assignments and application credentials."""
+    """Delete a project with its role assignments and (application) credentials."""
     policy.authorize(ctx, "identity:delete_project")
     async with rt.db.session() as s:
         project = await find(s, ident)
@@ -207,8 +208,8 @@ async def remove(rt: Runtime, ctx: RequestContext, ident: str) -> None:
         for model in (RoleAssignment, GroupRoleAssignment):
             await s.execute(delete(model).where(model.target_type == "project",
                                                 model.target_id == project.id))
-        await s.execute(delete(ApplicationCredential)
-                        .where(ApplicationCredential.project_id == project.id))
+        for owned in (ApplicationCredential, Credential):
+            await s.execute(delete(owned).where(owned.project_id == project.id))
         await s.delete(project)
     tokens_of(rt).forget_subjects()
 

@@ -22,7 +22,8 @@ from barecloud.errors import BarecloudError, InvalidParameter
 from barecloud.services.identity.passwords import MAX_LENGTH as PASSWORD_MAX
 from barecloud.services.validation import Schema
 
-SECRET_FIELDS = frozenset({"password", "original_password", "secret"})
+# A credential's blob holds a secret too (an EC2 secret key).
+SECRET_FIELDS = frozenset({"password", "original_password", "secret", "blob"})
 MASK = "******"
 
 NO_NUL = "^[^\\x00]*$"
@@ -120,6 +121,17 @@ _ENDPOINT: dict[str, Schema] = {
 CREATE_ENDPOINT = entity("endpoint", _ENDPOINT, ("interface", "service_id", "url"))
 UPDATE_ENDPOINT = entity("endpoint", _ENDPOINT)
 
+# --- credentials and policies (keystone/credential/schema.py, keystone/policy/schema.py)
+_TYPE: Schema = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": NO_NUL}
+_CREDENTIAL: dict[str, Schema] = {
+    "blob": {"type": "string", "pattern": NO_NUL}, "type": _TYPE, "user_id": TEXT,
+    "project_id": ID}
+CREATE_CREDENTIAL = entity("credential", _CREDENTIAL, ("blob", "type", "user_id"))
+UPDATE_CREDENTIAL = entity("credential", _CREDENTIAL)
+_POLICY: dict[str, Schema] = {"blob": {"type": "string", "pattern": NO_NUL}, "type": _TYPE}
+CREATE_POLICY = entity("policy", _POLICY, ("blob", "type"))
+UPDATE_POLICY = entity("policy", _POLICY)
+
 # --- application credentials ---------------------------------------------------------
 _ROLE_REF: Schema = {"type": "object", "properties": {"id": TEXT, "name": TEXT},
                      "anyOf": [{"required": ["id"]}, {"required": ["name"]}]}
@@ -171,6 +183,8 @@ LIST_USERS_QUERY = query("name", "domain_id", "enabled")
 LIST_DOMAINS_QUERY = query("name", "enabled")
 LIST_ROLES_QUERY = query("name")
 LIST_GROUPS_QUERY = query("name", "domain_id")
+LIST_CREDENTIALS_QUERY = query("user_id", "type")
+LIST_POLICIES_QUERY = query("type")
 LIST_GROUP_USERS_QUERY = query("password_expires_at")
 LIST_APP_CREDENTIALS_QUERY = query("name")
 LIST_SERVICES_QUERY = query("type", "name")

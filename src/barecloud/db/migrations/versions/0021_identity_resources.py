@@ -1,4 +1,5 @@
-"""identity resources: groups (members, role assignments) and the writable catalog (issue 21)
+"""identity resources: groups (members, role assignments), the writable catalog,
+credentials (blobs sealed) and policies (issue 21)
 
 barecloud's own services, endpoints and RegionOne follow the settings and
 are not stored; these tables hold what operators add.
@@ -94,9 +95,34 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_catalog_endpoints_service_id", "catalog_endpoints", ["service_id"])
+    op.create_table(
+        "credentials",
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.String(length=64), nullable=False),
+        sa.Column("project_id", sa.String(length=64), nullable=True),
+        sa.Column("type", sa.String(length=255), nullable=False),
+        sa.Column("blob", sa.Text(), nullable=False),
+        sa.Column("extra", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_credentials_user_id", "credentials", ["user_id"])
+    op.create_index("ix_credentials_project_id", "credentials", ["project_id"])
+    op.create_table(
+        "policies",
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("type", sa.String(length=255), nullable=False),
+        sa.Column("blob", sa.Text(), nullable=False),
+        sa.Column("extra", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("policies")
+    op.drop_table("credentials")
     op.drop_table("catalog_endpoints")
     op.drop_table("catalog_services")
     op.drop_table("catalog_regions")
