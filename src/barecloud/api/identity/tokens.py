@@ -63,7 +63,8 @@ async def revoke(request: Request) -> Response:
     token, _ = await tokens.validate_subject(request.headers.get("x-subject-token"))
     policy.authorize(context(request), "identity:revoke_token",
                      {"token.user_id": token.user_id})
-    await tokens.revoke(token, chain=params.flag(request, "cascade") is not False)
+    # Keystone revokes the token alone; ?cascade=true (barecloud's) its chain too.
+    await tokens.revoke(token, chain=params.flag(request, "cascade") is True)
     return Response(status_code=204)
 
 
