@@ -7,6 +7,7 @@ from typing import Any
 
 from tests.api.identity.keystone import Keystone, error, password
 
+
 def _catalog(ks: Keystone) -> list[dict[str, Any]]:
     rsp = ks.request("GET", "/auth/tokens", headers={"X-Subject-Token": ks.token})
     assert rsp.status_code == 200, rsp.text

@@ -45,7 +45,8 @@ def test_ec2_credential_lifecycle(ks: Keystone, name: str) -> None:
     assert (updated["id"], updated["blob"]) == (made["id"], new_blob)
     ks.ok("DELETE", f"/credentials/{made['id']}", 204)
     error(ks.request("GET", f"/credentials/{made['id']}"), 404)
-    assert "Could not find credential" in error(ks.request("DELETE", f"/credentials/{made['id']}"), 404)
+    assert "Could not find credential" in error(
+        ks.request("DELETE", f"/credentials/{made['id']}"), 404)
 
 
 def test_blobs_are_sealed_at_rest_and_never_logged(ks: Keystone, name: str) -> None:
@@ -92,7 +93,7 @@ def test_bad_credentials(ks: Keystone, name: str) -> None:
 
 
 def test_users_see_their_own_credentials_only(ks: Keystone, name: str) -> None:
-    user, project_id, token = _user_with_project(ks, name)
+    user, _, token = _user_with_project(ks, name)
     other, _, _ = _user_with_project(ks, f"{name}-o")
     mine = ks.ok("POST", "/credentials", 201, token=token, json={"credential": {
         "user_id": user["id"], "type": "totp", "blob": "mine"}})["credential"]
