@@ -118,6 +118,10 @@ RULES: dict[str, str] = {
     "identity:list_credentials": _READ_ALL,  # others list their own
     "identity:update_credential": _OWN_USER,
     "identity:delete_credential": _OWN_USER,
+    "identity:ec2_create_credential": _OWN_USER,
+    "identity:ec2_list_credentials": f"{_READ_ALL} or user_id:%(user_id)s",
+    "identity:ec2_get_credential": f"{_READ_ALL} or user_id:%(user_id)s",
+    "identity:ec2_delete_credential": _OWN_USER,
     "identity:get_policy": _READ_ALL,
     "identity:list_policies": _READ_ALL,
     "identity:create_policy": _ADMIN,

@@ -132,3 +132,26 @@ def test_policies(ks: Keystone, name: str) -> None:
     error(ks.request("GET", "/policies", token=token), 403)
     error(ks.request("POST", "/policies", token=token, json={"policy": {
         "blob": "{}", "type": "x"}}), 403)
+
+
+def test_ec2_credentials_of_a_user(ks: Keystone, name: str) -> None:
+    user, project_id, token = _user_with_project(ks, name)
+    base = f"/users/{user['id']}/credentials/OS-EC2"
+    made = ks.ok("POST", base, 201, token=token, json={"tenant_id": project_id})["credential"]
+    assert (made["user_id"], made["tenant_id"], made["trust_id"]) == (user["id"], project_id,
+                                                                      None)
+    assert len(made["access"]) == 32 and len(made["secret"]) == 32
+    assert made["links"]["self"] == f"{ks.svc.identity}{base}/{made['access']}"
+    assert ks.ok("GET", f"{base}/{made['access']}", token=token)["credential"] == made
+    assert ks.ok("GET", base, token=token)["credentials"] == [made]
+    # The same credential, seen through /credentials.
+    as_v3 = ks.ok("GET", f"/credentials/{hashlib.sha256(made['access'].encode()).hexdigest()}",
+                  token=token)["credential"]
+    assert as_v3["type"] == "ec2" and json.loads(as_v3["blob"])["secret"] == made["secret"]
+    other, _, other_token = _user_with_project(ks, f"{name}-o")
+    error(ks.request("GET", f"{base}/{made['access']}", token=other_token), 403)
+    error(ks.request("GET", f"/users/{other['id']}/credentials/OS-EC2/{made['access']}"), 404)
+    error(ks.request("POST", base, json={"tenant_id": "nope"}), 404)
+    ks.ok("DELETE", f"{base}/{made['access']}", 204, token=token)
+    error(ks.request("GET", f"{base}/{made['access']}", token=token), 404)
+    assert ks.ok("GET", base)["credentials"] == []

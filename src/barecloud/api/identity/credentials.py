@@ -1,12 +1,15 @@
-"""/v3/credentials and the deprecated /v3/policies."""
+"""/v3/credentials, /v3/users/{id}/credentials/OS-EC2 and the deprecated /v3/policies."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import Request, Response
 
 from barecloud.api.common import JSONResponse, context, runtime
 from barecloud.api.identity import inputs, params, render
 from barecloud.api.identity.inputs import accepts
+from barecloud.db.identity_models import Credential
 from barecloud.services.identity import credentials, policy_blobs, schemas
 
 router = inputs.router(prefix="/identity/v3")
@@ -90,4 +93,42 @@ async def update_policy(policy_id: str, request: Request) -> JSONResponse:
 @accepts()
 async def delete_policy(policy_id: str, request: Request) -> Response:
     await policy_blobs.remove(runtime(request), context(request), policy_id)
+    return Response(status_code=204)
+
+
+def _ec2(row: Credential, blob: str, request: Request) -> dict[str, Any]:
+    view = credentials.ec2_view(row, blob)
+    view["links"] = {"self": f"{params.v3(request)}/users/{row.user_id}/credentials/OS-EC2/"
+                             f"{view['access']}"}
+    return view
+
+
+@router.post("/users/{user_id}/credentials/OS-EC2", status_code=201)
+@accepts(body=schemas.CREATE_EC2_CREDENTIAL)
+async def create_ec2(user_id: str, request: Request) -> JSONResponse:
+    row, blob = await credentials.ec2_create(runtime(request), context(request), user_id,
+                                             request.state.body.get("tenant_id"))
+    return JSONResponse({"credential": _ec2(row, blob, request)}, status_code=201)
+
+
+@router.get("/users/{user_id}/credentials/OS-EC2")
+@accepts()
+async def list_ec2(user_id: str, request: Request) -> JSONResponse:
+    found = await credentials.ec2_list(runtime(request), context(request), user_id)
+    return JSONResponse(render.collection(
+        "credentials", [_ec2(row, blob, request) for row, blob in found],
+        params.self_url(request)))
+
+
+@router.get("/users/{user_id}/credentials/OS-EC2/{access}")
+@accepts()
+async def show_ec2(user_id: str, access: str, request: Request) -> JSONResponse:
+    row, blob = await credentials.ec2_get(runtime(request), context(request), user_id, access)
+    return JSONResponse({"credential": _ec2(row, blob, request)})
+
+
+@router.delete("/users/{user_id}/credentials/OS-EC2/{access}", status_code=204)
+@accepts()
+async def delete_ec2(user_id: str, access: str, request: Request) -> Response:
+    await credentials.ec2_delete(runtime(request), context(request), user_id, access)
     return Response(status_code=204)

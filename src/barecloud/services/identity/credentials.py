@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from typing import Any
 
 from sqlalchemy import select
@@ -134,3 +135,61 @@ async def remove(rt: Runtime, ctx: RequestContext, ident: str) -> None:
         row = await _find(s, ident)
         policy.authorize(ctx, "identity:delete_credential", {"user_id": row.user_id})
         await s.delete(row)
+
+
+# --- /users/{id}/credentials/OS-EC2: EC2 key pairs made by the service -------------
+def ec2_id(access: str) -> str:
+    return hashlib.sha256(access.encode()).hexdigest()
+
+
+def ec2_view(row: Credential, blob: str) -> dict[str, Any]:
+    """Keystone's EC2 shape of a credential."""
+    parsed = json.loads(blob)
+    return {"user_id": row.user_id, "tenant_id": row.project_id,
+            "access": parsed.get("access"), "secret": parsed.get("secret"),
+            "trust_id": parsed.get("trust_id")}
+
+
+async def ec2_create(rt: Runtime, ctx: RequestContext, user_id: str,
+                     project_id: str | None) -> tuple[Credential, str]:
+    policy.authorize(ctx, "identity:ec2_create_credential", {"user_id": user_id})
+    blob = json.dumps({"access": secrets.token_hex(16), "secret": secrets.token_hex(16),
+                       "trust_id": None})
+    async with rt.db.session() as s:
+        await users.find(s, user_id)
+        await projects.find(s, project_id or "")
+    return await create(rt, ctx, {"credential": {
+        "user_id": user_id, "project_id": project_id, "type": "ec2", "blob": blob}})
+
+
+async def ec2_list(rt: Runtime, ctx: RequestContext,
+                   user_id: str) -> list[tuple[Credential, str]]:
+    policy.authorize(ctx, "identity:ec2_list_credentials", {"user_id": user_id})
+    async with rt.db.session() as s:
+        await users.find(s, user_id)
+        rows = list((await s.scalars(select(Credential).where(
+            Credential.user_id == user_id, Credential.type == "ec2"
+        ).order_by(Credential.created_at, Credential.id))).all())
+    return [(r, opened(rt, r)) for r in rows]
+
+
+async def _ec2_row(s: AsyncSession, user_id: str, access: str) -> Credential:
+    await users.find(s, user_id)
+    row = await s.get(Credential, ec2_id(access))
+    if row is None or row.type != "ec2" or row.user_id != user_id:
+        raise not_found(access)
+    return row
+
+
+async def ec2_get(rt: Runtime, ctx: RequestContext, user_id: str,
+                  access: str) -> tuple[Credential, str]:
+    policy.authorize(ctx, "identity:ec2_get_credential", {"user_id": user_id})
+    async with rt.db.session() as s:
+        row = await _ec2_row(s, user_id, access)
+    return row, opened(rt, row)
+
+
+async def ec2_delete(rt: Runtime, ctx: RequestContext, user_id: str, access: str) -> None:
+    policy.authorize(ctx, "identity:ec2_delete_credential", {"user_id": user_id})
+    async with rt.db.session() as s:
+        await s.delete(await _ec2_row(s, user_id, access))

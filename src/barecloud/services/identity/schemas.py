@@ -128,6 +128,7 @@ _CREDENTIAL: dict[str, Schema] = {
     "project_id": ID}
 CREATE_CREDENTIAL = entity("credential", _CREDENTIAL, ("blob", "type", "user_id"))
 UPDATE_CREDENTIAL = entity("credential", _CREDENTIAL)
+CREATE_EC2_CREDENTIAL: Schema = {"type": "object", "properties": {"tenant_id": ID}}
 _POLICY: dict[str, Schema] = {"blob": {"type": "string", "pattern": NO_NUL}, "type": _TYPE}
 CREATE_POLICY = entity("policy", _POLICY, ("blob", "type"))
 UPDATE_POLICY = entity("policy", _POLICY)
