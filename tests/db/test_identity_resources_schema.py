@@ -1,5 +1,5 @@
-"""Migration 0021: the groups, catalog, credentials and policies tables as the models
-declare them."""
+"""Migration 0021: the groups, catalog, credentials, policies and role implications
+tables as the models declare them."""
 
 from __future__ import annotations
 
@@ -12,4 +12,5 @@ async def test_migration_matches_models(database: Database) -> None:
     assert await differences(database, {"groups", "group_members", "group_role_assignments",
                                         "domains", "users", "roles", "catalog_regions",
                                         "catalog_services", "catalog_endpoints",
-                                        "credentials", "policies"}) == []
+                                        "credentials", "policies",
+                                        "role_implications"}) == []

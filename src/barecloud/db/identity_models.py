@@ -87,6 +87,17 @@ class Role(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class RoleImplication(Base):
+    """A prior role implies another (beyond the fixed admin ⊃ member ⊃ reader)."""
+
+    __tablename__ = "role_implications"
+
+    prior_role_id: Mapped[str] = mapped_column(ForeignKey("roles.id", ondelete="CASCADE"),
+                                               primary_key=True)
+    implied_role_id: Mapped[str] = mapped_column(ForeignKey("roles.id", ondelete="CASCADE"),
+                                                 primary_key=True)
+
+
 class RoleAssignment(Base):
     """A user, a role, and where: a project, a domain or the system."""
 

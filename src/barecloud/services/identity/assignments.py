@@ -23,11 +23,11 @@ from barecloud.services import policy
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.identity import domains, projects, roles, users
 from barecloud.services.identity.subjects import (
-    IMPLIES,
     SYSTEM_ID,
     ScopeKind,
     assigned_targets,
     groups_of,
+    implications,
 )
 from barecloud.services.identity.tokens import tokens_of
 
@@ -216,9 +216,9 @@ async def list_assignments(rt: Runtime, ctx: RequestContext, f: Filters) -> list
                                    group_id=r.group_id) for r in rows]
             else:
                 out += await _by_membership(s, rows, f.user_id)
-        named = await roles.by_name(s)
+        implied = await implications(s)
     if f.effective:
-        out = _with_implied(out, named)
+        out = _with_implied(out, implied)
         if f.role_id is not None:
             out = [a for a in out if a.role_id == f.role_id]
     return out
@@ -238,21 +238,18 @@ async def _by_membership(s: AsyncSession, rows: list[GroupRoleAssignment],
             for r in rows for u in members.get(r.group_id, [])]
 
 
-def _with_implied(direct: list[Assignment], named: dict[str, Role]) -> list[Assignment]:
+def _with_implied(direct: list[Assignment], implied: dict[str, set[str]]) -> list[Assignment]:
     """``direct`` and the roles each implies, each naming its immediate prior role."""
-    name_of = {r.id: n for n, r in named.items()}
     seen = {(a.user_id, a.group_id, a.target_type, a.target_id, a.role_id) for a in direct}
     out, todo = list(direct), list(direct)
     while todo:
         a = todo.pop(0)
-        for implied in IMPLIES.get(name_of.get(a.role_id, ""), ()):
-            role = named.get(implied)
-            key = (a.user_id, a.group_id, a.target_type, a.target_id,
-                   role.id if role else "")
-            if role is None or key in seen:
+        for role_id in sorted(implied.get(a.role_id, ())):
+            key = (a.user_id, a.group_id, a.target_type, a.target_id, role_id)
+            if key in seen:
                 continue
             seen.add(key)
-            derived = Assignment(a.user_id, role.id, a.target_type, a.target_id, a.role_id,
+            derived = Assignment(a.user_id, role_id, a.target_type, a.target_id, a.role_id,
                                  a.group_id)
             out.append(derived)
             todo.append(derived)

@@ -1,5 +1,5 @@
 """identity resources: groups (members, role assignments), the writable catalog,
-credentials (blobs sealed) and policies (issue 21)
+credentials (blobs sealed), policies and implied roles (issue 21)
 
 barecloud's own services, endpoints and RegionOne follow the settings and
 are not stored; these tables hold what operators add.
@@ -118,9 +118,18 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
+    op.create_table(
+        "role_implications",
+        sa.Column("prior_role_id", sa.String(length=64), nullable=False),
+        sa.Column("implied_role_id", sa.String(length=64), nullable=False),
+        sa.ForeignKeyConstraint(["prior_role_id"], ["roles.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["implied_role_id"], ["roles.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("prior_role_id", "implied_role_id"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("role_implications")
     op.drop_table("policies")
     op.drop_table("credentials")
     op.drop_table("catalog_endpoints")
