@@ -162,3 +162,83 @@ def test_openstack_cli(keystone_service: support.Service) -> None:
     admin.run("user", "delete", "cli-user")
     admin.run("project", "delete", "cli-project")
     assert "cli-project" not in {p["Name"] for p in admin.json("project", "list")}
+
+
+def test_openstack_cli_groups(keystone_service: support.Service) -> None:
+    svc = keystone_service
+    admin = Cli(svc)
+    admin.json("project", "create", "group-project")
+    admin.json("user", "create", "--password", "g-pass", "group-user")
+    group = admin.json("group", "create", "--description", "ops", "ops")
+    assert (group["name"], group["description"], group["domain_id"]) == (
+        "ops", "ops", "default")
+    admin.run("group", "add", "user", "ops", "group-user")
+    assert "group-user in group ops" in admin.run(
+        "group", "contains", "user", "ops", "group-user").stdout
+    assert [u["Name"] for u in admin.json("user", "list", "--group", "ops")] == ["group-user"]
+    admin.run("role", "add", "--project", "group-project", "--group", "ops", "member")
+    assignments = admin.json("role", "assignment", "list", "--group", "ops", "--names")
+    assert [(a["Role"], a["Group"], a["Project"]) for a in assignments] == [
+        ("member", "ops@Default", "group-project@Default")]
+    as_user = Cli(svc, cloud=None, OS_AUTH_URL=f"{svc.url}/identity", OS_USERNAME="group-user",
+                  OS_PASSWORD="g-pass", OS_PROJECT_NAME="group-project",
+                  OS_USER_DOMAIN_ID="default", OS_PROJECT_DOMAIN_ID="default",
+                  OS_IDENTITY_API_VERSION="3", OS_REGION_NAME="RegionOne")
+    assert as_user.json("token", "issue")["project_id"]
+    admin.run("group", "remove", "user", "ops", "group-user")
+    assert admin.json("user", "list", "--group", "ops") == []
+    assert "401" in as_user.run("token", "issue", ok=False).stderr
+    admin.run("group", "delete", "ops")
+    assert "ops" not in {g["Name"] for g in admin.json("group", "list")}
+
+
+def test_openstack_cli_project_tags(keystone_service: support.Service) -> None:
+    admin = Cli(keystone_service)
+    admin.json("project", "create", "--tag", "blue", "--tag", "gpu", "tagged")
+    admin.json("project", "create", "--tag", "blue", "plain")
+    assert {p["Name"] for p in admin.json("project", "list", "--tags", "blue,gpu")} == {
+        "tagged"}
+    assert {p["Name"] for p in admin.json("project", "list", "--tags-any", "blue")} == {
+        "tagged", "plain"}
+    assert {p["Name"] for p in admin.json("project", "list", "--not-tags-any", "gpu")} >= {
+        "plain", "admin", "demo"}
+    admin.run("project", "set", "--remove-tag", "gpu", "tagged")
+    assert admin.json("project", "show", "tagged")["tags"] == ["blue"]
+
+
+def test_openstack_cli_catalog_writes(keystone_service: support.Service) -> None:
+    admin = Cli(keystone_service)
+    region = admin.json("region", "create", "--description", "second site", "RegionTwo")
+    assert (region["region"], region["description"]) == ("RegionTwo", "second site")
+    service = admin.json("service", "create", "--name", "metrics", "--description", "m",
+                         "metric")
+    assert (service["name"], service["type"], service["enabled"]) == ("metrics", "metric",
+                                                                      True)
+    endpoint = admin.json("endpoint", "create", "--region", "RegionTwo", "metrics", "public",
+                          "http://metrics.example.test:8041")
+    assert (endpoint["service_name"], endpoint["region"]) == ("metrics", "RegionTwo")
+    shown = admin.json("catalog", "show", "metric")
+    assert shown["name"] == "metrics" and "http://metrics.example.test:8041" in str(
+        shown["endpoints"])
+    assert sorted(e["Type"] for e in admin.json("catalog", "list")) == [
+        "baremetal", "compute", "identity", "image", "metric", "network", "reservation"]
+    admin.run("endpoint", "delete", endpoint["id"])
+    admin.run("service", "delete", "metrics")
+    admin.run("region", "delete", "RegionTwo")
+    assert "metric" not in {e["Type"] for e in admin.json("catalog", "list")}
+    assert "403" in admin.run("service", "delete", "nova", ok=False).stderr
+
+
+def test_openstack_cli_credentials(keystone_service: support.Service) -> None:
+    admin = Cli(keystone_service)
+    blob = '{"access": "cli-access", "secret": "cli-secret"}'
+    made = admin.json("credential", "create", "--type", "ec2", "--project", "admin", "admin",
+                      blob)
+    assert (made["type"], made["blob"]) == ("ec2", blob)
+    assert [c["ID"] for c in admin.json("credential", "list", "--type", "ec2")] == [made["id"]]
+    admin.run("credential", "set", "--type", "ec2", "--data",
+              '{"access": "cli-access", "secret": "rotated"}', "--user", "admin",
+              "--project", "admin", made["id"])
+    assert "rotated" in admin.json("credential", "show", made["id"])["blob"]
+    admin.run("credential", "delete", made["id"])
+    assert admin.json("credential", "list") == []

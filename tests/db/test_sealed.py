@@ -110,7 +110,7 @@ def test_rotate_reseals_every_row_and_retires_the_old_key(tmp_path: Path) -> Non
     old_key = (sealed.key_dir(data) / "0").read_bytes()
     out = subprocess.run([sys.executable, "-m", "barecloud", "secrets", "rotate"], env=env,
                          capture_output=True, text=True, timeout=120, check=True).stdout
-    assert "key 1 seals now (1 node(s) resealed); retired key(s) 0" in out, out
+    assert "key 1 seals now (1 row(s) resealed); retired key(s) 0" in out, out
     assert sorted(p.name for p in sealed.key_dir(data).iterdir()) == ["1"]
 
     async def check() -> None:

@@ -195,7 +195,7 @@ def secrets_rotate(data_dir: DataOpt = None) -> None:
     settings = load_settings(data_dir=data_dir)
     with _refusals():
         done = admin.rotate_secrets(settings)
-    typer.echo(f"key {done.new} seals now ({done.resealed} node(s) resealed); retired key(s) "
+    typer.echo(f"key {done.new} seals now ({done.resealed} row(s) resealed); retired key(s) "
                f"{', '.join(map(str, done.retired)) or '-'} from {done.key_dir}")
 
 

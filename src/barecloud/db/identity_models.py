@@ -87,6 +87,17 @@ class Role(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class RoleImplication(Base):
+    """A prior role implies another (beyond the fixed admin ⊃ member ⊃ reader)."""
+
+    __tablename__ = "role_implications"
+
+    prior_role_id: Mapped[str] = mapped_column(ForeignKey("roles.id", ondelete="CASCADE"),
+                                               primary_key=True)
+    implied_role_id: Mapped[str] = mapped_column(ForeignKey("roles.id", ondelete="CASCADE"),
+                                                 primary_key=True)
+
+
 class RoleAssignment(Base):
     """A user, a role, and where: a project, a domain or the system."""
 
@@ -102,6 +113,115 @@ class RoleAssignment(Base):
     target_type: Mapped[str] = mapped_column(String(16))  # project, domain, system
     target_id: Mapped[str] = mapped_column(String(64))  # "all" for the system
     role_id: Mapped[str] = mapped_column(ForeignKey("roles.id", ondelete="CASCADE"))
+
+
+class Group(Base):
+    """Users of one domain given roles together."""
+
+    __tablename__ = "groups"
+    __table_args__ = (UniqueConstraint("domain_id", "name", name="uq_groups_domain_name"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255))
+    domain_id: Mapped[str] = mapped_column(ForeignKey("domains.id"), index=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class GroupMember(Base):
+    __tablename__ = "group_members"
+
+    group_id: Mapped[str] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
+                                         primary_key=True, index=True)
+
+
+class GroupRoleAssignment(Base):
+    """A group, a role, and where; every member has the role there."""
+
+    __tablename__ = "group_role_assignments"
+    __table_args__ = (
+        UniqueConstraint("group_id", "target_type", "target_id", "role_id",
+                         name="uq_group_role_assignments"),
+        Index("ix_group_role_assignments_target", "target_type", "target_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    group_id: Mapped[str] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"),
+                                          index=True)
+    target_type: Mapped[str] = mapped_column(String(16))  # project, domain, system
+    target_id: Mapped[str] = mapped_column(String(64))  # "all" for the system
+    role_id: Mapped[str] = mapped_column(ForeignKey("roles.id", ondelete="CASCADE"))
+
+
+class CatalogRegion(Base):
+    """A region an operator added (``RegionOne``, barecloud's own, is not stored)."""
+
+    __tablename__ = "catalog_regions"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    parent_region_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class CatalogService(Base):
+    """A service an operator added to the catalog (barecloud's own follow the settings)."""
+
+    __tablename__ = "catalog_services"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    type: Mapped[str] = mapped_column(String(255))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # name, description and what else a client sent, shown as sent.
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class CatalogEndpoint(Base):
+    """An endpoint an operator added, of a stored service or of one of barecloud's own
+    (whose id is then no foreign key)."""
+
+    __tablename__ = "catalog_endpoints"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    service_id: Mapped[str] = mapped_column(String(64), index=True)
+    interface: Mapped[str] = mapped_column(String(8))
+    region_id: Mapped[str | None] = mapped_column(String(255))
+    url: Mapped[str] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Credential(Base):
+    """A user's credential (an EC2 key pair, a TOTP seed, ...): ``blob`` sealed
+    (db/sealed.py), as Keystone encrypts it at rest."""
+
+    __tablename__ = "credentials"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    project_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    type: Mapped[str] = mapped_column(String(255))
+    blob: Mapped[str] = mapped_column(Text)  # "sealed:<Fernet token>"
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Policy(Base):
+    """Keystone's deprecated /policies: blobs kept for clients, enforced by no one."""
+
+    __tablename__ = "policies"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    type: Mapped[str] = mapped_column(String(255))
+    blob: Mapped[str] = mapped_column(Text)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class ApplicationCredential(Base):

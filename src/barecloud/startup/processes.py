@@ -61,7 +61,7 @@ async def prepare(settings: Settings) -> Database:
     # Rows of a barecloud that stored BMC passwords in plaintext: sealed now.
     resealed = await sealed.seal_plaintext(db, sealed.keyring(settings.data_dir))
     if resealed:
-        log.warning("sealed the plaintext BMC secrets of %d node(s)", resealed)
+        log.warning("sealed the plaintext secrets of %d row(s) (BMC passwords)", resealed)
     return db
 
 

@@ -114,7 +114,7 @@ CASES = [
     Case("appcred-for-another", "POST", "/users/{demo}/application_credentials", 403,
          body={"application_credential": {"name": "x"}}),
     Case("appcred-missing", "GET", "/users/{admin}/application_credentials/nope", 404),
-    Case("unknown-path", "GET", "/groups", 404),
+    Case("unknown-path", "GET", "/trusts", 404),
 ]
 
 

@@ -37,7 +37,7 @@ def test_keystoneauth_discovers_v3(identity_service: Service) -> None:
 
 
 def test_unknown_identity_paths_are_keystone_404(identity_service: Service) -> None:
-    rsp = httpx.get(f"{identity_service.url}/identity/v3/groups",
+    rsp = httpx.get(f"{identity_service.url}/identity/v3/trusts",
                     headers={"X-Auth-Token": identity_service.token()})
     assert rsp.status_code == 404
     assert rsp.json()["error"]["code"] == 404

@@ -80,7 +80,8 @@ def test_openapi_shows_the_declarations(ks: Keystone) -> None:
     assert schema["required"] == ["project"]
     assert schema["properties"]["project"]["required"] == ["name"]
     assert {p["name"] for p in projects["get"]["parameters"]} == {
-        "name", "domain_id", "enabled", "parent_id", "is_domain"}
+        "name", "domain_id", "enabled", "parent_id", "is_domain", "tags", "tags-any",
+        "not-tags", "not-tags-any"}
     tokens = api["paths"]["/identity/v3/auth/tokens"]["post"]
     assert tokens["requestBody"]["content"]["application/json"]["schema"]["required"] == \
         ["auth"]

@@ -241,3 +241,28 @@ def test_auth_listings(ks: Keystone) -> None:
     assert ks.ok("GET", "/auth/domains")["domains"] == []
     demo_token, _ = ks.issue(demo(ks))
     assert ks.ok("GET", "/auth/system", token=demo_token)["system"] == []
+
+
+def test_revoking_a_rescoped_token_keeps_the_one_it_came_from(ks: Keystone) -> None:
+    # tempest's test_rescope_token, as Keystone answers it.
+    first, _ = ks.issue(demo(ks, "unscoped"))
+    scope = {"project": {"name": "demo", "domain": DEFAULT}}
+    rescoped, _ = ks.issue({"auth": {"identity": {"methods": ["token"], "token": {"id": first}},
+                                     "scope": scope}})
+    ks.ok("DELETE", "/auth/tokens", 204, headers={"X-Subject-Token": rescoped})
+    error(ks.request("GET", "/auth/tokens", headers={"X-Subject-Token": rescoped}), 404)
+    ks.ok("GET", "/auth/tokens", headers={"X-Subject-Token": first})
+    again, _ = ks.issue({"auth": {"identity": {"methods": ["token"], "token": {"id": first}},
+                                  "scope": scope}})
+    ks.ok("DELETE", "/auth/tokens?cascade=true", 204, headers={"X-Subject-Token": again})
+    error(ks.request("GET", "/auth/tokens", headers={"X-Subject-Token": first}), 404)
+
+
+def test_an_admin_changes_a_password_knowing_the_original(ks: Keystone, name: str) -> None:
+    project = ks.ok("POST", "/projects", 201, json={"project": {"name": name}})["project"]
+    user_id = make_user(ks, name, project["id"], secret="first-password")
+    error(ks.request("POST", f"/users/{user_id}/password", json={"user": {
+        "original_password": "wrong", "password": "second-password"}}), 401)
+    ks.ok("POST", f"/users/{user_id}/password", 204, json={"user": {
+        "original_password": "first-password", "password": "second-password"}})
+    ks.issue(password({"id": user_id}, "second-password"))

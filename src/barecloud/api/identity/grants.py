@@ -1,5 +1,5 @@
-"""Role assignments: PUT/HEAD/GET/DELETE .../users/{u}/roles/{r} on a project, a
-domain or the system, and GET /v3/role_assignments."""
+"""Role assignments: PUT/HEAD/GET/DELETE .../<users|groups>/{id}/roles/{r} on a project,
+a domain or the system, and GET /v3/role_assignments."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ from barecloud.api.common import JSONResponse, context, runtime
 from barecloud.api.identity import inputs, params, render
 from barecloud.api.identity.inputs import accepts
 from barecloud.services.identity import assignments, schemas
+from barecloud.services.identity.assignments import Actor
 from barecloud.services.identity.subjects import SYSTEM_ID, ScopeKind
 
 router = inputs.router(prefix="/identity/v3")
 
 TARGETS: dict[str, ScopeKind] = {"projects": "project", "domains": "domain"}
+ACTORS: dict[str, Actor] = {"users": "user", "groups": "group"}
 
 
 def _kind(request: Request) -> ScopeKind:
@@ -21,80 +23,101 @@ def _kind(request: Request) -> ScopeKind:
     return TARGETS[request.url.path.split("/")[3]]
 
 
-@router.put("/projects/{target_id}/users/{user_id}/roles/{role_id}", status_code=204)
-@router.put("/domains/{target_id}/users/{user_id}/roles/{role_id}", status_code=204)
+def _actor(request: Request) -> Actor:
+    """user or group, from .../<users|groups>/{id}/roles..."""
+    parts = request.url.path.split("/")
+    return ACTORS[parts[4] if parts[3] == "system" else parts[5]]
+
+
+@router.put("/projects/{target_id}/users/{actor_id}/roles/{role_id}", status_code=204)
+@router.put("/projects/{target_id}/groups/{actor_id}/roles/{role_id}", status_code=204)
+@router.put("/domains/{target_id}/users/{actor_id}/roles/{role_id}", status_code=204)
+@router.put("/domains/{target_id}/groups/{actor_id}/roles/{role_id}", status_code=204)
 @accepts()
-async def grant(target_id: str, user_id: str, role_id: str, request: Request) -> Response:
+async def grant(target_id: str, actor_id: str, role_id: str, request: Request) -> Response:
     kind = _kind(request)
-    await assignments.grant(runtime(request), context(request), kind, target_id, user_id,
-                            role_id)
+    await assignments.grant(runtime(request), context(request), kind, target_id, actor_id,
+                            role_id, actor=_actor(request))
     return Response(status_code=204)
 
 
-@router.api_route("/projects/{target_id}/users/{user_id}/roles/{role_id}",
+@router.api_route("/projects/{target_id}/users/{actor_id}/roles/{role_id}",
                   methods=["GET", "HEAD"], status_code=204)
-@router.api_route("/domains/{target_id}/users/{user_id}/roles/{role_id}",
+@router.api_route("/projects/{target_id}/groups/{actor_id}/roles/{role_id}",
+                  methods=["GET", "HEAD"], status_code=204)
+@router.api_route("/domains/{target_id}/users/{actor_id}/roles/{role_id}",
+                  methods=["GET", "HEAD"], status_code=204)
+@router.api_route("/domains/{target_id}/groups/{actor_id}/roles/{role_id}",
                   methods=["GET", "HEAD"], status_code=204)
 @accepts()
-async def check(target_id: str, user_id: str, role_id: str, request: Request) -> Response:
+async def check(target_id: str, actor_id: str, role_id: str, request: Request) -> Response:
     kind = _kind(request)
-    await assignments.check(runtime(request), context(request), kind, target_id, user_id,
-                            role_id)
+    await assignments.check(runtime(request), context(request), kind, target_id, actor_id,
+                            role_id, actor=_actor(request))
     return Response(status_code=204)
 
 
-@router.delete("/projects/{target_id}/users/{user_id}/roles/{role_id}", status_code=204)
-@router.delete("/domains/{target_id}/users/{user_id}/roles/{role_id}", status_code=204)
+@router.delete("/projects/{target_id}/users/{actor_id}/roles/{role_id}", status_code=204)
+@router.delete("/projects/{target_id}/groups/{actor_id}/roles/{role_id}", status_code=204)
+@router.delete("/domains/{target_id}/users/{actor_id}/roles/{role_id}", status_code=204)
+@router.delete("/domains/{target_id}/groups/{actor_id}/roles/{role_id}", status_code=204)
 @accepts()
-async def revoke(target_id: str, user_id: str, role_id: str, request: Request) -> Response:
+async def revoke(target_id: str, actor_id: str, role_id: str, request: Request) -> Response:
     kind = _kind(request)
-    await assignments.revoke(runtime(request), context(request), kind, target_id, user_id,
-                             role_id)
+    await assignments.revoke(runtime(request), context(request), kind, target_id, actor_id,
+                             role_id, actor=_actor(request))
     return Response(status_code=204)
 
 
-@router.get("/projects/{target_id}/users/{user_id}/roles")
-@router.get("/domains/{target_id}/users/{user_id}/roles")
+@router.get("/projects/{target_id}/users/{actor_id}/roles")
+@router.get("/projects/{target_id}/groups/{actor_id}/roles")
+@router.get("/domains/{target_id}/users/{actor_id}/roles")
+@router.get("/domains/{target_id}/groups/{actor_id}/roles")
 @accepts()
-async def list_grants(target_id: str, user_id: str, request: Request) -> JSONResponse:
+async def list_grants(target_id: str, actor_id: str, request: Request) -> JSONResponse:
     kind = _kind(request)
     found = await assignments.roles_of(runtime(request), context(request), kind, target_id,
-                                       user_id)
+                                       actor_id, actor=_actor(request))
     v3 = params.v3(request)
     return JSONResponse(render.collection("roles", [render.role(r, v3) for r in found],
                                           params.self_url(request)))
 
 
-@router.put("/system/users/{user_id}/roles/{role_id}", status_code=204)
+@router.put("/system/users/{actor_id}/roles/{role_id}", status_code=204)
+@router.put("/system/groups/{actor_id}/roles/{role_id}", status_code=204)
 @accepts()
-async def grant_system(user_id: str, role_id: str, request: Request) -> Response:
-    await assignments.grant(runtime(request), context(request), "system", SYSTEM_ID, user_id,
-                            role_id)
+async def grant_system(actor_id: str, role_id: str, request: Request) -> Response:
+    await assignments.grant(runtime(request), context(request), "system", SYSTEM_ID, actor_id,
+                            role_id, actor=_actor(request))
     return Response(status_code=204)
 
 
-@router.api_route("/system/users/{user_id}/roles/{role_id}", methods=["GET", "HEAD"],
+@router.api_route("/system/users/{actor_id}/roles/{role_id}", methods=["GET", "HEAD"],
+                  status_code=204)
+@router.api_route("/system/groups/{actor_id}/roles/{role_id}", methods=["GET", "HEAD"],
                   status_code=204)
 @accepts()
-async def check_system(user_id: str, role_id: str, request: Request) -> Response:
-    await assignments.check(runtime(request), context(request), "system", SYSTEM_ID, user_id,
-                            role_id)
+async def check_system(actor_id: str, role_id: str, request: Request) -> Response:
+    await assignments.check(runtime(request), context(request), "system", SYSTEM_ID, actor_id,
+                            role_id, actor=_actor(request))
     return Response(status_code=204)
 
 
-@router.delete("/system/users/{user_id}/roles/{role_id}", status_code=204)
+@router.delete("/system/users/{actor_id}/roles/{role_id}", status_code=204)
+@router.delete("/system/groups/{actor_id}/roles/{role_id}", status_code=204)
 @accepts()
-async def revoke_system(user_id: str, role_id: str, request: Request) -> Response:
+async def revoke_system(actor_id: str, role_id: str, request: Request) -> Response:
     await assignments.revoke(runtime(request), context(request), "system", SYSTEM_ID,
-                             user_id, role_id)
+                             actor_id, role_id, actor=_actor(request))
     return Response(status_code=204)
 
 
-@router.get("/system/users/{user_id}/roles")
+@router.get("/system/users/{actor_id}/roles")
+@router.get("/system/groups/{actor_id}/roles")
 @accepts()
-async def list_system_grants(user_id: str, request: Request) -> JSONResponse:
+async def list_system_grants(actor_id: str, request: Request) -> JSONResponse:
     found = await assignments.roles_of(runtime(request), context(request), "system",
-                                       SYSTEM_ID, user_id)
+                                       SYSTEM_ID, actor_id, actor=_actor(request))
     v3 = params.v3(request)
     return JSONResponse(render.collection("roles", [render.role(r, v3) for r in found],
                                           params.self_url(request)))

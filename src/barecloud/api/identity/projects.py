@@ -19,7 +19,11 @@ async def list_projects(request: Request) -> JSONResponse:
         runtime(request), context(request), name=params.query(request, "name"),
         domain_id=params.query(request, "domain_id"), enabled=params.flag(request, "enabled"),
         parent_id=params.query(request, "parent_id"),
-        is_domain=params.flag(request, "is_domain"))
+        is_domain=params.flag(request, "is_domain"),
+        tags=projects.TagFilter(params.query(request, "tags"),
+                                params.query(request, "tags-any"),
+                                params.query(request, "not-tags"),
+                                params.query(request, "not-tags-any")))
     v3 = params.v3(request)
     return JSONResponse(render.collection("projects", [render.project(p, v3) for p in found],
                                           params.self_url(request)))
@@ -51,4 +55,51 @@ async def update_project(project_id: str, request: Request) -> JSONResponse:
 @accepts()
 async def delete_project(project_id: str, request: Request) -> Response:
     await projects.remove(runtime(request), context(request), project_id)
+    return Response(status_code=204)
+
+
+def _tags(tags: list[str], request: Request) -> JSONResponse:
+    return JSONResponse({"tags": tags, "links": {"self": params.self_url(request)}})
+
+
+@router.get("/{project_id}/tags")
+@accepts()
+async def list_tags(project_id: str, request: Request) -> JSONResponse:
+    return _tags(await projects.tags_of(runtime(request), context(request), project_id),
+                 request)
+
+
+@router.put("/{project_id}/tags")
+@accepts(body=schemas.UPDATE_PROJECT_TAGS)
+async def replace_tags(project_id: str, request: Request) -> JSONResponse:
+    return _tags(await projects.set_tags(runtime(request), context(request), project_id,
+                                         request.state.body["tags"]), request)
+
+
+@router.delete("/{project_id}/tags", status_code=204)
+@accepts()
+async def delete_tags(project_id: str, request: Request) -> Response:
+    await projects.remove_tag(runtime(request), context(request), project_id, None)
+    return Response(status_code=204)
+
+
+@router.api_route("/{project_id}/tags/{tag}", methods=["GET", "HEAD"], status_code=204)
+@accepts()
+async def check_tag(project_id: str, tag: str, request: Request) -> Response:
+    await projects.has_tag(runtime(request), context(request), project_id, tag)
+    return Response(status_code=204)
+
+
+@router.put("/{project_id}/tags/{tag}", status_code=201)
+@accepts()
+async def add_tag(project_id: str, tag: str, request: Request) -> Response:
+    await projects.add_tag(runtime(request), context(request), project_id, tag)
+    return Response(status_code=201, headers={
+        "Location": f"{params.v3(request)}/projects/{project_id}/tags/{tag}"})
+
+
+@router.delete("/{project_id}/tags/{tag}", status_code=204)
+@accepts()
+async def delete_tag(project_id: str, tag: str, request: Request) -> Response:
+    await projects.remove_tag(runtime(request), context(request), project_id, tag)
     return Response(status_code=204)

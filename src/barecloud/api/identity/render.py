@@ -5,10 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from barecloud.config import Settings
-from barecloud.db.identity_models import ApplicationCredential, Domain, Project, Role, User
-from barecloud.services.identity import catalog
+from barecloud.db.identity_models import (
+    ApplicationCredential,
+    Credential,
+    Domain,
+    Group,
+    Policy,
+    Project,
+    Role,
+    User,
+)
 from barecloud.services.identity.assignments import Assignment, Names
+from barecloud.services.identity.catalog_store import EndpointView, RegionView, ServiceView
 from barecloud.services.identity.subjects import Subject
 from barecloud.services.identity.tokens import Token, isotime
 
@@ -72,37 +80,35 @@ def app_cred(c: ApplicationCredential, roles: list[Role], v3: str,
     return out
 
 
-def catalog_entries(settings: Settings) -> list[dict[str, Any]]:
-    by_service: dict[str, dict[str, Any]] = {}
-    for ep in catalog.endpoints(settings):
-        entry = by_service.setdefault(ep.service.type, {
-            "endpoints": [], "id": ep.service.id, "type": ep.service.type,
-            "name": ep.service.name})
-        entry["endpoints"].append({"id": ep.id, "interface": ep.interface,
-                                   "region": catalog.REGION, "region_id": catalog.REGION,
-                                   "url": ep.url})
-    return list(by_service.values())
+def catalog_entries(entries: list[tuple[ServiceView, list[EndpointView]]]
+                    ) -> list[dict[str, Any]]:
+    """A token's catalog (catalog_store.for_token)."""
+    return [{"endpoints": [{"id": e.id, "interface": e.interface, "region": e.region_id,
+                            "region_id": e.region_id, "url": e.url} for e in endpoints],
+             "id": svc.id, "type": svc.type, "name": svc.extra.get("name", "")}
+            for svc, endpoints in entries]
 
 
-def service(svc: catalog.Service, v3: str) -> dict[str, Any]:
-    return {"id": svc.id, "type": svc.type, "name": svc.name,
-            "description": svc.description, "enabled": True,
+def service(svc: ServiceView, v3: str) -> dict[str, Any]:
+    return {"name": "", **svc.extra, "id": svc.id, "type": svc.type, "enabled": svc.enabled,
             "links": {"self": f"{v3}/services/{svc.id}"}}
 
 
-def endpoint(ep: catalog.Endpoint, v3: str) -> dict[str, Any]:
-    return {"id": ep.id, "interface": ep.interface, "region": catalog.REGION,
-            "region_id": catalog.REGION, "service_id": ep.service.id, "url": ep.url,
-            "enabled": True, "links": {"self": f"{v3}/endpoints/{ep.id}"}}
+def endpoint(ep: EndpointView, v3: str) -> dict[str, Any]:
+    return {**ep.extra, "id": ep.id, "interface": ep.interface, "region": ep.region_id,
+            "region_id": ep.region_id, "service_id": ep.service_id, "url": ep.url,
+            "enabled": ep.enabled, "links": {"self": f"{v3}/endpoints/{ep.id}"}}
 
 
-def region(v3: str) -> dict[str, Any]:
-    return {"id": catalog.REGION, "description": "", "parent_region_id": None,
-            "links": {"self": f"{v3}/regions/{catalog.REGION}"}}
+def region(r: RegionView, v3: str) -> dict[str, Any]:
+    return {**r.extra, "id": r.id, "description": r.description,
+            "parent_region_id": r.parent_region_id,
+            "links": {"self": f"{v3}/regions/{r.id}"}}
 
 
-def token(t: Token, subject: Subject, settings: Settings, *,
-          with_catalog: bool) -> dict[str, Any]:
+def token(t: Token, subject: Subject,
+          catalog: list[tuple[ServiceView, list[EndpointView]]] | None) -> dict[str, Any]:
+    """``catalog`` None: none asked (``nocatalog``)."""
     body: dict[str, Any] = {
         "methods": list(t.methods),
         "user": {"domain": {"id": subject.user_domain.id, "name": subject.user_domain.name},
@@ -123,8 +129,8 @@ def token(t: Token, subject: Subject, settings: Settings, *,
         body["is_domain"] = False
     if t.scope.kind is not None:
         body["roles"] = [{"id": r.id, "name": r.name} for r in subject.roles]
-        if with_catalog:
-            body["catalog"] = catalog_entries(settings)
+        if catalog is not None:
+            body["catalog"] = catalog_entries(catalog)
     if subject.app_cred is not None:
         body["application_credential"] = {"id": subject.app_cred.id,
                                           "name": subject.app_cred.name,
@@ -132,15 +138,38 @@ def token(t: Token, subject: Subject, settings: Settings, *,
     return {"token": body}
 
 
+def group(g: Group, v3: str) -> dict[str, Any]:
+    return {**(g.extra or {}), "id": g.id, "name": g.name, "domain_id": g.domain_id,
+            "description": g.description, "links": {"self": f"{v3}/groups/{g.id}"}}
+
+
+def credential(c: Credential, blob: str, v3: str) -> dict[str, Any]:
+    return {**(c.extra or {}), "id": c.id, "user_id": c.user_id, "project_id": c.project_id,
+            "type": c.type, "blob": blob, "links": {"self": f"{v3}/credentials/{c.id}"}}
+
+
+def policy(p: Policy, v3: str) -> dict[str, Any]:
+    return {**(p.extra or {}), "id": p.id, "type": p.type, "blob": p.blob,
+            "links": {"self": f"{v3}/policies/{p.id}"}}
+
+
 def _assignment_link(a: Assignment, v3: str) -> str:
     target = {"project": f"projects/{a.target_id}", "domain": f"domains/{a.target_id}",
               "system": "system"}[a.target_type]
-    return f"{v3}/{target}/users/{a.user_id}/roles/{a.prior_role_id or a.role_id}"
+    actor = f"groups/{a.group_id}" if a.group_id is not None else f"users/{a.user_id}"
+    return f"{v3}/{target}/{actor}/roles/{a.prior_role_id or a.role_id}"
+
+
+def _actor(ident: str, names: dict[str, tuple[str, str, str]] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": ident}
+    if names is not None and ident in names:
+        name, did, dname = names[ident]
+        out.update(name=name, domain={"id": did, "name": dname})
+    return out
 
 
 def assignment(a: Assignment, v3: str, names: Names | None) -> dict[str, Any]:
     r: dict[str, Any] = {"id": a.role_id}
-    u: dict[str, Any] = {"id": a.user_id}
     scope: dict[str, Any]
     if a.target_type == "system":
         scope = {"system": {"all": True}}
@@ -148,15 +177,20 @@ def assignment(a: Assignment, v3: str, names: Names | None) -> dict[str, Any]:
         scope = {a.target_type: {"id": a.target_id}}
     if names is not None:
         r["name"] = names.roles.get(a.role_id, "")
-        if a.user_id in names.users:
-            name, did, dname = names.users[a.user_id]
-            u.update(name=name, domain={"id": did, "name": dname})
         if a.target_type == "project" and a.target_id in names.projects:
             name, did, dname = names.projects[a.target_id]
             scope["project"].update(name=name, domain={"id": did, "name": dname})
         elif a.target_type == "domain":
             scope["domain"]["name"] = names.domains.get(a.target_id, "")
-    links = {"assignment": _assignment_link(a, v3)}
+    out: dict[str, Any] = {"role": r, "scope": scope,
+                           "links": {"assignment": _assignment_link(a, v3)}}
+    if a.user_id is not None:
+        out["user"] = _actor(a.user_id, names.users if names else None)
+        if a.group_id is not None:
+            out["links"]["membership"] = f"{v3}/groups/{a.group_id}/users/{a.user_id}"
+    else:
+        assert a.group_id is not None
+        out["group"] = _actor(a.group_id, names.groups if names else None)
     if a.prior_role_id is not None:
-        links["prior_role"] = f"{v3}/roles/{a.prior_role_id}"
-    return {"role": r, "user": u, "scope": scope, "links": links}
+        out["links"]["prior_role"] = f"{v3}/roles/{a.prior_role_id}"
+    return out

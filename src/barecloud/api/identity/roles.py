@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Request, Response
 
 from barecloud.api.common import JSONResponse, context, runtime
 from barecloud.api.identity import inputs, params, render
 from barecloud.api.identity.inputs import accepts
+from barecloud.db.identity_models import Role
 from barecloud.services.identity import roles, schemas
 
 router = inputs.router(prefix="/identity/v3")
@@ -75,3 +78,41 @@ async def implied_by(role_id: str, request: Request) -> JSONResponse:
                                             "implies": [render.role_ref(i, v3)
                                                         for i in implied]},
                          "links": {"self": params.self_url(request)}})
+
+
+def _inference(prior: Role, implied: Role, request: Request) -> dict[str, Any]:
+    v3 = params.v3(request)
+    return {"role_inference": {"prior_role": render.role_ref(prior, v3),
+                               "implies": render.role_ref(implied, v3)},
+            "links": {"self": params.self_url(request)}}
+
+
+@router.put("/roles/{prior_id}/implies/{implied_id}", status_code=201)
+@accepts()
+async def imply(prior_id: str, implied_id: str, request: Request) -> JSONResponse:
+    prior, implied = await roles.imply(runtime(request), context(request), prior_id,
+                                       implied_id)
+    return JSONResponse(_inference(prior, implied, request), status_code=201)
+
+
+@router.get("/roles/{prior_id}/implies/{implied_id}")
+@accepts()
+async def show_implication(prior_id: str, implied_id: str, request: Request) -> JSONResponse:
+    prior, implied = await roles.implication(runtime(request), context(request), prior_id,
+                                             implied_id)
+    return JSONResponse(_inference(prior, implied, request))
+
+
+@router.head("/roles/{prior_id}/implies/{implied_id}", status_code=204)
+@accepts()
+async def check_implication(prior_id: str, implied_id: str, request: Request) -> Response:
+    await roles.implication(runtime(request), context(request), prior_id, implied_id,
+                            "identity:check_implied_role")
+    return Response(status_code=204)
+
+
+@router.delete("/roles/{prior_id}/implies/{implied_id}", status_code=204)
+@accepts()
+async def unimply(prior_id: str, implied_id: str, request: Request) -> Response:
+    await roles.unimply(runtime(request), context(request), prior_id, implied_id)
+    return Response(status_code=204)

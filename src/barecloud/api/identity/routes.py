@@ -7,8 +7,10 @@ from fastapi import APIRouter
 from barecloud.api.identity import (
     app_credentials,
     catalog,
+    credentials,
     domains,
     grants,
+    groups,
     projects,
     roles,
     root,
@@ -17,4 +19,5 @@ from barecloud.api.identity import (
 )
 
 ROUTERS: tuple[APIRouter, ...] = tuple(m.router for m in (
-    root, tokens, grants, domains, projects, users, app_credentials, roles, catalog))
+    root, tokens, grants, domains, projects, users, groups, app_credentials, roles,
+    catalog, credentials))

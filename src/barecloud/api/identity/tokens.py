@@ -9,10 +9,27 @@ from barecloud.api.identity import inputs, params, render
 from barecloud.api.identity.inputs import accepts
 from barecloud.errors import Forbidden
 from barecloud.services import policy
-from barecloud.services.identity import assignments, authenticate, projects, schemas
+from barecloud.services.identity import (
+    assignments,
+    authenticate,
+    catalog_store,
+    projects,
+    schemas,
+)
+from barecloud.services.identity.catalog_store import EndpointView, ServiceView
+from barecloud.services.identity.subjects import Ref
 from barecloud.services.identity.tokens import tokens_of
 
 router = inputs.router(prefix="/identity/v3/auth")
+
+
+async def _catalog(request: Request, user_id: str, project: Ref | None,
+                   ) -> list[tuple[ServiceView, list[EndpointView]]] | None:
+    """The token's catalog, or None if ``?nocatalog``."""
+    if "nocatalog" in request.state.query:
+        return None
+    return await catalog_store.for_token(runtime(request), user_id,
+                                         project.id if project is not None else None)
 
 
 @router.post("/tokens", status_code=201)
@@ -21,8 +38,8 @@ async def issue(request: Request) -> JSONResponse:
     rt = runtime(request)
     source = request.client.host if request.client else None
     issued = await authenticate.issue(rt, request.state.body, source)
-    body = render.token(issued.token, issued.subject, rt.settings,
-                        with_catalog="nocatalog" not in request.state.query)
+    body = render.token(issued.token, issued.subject, await _catalog(
+        request, issued.subject.user.id, issued.subject.project))
     return JSONResponse(body, status_code=201, headers={"X-Subject-Token": issued.token_id})
 
 
@@ -34,8 +51,8 @@ async def validate(request: Request) -> JSONResponse:
     token, subject = await tokens_of(rt).validate_subject(subject_token)
     policy.authorize(context(request), "identity:validate_token",
                      {"token.user_id": token.user_id})
-    body = render.token(token, subject, rt.settings,
-                        with_catalog="nocatalog" not in request.state.query)
+    body = render.token(token, subject, await _catalog(request, subject.user.id,
+                                                       subject.project))
     return JSONResponse(body, headers={"X-Subject-Token": subject_token or ""})
 
 
@@ -46,7 +63,8 @@ async def revoke(request: Request) -> Response:
     token, _ = await tokens.validate_subject(request.headers.get("x-subject-token"))
     policy.authorize(context(request), "identity:revoke_token",
                      {"token.user_id": token.user_id})
-    await tokens.revoke(token, chain=params.flag(request, "cascade") is not False)
+    # Keystone revokes the token alone; ?cascade=true (barecloud's) its chain too.
+    await tokens.revoke(token, chain=params.flag(request, "cascade") is True)
     return Response(status_code=204)
 
 
@@ -57,7 +75,8 @@ async def auth_catalog(request: Request) -> JSONResponse:
     policy.authorize(ctx, "identity:get_auth_catalog")
     if ctx.project is None:
         raise Forbidden("A project-scoped token is required to produce a service catalog.")
-    return JSONResponse({"catalog": render.catalog_entries(runtime(request).settings),
+    entries = await catalog_store.for_token(runtime(request), ctx.user or "", ctx.project)
+    return JSONResponse({"catalog": render.catalog_entries(entries),
                          "links": {"self": params.self_url(request)}})
 
 

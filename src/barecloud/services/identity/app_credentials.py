@@ -21,7 +21,12 @@ from barecloud.errors import Conflict, Forbidden, InvalidParameter, NotFound
 from barecloud.services import policy
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.identity import passwords, users, validate
-from barecloud.services.identity.subjects import Ref, effective_roles, implied_closure
+from barecloud.services.identity.subjects import (
+    Ref,
+    effective_roles,
+    implications,
+    implied_closure,
+)
 from barecloud.services.identity.tokens import tokens_of
 
 
@@ -92,8 +97,8 @@ async def create(rt: Runtime, ctx: RequestContext, user_id: str, body: Any) -> C
                                f"{ref.get('id') or ref.get('name')}, user or group: {user_id}, "
                                f"project, domain, or system: {ctx.project}.")
             chosen.append(role)
-        names = implied_closure({r.name for r in chosen})
-        role_ids = [r.id for r in held if r.name in names]
+        ids = implied_closure({r.id for r in chosen}, await implications(s))
+        role_ids = [r.id for r in held if r.id in ids]
         if await s.scalar(select(ApplicationCredential.id).where(
                 ApplicationCredential.user_id == user_id, ApplicationCredential.name == name)):
             raise Conflict(f"Conflict occurred attempting to store application_credential - "

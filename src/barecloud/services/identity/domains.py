@@ -10,7 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from barecloud.db.identity_models import (
     DEFAULT_DOMAIN,
     ApplicationCredential,
+    Credential,
     Domain,
+    Group,
+    GroupRoleAssignment,
     Project,
     RoleAssignment,
     User,
@@ -43,8 +46,13 @@ async def find_by_name(s: AsyncSession, name: str) -> Domain:
 
 
 async def get(rt: Runtime, ctx: RequestContext, ident: str) -> Domain:
-    policy.authorize(ctx, "identity:get_domain", {"domain_id": ident})
     async with rt.db.session() as s:
+        # Keystone: a token scoped to a project of the domain reads the domain.
+        own = await s.get(Project, ctx.project) if ctx.project else None
+        policy.authorize(ctx, "identity:get_domain", {
+            "domain_id": ident,
+            "project_in_domain": own.id if own is not None and own.domain_id == ident
+            else None})
         return await find(s, ident)
 
 
@@ -110,7 +118,7 @@ async def update(rt: Runtime, ctx: RequestContext, ident: str, body: Any) -> Dom
 
 
 async def remove(rt: Runtime, ctx: RequestContext, ident: str) -> None:
-    """Delete a disabled domain with its projects, users and role assignments."""
+    """Delete a disabled domain with its projects, users, groups and role assignments."""
     policy.authorize(ctx, "identity:delete_domain")
     async with rt.db.session() as s:
         domain = await find(s, ident)
@@ -118,12 +126,15 @@ async def remove(rt: Runtime, ctx: RequestContext, ident: str) -> None:
             raise Forbidden("Cannot delete a domain that is enabled, please disable it first.")
         projects = list((await s.scalars(select(Project.id)
                                          .where(Project.domain_id == domain.id))).all())
-        await s.execute(delete(RoleAssignment).where(
-            ((RoleAssignment.target_type == "domain") & (RoleAssignment.target_id == domain.id))
-            | ((RoleAssignment.target_type == "project")
-               & RoleAssignment.target_id.in_(projects))))
-        await s.execute(delete(ApplicationCredential).where(
-            ApplicationCredential.project_id.in_(projects)))
+        for model in (RoleAssignment, GroupRoleAssignment):
+            await s.execute(delete(model).where(
+                ((model.target_type == "domain") & (model.target_id == domain.id))
+                | ((model.target_type == "project") & model.target_id.in_(projects))))
+        # Memberships and the groups' other assignments go with them (foreign keys).
+        for group in (await s.scalars(select(Group).where(Group.domain_id == domain.id))):
+            await s.delete(group)
+        for owned in (ApplicationCredential, Credential):
+            await s.execute(delete(owned).where(owned.project_id.in_(projects)))
         await s.execute(delete(User).where(User.domain_id == domain.id))
         await s.execute(delete(Project).where(Project.domain_id == domain.id))
         await s.delete(domain)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -10,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from barecloud.db.identity_models import (
     DEFAULT_DOMAIN,
     ApplicationCredential,
+    Credential,
+    GroupRoleAssignment,
     Project,
     RoleAssignment,
 )
@@ -17,6 +20,7 @@ from barecloud.errors import Conflict, Forbidden, InvalidParameter, NotFound, qu
 from barecloud.services import policy
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.identity import domains, validate
+from barecloud.services.identity.subjects import assigned_targets
 from barecloud.services.identity.tokens import tokens_of
 
 KNOWN = {"name", "description", "enabled", "tags", "options", "domain_id", "parent_id",
@@ -50,14 +54,35 @@ async def get(rt: Runtime, ctx: RequestContext, ident: str) -> Project:
 
 
 def _assigned(user_id: str) -> Any:
-    return select(RoleAssignment.target_id).where(RoleAssignment.user_id == user_id,
-                                                  RoleAssignment.target_type == "project")
+    return assigned_targets(user_id, "project")
+
+
+@dataclass(frozen=True)
+class TagFilter:
+    """Keystone's tag filters, each a comma-separated list: ``tags`` (all of),
+    ``tags-any`` (any of), ``not-tags`` (not all of), ``not-tags-any`` (none of)."""
+
+    all_of: str | None = None
+    any_of: str | None = None
+    not_all_of: str | None = None
+    none_of: str | None = None
+
+    def admits(self, tags: list[str]) -> bool:
+        have = set(tags)
+
+        def split(raw: str) -> set[str]:
+            return {t for t in raw.split(",") if t}
+
+        return ((self.all_of is None or split(self.all_of) <= have)
+                and (self.any_of is None or bool(split(self.any_of) & have))
+                and (self.not_all_of is None or not split(self.not_all_of) <= have)
+                and (self.none_of is None or not split(self.none_of) & have))
 
 
 async def list_projects(rt: Runtime, ctx: RequestContext, *, name: str | None = None,
                         domain_id: str | None = None, enabled: bool | None = None,
                         parent_id: str | None = None, is_domain: bool | None = None,
-                        ) -> list[Project]:
+                        tags: TagFilter | None = None) -> list[Project]:
     """Every project for admins and system readers; for others, theirs."""
     q = select(Project).order_by(Project.name, Project.id)
     if not policy.can(ctx, "identity:list_projects"):
@@ -76,7 +101,8 @@ async def list_projects(rt: Runtime, ctx: RequestContext, *, name: str | None = 
         q = q.where((Project.parent_id == parent_id)
                     | (Project.parent_id.is_(None) & (Project.domain_id == parent_id)))
     async with rt.db.session() as s:
-        return list((await s.scalars(q)).all())
+        found = list((await s.scalars(q)).all())
+    return found if tags is None else [p for p in found if tags.admits(list(p.tags or []))]
 
 
 async def of_user(rt: Runtime, ctx: RequestContext, user_id: str, *,
@@ -144,16 +170,19 @@ async def create(rt: Runtime, ctx: RequestContext, body: Any) -> Project:
 async def update(rt: Runtime, ctx: RequestContext, ident: str, body: Any) -> Project:
     policy.authorize(ctx, "identity:update_project")
     data = body["project"]
-    for key in ("domain_id", "parent_id", "is_domain", "id"):
-        if key in data:
-            raise InvalidParameter(f"Invalid input for field/attribute {key}. Value: "
-                                   f"{quote(data[key])}. It cannot be changed.")
     name = data.get("name")
     description = data.get("description")
     enabled = data.get("enabled")
     tags = validate.tags(data)
     async with rt.db.session() as s:
         project = await find(s, ident)
+        # Keystone takes a body that repeats what the project already is.
+        for key, own in (("id", project.id), ("domain_id", project.domain_id),
+                         ("parent_id", project.parent_id or project.domain_id),
+                         ("is_domain", False)):
+            if key in data and data[key] != own:
+                raise InvalidParameter(f"Invalid input for field/attribute {key}. Value: "
+                                       f"{quote(data[key])}. It cannot be changed.")
         if name is not None:
             await _unique(s, name, project.domain_id, project.id)
             project.name = name
@@ -169,16 +198,77 @@ async def update(rt: Runtime, ctx: RequestContext, ident: str, body: Any) -> Pro
 
 
 async def remove(rt: Runtime, ctx: RequestContext, ident: str) -> None:
-    """Delete a project with its role assignments and application credentials."""
+    """Delete a project with its role assignments and (application) credentials."""
     policy.authorize(ctx, "identity:delete_project")
     async with rt.db.session() as s:
         project = await find(s, ident)
         if await s.scalar(select(Project.id).where(Project.parent_id == project.id).limit(1)):
             raise Forbidden(f"Cannot delete project {project.id} since it is not a leaf in "
                             "the hierarchy.")
-        await s.execute(delete(RoleAssignment).where(RoleAssignment.target_type == "project",
-                                                     RoleAssignment.target_id == project.id))
-        await s.execute(delete(ApplicationCredential)
-                        .where(ApplicationCredential.project_id == project.id))
+        for model in (RoleAssignment, GroupRoleAssignment):
+            await s.execute(delete(model).where(model.target_type == "project",
+                                                model.target_id == project.id))
+        for owned in (ApplicationCredential, Credential):
+            await s.execute(delete(owned).where(owned.project_id == project.id))
         await s.delete(project)
     tokens_of(rt).forget_subjects()
+
+
+# --- tags (/projects/{id}/tags) -------------------------------------------------
+MAX_TAGS = 80
+
+
+def _check_tag(tag: str) -> str:
+    """Keystone's project_tag_create: 1 to 255 characters, no ``/`` nor ``,``."""
+    if not 0 < len(tag) <= 255 or "/" in tag or "," in tag or "\x00" in tag:
+        raise validate.invalid("tags", tag, "A tag is 1 to 255 characters, without '/' "
+                               "and ','.")
+    return tag.strip()
+
+
+async def tags_of(rt: Runtime, ctx: RequestContext, ident: str) -> list[str]:
+    policy.authorize(ctx, "identity:list_project_tags", {"project_id": ident})
+    async with rt.db.session() as s:
+        return list((await find(s, ident)).tags or [])
+
+
+async def has_tag(rt: Runtime, ctx: RequestContext, ident: str, tag: str) -> None:
+    policy.authorize(ctx, "identity:get_project_tag", {"project_id": ident})
+    async with rt.db.session() as s:
+        if tag not in ((await find(s, ident)).tags or []):
+            raise NotFound(f"Could not find project tag: {tag}.")
+
+
+async def set_tags(rt: Runtime, ctx: RequestContext, ident: str,
+                   tags: list[str]) -> list[str]:
+    """Replace every tag (declared: schemas.UPDATE_PROJECT_TAGS)."""
+    policy.authorize(ctx, "identity:update_project_tags", {"project_id": ident})
+    wanted = list(dict.fromkeys(t.strip() for t in tags))
+    async with rt.db.session() as s:
+        (await find(s, ident)).tags = wanted
+    return wanted
+
+
+async def add_tag(rt: Runtime, ctx: RequestContext, ident: str, tag: str) -> None:
+    policy.authorize(ctx, "identity:create_project_tag", {"project_id": ident})
+    tag = _check_tag(tag)
+    async with rt.db.session() as s:
+        project = await find(s, ident)
+        have = list(project.tags or [])
+        if tag in have:
+            return
+        if len(have) >= MAX_TAGS:
+            raise validate.invalid("tags", tag, f"A project has at most {MAX_TAGS} tags.")
+        project.tags = [*have, tag]
+
+
+async def remove_tag(rt: Runtime, ctx: RequestContext, ident: str, tag: str | None) -> None:
+    """Remove one tag (404 if the project has not it), or all (``tag`` None)."""
+    action = "identity:delete_project_tags" if tag is None else "identity:delete_project_tag"
+    policy.authorize(ctx, action, {"project_id": ident})
+    async with rt.db.session() as s:
+        project = await find(s, ident)
+        have = list(project.tags or [])
+        if tag is not None and tag not in have:
+            raise NotFound(f"Could not find project tag: {tag}.")
+        project.tags = [] if tag is None else [t for t in have if t != tag]

@@ -1,22 +1,24 @@
 """Roles: global names (admin, member, reader and any an admin adds).
 
 admin implies member, which implies reader; these three are created at
-bootstrap and cannot be deleted or renamed, since the policy rules name them.
+bootstrap and cannot be deleted or renamed, since the policy rules name them,
+nor can these implications be removed.  Admins add others
+(``/roles/{prior}/implies/{implied}``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from barecloud.db.identity_models import Role
+from barecloud.db.identity_models import Role, RoleImplication
 from barecloud.errors import Conflict, Forbidden, NotFound
 from barecloud.services import policy
 from barecloud.services.context import RequestContext, Runtime
 from barecloud.services.identity import validate
-from barecloud.services.identity.subjects import IMPLIES
+from barecloud.services.identity.subjects import IMPLIES, implications, implied_closure
 from barecloud.services.identity.tokens import tokens_of
 
 BUILT_IN = ("admin", "member", "reader")
@@ -102,9 +104,72 @@ async def remove(rt: Runtime, ctx: RequestContext, ident: str) -> None:
 
 
 async def inferences(rt: Runtime, ctx: RequestContext) -> list[tuple[Role, list[Role]]]:
-    """Each prior role with the roles it implies directly."""
+    """Each prior role with the roles it implies directly, by name."""
     policy.authorize(ctx, "identity:list_implied_roles")
     async with rt.db.session() as s:
-        named = await by_name(s)
-    return [(named[prior], [named[i] for i in implied if i in named])
-            for prior, implied in IMPLIES.items() if prior in named]
+        implied = await implications(s)
+        by_id = {r.id: r for r in (await s.scalars(select(Role))).all()}
+    found = [(by_id[p], sorted((by_id[i] for i in ids if i in by_id), key=lambda r: r.name))
+             for p, ids in implied.items() if p in by_id and ids]
+    return sorted(found, key=lambda pair: pair[0].name)
+
+
+def _fixed(prior: Role, implied: Role) -> bool:
+    return implied.name in IMPLIES.get(prior.name, ())
+
+
+def _no_rule(prior_id: str, implied_id: str) -> NotFound:
+    return NotFound(f"{prior_id} does not imply {implied_id}.")
+
+
+async def _pair(s: AsyncSession, prior_id: str, implied_id: str) -> tuple[Role, Role, bool]:
+    """Both roles (404 if one is missing) and whether the first implies the second."""
+    prior, implied = await find(s, prior_id), await find(s, implied_id)
+    held = _fixed(prior, implied) or await s.get(RoleImplication,
+                                                 (prior.id, implied.id)) is not None
+    return prior, implied, held
+
+
+async def imply(rt: Runtime, ctx: RequestContext, prior_id: str,
+                implied_id: str) -> tuple[Role, Role]:
+    """``PUT /roles/{prior}/implies/{implied}``; admin is implied by none (Keystone's
+    ``prohibited_implied_role``), and no role implies itself in the end."""
+    policy.authorize(ctx, "identity:create_implied_role")
+    async with rt.db.session() as s:
+        prior, implied, held = await _pair(s, prior_id, implied_id)
+        if implied.name == "admin":
+            raise validate.invalid("implied_role_id", implied.id,
+                                   "admin cannot be an implied role.")
+        if prior.id in implied_closure({implied.id}, await implications(s)):
+            raise validate.invalid("implied_role_id", implied.id,
+                                   "The implication would make a cycle.")
+        if not held:
+            s.add(RoleImplication(prior_role_id=prior.id, implied_role_id=implied.id))
+    tokens_of(rt).forget_subjects()
+    return prior, implied
+
+
+async def implication(rt: Runtime, ctx: RequestContext, prior_id: str,
+                      implied_id: str, action: str = "identity:get_implied_role",
+                      ) -> tuple[Role, Role]:
+    policy.authorize(ctx, action)
+    async with rt.db.session() as s:
+        prior, implied, held = await _pair(s, prior_id, implied_id)
+    if not held:
+        raise _no_rule(prior_id, implied_id)
+    return prior, implied
+
+
+async def unimply(rt: Runtime, ctx: RequestContext, prior_id: str, implied_id: str) -> None:
+    policy.authorize(ctx, "identity:delete_implied_role")
+    async with rt.db.session() as s:
+        prior, implied, held = await _pair(s, prior_id, implied_id)
+        if _fixed(prior, implied):
+            raise Forbidden(f"{prior.name} implies {implied.name} in barecloud's policy "
+                            "rules: it cannot be removed.")
+        if not held:
+            raise _no_rule(prior_id, implied_id)
+        await s.execute(delete(RoleImplication).where(
+            RoleImplication.prior_role_id == prior.id,
+            RoleImplication.implied_role_id == implied.id))
+    tokens_of(rt).forget_subjects()

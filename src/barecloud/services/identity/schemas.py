@@ -22,7 +22,8 @@ from barecloud.errors import BarecloudError, InvalidParameter
 from barecloud.services.identity.passwords import MAX_LENGTH as PASSWORD_MAX
 from barecloud.services.validation import Schema
 
-SECRET_FIELDS = frozenset({"password", "original_password", "secret"})
+# A credential's blob holds a secret too (an EC2 secret key).
+SECRET_FIELDS = frozenset({"password", "original_password", "secret", "blob"})
 MASK = "******"
 
 NO_NUL = "^[^\\x00]*$"
@@ -72,6 +73,8 @@ _PROJECT: dict[str, Schema] = {
     "options": OPTIONS, "domain_id": ID, "parent_id": ID, "is_domain": BOOLEAN}
 CREATE_PROJECT = entity("project", _PROJECT, ("name",))
 UPDATE_PROJECT = entity("project", _PROJECT)
+UPDATE_PROJECT_TAGS: Schema = {"type": "object", "required": ["tags"],
+                               "properties": {"tags": TAGS}}
 
 _DOMAIN: dict[str, Schema] = {"name": name(64), "description": text(65535, nullable=False),
                               "enabled": BOOLEAN, "tags": TAGS, "options": OPTIONS}
@@ -93,6 +96,42 @@ _ROLE: dict[str, Schema] = {"name": name(255), "description": text(255),
                             "domain_id": ID, "options": OPTIONS}
 CREATE_ROLE = entity("role", _ROLE, ("name",))
 UPDATE_ROLE = entity("role", _ROLE)
+
+_GROUP: dict[str, Schema] = {"name": name(64), "description": DESCRIPTION, "domain_id": ID}
+CREATE_GROUP = entity("group", _GROUP, ("name",))
+UPDATE_GROUP = entity("group", _GROUP)
+
+# --- the catalog (keystone/catalog/schema.py) -----------------------------------------
+REGION_ID: Schema = {"type": ["string", "null"], "minLength": 1, "maxLength": 255,
+                     "pattern": NO_NUL}
+_REGION: dict[str, Schema] = {"id": REGION_ID, "description": text(255),
+                              "parent_region_id": REGION_ID}
+CREATE_REGION = entity("region", _REGION)
+UPDATE_REGION = entity("region", _REGION)
+_SERVICE: dict[str, Schema] = {
+    "type": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": NO_NUL},
+    "enabled": BOOLEAN, "name": {"type": "string", "maxLength": 255, "pattern": NO_NUL}}
+CREATE_SERVICE = entity("service", _SERVICE, ("type",))
+UPDATE_SERVICE = entity("service", _SERVICE)
+_ENDPOINT: dict[str, Schema] = {
+    "enabled": BOOLEAN, "interface": {"type": "string", "enum": ["admin", "internal", "public"]},
+    "region_id": REGION_ID, "region": REGION_ID,
+    "service_id": {"type": "string", "maxLength": 64, "pattern": NO_NUL},
+    "url": {"type": "string", "maxLength": 225, "pattern": "^[a-zA-Z0-9+.-]+:[^\\x00]+$"}}
+CREATE_ENDPOINT = entity("endpoint", _ENDPOINT, ("interface", "service_id", "url"))
+UPDATE_ENDPOINT = entity("endpoint", _ENDPOINT)
+
+# --- credentials and policies (keystone/credential/schema.py, keystone/policy/schema.py)
+_TYPE: Schema = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": NO_NUL}
+_CREDENTIAL: dict[str, Schema] = {
+    "blob": {"type": "string", "pattern": NO_NUL}, "type": _TYPE, "user_id": TEXT,
+    "project_id": ID}
+CREATE_CREDENTIAL = entity("credential", _CREDENTIAL, ("blob", "type", "user_id"))
+UPDATE_CREDENTIAL = entity("credential", _CREDENTIAL)
+CREATE_EC2_CREDENTIAL: Schema = {"type": "object", "properties": {"tenant_id": ID}}
+_POLICY: dict[str, Schema] = {"blob": {"type": "string", "pattern": NO_NUL}, "type": _TYPE}
+CREATE_POLICY = entity("policy", _POLICY, ("blob", "type"))
+UPDATE_POLICY = entity("policy", _POLICY)
 
 # --- application credentials ---------------------------------------------------------
 _ROLE_REF: Schema = {"type": "object", "properties": {"id": TEXT, "name": TEXT},
@@ -139,12 +178,18 @@ def query(*names: str) -> Schema:
     return {"type": "object", "properties": {n: TEXT for n in names}}
 
 
-LIST_PROJECTS_QUERY = query("name", "domain_id", "enabled", "parent_id", "is_domain")
+LIST_PROJECTS_QUERY = query("name", "domain_id", "enabled", "parent_id", "is_domain", "tags",
+                            "tags-any", "not-tags", "not-tags-any")
 LIST_USERS_QUERY = query("name", "domain_id", "enabled")
 LIST_DOMAINS_QUERY = query("name", "enabled")
 LIST_ROLES_QUERY = query("name")
+LIST_GROUPS_QUERY = query("name", "domain_id")
+LIST_CREDENTIALS_QUERY = query("user_id", "type")
+LIST_POLICIES_QUERY = query("type")
+LIST_GROUP_USERS_QUERY = query("password_expires_at")
 LIST_APP_CREDENTIALS_QUERY = query("name")
-LIST_SERVICES_QUERY = query("type")
+LIST_SERVICES_QUERY = query("type", "name")
+LIST_REGIONS_QUERY = query("parent_region_id")
 LIST_ENDPOINTS_QUERY = query("interface", "service_id", "region_id")
 ROLE_ASSIGNMENTS_QUERY = query(
     "user.id", "role.id", "group.id", "scope.project.id", "scope.domain.id", "scope.system",

@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import select, union
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Select
 
 from barecloud.db.identity_models import (
     ApplicationCredential,
     Domain,
+    GroupMember,
+    GroupRoleAssignment,
     Project,
     Role,
     RoleAssignment,
+    RoleImplication,
     User,
 )
 from barecloud.db.models import utcnow
@@ -67,28 +71,62 @@ class Subject:
         return tuple(r.name for r in self.roles)
 
 
-def implied_closure(names: set[str]) -> set[str]:
-    out, todo = set(names), list(names)
-    while todo:
-        for implied in IMPLIES.get(todo.pop(), ()):
-            if implied not in out:
-                out.add(implied)
-                todo.append(implied)
+async def implications(s: AsyncSession) -> dict[str, set[str]]:
+    """Role id -> the role ids it implies directly: the fixed ones and those stored."""
+    ids = {name: ident for name, ident in (await s.execute(select(Role.name, Role.id))).all()}
+    out: dict[str, set[str]] = {}
+    for prior, implied in IMPLIES.items():
+        if prior in ids:
+            out.setdefault(ids[prior], set()).update(ids[i] for i in implied if i in ids)
+    for prior_id, implied_id in (await s.execute(select(
+            RoleImplication.prior_role_id, RoleImplication.implied_role_id))).all():
+        out.setdefault(prior_id, set()).add(implied_id)
     return out
+
+
+def implied_closure(role_ids: set[str], implied: dict[str, set[str]]) -> set[str]:
+    out, todo = set(role_ids), list(role_ids)
+    while todo:
+        for more in implied.get(todo.pop(), ()):
+            if more not in out:
+                out.add(more)
+                todo.append(more)
+    return out
+
+
+def groups_of(user_id: str) -> Select[Any]:
+    return select(GroupMember.group_id).where(GroupMember.user_id == user_id)
+
+
+def assigned_targets(user_id: str, kind: ScopeKind) -> Any:
+    """The ids of the ``kind`` targets ``user_id`` has a role on, itself or by a group."""
+    return union(
+        select(RoleAssignment.target_id).where(RoleAssignment.user_id == user_id,
+                                               RoleAssignment.target_type == kind),
+        select(GroupRoleAssignment.target_id).where(
+            GroupRoleAssignment.group_id.in_(groups_of(user_id)),
+            GroupRoleAssignment.target_type == kind))
 
 
 async def effective_roles(s: AsyncSession, user_id: str, kind: ScopeKind,
                           target_id: str) -> tuple[Ref, ...]:
-    """The user's roles on one target, implied roles added, sorted by name."""
+    """The user's roles on one target, its groups' included and implied roles added,
+    sorted by name."""
     direct = set((await s.scalars(
-        select(Role.name).join(RoleAssignment, RoleAssignment.role_id == Role.id)
+        select(RoleAssignment.role_id)
         .where(RoleAssignment.user_id == user_id, RoleAssignment.target_type == kind,
                RoleAssignment.target_id == target_id)
     )).all())
+    direct |= set((await s.scalars(
+        select(GroupRoleAssignment.role_id)
+        .where(GroupRoleAssignment.group_id.in_(groups_of(user_id)),
+               GroupRoleAssignment.target_type == kind,
+               GroupRoleAssignment.target_id == target_id)
+    )).all())
     if not direct:
         return ()
-    names = implied_closure(direct)
-    rows = (await s.execute(select(Role.id, Role.name).where(Role.name.in_(names)))).all()
+    ids = implied_closure(direct, await implications(s))
+    rows = (await s.execute(select(Role.id, Role.name).where(Role.id.in_(ids)))).all()
     return tuple(sorted((Ref(i, n) for i, n in rows), key=lambda r: r.name))
 
 

@@ -216,10 +216,10 @@ class Tokens:
         return loaded
 
     # --- revoking -----------------------------------------------------------
-    async def revoke(self, token: Token, *, chain: bool = True) -> None:
-        """Revoke ``token``; with ``chain`` (Keystone's cascade), also the token it was
-        rescoped from and every token rescoped from either: they share the last
-        audit id."""
+    async def revoke(self, token: Token, *, chain: bool = False) -> None:
+        """Revoke ``token`` and the tokens rescoped from it (they hold its audit id);
+        with ``chain``, also the token it was rescoped from and every token rescoped
+        from either: they share the last audit id."""
         audit_id = token.audit_ids[-1] if chain else token.audit_ids[0]
         now = utcnow()
         # Every token of the chain expires by then (none outlives its first).

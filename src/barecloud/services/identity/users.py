@@ -94,10 +94,6 @@ async def create(rt: Runtime, ctx: RequestContext, body: Any) -> User:
 async def update(rt: Runtime, ctx: RequestContext, ident: str, body: Any) -> User:
     policy.authorize(ctx, "identity:update_user")
     data = body["user"]
-    for key in ("domain_id", "id"):
-        if key in data:
-            raise InvalidParameter(f"Invalid input for field/attribute {key}. Value: "
-                                   f"{quote(data[key])}. It cannot be changed.")
     name = data.get("name")
     enabled = data.get("enabled")
     description = data.get("description")
@@ -107,6 +103,11 @@ async def update(rt: Runtime, ctx: RequestContext, ident: str, body: Any) -> Use
         new_hash = await passwords.hash_async(password) if password is not None else ""
     async with rt.db.session() as s:
         user = await find(s, ident)
+        # Keystone takes a body that repeats the user's own id and domain.
+        for key, own in (("id", user.id), ("domain_id", user.domain_id)):
+            if key in data and data[key] != own:
+                raise InvalidParameter(f"Invalid input for field/attribute {key}. Value: "
+                                       f"{quote(data[key])}. It cannot be changed.")
         if name is not None:
             await _unique(s, name, user.domain_id, user.id)
             user.name = name
