@@ -1,4 +1,4 @@
-"""Migration 0021: the groups, catalog, credentials, policies and role implications
+"""Migration 0022: the groups, catalog, credentials, policies and role implications
 tables as the models declare them."""
 
 from __future__ import annotations

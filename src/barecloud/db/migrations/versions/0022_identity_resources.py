@@ -4,8 +4,8 @@ credentials (blobs sealed), policies and implied roles (issue 21)
 barecloud's own services, endpoints and RegionOne follow the settings and
 are not stored; these tables hold what operators add.
 
-Revision ID: 0021
-Revises: 0020
+Revision ID: 0022
+Revises: 0021
 Create Date: 2026-12-07 13:00:00
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0021"
-down_revision = "0020"
+revision = "0022"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 
