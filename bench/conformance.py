@@ -76,7 +76,8 @@ SELECTIONS: dict[str, str] = {
 # create (test_list_floating_ips_from_admin_and_nonadmin); from accounts.yaml tempest
 # may take a project's own admin as the admin and any non-admin account (a reader) as
 # the alternate, where its dynamic credentials give each a project and the member role.
-DYNAMIC = frozenset({"blazar", "network"})
+# Identity likewise (test_list_projects_returns_only_authorized_projects, by the draw).
+DYNAMIC = frozenset({"blazar", "network", "identity"})
 # ...and its gabbi files name ``http://127.0.0.1/`` (devstack's port 80) with the
 # catalog's paths (``compute/v2.1``, ``reservation/v1``): those selections run with
 # 127.0.0.1:80 forwarded to the service (:func:`port_80`).
@@ -109,6 +110,8 @@ NOT_OFFERED: tuple[tuple[str, str, str, str], ...] = (
     ("identity-feature-enabled", "trust", "False", "trusts"),
     ("identity-feature-enabled", "access_rules", "False", "access rules"),
     ("identity-feature-enabled", "api_v2_admin", "False", "identity v2"),
+    # Of the extensions tempest asks about, only OS-EC2 is served (not OS-INHERIT).
+    ("identity-feature-enabled", "api_extensions", "OS-EC2", "inherited assignments"),
     # Off by tempest's default, and left off: features barecloud does not offer either.
     ("compute-feature-enabled", "change_password", "False", "instance password"),
     ("compute-feature-enabled", "shelve_migrate", "False", "shelve"),
