@@ -139,6 +139,9 @@ class Server(TimestampMixin, Base):
     attempts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     fault: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     addresses: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # What the user says the server is reached at (Nova's accessIPv4/v6): shown only.
+    access_ip_v4: Mapped[str | None] = mapped_column(String(39))
+    access_ip_v6: Mapped[str | None] = mapped_column(String(39))
     launched_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     terminated_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 

@@ -70,7 +70,8 @@ async def server_action(server_id: str, request: Request) -> Response:
     elif name == "rebuild":
         await server_actions.rebuild(rt, ctx, server_id, args)
         view = await queries.get(rt, ctx, server_id)
-        return JSONResponse({"server": render.server(request, ctx, view)}, status_code=202)
+        return JSONResponse({"server": render.server(request, ctx, view, "rebuild")},
+                            status_code=202)
     elif name == "resize":
         await server_actions.resize(rt, ctx, server_id, args)
     elif name == "confirmResize":

@@ -41,6 +41,12 @@ async def zones_detail(request: Request) -> JSONResponse:
         for z, found in sorted(by_zone.items())]})
 
 
+def _cpu_info(v: tuple[int, int]) -> str | dict[str, Any]:
+    """What barecloud knows of a hypervisor's CPU is nothing more than its counts: Nova's
+    empty ``cpu_info``, text below 2.28 and an object from then (until 2.88 drops it)."""
+    return {} if v >= (2, 28) else ""
+
+
 def _vm_host(request: Request, h: Hypervisor, detail: bool) -> dict[str, Any]:
     v = params.version(request)
     ident: str | int = h.uuid if v >= (2, 53) else h.id + hypervisors.VM_HOST_ID_BASE
@@ -59,7 +65,7 @@ def _vm_host(request: Request, h: Hypervisor, detail: bool) -> dict[str, Any]:
                 "local_gb_used": h.disk_gb_used, "free_ram_mb": h.memory_mb - h.memory_mb_used,
                 "free_disk_gb": h.disk_gb - h.disk_gb_used, "current_workload": 0,
                 "running_vms": h.running_vms,
-                "disk_available_least": h.disk_gb - h.disk_gb_used, "cpu_info": "",
+                "disk_available_least": h.disk_gb - h.disk_gb_used, "cpu_info": _cpu_info(v),
             })
         else:
             body["uptime"] = h.uptime
@@ -93,7 +99,7 @@ def _hypervisor(request: Request, n: Node | Hypervisor, detail: bool) -> dict[st
             "local_gb_used": disk if used else 0, "free_ram_mb": 0 if used else mem,
             "free_disk_gb": 0 if used else disk, "current_workload": 0,
             "running_vms": 1 if used else 0, "disk_available_least": 0 if used else disk,
-            "cpu_info": "",
+            "cpu_info": _cpu_info(v),
         })
     else:
         body["uptime"] = None

@@ -99,7 +99,7 @@ async def update_server(server_id: str, request: Request) -> JSONResponse:
     body = request.state.body
     await server_actions.update_server(rt, ctx, server_id, body)
     view = await queries.get(rt, ctx, server_id)
-    return JSONResponse({"server": render.server(request, ctx, view)})
+    return JSONResponse({"server": render.server(request, ctx, view, "update")})
 
 
 @router.delete("/{server_id}", status_code=204)

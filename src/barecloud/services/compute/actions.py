@@ -63,7 +63,9 @@ async def update_server(rt: Runtime, ctx: RequestContext, server_id: str,
                         body: dict[str, Any]) -> None:
     """``body`` fits schemas.UPDATE_SERVER at the request's version."""
     data = body["server"]
-    values = {k: data[k] for k in ("name", "description", "hostname") if k in data}
+    values: dict[str, Any] = {k: data[k] for k in ("name", "description", "hostname")
+                              if k in data}
+    values.update(servers.access_ips(data))
     server = await authorized(rt, ctx, server_id, "compute:servers:update")
     if values:
         async with rt.db.session() as s:
@@ -141,6 +143,7 @@ async def rebuild(rt: Runtime, ctx: RequestContext, server_id: str,
     servers.check_image_fits(image, server.flavor.get("disk", 0), server.flavor.get("ram", 0))
     values: dict[str, Any] = {"image_ref": image.uuid}
     values.update({k: data[k] for k in ("name", "description", "hostname") if k in data})
+    values.update(servers.access_ips(data))
     if "metadata" in data:
         values["meta"] = servers.check_metadata(data)
     if "user_data" in data:

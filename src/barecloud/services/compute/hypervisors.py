@@ -76,7 +76,8 @@ async def list_hosts(rt: Runtime, ctx: RequestContext, *, pattern: str | None = 
     if pattern:
         hq = hq.where(Hypervisor.hostname.contains(pattern))
         nq = nq.where(or_(Node.uuid.contains(pattern), Node.name.contains(pattern)))
-    limit = min(limit or rt.settings.api_max_limit, rt.settings.api_max_limit)
+    cap = rt.settings.api_max_limit
+    limit = cap if limit is None else min(limit, cap)  # 0: none, as Nova
     async with rt.db.session() as s:
         if marker is not None:
             host = await s.scalar(select(Hypervisor.id).where(_host_ident(marker)))

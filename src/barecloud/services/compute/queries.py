@@ -91,6 +91,8 @@ class Shown(NamedTuple):
     hypervisor_id: int | None
     fault: dict[str, Any] | None
     addresses: dict[str, Any]
+    access_ip_v4: str | None
+    access_ip_v6: str | None
     launched_at: dt.datetime | None
     terminated_at: dt.datetime | None
     created_at: dt.datetime
@@ -289,7 +291,8 @@ async def list_servers(rt: Runtime, ctx: RequestContext, query: ServerQuery,
     col = SORT_COLUMNS.get(query.sort_key, Server.created_at)
     asc = query.sort_dir == "asc"
     name = _name_filter(query.filters.get("name"))
-    limit = min(query.limit or rt.settings.api_max_limit, rt.settings.api_max_limit)
+    cap = rt.settings.api_max_limit
+    limit = cap if query.limit is None else min(query.limit, cap)  # 0: none, as Nova
     q = _filtered(select(*SHOWN), ctx, query)
     q = q.order_by(col.asc() if asc else col.desc(), Server.id.asc() if asc else Server.id.desc())
     async with rt.db.session() as s:

@@ -70,9 +70,9 @@ def _message(error: jsonschema.ValidationError) -> str:
         # have been shown Nova's older words.
         return f"{quote(error.instance)} is too short"
     kinds = _types(error.schema)
-    if error.validator == "pattern" and "string" in kinds and (
-            "integer" in kinds or "number" in kinds):
-        # A number may come as a string of digits; other text is the wrong type.
+    if error.validator == "pattern" and "string" in kinds and kinds[0] in ("integer", "number"):
+        # A number may come as a string of digits; other text is the wrong type (but a
+        # text that may be a number, a flavor's id, is text that does not match).
         listed = ", ".join(repr(k) for k in kinds)
         return f"{quote(error.instance)} is not of type {listed}"
     return error.message
@@ -161,7 +161,8 @@ DESCRIPTION = string(nullable=True)
 KEY_NAME = string(min_length=1, nullable=True)
 UUID: Schema = {"type": "string", "format": "uuid"}
 DISK_CONFIG: Schema = {"type": "string", "enum": ["AUTO", "MANUAL"]}
-ACCESS_IP: Schema = {"type": "string"}
+ACCESS_IP4: Schema = {"type": "string", "format": "ipv4"}
+ACCESS_IP6: Schema = {"type": "string", "format": "ipv6"}
 STRINGS: Schema = {"type": "array", "items": {"type": "string"}}
 OBJECTS: Schema = {"type": "array", "items": {"type": "object"}}
 # Metadata's keys and values are checked by hand (servers.check_metadata): its
@@ -243,7 +244,7 @@ def _create_server(version: V | None) -> Schema:
         "min_count": COUNT, "max_count": COUNT, "return_reservation_id": BOOLEAN,
         "security_groups": {"type": "array", "items": _object({"name": NAME})},
         "adminPass": {"type": "string"}, "config_drive": BOOLEAN,
-        "OS-DCF:diskConfig": DISK_CONFIG, "accessIPv4": ACCESS_IP, "accessIPv6": ACCESS_IP,
+        "OS-DCF:diskConfig": DISK_CONFIG, "accessIPv4": ACCESS_IP4, "accessIPv6": ACCESS_IP6,
         "block_device_mapping": OBJECTS, "block_device_mapping_v2": OBJECTS,
     }
     if before(version, (2, 57)):
@@ -272,7 +273,7 @@ CREATE_SERVER = Versioned(_create_server)
 
 def _update_server(version: V | None) -> Schema:
     props: Schema = {"name": NAME, "OS-DCF:diskConfig": DISK_CONFIG,
-                     "accessIPv4": ACCESS_IP, "accessIPv6": ACCESS_IP}
+                     "accessIPv4": ACCESS_IP4, "accessIPv6": ACCESS_IP6}
     if since(version, (2, 19)):
         props["description"] = DESCRIPTION
     if since(version, (2, 90)):
@@ -287,7 +288,7 @@ def _rebuild(version: V | None) -> Schema:
     props: Schema = {
         "imageRef": {"type": "string"}, "name": NAME, "metadata": METADATA,
         "adminPass": {"type": "string"}, "preserve_ephemeral": BOOLEAN,
-        "OS-DCF:diskConfig": DISK_CONFIG, "accessIPv4": ACCESS_IP, "accessIPv6": ACCESS_IP,
+        "OS-DCF:diskConfig": DISK_CONFIG, "accessIPv4": ACCESS_IP4, "accessIPv6": ACCESS_IP6,
     }
     if since(version, (2, 19)):
         props["description"] = DESCRIPTION
@@ -388,7 +389,8 @@ LIST_FLAVORS_QUERY: Schema = {"type": "object", "properties": {
 def _create_flavor(version: V | None) -> Schema:
     props: Schema = {
         "name": NAME, "ram": RAM, "vcpus": VCPUS, "disk": DISK,
-        "id": {"type": ["string", "null"], "minLength": 1, "maxLength": 255,
+        # A number is taken as its text, as Nova's (tempest creates flavors with int ids).
+        "id": {"type": ["string", "number", "null"], "minLength": 1, "maxLength": 255,
                "pattern": FLAVOR_ID_PATTERN},
         "OS-FLV-EXT-DATA:ephemeral": DISK, "swap": SWAP, "rxtx_factor": RXTX,
         "os-flavor-access:is_public": BOOLEAN,

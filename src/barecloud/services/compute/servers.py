@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import ipaddress
 import re
 import secrets
 import string as _string
@@ -152,6 +153,7 @@ class _Request:
     description: str | None
     hostname: str | None
     config_drive: bool
+    access_ips: dict[str, str | None]
 
 
 def _parse(data: dict[str, Any]) -> _Request:
@@ -187,7 +189,16 @@ def _parse(data: dict[str, Any]) -> _Request:
         networks=data.get("networks"), az=az, min_count=min_count, max_count=max_count,
         description=data.get("description"), hostname=hostname,
         config_drive=schemas.to_bool(data.get("config_drive"), default=True),
+        access_ips=access_ips(data),
     )
+
+
+def access_ips(data: dict[str, Any]) -> dict[str, str | None]:
+    """``accessIPv4``/``accessIPv6`` given (their format checked by the schema), as the
+    columns' values in Nova's spelling of the address."""
+    return {column: str(ipaddress.ip_address(data[key])) if data[key] else None
+            for key, column in (("accessIPv4", "access_ip_v4"), ("accessIPv6", "access_ip_v6"))
+            if key in data}
 
 
 async def check_image(rt: Runtime, ctx: RequestContext, image_id: str) -> Image:
@@ -308,7 +319,7 @@ def _row(req: _Request, index: int, count: int, rid: str, project: str, user: st
         networks=req.networks, scheduler_hints=hints, config_drive=req.config_drive,
         reservation_id=rid, launch_index=index, vm_state=st.BUILDING,
         task_state=st.SCHEDULING, power_state=st.NOSTATE, attempts=[], fault=None,
-        addresses={}, pending=None, pending_sent=False, deleted=False,
+        addresses={}, pending=None, pending_sent=False, deleted=False, **req.access_ips,
     )
 
 

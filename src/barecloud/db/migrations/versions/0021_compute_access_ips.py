@@ -1,0 +1,31 @@
+"""compute access IPs: servers.access_ip_v4 and access_ip_v6, as Nova keeps them (issue 21)
+
+The addresses a user says the server is reached at (``accessIPv4``/``accessIPv6``
+at create, update and rebuild); before, they were accepted and dropped.
+
+Revision ID: 0021
+Revises: 0020
+Create Date: 2026-12-07 13:00:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0021"
+down_revision = "0020"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("servers") as batch:
+        batch.add_column(sa.Column("access_ip_v4", sa.String(39), nullable=True))
+        batch.add_column(sa.Column("access_ip_v6", sa.String(39), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("servers") as batch:
+        batch.drop_column("access_ip_v6")
+        batch.drop_column("access_ip_v4")
