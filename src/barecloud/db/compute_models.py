@@ -142,6 +142,7 @@ class Server(TimestampMixin, Base):
     # What the user says the server is reached at (Nova's accessIPv4/v6): shown only.
     access_ip_v4: Mapped[str | None] = mapped_column(String(39))
     access_ip_v6: Mapped[str | None] = mapped_column(String(39))
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     launched_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     terminated_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 

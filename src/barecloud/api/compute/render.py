@@ -51,6 +51,11 @@ def _host_status(node: NodeFacts | None) -> str:
     return "UNKNOWN" if node.fault else "UP"
 
 
+def addresses(s: Shown, extended: bool = True) -> dict[str, Any]:
+    """A server's ``addresses`` by network (``extended``: with MAC and type)."""
+    return _addresses(s.addresses, extended) if s.addresses else {}
+
+
 def _addresses(stored: dict[str, Any] | None, extended: bool = True) -> dict[str, Any]:
     """Nova's ``addresses``: a network whose ports have no fixed IP is an empty list
     (rows written before that rule may hold ``"addr": ""``, which clients reject).
@@ -125,7 +130,7 @@ class Servers:
             "flavor": self._flavor(s),
             "created": created,
             "updated": iso_z(s.updated_at) if s.updated_at else created,
-            "addresses": _addresses(s.addresses, full) if s.addresses else {},
+            "addresses": addresses(s, full),
             "accessIPv4": s.access_ip_v4 or "", "accessIPv6": s.access_ip_v6 or "",
             "OS-DCF:diskConfig": "MANUAL",
         }
@@ -168,7 +173,7 @@ class Servers:
         if self.v2_19:
             body["description"] = s.description
         if self.v2_26:
-            body["tags"] = []
+            body["tags"] = list(s.tags or [])
         if self.v2_63:
             body["trusted_image_certificates"] = None
         if self.v2_71 and shape != "detail":  # Nova leaves them out of a page

@@ -14,11 +14,15 @@ from barecloud.api.compute import (
     keypairs,
     quotas,
     root,
+    server_ips,
+    server_metadata,
+    server_tags,
     servers,
 )
 
 ROUTERS = (servers.router, actions.router, flavors.router, keypairs.router, quotas.router,
-           hosts.router, hypervisor_hosts.router, aggregates.router)
+           hosts.router, hypervisor_hosts.router, aggregates.router, server_ips.router,
+           server_metadata.router, server_tags.router)
 PREFIXES = ("/compute/v2.1", "/compute/v2")
 
 

@@ -93,6 +93,7 @@ class Shown(NamedTuple):
     addresses: dict[str, Any]
     access_ip_v4: str | None
     access_ip_v6: str | None
+    tags: list[str]
     launched_at: dt.datetime | None
     terminated_at: dt.datetime | None
     created_at: dt.datetime

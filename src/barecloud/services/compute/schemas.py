@@ -164,6 +164,9 @@ DISK_CONFIG: Schema = {"type": "string", "enum": ["AUTO", "MANUAL"]}
 ACCESS_IP4: Schema = {"type": "string", "format": "ipv4"}
 ACCESS_IP6: Schema = {"type": "string", "format": "ipv6"}
 STRINGS: Schema = {"type": "array", "items": {"type": "string"}}
+# Nova's parameter_types.tag; 50 a server (nova/objects/instance.py MAX_TAG_COUNT).
+TAG: Schema = {"type": "string", "pattern": "^[^,/]*$", "minLength": 1, "maxLength": 60}
+TAGS: Schema = {"type": "array", "items": TAG, "maxItems": 50}
 OBJECTS: Schema = {"type": "array", "items": {"type": "object"}}
 # Metadata's keys and values are checked by hand (servers.check_metadata): its
 # words ("metadata value of ...") are what clients have been shown.
@@ -252,7 +255,7 @@ def _create_server(version: V | None) -> Schema:
     if since(version, (2, 19)):
         props["description"] = DESCRIPTION
     if since(version, (2, 52)):
-        props["tags"] = STRINGS
+        props["tags"] = TAGS
     if since(version, (2, 63)):
         props["trusted_image_certificates"] = {"type": ["array", "null"],
                                                "items": {"type": "string"}}
@@ -485,3 +488,14 @@ LIST_HYPERVISORS_QUERY: Schema = {"type": "object", "properties": {
     "with_servers": TEXT,  # any other spelling than a true one is false, as before
 }}
 SHOW_HYPERVISOR_QUERY: Schema = {"type": "object", "properties": {"with_servers": TEXT}}
+
+
+# --- server metadata and tags (nova/api/openstack/compute/schemas/server_*.py) ------
+SERVER_METADATA_ITEMS: Schema = {
+    "type": "object", "additionalProperties": False,
+    "patternProperties": {"^[a-zA-Z0-9-_:. ]{1,255}$": {"type": "string", "maxLength": 255}},
+}
+SERVER_METADATA = _body("metadata", SERVER_METADATA_ITEMS)
+SERVER_META_ITEM = _body("meta", {**SERVER_METADATA_ITEMS, "minProperties": 1,
+                                  "maxProperties": 1})
+SERVER_TAGS = _body("tags", TAGS)

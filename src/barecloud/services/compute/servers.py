@@ -132,8 +132,6 @@ def _check_unsupported(data: dict[str, Any]) -> None:
     if data.get("block_device_mapping"):
         raise InvalidParameter("Block device mapping is not supported: barecloud deploys "
                                "an image to the node's own disk (give imageRef).")
-    if data.get("tags"):
-        raise InvalidParameter("Server tags are not supported.")
     if data.get("trusted_image_certificates"):
         raise InvalidParameter("Image signature certificate validation is not supported.")
 
@@ -154,6 +152,7 @@ class _Request:
     hostname: str | None
     config_drive: bool
     access_ips: dict[str, str | None]
+    tags: list[str]
 
 
 def _parse(data: dict[str, Any]) -> _Request:
@@ -189,7 +188,7 @@ def _parse(data: dict[str, Any]) -> _Request:
         networks=data.get("networks"), az=az, min_count=min_count, max_count=max_count,
         description=data.get("description"), hostname=hostname,
         config_drive=schemas.to_bool(data.get("config_drive"), default=True),
-        access_ips=access_ips(data),
+        access_ips=access_ips(data), tags=list(dict.fromkeys(data.get("tags") or [])),
     )
 
 
@@ -319,7 +318,8 @@ def _row(req: _Request, index: int, count: int, rid: str, project: str, user: st
         networks=req.networks, scheduler_hints=hints, config_drive=req.config_drive,
         reservation_id=rid, launch_index=index, vm_state=st.BUILDING,
         task_state=st.SCHEDULING, power_state=st.NOSTATE, attempts=[], fault=None,
-        addresses={}, pending=None, pending_sent=False, deleted=False, **req.access_ips,
+        addresses={}, pending=None, pending_sent=False, deleted=False, tags=req.tags,
+        **req.access_ips,
     )
 
 

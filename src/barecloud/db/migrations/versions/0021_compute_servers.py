@@ -1,7 +1,8 @@
-"""compute access IPs: servers.access_ip_v4 and access_ip_v6, as Nova keeps them (issue 21)
+"""compute servers: access IPs and tags, as Nova keeps them (issue 21)
 
-The addresses a user says the server is reached at (``accessIPv4``/``accessIPv6``
-at create, update and rebuild); before, they were accepted and dropped.
+``access_ip_v4``/``access_ip_v6``: the addresses a user says the server is
+reached at (``accessIPv4``/``accessIPv6`` at create, update and rebuild; before,
+accepted and dropped). ``tags``: the server's tags (2.26), a list.
 
 Revision ID: 0021
 Revises: 0020
@@ -23,9 +24,11 @@ def upgrade() -> None:
     with op.batch_alter_table("servers") as batch:
         batch.add_column(sa.Column("access_ip_v4", sa.String(39), nullable=True))
         batch.add_column(sa.Column("access_ip_v6", sa.String(39), nullable=True))
+        batch.add_column(sa.Column("tags", sa.JSON(), nullable=False, server_default="[]"))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("servers") as batch:
+        batch.drop_column("tags")
         batch.drop_column("access_ip_v6")
         batch.drop_column("access_ip_v4")

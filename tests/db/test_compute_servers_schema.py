@@ -1,4 +1,4 @@
-"""Migration 0021: servers' access IPs as the model declares them, and back."""
+"""Migration 0021: servers' access IPs and tags as the model declares them, and back."""
 
 from __future__ import annotations
 
