@@ -1,4 +1,5 @@
-"""Migration 0021: servers' access IPs and tags as the model declares them, and back."""
+"""Migration 0021: servers' access IPs and tags, instance actions and server groups as
+the models declare them, and back."""
 
 from __future__ import annotations
 
@@ -7,11 +8,17 @@ import asyncio
 from alembic import command
 
 from barecloud.db import migrate
-from barecloud.db.compute_models import Server
+from barecloud.db.compute_models import (
+    InstanceAction,
+    InstanceGroup,
+    InstanceGroupMember,
+    Server,
+)
 from barecloud.db.session import Database
 from tests.db.schema import before, differences
 
-TABLES = {Server.__tablename__}
+TABLES = {Server.__tablename__, InstanceAction.__tablename__, InstanceGroup.__tablename__,
+          InstanceGroupMember.__tablename__}
 
 
 async def test_migration_matches_models(database: Database) -> None:

@@ -155,6 +155,50 @@ class Server(TimestampMixin, Base):
     deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
 
+class InstanceAction(Base):
+    """What a request did to a server (Nova's ``os-instance-actions``), kept after the
+    server is deleted (2.21 lists them then).  Not unique per request: barecloud's own
+    callers may act twice on a server under one context."""
+
+    __tablename__ = "instance_actions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    server_uuid: Mapped[str] = mapped_column(String(36), index=True)
+    action: Mapped[str] = mapped_column(String(255))
+    request_id: Mapped[str] = mapped_column(String(255))
+    project_id: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[str] = mapped_column(String(255))
+    start_time: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    message: Mapped[str | None] = mapped_column(Text)
+
+
+class InstanceGroup(Base):
+    """A server group (Nova's ``os-server-groups``): a policy its members share."""
+
+    __tablename__ = "instance_groups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(255))
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    user_id: Mapped[str] = mapped_column(String(255))
+    policy: Mapped[str] = mapped_column(String(255))
+    rules: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class InstanceGroupMember(Base):
+    """A server created into a group (its ``group`` scheduler hint); a deleted server's
+    row stays and is not shown, as Nova lists only members not deleted."""
+
+    __tablename__ = "instance_group_members"
+
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("instance_groups.id", ondelete="CASCADE"), primary_key=True)
+    server_uuid: Mapped[str] = mapped_column(String(36), primary_key=True, index=True)
+
+
 class Quota(Base):
     """A project's limit on one resource (instances, cores, ram, ...); -1: none."""
 

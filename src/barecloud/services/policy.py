@@ -185,6 +185,12 @@ RULES: dict[str, str] = {
     "compute:keypairs:show": f"{_READ_ALL} or (role:reader and user_id:%(user_id)s)",
     "compute:keypairs:create": "rule:admin or (role:member and user_id:%(user_id)s)",
     "compute:keypairs:delete": "rule:admin or (role:member and user_id:%(user_id)s)",
+    # Server groups, as Nova's os_compute_api:os-server-groups (all_projects: admins).
+    "compute:server_groups:list": "role:reader",
+    "compute:server_groups:list_all": _READ_ALL,
+    "compute:server_groups:show": _PROJECT_READER,
+    "compute:server_groups:create": "role:member",
+    "compute:server_groups:delete": _PROJECT_MEMBER,
     "compute:quotas:show": _PROJECT_READER,
     "compute:quotas:update": _ADMIN,
     "compute:quotas:delete": _ADMIN,

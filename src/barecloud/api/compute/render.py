@@ -40,7 +40,8 @@ def host_id(project: str, host: str | None) -> str:
 def server(request: Request, ctx: RequestContext, view: ServerView,
            shape: str = "show") -> dict[str, Any]:
     """One server as ``GET``, ``PUT`` (``update``) or ``rebuild`` answer it."""
-    return Servers(request, ctx).server(view.server, view.node, view.security_groups, shape)
+    return Servers(request, ctx).server(view.server, view.node, view.security_groups, shape,
+                                        view.server_groups)
 
 
 def _host_status(node: NodeFacts | None) -> str:
@@ -112,7 +113,8 @@ class Servers:
 
     def server(self, s: Shown, node: NodeFacts | None,
                security_groups: list[str] | None = None,
-               shape: str = "detail") -> dict[str, Any]:
+               shape: str = "detail", server_groups: list[str] | None = None,
+               ) -> dict[str, Any]:
         """``shape``: ``detail`` (a page), ``show``, ``update`` or ``rebuild``.  Below
         2.75 the last two are Nova's short view (no AZ, key, usage, groups, extended
         status or attributes; key_name in a rebuild's from 2.54); a rebuild's
@@ -177,7 +179,7 @@ class Servers:
         if self.v2_63:
             body["trusted_image_certificates"] = None
         if self.v2_71 and shape != "detail":  # Nova leaves them out of a page
-            body["server_groups"] = []
+            body["server_groups"] = list(server_groups or [])
         if self.v2_73:
             body["locked_reason"] = None
         if self.v2_96 and full:

@@ -11,6 +11,8 @@ from barecloud.api.compute import (
     host_agent,
     hosts,
     hypervisor_hosts,
+    instance_actions,
+    instance_groups,
     keypairs,
     quotas,
     root,
@@ -22,7 +24,8 @@ from barecloud.api.compute import (
 
 ROUTERS = (servers.router, actions.router, flavors.router, keypairs.router, quotas.router,
            hosts.router, hypervisor_hosts.router, aggregates.router, server_ips.router,
-           server_metadata.router, server_tags.router)
+           server_metadata.router, server_tags.router, instance_actions.router,
+           instance_groups.router)
 PREFIXES = ("/compute/v2.1", "/compute/v2")
 
 

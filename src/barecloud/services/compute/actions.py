@@ -20,6 +20,7 @@ from barecloud.errors import Conflict, Forbidden, InvalidParameter, NotFound
 from barecloud.services import policy
 from barecloud.services.compute import (
     flavors,
+    instance_actions,
     keypairs,
     quotas,
     scheduler,
@@ -79,6 +80,7 @@ async def delete(rt: Runtime, ctx: RequestContext, server_id: str) -> None:
     now = utcnow()
     batched = False
     async with rt.db.session() as s:
+        instance_actions.record(s, ctx, server, "delete")
         gone = await s.execute(
             update(Server).where(Server.id == server.id, Server.deleted.is_(False),
                                  Server.node_uuid.is_(None), Server.hypervisor_id.is_(None))
@@ -99,9 +101,11 @@ async def delete(rt: Runtime, ctx: RequestContext, server_id: str) -> None:
     sync.wake()
 
 
-async def _intend(rt: Runtime, server: Server, action: str, **values: Any) -> None:
+async def _intend(rt: Runtime, ctx: RequestContext, server: Server, action: str,
+                  **values: Any) -> None:
     allowed_from, task, pending = ACTIONS[action]
     async with rt.db.session() as s:
+        instance_actions.record(s, ctx, server, NOVA_ACTION_NAMES[action])
         result = await s.execute(
             update(Server).where(Server.id == server.id, Server.deleted.is_(False),
                                  Server.vm_state.in_(allowed_from),
@@ -119,15 +123,17 @@ async def reboot(rt: Runtime, ctx: RequestContext, server_id: str,
     """``body`` fits schemas.REBOOT."""
     kind: str = body["type"]
     server = await authorized(rt, ctx, server_id, "compute:servers:action")
-    await _intend(rt, server, f"reboot_{kind.lower()}")
+    await _intend(rt, ctx, server, f"reboot_{kind.lower()}")
 
 
 async def start(rt: Runtime, ctx: RequestContext, server_id: str) -> None:
-    await _intend(rt, await authorized(rt, ctx, server_id, "compute:servers:action"), "start")
+    await _intend(rt, ctx, await authorized(rt, ctx, server_id, "compute:servers:action"),
+                  "start")
 
 
 async def stop(rt: Runtime, ctx: RequestContext, server_id: str) -> None:
-    await _intend(rt, await authorized(rt, ctx, server_id, "compute:servers:action"), "stop")
+    await _intend(rt, ctx, await authorized(rt, ctx, server_id, "compute:servers:action"),
+                  "stop")
 
 
 async def rebuild(rt: Runtime, ctx: RequestContext, server_id: str,
@@ -153,7 +159,7 @@ async def rebuild(rt: Runtime, ctx: RequestContext, server_id: str,
         name = data["key_name"]
         values["key_name"] = name
         values["key_data"] = await keypairs.public_key_of(rt, ctx, name) if name else None
-    await _intend(rt, server, "rebuild", **values)
+    await _intend(rt, ctx, server, "rebuild", **values)
 
 
 async def resize(rt: Runtime, ctx: RequestContext, server_id: str,
@@ -195,6 +201,7 @@ async def resize(rt: Runtime, ctx: RequestContext, server_id: str,
                 s, rt, server.hypervisor_id, grow, placing=False):
             raise InvalidParameter(f"No valid host was found. The host of instance "
                                    f"{server.uuid} has no room for flavor {flavor.name}.")
+        instance_actions.record(s, ctx, server, "resize")
         moved = await s.execute(
             update(Server).where(Server.id == server.id, Server.deleted.is_(False),
                                  Server.vm_state.in_((st.ACTIVE, st.STOPPED)),
@@ -212,6 +219,7 @@ async def resize(rt: Runtime, ctx: RequestContext, server_id: str,
 async def confirm_resize(rt: Runtime, ctx: RequestContext, server_id: str) -> None:
     server = await authorized(rt, ctx, server_id, "compute:servers:action")
     async with rt.db.session() as s:
+        instance_actions.record(s, ctx, server, "confirmResize")
         done = await s.execute(
             update(Server).where(Server.id == server.id, Server.deleted.is_(False),
                                  Server.vm_state == st.RESIZED, Server.pending.is_(None))

@@ -30,6 +30,7 @@ from barecloud.db.models import Node
 from barecloud.errors import InvalidParameter, NotFound
 from barecloud.services import policy
 from barecloud.services.baremetal.schemas import UUID_RE
+from barecloud.services.compute import instance_groups
 from barecloud.services.compute import status as st
 from barecloud.services.compute.hypervisors import host_of, zone_of
 from barecloud.services.context import RequestContext, Runtime
@@ -141,6 +142,7 @@ class ServerView:
     server: Shown
     node: NodeFacts | None
     security_groups: list[str] = field(default_factory=list)  # its ports' (server_groups)
+    server_groups: list[str] = field(default_factory=list)  # 2.71's: Nova's server groups
 
 
 @dataclass
@@ -213,7 +215,8 @@ async def get(rt: Runtime, ctx: RequestContext, server_id: str) -> ServerView:
         server = Shown.of(await find(s, ctx, server_id))
         facts_ = await _facts(s, [server])
         groups = await port_groups.names_by_device(s, [server.uuid])
-    return ServerView(server, facts_.get(server.id), groups.get(server.uuid, []))
+        placed = await instance_groups.of_server(s, server.uuid)
+    return ServerView(server, facts_.get(server.id), groups.get(server.uuid, []), placed)
 
 
 @dataclass

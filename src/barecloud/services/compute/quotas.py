@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from barecloud.db.compute_models import KeyPair, Quota, Server
+from barecloud.db.compute_models import InstanceGroup, KeyPair, Quota, Server
 from barecloud.errors import Forbidden, InvalidParameter
 from barecloud.services import policy
 from barecloud.services.compute import schemas
@@ -70,11 +70,17 @@ async def usage(s: AsyncSession, project: str, user: str | None = None) -> dict[
         .where(Server.project_id == project, Server.deleted.is_(False))
     )).one()
     used = {"instances": int(row[0]), "cores": int(row[1]), "ram": int(row[2]),
-            "server_groups": 0, "key_pairs": 0}
+            "server_groups": await groups_of(s, project), "key_pairs": 0}
     if user is not None:
         used["key_pairs"] = int(await s.scalar(
             select(func.count(KeyPair.id)).where(KeyPair.user_id == user)) or 0)
     return used
+
+
+async def groups_of(s: AsyncSession, project: str) -> int:
+    """The project's server groups (its ``server_groups`` quota's usage)."""
+    return int(await s.scalar(select(func.count(InstanceGroup.id)).where(
+        InstanceGroup.project_id == project)) or 0)
 
 
 def _headroom(limit: int, used: int) -> int | None:
@@ -180,7 +186,7 @@ async def absolute_limits(rt: Runtime, ctx: RequestContext, project: str,
         "maxTotalCores": q["cores"], "maxTotalInstances": q["instances"],
         "maxTotalRAMSize": q["ram"], "totalCoresUsed": used["cores"],
         "totalInstancesUsed": used["instances"], "totalRAMUsed": used["ram"],
-        "totalServerGroupsUsed": 0,
+        "totalServerGroupsUsed": used["server_groups"],
     }
     if version < (2, 39):
         out["maxImageMeta"] = q["metadata_items"]

@@ -192,7 +192,8 @@ NETWORKS: Schema = {"oneOf": [
         "additionalProperties": False}},
     {"type": "string", "enum": ["none", "auto"]},
 ]}
-SCHEDULER_HINTS: Schema = {"type": "object", "additionalProperties": True}
+SCHEDULER_HINTS: Schema = {"type": "object", "additionalProperties": True,
+                           "properties": {"group": {"type": "string", "format": "uuid"}}}
 
 
 def since(version: V | None, first: V) -> bool:
@@ -499,3 +500,35 @@ SERVER_METADATA = _body("metadata", SERVER_METADATA_ITEMS)
 SERVER_META_ITEM = _body("meta", {**SERVER_METADATA_ITEMS, "minProperties": 1,
                                   "maxProperties": 1})
 SERVER_TAGS = _body("tags", TAGS)
+
+# --- os-instance-actions (2.58: pages and times; below, Nova ignores the query) -----
+INSTANCE_ACTIONS_QUERY: Schema = {"type": "object", "properties": {
+    "limit": LIMIT, "marker": TEXT, "changes-since": {"type": "string", "format": "date-time"},
+    "changes-before": {"type": "string", "format": "date-time"}}}
+
+# --- os-server-groups (nova/api/openstack/compute/schemas/server_groups.py) --------
+GROUP_POLICIES = ("anti-affinity", "affinity")
+SOFT_POLICIES = ("soft-anti-affinity", "soft-affinity")
+
+
+def _create_server_group(version: V | None) -> Schema:
+    allowed = [*GROUP_POLICIES, *(SOFT_POLICIES if since(version, (2, 15)) else ())]
+    props: Schema = {"name": NAME}
+    required = ["name"]
+    if before(version, (2, 64)):
+        props["policies"] = {"type": "array", "prefixItems": [
+            {"type": "string", "enum": allowed}],
+            "uniqueItems": True, "minItems": 1, "maxItems": 1}
+        required.append("policies")
+    if since(version, (2, 64)):
+        props["policy"] = {"type": "string", "enum": allowed}
+        props["rules"] = _object({"max_server_per_host": {
+            "type": ["integer", "string"], "pattern": "^[0-9]*$", "minimum": 1}})
+        if version is not None:
+            required.append("policy")
+    return _body("server_group", _object(props, required))
+
+
+CREATE_SERVER_GROUP = Versioned(_create_server_group)
+SERVER_GROUPS_QUERY: Schema = {"type": "object", "properties": {
+    "all_projects": TEXT, "limit": LIMIT, "offset": LIMIT}}

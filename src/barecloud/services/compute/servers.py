@@ -34,6 +34,8 @@ from barecloud.services.baremetal.schemas import UUID_RE
 from barecloud.services.compute import (
     destinations,
     flavors,
+    instance_actions,
+    instance_groups,
     keypairs,
     quotas,
     reservations,
@@ -280,6 +282,10 @@ async def create(rt: Runtime, ctx: RequestContext, body: dict[str, Any],
         for server in servers:
             server.sync_holder, server.sync_until = _holder(rid), hold
         s.add_all(servers)
+        for server in servers:
+            instance_actions.record(s, ctx, server, "create")
+        if hints.get("group"):
+            await instance_groups.join(s, ctx, hints["group"], [x.uuid for x in servers])
         if count > 1 and not vm_placement.is_vm_flavor(snapshot["extra_specs"]):
             # one image to many machines: one deploy batch (conductor/batches.py)
             await batches.create(s, rt.settings, uuid_=rid, delivery=delivery,
