@@ -191,6 +191,7 @@ RULES: dict[str, str] = {
     "compute:server_groups:show": _PROJECT_READER,
     "compute:server_groups:create": "role:member",
     "compute:server_groups:delete": _PROJECT_MEMBER,
+    "compute:services:list": _ADMIN,  # os-services and os-hosts, as Nova's
     "compute:quotas:show": _PROJECT_READER,
     "compute:quotas:update": _ADMIN,
     "compute:quotas:delete": _ADMIN,

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from barecloud.api.compute import (
     actions,
     aggregates,
+    compute_services,
     flavors,
     host_agent,
     hosts,
@@ -25,7 +26,7 @@ from barecloud.api.compute import (
 ROUTERS = (servers.router, actions.router, flavors.router, keypairs.router, quotas.router,
            hosts.router, hypervisor_hosts.router, aggregates.router, server_ips.router,
            server_metadata.router, server_tags.router, instance_actions.router,
-           instance_groups.router)
+           instance_groups.router, compute_services.router)
 PREFIXES = ("/compute/v2.1", "/compute/v2")
 
 

@@ -532,3 +532,7 @@ def _create_server_group(version: V | None) -> Schema:
 CREATE_SERVER_GROUP = Versioned(_create_server_group)
 SERVER_GROUPS_QUERY: Schema = {"type": "object", "properties": {
     "all_projects": TEXT, "limit": LIMIT, "offset": LIMIT}}
+
+# --- os-services and os-hosts -------------------------------------------------------
+SERVICES_QUERY: Schema = {"type": "object", "properties": {"host": TEXT, "binary": TEXT}}
+HOSTS_QUERY: Schema = {"type": "object", "properties": {"zone": TEXT}}
