@@ -192,6 +192,8 @@ RULES: dict[str, str] = {
     "compute:server_groups:create": "role:member",
     "compute:server_groups:delete": _PROJECT_MEMBER,
     "compute:services:list": _ADMIN,  # os-services and os-hosts, as Nova's
+    "compute:usage:list": _READ_ALL,  # os-simple-tenant-usage, every project's
+    "compute:usage:show": _PROJECT_READER,
     "compute:quotas:show": _PROJECT_READER,
     "compute:quotas:update": _ADMIN,
     "compute:quotas:delete": _ADMIN,

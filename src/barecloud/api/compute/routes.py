@@ -21,12 +21,14 @@ from barecloud.api.compute import (
     server_metadata,
     server_tags,
     servers,
+    usage,
 )
 
 ROUTERS = (servers.router, actions.router, flavors.router, keypairs.router, quotas.router,
            hosts.router, hypervisor_hosts.router, aggregates.router, server_ips.router,
            server_metadata.router, server_tags.router, instance_actions.router,
-           instance_groups.router, compute_services.router)
+           instance_groups.router, compute_services.router,
+           usage.router)
 PREFIXES = ("/compute/v2.1", "/compute/v2")
 
 

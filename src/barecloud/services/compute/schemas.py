@@ -536,3 +536,7 @@ SERVER_GROUPS_QUERY: Schema = {"type": "object", "properties": {
 # --- os-services and os-hosts -------------------------------------------------------
 SERVICES_QUERY: Schema = {"type": "object", "properties": {"host": TEXT, "binary": TEXT}}
 HOSTS_QUERY: Schema = {"type": "object", "properties": {"zone": TEXT}}
+
+# --- os-simple-tenant-usage (times read by hand, in Nova's three spellings) ----------
+USAGE_QUERY: Schema = {"type": "object", "properties": {
+    "start": TEXT, "end": TEXT, "detailed": TEXT, "limit": LIMIT, "marker": TEXT}}
