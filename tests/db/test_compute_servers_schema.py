@@ -1,5 +1,5 @@
-"""Migration 0021: servers' access IPs and tags, instance actions and server groups as
-the models declare them, and back."""
+"""Migration 0021: servers' access IPs and tags, instance actions, server groups and
+quota classes as the models declare them, and back."""
 
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ from barecloud.db.compute_models import (
     InstanceAction,
     InstanceGroup,
     InstanceGroupMember,
+    QuotaClass,
     Server,
 )
 from barecloud.db.session import Database
 from tests.db.schema import before, differences
 
 TABLES = {Server.__tablename__, InstanceAction.__tablename__, InstanceGroup.__tablename__,
-          InstanceGroupMember.__tablename__}
+          InstanceGroupMember.__tablename__, QuotaClass.__tablename__}
 
 
 async def test_migration_matches_models(database: Database) -> None:

@@ -199,6 +199,19 @@ class InstanceGroupMember(Base):
     server_uuid: Mapped[str] = mapped_column(String(36), primary_key=True, index=True)
 
 
+class QuotaClass(Base):
+    """A quota class's limit on one resource (``os-quota-class-sets``): the ``default``
+    class's are every project's defaults, over nova.conf's (quotas.DEFAULTS)."""
+
+    __tablename__ = "quota_classes"
+    __table_args__ = (UniqueConstraint("class_name", "resource"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    class_name: Mapped[str] = mapped_column(String(255))
+    resource: Mapped[str] = mapped_column(String(255))
+    hard_limit: Mapped[int] = mapped_column(Integer)
+
+
 class Quota(Base):
     """A project's limit on one resource (instances, cores, ram, ...); -1: none."""
 

@@ -195,6 +195,8 @@ RULES: dict[str, str] = {
     "compute:usage:list": _READ_ALL,  # os-simple-tenant-usage, every project's
     "compute:usage:show": _PROJECT_READER,
     "compute:quotas:show": _PROJECT_READER,
+    "compute:quota_classes:show": _READ_ALL,  # as Nova's os-quota-class-sets
+    "compute:quota_classes:update": _ADMIN,
     "compute:quotas:update": _ADMIN,
     "compute:quotas:delete": _ADMIN,
     "compute:limits:show": "role:reader",

@@ -483,6 +483,20 @@ def _update_quotas(version: V | None) -> Schema:
 
 
 UPDATE_QUOTAS = Versioned(_update_quotas)
+
+
+def _update_quota_class(version: V | None) -> Schema:
+    names = ["instances", "cores", "ram", "metadata_items", "key_pairs"]
+    if before(version, (2, 57)):
+        names += INJECTED_QUOTAS
+    if before(version, (2, 50)):
+        names += NETWORK_QUOTAS
+    if since(version, (2, 50)):
+        names += ["server_groups", "server_group_members"]
+    return _body("quota_class_set", _object({name: QUOTA_VALUE for name in names}))
+
+
+UPDATE_QUOTA_CLASS = Versioned(_update_quota_class)
 LIMITS_QUERY: Schema = {"type": "object", "properties": {"tenant_id": TEXT}}
 LIST_HYPERVISORS_QUERY: Schema = {"type": "object", "properties": {
     "hypervisor_hostname_pattern": TEXT, "limit": LIMIT, "marker": TEXT,

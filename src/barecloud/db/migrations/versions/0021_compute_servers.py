@@ -5,6 +5,7 @@ reached at (``accessIPv4``/``accessIPv6`` at create, update and rebuild; before,
 accepted and dropped). ``tags``: the server's tags (2.26), a list.
 ``instance_actions``: what each request did to a server (os-instance-actions).
 ``instance_groups`` and ``instance_group_members``: server groups.
+``quota_classes``: os-quota-class-sets (the ``default`` class: every project's defaults).
 
 Revision ID: 0021
 Revises: 0020
@@ -64,9 +65,19 @@ def upgrade() -> None:
     )
     op.create_index("ix_instance_group_members_server_uuid", "instance_group_members",
                     ["server_uuid"])
+    op.create_table(
+        "quota_classes",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("class_name", sa.String(255), nullable=False),
+        sa.Column("resource", sa.String(255), nullable=False),
+        sa.Column("hard_limit", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("class_name", "resource"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("quota_classes")
     op.drop_index("ix_instance_group_members_server_uuid",
                   table_name="instance_group_members")
     op.drop_table("instance_group_members")
