@@ -17,6 +17,7 @@ from barecloud.api.compute import (
     keypairs,
     quotas,
     root,
+    server_extras,
     server_ips,
     server_metadata,
     server_tags,
@@ -28,7 +29,7 @@ ROUTERS = (servers.router, actions.router, flavors.router, keypairs.router, quot
            hosts.router, hypervisor_hosts.router, aggregates.router, server_ips.router,
            server_metadata.router, server_tags.router, instance_actions.router,
            instance_groups.router, compute_services.router,
-           usage.router)
+           usage.router, server_extras.router)
 PREFIXES = ("/compute/v2.1", "/compute/v2")
 
 
