@@ -12,6 +12,7 @@ from barecloud.api.compute import (
     host_agent,
     hosts,
     hypervisor_hosts,
+    images,
     instance_actions,
     instance_groups,
     keypairs,
@@ -29,7 +30,7 @@ ROUTERS = (servers.router, actions.router, flavors.router, keypairs.router, quot
            hosts.router, hypervisor_hosts.router, aggregates.router, server_ips.router,
            server_metadata.router, server_tags.router, instance_actions.router,
            instance_groups.router, compute_services.router,
-           usage.router, server_extras.router)
+           usage.router, server_extras.router, images.router)
 PREFIXES = ("/compute/v2.1", "/compute/v2")
 
 

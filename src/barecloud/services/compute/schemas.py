@@ -554,3 +554,13 @@ HOSTS_QUERY: Schema = {"type": "object", "properties": {"zone": TEXT}}
 # --- os-simple-tenant-usage (times read by hand, in Nova's three spellings) ----------
 USAGE_QUERY: Schema = {"type": "object", "properties": {
     "start": TEXT, "end": TEXT, "detailed": TEXT, "limit": LIMIT, "marker": TEXT}}
+
+# --- the image proxy (below 2.36; its metadata below 2.39) --------------------------
+IMAGES_QUERY: Schema = {"type": "object", "properties": {
+    "name": TEXT, "status": TEXT, "changes-since": {"type": "string", "format": "date-time"},
+    "server": TEXT, "type": TEXT, "minRam": TEXT, "minDisk": TEXT, "limit": LIMIT,
+    "marker": TEXT}}
+# nova/api/openstack/compute/schemas/image_metadata.py: parameter_types.metadata.
+IMAGE_METADATA = _body("metadata", SERVER_METADATA_ITEMS)
+IMAGE_META_ITEM = _body("meta", {**SERVER_METADATA_ITEMS, "minProperties": 1,
+                                 "maxProperties": 1})
