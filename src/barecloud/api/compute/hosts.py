@@ -13,6 +13,7 @@ from barecloud.api.compute.errors import error_response
 from barecloud.api.compute.inputs import accepts
 from barecloud.db.hypervisor_models import Hypervisor
 from barecloud.db.models import Node
+from barecloud.errors import NotFound
 from barecloud.services import policy
 from barecloud.services.compute import hypervisors, schemas
 
@@ -138,6 +139,62 @@ async def list_hypervisors(request: Request) -> JSONResponse:
 @accepts(query=schemas.LIST_HYPERVISORS_QUERY)
 async def list_hypervisors_detail(request: Request) -> JSONResponse:
     return await _list(request, detail=True)
+
+
+STATISTICS = ("vcpus", "memory_mb", "local_gb", "vcpus_used", "memory_mb_used",
+              "local_gb_used", "free_ram_mb", "free_disk_gb", "current_workload",
+              "running_vms", "disk_available_least")
+
+
+@router.get("/os-hypervisors/statistics")
+@accepts()
+async def hypervisor_statistics(request: Request) -> JSONResponse:
+    """Every host's counts summed (below 2.88), as Nova's."""
+    v = params.version(request)
+    if v >= (2, 88):
+        raise NotFound(f"API version {v[0]}.{v[1]} is not supported on this method.")
+    rt, ctx = runtime(request), context(request)
+    found, marker = [], None
+    while True:  # every host, a page at a time
+        page = await hypervisors.list_hosts(rt, ctx, marker=marker)
+        found.extend(page)
+        if len(page) < rt.settings.api_max_limit:
+            break
+        marker = page[-1].uuid
+    shown = [_hypervisor(request, h, detail=True) for h in found]
+    totals = {k: sum(int(h.get(k) or 0) for h in shown) for k in STATISTICS}
+    return JSONResponse({"hypervisor_statistics": {"count": len(shown), **totals}})
+
+
+async def _matching(request: Request, pattern: str) -> list[Hypervisor | Node]:
+    v = params.version(request)
+    if v >= (2, 53):
+        raise NotFound(f"API version {v[0]}.{v[1]} is not supported on this method.")
+    found = await hypervisors.list_hosts(runtime(request), context(request), pattern=pattern)
+    if not found:
+        raise NotFound(f"No hypervisor matching '{pattern}' could be found.")
+    return found
+
+
+@router.get("/os-hypervisors/{pattern}/search")
+@accepts()
+async def search_hypervisors(pattern: str, request: Request) -> JSONResponse:
+    found = await _matching(request, pattern)
+    return JSONResponse({"hypervisors": [_hypervisor(request, h, False) for h in found]})
+
+
+@router.get("/os-hypervisors/{pattern}/servers")
+@accepts()
+async def hypervisor_servers(pattern: str, request: Request) -> JSONResponse:
+    found = await _matching(request, pattern)
+    on = await hypervisors.servers_on(runtime(request), found)
+    shown = []
+    for h in found:
+        body = _hypervisor(request, h, False)
+        if on[h.uuid]:  # Nova leaves the key out of a host with none
+            body["servers"] = [{"uuid": u, "name": n} for u, n in on[h.uuid]]
+        shown.append(body)
+    return JSONResponse({"hypervisors": shown})
 
 
 @router.get("/os-hypervisors/{ident}")
