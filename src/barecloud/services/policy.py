@@ -182,6 +182,7 @@ RULES: dict[str, str] = {
     "compute:servers:remote_console": _PROJECT_MEMBER,
     "compute:servers:show:host_details": _ADMIN,  # OS-EXT-SRV-ATTR:*
     "compute:servers:diagnostics": _ADMIN,
+    "compute:servers:reset_state": _ADMIN,  # os-resetState, injectNetworkInfo (Nova's)
     "compute:keypairs:list": f"{_READ_ALL} or (role:reader and user_id:%(user_id)s)",
     "compute:keypairs:show": f"{_READ_ALL} or (role:reader and user_id:%(user_id)s)",
     "compute:keypairs:create": "rule:admin or (role:member and user_id:%(user_id)s)",

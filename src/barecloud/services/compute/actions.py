@@ -228,3 +228,26 @@ async def confirm_resize(rt: Runtime, ctx: RequestContext, server_id: str) -> No
         if not done.rowcount:  # type: ignore[attr-defined]
             current = await s.scalar(select(Server).where(Server.id == server.id))
             raise invalid_state("confirmResize", current or server)
+
+
+async def reset_state(rt: Runtime, ctx: RequestContext, server_id: str,
+                      data: dict[str, Any]) -> None:
+    """An admin's ``os-resetState``: the vm_state named, no task, no intent left to carry
+    (as Nova's, which also only writes the row); 409 while the server is being deleted,
+    whose intent must stay.  ``data`` fits the action's schema."""
+    server = await authorized(rt, ctx, server_id, "compute:servers:reset_state")
+    state = st.ERROR if data["state"] == "error" else st.ACTIVE
+    async with rt.db.session() as s:
+        done = await s.execute(
+            update(Server).where(Server.id == server.id, Server.deleted.is_(False),
+                                 Server.pending.is_distinct_from("delete"))
+            .values(vm_state=state, task_state=None, pending=None, pending_sent=False))
+        if not done.rowcount:  # type: ignore[attr-defined]
+            current = await s.scalar(select(Server).where(Server.id == server.id))
+            raise invalid_state("os-resetState", current or server)
+
+
+async def inject_network_info(rt: Runtime, ctx: RequestContext, server_id: str) -> None:
+    """An admin's ``injectNetworkInfo``: nothing to do (a machine's network comes from its
+    config drive and DHCP), as Nova's Ironic driver does nothing."""
+    await authorized(rt, ctx, server_id, "compute:servers:reset_state")

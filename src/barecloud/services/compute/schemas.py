@@ -329,6 +329,9 @@ def _server_action(version: V | None) -> Schema:
         "resize": RESIZE, "confirmResize": {"type": "null"},
         "os-getSerialConsole": _console_action(["serial"]),
         "os-getVNCConsole": _console_action(["novnc", "xvpvnc"]),
+        "os-resetState": _object({"state": {"type": "string", "enum": ["active", "error"]}},
+                                 ["state"]),
+        "injectNetworkInfo": {"type": "null"},
     }}
 
 
