@@ -157,18 +157,23 @@ async def detail(rt: Runtime, ctx: RequestContext, project: str,
             for name, limit in view(limits, version).items()}
 
 
-async def update(rt: Runtime, ctx: RequestContext, project: str, body: dict[str, Any],
-                 version: tuple[int, int]) -> dict[str, int]:
-    """``body`` fits schemas.UPDATE_QUOTAS at ``version``."""
-    data = body["quota_set"]
+def _given(data: dict[str, Any], names: list[str]) -> dict[str, int]:
+    """The limits a body sets, of ``names``: integers of -1 or more."""
     values: dict[str, int] = {}
-    for name in resources(version):
+    for name in names:
         value = schemas.to_int(data, name, schemas.QUOTA_VALUE)
         if value is None:
             continue
         if value < -1:
             raise InvalidParameter(f"Quota limit {value} for {name} must be -1 or greater.")
         values[name] = value
+    return values
+
+
+async def update(rt: Runtime, ctx: RequestContext, project: str, body: dict[str, Any],
+                 version: tuple[int, int]) -> dict[str, int]:
+    """``body`` fits schemas.UPDATE_QUOTAS at ``version``."""
+    values = _given(body["quota_set"], resources(version))
     policy.authorize(ctx, "compute:quotas:update", {"project_id": project})
     await save_limits(rt.db, Quota, project, values)
     async with rt.db.session() as s:
@@ -238,15 +243,7 @@ async def class_show(rt: Runtime, ctx: RequestContext, class_name: str,
 async def class_update(rt: Runtime, ctx: RequestContext, class_name: str,
                        body: dict[str, Any], version: tuple[int, int]) -> dict[str, int]:
     """``body`` fits schemas.UPDATE_QUOTA_CLASS at ``version``."""
-    data = body["quota_class_set"]
-    values: dict[str, int] = {}
-    for name in class_resources(version):
-        value = schemas.to_int(data, name, schemas.QUOTA_VALUE)
-        if value is None:
-            continue
-        if value < -1:
-            raise InvalidParameter(f"Quota limit {value} for {name} must be -1 or greater.")
-        values[name] = value
+    values = _given(body["quota_class_set"], class_resources(version))
     policy.authorize(ctx, "compute:quota_classes:update", {})
     for attempt in range(3):
         try:
