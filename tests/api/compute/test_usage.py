@@ -35,6 +35,7 @@ def test_usage_of_a_launched_server(nova: Nova, rc: str) -> None:
                        params={**window, "detailed": "1"})["tenant_usages"]
     assert any(u["instance_id"] == sid for t in detailed for u in t["server_usages"])
 
+    assert fault(nova.request("GET", "/os-simple-tenant-usage/", params=window), 404)
     before = {"start": _when(-3), "end": _when(-2)}
     assert nova.ok("GET", f"/os-simple-tenant-usage/{project}", params=before) == \
         {"tenant_usage": {}}

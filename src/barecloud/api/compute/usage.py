@@ -10,6 +10,7 @@ from barecloud.api import accepts as declared
 from barecloud.api.common import JSONResponse, context, runtime
 from barecloud.api.compute import params
 from barecloud.api.compute.inputs import accepts
+from barecloud.errors import NotFound
 from barecloud.services.compute import schemas, usage
 
 router = declared.router(prefix="/os-simple-tenant-usage")
@@ -45,6 +46,13 @@ async def list_usages(request: Request) -> JSONResponse:
     if more:
         body["tenant_usages_links"] = more
     return JSONResponse(body)
+
+
+@router.get("/")
+@accepts()
+async def no_tenant(request: Request) -> JSONResponse:
+    """An empty project id is no project: 404, as Nova's router answers."""
+    raise NotFound("The resource could not be found.")
 
 
 @router.get("/{tenant_id}")
