@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -143,6 +144,10 @@ class Server(TimestampMixin, Base):
     access_ip_v4: Mapped[str | None] = mapped_column(String(39))
     access_ip_v6: Mapped[str | None] = mapped_column(String(39))
     tags: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    # OS-DCF:diskConfig AUTO (Nova's auto_disk_config): recorded and shown; growing the
+    # root partition is the image's (cloud-init's growpart) on a machine's own disk.
+    auto_disk_config: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                   server_default=false())
     launched_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     terminated_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 

@@ -52,9 +52,12 @@ def test_a_flavor_id_given_as_a_number_is_its_text(nova: Nova) -> None:
 def test_update_and_rebuild_answer_novas_view_per_version(nova: Nova, rc: str) -> None:
     nova.node(rc, mac=_mac(rc))
     image, flavor = nova.image(), nova.flavor(rc)
-    sid = nova.create("views", image, flavor, accessIPv4="192.0.2.7",
-                      accessIPv6="2001:DB8::7")["server"]["id"]
+    created = nova.create("views", image, flavor, accessIPv4="192.0.2.7",
+                          accessIPv6="2001:DB8::7", **{"OS-DCF:diskConfig": "AUTO"})
+    assert created["server"]["OS-DCF:diskConfig"] == "AUTO"
+    sid = created["server"]["id"]
     s = nova.wait_status(sid, "ACTIVE")
+    assert s["OS-DCF:diskConfig"] == "AUTO"
     assert (s["accessIPv4"], s["accessIPv6"]) == ("192.0.2.7", "2001:db8::7")
     assert s["server_groups"] == []  # shown by GET at 2.71+ ...
     detail = nova.ok("GET", "/servers/detail")["servers"]
@@ -80,8 +83,9 @@ def test_update_and_rebuild_answer_novas_view_per_version(nova: Nova, rc: str) -
     assert not SHOW_ONLY & set(rebuilt) and "user_data" not in rebuilt
     nova.wait_status(sid, "ACTIVE")
     r = nova.request("POST", f"/servers/{sid}/action",
-                     json={"rebuild": {"imageRef": image}})
+                     json={"rebuild": {"imageRef": image, "OS-DCF:diskConfig": "MANUAL"}})
     rebuilt = r.json()["server"]
+    assert rebuilt["OS-DCF:diskConfig"] == "MANUAL"
     assert set(rebuilt) >= SHOW_ONLY and "user_data" in rebuilt
     assert "OS-EXT-SRV-ATTR:user_data" not in rebuilt  # a rebuild's is user_data
     r = nova.request("POST", f"/servers/{sid}/action", version="2.53",

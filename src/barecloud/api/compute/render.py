@@ -134,7 +134,7 @@ class Servers:
             "updated": iso_z(s.updated_at) if s.updated_at else created,
             "addresses": addresses(s, full),
             "accessIPv4": s.access_ip_v4 or "", "accessIPv6": s.access_ip_v6 or "",
-            "OS-DCF:diskConfig": "MANUAL",
+            "OS-DCF:diskConfig": "AUTO" if s.auto_disk_config else "MANUAL",
         }
         if full:
             body.update({

@@ -72,7 +72,7 @@ async def create_server(request: Request) -> JSONResponse:
     first = created.servers[0]
     shown: dict[str, Any] = {
         "id": first.uuid, "links": params.links(request, "servers", first.uuid),
-        "OS-DCF:diskConfig": "MANUAL"}
+        "OS-DCF:diskConfig": body["server"].get("OS-DCF:diskConfig") or "MANUAL"}
     networks = body["server"].get("networks")
     if isinstance(networks, list) and networks:
         # As Nova's: the groups asked for (``default`` if none), which its ports are

@@ -95,6 +95,7 @@ class Shown(NamedTuple):
     access_ip_v4: str | None
     access_ip_v6: str | None
     tags: list[str]
+    auto_disk_config: bool
     launched_at: dt.datetime | None
     terminated_at: dt.datetime | None
     created_at: dt.datetime

@@ -153,7 +153,7 @@ class _Request:
     description: str | None
     hostname: str | None
     config_drive: bool
-    access_ips: dict[str, str | None]
+    access_ips: dict[str, Any]
     tags: list[str]
 
 
@@ -194,12 +194,16 @@ def _parse(data: dict[str, Any]) -> _Request:
     )
 
 
-def access_ips(data: dict[str, Any]) -> dict[str, str | None]:
+def access_ips(data: dict[str, Any]) -> dict[str, Any]:
     """``accessIPv4``/``accessIPv6`` given (their format checked by the schema), as the
-    columns' values in Nova's spelling of the address."""
-    return {column: str(ipaddress.ip_address(data[key])) if data[key] else None
-            for key, column in (("accessIPv4", "access_ip_v4"), ("accessIPv6", "access_ip_v6"))
-            if key in data}
+    columns' values in Nova's spelling of the address; and ``OS-DCF:diskConfig``."""
+    values: dict[str, Any] = {
+        column: str(ipaddress.ip_address(data[key])) if data[key] else None
+        for key, column in (("accessIPv4", "access_ip_v4"), ("accessIPv6", "access_ip_v6"))
+        if key in data}
+    if "OS-DCF:diskConfig" in data:
+        values["auto_disk_config"] = data["OS-DCF:diskConfig"] == "AUTO"
+    return values
 
 
 async def check_image(rt: Runtime, ctx: RequestContext, image_id: str) -> Image:

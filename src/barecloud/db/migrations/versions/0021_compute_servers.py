@@ -3,6 +3,7 @@
 ``access_ip_v4``/``access_ip_v6``: the addresses a user says the server is
 reached at (``accessIPv4``/``accessIPv6`` at create, update and rebuild; before,
 accepted and dropped). ``tags``: the server's tags (2.26), a list.
+``auto_disk_config``: its ``OS-DCF:diskConfig`` (AUTO: true), also dropped before.
 ``instance_actions``: what each request did to a server (os-instance-actions).
 ``instance_groups`` and ``instance_group_members``: server groups.
 ``quota_classes``: os-quota-class-sets (the ``default`` class: every project's defaults).
@@ -28,6 +29,8 @@ def upgrade() -> None:
         batch.add_column(sa.Column("access_ip_v4", sa.String(39), nullable=True))
         batch.add_column(sa.Column("access_ip_v6", sa.String(39), nullable=True))
         batch.add_column(sa.Column("tags", sa.JSON(), nullable=False, server_default="[]"))
+        batch.add_column(sa.Column("auto_disk_config", sa.Boolean(), nullable=False,
+                                   server_default=sa.false()))
     op.create_table(
         "instance_actions",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -86,6 +89,7 @@ def downgrade() -> None:
     op.drop_index("ix_instance_actions_server_uuid", table_name="instance_actions")
     op.drop_table("instance_actions")
     with op.batch_alter_table("servers") as batch:
+        batch.drop_column("auto_disk_config")
         batch.drop_column("tags")
         batch.drop_column("access_ip_v6")
         batch.drop_column("access_ip_v4")
