@@ -70,15 +70,15 @@ class RequestIds:
             return
         rid = new_request_id()
         scope.setdefault("state", {})["request_id"] = rid
+        ids = [(b"openstack-request-id", rid.encode()), (b"x-openstack-request-id", rid.encode())]
+        if scope.get("path", "").startswith("/compute"):
+            # Nova's own name for it, which its clients (tempest's) read.
+            ids.append((b"x-compute-request-id", rid.encode()))
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message.setdefault("headers", [])
-                message["headers"] = [
-                    *message["headers"],
-                    (b"openstack-request-id", rid.encode()),
-                    (b"x-openstack-request-id", rid.encode()),
-                ]
+                message["headers"] = [*message["headers"], *ids]
             await send(message)
 
         await self.app(scope, receive, send_with_id)

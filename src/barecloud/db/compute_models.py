@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -139,6 +140,14 @@ class Server(TimestampMixin, Base):
     attempts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     fault: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     addresses: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # What the user says the server is reached at (Nova's accessIPv4/v6): shown only.
+    access_ip_v4: Mapped[str | None] = mapped_column(String(39))
+    access_ip_v6: Mapped[str | None] = mapped_column(String(39))
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    # OS-DCF:diskConfig AUTO (Nova's auto_disk_config): recorded and shown; growing the
+    # root partition is the image's (cloud-init's growpart) on a machine's own disk.
+    auto_disk_config: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                   server_default=false())
     launched_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     terminated_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
@@ -149,6 +158,63 @@ class Server(TimestampMixin, Base):
 
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class InstanceAction(Base):
+    """What a request did to a server (Nova's ``os-instance-actions``), kept after the
+    server is deleted (2.21 lists them then).  Not unique per request: barecloud's own
+    callers may act twice on a server under one context."""
+
+    __tablename__ = "instance_actions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    server_uuid: Mapped[str] = mapped_column(String(36), index=True)
+    action: Mapped[str] = mapped_column(String(255))
+    request_id: Mapped[str] = mapped_column(String(255))
+    project_id: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[str] = mapped_column(String(255))
+    start_time: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    message: Mapped[str | None] = mapped_column(Text)
+
+
+class InstanceGroup(Base):
+    """A server group (Nova's ``os-server-groups``): a policy its members share."""
+
+    __tablename__ = "instance_groups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(255))
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    user_id: Mapped[str] = mapped_column(String(255))
+    policy: Mapped[str] = mapped_column(String(255))
+    rules: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class InstanceGroupMember(Base):
+    """A server created into a group (its ``group`` scheduler hint); a deleted server's
+    row stays and is not shown, as Nova lists only members not deleted."""
+
+    __tablename__ = "instance_group_members"
+
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("instance_groups.id", ondelete="CASCADE"), primary_key=True)
+    server_uuid: Mapped[str] = mapped_column(String(36), primary_key=True, index=True)
+
+
+class QuotaClass(Base):
+    """A quota class's limit on one resource (``os-quota-class-sets``): the ``default``
+    class's are every project's defaults, over nova.conf's (quotas.DEFAULTS)."""
+
+    __tablename__ = "quota_classes"
+    __table_args__ = (UniqueConstraint("class_name", "resource"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    class_name: Mapped[str] = mapped_column(String(255))
+    resource: Mapped[str] = mapped_column(String(255))
+    hard_limit: Mapped[int] = mapped_column(Integer)
 
 
 class Quota(Base):

@@ -236,11 +236,24 @@ RULES: dict[str, str] = {
     "compute:servers:remote_console": _PROJECT_MEMBER,
     "compute:servers:show:host_details": _ADMIN,  # OS-EXT-SRV-ATTR:*
     "compute:servers:security_groups:list": _PROJECT_READER,  # os-security-groups:list
+    "compute:servers:diagnostics": _ADMIN,
+    "compute:servers:reset_state": _ADMIN,  # os-resetState, injectNetworkInfo (Nova's)
     "compute:keypairs:list": f"{_READ_ALL} or (role:reader and user_id:%(user_id)s)",
     "compute:keypairs:show": f"{_READ_ALL} or (role:reader and user_id:%(user_id)s)",
     "compute:keypairs:create": "rule:admin or (role:member and user_id:%(user_id)s)",
     "compute:keypairs:delete": "rule:admin or (role:member and user_id:%(user_id)s)",
+    # Server groups, as Nova's os_compute_api:os-server-groups (all_projects: admins).
+    "compute:server_groups:list": "role:reader",
+    "compute:server_groups:list_all": _READ_ALL,
+    "compute:server_groups:show": _PROJECT_READER,
+    "compute:server_groups:create": "role:member",
+    "compute:server_groups:delete": _PROJECT_MEMBER,
+    "compute:services:list": _ADMIN,  # os-services and os-hosts, as Nova's
+    "compute:usage:list": _READ_ALL,  # os-simple-tenant-usage, every project's
+    "compute:usage:show": _PROJECT_READER,
     "compute:quotas:show": _PROJECT_READER,
+    "compute:quota_classes:show": _READ_ALL,  # as Nova's os-quota-class-sets
+    "compute:quota_classes:update": _ADMIN,
     "compute:quotas:update": _ADMIN,
     "compute:quotas:delete": _ADMIN,
     "compute:limits:show": "role:reader",

@@ -15,7 +15,8 @@ from tests.support import Service
 LATEST = "2.96"
 BM = {"X-OpenStack-Ironic-API-Version": "1.78"}
 FAULT_NAMES = {400: "badRequest", 401: "unauthorized", 403: "forbidden", 404: "itemNotFound",
-               409: "conflictingRequest", 413: "overLimit", 406: "computeFault"}
+               409: "conflictingRequest", 413: "overLimit", 406: "computeFault",
+               501: "notImplemented"}
 
 
 def fault(response: httpx.Response, status: int) -> str:

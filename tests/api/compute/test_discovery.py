@@ -99,3 +99,26 @@ def test_availability_zones_and_hypervisors(nova: Nova, rc: str) -> None:
     assert [h["id"] for h in listed] == [node["uuid"]]
     missing = fault(nova.request("GET", "/os-hypervisors/nope"), 404)
     assert missing == "Hypervisor with ID nope could not be found."
+
+
+def test_hypervisor_statistics_search_and_servers(nova: Nova, rc: str) -> None:
+    """Below 2.53 (statistics below 2.88), as Nova's."""
+    node = nova.node(rc, properties={"cpus": 3, "memory_mb": 300, "local_gb": 30})
+    stats = nova.ok("GET", "/os-hypervisors/statistics", version="2.87")[
+        "hypervisor_statistics"]
+    assert stats["count"] >= 1 and stats["vcpus"] >= 3 and stats["local_gb"] >= 30
+    assert fault(nova.request("GET", "/os-hypervisors/statistics", version="2.88"), 404)
+
+    found = nova.ok("GET", f"/os-hypervisors/{node['name']}/search",
+                    version="2.52")["hypervisors"]
+    assert [h["hypervisor_hostname"] for h in found] == [node["uuid"]]
+    assert fault(nova.request("GET", "/os-hypervisors/no-such/search", version="2.52"),
+                 404) == "No hypervisor matching 'no-such' could be found."
+    assert fault(nova.request("GET", f"/os-hypervisors/{node['name']}/search"), 404)
+
+    sid = nova.create("on-host", nova.image(), nova.flavor(rc))["server"]["id"]
+    nova.wait_status(sid, "ACTIVE")
+    [host] = nova.ok("GET", f"/os-hypervisors/{node['name']}/servers",
+                     version="2.52")["hypervisors"]
+    assert host["servers"] == [{"uuid": sid, "name": "on-host"}]
+    nova.request("DELETE", f"/servers/{sid}")

@@ -364,3 +364,26 @@ def test_unknown_server_is_404(nova: Nova, path: str) -> None:
     assert fault(nova.request("GET", path), 404) == f"Instance {ident} could not be found."
     assert fault(nova.request("DELETE", path), 404)
     assert fault(nova.request("PUT", path, json={"server": {"name": "x"}}), 404)
+
+
+def test_reset_state_and_inject_network_info(nova: Nova, rc: str) -> None:
+    """An admin's os-resetState writes the state and nothing else; injectNetworkInfo has
+    nothing to do on a machine, as Nova's Ironic driver."""
+    nova.node(rc, mac=_mac(rc, 3))
+    sid = nova.create("reset", nova.image(), nova.flavor(rc))["server"]["id"]
+    nova.wait_status(sid, "ACTIVE")
+    assert nova.action(sid, {"os-resetState": {"state": "error"}}).status_code == 202
+    s = nova.server(sid)
+    assert (s["status"], s["OS-EXT-STS:vm_state"], s["OS-EXT-STS:task_state"]) == \
+        ("ERROR", "error", None)
+    assert nova.action(sid, {"os-resetState": {"state": "active"}}).status_code == 202
+    assert nova.server(sid)["status"] == "ACTIVE"
+    assert "is not one of" in fault(nova.action(sid, {"os-resetState": {"state": "gone"}}),
+                                    400)
+    assert nova.action(sid, {"injectNetworkInfo": None}).status_code == 202
+    assert nova.action(sid, {"injectNetworkInfo": {}}).status_code == 202  # tempest's
+    assert nova.request("DELETE", f"/servers/{sid}").status_code == 204
+    r = nova.action(sid, {"os-resetState": {"state": "active"}})
+    if r.status_code != 404:  # gone already, or still deleting: then refused
+        assert fault(r, 409).startswith(f"Cannot 'os-resetState' instance {sid}")
+    nova.wait_gone(sid)

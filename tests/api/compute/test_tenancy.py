@@ -92,8 +92,9 @@ def test_members_see_their_project_only(admin: Tokened, demo: Tokened, rc: str) 
 def test_a_list_shows_each_server_as_its_own_page_does(admin: Tokened, demo: Tokened,
                                                       rc: str) -> None:
     """``/servers/detail`` renders a page of servers in one pass: each reads as ``GET
-    /servers/{id}`` shows it, key for key in the same order, to the admin (host
-    details, a 500 fault's details) and to a member, at every microversion."""
+    /servers/{id}`` shows it (but ``server_groups``), key for key in the same order, to
+    the admin (host details, a 500 fault's details) and to a member, at every
+    microversion."""
     admin.node(rc)
     image, flavor, nowhere = admin.image(), admin.flavor(rc), admin.flavor(f"{rc}-none")
     ids = [demo.create(f"page-{rc}", image, flavor)["server"]["id"],
@@ -106,6 +107,8 @@ def test_a_list_shows_each_server_as_its_own_page_does(admin: Tokened, demo: Tok
                 "GET", "/servers/detail", params=params, version=version)["servers"]}
             for sid in ids:
                 one = who.server(sid, version=version)
+                assert "server_groups" not in listed[sid]  # 2.71's: GET's only, as Nova
+                one.pop("server_groups", None)
                 assert list(listed[sid].items()) == list(one.items()), (version, sid)
     for sid in ids:
         assert demo.request("DELETE", f"/servers/{sid}").status_code == 204

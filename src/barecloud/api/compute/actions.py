@@ -37,8 +37,7 @@ REMOTE_CONSOLES = (2, 6)
 OTHER_NOVA_ACTIONS = (
     "pause", "unpause", "suspend", "resume", "revertResize",
     "migrate", "os-migrateLive", "evacuate", "shelve", "shelveOffload", "unshelve", "lock",
-    "unlock", "rescue", "unrescue", "changePassword", "os-resetState", "trigger_crash_dump",
-    "injectNetworkInfo",
+    "unlock", "rescue", "unrescue", "changePassword", "trigger_crash_dump",
     "resetNetwork", "restore", "forceDelete", "os-getVNCConsole", "os-getSPICEConsole",
     "os-getRDPConsole", "os-getSerialConsole",  # the console ones: from 2.6 (remote-consoles)
 )
@@ -70,7 +69,8 @@ async def server_action(server_id: str, request: Request) -> Response:
     elif name == "rebuild":
         await server_actions.rebuild(rt, ctx, server_id, args)
         view = await queries.get(rt, ctx, server_id)
-        return JSONResponse({"server": render.server(request, ctx, view)}, status_code=202)
+        return JSONResponse({"server": render.server(request, ctx, view, "rebuild")},
+                            status_code=202)
     elif name == "resize":
         await server_actions.resize(rt, ctx, server_id, args)
     elif name == "confirmResize":
@@ -84,6 +84,10 @@ async def server_action(server_id: str, request: Request) -> Response:
         kind = (args or {}).get("type") or default
         url = await remote_consoles.create(rt, ctx, server_id, protocol, kind)
         return JSONResponse({"console": {"type": kind, "url": url}})
+    elif name == "os-resetState":
+        await server_actions.reset_state(rt, ctx, server_id, args)
+    elif name == "injectNetworkInfo":
+        await server_actions.inject_network_info(rt, ctx, server_id)
     elif name == "addSecurityGroup":
         await server_groups.add(rt, ctx, server_id, args)
     elif name == "removeSecurityGroup":

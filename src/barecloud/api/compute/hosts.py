@@ -13,6 +13,7 @@ from barecloud.api.compute.errors import error_response
 from barecloud.api.compute.inputs import accepts
 from barecloud.db.hypervisor_models import Hypervisor
 from barecloud.db.models import Node
+from barecloud.errors import NotFound
 from barecloud.services import policy
 from barecloud.services.compute import hypervisors, schemas
 
@@ -41,6 +42,12 @@ async def zones_detail(request: Request) -> JSONResponse:
         for z, found in sorted(by_zone.items())]})
 
 
+def _cpu_info(v: tuple[int, int]) -> str | dict[str, Any]:
+    """What barecloud knows of a hypervisor's CPU is nothing more than its counts: Nova's
+    empty ``cpu_info``, text below 2.28 and an object from then (until 2.88 drops it)."""
+    return {} if v >= (2, 28) else ""
+
+
 def _vm_host(request: Request, h: Hypervisor, detail: bool) -> dict[str, Any]:
     v = params.version(request)
     ident: str | int = h.uuid if v >= (2, 53) else h.id + hypervisors.VM_HOST_ID_BASE
@@ -59,7 +66,7 @@ def _vm_host(request: Request, h: Hypervisor, detail: bool) -> dict[str, Any]:
                 "local_gb_used": h.disk_gb_used, "free_ram_mb": h.memory_mb - h.memory_mb_used,
                 "free_disk_gb": h.disk_gb - h.disk_gb_used, "current_workload": 0,
                 "running_vms": h.running_vms,
-                "disk_available_least": h.disk_gb - h.disk_gb_used, "cpu_info": "",
+                "disk_available_least": h.disk_gb - h.disk_gb_used, "cpu_info": _cpu_info(v),
             })
         else:
             body["uptime"] = h.uptime
@@ -93,7 +100,7 @@ def _hypervisor(request: Request, n: Node | Hypervisor, detail: bool) -> dict[st
             "local_gb_used": disk if used else 0, "free_ram_mb": 0 if used else mem,
             "free_disk_gb": 0 if used else disk, "current_workload": 0,
             "running_vms": 1 if used else 0, "disk_available_least": 0 if used else disk,
-            "cpu_info": "",
+            "cpu_info": _cpu_info(v),
         })
     else:
         body["uptime"] = None
@@ -132,6 +139,62 @@ async def list_hypervisors(request: Request) -> JSONResponse:
 @accepts(query=schemas.LIST_HYPERVISORS_QUERY)
 async def list_hypervisors_detail(request: Request) -> JSONResponse:
     return await _list(request, detail=True)
+
+
+STATISTICS = ("vcpus", "memory_mb", "local_gb", "vcpus_used", "memory_mb_used",
+              "local_gb_used", "free_ram_mb", "free_disk_gb", "current_workload",
+              "running_vms", "disk_available_least")
+
+
+@router.get("/os-hypervisors/statistics")
+@accepts()
+async def hypervisor_statistics(request: Request) -> JSONResponse:
+    """Every host's counts summed (below 2.88), as Nova's."""
+    v = params.version(request)
+    if v >= (2, 88):
+        raise NotFound(f"API version {v[0]}.{v[1]} is not supported on this method.")
+    rt, ctx = runtime(request), context(request)
+    found, marker = [], None
+    while True:  # every host, a page at a time
+        page = await hypervisors.list_hosts(rt, ctx, marker=marker)
+        found.extend(page)
+        if len(page) < rt.settings.api_max_limit:
+            break
+        marker = page[-1].uuid
+    shown = [_hypervisor(request, h, detail=True) for h in found]
+    totals = {k: sum(int(h.get(k) or 0) for h in shown) for k in STATISTICS}
+    return JSONResponse({"hypervisor_statistics": {"count": len(shown), **totals}})
+
+
+async def _matching(request: Request, pattern: str) -> list[Hypervisor | Node]:
+    v = params.version(request)
+    if v >= (2, 53):
+        raise NotFound(f"API version {v[0]}.{v[1]} is not supported on this method.")
+    found = await hypervisors.list_hosts(runtime(request), context(request), pattern=pattern)
+    if not found:
+        raise NotFound(f"No hypervisor matching '{pattern}' could be found.")
+    return found
+
+
+@router.get("/os-hypervisors/{pattern}/search")
+@accepts()
+async def search_hypervisors(pattern: str, request: Request) -> JSONResponse:
+    found = await _matching(request, pattern)
+    return JSONResponse({"hypervisors": [_hypervisor(request, h, False) for h in found]})
+
+
+@router.get("/os-hypervisors/{pattern}/servers")
+@accepts()
+async def hypervisor_servers(pattern: str, request: Request) -> JSONResponse:
+    found = await _matching(request, pattern)
+    on = await hypervisors.servers_on(runtime(request), found)
+    shown = []
+    for h in found:
+        body = _hypervisor(request, h, False)
+        if on[h.uuid]:  # Nova leaves the key out of a host with none
+            body["servers"] = [{"uuid": u, "name": n} for u, n in on[h.uuid]]
+        shown.append(body)
+    return JSONResponse({"hypervisors": shown})
 
 
 @router.get("/os-hypervisors/{ident}")

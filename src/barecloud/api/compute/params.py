@@ -58,7 +58,7 @@ def limit(request: Request) -> int | None:
 def next_links(request: Request, kind: str, items: list[Any], marker: str,
                limit: int | None, cap: int) -> list[dict[str, str]] | None:
     """Nova's ``<kind>_links``: a ``next`` link when the page is full."""
-    size = min(limit or cap, cap)
+    size = cap if limit is None else min(limit, cap)
     if not items or len(items) < size:
         return None
     params = dict(request.query_params)

@@ -25,7 +25,8 @@ async def show_quotas(project_id: str, request: Request) -> JSONResponse:
 @router.get("/os-quota-sets/{project_id}/defaults")
 @accepts()
 async def default_quotas(project_id: str, request: Request) -> JSONResponse:
-    values = quotas.view(quotas.DEFAULTS, params.version(request))
+    values = quotas.view(await quotas.default_limits(runtime(request)),
+                         params.version(request))
     return JSONResponse({"quota_set": {"id": project_id, **values}})
 
 
@@ -61,3 +62,19 @@ async def limits(request: Request) -> JSONResponse:
     absolute = await quotas.absolute_limits(runtime(request), ctx, project or project_of(ctx),
                                             params.version(request))
     return JSONResponse({"limits": {"rate": [], "absolute": absolute}})
+
+
+@router.get("/os-quota-class-sets/{class_name}")
+@accepts()
+async def show_quota_class(class_name: str, request: Request) -> JSONResponse:
+    values = await quotas.class_show(runtime(request), context(request), class_name,
+                                     params.version(request))
+    return JSONResponse({"quota_class_set": {"id": class_name, **values}})
+
+
+@router.put("/os-quota-class-sets/{class_name}")
+@by_version(body=schemas.UPDATE_QUOTA_CLASS)
+async def update_quota_class(class_name: str, request: Request) -> JSONResponse:
+    values = await quotas.class_update(runtime(request), context(request), class_name,
+                                       request.state.body, params.version(request))
+    return JSONResponse({"quota_class_set": values})

@@ -37,8 +37,11 @@ def host_id(project: str, host: str | None) -> str:
     return hashlib.sha224((project + host).encode()).hexdigest() if host else ""
 
 
-def server(request: Request, ctx: RequestContext, view: ServerView) -> dict[str, Any]:
-    return Servers(request, ctx).server(view.server, view.node, view.security_groups)
+def server(request: Request, ctx: RequestContext, view: ServerView,
+           shape: str = "show") -> dict[str, Any]:
+    """One server as ``GET``, ``PUT`` (``update``) or ``rebuild`` answer it."""
+    return Servers(request, ctx).server(view.server, view.node, view.security_groups, shape,
+                                        view.server_groups)
 
 
 def _host_status(node: NodeFacts | None) -> str:
@@ -49,10 +52,18 @@ def _host_status(node: NodeFacts | None) -> str:
     return "UNKNOWN" if node.fault else "UP"
 
 
-def _addresses(stored: dict[str, Any] | None) -> dict[str, Any]:
+def addresses(s: Shown, extended: bool = True) -> dict[str, Any]:
+    """A server's ``addresses`` by network (``extended``: with MAC and type)."""
+    return _addresses(s.addresses, extended) if s.addresses else {}
+
+
+def _addresses(stored: dict[str, Any] | None, extended: bool = True) -> dict[str, Any]:
     """Nova's ``addresses``: a network whose ports have no fixed IP is an empty list
-    (rows written before that rule may hold ``"addr": ""``, which clients reject)."""
-    return {label: [a for a in entries if isinstance(a, dict) and a.get("addr")]
+    (rows written before that rule may hold ``"addr": ""``, which clients reject).
+    Not ``extended``: only ``version`` and ``addr``, as Nova's ``/ips`` and its update
+    and rebuild answers below 2.75."""
+    return {label: [a if extended else {"version": a.get("version"), "addr": a["addr"]}
+                    for a in entries if isinstance(a, dict) and a.get("addr")]
             for label, entries in (stored or {}).items()}
 
 
@@ -72,6 +83,7 @@ class Servers:
         self.v2_26, self.v2_47, self.v2_63, self.v2_71 = (
             v >= (2, 26), v >= (2, 47), v >= (2, 63), v >= (2, 71))
         self.v2_73, self.v2_90, self.v2_96 = v >= (2, 73), v >= (2, 90), v >= (2, 96)
+        self.v2_54, self.v2_57, self.v2_75 = v >= (2, 54), v >= (2, 57), v >= (2, 75)
         self._admin: dict[str, bool] = {}
 
     def admin(self, project_id: str) -> bool:
@@ -100,10 +112,17 @@ class Servers:
                 "extra_specs": dict(f.get("extra_specs") or {})}
 
     def server(self, s: Shown, node: NodeFacts | None,
-               security_groups: list[str] | None = None) -> dict[str, Any]:
+               security_groups: list[str] | None = None,
+               shape: str = "detail", server_groups: list[str] | None = None,
+               ) -> dict[str, Any]:
+        """``shape``: ``detail`` (a page), ``show``, ``update`` or ``rebuild``.  Below
+        2.75 the last two are Nova's short view (no AZ, key, usage, groups, extended
+        status or attributes; key_name in a rebuild's from 2.54); a rebuild's
+        ``user_data`` is its own key from 2.57."""
         status = st.status(s.vm_state, s.task_state)
         host = node.host if node else None
         created = iso_z(s.created_at)
+        full = shape in ("detail", "show") or self.v2_75
         body: dict[str, Any] = {
             "id": s.uuid, "name": s.name, "links": self.links(s.uuid),
             "status": status, "tenant_id": s.project_id, "user_id": s.user_id,
@@ -113,22 +132,27 @@ class Servers:
             "flavor": self._flavor(s),
             "created": created,
             "updated": iso_z(s.updated_at) if s.updated_at else created,
-            "addresses": _addresses(s.addresses) if s.addresses else {},
-            "accessIPv4": "", "accessIPv6": "",
-            "OS-DCF:diskConfig": "MANUAL",
-            "OS-EXT-AZ:availability_zone": s.availability_zone or "",
-            "config_drive": "True" if s.config_drive else "", "key_name": s.key_name,
-            "OS-SRV-USG:launched_at": iso(s.launched_at),
-            "OS-SRV-USG:terminated_at": iso(s.terminated_at),
-            "OS-EXT-STS:task_state": s.task_state, "OS-EXT-STS:vm_state": s.vm_state,
-            "OS-EXT-STS:power_state": s.power_state,
-            "os-extended-volumes:volumes_attached": [],
+            "addresses": addresses(s, full),
+            "accessIPv4": s.access_ip_v4 or "", "accessIPv6": s.access_ip_v6 or "",
+            "OS-DCF:diskConfig": "AUTO" if s.auto_disk_config else "MANUAL",
         }
-        if security_groups:  # its ports' (Nova shows the key only then)
-            body["security_groups"] = [{"name": n} for n in security_groups]
+        if full:
+            body.update({
+                "OS-EXT-AZ:availability_zone": s.availability_zone or "",
+                "config_drive": "True" if s.config_drive else "", "key_name": s.key_name,
+                "OS-SRV-USG:launched_at": iso(s.launched_at),
+                "OS-SRV-USG:terminated_at": iso(s.terminated_at),
+                "OS-EXT-STS:task_state": s.task_state, "OS-EXT-STS:vm_state": s.vm_state,
+                "OS-EXT-STS:power_state": s.power_state,
+                "os-extended-volumes:volumes_attached": [],
+            })
+            if security_groups:  # its ports' (Nova shows the key only then)
+                body["security_groups"] = [{"name": n} for n in security_groups]
+        elif shape == "rebuild" and self.v2_54:
+            body["key_name"] = s.key_name
         if status in PROGRESS_STATUSES:
             body["progress"] = 0
-        admin = self.admin(s.project_id)
+        admin = full and self.admin(s.project_id)
         if admin:
             body["OS-EXT-SRV-ATTR:host"] = host
             body["OS-EXT-SRV-ATTR:hypervisor_hostname"] = node.uuid if node else None
@@ -139,8 +163,9 @@ class Servers:
                     "OS-EXT-SRV-ATTR:launch_index": s.launch_index,
                     "OS-EXT-SRV-ATTR:hostname": s.hostname, "OS-EXT-SRV-ATTR:kernel_id": "",
                     "OS-EXT-SRV-ATTR:ramdisk_id": "", "OS-EXT-SRV-ATTR:root_device_name": None,
-                    "OS-EXT-SRV-ATTR:user_data": s.user_data,
                 })
+                if shape != "rebuild":  # a rebuild's is its own key (2.57)
+                    body["OS-EXT-SRV-ATTR:user_data"] = s.user_data
             if self.v2_16:
                 body["host_status"] = _host_status(node)
         if self.v2_90:
@@ -150,15 +175,17 @@ class Servers:
         if self.v2_19:
             body["description"] = s.description
         if self.v2_26:
-            body["tags"] = []
+            body["tags"] = list(s.tags or [])
         if self.v2_63:
             body["trusted_image_certificates"] = None
-        if self.v2_71:
-            body["server_groups"] = []
+        if self.v2_71 and shape != "detail":  # Nova leaves them out of a page
+            body["server_groups"] = list(server_groups or [])
         if self.v2_73:
             body["locked_reason"] = None
-        if self.v2_96:
+        if self.v2_96 and full:
             body["pinned_availability_zone"] = s.requested_az
+        if shape == "rebuild" and self.v2_57:
+            body["user_data"] = s.user_data
         fault = s.fault
         if fault and status in ("ERROR", "DELETED", "UNKNOWN"):
             shown = {k: fault.get(k) for k in ("code", "created", "message")}

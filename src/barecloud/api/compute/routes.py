@@ -7,19 +7,31 @@ from fastapi import FastAPI
 from barecloud.api.compute import (
     actions,
     aggregates,
+    compute_services,
     flavors,
     host_agent,
     hosts,
     hypervisor_hosts,
+    images,
+    instance_actions,
+    instance_groups,
     keypairs,
     quotas,
     root,
     security_groups,
+    server_extras,
+    server_ips,
+    server_metadata,
+    server_tags,
     servers,
+    usage,
 )
 
 ROUTERS = (servers.router, actions.router, flavors.router, keypairs.router, quotas.router,
-           hosts.router, hypervisor_hosts.router, aggregates.router, security_groups.router)
+           hosts.router, hypervisor_hosts.router, aggregates.router, server_ips.router,
+           server_metadata.router, server_tags.router, instance_actions.router,
+           instance_groups.router, compute_services.router,
+           usage.router, server_extras.router, images.router, security_groups.router)
 PREFIXES = ("/compute/v2.1", "/compute/v2")
 
 

@@ -72,7 +72,7 @@ async def create_server(request: Request) -> JSONResponse:
     first = created.servers[0]
     shown: dict[str, Any] = {
         "id": first.uuid, "links": params.links(request, "servers", first.uuid),
-        "OS-DCF:diskConfig": "MANUAL"}
+        "OS-DCF:diskConfig": body["server"].get("OS-DCF:diskConfig") or "MANUAL"}
     networks = body["server"].get("networks")
     if isinstance(networks, list) and networks:
         # As Nova's: the groups asked for (``default`` if none), which its ports are
@@ -99,7 +99,7 @@ async def update_server(server_id: str, request: Request) -> JSONResponse:
     body = request.state.body
     await server_actions.update_server(rt, ctx, server_id, body)
     view = await queries.get(rt, ctx, server_id)
-    return JSONResponse({"server": render.server(request, ctx, view)})
+    return JSONResponse({"server": render.server(request, ctx, view, "update")})
 
 
 @router.delete("/{server_id}", status_code=204)

@@ -20,6 +20,7 @@ from barecloud.errors import Conflict, Forbidden, InvalidParameter, NotFound
 from barecloud.services import policy
 from barecloud.services.compute import (
     flavors,
+    instance_actions,
     keypairs,
     quotas,
     scheduler,
@@ -63,7 +64,9 @@ async def update_server(rt: Runtime, ctx: RequestContext, server_id: str,
                         body: dict[str, Any]) -> None:
     """``body`` fits schemas.UPDATE_SERVER at the request's version."""
     data = body["server"]
-    values = {k: data[k] for k in ("name", "description", "hostname") if k in data}
+    values: dict[str, Any] = {k: data[k] for k in ("name", "description", "hostname")
+                              if k in data}
+    values.update(servers.access_ips(data))
     server = await authorized(rt, ctx, server_id, "compute:servers:update")
     if values:
         async with rt.db.session() as s:
@@ -77,6 +80,7 @@ async def delete(rt: Runtime, ctx: RequestContext, server_id: str) -> None:
     now = utcnow()
     batched = False
     async with rt.db.session() as s:
+        instance_actions.record(s, ctx, server, "delete")
         gone = await s.execute(
             update(Server).where(Server.id == server.id, Server.deleted.is_(False),
                                  Server.node_uuid.is_(None), Server.hypervisor_id.is_(None))
@@ -97,9 +101,11 @@ async def delete(rt: Runtime, ctx: RequestContext, server_id: str) -> None:
     sync.wake()
 
 
-async def _intend(rt: Runtime, server: Server, action: str, **values: Any) -> None:
+async def _intend(rt: Runtime, ctx: RequestContext, server: Server, action: str,
+                  **values: Any) -> None:
     allowed_from, task, pending = ACTIONS[action]
     async with rt.db.session() as s:
+        instance_actions.record(s, ctx, server, NOVA_ACTION_NAMES[action])
         result = await s.execute(
             update(Server).where(Server.id == server.id, Server.deleted.is_(False),
                                  Server.vm_state.in_(allowed_from),
@@ -117,15 +123,17 @@ async def reboot(rt: Runtime, ctx: RequestContext, server_id: str,
     """``body`` fits schemas.REBOOT."""
     kind: str = body["type"]
     server = await authorized(rt, ctx, server_id, "compute:servers:action")
-    await _intend(rt, server, f"reboot_{kind.lower()}")
+    await _intend(rt, ctx, server, f"reboot_{kind.lower()}")
 
 
 async def start(rt: Runtime, ctx: RequestContext, server_id: str) -> None:
-    await _intend(rt, await authorized(rt, ctx, server_id, "compute:servers:action"), "start")
+    await _intend(rt, ctx, await authorized(rt, ctx, server_id, "compute:servers:action"),
+                  "start")
 
 
 async def stop(rt: Runtime, ctx: RequestContext, server_id: str) -> None:
-    await _intend(rt, await authorized(rt, ctx, server_id, "compute:servers:action"), "stop")
+    await _intend(rt, ctx, await authorized(rt, ctx, server_id, "compute:servers:action"),
+                  "stop")
 
 
 async def rebuild(rt: Runtime, ctx: RequestContext, server_id: str,
@@ -141,6 +149,7 @@ async def rebuild(rt: Runtime, ctx: RequestContext, server_id: str,
     servers.check_image_fits(image, server.flavor.get("disk", 0), server.flavor.get("ram", 0))
     values: dict[str, Any] = {"image_ref": image.uuid}
     values.update({k: data[k] for k in ("name", "description", "hostname") if k in data})
+    values.update(servers.access_ips(data))
     if "metadata" in data:
         values["meta"] = servers.check_metadata(data)
     if "user_data" in data:
@@ -150,7 +159,7 @@ async def rebuild(rt: Runtime, ctx: RequestContext, server_id: str,
         name = data["key_name"]
         values["key_name"] = name
         values["key_data"] = await keypairs.public_key_of(rt, ctx, name) if name else None
-    await _intend(rt, server, "rebuild", **values)
+    await _intend(rt, ctx, server, "rebuild", **values)
 
 
 async def resize(rt: Runtime, ctx: RequestContext, server_id: str,
@@ -192,6 +201,7 @@ async def resize(rt: Runtime, ctx: RequestContext, server_id: str,
                 s, rt, server.hypervisor_id, grow, placing=False):
             raise InvalidParameter(f"No valid host was found. The host of instance "
                                    f"{server.uuid} has no room for flavor {flavor.name}.")
+        instance_actions.record(s, ctx, server, "resize")
         moved = await s.execute(
             update(Server).where(Server.id == server.id, Server.deleted.is_(False),
                                  Server.vm_state.in_((st.ACTIVE, st.STOPPED)),
@@ -209,6 +219,7 @@ async def resize(rt: Runtime, ctx: RequestContext, server_id: str,
 async def confirm_resize(rt: Runtime, ctx: RequestContext, server_id: str) -> None:
     server = await authorized(rt, ctx, server_id, "compute:servers:action")
     async with rt.db.session() as s:
+        instance_actions.record(s, ctx, server, "confirmResize")
         done = await s.execute(
             update(Server).where(Server.id == server.id, Server.deleted.is_(False),
                                  Server.vm_state == st.RESIZED, Server.pending.is_(None))
@@ -217,3 +228,26 @@ async def confirm_resize(rt: Runtime, ctx: RequestContext, server_id: str) -> No
         if not done.rowcount:  # type: ignore[attr-defined]
             current = await s.scalar(select(Server).where(Server.id == server.id))
             raise invalid_state("confirmResize", current or server)
+
+
+async def reset_state(rt: Runtime, ctx: RequestContext, server_id: str,
+                      data: dict[str, Any]) -> None:
+    """An admin's ``os-resetState``: the vm_state named, no task, no intent left to carry
+    (as Nova's, which also only writes the row); 409 while the server is being deleted,
+    whose intent must stay.  ``data`` fits the action's schema."""
+    server = await authorized(rt, ctx, server_id, "compute:servers:reset_state")
+    state = st.ERROR if data["state"] == "error" else st.ACTIVE
+    async with rt.db.session() as s:
+        done = await s.execute(
+            update(Server).where(Server.id == server.id, Server.deleted.is_(False),
+                                 Server.pending.is_distinct_from("delete"))
+            .values(vm_state=state, task_state=None, pending=None, pending_sent=False))
+        if not done.rowcount:  # type: ignore[attr-defined]
+            current = await s.scalar(select(Server).where(Server.id == server.id))
+            raise invalid_state("os-resetState", current or server)
+
+
+async def inject_network_info(rt: Runtime, ctx: RequestContext, server_id: str) -> None:
+    """An admin's ``injectNetworkInfo``: nothing to do (a machine's network comes from its
+    config drive and DHCP), as Nova's Ironic driver does nothing."""
+    await authorized(rt, ctx, server_id, "compute:servers:reset_state")

@@ -121,7 +121,8 @@ async def list_flavors(rt: Runtime, ctx: RequestContext, query: FlavorQuery) -> 
     col = getattr(Flavor, query.sort_key)
     asc = query.sort_dir == "asc"
     q = q.order_by(col.asc() if asc else col.desc(), Flavor.id.asc() if asc else Flavor.id.desc())
-    limit = min(query.limit or rt.settings.api_max_limit, rt.settings.api_max_limit)
+    cap = rt.settings.api_max_limit
+    limit = cap if query.limit is None else min(query.limit, cap)  # 0: none, as Nova
     async with rt.db.session() as s:
         if query.marker is not None:
             marker = await s.scalar(select(Flavor).where(Flavor.flavorid == query.marker))
@@ -147,6 +148,8 @@ def _rxtx(data: dict[str, Any]) -> float:
 def _create_values(data: dict[str, Any]) -> dict[str, Any]:
     """``flavor`` of a body that fits schemas.CREATE_FLAVOR, as the row's values."""
     flavor_id = data.get("id")
+    if isinstance(flavor_id, int | float):
+        flavor_id = str(flavor_id)
     swap = data.get("swap")
     return {
         "name": data["name"],

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, false, func, or_, select
 
+from barecloud.db.compute_models import Server
 from barecloud.db.hypervisor_models import Hypervisor
 from barecloud.db.models import Node
 from barecloud.errors import InvalidParameter, NotFound
@@ -76,7 +77,8 @@ async def list_hosts(rt: Runtime, ctx: RequestContext, *, pattern: str | None = 
     if pattern:
         hq = hq.where(Hypervisor.hostname.contains(pattern))
         nq = nq.where(or_(Node.uuid.contains(pattern), Node.name.contains(pattern)))
-    limit = min(limit or rt.settings.api_max_limit, rt.settings.api_max_limit)
+    cap = rt.settings.api_max_limit
+    limit = cap if limit is None else min(limit, cap)  # 0: none, as Nova
     async with rt.db.session() as s:
         if marker is not None:
             host = await s.scalar(select(Hypervisor.id).where(_host_ident(marker)))
@@ -120,3 +122,24 @@ async def get_host(rt: Runtime, ctx: RequestContext, ident: str) -> Hypervisor |
     if host is None:
         raise NotFound(f"Hypervisor with ID {ident} could not be found.")
     return host
+
+
+async def servers_on(rt: Runtime,
+                     hosts: list[Hypervisor | Node]) -> dict[str, list[tuple[str, str]]]:
+    """The servers (UUID, name) on each host, by the host's UUID (Nova's
+    ``/os-hypervisors/{pattern}/servers``)."""
+    ids = [h.id for h in hosts if isinstance(h, Hypervisor)]
+    nodes = [h.uuid for h in hosts if isinstance(h, Node)]
+    found: dict[str, list[tuple[str, str]]] = {h.uuid: [] for h in hosts}
+    by_id = {h.id: h.uuid for h in hosts if isinstance(h, Hypervisor)}
+    async with rt.db.session() as s:
+        rows = await s.execute(
+            select(Server.hypervisor_id, Server.node_uuid, Server.uuid, Server.name)
+            .where(Server.deleted.is_(False),
+                   or_(Server.hypervisor_id.in_(ids), Server.node_uuid.in_(nodes)))
+            .order_by(Server.id))
+        for hypervisor_id, node_uuid, uuid, name in rows:
+            key = by_id.get(hypervisor_id) if hypervisor_id is not None else node_uuid
+            if key in found:
+                found[key].append((uuid, name))
+    return found

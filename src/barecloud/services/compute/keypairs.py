@@ -93,7 +93,8 @@ async def list_keypairs(rt: Runtime, ctx: RequestContext, user_id: str | None = 
                                                            KeyPair.name == marker)):
                 raise InvalidParameter(f"marker [{marker}] not found")
             q = q.where(KeyPair.name > marker)
-        limit = min(limit or rt.settings.api_max_limit, rt.settings.api_max_limit)
+        cap = rt.settings.api_max_limit
+        limit = cap if limit is None else min(limit, cap)  # 0: none, as Nova
         return list((await s.scalars(q.limit(limit))).all())
 
 

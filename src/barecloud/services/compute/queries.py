@@ -30,6 +30,7 @@ from barecloud.db.models import Node
 from barecloud.errors import InvalidParameter, NotFound
 from barecloud.services import policy
 from barecloud.services.baremetal.schemas import UUID_RE
+from barecloud.services.compute import instance_groups
 from barecloud.services.compute import status as st
 from barecloud.services.compute.hypervisors import host_of, zone_of
 from barecloud.services.context import RequestContext, Runtime
@@ -91,6 +92,10 @@ class Shown(NamedTuple):
     hypervisor_id: int | None
     fault: dict[str, Any] | None
     addresses: dict[str, Any]
+    access_ip_v4: str | None
+    access_ip_v6: str | None
+    tags: list[str]
+    auto_disk_config: bool
     launched_at: dt.datetime | None
     terminated_at: dt.datetime | None
     created_at: dt.datetime
@@ -138,6 +143,7 @@ class ServerView:
     server: Shown
     node: NodeFacts | None
     security_groups: list[str] = field(default_factory=list)  # its ports' (server_groups)
+    server_groups: list[str] = field(default_factory=list)  # 2.71's: Nova's server groups
 
 
 @dataclass
@@ -210,7 +216,8 @@ async def get(rt: Runtime, ctx: RequestContext, server_id: str) -> ServerView:
         server = Shown.of(await find(s, ctx, server_id))
         facts_ = await _facts(s, [server])
         groups = await port_groups.names_by_device(s, [server.uuid])
-    return ServerView(server, facts_.get(server.id), groups.get(server.uuid, []))
+        placed = await instance_groups.of_server(s, server.uuid)
+    return ServerView(server, facts_.get(server.id), groups.get(server.uuid, []), placed)
 
 
 @dataclass
@@ -289,7 +296,8 @@ async def list_servers(rt: Runtime, ctx: RequestContext, query: ServerQuery,
     col = SORT_COLUMNS.get(query.sort_key, Server.created_at)
     asc = query.sort_dir == "asc"
     name = _name_filter(query.filters.get("name"))
-    limit = min(query.limit or rt.settings.api_max_limit, rt.settings.api_max_limit)
+    cap = rt.settings.api_max_limit
+    limit = cap if query.limit is None else min(query.limit, cap)  # 0: none, as Nova
     q = _filtered(select(*SHOWN), ctx, query)
     q = q.order_by(col.asc() if asc else col.desc(), Server.id.asc() if asc else Server.id.desc())
     async with rt.db.session() as s:

@@ -12,10 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from barecloud.db.compute_models import KeyPair, Quota, Server
-from barecloud.errors import Forbidden, InvalidParameter
+from barecloud.db.compute_models import InstanceGroup, KeyPair, Quota, QuotaClass, Server
+from barecloud.errors import Conflict, Forbidden, InvalidParameter
 from barecloud.services import policy
 from barecloud.services.compute import schemas
 from barecloud.services.context import RequestContext, Runtime
@@ -29,6 +30,7 @@ DEFAULTS: dict[str, int] = {
     "injected_file_content_bytes": 10240, "injected_file_path_bytes": 255,
     "fixed_ips": -1, "floating_ips": 10, "security_groups": 10, "security_group_rules": 20,
 }
+DEFAULT_CLASS = "default"
 NETWORK = schemas.NETWORK_QUOTAS
 INJECTED = schemas.INJECTED_QUOTAS
 
@@ -54,13 +56,21 @@ def _project(project: str | None) -> str:
 async def limits_of(s: AsyncSession, project: str | None) -> dict[str, int]:
     rows = await s.execute(select(Quota.resource, Quota.hard_limit)
                            .where(Quota.project_id == _project(project)))
-    return {**DEFAULTS, **dict(rows.tuples().all())}
+    return {**await defaults(s), **dict(rows.tuples().all())}
 
 
 async def limit_of(s: AsyncSession, project: str | None, resource: str) -> int:
     value = await s.scalar(select(Quota.hard_limit).where(
         Quota.project_id == _project(project), Quota.resource == resource))
-    return DEFAULTS[resource] if value is None else int(value)
+    return (await defaults(s))[resource] if value is None else int(value)
+
+
+async def defaults(s: AsyncSession, class_name: str = DEFAULT_CLASS) -> dict[str, int]:
+    """nova.conf's defaults (DEFAULTS) as a quota class overrides them; the ``default``
+    class's are every project's defaults, as Nova's DbQuotaDriver."""
+    rows = await s.execute(select(QuotaClass.resource, QuotaClass.hard_limit)
+                           .where(QuotaClass.class_name == class_name))
+    return {**DEFAULTS, **dict(rows.tuples().all())}
 
 
 async def usage(s: AsyncSession, project: str, user: str | None = None) -> dict[str, int]:
@@ -70,11 +80,17 @@ async def usage(s: AsyncSession, project: str, user: str | None = None) -> dict[
         .where(Server.project_id == project, Server.deleted.is_(False))
     )).one()
     used = {"instances": int(row[0]), "cores": int(row[1]), "ram": int(row[2]),
-            "server_groups": 0, "key_pairs": 0}
+            "server_groups": await groups_of(s, project), "key_pairs": 0}
     if user is not None:
         used["key_pairs"] = int(await s.scalar(
             select(func.count(KeyPair.id)).where(KeyPair.user_id == user)) or 0)
     return used
+
+
+async def groups_of(s: AsyncSession, project: str) -> int:
+    """The project's server groups (its ``server_groups`` quota's usage)."""
+    return int(await s.scalar(select(func.count(InstanceGroup.id)).where(
+        InstanceGroup.project_id == project)) or 0)
 
 
 def _headroom(limit: int, used: int) -> int | None:
@@ -141,18 +157,23 @@ async def detail(rt: Runtime, ctx: RequestContext, project: str,
             for name, limit in view(limits, version).items()}
 
 
-async def update(rt: Runtime, ctx: RequestContext, project: str, body: dict[str, Any],
-                 version: tuple[int, int]) -> dict[str, int]:
-    """``body`` fits schemas.UPDATE_QUOTAS at ``version``."""
-    data = body["quota_set"]
+def _given(data: dict[str, Any], names: list[str]) -> dict[str, int]:
+    """The limits a body sets, of ``names``: integers of -1 or more."""
     values: dict[str, int] = {}
-    for name in resources(version):
+    for name in names:
         value = schemas.to_int(data, name, schemas.QUOTA_VALUE)
         if value is None:
             continue
         if value < -1:
             raise InvalidParameter(f"Quota limit {value} for {name} must be -1 or greater.")
         values[name] = value
+    return values
+
+
+async def update(rt: Runtime, ctx: RequestContext, project: str, body: dict[str, Any],
+                 version: tuple[int, int]) -> dict[str, int]:
+    """``body`` fits schemas.UPDATE_QUOTAS at ``version``."""
+    values = _given(body["quota_set"], resources(version))
     policy.authorize(ctx, "compute:quotas:update", {"project_id": project})
     await save_limits(rt.db, Quota, project, values)
     async with rt.db.session() as s:
@@ -180,7 +201,7 @@ async def absolute_limits(rt: Runtime, ctx: RequestContext, project: str,
         "maxTotalCores": q["cores"], "maxTotalInstances": q["instances"],
         "maxTotalRAMSize": q["ram"], "totalCoresUsed": used["cores"],
         "totalInstancesUsed": used["instances"], "totalRAMUsed": used["ram"],
-        "totalServerGroupsUsed": 0,
+        "totalServerGroupsUsed": used["server_groups"],
     }
     if version < (2, 39):
         out["maxImageMeta"] = q["metadata_items"]
@@ -193,3 +214,50 @@ async def absolute_limits(rt: Runtime, ctx: RequestContext, project: str,
                     "maxTotalFloatingIps": q["floating_ips"], "totalFloatingIpsUsed": 0,
                     "totalSecurityGroupsUsed": 0})
     return out
+
+
+async def default_limits(rt: Runtime) -> dict[str, int]:
+    """``os-quota-sets/{id}/defaults``: what a project has until it is given its own."""
+    async with rt.db.session() as s:
+        return await defaults(s)
+
+
+# --- os-quota-class-sets ---------------------------------------------------------
+def class_resources(version: tuple[int, int]) -> list[str]:
+    """A quota class's names at ``version``: the network ones until 2.50, which adds
+    the server group ones; the injected-file ones until 2.57 (Nova's)."""
+    names = ["instances", "cores", "ram", "metadata_items", "key_pairs"]
+    names += list(INJECTED) if version < (2, 57) else []
+    names += list(NETWORK) if version < (2, 50) else ["server_groups", "server_group_members"]
+    return names
+
+
+async def class_show(rt: Runtime, ctx: RequestContext, class_name: str,
+                     version: tuple[int, int]) -> dict[str, int]:
+    policy.authorize(ctx, "compute:quota_classes:show", {})
+    async with rt.db.session() as s:
+        values = await defaults(s, class_name)
+    return {name: values[name] for name in class_resources(version)}
+
+
+async def class_update(rt: Runtime, ctx: RequestContext, class_name: str,
+                       body: dict[str, Any], version: tuple[int, int]) -> dict[str, int]:
+    """``body`` fits schemas.UPDATE_QUOTA_CLASS at ``version``."""
+    values = _given(body["quota_class_set"], class_resources(version))
+    policy.authorize(ctx, "compute:quota_classes:update", {})
+    for attempt in range(3):
+        try:
+            async with rt.db.session() as s:
+                rows = {q.resource: q for q in await s.scalars(
+                    select(QuotaClass).where(QuotaClass.class_name == class_name))}
+                for name, value in values.items():
+                    if name in rows:
+                        rows[name].hard_limit = value
+                    else:
+                        s.add(QuotaClass(class_name=class_name, resource=name,
+                                         hard_limit=value))
+            break
+        except IntegrityError:
+            if attempt == 2:
+                raise Conflict("The quota class changed meanwhile; try again.") from None
+    return await class_show(rt, ctx, class_name, version)

@@ -70,9 +70,9 @@ def _message(error: jsonschema.ValidationError) -> str:
         # have been shown Nova's older words.
         return f"{quote(error.instance)} is too short"
     kinds = _types(error.schema)
-    if error.validator == "pattern" and "string" in kinds and (
-            "integer" in kinds or "number" in kinds):
-        # A number may come as a string of digits; other text is the wrong type.
+    if error.validator == "pattern" and "string" in kinds and kinds[0] in ("integer", "number"):
+        # A number may come as a string of digits; other text is the wrong type (but a
+        # text that may be a number, a flavor's id, is text that does not match).
         listed = ", ".join(repr(k) for k in kinds)
         return f"{quote(error.instance)} is not of type {listed}"
     return error.message
@@ -161,8 +161,12 @@ DESCRIPTION = string(nullable=True)
 KEY_NAME = string(min_length=1, nullable=True)
 UUID: Schema = {"type": "string", "format": "uuid"}
 DISK_CONFIG: Schema = {"type": "string", "enum": ["AUTO", "MANUAL"]}
-ACCESS_IP: Schema = {"type": "string"}
+ACCESS_IP4: Schema = {"type": "string", "format": "ipv4"}
+ACCESS_IP6: Schema = {"type": "string", "format": "ipv6"}
 STRINGS: Schema = {"type": "array", "items": {"type": "string"}}
+# Nova's parameter_types.tag; 50 a server (nova/objects/instance.py MAX_TAG_COUNT).
+TAG: Schema = {"type": "string", "pattern": "^[^,/]*$", "minLength": 1, "maxLength": 60}
+TAGS: Schema = {"type": "array", "items": TAG, "maxItems": 50}
 OBJECTS: Schema = {"type": "array", "items": {"type": "object"}}
 # Metadata's keys and values are checked by hand (servers.check_metadata): its
 # words ("metadata value of ...") are what clients have been shown.
@@ -188,7 +192,8 @@ NETWORKS: Schema = {"oneOf": [
         "additionalProperties": False}},
     {"type": "string", "enum": ["none", "auto"]},
 ]}
-SCHEDULER_HINTS: Schema = {"type": "object", "additionalProperties": True}
+SCHEDULER_HINTS: Schema = {"type": "object", "additionalProperties": True,
+                           "properties": {"group": {"type": "string", "format": "uuid"}}}
 
 
 def since(version: V | None, first: V) -> bool:
@@ -243,7 +248,7 @@ def _create_server(version: V | None) -> Schema:
         "min_count": COUNT, "max_count": COUNT, "return_reservation_id": BOOLEAN,
         "security_groups": {"type": "array", "items": _object({"name": NAME})},
         "adminPass": {"type": "string"}, "config_drive": BOOLEAN,
-        "OS-DCF:diskConfig": DISK_CONFIG, "accessIPv4": ACCESS_IP, "accessIPv6": ACCESS_IP,
+        "OS-DCF:diskConfig": DISK_CONFIG, "accessIPv4": ACCESS_IP4, "accessIPv6": ACCESS_IP6,
         "block_device_mapping": OBJECTS, "block_device_mapping_v2": OBJECTS,
     }
     if before(version, (2, 57)):
@@ -251,7 +256,7 @@ def _create_server(version: V | None) -> Schema:
     if since(version, (2, 19)):
         props["description"] = DESCRIPTION
     if since(version, (2, 52)):
-        props["tags"] = STRINGS
+        props["tags"] = TAGS
     if since(version, (2, 63)):
         props["trusted_image_certificates"] = {"type": ["array", "null"],
                                                "items": {"type": "string"}}
@@ -272,7 +277,7 @@ CREATE_SERVER = Versioned(_create_server)
 
 def _update_server(version: V | None) -> Schema:
     props: Schema = {"name": NAME, "OS-DCF:diskConfig": DISK_CONFIG,
-                     "accessIPv4": ACCESS_IP, "accessIPv6": ACCESS_IP}
+                     "accessIPv4": ACCESS_IP4, "accessIPv6": ACCESS_IP6}
     if since(version, (2, 19)):
         props["description"] = DESCRIPTION
     if since(version, (2, 90)):
@@ -287,7 +292,7 @@ def _rebuild(version: V | None) -> Schema:
     props: Schema = {
         "imageRef": {"type": "string"}, "name": NAME, "metadata": METADATA,
         "adminPass": {"type": "string"}, "preserve_ephemeral": BOOLEAN,
-        "OS-DCF:diskConfig": DISK_CONFIG, "accessIPv4": ACCESS_IP, "accessIPv6": ACCESS_IP,
+        "OS-DCF:diskConfig": DISK_CONFIG, "accessIPv4": ACCESS_IP4, "accessIPv6": ACCESS_IP6,
     }
     if since(version, (2, 19)):
         props["description"] = DESCRIPTION
@@ -324,6 +329,9 @@ def _server_action(version: V | None) -> Schema:
         "resize": RESIZE, "confirmResize": {"type": "null"},
         "os-getSerialConsole": _console_action(["serial"]),
         "os-getVNCConsole": _console_action(["novnc", "xvpvnc"]),
+        "os-resetState": _object({"state": {"type": "string", "enum": ["active", "error"]}},
+                                 ["state"]),
+        "injectNetworkInfo": {"type": ["null", "object"]},  # tempest sends {}
     }}
 
 
@@ -388,7 +396,8 @@ LIST_FLAVORS_QUERY: Schema = {"type": "object", "properties": {
 def _create_flavor(version: V | None) -> Schema:
     props: Schema = {
         "name": NAME, "ram": RAM, "vcpus": VCPUS, "disk": DISK,
-        "id": {"type": ["string", "null"], "minLength": 1, "maxLength": 255,
+        # A number is taken as its text, as Nova's (tempest creates flavors with int ids).
+        "id": {"type": ["string", "number", "null"], "minLength": 1, "maxLength": 255,
                "pattern": FLAVOR_ID_PATTERN},
         "OS-FLV-EXT-DATA:ephemeral": DISK, "swap": SWAP, "rxtx_factor": RXTX,
         "os-flavor-access:is_public": BOOLEAN,
@@ -477,6 +486,20 @@ def _update_quotas(version: V | None) -> Schema:
 
 
 UPDATE_QUOTAS = Versioned(_update_quotas)
+
+
+def _update_quota_class(version: V | None) -> Schema:
+    names = ["instances", "cores", "ram", "metadata_items", "key_pairs"]
+    if before(version, (2, 57)):
+        names += INJECTED_QUOTAS
+    if before(version, (2, 50)):
+        names += NETWORK_QUOTAS
+    if since(version, (2, 50)):
+        names += ["server_groups", "server_group_members"]
+    return _body("quota_class_set", _object({name: QUOTA_VALUE for name in names}))
+
+
+UPDATE_QUOTA_CLASS = Versioned(_update_quota_class)
 LIMITS_QUERY: Schema = {"type": "object", "properties": {"tenant_id": TEXT}}
 LIST_HYPERVISORS_QUERY: Schema = {"type": "object", "properties": {
     "hypervisor_hostname_pattern": TEXT, "limit": LIMIT, "marker": TEXT,
@@ -499,3 +522,63 @@ SECURITY_GROUP_RULE: Schema = {
                        "ip_protocol": {}, "cidr": {}}}}}
 LIST_SECURITY_GROUPS_QUERY: Schema = {
     "type": "object", "properties": {"limit": LIMIT, "offset": LIMIT, "all_tenants": TEXT}}
+
+# --- server metadata and tags (nova/api/openstack/compute/schemas/server_*.py) ------
+SERVER_METADATA_ITEMS: Schema = {
+    "type": "object", "additionalProperties": False,
+    "patternProperties": {"^[a-zA-Z0-9-_:. ]{1,255}$": {"type": "string", "maxLength": 255}},
+}
+SERVER_METADATA = _body("metadata", SERVER_METADATA_ITEMS)
+SERVER_META_ITEM = _body("meta", {**SERVER_METADATA_ITEMS, "minProperties": 1,
+                                  "maxProperties": 1})
+SERVER_TAGS = _body("tags", TAGS)
+
+# --- os-instance-actions (2.58: pages and times; below, Nova ignores the query) -----
+INSTANCE_ACTIONS_QUERY: Schema = {"type": "object", "properties": {
+    "limit": LIMIT, "marker": TEXT, "changes-since": {"type": "string", "format": "date-time"},
+    "changes-before": {"type": "string", "format": "date-time"}}}
+
+# --- os-server-groups (nova/api/openstack/compute/schemas/server_groups.py) --------
+GROUP_POLICIES = ("anti-affinity", "affinity")
+SOFT_POLICIES = ("soft-anti-affinity", "soft-affinity")
+
+
+def _create_server_group(version: V | None) -> Schema:
+    allowed = [*GROUP_POLICIES, *(SOFT_POLICIES if since(version, (2, 15)) else ())]
+    props: Schema = {"name": NAME}
+    required = ["name"]
+    if before(version, (2, 64)):
+        props["policies"] = {"type": "array", "prefixItems": [
+            {"type": "string", "enum": allowed}],
+            "uniqueItems": True, "minItems": 1, "maxItems": 1}
+        required.append("policies")
+    if since(version, (2, 64)):
+        props["policy"] = {"type": "string", "enum": allowed}
+        props["rules"] = _object({"max_server_per_host": {
+            "type": ["integer", "string"], "pattern": "^[0-9]*$", "minimum": 1}})
+        if version is not None:
+            required.append("policy")
+    return _body("server_group", _object(props, required))
+
+
+CREATE_SERVER_GROUP = Versioned(_create_server_group)
+SERVER_GROUPS_QUERY: Schema = {"type": "object", "properties": {
+    "all_projects": TEXT, "limit": LIMIT, "offset": LIMIT}}
+
+# --- os-services and os-hosts -------------------------------------------------------
+SERVICES_QUERY: Schema = {"type": "object", "properties": {"host": TEXT, "binary": TEXT}}
+HOSTS_QUERY: Schema = {"type": "object", "properties": {"zone": TEXT}}
+
+# --- os-simple-tenant-usage (times read by hand, in Nova's three spellings) ----------
+USAGE_QUERY: Schema = {"type": "object", "properties": {
+    "start": TEXT, "end": TEXT, "detailed": TEXT, "limit": LIMIT, "marker": TEXT}}
+
+# --- the image proxy (below 2.36; its metadata below 2.39) --------------------------
+IMAGES_QUERY: Schema = {"type": "object", "properties": {
+    "name": TEXT, "status": TEXT, "changes-since": {"type": "string", "format": "date-time"},
+    "server": TEXT, "type": TEXT, "minRam": TEXT, "minDisk": TEXT, "limit": LIMIT,
+    "marker": TEXT}}
+# nova/api/openstack/compute/schemas/image_metadata.py: parameter_types.metadata.
+IMAGE_METADATA = _body("metadata", SERVER_METADATA_ITEMS)
+IMAGE_META_ITEM = _body("meta", {**SERVER_METADATA_ITEMS, "minProperties": 1,
+                                 "maxProperties": 1})

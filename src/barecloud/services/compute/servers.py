@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import ipaddress
 import re
 import secrets
 import string as _string
@@ -33,6 +34,8 @@ from barecloud.services.baremetal.schemas import UUID_RE
 from barecloud.services.compute import (
     destinations,
     flavors,
+    instance_actions,
+    instance_groups,
     keypairs,
     quotas,
     reservations,
@@ -131,8 +134,6 @@ def _check_unsupported(data: dict[str, Any]) -> None:
     if data.get("block_device_mapping"):
         raise InvalidParameter("Block device mapping is not supported: barecloud deploys "
                                "an image to the node's own disk (give imageRef).")
-    if data.get("tags"):
-        raise InvalidParameter("Server tags are not supported.")
     if data.get("trusted_image_certificates"):
         raise InvalidParameter("Image signature certificate validation is not supported.")
 
@@ -152,6 +153,8 @@ class _Request:
     description: str | None
     hostname: str | None
     config_drive: bool
+    access_ips: dict[str, Any]
+    tags: list[str]
 
 
 def _parse(data: dict[str, Any]) -> _Request:
@@ -187,7 +190,20 @@ def _parse(data: dict[str, Any]) -> _Request:
         networks=data.get("networks"), az=az, min_count=min_count, max_count=max_count,
         description=data.get("description"), hostname=hostname,
         config_drive=schemas.to_bool(data.get("config_drive"), default=True),
+        access_ips=access_ips(data), tags=list(dict.fromkeys(data.get("tags") or [])),
     )
+
+
+def access_ips(data: dict[str, Any]) -> dict[str, Any]:
+    """``accessIPv4``/``accessIPv6`` given (their format checked by the schema), as the
+    columns' values in Nova's spelling of the address; and ``OS-DCF:diskConfig``."""
+    values: dict[str, Any] = {
+        column: str(ipaddress.ip_address(data[key])) if data[key] else None
+        for key, column in (("accessIPv4", "access_ip_v4"), ("accessIPv6", "access_ip_v6"))
+        if key in data}
+    if "OS-DCF:diskConfig" in data:
+        values["auto_disk_config"] = data["OS-DCF:diskConfig"] == "AUTO"
+    return values
 
 
 async def check_image(rt: Runtime, ctx: RequestContext, image_id: str) -> Image:
@@ -270,6 +286,10 @@ async def create(rt: Runtime, ctx: RequestContext, body: dict[str, Any],
         for server in servers:
             server.sync_holder, server.sync_until = _holder(rid), hold
         s.add_all(servers)
+        for server in servers:
+            instance_actions.record(s, ctx, server, "create")
+        if hints.get("group"):
+            await instance_groups.join(s, ctx, hints["group"], [x.uuid for x in servers])
         if count > 1 and not vm_placement.is_vm_flavor(snapshot["extra_specs"]):
             # one image to many machines: one deploy batch (conductor/batches.py)
             await batches.create(s, rt.settings, uuid_=rid, delivery=delivery,
@@ -308,7 +328,8 @@ def _row(req: _Request, index: int, count: int, rid: str, project: str, user: st
         networks=req.networks, scheduler_hints=hints, config_drive=req.config_drive,
         reservation_id=rid, launch_index=index, vm_state=st.BUILDING,
         task_state=st.SCHEDULING, power_state=st.NOSTATE, attempts=[], fault=None,
-        addresses={}, pending=None, pending_sent=False, deleted=False,
+        addresses={}, pending=None, pending_sent=False, deleted=False, tags=req.tags,
+        **req.access_ips,
     )
 
 
