@@ -17,6 +17,7 @@ from barecloud.api.baremetal import (
     allocations,
     batches,
     chassis,
+    deploy_templates,
     drivers,
     nodes,
     ports,
@@ -94,7 +95,8 @@ def create_app(rt: Runtime) -> FastAPI:
     compute_routes.install(app)
     app.include_router(ops.router)
     app.include_router(docs.router)
-    for module in (root, nodes, vifs, ports, drivers, chassis, allocations, batches):
+    for module in (root, nodes, vifs, ports, drivers, chassis, deploy_templates, allocations,
+                   batches):
         app.include_router(module.router)
     # What machines call: on the provisioning address only, when one is set.
     provisioning = [Depends(provisioning_only)]

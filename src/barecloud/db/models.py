@@ -239,6 +239,19 @@ class Chassis(TimestampMixin, Base):
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+class DeployTemplate(TimestampMixin, Base):
+    """Ironic's deploy template: deploy steps for nodes whose instance asks for the
+    trait the template is named after.  Steps are kept in order as one JSON list."""
+
+    __tablename__ = "deploy_templates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    steps: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
 class NodeHistory(Base):
     """One row per state change or notable event: the node's audit trail."""
 

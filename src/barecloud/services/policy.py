@@ -152,6 +152,10 @@ RULES: dict[str, str] = {
     "baremetal:chassis:create": _ADMIN,
     "baremetal:chassis:update": _ADMIN,
     "baremetal:chassis:delete": _ADMIN,
+    "baremetal:deploy_template:get": _READ_ALL,
+    "baremetal:deploy_template:create": _ADMIN,
+    "baremetal:deploy_template:update": _ADMIN,
+    "baremetal:deploy_template:delete": _ADMIN,
     "baremetal:conductor:get": _READ_ALL,
 
     # --- Image (Glance) ----------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Any
 
 from barecloud import states
 from barecloud.conductor.batches import KO, OK
-from barecloud.db.models import Allocation, Chassis, Node, NodeHistory, Port
+from barecloud.db.models import Allocation, Chassis, DeployTemplate, Node, NodeHistory, Port
 from barecloud.drivers import hardware
 from barecloud.errors import InvalidParameter, NotAcceptable
 from barecloud.services.baremetal.batches import Report
@@ -236,6 +236,44 @@ def chassis(c: Chassis, base: str, *, fields: Iterable[str] | None = None,
     }
     out = {f: values[f] for f in wanted if f in values}
     out["links"] = links(base, "chassis", c.uuid)
+    return out
+
+
+DEPLOY_TEMPLATE_FIELDS = ("uuid", "name", "steps", "extra", "created_at", "updated_at",
+                          "links")
+
+
+def check_deploy_template_fields(fields: Iterable[str] | None) -> None:
+    bad = [f for f in fields or () if f not in DEPLOY_TEMPLATE_FIELDS]
+    if bad:
+        raise InvalidParameter(f"Field(s) \"{', '.join(bad)}\" are not valid")
+
+
+def _masked(value: Any) -> Any:
+    """Step arguments with secret-looking keys masked, as Ironic's mask_dict_password."""
+    if isinstance(value, dict):
+        return {k: "******" if any(w in str(k).lower() for w in hardware.SECRET_WORDS)
+                else _masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return value
+
+
+def deploy_template(t: DeployTemplate, base: str, *, fields: Iterable[str] | None = None,
+                    detail: bool = True) -> dict[str, Any]:
+    """Ironic's deploy template: ``uuid`` and ``name`` in a plain list, every field
+    in detail and show; ``links`` always."""
+    if fields is not None:
+        check_deploy_template_fields(fields)
+        wanted = list(fields)
+    else:
+        wanted = list(DEPLOY_TEMPLATE_FIELDS) if detail else ["uuid", "name"]
+    values: dict[str, Any] = {
+        "uuid": t.uuid, "name": t.name, "steps": _masked(t.steps), "extra": t.extra or {},
+        "created_at": ts(t.created_at), "updated_at": ts(t.updated_at),
+    }
+    out = {f: values[f] for f in wanted if f in values}
+    out["links"] = links(base, "deploy_templates", t.uuid)
     return out
 
 

@@ -16,7 +16,7 @@ from barecloud.services import policy
 router = declared.router(prefix="/baremetal")
 
 RESOURCES = ("nodes", "ports", "drivers", "chassis", "allocations", "conductors",
-             "lookup", "heartbeat")
+             "deploy_templates", "lookup", "heartbeat")
 
 
 def _version(base: str) -> dict[str, Any]:

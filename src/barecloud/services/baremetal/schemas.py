@@ -239,6 +239,39 @@ PATCHED_CHASSIS: Schema = {
 CHASSIS_WRITABLE = frozenset(PATCHED_CHASSIS["properties"])
 CHASSIS_INTERNAL = frozenset({"uuid", "id", "created_at", "updated_at", "links", "nodes"})
 
+# --- deploy templates (Ironic's DEPLOY_TEMPLATE_SCHEMA) ---------------------------
+
+# The interfaces whose steps run in a deployment (Ironic's conductor/steps.py).
+DEPLOY_STEP_INTERFACES = ("deploy", "power", "management", "bios", "raid", "firmware")
+DEPLOY_STEP: Schema = {
+    "type": "object",
+    "properties": {
+        "interface": {"enum": list(DEPLOY_STEP_INTERFACES)},
+        "step": {"type": "string", "minLength": 1, "maxLength": 255},
+        "args": {"type": "object"},
+        "priority": {"type": "integer", "minimum": 0},
+    },
+    "required": ["interface", "step", "args", "priority"],
+    "additionalProperties": False,
+}
+_DEPLOY_TEMPLATE: Schema = {
+    "uuid": UUID,
+    "name": TRAIT,
+    "steps": {"type": "array", "minItems": 1, "items": DEPLOY_STEP},
+    "extra": {"type": ["object", "null"]},
+}
+CREATE_DEPLOY_TEMPLATE: Schema = {
+    "title": "deploy template", "type": "object", "properties": _DEPLOY_TEMPLATE,
+    "required": ["name", "steps"], "additionalProperties": False,
+}
+PATCHED_DEPLOY_TEMPLATE: Schema = {
+    "title": "deploy template", "type": "object",
+    "properties": {k: v for k, v in _DEPLOY_TEMPLATE.items() if k != "uuid"},
+    "required": ["name", "steps"], "additionalProperties": False,
+}
+DEPLOY_TEMPLATE_WRITABLE = frozenset(PATCHED_DEPLOY_TEMPLATE["properties"])
+DEPLOY_TEMPLATE_INTERNAL = frozenset({"uuid", "id", "created_at", "updated_at", "links"})
+
 # --- barecloud's deploy batches and the ramdisk agent -------------------------
 
 DEPLOY_BATCH: Schema = {
@@ -290,6 +323,7 @@ LIST_NODES_QUERY: Schema = {
     },
 }
 LIST_CHASSIS_QUERY: Schema = {"type": "object", "properties": _PAGE}
+LIST_DEPLOY_TEMPLATES_QUERY: Schema = {"type": "object", "properties": _PAGE}
 LIST_PORTS_QUERY: Schema = {
     "type": "object",
     "properties": {**_PAGE, "node": {"type": "string"}, "node_uuid": {"type": "string"},

@@ -1,0 +1,23 @@
+"""Migration 0021_baremetal: deploy templates as the model declares them, one per name."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+
+from barecloud.db.models import DeployTemplate
+from barecloud.db.session import Database
+from tests.db.schema import differences
+
+
+async def test_migration_matches_models(database: Database) -> None:
+    assert await differences(database, {"deploy_templates"}) == []
+
+
+async def test_one_template_per_name(database: Database) -> None:
+    """Two processes creating the same name: the database refuses the second."""
+    async with database.session() as s:
+        s.add(DeployTemplate(name="CUSTOM_A", steps=[], extra={}))
+    with pytest.raises(IntegrityError):
+        async with database.session() as s:
+            s.add(DeployTemplate(name="CUSTOM_A", steps=[], extra={}))
