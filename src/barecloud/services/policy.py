@@ -135,6 +135,13 @@ RULES: dict[str, str] = {
     "baremetal:port:create": _ADMIN,
     "baremetal:port:update": _ADMIN,
     "baremetal:port:delete": _ADMIN,
+    # Volume connectors and targets follow their node, as ports do.
+    "baremetal:volume:list_all": _READ_ALL,
+    "baremetal:volume:list": "role:reader",
+    "baremetal:volume:get": _NODE_READER,
+    "baremetal:volume:create": _ADMIN,
+    "baremetal:volume:update": _ADMIN,
+    "baremetal:volume:delete": _ADMIN,
     "baremetal:allocation:list_all": _READ_ALL,
     "baremetal:allocation:list": "role:reader",
     "baremetal:allocation:get": f"{_NODE_READER} or (role:reader and rule:allocation_owner)",
@@ -147,6 +154,7 @@ RULES: dict[str, str] = {
                                    "(role:member and rule:allocation_owner)",
     "allocation_owner": "project_id:%(allocation.owner)s",
     "baremetal:driver:get": "role:reader",
+    "baremetal:driver:get_raid_logical_disk_properties": "role:reader",
     # Ironic's secure RBAC: chassis are the system's, not a project's.
     "baremetal:chassis:get": _READ_ALL,
     "baremetal:chassis:create": _ADMIN,

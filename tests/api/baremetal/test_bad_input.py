@@ -230,7 +230,7 @@ CASES = [
          kw={"json": ["CUSTOM_A"]}),
     Case("traits-one-bad", "PUT", "/nodes/{alpha}/traits", 400, "trait",
          kw={"json": {"traits": ["CUSTOM_OK", "bad trait"]}}),
-    Case("traits-at-1.36", "PUT", "/nodes/{alpha}/traits/CUSTOM_A", 404, "not be found",
+    Case("traits-at-1.36", "PUT", "/nodes/{alpha}/traits/CUSTOM_A", 405, "not allowed",
          version="1.36"),
     Case("remove-missing-trait", "DELETE", "/nodes/{alpha}/traits/CUSTOM_NOPE", 404, "trait"),
     # --- ports -----------------------------------------------------------
@@ -268,7 +268,7 @@ CASES = [
          kw={"json": {"resource_class": "x", "name": "alloc-1"}}),
     Case("allocation-bad-trait", "POST", "/allocations", 400, "trait",
          kw={"json": {"resource_class": "x", "traits": ["lower"]}}),
-    Case("allocation-at-1.51", "POST", "/allocations", 404, "not be found", version="1.51",
+    Case("allocation-at-1.51", "POST", "/allocations", 405, "not allowed", version="1.51",
          kw={"json": {"resource_class": "x"}}),
     Case("allocation-patch-internal", "PATCH", "/allocations/{alloc}", 400, "internal",
          kw=patch(rep("/resource_class", "y"))),

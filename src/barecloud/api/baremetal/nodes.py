@@ -22,6 +22,13 @@ FILTERS = ("provision_state", "driver", "resource_class", "owner", "lessee",
            "conductor_group", "fault", "instance_uuid", "description_contains",
            "chassis_uuid", "conductor")
 BOOL_FILTERS = ("maintenance", "associated", "retired")
+# The version that introduced each filter (Ironic's api/controllers/v1/utils.py):
+# asking for one before it is 406.
+FILTER_VERSIONS = {"provision_state": (1, 9), "driver": (1, 16), "resource_class": (1, 21),
+                   "fault": (1, 42), "conductor_group": (1, 46), "conductor": (1, 49),
+                   "owner": (1, 50), "description_contains": (1, 51), "retired": (1, 61),
+                   "lessee": (1, 65)}
+FAULTS = ("power failure", "clean failure", "rescue abort failure", "service failure")
 
 
 async def _conductor(request: Request, n: Any) -> str | None:
@@ -42,6 +49,13 @@ async def listing(request: Request, detail: bool, chassis_uuid: str | None = Non
         params.require(request, (1, 43))
         detail = True
     filters: dict[str, Any] = {k: q.get(k) for k in FILTERS + BOOL_FILTERS}
+    for key, since in FILTER_VERSIONS.items():
+        if filters[key] is not None and v < since:
+            raise NotAcceptable(f"Filtering nodes by {key} needs API version "
+                                f"{since[0]}.{since[1]} or later.")
+    if filters["fault"] is not None and filters["fault"] not in FAULTS:
+        raise InvalidParameter(f"Unrecognized fault \"{filters['fault']}\" is specified, "
+                               f"allowed faults are {', '.join(FAULTS)}")
     if chassis_uuid is not None:
         filters["chassis_uuid"] = chassis_uuid
     if filters["provision_state"] and filters["provision_state"] not in states.STATES:
@@ -153,6 +167,18 @@ async def set_provision_state(ident: str, request: Request) -> Response:
                     headers={"Location": f"{base}/baremetal/v1/nodes/{ident}/states"})
 
 
+@router.put("/{ident}/states/raid", status_code=204)
+@accepts(body=bm.RAID_CONFIG)
+async def set_raid_config(ident: str, request: Request) -> Response:
+    """Ironic's target RAID configuration (1.12).  barecloud's hardware types have no
+    RAID interface (``raid_interface`` is ``no-raid``), so every node answers as an
+    Ironic node with ``no-raid`` does: 400, UnsupportedDriverExtension."""
+    params.require_acceptable(request, (1, 12))
+    n = await nodes.show(runtime(request), context(request), ident, "baremetal:node:update")
+    raise InvalidParameter(f"Driver {n.driver} does not support raid (disabled or not "
+                           "implemented).")
+
+
 @router.put("/{ident}/states/power", status_code=202)
 @accepts(body=bm.POWER)
 async def set_power_state(ident: str, request: Request) -> Response:
@@ -207,7 +233,7 @@ async def maintenance_off(ident: str, request: Request) -> Response:
 @router.get("/{ident}/traits")
 @accepts()
 async def list_traits(ident: str, request: Request) -> JSONResponse:
-    params.require(request, (1, 37))
+    params.require_acceptable(request, (1, 37))
     return JSONResponse({"traits": await traits.traits_of(runtime(request), context(request),
                                                          ident)})
 
@@ -215,7 +241,7 @@ async def list_traits(ident: str, request: Request) -> JSONResponse:
 @router.put("/{ident}/traits", status_code=204)
 @accepts(body=bm.TRAITS)
 async def set_traits(ident: str, request: Request) -> Response:
-    params.require(request, (1, 37))
+    params.require_write(request, (1, 37))
     await traits.set_traits(runtime(request), context(request), ident,
                             request.state.body["traits"])
     return Response(status_code=204)
@@ -232,7 +258,7 @@ async def clear_traits(ident: str, request: Request) -> Response:
 @router.put("/{ident}/traits/{trait}", status_code=204)
 @accepts()
 async def add_trait(ident: str, trait: str, request: Request) -> Response:
-    params.require(request, (1, 37))
+    params.require_write(request, (1, 37))
     await traits.add_trait(runtime(request), context(request), ident, trait)
     return Response(status_code=204)
 

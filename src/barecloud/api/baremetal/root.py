@@ -11,12 +11,13 @@ from barecloud.api.baremetal import microversion, params
 from barecloud.api.baremetal.inputs import accepts
 from barecloud.api.common import JSONResponse, base_url, context, runtime
 from barecloud.conductor.recovery import live_conductors
+from barecloud.errors import NotFound
 from barecloud.services import policy
 
 router = declared.router(prefix="/baremetal")
 
 RESOURCES = ("nodes", "ports", "drivers", "chassis", "allocations", "conductors",
-             "deploy_templates", "lookup", "heartbeat")
+             "deploy_templates", "volume", "lookup", "heartbeat")
 
 
 def _version(base: str) -> dict[str, Any]:
@@ -67,6 +68,15 @@ async def v1(request: Request) -> JSONResponse:
     return JSONResponse(body)
 
 
+def _conductor(base: str, hostname: str, group: str, alive: bool) -> dict[str, Any]:
+    from barecloud.drivers.hardware import HARDWARE_TYPES
+
+    return {"hostname": hostname, "conductor_group": group, "alive": alive,
+            "drivers": sorted(HARDWARE_TYPES),
+            "links": [{"href": f"{base}/baremetal/v1/conductors/{hostname}", "rel": "self"},
+                      {"href": f"{base}/baremetal/conductors/{hostname}", "rel": "bookmark"}]}
+
+
 @router.get("/v1/conductors")
 @accepts()
 async def conductors(request: Request) -> JSONResponse:
@@ -75,11 +85,17 @@ async def conductors(request: Request) -> JSONResponse:
     rt = runtime(request)
     live = await live_conductors(rt.db, rt.settings.conductor_heartbeat_timeout)
     base = base_url(request)
-    from barecloud.drivers.hardware import HARDWARE_TYPES
+    return JSONResponse({"conductors": [_conductor(base, h, g, True) for h, g in live]})
 
-    return JSONResponse({"conductors": [
-        {"hostname": h, "conductor_group": g, "alive": True,
-         "drivers": sorted(HARDWARE_TYPES),
-         "links": [{"href": f"{base}/baremetal/v1/conductors/{h}", "rel": "self"}]}
-        for h, g in live
-    ]})
+
+@router.get("/v1/conductors/{hostname}")
+@accepts()
+async def conductor(hostname: str, request: Request) -> JSONResponse:
+    """One conductor of the list (Ironic's show; barecloud lists the live ones)."""
+    params.require(request, (1, 49))
+    policy.authorize(context(request), "baremetal:conductor:get")
+    rt = runtime(request)
+    live = dict(await live_conductors(rt.db, rt.settings.conductor_heartbeat_timeout))
+    if hostname not in live:
+        raise NotFound(f"Conductor {hostname} could not be found.")
+    return JSONResponse(_conductor(base_url(request), hostname, live[hostname], True))

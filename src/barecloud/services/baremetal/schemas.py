@@ -35,6 +35,7 @@ BOOL_OR_NULL: Schema = {"type": ["boolean", "string", "null"], "pattern": BOOL_P
 TEXT: Schema = {"type": ["string", "null"]}
 TEXT_255: Schema = {"type": ["string", "null"], "maxLength": 255}
 OBJECT: Schema = {"type": "object"}
+RAID_CONFIG: Schema = {"title": "target RAID configuration", "type": "object"}
 TRAIT: Schema = {"type": "string", "maxLength": 255, "pattern": TRAIT_RE.pattern}
 MAC: Schema = {"type": "string", "format": "mac-address"}
 INTERFACES = ("boot", "console", "deploy", "inspect", "management", "network", "power",
@@ -272,6 +273,44 @@ PATCHED_DEPLOY_TEMPLATE: Schema = {
 DEPLOY_TEMPLATE_WRITABLE = frozenset(PATCHED_DEPLOY_TEMPLATE["properties"])
 DEPLOY_TEMPLATE_INTERNAL = frozenset({"uuid", "id", "created_at", "updated_at", "links"})
 
+# --- volume connectors and targets (Ironic's, API 1.32) --------------------------
+
+VOLUME_CONNECTOR_TYPES = ("iqn", "ip", "mac", "wwnn", "wwpn", "port", "portgroup")
+_VOLUME_CONNECTOR: Schema = {
+    "uuid": UUID,
+    "node_uuid": {"type": "string", "format": "uuid", "pattern": UUID_PATTERN},
+    "type": {"enum": list(VOLUME_CONNECTOR_TYPES)},
+    "connector_id": {"type": "string", "minLength": 1, "maxLength": 255},
+    "extra": {"type": ["object", "null"]},
+}
+CREATE_VOLUME_CONNECTOR: Schema = {
+    "title": "volume connector", "type": "object", "properties": _VOLUME_CONNECTOR,
+    "required": ["node_uuid", "type", "connector_id"], "additionalProperties": False,
+}
+PATCHED_VOLUME_CONNECTOR: Schema = {
+    **CREATE_VOLUME_CONNECTOR,
+    "properties": {k: v for k, v in _VOLUME_CONNECTOR.items() if k != "uuid"},
+}
+_VOLUME_TARGET: Schema = {
+    "uuid": UUID,
+    "node_uuid": {"type": "string", "format": "uuid", "pattern": UUID_PATTERN},
+    "volume_type": {"type": "string", "minLength": 1, "maxLength": 64},
+    "volume_id": {"type": "string", "minLength": 1, "maxLength": 255},
+    "boot_index": {"type": "integer", "minimum": 0},
+    "properties": {"type": ["object", "null"]},
+    "extra": {"type": ["object", "null"]},
+}
+CREATE_VOLUME_TARGET: Schema = {
+    "title": "volume target", "type": "object", "properties": _VOLUME_TARGET,
+    "required": ["node_uuid", "volume_type", "volume_id", "boot_index"],
+    "additionalProperties": False,
+}
+PATCHED_VOLUME_TARGET: Schema = {
+    **CREATE_VOLUME_TARGET,
+    "properties": {k: v for k, v in _VOLUME_TARGET.items() if k != "uuid"},
+}
+VOLUME_INTERNAL = frozenset({"uuid", "id", "created_at", "updated_at", "links"})
+
 # --- barecloud's deploy batches and the ramdisk agent -------------------------
 
 DEPLOY_BATCH: Schema = {
@@ -324,6 +363,7 @@ LIST_NODES_QUERY: Schema = {
 }
 LIST_CHASSIS_QUERY: Schema = {"type": "object", "properties": _PAGE}
 LIST_DEPLOY_TEMPLATES_QUERY: Schema = {"type": "object", "properties": _PAGE}
+LIST_VOLUME_QUERY: Schema = {"type": "object", "properties": {**_PAGE, "node": {"type": "string"}}}
 LIST_PORTS_QUERY: Schema = {
     "type": "object",
     "properties": {**_PAGE, "node": {"type": "string"}, "node_uuid": {"type": "string"},

@@ -1,0 +1,57 @@
+"""Ironic's answers to a request older than the feature it names: reads 404 (or
+406 where Ironic says NotAcceptable), writes 405; and the node list's filters,
+each from the version that introduced it."""
+
+from __future__ import annotations
+
+from tests.api.baremetal.ironic import Ironic, fault
+
+
+def test_traits_before_1_37(api: Ironic) -> None:
+    node = api.create_node(name="n1")["uuid"]
+    fault(api.get(f"/nodes/{node}/traits", version="1.36"), 406)
+    fault(api.put(f"/nodes/{node}/traits", version="1.36", json={"traits": ["CUSTOM_A"]}), 405)
+    fault(api.put(f"/nodes/{node}/traits/CUSTOM_A", version="1.36"), 405)
+    fault(api.delete(f"/nodes/{node}/traits", version="1.36"), 404)
+    assert api.ok("GET", f"/nodes/{node}/traits")["traits"] == []
+
+
+def test_allocations_before_their_versions(api: Ironic) -> None:
+    fault(api.get("/allocations", version="1.51"), 404)
+    fault(api.post("/allocations", version="1.51", json={"resource_class": "x"}), 405)
+    fault(api.delete("/allocations/a1", version="1.51"), 405)
+    fault(api.patch("/allocations/a1", version="1.56",
+                    json=[{"op": "add", "path": "/extra/a", "value": 1}]), 405)
+
+
+def test_node_filters(api: Ironic) -> None:
+    fault(api.get("/nodes", version="1.20", params={"resource_class": "gold"}), 406)
+    fault(api.get("/nodes/detail", version="1.20", params={"resource_class": "gold"}), 406)
+    fault(api.get("/nodes", version="1.41", params={"fault": "power failure"}), 406)
+    assert "Unrecognized fault" in fault(api.get("/nodes", params={"fault": "somefake"}), 400)
+    assert api.ok("GET", "/nodes", params={"fault": "power failure"})["nodes"] == []
+    assert api.ok("GET", "/nodes", version="1.21", params={"resource_class": "g"})["nodes"] == []
+
+
+def test_raid_is_unsupported(api: Ironic) -> None:
+    """No hardware type of barecloud's has a RAID interface: 400 as Ironic's no-raid."""
+    node = api.create_node(name="n1")
+    fault(api.put(f"/nodes/{node['uuid']}/states/raid", version="1.11", json={}), 406)
+    assert "does not support raid" in fault(
+        api.put(f"/nodes/{node['uuid']}/states/raid", json={}), 400)
+    fault(api.put("/nodes/nope/states/raid", json={}), 404)
+    driver = node["driver"]
+    fault(api.get(f"/drivers/{driver}/raid/logical_disk_properties", version="1.11"), 406)
+    assert "does not support raid" in fault(
+        api.get(f"/drivers/{driver}/raid/logical_disk_properties"), 400)
+    fault(api.get("/drivers/testdriver/raid/logical_disk_properties"), 404)
+
+
+def test_show_conductor(api: Ironic) -> None:
+    listed = api.ok("GET", "/conductors")["conductors"]
+    assert listed
+    one = api.ok("GET", f"/conductors/{listed[0]['hostname']}")
+    assert one["hostname"] == listed[0]["hostname"] and one["alive"] is True
+    assert one["links"][0]["href"].endswith(f"/v1/conductors/{one['hostname']}")
+    fault(api.get(f"/conductors/{one['hostname']}", version="1.48"), 404)
+    assert fault(api.get("/conductors/nowhere"), 404) == "Conductor nowhere could not be found."
