@@ -23,6 +23,7 @@ from barecloud.api.baremetal import (
     ports,
     root,
     vifs,
+    volumes,
 )
 from barecloud.api.baremetal.errors import error_response as ironic_error
 from barecloud.api.baremetal.microversion import IronicVersions
@@ -95,8 +96,8 @@ def create_app(rt: Runtime) -> FastAPI:
     compute_routes.install(app)
     app.include_router(ops.router)
     app.include_router(docs.router)
-    for module in (root, nodes, vifs, ports, drivers, chassis, deploy_templates, allocations,
-                   batches):
+    for module in (root, nodes, vifs, ports, drivers, chassis, deploy_templates, volumes,
+                   allocations, batches):
         app.include_router(module.router)
     # What machines call: on the provisioning address only, when one is set.
     provisioning = [Depends(provisioning_only)]

@@ -252,6 +252,38 @@ class DeployTemplate(TimestampMixin, Base):
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+class VolumeConnector(TimestampMixin, Base):
+    """Ironic's volume connector: an initiator identity (IQN, WWPN...) of a node."""
+
+    __tablename__ = "volume_connectors"
+    __table_args__ = (UniqueConstraint("type", "connector_id",
+                                       name="uq_volume_connectors_type_connector_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id", ondelete="CASCADE"), index=True)
+    type: Mapped[str] = mapped_column(String(32))
+    connector_id: Mapped[str] = mapped_column(String(255))
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class VolumeTarget(TimestampMixin, Base):
+    """Ironic's volume target: a volume a node boots from or attaches (by boot index)."""
+
+    __tablename__ = "volume_targets"
+    __table_args__ = (UniqueConstraint("node_id", "boot_index",
+                                       name="uq_volume_targets_node_id_boot_index"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id", ondelete="CASCADE"), index=True)
+    volume_type: Mapped[str] = mapped_column(String(64))
+    properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    boot_index: Mapped[int] = mapped_column(Integer)
+    volume_id: Mapped[str] = mapped_column(String(255))
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
 class NodeHistory(Base):
     """One row per state change or notable event: the node's audit trail."""
 

@@ -13,7 +13,16 @@ from typing import Any
 
 from barecloud import states
 from barecloud.conductor.batches import KO, OK
-from barecloud.db.models import Allocation, Chassis, DeployTemplate, Node, NodeHistory, Port
+from barecloud.db.models import (
+    Allocation,
+    Chassis,
+    DeployTemplate,
+    Node,
+    NodeHistory,
+    Port,
+    VolumeConnector,
+    VolumeTarget,
+)
 from barecloud.drivers import hardware
 from barecloud.errors import InvalidParameter, NotAcceptable
 from barecloud.services.baremetal.batches import Report
@@ -274,6 +283,47 @@ def deploy_template(t: DeployTemplate, base: str, *, fields: Iterable[str] | Non
     }
     out = {f: values[f] for f in wanted if f in values}
     out["links"] = links(base, "deploy_templates", t.uuid)
+    return out
+
+
+VOLUME_FIELDS = {
+    "connectors": ("uuid", "type", "connector_id", "node_uuid", "extra", "created_at",
+                   "updated_at", "links"),
+    "targets": ("uuid", "volume_type", "properties", "boot_index", "extra", "volume_id",
+                "node_uuid", "created_at", "updated_at", "links"),
+}
+VOLUME_LIST_FIELDS = {
+    "connectors": ("uuid", "type", "connector_id", "node_uuid"),
+    "targets": ("uuid", "node_uuid", "volume_type", "boot_index", "volume_id"),
+}
+
+
+def check_volume_fields(kind: str, fields: Iterable[str] | None) -> None:
+    bad = [f for f in fields or () if f not in VOLUME_FIELDS[kind]]
+    if bad:
+        raise InvalidParameter(f"Field(s) \"{', '.join(bad)}\" are not valid")
+
+
+def volume(kind: str, r: VolumeConnector | VolumeTarget, node_uuid: str, base: str, *,
+           fields: Iterable[str] | None = None, detail: bool = True) -> dict[str, Any]:
+    """Ironic's volume connector or target (``kind``: ``connectors``/``targets``);
+    secret-looking keys of a target's ``properties`` masked, as Ironic's."""
+    if fields is not None:
+        check_volume_fields(kind, fields)
+        wanted = list(fields)
+    else:
+        wanted = list(VOLUME_FIELDS[kind] if detail else VOLUME_LIST_FIELDS[kind])
+    values: dict[str, Any] = {
+        "uuid": r.uuid, "node_uuid": node_uuid, "extra": r.extra or {},
+        "created_at": ts(r.created_at), "updated_at": ts(r.updated_at),
+    }
+    if isinstance(r, VolumeConnector):
+        values |= {"type": r.type, "connector_id": r.connector_id}
+    else:
+        values |= {"volume_type": r.volume_type, "properties": _masked(r.properties or {}),
+                   "boot_index": r.boot_index, "volume_id": r.volume_id}
+    out = {f: values[f] for f in wanted if f in values}
+    out["links"] = links(base, f"volume/{kind}", r.uuid)
     return out
 
 

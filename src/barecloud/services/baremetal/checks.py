@@ -115,6 +115,10 @@ _CREATE_CHASSIS = checker(schemas.CREATE_CHASSIS)
 _PATCHED_CHASSIS = checker(schemas.PATCHED_CHASSIS)
 _CREATE_DEPLOY_TEMPLATE = checker(schemas.CREATE_DEPLOY_TEMPLATE)
 _PATCHED_DEPLOY_TEMPLATE = checker(schemas.PATCHED_DEPLOY_TEMPLATE)
+_VOLUME = {"connector": (checker(schemas.CREATE_VOLUME_CONNECTOR),
+                          checker(schemas.PATCHED_VOLUME_CONNECTOR)),
+           "target": (checker(schemas.CREATE_VOLUME_TARGET),
+                      checker(schemas.PATCHED_VOLUME_TARGET))}
 _PATCH = checker(schemas.PATCH)
 _TRAIT = checker(schemas.TRAIT)
 
@@ -219,6 +223,18 @@ def deploy_template(body: Any) -> dict[str, Any]:
 def patched_deploy_template(doc: dict[str, Any]) -> dict[str, Any]:
     return _deploy_template(_normalised(_PATCHED_DEPLOY_TEMPLATE.check(doc),
                                         schemas.PATCHED_DEPLOY_TEMPLATE, {}))
+
+
+def volume(kind: str, body: Any, *, patched: bool = False) -> dict[str, Any]:
+    """A volume connector's or target's fields (``kind``), from a create request or
+    as a JSON patch left them; ``null`` objects as ``{}``."""
+    checked = _VOLUME[kind][patched].check(body)
+    doc = _normalised(checked, _VOLUME[kind][patched].schema, {})
+    for key in ("extra", "properties"):
+        if key in doc and doc[key] is None:
+            doc[key] = {}
+    doc["node_uuid"] = doc["node_uuid"].lower()
+    return doc
 
 
 def patch(ops: Any) -> list[dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""Migration 0021_baremetal: deploy templates as the model declares them, one per name."""
+"""Migration 0021_baremetal: deploy templates and volume connectors and targets as the
+models declare them; one template per name."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from tests.db.schema import differences
 
 
 async def test_migration_matches_models(database: Database) -> None:
-    assert await differences(database, {"deploy_templates"}) == []
+    tables = {"nodes", "chassis", "deploy_templates", "volume_connectors", "volume_targets"}
+    assert await differences(database, tables) == []
 
 
 async def test_one_template_per_name(database: Database) -> None:
