@@ -1,5 +1,5 @@
-"""Migration 0021_baremetal: deploy templates and volume connectors and targets as the
-models declare them; one template per name."""
+"""Migration 0021_baremetal: deploy templates, volume connectors and targets, port groups as the
+models declare them, with ports.portgroup_id; one template per name."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from tests.db.schema import differences
 
 
 async def test_migration_matches_models(database: Database) -> None:
-    tables = {"nodes", "chassis", "deploy_templates", "volume_connectors", "volume_targets"}
+    tables = {"nodes", "chassis", "ports", "portgroups", "deploy_templates", "volume_connectors",
+              "volume_targets"}
     assert await differences(database, tables) == []
 
 

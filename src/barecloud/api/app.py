@@ -20,6 +20,7 @@ from barecloud.api.baremetal import (
     deploy_templates,
     drivers,
     nodes,
+    portgroups,
     ports,
     root,
     vifs,
@@ -96,8 +97,8 @@ def create_app(rt: Runtime) -> FastAPI:
     compute_routes.install(app)
     app.include_router(ops.router)
     app.include_router(docs.router)
-    for module in (root, nodes, vifs, ports, drivers, chassis, deploy_templates, volumes,
-                   allocations, batches):
+    for module in (root, nodes, vifs, ports, portgroups, drivers, chassis, deploy_templates,
+                   volumes, allocations, batches):
         app.include_router(module.router)
     # What machines call: on the provisioning address only, when one is set.
     provisioning = [Depends(provisioning_only)]

@@ -226,8 +226,28 @@ class Port(TimestampMixin, Base):
     physical_network: Mapped[str | None] = mapped_column(String(64))
     is_smartnic: Mapped[bool] = mapped_column(Boolean, default=False)
     description: Mapped[str | None] = mapped_column(Text)
+    # Ironic's port group this NIC is a member of (a bond), if any.
+    portgroup_id: Mapped[int | None] = mapped_column(ForeignKey("portgroups.id"), index=True)
 
     node: Mapped[Node] = relationship(back_populates="ports")
+    portgroup: Mapped[Portgroup | None] = relationship(lazy="joined")
+
+
+class Portgroup(TimestampMixin, Base):
+    """Ironic's port group: NICs of a node bonded as one link (its member ports)."""
+
+    __tablename__ = "portgroups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    name: Mapped[str | None] = mapped_column(String(255), unique=True)
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id", ondelete="CASCADE"), index=True)
+    address: Mapped[str | None] = mapped_column(String(18), unique=True)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    internal_info: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    standalone_ports_supported: Mapped[bool] = mapped_column(Boolean, default=True)
+    mode: Mapped[str | None] = mapped_column(String(255))
+    properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class Chassis(TimestampMixin, Base):

@@ -135,6 +135,12 @@ RULES: dict[str, str] = {
     "baremetal:port:create": _ADMIN,
     "baremetal:port:update": _ADMIN,
     "baremetal:port:delete": _ADMIN,
+    "baremetal:portgroup:list_all": _READ_ALL,
+    "baremetal:portgroup:list": "role:reader",
+    "baremetal:portgroup:get": _NODE_READER,
+    "baremetal:portgroup:create": _ADMIN,
+    "baremetal:portgroup:update": _ADMIN,
+    "baremetal:portgroup:delete": _ADMIN,
     # Volume connectors and targets follow their node, as ports do.
     "baremetal:volume:list_all": _READ_ALL,
     "baremetal:volume:list": "role:reader",

@@ -49,9 +49,11 @@ def test_raid_is_unsupported(api: Ironic) -> None:
 
 def test_show_conductor(api: Ironic) -> None:
     listed = api.ok("GET", "/conductors")["conductors"]
-    assert listed
+    assert listed and "drivers" not in listed[0]
+    assert "drivers" in api.ok("GET", "/conductors", params={"detail": "true"})["conductors"][0]
     one = api.ok("GET", f"/conductors/{listed[0]['hostname']}")
     assert one["hostname"] == listed[0]["hostname"] and one["alive"] is True
+    assert "fake-hardware" in one["drivers"]
     assert one["links"][0]["href"].endswith(f"/v1/conductors/{one['hostname']}")
     fault(api.get(f"/conductors/{one['hostname']}", version="1.48"), 404)
     assert fault(api.get("/conductors/nowhere"), 404) == "Conductor nowhere could not be found."

@@ -20,6 +20,7 @@ from barecloud.db.models import (
     Node,
     NodeHistory,
     Port,
+    Portgroup,
     VolumeConnector,
     VolumeTarget,
 )
@@ -212,7 +213,8 @@ def port(
         "uuid": p.uuid, "address": p.address, "node_uuid": node_uuid, "extra": p.extra,
         "created_at": ts(p.created_at), "updated_at": ts(p.updated_at),
         "internal_info": p.internal_info, "local_link_connection": p.local_link_connection,
-        "pxe_enabled": p.pxe_enabled, "portgroup_uuid": None,
+        "pxe_enabled": p.pxe_enabled,
+        "portgroup_uuid": p.portgroup.uuid if p.portgroup else None,
         "physical_network": p.physical_network, "is_smartnic": p.is_smartnic,
     }
     out = {f: values[f] for f in wanted}
@@ -324,6 +326,37 @@ def volume(kind: str, r: VolumeConnector | VolumeTarget, node_uuid: str, base: s
                    "boot_index": r.boot_index, "volume_id": r.volume_id}
     out = {f: values[f] for f in wanted if f in values}
     out["links"] = links(base, f"volume/{kind}", r.uuid)
+    return out
+
+
+PORTGROUP_FIELDS: dict[str, V] = {
+    "uuid": (1, 23), "name": (1, 23), "address": (1, 23), "node_uuid": (1, 23),
+    "standalone_ports_supported": (1, 23), "internal_info": (1, 23), "extra": (1, 23),
+    "created_at": (1, 23), "updated_at": (1, 23), "links": (1, 23), "ports": (1, 24),
+    "mode": (1, 26), "properties": (1, 26),
+}
+
+
+def portgroup(g: Portgroup, node_uuid: str, version: V, base: str, *,
+              fields: Iterable[str] | None = None, detail: bool = True) -> dict[str, Any]:
+    """Ironic's port group: ``uuid``, ``address`` and ``name`` in a plain list, every
+    field of the requested version in detail and show; ``links`` always."""
+    if fields is not None:
+        wanted = list(fields)
+    elif detail:
+        wanted = [f for f, v in PORTGROUP_FIELDS.items() if v <= version]
+    else:
+        wanted = ["uuid", "address", "name"]
+    values: dict[str, Any] = {
+        "uuid": g.uuid, "name": g.name, "address": g.address, "node_uuid": node_uuid,
+        "standalone_ports_supported": g.standalone_ports_supported,
+        "internal_info": g.internal_info or {}, "extra": g.extra or {},
+        "created_at": ts(g.created_at), "updated_at": ts(g.updated_at),
+        "ports": links(base, "portgroups", f"{g.uuid}/ports"), "mode": g.mode,
+        "properties": g.properties or {},
+    }
+    out = {f: values[f] for f in wanted if f in values}
+    out["links"] = links(base, "portgroups", g.uuid)
     return out
 
 

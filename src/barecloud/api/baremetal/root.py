@@ -16,7 +16,8 @@ from barecloud.services import policy
 
 router = declared.router(prefix="/baremetal")
 
-RESOURCES = ("nodes", "ports", "drivers", "chassis", "allocations", "conductors",
+LIST_CONDUCTORS_QUERY = {"type": "object", "properties": {"detail": {"type": "boolean"}}}
+RESOURCES = ("nodes", "ports", "portgroups", "drivers", "chassis", "allocations", "conductors",
              "deploy_templates", "volume", "lookup", "heartbeat")
 
 
@@ -68,24 +69,27 @@ async def v1(request: Request) -> JSONResponse:
     return JSONResponse(body)
 
 
-def _conductor(base: str, hostname: str, group: str, alive: bool) -> dict[str, Any]:
+def _conductor(base: str, hostname: str, group: str, alive: bool,
+               detail: bool = True) -> dict[str, Any]:
+    """Ironic's conductor: ``drivers`` only in detail (and show)."""
     from barecloud.drivers.hardware import HARDWARE_TYPES
 
-    return {"hostname": hostname, "conductor_group": group, "alive": alive,
-            "drivers": sorted(HARDWARE_TYPES),
+    extra = {"drivers": sorted(HARDWARE_TYPES)} if detail else {}
+    return {"hostname": hostname, "conductor_group": group, "alive": alive, **extra,
             "links": [{"href": f"{base}/baremetal/v1/conductors/{hostname}", "rel": "self"},
                       {"href": f"{base}/baremetal/conductors/{hostname}", "rel": "bookmark"}]}
 
 
 @router.get("/v1/conductors")
-@accepts()
+@accepts(query=LIST_CONDUCTORS_QUERY)
 async def conductors(request: Request) -> JSONResponse:
     params.require(request, (1, 49))
     policy.authorize(context(request), "baremetal:conductor:get")
     rt = runtime(request)
     live = await live_conductors(rt.db, rt.settings.conductor_heartbeat_timeout)
     base = base_url(request)
-    return JSONResponse({"conductors": [_conductor(base, h, g, True) for h, g in live]})
+    detail = bool(params.query(request).get("detail"))
+    return JSONResponse({"conductors": [_conductor(base, h, g, True, detail) for h, g in live]})
 
 
 @router.get("/v1/conductors/{hostname}")

@@ -119,6 +119,7 @@ _VOLUME = {"connector": (checker(schemas.CREATE_VOLUME_CONNECTOR),
                           checker(schemas.PATCHED_VOLUME_CONNECTOR)),
            "target": (checker(schemas.CREATE_VOLUME_TARGET),
                       checker(schemas.PATCHED_VOLUME_TARGET))}
+_PORTGROUP = (checker(schemas.CREATE_PORTGROUP), checker(schemas.PATCHED_PORTGROUP))
 _PATCH = checker(schemas.PATCH)
 _TRAIT = checker(schemas.TRAIT)
 
@@ -233,6 +234,21 @@ def volume(kind: str, body: Any, *, patched: bool = False) -> dict[str, Any]:
     for key in ("extra", "properties"):
         if key in doc and doc[key] is None:
             doc[key] = {}
+    doc["node_uuid"] = doc["node_uuid"].lower()
+    return doc
+
+
+def portgroup(body: Any, *, patched: bool = False) -> dict[str, Any]:
+    """A port group's fields, from a create request or as a JSON patch left them
+    (``null`` objects as ``{}``, standalone ports supported unless said otherwise)."""
+    checker_ = _PORTGROUP[patched]
+    doc = _normalised(checker_.check(body), checker_.schema, {})
+    for key in ("extra", "properties"):
+        doc[key] = doc[key] or {}
+    if doc["standalone_ports_supported"] is None:
+        doc["standalone_ports_supported"] = True
+    if doc["address"] is not None:
+        doc["address"] = normalize_mac(doc["address"])
     doc["node_uuid"] = doc["node_uuid"].lower()
     return doc
 

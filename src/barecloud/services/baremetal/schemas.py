@@ -196,7 +196,7 @@ CREATE_PORT: Schema = {
     "title": "port", "type": "object", "properties": _PORT,
     "required": ["address", "node_uuid"], "additionalProperties": False,
 }
-PORT_WRITABLE = frozenset(_PORT) - {"uuid", "portgroup_uuid"}
+PORT_WRITABLE = frozenset(_PORT) - {"uuid"}
 PORT_INTERNAL = frozenset({"uuid", "id", "created_at", "updated_at", "internal_info", "links"})
 
 # --- allocations --------------------------------------------------------------
@@ -272,6 +272,30 @@ PATCHED_DEPLOY_TEMPLATE: Schema = {
 }
 DEPLOY_TEMPLATE_WRITABLE = frozenset(PATCHED_DEPLOY_TEMPLATE["properties"])
 DEPLOY_TEMPLATE_INTERNAL = frozenset({"uuid", "id", "created_at", "updated_at", "links"})
+
+# --- port groups (Ironic's PORTGROUP_SCHEMA, API 1.23; mode and properties 1.26) ---
+
+_PORTGROUP: Schema = {
+    "uuid": UUID,
+    "name": NAME,
+    "address": {"type": ["string", "null"], "format": "mac-address"},
+    "node_uuid": {"type": "string", "format": "uuid", "pattern": UUID_PATTERN},
+    "extra": {"type": ["object", "null"]},
+    "standalone_ports_supported": BOOL_OR_NULL,
+    "mode": {"type": ["string", "null"], "maxLength": 255},
+    "properties": {"type": ["object", "null"]},
+}
+CREATE_PORTGROUP: Schema = {
+    "title": "portgroup", "type": "object", "properties": _PORTGROUP,
+    "required": ["node_uuid"], "additionalProperties": False,
+}
+PATCHED_PORTGROUP: Schema = {
+    **CREATE_PORTGROUP,
+    "properties": {k: v for k, v in _PORTGROUP.items() if k != "uuid"},
+}
+PORTGROUP_WRITABLE = frozenset(PATCHED_PORTGROUP["properties"])
+PORTGROUP_INTERNAL = frozenset({"uuid", "id", "created_at", "updated_at", "internal_info",
+                                "links", "ports"})
 
 # --- volume connectors and targets (Ironic's, API 1.32) --------------------------
 
@@ -367,7 +391,11 @@ LIST_VOLUME_QUERY: Schema = {"type": "object", "properties": {**_PAGE, "node": {
 LIST_PORTS_QUERY: Schema = {
     "type": "object",
     "properties": {**_PAGE, "node": {"type": "string"}, "node_uuid": {"type": "string"},
-                   "address": MAC},
+                   "address": MAC, "portgroup": {"type": "string"}},
+}
+LIST_PORTGROUPS_QUERY: Schema = {
+    "type": "object",
+    "properties": {**_PAGE, "node": {"type": "string"}, "address": MAC},
 }
 NODE_PORTS_QUERY: Schema = {
     "type": "object",

@@ -11,6 +11,7 @@ storage interface is ``noop``: the records are kept, not attached
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -53,6 +54,8 @@ TARGET = Kind("target", VolumeTarget,
               frozenset({"id", "uuid", "volume_type", "boot_index", "volume_id", "created_at",
                          "updated_at"}))
 KINDS = {"connectors": CONNECTOR, "targets": TARGET}
+# Ironic's [conductor]node_locked_retry_attempts and _interval (3 x 1 s), finer.
+LOCK_RETRIES, LOCK_RETRY_INTERVAL = 30, 0.1
 
 
 async def _find(s: AsyncSession, kind: Kind, ident: str) -> tuple[Record, str]:
@@ -74,6 +77,18 @@ async def _node_of(s: AsyncSession, ctx: RequestContext, kind: Kind, ident: str,
         raise kind.not_found(ident)
     policy.authorize(ctx, rule, nodes.target(node))
     return node
+
+
+async def _unlocked(rt: Runtime, kind: Kind, ident: str) -> None:
+    """Wait, as Ironic's task manager does (node_locked_retry_attempts), for a short
+    workflow on the record's node (a power action) to let go of it."""
+    for _ in range(LOCK_RETRIES):
+        async with rt.db.session() as s:
+            _, node_uuid = await _find(s, kind, ident)
+            node = await find_node(s, node_uuid, traits=False)
+        if not node.reservation:
+            return
+        await asyncio.sleep(LOCK_RETRY_INTERVAL)
 
 
 def _writable(node: Node, kind: Kind, action: str) -> None:
@@ -164,6 +179,7 @@ async def create(rt: Runtime, ctx: RequestContext, kind: Kind, body: Any) -> tup
 async def update(rt: Runtime, ctx: RequestContext, kind: Kind, ident: str,
                  ops: Any) -> tuple[Record, str]:
     writable = frozenset(kind.fields) | {"node_uuid"}
+    await _unlocked(rt, kind, ident)
     try:
         async with rt.db.session() as s:
             row, node_uuid = await _find(s, kind, ident)
@@ -186,6 +202,7 @@ async def update(rt: Runtime, ctx: RequestContext, kind: Kind, ident: str,
 
 
 async def remove(rt: Runtime, ctx: RequestContext, kind: Kind, ident: str) -> None:
+    await _unlocked(rt, kind, ident)
     async with rt.db.session() as s:
         row, node_uuid = await _find(s, kind, ident)
         node = await _node_of(s, ctx, kind, ident, node_uuid, "baremetal:volume:delete")
