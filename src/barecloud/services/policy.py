@@ -123,6 +123,7 @@ RULES: dict[str, str] = {
     "baremetal:node:clear_maintenance": _NODE_OWNER_MEMBER,
     "baremetal:node:validate": _NODE_OWNER_MEMBER,
     "baremetal:node:get_boot_device": _NODE_OWNER_MEMBER,
+    "baremetal:node:bios:get": _NODE_READER,
     "baremetal:node:set_boot_device": _NODE_OWNER_MEMBER,
     # Ironic: readers of the owner or lessee list; the owner's members (and
     # admins, which covers the lessee's admin) attach and detach.

@@ -57,3 +57,13 @@ def test_show_conductor(api: Ironic) -> None:
     assert one["links"][0]["href"].endswith(f"/v1/conductors/{one['hostname']}")
     fault(api.get(f"/conductors/{one['hostname']}", version="1.48"), 404)
     assert fault(api.get("/conductors/nowhere"), 404) == "Conductor nowhere could not be found."
+
+
+def test_bios_settings_are_none(api: Ironic) -> None:
+    """No hardware type of barecloud's has a BIOS interface: no node has settings."""
+    node = api.create_node(name="n1")["uuid"]
+    assert api.ok("GET", f"/nodes/{node}/bios") == {"bios": []}
+    assert "BIOS setting 'ProcVirtualization'" in fault(
+        api.get(f"/nodes/{node}/bios/ProcVirtualization"), 404)
+    fault(api.get(f"/nodes/{node}/bios", version="1.39"), 404)
+    fault(api.get("/nodes/nope/bios"), 404)

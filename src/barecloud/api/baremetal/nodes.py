@@ -11,7 +11,7 @@ from barecloud.api import accepts as declared
 from barecloud.api.baremetal import params, render
 from barecloud.api.baremetal.inputs import accepts
 from barecloud.api.common import JSONResponse, base_url, context, runtime
-from barecloud.errors import InvalidParameter, NotAcceptable
+from barecloud.errors import InvalidParameter, NotAcceptable, NotFound
 from barecloud.services.baremetal import node_states, nodes, ports, serial_console, traits
 from barecloud.services.baremetal import schemas as bm
 from barecloud.services.console_tokens import ws_base
@@ -165,6 +165,25 @@ async def set_provision_state(ident: str, request: Request) -> Response:
     base = base_url(request)
     return Response(status_code=202,
                     headers={"Location": f"{base}/baremetal/v1/nodes/{ident}/states"})
+
+
+@router.get("/{ident}/bios")
+@accepts(query=bm.BIOS_QUERY)
+async def bios_settings(ident: str, request: Request) -> JSONResponse:
+    """Ironic's cached BIOS settings (1.40).  barecloud's hardware types have no BIOS
+    interface (``bios_interface`` is ``no-bios``), so no node has any: the list is
+    empty, as Ironic's for a ``no-bios`` node."""
+    params.require(request, (1, 40))
+    await nodes.show(runtime(request), context(request), ident, "baremetal:node:bios:get")
+    return JSONResponse({"bios": []})
+
+
+@router.get("/{ident}/bios/{name}")
+@accepts()
+async def bios_setting(ident: str, name: str, request: Request) -> JSONResponse:
+    params.require(request, (1, 40))
+    n = await nodes.show(runtime(request), context(request), ident, "baremetal:node:bios:get")
+    raise NotFound(f"Node {n.uuid} doesn't have a BIOS setting '{name}'")
 
 
 @router.put("/{ident}/states/raid", status_code=204)

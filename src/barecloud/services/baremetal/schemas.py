@@ -411,6 +411,8 @@ HISTORY_QUERY: Schema = {
     "type": "object",
     "properties": {"limit": LIMIT, "marker": {"type": "string"}, "detail": {"type": "boolean"}},
 }
+BIOS_QUERY: Schema = {"type": "object",
+                      "properties": {"detail": {"type": "boolean"}, "fields": FIELDS}}
 LIST_DRIVERS_QUERY: Schema = {
     "type": "object",
     "properties": {"type": {"enum": ["classic", "dynamic"]}, "detail": {"type": "boolean"}},
