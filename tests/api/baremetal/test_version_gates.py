@@ -67,3 +67,18 @@ def test_bios_settings_are_none(api: Ironic) -> None:
         api.get(f"/nodes/{node}/bios/ProcVirtualization"), 404)
     fault(api.get(f"/nodes/{node}/bios", version="1.39"), 404)
     fault(api.get("/nodes/nope/bios"), 404)
+
+
+def test_available_reads_as_none_before_1_2(api: Ironic) -> None:
+    """A node made at 1.1 starts available, which 1.1 calls null: in the node and
+    in its states alike."""
+    node = api.ok("POST", "/nodes", 201, version="1.1", json={"driver": "fake-hardware"})
+    states = api.ok("GET", f"/nodes/{node['uuid']}/states", version="1.1")
+    assert node["provision_state"] is None and states["provision_state"] is None
+    assert api.ok("GET", f"/nodes/{node['uuid']}/states")["provision_state"] == "available"
+
+
+def test_detach_without_a_vif(api: Ironic) -> None:
+    node = api.create_node(name="n1")["uuid"]
+    assert "vif_id" in fault(api.delete(f"/nodes/{node}/vifs/"), 400)
+    assert "vif_id" in fault(api.delete(f"/nodes/{node}/vifs"), 400)

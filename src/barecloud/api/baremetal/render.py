@@ -190,6 +190,8 @@ def node_states(n: Node, version: V) -> dict[str, Any]:
         "last_error": n.last_error,
         "console_enabled": n.console_enabled,
     }
+    if version < (1, 2) and out["provision_state"] == states.AVAILABLE:
+        out["provision_state"] = None  # as the node itself reads below 1.2
     if version >= (1, 12):
         out["raid_config"] = {}
         out["target_raid_config"] = {}

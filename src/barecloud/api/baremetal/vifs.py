@@ -41,6 +41,15 @@ async def attach_vif(ident: str, request: Request) -> Response:
     return Response(status_code=204)
 
 
+@router.delete("/{ident}/vifs", status_code=204)
+@router.delete("/{ident}/vifs/", status_code=204)
+@accepts()
+async def detach_no_vif(ident: str, request: Request) -> Response:
+    """As Ironic: a detach that names no VIF is a bad request."""
+    params.require(request, VIFS)
+    raise InvalidParameter('Missing argument: "vif_id"')
+
+
 @router.delete("/{ident}/vifs/{vif}", status_code=204)
 @accepts()
 async def detach_vif(ident: str, vif: str, request: Request) -> Response:

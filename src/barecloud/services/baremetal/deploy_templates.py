@@ -70,18 +70,11 @@ async def list_templates(rt: Runtime, ctx: RequestContext, *, limit: int | None 
                                "sorting")
     pages.check(sort_key, sort_dir, SORT_KEYS)
     limit = min(limit or rt.settings.api_max_limit, rt.settings.api_max_limit)
-    col = getattr(DeployTemplate, sort_key)
-    q = select(DeployTemplate)
     async with rt.db.session() as s:
-        if marker:
-            m = await s.scalar(select(DeployTemplate)
-                               .where(DeployTemplate.uuid == marker.lower()))
-            if m is None:
-                raise not_found(marker)
-            q = q.where(pages.after(col, DeployTemplate.id, sort_dir, m, sort_key))
-        q = q.order_by(*pages.order(col, DeployTemplate.id, sort_dir))
-        rows = list((await s.scalars(q.limit(limit))).all())
-    return rows, len(rows) == limit
+        rows, more = await pages.fetch(s, select(DeployTemplate), DeployTemplate,
+                                       sort_key=sort_key, sort_dir=sort_dir, marker=marker,
+                                       limit=limit, unknown_marker=not_found(marker or ""))
+    return [r[0] for r in rows], more
 
 
 async def create(rt: Runtime, ctx: RequestContext, body: Any) -> DeployTemplate:

@@ -90,7 +90,6 @@ async def list_portgroups(
 ) -> tuple[list[tuple[Portgroup, str]], bool]:
     pages.check(sort_key, sort_dir, SORT_KEYS)
     limit = min(limit or rt.settings.api_max_limit, rt.settings.api_max_limit)
-    col = getattr(Portgroup, sort_key)
     q = select(Portgroup, Node.uuid).join(Node, Node.id == Portgroup.node_id)
     allowed = nodes.visible(ctx, "baremetal:portgroup")
     if allowed is not None:
@@ -101,14 +100,9 @@ async def list_portgroups(
             q = q.where(Portgroup.node_id == n.id)
         if address:
             q = q.where(Portgroup.address == checks.normalize_mac(address))
-        if marker:
-            m = await s.scalar(select(Portgroup).where(Portgroup.uuid == marker.lower()))
-            if m is None:
-                raise InvalidParameter(f"Marker {marker} could not be found.")
-            q = q.where(pages.after(col, Portgroup.id, sort_dir, m, sort_key))
-        q = q.order_by(*pages.order(col, Portgroup.id, sort_dir))
-        rows = (await s.execute(q.limit(limit))).all()
-    return [(r[0], r[1]) for r in rows], len(rows) == limit
+        rows, more = await pages.fetch(s, q, Portgroup, sort_key=sort_key, sort_dir=sort_dir,
+                                       marker=marker, limit=limit)
+    return [(r[0], r[1]) for r in rows], more
 
 
 async def create(rt: Runtime, ctx: RequestContext, body: Any) -> tuple[Portgroup, str]:

@@ -51,7 +51,6 @@ async def list_ports(
 ) -> tuple[list[tuple[Port, str]], bool]:
     pages.check(sort_key, sort_dir, SORT_KEYS)
     limit = min(limit or rt.settings.api_max_limit, rt.settings.api_max_limit)
-    col = getattr(Port, sort_key)
     q = select(Port, Node.uuid).join(Node, Node.id == Port.node_id)
     allowed = nodes.visible(ctx, "baremetal:port")
     if allowed is not None:
@@ -66,14 +65,9 @@ async def list_ports(
             group, group_node = await portgroups.find(s, portgroup)
             await find_node_for(s, ctx, group_node, traits=False)
             q = q.where(Port.portgroup_id == group.id)
-        if marker:
-            m = await s.scalar(select(Port).where(Port.uuid == marker))
-            if m is None:
-                raise InvalidParameter(f"Marker {marker} could not be found.")
-            q = q.where(pages.after(col, Port.id, sort_dir, m, sort_key))
-        q = q.order_by(*pages.order(col, Port.id, sort_dir))
-        rows = (await s.execute(q.limit(limit))).all()
-    return [(r[0], r[1]) for r in rows], len(rows) == limit
+        rows, more = await pages.fetch(s, q, Port, sort_key=sort_key, sort_dir=sort_dir,
+                                       marker=marker, limit=limit)
+    return [(r[0], r[1]) for r in rows], more
 
 
 async def _unique(s: AsyncSession, port: Port) -> None:

@@ -134,7 +134,6 @@ async def list_records(rt: Runtime, ctx: RequestContext, kind: Kind, *, node: st
     pages.check(sort_key, sort_dir, set(kind.sort_keys))
     limit = min(limit or rt.settings.api_max_limit, rt.settings.api_max_limit)
     m = kind.model
-    col = getattr(m, sort_key)
     q = select(m, Node.uuid).join(Node, Node.id == m.node_id)
     allowed = nodes.visible(ctx, "baremetal:volume")
     if allowed is not None:
@@ -143,14 +142,9 @@ async def list_records(rt: Runtime, ctx: RequestContext, kind: Kind, *, node: st
         if node:
             n = await find_node_for(s, ctx, node, traits=False)
             q = q.where(m.node_id == n.id)
-        if marker:
-            mark = await s.scalar(select(m).where(m.uuid == marker.lower()))
-            if mark is None:
-                raise InvalidParameter(f"Marker {marker} could not be found.")
-            q = q.where(pages.after(col, m.id, sort_dir, mark, sort_key))
-        q = q.order_by(*pages.order(col, m.id, sort_dir))
-        rows = (await s.execute(q.limit(limit))).all()
-    return [(cast(Record, r[0]), r[1]) for r in rows], len(rows) == limit
+        rows, more = await pages.fetch(s, q, m, sort_key=sort_key, sort_dir=sort_dir,
+                                       marker=marker, limit=limit)
+    return [(cast(Record, r[0]), r[1]) for r in rows], more
 
 
 async def _node_for_write(s: AsyncSession, ctx: RequestContext, ident: str, rule: str) -> Node:
