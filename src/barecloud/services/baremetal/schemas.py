@@ -355,6 +355,10 @@ HEARTBEAT: Schema = {
     "title": "heartbeat", "type": "object",
     "properties": {"agent_token": TEXT, "agent_version": TEXT_255, "callback_url": TEXT_255},
 }
+HEARTBEAT_NAMED: Schema = {
+    **HEARTBEAT, "properties": {**HEARTBEAT["properties"], "node_ident": {"type": "string"}},
+    "required": ["node_ident"],
+}
 COMMAND_REPORT: Schema = {
     "title": "command report", "type": "object",
     "properties": {
