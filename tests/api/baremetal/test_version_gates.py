@@ -1,8 +1,11 @@
-"""Ironic's answers to a request older than the feature it names: reads 404 (or
-406 where Ironic says NotAcceptable), writes 405; and the node list's filters,
-each from the version that introduced it."""
+"""Ironic's answers at the edges: a request older than the feature it names (reads
+404, or 406 where Ironic says NotAcceptable; writes 405), the node list's filters
+from the version that introduced each, and what a node without RAID, BIOS or a
+console interface answers, as Ironic's ``no-*`` interfaces do."""
 
 from __future__ import annotations
+
+import uuid
 
 from tests.api.baremetal.ironic import Ironic, fault
 
@@ -82,3 +85,12 @@ def test_detach_without_a_vif(api: Ironic) -> None:
     node = api.create_node(name="n1")["uuid"]
     assert "vif_id" in fault(api.delete(f"/nodes/{node}/vifs/"), 400)
     assert "vif_id" in fault(api.delete(f"/nodes/{node}/vifs"), 400)
+
+
+def test_console_through_the_nodes_collection(api: Ironic) -> None:
+    """Ironic serves a node's console state at /nodes/states/console/{node} too."""
+    node = api.create_node(name="n1")["uuid"]
+    want = {"console_enabled": False, "console_info": None}
+    assert api.ok("GET", f"/nodes/states/console/{node}") == want
+    assert api.ok("GET", f"/nodes/{node}/states/console") == want
+    fault(api.get(f"/nodes/states/console/{uuid.uuid4()}"), 404)

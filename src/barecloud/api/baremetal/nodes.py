@@ -213,8 +213,11 @@ async def set_power_state(ident: str, request: Request) -> Response:
 
 
 @router.get("/{ident}/states/console")
+@router.get("/states/console/{ident}")
 @accepts()
 async def show_console(ident: str, request: Request) -> JSONResponse:
+    """Also at ``/nodes/states/console/{node}``: Ironic's controllers reach the states
+    through the nodes collection too (ironic-tempest-plugin's client asks there)."""
     return JSONResponse(await serial_console.show(runtime(request), context(request), ident,
                                                   ws_base(base_url(request))))
 
