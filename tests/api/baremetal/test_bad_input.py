@@ -242,7 +242,7 @@ CASES = [
          kw={"json": {"node_uuid": "{beta}", "address": "52:54:00:zz:00:01"}}),
     Case("port-no-node", "POST", "/ports", 400, "node_uuid",
          kw={"json": {"address": "52:54:00:cc:00:01"}}),
-    Case("port-unknown-node", "POST", "/ports", 404, "could not be found",
+    Case("port-unknown-node", "POST", "/ports", 400, "could not be found",
          kw={"json": {"node_uuid": "11111111-2222-3333-4444-555555555555",
                       "address": "52:54:00:cc:00:01"}}),
     Case("port-unknown-field", "POST", "/ports", 400, "Unknown attribute",
