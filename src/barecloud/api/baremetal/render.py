@@ -227,29 +227,40 @@ def port(
 CHASSIS_FIELDS = ("uuid", "description", "extra", "created_at", "updated_at", "nodes", "links")
 
 
-def check_chassis_fields(fields: Iterable[str] | None) -> None:
-    bad = [f for f in fields or () if f not in CHASSIS_FIELDS]
+def check_known(fields: Iterable[str] | None, allowed: Iterable[str]) -> None:
+    """``?fields=`` of a resource without versioned fields: unknown names are 400."""
+    bad = [f for f in fields or () if f not in allowed]
     if bad:
         raise InvalidParameter(f"Field(s) \"{', '.join(bad)}\" are not valid")
 
 
+def _shaped(values: dict[str, Any], self_links: list[dict[str, str]], *,
+            fields: Iterable[str] | None, every: Iterable[str], listed: Iterable[str],
+            detail: bool) -> dict[str, Any]:
+    """The fields asked for (else every field in detail and show, ``listed`` in a
+    plain list); ``links`` always, as Ironic."""
+    if fields is not None:
+        check_known(fields, every)
+    wanted = list(fields) if fields is not None else list(every if detail else listed)
+    out = {f: values[f] for f in wanted if f in values}
+    out["links"] = self_links
+    return out
+
+
+def check_chassis_fields(fields: Iterable[str] | None) -> None:
+    check_known(fields, CHASSIS_FIELDS)
+
+
 def chassis(c: Chassis, base: str, *, fields: Iterable[str] | None = None,
             detail: bool = True) -> dict[str, Any]:
-    """Ironic's chassis: ``uuid`` and ``description`` in a plain list, every field
-    in detail and show; ``links`` always."""
-    if fields is not None:
-        check_chassis_fields(fields)
-        wanted = list(fields)
-    else:
-        wanted = list(CHASSIS_FIELDS) if detail else ["uuid", "description"]
+    """Ironic's chassis: ``uuid`` and ``description`` in a plain list."""
     values: dict[str, Any] = {
         "uuid": c.uuid, "description": c.description, "extra": c.extra or {},
         "created_at": ts(c.created_at), "updated_at": ts(c.updated_at),
         "nodes": links(base, "chassis", f"{c.uuid}/nodes"),
     }
-    out = {f: values[f] for f in wanted if f in values}
-    out["links"] = links(base, "chassis", c.uuid)
-    return out
+    return _shaped(values, links(base, "chassis", c.uuid), fields=fields,
+                   every=CHASSIS_FIELDS, listed=("uuid", "description"), detail=detail)
 
 
 DEPLOY_TEMPLATE_FIELDS = ("uuid", "name", "steps", "extra", "created_at", "updated_at",
@@ -257,9 +268,7 @@ DEPLOY_TEMPLATE_FIELDS = ("uuid", "name", "steps", "extra", "created_at", "updat
 
 
 def check_deploy_template_fields(fields: Iterable[str] | None) -> None:
-    bad = [f for f in fields or () if f not in DEPLOY_TEMPLATE_FIELDS]
-    if bad:
-        raise InvalidParameter(f"Field(s) \"{', '.join(bad)}\" are not valid")
+    check_known(fields, DEPLOY_TEMPLATE_FIELDS)
 
 
 def _masked(value: Any) -> Any:
@@ -274,20 +283,13 @@ def _masked(value: Any) -> Any:
 
 def deploy_template(t: DeployTemplate, base: str, *, fields: Iterable[str] | None = None,
                     detail: bool = True) -> dict[str, Any]:
-    """Ironic's deploy template: ``uuid`` and ``name`` in a plain list, every field
-    in detail and show; ``links`` always."""
-    if fields is not None:
-        check_deploy_template_fields(fields)
-        wanted = list(fields)
-    else:
-        wanted = list(DEPLOY_TEMPLATE_FIELDS) if detail else ["uuid", "name"]
+    """Ironic's deploy template: ``uuid`` and ``name`` in a plain list."""
     values: dict[str, Any] = {
         "uuid": t.uuid, "name": t.name, "steps": _masked(t.steps), "extra": t.extra or {},
         "created_at": ts(t.created_at), "updated_at": ts(t.updated_at),
     }
-    out = {f: values[f] for f in wanted if f in values}
-    out["links"] = links(base, "deploy_templates", t.uuid)
-    return out
+    return _shaped(values, links(base, "deploy_templates", t.uuid), fields=fields,
+                   every=DEPLOY_TEMPLATE_FIELDS, listed=("uuid", "name"), detail=detail)
 
 
 VOLUME_FIELDS = {
@@ -303,20 +305,13 @@ VOLUME_LIST_FIELDS = {
 
 
 def check_volume_fields(kind: str, fields: Iterable[str] | None) -> None:
-    bad = [f for f in fields or () if f not in VOLUME_FIELDS[kind]]
-    if bad:
-        raise InvalidParameter(f"Field(s) \"{', '.join(bad)}\" are not valid")
+    check_known(fields, VOLUME_FIELDS[kind])
 
 
 def volume(kind: str, r: VolumeConnector | VolumeTarget, node_uuid: str, base: str, *,
            fields: Iterable[str] | None = None, detail: bool = True) -> dict[str, Any]:
     """Ironic's volume connector or target (``kind``: ``connectors``/``targets``);
     secret-looking keys of a target's ``properties`` masked, as Ironic's."""
-    if fields is not None:
-        check_volume_fields(kind, fields)
-        wanted = list(fields)
-    else:
-        wanted = list(VOLUME_FIELDS[kind] if detail else VOLUME_LIST_FIELDS[kind])
     values: dict[str, Any] = {
         "uuid": r.uuid, "node_uuid": node_uuid, "extra": r.extra or {},
         "created_at": ts(r.created_at), "updated_at": ts(r.updated_at),
@@ -326,9 +321,8 @@ def volume(kind: str, r: VolumeConnector | VolumeTarget, node_uuid: str, base: s
     else:
         values |= {"volume_type": r.volume_type, "properties": _masked(r.properties or {}),
                    "boot_index": r.boot_index, "volume_id": r.volume_id}
-    out = {f: values[f] for f in wanted if f in values}
-    out["links"] = links(base, f"volume/{kind}", r.uuid)
-    return out
+    return _shaped(values, links(base, f"volume/{kind}", r.uuid), fields=fields,
+                   every=VOLUME_FIELDS[kind], listed=VOLUME_LIST_FIELDS[kind], detail=detail)
 
 
 PORTGROUP_FIELDS: dict[str, V] = {
