@@ -111,6 +111,10 @@ class NodeChanged(Conflict):
         super().__init__(f"Node {node} was changed by another request; retry.")
 
 
+class MethodNotAllowed(ClientError):
+    code = 405
+
+
 class NotAcceptable(ClientError):
     code = 406
 

@@ -191,6 +191,28 @@ def test_chassis(cli: Cli) -> None:
     assert cli.json("chassis", "list") == []
 
 
+def test_deploy_templates_port_groups_and_volumes(cli: Cli) -> None:
+    steps = '[{"interface": "bios", "step": "apply_configuration", "args": {}, "priority": 10}]'
+    made = cli.json("deploy", "template", "create", "CUSTOM_BIOS", "--steps", steps)
+    assert made["steps"][0]["step"] == "apply_configuration"
+    assert [t["name"] for t in cli.json("deploy", "template", "list")] == ["CUSTOM_BIOS"]
+    cli.run("deploy", "template", "delete", "CUSTOM_BIOS")
+
+    node = cli.json("node", "create", "--driver", "fake-hardware", "--name", "bonded")
+    group = cli.json("port", "group", "create", "--node", node["uuid"], "--name", "bond0",
+                     "--address", "52:54:00:c2:00:01")
+    port = cli.json("port", "create", "52:54:00:c2:00:02", "--node", node["uuid"],
+                    "--port-group", group["uuid"])
+    assert port["portgroup_uuid"] == group["uuid"]
+    proc = cli.run("port", "group", "delete", "bond0", ok=False)
+    assert "contains ports" in proc.stderr
+
+    connector = cli.json("volume", "connector", "create", "--node", node["uuid"],
+                         "--type", "iqn", "--connector-id", "iqn.2026-12.org:bonded")
+    listed = cli.json("volume", "connector", "list", "--node", node["uuid"])
+    assert [c["uuid"] for c in listed] == [connector["uuid"]]
+
+
 def test_errors(cli: Cli) -> None:
     proc = cli.run("node", "show", "does-not-exist", ok=False)
     assert "Node does-not-exist could not be found" in proc.stderr

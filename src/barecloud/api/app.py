@@ -17,11 +17,14 @@ from barecloud.api.baremetal import (
     allocations,
     batches,
     chassis,
+    deploy_templates,
     drivers,
     nodes,
+    portgroups,
     ports,
     root,
     vifs,
+    volumes,
 )
 from barecloud.api.baremetal.errors import error_response as ironic_error
 from barecloud.api.baremetal.microversion import IronicVersions
@@ -98,7 +101,8 @@ def create_app(rt: Runtime) -> FastAPI:
     compute_routes.install(app)
     app.include_router(ops.router)
     app.include_router(docs.router)
-    for module in (root, nodes, vifs, ports, drivers, chassis, allocations, batches):
+    for module in (root, nodes, vifs, ports, portgroups, drivers, chassis, deploy_templates,
+                   volumes, allocations, batches):
         app.include_router(module.router)
     # What machines call: on the provisioning address only, when one is set.
     provisioning = [Depends(provisioning_only)]

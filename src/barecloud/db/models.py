@@ -226,8 +226,28 @@ class Port(TimestampMixin, Base):
     physical_network: Mapped[str | None] = mapped_column(String(64))
     is_smartnic: Mapped[bool] = mapped_column(Boolean, default=False)
     description: Mapped[str | None] = mapped_column(Text)
+    # Ironic's port group this NIC is a member of (a bond), if any.
+    portgroup_id: Mapped[int | None] = mapped_column(ForeignKey("portgroups.id"), index=True)
 
     node: Mapped[Node] = relationship(back_populates="ports")
+    portgroup: Mapped[Portgroup | None] = relationship(lazy="joined")
+
+
+class Portgroup(TimestampMixin, Base):
+    """Ironic's port group: NICs of a node bonded as one link (its member ports)."""
+
+    __tablename__ = "portgroups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    name: Mapped[str | None] = mapped_column(String(255), unique=True)
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id", ondelete="CASCADE"), index=True)
+    address: Mapped[str | None] = mapped_column(String(18), unique=True)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    internal_info: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    standalone_ports_supported: Mapped[bool] = mapped_column(Boolean, default=True)
+    mode: Mapped[str | None] = mapped_column(String(255))
+    properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class Chassis(TimestampMixin, Base):
@@ -236,6 +256,51 @@ class Chassis(TimestampMixin, Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
     description: Mapped[str | None] = mapped_column(Text)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class DeployTemplate(TimestampMixin, Base):
+    """Ironic's deploy template: deploy steps for nodes whose instance asks for the
+    trait the template is named after.  Steps are kept in order as one JSON list."""
+
+    __tablename__ = "deploy_templates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    steps: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class VolumeConnector(TimestampMixin, Base):
+    """Ironic's volume connector: an initiator identity (IQN, WWPN...) of a node."""
+
+    __tablename__ = "volume_connectors"
+    __table_args__ = (UniqueConstraint("type", "connector_id",
+                                       name="uq_volume_connectors_type_connector_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id", ondelete="CASCADE"), index=True)
+    type: Mapped[str] = mapped_column(String(32))
+    connector_id: Mapped[str] = mapped_column(String(255))
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class VolumeTarget(TimestampMixin, Base):
+    """Ironic's volume target: a volume a node boots from or attaches (by boot index)."""
+
+    __tablename__ = "volume_targets"
+    __table_args__ = (UniqueConstraint("node_id", "boot_index",
+                                       name="uq_volume_targets_node_id_boot_index"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id", ondelete="CASCADE"), index=True)
+    volume_type: Mapped[str] = mapped_column(String(64))
+    properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    boot_index: Mapped[int] = mapped_column(Integer)
+    volume_id: Mapped[str] = mapped_column(String(255))
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 

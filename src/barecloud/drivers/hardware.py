@@ -151,13 +151,13 @@ def secret_keys(driver: str) -> frozenset[str]:
 
 
 # Names that look secret whatever the driver says, so a typo never leaks one.
-_SECRET_WORDS = ("password", "secret", "token")
+SECRET_WORDS = ("password", "secret", "token")
 
 
 def mask(driver: str, info: dict[str, Any]) -> dict[str, Any]:
     secrets = secret_keys(driver)
     return {
-        k: ("******" if (k in secrets or any(w in k.lower() for w in _SECRET_WORDS)) and v
+        k: ("******" if (k in secrets or any(w in k.lower() for w in SECRET_WORDS)) and v
             else v)
         for k, v in info.items()
     }

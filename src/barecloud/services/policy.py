@@ -168,6 +168,7 @@ RULES: dict[str, str] = {
     "baremetal:node:clear_maintenance": _NODE_OWNER_MEMBER,
     "baremetal:node:validate": _NODE_OWNER_MEMBER,
     "baremetal:node:get_boot_device": _NODE_OWNER_MEMBER,
+    "baremetal:node:bios:get": _NODE_READER,
     "baremetal:node:set_boot_device": _NODE_OWNER_MEMBER,
     # Ironic: readers of the owner or lessee list; the owner's members (and
     # admins, which covers the lessee's admin) attach and detach.
@@ -180,6 +181,19 @@ RULES: dict[str, str] = {
     "baremetal:port:create": _ADMIN,
     "baremetal:port:update": _ADMIN,
     "baremetal:port:delete": _ADMIN,
+    "baremetal:portgroup:list_all": _READ_ALL,
+    "baremetal:portgroup:list": "role:reader",
+    "baremetal:portgroup:get": _NODE_READER,
+    "baremetal:portgroup:create": _ADMIN,
+    "baremetal:portgroup:update": _ADMIN,
+    "baremetal:portgroup:delete": _ADMIN,
+    # Volume connectors and targets follow their node, as ports do.
+    "baremetal:volume:list_all": _READ_ALL,
+    "baremetal:volume:list": "role:reader",
+    "baremetal:volume:get": _NODE_READER,
+    "baremetal:volume:create": _ADMIN,
+    "baremetal:volume:update": _ADMIN,
+    "baremetal:volume:delete": _ADMIN,
     "baremetal:allocation:list_all": _READ_ALL,
     "baremetal:allocation:list": "role:reader",
     "baremetal:allocation:get": f"{_NODE_READER} or (role:reader and rule:allocation_owner)",
@@ -192,11 +206,16 @@ RULES: dict[str, str] = {
                                    "(role:member and rule:allocation_owner)",
     "allocation_owner": "project_id:%(allocation.owner)s",
     "baremetal:driver:get": "role:reader",
+    "baremetal:driver:get_raid_logical_disk_properties": "role:reader",
     # Ironic's secure RBAC: chassis are the system's, not a project's.
     "baremetal:chassis:get": _READ_ALL,
     "baremetal:chassis:create": _ADMIN,
     "baremetal:chassis:update": _ADMIN,
     "baremetal:chassis:delete": _ADMIN,
+    "baremetal:deploy_template:get": _READ_ALL,
+    "baremetal:deploy_template:create": _ADMIN,
+    "baremetal:deploy_template:update": _ADMIN,
+    "baremetal:deploy_template:delete": _ADMIN,
     "baremetal:conductor:get": _READ_ALL,
 
     # --- Image (Glance) ----------------------------------------------------

@@ -126,6 +126,9 @@ def _outsider_then_agent(api: Ironic, service: support.Service) -> str:
         assert api.post(f"{url}/{write['id']}", json={"status": "succeeded"}).status_code == 401
     r = api.post(f"/heartbeat/{uuid}", json={"agent_token": "guess"})
     assert "token" in fault(r, 401)
+    # The node named in the body instead, as Ironic's controller also takes it.
+    r = api.post("/heartbeat", json={"node_ident": uuid, "agent_token": "guess"})
+    assert "token" in fault(r, 401)
     shown = api.node(uuid)
     assert shown["provision_state"] == "wait call-back"
     assert shown["driver_internal_info"]["agent_command"]["status"] == "pending"
@@ -137,7 +140,7 @@ def _outsider_then_agent(api: Ironic, service: support.Service) -> str:
     log = service.log()
     assert log.count(f"agent report of command {write['id']} from 127.0.0.1 refused") == 23
     assert log.count("agent command read from 127.0.0.1 refused") == 1
-    assert log.count("agent heartbeat from 127.0.0.1 refused") == 1
+    assert log.count("agent heartbeat from 127.0.0.1 refused") == 2
 
     # The real agent deploys.
     agent.report(write)

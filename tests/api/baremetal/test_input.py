@@ -97,7 +97,7 @@ def test_a_wrong_typed_field_is_a_400_for_every_operation(
     node = api.create_node(name="typed")
     port = api.ok("POST", "/ports", 201, json={"node_uuid": node["uuid"],
                                                "address": "52:54:00:ee:00:01"})
-    ids = {"ident": node["uuid"], "command_id": str(uuid.uuid4())}
+    ids = {"ident": node["uuid"], "command_id": str(uuid.uuid4()), "kind": "connectors"}
     tried = 0
     for method, path, schema in _bodies(openapi):
         where = path.removeprefix("/baremetal/v1").format(**ids)

@@ -55,6 +55,10 @@ def test_protected_needs_active_or_rescue(api: Ironic) -> None:
         {"op": "add", "path": "/protected", "value": True},
         {"op": "add", "path": "/protected_reason", "value": "prod"}])
     assert (made["protected"], made["protected_reason"]) == (True, "prod")
+    # Ironic's NodeProtected is an HTTPForbidden.
+    assert "is protected" in fault(api.put(f"/nodes/{node}/states/provision",
+                                           json={"target": "deleted"}), 403)
+    assert "is protected" in fault(api.delete(f"/nodes/{node}"), 403)
     off = api.ok("PATCH", f"/nodes/{node}", json=[
         {"op": "replace", "path": "/protected", "value": False}])
     assert (off["protected"], off["protected_reason"]) == (False, None)

@@ -35,6 +35,18 @@ async def heartbeat(ident: str, request: Request) -> Response:
     return Response(status_code=202)
 
 
+@router.post("/heartbeat", status_code=202)
+@accepts(body=bm.HEARTBEAT_NAMED)
+async def heartbeat_named_in_body(request: Request) -> Response:
+    """The node named in the body (``node_ident``), as Ironic's controller also
+    takes it (ironic-tempest-plugin's client sends it so)."""
+    params.require(request, (1, 22))
+    body = dict(request.state.body)
+    ident = body.pop("node_ident")
+    await agent.heartbeat(runtime(request), context(request), ident, body, source(request))
+    return Response(status_code=202)
+
+
 def _token(request: Request) -> str | None:
     return request.headers.get("x-agent-token")
 

@@ -46,7 +46,7 @@ OWNER = (1, 60)  # "owner": in the body, the filter, the fields
 async def create_allocation(request: Request) -> JSONResponse:
     """201 with the allocation ``allocating`` (the allocator takes a node
     meanwhile), or already ``active``/``error`` for a backfill, as Ironic."""
-    v = params.require(request, (1, 52))
+    v = params.require_write(request, (1, 52))
     body = request.state.body
     if body.get("owner") is not None and v < OWNER:
         raise NotAcceptable("Allocation owner needs API version 1.60 or later.")
@@ -72,7 +72,7 @@ async def show_allocation(ident: str, request: Request) -> JSONResponse:
 @router.patch("/allocations/{ident}")
 @accepts(body=bm.PATCH)
 async def update_allocation(ident: str, request: Request) -> JSONResponse:
-    v = params.require(request, (1, 57))
+    v = params.require_write(request, (1, 57))
     ops = request.state.body
     a, node_uuid = await allocations.update_allocation(runtime(request), context(request),
                                                        ident, ops)
@@ -82,7 +82,7 @@ async def update_allocation(ident: str, request: Request) -> JSONResponse:
 @router.delete("/allocations/{ident}", status_code=204)
 @accepts()
 async def delete_allocation(ident: str, request: Request) -> Response:
-    params.require(request, (1, 52))
+    params.require_write(request, (1, 52))
     await allocations.remove(runtime(request), context(request), ident)
     return Response(status_code=204)
 

@@ -10,6 +10,7 @@ from barecloud.api import accepts as declared
 from barecloud.api.baremetal import params
 from barecloud.api.baremetal.inputs import accepts
 from barecloud.api.common import JSONResponse, base_url, context, runtime
+from barecloud.errors import InvalidParameter
 from barecloud.services import policy
 from barecloud.services.baremetal import drivers
 from barecloud.services.baremetal import schemas as bm
@@ -55,6 +56,18 @@ async def show_driver(name: str, request: Request) -> JSONResponse:
 async def driver_properties(name: str, request: Request) -> JSONResponse:
     policy.authorize(context(request), "baremetal:driver:get")
     return JSONResponse(drivers.properties(name))
+
+
+@router.get("/{name}/raid/logical_disk_properties")
+@accepts()
+async def logical_disk_properties(name: str, request: Request) -> JSONResponse:
+    """Ironic's RAID properties of a driver (1.12): none of barecloud's hardware
+    types has a RAID interface, so an existing one answers UnsupportedDriverExtension."""
+    params.require_acceptable(request, (1, 12))
+    policy.authorize(context(request), "baremetal:driver:get_raid_logical_disk_properties")
+    await drivers.get_driver(runtime(request), name)
+    raise InvalidParameter(f"Driver {name} does not support raid (disabled or not "
+                           "implemented).")
 
 
 @router.get("/{name}/schema")

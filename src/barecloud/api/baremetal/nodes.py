@@ -11,7 +11,7 @@ from barecloud.api import accepts as declared
 from barecloud.api.baremetal import params, render
 from barecloud.api.baremetal.inputs import accepts
 from barecloud.api.common import JSONResponse, base_url, context, runtime
-from barecloud.errors import InvalidParameter, NotAcceptable
+from barecloud.errors import InvalidParameter, NotAcceptable, NotFound
 from barecloud.services.baremetal import node_states, nodes, ports, serial_console, traits
 from barecloud.services.baremetal import schemas as bm
 from barecloud.services.console_tokens import ws_base
@@ -22,6 +22,13 @@ FILTERS = ("provision_state", "driver", "resource_class", "owner", "lessee",
            "conductor_group", "fault", "instance_uuid", "description_contains",
            "chassis_uuid", "conductor")
 BOOL_FILTERS = ("maintenance", "associated", "retired")
+# The version that introduced each filter (Ironic's api/controllers/v1/utils.py):
+# asking for one before it is 406.
+FILTER_VERSIONS = {"provision_state": (1, 9), "driver": (1, 16), "resource_class": (1, 21),
+                   "fault": (1, 42), "conductor_group": (1, 46), "conductor": (1, 49),
+                   "owner": (1, 50), "description_contains": (1, 51), "retired": (1, 61),
+                   "lessee": (1, 65)}
+FAULTS = ("power failure", "clean failure", "rescue abort failure", "service failure")
 
 
 async def _conductor(request: Request, n: Any) -> str | None:
@@ -42,6 +49,13 @@ async def listing(request: Request, detail: bool, chassis_uuid: str | None = Non
         params.require(request, (1, 43))
         detail = True
     filters: dict[str, Any] = {k: q.get(k) for k in FILTERS + BOOL_FILTERS}
+    for key, since in FILTER_VERSIONS.items():
+        if filters[key] is not None and v < since:
+            raise NotAcceptable(f"Filtering nodes by {key} needs API version "
+                                f"{since[0]}.{since[1]} or later.")
+    if filters["fault"] is not None and filters["fault"] not in FAULTS:
+        raise InvalidParameter(f"Unrecognized fault \"{filters['fault']}\" is specified, "
+                               f"allowed faults are {', '.join(FAULTS)}")
     if chassis_uuid is not None:
         filters["chassis_uuid"] = chassis_uuid
     if filters["provision_state"] and filters["provision_state"] not in states.STATES:
@@ -153,6 +167,37 @@ async def set_provision_state(ident: str, request: Request) -> Response:
                     headers={"Location": f"{base}/baremetal/v1/nodes/{ident}/states"})
 
 
+@router.get("/{ident}/bios")
+@accepts(query=bm.BIOS_QUERY)
+async def bios_settings(ident: str, request: Request) -> JSONResponse:
+    """Ironic's cached BIOS settings (1.40).  barecloud's hardware types have no BIOS
+    interface (``bios_interface`` is ``no-bios``), so no node has any: the list is
+    empty, as Ironic's for a ``no-bios`` node."""
+    params.require(request, (1, 40))
+    await nodes.show(runtime(request), context(request), ident, "baremetal:node:bios:get")
+    return JSONResponse({"bios": []})
+
+
+@router.get("/{ident}/bios/{name}")
+@accepts()
+async def bios_setting(ident: str, name: str, request: Request) -> JSONResponse:
+    params.require(request, (1, 40))
+    n = await nodes.show(runtime(request), context(request), ident, "baremetal:node:bios:get")
+    raise NotFound(f"Node {n.uuid} doesn't have a BIOS setting '{name}'")
+
+
+@router.put("/{ident}/states/raid", status_code=204)
+@accepts(body=bm.RAID_CONFIG)
+async def set_raid_config(ident: str, request: Request) -> Response:
+    """Ironic's target RAID configuration (1.12).  barecloud's hardware types have no
+    RAID interface (``raid_interface`` is ``no-raid``), so every node answers as an
+    Ironic node with ``no-raid`` does: 400, UnsupportedDriverExtension."""
+    params.require_acceptable(request, (1, 12))
+    n = await nodes.show(runtime(request), context(request), ident, "baremetal:node:update")
+    raise InvalidParameter(f"Driver {n.driver} does not support raid (disabled or not "
+                           "implemented).")
+
+
 @router.put("/{ident}/states/power", status_code=202)
 @accepts(body=bm.POWER)
 async def set_power_state(ident: str, request: Request) -> Response:
@@ -168,8 +213,11 @@ async def set_power_state(ident: str, request: Request) -> Response:
 
 
 @router.get("/{ident}/states/console")
+@router.get("/states/console/{ident}")
 @accepts()
 async def show_console(ident: str, request: Request) -> JSONResponse:
+    """Also at ``/nodes/states/console/{node}``: Ironic's controllers reach the states
+    through the nodes collection too (ironic-tempest-plugin's client asks there)."""
     return JSONResponse(await serial_console.show(runtime(request), context(request), ident,
                                                   ws_base(base_url(request))))
 
@@ -207,7 +255,7 @@ async def maintenance_off(ident: str, request: Request) -> Response:
 @router.get("/{ident}/traits")
 @accepts()
 async def list_traits(ident: str, request: Request) -> JSONResponse:
-    params.require(request, (1, 37))
+    params.require_acceptable(request, (1, 37))
     return JSONResponse({"traits": await traits.traits_of(runtime(request), context(request),
                                                          ident)})
 
@@ -215,7 +263,7 @@ async def list_traits(ident: str, request: Request) -> JSONResponse:
 @router.put("/{ident}/traits", status_code=204)
 @accepts(body=bm.TRAITS)
 async def set_traits(ident: str, request: Request) -> Response:
-    params.require(request, (1, 37))
+    params.require_write(request, (1, 37))
     await traits.set_traits(runtime(request), context(request), ident,
                             request.state.body["traits"])
     return Response(status_code=204)
@@ -232,7 +280,7 @@ async def clear_traits(ident: str, request: Request) -> Response:
 @router.put("/{ident}/traits/{trait}", status_code=204)
 @accepts()
 async def add_trait(ident: str, trait: str, request: Request) -> Response:
-    params.require(request, (1, 37))
+    params.require_write(request, (1, 37))
     await traits.add_trait(runtime(request), context(request), ident, trait)
     return Response(status_code=204)
 

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 from fastapi import Request
 
-from barecloud.errors import NotAcceptable, NotFound
+from barecloud.errors import MethodNotAllowed, NotAcceptable, NotFound
 
 V = tuple[int, int]
 
@@ -26,6 +26,25 @@ def require(request: Request, minimum: V) -> V:
     v = version(request)
     if v < minimum:
         raise NotFound("The resource could not be found.")
+    return v
+
+
+def require_write(request: Request, minimum: V) -> V:
+    """As Ironic's controllers: a write to a resource newer than the requested
+    version is 405 (its reads are 404)."""
+    v = version(request)
+    if v < minimum:
+        raise MethodNotAllowed(f"The method {request.method} is not allowed before API "
+                               f"version {minimum[0]}.{minimum[1]}.")
+    return v
+
+
+def require_acceptable(request: Request, minimum: V) -> V:
+    """As Ironic's ``NotAcceptable`` gates (node traits list, RAID): 406."""
+    v = version(request)
+    if v < minimum:
+        raise NotAcceptable(f"Request not acceptable: needs API version "
+                            f"{minimum[0]}.{minimum[1]} or later.")
     return v
 
 

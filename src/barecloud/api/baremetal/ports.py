@@ -8,13 +8,16 @@ from barecloud.api import accepts as declared
 from barecloud.api.baremetal import params, render
 from barecloud.api.baremetal.inputs import accepts
 from barecloud.api.common import JSONResponse, base_url, context, runtime
+from barecloud.errors import InvalidParameter
 from barecloud.services.baremetal import ports
 from barecloud.services.baremetal import schemas as bm
 
 router = declared.router(prefix="/baremetal/v1/ports")
 
 
-async def _list(request: Request, detail: bool) -> JSONResponse:
+async def listing(request: Request, detail: bool, portgroup: str | None = None,
+                  path: str = "ports") -> JSONResponse:
+    """A page of ports (``portgroup``: of that port group, at ``path``: its ports)."""
     v = params.version(request)
     fields = params.fields(request)
     render.check_fields(fields, render.PORT_FIELDS, v)
@@ -26,6 +29,7 @@ async def _list(request: Request, detail: bool) -> JSONResponse:
         runtime(request), context(request),
         node=q.get("node") or q.get("node_uuid"),
         address=q.get("address"),
+        portgroup=portgroup or _portgroup_filter(request),
         limit=q.get("limit"),
         marker=q.get("marker"),
         sort_key=q.get("sort_key", "id"),
@@ -36,20 +40,35 @@ async def _list(request: Request, detail: bool) -> JSONResponse:
         "ports": [render.port(p, nu, v, base, fields=fields, detail=detail) for p, nu in rows]
     }
     if more and rows:
-        body["next"] = params.next_link(request, "ports", rows[-1][0].uuid)
+        kind = f"{path}/detail" if request.url.path.endswith("/detail") else path
+        body["next"] = params.next_link(request, kind, rows[-1][0].uuid)
     return JSONResponse(body)
+
+
+def _uuid(ident: str) -> None:
+    """Before 1.88 (past barecloud's versions) Ironic names ports by UUID only."""
+    if not bm.UUID_RE.match(ident):
+        raise InvalidParameter(f"Expected a UUID but received {ident}.")
+
+
+def _portgroup_filter(request: Request) -> str | None:
+    """``?portgroup=`` (1.24; 406 before, as Ironic)."""
+    group: str | None = params.query(request).get("portgroup")
+    if group is not None:
+        params.require_acceptable(request, (1, 24))
+    return group
 
 
 @router.get("")
 @accepts(query=bm.LIST_PORTS_QUERY)
 async def list_ports(request: Request) -> JSONResponse:
-    return await _list(request, detail=False)
+    return await listing(request, detail=False)
 
 
 @router.get("/detail")
 @accepts(query=bm.LIST_PORTS_QUERY)
 async def list_ports_detail(request: Request) -> JSONResponse:
-    return await _list(request, detail=True)
+    return await listing(request, detail=True)
 
 
 @router.post("", status_code=201)
@@ -68,6 +87,7 @@ async def create_port(request: Request) -> JSONResponse:
 @router.get("/{ident}")
 @accepts(query=bm.SHOW_QUERY)
 async def show_port(ident: str, request: Request) -> JSONResponse:
+    _uuid(ident)
     v = params.version(request)
     fields = params.fields(request)
     render.check_fields(fields, render.PORT_FIELDS, v)
@@ -78,6 +98,7 @@ async def show_port(ident: str, request: Request) -> JSONResponse:
 @router.patch("/{ident}")
 @accepts(body=bm.PATCH)
 async def update_port(ident: str, request: Request) -> JSONResponse:
+    _uuid(ident)
     v = params.version(request)
     ops = request.state.body
     render.reject_newer_patch(ops, render.PORT_FIELDS, v)
@@ -88,5 +109,6 @@ async def update_port(ident: str, request: Request) -> JSONResponse:
 @router.delete("/{ident}", status_code=204)
 @accepts()
 async def delete_port(ident: str, request: Request) -> Response:
+    _uuid(ident)
     await ports.remove(runtime(request), context(request), ident)
     return Response(status_code=204)

@@ -13,7 +13,17 @@ from typing import Any
 
 from barecloud import states
 from barecloud.conductor.batches import KO, OK
-from barecloud.db.models import Allocation, Chassis, Node, NodeHistory, Port
+from barecloud.db.models import (
+    Allocation,
+    Chassis,
+    DeployTemplate,
+    Node,
+    NodeHistory,
+    Port,
+    Portgroup,
+    VolumeConnector,
+    VolumeTarget,
+)
 from barecloud.drivers import hardware
 from barecloud.errors import InvalidParameter, NotAcceptable
 from barecloud.services.baremetal.batches import Report
@@ -180,6 +190,8 @@ def node_states(n: Node, version: V) -> dict[str, Any]:
         "last_error": n.last_error,
         "console_enabled": n.console_enabled,
     }
+    if version < (1, 2) and out["provision_state"] == states.AVAILABLE:
+        out["provision_state"] = None  # as the node itself reads below 1.2
     if version >= (1, 12):
         out["raid_config"] = {}
         out["target_raid_config"] = {}
@@ -203,7 +215,8 @@ def port(
         "uuid": p.uuid, "address": p.address, "node_uuid": node_uuid, "extra": p.extra,
         "created_at": ts(p.created_at), "updated_at": ts(p.updated_at),
         "internal_info": p.internal_info, "local_link_connection": p.local_link_connection,
-        "pxe_enabled": p.pxe_enabled, "portgroup_uuid": None,
+        "pxe_enabled": p.pxe_enabled,
+        "portgroup_uuid": p.portgroup.uuid if p.portgroup else None,
         "physical_network": p.physical_network, "is_smartnic": p.is_smartnic,
     }
     out = {f: values[f] for f in wanted}
@@ -214,28 +227,132 @@ def port(
 CHASSIS_FIELDS = ("uuid", "description", "extra", "created_at", "updated_at", "nodes", "links")
 
 
-def check_chassis_fields(fields: Iterable[str] | None) -> None:
-    bad = [f for f in fields or () if f not in CHASSIS_FIELDS]
+def check_known(fields: Iterable[str] | None, allowed: Iterable[str]) -> None:
+    """``?fields=`` of a resource without versioned fields: unknown names are 400."""
+    bad = [f for f in fields or () if f not in allowed]
     if bad:
         raise InvalidParameter(f"Field(s) \"{', '.join(bad)}\" are not valid")
 
 
+def _shaped(values: dict[str, Any], self_links: list[dict[str, str]], *,
+            fields: Iterable[str] | None, every: Iterable[str], listed: Iterable[str],
+            detail: bool) -> dict[str, Any]:
+    """The fields asked for (else every field in detail and show, ``listed`` in a
+    plain list); ``links`` always, as Ironic."""
+    if fields is not None:
+        check_known(fields, every)
+    wanted = list(fields) if fields is not None else list(every if detail else listed)
+    out = {f: values[f] for f in wanted if f in values}
+    out["links"] = self_links
+    return out
+
+
+def check_chassis_fields(fields: Iterable[str] | None) -> None:
+    check_known(fields, CHASSIS_FIELDS)
+
+
 def chassis(c: Chassis, base: str, *, fields: Iterable[str] | None = None,
             detail: bool = True) -> dict[str, Any]:
-    """Ironic's chassis: ``uuid`` and ``description`` in a plain list, every field
-    in detail and show; ``links`` always."""
-    if fields is not None:
-        check_chassis_fields(fields)
-        wanted = list(fields)
-    else:
-        wanted = list(CHASSIS_FIELDS) if detail else ["uuid", "description"]
+    """Ironic's chassis: ``uuid`` and ``description`` in a plain list."""
     values: dict[str, Any] = {
         "uuid": c.uuid, "description": c.description, "extra": c.extra or {},
         "created_at": ts(c.created_at), "updated_at": ts(c.updated_at),
         "nodes": links(base, "chassis", f"{c.uuid}/nodes"),
     }
+    return _shaped(values, links(base, "chassis", c.uuid), fields=fields,
+                   every=CHASSIS_FIELDS, listed=("uuid", "description"), detail=detail)
+
+
+DEPLOY_TEMPLATE_FIELDS = ("uuid", "name", "steps", "extra", "created_at", "updated_at",
+                          "links")
+
+
+def check_deploy_template_fields(fields: Iterable[str] | None) -> None:
+    check_known(fields, DEPLOY_TEMPLATE_FIELDS)
+
+
+def _masked(value: Any) -> Any:
+    """Step arguments with secret-looking keys masked, as Ironic's mask_dict_password."""
+    if isinstance(value, dict):
+        return {k: "******" if any(w in str(k).lower() for w in hardware.SECRET_WORDS)
+                else _masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return value
+
+
+def deploy_template(t: DeployTemplate, base: str, *, fields: Iterable[str] | None = None,
+                    detail: bool = True) -> dict[str, Any]:
+    """Ironic's deploy template: ``uuid`` and ``name`` in a plain list."""
+    values: dict[str, Any] = {
+        "uuid": t.uuid, "name": t.name, "steps": _masked(t.steps), "extra": t.extra or {},
+        "created_at": ts(t.created_at), "updated_at": ts(t.updated_at),
+    }
+    return _shaped(values, links(base, "deploy_templates", t.uuid), fields=fields,
+                   every=DEPLOY_TEMPLATE_FIELDS, listed=("uuid", "name"), detail=detail)
+
+
+VOLUME_FIELDS = {
+    "connectors": ("uuid", "type", "connector_id", "node_uuid", "extra", "created_at",
+                   "updated_at", "links"),
+    "targets": ("uuid", "volume_type", "properties", "boot_index", "extra", "volume_id",
+                "node_uuid", "created_at", "updated_at", "links"),
+}
+VOLUME_LIST_FIELDS = {
+    "connectors": ("uuid", "type", "connector_id", "node_uuid"),
+    "targets": ("uuid", "node_uuid", "volume_type", "boot_index", "volume_id"),
+}
+
+
+def check_volume_fields(kind: str, fields: Iterable[str] | None) -> None:
+    check_known(fields, VOLUME_FIELDS[kind])
+
+
+def volume(kind: str, r: VolumeConnector | VolumeTarget, node_uuid: str, base: str, *,
+           fields: Iterable[str] | None = None, detail: bool = True) -> dict[str, Any]:
+    """Ironic's volume connector or target (``kind``: ``connectors``/``targets``);
+    secret-looking keys of a target's ``properties`` masked, as Ironic's."""
+    values: dict[str, Any] = {
+        "uuid": r.uuid, "node_uuid": node_uuid, "extra": r.extra or {},
+        "created_at": ts(r.created_at), "updated_at": ts(r.updated_at),
+    }
+    if isinstance(r, VolumeConnector):
+        values |= {"type": r.type, "connector_id": r.connector_id}
+    else:
+        values |= {"volume_type": r.volume_type, "properties": _masked(r.properties or {}),
+                   "boot_index": r.boot_index, "volume_id": r.volume_id}
+    return _shaped(values, links(base, f"volume/{kind}", r.uuid), fields=fields,
+                   every=VOLUME_FIELDS[kind], listed=VOLUME_LIST_FIELDS[kind], detail=detail)
+
+
+PORTGROUP_FIELDS: dict[str, V] = {
+    "uuid": (1, 23), "name": (1, 23), "address": (1, 23), "node_uuid": (1, 23),
+    "standalone_ports_supported": (1, 23), "internal_info": (1, 23), "extra": (1, 23),
+    "created_at": (1, 23), "updated_at": (1, 23), "links": (1, 23), "ports": (1, 24),
+    "mode": (1, 26), "properties": (1, 26),
+}
+
+
+def portgroup(g: Portgroup, node_uuid: str, version: V, base: str, *,
+              fields: Iterable[str] | None = None, detail: bool = True) -> dict[str, Any]:
+    """Ironic's port group: ``uuid``, ``address`` and ``name`` in a plain list, every
+    field of the requested version in detail and show; ``links`` always."""
+    if fields is not None:
+        wanted = list(fields)
+    elif detail:
+        wanted = [f for f, v in PORTGROUP_FIELDS.items() if v <= version]
+    else:
+        wanted = ["uuid", "address", "name"]
+    values: dict[str, Any] = {
+        "uuid": g.uuid, "name": g.name, "address": g.address, "node_uuid": node_uuid,
+        "standalone_ports_supported": g.standalone_ports_supported,
+        "internal_info": g.internal_info or {}, "extra": g.extra or {},
+        "created_at": ts(g.created_at), "updated_at": ts(g.updated_at),
+        "ports": links(base, "portgroups", f"{g.uuid}/ports"), "mode": g.mode,
+        "properties": g.properties or {},
+    }
     out = {f: values[f] for f in wanted if f in values}
-    out["links"] = links(base, "chassis", c.uuid)
+    out["links"] = links(base, "portgroups", g.uuid)
     return out
 
 

@@ -11,12 +11,14 @@ from barecloud.api.baremetal import microversion, params
 from barecloud.api.baremetal.inputs import accepts
 from barecloud.api.common import JSONResponse, base_url, context, runtime
 from barecloud.conductor.recovery import live_conductors
+from barecloud.errors import NotFound
 from barecloud.services import policy
 
 router = declared.router(prefix="/baremetal")
 
-RESOURCES = ("nodes", "ports", "drivers", "chassis", "allocations", "conductors",
-             "lookup", "heartbeat")
+LIST_CONDUCTORS_QUERY = {"type": "object", "properties": {"detail": {"type": "boolean"}}}
+RESOURCES = ("nodes", "ports", "portgroups", "drivers", "chassis", "allocations", "conductors",
+             "deploy_templates", "volume", "lookup", "heartbeat")
 
 
 def _version(base: str) -> dict[str, Any]:
@@ -67,19 +69,37 @@ async def v1(request: Request) -> JSONResponse:
     return JSONResponse(body)
 
 
+def _conductor(base: str, hostname: str, group: str, alive: bool,
+               detail: bool = True) -> dict[str, Any]:
+    """Ironic's conductor: ``drivers`` only in detail (and show)."""
+    from barecloud.drivers.hardware import HARDWARE_TYPES
+
+    extra = {"drivers": sorted(HARDWARE_TYPES)} if detail else {}
+    return {"hostname": hostname, "conductor_group": group, "alive": alive, **extra,
+            "links": [{"href": f"{base}/baremetal/v1/conductors/{hostname}", "rel": "self"},
+                      {"href": f"{base}/baremetal/conductors/{hostname}", "rel": "bookmark"}]}
+
+
 @router.get("/v1/conductors")
-@accepts()
+@accepts(query=LIST_CONDUCTORS_QUERY)
 async def conductors(request: Request) -> JSONResponse:
     params.require(request, (1, 49))
     policy.authorize(context(request), "baremetal:conductor:get")
     rt = runtime(request)
     live = await live_conductors(rt.db, rt.settings.conductor_heartbeat_timeout)
     base = base_url(request)
-    from barecloud.drivers.hardware import HARDWARE_TYPES
+    detail = bool(params.query(request).get("detail"))
+    return JSONResponse({"conductors": [_conductor(base, h, g, True, detail) for h, g in live]})
 
-    return JSONResponse({"conductors": [
-        {"hostname": h, "conductor_group": g, "alive": True,
-         "drivers": sorted(HARDWARE_TYPES),
-         "links": [{"href": f"{base}/baremetal/v1/conductors/{h}", "rel": "self"}]}
-        for h, g in live
-    ]})
+
+@router.get("/v1/conductors/{hostname}")
+@accepts()
+async def conductor(hostname: str, request: Request) -> JSONResponse:
+    """One conductor of the list (Ironic's show; barecloud lists the live ones)."""
+    params.require(request, (1, 49))
+    policy.authorize(context(request), "baremetal:conductor:get")
+    rt = runtime(request)
+    live = dict(await live_conductors(rt.db, rt.settings.conductor_heartbeat_timeout))
+    if hostname not in live:
+        raise NotFound(f"Conductor {hostname} could not be found.")
+    return JSONResponse(_conductor(base_url(request), hostname, live[hostname], True))

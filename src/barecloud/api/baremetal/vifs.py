@@ -35,9 +35,19 @@ async def attach_vif(ident: str, request: Request) -> Response:
     if v >= ATTACH_PORT and "port_uuid" in body and "portgroup_uuid" in body:
         raise InvalidParameter("Cannot specify both port_uuid and portgroup_uuid")
     if v >= ATTACH_PORT and "portgroup_uuid" in body:
-        raise InvalidParameter("barecloud has no port groups: portgroup_uuid cannot be used.")
+        raise InvalidParameter("barecloud does not attach VIFs to port groups: "
+                               "portgroup_uuid cannot be used.")
     await node_vifs.attach(runtime(request), context(request), ident, body["id"], port_uuid)
     return Response(status_code=204)
+
+
+@router.delete("/{ident}/vifs", status_code=204)
+@router.delete("/{ident}/vifs/", status_code=204)
+@accepts()
+async def detach_no_vif(ident: str, request: Request) -> Response:
+    """As Ironic: a detach that names no VIF is a bad request."""
+    params.require(request, VIFS)
+    raise InvalidParameter('Missing argument: "vif_id"')
 
 
 @router.delete("/{ident}/vifs/{vif}", status_code=204)

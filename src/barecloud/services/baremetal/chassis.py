@@ -63,17 +63,10 @@ async def list_chassis(rt: Runtime, ctx: RequestContext, *, limit: int | None = 
     policy.authorize(ctx, "baremetal:chassis:get")
     pages.check(sort_key, sort_dir, SORT_KEYS)
     limit = min(limit or rt.settings.api_max_limit, rt.settings.api_max_limit)
-    col = getattr(Chassis, sort_key)
-    q = select(Chassis)
     async with rt.db.session() as s:
-        if marker:
-            m = await s.scalar(select(Chassis).where(Chassis.uuid == marker.lower()))
-            if m is None:
-                raise InvalidParameter(f"Marker {marker} could not be found.")
-            q = q.where(pages.after(col, Chassis.id, sort_dir, m, sort_key))
-        q = q.order_by(*pages.order(col, Chassis.id, sort_dir))
-        rows = list((await s.scalars(q.limit(limit))).all())
-    return rows, len(rows) == limit
+        rows, more = await pages.fetch(s, select(Chassis), Chassis, sort_key=sort_key,
+                                       sort_dir=sort_dir, marker=marker, limit=limit)
+    return [r[0] for r in rows], more
 
 
 async def create(rt: Runtime, ctx: RequestContext, body: Any) -> Chassis:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -112,6 +113,13 @@ _CREATE_ALLOCATION = checker(schemas.CREATE_ALLOCATION)
 _PATCHED_ALLOCATION = checker(schemas.PATCHED_ALLOCATION)
 _CREATE_CHASSIS = checker(schemas.CREATE_CHASSIS)
 _PATCHED_CHASSIS = checker(schemas.PATCHED_CHASSIS)
+_CREATE_DEPLOY_TEMPLATE = checker(schemas.CREATE_DEPLOY_TEMPLATE)
+_PATCHED_DEPLOY_TEMPLATE = checker(schemas.PATCHED_DEPLOY_TEMPLATE)
+_VOLUME = {"connector": (checker(schemas.CREATE_VOLUME_CONNECTOR),
+                          checker(schemas.PATCHED_VOLUME_CONNECTOR)),
+           "target": (checker(schemas.CREATE_VOLUME_TARGET),
+                      checker(schemas.PATCHED_VOLUME_TARGET))}
+_PORTGROUP = (checker(schemas.CREATE_PORTGROUP), checker(schemas.PATCHED_PORTGROUP))
 _PATCH = checker(schemas.PATCH)
 _TRAIT = checker(schemas.TRAIT)
 
@@ -192,6 +200,57 @@ def patched_chassis(doc: dict[str, Any]) -> dict[str, Any]:
     out = _normalised(_PATCHED_CHASSIS.check(doc), schemas.PATCHED_CHASSIS, {})
     out["extra"] = out["extra"] or {}
     return out
+
+
+def _deploy_template(doc: dict[str, Any]) -> dict[str, Any]:
+    """As Ironic's: each interface and step at most once in a template."""
+    counts = Counter((s["interface"], s["step"]) for s in doc["steps"])
+    dupes = sorted(key for key, n in counts.items() if n > 1)
+    if dupes:
+        raise InvalidParameter(
+            "Invalid deploy template: Duplicate deploy steps. A deploy template cannot have "
+            "multiple deploy steps with the same interface and step. Duplicates: "
+            + "; ".join(f"interface: {i}, step: {s}" for i, s in dupes))
+    doc["extra"] = doc["extra"] or {}
+    return doc
+
+
+def deploy_template(body: Any) -> dict[str, Any]:
+    """A deploy template's fields from a create request (null extra as ``{}``)."""
+    return _deploy_template(_normalised(_CREATE_DEPLOY_TEMPLATE.check(body),
+                                        schemas.CREATE_DEPLOY_TEMPLATE, {}))
+
+
+def patched_deploy_template(doc: dict[str, Any]) -> dict[str, Any]:
+    return _deploy_template(_normalised(_PATCHED_DEPLOY_TEMPLATE.check(doc),
+                                        schemas.PATCHED_DEPLOY_TEMPLATE, {}))
+
+
+def volume(kind: str, body: Any, *, patched: bool = False) -> dict[str, Any]:
+    """A volume connector's or target's fields (``kind``), from a create request or
+    as a JSON patch left them; ``null`` objects as ``{}``."""
+    checked = _VOLUME[kind][patched].check(body)
+    doc = _normalised(checked, _VOLUME[kind][patched].schema, {})
+    for key in ("extra", "properties"):
+        if key in doc and doc[key] is None:
+            doc[key] = {}
+    doc["node_uuid"] = doc["node_uuid"].lower()
+    return doc
+
+
+def portgroup(body: Any, *, patched: bool = False) -> dict[str, Any]:
+    """A port group's fields, from a create request or as a JSON patch left them
+    (``null`` objects as ``{}``, standalone ports supported unless said otherwise)."""
+    checker_ = _PORTGROUP[patched]
+    doc = _normalised(checker_.check(body), checker_.schema, {})
+    for key in ("extra", "properties"):
+        doc[key] = doc[key] or {}
+    if doc["standalone_ports_supported"] is None:
+        doc["standalone_ports_supported"] = True
+    if doc["address"] is not None:
+        doc["address"] = normalize_mac(doc["address"])
+    doc["node_uuid"] = doc["node_uuid"].lower()
+    return doc
 
 
 def patch(ops: Any) -> list[dict[str, Any]]:

@@ -21,12 +21,12 @@ from barecloud.drivers import agent as agent_deploy
 from barecloud.drivers import hardware
 from barecloud.errors import (
     InvalidParameter,
-    InvalidState,
     NodeLocked,
 )
 from barecloud.services.baremetal.nodes import (
     NodeInMaintenance,
     NodeIsRetired,
+    NodeProtected,
     find,
     find_for,
     get,
@@ -100,9 +100,7 @@ async def _set_provision_state(
             raise NodeIsRetired(f"The providing operation can't be performed on node "
                                 f"{node.uuid} because it is retired.")
         if event in NEEDS_ACTIVE_UNPROTECTED and node.protected:
-            raise InvalidState(
-                f"Node {node.uuid} is protected and cannot be undeployed, rebuilt or deleted"
-            )
+            raise NodeProtected(node.uuid)
         new = states.next_state(node.provision_state, event)
         if new is None:
             raise InvalidParameter(

@@ -27,6 +27,7 @@ from barecloud.errors import (
     BarecloudError,
     Conflict,
     Duplicate,
+    Forbidden,
     InvalidParameter,
     InvalidState,
     NodeLocked,
@@ -49,6 +50,14 @@ SORT_KEYS = {
 }
 # Fields whose values may be secrets (masked when shown; never read by a patch).
 SECRET_FIELDS = frozenset({"driver_info"})
+
+
+class NodeProtected(Forbidden):
+    """Ironic's NodeProtected: an HTTPForbidden, so 403."""
+
+    def __init__(self, uuid: str) -> None:
+        super().__init__(f"Node {uuid} is protected and cannot be undeployed, rebuilt or "
+                         "deleted")
 
 
 class NodeInMaintenance(BarecloudError):
@@ -299,8 +308,7 @@ async def remove(rt: Runtime, ctx: RequestContext, ident: str) -> None:
         if node.reservation:
             raise NodeLocked(node.uuid, node.reservation)
         if node.protected:
-            raise InvalidState(f"Node {node.uuid} is protected and cannot be undeployed, "
-                               "rebuilt or deleted")
+            raise NodeProtected(node.uuid)
         if node.instance_uuid:
             raise InvalidState(
                 f"Can not delete node {node.uuid} while it is associated with instance "

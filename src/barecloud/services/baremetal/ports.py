@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from barecloud.db.models import Node, Port
 from barecloud.errors import Duplicate, InvalidParameter, NodeLocked, NotFound
 from barecloud.services import policy
-from barecloud.services.baremetal import checks, nodes, pages, patch
+from barecloud.services.baremetal import checks, nodes, pages, patch, portgroups
 from barecloud.services.baremetal.nodes import find as find_node
 from barecloud.services.baremetal.nodes import find_for as find_node_for
 from barecloud.services.baremetal.schemas import PORT_INTERNAL, PORT_WRITABLE, UUID_RE
@@ -46,12 +46,11 @@ async def get(rt: Runtime, ctx: RequestContext, ident: str) -> tuple[Port, str]:
 
 async def list_ports(
     rt: Runtime, ctx: RequestContext, *, node: str | None = None, address: str | None = None,
-    limit: int | None = None, marker: str | None = None, sort_key: str = "id",
-    sort_dir: str = "asc",
+    portgroup: str | None = None, limit: int | None = None, marker: str | None = None,
+    sort_key: str = "id", sort_dir: str = "asc",
 ) -> tuple[list[tuple[Port, str]], bool]:
     pages.check(sort_key, sort_dir, SORT_KEYS)
     limit = min(limit or rt.settings.api_max_limit, rt.settings.api_max_limit)
-    col = getattr(Port, sort_key)
     q = select(Port, Node.uuid).join(Node, Node.id == Port.node_id)
     allowed = nodes.visible(ctx, "baremetal:port")
     if allowed is not None:
@@ -62,14 +61,13 @@ async def list_ports(
             q = q.where(Port.node_id == n.id)
         if address:
             q = q.where(Port.address == checks.normalize_mac(address))
-        if marker:
-            m = await s.scalar(select(Port).where(Port.uuid == marker))
-            if m is None:
-                raise InvalidParameter(f"Marker {marker} could not be found.")
-            q = q.where(pages.after(col, Port.id, sort_dir, m, sort_key))
-        q = q.order_by(*pages.order(col, Port.id, sort_dir))
-        rows = (await s.execute(q.limit(limit))).all()
-    return [(r[0], r[1]) for r in rows], len(rows) == limit
+        if portgroup:
+            group, group_node = await portgroups.find(s, portgroup)
+            await find_node_for(s, ctx, group_node, traits=False)
+            q = q.where(Port.portgroup_id == group.id)
+        rows, more = await pages.fetch(s, q, Port, sort_key=sort_key, sort_dir=sort_dir,
+                                       marker=marker, limit=limit)
+    return [(r[0], r[1]) for r in rows], more
 
 
 async def _unique(s: AsyncSession, port: Port) -> None:
@@ -92,13 +90,14 @@ async def _unique_columns(s: AsyncSession, port: Port) -> None:
 
 async def create(rt: Runtime, ctx: RequestContext, body: Any) -> tuple[Port, str]:
     values = checks.port(body)
-    if values.pop("portgroup_uuid"):
-        raise InvalidParameter("Port groups are not supported by barecloud.")
+    group = values.pop("portgroup_uuid")
     async with rt.db.session() as s:
-        node = await find_node_for(s, ctx, values.pop("node_uuid"), "baremetal:port:create")
+        node = await _named_node(s, ctx, values.pop("node_uuid"), "baremetal:port:create")
         if not values["uuid"]:
             values.pop("uuid")
         port = Port(**values, node_id=node.id)
+        port.portgroup = None if not group else await portgroups.join(
+            s, ctx, group, node, values["physical_network"], None)
         await _unique(s, port)
         s.add(port)
         await s.flush()
@@ -111,8 +110,9 @@ async def update(rt: Runtime, ctx: RequestContext, ident: str, ops: Any) -> tupl
         node = await _port_node(s, ctx, ident, node_uuid, "baremetal:port:update")
         if node.reservation:
             raise NodeLocked(node.uuid, node.reservation)
-        before = {f: getattr(port, f) for f in PORT_WRITABLE if f != "node_uuid"}
+        before = {f: getattr(port, f) for f in PORT_WRITABLE - {"node_uuid", "portgroup_uuid"}}
         before["node_uuid"] = node_uuid
+        before["portgroup_uuid"] = port.portgroup.uuid if port.portgroup else None
         after = patch.apply(before, ops, writable=PORT_WRITABLE, internal=PORT_INTERNAL)
         for key in PORT_WRITABLE:
             if key not in after:
@@ -123,12 +123,14 @@ async def update(rt: Runtime, ctx: RequestContext, ident: str, ops: Any) -> tupl
             after["is_smartnic"] = False
         data = checks.port(after)
         if data["node_uuid"] != node_uuid:
-            node = await find_node_for(s, ctx, data["node_uuid"], "baremetal:port:update")
+            node = await _named_node(s, ctx, data["node_uuid"], "baremetal:port:update")
             if node.reservation:
                 raise NodeLocked(node.uuid, node.reservation)
             port.node_id = node.id
-        for key in PORT_WRITABLE - {"node_uuid"}:
+        for key in PORT_WRITABLE - {"node_uuid", "portgroup_uuid"}:
             setattr(port, key, data[key])
+        port.portgroup = None if not data["portgroup_uuid"] else await portgroups.join(
+            s, ctx, data["portgroup_uuid"], node, data["physical_network"], port.id)
         await _unique(s, port)
     return port, node.uuid
 
@@ -140,6 +142,15 @@ async def remove(rt: Runtime, ctx: RequestContext, ident: str) -> None:
         if node.reservation:
             raise NodeLocked(node.uuid, node.reservation)
         await s.delete(port)
+
+
+async def _named_node(s: AsyncSession, ctx: RequestContext, ident: str, rule: str) -> Node:
+    """The node a port is put on: an unknown one is 400, as Ironic's
+    replace_node_uuid_with_id (the request is about the port)."""
+    try:
+        return await find_node_for(s, ctx, ident, rule)
+    except NotFound as exc:
+        raise InvalidParameter(exc.message) from None
 
 
 async def _port_node(s: AsyncSession, ctx: RequestContext, ident: str, node_uuid: str,

@@ -35,6 +35,7 @@ BOOL_OR_NULL: Schema = {"type": ["boolean", "string", "null"], "pattern": BOOL_P
 TEXT: Schema = {"type": ["string", "null"]}
 TEXT_255: Schema = {"type": ["string", "null"], "maxLength": 255}
 OBJECT: Schema = {"type": "object"}
+RAID_CONFIG: Schema = {"title": "target RAID configuration", "type": "object"}
 TRAIT: Schema = {"type": "string", "maxLength": 255, "pattern": TRAIT_RE.pattern}
 MAC: Schema = {"type": "string", "format": "mac-address"}
 INTERFACES = ("boot", "console", "deploy", "inspect", "management", "network", "power",
@@ -195,7 +196,7 @@ CREATE_PORT: Schema = {
     "title": "port", "type": "object", "properties": _PORT,
     "required": ["address", "node_uuid"], "additionalProperties": False,
 }
-PORT_WRITABLE = frozenset(_PORT) - {"uuid", "portgroup_uuid"}
+PORT_WRITABLE = frozenset(_PORT) - {"uuid"}
 PORT_INTERNAL = frozenset({"uuid", "id", "created_at", "updated_at", "internal_info", "links"})
 
 # --- allocations --------------------------------------------------------------
@@ -239,6 +240,101 @@ PATCHED_CHASSIS: Schema = {
 CHASSIS_WRITABLE = frozenset(PATCHED_CHASSIS["properties"])
 CHASSIS_INTERNAL = frozenset({"uuid", "id", "created_at", "updated_at", "links", "nodes"})
 
+# --- deploy templates (Ironic's DEPLOY_TEMPLATE_SCHEMA) ---------------------------
+
+# The interfaces whose steps run in a deployment (Ironic's conductor/steps.py).
+DEPLOY_STEP_INTERFACES = ("deploy", "power", "management", "bios", "raid", "firmware")
+DEPLOY_STEP: Schema = {
+    "type": "object",
+    "properties": {
+        "interface": {"enum": list(DEPLOY_STEP_INTERFACES)},
+        "step": {"type": "string", "minLength": 1, "maxLength": 255},
+        "args": {"type": "object"},
+        "priority": {"type": "integer", "minimum": 0},
+    },
+    "required": ["interface", "step", "args", "priority"],
+    "additionalProperties": False,
+}
+_DEPLOY_TEMPLATE: Schema = {
+    "uuid": UUID,
+    "name": TRAIT,
+    "steps": {"type": "array", "minItems": 1, "items": DEPLOY_STEP},
+    "extra": {"type": ["object", "null"]},
+}
+CREATE_DEPLOY_TEMPLATE: Schema = {
+    "title": "deploy template", "type": "object", "properties": _DEPLOY_TEMPLATE,
+    "required": ["name", "steps"], "additionalProperties": False,
+}
+PATCHED_DEPLOY_TEMPLATE: Schema = {
+    "title": "deploy template", "type": "object",
+    "properties": {k: v for k, v in _DEPLOY_TEMPLATE.items() if k != "uuid"},
+    "required": ["name", "steps"], "additionalProperties": False,
+}
+DEPLOY_TEMPLATE_WRITABLE = frozenset(PATCHED_DEPLOY_TEMPLATE["properties"])
+DEPLOY_TEMPLATE_INTERNAL = frozenset({"uuid", "id", "created_at", "updated_at", "links"})
+
+# --- port groups (Ironic's PORTGROUP_SCHEMA, API 1.23; mode and properties 1.26) ---
+
+_PORTGROUP: Schema = {
+    "uuid": UUID,
+    "name": NAME,
+    "address": {"type": ["string", "null"], "format": "mac-address"},
+    "node_uuid": {"type": "string", "format": "uuid", "pattern": UUID_PATTERN},
+    "extra": {"type": ["object", "null"]},
+    "standalone_ports_supported": BOOL_OR_NULL,
+    "mode": {"type": ["string", "null"], "maxLength": 255},
+    "properties": {"type": ["object", "null"]},
+}
+CREATE_PORTGROUP: Schema = {
+    "title": "portgroup", "type": "object", "properties": _PORTGROUP,
+    "required": ["node_uuid"], "additionalProperties": False,
+}
+PATCHED_PORTGROUP: Schema = {
+    **CREATE_PORTGROUP,
+    "properties": {k: v for k, v in _PORTGROUP.items() if k != "uuid"},
+}
+PORTGROUP_WRITABLE = frozenset(PATCHED_PORTGROUP["properties"])
+PORTGROUP_INTERNAL = frozenset({"uuid", "id", "created_at", "updated_at", "internal_info",
+                                "links", "ports"})
+
+# --- volume connectors and targets (Ironic's, API 1.32) --------------------------
+
+VOLUME_CONNECTOR_TYPES = ("iqn", "ip", "mac", "wwnn", "wwpn", "port", "portgroup")
+_VOLUME_CONNECTOR: Schema = {
+    "uuid": UUID,
+    "node_uuid": {"type": "string", "format": "uuid", "pattern": UUID_PATTERN},
+    "type": {"enum": list(VOLUME_CONNECTOR_TYPES)},
+    "connector_id": {"type": "string", "minLength": 1, "maxLength": 255},
+    "extra": {"type": ["object", "null"]},
+}
+CREATE_VOLUME_CONNECTOR: Schema = {
+    "title": "volume connector", "type": "object", "properties": _VOLUME_CONNECTOR,
+    "required": ["node_uuid", "type", "connector_id"], "additionalProperties": False,
+}
+PATCHED_VOLUME_CONNECTOR: Schema = {
+    **CREATE_VOLUME_CONNECTOR,
+    "properties": {k: v for k, v in _VOLUME_CONNECTOR.items() if k != "uuid"},
+}
+_VOLUME_TARGET: Schema = {
+    "uuid": UUID,
+    "node_uuid": {"type": "string", "format": "uuid", "pattern": UUID_PATTERN},
+    "volume_type": {"type": "string", "minLength": 1, "maxLength": 64},
+    "volume_id": {"type": "string", "minLength": 1, "maxLength": 255},
+    "boot_index": {"type": "integer", "minimum": 0},
+    "properties": {"type": ["object", "null"]},
+    "extra": {"type": ["object", "null"]},
+}
+CREATE_VOLUME_TARGET: Schema = {
+    "title": "volume target", "type": "object", "properties": _VOLUME_TARGET,
+    "required": ["node_uuid", "volume_type", "volume_id", "boot_index"],
+    "additionalProperties": False,
+}
+PATCHED_VOLUME_TARGET: Schema = {
+    **CREATE_VOLUME_TARGET,
+    "properties": {k: v for k, v in _VOLUME_TARGET.items() if k != "uuid"},
+}
+VOLUME_INTERNAL = frozenset({"uuid", "id", "created_at", "updated_at", "links"})
+
 # --- barecloud's deploy batches and the ramdisk agent -------------------------
 
 DEPLOY_BATCH: Schema = {
@@ -258,6 +354,10 @@ DEPLOY_BATCH: Schema = {
 HEARTBEAT: Schema = {
     "title": "heartbeat", "type": "object",
     "properties": {"agent_token": TEXT, "agent_version": TEXT_255, "callback_url": TEXT_255},
+}
+HEARTBEAT_NAMED: Schema = {
+    **HEARTBEAT, "properties": {**HEARTBEAT["properties"], "node_ident": {"type": "string"}},
+    "required": ["node_ident"],
 }
 COMMAND_REPORT: Schema = {
     "title": "command report", "type": "object",
@@ -290,10 +390,16 @@ LIST_NODES_QUERY: Schema = {
     },
 }
 LIST_CHASSIS_QUERY: Schema = {"type": "object", "properties": _PAGE}
+LIST_DEPLOY_TEMPLATES_QUERY: Schema = {"type": "object", "properties": _PAGE}
+LIST_VOLUME_QUERY: Schema = {"type": "object", "properties": {**_PAGE, "node": {"type": "string"}}}
 LIST_PORTS_QUERY: Schema = {
     "type": "object",
     "properties": {**_PAGE, "node": {"type": "string"}, "node_uuid": {"type": "string"},
-                   "address": MAC},
+                   "address": MAC, "portgroup": {"type": "string"}},
+}
+LIST_PORTGROUPS_QUERY: Schema = {
+    "type": "object",
+    "properties": {**_PAGE, "node": {"type": "string"}, "address": MAC},
 }
 NODE_PORTS_QUERY: Schema = {
     "type": "object",
@@ -309,6 +415,8 @@ HISTORY_QUERY: Schema = {
     "type": "object",
     "properties": {"limit": LIMIT, "marker": {"type": "string"}, "detail": {"type": "boolean"}},
 }
+BIOS_QUERY: Schema = {"type": "object",
+                      "properties": {"detail": {"type": "boolean"}, "fields": FIELDS}}
 LIST_DRIVERS_QUERY: Schema = {
     "type": "object",
     "properties": {"type": {"enum": ["classic", "dynamic"]}, "detail": {"type": "boolean"}},
