@@ -1,4 +1,4 @@
-"""Migration 0021_baremetal: deploy templates, volume connectors and targets, port groups as the
+"""Migration 0024: deploy templates, volume connectors and targets, port groups as the
 models declare them, with ports.portgroup_id; one template per name."""
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ async def test_one_template_per_name(database: Database) -> None:
 async def test_downgrade_removes_the_tables_and_the_column(db_url: str) -> None:
     await migrate.upgrade_async(db_url)
     await asyncio.to_thread(command.downgrade, migrate.alembic_config(db_url),
-                            before("0021_baremetal"))
+                            before("0024"))
     db = Database(db_url)
     try:
         async with db.engine.connect() as conn:

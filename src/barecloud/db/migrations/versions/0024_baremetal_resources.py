@@ -1,8 +1,8 @@
 """Bare Metal resources: deploy templates, volume connectors and targets, port groups
 (and ports' portgroup_id) (issue 21)
 
-Revision ID: 0021_baremetal
-Revises: 0020
+Revision ID: 0024
+Revises: 0023
 Create Date: 2026-12-07 13:00:00
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0021_baremetal"
-down_revision = "0020"
+revision = "0024"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 
