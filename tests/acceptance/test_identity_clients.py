@@ -45,7 +45,10 @@ def connect(monkeypatch: pytest.MonkeyPatch) -> Iterator[Connect]:
 def test_sdk_as_demo_and_admin(keystone_service: support.Service, connect: Connect) -> None:
     svc = keystone_service
     demo = connect(svc, "barecloud")
-    assert [p.name for p in demo.identity.projects()] == ["demo"]
+    # As on Keystone, a member lists its own projects, not all of them.
+    with pytest.raises(exceptions.ForbiddenException):
+        list(demo.identity.projects())
+    assert [p.name for p in demo.identity.user_projects(demo.current_user_id)] == ["demo"]
     assert list(demo.baremetal.nodes()) == []
     assert list(demo.image.images()) == []
     assert demo.current_project.name == "demo"

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -79,10 +80,22 @@ class User(Base):
 
 
 class Role(Base):
+    """A global role (``domain_id`` None), or a domain's: its name unique in the domain,
+    and never in a token (Keystone's domain-specific roles only imply others)."""
+
     __tablename__ = "roles"
+    __table_args__ = (
+        UniqueConstraint("domain_id", "name", name="uq_roles_domain_name"),
+        # NULLs are distinct to UNIQUE: the global names are kept unique by this index.
+        Index("uq_roles_global_name", "name", unique=True,
+              sqlite_where=text("domain_id IS NULL"),
+              postgresql_where=text("domain_id IS NULL")),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
-    name: Mapped[str] = mapped_column(String(255), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    domain_id: Mapped[str | None] = mapped_column(
+        ForeignKey("domains.id", ondelete="CASCADE", name="fk_roles_domain_id"))
     description: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
@@ -269,3 +282,49 @@ class LoginFailure(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     first_failure_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class DomainConfig(Base):
+    """A domain's identity configuration (/domains/{id}/config): stored and served as
+    Keystone's, acted on by no one (barecloud has no LDAP driver).  An LDAP
+    ``password`` is sealed (db/sealed.py) and never shown."""
+
+    __tablename__ = "domain_configs"
+
+    domain_id: Mapped[str] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"),
+                                           primary_key=True)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class EndpointGroup(Base):
+    """OS-EP-FILTER: endpoints chosen by ``filters`` (interface, service_id, region_id)."""
+
+    __tablename__ = "endpoint_groups"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(Text, default="")
+    filters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class EndpointGroupProject(Base):
+    __tablename__ = "endpoint_group_projects"
+
+    endpoint_group_id: Mapped[str] = mapped_column(
+        ForeignKey("endpoint_groups.id", ondelete="CASCADE"), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"),
+                                            primary_key=True)
+
+
+class OAuthConsumer(Base):
+    """OS-OAUTH1 consumer: its secret shown once at creation, kept as a hash."""
+
+    __tablename__ = "oauth_consumers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    description: Mapped[str | None] = mapped_column(Text)
+    secret_hash: Mapped[str] = mapped_column(Text)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

@@ -22,7 +22,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import select
 
 from barecloud import keyfiles
-from barecloud.db.identity_models import Credential
+from barecloud.db.identity_models import Credential, DomainConfig
 from barecloud.db.models import Node
 from barecloud.db.session import Database
 
@@ -134,6 +134,13 @@ async def _reseal(db: Database, keys: Keyring, stale: Callable[[str], bool]) -> 
                 info[key] = keys.seal(keys.open(info[key]))
             node.driver_info = info
             changed += 1
+        for config in (await s.scalars(select(DomainConfig))).all():
+            # An LDAP bind password of a domain's configuration (domain_configs.py).
+            ldap = dict(config.config.get("ldap") or {})
+            if isinstance(ldap.get("password"), str) and stale(ldap["password"]):
+                ldap["password"] = keys.seal(keys.open(ldap["password"]))
+                config.config = {**config.config, "ldap": ldap}
+                changed += 1
     return changed
 
 

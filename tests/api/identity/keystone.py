@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from typing import Any
 
+import asyncpg
 import httpx
 
 from tests.support import Service
@@ -63,6 +66,24 @@ class Keystone:
             for item in self.ok("GET", f"/{kind}")[kind]:
                 out[f"{kind[:-1]}:{item['name']}"] = item["id"]
         return out
+
+    def stored(self, query: str, ident: str) -> Any:
+        """One value as the database holds it, read with its own client: ``query``
+        ends in ``WHERE <column> = `` and ``ident`` completes it."""
+        url = self.svc.env.get("BARECLOUD_DATABASE_URL")
+        if url is None:
+            with sqlite3.connect(self.svc.data_dir / "barecloud.sqlite") as db:
+                row = db.execute(f"{query}?", (ident,)).fetchone()
+            return None if row is None else row[0]
+
+        async def read() -> Any:
+            conn = await asyncpg.connect(url.replace("+asyncpg", ""))
+            try:
+                return await conn.fetchval(f"{query}$1", ident)
+            finally:
+                await conn.close()
+
+        return asyncio.run(read())
 
     def close(self) -> None:
         self.http.close()

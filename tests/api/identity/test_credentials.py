@@ -3,12 +3,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-import sqlite3
-
-import asyncpg
 
 from tests.api.identity.keystone import Keystone, error, password
 
@@ -60,21 +56,7 @@ def test_blobs_are_sealed_at_rest_and_never_logged(ks: Keystone, name: str) -> N
         "user_id": user["id"], "type": 5, "blob": secret}}), 400)
     assert secret not in ks.svc.log()
     # The row as stored, read with the database's own client.
-    url = ks.svc.env.get("BARECLOUD_DATABASE_URL")
-    query = "SELECT blob FROM credentials WHERE id = "
-    if url is None:
-        with sqlite3.connect(ks.svc.data_dir / "barecloud.sqlite") as db:
-            (stored,) = db.execute(f"{query}?", (made["id"],)).fetchone()
-    else:
-        async def read() -> str:
-            conn = await asyncpg.connect(url.replace("+asyncpg", ""))
-            try:
-                value: str = await conn.fetchval(f"{query}$1", made["id"])
-                return value
-            finally:
-                await conn.close()
-
-        stored = asyncio.run(read())
+    stored = ks.stored("SELECT blob FROM credentials WHERE id = ", made["id"])
     assert stored.startswith("sealed:") and secret not in stored
 
 

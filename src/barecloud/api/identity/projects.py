@@ -7,7 +7,7 @@ from fastapi import Request, Response
 from barecloud.api.common import JSONResponse, context, runtime
 from barecloud.api.identity import inputs, params, render
 from barecloud.api.identity.inputs import accepts
-from barecloud.services.identity import projects, schemas
+from barecloud.services.identity import domain_projects, projects, schemas
 
 router = inputs.router(prefix="/identity/v3/projects")
 
@@ -15,6 +15,14 @@ router = inputs.router(prefix="/identity/v3/projects")
 @router.get("")
 @accepts(query=schemas.LIST_PROJECTS_QUERY)
 async def list_projects(request: Request) -> JSONResponse:
+    v3 = params.v3(request)
+    if params.flag(request, "is_domain"):
+        found_domains = await domain_projects.list_domains(
+            runtime(request), context(request), params.query(request, "name"),
+            params.flag(request, "enabled"))
+        return JSONResponse(render.collection(
+            "projects", [render.domain_project(d, v3) for d in found_domains],
+            params.self_url(request)))
     found = await projects.list_projects(
         runtime(request), context(request), name=params.query(request, "name"),
         domain_id=params.query(request, "domain_id"), enabled=params.flag(request, "enabled"),
@@ -24,7 +32,6 @@ async def list_projects(request: Request) -> JSONResponse:
                                 params.query(request, "tags-any"),
                                 params.query(request, "not-tags"),
                                 params.query(request, "not-tags-any")))
-    v3 = params.v3(request)
     return JSONResponse(render.collection("projects", [render.project(p, v3) for p in found],
                                           params.self_url(request)))
 
@@ -32,6 +39,11 @@ async def list_projects(request: Request) -> JSONResponse:
 @router.post("", status_code=201)
 @accepts(body=schemas.CREATE_PROJECT)
 async def create_project(request: Request) -> JSONResponse:
+    if request.state.body["project"].get("is_domain"):
+        d = await domain_projects.create(runtime(request), context(request),
+                                         request.state.body)
+        return JSONResponse({"project": render.domain_project(d, params.v3(request))},
+                            status_code=201)
     p = await projects.create(runtime(request), context(request), request.state.body)
     return JSONResponse({"project": render.project(p, params.v3(request))}, status_code=201)
 
@@ -39,6 +51,9 @@ async def create_project(request: Request) -> JSONResponse:
 @router.get("/{project_id}")
 @accepts()
 async def show_project(project_id: str, request: Request) -> JSONResponse:
+    d = await domain_projects.get(runtime(request), context(request), project_id)
+    if d is not None:
+        return JSONResponse({"project": render.domain_project(d, params.v3(request))})
     p = await projects.get(runtime(request), context(request), project_id)
     return JSONResponse({"project": render.project(p, params.v3(request))})
 
@@ -46,6 +61,10 @@ async def show_project(project_id: str, request: Request) -> JSONResponse:
 @router.patch("/{project_id}")
 @accepts(body=schemas.UPDATE_PROJECT)
 async def update_project(project_id: str, request: Request) -> JSONResponse:
+    d = await domain_projects.update(runtime(request), context(request), project_id,
+                                     request.state.body)
+    if d is not None:
+        return JSONResponse({"project": render.domain_project(d, params.v3(request))})
     p = await projects.update(runtime(request), context(request), project_id,
                               request.state.body)
     return JSONResponse({"project": render.project(p, params.v3(request))})
@@ -54,7 +73,8 @@ async def update_project(project_id: str, request: Request) -> JSONResponse:
 @router.delete("/{project_id}", status_code=204)
 @accepts()
 async def delete_project(project_id: str, request: Request) -> Response:
-    await projects.remove(runtime(request), context(request), project_id)
+    if not await domain_projects.remove(runtime(request), context(request), project_id):
+        await projects.remove(runtime(request), context(request), project_id)
     return Response(status_code=204)
 
 

@@ -9,7 +9,9 @@ from barecloud.db.identity_models import (
     ApplicationCredential,
     Credential,
     Domain,
+    EndpointGroup,
     Group,
+    OAuthConsumer,
     Policy,
     Project,
     Role,
@@ -41,6 +43,16 @@ def project(p: Project, v3: str) -> dict[str, Any]:
             "links": {"self": f"{v3}/projects/{p.id}"}}
 
 
+def domain_project(d: Domain, v3: str) -> dict[str, Any]:
+    """A domain as /projects shows it (services/identity/domain_projects.py)."""
+    extra = dict(d.extra or {})
+    tags = extra.pop("tags", [])
+    return {**extra, "id": d.id, "name": d.name, "domain_id": None,
+            "description": d.description, "enabled": d.enabled, "parent_id": None,
+            "is_domain": True, "tags": tags, "options": {},
+            "links": {"self": f"{v3}/projects/{d.id}"}}
+
+
 def user(u: User, v3: str) -> dict[str, Any]:
     out: dict[str, Any] = {**(u.extra or {}), "id": u.id, "name": u.name,
                            "domain_id": u.domain_id, "enabled": u.enabled,
@@ -54,7 +66,7 @@ def user(u: User, v3: str) -> dict[str, Any]:
 
 
 def role(r: Role, v3: str) -> dict[str, Any]:
-    return {"id": r.id, "name": r.name, "domain_id": None, "description": r.description,
+    return {"id": r.id, "name": r.name, "domain_id": r.domain_id, "description": r.description,
             "options": {}, "links": {"self": f"{v3}/roles/{r.id}"}}
 
 
@@ -194,3 +206,15 @@ def assignment(a: Assignment, v3: str, names: Names | None) -> dict[str, Any]:
     if a.prior_role_id is not None:
         out["links"]["prior_role"] = f"{v3}/roles/{a.prior_role_id}"
     return out
+
+
+def endpoint_group(g: EndpointGroup, v3: str) -> dict[str, Any]:
+    return {**(g.extra or {}), "id": g.id, "name": g.name, "description": g.description,
+            "filters": dict(g.filters or {}),
+            "links": {"self": f"{v3}/OS-EP-FILTER/endpoint_groups/{g.id}"}}
+
+
+def consumer(c: OAuthConsumer, v3: str) -> dict[str, Any]:
+    """Never the secret: only its creation shows it."""
+    return {**(c.extra or {}), "id": c.id, "description": c.description,
+            "links": {"self": f"{v3}/OS-OAUTH1/consumers/{c.id}"}}

@@ -19,7 +19,8 @@ router = inputs.router(prefix="/identity/v3")
 @accepts(query=schemas.LIST_ROLES_QUERY)
 async def list_roles(request: Request) -> JSONResponse:
     found = await roles.list_roles(runtime(request), context(request),
-                                   params.query(request, "name"))
+                                   params.query(request, "name"),
+                                   params.query(request, "domain_id"))
     v3 = params.v3(request)
     return JSONResponse(render.collection("roles", [render.role(r, v3) for r in found],
                                           params.self_url(request)))

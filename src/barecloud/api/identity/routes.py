@@ -8,9 +8,12 @@ from barecloud.api.identity import (
     app_credentials,
     catalog,
     credentials,
+    domain_configs,
     domains,
+    endpoint_groups,
     grants,
     groups,
+    oauth_consumers,
     projects,
     roles,
     root,
@@ -19,5 +22,5 @@ from barecloud.api.identity import (
 )
 
 ROUTERS: tuple[APIRouter, ...] = tuple(m.router for m in (
-    root, tokens, grants, domains, projects, users, groups, app_credentials, roles,
-    catalog, credentials))
+    root, tokens, grants, domain_configs, domains, projects, users, groups, app_credentials, roles,
+    catalog, credentials, endpoint_groups, oauth_consumers))

@@ -26,6 +26,7 @@ from barecloud.services.identity.subjects import (
     SYSTEM_ID,
     ScopeKind,
     assigned_targets,
+    domain_role_ids,
     groups_of,
     implications,
 )
@@ -217,8 +218,10 @@ async def list_assignments(rt: Runtime, ctx: RequestContext, f: Filters) -> list
             else:
                 out += await _by_membership(s, rows, f.user_id)
         implied = await implications(s)
+        domain_roles = await domain_role_ids(s) if f.effective else set()
     if f.effective:
-        out = _with_implied(out, implied)
+        # A domain's role only implies others: it is never effective itself (Keystone).
+        out = [a for a in _with_implied(out, implied) if a.role_id not in domain_roles]
         if f.role_id is not None:
             out = [a for a in out if a.role_id == f.role_id]
     return out

@@ -12,9 +12,11 @@ from barecloud.db.identity_models import (
     ApplicationCredential,
     Credential,
     Domain,
+    DomainConfig,
     Group,
     GroupRoleAssignment,
     Project,
+    Role,
     RoleAssignment,
     User,
 )
@@ -57,8 +59,10 @@ async def get(rt: Runtime, ctx: RequestContext, ident: str) -> Domain:
 
 
 async def list_domains(rt: Runtime, ctx: RequestContext, name: str | None,
-                       enabled: bool | None) -> list[Domain]:
-    policy.authorize(ctx, "identity:list_domains")
+                       enabled: bool | None,
+                       rule: str = "identity:list_domains") -> list[Domain]:
+    """The domains; ``rule`` is the list's (``/projects?is_domain=true`` lists them too)."""
+    policy.authorize(ctx, rule)
     q = select(Domain).order_by(Domain.name)
     if name is not None:
         q = q.where(Domain.name == name)
@@ -118,7 +122,8 @@ async def update(rt: Runtime, ctx: RequestContext, ident: str, body: Any) -> Dom
 
 
 async def remove(rt: Runtime, ctx: RequestContext, ident: str) -> None:
-    """Delete a disabled domain with its projects, users, groups and role assignments."""
+    """Delete a disabled domain with its projects, users, groups, roles, configuration
+    and role assignments."""
     policy.authorize(ctx, "identity:delete_domain")
     async with rt.db.session() as s:
         domain = await find(s, ident)
@@ -135,6 +140,9 @@ async def remove(rt: Runtime, ctx: RequestContext, ident: str) -> None:
             await s.delete(group)
         for owned in (ApplicationCredential, Credential):
             await s.execute(delete(owned).where(owned.project_id.in_(projects)))
+        # Its roles' assignments, implications and its configuration go by foreign keys.
+        await s.execute(delete(Role).where(Role.domain_id == domain.id))
+        await s.execute(delete(DomainConfig).where(DomainConfig.domain_id == domain.id))
         await s.execute(delete(User).where(User.domain_id == domain.id))
         await s.execute(delete(Project).where(Project.domain_id == domain.id))
         await s.delete(domain)

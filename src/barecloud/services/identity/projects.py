@@ -83,14 +83,10 @@ async def list_projects(rt: Runtime, ctx: RequestContext, *, name: str | None = 
                         domain_id: str | None = None, enabled: bool | None = None,
                         parent_id: str | None = None, is_domain: bool | None = None,
                         tags: TagFilter | None = None) -> list[Project]:
-    """Every project for admins and system readers; for others, theirs."""
+    """Every project, for admins and system readers; others are refused (403) as by
+    Keystone, and list theirs by ``/users/{id}/projects`` or ``/auth/projects``."""
+    policy.authorize(ctx, "identity:list_projects")
     q = select(Project).order_by(Project.name, Project.id)
-    if not policy.can(ctx, "identity:list_projects"):
-        if ctx.user is None:
-            policy.authorize(ctx, "identity:list_projects")
-        q = q.where(Project.id.in_(_assigned(ctx.user or "")))
-    if is_domain:
-        return []
     if name is not None:
         q = q.where(Project.name == name)
     if domain_id is not None:
@@ -140,8 +136,6 @@ async def create(rt: Runtime, ctx: RequestContext, body: Any) -> Project:
     name = data["name"]
     description = data.get("description") or ""
     enabled = data.get("enabled") is not False
-    if data.get("is_domain"):
-        raise InvalidParameter("barecloud has no projects acting as domains (is_domain).")
     domain_id = data.get("domain_id")
     parent_id = data.get("parent_id")
     tags = validate.tags(data) or []

@@ -1,4 +1,7 @@
-"""Roles: global names (admin, member, reader and any an admin adds).
+"""Roles: global names (admin, member, reader and any an admin adds), and the roles
+of a domain (``domain_id`` set), whose names are unique in it.  A domain's role is
+never effective itself: a grant of it gives the roles it implies (Keystone's
+domain-specific roles), and no global role may imply one.
 
 admin implies member, which implies reader; these three are created at
 bootstrap and cannot be deleted or renamed, since the policy rules name them,
@@ -17,7 +20,7 @@ from barecloud.db.identity_models import Role, RoleImplication
 from barecloud.errors import Conflict, Forbidden, NotFound
 from barecloud.services import policy
 from barecloud.services.context import RequestContext, Runtime
-from barecloud.services.identity import validate
+from barecloud.services.identity import domains, validate
 from barecloud.services.identity.subjects import IMPLIES, implications, implied_closure
 from barecloud.services.identity.tokens import tokens_of
 
@@ -36,7 +39,13 @@ async def find(s: AsyncSession, ident: str) -> Role:
 
 
 async def by_name(s: AsyncSession) -> dict[str, Role]:
-    return {r.name: r for r in (await s.scalars(select(Role))).all()}
+    """The global roles by name."""
+    return {r.name: r for r in (await s.scalars(
+        select(Role).where(Role.domain_id.is_(None)))).all()}
+
+
+def _built_in(role: Role) -> bool:
+    return role.domain_id is None and role.name in BUILT_IN
 
 
 async def get(rt: Runtime, ctx: RequestContext, ident: str) -> Role:
@@ -45,17 +54,23 @@ async def get(rt: Runtime, ctx: RequestContext, ident: str) -> Role:
         return await find(s, ident)
 
 
-async def list_roles(rt: Runtime, ctx: RequestContext, name: str | None) -> list[Role]:
+async def list_roles(rt: Runtime, ctx: RequestContext, name: str | None,
+                     domain_id: str | None = None) -> list[Role]:
+    """The global roles, or with ``domain_id`` that domain's (as Keystone lists)."""
     policy.authorize(ctx, "identity:list_roles")
-    q = select(Role).order_by(Role.name)
+    q = select(Role).where(Role.domain_id == domain_id if domain_id is not None
+                           else Role.domain_id.is_(None)).order_by(Role.name)
     if name is not None:
         q = q.where(Role.name == name)
     async with rt.db.session() as s:
         return list((await s.scalars(q)).all())
 
 
-async def _unique(s: AsyncSession, name: str, own_id: str | None) -> None:
-    other = await s.scalar(select(Role.id).where(Role.name == name))
+async def _unique(s: AsyncSession, name: str, domain_id: str | None,
+                  own_id: str | None) -> None:
+    other = await s.scalar(select(Role.id).where(
+        Role.name == name,
+        Role.domain_id == domain_id if domain_id is not None else Role.domain_id.is_(None)))
     if other is not None and other != own_id:
         raise Conflict(f"Conflict occurred attempting to store role - Duplicate entry found "
                        f"with name {name}.")
@@ -64,13 +79,12 @@ async def _unique(s: AsyncSession, name: str, own_id: str | None) -> None:
 async def create(rt: Runtime, ctx: RequestContext, body: Any) -> Role:
     policy.authorize(ctx, "identity:create_role")
     data = body["role"]
-    if data.get("domain_id") is not None:
-        raise validate.invalid("domain_id", data["domain_id"],
-                               "barecloud has global roles only (domain_id null).")
-    name = data["name"]
-    role = Role(name=name, description=data.get("description") or "")
+    name, domain_id = data["name"], data.get("domain_id")
+    role = Role(name=name, description=data.get("description") or "", domain_id=domain_id)
     async with rt.db.session() as s:
-        await _unique(s, name, None)
+        if domain_id is not None:
+            await domains.find(s, domain_id)
+        await _unique(s, name, domain_id, None)
         s.add(role)
     return role
 
@@ -82,10 +96,12 @@ async def update(rt: Runtime, ctx: RequestContext, ident: str, body: Any) -> Rol
     description = data.get("description")
     async with rt.db.session() as s:
         role = await find(s, ident)
+        if data.get("domain_id", role.domain_id) != role.domain_id:
+            raise validate.invalid("domain_id", data["domain_id"], "It cannot be changed.")
         if name is not None and name != role.name:
-            if role.name in BUILT_IN:
+            if _built_in(role):
                 raise Forbidden(f"The role {role.name} is built in: policy rules name it.")
-            await _unique(s, name, role.id)
+            await _unique(s, name, role.domain_id, role.id)
             role.name = name
         if description is not None:
             role.description = description
@@ -97,7 +113,7 @@ async def remove(rt: Runtime, ctx: RequestContext, ident: str) -> None:
     policy.authorize(ctx, "identity:delete_role")
     async with rt.db.session() as s:
         role = await find(s, ident)
-        if role.name in BUILT_IN:
+        if _built_in(role):
             raise Forbidden(f"The role {role.name} is built in: policy rules name it.")
         await s.delete(role)
     tokens_of(rt).forget_subjects()
@@ -115,7 +131,8 @@ async def inferences(rt: Runtime, ctx: RequestContext) -> list[tuple[Role, list[
 
 
 def _fixed(prior: Role, implied: Role) -> bool:
-    return implied.name in IMPLIES.get(prior.name, ())
+    return (prior.domain_id is None and implied.domain_id is None
+            and implied.name in IMPLIES.get(prior.name, ()))
 
 
 def _no_rule(prior_id: str, implied_id: str) -> NotFound:
@@ -137,9 +154,12 @@ async def imply(rt: Runtime, ctx: RequestContext, prior_id: str,
     policy.authorize(ctx, "identity:create_implied_role")
     async with rt.db.session() as s:
         prior, implied, held = await _pair(s, prior_id, implied_id)
-        if implied.name == "admin":
+        if _built_in(implied) and implied.name == "admin":
             raise validate.invalid("implied_role_id", implied.id,
                                    "admin cannot be an implied role.")
+        if prior.domain_id is None and implied.domain_id is not None:
+            raise Forbidden(f"{implied.id} is not a valid implied role: a global role "
+                            "cannot imply a domain-specific role.")
         if prior.id in implied_closure({implied.id}, await implications(s)):
             raise validate.invalid("implied_role_id", implied.id,
                                    "The implication would make a cycle.")

@@ -182,7 +182,7 @@ LIST_PROJECTS_QUERY = query("name", "domain_id", "enabled", "parent_id", "is_dom
                             "tags-any", "not-tags", "not-tags-any")
 LIST_USERS_QUERY = query("name", "domain_id", "enabled")
 LIST_DOMAINS_QUERY = query("name", "enabled")
-LIST_ROLES_QUERY = query("name")
+LIST_ROLES_QUERY = query("name", "domain_id")
 LIST_GROUPS_QUERY = query("name", "domain_id")
 LIST_CREDENTIALS_QUERY = query("user_id", "type")
 LIST_POLICIES_QUERY = query("type")
@@ -224,3 +224,20 @@ def wording(error: jsonschema.ValidationError, where: str) -> BarecloudError:
     if not path:
         return InvalidParameter(message)
     return InvalidParameter(f"Invalid input for field '{'/'.join(path)}': {message}")
+
+# --- domain configuration, endpoint groups, OAuth1 consumers -------------------------
+DOMAIN_CONFIG: Schema = {"type": "object", "required": ["config"],
+                         "properties": {"config": {"type": "object", "minProperties": 1}}}
+_ENDPOINT_GROUP: dict[str, Schema] = {
+    "name": name(255), "description": DESCRIPTION,
+    "filters": {"type": "object", "minProperties": 1, "additionalProperties": False,
+                "properties": {"interface": {"enum": ["public", "internal", "admin"]},
+                               "service_id": {**TEXT, "maxLength": 64},
+                               "region_id": {**TEXT, "maxLength": 255}}}}
+CREATE_ENDPOINT_GROUP = entity("endpoint_group", _ENDPOINT_GROUP, ("name", "filters"))
+UPDATE_ENDPOINT_GROUP = entity("endpoint_group", _ENDPOINT_GROUP)
+_CONSUMER: dict[str, Schema] = {"description": DESCRIPTION}
+CREATE_CONSUMER = entity("consumer", _CONSUMER)
+UPDATE_CONSUMER: Schema = {"type": "object", "required": ["consumer"], "properties": {
+    "consumer": {"type": "object", "properties": _CONSUMER, "propertyNames": EXTRA_NAMES,
+                 "not": {"required": ["secret"]}}}}

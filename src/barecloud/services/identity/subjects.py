@@ -73,7 +73,8 @@ class Subject:
 
 async def implications(s: AsyncSession) -> dict[str, set[str]]:
     """Role id -> the role ids it implies directly: the fixed ones and those stored."""
-    ids = {name: ident for name, ident in (await s.execute(select(Role.name, Role.id))).all()}
+    ids = {name: ident for name, ident in (await s.execute(
+        select(Role.name, Role.id).where(Role.domain_id.is_(None)))).all()}
     out: dict[str, set[str]] = {}
     for prior, implied in IMPLIES.items():
         if prior in ids:
@@ -82,6 +83,11 @@ async def implications(s: AsyncSession) -> dict[str, set[str]]:
             RoleImplication.prior_role_id, RoleImplication.implied_role_id))).all():
         out.setdefault(prior_id, set()).add(implied_id)
     return out
+
+
+async def domain_role_ids(s: AsyncSession) -> set[str]:
+    """The roles of a domain, which only imply others."""
+    return set((await s.scalars(select(Role.id).where(Role.domain_id.is_not(None)))).all())
 
 
 def implied_closure(role_ids: set[str], implied: dict[str, set[str]]) -> set[str]:
@@ -126,7 +132,9 @@ async def effective_roles(s: AsyncSession, user_id: str, kind: ScopeKind,
     if not direct:
         return ()
     ids = implied_closure(direct, await implications(s))
-    rows = (await s.execute(select(Role.id, Role.name).where(Role.id.in_(ids)))).all()
+    # A domain's role only implies others: it is never in a token (Keystone).
+    rows = (await s.execute(select(Role.id, Role.name).where(
+        Role.id.in_(ids), Role.domain_id.is_(None)))).all()
     return tuple(sorted((Ref(i, n) for i, n in rows), key=lambda r: r.name))
 
 
