@@ -1,4 +1,4 @@
-"""Migration 0023: domain roles, domain configurations, endpoint groups and OAuth1
+"""Migration 0025: domain roles, domain configurations, endpoint groups and OAuth1
 consumers as the models declare them, on SQLite and PostgreSQL; the roles kept,
 their names unique per domain (globally for the global roles), and back again."""
 
@@ -29,7 +29,7 @@ async def _insert(db: Database, sql: str, **values: object) -> None:
 
 
 async def test_roles_are_kept_and_unique_per_domain(db_url: str) -> None:
-    await migrate.upgrade_async(db_url, before("0023"))
+    await migrate.upgrade_async(db_url, before("0025"))
     db = Database(db_url)
     role = ("INSERT INTO roles (id, name, description, created_at) "
             "VALUES (:id, :name, '', CURRENT_TIMESTAMP)")
@@ -50,7 +50,7 @@ async def test_roles_are_kept_and_unique_per_domain(db_url: str) -> None:
             await _insert(db, role, id="r4", name="operator")
         await _insert(db, "DELETE FROM roles WHERE id = 'r2'")
         await asyncio.to_thread(command.downgrade, migrate.alembic_config(db_url),
-                                before("0023"))
+                                before("0025"))
         with pytest.raises(IntegrityError):
             await _insert(db, role, id="r5", name="operator")
     finally:

@@ -7,8 +7,8 @@ treats NULLs as distinct, so the global roles' names stay unique by the
 partial index ``uq_roles_global_name``.  SQLite cannot drop a constraint:
 the table is recreated (batch mode) without it.
 
-Revision ID: 0023
-Revises: 0022
+Revision ID: 0025
+Revises: 0024
 Create Date: 2026-12-07 13:40:00
 """
 
@@ -17,8 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0023"
-down_revision = "0022"
+revision = "0025"
+down_revision = "0024"
 branch_labels = None
 depends_on = None
 
