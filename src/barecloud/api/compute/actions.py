@@ -19,6 +19,9 @@ from barecloud.services.compute import (
     schemas,
     server_groups,
 )
+from barecloud.services.compute import (
+    nova_floating_ips as fips,
+)
 
 router = declared.router(prefix="/servers")
 
@@ -34,6 +37,8 @@ UNSUPPORTED = {
 CONSOLE_ACTIONS = {"os-getSerialConsole": ("serial", "serial"),
                    "os-getVNCConsole": ("vnc", "novnc")}
 REMOTE_CONSOLES = (2, 6)
+# Nova's floating-IP proxy actions, up to 2.43.
+FLOATING_IP_ACTIONS = {"addFloatingIp": fips.associate, "removeFloatingIp": fips.disassociate}
 OTHER_NOVA_ACTIONS = (
     "pause", "unpause", "suspend", "resume", "revertResize",
     "migrate", "os-migrateLive", "evacuate", "shelve", "shelveOffload", "unshelve", "lock",
@@ -92,6 +97,8 @@ async def server_action(server_id: str, request: Request) -> Response:
         await server_groups.add(rt, ctx, server_id, args)
     elif name == "removeSecurityGroup":
         await server_groups.remove(rt, ctx, server_id, args)
+    elif name in FLOATING_IP_ACTIONS and params.version(request) <= fips.ASSOCIATE_LAST:
+        await FLOATING_IP_ACTIONS[name](rt, ctx, server_id, args)
     elif name in UNSUPPORTED:
         await queries.get(rt, ctx, server_id)  # an unknown server is still a 404
         raise InvalidParameter(UNSUPPORTED[name])

@@ -332,6 +332,8 @@ def _server_action(version: V | None) -> Schema:
         "os-resetState": _object({"state": {"type": "string", "enum": ["active", "error"]}},
                                  ["state"]),
         "injectNetworkInfo": {"type": ["null", "object"]},  # tempest sends {}
+        **({"addFloatingIp": ADD_FLOATING_IP, "removeFloatingIp": REMOVE_FLOATING_IP}
+           if version is None or version <= (2, 43) else {}),
     }}
 
 
@@ -520,6 +522,13 @@ SECURITY_GROUP_RULE: Schema = {
         "properties": {"group_id": {"type": ["string", "null"], "format": "uuid"},
                        "parent_group_id": UUID, "to_port": {}, "from_port": {},
                        "ip_protocol": {}, "cidr": {}}}}}
+# Nova's floating-IP proxy reads no schema: only ``pool`` is looked at.
+CREATE_FLOATING_IP: Schema = {"type": ["object", "null"],
+                              "properties": {"pool": {"type": ["string", "null"]}}}
+IP_ADDRESS: Schema = {"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]}
+ADD_FLOATING_IP: Schema = _object({"address": IP_ADDRESS, "fixed_address": IP_ADDRESS},
+                                  ["address"])
+REMOVE_FLOATING_IP: Schema = _object({"address": IP_ADDRESS}, ["address"])
 LIST_SECURITY_GROUPS_QUERY: Schema = {
     "type": "object", "properties": {"limit": LIMIT, "offset": LIMIT, "all_tenants": TEXT}}
 
