@@ -337,6 +337,12 @@ def _accounts(api: Api, tag: str, projects: int) -> list[dict[str, Any]]:
     """Tempest's pre-provisioned credentials: the personas of issue 21."""
     ident = api.identity
     roles = {r["name"]: r["id"] for r in api.call("GET", f"{ident}/roles")["roles"]}
+    if "manager" not in roles:
+        # Keystone 2024.2's fourth role (tempest's ``project_manager``): barecloud's
+        # Identity has no such built-in role, and its policy gives it nothing; the
+        # accounts let the test classes that ask for one set up.
+        roles["manager"] = api.call("POST", f"{ident}/roles", json={"role": {
+            "name": "manager"}})["role"]["id"]
     accounts: list[dict[str, Any]] = []
 
     def user(name: str, project_id: str | None = None) -> tuple[str, str]:
@@ -351,7 +357,7 @@ def _accounts(api: Api, tag: str, projects: int) -> list[dict[str, Any]]:
         pname = f"tempest-{tag}-p{i}"
         project = api.call("POST", f"{ident}/projects", json={"project": {
             "name": pname, "domain_id": "default"}})["project"]
-        for persona in ("member", "reader", "admin"):
+        for persona in ("member", "reader", "admin", "manager"):
             uname = f"{pname}-{persona}"
             uid, password = user(uname, project["id"])
             api.call("PUT", f"{ident}/projects/{project['id']}/users/{uid}/roles/"

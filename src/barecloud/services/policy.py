@@ -249,6 +249,7 @@ RULES: dict[str, str] = {
     "compute:server_groups:create": "role:member",
     "compute:server_groups:delete": _PROJECT_MEMBER,
     "compute:services:list": _ADMIN,  # os-services and os-hosts, as Nova's
+    "compute:usage_audit_log": _ADMIN,  # os-instance-usage-audit-log
     "compute:usage:list": _READ_ALL,  # os-simple-tenant-usage, every project's
     "compute:usage:show": _PROJECT_READER,
     "compute:quotas:show": _PROJECT_READER,
@@ -258,6 +259,7 @@ RULES: dict[str, str] = {
     "compute:quotas:delete": _ADMIN,
     "compute:limits:show": "role:reader",
     "compute:flavors:list": "@",
+    "compute:extensions": "@",  # Nova's fixed /extensions listing
     "compute:flavors:show": "@",
     "compute:flavors:create": _ADMIN,
     "compute:flavors:update": _ADMIN,
