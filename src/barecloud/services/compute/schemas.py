@@ -503,6 +503,12 @@ def _update_quota_class(version: V | None) -> Schema:
 
 UPDATE_QUOTA_CLASS = Versioned(_update_quota_class)
 LIMITS_QUERY: Schema = {"type": "object", "properties": {"tenant_id": TEXT}}
+_HOST_SWITCH: Schema = {"type": "string", "enum": ["enable", "disable", "Enable", "Disable",
+                                                 "ENABLE", "DISABLE"]}
+UPDATE_HOST: Schema = {  # nova/api/openstack/compute/schemas/hosts.py
+    "type": "object", "additionalProperties": False,
+    "properties": {"status": _HOST_SWITCH, "maintenance_mode": _HOST_SWITCH},
+    "anyOf": [{"required": ["status"]}, {"required": ["maintenance_mode"]}]}
 LIST_HYPERVISORS_QUERY: Schema = {"type": "object", "properties": {
     "hypervisor_hostname_pattern": TEXT, "limit": LIMIT, "marker": TEXT,
     "with_servers": TEXT,  # any other spelling than a true one is false, as before
