@@ -304,8 +304,10 @@ class Api:
         return r.json() if r.content and "json" in r.headers.get("content-type", "") else None
 
 
-def provision(api: Api, url: str, projects: int, nodes: int) -> Cloud:
-    """Accounts, flavors, images, nodes and a public network, all through the APIs."""
+def provision(api: Api, url: str, projects: int, nodes: int,
+              consoles: Path | None = None) -> Cloud:
+    """Accounts, flavors, images, nodes and a public network, all through the APIs.
+    ``consoles``: where the nodes' console logs are (a serve of the runner's own)."""
     cloud = Cloud(url=url, catalog=dict(api.catalog), admin=api.admin)
     tag = uuid.uuid4().hex[:6]
     cloud.accounts = _accounts(api, tag, projects)
@@ -324,7 +326,7 @@ def provision(api: Api, url: str, projects: int, nodes: int) -> Cloud:
         api.call("PUT", f"{image}/v2/images/{img['id']}/file", content=data,
                  headers={"Content-Type": "application/octet-stream"})
         cloud.images.append(img["id"])
-    _nodes(api, tag, nodes)
+    _nodes(api, tag, nodes, consoles)
     cloud.public_network = _public_network(api, tag)
     network = api.catalog["network"]
     cloud.extensions = sorted(e["alias"] for e in api.call(
@@ -381,14 +383,25 @@ def _accounts(api: Api, tag: str, projects: int) -> list[dict[str, Any]]:
     return accounts
 
 
-def _nodes(api: Api, tag: str, count: int) -> None:
+def _console_log(consoles: Path, name: str) -> dict[str, str]:
+    """A node's captured serial console, as a console server would write it (the
+    fake hardware prints nothing itself): its ``driver_info.console_log``."""
+    consoles.mkdir(parents=True, exist_ok=True)
+    log = consoles / f"{name}.log"
+    log.write_text("".join(f"[    {i}.000000] {name}: fake-hardware console line {i}\n"
+                           for i in range(1, 21)))
+    return {"console_log": str(log)}
+
+
+def _nodes(api: Api, tag: str, count: int, consoles: Path | None = None) -> None:
     """Fake-hardware nodes, made available: the machines Compute's servers land on."""
     bm = api.catalog["baremetal"].rstrip("/") + "/v1"
     made = []
     for i in range(count):
+        name = f"tempest-{tag}-{i:02d}"
         node = api.call("POST", f"{bm}/nodes", headers=IRONIC, json={
-            "driver": "fake-hardware", "name": f"tempest-{tag}-{i:02d}",
-            "resource_class": "baremetal",
+            "driver": "fake-hardware", "name": name, "resource_class": "baremetal",
+            "driver_info": _console_log(consoles, name) if consoles else {},
             "properties": {"cpus": 4, "memory_mb": 8192, "local_gb": 100}})
         made.append(node["uuid"])
     for verb, state in (("manage", "manageable"), ("provide", "available")):
@@ -703,7 +716,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             url, clouds = stack.enter_context(serve(work))
         api = Api(admin_of(clouds, args.cloud))
-        cloud = provision(api, url, args.projects, args.nodes)
+        cloud = provision(api, url, args.projects, args.nodes,
+                          None if args.url else work / "consoles")
         tempest = work / "tempest"
         shutil.rmtree(tempest, ignore_errors=True)
         workspace(tempest)
