@@ -148,6 +148,9 @@ class Server(TimestampMixin, Base):
     # root partition is the image's (cloud-init's growpart) on a machine's own disk.
     auto_disk_config: Mapped[bool] = mapped_column(Boolean, default=False,
                                                    server_default=false())
+    # Nova's lock: who locked it ("owner" or "admin"; None: unlocked) and why (2.73).
+    locked_by: Mapped[str | None] = mapped_column(String(5))
+    locked_reason: Mapped[str | None] = mapped_column(Text)
     launched_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     terminated_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 

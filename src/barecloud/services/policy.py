@@ -232,6 +232,9 @@ RULES: dict[str, str] = {
     "compute:servers:update": _PROJECT_MEMBER,
     "compute:servers:delete": _PROJECT_MEMBER,
     "compute:servers:action": _PROJECT_MEMBER,  # reboot, start, stop, rebuild...
+    "compute:servers:lock": _PROJECT_MEMBER,  # lock and unlock
+    "compute:servers:unlock_override": _ADMIN,  # unlock another kind's lock
+    "compute:context_is_admin": _ADMIN,  # Nova's context.is_admin: locks do not hold
     # Nova's os_compute_api:os-remote-consoles: a console URL is a way in.
     "compute:servers:remote_console": _PROJECT_MEMBER,
     "compute:servers:show:host_details": _ADMIN,  # OS-EXT-SRV-ATTR:*

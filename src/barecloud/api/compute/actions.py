@@ -14,6 +14,7 @@ from barecloud.errors import InvalidParameter
 from barecloud.services.compute import actions as server_actions
 from barecloud.services.compute import (
     console_log,
+    locks,
     queries,
     remote_consoles,
     schemas,
@@ -41,8 +42,8 @@ REMOTE_CONSOLES = (2, 6)
 FLOATING_IP_ACTIONS = {"addFloatingIp": fips.associate, "removeFloatingIp": fips.disassociate}
 OTHER_NOVA_ACTIONS = (
     "pause", "unpause", "suspend", "resume", "revertResize",
-    "migrate", "os-migrateLive", "evacuate", "shelve", "shelveOffload", "unshelve", "lock",
-    "unlock", "rescue", "unrescue", "changePassword", "trigger_crash_dump",
+    "migrate", "os-migrateLive", "evacuate", "shelve", "shelveOffload", "unshelve",
+    "rescue", "unrescue", "changePassword", "trigger_crash_dump",
     "resetNetwork", "restore", "forceDelete", "os-getVNCConsole", "os-getSPICEConsole",
     "os-getRDPConsole", "os-getSerialConsole",  # the console ones: from 2.6 (remote-consoles)
 )
@@ -97,6 +98,11 @@ async def server_action(server_id: str, request: Request) -> Response:
         await server_groups.add(rt, ctx, server_id, args)
     elif name == "removeSecurityGroup":
         await server_groups.remove(rt, ctx, server_id, args)
+    elif name == "lock":
+        reason = (args or {}).get("locked_reason") if isinstance(args, dict) else None
+        await locks.lock(rt, ctx, server_id, reason)
+    elif name == "unlock":
+        await locks.unlock(rt, ctx, server_id)
     elif name in FLOATING_IP_ACTIONS and params.version(request) <= fips.ASSOCIATE_LAST:
         await FLOATING_IP_ACTIONS[name](rt, ctx, server_id, args)
     elif name in UNSUPPORTED:

@@ -59,7 +59,7 @@ async def list_hosts(request: Request) -> JSONResponse:
     found = await nova_services.list_services(runtime(request), context(request))
     return JSONResponse({"hosts": [
         {"host_name": x.host, "service": x.binary.removeprefix("nova-"), "zone": x.zone}
-        for x in found if zone is None or x.zone == zone]})
+        for x in found if not zone or x.zone == zone]})  # Nova: a blank zone, no filter
 
 
 @router.get("/os-hosts/{host_name}")

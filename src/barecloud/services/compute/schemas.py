@@ -332,6 +332,11 @@ def _server_action(version: V | None) -> Schema:
         "os-resetState": _object({"state": {"type": "string", "enum": ["active", "error"]}},
                                  ["state"]),
         "injectNetworkInfo": {"type": ["null", "object"]},  # tempest sends {}
+        "lock": ({"type": ["object", "null"], "properties": {"locked_reason": {
+            "type": "string", "minLength": 1, "maxLength": 255}},
+            "additionalProperties": False} if since(version, (2, 73))
+            else {"type": ["object", "null"], "additionalProperties": False}),
+        "unlock": {"type": ["object", "null"], "additionalProperties": False},
         **({"addFloatingIp": ADD_FLOATING_IP, "removeFloatingIp": REMOVE_FLOATING_IP}
            if version is None or version <= (2, 43) else {}),
     }}
