@@ -207,6 +207,20 @@ class InstanceGroupMember(Base):
     server_uuid: Mapped[str] = mapped_column(String(36), primary_key=True, index=True)
 
 
+class Aggregate(TimestampMixin, Base):
+    """An admin's host aggregate (``os-aggregates``): a named group of compute hosts
+    with metadata.  The zones and the projects' own hosts are aggregates derived from
+    the hosts themselves, not rows (api/compute/aggregates.py)."""
+
+    __tablename__ = "aggregates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    hosts: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
 class QuotaClass(Base):
     """A quota class's limit on one resource (``os-quota-class-sets``): the ``default``
     class's are every project's defaults, over nova.conf's (quotas.DEFAULTS)."""

@@ -274,6 +274,9 @@ RULES: dict[str, str] = {
     "compute:hypervisors:show": _READ_ALL,
     # barecloud's hypervisor hosts (enrol, drain, remove; docs/design/vms.md).
     "compute:hypervisors:create": _ADMIN,
+    **{f"compute:aggregates:{verb}": _ADMIN for verb in (  # an admin's aggregates, Nova's
+        "list", "show", "create", "update", "delete", "add_host", "remove_host",
+        "set_metadata")},
     # A project turns the machines its active lease holds into its own hypervisors.
     "compute:hypervisors:create_on_leased": "rule:admin or (role:member and "
                                             "project_id:%(project_id)s)",

@@ -508,6 +508,26 @@ def _update_quota_class(version: V | None) -> Schema:
 
 UPDATE_QUOTA_CLASS = Versioned(_update_quota_class)
 LIMITS_QUERY: Schema = {"type": "object", "properties": {"tenant_id": TEXT}}
+# --- an admin's aggregates (nova/api/openstack/compute/schemas/aggregates.py) ---------
+_AGGREGATE_ZONE: Schema = {"type": ["string", "null"], "minLength": 1, "maxLength": 255}
+CREATE_AGGREGATE: Schema = {
+    "type": "object", "required": ["aggregate"], "additionalProperties": False,
+    "properties": {"aggregate": _object({"name": string(255, min_length=1),
+                                         "availability_zone": _AGGREGATE_ZONE}, ["name"])}}
+UPDATE_AGGREGATE: Schema = {
+    "type": "object", "required": ["aggregate"], "additionalProperties": False,
+    "properties": {"aggregate": {**_object({"name": string(255, min_length=1),
+                                            "availability_zone": _AGGREGATE_ZONE}),
+                                 "minProperties": 1}}}
+_AGGREGATE_HOST: Schema = _object({"host": string(255, min_length=1)}, ["host"])
+AGGREGATE_ACTION: Schema = {
+    "type": "object", "minProperties": 1, "maxProperties": 1, "additionalProperties": False,
+    "properties": {
+        "add_host": _AGGREGATE_HOST, "remove_host": _AGGREGATE_HOST,
+        "set_metadata": _object({"metadata": {
+            "type": "object", "additionalProperties": False,
+            "patternProperties": {"^[a-zA-Z0-9-_:. ]{1,255}$": {
+                "type": ["string", "null"], "maxLength": 255}}}}, ["metadata"])}}
 _HOST_SWITCH: Schema = {"type": "string", "enum": ["enable", "disable", "Enable", "Disable",
                                                  "ENABLE", "DISABLE"]}
 UPDATE_HOST: Schema = {  # nova/api/openstack/compute/schemas/hosts.py

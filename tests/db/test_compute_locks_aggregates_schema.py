@@ -1,5 +1,5 @@
-"""Migration 0024: servers' lock (``locked_by``, ``locked_reason``) as the model declares
-it, and back."""
+"""Migration 0024: servers' lock (``locked_by``, ``locked_reason``) and aggregates as the
+models declare them, and back."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import asyncio
 from alembic import command
 
 from barecloud.db import migrate
-from barecloud.db.compute_models import Server
+from barecloud.db.compute_models import Aggregate, Server
 from barecloud.db.session import Database
 from tests.db.schema import before, differences
 
-TABLES = {Server.__tablename__}
+TABLES = {Server.__tablename__, Aggregate.__tablename__}
 
 
 async def test_migration_matches_models(database: Database) -> None:
