@@ -44,7 +44,7 @@ OTHER_NOVA_ACTIONS = (
     "pause", "unpause", "suspend", "resume", "revertResize",
     "migrate", "os-migrateLive", "evacuate", "shelve", "shelveOffload", "unshelve",
     "rescue", "unrescue", "changePassword", "trigger_crash_dump",
-    "resetNetwork", "restore", "forceDelete", "os-getVNCConsole", "os-getSPICEConsole",
+    "resetNetwork", "os-getVNCConsole", "os-getSPICEConsole",
     "os-getRDPConsole", "os-getSerialConsole",  # the console ones: from 2.6 (remote-consoles)
 )
 
@@ -98,6 +98,8 @@ async def server_action(server_id: str, request: Request) -> Response:
         await server_groups.add(rt, ctx, server_id, args)
     elif name == "removeSecurityGroup":
         await server_groups.remove(rt, ctx, server_id, args)
+    elif name in ("restore", "forceDelete"):
+        await server_actions.soft_deleted_only(rt, ctx, server_id, name)
     elif name == "lock":
         reason = (args or {}).get("locked_reason") if isinstance(args, dict) else None
         await locks.lock(rt, ctx, server_id, reason)

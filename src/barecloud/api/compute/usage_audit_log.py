@@ -11,7 +11,7 @@ from barecloud.api.common import JSONResponse, context, runtime
 from barecloud.api.compute.inputs import accepts
 from barecloud.services.compute import usage_audit_log as audit
 
-router = declared.router(prefix="/os-instance-usage-audit-log")
+router = declared.router(prefix="/os-instance_usage_audit_log")  # Nova's spelling
 
 
 @router.get("")

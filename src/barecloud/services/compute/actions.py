@@ -259,3 +259,12 @@ async def inject_network_info(rt: Runtime, ctx: RequestContext, server_id: str) 
     """An admin's ``injectNetworkInfo``: nothing to do (a machine's network comes from its
     config drive and DHCP), as Nova's Ironic driver does nothing."""
     await authorized(rt, ctx, server_id, "compute:servers:reset_state")
+
+
+async def soft_deleted_only(rt: Runtime, ctx: RequestContext, server_id: str,
+                            action: str) -> None:
+    """``restore`` and ``forceDelete`` act on a soft-deleted server only; barecloud
+    deletes at once (Nova's ``reclaim_instance_interval`` 0), so a server they can
+    name is never in that state: 409, as Nova answers then."""
+    server = await authorized(rt, ctx, server_id, "compute:servers:action")
+    raise invalid_state(action, server)

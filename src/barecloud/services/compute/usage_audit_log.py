@@ -1,4 +1,4 @@
-"""Nova's instance usage audit log (``os-instance-usage-audit-log``), admin only.
+"""Nova's instance usage audit log (``os-instance_usage_audit_log``), admin only.
 
 Nova's compute services write a task log per audit period when
 ``instance_usage_audit`` is on (it is off by default); the API reports the
