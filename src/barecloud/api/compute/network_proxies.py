@@ -6,32 +6,16 @@ From 2.36 the paths answer 404, as Nova's, before their input is read.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
-
 from fastapi import Request, Response
 
 from barecloud.api import accepts as declared
 from barecloud.api.common import JSONResponse, context, runtime
-from barecloud.api.compute import params
-from barecloud.api.compute.inputs import accepts, request_of
+from barecloud.api.compute.inputs import accepts
+from barecloud.api.compute.security_groups import proxy  # the same versions: to 2.35
 from barecloud.services.compute import nova_floating_ips as fips
 from barecloud.services.compute import nova_networks, schemas
 
 router = declared.router()
-F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
-
-
-def proxy(handler: F) -> F:
-    """Not there from 2.36 (Nova's MAX_PROXY_API_SUPPORT_VERSION is 2.35)."""
-
-    @functools.wraps(handler)
-    async def gated(*args: Any, **kwargs: Any) -> Any:
-        fips.proxied(params.version(request_of(args, kwargs)))
-        return await handler(*args, **kwargs)
-
-    return gated  # type: ignore[return-value]
 
 
 @router.get("/os-floating-ips")

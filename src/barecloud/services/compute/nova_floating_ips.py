@@ -34,12 +34,6 @@ from barecloud.services.tenancy import project_of
 ASSOCIATE_LAST = (2, 43)  # addFloatingIp/removeFloatingIp: Nova's 2.44 removed them
 
 
-def proxied(version: tuple[int, int], last: tuple[int, int] = (2, 35)) -> None:
-    """Not there after ``last`` (Nova's MAX_PROXY_API_SUPPORT_VERSION for the proxy)."""
-    if version > last:
-        raise NotFound("The resource could not be found.")
-
-
 async def _view(s: AsyncSession, fip: FloatingIP) -> dict[str, Any]:
     net = await s.get(Network, fip.floating_network_id)
     device = None
