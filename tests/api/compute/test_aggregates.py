@@ -51,3 +51,4 @@ def test_refusals(nova: Nova) -> None:
         "aggregate": {"name": f"z-{uuid.uuid4().hex[:6]}", "availability_zone": "az"}}), 400)
     assert fault(nova.request("DELETE", "/os-aggregates/abc"), 400)
     assert fault(nova.request("DELETE", "/os-aggregates/2147000000"), 404)
+    assert fault(nova.request("GET", f"/os-aggregates/{2**70}"), 404)

@@ -37,10 +37,13 @@ def row_id(ident: str) -> int | None:
     return value - ID_BASE if value > ID_BASE else None
 
 
+_INT_MAX = 2**31 - 1  # an id past the column's range names no row (not a 500)
+
+
 async def _find(rt: Runtime, ident: str) -> Aggregate:
     rid = row_id(ident)
     async with rt.db.session() as s:
-        found = await s.get(Aggregate, rid) if rid is not None else None
+        found = await s.get(Aggregate, rid) if rid is not None and rid <= _INT_MAX else None
     if found is None:
         raise NotFound(f"Aggregate {ident} could not be found.")
     return found
