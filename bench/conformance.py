@@ -341,8 +341,9 @@ def _accounts(api: Api, tag: str, projects: int) -> list[dict[str, Any]]:
     roles = {r["name"]: r["id"] for r in api.call("GET", f"{ident}/roles")["roles"]}
     if "manager" not in roles:
         # Keystone 2024.2's fourth role (tempest's ``project_manager``): barecloud's
-        # Identity has no such built-in role, and its policy gives it nothing; the
-        # accounts let the test classes that ask for one set up.
+        # Identity has no such built-in role, and its policy gives it nothing beyond
+        # the member role its accounts also get (as Keystone's manager implies
+        # member); they let the test classes that ask for one set up.
         roles["manager"] = api.call("POST", f"{ident}/roles", json={"role": {
             "name": "manager"}})["role"]["id"]
     accounts: list[dict[str, Any]] = []
@@ -362,10 +363,13 @@ def _accounts(api: Api, tag: str, projects: int) -> list[dict[str, Any]]:
         for persona in ("member", "reader", "admin", "manager"):
             uname = f"{pname}-{persona}"
             uid, password = user(uname, project["id"])
-            api.call("PUT", f"{ident}/projects/{project['id']}/users/{uid}/roles/"
-                     f"{roles[persona]}")
+            # Keystone's manager implies member: the account has both.
+            granted = ["member", "manager"] if persona == "manager" else [persona]
+            for role in granted:
+                api.call("PUT", f"{ident}/projects/{project['id']}/users/{uid}/roles/"
+                         f"{roles[role]}")
             accounts.append({"username": uname, "password": password,
-                             "project_name": pname, "roles": [persona]})
+                             "project_name": pname, "roles": granted})
     # Three of each: tempest takes an account per test class for as long as the class
     # runs, and refuses (rather than waits) when none is free.
     for persona in ("admin", "member", "reader"):
