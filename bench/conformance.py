@@ -304,8 +304,10 @@ class Api:
         return r.json() if r.content and "json" in r.headers.get("content-type", "") else None
 
 
-def provision(api: Api, url: str, projects: int, nodes: int) -> Cloud:
-    """Accounts, flavors, images, nodes and a public network, all through the APIs."""
+def provision(api: Api, url: str, projects: int, nodes: int,
+              consoles: Path | None = None) -> Cloud:
+    """Accounts, flavors, images, nodes and a public network, all through the APIs.
+    ``consoles``: where the nodes' console logs are (a serve of the runner's own)."""
     cloud = Cloud(url=url, catalog=dict(api.catalog), admin=api.admin)
     tag = uuid.uuid4().hex[:6]
     cloud.accounts = _accounts(api, tag, projects)
@@ -324,7 +326,7 @@ def provision(api: Api, url: str, projects: int, nodes: int) -> Cloud:
         api.call("PUT", f"{image}/v2/images/{img['id']}/file", content=data,
                  headers={"Content-Type": "application/octet-stream"})
         cloud.images.append(img["id"])
-    _nodes(api, tag, nodes)
+    _nodes(api, tag, nodes, consoles)
     cloud.public_network = _public_network(api, tag)
     network = api.catalog["network"]
     cloud.extensions = sorted(e["alias"] for e in api.call(
@@ -337,6 +339,13 @@ def _accounts(api: Api, tag: str, projects: int) -> list[dict[str, Any]]:
     """Tempest's pre-provisioned credentials: the personas of issue 21."""
     ident = api.identity
     roles = {r["name"]: r["id"] for r in api.call("GET", f"{ident}/roles")["roles"]}
+    if "manager" not in roles:
+        # Keystone 2024.2's fourth role (tempest's ``project_manager``): barecloud's
+        # Identity has no such built-in role, and its policy gives it nothing beyond
+        # the member role its accounts also get (as Keystone's manager implies
+        # member); they let the test classes that ask for one set up.
+        roles["manager"] = api.call("POST", f"{ident}/roles", json={"role": {
+            "name": "manager"}})["role"]["id"]
     accounts: list[dict[str, Any]] = []
 
     def user(name: str, project_id: str | None = None) -> tuple[str, str]:
@@ -351,13 +360,16 @@ def _accounts(api: Api, tag: str, projects: int) -> list[dict[str, Any]]:
         pname = f"tempest-{tag}-p{i}"
         project = api.call("POST", f"{ident}/projects", json={"project": {
             "name": pname, "domain_id": "default"}})["project"]
-        for persona in ("member", "reader", "admin"):
+        for persona in ("member", "reader", "admin", "manager"):
             uname = f"{pname}-{persona}"
             uid, password = user(uname, project["id"])
-            api.call("PUT", f"{ident}/projects/{project['id']}/users/{uid}/roles/"
-                     f"{roles[persona]}")
+            # Keystone's manager implies member: the account has both.
+            granted = ["member", "manager"] if persona == "manager" else [persona]
+            for role in granted:
+                api.call("PUT", f"{ident}/projects/{project['id']}/users/{uid}/roles/"
+                         f"{roles[role]}")
             accounts.append({"username": uname, "password": password,
-                             "project_name": pname, "roles": [persona]})
+                             "project_name": pname, "roles": granted})
     # Three of each: tempest takes an account per test class for as long as the class
     # runs, and refuses (rather than waits) when none is free.
     for persona in ("admin", "member", "reader"):
@@ -375,14 +387,25 @@ def _accounts(api: Api, tag: str, projects: int) -> list[dict[str, Any]]:
     return accounts
 
 
-def _nodes(api: Api, tag: str, count: int) -> None:
+def _console_log(consoles: Path, name: str) -> dict[str, str]:
+    """A node's captured serial console, as a console server would write it (the
+    fake hardware prints nothing itself): its ``driver_info.console_log``."""
+    consoles.mkdir(parents=True, exist_ok=True)
+    log = consoles / f"{name}.log"
+    log.write_text("".join(f"[    {i}.000000] {name}: fake-hardware console line {i}\n"
+                           for i in range(1, 21)))
+    return {"console_log": str(log)}
+
+
+def _nodes(api: Api, tag: str, count: int, consoles: Path | None = None) -> None:
     """Fake-hardware nodes, made available: the machines Compute's servers land on."""
     bm = api.catalog["baremetal"].rstrip("/") + "/v1"
     made = []
     for i in range(count):
+        name = f"tempest-{tag}-{i:02d}"
         node = api.call("POST", f"{bm}/nodes", headers=IRONIC, json={
-            "driver": "fake-hardware", "name": f"tempest-{tag}-{i:02d}",
-            "resource_class": "baremetal",
+            "driver": "fake-hardware", "name": name, "resource_class": "baremetal",
+            "driver_info": _console_log(consoles, name) if consoles else {},
             "properties": {"cpus": 4, "memory_mb": 8192, "local_gb": 100}})
         made.append(node["uuid"])
     for verb, state in (("manage", "manageable"), ("provide", "available")):
@@ -697,7 +720,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             url, clouds = stack.enter_context(serve(work))
         api = Api(admin_of(clouds, args.cloud))
-        cloud = provision(api, url, args.projects, args.nodes)
+        cloud = provision(api, url, args.projects, args.nodes,
+                          None if args.url else work / "consoles")
         tempest = work / "tempest"
         shutil.rmtree(tempest, ignore_errors=True)
         workspace(tempest)

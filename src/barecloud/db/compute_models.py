@@ -148,6 +148,9 @@ class Server(TimestampMixin, Base):
     # root partition is the image's (cloud-init's growpart) on a machine's own disk.
     auto_disk_config: Mapped[bool] = mapped_column(Boolean, default=False,
                                                    server_default=false())
+    # Nova's lock: who locked it ("owner" or "admin"; None: unlocked) and why (2.73).
+    locked_by: Mapped[str | None] = mapped_column(String(5))
+    locked_reason: Mapped[str | None] = mapped_column(Text)
     launched_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     terminated_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
@@ -202,6 +205,20 @@ class InstanceGroupMember(Base):
     group_id: Mapped[int] = mapped_column(
         ForeignKey("instance_groups.id", ondelete="CASCADE"), primary_key=True)
     server_uuid: Mapped[str] = mapped_column(String(36), primary_key=True, index=True)
+
+
+class Aggregate(TimestampMixin, Base):
+    """An admin's host aggregate (``os-aggregates``): a named group of compute hosts
+    with metadata.  The zones and the projects' own hosts are aggregates derived from
+    the hosts themselves, not rows (api/compute/aggregates.py)."""
+
+    __tablename__ = "aggregates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    hosts: Mapped[list[str]] = mapped_column(JSON, default=list)
 
 
 class QuotaClass(Base):

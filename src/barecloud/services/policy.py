@@ -271,6 +271,9 @@ RULES: dict[str, str] = {
     "compute:servers:update": _PROJECT_MEMBER,
     "compute:servers:delete": _PROJECT_MEMBER,
     "compute:servers:action": _PROJECT_MEMBER,  # reboot, start, stop, rebuild...
+    "compute:servers:lock": _PROJECT_MEMBER,  # lock and unlock
+    "compute:servers:unlock_override": _ADMIN,  # unlock another kind's lock
+    "compute:context_is_admin": _ADMIN,  # Nova's context.is_admin: locks do not hold
     # Nova's os_compute_api:os-remote-consoles: a console URL is a way in.
     "compute:servers:remote_console": _PROJECT_MEMBER,
     "compute:servers:show:host_details": _ADMIN,  # OS-EXT-SRV-ATTR:*
@@ -288,6 +291,7 @@ RULES: dict[str, str] = {
     "compute:server_groups:create": "role:member",
     "compute:server_groups:delete": _PROJECT_MEMBER,
     "compute:services:list": _ADMIN,  # os-services and os-hosts, as Nova's
+    "compute:usage_audit_log": _ADMIN,  # os-instance-usage-audit-log
     "compute:usage:list": _READ_ALL,  # os-simple-tenant-usage, every project's
     "compute:usage:show": _PROJECT_READER,
     "compute:quotas:show": _PROJECT_READER,
@@ -297,6 +301,7 @@ RULES: dict[str, str] = {
     "compute:quotas:delete": _ADMIN,
     "compute:limits:show": "role:reader",
     "compute:flavors:list": "@",
+    "compute:extensions": "@",  # Nova's fixed /extensions listing
     "compute:flavors:show": "@",
     "compute:flavors:create": _ADMIN,
     "compute:flavors:update": _ADMIN,
@@ -308,6 +313,9 @@ RULES: dict[str, str] = {
     "compute:hypervisors:show": _READ_ALL,
     # barecloud's hypervisor hosts (enrol, drain, remove; docs/design/vms.md).
     "compute:hypervisors:create": _ADMIN,
+    **{f"compute:aggregates:{verb}": _ADMIN for verb in (  # an admin's aggregates, Nova's
+        "list", "show", "create", "update", "delete", "add_host", "remove_host",
+        "set_metadata")},
     # A project turns the machines its active lease holds into its own hypervisors.
     "compute:hypervisors:create_on_leased": "rule:admin or (role:member and "
                                             "project_id:%(project_id)s)",

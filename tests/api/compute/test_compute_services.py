@@ -44,3 +44,25 @@ def test_hosts_below_2_43(nova: Nova, rc: str) -> None:
     assert fault(nova.request("GET", "/os-hosts/nowhere", version="2.42"), 404) == \
         "Compute host nowhere could not be found."
     assert fault(nova.request("GET", "/os-hosts", version="2.43"), 404)
+
+
+def test_host_update_and_power_are_the_ironic_drivers_501(nova: Nova, rc: str) -> None:
+    """Nova's Ironic driver implements neither: the input, the host and then 501."""
+    node = nova.node(rc)
+    host = f"/os-hosts/{node['name']}"
+    for body in ({}, {"status": "invalid"}, {"maintenance_mode": "on"},
+                 {"status": "enable", "other": 1}):
+        assert fault(nova.request("PUT", host, version="2.42", json=body), 400), body
+    assert fault(nova.request("PUT", "/os-hosts/nowhere", version="2.42",
+                              json={"status": "enable"}), 404)
+    assert fault(nova.request("PUT", host, version="2.42", json={
+        "status": "disable", "maintenance_mode": "enable"}), 501) == \
+        "Virt driver does not implement host disabled status."
+    assert fault(nova.request("PUT", host, version="2.42", json={
+        "maintenance_mode": "Enable"}), 501) == \
+        "Virt driver does not implement host maintenance mode."
+    for action in ("reboot", "shutdown", "startup"):
+        assert fault(nova.request("GET", f"{host}/{action}", version="2.42"), 501) == \
+            "Virt driver does not implement host power management."
+        assert fault(nova.request("GET", f"/os-hosts/nowhere/{action}", version="2.42"), 404)
+    assert fault(nova.request("GET", f"{host}/reboot", version="2.43"), 404)

@@ -122,3 +122,14 @@ def test_hypervisor_statistics_search_and_servers(nova: Nova, rc: str) -> None:
                      version="2.52")["hypervisors"]
     assert host["servers"] == [{"uuid": sid, "name": "on-host"}]
     nova.request("DELETE", f"/servers/{sid}")
+
+
+def test_extensions_listing_as_novas(nova: Nova) -> None:
+    listed = nova.ok("GET", "/extensions")["extensions"]
+    hosts = next(e for e in listed if e["name"] == "Hosts")
+    assert hosts == {"alias": "os-hosts", "name": "Hosts", "links": [],
+                     "description": "Admin-only host administration.",
+                     "namespace": "http://docs.openstack.org/compute/ext/fake_xml",
+                     "updated": "2014-12-03T00:00:00Z"}
+    assert nova.ok("GET", "/extensions/os-consoles")["extension"]["alias"] == "os-consoles"
+    assert fault(nova.request("GET", "/extensions/os-nothing"), 404)

@@ -95,3 +95,19 @@ def test_bad_input_creates_nothing(nova: Nova) -> None:
     for body, words in cases:
         assert words in fault(nova.request("POST", "/os-keypairs", json=body), 400), body
     assert nova.ok("GET", "/os-keypairs")["keypairs"] == before
+
+
+def test_an_x509_keypair_is_generated_as_novas(nova: Nova) -> None:
+    """Nova's WinRM certificate: a self-signed certificate for the user, its SHA-1
+    fingerprint, and the private key once."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    made = nova.ok("POST", "/os-keypairs", 201, version="2.2", json={
+        "keypair": {"name": _name(), "type": "x509"}})["keypair"]
+    assert made["type"] == "x509" and "PRIVATE KEY" in made["private_key"]
+    cert = x509.load_pem_x509_certificate(made["public_key"].encode())
+    assert cert.subject == cert.issuer
+    assert made["fingerprint"] == cert.fingerprint(hashes.SHA1()).hex(":")
+    shown = nova.ok("GET", f"/os-keypairs/{made['name']}")["keypair"]
+    assert shown["public_key"] == made["public_key"] and "private_key" not in shown

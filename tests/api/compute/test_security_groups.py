@@ -114,3 +114,8 @@ def test_the_proxies_end_at_2_36(nova: Nova, old: Nova) -> None:
         r = nova.request(method, path, version="2.36", json=body)
         assert fault(r, 404) == "The resource could not be found.", (method, path)
     assert old.ok("GET", f"/os-security-groups/{gid}")  # still there
+
+
+def test_delete_naming_no_group_is_404(old: Nova) -> None:
+    for path in ("/os-security-groups", "/os-security-groups/"):  # the latter redirected
+        assert fault(old.request("DELETE", path, follow_redirects=True), 404), path

@@ -152,3 +152,28 @@ def test_a_project_sees_its_own_hypervisors_only(admin: Tokened, demo: Tokened) 
     fault(demo.request("GET", "/os-hypervisors"), 403)
     fault(demo.request("PUT", f"/barecloud-hypervisors/{own['id']}", json={
         "hypervisor": {"status": "disabled"}}), 403)
+
+
+def test_a_locked_server_refuses_its_owner_not_the_admin(admin: Tokened, demo: Tokened,
+                                                         rc: str) -> None:
+    """Nova's lock: 409 for the owner's actions, an admin's lock not the owner's to undo."""
+    admin.node(rc)
+    sid = demo.create(f"lock-{rc}", admin.image(), admin.flavor(rc))["server"]["id"]
+    assert demo.wait_status(sid, "ACTIVE")["locked"] is False
+    assert demo.action(sid, {"lock": {"locked_reason": "maintenance"}}).status_code == 202
+    shown = demo.server(sid, version="2.73")
+    assert (shown["locked"], shown["locked_reason"]) == (True, "maintenance")
+    assert fault(demo.action(sid, {"os-stop": None}), 409) == f"Instance {sid} is locked"
+    assert fault(demo.request("DELETE", f"/servers/{sid}"), 409)
+    assert demo.action(sid, {"unlock": None}).status_code == 202
+    assert demo.server(sid)["locked"] is False
+    # An admin's lock: the owner cannot undo it, and the admin's own actions go through.
+    assert admin.action(sid, {"lock": None}).status_code == 202
+    assert fault(demo.action(sid, {"unlock": None}), 403)
+    assert admin.action(sid, {"os-stop": None}).status_code == 202
+    assert admin.action(sid, {"unlock": None}).status_code == 202
+    assert fault(demo.request("POST", f"/servers/{sid}/action", version="2.72",
+                              json={"lock": {"locked_reason": "x"}}), 400)
+    demo.wait_status(sid, "SHUTOFF")
+    assert demo.request("DELETE", f"/servers/{sid}").status_code == 204
+    demo.wait_gone(sid)

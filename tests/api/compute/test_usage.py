@@ -55,3 +55,20 @@ def test_usage_of_a_launched_server(nova: Nova, rc: str) -> None:
                    params={"start": _when(-1), "end": _when(1)})["tenant_usage"]
     [entry] = [u for u in gone["server_usages"] if u["instance_id"] == sid]
     assert entry["state"] == "terminated" and entry["ended_at"]
+
+
+def test_usage_audit_log_reports_hosts_not_run(nova: Nova) -> None:
+    """No usage audit task runs here: every compute host is "not run", as a Nova's with
+    ``instance_usage_audit`` off."""
+    listed = nova.ok("GET", "/os-instance_usage_audit_log")["instance_usage_audit_logs"]
+    assert listed["num_hosts"] == listed["num_hosts_not_run"] == len(listed["hosts_not_run"])
+    assert (listed["num_hosts_done"], listed["log"], listed["total_errors"]) == (0, {}, 0)
+    shown = nova.ok("GET", "/os-instance_usage_audit_log/2026-03-15%2010:00:00")[
+        "instance_usage_audit_log"]
+    assert (shown["period_beginning"], shown["period_ending"]) == (
+        "2026-02-01 00:00:00", "2026-03-01 00:00:00")
+    january = nova.ok("GET", "/os-instance_usage_audit_log/2026-01-02%2000:00:00.5")[
+        "instance_usage_audit_log"]
+    assert january["period_beginning"] == "2025-12-01 00:00:00"
+    assert fault(nova.request("GET", "/os-instance_usage_audit_log/invalid_time"), 400) == \
+        "Invalid timestamp for date invalid_time"

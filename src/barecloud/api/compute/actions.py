@@ -14,10 +14,14 @@ from barecloud.errors import InvalidParameter
 from barecloud.services.compute import actions as server_actions
 from barecloud.services.compute import (
     console_log,
+    locks,
     queries,
     remote_consoles,
     schemas,
     server_groups,
+)
+from barecloud.services.compute import (
+    nova_floating_ips as fips,
 )
 
 router = declared.router(prefix="/servers")
@@ -34,11 +38,13 @@ UNSUPPORTED = {
 CONSOLE_ACTIONS = {"os-getSerialConsole": ("serial", "serial"),
                    "os-getVNCConsole": ("vnc", "novnc")}
 REMOTE_CONSOLES = (2, 6)
+# Nova's floating-IP proxy actions, up to 2.43.
+FLOATING_IP_ACTIONS = {"addFloatingIp": fips.associate, "removeFloatingIp": fips.disassociate}
 OTHER_NOVA_ACTIONS = (
     "pause", "unpause", "suspend", "resume", "revertResize",
-    "migrate", "os-migrateLive", "evacuate", "shelve", "shelveOffload", "unshelve", "lock",
-    "unlock", "rescue", "unrescue", "changePassword", "trigger_crash_dump",
-    "resetNetwork", "restore", "forceDelete", "os-getVNCConsole", "os-getSPICEConsole",
+    "migrate", "os-migrateLive", "evacuate", "shelve", "shelveOffload", "unshelve",
+    "rescue", "unrescue", "changePassword", "trigger_crash_dump",
+    "resetNetwork", "os-getVNCConsole", "os-getSPICEConsole",
     "os-getRDPConsole", "os-getSerialConsole",  # the console ones: from 2.6 (remote-consoles)
 )
 
@@ -92,6 +98,15 @@ async def server_action(server_id: str, request: Request) -> Response:
         await server_groups.add(rt, ctx, server_id, args)
     elif name == "removeSecurityGroup":
         await server_groups.remove(rt, ctx, server_id, args)
+    elif name in ("restore", "forceDelete"):
+        await server_actions.soft_deleted_only(rt, ctx, server_id, name)
+    elif name == "lock":
+        reason = (args or {}).get("locked_reason") if isinstance(args, dict) else None
+        await locks.lock(rt, ctx, server_id, reason)
+    elif name == "unlock":
+        await locks.unlock(rt, ctx, server_id)
+    elif name in FLOATING_IP_ACTIONS and params.version(request) <= fips.ASSOCIATE_LAST:
+        await FLOATING_IP_ACTIONS[name](rt, ctx, server_id, args)
     elif name in UNSUPPORTED:
         await queries.get(rt, ctx, server_id)  # an unknown server is still a 404
         raise InvalidParameter(UNSUPPORTED[name])

@@ -1,5 +1,10 @@
 """/os-services (read) and /os-hosts (below 2.43): barecloud's processes and compute hosts
-as Nova shows its services and hosts (services/compute/nova_services.py says which)."""
+as Nova shows its services and hosts (services/compute/nova_services.py says which).
+
+A host's update and power actions are Nova's answers for its Ironic driver, which
+implements neither: checked (input, admin, a known host), then 501.  A compute
+service is disabled here through the node's maintenance or the VM host's
+``enabled`` (Bare Metal API, ``barecloud-hypervisors``)."""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from fastapi import Request
 from barecloud.api import accepts as declared
 from barecloud.api.common import JSONResponse, context, runtime
 from barecloud.api.compute import params, render
+from barecloud.api.compute.errors import error_response
 from barecloud.api.compute.inputs import accepts
 from barecloud.errors import NotFound
 from barecloud.services.compute import nova_services, schemas
@@ -53,7 +59,7 @@ async def list_hosts(request: Request) -> JSONResponse:
     found = await nova_services.list_services(runtime(request), context(request))
     return JSONResponse({"hosts": [
         {"host_name": x.host, "service": x.binary.removeprefix("nova-"), "zone": x.zone}
-        for x in found if zone is None or x.zone == zone]})
+        for x in found if not zone or x.zone == zone]})  # Nova: a blank zone, no filter
 
 
 @router.get("/os-hosts/{host_name}")
@@ -68,3 +74,29 @@ async def show_host(host_name: str, request: Request) -> JSONResponse:
                                                 "cpu": cpu, "memory_mb": mem,
                                                 "disk_gb": disk}}
                                   for project, (cpu, mem, disk) in usage.items()]})
+
+
+async def _known_host(request: Request, host_name: str) -> None:
+    _before_removal(request)
+    if not await nova_services.list_services(runtime(request), context(request),
+                                             host=host_name, binary="nova-compute"):
+        raise NotFound(f"Compute host {host_name} could not be found.")
+
+
+@router.put("/os-hosts/{host_name}")
+@accepts(body=schemas.UPDATE_HOST)
+async def update_host(host_name: str, request: Request) -> JSONResponse:
+    await _known_host(request, host_name)
+    body = request.state.body
+    if body.get("status") is not None:
+        return error_response(501, "Virt driver does not implement host disabled status.")
+    return error_response(501, "Virt driver does not implement host maintenance mode.")
+
+
+@router.get("/os-hosts/{host_name}/{action}")
+@accepts()
+async def host_power_action(host_name: str, action: str, request: Request) -> JSONResponse:
+    if action not in ("reboot", "shutdown", "startup"):
+        raise NotFound("The resource could not be found.")
+    await _known_host(request, host_name)
+    return error_response(501, "Virt driver does not implement host power management.")

@@ -171,7 +171,7 @@ class Servers:
         if self.v2_90:
             body["OS-EXT-SRV-ATTR:hostname"] = s.hostname
         if self.v2_9:
-            body["locked"] = False
+            body["locked"] = s.locked_by is not None
         if self.v2_19:
             body["description"] = s.description
         if self.v2_26:
@@ -181,7 +181,7 @@ class Servers:
         if self.v2_71 and shape != "detail":  # Nova leaves them out of a page
             body["server_groups"] = list(server_groups or [])
         if self.v2_73:
-            body["locked_reason"] = None
+            body["locked_reason"] = s.locked_reason
         if self.v2_96 and full:
             body["pinned_availability_zone"] = s.requested_az
         if shape == "rebuild" and self.v2_57:

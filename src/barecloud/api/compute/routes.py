@@ -8,6 +8,7 @@ from barecloud.api.compute import (
     actions,
     aggregates,
     compute_services,
+    extensions,
     flavors,
     host_agent,
     hosts,
@@ -16,6 +17,7 @@ from barecloud.api.compute import (
     instance_actions,
     instance_groups,
     keypairs,
+    network_proxies,
     quotas,
     root,
     security_groups,
@@ -25,13 +27,16 @@ from barecloud.api.compute import (
     server_tags,
     servers,
     usage,
+    usage_audit_log,
 )
 
 ROUTERS = (servers.router, actions.router, flavors.router, keypairs.router, quotas.router,
            hosts.router, hypervisor_hosts.router, aggregates.router, server_ips.router,
            server_metadata.router, server_tags.router, instance_actions.router,
            instance_groups.router, compute_services.router,
-           usage.router, server_extras.router, images.router, security_groups.router)
+           usage.router, server_extras.router, images.router, security_groups.router,
+           network_proxies.router, extensions.router,
+           usage_audit_log.router)
 PREFIXES = ("/compute/v2.1", "/compute/v2")
 
 

@@ -17,6 +17,7 @@ from barecloud.api import accepts as declared
 from barecloud.api.common import JSONResponse, context, runtime
 from barecloud.api.compute import params
 from barecloud.api.compute.inputs import accepts, request_of
+from barecloud.errors import NotFound
 from barecloud.services.compute import nova_security_groups as groups
 from barecloud.services.compute import schemas
 
@@ -86,6 +87,14 @@ async def show_security_group(group_id: str, request: Request) -> JSONResponse:
 async def update_security_group(group_id: str, request: Request) -> JSONResponse:
     return JSONResponse({"security_group": await groups.update(
         runtime(request), context(request), group_id, _body(request))})
+
+
+@router.delete("/os-security-groups")
+@proxy
+@accepts()
+async def delete_without_id(request: Request) -> Response:
+    """No group named: Nova's router finds no such route (404)."""
+    raise NotFound("The resource could not be found.")
 
 
 @router.delete("/os-security-groups/{group_id}", status_code=202)

@@ -30,6 +30,7 @@ from barecloud.services.compute import (
     vm_placement,
 )
 from barecloud.services.compute import status as st
+from barecloud.services.compute.locks import check_unlocked
 from barecloud.services.compute.queries import find
 from barecloud.services.context import RequestContext, Runtime
 
@@ -60,6 +61,13 @@ async def authorized(rt: Runtime, ctx: RequestContext, server_id: str, rule: str
     return server
 
 
+async def changeable(rt: Runtime, ctx: RequestContext, server_id: str, rule: str) -> Server:
+    """``authorized``, and not locked against the caller (Nova's ``check_instance_lock``)."""
+    server = await authorized(rt, ctx, server_id, rule)
+    check_unlocked(ctx, server)
+    return server
+
+
 async def update_server(rt: Runtime, ctx: RequestContext, server_id: str,
                         body: dict[str, Any]) -> None:
     """``body`` fits schemas.UPDATE_SERVER at the request's version."""
@@ -76,7 +84,7 @@ async def update_server(rt: Runtime, ctx: RequestContext, server_id: str,
 async def delete(rt: Runtime, ctx: RequestContext, server_id: str) -> None:
     """A server without a node or host goes at once; one with a node once the node is
     undeployed, a VM once its host has deleted it."""
-    server = await authorized(rt, ctx, server_id, "compute:servers:delete")
+    server = await changeable(rt, ctx, server_id, "compute:servers:delete")
     now = utcnow()
     batched = False
     async with rt.db.session() as s:
@@ -122,17 +130,17 @@ async def reboot(rt: Runtime, ctx: RequestContext, server_id: str,
                  body: dict[str, Any]) -> None:
     """``body`` fits schemas.REBOOT."""
     kind: str = body["type"]
-    server = await authorized(rt, ctx, server_id, "compute:servers:action")
+    server = await changeable(rt, ctx, server_id, "compute:servers:action")
     await _intend(rt, ctx, server, f"reboot_{kind.lower()}")
 
 
 async def start(rt: Runtime, ctx: RequestContext, server_id: str) -> None:
-    await _intend(rt, ctx, await authorized(rt, ctx, server_id, "compute:servers:action"),
+    await _intend(rt, ctx, await changeable(rt, ctx, server_id, "compute:servers:action"),
                   "start")
 
 
 async def stop(rt: Runtime, ctx: RequestContext, server_id: str) -> None:
-    await _intend(rt, ctx, await authorized(rt, ctx, server_id, "compute:servers:action"),
+    await _intend(rt, ctx, await changeable(rt, ctx, server_id, "compute:servers:action"),
                   "stop")
 
 
@@ -144,7 +152,7 @@ async def rebuild(rt: Runtime, ctx: RequestContext, server_id: str,
         raise InvalidParameter("preserve_ephemeral is not supported: a rebuild rewrites the "
                                "whole disk.")
     image_id = servers.ref_id(data["imageRef"], "imageRef").lower()
-    server = await authorized(rt, ctx, server_id, "compute:servers:action")
+    server = await changeable(rt, ctx, server_id, "compute:servers:action")
     image = await servers.check_image(rt, ctx, image_id)
     servers.check_image_fits(image, server.flavor.get("disk", 0), server.flavor.get("ram", 0))
     values: dict[str, Any] = {"image_ref": image.uuid}
@@ -170,7 +178,7 @@ async def resize(rt: Runtime, ctx: RequestContext, server_id: str,
     the intent, so a resize never takes a host past its ratios; the server then
     waits in VERIFY_RESIZE for confirmResize, as Nova's do.
     """
-    server = await authorized(rt, ctx, server_id, "compute:servers:action")
+    server = await changeable(rt, ctx, server_id, "compute:servers:action")
     if not vm_placement.is_vm(server):
         raise InvalidParameter("Resizing a bare-metal server is not supported: its flavor "
                                "is the machine it runs on.")
@@ -217,7 +225,7 @@ async def resize(rt: Runtime, ctx: RequestContext, server_id: str,
 
 
 async def confirm_resize(rt: Runtime, ctx: RequestContext, server_id: str) -> None:
-    server = await authorized(rt, ctx, server_id, "compute:servers:action")
+    server = await changeable(rt, ctx, server_id, "compute:servers:action")
     async with rt.db.session() as s:
         instance_actions.record(s, ctx, server, "confirmResize")
         done = await s.execute(
@@ -251,3 +259,12 @@ async def inject_network_info(rt: Runtime, ctx: RequestContext, server_id: str) 
     """An admin's ``injectNetworkInfo``: nothing to do (a machine's network comes from its
     config drive and DHCP), as Nova's Ironic driver does nothing."""
     await authorized(rt, ctx, server_id, "compute:servers:reset_state")
+
+
+async def soft_deleted_only(rt: Runtime, ctx: RequestContext, server_id: str,
+                            action: str) -> None:
+    """``restore`` and ``forceDelete`` act on a soft-deleted server only; barecloud
+    deletes at once (Nova's ``reclaim_instance_interval`` 0), so a server they can
+    name is never in that state: 409, as Nova answers then."""
+    server = await authorized(rt, ctx, server_id, "compute:servers:action")
+    raise invalid_state(action, server)

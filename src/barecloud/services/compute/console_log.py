@@ -22,7 +22,7 @@ from barecloud.services.compute import queries, vm_consoles
 from barecloud.services.compute.actions import authorized
 from barecloud.services.context import RequestContext, Runtime
 
-# As libvirt's driver: at most the last 100 KiB, then the last ``length`` lines.
+# As libvirt's driver: at most the last 100 KiB, then Nova's tail of ``length`` lines.
 MAX_BYTES = 100 * 1024
 
 
@@ -40,8 +40,9 @@ def tail(path: Path, length: int | None) -> str:
         text = text.partition("\n")[2]
     if length is None or length < 0:
         return text
-    lines = text.splitlines(keepends=True)
-    return "".join(lines[-length:]) if length else ""
+    # Nova's ``_tail_log``: the last ``length`` pieces of the text split at newlines
+    # (a final newline leaves an empty last piece, which counts).
+    return "\n".join(text.split("\n")[-length:]) if length else ""
 
 
 async def output(rt: Runtime, ctx: RequestContext, server_id: str, length: int | None) -> str:

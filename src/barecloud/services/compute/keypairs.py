@@ -2,20 +2,24 @@
 
 An imported key is checked by parsing it (``cryptography``), and its
 fingerprint is Nova's: the MD5 of the key blob, colon-separated.  A key
-pair created without a public key is generated here (Ed25519) and its
-private key is returned once, never stored.
+pair created without a public key is generated here (Ed25519; for ``x509``,
+Nova's WinRM certificate: RSA 2048, self-signed for CN=<user>, client auth,
+ten years) and its private key is returned once, never stored.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import datetime as dt
 import hashlib
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -60,6 +64,34 @@ def generate() -> tuple[str, str]:
     public = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
                                            serialization.PublicFormat.OpenSSH).decode()
     return private, public
+
+
+UPN = ObjectIdentifier("1.3.6.1.4.1.311.20.2.3")  # Microsoft's user principal name
+
+
+def generate_x509(user_id: str) -> tuple[str, str]:
+    """Nova's ``generate_winrm_x509_cert``: (PEM private key, PEM certificate)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, user_id)])
+    now = dt.datetime.now(dt.UTC)
+    principal = f"{user_id}@localhost".encode()
+    size = len(principal)  # a DER UTF8String: its tag, its length, its bytes
+    length = bytes([size]) if size < 128 else \
+        bytes([0x80 | ((size.bit_length() + 7) // 8)]) + size.to_bytes(
+            (size.bit_length() + 7) // 8, "big")
+    upn = b"\x0c" + length + principal
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now).not_valid_after(now + dt.timedelta(days=3650))
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]),
+                           critical=False)
+            .add_extension(x509.SubjectAlternativeName([x509.OtherName(UPN, upn)]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    private = key.private_bytes(serialization.Encoding.PEM,
+                                serialization.PrivateFormat.TraditionalOpenSSL,
+                                serialization.NoEncryption()).decode()
+    return private, cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
 def _owner(ctx: RequestContext, user_id: str | None) -> str:
@@ -108,10 +140,9 @@ async def create(rt: Runtime, ctx: RequestContext, body: dict[str, Any]) -> Crea
     policy.authorize(ctx, "compute:keypairs:create", {"user_id": owner})
     private_key = None
     if public_key is None:
-        if key_type == "x509":
-            raise InvalidParameter("Keypair generation is only possible for type 'ssh'; "
-                                   "import an x509 certificate as public_key.")
-        private_key, public_key = generate()
+        made = (await asyncio.to_thread(generate_x509, owner) if key_type == "x509"
+                else generate())
+        private_key, public_key = made
     keypair = KeyPair(user_id=owner, name=name, public_key=public_key, type=key_type,
                       fingerprint=fingerprint(public_key, key_type))
     exists = Conflict(f"Key pair '{name}' already exists.")

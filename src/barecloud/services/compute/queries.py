@@ -96,6 +96,8 @@ class Shown(NamedTuple):
     access_ip_v6: str | None
     tags: list[str]
     auto_disk_config: bool
+    locked_by: str | None
+    locked_reason: str | None
     launched_at: dt.datetime | None
     terminated_at: dt.datetime | None
     created_at: dt.datetime

@@ -332,6 +332,13 @@ def _server_action(version: V | None) -> Schema:
         "os-resetState": _object({"state": {"type": "string", "enum": ["active", "error"]}},
                                  ["state"]),
         "injectNetworkInfo": {"type": ["null", "object"]},  # tempest sends {}
+        "lock": ({"type": ["object", "null"], "properties": {"locked_reason": {
+            "type": "string", "minLength": 1, "maxLength": 255}},
+            "additionalProperties": False} if since(version, (2, 73))
+            else {"type": ["object", "null"], "additionalProperties": False}),
+        "unlock": {"type": ["object", "null"], "additionalProperties": False},
+        **({"addFloatingIp": ADD_FLOATING_IP, "removeFloatingIp": REMOVE_FLOATING_IP}
+           if version is None or version <= (2, 43) else {}),
     }}
 
 
@@ -501,6 +508,32 @@ def _update_quota_class(version: V | None) -> Schema:
 
 UPDATE_QUOTA_CLASS = Versioned(_update_quota_class)
 LIMITS_QUERY: Schema = {"type": "object", "properties": {"tenant_id": TEXT}}
+# --- an admin's aggregates (nova/api/openstack/compute/schemas/aggregates.py) ---------
+_AGGREGATE_ZONE: Schema = {"type": ["string", "null"], "minLength": 1, "maxLength": 255}
+CREATE_AGGREGATE: Schema = {
+    "type": "object", "required": ["aggregate"], "additionalProperties": False,
+    "properties": {"aggregate": _object({"name": string(255, min_length=1),
+                                         "availability_zone": _AGGREGATE_ZONE}, ["name"])}}
+UPDATE_AGGREGATE: Schema = {
+    "type": "object", "required": ["aggregate"], "additionalProperties": False,
+    "properties": {"aggregate": {**_object({"name": string(255, min_length=1),
+                                            "availability_zone": _AGGREGATE_ZONE}),
+                                 "minProperties": 1}}}
+_AGGREGATE_HOST: Schema = _object({"host": string(255, min_length=1)}, ["host"])
+AGGREGATE_ACTION: Schema = {
+    "type": "object", "minProperties": 1, "maxProperties": 1, "additionalProperties": False,
+    "properties": {
+        "add_host": _AGGREGATE_HOST, "remove_host": _AGGREGATE_HOST,
+        "set_metadata": _object({"metadata": {
+            "type": "object", "additionalProperties": False,
+            "patternProperties": {"^[a-zA-Z0-9-_:. ]{1,255}$": {
+                "type": ["string", "null"], "maxLength": 255}}}}, ["metadata"])}}
+_HOST_SWITCH: Schema = {"type": "string", "enum": ["enable", "disable", "Enable", "Disable",
+                                                 "ENABLE", "DISABLE"]}
+UPDATE_HOST: Schema = {  # nova/api/openstack/compute/schemas/hosts.py
+    "type": "object", "additionalProperties": False,
+    "properties": {"status": _HOST_SWITCH, "maintenance_mode": _HOST_SWITCH},
+    "anyOf": [{"required": ["status"]}, {"required": ["maintenance_mode"]}]}
 LIST_HYPERVISORS_QUERY: Schema = {"type": "object", "properties": {
     "hypervisor_hostname_pattern": TEXT, "limit": LIMIT, "marker": TEXT,
     "with_servers": TEXT,  # any other spelling than a true one is false, as before
@@ -520,6 +553,13 @@ SECURITY_GROUP_RULE: Schema = {
         "properties": {"group_id": {"type": ["string", "null"], "format": "uuid"},
                        "parent_group_id": UUID, "to_port": {}, "from_port": {},
                        "ip_protocol": {}, "cidr": {}}}}}
+# Nova's floating-IP proxy reads no schema: only ``pool`` is looked at.
+CREATE_FLOATING_IP: Schema = {"type": ["object", "null"],
+                              "properties": {"pool": {"type": ["string", "null"]}}}
+IP_ADDRESS: Schema = {"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]}
+ADD_FLOATING_IP: Schema = _object({"address": IP_ADDRESS, "fixed_address": IP_ADDRESS},
+                                  ["address"])
+REMOVE_FLOATING_IP: Schema = _object({"address": IP_ADDRESS}, ["address"])
 LIST_SECURITY_GROUPS_QUERY: Schema = {
     "type": "object", "properties": {"limit": LIMIT, "offset": LIMIT, "all_tenants": TEXT}}
 
