@@ -1,4 +1,4 @@
-"""Migration 0024: servers' lock (``locked_by``, ``locked_reason``) and aggregates as the
+"""Migration 0026: servers' lock (``locked_by``, ``locked_reason``) and aggregates as the
 models declare them, and back."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ async def test_migration_matches_models(database: Database) -> None:
 
 async def test_downgrade_and_upgrade_again(db_url: str) -> None:
     await migrate.upgrade_async(db_url)
-    await asyncio.to_thread(command.downgrade, migrate.alembic_config(db_url), before("0024"))
+    await asyncio.to_thread(command.downgrade, migrate.alembic_config(db_url), before("0026"))
     await migrate.upgrade_async(db_url)
     db = Database(db_url)
     try:

@@ -1,8 +1,8 @@
 """compute servers: Nova's lock (``locked_by``: owner or admin; ``locked_reason``);
 ``aggregates``: an admin's host aggregates (name, metadata, hosts)
 
-Revision ID: 0024
-Revises: 0023
+Revision ID: 0026
+Revises: 0025
 Create Date: 2026-12-07 14:00:00
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0024"
-down_revision = "0023"
+revision = "0026"
+down_revision = "0025"
 branch_labels = None
 depends_on = None
 
