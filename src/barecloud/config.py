@@ -180,6 +180,8 @@ class Settings(BaseSettings):
     # Background work (everything but a user's read) holding a turn at once, per
     # process (docs/design/admission.md); 0: 2 on SQLite, 8 on PostgreSQL.
     admission_slots: int = Field(default=0, ge=0)
+    # No turn given back for this long: the holders are stuck, one more is taken.
+    admission_max_wait: float = Field(default=2.0, gt=0)
 
     # Divided periodic work (docs/design/engine.md, "Power sync").  A step that
     # raises a retryable driver error (a BMC with no free session) is run again

@@ -38,8 +38,11 @@ def baseline_of(selection: str) -> set[str]:
 def test_no_test_of_the_baseline_stops_passing(tmp_path: Path) -> None:
     out = tmp_path / "run"
     args = [a for s in CI_SELECTIONS for a in ("--selection", s)]
+    # Niced: its minutes of CPU (tempest, a service, its clients) take the idle
+    # cores, not the time the lab tests beside it wait on their deadlines for.
     run = subprocess.run(
-        [str(support.REPO / "bench/conformance"), *args, "--out", str(out)],
+        ["nice", "-n", "10", str(support.REPO / "bench/conformance"), *args,
+         "--out", str(out)],
         env={**os.environ, "BARECLOUD_PYTHON": sys.executable},
         capture_output=True, text=True, timeout=1500, check=False)
     report = run.stdout[-8000:] + run.stderr[-4000:]

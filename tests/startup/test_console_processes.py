@@ -317,6 +317,7 @@ async def test_the_owner_dying_closes_the_agents_leg_and_the_survivor_serves(
             await ws.send(b"again\n")
             await eventually(lambda: guest.received.endswith(b"again\n"), 20)
         await asyncio.wait_for(guest.hung_up.wait(), 20)
+        await no_rows(vm, 20)  # the survivor's session row goes once it ends
         # A session the dead owner announced (as if it died before the leg came):
         # the survivor's long-poll lists it, the leg it hands over fails (4404),
         # and the row goes; nothing waits on it.

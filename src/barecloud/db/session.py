@@ -146,11 +146,13 @@ class Database:
 
     def __init__(self, url: str, *, pool_size: int = 40, busy_timeout_ms: int = 30000,
                  idle_in_transaction_s: float | None = None,
-                 admission_slots: int | None = None) -> None:
+                 admission_slots: int | None = None,
+                 admission_max_wait: float = 2.0) -> None:
         self.url = url
         # SQLite runs every transaction inline, one after another: two turns only let
         # one task's wait (a client, the pool) overlap another's work.
-        self.admission = Admission(admission_slots or (2 if is_sqlite(url) else 8))
+        self.admission = Admission(admission_slots or (2 if is_sqlite(url) else 8),
+                                   admission_max_wait)
         self.engine = make_engine(url, pool_size=pool_size, busy_timeout_ms=busy_timeout_ms,
                                   idle_in_transaction_s=idle_in_transaction_s)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False,

@@ -57,7 +57,8 @@ async def prepare(settings: Settings) -> Database:
     db = Database(settings.effective_database_url, pool_size=settings.db_pool_size,
                   busy_timeout_ms=settings.sqlite_busy_timeout_ms,
                   idle_in_transaction_s=settings.conductor_heartbeat_timeout,
-                  admission_slots=settings.admission_slots or None)
+                  admission_slots=settings.admission_slots or None,
+                  admission_max_wait=settings.admission_max_wait)
     # Rows of a barecloud that stored BMC passwords in plaintext: sealed now.
     resealed = await sealed.seal_plaintext(db, sealed.keyring(settings.data_dir))
     if resealed:

@@ -135,18 +135,22 @@ class Page:
     more: bool  # a full page: the client may ask for the next
 
 
+def visible_rows(model: type[T], visible: ColumnElement[bool] | None) -> Select[Any]:
+    """The rows of ``model`` the caller sees (``visible``: None, all), to list."""
+    q = select(model)
+    return q if visible is None else q.where(visible)
+
+
 async def fetch_visible(s: AsyncSession, model: type[T], ident: str,
                         visible: ColumnElement[bool] | None,
                         not_found: Callable[[str], Exception], for_update: bool = False) -> T:
     """The row ``ident`` of ``model`` if the caller sees it (``visible``: None, all),
     read afresh and, ``for_update``, locked; else the resource's Neutron 404."""
     table: Any = model
-    q = select(model).where(table.id == ident)
-    if visible is not None:
-        q = q.where(visible)
+    q = visible_rows(model, visible).where(table.id == ident)
     if for_update:
         q = q.with_for_update(of=model)
-    row = await s.scalar(q.execution_options(populate_existing=True))
+    row: T | None = await s.scalar(q.execution_options(populate_existing=True))
     if row is None:
         raise not_found(ident)
     return row

@@ -35,6 +35,7 @@ from barecloud.services.network.common import (
     page,
     sees_all,
     updated,
+    visible_rows,
 )
 from barecloud.services.network.errors import (
     BadRequest,
@@ -96,10 +97,7 @@ async def get(rt: Runtime, ctx: RequestContext, fip_id: str) -> FloatingIP:
 
 async def list_floatingips(rt: Runtime, ctx: RequestContext, query: ListQuery) -> Page:
     policy.authorize(ctx, "network:get_floatingip", {"project_id": project_of(ctx)})
-    q = select(FloatingIP)
-    cond = _visible(ctx)
-    if cond is not None:
-        q = q.where(cond)
+    q = visible_rows(FloatingIP, _visible(ctx))
     async with rt.db.session() as s:
         return await page(s, q, FloatingIP, query, FILTERS, SORTS, rt.settings.api_max_limit,
                           FloatingIPNotFound)

@@ -47,6 +47,7 @@ from barecloud.services.network.common import (
     page,
     shared_with,
     updated,
+    visible_rows,
 )
 from barecloud.services.network.errors import (
     InvalidInput,
@@ -104,10 +105,7 @@ async def get(rt: Runtime, ctx: RequestContext, network_id: str) -> Network:
 
 async def list_networks(rt: Runtime, ctx: RequestContext, query: ListQuery) -> Page:
     policy.authorize(ctx, "network:get_network")
-    q = select(Network)
-    cond = network_visible(ctx)
-    if cond is not None:
-        q = q.where(cond)
+    q = visible_rows(Network, network_visible(ctx))
     filters = dict(FILTERS)
     if "shared" in query.filters:  # Neutron's per-caller meaning: shared with me
         wanted = [attrs.to_bool(v) for v in query.filters["shared"]]

@@ -49,6 +49,7 @@ from barecloud.services.network.common import (
     page,
     sees_all,
     updated,
+    visible_rows,
 )
 from barecloud.services.network.errors import (
     HTTPBadRequest,
@@ -138,10 +139,7 @@ async def get(rt: Runtime, ctx: RequestContext, port_id: str) -> NetworkPort:
 
 async def list_ports(rt: Runtime, ctx: RequestContext, query: ListQuery) -> Page:
     policy.authorize(ctx, "network:get_port")
-    q = select(NetworkPort)
-    cond = _visible(ctx)
-    if cond is not None:
-        q = q.where(cond)
+    q = visible_rows(NetworkPort, _visible(ctx))
     async with rt.db.session() as s:
         return await page(s, q, NetworkPort, query, FILTERS, SORTS,
                           rt.settings.api_max_limit, PortNotFound)

@@ -36,8 +36,10 @@ from barecloud.services.network.common import (
     ListQuery,
     Page,
     column_filter,
+    fetch_visible,
     page,
     sees_all,
+    visible_rows,
 )
 from barecloud.services.network.errors import (
     DuplicateRbacPolicy,
@@ -66,14 +68,7 @@ def _visible(ctx: RequestContext) -> Any:
 
 
 async def fetch(s: AsyncSession, ctx: RequestContext, policy_id: str) -> NetworkRbac:
-    q = select(NetworkRbac).where(NetworkRbac.id == policy_id)
-    cond = _visible(ctx)
-    if cond is not None:
-        q = q.where(cond)
-    row = await s.scalar(q)
-    if row is None:
-        raise RbacPolicyNotFound(policy_id)
-    return row
+    return await fetch_visible(s, NetworkRbac, policy_id, _visible(ctx), RbacPolicyNotFound)
 
 
 async def get(rt: Runtime, ctx: RequestContext, policy_id: str) -> NetworkRbac:
@@ -84,10 +79,7 @@ async def get(rt: Runtime, ctx: RequestContext, policy_id: str) -> NetworkRbac:
 
 async def list_policies(rt: Runtime, ctx: RequestContext, query: ListQuery) -> Page:
     policy.authorize(ctx, "network:get_rbac_policy")
-    q = select(NetworkRbac)
-    cond = _visible(ctx)
-    if cond is not None:
-        q = q.where(cond)
+    q = visible_rows(NetworkRbac, _visible(ctx))
     async with rt.db.session() as s:
         return await page(s, q, NetworkRbac, query, FILTERS, SORTS, rt.settings.api_max_limit,
                           RbacPolicyNotFound)

@@ -49,6 +49,7 @@ from barecloud.services.network.common import (
     page,
     sees_all,
     updated,
+    visible_rows,
 )
 from barecloud.services.network.errors import (
     BadRequest,
@@ -155,10 +156,7 @@ async def get(rt: Runtime, ctx: RequestContext, router_id: str) -> RouterView:
 
 async def list_routers(rt: Runtime, ctx: RequestContext, query: ListQuery) -> Page:
     policy.authorize(ctx, "network:get_router", {"project_id": project_of(ctx)})
-    q = select(Router)
-    cond = _visible(ctx)
-    if cond is not None:
-        q = q.where(cond)
+    q = visible_rows(Router, _visible(ctx))
     async with rt.db.session() as s:
         found = await page(s, q, Router, query, FILTERS, SORTS, rt.settings.api_max_limit,
                            RouterNotFound)

@@ -53,6 +53,7 @@ from barecloud.services.network.common import (
     page,
     sees_all,
     updated,
+    visible_rows,
 )
 from barecloud.services.network.errors import (
     HTTPBadRequest,
@@ -193,10 +194,7 @@ async def get(rt: Runtime, ctx: RequestContext, group_id: str) -> SecurityGroup:
 async def list_groups(rt: Runtime, ctx: RequestContext, query: ListQuery) -> Page:
     policy.authorize(ctx, "network:get_security_group")
     await ensure_default(rt.db, project_of(ctx))  # Neutron makes it on first sight
-    q = select(SecurityGroup)
-    cond = visible(ctx)
-    if cond is not None:
-        q = q.where(cond)
+    q = visible_rows(SecurityGroup, visible(ctx))
     async with rt.db.session() as s:
         return await page(s, q, SecurityGroup, query, GROUP_FILTERS, GROUP_SORTS,
                           rt.settings.api_max_limit, SecurityGroupNotFound)
@@ -322,10 +320,7 @@ async def get_rule(rt: Runtime, ctx: RequestContext, rule_id: str) -> SecurityGr
 
 async def list_rules(rt: Runtime, ctx: RequestContext, query: ListQuery) -> Page:
     policy.authorize(ctx, "network:get_security_group_rule")
-    q = select(SecurityGroupRule)
-    cond = _rules_visible(ctx)
-    if cond is not None:
-        q = q.where(cond)
+    q = visible_rows(SecurityGroupRule, _rules_visible(ctx))
     async with rt.db.session() as s:
         return await page(s, q, SecurityGroupRule, query, RULE_FILTERS, RULE_SORTS,
                           rt.settings.api_max_limit, SecurityGroupRuleNotFound)

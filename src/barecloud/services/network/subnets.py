@@ -24,10 +24,12 @@ from barecloud.services.network.common import (
     bool_filter,
     column_filter,
     create_all,
+    fetch_visible,
     int_filter,
     page,
     updated,
     visible_network_ids,
+    visible_rows,
 )
 from barecloud.services.network.errors import (
     BadRequest,
@@ -76,14 +78,7 @@ def target(subnet: Subnet | None, network: Network) -> dict[str, Any]:
 
 
 async def fetch(s: AsyncSession, ctx: RequestContext, subnet_id: str) -> Subnet:
-    q = select(Subnet).where(Subnet.id == subnet_id)
-    cond = _visible(ctx)
-    if cond is not None:
-        q = q.where(cond)
-    subnet = await s.scalar(q)
-    if subnet is None:
-        raise SubnetNotFound(subnet_id)
-    return subnet
+    return await fetch_visible(s, Subnet, subnet_id, _visible(ctx), SubnetNotFound)
 
 
 async def get(rt: Runtime, ctx: RequestContext, subnet_id: str) -> Subnet:
@@ -94,10 +89,7 @@ async def get(rt: Runtime, ctx: RequestContext, subnet_id: str) -> Subnet:
 
 async def list_subnets(rt: Runtime, ctx: RequestContext, query: ListQuery) -> Page:
     policy.authorize(ctx, "network:get_subnet")
-    q = select(Subnet)
-    cond = _visible(ctx)
-    if cond is not None:
-        q = q.where(cond)
+    q = visible_rows(Subnet, _visible(ctx))
     async with rt.db.session() as s:
         return await page(s, q, Subnet, query, FILTERS, SORTS, rt.settings.api_max_limit,
                           SubnetNotFound)
