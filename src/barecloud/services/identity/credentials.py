@@ -17,13 +17,13 @@ from barecloud.db.identity_models import Credential
 from barecloud.errors import Conflict, InvalidParameter, NotFound
 from barecloud.services import policy
 from barecloud.services.context import RequestContext, Runtime
-from barecloud.services.identity import projects, users, validate
+from barecloud.services.identity import projects, rows, users, validate
 
 KNOWN = {"id", "user_id", "project_id", "type", "blob", "links"}
 
 
 def not_found(ident: str) -> NotFound:
-    return NotFound(f"Could not find credential: {ident}.")
+    return rows.not_found("credential", ident)
 
 
 def _keys(rt: Runtime) -> sealed.Keyring:
@@ -44,10 +44,7 @@ def _ec2_blob(blob: str) -> dict[str, Any]:
 
 
 async def _find(s: AsyncSession, ident: str) -> Credential:
-    row = await s.get(Credential, ident)
-    if row is None:
-        raise not_found(ident)
-    return row
+    return await rows.get(s, Credential, ident, "credential")
 
 
 def opened(rt: Runtime, row: Credential) -> str:

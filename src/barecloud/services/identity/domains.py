@@ -23,21 +23,18 @@ from barecloud.db.identity_models import (
 from barecloud.errors import Conflict, Forbidden, NotFound
 from barecloud.services import policy
 from barecloud.services.context import RequestContext, Runtime
-from barecloud.services.identity import validate
+from barecloud.services.identity import rows, validate
 from barecloud.services.identity.tokens import tokens_of
 
 KNOWN = {"name", "description", "enabled", "tags", "options", "id", "links", "explicit_domain_id"}
 
 
 def not_found(ident: str) -> NotFound:
-    return NotFound(f"Could not find domain: {ident}.")
+    return rows.not_found("domain", ident)
 
 
 async def find(s: AsyncSession, ident: str) -> Domain:
-    domain = await s.get(Domain, ident)
-    if domain is None:
-        raise not_found(ident)
-    return domain
+    return await rows.get(s, Domain, ident, "domain")
 
 
 async def find_by_name(s: AsyncSession, name: str) -> Domain:

@@ -16,16 +16,13 @@ from barecloud.db.identity_models import EndpointGroup, EndpointGroupProject, Pr
 from barecloud.errors import NotFound
 from barecloud.services import policy
 from barecloud.services.context import RequestContext, Runtime
-from barecloud.services.identity import projects, validate
+from barecloud.services.identity import projects, rows, validate
 
 KNOWN = {"id", "name", "description", "filters", "links"}
 
 
 async def _find(s: AsyncSession, ident: str) -> EndpointGroup:
-    row = await s.get(EndpointGroup, ident)
-    if row is None:
-        raise NotFound(f"Could not find endpoint group: {ident}.")
-    return row
+    return await rows.get(s, EndpointGroup, ident, "endpoint group")
 
 
 async def create(rt: Runtime, ctx: RequestContext, body: Any) -> EndpointGroup:

@@ -12,21 +12,18 @@ from barecloud.db.identity_models import DEFAULT_DOMAIN, Group, GroupMember, Use
 from barecloud.errors import Conflict, NotFound
 from barecloud.services import policy
 from barecloud.services.context import RequestContext, Runtime
-from barecloud.services.identity import domains, users, validate
+from barecloud.services.identity import domains, rows, users, validate
 from barecloud.services.identity.tokens import tokens_of
 
 KNOWN = {"name", "domain_id", "description", "id", "links"}
 
 
 def not_found(ident: str) -> NotFound:
-    return NotFound(f"Could not find group: {ident}.")
+    return rows.not_found("group", ident)
 
 
 async def find(s: AsyncSession, ident: str) -> Group:
-    group = await s.get(Group, ident)
-    if group is None:
-        raise not_found(ident)
-    return group
+    return await rows.get(s, Group, ident, "group")
 
 
 async def get(rt: Runtime, ctx: RequestContext, ident: str) -> Group:

@@ -11,19 +11,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from barecloud.db.identity_models import OAuthConsumer
-from barecloud.errors import NotFound
 from barecloud.services import policy
 from barecloud.services.context import RequestContext, Runtime
-from barecloud.services.identity import passwords, validate
+from barecloud.services.identity import passwords, rows, validate
 
 KNOWN = {"id", "description", "secret", "links"}
 
 
 async def _find(s: AsyncSession, ident: str) -> OAuthConsumer:
-    row = await s.get(OAuthConsumer, ident)
-    if row is None:
-        raise NotFound(f"Could not find consumer: {ident}.")
-    return row
+    return await rows.get(s, OAuthConsumer, ident, "consumer")
 
 
 async def create(rt: Runtime, ctx: RequestContext, body: Any) -> tuple[OAuthConsumer, str]:

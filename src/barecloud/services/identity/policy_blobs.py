@@ -9,19 +9,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from barecloud.db.identity_models import Policy
-from barecloud.errors import NotFound
 from barecloud.services import policy
 from barecloud.services.context import RequestContext, Runtime
-from barecloud.services.identity import validate
+from barecloud.services.identity import rows, validate
 
 KNOWN = {"id", "type", "blob", "links"}
 
 
 async def _find(s: AsyncSession, ident: str) -> Policy:
-    row = await s.get(Policy, ident)
-    if row is None:
-        raise NotFound(f"Could not find policy: {ident}.")
-    return row
+    return await rows.get(s, Policy, ident, "policy")
 
 
 async def create(rt: Runtime, ctx: RequestContext, body: Any) -> Policy:

@@ -19,7 +19,7 @@ from barecloud.db.identity_models import (
 from barecloud.errors import Conflict, Forbidden, InvalidParameter, NotFound, quote
 from barecloud.services import policy
 from barecloud.services.context import RequestContext, Runtime
-from barecloud.services.identity import domains, validate
+from barecloud.services.identity import domains, rows, validate
 from barecloud.services.identity.subjects import assigned_targets
 from barecloud.services.identity.tokens import tokens_of
 
@@ -29,14 +29,11 @@ NAME_MAX = 64
 
 
 def not_found(ident: str) -> NotFound:
-    return NotFound(f"Could not find project: {ident}.")
+    return rows.not_found("project", ident)
 
 
 async def find(s: AsyncSession, ident: str) -> Project:
-    project = await s.get(Project, ident)
-    if project is None:
-        raise not_found(ident)
-    return project
+    return await rows.get(s, Project, ident, "project")
 
 
 async def find_by_name(s: AsyncSession, name: str, domain_id: str) -> Project:

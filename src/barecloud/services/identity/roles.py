@@ -20,7 +20,7 @@ from barecloud.db.identity_models import Role, RoleImplication
 from barecloud.errors import Conflict, Forbidden, NotFound
 from barecloud.services import policy
 from barecloud.services.context import RequestContext, Runtime
-from barecloud.services.identity import domains, validate
+from barecloud.services.identity import domains, rows, validate
 from barecloud.services.identity.subjects import IMPLIES, implications, implied_closure
 from barecloud.services.identity.tokens import tokens_of
 
@@ -28,14 +28,11 @@ BUILT_IN = ("admin", "member", "reader")
 
 
 def not_found(ident: str) -> NotFound:
-    return NotFound(f"Could not find role: {ident}.")
+    return rows.not_found("role", ident)
 
 
 async def find(s: AsyncSession, ident: str) -> Role:
-    role = await s.get(Role, ident)
-    if role is None:
-        raise not_found(ident)
-    return role
+    return await rows.get(s, Role, ident, "role")
 
 
 async def by_name(s: AsyncSession) -> dict[str, Role]:

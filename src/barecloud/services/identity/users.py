@@ -11,7 +11,7 @@ from barecloud.db.identity_models import DEFAULT_DOMAIN, User
 from barecloud.errors import Conflict, InvalidParameter, NotFound, Unauthorized, quote
 from barecloud.services import policy
 from barecloud.services.context import RequestContext, Runtime
-from barecloud.services.identity import domains, passwords, projects, validate
+from barecloud.services.identity import domains, passwords, projects, rows, validate
 from barecloud.services.identity.subjects import AUTH_FAILED
 from barecloud.services.identity.tokens import tokens_of
 
@@ -21,14 +21,11 @@ NAME_MAX = 255
 
 
 def not_found(ident: str) -> NotFound:
-    return NotFound(f"Could not find user: {ident}.")
+    return rows.not_found("user", ident)
 
 
 async def find(s: AsyncSession, ident: str) -> User:
-    user = await s.get(User, ident)
-    if user is None:
-        raise not_found(ident)
-    return user
+    return await rows.get(s, User, ident, "user")
 
 
 async def find_by_name(s: AsyncSession, name: str, domain_id: str) -> User:
