@@ -65,7 +65,7 @@ def _v6_addresses(svc: support.Service, machine: str, prefix: bool = False) -> l
             if "local" in a and not a.get("tentative")]  # iproute2 6.1 leaves {} too
 
 
-def _wait_v6(svc: support.Service, machine: str, want: str, timeout: float = 90,
+def _wait_v6(svc: support.Service, machine: str, want: str, timeout: float = 180,
              prefix: bool = False) -> list[str]:
     deadline, got = time.monotonic() + timeout, []
     while time.monotonic() < deadline:

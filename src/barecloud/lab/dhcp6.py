@@ -74,8 +74,9 @@ class Lease:
                 "reply": self.reply.hex()}
 
 
-def adverts(interface: str, deadline: float) -> Iterator[Advert]:
-    """Solicit, then yield each router advertisement on ``interface`` until ``deadline``."""
+def adverts(interface: str, deadline: float | None) -> Iterator[Advert]:
+    """Solicit, then yield each router advertisement on ``interface`` until ``deadline``
+    (None: for as long as the caller reads)."""
     ifindex = socket.if_nametoindex(interface)
     sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
     try:
@@ -86,8 +87,8 @@ def adverts(interface: str, deadline: float) -> Iterator[Advert]:
         with contextlib.suppress(OSError):  # no usable source yet: the periodic RAs come
             sock.sendto(struct.pack("!BBHI", ND_ROUTER_SOLICIT, 0, 0, 0),
                         (ALL_ROUTERS, 0, 0, ifindex))
-        while (left := deadline - time.monotonic()) > 0:
-            sock.settimeout(left)
+        while deadline is None or (left := deadline - time.monotonic()) > 0:
+            sock.settimeout(None if deadline is None else left)
             try:
                 data, ancillary, _flags, source = sock.recvmsg(1500, socket.CMSG_SPACE(4))
             except TimeoutError:

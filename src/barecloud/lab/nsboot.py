@@ -73,7 +73,7 @@ from barecloud.wire import dhcpv6
 NIC = "eth0"
 PXE_DHCP_TIMEOUT = 5.0  # seconds of DISCOVERs before the ROM gives up on the network
 OS_DHCP_TIMEOUT = 3.0  # one attempt of the OS's client; it retries until it gets a lease
-IPV6_WAIT = 120.0  # seconds the OS reports the IPv6 addresses it takes
+IPV6_WAIT = 120.0  # seconds the OS looks for new IPv6 addresses each second; then every 5 s
 DHCP6_TIMEOUT = 10.0  # one DHCPv6 attempt; the next router advertisement starts another
 EXIT_HALTED = 0
 SSH_BANNER = b"SSH-2.0-barecloud-lab\r\n"
@@ -200,15 +200,16 @@ def global_ipv6() -> list[str]:
 
 def report_ipv6(m: Machine, wait: float = IPV6_WAIT) -> None:
     """Say on the console the IPv6 addresses eth0 takes (the kernel of the
-    namespace does SLAAC, as a Linux with accept_ra does; follow_adverts DHCPv6)."""
-    deadline = time.monotonic() + wait
+    namespace does SLAAC, as a Linux with accept_ra does; follow_adverts DHCPv6),
+    for as long as the OS runs: a router may come late."""
+    brisk = time.monotonic() + wait
     seen: set[str] = set()
-    while time.monotonic() < deadline:
+    while True:
         for address in global_ipv6():
             if address not in seen:
                 seen.add(address)
                 m.console(f"cloud-init: {NIC} inet6 {address}")
-        time.sleep(1)
+        time.sleep(1 if time.monotonic() < brisk else 5)
 
 
 def configure_dhcp6(lease: dhcp6.Lease) -> str:
@@ -223,16 +224,17 @@ def configure_dhcp6(lease: dhcp6.Lease) -> str:
     return f"{lease.address}/128"
 
 
-def follow_adverts(m: Machine, wait: float = IPV6_WAIT) -> None:
+def follow_adverts(m: Machine, wait: float | None = None) -> None:
     """What NetworkManager (``ipv6.method=auto``) does with router advertisements:
     the M flag starts DHCPv6 for an address (and the DNS servers), the O flag
     alone an INFORMATION-REQUEST for the DNS servers; each only once it has
-    succeeded, retried on the next advertisement until then.  No renewal: the
+    succeeded, retried on the next advertisement until then, however late
+    (``wait``: None, for as long as the OS runs).  No renewal: the
     lease (dnsmasq's is a day) outlives the lab's runs; the address goes when
     its valid lifetime ends."""
     leased = informed = False
     heard: set[tuple[str, bool, bool]] = set()
-    for advert in dhcp6.adverts(NIC, time.monotonic() + wait):
+    for advert in dhcp6.adverts(NIC, None if wait is None else time.monotonic() + wait):
         flags = (advert.router, advert.managed, advert.other)
         if flags not in heard:  # said once per router and flags, not every 10 s
             heard.add(flags)
