@@ -43,6 +43,7 @@ EXPECTED = {
     "barecloud deploy-report": ["done: 3 OK, 0 KO of 3", "done: 3 ok, 0 failed"],
     "--network net1": ["2 packets transmitted, 2 received"],
     "--flavor vm.tiny": ["vm-1 login:", ", 3 received"],
+    "server add floating ip": ["2 packets transmitted, 2 received"],
 }
 
 
@@ -58,8 +59,8 @@ def test_the_readme_has_the_blocks_this_test_knows() -> None:
 
 
 class Shell:
-    """The user's second shell: blocks run one after another, with the exports and
-    aliases of the ones before."""
+    """The user's second shell: blocks run one after another, with the exports,
+    aliases and variables of the ones before."""
 
     def __init__(self, cwd: Path, env: dict[str, str], log: Path) -> None:
         self.cwd, self.env, self.log = cwd, env, log
@@ -71,7 +72,10 @@ class Shell:
         script.write_text(
             "set -euo pipefail\nshopt -s expand_aliases\n"
             f"source {self.state}\nset -x\n{block}\nset +x\n"
-            f"{{ export -p; alias -p; }} > {self.state}\n")
+            # What a shell keeps: exports, aliases and the user's own variables.
+            f"{{ export -p; alias -p; for v in $(compgen -v); do\n"
+            f"  if [[ $v =~ ^[a-z][a-z0-9_]*$ ]]; then declare -p \"$v\"; fi; done; }}"
+            f" > {self.state}\n")
         started = time.monotonic()
         proc = subprocess.run(["bash", str(script)], cwd=self.cwd, env=self.env,
                               capture_output=True, text=True, timeout=timeout)
