@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests import support
@@ -254,3 +255,60 @@ def test_upload_still_streams(g: Glance) -> None:
     g.ok("PUT", f"/images/{image['id']}/file", 204, content=data, headers=OCTETS)
     r = g.request("GET", f"/images/{image['id']}/file", headers={"Range": "bytes=10-19"})
     assert r.status_code == 206 and r.content == data[10:20]
+
+
+def test_location_api(g: Glance, web: str) -> None:
+    """Glance 2.17's ``POST /images/{id}/locations``: a task records the location and
+    hashes its data; validation data that does not match leaves the image queued."""
+    url = f"{web}/payload.raw"
+    image = g.create(name="location-api")
+    path = f"/images/{image['id']}/locations"
+    sha256 = hashlib.sha256(PAYLOAD).hexdigest()
+    for bad in ({"os_hash_algo": "sha512", "os_hash_value": "ab" * 8},  # wrong size
+                {"os_hash_value": sha256},  # no algorithm
+                {"os_hash_algo": "sha123", "os_hash_value": sha256},
+                {"os_hash_algo": "sha512", "os_hash_value": sha256},
+                {"os_hash_algo": "sha256", "os_hash_value": "zz" * 32}):
+        error(g.request("POST", path, json={"url": url, "validation_data": bad}), 400)
+    assert "does not pass filtering" in error(g.request(
+        "POST", path, json={"url": "http://127.0.0.1:1/x"}), 400)
+    assert "http store" in error(g.request("POST", path, json={"url": "file:///etc/hosts"}),
+                                 403)
+    g.ok("POST", path, 202, json={"url": url, "validation_data": {
+        "os_hash_algo": "sha256", "os_hash_value": sha256}})
+
+    def tasks(image_id: str, status: str) -> Any:
+        found = g.ok("GET", f"/images/{image_id}/tasks")["tasks"]
+        return found if found and all(t["status"] == status for t in found) else None
+
+    [task] = _wait(lambda: tasks(image["id"], "success"), "hashed")
+    assert task["type"] == "location_import" and task["input"]["loc_url"] == url
+    shown = g.image(image["id"])
+    assert (shown["status"], shown["os_hash_algo"], shown["os_hash_value"],
+            shown["checksum"], shown["size"]) == (
+        "active", "sha256", sha256, hashlib.md5(PAYLOAD).hexdigest(), len(PAYLOAD))
+    assert shown["locations"] == [{"url": url, "metadata": {}}]
+    assert "status is active" in error(g.request("POST", path, json={"url": url}), 409)
+    error(g.request("GET", path), 403)  # the service's alone
+    wrong = g.create(name="location-api-wrong")
+    g.ok("POST", f"/images/{wrong['id']}/locations", 202, json={
+        "url": url, "validation_data": {"os_hash_algo": "sha512",
+                                        "os_hash_value": "be" * 64}})
+    [task] = _wait(lambda: tasks(wrong["id"], "failure"), "failed")
+    assert "not matched" in task["message"]
+    shown = g.image(wrong["id"])
+    assert (shown["status"], shown["os_hash_algo"], shown["checksum"]) == (
+        "queued", None, None)
+    plain = g.create(name="location-api-plain")
+    g.ok("POST", f"/images/{plain['id']}/locations", 202, json={"url": url})
+    _wait(lambda: tasks(plain["id"], "success"), "hashed")
+    shown = g.image(plain["id"])
+    assert (shown["status"], shown["os_hash_algo"], shown["os_hash_value"]) == (
+        "active", "sha512", hashlib.sha512(PAYLOAD).hexdigest())
+
+
+def test_versions_with_cache(site: support.Service) -> None:
+    versions = httpx.get(f"{site.url}/image/versions", timeout=30).json()["versions"]
+    assert [v["id"] for v in versions] == [
+        "v2.17", "v2.16", "v2.15", "v2.14", "v2.9", *(f"v2.{n}" for n in range(7, -1, -1))]
+    assert versions[0]["status"] == "CURRENT"

@@ -13,7 +13,14 @@ from barecloud.api.image import params, render
 from barecloud.api.image.errors import error_response
 from barecloud.api.image.inputs import accepts
 from barecloud.db.models import Image
-from barecloud.services.image import images, locations, queries, schemas, staging
+from barecloud.services.image import (
+    images,
+    location_import,
+    locations,
+    queries,
+    schemas,
+    staging,
+)
 from barecloud.services.image import patch as image_patch
 
 router = declared.router(prefix="/image/v2/images")
@@ -90,3 +97,19 @@ async def add_tag(image_id: str, tag: str, request: Request) -> Response:
 async def delete_tag(image_id: str, tag: str, request: Request) -> Response:
     await images.set_tag(runtime(request), context(request), image_id, tag, present=False)
     return Response(status_code=204)
+
+
+@router.post("/{image_id}/locations", status_code=202)
+@accepts(body=schemas.ADD_LOCATION)
+async def add_location(image_id: str, request: Request) -> Response:
+    """Glance 2.17's location API (services/image/location_import.py)."""
+    await location_import.add(runtime(request), context(request), image_id,
+                              request.state.body)
+    return Response(status_code=202)
+
+
+@router.get("/{image_id}/locations")
+@accepts()
+async def list_locations(image_id: str, request: Request) -> JSONResponse:
+    return JSONResponse(await location_import.listed(runtime(request), context(request),
+                                                     image_id))

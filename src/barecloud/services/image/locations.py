@@ -151,12 +151,17 @@ def _hex_of(value: str, size: int) -> bool:
         return False
 
 
-async def remote_size(url: str) -> int:
-    """The size an http(s) location answers for (Glance's http store); 400 if none."""
+async def remote_size(settings: Settings, url: str) -> int:
+    """The size an http(s) location answers for (Glance's http store); 400 if none, or
+    if the site's filter (:func:`filtered`) does not let the service ask it."""
     invalid = InvalidParameter("Invalid location")
     parts = urlsplit(url)
     if parts.scheme not in SCHEMES or not parts.hostname:
         raise invalid
+    try:
+        filtered(settings, url, "a location")
+    except InvalidParameter:
+        raise invalid from None
     try:
         async with httpx.AsyncClient(timeout=SIZE_TIMEOUT, follow_redirects=True) as client:
             answer = await client.head(url)
@@ -166,6 +171,27 @@ async def remote_size(url: str) -> int:
     if answer.status_code != 200 or not size.isdigit() or int(size) <= 0:
         raise invalid
     return int(size)
+
+
+def filtered(settings: Settings, uri: Any, purpose: str) -> str:
+    """``uri`` if the site lets the service fetch it (Glance's ``[import_filtering_opts]``:
+    a scheme, host and port allowed), else 400 "... does not pass filtering"."""
+    refused = InvalidParameter(f"URI for {purpose} does not pass filtering: {uri}")
+    if not isinstance(uri, str):
+        raise refused
+    try:
+        parts = urlsplit(uri)
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:
+        raise refused from None
+    host = parts.hostname or ""
+    allowed_hosts = settings.image_import_allowed_hosts
+    if (parts.scheme not in settings.image_import_allowed_schemes or not host
+            or (allowed_hosts and host not in allowed_hosts)
+            or host in settings.image_import_disallowed_hosts
+            or port not in settings.image_import_allowed_ports):
+        raise refused
+    return uri
 
 
 def _strip(loc: dict[str, Any]) -> dict[str, Any]:
@@ -208,9 +234,10 @@ async def apply(settings: Settings, ctx: RequestContext, image: Image,
             if locs and old_urls != new_urls:
                 raise InvalidParameter(f"Original locations is not empty: {locs}")
             if old_urls != new_urls:
-                await _check_new(given, [])
+                await _check_new(settings, given, [])
                 if not image.size:
-                    values["size"] = await remote_size(given[0]["url"]) if given else None
+                    values["size"] = (await remote_size(settings, given[0]["url"])
+                                      if given else None)
             locs = [_strip(x) for x in given]
         else:
             given = _check_shape([value])
@@ -218,7 +245,7 @@ async def apply(settings: Settings, ctx: RequestContext, image: Image,
             pos = _position(index, len(locs), allow_end=True)
             if pos is None:
                 raise InvalidParameter("Invalid position for adding a location.")
-            size = await _check_new(given, locs)
+            size = await _check_new(settings, given, locs)
             if not image.size and not values.get("size"):
                 values["size"] = size
             locs.insert(pos, _strip(given[0]))
@@ -233,14 +260,15 @@ async def apply(settings: Settings, ctx: RequestContext, image: Image,
     return Outcome([x for x in locs if x["url"] != own], keep_local, values)
 
 
-async def _check_new(given: list[dict[str, Any]], existing: list[dict[str, Any]]) -> int:
+async def _check_new(settings: Settings, given: list[dict[str, Any]],
+                     existing: list[dict[str, Any]]) -> int:
     """Each new location answers with a size and is not there already; the first size."""
     sizes = []
     for loc in given:
         if any(x["url"] == loc["url"] and x["metadata"] == loc["metadata"]
                for x in [*existing, *(g for g in given if g is not loc)]):
             raise InvalidParameter(f"The location {loc['url']} already exists")
-        sizes.append(await remote_size(loc["url"]))
+        sizes.append(await remote_size(settings, loc["url"]))
     return sizes[0] if sizes else 0
 
 

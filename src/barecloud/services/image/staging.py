@@ -19,7 +19,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import urlsplit
 
 from barecloud.config import Settings
 from barecloud.db.models import Image
@@ -63,26 +62,6 @@ def method_name(settings: Settings, body: dict[str, Any]) -> str:
     return name
 
 
-def filtered(settings: Settings, uri: Any) -> str:
-    """``uri`` if it passes the site's filter (Glance's ``validate_import_uri``)."""
-    refused = InvalidParameter(f"URI for web-download does not pass filtering: {uri}")
-    if not isinstance(uri, str):
-        raise refused
-    try:
-        parts = urlsplit(uri)
-        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
-    except ValueError:
-        raise refused from None
-    host = parts.hostname or ""
-    allowed_hosts = settings.image_import_allowed_hosts
-    if (parts.scheme not in settings.image_import_allowed_schemes or not host
-            or (allowed_hosts and host not in allowed_hosts)
-            or host in settings.image_import_disallowed_hosts
-            or port not in settings.image_import_allowed_ports):
-        raise refused
-    return uri
-
-
 async def start_import(rt: Runtime, ctx: RequestContext, image_id: str,
                        body: dict[str, Any]) -> None:
     """Begin an import: uploading (glance-direct) or queued (web-download) → importing,
@@ -100,7 +79,7 @@ async def start_import(rt: Runtime, ctx: RequestContext, image_id: str,
     if method == "web-download":
         if image.status != "queued":
             raise Conflict("Image needs to be in 'queued' state to use 'web-download' method")
-        uri = filtered(rt.settings, body["method"].get("uri"))
+        uri = locations.filtered(rt.settings, body["method"].get("uri"), "web-download")
         source = "queued"
     else:
         if image.status == "queued":

@@ -27,13 +27,15 @@ TIME_TO_LIVE = dt.timedelta(hours=48)
 
 
 async def begin(rt: Runtime, ctx: RequestContext, image_id: str,
-                import_req: dict[str, Any]) -> str:
-    """Record an import of ``image_id`` starting; the task's id."""
+                import_req: dict[str, Any], kind: str = "api_image_import",
+                task_input: dict[str, Any] | None = None) -> str:
+    """Record an import of ``image_id`` starting (``kind``: ``location_import`` for a
+    location's, location_import.py); the task's id."""
     now = utcnow()
-    task = ImageTask(image_id=image_id, type="api_image_import", status="processing",
+    task = ImageTask(image_id=image_id, type=kind, status="processing",
                      owner=ctx.project, user_id=ctx.user, request_id=ctx.request_id,
-                     input={"image_id": image_id, "import_req": import_req,
-                            "backend": ["file"]},
+                     input=task_input or {"image_id": image_id, "import_req": import_req,
+                                          "backend": ["file"]},
                      created_at=now, updated_at=now)
     async with rt.db.session() as s:
         s.add(task)
