@@ -36,6 +36,7 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A web server with ``payload.raw``; its base URL."""
     root = tmp_path_factory.mktemp("web")
     (root / "payload.raw").write_bytes(PAYLOAD)
+    (root / "big.raw").write_bytes(bytes(5 << 20))  # over the site's image_size_cap
     server = http.server.ThreadingHTTPServer(
         ("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -53,7 +54,7 @@ def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     env = {"BARECLOUD_IMAGE_SHOW_MULTIPLE_LOCATIONS": "true",
            "BARECLOUD_IMAGE_IMPORT_METHODS": json.dumps(["glance-direct", "web-download"]),
            "BARECLOUD_IMAGE_IMPORT_ALLOWED_PORTS": json.dumps([80, 443, port]),
-           "BARECLOUD_IMAGE_CACHE": "true"}
+           "BARECLOUD_IMAGE_CACHE": "true", "BARECLOUD_IMAGE_SIZE_CAP": str(4 << 20)}
     yield from service_on(tmp_path_factory.mktemp("image-site"), request.param,
                           extra_env=env)
 
@@ -211,6 +212,13 @@ def test_web_download(g: Glance, web: str) -> None:
                             if t["status"] == "failure"], "failed")
     assert "404" in task["message"]
     assert g.image(failing["id"])["status"] == "queued"
+    # What an upload may not be, a download may not either (image_size_cap).
+    big = g.create(name="too-big")
+    g.ok("POST", f"/images/{big['id']}/import", 202, json={
+        "method": {"name": "web-download", "uri": f"{web}/big.raw"}})
+    [task] = _wait(lambda: [t for t in g.ok("GET", f"/images/{big['id']}/tasks")["tasks"]
+                            if t["status"] == "failure"], "refused")
+    assert "too large" in task["message"] and g.image(big["id"])["status"] == "queued"
 
 
 def test_image_cache(g: Glance, site: support.Service) -> None:

@@ -25,7 +25,7 @@ import jsonschema
 
 from barecloud.config import Settings
 from barecloud.db.models import Image
-from barecloud.errors import Conflict, Forbidden, InvalidParameter
+from barecloud.errors import ClientError, Conflict, Forbidden, InvalidParameter
 from barecloud.services import policy
 from barecloud.services.context import RequestContext
 from barecloud.services.image import store as image_store
@@ -52,6 +52,10 @@ LOCATION: dict[str, Any] = {
     "required": ["url", "metadata"],
 }
 _CHECK = jsonschema.Draft4Validator({"type": "array", "items": LOCATION})
+
+
+class ImageTooLarge(ClientError):
+    code = 413
 
 
 @dataclass(frozen=True)
@@ -272,11 +276,17 @@ async def _check_new(settings: Settings, given: list[dict[str, Any]],
     return sizes[0] if sizes else 0
 
 
-async def stream(url: str) -> AsyncIterator[bytes]:
-    """The data of an http(s) location, in the pieces it arrives in."""
+async def stream(url: str, limit: int | None = None) -> AsyncIterator[bytes]:
+    """The data of an http(s) location, in the pieces it arrives in; more than ``limit``
+    bytes (the site's ``image_size_cap``, for a download into the store) is refused."""
+    received = 0
     async with (httpx.AsyncClient(timeout=SIZE_TIMEOUT, follow_redirects=True) as client,
                 client.stream("GET", url) as answer):
         if answer.status_code != 200:
             raise InvalidParameter(f"The image's location answered {answer.status_code}.")
         async for chunk in answer.aiter_bytes():
+            received += len(chunk)
+            if limit is not None and received > limit:
+                raise ImageTooLarge(f"The image at {url} is too large: at most {limit} bytes "
+                                    "are accepted (image_size_cap).")
             yield chunk

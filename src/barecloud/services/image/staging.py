@@ -133,7 +133,8 @@ async def _download(rt: Runtime, image: Image, task_id: str, uri: str) -> bool:
     """web-download's first step: ``uri`` into the staging area.  On failure the image is
     ``queued`` again and the task failed, as Glance's; False then."""
     try:
-        await image_store.stage(rt.settings, image.uuid, locations.stream(uri))
+        await image_store.stage(rt.settings, image.uuid,
+                                locations.stream(uri, rt.settings.image_size_cap))
         return True
     except BaseException as exc:
         reason = (exc.message if isinstance(exc, BarecloudError)
