@@ -131,6 +131,8 @@ def test_locations(g: Glance, web: str) -> None:
         "value": [locs[0], {"url": f"{url}#new3", "metadata": {}}]}), 400)
     assert "Invalid position" in error(g.patch(image["id"], {
         "op": "remove", "path": "/locations/7"}), 400)
+    assert "Invalid JSON pointer" in error(g.patch(image["id"], {
+        "op": "replace", "path": "/locations/0", "value": locs[0]}), 400)
     g.patch(image["id"], {"op": "remove", "path": "/locations/0"})
     assert [x["url"] for x in g.image(image["id"])["locations"]] == [f"{url}#new"]
     assert "last location" in error(g.patch(image["id"], {

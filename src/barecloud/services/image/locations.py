@@ -214,6 +214,8 @@ async def apply(settings: Settings, ctx: RequestContext, image: Image,
     values: dict[str, Any] = {}
     status = image.status
     for op, index, value in changes:
+        if op == "replace" and index is not None:  # the whole list is replaced, or nothing
+            raise InvalidParameter(f"Invalid JSON pointer for this resource: '/locations/{index}'")
         if op == "remove":
             policy.authorize(ctx, "image:delete_image_location", {"owner": image.owner})
             if status != "active":
@@ -228,10 +230,10 @@ async def apply(settings: Settings, ctx: RequestContext, image: Image,
             continue
         policy.authorize(ctx, "image:set_image_location", {"owner": image.owner})
         if status not in ("active", "queued"):
-            verb = "replace" if op == "replace" and index is None else "add"
+            verb = "replace" if op == "replace" else "add"
             raise Conflict(f"It's not allowed to {verb} locations if image status is "
                            f"{status}.")
-        if op == "replace" and index is None:
+        if op == "replace":
             given = _check_shape(value)
             found = _validation_data(image, given)
             old_urls, new_urls = sorted(x["url"] for x in locs), sorted(x["url"] for x in given)
