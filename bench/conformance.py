@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
+import http.server
 import json
 import os
 import re
@@ -77,7 +79,10 @@ SELECTIONS: dict[str, str] = {
 # may take a project's own admin as the admin and any non-admin account (a reader) as
 # the alternate, where its dynamic credentials give each a project and the member role.
 # Identity likewise (test_list_projects_returns_only_authorized_projects, by the draw).
-DYNAMIC = frozenset({"blazar", "network", "identity"})
+# Image likewise: ImagesMemberTest's alternate must be a member (a reader drawn from
+# accounts.yaml cannot accept a share), and its classes ask for more primary and
+# reader accounts at once than the draw always leaves free.
+DYNAMIC = frozenset({"blazar", "network", "identity", "image"})
 # ...and its gabbi files name ``http://127.0.0.1/`` (devstack's port 80) with the
 # catalog's paths (``compute/v2.1``, ``reservation/v1``): those selections run with
 # 127.0.0.1:80 forwarded to the service (:func:`port_80`).
@@ -127,11 +132,8 @@ NOT_OFFERED: tuple[tuple[str, str, str, str], ...] = (
     ("compute-feature-enabled", "unified_limits", "False", "unified limits"),
     ("identity-feature-enabled", "domain_specific_drivers", "False", "domain drivers"),
     ("identity-feature-enabled", "security_compliance", "False", "password rules"),
-    ("image-feature-enabled", "manage_locations", "False", "image locations"),
     ("image-feature-enabled", "image_conversion", "False", "image conversion"),
-    ("image-feature-enabled", "http_store_enabled", "False", "image stores"),
     ("image-feature-enabled", "store_weight_enabled", "False", "image stores"),
-    ("image", "image_caching_enabled", "False", "image cache"),
     ("compute-feature-enabled", "personality", "False", "personality files"),
 )
 
@@ -163,6 +165,10 @@ class Cloud:
     extensions: list[str] = field(default_factory=list)
     accounts: list[dict[str, Any]] = field(default_factory=list)
     admin: Admin | None = None
+    # The Image API's optional features, as the service answers about them, and
+    # the runner's own web server of images (image_files).
+    image_features: dict[str, bool] = field(default_factory=dict)
+    image_files: dict[str, str] = field(default_factory=dict)
 
 
 # --- the venv ------------------------------------------------------------------
@@ -198,8 +204,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(out: Path) -> Iterator[tuple[str, Path]]:
-    """A fresh ``barecloud serve`` of its own; yields its URL and clouds.yaml."""
+def serve(out: Path, env: dict[str, str] | None = None) -> Iterator[tuple[str, Path]]:
+    """A fresh ``barecloud serve`` of its own; yields its URL and clouds.yaml.
+    ``env``: settings of its own (:func:`image_settings`)."""
     data = out / "data"
     shutil.rmtree(data, ignore_errors=True)
     port = free_port()
@@ -207,7 +214,8 @@ def serve(out: Path) -> Iterator[tuple[str, Path]]:
     log = (out / "serve.log").open("wb")
     proc = subprocess.Popen(
         ["nice", "-n", "10", *cmd, "serve", "--port", str(port), "--data-dir", str(data)],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 300
@@ -270,6 +278,49 @@ def port_80(url: str) -> Iterator[None]:
         server.server_close()
 
 
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def image_server(out: Path) -> Iterator[dict[str, str]]:
+    """A web server of image files on 127.0.0.1 (this machine has no internet): what
+    tempest's ``http_image`` (a location) and ``http_qcow2_image`` (web-download) name,
+    as an operator's CI mirrors cirros.  Yields those two URLs."""
+    root = out / "http-images"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    (root / "image.raw").write_bytes(secrets.token_bytes(1 << 20))
+    qemu_img = shutil.which("qemu-img")
+    if qemu_img:
+        subprocess.run([qemu_img, "create", "-q", "-f", "qcow2", str(root / "image.qcow2"),
+                        "16M"], check=True)
+    handler = functools.partial(_Quiet, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield {"http_image": f"{base}/image.raw",
+               **({"http_qcow2_image": f"{base}/image.qcow2"} if qemu_img else {})}
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def image_settings(files: dict[str, str]) -> dict[str, str]:
+    """The serve's Image API settings, as an operator offering these features sets them
+    (image-api.md): locations shown, web-download from the image server's port (and
+    Glance's 80 and 443), the image cache."""
+    port = urlsplit(files["http_image"]).port
+    return {"BARECLOUD_IMAGE_SHOW_MULTIPLE_LOCATIONS": "true",
+            "BARECLOUD_IMAGE_IMPORT_METHODS": json.dumps(["glance-direct", "web-download"]),
+            "BARECLOUD_IMAGE_IMPORT_ALLOWED_PORTS": json.dumps([80, 443, port]),
+            "BARECLOUD_IMAGE_CACHE": "true"}
+
+
 def admin_of(clouds: Path, cloud: str) -> Admin:
     auth = yaml.safe_load(clouds.read_text())["clouds"][cloud]["auth"]
     return Admin(auth["auth_url"], auth["username"], auth["password"], auth["project_name"])
@@ -326,6 +377,7 @@ def provision(api: Api, url: str, projects: int, nodes: int,
         api.call("PUT", f"{image}/v2/images/{img['id']}/file", content=data,
                  headers={"Content-Type": "application/octet-stream"})
         cloud.images.append(img["id"])
+    cloud.image_features = _image_features(api, cloud.images[0])
     _nodes(api, tag, nodes, consoles)
     cloud.public_network = _public_network(api, tag)
     network = api.catalog["network"]
@@ -333,6 +385,16 @@ def provision(api: Api, url: str, projects: int, nodes: int,
         "GET", f"{network}/v2.0/extensions")["extensions"])
     cloud.versions = _versions(api)
     return cloud
+
+
+def _image_features(api: Api, image_id: str) -> dict[str, bool]:
+    """What the Image API offers of its optional features that tempest has flags for, by
+    its own answers: images that show ``locations``, a ``/v2/cache`` (tempest reads the
+    import methods from ``/v2/info/import`` itself)."""
+    image = api.catalog["image"]
+    shown = api.call("GET", f"{image}/v2/images/{image_id}")
+    cache = api.http.get(f"{image}/v2/cache").status_code == 200
+    return {"locations": "locations" in shown, "cache": cache}
 
 
 def _accounts(api: Api, tag: str, projects: int) -> list[dict[str, Any]]:
@@ -479,9 +541,17 @@ def tempest_conf(cloud: Cloud, work: Path, concurrency: int, dynamic: bool = Fal
         "compute-feature-enabled": {"console_output": "True", "config_drive": "True",
                                     "serial_console": "True",
                                     "hostname_fqdn_sanitization": "True"},
-        "image": {"region": "RegionOne", "build_timeout": "60"},
+        # The formats barecloud's Image API takes (image-api.md, "Formats"); its own web
+        # server's images; features on as the service offers them (_image_features).
+        "image": {"region": "RegionOne", "build_timeout": "60",
+                  "container_formats": "bare", "disk_formats": "raw,qcow2",
+                  "image_caching_enabled": str(cloud.image_features.get("cache", False)),
+                  **cloud.image_files},
         # Off by tempest's default: barecloud offers glance-direct import (image-api.md).
-        "image-feature-enabled": {"import_image": "True"},
+        "image-feature-enabled": {
+            "import_image": "True",
+            "manage_locations": str(cloud.image_features.get("locations", False)),
+            "http_store_enabled": str(cloud.image_features.get("locations", False))},
         "network": {"public_network_id": cloud.public_network,
                     "floating_network_name": "", "region": "RegionOne",
                     "build_timeout": "60"},
@@ -715,13 +785,15 @@ def main(argv: list[str] | None = None) -> int:
     work: Path = args.out.resolve()
     work.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
+        files = stack.enter_context(image_server(work))
         if args.url:
             url, clouds = args.url, args.clouds
         else:
-            url, clouds = stack.enter_context(serve(work))
+            url, clouds = stack.enter_context(serve(work, image_settings(files)))
         api = Api(admin_of(clouds, args.cloud))
         cloud = provision(api, url, args.projects, args.nodes,
                           None if args.url else work / "consoles")
+        cloud.image_files = files
         tempest = work / "tempest"
         shutil.rmtree(tempest, ignore_errors=True)
         workspace(tempest)

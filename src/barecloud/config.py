@@ -218,6 +218,22 @@ class Settings(BaseSettings):
     lockout_duration: int = Field(default=1800, gt=0)
     lockout_source_attempts: int = Field(default=30, ge=0)
 
+    # Image API (docs/design/image-api.md), Glance's options of the same names.
+    # show_multiple_locations: images show their ``locations`` and the owner's
+    # members add http(s) ones (Glance's http store, read-only; the service
+    # asks each URL for its size).  Import methods offered besides glance-direct
+    # ("web-download": the service downloads a URL the import names, if it passes
+    # the filter below, Glance's [import_filtering_opts]: a scheme, host and port
+    # allowed; empty allowed_hosts: any host not disallowed).  image_cache: keep
+    # Glance's image cache (/v2/cache) under <data_dir>/image-cache.
+    image_show_multiple_locations: bool = False
+    image_import_methods: list[Literal["glance-direct", "web-download"]] = ["glance-direct"]
+    image_import_allowed_schemes: list[str] = ["http", "https"]
+    image_import_allowed_hosts: list[str] = []
+    image_import_disallowed_hosts: list[str] = []
+    image_import_allowed_ports: list[int] = [80, 443]
+    image_cache: bool = False
+
     # Secrets: how long a signed image URL (/boot/images/<id>?node&expires&signature,
     # conductor/image_urls.py) outlives the deploy wait it is issued for, so that a
     # slow write's late Range resumes still work.

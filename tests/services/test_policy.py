@@ -93,6 +93,16 @@ def test_images() -> None:
     assert policy.can(MEMBER_A, "image:import_image", mine)
     assert not policy.can(MEMBER_B, "image:import_image", mine)
     assert not policy.can(MEMBER_A, "image:modify_member", {"member_id": "p-b"})
+    # Glance's location rules: the owner's readers see them, members add and
+    # replace them, admins remove them; the cache API is an admin's.
+    assert policy.can(READER_A, "image:get_image_location", mine)
+    assert not policy.can(MEMBER_B, "image:get_image_location", mine)
+    assert policy.can(MEMBER_A, "image:set_image_location", mine)
+    assert not policy.can(READER_A, "image:set_image_location", mine)
+    assert not policy.can(MEMBER_A, "image:delete_image_location", mine)
+    assert policy.can(ADMIN, "image:delete_image_location", mine)
+    assert not policy.can(MEMBER_A, "image:manage_image_cache")
+    assert policy.can(ADMIN, "image:manage_image_cache")
 
 
 def test_compute() -> None:

@@ -35,6 +35,7 @@ from barecloud.api.compute import routes as compute_routes
 from barecloud.api.compute.microversion import NovaVersions
 from barecloud.api.identity.routes import ROUTERS as IDENTITY_ROUTERS
 from barecloud.api.image import actions as image_actions
+from barecloud.api.image import cache as image_cache
 from barecloud.api.image import data as image_data
 from barecloud.api.image import images as image_images
 from barecloud.api.image import info as image_info
@@ -117,7 +118,7 @@ def create_app(rt: Runtime) -> FastAPI:
     app.include_router(boot_images.router, dependencies=provisioning)
     # The image root last: it answers every /image path no other route takes.
     for module in (image_images, image_data, image_actions, image_info, image_members,
-                   image_schemas, image_metadefs, image_tasks, image_root):
+                   image_schemas, image_metadefs, image_tasks, image_cache, image_root):
         app.include_router(module.router)
 
     @app.exception_handler(BarecloudError)

@@ -400,6 +400,9 @@ class Image(TimestampMixin, Base):
     raw_sha512: Mapped[str | None] = mapped_column(String(128))
     # Glance's "extra properties": free-form string values.
     properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Locations outside the store ({"url", "metadata"}, Glance's http store), in
+    # order after the store's own; None: none (services/image/locations.py).
+    locations: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
     tags: Mapped[list[ImageTag]] = relationship(
         back_populates="image", cascade="all, delete-orphan", passive_deletes=True,
@@ -460,6 +463,21 @@ class MetadefItem(TimestampMixin, Base):
     kind: Mapped[str] = mapped_column(String(16))  # object, property, tag, resource_type
     name: Mapped[str] = mapped_column(String(255))
     body: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ImageCacheEntry(Base):
+    """Glance's image cache: an image queued for caching, or cached with its hits
+    (services/image/cache.py)."""
+
+    __tablename__ = "image_cache"
+
+    image_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    state: Mapped[str] = mapped_column(String(10))  # "queued" | "cached"
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    hits: Mapped[int] = mapped_column(Integer, default=0)
+    last_accessed: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    last_modified: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class ImageTask(TimestampMixin, Base):

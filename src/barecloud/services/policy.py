@@ -255,6 +255,14 @@ RULES: dict[str, str] = {
     "image:reactivate": _IMAGE_OWNER_MEMBER,
     "image:download_deactivated": _ADMIN,  # Glance: context.is_admin
     "image:import_image": _IMAGE_OWNER_MEMBER,
+    # Glance's location rules: seen by the owner's readers, set by its members,
+    # removed by admins (get_/set_/delete_image_location).
+    "image:get_image_location": "rule:admin or (role:reader and project_id:%(owner)s)",
+    "image:set_image_location": _IMAGE_OWNER_MEMBER,
+    "image:delete_image_location": _ADMIN,
+    "image:add_image_location": "role:service or " + _IMAGE_OWNER_MEMBER,  # 2.17's API
+    "image:fetch_image_location": "role:service",
+    "image:manage_image_cache": _ADMIN,  # Glance's cache_image/cache_list/cache_delete
     "image:tasks_api_access": _ADMIN,  # Glance's default: the tasks API is an admin's
     # Metadata definitions: anyone reads the public ones and its project's;
     # Glance's default writes them as an admin only.

@@ -89,7 +89,7 @@ def test_glance_direct_import(glance: Glance) -> None:
     listed = glance.ok("GET", "/tasks", params={"status": "success"})["tasks"]
     assert task["id"] in [t["id"] for t in listed] and "input" not in listed[0]
     error(glance.request("GET", "/tasks/a2b3c4d5-0000-4000-8000-000000000000"), 404)
-    assert "downloads no images" in error(glance.request("POST", "/tasks", json={
+    assert "import is not offered" in error(glance.request("POST", "/tasks", json={
         "type": "import", "input": {"import_from": "http://example.invalid/x.qcow2",
                                     "import_from_format": "qcow2",
                                     "image_properties": {}}}), 400)

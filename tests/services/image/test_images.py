@@ -256,6 +256,19 @@ async def test_queued_image_cannot_be_deployed(rt: Runtime) -> None:
             await call(rt, image_id)
 
 
+async def test_image_at_external_locations_only_is_not_deployed(rt: Runtime) -> None:
+    """An image made active by an http location (services/image/locations.py) has no
+    bytes in the store: a deploy is refused, saying so."""
+    image_id = await new_image(rt)
+    async with rt.db.session() as s:
+        image = await images.find(s, CTX, image_id)
+        image.status, image.size = "active", 10
+        image.locations = [{"url": "http://images.example/x.raw", "metadata": {}}]
+    for call in (images.raw_image, images.deploy_source):
+        with pytest.raises(images.ImageNotActive, match="external locations only"):
+            await call(rt, image_id)
+
+
 def test_raw_image_contract_is_frozen(tmp_path: Path) -> None:
     raw = images.RawImage(tmp_path, 1, "ab", "raw")
     with pytest.raises(AttributeError):

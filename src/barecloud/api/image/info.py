@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from barecloud.api import accepts as declared
-from barecloud.api.common import JSONResponse
+from barecloud.api.common import JSONResponse, runtime
 from barecloud.api.image.inputs import accepts
 from barecloud.errors import NotFound
 from barecloud.services.image import staging
@@ -22,7 +22,7 @@ router = declared.router(prefix="/image/v2/info")
 async def import_methods(request: Request) -> JSONResponse:
     return JSONResponse({"import-methods": {
         "description": "Import methods available.", "type": "array",
-        "value": list(staging.IMPORT_METHODS)}})
+        "value": list(staging.import_methods(runtime(request).settings))}})
 
 
 @router.get("/stores")

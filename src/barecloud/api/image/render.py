@@ -12,7 +12,8 @@ def isotime(when: dt.datetime | None) -> str | None:
     return when.strftime("%Y-%m-%dT%H:%M:%SZ") if when is not None else None
 
 
-def image(img: Image) -> dict[str, Any]:
+def image(img: Image, locations: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """``locations``: shown when the site shows them (services/image/locations.py)."""
     view: dict[str, Any] = dict(img.properties or {})
     if img.status == "killed" and img.status_reason:
         view["os_glance_failure_reason"] = img.status_reason
@@ -29,6 +30,8 @@ def image(img: Image) -> dict[str, Any]:
         "self": f"/v2/images/{img.uuid}", "file": f"/v2/images/{img.uuid}/file",
         "schema": "/v2/schemas/image",
     })
+    if locations is not None:
+        view["locations"] = locations
     return view
 
 

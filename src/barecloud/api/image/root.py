@@ -13,9 +13,10 @@ from fastapi import Request
 from fastapi.routing import APIRoute
 
 from barecloud.api import accepts as declared
-from barecloud.api.common import JSONResponse, base_url
+from barecloud.api.common import JSONResponse, base_url, runtime
 from barecloud.api.image import (
     actions,
+    cache,
     data,
     images,
     info,
@@ -30,10 +31,22 @@ from barecloud.errors import NotFound
 
 router = declared.router(prefix="/image")
 
-# v2.7 brought os_hidden and the os_hash_* fields, the newest things served here
-# (with 2.6's import, glance-direct only); later versions add multiple stores,
-# copy-image and caching, which are not (2.12's /images/{id}/tasks is served).
-VERSIONS = [("2.7", "CURRENT"), *((f"2.{n}", "SUPPORTED") for n in range(6, -1, -1))]
+# Glance's list without multiple stores (its versions.py): 2.17 (the location API
+# of services/image/locations.py) CURRENT, 2.15, 2.9 and 2.7..2.0; with the image
+# cache, 2.14..2.16 too (its API).  Not 2.8 and 2.10-2.13 (multiple stores), nor
+# 2.18 (the cache's clean and prune), which are not served; 2.12's
+# /images/{id}/tasks is, but Glance announces 2.12 with multiple stores only.
+BASE_VERSIONS = [*((f"2.{n}", "SUPPORTED") for n in range(7, -1, -1))]
+
+
+def announced(cache: bool) -> list[tuple[str, str]]:
+    if cache:
+        return [("2.17", "CURRENT"), ("2.16", "SUPPORTED"), ("2.15", "SUPPORTED"),
+                ("2.14", "SUPPORTED"), ("2.9", "SUPPORTED"), *BASE_VERSIONS]
+    return [("2.15", "SUPPORTED"), ("2.9", "SUPPORTED"), ("2.17", "CURRENT"),
+            *BASE_VERSIONS]
+
+
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
 
@@ -41,7 +54,7 @@ def versions(request: Request) -> dict[str, Any]:
     href = f"{base_url(request)}/image/v2/"
     return {"versions": [{"id": f"v{v}", "status": status,
                           "links": [{"rel": "self", "href": href}]}
-                         for v, status in VERSIONS]}
+                         for v, status in announced(runtime(request).settings.image_cache)]}
 
 
 @router.get("/versions")
@@ -56,8 +69,8 @@ async def explicit(request: Request) -> JSONResponse:
 async def choices(request: Request, rest: str = "") -> JSONResponse:
     if rest.split("/")[0] != "v2":
         return JSONResponse(versions(request), status_code=300)
-    allowed = sorted({m for module in (actions, data, images, info, members, metadefs,
-                                     schemas, tasks)
+    allowed = sorted({m for module in (actions, cache, data, images, info, members,
+                                     metadefs, schemas, tasks)
                       for route in module.router.routes
                       if isinstance(route, APIRoute) and route.path_regex.match(request.url.path)
                       for m in route.methods or ()})

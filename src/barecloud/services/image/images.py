@@ -25,7 +25,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from barecloud.db.models import Image, ImageMember, ImageTag, new_uuid, utcnow
+from barecloud.db.models import (
+    Image,
+    ImageCacheEntry,
+    ImageMember,
+    ImageTag,
+    new_uuid,
+    utcnow,
+)
 from barecloud.errors import (
     BarecloudError,
     ClientError,
@@ -36,6 +43,7 @@ from barecloud.errors import (
 )
 from barecloud.services import policy
 from barecloud.services.context import RequestContext, Runtime
+from barecloud.services.image import locations as image_locations
 from barecloud.services.image import patch
 from barecloud.services.image import schemas as image_schema
 from barecloud.services.image import store as image_store
@@ -181,8 +189,19 @@ async def create(rt: Runtime, ctx: RequestContext, body: dict[str, Any]) -> Imag
 async def update(rt: Runtime, ctx: RequestContext, image_id: str,
                  body: list[dict[str, Any]], draft: int) -> Image:
     changes = patch.parse(body, draft)
+    moved = [(c.op, c.index, c.value) for c in changes if c.name == "locations"]
+    changes = [c for c in changes if c.name != "locations"]
+    drop_local = False
     async with rt.db.session() as s:
         image = await find_own(s, ctx, image_id, "modify_image")
+        if moved:
+            outcome = await image_locations.apply(rt.settings, ctx, image, moved)
+            drop_local = image_locations.has_local(image) and not outcome.keep_local
+            image.locations = outcome.external or None
+            for key, value in outcome.values.items():
+                setattr(image, key, value)
+            if drop_local:
+                image.raw_size = image.raw_sha512 = None
         before = {k: getattr(image, k) for k in image_schema.WRITABLE if k != "tags"}
         before["tags"] = [t.tag for t in image.tags]
         after, extra = patch.apply(before, image.properties or {}, changes, draft)
@@ -199,6 +218,8 @@ async def update(rt: Runtime, ctx: RequestContext, image_id: str,
             image.tags = [kept.get(t) or ImageTag(tag=t) for t in tags]
         image.properties = extra
         image.updated_at = utcnow()
+    if drop_local:  # its data is now only at the other locations
+        await asyncio.to_thread(image_store.remove, rt.settings, image.uuid)
     return await get(rt, ctx, image_id)
 
 
@@ -209,6 +230,7 @@ async def remove(rt: Runtime, ctx: RequestContext, image_id: str) -> None:
         if image.protected:
             raise Forbidden(f"Image {image.uuid} is protected and cannot be deleted.")
         await s.execute(delete(Image).where(Image.id == image.id))
+        await s.execute(delete(ImageCacheEntry).where(ImageCacheEntry.image_id == image.uuid))
     await asyncio.to_thread(image_store.remove, rt.settings, image.uuid)
 
 
@@ -280,8 +302,10 @@ async def upload(rt: Runtime, ctx: RequestContext, image_id: str,
                         "have been deleted during the upload, cleaning up the chunks uploaded.")
 
 
-async def data(rt: Runtime, ctx: RequestContext, image_id: str) -> tuple[Image, Path | None]:
-    """The image and its file as uploaded; None when it has no data (Glance's 204).
+async def data(rt: Runtime, ctx: RequestContext,
+               image_id: str) -> tuple[Image, Path | str | None]:
+    """The image and its file as uploaded, or the URL of its first location when the
+    store has none (locations.py); None when it has no data (Glance's 204).
     A deactivated image's data is for admins only (403 to others), as Glance's."""
     image = await get(rt, ctx, image_id)
     if image.status == "deactivated" and not policy.can(ctx, "image:download_deactivated"):
@@ -289,6 +313,8 @@ async def data(rt: Runtime, ctx: RequestContext, image_id: str) -> tuple[Image, 
                         "forbidden.")
     if image.status not in ("active", "deactivated"):
         return image, None
+    if not image_locations.has_local(image) and image.locations:
+        return image, str(image.locations[0]["url"])
     return image, image_store.data_path(rt.settings, image.uuid)
 
 
@@ -296,6 +322,11 @@ async def raw_image(rt: Runtime, image_id: str) -> RawImage:
     """The raw bytes of active image ``image_id`` for a deploy (no requester: the
     conductor and machines ask)."""
     image = await get(rt, RequestContext(request_id="raw-image"), image_id)
+    if image.status == "active" and image.raw_sha512 is None and image.locations:
+        raise ImageNotActive(
+            f"Image {image.uuid} has its data at external locations only: deploys stream "
+            "from barecloud's own store; upload or import the data."
+        )
     if image.status != "active" or image.raw_size is None or image.raw_sha512 is None:
         raise ImageNotActive(
             f"Image {image.uuid} is {image.status}, not active: it has no data to deploy."

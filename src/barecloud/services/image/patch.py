@@ -27,6 +27,7 @@ class Change:
     op: str
     name: str
     value: Any = None
+    index: str | None = None  # /locations/<index>: a position or "-" (locations.py)
 
 
 def parse(body: list[dict[str, Any]], draft: int) -> list[Change]:
@@ -37,8 +38,12 @@ def parse(body: list[dict[str, Any]], draft: int) -> list[Change]:
         op, pointer = _op_d10(raw) if draft == 10 else _op_d4(raw)
         path = _decode(pointer)
         name = path[0]
-        if name == "locations":
-            raise Forbidden("It's not allowed to update locations if locations are invisible.")
+        if name == "locations" and len(path) <= 2:
+            if op != "remove" and "value" not in raw:
+                raise InvalidParameter(f'Operation "{op}" requires a member named "value".')
+            changes.append(Change(op, name, raw.get("value"), path[1] if len(path) == 2
+                                  else None))
+            continue
         if len(path) != 1:
             raise InvalidParameter(
                 f"Invalid JSON pointer for this resource: '/{'/'.join(path)}'"

@@ -254,6 +254,24 @@ IMPORT_IMAGE: dict[str, Any] = {
                               "properties": {"name": {"type": "string"}}}},
 }
 
+# POST /v2/images/{id}/locations (2.17): Glance's add_location body.
+ADD_LOCATION: dict[str, Any] = {
+    "type": "object", "title": "location", "required": ["url"],
+    "properties": {
+        "url": {"type": "string", "maxLength": 255},
+        "validation_data": {
+            "type": "object", "additionalProperties": False,
+            "properties": {
+                "os_hash_algo": {"type": "string", "maxLength": 64,
+                                 "enum": ["sha1", "sha256", "sha512", "md5"]},
+                "os_hash_value": {"type": "string", "maxLength": 128},
+            },
+            "dependentRequired": {"os_hash_value": ["os_hash_algo"],
+                             "os_hash_algo": ["os_hash_value"]},
+        },
+    },
+}
+
 # POST /v2/tasks: {"type", "input"} (Glance's task body).
 CREATE_TASK: dict[str, Any] = {
     "type": "object", "title": "task", "required": ["type", "input"],

@@ -84,17 +84,21 @@ def staging_path(settings: Settings, image_id: str) -> Path:
     return directory(settings) / "staging" / image_id
 
 
+def cache_path(settings: Settings, image_id: str) -> Path:
+    """The image cache's copy of the data (services/image/cache.py)."""
+    return settings.data_dir / "image-cache" / image_id
+
+
 def remove(settings: Settings, image_id: str) -> None:
     for path in (data_path(settings, image_id), raw_path(settings, image_id, "qcow2"),
-                 staging_path(settings, image_id)):
+                 staging_path(settings, image_id), cache_path(settings, image_id)):
         path.unlink(missing_ok=True)
 
 
-async def stage(settings: Settings, image_id: str, chunks: AsyncIterator[bytes]) -> int:
-    """Write ``chunks`` to the image's staging file (renamed in when whole); its size."""
-    target = staging_path(settings, image_id)
+async def copy_in(target: Path, chunks: AsyncIterator[bytes]) -> int:
+    """Write ``chunks`` to ``target`` (0600, renamed in when whole); its size."""
     await asyncio.to_thread(target.parent.mkdir, mode=0o700, parents=True, exist_ok=True)
-    tmp = target.with_name(f".{image_id}.{secrets.token_hex(4)}.part")
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
     try:
         size, _, _ = await _write(tmp, chunks)
         await asyncio.to_thread(os.replace, tmp, target)
@@ -104,14 +108,24 @@ async def stage(settings: Settings, image_id: str, chunks: AsyncIterator[bytes])
     return size
 
 
-async def staged(settings: Settings, image_id: str) -> AsyncIterator[bytes]:
-    """The staged data, in blocks, as ``receive`` takes an upload."""
-    f = await asyncio.to_thread(open, staging_path(settings, image_id), "rb")
+async def read(path: Path) -> AsyncIterator[bytes]:
+    """A file of the store, in blocks."""
+    f = await asyncio.to_thread(open, path, "rb")
     try:
         while block := await asyncio.to_thread(f.read, BLOCK):
             yield block
     finally:
         await asyncio.to_thread(f.close)
+
+
+async def stage(settings: Settings, image_id: str, chunks: AsyncIterator[bytes]) -> int:
+    """Write ``chunks`` to the image's staging file (renamed in when whole); its size."""
+    return await copy_in(staging_path(settings, image_id), chunks)
+
+
+def staged(settings: Settings, image_id: str) -> AsyncIterator[bytes]:
+    """The staged data, in blocks, as ``receive`` takes an upload."""
+    return read(staging_path(settings, image_id))
 
 
 async def receive(settings: Settings, image_id: str, disk_format: str,

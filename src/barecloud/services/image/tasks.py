@@ -1,11 +1,12 @@
-"""Glance's tasks: the record of each image import (type ``api_image_import``).
+"""Glance's tasks: the record of each image import (type ``api_image_import``; a
+location's, ``location_import``: location_import.py).
 
 An import (staging.py) makes one, ``processing``, and leaves it ``success`` or
 ``failure`` with the reason; ``expires_at`` is set then (48 hours on, Glance's
 ``task_time_to_live``), shown but not acted on.  The tasks API is an admin's
 (``image:tasks_api_access``, Glance's default); an image's own tasks are for
 whoever sees the image.  ``POST /v2/tasks`` makes none: its ``import`` type
-downloads ``import_from``, which barecloud refuses as it refuses web-download.
+(Glance's older, deprecated import) is refused; interoperable import is offered.
 """
 
 from __future__ import annotations
@@ -27,13 +28,15 @@ TIME_TO_LIVE = dt.timedelta(hours=48)
 
 
 async def begin(rt: Runtime, ctx: RequestContext, image_id: str,
-                import_req: dict[str, Any]) -> str:
-    """Record an import of ``image_id`` starting; the task's id."""
+                import_req: dict[str, Any], kind: str = "api_image_import",
+                task_input: dict[str, Any] | None = None) -> str:
+    """Record an import of ``image_id`` starting (``kind``: ``location_import`` for a
+    location's, location_import.py); the task's id."""
     now = utcnow()
-    task = ImageTask(image_id=image_id, type="api_image_import", status="processing",
+    task = ImageTask(image_id=image_id, type=kind, status="processing",
                      owner=ctx.project, user_id=ctx.user, request_id=ctx.request_id,
-                     input={"image_id": image_id, "import_req": import_req,
-                            "backend": ["file"]},
+                     input=task_input or {"image_id": image_id, "import_req": import_req,
+                                          "backend": ["file"]},
                      created_at=now, updated_at=now)
     async with rt.db.session() as s:
         s.add(task)
@@ -96,5 +99,6 @@ def create(ctx: RequestContext, body: dict[str, Any]) -> NoReturn:
         raise InvalidParameter(f"Task type {kind} is made by the service, not requested.")
     source = (body.get("input") or {}).get("import_from")
     raise InvalidParameter(
-        f"URI for import does not pass filtering: {source}: barecloud downloads no images; "
-        "stage the data (PUT /v2/images/{id}/stage) and import it with glance-direct.")
+        f"URI for import does not pass filtering: {source}: the tasks API's import is not "
+        "offered; stage the data (PUT /v2/images/{id}/stage) and import it with glance-direct, "
+        "or import it with web-download where the site offers it (GET /v2/info/import).")
