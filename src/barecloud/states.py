@@ -36,6 +36,9 @@ RESCUE: Final = "rescue"
 RESCUEFAIL: Final = "rescue failed"
 UNRESCUING: Final = "unrescuing"
 UNRESCUEFAIL: Final = "unrescue failed"
+SERVICING: Final = "servicing"
+SERVICEWAIT: Final = "service wait"
+SERVICEFAIL: Final = "service failed"
 
 # --- power states ------------------------------------------------------------
 POWER_ON: Final = "power on"
@@ -87,6 +90,7 @@ STATES: Final[dict[str, State]] = {
         State(ADOPTFAIL, stable=True, target=ACTIVE),
         State(RESCUEFAIL, stable=True, target=RESCUE),
         State(UNRESCUEFAIL, stable=True, target=ACTIVE),
+        State(SERVICEFAIL, stable=True, target=ACTIVE),
         State(VERIFYING, stable=False, target=MANAGEABLE, on_failure=ENROLL),
         State(INSPECTING, stable=False, target=MANAGEABLE, on_failure=INSPECTFAIL),
         State(INSPECTWAIT, stable=False, target=MANAGEABLE, on_failure=INSPECTFAIL, waits=True),
@@ -99,6 +103,8 @@ STATES: Final[dict[str, State]] = {
         State(RESCUING, stable=False, target=RESCUE, on_failure=RESCUEFAIL),
         State(RESCUEWAIT, stable=False, target=RESCUE, on_failure=RESCUEFAIL, waits=True),
         State(UNRESCUING, stable=False, target=ACTIVE, on_failure=UNRESCUEFAIL),
+        State(SERVICING, stable=False, target=ACTIVE, on_failure=SERVICEFAIL),
+        State(SERVICEWAIT, stable=False, target=ACTIVE, on_failure=SERVICEFAIL, waits=True),
     )
 }
 
@@ -109,7 +115,7 @@ STATES: Final[dict[str, State]] = {
 # hand-over from deleting to cleaning).
 USER_EVENTS: Final = (
     "manage", "provide", "inspect", "clean", "deploy", "rebuild", "delete",
-    "abort", "rescue", "unrescue", "adopt",
+    "abort", "rescue", "unrescue", "adopt", "service", "unhold",
 )
 INTERNAL_EVENTS: Final = ("done", "fail", "wait", "resume")
 
@@ -188,6 +194,19 @@ TRANSITIONS: Final[dict[tuple[str, str], str]] = {
     (UNRESCUEFAIL, "unrescue"): UNRESCUING,
     (UNRESCUING, "done"): ACTIVE,
     (UNRESCUING, "fail"): UNRESCUEFAIL,
+    # servicing an active machine (1.87); no hold states: barecloud runs no
+    # ``hold`` step, so ``unhold`` (1.85) applies to no state here
+    (ACTIVE, "service"): SERVICING,
+    (SERVICING, "wait"): SERVICEWAIT,
+    (SERVICEWAIT, "resume"): SERVICING,
+    (SERVICING, "done"): ACTIVE,
+    (SERVICING, "fail"): SERVICEFAIL,
+    (SERVICEWAIT, "fail"): SERVICEFAIL,
+    (SERVICEWAIT, "abort"): SERVICEFAIL,
+    (SERVICEFAIL, "service"): SERVICING,
+    (SERVICEFAIL, "rescue"): RESCUING,
+    (SERVICEFAIL, "delete"): DELETING,
+    (SERVICEFAIL, "abort"): ACTIVE,
 }
 
 # API verbs (``target`` of PUT .../states/provision) -> event.  "active" and
@@ -207,6 +226,8 @@ VERB_EVENTS: Final[dict[str, str]] = {
     "rescue": "rescue",
     "unrescue": "unrescue",
     "adopt": "adopt",
+    "unhold": "unhold",
+    "service": "service",
 }
 
 # Minimum Bare Metal API microversion of each verb.
@@ -221,6 +242,8 @@ VERB_MIN_VERSION: Final[dict[str, tuple[int, int]]] = {
     "unrescue": (1, 38),
     "deploy": (1, 73),
     "undeploy": (1, 73),
+    "unhold": (1, 85),
+    "service": (1, 87),
 }
 
 def next_state(current: str, event: str) -> str | None:

@@ -19,10 +19,12 @@ from barecloud.api.baremetal import (
     chassis,
     deploy_templates,
     drivers,
+    node_parts,
     nodes,
     portgroups,
     ports,
     root,
+    runbooks,
     vifs,
     volumes,
 )
@@ -101,8 +103,8 @@ def create_app(rt: Runtime) -> FastAPI:
     compute_routes.install(app)
     app.include_router(ops.router)
     app.include_router(docs.router)
-    for module in (root, nodes, vifs, ports, portgroups, drivers, chassis, deploy_templates,
-                   volumes, allocations, batches):
+    for module in (root, node_parts, nodes, vifs, ports, portgroups, drivers, chassis,
+                   deploy_templates, runbooks, volumes, allocations, batches):
         app.include_router(module.router)
     # What machines call: on the provisioning address only, when one is set.
     provisioning = [Depends(provisioning_only)]

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from barecloud import states
 from barecloud.conductor import agent_tokens, batch_args
 from barecloud.db import node_agents
-from barecloud.db.models import Allocation, Node, Port
+from barecloud.db.models import Allocation, Node, NodeInventory, Port
 from barecloud.db.transitions import note
 from barecloud.drivers import hardware
 from barecloud.drivers.base import WAIT, AgentCommand, NodeView, StepResult
@@ -142,7 +142,34 @@ async def _apply_inventory(ctx: StepContext) -> StepResult:
     command = ctx.node.driver_internal_info.get("agent_command") or {}
     if command.get("name") != "get_inventory" or command.get("status") != "succeeded":
         raise PermanentDriverError("in-band inspection ended without an inventory")
-    _apply_found(ctx, properties_of(command.get("result", {}).get("inventory") or {}))
+    result = command.get("result") or {}
+    inventory = result.get("inventory") or {}
+    _apply_found(ctx, properties_of(inventory))
+    ctx.writes.append(_inventory_keeper(inventory, result.get("plugin_data") or {}))
+    return None
+
+
+def _inventory_keeper(inventory: dict[str, Any], plugin_data: dict[str, Any]) -> RowWriter:
+    """Keep what the agent reported, for ``GET /v1/nodes/{node}/inventory`` (1.81):
+    the last inspection's, as Ironic's."""
+
+    async def write(s: AsyncSession, node: Node) -> None:
+        await s.execute(delete(NodeInventory).where(NodeInventory.node_id == node.id))
+        s.add(NodeInventory(node_id=node.id, inventory=inventory, plugin_data=plugin_data))
+
+    return write
+
+
+async def _service_steps(ctx: StepContext) -> StepResult:
+    """Ironic's servicing runs the requested steps on the node's interfaces; no
+    interface of barecloud's offers a service step, so a request with any fails
+    here, as Ironic's for a step its driver lacks (``service failed``; ``abort``
+    returns the node to ``active``)."""
+    for step in ctx.args.get("service_steps") or []:
+        raise PermanentDriverError(
+            f"Service step {step.get('interface')}.{step.get('step')} is not supported by "
+            f"node {ctx.node.uuid}'s {ctx.node.driver} driver: barecloud's interfaces "
+            "have no service steps")
     return None
 
 
@@ -362,6 +389,7 @@ WORKFLOWS: dict[str, tuple[Step, ...]] = {
         Step("boot device disk", _boot_device("disk")),
         Step("power on", _power(states.POWER_ON)),
     ),
+    "service": (Step("service steps", _service_steps),),
     # Power actions change no provision state: the engine ends them without
     # an event.
     "power": (Step("set power state", _set_power_target),),
@@ -379,8 +407,9 @@ EVENT_WORKFLOWS: dict[str, str] = {
     "rescue": "rescue",
     "unrescue": "unrescue",
     "adopt": "adopt",
+    "service": "service",
 }
 
 # The stage a step belongs to, for the node's clean_step / deploy_step fields.
 STEP_FIELDS: dict[str, str] = {"deploy": "deploy_step", "clean": "clean_step",
-                               "undeploy": "clean_step"}
+                               "undeploy": "clean_step", "service": "service_step"}
