@@ -17,14 +17,13 @@ from barecloud.api.baremetal import (
     allocations,
     batches,
     chassis,
-    deploy_templates,
     drivers,
     node_parts,
     nodes,
     portgroups,
     ports,
     root,
-    runbooks,
+    step_sets,
     vifs,
     volumes,
 )
@@ -104,7 +103,7 @@ def create_app(rt: Runtime) -> FastAPI:
     app.include_router(ops.router)
     app.include_router(docs.router)
     for module in (root, node_parts, nodes, vifs, ports, portgroups, drivers, chassis,
-                   deploy_templates, runbooks, volumes, allocations, batches):
+                   step_sets, volumes, allocations, batches):
         app.include_router(module.router)
     # What machines call: on the provisioning address only, when one is set.
     provisioning = [Depends(provisioning_only)]

@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from barecloud.db.models import Node, Runbook, new_uuid
 from barecloud.errors import Duplicate, InvalidParameter, NotFound
 from barecloud.services import policy
-from barecloud.services.baremetal import checks, pages, patch
-from barecloud.services.baremetal.schemas import RUNBOOK_INTERNAL, RUNBOOK_WRITABLE, UUID_RE
+from barecloud.services.baremetal import checks, named, pages, patch
+from barecloud.services.baremetal.schemas import RUNBOOK_INTERNAL, RUNBOOK_WRITABLE
 from barecloud.services.context import RequestContext, Runtime
 
 SORT_KEYS = {"id", "uuid", "name", "created_at", "updated_at", "owner", "public",
@@ -35,12 +35,7 @@ def target(row: Runbook) -> dict[str, Any]:
 
 
 async def find(s: AsyncSession, ident: str) -> Runbook:
-    col = Runbook.uuid if UUID_RE.match(ident) else Runbook.name
-    row = await s.scalar(select(Runbook).where(
-        col == (ident.lower() if col is Runbook.uuid else ident)))
-    if row is None:
-        raise not_found(ident)
-    return row
+    return await named.find(s, Runbook, ident, not_found(ident))
 
 
 async def find_for(s: AsyncSession, ctx: RequestContext, ident: str, rule: str) -> Runbook:
@@ -54,13 +49,7 @@ async def find_for(s: AsyncSession, ctx: RequestContext, ident: str, rule: str) 
 
 async def _check_unique(s: AsyncSession, uuid: str | None, name: str,
                         own_id: int | None = None) -> None:
-    q = select(Runbook).where(or_(Runbook.uuid == uuid, Runbook.name == name))
-    for row in (await s.scalars(q)).all():
-        if row.id == own_id:
-            continue
-        if row.name == name:
-            raise Duplicate(f"A runbook with name {name} already exists.")
-        raise Duplicate(f"A runbook with UUID {uuid} already exists.")
+    await named.check_unique(s, Runbook, "runbook", uuid, name, own_id)
 
 
 async def get(rt: Runtime, ctx: RequestContext, ident: str) -> Runbook:

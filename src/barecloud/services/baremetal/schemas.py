@@ -272,15 +272,18 @@ _DEPLOY_TEMPLATE: Schema = {
     "steps": {"type": "array", "minItems": 1, "items": DEPLOY_STEP},
     "extra": {"type": ["object", "null"]},
 }
-CREATE_DEPLOY_TEMPLATE: Schema = {
-    "title": "deploy template", "type": "object", "properties": _DEPLOY_TEMPLATE,
-    "required": ["name", "steps"], "additionalProperties": False,
-}
-PATCHED_DEPLOY_TEMPLATE: Schema = {
-    "title": "deploy template", "type": "object",
-    "properties": {k: v for k, v in _DEPLOY_TEMPLATE.items() if k != "uuid"},
-    "required": ["name", "steps"], "additionalProperties": False,
-}
+
+
+def _created_and_patched(title: str, props: Schema) -> tuple[Schema, Schema]:
+    """A named set of steps as created (with ``uuid``), and as a patch leaves it."""
+    created = {"title": title, "type": "object", "properties": props,
+               "required": ["name", "steps"], "additionalProperties": False}
+    patched = {**created, "properties": {k: v for k, v in props.items() if k != "uuid"}}
+    return created, patched
+
+
+CREATE_DEPLOY_TEMPLATE, PATCHED_DEPLOY_TEMPLATE = _created_and_patched("deploy template",
+                                                                       _DEPLOY_TEMPLATE)
 DEPLOY_TEMPLATE_WRITABLE = frozenset(PATCHED_DEPLOY_TEMPLATE["properties"])
 DEPLOY_TEMPLATE_INTERNAL = frozenset({"uuid", "id", "created_at", "updated_at", "links"})
 
@@ -311,15 +314,7 @@ _RUNBOOK: Schema = {
     "public": BOOL_OR_NULL,
     "owner": TEXT_255,
 }
-CREATE_RUNBOOK: Schema = {
-    "title": "runbook", "type": "object", "properties": _RUNBOOK,
-    "required": ["name", "steps"], "additionalProperties": False,
-}
-PATCHED_RUNBOOK: Schema = {
-    "title": "runbook", "type": "object",
-    "properties": {k: v for k, v in _RUNBOOK.items() if k != "uuid"},
-    "required": ["name", "steps"], "additionalProperties": False,
-}
+CREATE_RUNBOOK, PATCHED_RUNBOOK = _created_and_patched("runbook", _RUNBOOK)
 RUNBOOK_WRITABLE = frozenset(PATCHED_RUNBOOK["properties"])
 RUNBOOK_INTERNAL = frozenset({"uuid", "id", "created_at", "updated_at", "links"})
 
