@@ -37,7 +37,6 @@ RESCUEFAIL: Final = "rescue failed"
 UNRESCUING: Final = "unrescuing"
 UNRESCUEFAIL: Final = "unrescue failed"
 SERVICING: Final = "servicing"
-SERVICEWAIT: Final = "service wait"
 SERVICEFAIL: Final = "service failed"
 
 # --- power states ------------------------------------------------------------
@@ -104,7 +103,6 @@ STATES: Final[dict[str, State]] = {
         State(RESCUEWAIT, stable=False, target=RESCUE, on_failure=RESCUEFAIL, waits=True),
         State(UNRESCUING, stable=False, target=ACTIVE, on_failure=UNRESCUEFAIL),
         State(SERVICING, stable=False, target=ACTIVE, on_failure=SERVICEFAIL),
-        State(SERVICEWAIT, stable=False, target=ACTIVE, on_failure=SERVICEFAIL, waits=True),
     )
 }
 
@@ -115,7 +113,7 @@ STATES: Final[dict[str, State]] = {
 # hand-over from deleting to cleaning).
 USER_EVENTS: Final = (
     "manage", "provide", "inspect", "clean", "deploy", "rebuild", "delete",
-    "abort", "rescue", "unrescue", "adopt", "service", "unhold",
+    "abort", "rescue", "unrescue", "adopt", "service",
 )
 INTERNAL_EVENTS: Final = ("done", "fail", "wait", "resume")
 
@@ -194,15 +192,12 @@ TRANSITIONS: Final[dict[tuple[str, str], str]] = {
     (UNRESCUEFAIL, "unrescue"): UNRESCUING,
     (UNRESCUING, "done"): ACTIVE,
     (UNRESCUING, "fail"): UNRESCUEFAIL,
-    # servicing an active machine (1.87); no hold states: barecloud runs no
-    # ``hold`` step, so ``unhold`` (1.85) applies to no state here
+    # servicing an active machine (1.87): Ironic's reserved steps only, run by
+    # the conductor, so no wait for the machine and no hold (``unhold``, 1.85,
+    # applies to no state here: services/baremetal/node_states.py)
     (ACTIVE, "service"): SERVICING,
-    (SERVICING, "wait"): SERVICEWAIT,
-    (SERVICEWAIT, "resume"): SERVICING,
     (SERVICING, "done"): ACTIVE,
     (SERVICING, "fail"): SERVICEFAIL,
-    (SERVICEWAIT, "fail"): SERVICEFAIL,
-    (SERVICEWAIT, "abort"): SERVICEFAIL,
     (SERVICEFAIL, "service"): SERVICING,
     (SERVICEFAIL, "rescue"): RESCUING,
     (SERVICEFAIL, "delete"): DELETING,
@@ -226,9 +221,11 @@ VERB_EVENTS: Final[dict[str, str]] = {
     "rescue": "rescue",
     "unrescue": "unrescue",
     "adopt": "adopt",
-    "unhold": "unhold",
     "service": "service",
 }
+# Verbs Ironic takes that lead nowhere here: ``unhold`` leaves a hold state,
+# which no barecloud workflow enters (no ``hold`` step).
+NOWHERE_VERBS: Final = ("unhold",)
 
 # Minimum Bare Metal API microversion of each verb.
 VERB_MIN_VERSION: Final[dict[str, tuple[int, int]]] = {

@@ -12,6 +12,7 @@ is passed over (no ramdisk boot when cleaning erases nothing).
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -160,16 +161,30 @@ def _inventory_keeper(inventory: dict[str, Any], plugin_data: dict[str, Any]) ->
     return write
 
 
+# Ironic's reserved steps (conductor/steps.py), the conductor's own: power
+# actions, and a pause of ``seconds`` (at most SERVICE_WAIT_MAX, Ironic's
+# max_conductor_wait_step_seconds).
+SERVICE_POWER = {"power_on": states.POWER_ON, "power_off": states.POWER_OFF,
+                 "reboot": states.REBOOT}
+SERVICE_WAIT_MAX = 30.0
+
+
 async def _service_steps(ctx: StepContext) -> StepResult:
-    """Ironic's servicing runs the requested steps on the node's interfaces; no
-    interface of barecloud's offers a service step, so a request with any fails
-    here, as Ironic's for a step its driver lacks (``service failed``; ``abort``
-    returns the node to ``active``)."""
+    """Run the requested service steps in order.  barecloud's interfaces have no
+    service steps of their own, so only Ironic's reserved ones run; any other
+    fails the service with its name, as Ironic's for a step the driver lacks
+    (``service failed``; ``abort`` returns the node to ``active``)."""
     for step in ctx.args.get("service_steps") or []:
-        raise PermanentDriverError(
-            f"Service step {step.get('interface')}.{step.get('step')} is not supported by "
-            f"node {ctx.node.uuid}'s {ctx.node.driver} driver: barecloud's interfaces "
-            "have no service steps")
+        name = str(step.get("step"))
+        if name in SERVICE_POWER:
+            ctx.set_power(await ctx.power(ctx.node, SERVICE_POWER[name]))
+        elif name == "wait" and "seconds" in (step.get("args") or {}):
+            await asyncio.sleep(min(float(step["args"]["seconds"]), SERVICE_WAIT_MAX))
+        else:
+            raise PermanentDriverError(
+                f"Node {ctx.node.uuid} does not support this service step: "
+                f"{step.get('interface')}.{name} (barecloud runs Ironic's reserved steps "
+                f"{', '.join(sorted(SERVICE_POWER))} and wait with seconds only)")
     return None
 
 

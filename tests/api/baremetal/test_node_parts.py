@@ -70,9 +70,9 @@ def test_json_suffix_until_1_90(api: Ironic) -> None:
 
 
 def test_service_and_unhold(api: Ironic) -> None:
-    """Servicing (1.87) an active node: no interface has service steps, so the node
-    is ``service failed`` and ``abort`` takes it back to ``active``; ``unhold``
-    (1.85) applies to no state barecloud enters."""
+    """Servicing (1.87) an active node runs Ironic's reserved steps; a step no
+    interface has fails it (``service failed``, ``abort`` back to ``active``);
+    ``unhold`` (1.85) applies to no state barecloud enters."""
     node = api.create_node(name="n1")
     api.to_state(node["uuid"], "active")
     steps = [{"interface": "raid", "step": "create_configuration", "args": {}}]
@@ -80,6 +80,14 @@ def test_service_and_unhold(api: Ironic) -> None:
                   json={"target": "service", "service_steps": steps}), 406)
     assert "service_steps" in fault(api.put("/nodes/n1/states/provision",
                                             json={"target": "service"}), 400)
+    assert "seconds" in fault(api.put("/nodes/n1/states/provision", json={
+        "target": "service", "service_steps": [
+            {"interface": "power", "step": "wait", "args": {"seconds": "x"}}]}), 400)
+    api.provision("n1", "service", service_steps=[
+        {"interface": "power", "step": "power_off"},
+        {"interface": "power", "step": "wait", "args": {"seconds": 0.1}}])
+    done = api.wait("n1", "active")
+    assert done["power_state"] == "power off" and done["service_step"] == {}
     api.provision("n1", "service", service_steps=steps)
     failed = api.wait("n1", "service failed")
     assert "create_configuration" in failed["last_error"]

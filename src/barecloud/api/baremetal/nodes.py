@@ -174,6 +174,12 @@ async def set_provision_state(ident: str, request: Request) -> Response:
         raise NotAcceptable(
             f"The \"{target}\" target needs API version {minimum[0]}.{minimum[1]} or later."
         )
+    if target in states.NOWHERE_VERBS:
+        n = await nodes.show(runtime(request), context(request), ident,
+                             "baremetal:node:set_provision_state")
+        raise InvalidParameter(f"The requested action \"{target}\" can not be performed on "
+                               f"node \"{n.uuid}\" while it is in state "
+                               f"\"{n.provision_state}\".")
     if body.get("runbook") is not None and v < (1, 92):
         raise NotAcceptable("The \"runbook\" parameter needs API version 1.92 or later.")
     await node_states.set_provision_state(runtime(request), context(request), ident, target, body)

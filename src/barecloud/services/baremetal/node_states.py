@@ -177,6 +177,14 @@ def _check_steps(event: str, args: dict[str, Any]) -> None:
     elif event == "service" and not args.get("service_steps"):
         raise InvalidParameter('"service_steps" is required when setting target provision '
                                'state to "service"')
+    for step in args.get("service_steps") or []:
+        if not isinstance(step.get("interface"), str) or not isinstance(step.get("step"), str):
+            raise InvalidParameter(f"Invalid service step {step}: it needs an interface and "
+                                   "a step.")
+        seconds = (step.get("args") or {}).get("seconds", 0)
+        if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
+            raise InvalidParameter(f"Invalid service step {step}: seconds must be a number "
+                                   "of seconds.")
 
 
 async def image_source(rt: Runtime, info: dict[str, Any],

@@ -118,7 +118,7 @@ PATCH: Schema = {
 PROVISION: Schema = {
     "title": "provision state request", "type": "object",
     "properties": {
-        "target": {"enum": sorted(states.VERB_EVENTS)},
+        "target": {"enum": sorted([*states.VERB_EVENTS, *states.NOWHERE_VERBS])},
         # A JSON object or a base64 ISO: drivers/agent.py check_configdrive says which.
         "configdrive": {"type": ["object", "string", "null"]},
         "clean_steps": {"type": ["array", "null"], "items": OBJECT},
