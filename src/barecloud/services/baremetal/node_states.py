@@ -181,7 +181,10 @@ def _check_steps(event: str, args: dict[str, Any]) -> None:
         if not isinstance(step.get("interface"), str) or not isinstance(step.get("step"), str):
             raise InvalidParameter(f"Invalid service step {step}: it needs an interface and "
                                    "a step.")
-        seconds = (step.get("args") or {}).get("seconds", 0)
+        args = step.get("args") or {}
+        if not isinstance(args, dict):
+            raise InvalidParameter(f"Invalid service step {step}: args must be an object.")
+        seconds = args.get("seconds", 0)
         if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
             raise InvalidParameter(f"Invalid service step {step}: seconds must be a number "
                                    "of seconds.")
