@@ -120,3 +120,11 @@ def test_allocation_prefers_the_node_of_its_name(api: Ironic) -> None:
         done = api.allocated(alloc["uuid"])
         assert done["node_uuid"] == api.node("m2")["uuid"]
         api.ok("DELETE", f"/allocations/{alloc['uuid']}", 204)
+
+
+def test_v1_root_links_the_newer_resources_from_their_versions(api: Ironic) -> None:
+    root = api.ok("GET", "/")
+    assert {"shards", "continue_inspection", "runbooks"} <= set(root)
+    old = api.ok("GET", "/", version="1.81")
+    assert not {"shards", "continue_inspection", "runbooks"} & set(old)
+    assert "shards" in api.ok("GET", "/", version="1.82")

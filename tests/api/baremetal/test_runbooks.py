@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from tests.api.baremetal.ironic import Ironic, fault
+import httpx
+
+from tests import support
+from tests.api.baremetal.ironic import LATEST, VERSION_HEADER, Ironic, fault
 
 STEPS = [{"interface": "bios", "step": "apply_configuration", "args": {}, "order": 1}]
 
@@ -62,3 +65,26 @@ def test_clean_with_a_runbook(api: Ironic) -> None:
     api.ok("PUT", "/nodes/n1/traits/CUSTOM_RB1", 204)
     api.provision("n1", "clean", runbook="CUSTOM_RB1")
     api.wait("n1", "manageable")
+
+
+def test_who_sees_and_writes_runbooks(keystone_service: support.Service) -> None:
+    """Admins write; a project member reads public runbooks and its project's own,
+    never another's (404), and writes none (403)."""
+    admin = Ironic(keystone_service)
+    member = httpx.Client(base_url=f"{keystone_service.baremetal}/v1", timeout=30, headers={
+        VERSION_HEADER: LATEST, "X-Auth-Token": keystone_service.token("barecloud")})
+    try:
+        mine = member.get("/runbooks").json()  # what the member's project already sees
+        public = admin.ok("POST", "/runbooks", 201, json={"name": "CUSTOM_PUB", "steps": STEPS,
+                                                          "public": True})
+        private = admin.ok("POST", "/runbooks", 201, json={"name": "CUSTOM_PRIV",
+                                                           "steps": STEPS, "owner": "other"})
+        seen = {r["name"] for r in member.get("/runbooks").json()["runbooks"]}
+        assert seen == {r["name"] for r in mine["runbooks"]} | {"CUSTOM_PUB"}
+        assert member.get(f"/runbooks/{public['uuid']}").status_code == 200
+        fault(member.get(f"/runbooks/{private['uuid']}"), 404)
+        fault(member.post("/runbooks", json={"name": "CUSTOM_M", "steps": STEPS}), 403)
+        fault(member.delete(f"/runbooks/{public['uuid']}"), 403)
+    finally:
+        member.close()
+        admin.close()

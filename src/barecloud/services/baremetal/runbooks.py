@@ -38,12 +38,15 @@ async def find(s: AsyncSession, ident: str) -> Runbook:
     return await named.find(s, Runbook, ident, not_found(ident))
 
 
-async def find_for(s: AsyncSession, ctx: RequestContext, ident: str, rule: str) -> Runbook:
-    """The runbook if ``ctx`` may read it (public ones anyone may), and do ``rule``."""
+async def find_for(s: AsyncSession, ctx: RequestContext, ident: str,
+                   rule: str | None = None) -> Runbook:
+    """The runbook if ``ctx`` may read it (public ones anyone may; else 404), and do
+    ``rule`` (else 403)."""
     row = await find(s, ident)
     if not row.public and not policy.can(ctx, "baremetal:runbook:get", target(row)):
         raise not_found(ident)
-    policy.authorize(ctx, rule, target(row))
+    if rule is not None:
+        policy.authorize(ctx, rule, target(row))
     return row
 
 
@@ -54,7 +57,7 @@ async def _check_unique(s: AsyncSession, uuid: str | None, name: str,
 
 async def get(rt: Runtime, ctx: RequestContext, ident: str) -> Runbook:
     async with rt.db.session() as s:
-        return await find_for(s, ctx, ident, "baremetal:runbook:list")
+        return await find_for(s, ctx, ident)
 
 
 async def list_runbooks(rt: Runtime, ctx: RequestContext, *, limit: int | None = None,
