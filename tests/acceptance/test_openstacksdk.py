@@ -67,7 +67,7 @@ def test_node_lifecycle(which: str, request: pytest.FixtureRequest, connect: Con
                           properties={"cpus": 4, "memory_mb": 8192})
     assert node.provision_state == "enroll"
     assert node.driver_info == {"fake_password": "******"}
-    assert node.microversion == "1.78"
+    assert node.microversion == "1.92"
 
     port = bm.create_port(node_id=node.id, address="52:54:00:12:34:56")
     assert port.address == "52:54:00:12:34:56" and port.node_id == node.id
@@ -287,16 +287,16 @@ def test_microversion_negotiation(conn: Connection, service: support.Service) ->
     endpoint = bm.get_endpoint_data()
     assert endpoint is not None
     assert endpoint.min_microversion == (1, 1)
-    assert endpoint.max_microversion == (1, 78)
-    # The sdk's nodes speak up to 1.109; it settles for the service's 1.78.
-    assert utils.maximum_supported_microversion(bm, "1.109") == "1.78"
+    assert endpoint.max_microversion == (1, 92)
+    # The sdk's nodes speak up to 1.109; it settles for the service's 1.92.
+    assert utils.maximum_supported_microversion(bm, "1.109") == "1.92"
     node = bm.create_node(driver="fake-hardware", name="mv", owner="p1")
     fetched = bm.get_node(node.id)
-    assert fetched.microversion == "1.78"
+    assert fetched.microversion == "1.92"
     assert fetched.owner == "p1" and fetched.traits == []  # 1.50 and 1.37 fields
     r = bm.get(f"/nodes/{node.id}", microversion=fetched.microversion)
-    assert r.headers["X-OpenStack-Ironic-API-Version"] == "1.78"
-    assert r.headers["OpenStack-API-Version"] == "baremetal 1.78"
+    assert r.headers["X-OpenStack-Ironic-API-Version"] == "1.92"
+    assert r.headers["OpenStack-API-Version"] == "baremetal 1.92"
     r = bm.get(f"/nodes/{node.id}", microversion="1.1")
     assert r.headers["X-OpenStack-Ironic-API-Version"] == "1.1" and "name" not in r.json()
 
