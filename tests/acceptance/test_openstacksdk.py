@@ -301,16 +301,16 @@ def test_microversion_negotiation(conn: Connection, service: support.Service) ->
     assert r.headers["X-OpenStack-Ironic-API-Version"] == "1.1" and "name" not in r.json()
 
     # Above the maximum: 406, with the range in the headers and the message.
-    for header in ({"X-OpenStack-Ironic-API-Version": "1.79"},
+    for header in ({"X-OpenStack-Ironic-API-Version": "1.93"},
                    {"OpenStack-API-Version": "baremetal 1.109"}):
         raw = httpx.get(f"{service.baremetal}/v1/nodes",
                         headers={**header, "X-Auth-Token": service.token()})
         assert raw.status_code == 406
         assert raw.headers["X-OpenStack-Ironic-API-Minimum-Version"] == "1.1"
-        assert raw.headers["X-OpenStack-Ironic-API-Maximum-Version"] == "1.78"
-        assert "[1.1, 1.78]" in raw.json()["error_message"]
+        assert raw.headers["X-OpenStack-Ironic-API-Maximum-Version"] == "1.92"
+        assert "[1.1, 1.92]" in raw.json()["error_message"]
     # The sdk's own session gets the same answer and turns it into its exception.
-    response = bm.get(f"/nodes/{node.id}", microversion="1.79")
+    response = bm.get(f"/nodes/{node.id}", microversion="1.93")
     with pytest.raises(exceptions.HttpException) as info:
         exceptions.raise_from_response(response)
     assert info.value.status_code == 406
