@@ -36,6 +36,8 @@ RESCUE: Final = "rescue"
 RESCUEFAIL: Final = "rescue failed"
 UNRESCUING: Final = "unrescuing"
 UNRESCUEFAIL: Final = "unrescue failed"
+SERVICING: Final = "servicing"
+SERVICEFAIL: Final = "service failed"
 
 # --- power states ------------------------------------------------------------
 POWER_ON: Final = "power on"
@@ -87,6 +89,7 @@ STATES: Final[dict[str, State]] = {
         State(ADOPTFAIL, stable=True, target=ACTIVE),
         State(RESCUEFAIL, stable=True, target=RESCUE),
         State(UNRESCUEFAIL, stable=True, target=ACTIVE),
+        State(SERVICEFAIL, stable=True, target=ACTIVE),
         State(VERIFYING, stable=False, target=MANAGEABLE, on_failure=ENROLL),
         State(INSPECTING, stable=False, target=MANAGEABLE, on_failure=INSPECTFAIL),
         State(INSPECTWAIT, stable=False, target=MANAGEABLE, on_failure=INSPECTFAIL, waits=True),
@@ -99,6 +102,7 @@ STATES: Final[dict[str, State]] = {
         State(RESCUING, stable=False, target=RESCUE, on_failure=RESCUEFAIL),
         State(RESCUEWAIT, stable=False, target=RESCUE, on_failure=RESCUEFAIL, waits=True),
         State(UNRESCUING, stable=False, target=ACTIVE, on_failure=UNRESCUEFAIL),
+        State(SERVICING, stable=False, target=ACTIVE, on_failure=SERVICEFAIL),
     )
 }
 
@@ -109,7 +113,7 @@ STATES: Final[dict[str, State]] = {
 # hand-over from deleting to cleaning).
 USER_EVENTS: Final = (
     "manage", "provide", "inspect", "clean", "deploy", "rebuild", "delete",
-    "abort", "rescue", "unrescue", "adopt",
+    "abort", "rescue", "unrescue", "adopt", "service",
 )
 INTERNAL_EVENTS: Final = ("done", "fail", "wait", "resume")
 
@@ -188,6 +192,16 @@ TRANSITIONS: Final[dict[tuple[str, str], str]] = {
     (UNRESCUEFAIL, "unrescue"): UNRESCUING,
     (UNRESCUING, "done"): ACTIVE,
     (UNRESCUING, "fail"): UNRESCUEFAIL,
+    # servicing an active machine (1.87): Ironic's reserved steps only, run by
+    # the conductor, so no wait for the machine and no hold (``unhold``, 1.85,
+    # applies to no state here: services/baremetal/node_states.py)
+    (ACTIVE, "service"): SERVICING,
+    (SERVICING, "done"): ACTIVE,
+    (SERVICING, "fail"): SERVICEFAIL,
+    (SERVICEFAIL, "service"): SERVICING,
+    (SERVICEFAIL, "rescue"): RESCUING,
+    (SERVICEFAIL, "delete"): DELETING,
+    (SERVICEFAIL, "abort"): ACTIVE,
 }
 
 # API verbs (``target`` of PUT .../states/provision) -> event.  "active" and
@@ -207,7 +221,11 @@ VERB_EVENTS: Final[dict[str, str]] = {
     "rescue": "rescue",
     "unrescue": "unrescue",
     "adopt": "adopt",
+    "service": "service",
 }
+# Verbs Ironic takes that lead nowhere here: ``unhold`` leaves a hold state,
+# which no barecloud workflow enters (no ``hold`` step).
+NOWHERE_VERBS: Final = ("unhold",)
 
 # Minimum Bare Metal API microversion of each verb.
 VERB_MIN_VERSION: Final[dict[str, tuple[int, int]]] = {
@@ -221,6 +239,8 @@ VERB_MIN_VERSION: Final[dict[str, tuple[int, int]]] = {
     "unrescue": (1, 38),
     "deploy": (1, 73),
     "undeploy": (1, 73),
+    "unhold": (1, 85),
+    "service": (1, 87),
 }
 
 def next_state(current: str, event: str) -> str | None:

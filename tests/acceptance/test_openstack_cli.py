@@ -222,4 +222,4 @@ def test_errors(cli: Cli) -> None:
     proc = cli.run("node", "deploy", "err-1", ok=False)
     assert 'can not be performed on node' in proc.stderr and '"enroll"' in proc.stderr
     proc = cli.run("--os-baremetal-api-version", "1.99", "node", "list", ok=False)
-    assert "1.78" in proc.stderr
+    assert "1.92" in proc.stderr

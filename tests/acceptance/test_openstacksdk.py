@@ -67,7 +67,7 @@ def test_node_lifecycle(which: str, request: pytest.FixtureRequest, connect: Con
                           properties={"cpus": 4, "memory_mb": 8192})
     assert node.provision_state == "enroll"
     assert node.driver_info == {"fake_password": "******"}
-    assert node.microversion == "1.78"
+    assert node.microversion == "1.92"
 
     port = bm.create_port(node_id=node.id, address="52:54:00:12:34:56")
     assert port.address == "52:54:00:12:34:56" and port.node_id == node.id
@@ -287,30 +287,30 @@ def test_microversion_negotiation(conn: Connection, service: support.Service) ->
     endpoint = bm.get_endpoint_data()
     assert endpoint is not None
     assert endpoint.min_microversion == (1, 1)
-    assert endpoint.max_microversion == (1, 78)
-    # The sdk's nodes speak up to 1.109; it settles for the service's 1.78.
-    assert utils.maximum_supported_microversion(bm, "1.109") == "1.78"
+    assert endpoint.max_microversion == (1, 92)
+    # The sdk's nodes speak up to 1.109; it settles for the service's 1.92.
+    assert utils.maximum_supported_microversion(bm, "1.109") == "1.92"
     node = bm.create_node(driver="fake-hardware", name="mv", owner="p1")
     fetched = bm.get_node(node.id)
-    assert fetched.microversion == "1.78"
+    assert fetched.microversion == "1.92"
     assert fetched.owner == "p1" and fetched.traits == []  # 1.50 and 1.37 fields
     r = bm.get(f"/nodes/{node.id}", microversion=fetched.microversion)
-    assert r.headers["X-OpenStack-Ironic-API-Version"] == "1.78"
-    assert r.headers["OpenStack-API-Version"] == "baremetal 1.78"
+    assert r.headers["X-OpenStack-Ironic-API-Version"] == "1.92"
+    assert r.headers["OpenStack-API-Version"] == "baremetal 1.92"
     r = bm.get(f"/nodes/{node.id}", microversion="1.1")
     assert r.headers["X-OpenStack-Ironic-API-Version"] == "1.1" and "name" not in r.json()
 
     # Above the maximum: 406, with the range in the headers and the message.
-    for header in ({"X-OpenStack-Ironic-API-Version": "1.79"},
+    for header in ({"X-OpenStack-Ironic-API-Version": "1.93"},
                    {"OpenStack-API-Version": "baremetal 1.109"}):
         raw = httpx.get(f"{service.baremetal}/v1/nodes",
                         headers={**header, "X-Auth-Token": service.token()})
         assert raw.status_code == 406
         assert raw.headers["X-OpenStack-Ironic-API-Minimum-Version"] == "1.1"
-        assert raw.headers["X-OpenStack-Ironic-API-Maximum-Version"] == "1.78"
-        assert "[1.1, 1.78]" in raw.json()["error_message"]
+        assert raw.headers["X-OpenStack-Ironic-API-Maximum-Version"] == "1.92"
+        assert "[1.1, 1.92]" in raw.json()["error_message"]
     # The sdk's own session gets the same answer and turns it into its exception.
-    response = bm.get(f"/nodes/{node.id}", microversion="1.79")
+    response = bm.get(f"/nodes/{node.id}", microversion="1.93")
     with pytest.raises(exceptions.HttpException) as info:
         exceptions.raise_from_response(response)
     assert info.value.status_code == 406

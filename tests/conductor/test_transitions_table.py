@@ -190,6 +190,25 @@ async def rescue_failures(rt: Runtime) -> None:
     await drive(rt, n, "deleted", S.AVAILABLE)             # unrescue failed -delete->
 
 
+REBOOT = {"service_steps": [{"interface": "power", "step": "reboot"}]}
+NO_SUCH_STEP = {"service_steps": [{"interface": "bios", "step": "apply_configuration"}]}
+
+
+async def servicing(rt: Runtime) -> None:
+    n = await make_available(rt)
+    await drive(rt, n, "active", S.ACTIVE)
+    await drive(rt, n, "service", S.ACTIVE, **REBOOT)          # servicing -done-> active
+    await drive(rt, n, "service", S.SERVICEFAIL, **NO_SUCH_STEP)  # servicing -fail->
+    await drive(rt, n, "abort", S.ACTIVE)                      # service failed -abort->
+    await drive(rt, n, "service", S.SERVICEFAIL, **NO_SUCH_STEP)
+    await drive(rt, n, "service", S.ACTIVE, **REBOOT)          # service failed -service->
+    await drive(rt, n, "service", S.SERVICEFAIL, **NO_SUCH_STEP)
+    await drive(rt, n, "rescue", S.RESCUE, **PW)               # service failed -rescue->
+    await drive(rt, n, "unrescue", S.ACTIVE)
+    await drive(rt, n, "service", S.SERVICEFAIL, **NO_SUCH_STEP)
+    await drive(rt, n, "deleted", S.AVAILABLE)                 # service failed -delete->
+
+
 async def rescue_waits(rt: Runtime) -> None:
     n = await make_available(rt)
     await drive(rt, n, "active", S.ACTIVE)
@@ -208,6 +227,7 @@ async def rescue_waits(rt: Runtime) -> None:
 SCENARIOS: tuple[Scenario, ...] = (
     enrollment_and_inspection, inspection_waits, cleaning, cleaning_waits, deployment,
     teardown_failures, deployment_waits, adoption, rescue, rescue_failures, rescue_waits,
+    servicing,
 )
 
 

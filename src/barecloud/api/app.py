@@ -17,12 +17,13 @@ from barecloud.api.baremetal import (
     allocations,
     batches,
     chassis,
-    deploy_templates,
     drivers,
+    node_parts,
     nodes,
     portgroups,
     ports,
     root,
+    step_sets,
     vifs,
     volumes,
 )
@@ -102,8 +103,8 @@ def create_app(rt: Runtime) -> FastAPI:
     compute_routes.install(app)
     app.include_router(ops.router)
     app.include_router(docs.router)
-    for module in (root, nodes, vifs, ports, portgroups, drivers, chassis, deploy_templates,
-                   volumes, allocations, batches):
+    for module in (root, node_parts, nodes, vifs, ports, portgroups, drivers, chassis,
+                   step_sets, volumes, allocations, batches):
         app.include_router(module.router)
     # What machines call: on the provisioning address only, when one is set.
     provisioning = [Depends(provisioning_only)]

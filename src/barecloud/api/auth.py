@@ -57,7 +57,8 @@ def public(method: str, path: str, *, metrics: bool = True) -> bool:
         return metrics
     if path == "/identity/v3/auth/tokens":
         return method == "POST"
-    if path == "/baremetal/v1/lookup" or path.startswith(AGENT_PREFIXES):
+    if path in ("/baremetal/v1/lookup", "/baremetal/v1/continue_inspection") or \
+            path.startswith(AGENT_PREFIXES):
         return True
     # Glance answers its versions for any /image/<x> that names no version.
     return path.startswith("/image/") and path.split("/")[2] != "v2"

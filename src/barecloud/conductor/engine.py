@@ -373,6 +373,7 @@ class Conductor:
                     node.expected_power_state = node.power_state
                 node.deploy_step = {}
                 node.clean_step = {}
+                node.service_step = {}
             clear_work(node)
 
     async def _fail(self, node_id: int, message: str) -> None:

@@ -12,6 +12,7 @@ is passed over (no ramdisk boot when cleaning erases nothing).
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -23,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from barecloud import states
 from barecloud.conductor import agent_tokens, batch_args
 from barecloud.db import node_agents
-from barecloud.db.models import Allocation, Node, Port
+from barecloud.db.models import Allocation, Node, NodeInventory, Port
 from barecloud.db.transitions import note
 from barecloud.drivers import hardware
 from barecloud.drivers.base import WAIT, AgentCommand, NodeView, StepResult
@@ -142,7 +143,48 @@ async def _apply_inventory(ctx: StepContext) -> StepResult:
     command = ctx.node.driver_internal_info.get("agent_command") or {}
     if command.get("name") != "get_inventory" or command.get("status") != "succeeded":
         raise PermanentDriverError("in-band inspection ended without an inventory")
-    _apply_found(ctx, properties_of(command.get("result", {}).get("inventory") or {}))
+    result = command.get("result") or {}
+    inventory = result.get("inventory") or {}
+    _apply_found(ctx, properties_of(inventory))
+    ctx.writes.append(_inventory_keeper(inventory, result.get("plugin_data") or {}))
+    return None
+
+
+def _inventory_keeper(inventory: dict[str, Any], plugin_data: dict[str, Any]) -> RowWriter:
+    """Keep what the agent reported, for ``GET /v1/nodes/{node}/inventory`` (1.81):
+    the last inspection's, as Ironic's."""
+
+    async def write(s: AsyncSession, node: Node) -> None:
+        await s.execute(delete(NodeInventory).where(NodeInventory.node_id == node.id))
+        s.add(NodeInventory(node_id=node.id, inventory=inventory, plugin_data=plugin_data))
+
+    return write
+
+
+# Ironic's reserved steps (conductor/steps.py), the conductor's own: power
+# actions, and a pause of ``seconds`` (at most SERVICE_WAIT_MAX, Ironic's
+# max_conductor_wait_step_seconds).
+SERVICE_POWER = {"power_on": states.POWER_ON, "power_off": states.POWER_OFF,
+                 "reboot": states.REBOOT}
+SERVICE_WAIT_MAX = 30.0
+
+
+async def _service_steps(ctx: StepContext) -> StepResult:
+    """Run the requested service steps in order.  barecloud's interfaces have no
+    service steps of their own, so only Ironic's reserved ones run; any other
+    fails the service with its name, as Ironic's for a step the driver lacks
+    (``service failed``; ``abort`` returns the node to ``active``)."""
+    for step in ctx.args.get("service_steps") or []:
+        name = str(step.get("step"))
+        if name in SERVICE_POWER:
+            ctx.set_power(await ctx.power(ctx.node, SERVICE_POWER[name]))
+        elif name == "wait" and "seconds" in (step.get("args") or {}):
+            await asyncio.sleep(min(float(step["args"]["seconds"]), SERVICE_WAIT_MAX))
+        else:
+            raise PermanentDriverError(
+                f"Node {ctx.node.uuid} does not support this service step: "
+                f"{step.get('interface')}.{name} (barecloud runs Ironic's reserved steps "
+                f"{', '.join(sorted(SERVICE_POWER))} and wait with seconds only)")
     return None
 
 
@@ -362,6 +404,7 @@ WORKFLOWS: dict[str, tuple[Step, ...]] = {
         Step("boot device disk", _boot_device("disk")),
         Step("power on", _power(states.POWER_ON)),
     ),
+    "service": (Step("service steps", _service_steps),),
     # Power actions change no provision state: the engine ends them without
     # an event.
     "power": (Step("set power state", _set_power_target),),
@@ -379,8 +422,9 @@ EVENT_WORKFLOWS: dict[str, str] = {
     "rescue": "rescue",
     "unrescue": "unrescue",
     "adopt": "adopt",
+    "service": "service",
 }
 
 # The stage a step belongs to, for the node's clean_step / deploy_step fields.
 STEP_FIELDS: dict[str, str] = {"deploy": "deploy_step", "clean": "clean_step",
-                               "undeploy": "clean_step"}
+                               "undeploy": "clean_step", "service": "service_step"}

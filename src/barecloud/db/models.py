@@ -107,6 +107,20 @@ class Node(TimestampMixin, Base):
     network_interface: Mapped[str | None] = mapped_column(String(255))
     power_interface: Mapped[str | None] = mapped_column(String(255))
     rescue_interface: Mapped[str | None] = mapped_column(String(255))
+    # Interfaces barecloud drives only on fake hardware (migration 0027).
+    bios_interface: Mapped[str | None] = mapped_column(String(255))
+    firmware_interface: Mapped[str | None] = mapped_column(String(255))
+    raid_interface: Mapped[str | None] = mapped_column(String(255))
+    storage_interface: Mapped[str | None] = mapped_column(String(255))
+    vendor_interface: Mapped[str | None] = mapped_column(String(255))
+    raid_config: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    target_raid_config: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Ironic 1.82: the shard an operator puts the node in (for sharded clients).
+    shard: Mapped[str | None] = mapped_column(String(255), index=True)
+    # Ironic 1.83: the node this one is a component of (a DPU in its host).
+    parent_node: Mapped[str | None] = mapped_column(String(36), index=True)
+    # Ironic 1.87: the service step being run.
+    service_step: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     # The exclusive lock: the name of the conductor working on the node.
     reservation: Mapped[str | None] = mapped_column(String(255))
@@ -322,6 +336,34 @@ class NodeHistory(Base):
     conductor: Mapped[str | None] = mapped_column(String(255))
     user: Mapped[str | None] = mapped_column(String(255))
     duration: Mapped[float | None] = mapped_column(Float)
+
+
+class Runbook(TimestampMixin, Base):
+    """Ironic's runbook (API 1.92): named, ordered steps an operator, or the project
+    owning it, runs on a node by naming it in a clean or service request."""
+
+    __tablename__ = "runbooks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    steps: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    owner: Mapped[str | None] = mapped_column(String(255))
+    public: Mapped[bool] = mapped_column(Boolean, default=False)
+    disable_ramdisk: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class NodeInventory(Base):
+    """What in-band inspection last found on a node (Ironic's node inventory, 1.81)."""
+
+    __tablename__ = "node_inventories"
+
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    inventory: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    plugin_data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class Allocation(TimestampMixin, Base):

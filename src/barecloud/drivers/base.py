@@ -17,7 +17,8 @@ from barecloud.drivers.settings import Setting
 from barecloud.drivers.switches.base import Segment
 
 INTERFACE_TYPES = (
-    "boot", "console", "deploy", "inspect", "management", "network", "power", "rescue",
+    "bios", "boot", "console", "deploy", "firmware", "inspect", "management", "network",
+    "power", "raid", "rescue", "storage", "vendor",
 )
 
 BOOT_DEVICES = ("pxe", "disk", "cdrom", "bios", "safe")
@@ -166,6 +167,17 @@ class InspectInterface(Interface, Protocol):
         An implementation with ``in_band = True`` has the workflow boot the
         agent first and returns the command that reads the inventory.
         """
+        ...
+
+
+@runtime_checkable
+class RaidInterface(Interface, Protocol):
+    def logical_disk_properties(self) -> dict[str, str]:
+        """What a logical disk of a target RAID configuration may say, described."""
+        ...
+
+    def validate_raid_config(self, config: dict[str, Any]) -> None:
+        """Raise InvalidParameter if ``config`` is not a RAID configuration it takes."""
         ...
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from barecloud import states
+from barecloud.drivers import raid
 from barecloud.drivers.base import WAIT, NodeView, StepResult
 from barecloud.drivers.settings import Setting
 from barecloud.errors import InvalidParameter, PermanentDriverError, RetryableDriverError
@@ -243,3 +244,30 @@ class FakeRescue(_FakeBase):
 
     async def unrescue(self, node: NodeView) -> None:
         await _act(node, "rescue", "unrescue")
+
+
+class FakeBios(_FakeBase):
+    """Ironic's ``fake`` BIOS: no settings to cache or apply on a fake machine."""
+
+
+class FakeFirmware(_FakeBase):
+    """Ironic's ``fake`` firmware: no components to cache or update."""
+
+
+class FakeVendor(_FakeBase):
+    """Ironic's ``fake`` vendor interface: no passthru methods are served."""
+
+
+class FakeStorage(_FakeBase):
+    """Ironic's ``fake`` storage: volumes are recorded, nothing is attached."""
+
+
+class FakeRaid(_FakeBase):
+    """Ironic's ``fake`` RAID: a target configuration is checked and recorded; the
+    fake machine has no controller to build it on."""
+
+    def logical_disk_properties(self) -> dict[str, str]:
+        return raid.logical_disk_properties()
+
+    def validate_raid_config(self, config: dict[str, Any]) -> None:
+        raid.validate(config)

@@ -31,7 +31,16 @@ IMPLEMENTATIONS: dict[str, dict[str, type[Any]]] = {
     "inspect": {"fake": fake.FakeInspect, "no-inspect": noop.NoInspect,
                 "redfish": redfish.RedfishInspect, "agent": agent.AgentInspect},
     "rescue": {"fake": fake.FakeRescue, "no-rescue": noop.NoRescue},
+    "bios": {"fake": fake.FakeBios, "no-bios": noop.NoBios},
+    "firmware": {"fake": fake.FakeFirmware, "no-firmware": noop.NoFirmware},
+    "raid": {"fake": fake.FakeRaid, "no-raid": noop.NoRaid},
+    "storage": {"fake": fake.FakeStorage, "noop": noop.NoopStorage},
+    "vendor": {"fake": fake.FakeVendor, "no-vendor": noop.NoVendor},
 }
+# What the real hardware types have of the interfaces barecloud does not drive:
+# nothing (Ironic's no-op implementations), so they list only these.
+_NOT_DRIVEN = {"bios": ("no-bios",), "firmware": ("no-firmware",), "raid": ("no-raid",),
+               "storage": ("noop",), "vendor": ("no-vendor",)}
 
 
 @dataclass(frozen=True)
@@ -67,9 +76,16 @@ HARDWARE_TYPES: dict[str, HardwareType] = {
             "deploy": ("fake", "agent"),
             # "flat" first: Ironic's default (its generic hardware types' first).
             "network": ("flat", "noop", "fake", "neutron"),
-            "console": ("no-console", "fake"),
+            # "fake" first, as every optional interface of Ironic's fake-hardware:
+            # enabling the console records it (there is nothing to connect to).
+            "console": ("fake", "no-console"),
             "inspect": ("fake", "no-inspect", "agent"),
             "rescue": ("fake", "no-rescue"),
+            "bios": ("fake", "no-bios"),
+            "firmware": ("fake", "no-firmware"),
+            "raid": ("fake", "no-raid"),
+            "storage": ("fake", "noop"),
+            "vendor": ("fake", "no-vendor"),
         },
     ),
     # Real machines: network boot over iPXE, the agent writes the disk.  The
@@ -86,6 +102,7 @@ HARDWARE_TYPES: dict[str, HardwareType] = {
             "console": ("no-console", "ipmi-sol"),
             "inspect": ("no-inspect", "agent"),
             "rescue": ("no-rescue",),
+            **_NOT_DRIVEN,
         },
     ),
     "redfish": HardwareType(
@@ -99,6 +116,7 @@ HARDWARE_TYPES: dict[str, HardwareType] = {
             "console": ("no-console",),
             "inspect": ("redfish", "no-inspect", "agent"),
             "rescue": ("no-rescue",),
+            **_NOT_DRIVEN,
         },
     ),
 }

@@ -16,6 +16,47 @@ class _NoopBase:
         return None
 
 
+def unsupported(driver: str, extension: str) -> str:
+    """Ironic's UnsupportedDriverExtension, the words of every ``no-*`` interface."""
+    return f"Driver {driver} does not support {extension} (disabled or not implemented)."
+
+
+class _Unsupported(_NoopBase):
+    """An interface a hardware type leaves out (Ironic's ``FailMixin``): validating
+    it, or anything it would do, is UnsupportedDriverExtension."""
+
+    extension: ClassVar[str]
+    supported: ClassVar[bool] = False
+
+    def validate(self, node: NodeView) -> None:
+        raise InvalidParameter(unsupported(node.driver, self.extension))
+
+
+class NoBios(_Unsupported):
+    extension = "bios"
+
+
+class NoFirmware(_Unsupported):
+    extension = "firmware"
+
+
+class NoRaid(_Unsupported):
+    extension = "raid"
+
+    def logical_disk_properties(self) -> dict[str, str]:
+        return {}
+
+    def validate_raid_config(self, config: dict[str, Any]) -> None: ...
+
+
+class NoVendor(_Unsupported):
+    extension = "vendor"
+
+
+class NoopStorage(_NoopBase):
+    """``noop`` (Ironic's default): no remote volumes are attached or booted from."""
+
+
 class NoopNetwork(_NoopBase):
     """``noop``: nothing to switch, and, as Ironic's, VIFs attached through the
     Bare Metal API are accepted and ignored (services/baremetal/vifs.py)."""

@@ -189,6 +189,12 @@ RULES: dict[str, str] = {
     "baremetal:node:validate": _NODE_OWNER_MEMBER,
     "baremetal:node:get_boot_device": _NODE_OWNER_MEMBER,
     "baremetal:node:bios:get": _NODE_READER,
+    "baremetal:node:firmware:get": _NODE_READER,
+    "baremetal:node:inventory:get": _NODE_READER,
+    "baremetal:node:set_raid_state": _NODE_OWNER_MEMBER,
+    "baremetal:node:vmedia:attach": _NODE_OWNER_MEMBER,
+    "baremetal:node:vmedia:detach": _NODE_OWNER_MEMBER,
+    "baremetal:shards:get": _READ_ALL,
     "baremetal:node:set_boot_device": _NODE_OWNER_MEMBER,
     # Ironic: readers of the owner or lessee list; the owner's members (and
     # admins, which covers the lessee's admin) attach and detach.
@@ -237,6 +243,18 @@ RULES: dict[str, str] = {
     "baremetal:deploy_template:update": _ADMIN,
     "baremetal:deploy_template:delete": _ADMIN,
     "baremetal:conductor:get": _READ_ALL,
+    # Runbooks (1.92): admins write them; a project reads its own (``owner``)
+    # and public ones (services/baremetal/runbooks.py), and its members run
+    # its own on its nodes.
+    "baremetal:runbook:list_all": _READ_ALL,
+    "baremetal:runbook:list": "role:reader",
+    "baremetal:runbook:get": f"{_READ_ALL} or (role:reader and rule:runbook_owner)",
+    "baremetal:runbook:create": _ADMIN,
+    "baremetal:runbook:update": _ADMIN,
+    "baremetal:runbook:delete": _ADMIN,
+    "baremetal:runbook:use": f"{_ADMIN} or rule:system_member or "
+                             "(role:member and rule:runbook_owner)",
+    "runbook_owner": "project_id:%(runbook.owner)s",
 
     # --- Image (Glance) ----------------------------------------------------
     "image:get_all": _READ_ALL,  # every image, whoever owns it

@@ -10,7 +10,7 @@ import httpx
 
 from tests.support import Service
 
-LATEST = "1.78"
+LATEST = "1.92"
 VERSION_HEADER = "X-OpenStack-Ironic-API-Version"
 MIN_HEADER = "X-OpenStack-Ironic-API-Minimum-Version"
 MAX_HEADER = "X-OpenStack-Ironic-API-Maximum-Version"

@@ -233,6 +233,38 @@ def test_in_band_inspection_reads_the_agent_s_inventory(api: Ironic) -> None:
     macs = {p["address"] for p in api.ok("GET", "/ports",
                                          params={"node": node["uuid"]})["ports"]}
     assert macs == {"52:54:00:aa:00:04", "52:54:00:aa:00:05"}
+    # Kept as the node's inventory (1.81).
+    assert api.ok("GET", f"/nodes/{node['uuid']}/inventory") == {"inventory": inventory,
+                                                                  "plugin_data": {}}
+
+
+def test_continue_inspection_posts_the_inventory(api: Ironic) -> None:
+    """Ironic's ramdisk callback (1.84): the inventory instead of the command's report,
+    the node found by its MACs, the token required; the rest is plugin data."""
+    node = api.create_node(inspect_interface="agent")
+    api.ok("POST", "/ports", 201, json={"address": "52:54:00:aa:00:06",
+                                         "node_uuid": node["uuid"]})
+    api.to_state(node["uuid"], "manageable")
+    api.provision(node["uuid"], "inspect")
+    waiting(api, node["uuid"], "inspect wait")
+    agent = AgentPlayer(api, node, "52:54:00:aa:00:06")
+    assert agent.poll() is not None
+    inventory = {"cpu": {"count": 2, "architecture": "x86_64"}, "memory": {"physical_mb": 4096},
+                 "disks": [], "interfaces": [{"name": "eth0", "mac_address": "52:54:00:aa:00:06"}]}
+    body = {"inventory": inventory, "boot_interface": "52:54:00:aa:00:06"}
+    fault(api.post("/continue_inspection", version="1.83", json=body), 404)
+    fault(api.post("/continue_inspection", json=body), 401)  # no token
+    fault(api.post("/continue_inspection", json={"inventory": {
+        "interfaces": [{"mac_address": "52:54:00:ff:ff:ff"}]}, "agent_token": agent.token}), 404)
+    found = api.ok("POST", "/continue_inspection", 202, json={**body,
+                                                               "agent_token": agent.token})
+    assert found == {"uuid": node["uuid"]}
+    off = agent.poll()
+    assert off is not None and off["name"] == "power_off"
+    agent.report(off, "succeeded")
+    assert api.wait(node["uuid"], "manageable")["properties"]["cpus"] == 2
+    assert api.ok("GET", f"/nodes/{node['uuid']}/inventory") == {
+        "inventory": inventory, "plugin_data": {"boot_interface": "52:54:00:aa:00:06"}}
 
 
 def test_a_deploy_of_an_unknown_image_is_refused_and_changes_nothing(api: Ironic) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 from tests import support
-from tests.api.baremetal.ironic import Ironic, fault
+from tests.api.baremetal.ironic import LATEST, Ironic, fault
 
 
 def test_chassis_crud(api: Ironic) -> None:
@@ -112,5 +112,5 @@ def test_unversioned_paths_are_v1(api: Ironic, service: support.Service) -> None
         r = api.http.get(href)
         assert r.status_code == 200, (href, r.text)
         assert r.json() == api.ok("GET", v1)
-        assert r.headers["X-OpenStack-Ironic-API-Version"] == "1.78"
+        assert r.headers["X-OpenStack-Ironic-API-Version"] == LATEST
     assert fault(api.http.get(f"{service.baremetal}/no-such-thing"), 404)

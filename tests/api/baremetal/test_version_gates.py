@@ -36,17 +36,17 @@ def test_node_filters(api: Ironic) -> None:
     assert api.ok("GET", "/nodes", version="1.21", params={"resource_class": "g"})["nodes"] == []
 
 
-def test_raid_is_unsupported(api: Ironic) -> None:
-    """No hardware type of barecloud's has a RAID interface: 400 as Ironic's no-raid."""
-    node = api.create_node(name="n1")
+def test_raid_is_unsupported_without_a_raid_interface(api: Ironic) -> None:
+    """The real hardware types have no RAID interface: 400 as Ironic's no-raid."""
+    node = api.create_node(name="n1", driver="ipmi")
+    assert node["raid_interface"] == "no-raid"
     fault(api.put(f"/nodes/{node['uuid']}/states/raid", version="1.11", json={}), 406)
     assert "does not support raid" in fault(
         api.put(f"/nodes/{node['uuid']}/states/raid", json={}), 400)
     fault(api.put("/nodes/nope/states/raid", json={}), 404)
-    driver = node["driver"]
-    fault(api.get(f"/drivers/{driver}/raid/logical_disk_properties", version="1.11"), 406)
+    fault(api.get("/drivers/ipmi/raid/logical_disk_properties", version="1.11"), 406)
     assert "does not support raid" in fault(
-        api.get(f"/drivers/{driver}/raid/logical_disk_properties"), 400)
+        api.get("/drivers/ipmi/raid/logical_disk_properties"), 400)
     fault(api.get("/drivers/testdriver/raid/logical_disk_properties"), 404)
 
 

@@ -372,3 +372,38 @@ def test_openstack_cli(svc: support.Service, api: Ironic, net: Neutron) -> None:
     shown = json.loads(run("port", "show", vif["id"], "-f", "json"))
     assert not shown["binding_host_id"] and shown["status"] == "DOWN"
     assert "tenant_vif_port_id" not in internal_info(api, nics[1]["uuid"])
+
+
+def test_flat_prefers_a_port_group(api: Ironic, net: Neutron) -> None:
+    """As Ironic's ``get_free_port_like_object``: a free port group with member NICs
+    before any NIC; the VIF recorded in the group's ``internal_info``, the Neutron
+    port bound with the group's address; its members are not used alone."""
+    node, nics = node_with_nics(api, cabled=0, uncabled=2)
+    group = api.ok("POST", "/portgroups", 201, json={"node_uuid": node["uuid"],
+                                                      "address": _mac()})
+    api.ok("PATCH", f"/ports/{nics[0]['uuid']}", json=[
+        {"op": "add", "path": "/portgroup_uuid", "value": group["uuid"]}])
+    first, second, third = (network_port(net, f"10.9{i}.0.0/24") for i in range(3))
+    path = f"/nodes/{node['uuid']}/vifs"
+    api.ok("POST", path, 204, json={"id": first["id"]})
+    assert api.ok("GET", f"/portgroups/{group['uuid']}")["internal_info"] == {
+        "tenant_vif_port_id": first["id"]}
+    assert "tenant_vif_port_id" not in internal_info(api, nics[0]["uuid"])
+    port = net.ok("GET", f"/ports/{first['id']}")["port"]
+    assert port["binding:host_id"] == node["uuid"]
+    assert port["mac_address"] == group["address"]
+    twice = fault(api.post(path, json={"id": first["id"]}), 409)
+    assert group["uuid"] in twice
+    api.ok("POST", path, 204, json={"id": second["id"]})  # the NIC outside the group
+    assert internal_info(api, nics[1]["uuid"])["tenant_vif_port_id"] == second["id"]
+    fault(api.post(path, json={"id": third["id"]}), 400)  # the group's member is not free
+    assert sorted(vif_list(api, node["uuid"])) == sorted([first["id"], second["id"]])
+    api.ok("DELETE", f"{path}/{first['id']}", 204)
+    assert api.ok("GET", f"/portgroups/{group['uuid']}")["internal_info"] == {}
+    assert_unbound(net, first["id"])
+    # Named (1.67): that group, or 404 for one the node has not.
+    api.ok("POST", path, 204, json={"id": third["id"], "portgroup_uuid": group["uuid"]})
+    assert vif_list(api, node["uuid"])[0] == third["id"]
+    fault(api.post(path, json={"id": first["id"], "portgroup_uuid": str(uuid.uuid4())}), 404)
+    fault(api.post(path, json={"id": first["id"], "portgroup_uuid": group["uuid"],
+                               "port_uuid": nics[1]["uuid"]}), 400)

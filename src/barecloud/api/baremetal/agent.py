@@ -47,6 +47,19 @@ async def heartbeat_named_in_body(request: Request) -> Response:
     return Response(status_code=202)
 
 
+@router.post("/continue_inspection", status_code=202)
+@accepts(body=bm.CONTINUE_INSPECTION)
+async def continue_inspection(request: Request) -> JSONResponse:
+    """The agent's inventory (1.84; also at 1.1, where Ironic serves it as
+    Inspector's drop-in replacement; 404 between)."""
+    v = params.version(request)
+    if not (v == (1, 1) or v >= (1, 84)):
+        params.require(request, (1, 84))
+    found = await agent.continue_inspection(runtime(request), context(request),
+                                            request.state.body, source(request))
+    return JSONResponse(found, status_code=202)
+
+
 def _token(request: Request) -> str | None:
     return request.headers.get("x-agent-token")
 

@@ -8,8 +8,8 @@ from barecloud.api import accepts as declared
 from barecloud.api.baremetal import params, render
 from barecloud.api.baremetal.inputs import accepts
 from barecloud.api.common import JSONResponse, base_url, context, runtime
-from barecloud.errors import InvalidParameter, NotAcceptable
-from barecloud.services.baremetal import allocations, allocator
+from barecloud.errors import InvalidParameter, NotAcceptable, NotFound
+from barecloud.services.baremetal import allocations, allocator, nodes
 from barecloud.services.baremetal import schemas as bm
 
 router = declared.router(prefix="/baremetal/v1")
@@ -90,13 +90,17 @@ async def delete_allocation(ident: str, request: Request) -> Response:
 @router.get("/nodes/{ident}/allocation")
 @accepts(query=bm.SHOW_QUERY)
 async def node_allocation(ident: str, request: Request) -> JSONResponse:
+    """As Ironic's: an unknown node is a bad request (400), one the caller may not
+    see 404, a node without an allocation 404."""
     v = params.require(request, (1, 52))
-    from barecloud.errors import NotFound
-    from barecloud.services.baremetal import nodes
-
-    n = await nodes.show(runtime(request), context(request), ident)
+    try:
+        n = await nodes.show(runtime(request), context(request), ident)
+    except NotFound as exc:
+        if not await nodes.exists(runtime(request), ident):
+            raise InvalidParameter(exc.message) from None
+        raise
     if not n.allocation_uuid:
-        raise NotFound(f"Node {ident} has no allocation.")
+        raise NotFound(f"Allocation for node {ident} was not found")
     a, node_uuid = await allocations.get(runtime(request), context(request), n.allocation_uuid)
     return JSONResponse(render.allocation(a, node_uuid, base_url(request),
                                           params.fields(request), v))

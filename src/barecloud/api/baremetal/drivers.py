@@ -10,16 +10,28 @@ from barecloud.api import accepts as declared
 from barecloud.api.baremetal import params
 from barecloud.api.baremetal.inputs import accepts
 from barecloud.api.common import JSONResponse, base_url, context, runtime
-from barecloud.errors import InvalidParameter
 from barecloud.services import policy
-from barecloud.services.baremetal import drivers
+from barecloud.services.baremetal import drivers, raid
 from barecloud.services.baremetal import schemas as bm
 
 router = declared.router(prefix="/baremetal/v1/drivers")
 
 
-def _render(d: dict[str, Any], base: str, detail: bool) -> dict[str, Any]:
-    keys = list(d) if detail else ["name", "hosts", "type"]
+# The version that added each interface to a driver's detail (Ironic's driver.py).
+_INTERFACE_SINCE = {"storage": (1, 33), "rescue": (1, 38), "bios": (1, 40),
+                    "firmware": (1, 86)}
+
+
+def _shown(key: str, version: tuple[int, int]) -> bool:
+    iface = key.removeprefix("default_").removeprefix("enabled_").split("_interface")[0]
+    if iface == key:
+        return True
+    return version >= _INTERFACE_SINCE.get(iface, (1, 30))
+
+
+def _render(d: dict[str, Any], base: str, detail: bool,
+            version: tuple[int, int] = (1, 1)) -> dict[str, Any]:
+    keys = [k for k in d if _shown(k, version)] if detail else ["name", "hosts", "type"]
     out = {k: d[k] for k in keys}
     out["links"] = [
         {"href": f"{base}/baremetal/v1/drivers/{d['name']}", "rel": "self"},
@@ -40,7 +52,8 @@ async def list_drivers(request: Request) -> JSONResponse:
     kind, detail = q.get("type"), bool(q.get("detail"))
     found = [] if kind == "classic" else await drivers.list_drivers(runtime(request))
     base = base_url(request)
-    return JSONResponse({"drivers": [_render(d, base, detail) for d in found]})
+    v = params.version(request)
+    return JSONResponse({"drivers": [_render(d, base, detail, v) for d in found]})
 
 
 @router.get("/{name}")
@@ -48,7 +61,7 @@ async def list_drivers(request: Request) -> JSONResponse:
 async def show_driver(name: str, request: Request) -> JSONResponse:
     policy.authorize(context(request), "baremetal:driver:get")
     d = await drivers.get_driver(runtime(request), name)
-    return JSONResponse(_render(d, base_url(request), True))
+    return JSONResponse(_render(d, base_url(request), True, params.version(request)))
 
 
 @router.get("/{name}/properties")
@@ -61,13 +74,12 @@ async def driver_properties(name: str, request: Request) -> JSONResponse:
 @router.get("/{name}/raid/logical_disk_properties")
 @accepts()
 async def logical_disk_properties(name: str, request: Request) -> JSONResponse:
-    """Ironic's RAID properties of a driver (1.12): none of barecloud's hardware
-    types has a RAID interface, so an existing one answers UnsupportedDriverExtension."""
+    """Ironic's RAID properties of a driver (1.12), of its default RAID interface:
+    a driver without one (``no-raid``) answers UnsupportedDriverExtension."""
     params.require_acceptable(request, (1, 12))
     policy.authorize(context(request), "baremetal:driver:get_raid_logical_disk_properties")
     await drivers.get_driver(runtime(request), name)
-    raise InvalidParameter(f"Driver {name} does not support raid (disabled or not "
-                           "implemented).")
+    return JSONResponse(raid.logical_disk_properties(name))
 
 
 @router.get("/{name}/schema")

@@ -1,7 +1,7 @@
 """Bare Metal API microversions: negotiation, and the headers on every answer.
 
 MAX is the highest version whose node fields and verbs barecloud implements
-(1.78 adds node history); see docs/design/baremetal-api.md for what each
+(1.92 adds runbooks); see docs/design/baremetal-api.md for what each
 version below it means here.
 """
 
@@ -17,7 +17,10 @@ from barecloud.api.common import with_headers
 from barecloud.errors import InvalidParameter, NotAcceptable
 
 MIN = (1, 1)
-MAX = (1, 78)
+MAX = (1, 92)
+# Before 1.91 Ironic (pecan) took a trailing ".json" for a content type and
+# dropped it: ``/v1/nodes/{uuid}.json`` is that node.
+JSON_SUFFIX_UNTIL = (1, 90)
 LEGACY_HEADER = "X-OpenStack-Ironic-API-Version"
 _VERSION_RE = re.compile(r"^(\d+)\.(\d+)$")
 
@@ -98,6 +101,8 @@ class IronicVersions:
             return
         scope.setdefault("state", {})["bm_version"] = version
         path = versioned(scope["path"])
+        if path.endswith(".json") and version is not None and version <= JSON_SUFFIX_UNTIL:
+            path = path[: -len(".json")]
         if path != scope["path"]:
             scope = {**scope, "path": path, "raw_path": path.encode()}
         extra = response_headers(version)

@@ -12,7 +12,14 @@ from barecloud.api.baremetal import params, render
 from barecloud.api.baremetal.inputs import accepts
 from barecloud.api.common import JSONResponse, base_url, context, runtime
 from barecloud.errors import InvalidParameter, NotAcceptable, NotFound
-from barecloud.services.baremetal import node_states, nodes, ports, serial_console, traits
+from barecloud.services.baremetal import (
+    node_states,
+    nodes,
+    ports,
+    raid,
+    serial_console,
+    traits,
+)
 from barecloud.services.baremetal import schemas as bm
 from barecloud.services.console_tokens import ws_base
 
@@ -20,14 +27,15 @@ router = declared.router(prefix="/baremetal/v1/nodes")
 
 FILTERS = ("provision_state", "driver", "resource_class", "owner", "lessee",
            "conductor_group", "fault", "instance_uuid", "description_contains",
-           "chassis_uuid", "conductor")
-BOOL_FILTERS = ("maintenance", "associated", "retired")
+           "chassis_uuid", "conductor", "shard", "parent_node")
+BOOL_FILTERS = ("maintenance", "associated", "retired", "sharded", "include_children")
 # The version that introduced each filter (Ironic's api/controllers/v1/utils.py):
 # asking for one before it is 406.
 FILTER_VERSIONS = {"provision_state": (1, 9), "driver": (1, 16), "resource_class": (1, 21),
                    "fault": (1, 42), "conductor_group": (1, 46), "conductor": (1, 49),
                    "owner": (1, 50), "description_contains": (1, 51), "retired": (1, 61),
-                   "lessee": (1, 65)}
+                   "lessee": (1, 65), "shard": (1, 82), "sharded": (1, 82),
+                   "parent_node": (1, 83), "include_children": (1, 83)}
 FAULTS = ("power failure", "clean failure", "rescue abort failure", "service failure")
 
 
@@ -58,6 +66,8 @@ async def listing(request: Request, detail: bool, chassis_uuid: str | None = Non
                                f"allowed faults are {', '.join(FAULTS)}")
     if chassis_uuid is not None:
         filters["chassis_uuid"] = chassis_uuid
+    if filters["shard"] is not None:
+        filters["shard"] = [x.strip() for x in filters["shard"].split(",") if x.strip()]
     if filters["provision_state"] and filters["provision_state"] not in states.STATES:
         raise InvalidParameter(f"Invalid provision state {filters['provision_state']!r}")
     query = nodes.ListQuery(
@@ -124,13 +134,16 @@ async def show_node(ident: str, request: Request) -> JSONResponse:
 
 
 @router.patch("/{ident}")
-@accepts(body=bm.PATCH)
+@accepts(body=bm.PATCH, query=bm.PATCH_NODE_QUERY)
 async def update_node(ident: str, request: Request) -> JSONResponse:
     v = params.version(request)
     ops = request.state.body
     render.reject_newer_patch(ops, render.NODE_FIELDS, v)
+    reset = params.query(request).get("reset_interfaces")
+    if reset is not None:
+        params.require_acceptable(request, (1, 45))
     n = await nodes.update(runtime(request), context(request), ident, ops,
-                           chassis_removable=v >= (1, 25))
+                           chassis_removable=v >= (1, 25), reset_interfaces=bool(reset))
     n = await nodes.show(runtime(request), context(request), n.uuid)
     return JSONResponse(render.node(n, v, base_url(request),
                                     conductor=await _conductor(request, n)))
@@ -161,6 +174,14 @@ async def set_provision_state(ident: str, request: Request) -> Response:
         raise NotAcceptable(
             f"The \"{target}\" target needs API version {minimum[0]}.{minimum[1]} or later."
         )
+    if target in states.NOWHERE_VERBS:
+        n = await nodes.show(runtime(request), context(request), ident,
+                             "baremetal:node:set_provision_state")
+        raise InvalidParameter(f"The requested action \"{target}\" can not be performed on "
+                               f"node \"{n.uuid}\" while it is in state "
+                               f"\"{n.provision_state}\".")
+    if body.get("runbook") is not None and v < (1, 92):
+        raise NotAcceptable("The \"runbook\" parameter needs API version 1.92 or later.")
     await node_states.set_provision_state(runtime(request), context(request), ident, target, body)
     base = base_url(request)
     return Response(status_code=202,
@@ -189,13 +210,10 @@ async def bios_setting(ident: str, name: str, request: Request) -> JSONResponse:
 @router.put("/{ident}/states/raid", status_code=204)
 @accepts(body=bm.RAID_CONFIG)
 async def set_raid_config(ident: str, request: Request) -> Response:
-    """Ironic's target RAID configuration (1.12).  barecloud's hardware types have no
-    RAID interface (``raid_interface`` is ``no-raid``), so every node answers as an
-    Ironic node with ``no-raid`` does: 400, UnsupportedDriverExtension."""
+    """Ironic's target RAID configuration (1.12), through the node's RAID interface."""
     params.require_acceptable(request, (1, 12))
-    n = await nodes.show(runtime(request), context(request), ident, "baremetal:node:update")
-    raise InvalidParameter(f"Driver {n.driver} does not support raid (disabled or not "
-                           "implemented).")
+    await raid.set_target(runtime(request), context(request), ident, request.state.body)
+    return Response(status_code=204)
 
 
 @router.put("/{ident}/states/power", status_code=202)

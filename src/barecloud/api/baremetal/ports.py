@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from fastapi import Request, Response
 
 from barecloud.api import accepts as declared
@@ -13,6 +16,7 @@ from barecloud.services.baremetal import ports
 from barecloud.services.baremetal import schemas as bm
 
 router = declared.router(prefix="/baremetal/v1/ports")
+PORT_NAME = (1, 88)
 
 
 async def listing(request: Request, detail: bool, portgroup: str | None = None,
@@ -34,6 +38,7 @@ async def listing(request: Request, detail: bool, portgroup: str | None = None,
         marker=q.get("marker"),
         sort_key=q.get("sort_key", "id"),
         sort_dir=q.get("sort_dir", "asc"),
+        shards=_shard_filter(request),
     )
     base = base_url(request)
     body: dict[str, object] = {
@@ -45,10 +50,26 @@ async def listing(request: Request, detail: bool, portgroup: str | None = None,
     return JSONResponse(body)
 
 
-def _uuid(ident: str) -> None:
-    """Before 1.88 (past barecloud's versions) Ironic names ports by UUID only."""
-    if not bm.UUID_RE.match(ident):
+def _uuid(ident: str, request: Request) -> None:
+    """Before 1.88 Ironic names ports by UUID only; from 1.88 by name too."""
+    if not bm.UUID_RE.match(ident) and params.version(request) < PORT_NAME:
         raise InvalidParameter(f"Expected a UUID but received {ident}.")
+
+
+def _vtep_gate(request: Request, values: Any) -> None:
+    """OVN VTEP names in ``local_link_connection`` need 1.90 (406 before)."""
+    text = json.dumps(values)
+    if any(f'"{k}"' in text or f"/{k}" in text for k in bm.VTEP_KEYS):
+        params.require_acceptable(request, (1, 90))
+
+
+def _shard_filter(request: Request) -> list[str] | None:
+    """``?shard=`` (1.82; 406 before, as Ironic): ports of nodes in those shards."""
+    raw: str | None = params.query(request).get("shard")
+    if raw is None:
+        return None
+    params.require_acceptable(request, (1, 82))
+    return [x.strip() for x in raw.split(",") if x.strip()]
 
 
 def _portgroup_filter(request: Request) -> str | None:
@@ -77,6 +98,7 @@ async def create_port(request: Request) -> JSONResponse:
     v = params.version(request)
     body = request.state.body
     render.reject_newer_input(body, render.PORT_FIELDS, v)
+    _vtep_gate(request, body.get("local_link_connection"))
     p, node_uuid = await ports.create(runtime(request), context(request), body)
     base = base_url(request)
     return JSONResponse(render.port(p, node_uuid, v, base),
@@ -87,7 +109,7 @@ async def create_port(request: Request) -> JSONResponse:
 @router.get("/{ident}")
 @accepts(query=bm.SHOW_QUERY)
 async def show_port(ident: str, request: Request) -> JSONResponse:
-    _uuid(ident)
+    _uuid(ident, request)
     v = params.version(request)
     fields = params.fields(request)
     render.check_fields(fields, render.PORT_FIELDS, v)
@@ -98,10 +120,12 @@ async def show_port(ident: str, request: Request) -> JSONResponse:
 @router.patch("/{ident}")
 @accepts(body=bm.PATCH)
 async def update_port(ident: str, request: Request) -> JSONResponse:
-    _uuid(ident)
+    _uuid(ident, request)
     v = params.version(request)
     ops = request.state.body
     render.reject_newer_patch(ops, render.PORT_FIELDS, v)
+    _vtep_gate(request, [op for op in ops if str(op.get("path", "")).startswith(
+        "/local_link_connection")])
     p, node_uuid = await ports.update(runtime(request), context(request), ident, ops)
     return JSONResponse(render.port(p, node_uuid, v, base_url(request)))
 
@@ -109,6 +133,6 @@ async def update_port(ident: str, request: Request) -> JSONResponse:
 @router.delete("/{ident}", status_code=204)
 @accepts()
 async def delete_port(ident: str, request: Request) -> Response:
-    _uuid(ident)
+    _uuid(ident, request)
     await ports.remove(runtime(request), context(request), ident)
     return Response(status_code=204)

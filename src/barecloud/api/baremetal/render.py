@@ -21,6 +21,7 @@ from barecloud.db.models import (
     NodeHistory,
     Port,
     Portgroup,
+    Runbook,
     VolumeConnector,
     VolumeTarget,
 )
@@ -50,18 +51,17 @@ NODE_FIELDS: dict[str, V] = {
     "conductor": (1, 49), "owner": (1, 50), "description": (1, 51),
     "allocation_uuid": (1, 52), "retired": (1, 61), "retired_reason": (1, 61),
     "lessee": (1, 65), "network_data": (1, 66), "boot_mode": (1, 75), "secure_boot": (1, 75),
+    "shard": (1, 82), "parent_node": (1, 83), "firmware_interface": (1, 86),
+    "service_step": (1, 87),
 }
 NODE_LIST_FIELDS = ("uuid", "instance_uuid", "maintenance", "power_state",
                     "provision_state", "name")
-# Interfaces Ironic has and barecloud fixes to a no-op implementation.
-FIXED_INTERFACES = {"raid_interface": "no-raid", "vendor_interface": "no-vendor",
-                    "storage_interface": "noop", "bios_interface": "no-bios"}
 
 PORT_FIELDS: dict[str, V] = {
     "uuid": (1, 1), "address": (1, 1), "node_uuid": (1, 1), "extra": (1, 1),
     "created_at": (1, 1), "updated_at": (1, 1), "internal_info": (1, 18),
     "local_link_connection": (1, 19), "pxe_enabled": (1, 19), "portgroup_uuid": (1, 24),
-    "physical_network": (1, 34), "is_smartnic": (1, 53),
+    "physical_network": (1, 34), "is_smartnic": (1, 53), "name": (1, 88),
 }
 
 
@@ -118,8 +118,6 @@ def reject_newer_patch(ops: Any, allowed: dict[str, V], version: V) -> None:
 
 
 def _node_value(node: Node, field: str, conductor: str | None) -> Any:
-    if field in FIXED_INTERFACES:
-        return FIXED_INTERFACES[field]
     if field.endswith("_interface"):
         impl = getattr(node, field)
         if impl is None:
@@ -145,8 +143,8 @@ def _node_value(node: Node, field: str, conductor: str | None) -> Any:
         case "created_at" | "updated_at" | "provision_updated_at" | "inspection_started_at" \
                 | "inspection_finished_at":
             return ts(getattr(node, field))
-        case "raid_config" | "target_raid_config":
-            return {}
+        case "raid_config" | "target_raid_config" | "service_step":
+            return getattr(node, field) or {}
         case "conductor":
             return conductor
         case "boot_mode" | "secure_boot":
@@ -193,8 +191,8 @@ def node_states(n: Node, version: V) -> dict[str, Any]:
     if version < (1, 2) and out["provision_state"] == states.AVAILABLE:
         out["provision_state"] = None  # as the node itself reads below 1.2
     if version >= (1, 12):
-        out["raid_config"] = {}
-        out["target_raid_config"] = {}
+        out["raid_config"] = n.raid_config or {}
+        out["target_raid_config"] = n.target_raid_config or {}
     if version >= (1, 75):
         out["boot_mode"] = None
         out["secure_boot"] = None
@@ -218,6 +216,7 @@ def port(
         "pxe_enabled": p.pxe_enabled,
         "portgroup_uuid": p.portgroup.uuid if p.portgroup else None,
         "physical_network": p.physical_network, "is_smartnic": p.is_smartnic,
+        "name": p.name,
     }
     out = {f: values[f] for f in wanted}
     out["links"] = links(base, "ports", p.uuid)
@@ -290,6 +289,26 @@ def deploy_template(t: DeployTemplate, base: str, *, fields: Iterable[str] | Non
     }
     return _shaped(values, links(base, "deploy_templates", t.uuid), fields=fields,
                    every=DEPLOY_TEMPLATE_FIELDS, listed=("uuid", "name"), detail=detail)
+
+
+RUNBOOK_FIELDS = ("uuid", "name", "steps", "extra", "public", "owner", "disable_ramdisk",
+                  "created_at", "updated_at", "links")
+
+
+def check_runbook_fields(fields: Iterable[str] | None) -> None:
+    check_known(fields, RUNBOOK_FIELDS)
+
+
+def runbook(r: Runbook, base: str, *, fields: Iterable[str] | None = None,
+            detail: bool = True) -> dict[str, Any]:
+    """Ironic's runbook: ``uuid`` and ``name`` in a plain list."""
+    values: dict[str, Any] = {
+        "uuid": r.uuid, "name": r.name, "steps": _masked(r.steps), "extra": r.extra or {},
+        "public": r.public, "owner": r.owner, "disable_ramdisk": r.disable_ramdisk,
+        "created_at": ts(r.created_at), "updated_at": ts(r.updated_at),
+    }
+    return _shaped(values, links(base, "runbooks", r.uuid), fields=fields,
+                   every=RUNBOOK_FIELDS, listed=("uuid", "name"), detail=detail)
 
 
 VOLUME_FIELDS = {

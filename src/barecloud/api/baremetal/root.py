@@ -19,6 +19,9 @@ router = declared.router(prefix="/baremetal")
 LIST_CONDUCTORS_QUERY = {"type": "object", "properties": {"detail": {"type": "boolean"}}}
 RESOURCES = ("nodes", "ports", "portgroups", "drivers", "chassis", "allocations", "conductors",
              "deploy_templates", "volume", "lookup", "heartbeat")
+# Resources newer than 1.78, linked from the versions that serve them (Ironic's
+# VERSIONED_CONTROLLERS).
+NEWER_RESOURCES = {"shards": (1, 82), "continue_inspection": (1, 84), "runbooks": (1, 92)}
 
 
 def _version(base: str) -> dict[str, Any]:
@@ -61,7 +64,8 @@ async def v1(request: Request) -> JSONResponse:
                          "type": "application/vnd.openstack.ironic.v1+json"}],
         "version": _version(base),
     }
-    for name in RESOURCES:
+    version = params.version(request)
+    for name in (*RESOURCES, *(n for n, v in NEWER_RESOURCES.items() if version >= v)):
         body[name] = [
             {"href": f"{base}/baremetal/v1/{name}/", "rel": "self"},
             {"href": f"{base}/baremetal/{name}/", "rel": "bookmark"},

@@ -32,12 +32,11 @@ async def attach_vif(ident: str, request: Request) -> Response:
     v = params.require(request, VIFS)
     body = request.state.body
     port_uuid = body.get("port_uuid") if v >= ATTACH_PORT else None
-    if v >= ATTACH_PORT and "port_uuid" in body and "portgroup_uuid" in body:
+    group_uuid = body.get("portgroup_uuid") if v >= ATTACH_PORT else None
+    if port_uuid is not None and group_uuid is not None:
         raise InvalidParameter("Cannot specify both port_uuid and portgroup_uuid")
-    if v >= ATTACH_PORT and "portgroup_uuid" in body:
-        raise InvalidParameter("barecloud does not attach VIFs to port groups: "
-                               "portgroup_uuid cannot be used.")
-    await node_vifs.attach(runtime(request), context(request), ident, body["id"], port_uuid)
+    await node_vifs.attach(runtime(request), context(request), ident, body["id"], port_uuid,
+                           group_uuid)
     return Response(status_code=204)
 
 

@@ -108,6 +108,30 @@ async def lookup(rt: Runtime, addresses: str | None, node_uuid: str | None) -> d
         }
 
 
+async def continue_inspection(rt: Runtime, ctx: RequestContext, body: dict[str, Any],
+                              source: str = "") -> dict[str, Any]:
+    """Ironic's ``POST /v1/continue_inspection``: the agent of a node in ``inspect
+    wait`` posts its inventory (the node found by the inventory's MACs) instead of
+    reporting its ``get_inventory`` command; the rest of the body is the plugin
+    data.  The agent's token is required, as for its reports."""
+    inventory = body["inventory"]
+    macs = [normalize_mac(i["mac_address"]) for i in inventory.get("interfaces") or ()
+            if isinstance(i, dict) and isinstance(i.get("mac_address"), str)]
+    async with rt.db.session() as s:
+        ids = set((await s.scalars(select(Port.node_id).where(Port.address.in_(macs)))).all())
+        node = await s.get(Node, ids.pop()) if len(ids) == 1 else None
+        if node is None or node.provision_state != states.INSPECTWAIT:
+            raise NotFound("Node with the given addresses could not be found.")
+        command = node.agent.command_record() if node.agent is not None else {}
+    if command.get("name") != "get_inventory" or command.get("status") not in LIVE_COMMAND:
+        raise InvalidParameter(f"Node {node.uuid} is not waiting for an inventory.")
+    plugin_data = {k: v for k, v in body.items() if k not in ("inventory", "agent_token")}
+    await report(rt, ctx, node.uuid, str(command["id"]), body.get("agent_token"),
+                 {"status": "succeeded",
+                  "result": {"inventory": inventory, "plugin_data": plugin_data}}, source)
+    return {"uuid": node.uuid}
+
+
 async def _refused(rt: Runtime, ident: str, what: str, source: str,
                    exc: BarecloudError) -> None:
     async with rt.db.session() as s:

@@ -192,8 +192,11 @@ async def claim(
             q = q.where(or_(Node.owner == alloc.owner, Node.lessee == alloc.owner))
     else:
         q = matching(alloc).where(Node.reservation.is_(None))
-    ids = list((await s.scalars(q.limit(200))).all())
-    random.shuffle(ids)  # racing allocations then rarely try the same node first
+    rows = list((await s.execute(q.with_only_columns(Node.id, Node.name).limit(200))).all())
+    random.shuffle(rows)  # racing allocations then rarely try the same node first
+    # As Ironic's (1.79): the node named as the allocation is tried first.
+    rows.sort(key=lambda r: not (alloc.name and r[1] == alloc.name))
+    ids = [r[0] for r in rows]
     for node_id in ids:
         values: dict[str, Any] = {"allocation_uuid": alloc.uuid}
         cond = [Node.id == node_id, Node.allocation_uuid.is_(None)]

@@ -115,6 +115,8 @@ _CREATE_CHASSIS = checker(schemas.CREATE_CHASSIS)
 _PATCHED_CHASSIS = checker(schemas.PATCHED_CHASSIS)
 _CREATE_DEPLOY_TEMPLATE = checker(schemas.CREATE_DEPLOY_TEMPLATE)
 _PATCHED_DEPLOY_TEMPLATE = checker(schemas.PATCHED_DEPLOY_TEMPLATE)
+_CREATE_RUNBOOK = checker(schemas.CREATE_RUNBOOK)
+_PATCHED_RUNBOOK = checker(schemas.PATCHED_RUNBOOK)
 _VOLUME = {"connector": (checker(schemas.CREATE_VOLUME_CONNECTOR),
                           checker(schemas.PATCHED_VOLUME_CONNECTOR)),
            "target": (checker(schemas.CREATE_VOLUME_TARGET),
@@ -202,14 +204,16 @@ def patched_chassis(doc: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _deploy_template(doc: dict[str, Any]) -> dict[str, Any]:
-    """As Ironic's: each interface and step at most once in a template."""
+def _deploy_template(doc: dict[str, Any], kind: str = "deploy template",
+                     steps: str = "deploy steps") -> dict[str, Any]:
+    """As Ironic's ``duplicate_steps``: each interface and step at most once in a
+    template (or runbook)."""
     counts = Counter((s["interface"], s["step"]) for s in doc["steps"])
     dupes = sorted(key for key, n in counts.items() if n > 1)
     if dupes:
         raise InvalidParameter(
-            "Invalid deploy template: Duplicate deploy steps. A deploy template cannot have "
-            "multiple deploy steps with the same interface and step. Duplicates: "
+            f"Invalid {kind}: Duplicate {steps}. A {kind} cannot have multiple {steps} "
+            "with the same interface and step. Duplicates: "
             + "; ".join(f"interface: {i}, step: {s}" for i, s in dupes))
     doc["extra"] = doc["extra"] or {}
     return doc
@@ -224,6 +228,27 @@ def deploy_template(body: Any) -> dict[str, Any]:
 def patched_deploy_template(doc: dict[str, Any]) -> dict[str, Any]:
     return _deploy_template(_normalised(_PATCHED_DEPLOY_TEMPLATE.check(doc),
                                         schemas.PATCHED_DEPLOY_TEMPLATE, {}))
+
+
+def _runbook(doc: dict[str, Any]) -> dict[str, Any]:
+    doc = _deploy_template(doc, "runbook", "steps")
+    for step in doc["steps"]:
+        step["order"] = int(step["order"])
+        step.setdefault("args", {})
+    doc["public"] = bool(doc.get("public"))
+    doc["disable_ramdisk"] = bool(doc.get("disable_ramdisk"))
+    if doc["public"] and doc.get("owner"):
+        raise InvalidParameter("There cannot be an owner for a public runbook")
+    return doc
+
+
+def runbook(body: Any) -> dict[str, Any]:
+    """A runbook's fields from a create request (null as the defaults)."""
+    return _runbook(_normalised(_CREATE_RUNBOOK.check(body), schemas.CREATE_RUNBOOK, {}))
+
+
+def patched_runbook(doc: dict[str, Any]) -> dict[str, Any]:
+    return _runbook(_normalised(_PATCHED_RUNBOOK.check(doc), schemas.PATCHED_RUNBOOK, {}))
 
 
 def volume(kind: str, body: Any, *, patched: bool = False) -> dict[str, Any]:

@@ -10,18 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from barecloud.db.models import DeployTemplate, new_uuid
 from barecloud.errors import Duplicate, InvalidParameter, NotFound
 from barecloud.services import policy
-from barecloud.services.baremetal import checks, pages, patch
+from barecloud.services.baremetal import checks, named, pages, patch
 from barecloud.services.baremetal.schemas import (
     DEPLOY_TEMPLATE_INTERNAL,
     DEPLOY_TEMPLATE_WRITABLE,
-    UUID_RE,
 )
 from barecloud.services.context import RequestContext, Runtime
 
@@ -33,26 +32,12 @@ def not_found(ident: str) -> NotFound:
 
 
 async def find(s: AsyncSession, ident: str) -> DeployTemplate:
-    """The template of UUID or name ``ident``."""
-    col = DeployTemplate.uuid if UUID_RE.match(ident) else DeployTemplate.name
-    row = await s.scalar(select(DeployTemplate).where(
-        col == (ident.lower() if col is DeployTemplate.uuid else ident)))
-    if row is None:
-        raise not_found(ident)
-    return row
+    return await named.find(s, DeployTemplate, ident, not_found(ident))
 
 
 async def _check_unique(s: AsyncSession, uuid: str | None, name: str,
                         own_id: int | None = None) -> None:
-    """Ironic's DeployTemplateAlreadyExists / DeployTemplateDuplicateName (409)."""
-    q = select(DeployTemplate).where(or_(DeployTemplate.uuid == uuid,
-                                         DeployTemplate.name == name))
-    for row in (await s.scalars(q)).all():
-        if row.id == own_id:
-            continue
-        if row.name == name:
-            raise Duplicate(f"A deploy template with name {name} already exists.")
-        raise Duplicate(f"A deploy template with UUID {uuid} already exists.")
+    await named.check_unique(s, DeployTemplate, "deploy template", uuid, name, own_id)
 
 
 async def get(rt: Runtime, ctx: RequestContext, ident: str) -> DeployTemplate:

@@ -23,6 +23,7 @@ from barecloud.errors import (
     InvalidParameter,
     NodeLocked,
 )
+from barecloud.services.baremetal import runbooks
 from barecloud.services.baremetal.nodes import (
     NodeInMaintenance,
     NodeIsRetired,
@@ -74,6 +75,7 @@ async def _set_provision_state(
     *, batch: str | None,
 ) -> None:
     event = states.VERB_EVENTS[verb]
+    _check_steps(event, args)
     holder = await _holder(rt, ctx, ident, "baremetal:node:set_provision_state")
     source: dict[str, Any] = {}
     if args.get("configdrive") is not None:
@@ -84,7 +86,7 @@ async def _set_provision_state(
     if event in ("deploy", "rebuild"):
         source = await image_source(rt, (await get(rt, ident)).instance_info or {}, ctx)
     async with rt.db.session() as s:
-        node = await find(s, ident, traits=False)
+        node = await find(s, ident, traits=bool(args.get("runbook")))
         if node.reservation:
             # Busy first, as Ironic: the state check below would otherwise answer
             # "not allowed in deploying" to whoever lost a race for the lock.
@@ -101,6 +103,9 @@ async def _set_provision_state(
                                 f"{node.uuid} because it is retired.")
         if event in NEEDS_ACTIVE_UNPROTECTED and node.protected:
             raise NodeProtected(node.uuid)
+        steps = args.get(f"{event}_steps") or []
+        if args.get("runbook"):
+            steps = await runbooks.steps_for(s, ctx, str(args["runbook"]), node)
         new = states.next_state(node.provision_state, event)
         if new is None:
             raise InvalidParameter(
@@ -126,7 +131,9 @@ async def _set_provision_state(
             await node_agents.write(s, node.id, token_delivered=False)
         wf_args: dict[str, Any] = {}
         if event == "clean":
-            wf_args = {"end_event": "manage", "clean_steps": args.get("clean_steps") or []}
+            wf_args = {"end_event": "manage", "clean_steps": steps}
+        elif event == "service":
+            wf_args = {"service_steps": steps}
         elif event == "provide" and node.automated_clean is False:
             wf_args = {"skip_erase": True}
         elif event in ("provide", "delete"):
@@ -150,6 +157,37 @@ async def _set_provision_state(
         node.workflow_args = wf_args
         node.workflow_deadline = None
     rt.wake()
+
+
+def _check_steps(event: str, args: dict[str, Any]) -> None:
+    """As Ironic's provision API: ``clean_steps`` / ``service_steps`` go with their
+    verb only, a manual clean or a service needs steps or a runbook (1.92), and a
+    runbook is not combined with explicit steps."""
+    for kind in ("clean", "service"):
+        if args.get(f"{kind}_steps") and event != kind:
+            raise InvalidParameter(f'"{kind}_steps" is only valid when setting target '
+                                   f'provision state to "{kind}"')
+    runbook = args.get("runbook")
+    if runbook:
+        if event not in ("clean", "service"):
+            raise InvalidParameter('"runbook" is only valid when setting target provision '
+                                   'state to "clean" or "service"')
+        if args.get(f"{event}_steps"):
+            raise InvalidParameter(f'"runbook" and "{event}_steps" are mutually exclusive')
+    elif event == "service" and not args.get("service_steps"):
+        raise InvalidParameter('"service_steps" is required when setting target provision '
+                               'state to "service"')
+    for step in args.get("service_steps") or []:
+        if not isinstance(step.get("interface"), str) or not isinstance(step.get("step"), str):
+            raise InvalidParameter(f"Invalid service step {step}: it needs an interface and "
+                                   "a step.")
+        args = step.get("args") or {}
+        if not isinstance(args, dict):
+            raise InvalidParameter(f"Invalid service step {step}: args must be an object.")
+        seconds = args.get("seconds", 0)
+        if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
+            raise InvalidParameter(f"Invalid service step {step}: seconds must be a number "
+                                   "of seconds.")
 
 
 async def image_source(rt: Runtime, info: dict[str, Any],

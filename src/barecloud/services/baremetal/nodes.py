@@ -83,6 +83,15 @@ async def find(s: AsyncSession, ident: str, *, traits: bool = True) -> Node:
     return node
 
 
+async def exists(rt: Runtime, ident: str) -> bool:
+    """Whether a node of that UUID or name exists, seen or not by anyone."""
+    try:
+        await get(rt, ident)
+    except NotFound:
+        return False
+    return True
+
+
 async def get(rt: Runtime, ident: str) -> Node:
     async with rt.db.session() as s:
         return await find(s, ident)
@@ -137,10 +146,21 @@ def _filtered(q: Select[Any], filters: dict[str, Any]) -> Select[Any]:
             q = q.where(Node.description.contains(value))
         elif key == "provision_state" and isinstance(value, list):
             q = q.where(Node.provision_state.in_(value))
+        elif key == "shard":
+            q = q.where(Node.shard.in_(value))
+        elif key == "sharded":
+            q = q.where(Node.shard.is_not(None) if value else Node.shard.is_(None))
+        elif key in ("include_children", "parent_node"):
+            continue  # below: children are listed only when asked for
         elif key in ("conductor",):
             continue  # applied after the query: it is derived from the hash ring
         else:
             q = q.where(getattr(Node, key) == value)
+    # As Ironic's (1.83): a node list leaves out child nodes, but for those of
+    # ``parent_node`` or with ``include_children``.
+    if not filters.get("include_children"):
+        q = q.where(Node.parent_node == filters["parent_node"] if filters.get("parent_node")
+                    else Node.parent_node.is_(None))
     return q
 
 
@@ -168,23 +188,23 @@ async def list_nodes(rt: Runtime, ctx: RequestContext,
     return nodes, len(nodes) == limit
 
 
-async def _check_interfaces(driver: str, values: dict[str, Any]) -> dict[str, str | None]:
+def _check_interfaces(driver: str, values: dict[str, Any]) -> None:
+    """Each interface of ``values`` one ``driver`` supports, and those it leaves out
+    at the hardware type's default: as Ironic, a node records what it runs with,
+    so a new driver that does not support them is refused (or reset, 1.45)."""
     hw = hardware.hardware_type(driver)
-    out: dict[str, str | None] = {}
     for iface in INTERFACE_TYPES:
-        impl = values.get(f"{iface}_interface")
-        if impl is not None:
-            hw.check(iface, impl)
-        out[f"{iface}_interface"] = impl
-    return out
+        values[f"{iface}_interface"] = hw.check(iface, values.get(f"{iface}_interface"))
 
 
 async def create(rt: Runtime, ctx: RequestContext, body: Any, *, initial: str) -> Node:
     policy.authorize(ctx, "baremetal:node:create")
     values = checks.node(body)
     hardware.hardware_type(values["driver"])
-    await _check_interfaces(values["driver"], values)
+    _check_interfaces(values["driver"], values)
     values["uuid"] = values["uuid"] or new_uuid()
+    async with rt.db.session() as s:
+        values["parent_node"] = await _parent(s, values.get("parent_node"), values["uuid"])
     values["driver_info"] = sealed.keyring(rt.settings.data_dir).seal_info(values["driver_info"])
     node = Node(**values, maintenance=False, traits=[])
     async with rt.db.session() as s:
@@ -228,10 +248,39 @@ def _patchable(node: Node) -> dict[str, Any]:
     return {f: getattr(node, f) for f in NODE_WRITABLE}
 
 
+async def _parent(s: AsyncSession, ident: str | None, own_uuid: str) -> str | None:
+    """A parent node (1.83) named by UUID or name, as its UUID; an unknown one is 400."""
+    if not ident:
+        return None
+    try:
+        parent = await find(s, ident, traits=False)
+    except NotFound as exc:
+        raise InvalidParameter(exc.message) from None
+    if parent.uuid == own_uuid:
+        raise InvalidParameter(f"Node {own_uuid} cannot be its own parent node.")
+    return parent.uuid
+
+
+def _reset_interfaces(ops: Any, before: dict[str, Any], after: dict[str, Any]) -> None:
+    """Ironic's ``reset_interfaces`` (1.45): with a new driver, every interface the
+    patch does not set goes back to the new hardware type's default; without one
+    the parameter is refused."""
+    if after.get("driver") == before.get("driver"):
+        raise InvalidParameter("The reset_interfaces parameter can be provided only when "
+                               "changing the node's driver.")
+    touched = {op.get("path", "").split("/")[1] for op in ops
+               if isinstance(op, dict) and isinstance(op.get("path"), str)
+               and op["path"].count("/") >= 1}
+    for iface in INTERFACE_TYPES:
+        field = f"{iface}_interface"
+        if field not in touched:
+            after[field] = None
+
+
 async def update(rt: Runtime, ctx: RequestContext, ident: str, ops: Any, *,
-                 chassis_removable: bool = True) -> Node:
+                 chassis_removable: bool = True, reset_interfaces: bool = False) -> Node:
     """Apply a JSON patch; ``chassis_removable`` is False below API 1.25, where
-    unsetting ``chassis_uuid`` is 406 (Ironic)."""
+    unsetting ``chassis_uuid`` is 406 (Ironic); ``reset_interfaces`` as Ironic's."""
     async with rt.db.session() as s:
         node = await find_for(s, ctx, ident, "baremetal:node:update")
         if node.reservation:
@@ -246,10 +295,14 @@ async def update(rt: Runtime, ctx: RequestContext, ident: str, ops: Any, *,
         for key in NODE_WRITABLE:
             if key not in after:
                 after[key] = {} if isinstance(before.get(key), dict) else None
+        if reset_interfaces:
+            _reset_interfaces(ops, before, after)
         data = checks.patched_node(after)
         maintenance, reason = data.pop("maintenance"), data.pop("maintenance_reason")
         hardware.hardware_type(data["driver"])
-        await _check_interfaces(data["driver"], data)
+        _check_interfaces(data["driver"], data)
+        if data.get("parent_node") != before.get("parent_node"):
+            data["parent_node"] = await _parent(s, data.get("parent_node"), node.uuid)
         # The secrets the patch wrote are sealed; those it kept are sealed already.
         data["driver_info"] = sealed.keyring(rt.settings.data_dir).seal_info(data["driver_info"])
         changed = {k: v for k, v in data.items() if v != before.get(k)}

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from barecloud.db.models import Node, Port
-from barecloud.errors import Duplicate, InvalidParameter, NodeLocked, NotFound
+from barecloud.errors import Duplicate, Forbidden, InvalidParameter, NodeLocked, NotFound
 from barecloud.services import policy
 from barecloud.services.baremetal import checks, nodes, pages, patch, portgroups
 from barecloud.services.baremetal.nodes import find as find_node
@@ -47,9 +47,14 @@ async def get(rt: Runtime, ctx: RequestContext, ident: str) -> tuple[Port, str]:
 async def list_ports(
     rt: Runtime, ctx: RequestContext, *, node: str | None = None, address: str | None = None,
     portgroup: str | None = None, limit: int | None = None, marker: str | None = None,
-    sort_key: str = "id", sort_dir: str = "asc",
+    sort_key: str = "id", sort_dir: str = "asc", shards: list[str] | None = None,
 ) -> tuple[list[tuple[Port, str]], bool]:
+    """A page of the ports ``ctx`` sees; ``shards``: of nodes in those (1.82), a
+    filter that excludes ``node`` and ``portgroup`` (Ironic's OperationNotPermitted)."""
     pages.check(sort_key, sort_dir, SORT_KEYS)
+    if shards and (node or portgroup):
+        raise Forbidden("Not authorized: a port list may filter by one of node, "
+                        "portgroup or shard.")
     limit = min(limit or rt.settings.api_max_limit, rt.settings.api_max_limit)
     q = select(Port, Node.uuid).join(Node, Node.id == Port.node_id)
     allowed = nodes.visible(ctx, "baremetal:port")
@@ -61,6 +66,8 @@ async def list_ports(
             q = q.where(Port.node_id == n.id)
         if address:
             q = q.where(Port.address == checks.normalize_mac(address))
+        if shards:
+            q = q.where(Node.shard.in_(shards))
         if portgroup:
             group, group_node = await portgroups.find(s, portgroup)
             await find_node_for(s, ctx, group_node, traits=False)

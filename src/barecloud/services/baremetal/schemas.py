@@ -38,8 +38,8 @@ OBJECT: Schema = {"type": "object"}
 RAID_CONFIG: Schema = {"title": "target RAID configuration", "type": "object"}
 TRAIT: Schema = {"type": "string", "maxLength": 255, "pattern": TRAIT_RE.pattern}
 MAC: Schema = {"type": "string", "format": "mac-address"}
-INTERFACES = ("boot", "console", "deploy", "inspect", "management", "network", "power",
-              "rescue")
+INTERFACES = ("bios", "boot", "console", "deploy", "firmware", "inspect", "management",
+              "network", "power", "raid", "rescue", "storage", "vendor")
 
 # --- nodes --------------------------------------------------------------------
 
@@ -65,6 +65,8 @@ _NODE: Schema = {
     "retired_reason": TEXT,
     "instance_uuid": UUID,
     **{f"{iface}_interface": TEXT_255 for iface in INTERFACES},
+    "shard": TEXT_255,
+    "parent_node": {"type": ["string", "null"], "maxLength": 255},
 }
 # What a node starts as when the request leaves a field out.
 NODE_DEFAULTS: dict[str, Any] = {
@@ -116,10 +118,12 @@ PATCH: Schema = {
 PROVISION: Schema = {
     "title": "provision state request", "type": "object",
     "properties": {
-        "target": {"enum": sorted(states.VERB_EVENTS)},
+        "target": {"enum": sorted([*states.VERB_EVENTS, *states.NOWHERE_VERBS])},
         # A JSON object or a base64 ISO: drivers/agent.py check_configdrive says which.
         "configdrive": {"type": ["object", "string", "null"]},
         "clean_steps": {"type": ["array", "null"], "items": OBJECT},
+        "service_steps": {"type": ["array", "null"], "items": OBJECT},
+        "runbook": TEXT,
         "deploy_steps": {"type": ["array", "null"], "items": OBJECT},
         "rescue_password": TEXT,
         "disable_ramdisk": BOOL_OR_NULL,
@@ -166,16 +170,23 @@ ATTACH_VIF: Schema = {
 
 # --- ports --------------------------------------------------------------------
 
+# An OVN VTEP switch's names (1.90): a port of a hardware VTEP instead of a switch.
+VTEP_KEYS = ("vtep-logical-switch", "vtep-physical-switch")
 LOCAL_LINK: Schema = {
     "title": "local_link_connection", "type": "object",
     "properties": {"switch_id": {"type": "string"}, "port_id": {"type": "string"},
-                   "switch_info": {"type": "string"}, "network_type": {"type": "string"}},
+                   "switch_info": {"type": "string"}, "network_type": {"type": "string"},
+                   **{k: {"type": "string"} for k in VTEP_KEYS}},
     "additionalProperties": False,
-    # Cabled (not "unmanaged"): which switch port, so the port can be bound.
+    "dependentRequired": {VTEP_KEYS[0]: [VTEP_KEYS[1]], VTEP_KEYS[1]: [VTEP_KEYS[0]]},
+    # Cabled (not "unmanaged"): which switch port (or VTEP port), so the port can be
+    # bound.
     "if": {"minProperties": 1,
-           "not": {"properties": {"network_type": {"const": "unmanaged"}},
-                   "required": ["network_type"]}},
+           "not": {"anyOf": [{"properties": {"network_type": {"const": "unmanaged"}},
+                              "required": ["network_type"]},
+                             {"required": [VTEP_KEYS[0]]}]}},
     "then": {"required": ["switch_id", "port_id"]},
+    "else": {"if": {"required": [VTEP_KEYS[0]]}, "then": {"required": ["port_id"]}},
 }
 _PORT: Schema = {
     "uuid": UUID,
@@ -261,17 +272,51 @@ _DEPLOY_TEMPLATE: Schema = {
     "steps": {"type": "array", "minItems": 1, "items": DEPLOY_STEP},
     "extra": {"type": ["object", "null"]},
 }
-CREATE_DEPLOY_TEMPLATE: Schema = {
-    "title": "deploy template", "type": "object", "properties": _DEPLOY_TEMPLATE,
-    "required": ["name", "steps"], "additionalProperties": False,
-}
-PATCHED_DEPLOY_TEMPLATE: Schema = {
-    "title": "deploy template", "type": "object",
-    "properties": {k: v for k, v in _DEPLOY_TEMPLATE.items() if k != "uuid"},
-    "required": ["name", "steps"], "additionalProperties": False,
-}
+
+
+def _created_and_patched(title: str, props: Schema) -> tuple[Schema, Schema]:
+    """A named set of steps as created (with ``uuid``), and as a patch leaves it."""
+    created = {"title": title, "type": "object", "properties": props,
+               "required": ["name", "steps"], "additionalProperties": False}
+    patched = {**created, "properties": {k: v for k, v in props.items() if k != "uuid"}}
+    return created, patched
+
+
+CREATE_DEPLOY_TEMPLATE, PATCHED_DEPLOY_TEMPLATE = _created_and_patched("deploy template",
+                                                                       _DEPLOY_TEMPLATE)
 DEPLOY_TEMPLATE_WRITABLE = frozenset(PATCHED_DEPLOY_TEMPLATE["properties"])
 DEPLOY_TEMPLATE_INTERNAL = frozenset({"uuid", "id", "created_at", "updated_at", "links"})
+
+# --- runbooks (Ironic's RUNBOOK_SCHEMA, API 1.92) ----------------------------------
+
+# The interfaces whose steps clean and service a node (Ironic's
+# CLEANING_INTERFACE_PRIORITY).
+RUNBOOK_STEP_INTERFACES = ("vendor", "power", "management", "firmware", "deploy", "bios",
+                           "raid")
+RUNBOOK_STEP: Schema = {
+    "type": "object",
+    "properties": {
+        "interface": {"enum": list(RUNBOOK_STEP_INTERFACES)},
+        "step": {"type": "string", "minLength": 1, "maxLength": 255},
+        "args": {"type": "object"},
+        "order": {"anyOf": [{"type": "integer", "minimum": 0},
+                            {"type": "string", "minLength": 1, "pattern": "^[0-9]+$"}]},
+    },
+    "required": ["interface", "step", "order"],
+    "additionalProperties": False,
+}
+_RUNBOOK: Schema = {
+    "uuid": UUID,
+    "name": TRAIT,
+    "steps": {"type": "array", "minItems": 1, "items": RUNBOOK_STEP},
+    "disable_ramdisk": BOOL_OR_NULL,
+    "extra": {"type": ["object", "null"]},
+    "public": BOOL_OR_NULL,
+    "owner": TEXT_255,
+}
+CREATE_RUNBOOK, PATCHED_RUNBOOK = _created_and_patched("runbook", _RUNBOOK)
+RUNBOOK_WRITABLE = frozenset(PATCHED_RUNBOOK["properties"])
+RUNBOOK_INTERNAL = frozenset({"uuid", "id", "created_at", "updated_at", "links"})
 
 # --- port groups (Ironic's PORTGROUP_SCHEMA, API 1.23; mode and properties 1.26) ---
 
@@ -385,17 +430,43 @@ LIST_NODES_QUERY: Schema = {
         **{k: {"type": "string"} for k in (
             "provision_state", "driver", "resource_class", "owner", "lessee",
             "conductor_group", "fault", "instance_uuid", "description_contains",
-            "chassis_uuid", "conductor")},
-        **{k: {"type": "boolean"} for k in ("maintenance", "associated", "retired")},
+            "chassis_uuid", "conductor", "shard", "parent_node")},
+        **{k: {"type": "boolean"} for k in ("maintenance", "associated", "retired",
+                                            "sharded", "include_children")},
     },
+}
+# Ironic's VMEDIA_ATTACH schema (1.89); device types are boot_devices.VMEDIA_DEVICES.
+VMEDIA_DEVICES = ("disk", "cdrom", "floppy")
+VMEDIA: Schema = {
+    "title": "virtual media", "type": "object",
+    "properties": {"device_type": {"enum": list(VMEDIA_DEVICES)},
+                   "image_url": {"type": "string"},
+                   "image_download_source": {"enum": ["local", "swift", "http"]}},
+    "required": ["device_type", "image_url"], "additionalProperties": False,
+}
+DETACH_VMEDIA_QUERY: Schema = {"type": "object",
+                               "properties": {"device_types": {"type": "string"}}}
+CONTINUE_INSPECTION: Schema = {
+    "title": "inspection data", "type": "object",
+    "properties": {"inventory": {"type": "object",
+                                 "properties": {"interfaces": {"type": "array"}},
+                                 "required": ["interfaces"]},
+                   "agent_token": {"type": "string"}},
+    "required": ["inventory"],
+}
+PATCH_NODE_QUERY: Schema = {
+    "type": "object", "properties": {"reset_interfaces": {"type": "boolean"}},
 }
 LIST_CHASSIS_QUERY: Schema = {"type": "object", "properties": _PAGE}
 LIST_DEPLOY_TEMPLATES_QUERY: Schema = {"type": "object", "properties": _PAGE}
+LIST_RUNBOOKS_QUERY: Schema = {"type": "object",
+                               "properties": {**_PAGE, "project": {"type": "string"}}}
 LIST_VOLUME_QUERY: Schema = {"type": "object", "properties": {**_PAGE, "node": {"type": "string"}}}
 LIST_PORTS_QUERY: Schema = {
     "type": "object",
     "properties": {**_PAGE, "node": {"type": "string"}, "node_uuid": {"type": "string"},
-                   "address": MAC, "portgroup": {"type": "string"}},
+                   "address": MAC, "portgroup": {"type": "string"},
+                   "shard": {"type": "string"}},
 }
 LIST_PORTGROUPS_QUERY: Schema = {
     "type": "object",

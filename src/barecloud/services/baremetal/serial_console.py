@@ -1,9 +1,11 @@
 """A node's serial console: Ironic's console API, and the stream the console
 websocket (api/consoles.py) carries.
 
-IPMI nodes only: Serial-over-LAN (drivers/ipmi.py, on barecloud's own IPMI
-client).  Redfish has no serial console in its standard, and the fake
-hardware none at all: those are refused in the caller's words.  Ironic's
+IPMI nodes only carry a stream: Serial-over-LAN (drivers/ipmi.py, on
+barecloud's own IPMI client).  Redfish has no serial console in its standard
+(``no-console``, refused in the caller's words); fake hardware's ``fake``
+console, as Ironic's, records the mode and has nothing to connect to
+(``console_info`` is ``{}``).  Ironic's
 ``console_info`` is a websocket URL with a token of that node (a fresh one
 each time it is shown, living ``console_token_ttl``), where Ironic's socat
 console would give a bare TCP port anyone reaching it could use; disabling
@@ -17,13 +19,24 @@ from sqlalchemy import select
 from barecloud.conductor.node_views import node_view
 from barecloud.db import sealed
 from barecloud.db.models import Node
-from barecloud.drivers import ipmi
+from barecloud.drivers import hardware, ipmi
 from barecloud.errors import InvalidParameter, NotFound
 from barecloud.services import console_tokens
 from barecloud.services.baremetal import nodes
 from barecloud.services.context import RequestContext, Runtime
 
 INTERFACE = "ipmi-sol"
+FAKE = "fake"
+
+
+def console_interface(node: Node) -> str:
+    """The node's console implementation: its own, else its hardware type's default."""
+    if node.console_interface:
+        return node.console_interface
+    try:
+        return hardware.hardware_type(node.driver).default("console")
+    except InvalidParameter:
+        return "no-console"
 
 
 def has_serial(node: Node) -> bool:
@@ -43,10 +56,11 @@ async def open_console(rt: Runtime, node_uuid: str) -> ipmi.SerialConsole:
 async def set_state(rt: Runtime, ctx: RequestContext, ident: str, enabled: bool) -> None:
     """Ironic's PUT …/states/console."""
     node = await nodes.show(rt, ctx, ident, "baremetal:node:set_console_state")
-    if enabled and node.console_interface != INTERFACE:
+    impl = console_interface(node)
+    if enabled and impl not in (INTERFACE, FAKE):
         raise InvalidParameter(
             f"The console interface of node {node.uuid} is "
-            f"'{node.console_interface or 'no-console'}': it has no console to enable "
+            f"'{impl}': it has no console to enable "
             f"(set console_interface to '{INTERFACE}' on an ipmi node).")
     async with rt.db.session() as s:
         row = await s.scalar(select(Node).where(Node.id == node.id))
@@ -61,6 +75,8 @@ async def show(rt: Runtime, ctx: RequestContext, ident: str, ws_base: str) -> di
     node = await nodes.show(rt, ctx, ident, "baremetal:node:get_console")
     if not node.console_enabled:
         return {"console_enabled": False, "console_info": None}
+    if console_interface(node) != INTERFACE:
+        return {"console_enabled": True, "console_info": {}}  # Ironic's fake console
     token = await console_tokens.mint(rt, kind="serial", project_id=node.owner or "",
                                       node_uuid=node.uuid, ttl=rt.settings.console_token_ttl)
     return {"console_enabled": True, "console_info": {
