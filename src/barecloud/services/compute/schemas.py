@@ -371,7 +371,7 @@ TEXT: Schema = {"type": "string"}
 LIMIT: Schema = {"type": "integer", "minimum": 0}
 SORT_DIR: Schema = {"type": "string", "enum": ["asc", "desc"]}
 FILTERS = ("name", "status", "flavor", "image", "reservation_id", "availability_zone",
-           "user_id", "host", "deleted", "project_id", "tenant_id")
+           "user_id", "host", "deleted", "project_id", "tenant_id", "ip", "ip6")
 
 
 def _list_servers(version: V | None) -> Schema:
