@@ -82,7 +82,12 @@ SELECTIONS: dict[str, str] = {
 # Image likewise: ImagesMemberTest's alternate must be a member (a reader drawn from
 # accounts.yaml cannot accept a share), and its classes ask for more primary and
 # reader accounts at once than the draw always leaves free.
-DYNAMIC = frozenset({"blazar", "network", "identity", "image"})
+# Compute too: ServersAdminTestJSON asserts that the admin sees the primary's servers
+# only with all_tenants, false when the draw takes both from one project; and with
+# dynamic credentials each project gets its own network, subnet and router to the
+# public network (tempest's create_isolated_networks), as a project on a real cloud
+# makes, so its servers get ports.
+DYNAMIC = frozenset({"blazar", "network", "identity", "image", "compute"})
 # ...and its gabbi files name ``http://127.0.0.1/`` (devstack's port 80) with the
 # catalog's paths (``compute/v2.1``, ``reservation/v1``): those selections run with
 # 127.0.0.1:80 forwarded to the service (:func:`port_80`).
@@ -143,6 +148,9 @@ NOT_OFFERED: tuple[tuple[str, str, str, str], ...] = (
 FLAVOR_SPECS = {"resources:CUSTOM_BAREMETAL": "1", "resources:VCPU": "0",
                 "resources:MEMORY_MB": "0", "resources:DISK_GB": "0"}
 IRONIC = {"X-OpenStack-Ironic-API-Version": "1.78"}
+# NICs per provisioned node: tempest boots servers on up to three networks at once
+# (ServersTestMultiNic), each port bound to a NIC of its own.
+NICS = 3
 
 
 @dataclass
@@ -165,6 +173,7 @@ class Cloud:
     flavors: list[str] = field(default_factory=list)
     images: list[str] = field(default_factory=list)
     public_network: str = ""
+    shared_network: str = ""
     extensions: list[str] = field(default_factory=list)
     accounts: list[dict[str, Any]] = field(default_factory=list)
     admin: Admin | None = None
@@ -383,6 +392,7 @@ def provision(api: Api, url: str, projects: int, nodes: int,
     cloud.image_features = _image_features(api, cloud.images[0])
     _nodes(api, tag, nodes, consoles)
     cloud.public_network = _public_network(api, tag)
+    cloud.shared_network = _shared_network(api, tag, cloud.public_network)
     network = api.catalog["network"]
     cloud.extensions = sorted(e["alias"] for e in api.call(
         "GET", f"{network}/v2.0/extensions")["extensions"])
@@ -411,6 +421,12 @@ def _accounts(api: Api, tag: str, projects: int) -> list[dict[str, Any]]:
         # member); they let the test classes that ask for one set up.
         roles["manager"] = api.call("POST", f"{ident}/roles", json={"role": {
             "name": "manager"}})["role"]["id"]
+    if "service" not in roles:
+        # Keystone's bootstrap makes a ``service`` role too, the one other services'
+        # users hold (Nova's os-server-external-events asks for it); tempest's dynamic
+        # credentials give it to the service user they make.
+        roles["service"] = api.call("POST", f"{ident}/roles", json={"role": {
+            "name": "service"}})["role"]["id"]
     accounts: list[dict[str, Any]] = []
 
     def user(name: str, project_id: str | None = None) -> tuple[str, str]:
@@ -473,6 +489,8 @@ def _nodes(api: Api, tag: str, count: int, consoles: Path | None = None) -> None
             "driver_info": _console_log(consoles, name) if consoles else {},
             "properties": {"cpus": 4, "memory_mb": 8192, "local_gb": 100}})
         made.append(node["uuid"])
+        for nic in range(NICS):
+            _nic(api, bm, node["uuid"], i, nic)
     for verb, state in (("manage", "manageable"), ("provide", "available")):
         for uid in made:
             api.call("PUT", f"{bm}/nodes/{uid}/states/provision", headers=IRONIC,
@@ -484,6 +502,37 @@ def _nodes(api: Api, tag: str, count: int, consoles: Path | None = None) -> None
                 if time.monotonic() > deadline:
                     raise SystemExit(f"node {uid} did not become {state}")
                 time.sleep(0.2)
+
+
+def _nic(api: Api, bm: str, node: str, index: int, nic: int) -> None:
+    """One of a node's NICs, as inspection or an operator records it: its MAC and the
+    switch port it is cabled to (``local_link_connection``), which is what binding a
+    server's Neutron port to it needs (services/network/vifs.py).  The switch is no
+    switch of barecloud's: the fake nodes use the ``flat`` network interface, which
+    switches nothing, as Ironic's flat networking."""
+    api.call("POST", f"{bm}/ports", headers=IRONIC, json={
+        "node_uuid": node, "address": f"52:54:00:{secrets.token_hex(1)}:{index:02x}:{nic:02x}",
+        "pxe_enabled": nic == 0,
+        "local_link_connection": {"switch_id": "52:54:00:00:00:01",
+                                  "port_id": f"Ethernet1/{index * NICS + nic + 1}",
+                                  "switch_info": "tempest-switch"}})
+
+
+def _shared_network(api: Api, tag: str, public: str) -> str:
+    """The cloud's shared tenant network, routed to the public one (the network a
+    cloud offers every project; tempest's ``compute.fixed_network_name``); its name."""
+    network = api.catalog["network"].rstrip("/") + "/v2.0"
+    name = f"tempest-shared-{tag}"
+    net = api.call("POST", f"{network}/networks", json={"network": {
+        "name": name, "shared": True}})["network"]
+    subnet = api.call("POST", f"{network}/subnets", json={"subnet": {
+        "network_id": net["id"], "cidr": "10.99.0.0/20", "ip_version": 4,
+        "name": f"{name}-v4"}})["subnet"]
+    router = api.call("POST", f"{network}/routers", json={"router": {
+        "name": f"{name}-router", "external_gateway_info": {"network_id": public}}})["router"]
+    api.call("PUT", f"{network}/routers/{router['id']}/add_router_interface",
+             json={"subnet_id": subnet["id"]})
+    return name
 
 
 def _public_network(api: Api, tag: str) -> str:
@@ -539,7 +588,8 @@ def tempest_conf(cloud: Cloud, work: Path, concurrency: int, dynamic: bool = Fal
                     "flavor_ref": cloud.flavors[0], "flavor_ref_alt": cloud.flavors[1],
                     "min_microversion": cloud.versions["compute"][0],
                     "max_microversion": cloud.versions["compute"][1],
-                    "build_timeout": "120", "region": "RegionOne"},
+                    "build_timeout": "120", "region": "RegionOne",
+                    "fixed_network_name": cloud.shared_network},
         # On where tempest's default is off: barecloud offers these.
         "compute-feature-enabled": {"console_output": "True", "config_drive": "True",
                                     "serial_console": "True",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Set
 from typing import Any
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -39,3 +41,17 @@ def before(revision: str) -> str:
     down = script.get_revision(revision).down_revision
     assert isinstance(down, str)
     return down
+
+
+async def after_round_trip(db_url: str, revision: str, tables: Set[str]) -> list[Any]:
+    """Upgraded, downgraded to before ``revision``, upgraded again: what autogenerate
+    would then change in ``tables``."""
+    await migrate.upgrade_async(db_url)
+    await asyncio.to_thread(command.downgrade, migrate.alembic_config(db_url),
+                            before(revision))
+    await migrate.upgrade_async(db_url)
+    db = Database(db_url)
+    try:
+        return await differences(db, tables)
+    finally:
+        await db.dispose()

@@ -181,6 +181,28 @@ class InstanceAction(Base):
     message: Mapped[str | None] = mapped_column(Text)
 
 
+class Migration(TimestampMixin, Base):
+    """A move of a server between flavors or hosts (Nova's ``os-migrations``): here only
+    a VM's resize, in place on its host.  ``status`` is what was written (``migrating``
+    at the request, ``confirmed`` at confirmResize); the listing reads ``finished`` or
+    ``error`` from the server while it is ``migrating`` (services/compute/migrations.py)."""
+
+    __tablename__ = "migrations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    server_uuid: Mapped[str] = mapped_column(String(36), index=True)
+    project_id: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[str] = mapped_column(String(255))
+    migration_type: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(32))
+    source_compute: Mapped[str | None] = mapped_column(String(255))
+    dest_compute: Mapped[str | None] = mapped_column(String(255))
+    # Nova's integer flavor ids (flavors.id) the server left and took.
+    old_flavor_id: Mapped[int | None] = mapped_column(Integer)
+    new_flavor_id: Mapped[int | None] = mapped_column(Integer)
+
+
 class InstanceGroup(Base):
     """A server group (Nova's ``os-server-groups``): a policy its members share."""
 

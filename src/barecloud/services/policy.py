@@ -305,6 +305,9 @@ RULES: dict[str, str] = {
     "compute:servers:show:host_details": _ADMIN,  # OS-EXT-SRV-ATTR:*
     "compute:servers:security_groups:list": _PROJECT_READER,  # os-security-groups:list
     "compute:servers:diagnostics": _ADMIN,
+    "compute:migrations:list": _ADMIN,  # os-migrations, as Nova's
+    # os-server-external-events: the other services (Keystone's service role), as Nova's.
+    "compute:external_events:create": "rule:admin or role:service",
     "compute:servers:reset_state": _ADMIN,  # os-resetState, injectNetworkInfo (Nova's)
     "compute:keypairs:list": f"{_READ_ALL} or (role:reader and user_id:%(user_id)s)",
     "compute:keypairs:show": f"{_READ_ALL} or (role:reader and user_id:%(user_id)s)",

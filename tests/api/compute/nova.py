@@ -162,3 +162,31 @@ def console_file(tmp: Path, lines: int) -> Path:
     path = tmp / f"console-{uuid.uuid4().hex[:6]}.log"
     path.write_text("".join(f"line {i}\n" for i in range(1, lines + 1)))
     return path
+
+
+def tenant_network(nova: Nova, cidr: str) -> dict[str, Any]:
+    """A network of the test's own with one IPv4 subnet, without port security (the
+    test's switch filters nothing)."""
+    neutron = f"{nova.svc.url}/network/v2.0"
+    r = nova.http.post(f"{neutron}/networks", json={"network": {
+        "name": f"net-{uuid.uuid4().hex[:6]}", "port_security_enabled": False}})
+    assert r.status_code == 201, r.text
+    network: dict[str, Any] = r.json()["network"]
+    r = nova.http.post(f"{neutron}/subnets", json={"subnet": {
+        "network_id": network["id"], "ip_version": 4, "cidr": cidr}})
+    assert r.status_code == 201, r.text
+    return network
+
+
+def server_on(nova: Nova, rc: str, network: dict[str, Any], mac: str) -> str:
+    """An ACTIVE server on ``network``, through a node's NIC cabled to a switch port."""
+    node = nova.node(rc)
+    r = nova.bm.post("/ports", json={
+        "node_uuid": node["uuid"], "address": mac,
+        "local_link_connection": {"switch_id": "52:54:00:00:00:01",
+                                  "port_id": f"Eth{mac[-5:]}", "switch_info": "tor-1"}})
+    assert r.status_code == 201, r.text
+    sid: str = nova.create("on-net", nova.image(), nova.flavor(rc),
+                           networks=[{"uuid": network["id"]}])["server"]["id"]
+    nova.wait_status(sid, "ACTIVE")
+    return sid

@@ -349,8 +349,17 @@ def test_a_vm_grows_to_a_larger_flavor_and_waits_for_the_confirmation(nova: Nova
         assert s["flavor"]["vcpus"] == 2
         used = nova.ok("GET", f"/barecloud-hypervisors/{made['id']}")["hypervisor"]
         assert (used["vcpus_used"], used["memory_mb_used"], used["local_gb_used"]) == (2, 1024, 2)
+        [moved] = _migrations(nova, server["id"])
+        assert moved["status"] == "finished" and moved["migration_type"] == "resize"
+        assert moved["source_compute"] == moved["dest_compute"] == made["hostname"]
+        assert moved["old_instance_type_id"] != moved["new_instance_type_id"]
+        assert moved["project_id"] == s["tenant_id"] and moved["uuid"]
         nova.ok("POST", action, 204, json={"confirmResize": None})
         nova.wait(server["id"], lambda s: s["status"] == "ACTIVE", timeout=20)
+        [moved] = _migrations(nova, server["id"], version="2.23")
+        assert moved["status"] == "confirmed" and "uuid" not in moved
+        assert nova.ok("GET", "/os-migrations", params={
+            "instance_uuid": server["id"], "status": "finished"})["migrations"] == []
         assert "not supported" in fault(nova.request("POST", action, json={
             "revertResize": None}), 400)
         assert nova.request("DELETE", f"/servers/{server['id']}").status_code == 204
@@ -358,6 +367,12 @@ def test_a_vm_grows_to_a_larger_flavor_and_waits_for_the_confirmation(nova: Nova
         nova.wait_gone(server["id"])
     finally:
         host.close()
+
+
+def _migrations(nova: Nova, server_id: str, version: str = "2.80") -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = nova.ok("GET", "/os-migrations", version=version,
+                                          params={"instance_uuid": server_id})["migrations"]
+    return found
 
 
 def _cabled(nova: Nova, node: dict[str, Any], switch_port: str) -> str:

@@ -9,6 +9,7 @@ from barecloud.api.compute import (
     aggregates,
     compute_services,
     extensions,
+    external_events,
     flavors,
     host_agent,
     hosts,
@@ -17,6 +18,7 @@ from barecloud.api.compute import (
     instance_actions,
     instance_groups,
     keypairs,
+    migrations,
     network_proxies,
     quotas,
     root,
@@ -36,7 +38,7 @@ ROUTERS = (servers.router, actions.router, flavors.router, keypairs.router, quot
            instance_groups.router, compute_services.router,
            usage.router, server_extras.router, images.router, security_groups.router,
            network_proxies.router, extensions.router,
-           usage_audit_log.router)
+           usage_audit_log.router, migrations.router, external_events.router)
 PREFIXES = ("/compute/v2.1", "/compute/v2")
 
 

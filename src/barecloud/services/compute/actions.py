@@ -22,6 +22,7 @@ from barecloud.services.compute import (
     flavors,
     instance_actions,
     keypairs,
+    migrations,
     quotas,
     scheduler,
     schemas,
@@ -210,6 +211,7 @@ async def resize(rt: Runtime, ctx: RequestContext, server_id: str,
             raise InvalidParameter(f"No valid host was found. The host of instance "
                                    f"{server.uuid} has no room for flavor {flavor.name}.")
         instance_actions.record(s, ctx, server, "resize")
+        await migrations.record(s, ctx, server, flavor)
         moved = await s.execute(
             update(Server).where(Server.id == server.id, Server.deleted.is_(False),
                                  Server.vm_state.in_((st.ACTIVE, st.STOPPED)),
@@ -228,6 +230,7 @@ async def confirm_resize(rt: Runtime, ctx: RequestContext, server_id: str) -> No
     server = await changeable(rt, ctx, server_id, "compute:servers:action")
     async with rt.db.session() as s:
         instance_actions.record(s, ctx, server, "confirmResize")
+        await migrations.confirm(s, server)
         done = await s.execute(
             update(Server).where(Server.id == server.id, Server.deleted.is_(False),
                                  Server.vm_state == st.RESIZED, Server.pending.is_(None))

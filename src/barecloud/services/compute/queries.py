@@ -284,20 +284,40 @@ def _filtered(q: Select[Any], ctx: RequestContext, query: ServerQuery) -> Select
     return q
 
 
-def _name_filter(raw: str | None) -> re.Pattern[str] | None:
+def _regex(raw: str | None, what: str = "name") -> re.Pattern[str] | None:
     if raw is None:
         return None
     try:
         return re.compile(raw)
     except re.error as exc:
-        raise InvalidParameter(f"Invalid regular expression for name: {exc}") from None
+        raise InvalidParameter(f"Invalid regular expression for {what}: {exc}") from None
+
+
+def _address_filter(ctx: RequestContext, query: ServerQuery) -> Any:
+    """Nova's ``ip`` and ``ip6``: a regular expression matched at the start of one of the
+    server's fixed IPv4 (``ip``) or IPv6 (``ip6``; admins only before 2.5) addresses.
+    None when neither is asked; else a test of a row's ``addresses``."""
+    f = query.filters
+    ip = _regex(f.get("ip"), "ip")
+    ip6 = _regex(f.get("ip6"), "ip6") if ctx.is_admin or query.version >= (2, 5) else None
+    if ip is None and ip6 is None:
+        return None
+
+    def matches(addresses: dict[str, Any]) -> bool:
+        found = [a for entries in addresses.values() for a in entries]
+        return all(pattern is None or any(
+            a.get("version") == version and pattern.match(str(a.get("addr", "")))
+            for a in found) for pattern, version in ((ip, 4), (ip6, 6)))
+
+    return matches
 
 
 async def list_servers(rt: Runtime, ctx: RequestContext, query: ServerQuery,
                        detail: bool = True) -> Page:
     col = SORT_COLUMNS.get(query.sort_key, Server.created_at)
     asc = query.sort_dir == "asc"
-    name = _name_filter(query.filters.get("name"))
+    name = _regex(query.filters.get("name"))
+    address = _address_filter(ctx, query)
     cap = rt.settings.api_max_limit
     limit = cap if query.limit is None else min(query.limit, cap)  # 0: none, as Nova
     q = _filtered(select(*SHOWN), ctx, query)
@@ -318,10 +338,11 @@ async def list_servers(rt: Runtime, ctx: RequestContext, query: ServerQuery,
                 q = q.where(or_(after, and_(col == mval, tie)))
         # Core rows (the session's ORM result handling costs 2 ms a page), as tuples.
         conn = await s.connection()
-        if name is None:
+        if name is None and address is None:
             rows = list(map(Shown._make, await conn.execute(q.limit(limit))))
-        else:  # a regular expression: applied here, on both databases alike
+        else:  # regular expressions: applied here, on both databases alike
             rows = [r for r in map(Shown._make, await conn.execute(q))
-                    if name.search(r.name)][:limit]
+                    if (name is None or name.search(r.name))
+                    and (address is None or address(r.addresses))][:limit]
         return Page(rows, await _facts(s, rows),
                     await port_groups.names_by_device(s, [r.uuid for r in rows]) if detail else {})

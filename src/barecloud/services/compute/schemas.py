@@ -371,7 +371,7 @@ TEXT: Schema = {"type": "string"}
 LIMIT: Schema = {"type": "integer", "minimum": 0}
 SORT_DIR: Schema = {"type": "string", "enum": ["asc", "desc"]}
 FILTERS = ("name", "status", "flavor", "image", "reservation_id", "availability_zone",
-           "user_id", "host", "deleted", "project_id", "tenant_id")
+           "user_id", "host", "deleted", "project_id", "tenant_id", "ip", "ip6")
 
 
 def _list_servers(version: V | None) -> Schema:
@@ -577,6 +577,45 @@ SERVER_TAGS = _body("tags", TAGS)
 INSTANCE_ACTIONS_QUERY: Schema = {"type": "object", "properties": {
     "limit": LIMIT, "marker": TEXT, "changes-since": {"type": "string", "format": "date-time"},
     "changes-before": {"type": "string", "format": "date-time"}}}
+
+# --- os-server-external-events (nova/api/openstack/compute/schemas/server_external_events.py)
+# Each event name from the microversion that added it.
+EVENT_NAMES: tuple[tuple[str, V], ...] = (
+    ("network-changed", (2, 1)), ("network-vif-plugged", (2, 1)),
+    ("network-vif-unplugged", (2, 1)), ("network-vif-deleted", (2, 1)),
+    ("volume-extended", (2, 51)), ("power-update", (2, 76)),
+    ("accelerator-request-bound", (2, 82)), ("volume-reimaged", (2, 93)))
+
+
+def _external_events(version: V | None) -> Schema:
+    event = _object({
+        "server_uuid": {"type": "string", "format": "uuid"},
+        "name": {"type": "string", "enum": [n for n, first in EVENT_NAMES
+                                             if since(version, first)]},
+        "status": {"type": "string", "enum": ["failed", "completed", "in-progress"]},
+        "tag": {"type": "string", "maxLength": 255}}, ["server_uuid", "name"])
+    return _body("events", {"type": "array", "minItems": 1, "items": event})
+
+
+EXTERNAL_EVENTS = Versioned(_external_events)
+
+# --- os-migrations (nova/api/openstack/compute/schemas/migrations.py) -------------
+def _migrations_query(version: V | None) -> Schema:
+    props: Schema = {name: TEXT for name in (
+        "hidden", "host", "instance_uuid", "source_compute", "status", "migration_type")}
+    if since(version, (2, 59)):
+        props.update({"limit": LIMIT, "marker": TEXT,
+                      "changes-since": {"type": "string", "format": "date-time"}})
+    if since(version, (2, 66)):
+        props["changes-before"] = {"type": "string", "format": "date-time"}
+    if since(version, (2, 80)):
+        props.update({"user_id": TEXT, "project_id": TEXT})
+    # Nova's schema takes any other parameter below 2.59 and none from then.
+    closed = version is not None and since(version, (2, 59))
+    return {"type": "object", "properties": props, "additionalProperties": not closed}
+
+
+MIGRATIONS_QUERY = Versioned(_migrations_query)
 
 # --- os-server-groups (nova/api/openstack/compute/schemas/server_groups.py) --------
 GROUP_POLICIES = ("anti-affinity", "affinity")

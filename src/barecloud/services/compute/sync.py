@@ -407,8 +407,15 @@ async def _follow_rebuild(rt: Runtime, server: Server, node: Node | None) -> Non
     if node.provision_state in DEPLOYING or not _settled(node):
         return
     if node.provision_state == states.ACTIVE:
-        await _set(rt, server, pending=None, pending_sent=False, launched_at=utcnow(),
-                   fault=None, **_running(node))
+        running = _running(node)
+        if server.vm_state == st.STOPPED and running["vm_state"] == st.ACTIVE:
+            # Nova rebuilds a stopped server and stops it again: the deploy powered
+            # the machine on, so the rebuild ends in a stop (then SHUTOFF).
+            running = {**running, "task_state": st.POWERING_OFF, "pending": "stop"}
+        else:
+            running["pending"] = None
+        await _set(rt, server, pending_sent=False, launched_at=utcnow(), fault=None,
+                   **running)
     else:
         await _set(rt, server, pending=None, pending_sent=False, task_state=None,
                    vm_state=st.ERROR, power_state=st.NOSTATE,
