@@ -14,6 +14,7 @@ from barecloud.db import migrate
 from barecloud.db.models import Chassis, Node
 from barecloud.db.session import Database
 from tests.db.schema import before, differences
+from tests.db.test_node_agents_schema import insert_node
 
 NAMED = "0c4b2a3e-1d5f-4e6a-9b7c-8d9e0f1a2b3c"
 
@@ -30,12 +31,9 @@ async def test_named_chassis_are_made_and_then_kept(db_url: str) -> None:
     await migrate.upgrade_async(db_url, _before())
     db = Database(db_url)
     try:
-        async with db.session() as s:  # the model adds no column, only the key
-            s.add_all([Node(driver="fake-hardware", provision_state="enroll",
-                            chassis_uuid=NAMED),
-                       Node(driver="fake-hardware", provision_state="enroll",
-                            chassis_uuid=NAMED),
-                       Node(driver="fake-hardware", provision_state="enroll")])
+        # Rows as revision 0019 has them (no ORM: the model is ahead of it).
+        for number, chassis in ((1, NAMED), (2, NAMED), (3, None)):
+            await insert_node(db, number, {}, chassis_uuid=chassis)
         await migrate.upgrade_async(db_url)
         async with db.session() as s:
             made = (await s.scalars(sa.select(Chassis))).all()

@@ -38,17 +38,19 @@ NODES = sa.table("nodes", sa.column("id", sa.Integer()),
                  *(sa.column(c) for c in ("uuid", "driver", "conductor_group", "provision_state",
                                           "maintenance", "power_sync_failures",
                                           "console_enabled", "protected", "retired",
-                                          "workflow_step", "workflow_attempts", "created_at")))
+                                          "workflow_step", "workflow_attempts", "created_at",
+                                          "chassis_uuid")))
 
 
-async def _insert_node(db: Database, number: int, dii: dict[str, Any]) -> int:
-    """A node row as revision 0008 has them (no ORM: the model is ahead of it)."""
+async def insert_node(db: Database, number: int, dii: dict[str, Any], **more: Any) -> int:
+    """A node row as revision 0008 has them (no ORM: the model is ahead of it), and
+    ``more`` columns of later revisions."""
     values: dict[str, Any] = {c: {} for c in _JSON}
     values.update(uuid=f"00000000-0000-4000-8000-{number:012d}", driver="fake-hardware",
                   driver_internal_info=dii, conductor_group="", provision_state="deploy wait",
                   maintenance=False, power_sync_failures=0, console_enabled=False,
                   protected=False, retired=False, workflow_step=0, workflow_attempts=0,
-                  created_at=dt.datetime(2026, 12, 6))
+                  created_at=dt.datetime(2026, 12, 6), **more)
     async with db.transaction() as conn:
         return int((await conn.execute(
             NODES.insert().values(**values).returning(NODES.c.id))).scalar_one())
@@ -62,8 +64,8 @@ async def test_the_agent_keys_move_to_their_row_and_back(db_url: str) -> None:
     await migrate.upgrade_async(db_url, _before())
     db = Database(db_url)
     try:
-        moved = await _insert_node(db, 1, DII)
-        untouched = await _insert_node(db, 2, {"other": 1})
+        moved = await insert_node(db, 1, DII)
+        untouched = await insert_node(db, 2, {"other": 1})
         await migrate.upgrade_async(db_url)
         async with db.session() as s:
             row = await s.get(NodeAgent, moved)
