@@ -35,15 +35,23 @@ VM_V6 = "2001:db8:61::/64"
 VM_V6_STATEFUL = "2001:db8:62::/64"
 OUTSIDE6 = "2001:db8:ff::1"  # the lab's outside on public's IPv6 subnet
 # The VM's user-data: once a router advertised itself, ping the outside over IPv6.
+# The VM holds two global addresses: its SLAAC one on the routed subnet and its
+# DHCPv6 one on the other, which no router serves.  For the outside's address
+# Linux's source selection ties between them (the same common prefix), so the
+# script names its source, as a host with an unrouted address must.
+ROUTED6 = VM_V6.split("::")[0] + ":"
 PING6 = f"""#!/bin/sh
 i=0
 while [ $i -lt 90 ] && ! ip -6 route | grep -q '^default'; do sleep 1; i=$((i + 1)); done
 # The default route can come before the address has left DAD, or the router's
 # path is complete: a guest's script retries, as cloud-init's users' do.
 i=0
-until ping -6 -c 1 -W 2 {OUTSIDE6} >/dev/null 2>&1 || [ $i -ge 30 ]; do sleep 1; i=$((i + 1)); done
-if ping -6 -c 3 -W 3 {OUTSIDE6} >/dev/null 2>&1; then echo "ping6 {OUTSIDE6} ok"
-else echo "ping6 {OUTSIDE6} failed: $(ip -6 route | tr '\\n' ';')"; fi
+until src=$(ip -6 addr show dev eth0 | grep -o '{ROUTED6}[0-9a-f:]*' | head -n 1)
+      [ -n "$src" ] && ping -6 -I "$src" -c 1 -W 2 {OUTSIDE6} >/dev/null 2>&1 ||
+      [ $i -ge 30 ]; do
+  sleep 1; i=$((i + 1)); done
+if ping -6 -I "$src" -c 3 -W 3 {OUTSIDE6} >/dev/null 2>&1; then echo "ping6 {OUTSIDE6} ok"
+else echo "ping6 {OUTSIDE6} from $src failed: $(ip -6 route | tr '\\n' ';')"; fi
 """
 
 
