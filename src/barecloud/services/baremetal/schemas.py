@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from barecloud import states
+from barecloud.drivers.base import INTERFACE_TYPES
 
 Schema = dict[str, Any]
 
@@ -38,8 +39,6 @@ OBJECT: Schema = {"type": "object"}
 RAID_CONFIG: Schema = {"title": "target RAID configuration", "type": "object"}
 TRAIT: Schema = {"type": "string", "maxLength": 255, "pattern": TRAIT_RE.pattern}
 MAC: Schema = {"type": "string", "format": "mac-address"}
-INTERFACES = ("bios", "boot", "console", "deploy", "firmware", "inspect", "management",
-              "network", "power", "raid", "rescue", "storage", "vendor")
 
 # --- nodes --------------------------------------------------------------------
 
@@ -64,7 +63,7 @@ _NODE: Schema = {
     "retired": BOOL,
     "retired_reason": TEXT,
     "instance_uuid": UUID,
-    **{f"{iface}_interface": TEXT_255 for iface in INTERFACES},
+    **{f"{iface}_interface": TEXT_255 for iface in INTERFACE_TYPES},
     "shard": TEXT_255,
     "parent_node": {"type": ["string", "null"], "maxLength": 255},
 }
