@@ -64,7 +64,9 @@ def test_deploy_through_the_agent_process(
         serve: Callable[..., FileServer]) -> None:
     hw, disk = machine(tmp_path)
     image, sha512 = gpt_image(tmp_path)
-    images = serve(image.parent, rate=3 * MiB)  # about 2 s: progress gets reported
+    # About 4 s: the writer and the reporter each tick every second, so at least two
+    # of the reporter's ticks see new progress (at 2 s, a loaded CI run saw none).
+    images = serve(image.parent, rate=3 * MiB // 2)
     files = {"openstack/latest/meta_data.json": json.dumps(
         {"uuid": "i-1", "hostname": "web-1", "public_keys": {"k": "ssh-ed25519 AAA"}}).encode()}
     api, url = fake_api(lookups_before_found=1, commands=[

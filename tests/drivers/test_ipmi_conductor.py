@@ -174,7 +174,11 @@ async def test_periodic_power_sync_stays_warm_and_forgets_deleted_nodes(
     """The conductor's own power sync every 2 s, BMCs that end sessions idle for
     1.5 s: keep-alives (every 0.2 s) keep every sweep on the first log-in.  A
     deleted node's session is logged out after ipmi_session_max_idle; its BMC
-    hears no more.  (The margins let a loaded machine stall the loop a second.)"""
+    hears no more.  (The margins let a loaded machine stall the loop a second.
+    Without keep-alives the BMC ends the session between two sweeps and the
+    second logs in again; how many were sent is the loop's pace, not the
+    property: a CI run whose loop was starved sent 2 of some 30 and still kept
+    the session.)"""
     server = BmcServer(idle_timeout=1.5)
     kept_machine, gone_machine = CountingMachine(), CountingMachine()
     kept = await server.add(kept_machine, USERS)
@@ -190,7 +194,7 @@ async def test_periodic_power_sync_stays_warm_and_forgets_deleted_nodes(
             await asyncio.sleep(6.5)  # three sweeps, 2 s apart: the BMCs' timeout passes
             assert (await load(rt.db, gone_uuid)).power_state == states.POWER_OFF
             assert ipmi.session_of(kept_view).logins == 1
-            assert ipmi.session_of(kept_view).keepalives >= 5
+            assert ipmi.session_of(kept_view).keepalives >= 1
             for _ in range(50):  # a sweep may hold the node a moment
                 try:
                     await nodes.remove(rt, CTX, gone_uuid)

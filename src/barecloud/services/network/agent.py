@@ -385,12 +385,19 @@ class NetworkAgent:
         code, out = await network_dhcp.run_ip("netns", "add", spec.netns)
         if code and "exists" not in out:
             raise BarecloudError(f"could not create namespace {spec.netns}: {out}")
-        await network_dhcp.run_ip("-n", spec.netns, "link", "set", "lo", "up")
-        network = await self._network(spec.network_id)
-        await self._plug().plug(segment(network), spec.ifname, spec.netns, spec.addresses,
-                                spec.mac)
         server = NetworkDhcpServer(spec, self.root)
-        await server.start()
+        try:
+            await network_dhcp.run_ip("-n", spec.netns, "link", "set", "lo", "up")
+            network = await self._network(spec.network_id)
+            await self._plug().plug(segment(network), spec.ifname, spec.netns,
+                                    spec.addresses, spec.mac)
+            await server.start()
+        except BaseException:
+            # A network deleted meanwhile, a failed plug, or the service stopping
+            # (cancelled): no server is kept for it, so nothing else would remove
+            # the namespace (a CI run's stop left one behind).
+            await self._discard(server)
+            raise
         self.servers[spec.network_id] = server
         log.info("network %s: DHCP on %s in %s", spec.network_id, spec.ifname, spec.netns)
 
@@ -403,8 +410,10 @@ class NetworkAgent:
 
     async def _remove(self, network_id: str) -> None:
         server = self.servers.pop(network_id, None)
-        if server is None:
-            return
+        if server is not None:
+            await self._discard(server)
+
+    async def _discard(self, server: NetworkDhcpServer) -> None:
         await server.stop()
         with contextlib.suppress(BarecloudError):
             await self._plug().unplug(server.spec.ifname, server.spec.netns)
