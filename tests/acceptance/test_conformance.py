@@ -2,8 +2,11 @@
 
 ``bench/conformance`` runs tempest and its plugins against a fresh ``barecloud
 serve`` and exits 1 when a test of ``bench/conformance-baseline.txt`` no
-longer passes.  CI runs the selections that fit its time budget: all but
-Compute, whose servers on fake hardware take seven minutes (docs/conformance.md).
+longer passes.  CI runs the selections that fit its time budget, a documented
+subset (docs/conformance.md, "In CI"): Blazar, Network, Identity and Image.
+Compute (4.4 minutes of tempest) and Bare Metal (2.9) are left to
+``bench/conformance`` before a change to their APIs lands: with them the suite
+went past CI's 30 minutes.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="Blazar's tests need port 80"),
 ]
 
-CI_SELECTIONS = ("blazar", "network", "identity", "image", "ironic")
+CI_SELECTIONS = ("blazar", "network", "identity", "image")
 
 
 def baseline_of(selection: str) -> set[str]:
