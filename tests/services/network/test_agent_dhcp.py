@@ -5,7 +5,6 @@ run's service stopped while one started and left one)."""
 from __future__ import annotations
 
 import os
-import subprocess
 import uuid
 
 import pytest
@@ -13,17 +12,12 @@ import pytest
 from barecloud.config import Settings
 from barecloud.db.session import Database
 from barecloud.errors import BarecloudError
+from barecloud.lab.netns import namespaces
 from barecloud.services.context import Runtime
 from barecloud.services.network.agent import NetworkAgent
 from barecloud.services.network.dhcp import NetworkSpec, SubnetSpec, run_ip
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="namespaces need root")
-
-
-def _namespaces() -> list[str]:
-    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
-                         check=True, timeout=20).stdout
-    return [line.split()[0] for line in out.splitlines() if line.strip()]
 
 
 async def test_a_start_that_fails_removes_its_namespace(
@@ -36,7 +30,7 @@ async def test_a_start_that_fails_removes_its_namespace(
         # The network is not in the database: deleted while its server started.
         with pytest.raises(BarecloudError, match="is gone"):
             await agent._start(spec)
-        assert spec.netns not in _namespaces()
+        assert spec.netns not in namespaces()
         assert spec.network_id not in agent.servers
     finally:
         await run_ip("netns", "delete", spec.netns)
